@@ -1,0 +1,48 @@
+//! `fleet attach [NAME]`: into an agent's session, or the monitor.
+use std::io::IsTerminal;
+
+use anyhow::Result;
+
+use crate::cli::AttachArgs;
+use crate::manifest::Plan;
+use crate::state::{Dir, Record};
+use crate::tmux;
+
+pub fn run(plan: &Plan, args: &AttachArgs) -> Result<i32> {
+    let (session, what) = match &args.name {
+        Some(name) => {
+            let agent = plan.agent(name)?;
+            (agent.session.clone(), format!("agent `{name}`"))
+        }
+        None => (plan.monitor_session(), "the monitor".to_string()),
+    };
+    let sessions = tmux::sessions()?;
+    if !super::owned(plan, &sessions).contains(&session) {
+        let state = args
+            .name
+            .as_deref()
+            .map(|n| {
+                let record = Dir::new(&plan.state_dir).record(n);
+                format!(" (state: {})", Record::derive(record.as_ref(), false))
+            })
+            .unwrap_or_default();
+        let up = args
+            .name
+            .as_deref()
+            .map(|n| format!("fleet up {n}"))
+            .unwrap_or("fleet up".into());
+        anyhow::bail!("{what} has no tmux session{state}; start it with `{up}`");
+    }
+    self::session(&session)?;
+    Ok(0)
+}
+
+/// Attach to (or, inside tmux, switch to) a session; outside tmux this needs a terminal.
+pub fn session(session: &str) -> Result<()> {
+    if !tmux::inside() && !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "cannot attach to {session}: not a terminal (stdin is not a tty); run `fleet attach` from a terminal, or `tmux attach -t ={session}`"
+        );
+    }
+    tmux::attach(session)
+}

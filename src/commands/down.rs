@@ -1,0 +1,100 @@
+//! `fleet down [NAMES…] [--rm-worktrees] [--force]`: kill the agents' sessions (and the
+//! monitor once none is left). Worktrees, branches and logs stay; `--rm-worktrees` removes
+//! clean worktrees, and ones with uncommitted changes only with `--force`.
+use anyhow::{bail, Result};
+
+use crate::cli::DownArgs;
+use crate::commands::status;
+use crate::git;
+use crate::manifest::Plan;
+use crate::state::{Dir, State};
+use crate::tmux::{self, Batch};
+use crate::util;
+
+pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
+    let agents = plan.select(&args.names)?;
+    let dir = Dir::new(&plan.state_dir);
+    let _lock = if dir.exists() {
+        Some(dir.lock(super::up::LOCK_WAIT)?)
+    } else {
+        None
+    };
+    let sessions = tmux::sessions()?;
+    let owned = super::owned(plan, &sessions);
+    let views = status::collect(plan, &agents, &owned, false);
+    let mut batch = Batch::new();
+    let mut stopped = Vec::new();
+    let mut closed = Vec::new();
+    for v in &views {
+        if !v.session_alive {
+            continue;
+        }
+        if v.state == State::Running {
+            let mut record = v.record.clone().unwrap_or_default();
+            record.state = Some(State::Stopped);
+            record.finished_at = Some(util::now());
+            record.reason = Some("stopped by fleet down".into());
+            dir.write_record(&v.agent.name, &record)?;
+            stopped.push(v.agent.name.as_str());
+        } else {
+            closed.push(v.agent.name.as_str());
+        }
+        batch.add("kill-session", &["-t", &tmux::exact(&v.agent.session)]);
+    }
+    let monitor = plan.monitor_session();
+    let others_alive = plan
+        .agents
+        .iter()
+        .any(|a| owned.contains(&a.session) && !agents.iter().any(|s| s.name == a.name));
+    let kill_monitor = owned.contains(&monitor) && !others_alive;
+    if kill_monitor {
+        batch.add("kill-session", &["-t", &tmux::exact(&monitor)]);
+    }
+    batch.run()?;
+    if !stopped.is_empty() {
+        println!("stopped {}", stopped.join(", "));
+    }
+    if !closed.is_empty() {
+        println!("closed the sessions of finished {}", closed.join(", "));
+    }
+    if kill_monitor {
+        println!("closed the monitor {monitor}");
+    }
+    if batch.is_empty() {
+        println!("nothing to stop: no session of this fleet is running");
+    }
+
+    if !args.rm_worktrees {
+        println!("kept worktrees, branches and logs (remove clean worktrees with --rm-worktrees)");
+        return Ok(0);
+    }
+    let worktrees = git::worktrees(&plan.repo)?;
+    let mut refused = Vec::new();
+    for a in &agents {
+        if !worktrees
+            .iter()
+            .any(|w| w.path == a.worktree && !w.prunable)
+        {
+            continue;
+        }
+        if !args.force && git::is_dirty(&a.worktree)? {
+            refused.push(a.worktree.display().to_string());
+            continue;
+        }
+        git::worktree_remove(&plan.repo, &a.worktree, args.force)?;
+        println!(
+            "removed worktree {} (branch {} kept)",
+            a.worktree.display(),
+            a.branch
+        );
+    }
+    if !refused.is_empty() {
+        bail!(
+            "kept {} with uncommitted changes: {}; commit or stash that work, or pass --force to remove {} anyway",
+            if refused.len() == 1 { "a worktree" } else { "worktrees" },
+            refused.join(", "),
+            if refused.len() == 1 { "it" } else { "them" }
+        );
+    }
+    Ok(0)
+}

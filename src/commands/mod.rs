@@ -1,0 +1,39 @@
+//! One file per subcommand, each a small function over the modules above.
+use std::collections::HashSet;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::manifest::{self, Plan};
+use crate::tmux;
+
+pub mod attach;
+pub mod down;
+pub mod init;
+pub mod status;
+pub mod up;
+pub mod validate;
+
+/// Run the parsed command; the exit code on success.
+pub fn run(cli: Cli) -> Result<i32> {
+    let file = cli.file.as_deref();
+    match cli.command {
+        Command::Init => init::run(file),
+        Command::Validate => validate::run(file),
+        Command::Up(args) => up::run(&manifest::load(file)?, &args),
+        Command::Attach(args) => attach::run(&manifest::load(file)?, &args),
+        Command::Status(args) => status::run(file, &args),
+        Command::Down(args) => down::run(&manifest::load(file)?, &args),
+        Command::Run(args) => crate::runner::run(&args.spec),
+    }
+}
+
+/// The names of the live sessions that this manifest's fleet owns (tagged with its path).
+pub fn owned(plan: &Plan, sessions: &[tmux::Session]) -> HashSet<String> {
+    let tag = plan.tag();
+    sessions
+        .iter()
+        .filter(|s| s.tag == tag)
+        .map(|s| s.name.clone())
+        .collect()
+}

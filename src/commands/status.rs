@@ -1,0 +1,265 @@
+//! `fleet status [NAMES…] [--json] [--watch]`.
+use std::collections::HashSet;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::cli::StatusArgs;
+use crate::git::{self, Stats};
+use crate::manifest::{self, Agent, Plan};
+use crate::state::{Dir, Record, State};
+use crate::{tmux, util};
+
+/// One agent as status shows it.
+#[derive(Debug, Clone)]
+pub struct View<'a> {
+    pub agent: &'a Agent,
+    pub state: State,
+    pub record: Option<Record>,
+    pub session_alive: bool,
+    pub stats: Stats,
+    pub last_line: String,
+}
+
+impl View<'_> {
+    /// Seconds the agent ran (so far, while running).
+    pub fn runtime(&self) -> Option<u64> {
+        let r = self.record.as_ref()?;
+        let start = r.started_at?;
+        let end = match self.state {
+            State::Running => util::now(),
+            _ => r.finished_at.unwrap_or(start),
+        };
+        Some(end.saturating_sub(start))
+    }
+}
+
+/// The state of each agent given the live sessions this fleet owns; with `stats`, also the
+/// git work and last log line (the git part runs in parallel).
+pub fn collect<'a>(
+    plan: &Plan,
+    agents: &[&'a Agent],
+    owned: &HashSet<String>,
+    stats: bool,
+) -> Vec<View<'a>> {
+    let dir = Dir::new(&plan.state_dir);
+    let mut views: Vec<View<'a>> = agents
+        .iter()
+        .map(|a| {
+            let record = dir.record(&a.name);
+            let alive = owned.contains(&a.session);
+            View {
+                agent: a,
+                state: Record::derive(record.as_ref(), alive),
+                record,
+                session_alive: alive,
+                stats: Stats::default(),
+                last_line: String::new(),
+            }
+        })
+        .collect();
+    if stats {
+        std::thread::scope(|s| {
+            for v in views.iter_mut() {
+                s.spawn(|| {
+                    v.stats =
+                        git::stats(&plan.repo, &plan.base, &v.agent.branch, &v.agent.worktree);
+                    v.last_line = last_line(&v.agent.log);
+                });
+            }
+        });
+    }
+    views
+}
+
+/// The last non-empty line of a log, control characters removed.
+pub fn last_line(log: &Path) -> String {
+    let Ok(mut f) = std::fs::File::open(log) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(4096)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    text.split(['\n', '\r'])
+        .map(strip_control)
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+}
+
+/// Drop ANSI escape sequences and other control characters.
+fn strip_control(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else if c == '\t' {
+            out.push(' ');
+        } else if !c.is_control() {
+            out.push(c);
+        }
+    }
+    out.trim().to_string()
+}
+
+/// The `status --json` object (see DESIGN.md); fields are only ever added.
+pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::Value {
+    let agents: Vec<serde_json::Value> = views
+        .iter()
+        .map(|v| {
+            let r = v.record.as_ref();
+            json!({
+                "name": v.agent.name,
+                "state": v.state.as_str(),
+                "exit_code": r.and_then(|r| r.exit_code),
+                "reason": r.and_then(|r| r.reason.clone()),
+                "attempt": r.map(|r| r.attempt).unwrap_or(0),
+                "session": v.agent.session,
+                "branch": v.agent.branch,
+                "worktree": v.agent.worktree,
+                "log": v.agent.log,
+                "started_at": r.and_then(|r| r.started_at).map(util::rfc3339),
+                "finished_at": r.and_then(|r| r.finished_at).map(util::rfc3339),
+                "commits_ahead": v.stats.commits_ahead,
+                "files_changed": v.stats.files_changed,
+                "insertions": v.stats.insertions,
+                "deletions": v.stats.deletions,
+                "last_line": v.last_line,
+            })
+        })
+        .collect();
+    json!({
+        "project": plan.project,
+        "manifest": plan.manifest,
+        "monitor": {"session": plan.monitor_session(), "running": monitor_alive},
+        "agents": agents,
+    })
+}
+
+/// The status table, one line per agent, sized to `width` columns.
+pub fn table(views: &[View], width: usize) -> String {
+    let header = [
+        "AGENT",
+        "STATE",
+        "BRANCH",
+        "AHEAD",
+        "FILES",
+        "+/-",
+        "RUNTIME",
+        "LAST LINE",
+    ];
+    let rows: Vec<[String; 8]> = views
+        .iter()
+        .map(|v| {
+            let state = match v.record.as_ref().and_then(|r| r.reason.as_deref()) {
+                Some(reason) if v.state == State::Failed => format!("failed ({reason})"),
+                _ => v.state.to_string(),
+            };
+            [
+                v.agent.name.clone(),
+                state,
+                v.agent.branch.clone(),
+                v.stats.commits_ahead.to_string(),
+                v.stats.files_changed.to_string(),
+                format!("+{}/-{}", v.stats.insertions, v.stats.deletions),
+                v.runtime()
+                    .map(util::duration)
+                    .unwrap_or_else(|| "-".into()),
+                v.last_line.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(c);
+            } else {
+                l.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        let l: String = l.trim_end().chars().take(width.max(20)).collect();
+        out.push_str(&l);
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(160)
+}
+
+/// The status text of the whole fleet: table plus the monitor's line.
+fn render(plan: &Plan, names: &[String]) -> Result<String> {
+    let sessions = tmux::sessions()?;
+    let owned = super::owned(plan, &sessions);
+    let agents = plan.select(names)?;
+    let views = collect(plan, &agents, &owned, true);
+    let monitor = if owned.contains(&plan.monitor_session()) {
+        format!("monitor: {} (fleet attach)", plan.monitor_session())
+    } else {
+        "monitor: not running (fleet up starts it)".to_string()
+    };
+    Ok(format!("{}{monitor}\n", table(&views, terminal_width())))
+}
+
+pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
+    let plan = manifest::load(file)?;
+    if args.json {
+        let sessions = tmux::sessions()?;
+        let owned = super::owned(&plan, &sessions);
+        let agents = plan.select(&args.names)?;
+        let views = collect(&plan, &agents, &owned, true);
+        let value = to_json(&plan, &views, owned.contains(&plan.monitor_session()));
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(0);
+    }
+    if !args.watch {
+        print!("{}", render(&plan, &args.names)?);
+        return Ok(0);
+    }
+    loop {
+        // Re-read the manifest each time so the monitor follows edits; show errors in place.
+        let text = match manifest::load(file).and_then(|p| render(&p, &args.names)) {
+            Ok(t) => t,
+            Err(e) => format!("error: {e:#}\n"),
+        };
+        let mut stdout = std::io::stdout().lock();
+        // Home, then clear to the end of the screen after the text: no flicker.
+        let _ = write!(stdout, "\x1b[H{}\x1b[J", text.replace('\n', "\x1b[K\n"));
+        let _ = writeln!(
+            stdout,
+            "{}  (every 1s, Ctrl-C to quit)\x1b[K",
+            util::rfc3339(util::now())
+        );
+        let _ = stdout.flush();
+        drop(stdout);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,408 @@
+//! `fleet up [NAMES…] [--dry-run] [--attach] [--rerun]`: worktrees and sessions for the agents
+//! that are not running and not finished, then the monitor. Idempotent.
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::cli::UpArgs;
+use crate::commands::status::{self, View};
+use crate::git;
+use crate::manifest::{Agent, Plan, Task};
+use crate::monitor;
+use crate::state::{Dir, Spec, State};
+use crate::tmux::{self, Batch};
+use crate::{usage, util};
+
+/// How long a second `up`/`down` waits for the first.
+pub const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
+    let agents = plan.select(&args.names)?;
+    crate::commands::validate::check_tools(plan, &agents)?;
+    let dir = Dir::new(&plan.state_dir);
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(dir.lock(LOCK_WAIT)?)
+    };
+    let sessions = tmux::sessions()?;
+    let owned = super::owned(plan, &sessions);
+    let views = status::collect(plan, &agents, &owned, false);
+    let to_start: Vec<&View> = views
+        .iter()
+        .filter(|v| match v.state {
+            State::Running | State::Queued => false,
+            s if s.finished() => args.rerun,
+            _ => true,
+        })
+        .collect();
+
+    // Session names fleet would create but someone else holds.
+    let monitor = plan.monitor_session();
+    let monitor_alive = owned.contains(&monitor);
+    let mut wanted: Vec<&str> = to_start.iter().map(|v| v.agent.session.as_str()).collect();
+    if !monitor_alive {
+        wanted.push(&monitor);
+    }
+    let taken: Vec<&str> = wanted
+        .into_iter()
+        .filter(|w| sessions.iter().any(|s| s.name == *w && s.tag != plan.tag()))
+        .collect();
+    if !taken.is_empty() {
+        return usage(format!(
+            "tmux session{} `{}` already exist{} and {} not made by this fleet ({}); rename or kill {}, or set `project:` in the manifest",
+            if taken.len() == 1 { "" } else { "s" },
+            taken.join("`, `"),
+            if taken.len() == 1 { "s" } else { "" },
+            if taken.len() == 1 { "was" } else { "were" },
+            plan.manifest.display(),
+            if taken.len() == 1 { "it" } else { "them" },
+        ));
+    }
+    check_worktrees(plan, &to_start)?;
+
+    if to_start.is_empty() && monitor_alive {
+        println!(
+            "nothing to do: {} already running or finished (use --rerun to restart finished agents)",
+            plural(views.len(), "agent")
+        );
+        summary(plan, &agents)?;
+        return attach_after(plan, args);
+    }
+
+    let exe = std::env::current_exe().context("cannot find the fleet executable")?;
+    if args.dry_run {
+        return dry_run(plan, &to_start, monitor_alive, &exe);
+    }
+
+    dir.create()?;
+    exclude_state_dir(plan)?;
+    let mut batch = Batch::new();
+    let worktrees = git::worktrees(&plan.repo)?;
+    if worktrees.iter().any(|w| w.prunable) {
+        git::prune_worktrees(&plan.repo)?;
+    }
+    for v in &to_start {
+        let agent = v.agent;
+        let created = ensure_worktree(plan, agent, &worktrees)?;
+        if created {
+            copy_files(plan, agent)?;
+        }
+        let spec_path = write_spec(plan, &dir, agent)?;
+        let mut record = v.record.clone().unwrap_or_default();
+        record.state = Some(State::Running);
+        record.attempt += 1;
+        record.started_at = Some(util::now());
+        record.finished_at = None;
+        record.exit_code = None;
+        record.reason = None;
+        dir.write_record(&agent.name, &record)?;
+        if v.session_alive {
+            batch.add("kill-session", &["-t", &tmux::exact(&agent.session)]);
+        }
+        add_session(&mut batch, plan, agent, &exe, &spec_path);
+    }
+    if !monitor_alive {
+        monitor::build(plan, &exe, &mut batch);
+    }
+    if let Err(e) = batch.run() {
+        // Agents whose session did not come up did not start: put their records back.
+        let alive = super::owned(plan, &tmux::sessions().unwrap_or_default());
+        for v in to_start
+            .iter()
+            .filter(|v| !alive.contains(&v.agent.session))
+        {
+            let _ = dir.write_record(&v.agent.name, &v.record.clone().unwrap_or_default());
+        }
+        return Err(e.context("cannot create the tmux sessions"));
+    }
+    println!(
+        "started {}{}",
+        plural(to_start.len(), "agent"),
+        if monitor_alive {
+            ""
+        } else {
+            " and the monitor"
+        }
+    );
+    summary(plan, &agents)?;
+    attach_after(plan, args)
+}
+
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+fn attach_after(plan: &Plan, args: &UpArgs) -> Result<i32> {
+    if args.attach && !args.dry_run {
+        crate::commands::attach::session(&plan.monitor_session())?;
+    }
+    Ok(0)
+}
+
+/// Refuse, before changing anything, worktree paths that exist and are not this repo's
+/// worktrees, and branches checked out somewhere else.
+fn check_worktrees(plan: &Plan, to_start: &[&View]) -> Result<()> {
+    let worktrees = git::worktrees(&plan.repo)?;
+    let mut problems = Vec::new();
+    for v in to_start {
+        let a = v.agent;
+        let registered = worktrees
+            .iter()
+            .find(|w| w.path == a.worktree && !w.prunable);
+        match registered {
+            Some(w) if w.branch.as_deref() != Some(a.branch.as_str()) => problems.push(format!(
+                "agent `{}`: the worktree {} is on {} instead of `{}`; check it out there or remove it",
+                a.name,
+                a.worktree.display(),
+                w.branch.as_deref().map(|b| format!("`{b}`")).unwrap_or("a detached HEAD".into()),
+                a.branch
+            )),
+            Some(_) => {}
+            None => {
+                if a.worktree.exists() {
+                    problems.push(format!(
+                        "agent `{}`: {} exists and is not a worktree of {}; move it away or set `worktree_dir:`",
+                        a.name,
+                        a.worktree.display(),
+                        plan.repo.display()
+                    ));
+                }
+                if let Some(w) = worktrees
+                    .iter()
+                    .find(|w| w.branch.as_deref() == Some(a.branch.as_str()) && !w.prunable)
+                {
+                    problems.push(format!(
+                        "agent `{}`: branch `{}` is already checked out in {}; switch that checkout to another branch or set `branch:`",
+                        a.name,
+                        a.branch,
+                        w.path.display()
+                    ));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        usage(format!(
+            "cannot start; nothing was changed:\n  {}",
+            problems.join("\n  ")
+        ))
+    }
+}
+
+/// Make sure the agent's worktree exists on its branch; true when it was created now.
+fn ensure_worktree(plan: &Plan, agent: &Agent, worktrees: &[git::Worktree]) -> Result<bool> {
+    if worktrees
+        .iter()
+        .any(|w| w.path == agent.worktree && !w.prunable)
+    {
+        return Ok(false);
+    }
+    let create = !git::branch_exists(&plan.repo, &agent.branch)?;
+    git::worktree_add(
+        &plan.repo,
+        &agent.worktree,
+        &agent.branch,
+        &plan.base,
+        create,
+    )
+    .with_context(|| format!("cannot create the worktree of agent `{}`", agent.name))?;
+    Ok(true)
+}
+
+/// Copy the manifest's `copy:` files into a new worktree.
+fn copy_files(plan: &Plan, agent: &Agent) -> Result<()> {
+    for (src, rel) in &plan.copy {
+        let dst = agent.worktree.join(rel);
+        copy_path(src, &dst).with_context(|| {
+            format!(
+                "cannot copy {} into the worktree of agent `{}`",
+                src.display(),
+                agent.name
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn copy_path(src: &Path, dst: &Path) -> std::io::Result<()> {
+    if src.is_dir() {
+        std::fs::create_dir_all(dst)?;
+        for entry in std::fs::read_dir(src)? {
+            let entry = entry?;
+            copy_path(&entry.path(), &dst.join(entry.file_name()))?;
+        }
+    } else {
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::copy(src, dst)?;
+    }
+    Ok(())
+}
+
+/// The task file the agent reads (an inline prompt is written under `.fleet/tasks/`).
+fn task_file(dir: &Dir, agent: &Agent) -> Result<PathBuf> {
+    Ok(match &agent.task {
+        Task::File(p) => p.clone(),
+        Task::Prompt(text) => {
+            let path = dir.prompt_path(&agent.name);
+            let mut text = text.clone();
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            util::write_atomic(&path, text.as_bytes())?;
+            path
+        }
+    })
+}
+
+fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<PathBuf> {
+    let spec = Spec {
+        project: plan.project.clone(),
+        agent: agent.name.clone(),
+        manifest: plan.manifest.clone(),
+        command: agent.command.clone(),
+        env: agent.env.clone(),
+        path: std::env::var("PATH").ok(),
+        worktree: agent.worktree.clone(),
+        branch: agent.branch.clone(),
+        log: agent.log.clone(),
+        task: task_file(dir, agent)?,
+        setup: plan.setup.clone(),
+        verify: agent.verify.clone(),
+        record: dir.record_path(&agent.name),
+    };
+    dir.write_spec(&spec)
+}
+
+/// The commands that create one agent's session, tagged, its pane kept after exit, with the
+/// runner as the pane's first process (argv, no shell). The session starts on a placeholder
+/// (`cat`, waiting on the terminal) that `respawn-pane -k` replaces once `remain-on-exit` is
+/// set: an agent that ends at once must not take its session (and its output) with it.
+fn add_session(batch: &mut Batch, plan: &Plan, agent: &Agent, exe: &Path, spec: &Path) {
+    let exe = exe.display().to_string();
+    let spec = spec.display().to_string();
+    let win = tmux::window(&agent.session);
+    batch.add(
+        "new-session",
+        &[
+            "-d",
+            "-s",
+            &agent.session,
+            "-x",
+            monitor::WIDTH,
+            "-y",
+            monitor::HEIGHT,
+            "-n",
+            &agent.name,
+            "cat",
+        ],
+    );
+    batch.add("set-option", &["-t", &win, tmux::TAG, &plan.tag()]);
+    batch.add("set-option", &["-w", "-t", &win, "remain-on-exit", "on"]);
+    batch.add("respawn-pane", &["-k", "-t", &win, &exe, "_run", &spec]);
+}
+
+/// Keep `.fleet/` out of git through `.git/info/exclude`.
+fn exclude_state_dir(plan: &Plan) -> Result<()> {
+    let path = git::exclude_file(&plan.repo)?;
+    let rel = plan
+        .state_dir
+        .strip_prefix(&plan.repo)
+        .map(|p| format!("/{}/", p.display()))
+        .unwrap_or_else(|_| ".fleet/".into());
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    if current.lines().any(|l| l.trim() == rel) {
+        return Ok(());
+    }
+    let mut text = current;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!("# fleet's state\n{rel}\n"));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn dry_run(plan: &Plan, to_start: &[&View], monitor_alive: bool, exe: &Path) -> Result<i32> {
+    println!("dry run: these steps would run (nothing was changed)");
+    let worktrees = git::worktrees(&plan.repo)?;
+    let mut batch = Batch::new();
+    for v in to_start {
+        let a = v.agent;
+        if !worktrees
+            .iter()
+            .any(|w| w.path == a.worktree && !w.prunable)
+        {
+            let create = !git::branch_exists(&plan.repo, &a.branch)?;
+            let args = git::worktree_add_args(&a.worktree, &a.branch, &plan.base, create);
+            let words: Vec<String> = args.iter().map(|w| util::shell_quote(w)).collect();
+            println!(
+                "git -C {} {}",
+                util::shell_quote(&plan.repo.display().to_string()),
+                words.join(" ")
+            );
+        }
+        if v.session_alive {
+            batch.add("kill-session", &["-t", &tmux::exact(&a.session)]);
+        }
+        add_session(
+            &mut batch,
+            plan,
+            a,
+            exe,
+            &Dir::new(&plan.state_dir).spec_path(&a.name),
+        );
+    }
+    if !monitor_alive {
+        monitor::build(plan, exe, &mut batch);
+    }
+    for line in batch.lines() {
+        println!("{line}");
+    }
+    Ok(0)
+}
+
+/// A line per agent, then how to watch and attach.
+fn summary(plan: &Plan, agents: &[&Agent]) -> Result<()> {
+    let sessions = tmux::sessions()?;
+    let owned = super::owned(plan, &sessions);
+    let views = status::collect(plan, agents, &owned, false);
+    let w = agents
+        .iter()
+        .map(|a| a.name.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let bw = agents
+        .iter()
+        .map(|a| a.branch.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    for v in &views {
+        println!(
+            "  {:<w$}  {:<8} {:<bw$}  {}  (session {})",
+            v.agent.name,
+            v.state.as_str(),
+            v.agent.branch,
+            v.agent.worktree.display(),
+            v.agent.session,
+        );
+    }
+    let first = agents.first().map(|a| a.name.as_str()).unwrap_or("NAME");
+    println!(
+        "watch:   fleet attach            (the monitor, {})",
+        plan.monitor_session()
+    );
+    println!("attach:  fleet attach {first}");
+    println!("status:  fleet status");
+    println!("stop:    fleet down");
+    Ok(())
+}

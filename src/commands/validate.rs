@@ -1,0 +1,135 @@
+//! `fleet validate`: the manifest, the tools and each agent's program, then the resolved plan.
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::manifest::{self, Agent, Plan, Task};
+use crate::{git, tmux, usage};
+
+/// Shell words that are not programs on PATH.
+const SHELL_WORDS: &[&str] = &[
+    "exit", "echo", "printf", "cd", "exec", "eval", "export", "set", "unset", "read", "test",
+    "true", "false", ":", ".", "source", "if", "for", "while", "until", "case", "{", "(", "!",
+    "trap", "wait", "sleep", "command", "builtin", "type", "ulimit", "umask", "shift", "return",
+];
+
+/// The program a `sh -c` command starts, when it can be told without running a shell:
+/// the first word after any `VAR=value` assignments. None for builtins and shell syntax.
+pub fn program_of(command: &str) -> Option<String> {
+    for word in command.split_whitespace() {
+        if let Some((name, _)) = word.split_once('=') {
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                continue;
+            }
+        }
+        if SHELL_WORDS.contains(&word) || word.chars().any(|c| "\"'`$(){}[]|&;<>*?~\\".contains(c))
+        {
+            return None;
+        }
+        return Some(word.to_string());
+    }
+    None
+}
+
+/// Where the agent's program is: Ok(Some(path)) found, Ok(None) nothing to check, Err(()) missing.
+pub fn find_program(agent: &Agent) -> std::result::Result<Option<PathBuf>, String> {
+    let Some(program) = program_of(&agent.command) else {
+        return Ok(None);
+    };
+    if program.contains('/') {
+        let p = Path::new(&program);
+        if p.is_absolute() && !p.is_file() {
+            return Err(program);
+        }
+        return Ok(Some(p.to_path_buf()));
+    }
+    which::which(&program).map(Some).map_err(|_| program)
+}
+
+/// tmux and git present and new enough (exit 1 otherwise); every agent's program on PATH
+/// (a usage error naming the agents otherwise).
+pub fn check_tools(plan: &Plan, agents: &[&Agent]) -> Result<(String, String)> {
+    let tmux_v = tmux::version()?;
+    let git_v = git::version()?;
+    let missing: Vec<String> = agents
+        .iter()
+        .filter_map(|a| {
+            find_program(a).err().map(|p| {
+                format!(
+                    "agent `{}`: program `{p}` not found on PATH (command: `{}`); install it or change `command:`",
+                    a.name, a.command
+                )
+            })
+        })
+        .collect();
+    if !missing.is_empty() {
+        return usage(format!(
+            "{}: nothing was started:\n  {}",
+            plan.manifest.display(),
+            missing.join("\n  ")
+        ));
+    }
+    Ok((tmux_v, git_v))
+}
+
+pub fn run(file: Option<&Path>) -> Result<i32> {
+    let plan = manifest::load(file)?;
+    let agents: Vec<&Agent> = plan.agents.iter().collect();
+    let (tmux_v, git_v) = check_tools(&plan, &agents)?;
+    println!("{} is valid", plan.manifest.display());
+    println!("  tools:        {tmux_v}, git {git_v}");
+    println!("  project:      {}", plan.project);
+    println!("  repository:   {}", plan.repo.display());
+    println!("  base:         {}", plan.base);
+    println!("  worktree_dir: {}", plan.worktree_dir.display());
+    if let Some(setup) = &plan.setup {
+        println!("  setup:        {setup}");
+    }
+    for (src, _) in &plan.copy {
+        println!("  copy:         {}", src.display());
+    }
+    if let Some(n) = plan.max_parallel {
+        println!("  max_parallel: {n}");
+    }
+    println!("  monitor:      session {}", plan.monitor_session());
+    for a in &plan.agents {
+        println!("agent {}", a.name);
+        println!("  session:  {}", a.session);
+        println!("  branch:   {}", a.branch);
+        println!("  worktree: {}", a.worktree.display());
+        println!("  log:      {}", a.log.display());
+        match &a.task {
+            Task::File(p) => println!("  task:     {}", p.display()),
+            Task::Prompt(p) => println!("  prompt:   {}", p.lines().next().unwrap_or("")),
+        }
+        let program = match find_program(a) {
+            Ok(Some(p)) => format!("  (runs {})", p.display()),
+            _ => String::new(),
+        };
+        println!("  command:  {}{program}", a.command);
+        for (k, v) in &a.env {
+            println!("  env:      {k}={v}");
+        }
+        if let Some(v) = &a.verify {
+            println!("  verify:   {v}");
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_program() {
+        assert_eq!(program_of("claude --print").as_deref(), Some("claude"));
+        assert_eq!(
+            program_of("RUST_LOG=1 codex exec -").as_deref(),
+            Some("codex")
+        );
+        assert_eq!(program_of("exit 3"), None);
+        assert_eq!(program_of("cat > out.txt; git add -A"), Some("cat".into()));
+        assert_eq!(program_of("\"my agent\" run"), None);
+    }
+}

@@ -1,0 +1,300 @@
+//! Every git call fleet makes: repository discovery, worktrees, branches, diff stats.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Result};
+
+/// The oldest git fleet supports.
+pub const MIN_VERSION: (u32, u32) = (2, 30);
+
+fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(dir).args(args).stdin(Stdio::null());
+    cmd
+}
+
+fn spawn_error(e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        anyhow::anyhow!(
+            "git is not installed or not on PATH; install git {}.{} or newer",
+            MIN_VERSION.0,
+            MIN_VERSION.1
+        )
+    } else {
+        anyhow::Error::new(e).context("cannot run git")
+    }
+}
+
+/// Run git in `dir`; its stdout on success, an error with its stderr otherwise.
+fn run(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = command(dir, args).output().map_err(spawn_error)?;
+    if !out.status.success() {
+        bail!(
+            "`git {}` in {} failed: {}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Run git in `dir` and tell only whether it succeeded.
+fn check(dir: &Path, args: &[&str]) -> Result<bool> {
+    Ok(command(dir, args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(spawn_error)?
+        .success())
+}
+
+/// git's version, checked against [`MIN_VERSION`].
+pub fn version() -> Result<String> {
+    let out = run(Path::new("."), &["--version"])?;
+    let v = out.trim().trim_start_matches("git version ").to_string();
+    let mut nums = v
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    let found = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
+    if found < MIN_VERSION {
+        bail!(
+            "git {v} is too old; fleet needs git {}.{} or newer",
+            MIN_VERSION.0,
+            MIN_VERSION.1
+        );
+    }
+    Ok(v)
+}
+
+/// The top directory of the repository holding `dir`, or None outside any repository.
+pub fn toplevel(dir: &Path) -> Result<Option<PathBuf>> {
+    let out = command(dir, &["rev-parse", "--show-toplevel"])
+        .output()
+        .map_err(spawn_error)?;
+    if !out.status.success() {
+        return Ok(None);
+    }
+    Ok(Some(PathBuf::from(
+        String::from_utf8_lossy(&out.stdout).trim(),
+    )))
+}
+
+/// Does the repository have at least one commit?
+pub fn has_commits(repo: &Path) -> Result<bool> {
+    check(repo, &["rev-parse", "--verify", "-q", "HEAD"])
+}
+
+/// The checked-out branch, or None on a detached HEAD.
+pub fn current_branch(repo: &Path) -> Result<Option<String>> {
+    let out = command(repo, &["symbolic-ref", "--short", "-q", "HEAD"])
+        .output()
+        .map_err(spawn_error)?;
+    let b = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Ok((out.status.success() && !b.is_empty()).then_some(b))
+}
+
+/// Does `rev` name a commit?
+pub fn commit_exists(repo: &Path, rev: &str) -> Result<bool> {
+    check(
+        repo,
+        &["rev-parse", "--verify", "-q", &format!("{rev}^{{commit}}")],
+    )
+}
+
+/// Does the local branch exist?
+pub fn branch_exists(repo: &Path, branch: &str) -> Result<bool> {
+    check(
+        repo,
+        &[
+            "show-ref",
+            "--verify",
+            "-q",
+            &format!("refs/heads/{branch}"),
+        ],
+    )
+}
+
+/// A cheap, offline check of git's branch-name rules (`git check-ref-format`).
+pub fn valid_branch_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['-', '/', '.'])
+        && !name.ends_with(['/', '.'])
+        && !name.ends_with(".lock")
+        && !name.contains("..")
+        && !name.contains("//")
+        && !name.contains("@{")
+        && !name.contains("/.")
+        && name != "@"
+        && !name
+            .chars()
+            .any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c))
+}
+
+/// A registered worktree.
+#[derive(Debug, Clone)]
+pub struct Worktree {
+    pub path: PathBuf,
+    /// `refs/heads/...` stripped; None when detached.
+    pub branch: Option<String>,
+    /// Registered but its directory is gone.
+    pub prunable: bool,
+}
+
+/// All worktrees of the repository (the main one included).
+pub fn worktrees(repo: &Path) -> Result<Vec<Worktree>> {
+    let out = run(repo, &["worktree", "list", "--porcelain"])?;
+    let mut list = Vec::new();
+    for block in out.split("\n\n") {
+        let mut wt: Option<Worktree> = None;
+        for line in block.lines() {
+            if let Some(p) = line.strip_prefix("worktree ") {
+                wt = Some(Worktree {
+                    path: PathBuf::from(p),
+                    branch: None,
+                    prunable: false,
+                });
+            } else if let (Some(w), Some(b)) = (wt.as_mut(), line.strip_prefix("branch ")) {
+                w.branch = Some(b.trim_start_matches("refs/heads/").to_string());
+            } else if let (Some(w), true) = (wt.as_mut(), line.starts_with("prunable")) {
+                w.prunable = true;
+            }
+        }
+        if let Some(mut w) = wt {
+            w.prunable |= !w.path.exists();
+            list.push(w);
+        }
+    }
+    Ok(list)
+}
+
+/// Forget worktrees whose directories are gone.
+pub fn prune_worktrees(repo: &Path) -> Result<()> {
+    run(repo, &["worktree", "prune"]).map(drop)
+}
+
+/// The argv of `git worktree add` for a worktree on `branch`, creating the branch from `base`
+/// when it does not exist yet.
+pub fn worktree_add_args(path: &Path, branch: &str, base: &str, create: bool) -> Vec<String> {
+    let path = path.display().to_string();
+    if create {
+        vec![
+            "worktree".into(),
+            "add".into(),
+            "-b".into(),
+            branch.into(),
+            path,
+            base.into(),
+        ]
+    } else {
+        vec!["worktree".into(), "add".into(), path, branch.into()]
+    }
+}
+
+/// Add a worktree (see [`worktree_add_args`]). Run these one after another: two at the same
+/// moment in one repository can fail on git's lock.
+pub fn worktree_add(
+    repo: &Path,
+    path: &Path,
+    branch: &str,
+    base: &str,
+    create: bool,
+) -> Result<()> {
+    let args = worktree_add_args(path, branch, base, create);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(repo, &args).map(drop)
+}
+
+/// Does the worktree have uncommitted changes or untracked files?
+pub fn is_dirty(worktree: &Path) -> Result<bool> {
+    Ok(!run(worktree, &["status", "--porcelain"])?.trim().is_empty())
+}
+
+/// Remove a worktree (its branch stays).
+pub fn worktree_remove(repo: &Path, path: &Path, force: bool) -> Result<()> {
+    let p = path.display().to_string();
+    let mut args = vec!["worktree", "remove"];
+    if force {
+        args.push("--force");
+    }
+    args.push(&p);
+    run(repo, &args).map(drop)
+}
+
+/// The path of `info/exclude` (shared by all worktrees).
+pub fn exclude_file(repo: &Path) -> Result<PathBuf> {
+    let common = run(repo, &["rev-parse", "--git-common-dir"])?;
+    Ok(repo.join(common.trim()).join("info").join("exclude"))
+}
+
+/// An agent's work against the merge-base with `base`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub commits_ahead: u64,
+    pub files_changed: u64,
+    pub insertions: u64,
+    pub deletions: u64,
+}
+
+/// Commits on `branch` not on `base`, and the diff of the worktree (committed and uncommitted
+/// tracked changes) against the merge-base with `base`. A missing branch or worktree counts zero.
+pub fn stats(repo: &Path, base: &str, branch: &str, worktree: &Path) -> Stats {
+    let mut s = Stats::default();
+    if let Ok(out) = run(
+        repo,
+        &[
+            "rev-list",
+            "--count",
+            &format!("{base}..refs/heads/{branch}"),
+        ],
+    ) {
+        s.commits_ahead = out.trim().parse().unwrap_or(0);
+    }
+    if worktree.is_dir() {
+        if let Ok(out) = run(worktree, &["diff", "--shortstat", "--merge-base", base]) {
+            (s.files_changed, s.insertions, s.deletions) = parse_shortstat(&out);
+        }
+    }
+    s
+}
+
+/// ` 2 files changed, 3 insertions(+), 1 deletion(-)` → (2, 3, 1).
+pub fn parse_shortstat(s: &str) -> (u64, u64, u64) {
+    let (mut f, mut i, mut d) = (0, 0, 0);
+    for part in s.trim().split(',') {
+        let mut words = part.split_whitespace();
+        let n: u64 = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        match words.next() {
+            Some(w) if w.starts_with("file") => f = n,
+            Some(w) if w.starts_with("insertion") => i = n,
+            Some(w) if w.starts_with("deletion") => d = n,
+            _ => {}
+        }
+    }
+    (f, i, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_shortstat() {
+        assert_eq!(
+            parse_shortstat(" 2 files changed, 3 insertions(+), 1 deletion(-)\n"),
+            (2, 3, 1)
+        );
+        assert_eq!(parse_shortstat(" 1 file changed, 1 deletion(-)"), (1, 0, 1));
+        assert_eq!(parse_shortstat(""), (0, 0, 0));
+    }
+
+    #[test]
+    fn branch_names() {
+        assert!(valid_branch_name("fleet/agent1"));
+        assert!(valid_branch_name("feature/validation"));
+        assert!(!valid_branch_name("a..b"));
+        assert!(!valid_branch_name("a b"));
+        assert!(!valid_branch_name("-x"));
+        assert!(!valid_branch_name("x.lock"));
+    }
+}

@@ -1,0 +1,68 @@
+//! fleet: run a fleet of coding agents in parallel, each on its own git branch and worktree,
+//! inside its own tmux session, described by one `agents.yaml`.
+//!
+//! `main.rs` only calls [`main_with_args`]; every subcommand lives in `commands/`.
+
+pub mod cli;
+pub mod commands;
+pub mod git;
+pub mod manifest;
+pub mod monitor;
+pub mod runner;
+pub mod state;
+pub mod tmux;
+pub mod util;
+
+use std::ffi::OsString;
+use std::fmt;
+
+use clap::Parser;
+
+/// An error that is the user's to fix (bad usage, invalid manifest): exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Shorthand for returning a [`UsageError`].
+pub fn usage<T>(msg: impl Into<String>) -> anyhow::Result<T> {
+    Err(UsageError(msg.into()).into())
+}
+
+/// The exit code the contract gives an error: 2 when any cause is a usage error, else 1.
+pub fn exit_code_of(err: &anyhow::Error) -> i32 {
+    if err.chain().any(|c| c.is::<UsageError>()) {
+        2
+    } else {
+        1
+    }
+}
+
+/// Parse the arguments, run the command, print any error, and return the exit code.
+pub fn main_with_args<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    util::restore_sigpipe();
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            exit_code_of(&err)
+        }
+    }
+}

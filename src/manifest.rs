@@ -1,0 +1,713 @@
+//! The manifest (`agents.yaml`): its schema, validation, and resolution into a [`Plan`] of
+//! fully resolved agents. serde_yaml stays behind this module so it can be swapped.
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::{git, UsageError};
+
+/// The file name looked for in the current directory and its parents.
+pub const FILE_NAME: &str = "agents.yaml";
+/// The command agents run when the manifest gives none.
+pub const DEFAULT_COMMAND: &str = "claude --print";
+/// The name no agent may take: it is the monitor's.
+pub const RESERVED_NAME: &str = "monitor";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    project: Option<String>,
+    base: Option<String>,
+    worktree_dir: Option<PathBuf>,
+    command: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, Scalar>,
+    setup: Option<String>,
+    #[serde(default)]
+    copy: Vec<PathBuf>,
+    verify: Option<String>,
+    max_parallel: Option<u32>,
+    agents: Vec<RawAgent>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    name: String,
+    task: Option<PathBuf>,
+    prompt: Option<String>,
+    branch: Option<String>,
+    log: Option<PathBuf>,
+    command: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, Scalar>,
+    verify: Option<String>,
+}
+
+/// An environment value: YAML lets people write `DEBUG: 1` or `VERBOSE: true`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Str(s) => f.write_str(s),
+            Scalar::Int(i) => write!(f, "{i}"),
+            Scalar::Float(x) => write!(f, "{x}"),
+            Scalar::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// Where an agent's task comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Task {
+    /// A task file (absolute path).
+    File(PathBuf),
+    /// An inline prompt; fleet writes it to a file under `.fleet/` for `FLEET_TASK`.
+    Prompt(String),
+}
+
+/// One fully resolved agent.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub name: String,
+    /// tmux session name: `<project>-<name>`.
+    pub session: String,
+    pub branch: String,
+    /// Absolute worktree path.
+    pub worktree: PathBuf,
+    /// Absolute log path.
+    pub log: PathBuf,
+    pub task: Task,
+    /// Run by `sh -c`, the task on stdin.
+    pub command: String,
+    /// Top-level env with the agent's merged over it.
+    pub env: BTreeMap<String, String>,
+    pub verify: Option<String>,
+}
+
+/// The manifest resolved against the repository: everything `up` needs, no defaults left.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Absolute path of the manifest.
+    pub manifest: PathBuf,
+    /// The manifest's directory: relative paths are relative to it.
+    pub dir: PathBuf,
+    /// Top directory of the git repository holding the manifest.
+    pub repo: PathBuf,
+    pub project: String,
+    pub base: String,
+    pub worktree_dir: PathBuf,
+    /// `.fleet/` beside the manifest.
+    pub state_dir: PathBuf,
+    pub setup: Option<String>,
+    /// Absolute source paths of files copied into each new worktree, with their path
+    /// relative to the repository top.
+    pub copy: Vec<(PathBuf, PathBuf)>,
+    pub max_parallel: Option<u32>,
+    pub agents: Vec<Agent>,
+}
+
+impl Plan {
+    /// The monitor's session name.
+    pub fn monitor_session(&self) -> String {
+        format!("{}-{}", self.project, RESERVED_NAME)
+    }
+
+    /// The value fleet tags its tmux sessions with (`@fleet`).
+    pub fn tag(&self) -> String {
+        self.manifest.display().to_string()
+    }
+
+    /// The agents named, in manifest order (all of them when `names` is empty); an unknown
+    /// name is a usage error listing the known ones.
+    pub fn select(&self, names: &[String]) -> Result<Vec<&Agent>> {
+        if names.is_empty() {
+            return Ok(self.agents.iter().collect());
+        }
+        let unknown: Vec<&str> = names
+            .iter()
+            .filter(|n| !self.agents.iter().any(|a| &a.name == *n))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(self.unknown_agents(&unknown));
+        }
+        Ok(self
+            .agents
+            .iter()
+            .filter(|a| names.contains(&a.name))
+            .collect())
+    }
+
+    /// One agent by name; an unknown name is a usage error listing the known ones.
+    pub fn agent(&self, name: &str) -> Result<&Agent> {
+        self.agents
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| self.unknown_agents(&[name]))
+    }
+
+    fn unknown_agents(&self, unknown: &[&str]) -> anyhow::Error {
+        let known: Vec<&str> = self.agents.iter().map(|a| a.name.as_str()).collect();
+        let what = if unknown.len() == 1 {
+            format!("unknown agent `{}`", unknown[0])
+        } else {
+            format!("unknown agents `{}`", unknown.join("`, `"))
+        };
+        UsageError(format!(
+            "{what} in {}; known agents: {}",
+            self.manifest.display(),
+            known.join(", ")
+        ))
+        .into()
+    }
+}
+
+/// The problems found in a manifest: all of them, each on its own line. Exit code 2.
+#[derive(Debug)]
+pub struct Invalid {
+    pub file: String,
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "{} is invalid ({n} problem{}); nothing was started:",
+            self.file,
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            write!(f, "\n  {}: {p}", self.file)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+impl From<Invalid> for UsageError {
+    fn from(i: Invalid) -> Self {
+        UsageError(i.to_string())
+    }
+}
+
+/// Find the manifest: `-f PATH`, else `$FLEET_FILE`, else `agents.yaml` in the current
+/// directory or the nearest parent. Returns an absolute path.
+pub fn locate(file: Option<&Path>) -> Result<PathBuf> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let given = file
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("FLEET_FILE").map(PathBuf::from));
+    if let Some(path) = given {
+        let abs = cwd.join(&path);
+        if !abs.is_file() {
+            return Err(UsageError(format!(
+                "manifest {} not found; pass an existing file with -f, or run `fleet init`",
+                path.display()
+            ))
+            .into());
+        }
+        return Ok(normalize(&abs));
+    }
+    for dir in cwd.ancestors() {
+        let candidate = dir.join(FILE_NAME);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(UsageError(format!(
+        "no {FILE_NAME} in {} or any parent directory; run `fleet init` to write one, or pass -f PATH",
+        cwd.display()
+    ))
+    .into())
+}
+
+/// Locate, read, validate and resolve the manifest.
+pub fn load(file: Option<&Path>) -> Result<Plan> {
+    let path = locate(file)?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    parse(&path, &text)
+}
+
+/// Validate and resolve a manifest's text. `path` must be absolute.
+pub fn parse(path: &Path, text: &str) -> Result<Plan> {
+    let display = display_name(path);
+    let invalid = |problems: Vec<String>| -> anyhow::Error {
+        UsageError::from(Invalid {
+            file: display.clone(),
+            problems,
+        })
+        .into()
+    };
+    if text.trim().is_empty() {
+        return Err(invalid(vec![
+            "the file is empty; list your agents under `agents:` (see `fleet init`)".into(),
+        ]));
+    }
+    let raw: RawManifest = match serde_yaml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => return Err(invalid(vec![yaml_problem(&e)])),
+    };
+    let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let mut problems = Vec::new();
+    let repo = match git::toplevel(&dir) {
+        Ok(Some(repo)) => Some(repo),
+        Ok(None) => {
+            problems.push(format!(
+                "{} is not inside a git repository; run `git init` and commit once, or move the manifest into a repository",
+                dir.display()
+            ));
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let mut plan = resolve(path, &dir, repo.as_deref(), raw, text, &mut problems)?;
+    if let Some(repo) = &repo {
+        check_base(repo, &mut plan, &mut problems)?;
+    }
+    if problems.is_empty() {
+        Ok(plan)
+    } else {
+        Err(invalid(problems))
+    }
+}
+
+/// A name a user would recognise: relative to the current directory when below it.
+fn display_name(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// serde_yaml's message with its path and location, plus a hint for unknown keys.
+fn yaml_problem(e: &serde_yaml::Error) -> String {
+    let msg = e.to_string();
+    if let Some(hint) = did_you_mean(&msg) {
+        format!("{msg} (did you mean `{hint}`?)")
+    } else {
+        msg
+    }
+}
+
+/// For "unknown field `comand`, expected one of `a`, `b`": the closest expected name.
+fn did_you_mean(msg: &str) -> Option<String> {
+    let rest = msg.split("unknown field `").nth(1)?;
+    let field = rest.split('`').next()?;
+    let expected = rest.split("expected ").nth(1)?;
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|cand| (edit_distance(field, cand), cand))
+        .filter(|(d, cand)| *d <= 2.max(cand.len() / 3))
+        .min()
+        .map(|(_, cand)| cand.to_string())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Is `name` a valid agent (or project) name: `^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`?
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && name.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// A directory name turned into a valid project name.
+pub fn sanitize(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let s = s.trim_start_matches(['-', '_']);
+    let s: String = s.chars().take(64).collect();
+    if s.is_empty() {
+        "fleet".to_string()
+    } else {
+        s
+    }
+}
+
+/// Lexically clean a path: drop `.` and resolve `..` against earlier components.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The 1-based line of each agent's `name:` entry, found by scanning the text in order.
+fn agent_lines(text: &str, agents: &[RawAgent]) -> Vec<Option<usize>> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut from = 0;
+    agents
+        .iter()
+        .map(|a| {
+            let found = lines.iter().enumerate().skip(from).find(|(_, l)| {
+                let l = l.trim_start().trim_start_matches('-').trim_start();
+                l.strip_prefix("name:").is_some_and(|v| {
+                    let v = v.split(" #").next().unwrap_or("").trim();
+                    v.trim_matches(|c| c == '"' || c == '\'') == a.name
+                })
+            });
+            found.map(|(i, _)| {
+                from = i + 1;
+                i + 1
+            })
+        })
+        .collect()
+}
+
+fn env_map(
+    env: &BTreeMap<String, Scalar>,
+    at: &str,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (k, v) in env {
+        if k.is_empty() || k.contains('=') || k.contains('\0') {
+            problems.push(format!(
+                "{at}env: `{k}` is not a valid variable name; use letters, digits and `_`"
+            ));
+        }
+        let v = v.to_string();
+        if v.contains('\0') {
+            problems.push(format!("{at}env: `{k}` holds a NUL byte"));
+        }
+        out.insert(k.clone(), v);
+    }
+    out
+}
+
+fn resolve(
+    path: &Path,
+    dir: &Path,
+    repo: Option<&Path>,
+    raw: RawManifest,
+    text: &str,
+    problems: &mut Vec<String>,
+) -> Result<Plan> {
+    let repo_path = repo
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.to_path_buf());
+    let repo_name = repo_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "repo".into());
+    let project = match raw.project {
+        Some(p) => {
+            if !valid_name(&p) {
+                problems.push(format!(
+                    "project: `{p}` is not a valid name; use letters, digits, `-` and `_` (tmux rewrites `.` and `:`), at most 64"
+                ));
+            }
+            p
+        }
+        None => sanitize(&repo_name),
+    };
+    let worktree_dir = match &raw.worktree_dir {
+        Some(d) => normalize(&dir.join(d)),
+        None => normalize(
+            &repo_path
+                .parent()
+                .unwrap_or(Path::new("/"))
+                .join(format!("{repo_name}.worktrees")),
+        ),
+    };
+    if let Some(repo) = repo {
+        if worktree_dir.starts_with(repo.join(".git")) {
+            problems.push(format!(
+                "worktree_dir: {} is inside .git; choose a directory outside it, e.g. ../{repo_name}.worktrees",
+                worktree_dir.display()
+            ));
+        }
+    }
+    let state_dir = dir.join(".fleet");
+    if let Some(0) = raw.max_parallel {
+        problems
+            .push("max_parallel: must be at least 1; remove it to run all agents at once".into());
+    }
+    if let Some(c) = &raw.command {
+        if c.trim().is_empty() {
+            problems
+                .push("command: is empty; give the agent's command, e.g. `claude --print`".into());
+        }
+    }
+    let top_env = env_map(&raw.env, "", problems);
+    let mut copy = Vec::new();
+    for c in &raw.copy {
+        let src = normalize(&dir.join(c));
+        let rel = src.strip_prefix(&repo_path).map(Path::to_path_buf);
+        match rel {
+            Ok(rel) if src.exists() => copy.push((src, rel)),
+            Ok(_) => problems.push(format!(
+                "copy: {} not found (looked for {}); remove it from `copy:` or create it",
+                c.display(),
+                src.display()
+            )),
+            Err(_) => problems.push(format!(
+                "copy: {} is outside the repository {}; list files inside it",
+                c.display(),
+                repo_path.display()
+            )),
+        }
+    }
+    if raw.agents.is_empty() {
+        problems.push("agents: the list is empty; add at least one agent with `name:` and `task:` or `prompt:`".into());
+    }
+
+    let lines = agent_lines(text, &raw.agents);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut branches: HashMap<String, String> = HashMap::new();
+    let mut logs: HashMap<PathBuf, String> = HashMap::new();
+    let mut agents = Vec::new();
+    for (i, a) in raw.agents.into_iter().enumerate() {
+        let at = match lines[i] {
+            Some(line) => format!("agents[{i}] ({}) at line {line}: ", a.name),
+            None => format!("agents[{i}] ({}): ", a.name),
+        };
+        if !valid_name(&a.name) {
+            problems.push(format!(
+                "{at}name `{}` is not valid; use 1-64 letters, digits, `-` or `_`, starting with a letter or digit",
+                a.name
+            ));
+        } else if a.name == RESERVED_NAME {
+            problems.push(format!(
+                "{at}name `{RESERVED_NAME}` is reserved for the monitor session; rename the agent"
+            ));
+        }
+        if let Some(first) = seen.insert(a.name.clone(), i) {
+            problems.push(format!(
+                "{at}duplicate name `{}` (also agents[{first}]); give each agent its own name",
+                a.name
+            ));
+        }
+        let task = match (&a.task, &a.prompt) {
+            (Some(_), Some(_)) => {
+                problems.push(format!(
+                    "{at}has both `task` and `prompt`; keep exactly one"
+                ));
+                None
+            }
+            (None, None) => {
+                problems.push(format!(
+                    "{at}has neither `task` nor `prompt`; add `task: tasks/{}.md` or `prompt: \"...\"`",
+                    a.name
+                ));
+                None
+            }
+            (Some(t), None) => {
+                let abs = normalize(&dir.join(t));
+                match std::fs::metadata(&abs) {
+                    Err(_) => problems.push(format!(
+                        "{at}task file {} not found (looked for {}); create it or fix `task:`",
+                        t.display(),
+                        abs.display()
+                    )),
+                    Ok(m) if m.is_dir() => problems.push(format!(
+                        "{at}task {} is a directory; point `task:` at a file",
+                        t.display()
+                    )),
+                    Ok(_) => {
+                        if let Err(e) = std::fs::File::open(&abs) {
+                            problems.push(format!(
+                                "{at}task file {} cannot be read ({e}); fix its permissions",
+                                t.display()
+                            ));
+                        }
+                    }
+                }
+                Some(Task::File(abs))
+            }
+            (None, Some(p)) => {
+                if p.trim().is_empty() {
+                    problems.push(format!("{at}prompt is empty; write the task"));
+                }
+                Some(Task::Prompt(p.clone()))
+            }
+        };
+        let branch = a
+            .branch
+            .clone()
+            .unwrap_or_else(|| format!("fleet/{}", a.name));
+        if !git::valid_branch_name(&branch) {
+            problems.push(format!(
+                "{at}branch `{branch}` is not a valid git branch name; fix `branch:`"
+            ));
+        }
+        if let Some(other) = branches.insert(branch.clone(), a.name.clone()) {
+            if other != a.name {
+                problems.push(format!(
+                    "{at}branch `{branch}` is also used by agent `{other}`; each agent needs its own branch"
+                ));
+            }
+        }
+        let log = normalize(&match &a.log {
+            Some(l) => dir.join(l),
+            None => state_dir.join("logs").join(format!("{}.log", a.name)),
+        });
+        if let Some(other) = logs.insert(log.clone(), a.name.clone()) {
+            if other != a.name {
+                problems.push(format!(
+                    "{at}log {} is also used by agent `{other}`; give each agent its own log",
+                    log.display()
+                ));
+            }
+        }
+        let command = a
+            .command
+            .clone()
+            .or_else(|| raw.command.clone())
+            .unwrap_or_else(|| DEFAULT_COMMAND.to_string());
+        if a.command.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            problems.push(format!("{at}command is empty; give the agent's command"));
+        }
+        let mut env = top_env.clone();
+        env.extend(env_map(&a.env, &at, problems));
+        let Some(task) = task else { continue };
+        agents.push(Agent {
+            session: format!("{project}-{}", a.name),
+            worktree: worktree_dir.join(&a.name),
+            branch,
+            log,
+            task,
+            command,
+            env,
+            verify: a.verify.or_else(|| raw.verify.clone()),
+            name: a.name,
+        });
+    }
+    Ok(Plan {
+        manifest: path.to_path_buf(),
+        dir: dir.to_path_buf(),
+        repo: repo_path,
+        project,
+        base: raw.base.unwrap_or_default(),
+        worktree_dir,
+        state_dir,
+        setup: raw.setup,
+        copy,
+        max_parallel: raw.max_parallel,
+        agents,
+    })
+}
+
+/// Fill in the base branch (default: the current branch) and check it exists.
+fn check_base(repo: &Path, plan: &mut Plan, problems: &mut Vec<String>) -> Result<()> {
+    if !git::has_commits(repo)? {
+        problems.push(format!(
+            "the repository {} has no commits yet; commit once (worktrees start from a commit)",
+            repo.display()
+        ));
+        return Ok(());
+    }
+    if plan.base.is_empty() {
+        match git::current_branch(repo)? {
+            Some(b) => plan.base = b,
+            None => {
+                problems.push(
+                    "base: not set and the repository is on a detached HEAD; set `base:` to a branch"
+                        .into(),
+                );
+                return Ok(());
+            }
+        }
+    } else if !git::commit_exists(repo, &plan.base)? {
+        problems.push(format!(
+            "base: `{}` does not exist in {}; set `base:` to an existing branch (e.g. main)",
+            plan.base,
+            repo.display()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(valid_name("agent1"));
+        assert!(valid_name("A_b-c"));
+        assert!(!valid_name("-x"));
+        assert!(!valid_name("a.b"));
+        assert!(!valid_name("a b"));
+        assert!(!valid_name(""));
+        assert!(valid_name(&"a".repeat(64)));
+        assert!(!valid_name(&"a".repeat(65)));
+        assert_eq!(sanitize("my.repo"), "my-repo");
+        assert_eq!(sanitize("..x"), "x");
+    }
+
+    #[test]
+    fn suggests_a_key() {
+        let msg = "agents[1]: unknown field `comand`, expected one of `name`, `task`, `command` at line 8 column 5";
+        assert_eq!(did_you_mean(msg).as_deref(), Some("command"));
+        assert_eq!(
+            did_you_mean("agents: unknown field `zzzzzz`, expected `name`"),
+            None
+        );
+    }
+
+    #[test]
+    fn finds_agent_lines() {
+        let text = "agents:\n  - name: a\n    prompt: x\n  - prompt: y\n    name: \"b\"\n";
+        let raw: RawManifest = serde_yaml::from_str(text).unwrap();
+        assert_eq!(agent_lines(text, &raw.agents), vec![Some(2), Some(5)]);
+    }
+
+    #[test]
+    fn normalizes() {
+        assert_eq!(
+            normalize(Path::new("/a/b/../c/./d")),
+            PathBuf::from("/a/c/d")
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! The monitor session `<project>-monitor`: a status pane plus one pane per agent (titled with
+//! its name) following its log, tiled, in as many windows as it takes.
+use std::path::Path;
+
+use crate::manifest::Plan;
+use crate::tmux::{self, Batch};
+
+/// Panes per monitor window (the first window's status pane included): 3x3 stays readable
+/// on a 200x50 terminal.
+pub const PER_WINDOW: usize = 9;
+/// The size of detached sessions (tmux would make them 80x24).
+pub const WIDTH: &str = "200";
+pub const HEIGHT: &str = "50";
+
+/// The pane titles the monitor of this plan has: `status`, then every agent's name.
+pub fn titles(plan: &Plan) -> Vec<String> {
+    std::iter::once("status".to_string())
+        .chain(plan.agents.iter().map(|a| a.name.clone()))
+        .collect()
+}
+
+fn follow(log: &Path) -> Vec<String> {
+    // `-F` keeps following when the log is created late or rotated.
+    vec![
+        "tail".into(),
+        "-n".into(),
+        "200".into(),
+        "-F".into(),
+        log.display().to_string(),
+    ]
+}
+
+/// Add the commands that build the monitor session to `batch`.
+pub fn build(plan: &Plan, fleet_exe: &Path, batch: &mut Batch) {
+    let session = plan.monitor_session();
+    let win = tmux::window(&session);
+    let exe = fleet_exe.display().to_string();
+    let manifest = plan.manifest.display().to_string();
+    let tag = plan.tag();
+    batch.add(
+        "new-session",
+        &[
+            "-d", "-s", &session, "-x", WIDTH, "-y", HEIGHT, "-n", "monitor", &exe, "-f",
+            &manifest, "status", "--watch",
+        ],
+    );
+    batch.add("select-pane", &["-T", "status"]);
+    batch.add("set-option", &["-t", &win, tmux::TAG, &tag]);
+    let style = |b: &mut Batch| {
+        b.add(
+            "set-option",
+            &["-w", "-t", &win, "pane-border-status", "top"],
+        );
+        b.add(
+            "set-option",
+            &["-w", "-t", &win, "pane-border-format", " #{pane_title} "],
+        );
+        b.add("set-option", &["-w", "-t", &win, "remain-on-exit", "on"]);
+    };
+    style(batch);
+    let mut in_window = 1;
+    let mut window_no = 1;
+    for agent in &plan.agents {
+        let mut cmd = follow(&agent.log);
+        if in_window == PER_WINDOW {
+            window_no += 1;
+            in_window = 0;
+            let name = format!("monitor-{window_no}");
+            let mut args = vec!["-t".to_string(), win.clone(), "-n".into(), name];
+            args.append(&mut cmd);
+            batch.add("new-window", &args);
+            style(batch);
+        } else {
+            let mut args = vec!["-t".to_string(), win.clone()];
+            args.append(&mut cmd);
+            batch.add("split-window", &args);
+        }
+        batch.add("select-pane", &["-T", &agent.name]);
+        // Re-tile after each split so the next split has room.
+        batch.add("select-layout", &["-t", &win, "tiled"]);
+        in_window += 1;
+    }
+    batch.add("select-window", &["-t", &format!("{}^", win)]);
+    batch.add(
+        "select-pane",
+        &["-t", &format!("{}:^.{{top-left}}", tmux::exact(&session))],
+    );
+}

@@ -1,0 +1,215 @@
+//! The hidden `fleet _run SPEC`: each agent pane's first process. It runs the setup (once per
+//! worktree), feeds the task on stdin to `sh -c <command>` in the worktree, tees stdout and
+//! stderr to the pane and the log, runs verify after a clean exit, and records the end.
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::state::{self, Record, Spec, State};
+use crate::util;
+
+/// Run the agent described by the spec file; the exit code is the agent's.
+pub fn run(spec_path: &Path) -> Result<i32> {
+    let spec: Spec = state::read_json(spec_path)
+        .with_context(|| format!("cannot read the run spec {}", spec_path.display()))?;
+    let mut log = util::append_private(&spec.log)?;
+    let mut record: Record = state::read_json(&spec.record).unwrap_or_default();
+    record.state = Some(State::Running);
+    record.pid = Some(std::process::id());
+    record.started_at = Some(util::now());
+    record.finished_at = None;
+    record.exit_code = None;
+    record.reason = None;
+    state::write_json(&spec.record, &record)?;
+
+    let mut out = Tee {
+        log: &mut log,
+        pane: std::io::stdout(),
+    };
+    out.line(&format!(
+        "[fleet] {} started at {} (attempt {}) on branch {} in {}",
+        spec.agent,
+        util::rfc3339(util::now()),
+        record.attempt,
+        spec.branch,
+        spec.worktree.display()
+    ));
+    out.line(&format!("[fleet] command: {}", spec.command));
+
+    let (state, code, reason) = run_steps(&spec, &mut record, &mut out);
+    let finished = util::now();
+    let took = util::duration(finished.saturating_sub(record.started_at.unwrap_or(finished)));
+    let why = reason
+        .as_deref()
+        .filter(|r| *r != format!("exit {code}"))
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default();
+    out.line(&format!(
+        "[fleet] {} {state}{why} (exit {code}) after {took} at {}",
+        spec.agent,
+        util::rfc3339(finished)
+    ));
+    record.state = Some(state);
+    record.exit_code = Some(code);
+    record.reason = reason;
+    record.finished_at = Some(finished);
+    state::write_json(&spec.record, &record)?;
+    Ok(code)
+}
+
+/// Setup, agent, verify: the final state, exit code and reason.
+fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Option<String>) {
+    if let Some(setup) = spec.setup.as_deref().filter(|_| !record.setup_done) {
+        out.line(&format!("[fleet] setup: {setup}"));
+        let code = step(spec, setup, None, out);
+        if code != 0 {
+            return (State::Failed, code, Some("setup failed".into()));
+        }
+        record.setup_done = true;
+        let _ = state::write_json(&spec.record, record);
+    }
+    let task = match File::open(&spec.task) {
+        Ok(f) => f,
+        Err(e) => {
+            out.line(&format!(
+                "[fleet] cannot open the task {}: {e}",
+                spec.task.display()
+            ));
+            return (State::Failed, 127, Some("task unreadable".into()));
+        }
+    };
+    let code = step(spec, &spec.command, Some(task), out);
+    if code != 0 {
+        return (State::Failed, code, Some(format!("exit {code}")));
+    }
+    if let Some(verify) = &spec.verify {
+        out.line(&format!("[fleet] verify: {verify}"));
+        let v = step(spec, verify, None, out);
+        if v != 0 {
+            return (
+                State::Failed,
+                code,
+                Some(format!("verify failed (exit {v})")),
+            );
+        }
+    }
+    (State::Done, 0, None)
+}
+
+/// Run `sh -c script` in the worktree with the agent's environment, output teed; its exit
+/// code (128+N when killed by signal N, 127 when it could not start).
+fn step(spec: &Spec, script: &str, stdin: Option<File>, out: &mut Tee) -> i32 {
+    let (reader, writer) = match std::io::pipe() {
+        Ok(p) => p,
+        Err(e) => {
+            out.line(&format!("[fleet] cannot create a pipe: {e}"));
+            return 127;
+        }
+    };
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(script).current_dir(&spec.worktree);
+    if let Some(path) = &spec.path {
+        cmd.env("PATH", path);
+    }
+    cmd.envs(&spec.env)
+        .env("FLEET_AGENT", &spec.agent)
+        .env("FLEET_BRANCH", &spec.branch)
+        .env("FLEET_WORKTREE", &spec.worktree)
+        .env("FLEET_LOG", &spec.log)
+        .env("FLEET_TASK", &spec.task)
+        .env("FLEET_PROJECT", &spec.project)
+        .env("FLEET_MANIFEST", &spec.manifest);
+    cmd.stdin(stdin.map(Stdio::from).unwrap_or_else(Stdio::null));
+    match writer.try_clone() {
+        Ok(w2) => {
+            cmd.stdout(writer).stderr(w2);
+        }
+        Err(e) => {
+            out.line(&format!("[fleet] cannot create a pipe: {e}"));
+            return 127;
+        }
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            out.line(&format!("[fleet] cannot start `sh -c {script}`: {e}"));
+            return 127;
+        }
+    };
+    // The Command (holding the pipe's write ends) must go before reading to the end.
+    drop(cmd);
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let pump = std::thread::spawn(move || {
+        let mut reader = reader;
+        let mut buf = [0u8; 8192];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let mut wait = None;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(chunk) => out.write(&chunk),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // A background process may hold the pipe after the agent exits: stop
+                // reading two seconds after the agent itself ended.
+                if wait.is_none() {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        wait = Some((status, std::time::Instant::now()));
+                    }
+                }
+                if let Some((_, at)) = wait {
+                    if at.elapsed() > Duration::from_secs(2) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    drop(pump);
+    let status = match wait {
+        Some((s, _)) => Ok(s),
+        None => child.wait(),
+    };
+    match status {
+        Ok(s) => s.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            128 + s.signal().unwrap_or(0)
+        }),
+        Err(e) => {
+            out.line(&format!("[fleet] cannot wait for the agent: {e}"));
+            127
+        }
+    }
+}
+
+/// Writes to the log and the pane; a failing pane (closed terminal) does not stop the log.
+struct Tee<'a> {
+    log: &'a mut File,
+    pane: std::io::Stdout,
+}
+
+impl Tee<'_> {
+    fn write(&mut self, bytes: &[u8]) {
+        let _ = self.log.write_all(bytes);
+        let _ = self.pane.write_all(bytes);
+        let _ = self.pane.flush();
+    }
+
+    fn line(&mut self, text: &str) {
+        self.write(format!("{text}\n").as_bytes());
+    }
+}

@@ -1,0 +1,243 @@
+//! `.fleet/` beside the manifest: its layout, the per-agent records (written atomically), the
+//! run specs the runner reads, and the lock that keeps fleet commands one at a time.
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::util;
+
+/// An agent's state as the contract names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Pending,
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Stopped,
+    Lost,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Queued => "queued",
+            State::Running => "running",
+            State::Done => "done",
+            State::Failed => "failed",
+            State::Stopped => "stopped",
+            State::Lost => "lost",
+        }
+    }
+
+    /// Done or failed: the agent ran to its end.
+    pub fn finished(self) -> bool {
+        matches!(self, State::Done | State::Failed)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What fleet remembers of one agent's latest run (`.fleet/agents/<name>.json`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Record {
+    /// `running` while started and not ended; then `done`, `failed` or `stopped`.
+    pub state: Option<State>,
+    #[serde(default)]
+    pub attempt: u32,
+    /// Unix seconds.
+    pub started_at: Option<u64>,
+    pub finished_at: Option<u64>,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    /// The runner's pid.
+    pub pid: Option<u32>,
+    /// The manifest's `setup` ran successfully in this worktree.
+    #[serde(default)]
+    pub setup_done: bool,
+}
+
+impl Record {
+    /// The state to show, given whether the agent's session is alive.
+    pub fn derive(record: Option<&Record>, session_alive: bool) -> State {
+        match record.and_then(|r| r.state) {
+            None => {
+                if session_alive {
+                    State::Running
+                } else {
+                    State::Pending
+                }
+            }
+            Some(State::Running) if !session_alive => State::Lost,
+            Some(s) => s,
+        }
+    }
+}
+
+/// Everything the runner needs to start one agent (`.fleet/run/<name>.json`), written by `up`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Spec {
+    pub project: String,
+    pub agent: String,
+    pub manifest: PathBuf,
+    pub command: String,
+    pub env: BTreeMap<String, String>,
+    /// `PATH` of the `fleet up` that wrote this, so agents find what the user's shell finds.
+    pub path: Option<String>,
+    pub worktree: PathBuf,
+    pub branch: String,
+    pub log: PathBuf,
+    pub task: PathBuf,
+    pub setup: Option<String>,
+    pub verify: Option<String>,
+    /// The agent's record file.
+    pub record: PathBuf,
+}
+
+/// The `.fleet/` directory of one manifest.
+#[derive(Debug, Clone)]
+pub struct Dir {
+    pub root: PathBuf,
+}
+
+impl Dir {
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn exists(&self) -> bool {
+        self.root.is_dir()
+    }
+
+    /// Create `.fleet/` (user-only).
+    pub fn create(&self) -> Result<()> {
+        util::private_dir(&self.root)
+    }
+
+    pub fn record_path(&self, agent: &str) -> PathBuf {
+        self.root.join("agents").join(format!("{agent}.json"))
+    }
+
+    pub fn spec_path(&self, agent: &str) -> PathBuf {
+        self.root.join("run").join(format!("{agent}.json"))
+    }
+
+    /// Where an inline prompt is written for `FLEET_TASK`.
+    pub fn prompt_path(&self, agent: &str) -> PathBuf {
+        self.root.join("tasks").join(format!("{agent}.md"))
+    }
+
+    /// The agent's record, if it ever started.
+    pub fn record(&self, agent: &str) -> Option<Record> {
+        read_json(&self.record_path(agent))
+    }
+
+    pub fn write_record(&self, agent: &str, record: &Record) -> Result<()> {
+        write_json(&self.record_path(agent), record)
+    }
+
+    pub fn write_spec(&self, spec: &Spec) -> Result<PathBuf> {
+        let path = self.spec_path(&spec.agent);
+        write_json(&path, spec)?;
+        Ok(path)
+    }
+
+    /// Take the lock for a command that changes things; waits up to `wait`, then fails
+    /// naming the holder. Released when the guard drops.
+    pub fn lock(&self, wait: Duration) -> Result<Lock> {
+        self.create()?;
+        let path = self.root.join("lock");
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let deadline = Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    let holder = fs::read_to_string(&path).unwrap_or_default();
+                    bail!(
+                        "another fleet command is running (pid {}) on {}; wait for it to finish",
+                        holder.trim(),
+                        self.root.display()
+                    );
+                }
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("cannot lock {}", path.display()))
+                }
+            }
+        }
+        file.set_len(0)?;
+        write!(file, "{}", std::process::id())?;
+        Ok(Lock { _file: file })
+    }
+}
+
+/// Held while a fleet command changes things.
+pub struct Lock {
+    _file: fs::File,
+}
+
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
+    let text = fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value)?;
+    bytes.push(b'\n');
+    util::write_atomic(path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derives_states() {
+        let running = Record {
+            state: Some(State::Running),
+            ..Default::default()
+        };
+        assert_eq!(Record::derive(None, false), State::Pending);
+        assert_eq!(Record::derive(Some(&running), true), State::Running);
+        assert_eq!(Record::derive(Some(&running), false), State::Lost);
+        let done = Record {
+            state: Some(State::Done),
+            ..Default::default()
+        };
+        assert_eq!(Record::derive(Some(&done), false), State::Done);
+    }
+
+    #[test]
+    fn lock_is_exclusive() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::new(&tmp.path().join(".fleet"));
+        let held = dir.lock(Duration::from_millis(10)).unwrap();
+        let err = dir.lock(Duration::from_millis(100)).err().unwrap();
+        assert!(format!("{err:#}").contains("another fleet command is running"));
+        drop(held);
+        dir.lock(Duration::from_millis(10)).unwrap();
+    }
+}

@@ -1,0 +1,268 @@
+//! Every tmux call fleet makes, through `tmux_interface`. Many commands are chained into one
+//! tmux process ([`Batch`]); sessions are always targeted exactly (`=name`), panes by id.
+use std::borrow::Cow;
+
+use anyhow::{bail, Context, Result};
+use tmux_interface::{StdIO, Tmux, TmuxCommand, TmuxCommands};
+
+/// The oldest tmux fleet supports.
+pub const MIN_VERSION: (u32, u32) = (3, 2);
+
+/// The session option fleet tags its sessions with; its value is the manifest's path.
+pub const TAG: &str = "@fleet";
+
+/// An exact target for commands that take a session (`kill-session`, `switch-client`):
+/// `=name` (plain `name` would prefix-match `name10`).
+pub fn exact(session: &str) -> String {
+    format!("={session}")
+}
+
+/// The current window of a session, exactly: `=name:`. Commands whose target is a window or
+/// pane (`set-option`, `split-window`, `list-panes`) read a bare `=name` as a window name.
+pub fn window(session: &str) -> String {
+    format!("={session}:")
+}
+
+/// tmux reads an argument ending in `;` as a command separator; escape that one character.
+fn escape_arg(arg: &str) -> Cow<'static, str> {
+    match arg.strip_suffix(';') {
+        Some(head) => Cow::Owned(format!("{head}\\;")),
+        None => Cow::Owned(arg.to_string()),
+    }
+}
+
+fn spawn_error(e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        anyhow::anyhow!(
+            "tmux is not installed or not on PATH; install tmux {}.{} or newer (apt-get install tmux, brew install tmux)",
+            MIN_VERSION.0,
+            MIN_VERSION.1
+        )
+    } else {
+        anyhow::Error::new(e).context("cannot run tmux")
+    }
+}
+
+fn tmux_error(e: tmux_interface::Error) -> anyhow::Error {
+    match e {
+        tmux_interface::Error::IO(io) => spawn_error(io),
+        other => anyhow::anyhow!("cannot run tmux: {other:?}"),
+    }
+}
+
+/// Many tmux commands run by one tmux process, in order; the first failing one stops the rest.
+#[derive(Default)]
+pub struct Batch {
+    cmds: Vec<Vec<String>>,
+}
+
+impl Batch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add one command: its name and arguments, passed to tmux as they are (no shell).
+    pub fn add<S: AsRef<str>>(&mut self, name: &str, args: &[S]) -> &mut Self {
+        let mut cmd = vec![name.to_string()];
+        cmd.extend(args.iter().map(|a| a.as_ref().to_string()));
+        self.cmds.push(cmd);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cmds.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.cmds.len()
+    }
+
+    /// The commands as a user would type them (for `--dry-run` and errors).
+    pub fn lines(&self) -> Vec<String> {
+        self.cmds
+            .iter()
+            .map(|c| {
+                let words: Vec<String> = c.iter().map(|w| crate::util::shell_quote(w)).collect();
+                format!("tmux {}", words.join(" "))
+            })
+            .collect()
+    }
+
+    fn build(&self) -> Tmux<'static> {
+        let mut cmds = TmuxCommands::new();
+        for c in &self.cmds {
+            let mut cmd = TmuxCommand::new();
+            cmd.name(c[0].clone());
+            for a in &c[1..] {
+                cmd.push_param(escape_arg(a));
+            }
+            cmds.push(cmd);
+        }
+        Tmux::with_commands(cmds)
+    }
+
+    /// Run the batch in one tmux process; its stdout, or an error with tmux's message.
+    pub fn run(&self) -> Result<String> {
+        if self.is_empty() {
+            return Ok(String::new());
+        }
+        let out = self
+            .build()
+            .stdin(Some(StdIO::Null))
+            .output()
+            .map_err(tmux_error)?;
+        let stdout = String::from_utf8_lossy(&out.0.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.0.stderr).trim().to_string();
+        // tmux_interface returns Ok even when tmux failed: check the status ourselves.
+        if !out.success() || !stderr.is_empty() {
+            let first = self.cmds.first().map(|c| c[0].as_str()).unwrap_or("");
+            bail!(
+                "tmux failed ({} command{}, starting with `{first}`): {}",
+                self.len(),
+                if self.len() == 1 { "" } else { "s" },
+                if stderr.is_empty() {
+                    "no message"
+                } else {
+                    &stderr
+                }
+            );
+        }
+        Ok(stdout)
+    }
+}
+
+/// Run one tmux command.
+pub fn one<S: AsRef<str>>(name: &str, args: &[S]) -> Result<String> {
+    let mut b = Batch::new();
+    b.add(name, args);
+    b.run()
+}
+
+/// tmux's version string, checked against [`MIN_VERSION`].
+pub fn version() -> Result<String> {
+    let out = Tmux::new()
+        .version()
+        .stdin(Some(StdIO::Null))
+        .output()
+        .map_err(tmux_error)?;
+    let v = String::from_utf8_lossy(&out.0.stdout).trim().to_string();
+    let num = v.trim_start_matches("tmux ").trim_start_matches("next-");
+    let mut parts = num
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    match (parts.next(), parts.next()) {
+        (Some(major), Some(minor)) if (major, minor) < MIN_VERSION => bail!(
+            "{v} is too old; fleet needs tmux {}.{} or newer",
+            MIN_VERSION.0,
+            MIN_VERSION.1
+        ),
+        // `tmux master` and other builds without a number are taken as new enough.
+        _ => Ok(v),
+    }
+}
+
+/// A live session as fleet sees it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub name: String,
+    /// The `@fleet` tag; empty for sessions fleet did not create.
+    pub tag: String,
+}
+
+fn no_server(msg: &str) -> bool {
+    msg.contains("no server running")
+        || msg.contains("error connecting to")
+        || msg.contains("no current session")
+}
+
+/// All sessions of the server with their fleet tag; empty when no server runs.
+pub fn sessions() -> Result<Vec<Session>> {
+    let fmt = format!("#{{session_name}}\t#{{{TAG}}}");
+    match one("list-sessions", &["-F", fmt.as_str()]) {
+        Ok(out) => Ok(out
+            .lines()
+            .filter_map(|l| {
+                let (name, tag) = l.split_once('\t')?;
+                Some(Session {
+                    name: name.to_string(),
+                    tag: tag.to_string(),
+                })
+            })
+            .collect()),
+        Err(e) if no_server(&format!("{e:#}")) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A pane of a session.
+#[derive(Debug, Clone)]
+pub struct Pane {
+    pub id: String,
+    pub title: String,
+    pub dead: bool,
+}
+
+/// The panes of every window of a session.
+pub fn panes(session: &str) -> Result<Vec<Pane>> {
+    let out = one(
+        "list-panes",
+        &[
+            "-s",
+            "-t",
+            &window(session),
+            "-F",
+            "#{pane_id}\t#{pane_dead}\t#{pane_title}",
+        ],
+    )?;
+    Ok(out
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, '\t');
+            Some(Pane {
+                id: f.next()?.to_string(),
+                dead: f.next()? == "1",
+                title: f.next().unwrap_or("").to_string(),
+            })
+        })
+        .collect())
+}
+
+/// Is this process running inside tmux?
+pub fn inside() -> bool {
+    std::env::var_os("TMUX").is_some_and(|v| !v.is_empty())
+}
+
+/// Attach the terminal to a session (outside tmux) or switch this client to it (inside).
+pub fn attach(session: &str) -> Result<()> {
+    let target = exact(session);
+    if inside() {
+        one("switch-client", &["-t", target.as_str()]).map(drop)
+    } else {
+        let status = Tmux::with_command(
+            TmuxCommand::new()
+                .name("attach-session")
+                .push_param("-t")
+                .push_param(target)
+                .to_owned(),
+        )
+        .status()
+        .map_err(tmux_error)?;
+        if !status.success() {
+            bail!("tmux attach-session -t ={session} failed ({status})");
+        }
+        Ok(())
+    }
+    .with_context(|| format!("cannot attach to session {session}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_trailing_semicolons() {
+        assert_eq!(escape_arg("a;"), "a\\;");
+        assert_eq!(escape_arg("a;b"), "a;b");
+        assert_eq!(exact("p-agent1"), "=p-agent1");
+    }
+}
