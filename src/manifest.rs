@@ -47,24 +47,36 @@ struct RawAgent {
     verify: Option<String>,
 }
 
-/// An environment value: YAML lets people write `DEBUG: 1` or `VERBOSE: true`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Scalar {
-    Str(String),
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-}
+/// An environment value: YAML lets people write `DEBUG: 1` or `VERBOSE: true`; all become
+/// strings.
+#[derive(Debug)]
+struct Scalar(String);
 
-impl fmt::Display for Scalar {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Scalar::Str(s) => f.write_str(s),
-            Scalar::Int(i) => write!(f, "{i}"),
-            Scalar::Float(x) => write!(f, "{x}"),
-            Scalar::Bool(b) => write!(f, "{b}"),
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
         }
+        d.deserialize_any(V)
     }
 }
 
@@ -297,11 +309,15 @@ fn display_name(path: &Path) -> String {
         .to_string()
 }
 
-/// serde_yaml's message with its path and location, plus a hint for unknown keys.
+/// serde_yaml's message with its path and location, plus a hint for the fix.
 fn yaml_problem(e: &serde_yaml::Error) -> String {
     let msg = e.to_string();
     if let Some(hint) = did_you_mean(&msg) {
         format!("{msg} (did you mean `{hint}`?)")
+    } else if msg.contains("missing field `agents`") {
+        format!("{msg}; list the agents under `agents:` (see `fleet init`)")
+    } else if msg.contains("missing field `name`") {
+        format!("{msg}; give every agent a `name:`")
     } else {
         msg
     }
@@ -416,7 +432,7 @@ fn env_map(
                 "{at}env: `{k}` is not a valid variable name; use letters, digits and `_`"
             ));
         }
-        let v = v.to_string();
+        let v = v.0.clone();
         if v.contains('\0') {
             problems.push(format!("{at}env: `{k}` holds a NUL byte"));
         }
