@@ -21,6 +21,33 @@ pub fn restore_sigpipe() {
     }
 }
 
+/// The width of the terminal on stdout, if it is one.
+pub fn terminal_width() -> Option<usize> {
+    #[repr(C)]
+    struct WinSize {
+        rows: u16,
+        cols: u16,
+        xpixel: u16,
+        ypixel: u16,
+    }
+    extern "C" {
+        fn ioctl(fd: i32, request: std::ffi::c_ulong, ...) -> i32;
+    }
+    #[cfg(any(target_os = "macos", target_os = "freebsd", target_os = "openbsd"))]
+    const TIOCGWINSZ: std::ffi::c_ulong = 0x4008_7468;
+    #[cfg(not(any(target_os = "macos", target_os = "freebsd", target_os = "openbsd")))]
+    const TIOCGWINSZ: std::ffi::c_ulong = 0x5413;
+    let mut ws = WinSize {
+        rows: 0,
+        cols: 0,
+        xpixel: 0,
+        ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` into the pointer given.
+    let rc = unsafe { ioctl(1, TIOCGWINSZ, &mut ws as *mut WinSize) };
+    (rc == 0 && ws.cols > 0).then_some(usize::from(ws.cols))
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
     SystemTime::now()

@@ -208,11 +208,9 @@ pub fn table(views: &[View], width: usize) -> String {
     out
 }
 
+/// Lines are cut to the terminal's width; unlimited when stdout is not a terminal.
 fn terminal_width() -> usize {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(160)
+    util::terminal_width().unwrap_or(usize::MAX)
 }
 
 /// The status text of the whole fleet: table plus the monitor's line.
