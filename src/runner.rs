@@ -2,7 +2,7 @@
 //! worktree), feeds the task on stdin to `sh -c <command>` in the worktree, tees stdout and
 //! stderr to the pane and the log, runs verify after a clean exit, and records the end.
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -12,6 +12,22 @@ use anyhow::{Context, Result};
 
 use crate::state::{self, Record, Spec, State};
 use crate::util;
+
+/// The pane's first process: run the agent, then, in a pane, hold it open so its last output
+/// can be read until `fleet down` closes the session (SIGHUP ends this process).
+pub fn main(spec_path: &Path) -> Result<i32> {
+    let result = run(spec_path);
+    if std::io::stdout().is_terminal() {
+        if let Err(e) = &result {
+            eprintln!("error: {e:#}");
+        }
+        println!("[fleet] this pane stays open so its output can be read; `fleet down` closes it");
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    result
+}
 
 /// Run the agent described by the spec file; the exit code is the agent's.
 pub fn run(spec_path: &Path) -> Result<i32> {

@@ -24,7 +24,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Attach(args) => attach::run(&manifest::load(file)?, &args),
         Command::Status(args) => status::run(file, &args),
         Command::Down(args) => down::run(&manifest::load(file)?, &args),
-        Command::Run(args) => crate::runner::run(&args.spec),
+        Command::Run(args) => crate::runner::main(&args.spec),
     }
 }
 

@@ -279,14 +279,11 @@ fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<PathBuf> {
     dir.write_spec(&spec)
 }
 
-/// The commands that create one agent's session, tagged, its pane kept after exit, with the
-/// runner as the pane's first process (argv, no shell). The session starts on a placeholder
-/// (`cat`, waiting on the terminal) that `respawn-pane -k` replaces once `remain-on-exit` is
-/// set: an agent that ends at once must not take its session (and its output) with it.
+/// The commands that create one agent's session: the runner as the pane's first process
+/// (argv, no shell), which holds the pane open after the agent ends; the session tagged.
 fn add_session(batch: &mut Batch, plan: &Plan, agent: &Agent, exe: &Path, spec: &Path) {
     let exe = exe.display().to_string();
     let spec = spec.display().to_string();
-    let win = tmux::window(&agent.session);
     batch.add(
         "new-session",
         &[
@@ -299,12 +296,15 @@ fn add_session(batch: &mut Batch, plan: &Plan, agent: &Agent, exe: &Path, spec: 
             monitor::HEIGHT,
             "-n",
             &agent.name,
-            "cat",
+            &exe,
+            "_run",
+            &spec,
         ],
     );
-    batch.add("set-option", &["-t", &win, tmux::TAG, &plan.tag()]);
-    batch.add("set-option", &["-w", "-t", &win, "remain-on-exit", "on"]);
-    batch.add("respawn-pane", &["-k", "-t", &win, &exe, "_run", &spec]);
+    batch.add(
+        "set-option",
+        &["-t", &tmux::window(&agent.session), tmux::TAG, &plan.tag()],
+    );
 }
 
 /// Keep `.fleet/` out of git through `.git/info/exclude`.
