@@ -40,7 +40,13 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
 
     // Session names fleet would create but someone else holds.
     let monitor = plan.monitor_session();
-    let monitor_alive = owned.contains(&monitor);
+    // A monitor built for another list of agents (the manifest changed) is rebuilt.
+    let monitor_stale = owned.contains(&monitor)
+        && tmux::panes(&monitor)?
+            .iter()
+            .map(|p| p.title.as_str())
+            .ne(monitor::titles(plan).iter().map(String::as_str));
+    let monitor_alive = owned.contains(&monitor) && !monitor_stale;
     let mut wanted: Vec<&str> = to_start.iter().map(|v| v.agent.session.as_str()).collect();
     if !monitor_alive {
         wanted.push(&monitor);
@@ -103,6 +109,9 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
         }
         add_session(&mut batch, plan, agent, &exe, &spec_path);
     }
+    if monitor_stale {
+        batch.add("kill-session", &["-t", &tmux::exact(&monitor)]);
+    }
     if !monitor_alive {
         monitor::build(plan, &exe, &mut batch);
     }
@@ -120,10 +129,10 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
     println!(
         "started {}{}",
         plural(to_start.len(), "agent"),
-        if monitor_alive {
-            ""
-        } else {
-            " and the monitor"
+        match (monitor_alive, monitor_stale) {
+            (true, _) => "",
+            (false, true) => " and rebuilt the monitor",
+            (false, false) => " and the monitor",
         }
     );
     summary(plan, &agents)?;
