@@ -98,7 +98,8 @@ impl Batch {
             }
             cmds.push(cmd);
         }
-        Tmux::with_commands(cmds)
+        // `-u`: without a UTF-8 locale tmux prints the tab of our `-F` formats as `_`.
+        Tmux::with_commands(cmds).force_utf8()
     }
 
     /// Run the batch in one tmux process; its stdout, or an error with tmux's message.
