@@ -42,6 +42,20 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
         batch.add("kill-session", &["-t", &tmux::exact(&v.agent.session)]);
     }
     let monitor = plan.monitor_session();
+    // Without names, `down` stops everything this fleet owns: also the sessions of agents
+    // since removed from the manifest.
+    let mut orphans: Vec<&str> = Vec::new();
+    if args.names.is_empty() {
+        orphans = owned
+            .iter()
+            .map(String::as_str)
+            .filter(|s| *s != monitor && !plan.agents.iter().any(|a| a.session == *s))
+            .collect();
+        orphans.sort_unstable();
+        for s in &orphans {
+            batch.add("kill-session", &["-t", &tmux::exact(s)]);
+        }
+    }
     let others_alive = plan
         .agents
         .iter()
@@ -56,6 +70,12 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     }
     if !closed.is_empty() {
         println!("closed the sessions of finished {}", closed.join(", "));
+    }
+    if !orphans.is_empty() {
+        println!(
+            "closed {} of agents no longer in the manifest",
+            orphans.join(", ")
+        );
     }
     if kill_monitor {
         println!("closed the monitor {monitor}");
