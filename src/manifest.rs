@@ -16,7 +16,7 @@ pub const DEFAULT_COMMAND: &str = "claude --print";
 /// The name no agent may take: it is the monitor's.
 pub const RESERVED_NAME: &str = "monitor";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawManifest {
     project: Option<String>,
@@ -31,6 +31,10 @@ struct RawManifest {
     verify: Option<String>,
     max_parallel: Option<u32>,
     agents: Vec<RawAgent>,
+    /// The index in the file of each agent in `agents` (agents that did not parse are left
+    /// out, so their neighbours keep their real index in messages).
+    #[serde(skip)]
+    indices: Option<Vec<usize>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,12 +275,22 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan> {
             "the file is empty; list your agents under `agents:` (see `fleet init`)".into(),
         ]));
     }
+    let mut problems = Vec::new();
     let raw: RawManifest = match serde_yaml::from_str(text) {
         Ok(raw) => raw,
-        Err(e) => return Err(invalid(vec![yaml_problem(&e)])),
+        Err(e) => {
+            // serde stops at the first problem: parse again piece by piece to list the rest.
+            let first = located(text, 0, &yaml_problem(&e));
+            let (raw, more) = salvage(text);
+            problems.push(first.clone());
+            problems.extend(more.into_iter().filter(|m| !same_problem(&first, m)));
+            match raw {
+                Some(raw) => raw,
+                None => return Err(invalid(problems)),
+            }
+        }
     };
     let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let mut problems = Vec::new();
     let repo = match git::toplevel(&dir) {
         Ok(Some(repo)) => Some(repo),
         Ok(None) => {
@@ -297,6 +311,118 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan> {
     } else {
         Err(invalid(problems))
     }
+}
+
+/// After a failed parse: the manifest from the parts that do parse (top-level keys, each agent
+/// on its own), and every problem of the parts that do not (without line numbers).
+fn salvage(text: &str) -> (Option<RawManifest>, Vec<String>) {
+    use serde_yaml::Value;
+    let mut problems = Vec::new();
+    let Ok(Value::Mapping(mut map)) = serde_yaml::from_str::<Value>(text) else {
+        return (None, problems);
+    };
+    let agents = map.remove("agents");
+    map.insert("agents".into(), Value::Sequence(Vec::new()));
+    let top = match serde_yaml::from_value::<RawManifest>(Value::Mapping(map)) {
+        Ok(top) => top,
+        Err(e) => {
+            problems.push(located(text, 0, &yaml_problem(&e)));
+            // Check the agents against the defaults all the same.
+            RawManifest::default()
+        }
+    };
+    let mut parsed = Vec::new();
+    let mut indices = Vec::new();
+    if let Some(Value::Sequence(items)) = agents {
+        for (i, item) in items.into_iter().enumerate() {
+            let name = item
+                .get("name")
+                .and_then(Value::as_str)
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            match serde_yaml::from_value::<RawAgent>(item) {
+                Ok(a) => {
+                    parsed.push(a);
+                    indices.push(i);
+                }
+                Err(e) => {
+                    let from = agent_line(text, i).unwrap_or(0);
+                    let msg = located(text, from, &yaml_problem(&e));
+                    problems.push(format!("agents[{i}]{name}: {msg}"));
+                }
+            }
+        }
+    }
+    let mut raw = top;
+    raw.agents = parsed;
+    raw.indices = Some(indices);
+    (Some(raw), problems)
+}
+
+/// The 0-based line of the `i`th item of the top-level `agents:` list.
+fn agent_line(text: &str, i: usize) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| l.starts_with("agents:"))?;
+    let indent = lines[start + 1..]
+        .iter()
+        .find(|l| l.trim_start().starts_with('-'))
+        .map(|l| l.len() - l.trim_start().len())?;
+    lines
+        .iter()
+        .enumerate()
+        .skip(start + 1)
+        .filter(|(_, l)| {
+            l.len() - l.trim_start().len() == indent && l.trim_start().starts_with('-')
+        })
+        .nth(i)
+        .map(|(n, _)| n)
+}
+
+/// An "unknown field `x`" message with the line of `x:` (searched from line `from`) added.
+fn located(text: &str, from: usize, msg: &str) -> String {
+    if msg.contains(" at line ") {
+        return msg.to_string();
+    }
+    let Some(field) = msg
+        .split("unknown field `")
+        .nth(1)
+        .and_then(|r| r.split('`').next())
+    else {
+        return msg.to_string();
+    };
+    let line = text.lines().enumerate().skip(from).find(|(_, l)| {
+        let l = l.trim_start().trim_start_matches('-').trim_start();
+        l.strip_prefix(field)
+            .is_some_and(|r| r.trim_start().starts_with(':'))
+    });
+    match line {
+        Some((n, l)) => {
+            let col = l.len() - l.trim_start().trim_start_matches('-').trim_start().len() + 1;
+            match msg.split_once(" (did you mean") {
+                Some((head, hint)) => {
+                    format!("{head} at line {} column {col} (did you mean{hint}", n + 1)
+                }
+                None => format!("{msg} at line {} column {col}", n + 1),
+            }
+        }
+        None => msg.to_string(),
+    }
+}
+
+/// Is `other` (from [`salvage`], no location) the problem `first` (serde's, located) names?
+fn same_problem(first: &str, other: &str) -> bool {
+    let core = |m: &str| -> String {
+        let m = m.split(" at line ").next().unwrap_or(m);
+        let m = m.split(" (did you mean").next().unwrap_or(m);
+        // `agents[1] (name): msg` and `agents[1]: msg` name the same place.
+        match (m.find(" ("), m.find("): ")) {
+            (Some(a), Some(b)) if a < b && m.starts_with("agents[") => {
+                format!("{}{}", &m[..a], &m[b + 1..])
+            }
+            _ => m.to_string(),
+        }
+    };
+    core(first) == core(other)
 }
 
 /// A name a user would recognise: relative to the current directory when below it.
@@ -514,17 +640,22 @@ fn resolve(
             )),
         }
     }
-    if raw.agents.is_empty() {
+    if raw.agents.is_empty() && raw.indices.as_ref().is_none_or(Vec::is_empty) {
         problems.push("agents: the list is empty; add at least one agent with `name:` and `task:` or `prompt:`".into());
     }
 
     let lines = agent_lines(text, &raw.agents);
+    let indices = raw
+        .indices
+        .clone()
+        .unwrap_or_else(|| (0..raw.agents.len()).collect());
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut branches: HashMap<String, String> = HashMap::new();
     let mut logs: HashMap<PathBuf, String> = HashMap::new();
     let mut agents = Vec::new();
-    for (i, a) in raw.agents.into_iter().enumerate() {
-        let at = match lines[i] {
+    for (n, a) in raw.agents.into_iter().enumerate() {
+        let i = indices[n];
+        let at = match lines[n] {
             Some(line) => format!("agents[{i}] ({}) at line {line}: ", a.name),
             None => format!("agents[{i}] ({}): ", a.name),
         };

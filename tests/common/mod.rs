@@ -1,0 +1,504 @@
+//! Test harness: a throw-away git repo, a private tmux server and a `fleet` runner.
+//!
+//! Each test builds a [`Fleet`]: a temp dir holding
+//!
+//! ```text
+//! <tmp>/repo/            git repo on `main`, one commit (README.md), user.name/email set in the repo
+//! <tmp>/repo.worktrees/  where fleet puts worktrees by default
+//! <tmp>/home/            HOME (no user git or tmux config)
+//! <tmp>/tmux/            TMUX_TMPDIR: the private tmux server's socket lives here
+//! <tmp>/out/             captured stdout/stderr of every command
+//! ```
+//!
+//! Every process the tests start (fleet, git, tmux) gets the same environment: `TMUX` unset,
+//! `HOME` and `TMUX_TMPDIR` private, `NO_COLOR=1`, `RUST_BACKTRACE=1`, no inherited `GIT_*` or
+//! `FLEET_*` variables. Dropping the `Fleet` kills its tmux servers, pass or fail.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long a single command may run before the test gives up on it.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default deadline for things that happen asynchronously (agents finishing, clients switching).
+pub const DEADLINE: u64 = 20;
+/// The socket name (`tmux -L`) of the second tmux server the attach test uses for a real client.
+pub const OUTER: &str = "outer";
+
+pub struct Fleet {
+    _tmp: tempfile::TempDir,
+    /// The temp dir (canonical path).
+    pub root: PathBuf,
+    /// The git repo, `<root>/repo`; fleet runs with this as its working directory.
+    pub repo: PathBuf,
+    pub home: PathBuf,
+    pub tmux_dir: PathBuf,
+    out_dir: PathBuf,
+    counter: AtomicUsize,
+}
+
+/// What a finished command left behind.
+#[derive(Debug)]
+pub struct Run {
+    pub cmd: String,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn describe(&self) -> String {
+        format!(
+            "command: {}\nexit code: {}\n--- stdout ---\n{}\n--- stderr ---\n{}\n",
+            self.cmd, self.code, self.stdout, self.stderr
+        )
+    }
+
+    /// Asserts the exit code.
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            expected,
+            "unexpected exit code\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn success(&self) -> &Self {
+        self.code(0)
+    }
+
+    /// Asserts stdout contains `needle` (case-insensitive).
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Self {
+        assert!(
+            contains_ci(&self.stdout, needle),
+            "stdout should contain {needle:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// Asserts stderr contains `needle` (case-insensitive).
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            contains_ci(&self.stderr, needle),
+            "stderr should contain {needle:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// stdout and stderr together, for messages that may go to either.
+    pub fn output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+pub fn contains_ci(haystack: &str, needle: &str) -> bool {
+    haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
+/// Quotes a string for `sh`.
+pub fn sh_quote(s: impl AsRef<str>) -> String {
+    format!("'{}'", s.as_ref().replace('\'', r"'\''"))
+}
+
+pub fn sorted<S: AsRef<str>>(v: impl IntoIterator<Item = S>) -> Vec<String> {
+    let mut v: Vec<String> = v.into_iter().map(|s| s.as_ref().to_string()).collect();
+    v.sort();
+    v
+}
+
+/// Canonical form of a path, for comparing paths that may be spelled differently
+/// (`/a/repo/../repo.worktrees/x` vs `/a/repo.worktrees/x`).
+#[track_caller]
+pub fn canon(p: impl AsRef<Path>) -> PathBuf {
+    let p = p.as_ref();
+    fs::canonicalize(p).unwrap_or_else(|e| panic!("canonicalize {}: {e}", p.display()))
+}
+
+impl Fleet {
+    /// A temp dir with a git repo `repo/` (branch `main`, one commit) and a private tmux env.
+    pub fn new() -> Fleet {
+        Fleet::with_repo_dir("repo")
+    }
+
+    /// Like [`Fleet::new`], with the repo in `<tmp>/<dir>` (e.g. a name tmux cannot use as is).
+    pub fn with_repo_dir(dir: &str) -> Fleet {
+        let tmp = tempfile::Builder::new()
+            .prefix("fleet-test-")
+            .tempdir()
+            .expect("create temp dir");
+        let root = canon(tmp.path());
+        let repo = root.join(dir);
+        let home = root.join("home");
+        let tmux_dir = root.join("tmux");
+        let out_dir = root.join("out");
+        for d in [&repo, &home, &tmux_dir, &out_dir] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let f = Fleet {
+            _tmp: tmp,
+            root,
+            repo,
+            home,
+            tmux_dir,
+            out_dir,
+            counter: AtomicUsize::new(0),
+        };
+        f.git(&["init", "-q", "-b", "main"]);
+        f.git(&["config", "user.name", "Fleet Test"]);
+        f.git(&["config", "user.email", "fleet-test@example.com"]);
+        f.git(&["config", "commit.gpgsign", "false"]);
+        f.file("README.md", "# test repo\n");
+        f.git(&["add", "README.md"]);
+        f.git(&["commit", "-q", "-m", "initial"]);
+        f
+    }
+
+    // ---------------------------------------------------------------- files
+
+    /// Writes `repo/agents.yaml` (not committed).
+    pub fn manifest(&self, yaml: &str) -> &Self {
+        self.file("agents.yaml", yaml)
+    }
+
+    pub fn manifest_path(&self) -> PathBuf {
+        self.repo.join("agents.yaml")
+    }
+
+    /// Writes a file relative to the repo (not committed), creating parent directories.
+    pub fn file(&self, path: &str, content: &str) -> &Self {
+        let p = self.repo.join(path);
+        if let Some(parent) = p.parent() {
+            fs::create_dir_all(parent).unwrap();
+        }
+        fs::write(&p, content).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
+        self
+    }
+
+    /// Default worktree of an agent: `<tmp>/<repo dir>.worktrees/<name>`.
+    pub fn worktree(&self, name: &str) -> PathBuf {
+        self.worktree_dir().join(name)
+    }
+
+    /// Default worktree dir: `<tmp>/<repo dir>.worktrees`.
+    pub fn worktree_dir(&self) -> PathBuf {
+        let dir = self.repo.file_name().unwrap().to_string_lossy();
+        self.root.join(format!("{dir}.worktrees"))
+    }
+
+    /// Default log of an agent: `repo/.fleet/logs/<name>.log`.
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.repo
+            .join(".fleet")
+            .join("logs")
+            .join(format!("{name}.log"))
+    }
+
+    /// The agent's log, or "" when it does not exist (yet).
+    pub fn log(&self, name: &str) -> String {
+        fs::read_to_string(self.log_path(name)).unwrap_or_default()
+    }
+
+    // ---------------------------------------------------------------- processes
+
+    /// The environment every process of the test runs with.
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().to_string();
+            if k.starts_with("GIT_") || k.starts_with("FLEET_") || k.starts_with("TMUX") {
+                cmd.env_remove(&k);
+            }
+        }
+        cmd.env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("TMUX_TMPDIR", &self.tmux_dir)
+            .env("NO_COLOR", "1")
+            .env("RUST_BACKTRACE", "1")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("SHELL", "/bin/sh")
+            .current_dir(&self.repo)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs a command to completion (with a timeout). Output goes to files, not pipes, so a
+    /// daemon (the tmux server) that inherits them cannot keep the test waiting for EOF.
+    fn run(&self, mut cmd: Command) -> Run {
+        let n = self.counter.fetch_add(1, Ordering::SeqCst);
+        let out_path = self.out_dir.join(format!("{n}.out"));
+        let err_path = self.out_dir.join(format!("{n}.err"));
+        cmd.stdout(fs::File::create(&out_path).unwrap());
+        cmd.stderr(fs::File::create(&err_path).unwrap());
+        let desc = format!(
+            "{} {}",
+            cmd.get_program().to_string_lossy(),
+            cmd.get_args()
+                .map(|a| a.to_string_lossy().to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {desc}: {e}"));
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > COMMAND_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{desc} did not finish within {COMMAND_TIMEOUT:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                    fs::read_to_string(&out_path).unwrap_or_default(),
+                    fs::read_to_string(&err_path).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Run {
+            cmd: desc,
+            code: status.code().unwrap_or(-1),
+            stdout: fs::read_to_string(&out_path).unwrap_or_default(),
+            stderr: fs::read_to_string(&err_path).unwrap_or_default(),
+        }
+    }
+
+    /// Runs `fleet ARGS…` in the repo. Whatever the exit code, fleet must never panic.
+    #[track_caller]
+    pub fn fleet(&self, args: &[&str]) -> Run {
+        self.fleet_at(&self.repo, &[], args)
+    }
+
+    /// Runs `fleet ARGS…` in `cwd` with extra environment variables.
+    #[track_caller]
+    pub fn fleet_at(&self, cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_fleet"));
+        cmd.args(args).current_dir(cwd);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let run = self.run(cmd);
+        for bad in ["panicked", "stack backtrace"] {
+            assert!(
+                !run.stderr.contains(bad) && !run.stdout.contains(bad),
+                "fleet must not panic or print a backtrace ({bad:?})\n{}",
+                run.describe()
+            );
+        }
+        run
+    }
+
+    /// Runs `tmux ARGS…` against the private server; does not check the exit code.
+    pub fn tmux(&self, args: &[&str]) -> Run {
+        let mut cmd = self.command("tmux");
+        cmd.args(args);
+        self.run(cmd)
+    }
+
+    /// Runs `tmux ARGS…` and returns its stdout, panicking on failure.
+    #[track_caller]
+    pub fn tmux_ok(&self, args: &[&str]) -> String {
+        let run = self.tmux(args);
+        run.success();
+        run.stdout
+    }
+
+    /// Runs `git ARGS…` in the repo and returns its trimmed stdout, panicking on failure.
+    #[track_caller]
+    pub fn git(&self, args: &[&str]) -> String {
+        self.git_in(&self.repo, args)
+    }
+
+    #[track_caller]
+    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let run = self.try_git_in(dir, args);
+        run.success();
+        run.stdout.trim().to_string()
+    }
+
+    pub fn try_git_in(&self, dir: &Path, args: &[&str]) -> Run {
+        let mut cmd = self.command("git");
+        cmd.args(args).current_dir(dir);
+        self.run(cmd)
+    }
+
+    // ---------------------------------------------------------------- observations
+
+    /// Names of all sessions on the private server (empty when no server runs).
+    pub fn sessions(&self) -> Vec<String> {
+        let run = self.tmux(&["list-sessions", "-F", "#{session_name}"]);
+        if run.code != 0 {
+            return vec![];
+        }
+        sorted(run.stdout.lines().filter(|l| !l.is_empty()))
+    }
+
+    /// `#{format}` of every pane of a session, all windows.
+    #[track_caller]
+    pub fn panes(&self, session: &str, format: &str) -> Vec<String> {
+        let out = self.tmux_ok(&[
+            "list-panes",
+            "-s",
+            "-t",
+            &format!("={session}"),
+            "-F",
+            format,
+        ]);
+        out.lines().map(str::to_string).collect()
+    }
+
+    /// `session_name session_id pane_id pane_pid` of every pane on the server: a fingerprint that
+    /// changes when anything is recreated or respawned.
+    pub fn pane_fingerprint(&self) -> Vec<String> {
+        let run = self.tmux(&[
+            "list-panes",
+            "-a",
+            "-F",
+            "#{session_name} #{session_id} #{pane_id} #{pane_pid}",
+        ]);
+        if run.code != 0 {
+            return vec![];
+        }
+        sorted(run.stdout.lines())
+    }
+
+    /// pane pid of a session's (first) pane.
+    #[track_caller]
+    pub fn pane_pid(&self, session: &str) -> String {
+        self.panes(session, "#{pane_pid}")[0].clone()
+    }
+
+    /// Sessions the clients of the private server are looking at.
+    pub fn clients(&self) -> Vec<String> {
+        let run = self.tmux(&["list-clients", "-F", "#{client_session}"]);
+        if run.code != 0 {
+            return vec![];
+        }
+        sorted(run.stdout.lines())
+    }
+
+    /// Local branches under `fleet/`.
+    pub fn fleet_branches(&self) -> Vec<String> {
+        let out = self.git(&[
+            "for-each-ref",
+            "--format=%(refname:short)",
+            "refs/heads/fleet/",
+        ]);
+        sorted(out.lines().filter(|l| !l.is_empty()))
+    }
+
+    /// `fleet status --json`, parsed. Panics when it fails or is not JSON.
+    #[track_caller]
+    pub fn status_json(&self) -> Value {
+        let run = self.fleet(&["status", "--json"]);
+        run.success();
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+            panic!("`fleet status --json` is not JSON: {e}\n{}", run.describe())
+        })
+    }
+
+    /// The agent's object from `fleet status --json`.
+    #[track_caller]
+    pub fn agent(&self, name: &str) -> Value {
+        let status = self.status_json();
+        status["agents"]
+            .as_array()
+            .unwrap_or_else(|| panic!("status has no agents array: {status}"))
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap_or_else(|| panic!("no agent {name:?} in status: {status}"))
+            .clone()
+    }
+
+    /// The agent's state from `fleet status --json`.
+    #[track_caller]
+    pub fn state(&self, name: &str) -> String {
+        self.agent(name)["state"]
+            .as_str()
+            .unwrap_or("<not a string>")
+            .to_string()
+    }
+
+    /// Polls `cond` until it holds or `secs` pass; true when it held.
+    pub fn try_wait_for(&self, secs: u64, mut cond: impl FnMut(&Fleet) -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if cond(self) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Polls `cond` until it holds; after `secs` panics with `what` and what fleet and tmux see.
+    #[track_caller]
+    pub fn wait_for(&self, what: &str, secs: u64, cond: impl FnMut(&Fleet) -> bool) {
+        if !self.try_wait_for(secs, cond) {
+            panic!(
+                "timed out after {secs}s waiting for {what}\n{}",
+                self.diagnostics()
+            );
+        }
+    }
+
+    /// Waits until the agent reaches `state`.
+    #[track_caller]
+    pub fn wait_state(&self, name: &str, state: &str) {
+        self.wait_for(&format!("agent {name} to be {state}"), DEADLINE, |f| {
+            f.state(name) == state
+        });
+    }
+
+    /// What a failing test wants to know: status, sessions, panes.
+    pub fn diagnostics(&self) -> String {
+        let status = self.fleet(&["status", "--json"]);
+        let panes = self.tmux(&[
+            "list-panes",
+            "-a",
+            "-F",
+            "#{session_name} #{pane_id} #{pane_title} dead=#{pane_dead} #{pane_current_command}",
+        ]);
+        let logs: BTreeMap<String, String> = fs::read_dir(self.repo.join(".fleet/logs"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| {
+                        (
+                            e.file_name().to_string_lossy().to_string(),
+                            fs::read_to_string(e.path()).unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        format!(
+            "--- fleet status --json (exit {}) ---\n{}{}\n--- tmux panes ---\n{}{}\n--- logs ---\n{logs:#?}",
+            status.code, status.stdout, status.stderr, panes.stdout, panes.stderr
+        )
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        // Pass or fail: no tmux server outlives the test (the temp dir goes after this).
+        let _ = self.tmux(&["-L", OUTER, "kill-server"]);
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
