@@ -237,7 +237,8 @@ pub struct Stats {
 }
 
 /// Commits on `branch` not on `base`, and the diff of the worktree (committed and uncommitted
-/// tracked changes) against the merge-base with `base`. A missing branch or worktree counts zero.
+/// changes, untracked files counted as changed files) against the merge-base with `base`.
+/// A missing branch or worktree counts zero.
 pub fn stats(repo: &Path, base: &str, branch: &str, worktree: &Path) -> Stats {
     let mut s = Stats::default();
     if let Ok(out) = run(
@@ -253,6 +254,9 @@ pub fn stats(repo: &Path, base: &str, branch: &str, worktree: &Path) -> Stats {
     if worktree.is_dir() {
         if let Ok(out) = run(worktree, &["diff", "--shortstat", "--merge-base", base]) {
             (s.files_changed, s.insertions, s.deletions) = parse_shortstat(&out);
+        }
+        if let Ok(out) = run(worktree, &["ls-files", "--others", "--exclude-standard"]) {
+            s.files_changed += out.lines().count() as u64;
         }
     }
     s

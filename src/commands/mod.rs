@@ -37,3 +37,15 @@ pub fn owned(plan: &Plan, sessions: &[tmux::Session]) -> HashSet<String> {
         .map(|s| s.name.clone())
         .collect()
 }
+
+/// How to call fleet for this manifest from the current directory: `fleet`, or
+/// `fleet -f PATH` when fleet would not find this manifest by itself.
+pub fn fleet_command(plan: &Plan) -> String {
+    match crate::manifest::locate(None) {
+        Ok(found) if found == plan.manifest => "fleet".into(),
+        _ => format!(
+            "fleet -f {}",
+            crate::util::shell_quote(&plan.manifest.display().to_string())
+        ),
+    }
+}

@@ -220,7 +220,11 @@ fn render(plan: &Plan, names: &[String]) -> Result<String> {
     let agents = plan.select(names)?;
     let views = collect(plan, &agents, &owned, true);
     let monitor = if owned.contains(&plan.monitor_session()) {
-        format!("monitor: {} (fleet attach)", plan.monitor_session())
+        format!(
+            "monitor: {} ({} attach)",
+            plan.monitor_session(),
+            super::fleet_command(plan)
+        )
     } else {
         "monitor: not running (fleet up starts it)".to_string()
     };

@@ -1,5 +1,6 @@
 //! `fleet up [NAMES…] [--dry-run] [--attach] [--rerun]`: worktrees and sessions for the agents
 //! that are not running and not finished, then the monitor. Idempotent.
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -73,7 +74,7 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
             "nothing to do: {} already running or finished (use --rerun to restart finished agents)",
             plural(views.len(), "agent")
         );
-        summary(plan, &agents)?;
+        summary(plan, &agents, &owned)?;
         return attach_after(plan, args);
     }
 
@@ -135,7 +136,10 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
             (false, false) => " and the monitor",
         }
     );
-    summary(plan, &agents)?;
+    let mut owned = owned;
+    owned.extend(to_start.iter().map(|v| v.agent.session.clone()));
+    owned.insert(monitor);
+    summary(plan, &agents, &owned)?;
     attach_after(plan, args)
 }
 
@@ -379,10 +383,8 @@ fn dry_run(plan: &Plan, to_start: &[&View], monitor_alive: bool, exe: &Path) -> 
 }
 
 /// A line per agent, then how to watch and attach.
-fn summary(plan: &Plan, agents: &[&Agent]) -> Result<()> {
-    let sessions = tmux::sessions()?;
-    let owned = super::owned(plan, &sessions);
-    let views = status::collect(plan, agents, &owned, false);
+fn summary(plan: &Plan, agents: &[&Agent], owned: &HashSet<String>) -> Result<()> {
+    let views = status::collect(plan, agents, owned, false);
     let w = agents
         .iter()
         .map(|a| a.name.len())
@@ -406,12 +408,13 @@ fn summary(plan: &Plan, agents: &[&Agent]) -> Result<()> {
         );
     }
     let first = agents.first().map(|a| a.name.as_str()).unwrap_or("NAME");
+    let fleet = super::fleet_command(plan);
     println!(
-        "watch:   fleet attach            (the monitor, {})",
+        "watch:   {fleet} attach  (the monitor, {})",
         plan.monitor_session()
     );
-    println!("attach:  fleet attach {first}");
-    println!("status:  fleet status");
-    println!("stop:    fleet down");
+    println!("attach:  {fleet} attach {first}");
+    println!("status:  {fleet} status");
+    println!("stop:    {fleet} down");
     Ok(())
 }
