@@ -88,6 +88,7 @@ impl Batch {
             .collect()
     }
 
+    /// The batch on tmux's command line (`a ; b ; c`).
     fn build(&self) -> Tmux<'static> {
         let mut cmds = TmuxCommands::new();
         for c in &self.cmds {
@@ -103,15 +104,54 @@ impl Batch {
     }
 
     /// Run the batch in one tmux process; its stdout, or an error with tmux's message.
+    ///
+    /// One command goes on tmux's command line. More go through a script that one
+    /// `tmux start-server ; source-file` reads: tmux refuses a command line over ~16 KiB
+    /// ("command too long"), which 64 agents pass easily. In a script a failing command does
+    /// not stop the ones after it; the error is still reported.
     pub fn run(&self) -> Result<String> {
-        if self.is_empty() {
-            return Ok(String::new());
+        match self.cmds.len() {
+            0 => Ok(String::new()),
+            1 => self.output(self.build()),
+            _ => {
+                let script = Script::write(&self.script()?)?;
+                let mut start = TmuxCommand::new();
+                start.name("start-server");
+                let mut source = TmuxCommand::new();
+                source
+                    .name("source-file")
+                    .push_param(script.path.display().to_string());
+                let mut cmds = TmuxCommands::new();
+                cmds.push(start);
+                cmds.push(source);
+                self.output(Tmux::with_commands(cmds).force_utf8())
+            }
         }
-        let out = self
-            .build()
-            .stdin(Some(StdIO::Null))
-            .output()
-            .map_err(tmux_error)?;
+    }
+
+    /// The batch in tmux's configuration syntax, every argument single-quoted.
+    fn script(&self) -> Result<String> {
+        let mut text = String::new();
+        for c in &self.cmds {
+            if let Some(bad) = c.iter().find(|a| a.contains('\n')) {
+                bail!("cannot pass an argument with a newline to tmux: {bad:?}");
+            }
+            let words: Vec<String> = c[1..]
+                .iter()
+                .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+                .collect();
+            text.push_str(&c[0]);
+            for w in words {
+                text.push(' ');
+                text.push_str(&w);
+            }
+            text.push('\n');
+        }
+        Ok(text)
+    }
+
+    fn output(&self, tmux: Tmux<'static>) -> Result<String> {
+        let out = tmux.stdin(Some(StdIO::Null)).output().map_err(tmux_error)?;
         let stdout = String::from_utf8_lossy(&out.0.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.0.stderr).trim().to_string();
         // tmux_interface returns Ok even when tmux failed: check the status ourselves.
@@ -129,6 +169,46 @@ impl Batch {
             );
         }
         Ok(stdout)
+    }
+}
+
+/// A private temporary file holding a tmux script, removed on drop.
+struct Script {
+    path: std::path::PathBuf,
+}
+
+impl Script {
+    fn write(text: &str) -> Result<Self> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = std::env::temp_dir();
+        for n in 0..100u32 {
+            let path = dir.join(format!("fleet-{}-{n}.tmux", std::process::id()));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    f.write_all(text.as_bytes())
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    return Ok(Script { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot create a file in {}", dir.display()))
+                }
+            }
+        }
+        bail!("cannot create a temporary file in {}", dir.display())
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
