@@ -1053,3 +1053,93 @@ fn down_also_stops_sessions_of_agents_removed_from_the_manifest() {
         "every session tagged with this manifest is stopped"
     );
 }
+
+#[test]
+fn odd_characters_in_paths_and_values_reach_the_agent_exactly() {
+    // A repo dir with a space, quotes, `$`, `;`, a backtick and non-ASCII: it lands in every
+    // tmux command (session runner path, monitor's `tail`), none may interpret it.
+    let dir = "it's a \"repo\" $HOME; `x` é;";
+    let f = Fleet::with_repo_dir(dir);
+    f.manifest(
+        r#"env: { ODD: "a 'b' \"c\" $d; `e` ü" }
+agents:
+  - name: a1
+    prompt: "it's $HOME; `no`"
+    command: "cat > out.txt; printf '%s' \"$ODD\" > env.txt; pwd > pwd.txt"
+"#,
+    );
+    f.fleet(&["up"]).success();
+    f.wait_state("a1", "done");
+    let wt = f.worktree("a1");
+    assert_eq!(
+        fs::read_to_string(wt.join("out.txt")).unwrap(),
+        "it's $HOME; `no`\n"
+    );
+    assert_eq!(
+        fs::read_to_string(wt.join("env.txt")).unwrap(),
+        "a 'b' \"c\" $d; `e` ü"
+    );
+    assert_eq!(
+        canon(fs::read_to_string(wt.join("pwd.txt")).unwrap().trim_end()),
+        canon(&wt)
+    );
+    let project = f.status_json()["project"].as_str().unwrap().to_string();
+    let monitor = format!("{project}-monitor");
+    let titles = f.panes(&monitor, "#{pane_title}");
+    assert!(titles.contains(&"a1".to_string()), "{titles:?}");
+    // The monitor's `tail -F` of the log under the odd path is alive and shows the log.
+    assert!(
+        f.panes(&monitor, "#{pane_dead}").iter().all(|d| d == "0"),
+        "no dead monitor pane: {}",
+        f.diagnostics()
+    );
+    f.wait_for("the monitor pane shows the log", 10, |f| {
+        let ids = f.panes(&monitor, "#{pane_id}\t#{pane_title}");
+        ids.iter()
+            .filter_map(|l| l.split_once('\t'))
+            .filter(|(_, t)| *t == "a1")
+            .any(|(id, _)| {
+                f.tmux_ok(&["capture-pane", "-p", "-t", id])
+                    .contains("a1 done")
+            })
+    });
+    f.fleet(&["down"]).success();
+    assert_eq!(f.sessions(), Vec::<String>::new());
+}
+
+#[test]
+fn sixty_four_agents_come_up_with_a_monitor_of_several_windows() {
+    let f = Fleet::new();
+    let mut yaml = String::from("command: \"echo hi; sleep 30\"\nagents:\n");
+    for i in 1..=64 {
+        yaml.push_str(&format!("  - name: agent{i}\n    prompt: hi\n"));
+    }
+    f.manifest(&yaml);
+    f.fleet(&["up"]).success();
+    let sessions = f.sessions();
+    assert_eq!(
+        sessions.len(),
+        65,
+        "64 agents and the monitor: {sessions:?}"
+    );
+    let windows = f.tmux_ok(&[
+        "list-windows",
+        "-t",
+        "=repo-monitor:",
+        "-F",
+        "#{window_panes}",
+    ]);
+    let panes: Vec<usize> = windows.lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(
+        panes.iter().sum::<usize>(),
+        65,
+        "a pane per agent plus status: {panes:?}"
+    );
+    assert!(
+        panes.iter().all(|&n| n <= 9),
+        "at most 9 panes a window: {panes:?}"
+    );
+    f.fleet(&["down", "--rm-worktrees", "--force"]).success();
+    assert_eq!(f.sessions(), Vec::<String>::new());
+    assert_eq!(fs::read_dir(f.worktree_dir()).unwrap().count(), 0);
+}
