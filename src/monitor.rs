@@ -44,7 +44,7 @@ pub fn build(plan: &Plan, fleet_exe: &Path, batch: &mut Batch) {
             &manifest, "status", "--watch",
         ],
     );
-    batch.add("select-pane", &["-T", "status"]);
+    batch.add("select-pane", &["-t", &win, "-T", "status"]);
     batch.add("set-option", &["-t", &win, tmux::TAG, &tag]);
     let style = |b: &mut Batch| {
         b.add(
@@ -75,7 +75,8 @@ pub fn build(plan: &Plan, fleet_exe: &Path, batch: &mut Batch) {
             args.append(&mut cmd);
             batch.add("split-window", &args);
         }
-        batch.add("select-pane", &["-T", &agent.name]);
+        // Explicit targets only: from inside tmux "the current pane" is the user's.
+        batch.add("select-pane", &["-t", &win, "-T", &agent.name]);
         // Re-tile after each split so the next split has room.
         batch.add("select-layout", &["-t", &win, "tiled"]);
         in_window += 1;

@@ -1143,3 +1143,57 @@ fn sixty_four_agents_come_up_with_a_monitor_of_several_windows() {
     assert_eq!(f.sessions(), Vec::<String>::new());
     assert_eq!(fs::read_dir(f.worktree_dir()).unwrap().count(), 0);
 }
+
+#[test]
+fn up_from_inside_tmux_leaves_the_users_pane_alone() {
+    // Typed in a pane of the user's own session: tmux then takes "the current pane" to be the
+    // user's, so every fleet command must carry an explicit target.
+    let f = three_agents();
+    f.tmux_ok(&[
+        "new-session",
+        "-d",
+        "-s",
+        "work",
+        "-x",
+        "200",
+        "-y",
+        "50",
+        "sh",
+    ]);
+    let work_pane = f.panes("work", "#{pane_id}")[0].clone();
+    let title_before = f.panes("work", "#{pane_title}");
+    let rc = f.root.join("up.rc");
+    let line = format!(
+        "{} -f {} up; echo $? > {}",
+        sh_quote(env!("CARGO_BIN_EXE_fleet")),
+        sh_quote(f.manifest_path().to_string_lossy()),
+        sh_quote(rc.to_string_lossy())
+    );
+    f.tmux_ok(&["send-keys", "-t", &work_pane, "-l", &line]);
+    f.tmux_ok(&["send-keys", "-t", &work_pane, "Enter"]);
+    f.wait_for(
+        "`fleet up` typed in the work pane to exit",
+        DEADLINE,
+        |_| fs::read_to_string(&rc).is_ok_and(|s| !s.is_empty()),
+    );
+    assert_eq!(
+        fs::read_to_string(&rc).unwrap().trim(),
+        "0",
+        "{}",
+        f.diagnostics()
+    );
+    assert_eq!(
+        f.panes("work", "#{pane_title}"),
+        title_before,
+        "user's pane title kept"
+    );
+    assert_eq!(
+        f.panes("work", "#{pane_id}"),
+        [work_pane],
+        "no pane added to work"
+    );
+    assert_eq!(
+        sorted(f.panes("repo-monitor", "#{pane_title}")),
+        sorted(["status", "agent1", "agent2", "agent3"])
+    );
+}
