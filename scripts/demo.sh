@@ -12,31 +12,9 @@ say() { printf '\033[1mdemo:\033[0m %s\n' "$*" >&2; }
 [ -t 2 ] || say() { printf 'demo: %s\n' "$*" >&2; }
 
 # --- tools -------------------------------------------------------------------
-install_pkgs() {
-    if command -v apt-get >/dev/null 2>&1; then
-        local sudo=()
-        if [ "$(id -u)" -ne 0 ]; then
-            command -v sudo >/dev/null 2>&1 || { say "not root and no sudo: install $* yourself"; exit 1; }
-            sudo=(sudo)
-        fi
-        ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-        ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
-    elif command -v brew >/dev/null 2>&1; then
-        HOMEBREW_NO_AUTO_UPDATE=1 brew install "$@" >&2
-    else
-        say "neither apt-get nor brew found: install $* yourself"; exit 1
-    fi
-}
-
-missing=()
-for tool in tmux git; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    say "installing missing tools: ${missing[*]}"
-    install_pkgs "${missing[@]}"
-fi
-command -v cargo >/dev/null 2>&1 || { say "cargo not found: install Rust first (https://rustup.rs)"; exit 1; }
+# shellcheck source=scripts/tools.sh
+. "$root/scripts/tools.sh"
+ensure_tools tmux git
 
 say "building fleet (cargo build --release)"
 (cd "$root" && cargo build --release --quiet)

@@ -8,42 +8,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 say() { printf 'test.sh: %s\n' "$*" >&2; }
 
-# install PKG... — with apt-get (Debian/Ubuntu) or brew (macOS).
-apt_updated=0
-install_pkgs() {
-    if command -v apt-get >/dev/null 2>&1; then
-        local sudo=()
-        if [ "$(id -u)" -ne 0 ]; then
-            if command -v sudo >/dev/null 2>&1; then
-                sudo=(sudo -n)
-            else
-                say "not root and no sudo: install $* yourself"; exit 1
-            fi
-        fi
-        if [ "$apt_updated" -eq 0 ]; then
-            ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-            apt_updated=1
-        fi
-        ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
-    elif command -v brew >/dev/null 2>&1; then
-        HOMEBREW_NO_AUTO_UPDATE=1 brew install "$@" >&2
-    else
-        say "neither apt-get nor brew found: install $* yourself"; exit 1
-    fi
-}
-
-missing=()
-for tool in tmux git; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    say "installing missing tools: ${missing[*]}"
-    install_pkgs "${missing[@]}"
-fi
-
-if ! command -v cargo >/dev/null 2>&1; then
-    say "cargo not found: install Rust first (https://rustup.rs)"; exit 1
-fi
+# shellcheck source=scripts/tools.sh
+. scripts/tools.sh
+ensure_tools tmux git
 
 say "using $(tmux -V), $(git --version), $(cargo --version)"
 
