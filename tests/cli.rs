@@ -1197,3 +1197,35 @@ fn up_from_inside_tmux_leaves_the_users_pane_alone() {
         sorted(["status", "agent1", "agent2", "agent3"])
     );
 }
+
+#[test]
+fn verify_decides_between_done_and_failed() {
+    let f = Fleet::new();
+    f.manifest(
+        r#"verify: "test -f out.txt"
+agents:
+  - name: good
+    prompt: hi
+    command: "cat > out.txt"
+  - name: bad
+    prompt: hi
+    command: "echo no file"
+  - name: own
+    prompt: hi
+    command: "true"
+    verify: "echo checking; exit 4"
+"#,
+    );
+    f.fleet(&["up"]).success();
+    f.wait_state("good", "done");
+    f.wait_state("bad", "failed");
+    f.wait_state("own", "failed");
+    let bad = f.agent("bad");
+    assert_eq!(bad["exit_code"], 0, "the agent itself exited 0");
+    assert_eq!(bad["reason"], "verify failed (exit 1)");
+    assert_eq!(f.agent("own")["reason"], "verify failed (exit 4)");
+    assert!(
+        f.log("own").contains("checking"),
+        "verify output in the log"
+    );
+}

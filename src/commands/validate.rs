@@ -83,7 +83,7 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
     println!("  base:         {}", plan.base);
     println!("  worktree_dir: {}", plan.worktree_dir.display());
     if let Some(setup) = &plan.setup {
-        println!("  setup:        {setup}");
+        println!("  setup:        {}", indent(setup));
     }
     for (src, _) in &plan.copy {
         println!("  copy:         {}", src.display());
@@ -106,15 +106,20 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
             Ok(Some(p)) => format!("  (runs {})", p.display()),
             _ => String::new(),
         };
-        println!("  command:  {}{program}", a.command);
+        println!("  command:  {}{program}", indent(&a.command));
         for (k, v) in &a.env {
             println!("  env:      {k}={v}");
         }
         if let Some(v) = &a.verify {
-            println!("  verify:   {v}");
+            println!("  verify:   {}", indent(v));
         }
     }
     Ok(0)
+}
+
+/// A multi-line script with its continuation lines under its first.
+fn indent(script: &str) -> String {
+    script.trim_end().replace('\n', "\n            ")
 }
 
 #[cfg(test)]
