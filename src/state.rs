@@ -156,6 +156,19 @@ impl Dir {
         Ok(path)
     }
 
+    /// Remove `.fleet/` when it holds nothing but the lock (a refused first `up`).
+    pub fn remove_if_unused(&self) {
+        let only_lock = fs::read_dir(&self.root).is_ok_and(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .all(|e| e.file_name() == "lock")
+        });
+        if only_lock {
+            let _ = fs::remove_file(self.root.join("lock"));
+            let _ = fs::remove_dir(&self.root);
+        }
+    }
+
     /// Take the lock for a command that changes things; waits up to `wait`, then fails
     /// naming the holder. Released when the guard drops.
     pub fn lock(&self, wait: Duration) -> Result<Lock> {

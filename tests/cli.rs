@@ -1229,3 +1229,22 @@ agents:
         "verify output in the log"
     );
 }
+
+#[test]
+fn up_refuses_a_worktree_path_that_is_not_a_worktree_and_changes_nothing() {
+    let f = three_agents();
+    let squatter = f.worktree("agent2");
+    fs::create_dir_all(&squatter).unwrap();
+    fs::write(squatter.join("mine.txt"), "keep me").unwrap();
+    let run = f.fleet(&["up"]);
+    run.code(2)
+        .stderr_has("agent2")
+        .stderr_has("not a worktree");
+    assert_eq!(
+        fs::read_to_string(squatter.join("mine.txt")).unwrap(),
+        "keep me"
+    );
+    assert_eq!(f.sessions(), Vec::<String>::new());
+    assert_eq!(f.fleet_branches(), Vec::<String>::new());
+    assert!(!f.repo.join(".fleet").exists(), "no .fleet/ left behind");
+}

@@ -22,14 +22,25 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
     let agents = plan.select(&args.names)?;
     crate::commands::validate::check_tools(plan, &agents)?;
     let dir = Dir::new(&plan.state_dir);
-    let _lock = if args.dry_run {
-        None
-    } else {
-        Some(dir.lock(LOCK_WAIT)?)
-    };
+    if args.dry_run {
+        return start(plan, args, &agents, &dir);
+    }
+    let fresh = !dir.exists();
+    let lock = dir.lock(LOCK_WAIT)?;
+    let result = start(plan, args, &agents, &dir);
+    drop(lock);
+    if result.is_err() && fresh {
+        // A refused first `up` leaves no `.fleet/` behind.
+        dir.remove_if_unused();
+    }
+    result
+}
+
+/// `up` once the tools are checked (and, unless a dry run, under the lock).
+fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32> {
     let sessions = tmux::sessions()?;
     let owned = super::owned(plan, &sessions);
-    let views = status::collect(plan, &agents, &owned, false);
+    let views = status::collect(plan, agents, &owned, false);
     let to_start: Vec<&View> = views
         .iter()
         .filter(|v| match v.state {
@@ -74,7 +85,7 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
             "nothing to do: {} already running or finished (use --rerun to restart finished agents)",
             plural(views.len(), "agent")
         );
-        summary(plan, &agents, &owned)?;
+        summary(plan, agents, &owned)?;
         return attach_after(plan, args);
     }
 
@@ -96,7 +107,7 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
         if created {
             copy_files(plan, agent)?;
         }
-        let spec_path = write_spec(plan, &dir, agent)?;
+        let spec_path = write_spec(plan, dir, agent)?;
         let mut record = v.record.clone().unwrap_or_default();
         record.state = Some(State::Running);
         record.attempt += 1;
@@ -139,7 +150,7 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
     let mut owned = owned;
     owned.extend(to_start.iter().map(|v| v.agent.session.clone()));
     owned.insert(monitor);
-    summary(plan, &agents, &owned)?;
+    summary(plan, agents, &owned)?;
     attach_after(plan, args)
 }
 
