@@ -150,10 +150,8 @@ impl Dir {
         write_json(&self.record_path(agent), record)
     }
 
-    pub fn write_spec(&self, spec: &Spec) -> Result<PathBuf> {
-        let path = self.spec_path(&spec.agent);
-        write_json(&path, spec)?;
-        Ok(path)
+    pub fn write_spec(&self, spec: &Spec) -> Result<()> {
+        write_json(&self.spec_path(&spec.agent), spec)
     }
 
     /// Remove `.fleet/` when it holds nothing but the lock (a refused first `up`).

@@ -91,23 +91,26 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
 
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;
     if args.dry_run {
-        return dry_run(plan, &to_start, monitor_alive, &exe);
+        let batch = sessions_batch(plan, dir, &to_start, monitor_alive, monitor_stale, &exe);
+        return dry_run(plan, &to_start, &batch);
     }
 
     dir.create()?;
     exclude_state_dir(plan)?;
-    let mut batch = Batch::new();
     let worktrees = git::worktrees(&plan.repo)?;
     if worktrees.iter().any(|w| w.prunable) {
         git::prune_worktrees(&plan.repo)?;
     }
+    // Worktrees one after another (git's lock), then every session in one tmux call. An
+    // agent is recorded as started only once all worktrees are ready.
     for v in &to_start {
         let agent = v.agent;
-        let created = ensure_worktree(plan, agent, &worktrees)?;
-        if created {
+        if ensure_worktree(plan, agent, &worktrees)? {
             copy_files(plan, agent)?;
         }
-        let spec_path = write_spec(plan, dir, agent)?;
+        write_spec(plan, dir, agent)?;
+    }
+    for v in &to_start {
         let mut record = v.record.clone().unwrap_or_default();
         record.state = Some(State::Running);
         record.attempt += 1;
@@ -115,18 +118,9 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         record.finished_at = None;
         record.exit_code = None;
         record.reason = None;
-        dir.write_record(&agent.name, &record)?;
-        if v.session_alive {
-            batch.add("kill-session", &["-t", &tmux::exact(&agent.session)]);
-        }
-        add_session(&mut batch, plan, agent, &exe, &spec_path);
+        dir.write_record(&v.agent.name, &record)?;
     }
-    if monitor_stale {
-        batch.add("kill-session", &["-t", &tmux::exact(&monitor)]);
-    }
-    if !monitor_alive {
-        monitor::build(plan, &exe, &mut batch);
-    }
+    let batch = sessions_batch(plan, dir, &to_start, monitor_alive, monitor_stale, &exe);
     if let Err(e) = batch.run() {
         // Agents whose session did not come up did not start: put their records back.
         let alive = super::owned(plan, &tmux::sessions().unwrap_or_default());
@@ -284,7 +278,7 @@ fn task_file(dir: &Dir, agent: &Agent) -> Result<PathBuf> {
     })
 }
 
-fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<PathBuf> {
+fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<()> {
     let spec = Spec {
         project: plan.project.clone(),
         agent: agent.name.clone(),
@@ -354,10 +348,43 @@ fn exclude_state_dir(plan: &Plan) -> Result<()> {
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn dry_run(plan: &Plan, to_start: &[&View], monitor_alive: bool, exe: &Path) -> Result<i32> {
+/// The tmux commands that start these agents' sessions and (re)build the monitor.
+fn sessions_batch(
+    plan: &Plan,
+    dir: &Dir,
+    to_start: &[&View],
+    monitor_alive: bool,
+    monitor_stale: bool,
+    exe: &Path,
+) -> Batch {
+    let mut batch = Batch::new();
+    for v in to_start {
+        if v.session_alive {
+            batch.add("kill-session", &["-t", &tmux::exact(&v.agent.session)]);
+        }
+        add_session(
+            &mut batch,
+            plan,
+            v.agent,
+            exe,
+            &dir.spec_path(&v.agent.name),
+        );
+    }
+    if monitor_stale {
+        batch.add(
+            "kill-session",
+            &["-t", &tmux::exact(&plan.monitor_session())],
+        );
+    }
+    if !monitor_alive {
+        monitor::build(plan, exe, &mut batch);
+    }
+    batch
+}
+
+fn dry_run(plan: &Plan, to_start: &[&View], batch: &Batch) -> Result<i32> {
     println!("dry run: these steps would run (nothing was changed)");
     let worktrees = git::worktrees(&plan.repo)?;
-    let mut batch = Batch::new();
     for v in to_start {
         let a = v.agent;
         if !worktrees
@@ -373,19 +400,6 @@ fn dry_run(plan: &Plan, to_start: &[&View], monitor_alive: bool, exe: &Path) -> 
                 words.join(" ")
             );
         }
-        if v.session_alive {
-            batch.add("kill-session", &["-t", &tmux::exact(&a.session)]);
-        }
-        add_session(
-            &mut batch,
-            plan,
-            a,
-            exe,
-            &Dir::new(&plan.state_dir).spec_path(&a.name),
-        );
-    }
-    if !monitor_alive {
-        monitor::build(plan, exe, &mut batch);
     }
     for line in batch.lines() {
         println!("{line}");
