@@ -1248,3 +1248,21 @@ fn up_refuses_a_worktree_path_that_is_not_a_worktree_and_changes_nothing() {
     assert_eq!(f.fleet_branches(), Vec::<String>::new());
     assert!(!f.repo.join(".fleet").exists(), "no .fleet/ left behind");
 }
+
+#[test]
+fn fleet_sees_its_sessions_in_a_c_locale() {
+    // Without a UTF-8 locale tmux prints a tab in `-F` formats as `_`; fleet must still
+    // recognise its sessions (it passes `-u`).
+    let f = three_agents();
+    let c = [("LC_ALL", "C"), ("LANG", "C")];
+    f.fleet_at(&f.repo, &c, &["up"]).success();
+    let status = f.fleet_at(&f.repo, &c, &["status", "--json"]);
+    status.success();
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(json["monitor"]["running"], true, "{}", status.stdout);
+    assert_eq!(json["agents"][2]["state"], "running", "{}", status.stdout);
+    f.fleet_at(&f.repo, &c, &["down"])
+        .success()
+        .stdout_has("stopped agent3");
+    assert_eq!(f.sessions(), Vec::<String>::new());
+}

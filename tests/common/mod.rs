@@ -306,7 +306,8 @@ impl Fleet {
     /// Runs `tmux ARGS…` against the private server; does not check the exit code.
     pub fn tmux(&self, args: &[&str]) -> Run {
         let mut cmd = self.command("tmux");
-        cmd.args(args);
+        // `-u`: in a non-UTF-8 locale tmux would print the tabs of our formats as `_`.
+        cmd.arg("-u").args(args);
         self.run(cmd)
     }
 
