@@ -21,7 +21,7 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     };
     let sessions = tmux::sessions()?;
     let owned = super::owned(plan, &sessions);
-    let views = status::collect(plan, &agents, &owned, false);
+    let views = status::collect(plan, &agents, &owned, status::Detail::States);
     let mut batch = Batch::new();
     let mut stopped = Vec::new();
     let mut closed = Vec::new();

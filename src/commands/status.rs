@@ -1,5 +1,5 @@
 //! `fleet status [NAMES…] [--json] [--watch]`.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -37,13 +37,24 @@ impl View<'_> {
     }
 }
 
-/// The state of each agent given the live sessions this fleet owns; with `stats`, also the
-/// git work and last log line (the git part runs in parallel).
+/// How much [`collect`] finds out besides the states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Records and sessions only.
+    States,
+    /// Also the last log line.
+    Logs,
+    /// Also the git work of each agent (run in parallel).
+    Full,
+}
+
+/// The state of each agent given the live sessions this fleet owns, with as much detail as
+/// asked for.
 pub fn collect<'a>(
     plan: &Plan,
     agents: &[&'a Agent],
     owned: &HashSet<String>,
-    stats: bool,
+    detail: Detail,
 ) -> Vec<View<'a>> {
     let dir = Dir::new(&plan.state_dir);
     let mut views: Vec<View<'a>> = agents
@@ -61,8 +72,14 @@ pub fn collect<'a>(
             }
         })
         .collect();
-    if stats {
-        std::thread::scope(|s| {
+    match detail {
+        Detail::States => {}
+        Detail::Logs => {
+            for v in views.iter_mut() {
+                v.last_line = last_line(&v.agent.log);
+            }
+        }
+        Detail::Full => std::thread::scope(|s| {
             for v in views.iter_mut() {
                 s.spawn(|| {
                     v.stats =
@@ -70,7 +87,7 @@ pub fn collect<'a>(
                     v.last_line = last_line(&v.agent.log);
                 });
             }
-        });
+        }),
     }
     views
 }
@@ -213,12 +230,25 @@ fn terminal_width() -> usize {
     util::terminal_width().unwrap_or(usize::MAX)
 }
 
-/// The status text of the whole fleet: table plus the monitor's line.
-fn render(plan: &Plan, names: &[String]) -> Result<String> {
+/// The status text of the whole fleet: table plus the monitor's line. `stats` holds the git
+/// work by agent name: refreshed when `detail` is Full, else used as it is.
+fn render(
+    plan: &Plan,
+    names: &[String],
+    detail: Detail,
+    stats: &mut HashMap<String, Stats>,
+) -> Result<String> {
     let sessions = tmux::sessions()?;
     let owned = super::owned(plan, &sessions);
     let agents = plan.select(names)?;
-    let views = collect(plan, &agents, &owned, true);
+    let mut views = collect(plan, &agents, &owned, detail);
+    for v in views.iter_mut() {
+        if detail == Detail::Full {
+            stats.insert(v.agent.name.clone(), v.stats);
+        } else if let Some(s) = stats.get(&v.agent.name) {
+            v.stats = *s;
+        }
+    }
     let monitor = if owned.contains(&plan.monitor_session()) {
         format!(
             "monitor: {} ({} attach)",
@@ -231,24 +261,45 @@ fn render(plan: &Plan, names: &[String]) -> Result<String> {
     Ok(format!("{}{monitor}\n", table(&views, terminal_width())))
 }
 
+/// `--watch` refreshes states and log lines every second, the git work every few seconds.
+const WATCH_GIT_EVERY: u32 = 5;
+
 pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
-    let plan = manifest::load(file)?;
+    let mut plan = manifest::load(file)?;
     if args.json {
         let sessions = tmux::sessions()?;
         let owned = super::owned(&plan, &sessions);
         let agents = plan.select(&args.names)?;
-        let views = collect(&plan, &agents, &owned, true);
+        let views = collect(&plan, &agents, &owned, Detail::Full);
         let value = to_json(&plan, &views, owned.contains(&plan.monitor_session()));
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(0);
     }
+    let mut stats = HashMap::new();
     if !args.watch {
-        print!("{}", render(&plan, &args.names)?);
+        print!("{}", render(&plan, &args.names, Detail::Full, &mut stats)?);
         return Ok(0);
     }
-    loop {
-        // Re-read the manifest each time so the monitor follows edits; show errors in place.
-        let text = match manifest::load(file).and_then(|p| render(&p, &args.names)) {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut seen = modified(&plan.manifest);
+    let mut loaded: Result<()> = Ok(());
+    for tick in 0u32.. {
+        // Follow edits of the manifest; show its errors in place until they are fixed.
+        let now = modified(&plan.manifest);
+        if now != seen {
+            seen = now;
+            loaded = manifest::load(Some(&plan.manifest)).map(|p| plan = p);
+        }
+        let detail = if tick % WATCH_GIT_EVERY == 0 {
+            Detail::Full
+        } else {
+            Detail::Logs
+        };
+        let text = match loaded
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+            .and_then(|()| render(&plan, &args.names, detail, &mut stats))
+        {
             Ok(t) => t,
             Err(e) => format!("error: {e:#}\n"),
         };
@@ -264,4 +315,5 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
         drop(stdout);
         std::thread::sleep(Duration::from_secs(1));
     }
+    Ok(0)
 }

@@ -40,7 +40,7 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
 fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32> {
     let sessions = tmux::sessions()?;
     let owned = super::owned(plan, &sessions);
-    let views = status::collect(plan, agents, &owned, false);
+    let views = status::collect(plan, agents, &owned, status::Detail::States);
     let to_start: Vec<&View> = views
         .iter()
         .filter(|v| match v.state {
@@ -409,7 +409,7 @@ fn dry_run(plan: &Plan, to_start: &[&View], batch: &Batch) -> Result<i32> {
 
 /// A line per agent, then how to watch and attach.
 fn summary(plan: &Plan, agents: &[&Agent], owned: &HashSet<String>) -> Result<()> {
-    let views = status::collect(plan, agents, owned, false);
+    let views = status::collect(plan, agents, owned, status::Detail::States);
     let w = agents
         .iter()
         .map(|a| a.name.len())
