@@ -462,17 +462,7 @@ fn attach_inside_tmux_switches_the_client() {
 
     // the user's own session with a shell, and a real client attached to it: a second tmux
     // server ("outer") whose pane runs `tmux attach` against the private server
-    f.tmux_ok(&[
-        "new-session",
-        "-d",
-        "-s",
-        "work",
-        "-x",
-        "200",
-        "-y",
-        "50",
-        "sh",
-    ]);
+    let work_pane = f.user_shell("work");
     let client = format!(
         "env -u TMUX TMUX_TMPDIR={} tmux attach -t =work; echo attach exited $?; sleep 60",
         sh_quote(f.tmux_dir.to_string_lossy())
@@ -497,27 +487,13 @@ fn attach_inside_tmux_switches_the_client() {
             screen.output()
         );
     }
-    let work_pane = f.panes("work", "#{pane_id}")[0].clone();
-    let fleet = sh_quote(env!("CARGO_BIN_EXE_fleet"));
-    let manifest = sh_quote(f.manifest_path().to_string_lossy());
-    let type_in_work = |cmdline: &str| {
-        f.tmux_ok(&["send-keys", "-t", &work_pane, "-l", cmdline]);
-        f.tmux_ok(&["send-keys", "-t", &work_pane, "Enter"]);
-    };
-    let rc = |name: &str| fs::read_to_string(f.root.join(name)).unwrap_or_default();
 
     // `fleet attach agent2` typed in the attached pane switches that client
-    let rc1 = sh_quote(f.root.join("attach1.rc").to_string_lossy());
-    type_in_work(&format!(
-        "{fleet} -f {manifest} attach agent2; echo $? > {rc1}"
-    ));
+    let rc1 = f.type_fleet(&work_pane, "attach agent2", "attach1.rc");
     f.wait_for("the client to switch to repo-agent2", DEADLINE, |f| {
         f.clients() == ["repo-agent2"]
     });
-    f.wait_for("`fleet attach agent2` to exit", DEADLINE, |_| {
-        !rc("attach1.rc").is_empty()
-    });
-    assert_eq!(rc("attach1.rc").trim(), "0");
+    assert_eq!(f.typed_exit_code(&rc1), "0");
 
     // back to work; `fleet attach` without a name goes to the monitor
     let client_name = f.tmux_ok(&["list-clients", "-F", "#{client_name}"]);
@@ -525,15 +501,11 @@ fn attach_inside_tmux_switches_the_client() {
     f.wait_for("the client to be back on work", DEADLINE, |f| {
         f.clients() == ["work"]
     });
-    let rc2 = sh_quote(f.root.join("attach2.rc").to_string_lossy());
-    type_in_work(&format!("{fleet} -f {manifest} attach; echo $? > {rc2}"));
+    let rc2 = f.type_fleet(&work_pane, "attach", "attach2.rc");
     f.wait_for("the client to switch to repo-monitor", DEADLINE, |f| {
         f.clients() == ["repo-monitor"]
     });
-    f.wait_for("`fleet attach` to exit", DEADLINE, |_| {
-        !rc("attach2.rc").is_empty()
-    });
-    assert_eq!(rc("attach2.rc").trim(), "0");
+    assert_eq!(f.typed_exit_code(&rc2), "0");
 
     // fleet's switching did not disturb any session
     assert_eq!(
@@ -1149,39 +1121,10 @@ fn up_from_inside_tmux_leaves_the_users_pane_alone() {
     // Typed in a pane of the user's own session: tmux then takes "the current pane" to be the
     // user's, so every fleet command must carry an explicit target.
     let f = three_agents();
-    f.tmux_ok(&[
-        "new-session",
-        "-d",
-        "-s",
-        "work",
-        "-x",
-        "200",
-        "-y",
-        "50",
-        "sh",
-    ]);
-    let work_pane = f.panes("work", "#{pane_id}")[0].clone();
+    let work_pane = f.user_shell("work");
     let title_before = f.panes("work", "#{pane_title}");
-    let rc = f.root.join("up.rc");
-    let line = format!(
-        "{} -f {} up; echo $? > {}",
-        sh_quote(env!("CARGO_BIN_EXE_fleet")),
-        sh_quote(f.manifest_path().to_string_lossy()),
-        sh_quote(rc.to_string_lossy())
-    );
-    f.tmux_ok(&["send-keys", "-t", &work_pane, "-l", &line]);
-    f.tmux_ok(&["send-keys", "-t", &work_pane, "Enter"]);
-    f.wait_for(
-        "`fleet up` typed in the work pane to exit",
-        DEADLINE,
-        |_| fs::read_to_string(&rc).is_ok_and(|s| !s.is_empty()),
-    );
-    assert_eq!(
-        fs::read_to_string(&rc).unwrap().trim(),
-        "0",
-        "{}",
-        f.diagnostics()
-    );
+    let rc = f.type_fleet(&work_pane, "up", "up.rc");
+    assert_eq!(f.typed_exit_code(&rc), "0", "{}", f.diagnostics());
     assert_eq!(
         f.panes("work", "#{pane_title}"),
         title_before,

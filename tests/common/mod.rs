@@ -311,6 +311,46 @@ impl Fleet {
         self.run(cmd)
     }
 
+    /// Starts the user's own detached session `name` running a shell; returns its pane id.
+    pub fn user_shell(&self, name: &str) -> String {
+        self.tmux_ok(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "200",
+            "-y",
+            "50",
+            "sh",
+        ]);
+        self.panes(name, "#{pane_id}")[0].clone()
+    }
+
+    /// Types `fleet -f <manifest> ARGS; echo $? > <rc file>` into a pane, as a user would;
+    /// returns a closure-friendly path of the rc file (empty until the command exits).
+    pub fn type_fleet(&self, pane: &str, args: &str, rc_name: &str) -> PathBuf {
+        let rc = self.root.join(rc_name);
+        let line = format!(
+            "{} -f {} {args}; echo $? > {}",
+            sh_quote(env!("CARGO_BIN_EXE_fleet")),
+            sh_quote(self.manifest_path().to_string_lossy()),
+            sh_quote(rc.to_string_lossy())
+        );
+        self.tmux_ok(&["send-keys", "-t", pane, "-l", &line]);
+        self.tmux_ok(&["send-keys", "-t", pane, "Enter"]);
+        rc
+    }
+
+    /// Waits for a command typed by [`Fleet::type_fleet`] to exit; returns its exit code.
+    #[track_caller]
+    pub fn typed_exit_code(&self, rc: &Path) -> String {
+        self.wait_for("the typed fleet command to exit", DEADLINE, |_| {
+            fs::read_to_string(rc).is_ok_and(|s| !s.is_empty())
+        });
+        fs::read_to_string(rc).unwrap().trim().to_string()
+    }
+
     /// Runs `tmux ARGS…` and returns its stdout, panicking on failure.
     #[track_caller]
     pub fn tmux_ok(&self, args: &[&str]) -> String {
