@@ -35,12 +35,8 @@ pub fn run(spec_path: &Path) -> Result<i32> {
         .with_context(|| format!("cannot read the run spec {}", spec_path.display()))?;
     let mut log = util::append_private(&spec.log)?;
     let mut record: Record = state::read_json(&spec.record).unwrap_or_default();
-    record.state = Some(State::Running);
+    record.begin();
     record.pid = Some(std::process::id());
-    record.started_at = Some(util::now());
-    record.finished_at = None;
-    record.exit_code = None;
-    record.reason = None;
     state::write_json(&spec.record, &record)?;
 
     let mut out = Tee {

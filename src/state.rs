@@ -70,6 +70,15 @@ pub struct Record {
 }
 
 impl Record {
+    /// Mark a new start now: running, nothing of the last run's end kept.
+    pub fn begin(&mut self) {
+        self.state = Some(State::Running);
+        self.started_at = Some(util::now());
+        self.finished_at = None;
+        self.exit_code = None;
+        self.reason = None;
+    }
+
     /// The state to show, given whether the agent's session is alive.
     pub fn derive(record: Option<&Record>, session_alive: bool) -> State {
         match record.and_then(|r| r.state) {

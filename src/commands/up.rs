@@ -112,12 +112,8 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     }
     for v in &to_start {
         let mut record = v.record.clone().unwrap_or_default();
-        record.state = Some(State::Running);
+        record.begin();
         record.attempt += 1;
-        record.started_at = Some(util::now());
-        record.finished_at = None;
-        record.exit_code = None;
-        record.reason = None;
         dir.write_record(&v.agent.name, &record)?;
     }
     let batch = sessions_batch(plan, dir, &to_start, monitor_alive, monitor_stale, &exe);
