@@ -173,11 +173,28 @@ pub fn prune_worktrees(repo: &Path) -> Result<()> {
     run(repo, &["worktree", "prune"]).map(drop)
 }
 
-/// The argv of `git worktree add` for a worktree on `branch`, creating the branch from `base`
-/// when it does not exist yet.
-pub fn worktree_add_args(path: &Path, branch: &str, base: &str, create: bool) -> Vec<String> {
+/// The live (registered, directory present) worktree at `path`.
+pub fn registered<'a>(worktrees: &'a [Worktree], path: &Path) -> Option<&'a Worktree> {
+    worktrees.iter().find(|w| w.path == path && !w.prunable)
+}
+
+/// The arguments of the `git worktree add` that puts a worktree at `path` on `branch`
+/// (creating the branch from `base` when it does not exist yet), or None when a worktree is
+/// registered there already.
+pub fn worktree_add_args(
+    repo: &Path,
+    worktrees: &[Worktree],
+    path: &Path,
+    branch: &str,
+    base: &str,
+) -> Result<Option<Vec<String>>> {
+    if registered(worktrees, path).is_some() {
+        return Ok(None);
+    }
     let path = path.display().to_string();
-    if create {
+    Ok(Some(if branch_exists(repo, branch)? {
+        vec!["worktree".into(), "add".into(), path, branch.into()]
+    } else {
         vec![
             "worktree".into(),
             "add".into(),
@@ -186,21 +203,12 @@ pub fn worktree_add_args(path: &Path, branch: &str, base: &str, create: bool) ->
             path,
             base.into(),
         ]
-    } else {
-        vec!["worktree".into(), "add".into(), path, branch.into()]
-    }
+    }))
 }
 
-/// Add a worktree (see [`worktree_add_args`]). Run these one after another: two at the same
-/// moment in one repository can fail on git's lock.
-pub fn worktree_add(
-    repo: &Path,
-    path: &Path,
-    branch: &str,
-    base: &str,
-    create: bool,
-) -> Result<()> {
-    let args = worktree_add_args(path, branch, base, create);
+/// Run a `git worktree add` from [`worktree_add_args`]. Run these one after another: two at
+/// the same moment in one repository can fail on git's lock.
+pub fn worktree_add(repo: &Path, args: &[String]) -> Result<()> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     run(repo, &args).map(drop)
 }

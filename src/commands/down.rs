@@ -91,10 +91,7 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     let worktrees = git::worktrees(&plan.repo)?;
     let mut refused = Vec::new();
     for a in &agents {
-        if !worktrees
-            .iter()
-            .any(|w| w.path == a.worktree && !w.prunable)
-        {
+        if git::registered(&worktrees, &a.worktree).is_none() {
             continue;
         }
         if !args.force && git::is_dirty(&a.worktree)? {

@@ -40,6 +40,7 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
 fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32> {
     let sessions = tmux::sessions()?;
     let owned = super::owned(plan, &sessions);
+    let worktrees = git::worktrees(&plan.repo)?;
     let views = status::collect(plan, agents, &owned, status::Detail::States);
     let to_start: Vec<&View> = views
         .iter()
@@ -50,7 +51,6 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         })
         .collect();
 
-    // Session names fleet would create but someone else holds.
     let monitor = plan.monitor_session();
     // A monitor built for another list of agents (the manifest changed) is rebuilt.
     let monitor_stale = owned.contains(&monitor)
@@ -59,6 +59,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
             .map(|p| p.title.as_str())
             .ne(monitor::titles(plan).iter().map(String::as_str));
     let monitor_alive = owned.contains(&monitor) && !monitor_stale;
+    // Session names fleet would create but someone else holds.
     let mut wanted: Vec<&str> = to_start.iter().map(|v| v.agent.session.as_str()).collect();
     if !monitor_alive {
         wanted.push(&monitor);
@@ -78,7 +79,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
             if taken.len() == 1 { "it" } else { "them" },
         ));
     }
-    check_worktrees(plan, &to_start)?;
+    check_worktrees(plan, &to_start, &worktrees)?;
 
     if to_start.is_empty() && monitor_alive {
         println!(
@@ -92,12 +93,11 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;
     if args.dry_run {
         let batch = sessions_batch(plan, dir, &to_start, monitor_alive, monitor_stale, &exe);
-        return dry_run(plan, &to_start, &batch);
+        return dry_run(plan, &to_start, &worktrees, &batch);
     }
 
     dir.create()?;
     exclude_state_dir(plan)?;
-    let worktrees = git::worktrees(&plan.repo)?;
     if worktrees.iter().any(|w| w.prunable) {
         git::prune_worktrees(&plan.repo)?;
     }
@@ -157,15 +157,11 @@ fn attach_after(plan: &Plan, args: &UpArgs) -> Result<i32> {
 
 /// Refuse, before changing anything, worktree paths that exist and are not this repo's
 /// worktrees, and branches checked out somewhere else.
-fn check_worktrees(plan: &Plan, to_start: &[&View]) -> Result<()> {
-    let worktrees = git::worktrees(&plan.repo)?;
+fn check_worktrees(plan: &Plan, to_start: &[&View], worktrees: &[git::Worktree]) -> Result<()> {
     let mut problems = Vec::new();
     for v in to_start {
         let a = v.agent;
-        let registered = worktrees
-            .iter()
-            .find(|w| w.path == a.worktree && !w.prunable);
-        match registered {
+        match git::registered(worktrees, &a.worktree) {
             Some(w) if w.branch.as_deref() != Some(a.branch.as_str()) => problems.push(format!(
                 "agent `{}`: the worktree {} is on {} instead of `{}`; check it out there or remove it",
                 a.name,
@@ -209,22 +205,27 @@ fn check_worktrees(plan: &Plan, to_start: &[&View]) -> Result<()> {
 
 /// Make sure the agent's worktree exists on its branch; true when it was created now.
 fn ensure_worktree(plan: &Plan, agent: &Agent, worktrees: &[git::Worktree]) -> Result<bool> {
-    if worktrees
-        .iter()
-        .any(|w| w.path == agent.worktree && !w.prunable)
-    {
+    let Some(args) = worktree_step(plan, agent, worktrees)? else {
         return Ok(false);
-    }
-    let create = !git::branch_exists(&plan.repo, &agent.branch)?;
-    git::worktree_add(
+    };
+    git::worktree_add(&plan.repo, &args)
+        .with_context(|| format!("cannot create the worktree of agent `{}`", agent.name))?;
+    Ok(true)
+}
+
+/// The `git worktree add` the agent needs, if any (the same for the real run and --dry-run).
+fn worktree_step(
+    plan: &Plan,
+    agent: &Agent,
+    worktrees: &[git::Worktree],
+) -> Result<Option<Vec<String>>> {
+    git::worktree_add_args(
         &plan.repo,
+        worktrees,
         &agent.worktree,
         &agent.branch,
         &plan.base,
-        create,
     )
-    .with_context(|| format!("cannot create the worktree of agent `{}`", agent.name))?;
-    Ok(true)
 }
 
 /// Copy the manifest's `copy:` files into a new worktree.
@@ -378,17 +379,15 @@ fn sessions_batch(
     batch
 }
 
-fn dry_run(plan: &Plan, to_start: &[&View], batch: &Batch) -> Result<i32> {
+fn dry_run(
+    plan: &Plan,
+    to_start: &[&View],
+    worktrees: &[git::Worktree],
+    batch: &Batch,
+) -> Result<i32> {
     println!("dry run: these steps would run (nothing was changed)");
-    let worktrees = git::worktrees(&plan.repo)?;
     for v in to_start {
-        let a = v.agent;
-        if !worktrees
-            .iter()
-            .any(|w| w.path == a.worktree && !w.prunable)
-        {
-            let create = !git::branch_exists(&plan.repo, &a.branch)?;
-            let args = git::worktree_add_args(&a.worktree, &a.branch, &plan.base, create);
+        if let Some(args) = worktree_step(plan, v.agent, worktrees)? {
             let words: Vec<String> = args.iter().map(|w| util::shell_quote(w)).collect();
             println!(
                 "git -C {} {}",
