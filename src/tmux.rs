@@ -1,5 +1,6 @@
-//! Every tmux call fleet makes, through `tmux_interface`. Many commands are chained into one
-//! tmux process ([`Batch`]); sessions are always targeted exactly (`=name`), panes by id.
+//! Every tmux call fleet makes, through `tmux_interface`. Many commands go to one tmux
+//! process ([`Batch`]); sessions are always targeted exactly (`=name`, or `=name:` for
+//! commands that take a window or pane), never by index and never by "the current pane".
 use std::borrow::Cow;
 
 use anyhow::{bail, Context, Result};
@@ -50,7 +51,7 @@ fn tmux_error(e: tmux_interface::Error) -> anyhow::Error {
     }
 }
 
-/// Many tmux commands run by one tmux process, in order; the first failing one stops the rest.
+/// Many tmux commands run by one tmux process, in order (see [`Batch::run`]).
 #[derive(Default)]
 pub struct Batch {
     cmds: Vec<Vec<String>>,
@@ -88,7 +89,7 @@ impl Batch {
             .collect()
     }
 
-    /// The batch on tmux's command line (`a ; b ; c`).
+    /// The batch on tmux's command line (used for a single command).
     fn build(&self) -> Tmux<'static> {
         let mut cmds = TmuxCommands::new();
         for c in &self.cmds {
@@ -275,37 +276,13 @@ pub fn sessions() -> Result<Vec<Session>> {
     }
 }
 
-/// A pane of a session.
-#[derive(Debug, Clone)]
-pub struct Pane {
-    pub id: String,
-    pub title: String,
-    pub dead: bool,
-}
-
-/// The panes of every window of a session.
-pub fn panes(session: &str) -> Result<Vec<Pane>> {
+/// The titles of the panes of every window of a session, in order.
+pub fn pane_titles(session: &str) -> Result<Vec<String>> {
     let out = one(
         "list-panes",
-        &[
-            "-s",
-            "-t",
-            &window(session),
-            "-F",
-            "#{pane_id}\t#{pane_dead}\t#{pane_title}",
-        ],
+        &["-s", "-t", &window(session), "-F", "#{pane_title}"],
     )?;
-    Ok(out
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.splitn(3, '\t');
-            Some(Pane {
-                id: f.next()?.to_string(),
-                dead: f.next()? == "1",
-                title: f.next().unwrap_or("").to_string(),
-            })
-        })
-        .collect())
+    Ok(out.lines().map(str::to_string).collect())
 }
 
 /// Is this process running inside tmux?

@@ -1209,3 +1209,21 @@ fn fleet_sees_its_sessions_in_a_c_locale() {
         .stdout_has("stopped agent3");
     assert_eq!(f.sessions(), Vec::<String>::new());
 }
+
+#[test]
+fn up_rebuilds_the_monitor_when_the_manifest_gains_an_agent() {
+    let f = Fleet::new();
+    let one = "agents:\n  - name: a\n    prompt: hi\n    command: \"sleep 30\"\n";
+    f.manifest(one);
+    f.fleet(&["up"]).success();
+    assert_eq!(f.panes("repo-monitor", "#{pane_title}"), ["status", "a"]);
+    f.manifest(&format!(
+        "{one}  - name: b\n    prompt: hi\n    command: \"sleep 30\"\n"
+    ));
+    f.fleet(&["up"]).success().stdout_has("rebuilt the monitor");
+    assert_eq!(
+        f.panes("repo-monitor", "#{pane_title}"),
+        ["status", "a", "b"]
+    );
+    f.fleet(&["up"]).success().stdout_has("nothing to do");
+}

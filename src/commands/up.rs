@@ -53,11 +53,8 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
 
     let monitor = plan.monitor_session();
     // A monitor built for another list of agents (the manifest changed) is rebuilt.
-    let monitor_stale = owned.contains(&monitor)
-        && tmux::panes(&monitor)?
-            .iter()
-            .map(|p| p.title.as_str())
-            .ne(monitor::titles(plan).iter().map(String::as_str));
+    let monitor_stale =
+        owned.contains(&monitor) && tmux::pane_titles(&monitor)? != monitor::titles(plan);
     let monitor_alive = owned.contains(&monitor) && !monitor_stale;
     // Session names fleet would create but someone else holds.
     let mut wanted: Vec<&str> = to_start.iter().map(|v| v.agent.session.as_str()).collect();
