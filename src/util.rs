@@ -101,6 +101,20 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
+/// May this process write to `path` (a file, or a directory to create files in)?
+pub fn writable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    extern "C" {
+        fn access(path: *const std::ffi::c_char, mode: i32) -> i32;
+    }
+    const W_OK: i32 = 2;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a NUL-terminated string that lives across the call.
+    unsafe { access(c.as_ptr(), W_OK) == 0 }
+}
+
 /// Create a directory (and parents) readable by the user only.
 pub fn private_dir(path: &Path) -> Result<()> {
     fs::DirBuilder::new()
