@@ -208,9 +208,25 @@ pub fn worktree_add_args(
 
 /// Run a `git worktree add` from [`worktree_add_args`]. Run these one after another: two at
 /// the same moment in one repository can fail on git's lock.
+///
+/// git runs in its own process group: a Ctrl-C meant for fleet does not kill it halfway
+/// through (which would leave a locked, half checked-out worktree); fleet stops after it.
 pub fn worktree_add(repo: &Path, args: &[String]) -> Result<()> {
+    use std::os::unix::process::CommandExt;
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    run(repo, &args).map(drop)
+    let out = command(repo, &args)
+        .process_group(0)
+        .output()
+        .map_err(spawn_error)?;
+    if !out.status.success() {
+        bail!(
+            "`git {}` in {} failed: {}",
+            args.join(" "),
+            repo.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }
 
 /// Does the worktree have uncommitted changes or untracked files?

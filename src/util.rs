@@ -21,6 +21,47 @@ pub fn restore_sigpipe() {
     }
 }
 
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_signum: i32) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
+
+/// From now on Ctrl-C (SIGINT) and SIGTERM only set a flag ([`interrupted`]) so the caller
+/// can finish its current step and stop cleanly. [`default_interrupts`] undoes it.
+pub fn defer_interrupts() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    let handler = on_interrupt as extern "C" fn(i32) as usize;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        signal(SIGINT, handler);
+        signal(SIGTERM, handler);
+    }
+}
+
+/// Ctrl-C and SIGTERM end the process again.
+pub fn default_interrupts() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIG_DFL: usize = 0;
+    // SAFETY: setting a signal's disposition to SIG_DFL has no preconditions.
+    unsafe {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+    }
+}
+
+/// Did a SIGINT or SIGTERM arrive since [`defer_interrupts`]?
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// The width of the terminal on stdout, if it is one.
 pub fn terminal_width() -> Option<usize> {
     #[repr(C)]

@@ -100,12 +100,21 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     }
     // Worktrees one after another (git's lock), then every session in one tmux call. An
     // agent is recorded as started only once all worktrees are ready.
-    for v in &to_start {
+    // Ctrl-C from here on finishes the agent at hand, then stops before any session starts:
+    // the next `up` finds ready worktrees and carries on.
+    util::defer_interrupts();
+    for (k, v) in to_start.iter().enumerate() {
+        if util::interrupted() {
+            return interrupted(k, to_start.len());
+        }
         let agent = v.agent;
         if ensure_worktree(plan, agent, &worktrees)? {
             copy_files(plan, agent)?;
         }
         write_spec(plan, dir, agent)?;
+    }
+    if util::interrupted() {
+        return interrupted(to_start.len(), to_start.len());
     }
     for v in &to_start {
         let mut record = v.record.clone().unwrap_or_default();
@@ -114,7 +123,9 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         dir.write_record(&v.agent.name, &record)?;
     }
     let batch = sessions_batch(plan, dir, &to_start, monitor_alive, monitor_stale, &exe);
-    if let Err(e) = batch.run() {
+    let ran = batch.run();
+    util::default_interrupts();
+    if let Err(e) = ran {
         // Agents whose session did not come up did not start: put their records back.
         let alive = super::owned(plan, &tmux::sessions().unwrap_or_default());
         for v in to_start
@@ -139,6 +150,15 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     owned.insert(monitor);
     summary(plan, agents, &owned)?;
     attach_after(plan, args)
+}
+
+/// Stopped by Ctrl-C (or SIGTERM) while preparing worktrees: say what is ready; exit 130.
+fn interrupted(ready: usize, total: usize) -> Result<i32> {
+    eprintln!(
+        "fleet up: interrupted; {ready} of {} ready, none started; run `fleet up` again to finish",
+        plural(total, "worktree")
+    );
+    Ok(130)
 }
 
 fn plural(n: usize, what: &str) -> String {

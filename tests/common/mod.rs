@@ -543,3 +543,67 @@ impl Drop for Fleet {
         let _ = self.tmux(&["kill-server"]);
     }
 }
+
+/// A fleet command running in the background (for signals and races).
+pub struct Spawned {
+    pub child: std::process::Child,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Spawned {
+    /// Sends `signal` (e.g. "INT") to the command's whole process group, as Ctrl-C in a
+    /// terminal does.
+    pub fn signal_group(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([
+                &format!("-{signal}"),
+                "--",
+                &format!("-{}", self.child.id()),
+            ])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits (at most a minute) for the command to end; what it left behind.
+    pub fn wait(mut self) -> Run {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > COMMAND_TIMEOUT {
+                let _ = self.child.kill();
+                panic!("a spawned fleet command did not finish within {COMMAND_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        use std::os::unix::process::ExitStatusExt;
+        Run {
+            cmd: "spawned fleet".into(),
+            code: status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+            stdout: fs::read_to_string(&self.out).unwrap_or_default(),
+            stderr: fs::read_to_string(&self.err).unwrap_or_default(),
+        }
+    }
+}
+
+impl Fleet {
+    /// Starts `fleet ARGS…` in the repo in its own process group, without waiting.
+    pub fn spawn_fleet(&self, args: &[&str]) -> Spawned {
+        use std::os::unix::process::CommandExt;
+        let n = self.counter.fetch_add(1, Ordering::SeqCst);
+        let out = self.out_dir.join(format!("{n}.out"));
+        let err = self.out_dir.join(format!("{n}.err"));
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_fleet"));
+        cmd.args(args)
+            .process_group(0)
+            .stdout(fs::File::create(&out).unwrap())
+            .stderr(fs::File::create(&err).unwrap());
+        let child = cmd.spawn().expect("spawn fleet");
+        Spawned { child, out, err }
+    }
+}
