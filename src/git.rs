@@ -115,6 +115,23 @@ pub fn branch_exists(repo: &Path, branch: &str) -> Result<bool> {
     )
 }
 
+/// The local branches whose name starts with `prefix` (e.g. `fleet/`), in one git call.
+pub fn branches(repo: &Path, prefix: &str) -> Result<Vec<String>> {
+    let out = run(
+        repo,
+        &[
+            "for-each-ref",
+            "--format=%(refname:short)",
+            &format!("refs/heads/{prefix}"),
+        ],
+    )?;
+    Ok(out
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
 /// A cheap, offline check of git's branch-name rules (`git check-ref-format`).
 pub fn valid_branch_name(name: &str) -> bool {
     !name.is_empty()

@@ -8,6 +8,7 @@ use crate::manifest::{self, Plan};
 use crate::tmux;
 
 pub mod attach;
+pub mod doctor;
 pub mod down;
 pub mod init;
 pub mod status;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Attach(args) => attach::run(&manifest::load(file)?, &args),
         Command::Status(args) => status::run(file, &args),
         Command::Down(args) => down::run(&manifest::load(file)?, &args),
+        Command::Doctor => doctor::run(file),
         Command::Run(args) => crate::runner::main(&args.spec),
     }
 }
