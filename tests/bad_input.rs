@@ -510,6 +510,19 @@ fn bad_input_exits_with_one_clear_message_and_changes_nothing() {
             "env: { \"A=B\": x }\nagents:\n  - name: a1\n    prompt: hi\n",
             &["agents.yaml", "env", "`A=B`", "letters, digits"],
         ),
+        case(
+            "worktree_dir is a file",
+            "worktree_dir: README.md\nagents:\n  - name: a1\n    prompt: hi\n    command: cat\n",
+            &["agents.yaml", "worktree_dir", "README.md is a file", "set `worktree_dir:`"],
+        ),
+        case(
+            ".fleet is a file",
+            ONE,
+            &["agents.yaml", ".fleet is a file", "move the file away"],
+        )
+        .setup(|f, _| {
+            f.file(".fleet", "not a directory\n");
+        }),
         // ---- where the manifest is
         case(
             "manifest outside any git repository",
@@ -550,6 +563,20 @@ fn bad_input_exits_with_one_clear_message_and_changes_nothing() {
             &["nope.yaml", "not found", "fleet init"],
         )
         .only(&[&["-f", "nope.yaml", "validate"], &["-f", "nope.yaml", "up"]]),
+        case(
+            "-f to a directory",
+            ONE,
+            &["tasks", "is a directory", "-f"],
+        )
+        .only(&[&["-f", "tasks", "validate"], &["-f", "tasks", "up"]]),
+        case(
+            "manifest that is not UTF-8",
+            "",
+            &["agents.yaml", "UTF-8"],
+        )
+        .setup(|f, _| {
+            fs::write(f.manifest_path(), b"agents:\n  - name: a1\n    prompt: \xff\xfe\n").unwrap();
+        }),
         // ---- programs and tools
         case(
             "agent program not found",
@@ -582,7 +609,7 @@ fn bad_input_exits_with_one_clear_message_and_changes_nothing() {
         case(
             "tmux older than supported",
             ONE,
-            &["tmux 2.9", "too old", "tmux 3.2 or newer"],
+            &["tmux 2.9", "old-tmux/tmux", "too old", "install tmux 3.2 or newer"],
         )
         .setup(|f, ctx| {
             let dir = f.root.join("old-tmux");
@@ -590,6 +617,30 @@ fn bad_input_exits_with_one_clear_message_and_changes_nothing() {
             let tmux = dir.join("tmux");
             fs::write(&tmux, "#!/bin/sh\necho 'tmux 2.9'\n").unwrap();
             fs::set_permissions(&tmux, fs::Permissions::from_mode(0o755)).unwrap();
+            let path = std::env::var("PATH").unwrap_or_default();
+            ctx.env
+                .push(("PATH".into(), format!("{}:{path}", dir.display())));
+        })
+        .code(1),
+        case(
+            "git older than supported",
+            ONE,
+            &["git 2.20.1", "old-git/git", "too old", "install git 2.30 or newer"],
+        )
+        .setup(|f, ctx| {
+            let dir = f.root.join("old-git");
+            fs::create_dir_all(&dir).unwrap();
+            let git = dir.join("git");
+            let real = which("git").unwrap();
+            fs::write(
+                &git,
+                format!(
+                    "#!/bin/sh\nfor a; do [ \"$a\" = --version ] && {{ echo 'git version 2.20.1'; exit 0; }}; done\nexec '{}' \"$@\"\n",
+                    real.display()
+                ),
+            )
+            .unwrap();
+            fs::set_permissions(&git, fs::Permissions::from_mode(0o755)).unwrap();
             let path = std::env::var("PATH").unwrap_or_default();
             ctx.env
                 .push(("PATH".into(), format!("{}:{path}", dir.display())));

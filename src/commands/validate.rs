@@ -56,8 +56,10 @@ pub fn check_tools(plan: &Plan, agents: &[&Agent]) -> Result<(String, String)> {
         .filter_map(|a| {
             find_program(a).err().map(|p| {
                 format!(
-                    "agent `{}`: program `{p}` not found on PATH (command: `{}`); install it or change `command:`",
-                    a.name, a.command
+                    "agent `{}`: program `{p}` not found{} (command: `{}`); install it or change `command:`",
+                    a.name,
+                    if p.contains('/') { "" } else { " on PATH" },
+                    a.command
                 )
             })
         })
