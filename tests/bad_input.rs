@@ -176,78 +176,99 @@ fn paragraph_problem(stderr: &str) -> Option<String> {
     None
 }
 
-/// Runs every case and reports all failures at once.
+/// Runs every case (a few at a time: each has its own repo and tmux server) and reports all
+/// failures at once.
 fn run_cases(cases: Vec<Case>) {
     let root = is_root();
-    let mut failures = Vec::new();
-    let mut ran = 0;
-    for case in &cases {
-        if case.skip_as_root && root {
-            eprintln!("skipped as root: {}", case.what);
-            continue;
-        }
-        ran += 1;
-        let f = Fleet::new();
-        if !case.yaml.is_empty() {
-            f.manifest(case.yaml);
-        }
-        f.file("tasks/t.md", "a task\n");
-        let mut ctx = Ctx {
-            cwd: f.repo.clone(),
-            env: Vec::new(),
-        };
-        if let Some(setup) = case.setup {
-            setup(&f, &mut ctx);
-        }
-        for args in &case.commands {
-            let before = snapshot(&f);
-            let env: Vec<(&str, &str)> = ctx
-                .env
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            let run = f.fleet_at(&ctx.cwd, &env, args);
-            let after = snapshot(&f);
-            let context = format!(
-                "case {:?}: fleet {}\n  exit {}\n  stdout: {:?}\n  stderr: {}",
-                case.what,
-                args.join(" "),
-                run.code,
-                run.stdout,
-                run.stderr.trim_end().replace('\n', "\n          ")
-            );
-            let mut problems = Vec::new();
-            if run.code != case.code {
-                problems.push(format!("exit code {} instead of {}", run.code, case.code));
+    let cases: Vec<&Case> = cases
+        .iter()
+        .filter(|c| {
+            let skip = c.skip_as_root && root;
+            if skip {
+                eprintln!("skipped as root: {}", c.what);
             }
-            for needle in &case.expect {
-                if !contains_ci(&run.stderr, needle) {
-                    problems.push(format!("stderr lacks {needle:?}"));
-                }
-            }
-            if let Some(p) = paragraph_problem(&run.stderr) {
-                problems.push(format!("message {p}"));
-            }
-            if before != after {
-                problems.push(describe_change(&before, &after));
-            }
-            if !problems.is_empty() {
-                failures.push(format!("{context}\n  -> {}", problems.join("\n  -> ")));
-            }
+            !skip
+        })
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(case) = cases.get(i) else { break };
+                let found = run_case(case);
+                failures.lock().unwrap().extend(found);
+            });
         }
-        // The chmod cases leave files the temp dir's cleanup must be able to remove (only
-        // under the repo: tmux refuses a socket dir with other permissions than its own).
-        if case.skip_as_root {
-            restore_permissions(&f.repo);
-        }
-    }
+    });
+    let failures = failures.into_inner().unwrap();
     assert!(
         failures.is_empty(),
-        "{} of {} cases failed:\n\n{}",
+        "{} failures in {} cases:\n\n{}",
         failures.len(),
-        ran,
+        cases.len(),
         failures.join("\n\n")
     );
+}
+
+/// One case: what went wrong with it, if anything.
+fn run_case(case: &Case) -> Vec<String> {
+    let mut failures = Vec::new();
+    let f = Fleet::new();
+    if !case.yaml.is_empty() {
+        f.manifest(case.yaml);
+    }
+    f.file("tasks/t.md", "a task\n");
+    let mut ctx = Ctx {
+        cwd: f.repo.clone(),
+        env: Vec::new(),
+    };
+    if let Some(setup) = case.setup {
+        setup(&f, &mut ctx);
+    }
+    for args in &case.commands {
+        let before = snapshot(&f);
+        let env: Vec<(&str, &str)> = ctx
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let run = f.fleet_at(&ctx.cwd, &env, args);
+        let after = snapshot(&f);
+        let context = format!(
+            "case {:?}: fleet {}\n  exit {}\n  stdout: {:?}\n  stderr: {}",
+            case.what,
+            args.join(" "),
+            run.code,
+            run.stdout,
+            run.stderr.trim_end().replace('\n', "\n          ")
+        );
+        let mut problems = Vec::new();
+        if run.code != case.code {
+            problems.push(format!("exit code {} instead of {}", run.code, case.code));
+        }
+        for needle in &case.expect {
+            if !contains_ci(&run.stderr, needle) {
+                problems.push(format!("stderr lacks {needle:?}"));
+            }
+        }
+        if let Some(p) = paragraph_problem(&run.stderr) {
+            problems.push(format!("message {p}"));
+        }
+        if before != after {
+            problems.push(describe_change(&before, &after));
+        }
+        if !problems.is_empty() {
+            failures.push(format!("{context}\n  -> {}", problems.join("\n  -> ")));
+        }
+    }
+    // The chmod cases leave files the temp dir's cleanup must be able to remove (only under
+    // the repo: tmux refuses a socket dir with other permissions than its own).
+    if case.skip_as_root {
+        restore_permissions(&f.repo);
+    }
+    failures
 }
 
 fn describe_change(before: &Snapshot, after: &Snapshot) -> String {

@@ -238,6 +238,36 @@ fn ctrl_c_during_up_stops_cleanly_and_the_next_up_completes_the_fleet() {
     assert_complete(&f, &names);
 }
 
+#[test]
+fn a_failure_at_agent_k_leaves_nothing_the_next_up_cannot_finish() {
+    let f = Fleet::new();
+    f.file(".env", "SECRET=1\n");
+    let mut yaml = String::from("command: \"sleep 300\"\ncopy: [.env]\nagents:\n");
+    for n in ["a1", "a2", "a3", "a4"] {
+        yaml.push_str(&format!("  - name: {n}\n    prompt: x\n"));
+    }
+    f.manifest(&yaml);
+    // The checkout of a3's worktree fails (git leaves the worktree behind).
+    let hook = f.repo.join(".git/hooks/post-checkout");
+    fs::write(&hook, "#!/bin/sh\ncase \"$PWD\" in */a3) exit 1;; esac\n").unwrap();
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
+
+    let run = f.fleet(&["up"]);
+    run.code(1).stderr_has("agent `a3`");
+    assert_eq!(f.sessions(), Vec::<String>::new(), "no session started");
+
+    fs::remove_file(&hook).unwrap();
+    f.fleet(&["up"]).success();
+    assert_complete(&f, &["a1", "a2", "a3", "a4"]);
+    for n in ["a1", "a2", "a3", "a4"] {
+        assert_eq!(
+            fs::read_to_string(f.worktree(n).join(".env")).unwrap(),
+            "SECRET=1\n",
+            "{n} got its copy: files"
+        );
+    }
+}
+
 // ------------------------------------------------------------------------------------ quoting
 
 #[test]
