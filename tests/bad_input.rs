@@ -725,3 +725,70 @@ fn logs_and_diff_of_an_unknown_agent_are_usage_errors() {
         .only(&[&["diff", "nosuch"]]),
     ]);
 }
+
+/// Odd YAML of every kind: fleet refuses it with one message and never panics (acceptance 3).
+#[test]
+fn no_manifest_makes_fleet_panic() {
+    let inputs: &[&str] = &[
+        "[]",
+        "- a\n- b\n",
+        "just a string",
+        "agents: 5\n",
+        "agents: [1, 2]\n",
+        "agents: [[]]\n",
+        "agents: [{name: 1, prompt: x}]\n",
+        "agents: [{name: [a], prompt: x}]\n",
+        "agents: [{name: a, prompt: [x]}]\n",
+        "agents: [{name: a, prompt: x, env: {A: [1]}}]\n",
+        "agents: [{name: a, prompt: x, env: 5}]\n",
+        "agents: [{name: a, prompt: x, task: null}]\n",
+        "agents: [{name: '', prompt: x}]\n",
+        "agents: [{name: a, prompt: x, branch: ''}]\n",
+        "agents: [{name: a, prompt: '   '}]\n",
+        "agents: [{name: a, prompt: x, command: '  '}]\n",
+        "agents: [{name: a, prompt: x, log: ''}]\n",
+        "agents: [{name: a, prompt: x, log: .}]\n",
+        "agents: &x [*x]\n",
+        "a: &a [*a, *a]\nagents: []\n",
+        "\t\n",
+        "---\n---\n",
+        "\u{feff}agents: []\n",
+        "agents:\n  - name: a\n    prompt: x\n  - name: a\n    prompt: x\n  - name: a\n    prompt: x\n",
+        "max_parallel: -1\nagents: [{name: a, prompt: x}]\n",
+        "max_parallel: 99999999999\nagents: [{name: a, prompt: x}]\n",
+        "env: {\"\": x}\nagents: [{name: a, prompt: x}]\n",
+        "env: {A: \"\\0\"}\nagents: [{name: a, prompt: x}]\n",
+        "copy: x\nagents: [{name: a, prompt: x}]\n",
+        "copy: [/etc/passwd]\nagents: [{name: a, prompt: x}]\n",
+        "copy: [../..]\nagents: [{name: a, prompt: x}]\n",
+        "project: ''\nagents: [{name: a, prompt: x}]\n",
+        "base: 'main..x'\nagents: [{name: a, prompt: x}]\n",
+        "base: '-x'\nagents: [{name: a, prompt: x}]\n",
+        "worktree_dir: /dev/null\nagents: [{name: a, prompt: x}]\n",
+        "agents:\n  - name: a\n    task: /dev/null/x\n",
+        "agents:\n  - name: a\n    task: \"\\0\"\n",
+        "agents:\n  - name: a\n    prompt: x\n    comand: y\n    verfy: z\n  - nam: b\n",
+        "agents:\n  - name: a\n  prompt: x\n",
+        "agents:\n- name: a\n  prompt: \"unterminated\n",
+    ];
+    let f = Fleet::new();
+    let mut failures = Vec::new();
+    for input in inputs {
+        f.manifest(input);
+        // `fleet_at` itself fails the test on a panic or a backtrace.
+        let run = f.fleet(&["validate"]);
+        let problem = if run.code != 2 {
+            Some(format!("exit {} instead of 2", run.code))
+        } else {
+            paragraph_problem(&run.stderr)
+        };
+        if let Some(p) = problem {
+            failures.push(format!(
+                "{input:?}: {p}\n  stdout: {}\n  stderr: {}",
+                run.stdout, run.stderr
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(!f.repo.join(".fleet").exists());
+}
