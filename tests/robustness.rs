@@ -320,7 +320,10 @@ fn state_and_logs_are_user_only() {
     f.manifest(
         "agents:\n  - name: a1\n    prompt: secret\n    command: \"cat; echo token=s3cr3t\"\n  - name: a2\n    prompt: x\n    command: \"true\"\n    log: mylogs/a2.log\n",
     );
-    f.fleet(&["up"]).success();
+    let tmp = f.root.join("tmpdir");
+    fs::create_dir_all(&tmp).unwrap();
+    let env = [("TMPDIR", tmp.to_str().unwrap())];
+    f.fleet_at(&f.repo, &env, &["up"]).success();
     f.wait_state("a1", "done");
     f.wait_state("a2", "done");
     let mut seen = 0;
@@ -329,7 +332,25 @@ fn state_and_logs_are_user_only() {
     let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&f.repo.join("mylogs/a2.log")), 0o600);
     assert_eq!(mode(&f.repo.join("mylogs")), 0o700);
-    f.fleet(&["down"]).success();
+    f.fleet_at(&f.repo, &env, &["status"]).success();
+    f.fleet_at(&f.repo, &env, &["down"]).success();
+
+    // Nothing written outside the repo, the worktree dir and `.fleet/`: no temp file left,
+    // nothing in HOME, nothing else beside the repo.
+    let names = |d: &Path| -> Vec<String> {
+        sorted(
+            fs::read_dir(d)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string()),
+        )
+    };
+    assert_eq!(names(&tmp), Vec::<String>::new(), "temp files left");
+    assert_eq!(names(&f.home), Vec::<String>::new(), "HOME untouched");
+    assert_eq!(
+        names(&f.root),
+        sorted(["home", "out", "repo", "repo.worktrees", "tmpdir", "tmux"])
+    );
 }
 
 /// Directories 0700 and files 0600 under `dir`.
