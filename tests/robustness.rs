@@ -268,6 +268,40 @@ fn a_failure_at_agent_k_leaves_nothing_the_next_up_cannot_finish() {
     }
 }
 
+#[test]
+fn a_second_ctrl_c_quits_at_once_and_up_still_completes_later() {
+    let f = Fleet::new();
+    f.manifest(SLEEPERS);
+    let hook = f.repo.join(".git/hooks/post-checkout");
+    fs::write(&hook, "#!/bin/sh\nsleep 2\n").unwrap();
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
+
+    let up = f.spawn_fleet(&["up"]);
+    f.wait_for("the first worktree", DEADLINE, |f| {
+        f.worktree("a1").join("README.md").exists()
+    });
+    up.signal_group("INT");
+    std::thread::sleep(Duration::from_millis(100));
+    up.signal_group("INT");
+    let t = Instant::now();
+    let run = up.wait();
+    assert_eq!(run.code, 130, "{run:?}");
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "quit without waiting for the checkout hook"
+    );
+    assert!(run.stderr.contains("Ctrl-C again to quit now"), "{run:?}");
+    // git, in its own process group, finishes the worktree it was making.
+    f.wait_for("git to finish the worktree", DEADLINE, |f| {
+        !f.git(&["worktree", "list", "--porcelain"])
+            .contains("locked")
+    });
+
+    fs::remove_file(&hook).unwrap();
+    f.fleet(&["up"]).success();
+    assert_complete(&f, &["a1", "a2", "a3"]);
+}
+
 // ------------------------------------------------------------------------------------ quoting
 
 #[test]
