@@ -2,7 +2,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 /// The oldest git fleet supports.
 pub const MIN_VERSION: (u32, u32) = (2, 30);
@@ -268,6 +268,177 @@ pub fn stats(repo: &Path, base: &str, branch: &str, worktree: &Path) -> Stats {
         }
     }
     s
+}
+
+/// The merge-base of two revisions, None when they share no history.
+pub fn merge_base(repo: &Path, a: &str, b: &str) -> Result<Option<String>> {
+    let out = command(repo, &["merge-base", a, b])
+        .output()
+        .map_err(spawn_error)?;
+    Ok(out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
+}
+
+/// Print the diff from `from` to the worktree's files — committed, staged, unstaged and
+/// untracked (not ignored) — on fleet's stdout, through git's pager when that is a terminal.
+/// Untracked files are shown by staging everything into a throw-away copy of the index, so
+/// the worktree's own index is not touched. True when there were differences.
+pub fn diff_worktree(worktree: &Path, from: &str, stat: bool) -> Result<bool> {
+    // Relative to the worktree unless absolute (`--path-format` needs git 2.31).
+    let index = worktree.join(run(worktree, &["rev-parse", "--git-path", "index"])?.trim());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tmp = std::env::temp_dir().join(format!("fleet-index-{}-{nanos}", std::process::id()));
+    let result = (|| {
+        if index.exists() {
+            std::fs::copy(&index, &tmp)?;
+        }
+        let status = command(worktree, &["add", "-A"])
+            .env("GIT_INDEX_FILE", &tmp)
+            .stdout(Stdio::null())
+            .output()
+            .map_err(spawn_error)?;
+        if !status.status.success() {
+            bail!(
+                "`git add -A` (into a temporary index) in {} failed: {}",
+                worktree.display(),
+                String::from_utf8_lossy(&status.stderr).trim()
+            );
+        }
+        let mut args = vec!["diff", "--cached", "--exit-code"];
+        if stat {
+            args.push("--stat");
+        }
+        args.push(from);
+        let mut cmd = command(worktree, &args);
+        cmd.env("GIT_INDEX_FILE", &tmp);
+        shown(cmd, worktree)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+/// Print the diff between two revisions (as [`diff_worktree`]); true when they differ.
+pub fn diff_revs(repo: &Path, from: &str, to: &str, stat: bool) -> Result<bool> {
+    let mut args = vec!["diff", "--exit-code"];
+    if stat {
+        args.push("--stat");
+    }
+    args.extend([from, to]);
+    shown(command(repo, &args), repo)
+}
+
+/// Run a `git diff --exit-code` with fleet's stdout and stderr: true when it found changes.
+fn shown(mut cmd: Command, dir: &Path) -> Result<bool> {
+    let status = cmd.status().map_err(spawn_error)?;
+    match status.code() {
+        Some(0) => Ok(false),
+        Some(1) => Ok(true),
+        _ => bail!("`git diff` in {} failed ({status})", dir.display()),
+    }
+}
+
+/// `git status --porcelain` lines of a checkout: everything, or tracked changes only.
+pub fn changes(dir: &Path, untracked: bool) -> Result<Vec<String>> {
+    let mode = if untracked {
+        "--untracked-files=all"
+    } else {
+        "--untracked-files=no"
+    };
+    Ok(run(dir, &["status", "--porcelain", mode])?
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+/// The commit a revision names (full id).
+pub fn rev_parse(repo: &Path, rev: &str) -> Result<String> {
+    Ok(run(repo, &["rev-parse", "--verify", "-q", rev])?
+        .trim()
+        .to_string())
+}
+
+/// Number of commits reachable from `to` and not from `from`.
+pub fn count_commits(repo: &Path, from: &str, to: &str) -> Result<u64> {
+    Ok(
+        run(repo, &["rev-list", "--count", &format!("{from}..{to}")])?
+            .trim()
+            .parse()
+            .unwrap_or(0),
+    )
+}
+
+/// The subjects of the commits reachable from `to` and not from `from`, oldest first.
+pub fn subjects(repo: &Path, from: &str, to: &str) -> Result<Vec<String>> {
+    Ok(run(
+        repo,
+        &["log", "--reverse", "--format=%s", &format!("{from}..{to}")],
+    )?
+    .lines()
+    .map(str::to_string)
+    .collect())
+}
+
+/// How [`merge`] ended.
+#[derive(Debug)]
+pub enum Merged {
+    /// Merged (or squashed and committed); git's own summary.
+    Ok(String),
+    /// Conflicts: these files; the merge was undone (`git reset --merge`).
+    Conflict(Vec<String>),
+}
+
+/// Merge `branch` into the branch checked out in `repo` (`--squash`: one new commit). On a
+/// conflict the merge is undone and the conflicting files returned; on any other failure
+/// too the checkout is put back as it was and git's message returned as the error.
+pub fn merge(repo: &Path, branch: &str, squash: bool, message: &str) -> Result<Merged> {
+    let mut args = vec!["merge", "--no-edit"];
+    if squash {
+        args.push("--squash");
+    } else {
+        args.extend(["-m", message]);
+    }
+    args.push(branch);
+    let out = command(repo, &args).output().map_err(spawn_error)?;
+    let mut said = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        let conflicts: Vec<String> = run(repo, &["diff", "--name-only", "--diff-filter=U"])
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        // Undo whatever the merge left (harmless when it changed nothing).
+        let undo = run(repo, &["reset", "--merge"]);
+        if !conflicts.is_empty() {
+            undo.context("the merge conflicted and `git reset --merge` failed")?;
+            return Ok(Merged::Conflict(conflicts));
+        }
+        undo?;
+        bail!(
+            "`git merge {branch}` in {} failed: {}",
+            repo.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    if squash {
+        let out = command(repo, &["commit", "--no-edit", "-m", message])
+            .output()
+            .map_err(spawn_error)?;
+        if !out.status.success() {
+            let _ = run(repo, &["reset", "--merge"]);
+            bail!(
+                "`git commit` of the squashed {branch} in {} failed (the squash was undone): {}",
+                repo.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        said.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    Ok(Merged::Ok(said))
 }
 
 /// ` 2 files changed, 3 insertions(+), 1 deletion(-)` → (2, 3, 1).

@@ -51,7 +51,7 @@ where
     T: Into<OsString> + Clone,
 {
     util::restore_sigpipe();
-    let cli = match cli::Cli::try_parse_from(args) {
+    let cli = match cli::Cli::try_parse_from(cli::follow_shorthand(args)) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

@@ -29,6 +29,7 @@ struct RawManifest {
     #[serde(default)]
     copy: Vec<PathBuf>,
     verify: Option<String>,
+    on_exit: Option<String>,
     max_parallel: Option<u32>,
     agents: Vec<RawAgent>,
     /// The index in the file of each agent in `agents` (agents that did not parse are left
@@ -49,6 +50,7 @@ struct RawAgent {
     #[serde(default)]
     env: BTreeMap<String, Scalar>,
     verify: Option<String>,
+    on_exit: Option<String>,
 }
 
 /// An environment value: YAML lets people write `DEBUG: 1` or `VERBOSE: true`; all become
@@ -110,6 +112,8 @@ pub struct Agent {
     /// Top-level env with the agent's merged over it.
     pub env: BTreeMap<String, String>,
     pub verify: Option<String>,
+    /// Run by `sh -c` when the agent ends, with FLEET_STATE and FLEET_EXIT_CODE set.
+    pub on_exit: Option<String>,
 }
 
 /// The manifest resolved against the repository: everything `up` needs, no defaults left.
@@ -767,6 +771,7 @@ fn resolve(
             command,
             env,
             verify: a.verify.or_else(|| raw.verify.clone()),
+            on_exit: a.on_exit.or_else(|| raw.on_exit.clone()),
             name: a.name,
         });
     }
@@ -785,7 +790,8 @@ fn resolve(
     })
 }
 
-/// Fill in the base branch (default: the current branch) and check it exists.
+/// Fill in the base branch (default: the one recorded by the first `up`, else the current
+/// branch) and check it exists.
 fn check_base(repo: &Path, plan: &mut Plan, problems: &mut Vec<String>) -> Result<()> {
     if !git::has_commits(repo)? {
         problems.push(format!(
@@ -795,6 +801,13 @@ fn check_base(repo: &Path, plan: &mut Plan, problems: &mut Vec<String>) -> Resul
         return Ok(());
     }
     if plan.base.is_empty() {
+        // The base the fleet was first started from, so that switching the main checkout to
+        // another branch later does not move it (status, diff and merge compare against it).
+        let recorded = crate::state::Dir::new(&plan.state_dir).base();
+        if let Some(b) = recorded.filter(|b| git::branch_exists(repo, b).unwrap_or(false)) {
+            plan.base = b;
+            return Ok(());
+        }
         match git::current_branch(repo)? {
             Some(b) => plan.base = b,
             None => {

@@ -285,6 +285,42 @@ pub fn pane_titles(session: &str) -> Result<Vec<String>> {
     Ok(out.lines().map(str::to_string).collect())
 }
 
+/// The panes of every window of a session: (pane id `%N`, title), in order.
+pub fn panes(session: &str) -> Result<Vec<(String, String)>> {
+    let out = one(
+        "list-panes",
+        &[
+            "-s",
+            "-t",
+            &window(session),
+            "-F",
+            "#{pane_id}\t#{pane_title}",
+        ],
+    )?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(id, title)| (id.to_string(), title.to_string()))
+        .collect())
+}
+
+/// Show a message on the status line of every attached client for a few seconds (two tmux
+/// processes: list the clients, then tell them all). Nothing when no client is attached.
+pub fn tell_clients(message: &str) -> Result<()> {
+    let clients = match one("list-clients", &["-F", "#{client_name}"]) {
+        Ok(out) => out,
+        Err(e) if no_server(&format!("{e:#}")) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    // The message is a format: `#` must be doubled to show as itself.
+    let text = message.replace('#', "##");
+    let mut batch = Batch::new();
+    for client in clients.lines().filter(|c| !c.is_empty()) {
+        batch.add("display-message", &["-c", client, "-d", "5000", &text]);
+    }
+    batch.run().map(drop)
+}
+
 /// Is this process running inside tmux?
 pub fn inside() -> bool {
     std::env::var_os("TMUX").is_some_and(|v| !v.is_empty())

@@ -21,6 +21,51 @@ pub fn restore_sigpipe() {
     }
 }
 
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_signum: i32) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// From now on Ctrl-C (SIGINT) and SIGTERM only set a flag ([`interrupted`]), so a command
+/// that draws on the terminal can stop at a clean point and put the terminal back.
+pub fn catch_interrupts() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGINT: i32 = 2;
+    const SIGTERM: i32 = 15;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        signal(SIGINT, on_interrupt as extern "C" fn(i32) as usize);
+        signal(SIGTERM, on_interrupt as extern "C" fn(i32) as usize);
+    }
+}
+
+/// Has Ctrl-C been pressed since [`catch_interrupts`]?
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Sleep up to `total`, waking early when interrupted; false when interrupted.
+pub fn sleep_unless_interrupted(total: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + total;
+    while !interrupted() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
+    }
+    false
+}
+
+/// Whether to colour output on stdout: a terminal, and `NO_COLOR` unset or empty.
+pub fn color_stdout() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// The width of the terminal on stdout, if it is one.
 pub fn terminal_width() -> Option<usize> {
     #[repr(C)]

@@ -165,8 +165,29 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
     })
 }
 
-/// The status table, one line per agent, sized to `width` columns.
-pub fn table(views: &[View], width: usize) -> String {
+/// A state as people read it: `running`, `failed (verify failed (exit 1))`.
+pub fn label(v: &View) -> String {
+    match v.record.as_ref().and_then(|r| r.reason.as_deref()) {
+        Some(reason) if v.state == State::Failed => format!("failed ({reason})"),
+        _ => v.state.to_string(),
+    }
+}
+
+/// The ANSI colour of a state in the table.
+fn state_color(state: State) -> &'static str {
+    match state {
+        State::Running => "\x1b[36m",                // cyan
+        State::Done => "\x1b[32m",                   // green
+        State::Failed => "\x1b[31m",                 // red
+        State::Lost => "\x1b[35m",                   // magenta
+        State::Stopped => "\x1b[33m",                // yellow
+        State::Pending | State::Queued => "\x1b[2m", // dim
+    }
+}
+
+/// The status table, one line per agent, sized to `width` columns; the state coloured when
+/// `color`.
+pub fn table(views: &[View], width: usize, color: bool) -> String {
     let header = [
         "AGENT",
         "STATE",
@@ -180,13 +201,9 @@ pub fn table(views: &[View], width: usize) -> String {
     let rows: Vec<[String; 8]> = views
         .iter()
         .map(|v| {
-            let state = match v.record.as_ref().and_then(|r| r.reason.as_deref()) {
-                Some(reason) if v.state == State::Failed => format!("failed ({reason})"),
-                _ => v.state.to_string(),
-            };
             [
                 v.agent.name.clone(),
-                state,
+                label(v),
                 v.agent.branch.clone(),
                 v.stats.commits_ahead.to_string(),
                 v.stats.files_changed.to_string(),
@@ -205,7 +222,7 @@ pub fn table(views: &[View], width: usize) -> String {
         }
     }
     let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
+    let mut line = |cells: Vec<&str>, paint: Option<&str>| {
         let mut l = String::new();
         for (i, c) in cells.iter().enumerate() {
             if i + 1 == cells.len() {
@@ -214,13 +231,21 @@ pub fn table(views: &[View], width: usize) -> String {
                 l.push_str(&format!("{c:<w$}  ", w = widths[i]));
             }
         }
-        let l: String = l.trim_end().chars().take(width.max(20)).collect();
-        out.push_str(&l);
+        let mut l: Vec<char> = l.trim_end().chars().take(width.max(20)).collect();
+        // Colour the state cell (the second column) when it is all on screen.
+        let start = widths[0] + 2;
+        let end = start + cells[1].chars().count();
+        if let Some(code) = paint.filter(|_| end <= l.len()) {
+            l.splice(end..end, "\x1b[0m".chars());
+            l.splice(start..start, code.chars());
+        }
+        out.extend(l);
         out.push('\n');
     };
-    line(header.to_vec());
-    for row in &rows {
-        line(row.iter().map(String::as_str).collect());
+    line(header.to_vec(), None);
+    for (row, v) in rows.iter().zip(views) {
+        let paint = color.then(|| state_color(v.state));
+        line(row.iter().map(String::as_str).collect(), paint);
     }
     out
 }
@@ -237,6 +262,7 @@ fn render(
     names: &[String],
     detail: Detail,
     stats: &mut HashMap<String, Stats>,
+    labels: &mut Vec<(String, String)>,
 ) -> Result<String> {
     let sessions = tmux::sessions()?;
     let owned = super::owned(plan, &sessions);
@@ -249,6 +275,10 @@ fn render(
             v.stats = *s;
         }
     }
+    *labels = views
+        .iter()
+        .map(|v| (v.agent.name.clone(), label(v)))
+        .collect();
     let monitor = if owned.contains(&plan.monitor_session()) {
         format!(
             "monitor: {} ({} attach)",
@@ -258,8 +288,14 @@ fn render(
     } else {
         "monitor: not running (fleet up starts it)".to_string()
     };
-    Ok(format!("{}{monitor}\n", table(&views, terminal_width())))
+    Ok(format!(
+        "{}{monitor}\n",
+        table(&views, terminal_width(), util::color_stdout())
+    ))
 }
+
+const HIDE_CURSOR: &str = "\x1b[?25l";
+const SHOW_CURSOR: &str = "\x1b[?25h";
 
 /// `--watch` refreshes states and log lines every second, the git work every few seconds.
 const WATCH_GIT_EVERY: u32 = 5;
@@ -277,12 +313,25 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
     }
     let mut stats = HashMap::new();
     if !args.watch {
-        print!("{}", render(&plan, &args.names, Detail::Full, &mut stats)?);
+        let text = render(
+            &plan,
+            &args.names,
+            Detail::Full,
+            &mut stats,
+            &mut Vec::new(),
+        )?;
+        print!("{text}");
         return Ok(0);
     }
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut seen = modified(&plan.manifest);
     let mut loaded: Result<()> = Ok(());
+    // Ctrl-C ends the loop between two frames, so the terminal is left whole: the last
+    // frame, the cursor shown again, the prompt on a fresh line.
+    util::catch_interrupts();
+    print!("{HIDE_CURSOR}");
+    let mut labels = Vec::new();
+    let mut marks = crate::monitor::Marks::default();
     for tick in 0u32.. {
         // Follow edits of the manifest; show its errors in place until they are fixed.
         let now = modified(&plan.manifest);
@@ -298,7 +347,7 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
         let text = match loaded
             .as_ref()
             .map_err(|e| anyhow::anyhow!("{e:#}"))
-            .and_then(|()| render(&plan, &args.names, detail, &mut stats))
+            .and_then(|()| render(&plan, &args.names, detail, &mut stats, &mut labels))
         {
             Ok(t) => t,
             Err(e) => format!("error: {e:#}\n"),
@@ -313,7 +362,14 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
         );
         let _ = stdout.flush();
         drop(stdout);
-        std::thread::sleep(Duration::from_secs(1));
+        if args.monitor {
+            marks.update(&plan, &labels);
+        }
+        if !util::sleep_unless_interrupted(Duration::from_secs(1)) {
+            break;
+        }
     }
+    print!("{SHOW_CURSOR}");
+    let _ = std::io::stdout().flush();
     Ok(0)
 }

@@ -94,6 +94,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     }
 
     dir.create()?;
+    dir.remember_base(&plan.base)?;
     exclude_state_dir(plan)?;
     if worktrees.iter().any(|w| w.prunable) {
         git::prune_worktrees(&plan.repo)?;
@@ -286,6 +287,8 @@ fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<()> {
         task: task_file(dir, agent)?,
         setup: plan.setup.clone(),
         verify: agent.verify.clone(),
+        on_exit: agent.on_exit.clone(),
+        monitor: Some(plan.monitor_session()),
         record: dir.record_path(&agent.name),
     };
     dir.write_spec(&spec)

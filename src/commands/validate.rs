@@ -113,6 +113,9 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
         if let Some(v) = &a.verify {
             println!("  verify:   {}", indent(v));
         }
+        if let Some(v) = &a.on_exit {
+            println!("  on_exit:  {}", indent(v));
+        }
     }
     Ok(0)
 }

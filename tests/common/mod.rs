@@ -536,6 +536,90 @@ impl Fleet {
     }
 }
 
+/// A fleet command started with [`Fleet::spawn_fleet`], still running.
+pub struct Background {
+    child: std::process::Child,
+    desc: String,
+    out_path: PathBuf,
+    err_path: PathBuf,
+}
+
+impl Background {
+    /// Has it exited yet?
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_some()
+    }
+
+    /// Waits up to `secs` for it to exit (panics after that) and returns what it did.
+    #[track_caller]
+    pub fn finish(mut self, secs: u64) -> Run {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "{} did not exit within {secs}s\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                    self.desc,
+                    fs::read_to_string(&self.out_path).unwrap_or_default(),
+                    fs::read_to_string(&self.err_path).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let run = Run {
+            cmd: self.desc.clone(),
+            code: status.code().unwrap_or(-1),
+            stdout: fs::read_to_string(&self.out_path).unwrap_or_default(),
+            stderr: fs::read_to_string(&self.err_path).unwrap_or_default(),
+        };
+        assert!(
+            !run.stderr.contains("panicked"),
+            "fleet must not panic\n{}",
+            run.describe()
+        );
+        run
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Fleet {
+    /// Starts `fleet ARGS…` in the repo and returns at once.
+    pub fn spawn_fleet(&self, args: &[&str]) -> Background {
+        let n = self.counter.fetch_add(1, Ordering::SeqCst);
+        let out_path = self.out_dir.join(format!("{n}.out"));
+        let err_path = self.out_dir.join(format!("{n}.err"));
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_fleet"));
+        cmd.args(args)
+            .stdout(fs::File::create(&out_path).unwrap())
+            .stderr(fs::File::create(&err_path).unwrap());
+        Background {
+            child: cmd.spawn().expect("start fleet"),
+            desc: format!("fleet {}", args.join(" ")),
+            out_path,
+            err_path,
+        }
+    }
+
+    /// What a pane shows now (`-e`: with colour escapes).
+    pub fn screen(&self, pane: &str, escapes: bool) -> String {
+        let mut args = vec!["capture-pane", "-p", "-t", pane];
+        if escapes {
+            args.push("-e");
+        }
+        self.tmux(&args).stdout
+    }
+}
+
 impl Drop for Fleet {
     fn drop(&mut self) {
         // Pass or fail: no tmux server outlives the test (the temp dir goes after this).
