@@ -173,3 +173,42 @@ pub fn follow_shorthand<T: Into<std::ffi::OsString>>(
     }
     args
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(args: &[&str]) -> Vec<String> {
+        follow_shorthand(args.iter().copied())
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn dash_f_after_logs_follows() {
+        assert_eq!(
+            words(&["fleet", "logs", "a", "-f"]),
+            ["fleet", "logs", "a", "--follow"]
+        );
+        assert_eq!(
+            words(&["fleet", "-f", "x.yaml", "logs", "-f", "a"]),
+            ["fleet", "-f", "x.yaml", "logs", "--follow", "a"]
+        );
+        // elsewhere -f is the manifest
+        assert_eq!(
+            words(&["fleet", "status", "-f", "x.yaml"]),
+            ["fleet", "status", "-f", "x.yaml"]
+        );
+        assert_eq!(words(&["fleet", "-f", "logs"]), ["fleet", "-f", "logs"]);
+        let cli = Cli::try_parse_from(follow_shorthand([
+            "fleet", "-f", "m.yaml", "logs", "a", "-f", "-n", "3",
+        ]))
+        .unwrap();
+        assert_eq!(cli.file.as_deref(), Some(std::path::Path::new("m.yaml")));
+        match cli.command {
+            Command::Logs(l) => assert!(l.follow && l.lines == 3 && l.name == "a"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -309,14 +309,12 @@ pub fn diff_worktree(worktree: &Path, from: &str, stat: bool) -> Result<bool> {
                 String::from_utf8_lossy(&status.stderr).trim()
             );
         }
-        let mut args = vec!["diff", "--cached", "--exit-code"];
+        let mut args = vec!["diff", "--cached"];
         if stat {
             args.push("--stat");
         }
         args.push(from);
-        let mut cmd = command(worktree, &args);
-        cmd.env("GIT_INDEX_FILE", &tmp);
-        shown(cmd, worktree)
+        show(worktree, &args, Some(&tmp))
     })();
     let _ = std::fs::remove_file(&tmp);
     result
@@ -324,22 +322,49 @@ pub fn diff_worktree(worktree: &Path, from: &str, stat: bool) -> Result<bool> {
 
 /// Print the diff between two revisions (as [`diff_worktree`]); true when they differ.
 pub fn diff_revs(repo: &Path, from: &str, to: &str, stat: bool) -> Result<bool> {
-    let mut args = vec!["diff", "--exit-code"];
+    let mut args = vec!["diff"];
     if stat {
         args.push("--stat");
     }
     args.extend([from, to]);
-    shown(command(repo, &args), repo)
+    show(repo, &args, None)
 }
 
-/// Run a `git diff --exit-code` with fleet's stdout and stderr: true when it found changes.
-fn shown(mut cmd: Command, dir: &Path) -> Result<bool> {
-    let status = cmd.status().map_err(spawn_error)?;
+/// Run a `git diff …` on fleet's stdout and stderr (git pages it on a terminal), after a
+/// `--quiet` one that tells whether there is anything to show (`--exit-code` would turn
+/// git's pager off). True when there were changes.
+fn show(dir: &Path, args: &[&str], index: Option<&Path>) -> Result<bool> {
+    let with_index = |mut cmd: Command| {
+        if let Some(i) = index {
+            cmd.env("GIT_INDEX_FILE", i);
+        }
+        cmd
+    };
+    let mut quiet = args.to_vec();
+    quiet.insert(1, "--quiet");
+    let status = with_index(command(dir, &quiet))
+        .status()
+        .map_err(spawn_error)?;
     match status.code() {
-        Some(0) => Ok(false),
-        Some(1) => Ok(true),
-        _ => bail!("`git diff` in {} failed ({status})", dir.display()),
+        Some(0) => return Ok(false),
+        Some(1) => {}
+        _ => bail!(
+            "`git {}` in {} failed ({status})",
+            quiet.join(" "),
+            dir.display()
+        ),
     }
+    let status = with_index(command(dir, args))
+        .status()
+        .map_err(spawn_error)?;
+    if !status.success() {
+        bail!(
+            "`git {}` in {} failed ({status})",
+            args.join(" "),
+            dir.display()
+        );
+    }
+    Ok(true)
 }
 
 /// `git status --porcelain` lines of a checkout: everything, or tracked changes only.

@@ -369,7 +369,8 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
             break;
         }
     }
-    print!("{SHOW_CURSOR}");
+    // The terminal echoed `^C` on the line under the frame: the prompt goes below it.
+    println!("{SHOW_CURSOR}");
     let _ = std::io::stdout().flush();
     Ok(0)
 }
