@@ -20,7 +20,7 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
     let agents = plan.select(&args.names)?;
-    crate::commands::validate::check_tools(plan, &agents)?;
+    crate::commands::validate::check_git_and_programs(plan, &agents)?;
     let dir = Dir::new(&plan.state_dir);
     if args.dry_run {
         return start(plan, args, &agents, &dir);
@@ -38,7 +38,10 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
 
 /// `up` once the tools are checked (and, unless a dry run, under the lock).
 fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32> {
-    let sessions = tmux::sessions()?;
+    let monitor = plan.monitor_session();
+    // tmux's version, the sessions and the monitor's panes: one tmux process.
+    let snap = tmux::snapshot(&monitor)?;
+    let sessions = snap.sessions;
     let owned = super::owned(plan, &sessions);
     let worktrees = git::worktrees(&plan.repo)?;
     let views = status::collect(plan, agents, &owned, status::Detail::States);
@@ -51,10 +54,8 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         })
         .collect();
 
-    let monitor = plan.monitor_session();
     // A monitor built for another list of agents (the manifest changed) is rebuilt.
-    let monitor_stale =
-        owned.contains(&monitor) && tmux::pane_titles(&monitor)? != monitor::titles(plan);
+    let monitor_stale = owned.contains(&monitor) && snap.titles != monitor::titles(plan);
     let monitor_alive = owned.contains(&monitor) && !monitor_stale;
     // Session names fleet would create but someone else holds.
     let mut wanted: Vec<&str> = to_start.iter().map(|v| v.agent.session.as_str()).collect();
