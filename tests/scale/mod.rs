@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use crate::common::{sh_quote, Fleet};
 
-/// A `tmux` wrapper counting its invocations, first on `PATH`.
+/// `tmux` and `git` wrappers counting their invocations, first on `PATH`.
 struct Counter {
     path: String,
     file: PathBuf,
@@ -19,17 +19,19 @@ impl Counter {
     fn new(f: &Fleet) -> Counter {
         let bin = f.root.join("counting-bin");
         fs::create_dir_all(&bin).unwrap();
-        let real = which::which("tmux").expect("tmux on PATH");
-        let file = f.root.join("tmux-calls");
-        let script = format!(
-            "#!/bin/sh\nprintf '%s\\t%s\\n' \"${{TMUX_COUNT_AS:-}}\" \"$*\" >> {}\nexec {} \"$@\"\n",
-            sh_quote(file.to_string_lossy()),
-            sh_quote(real.to_string_lossy())
-        );
-        let wrapper = bin.join("tmux");
-        fs::write(&wrapper, script).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+        let file = f.root.join("calls");
+        for program in ["tmux", "git"] {
+            let real = which::which(program).expect("tmux and git on PATH");
+            let script = format!(
+                "#!/bin/sh\nprintf '{program}\\t%s\\t%s\\n' \"${{TMUX_COUNT_AS:-}}\" \"$*\" >> {}\nexec {} \"$@\"\n",
+                sh_quote(file.to_string_lossy()),
+                sh_quote(real.to_string_lossy())
+            );
+            let wrapper = bin.join(program);
+            fs::write(&wrapper, script).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let path = format!(
             "{}:{}",
             bin.display(),
@@ -38,36 +40,41 @@ impl Counter {
         Counter { path, file }
     }
 
-    /// Every tmux process so far: (tag, arguments).
-    fn calls(&self) -> Vec<(String, String)> {
+    /// Every tmux (or git) process so far: (tag, arguments).
+    fn calls(&self, program: &str) -> Vec<(String, String)> {
         fs::read_to_string(&self.file)
             .unwrap_or_default()
             .lines()
-            .map(|l| {
-                let (tag, args) = l.split_once('\t').unwrap_or(("", l));
-                (tag.to_string(), args.to_string())
+            .filter_map(|l| {
+                let mut words = l.splitn(3, '\t');
+                let (p, tag, args) = (words.next()?, words.next()?, words.next()?);
+                (p == program).then(|| (tag.to_string(), args.to_string()))
             })
             .collect()
     }
 
-    /// Runs `fleet ARGS…` with the wrapper on PATH; the tmux processes started meanwhile
+    /// Runs `fleet ARGS…` with the wrappers on PATH; the tmux processes started meanwhile
     /// (any process's) and the ones started by this fleet command and its children.
     fn fleet(&self, f: &Fleet, tag: &str, args: &[&str]) -> (Vec<String>, Vec<String>) {
-        let before = self.calls().len();
+        let before = self.calls("tmux").len();
         f.fleet_at(
             &f.repo,
             &[("PATH", self.path.as_str()), ("TMUX_COUNT_AS", tag)],
             args,
         )
         .success();
-        let calls = self.calls();
+        let calls = self.calls("tmux");
         let meanwhile = calls[before..].iter().map(|(_, a)| a.clone()).collect();
-        let own = calls
-            .iter()
+        (meanwhile, self.own("tmux", tag))
+    }
+
+    /// The `program` processes started by the fleet command run with `tag`.
+    fn own(&self, program: &str, tag: &str) -> Vec<String> {
+        self.calls(program)
+            .into_iter()
             .filter(|(t, _)| t == tag)
-            .map(|(_, a)| a.clone())
-            .collect();
-        (meanwhile, own)
+            .map(|(_, a)| a)
+            .collect()
     }
 }
 
@@ -104,6 +111,14 @@ fn up_and_status_spawn_a_fixed_number_of_tmux_processes_whatever_the_agent_count
             let tag = args.join(" ");
             let (_, own) = c.fleet(&f, &tag, args);
             assert_budget(&format!("{tag} of {n} agents"), &own, 1);
+            // Git answers for all branches at once (git 2.41+), each worktree costs two calls.
+            let git = c.own("git", &tag);
+            let count = |what: &str| git.iter().filter(|a| a.contains(what)).count();
+            assert_eq!(count("for-each-ref"), 1, "{tag}: {git:#?}");
+            if git_has_ahead_behind() {
+                assert_eq!(count("rev-list"), 0, "{tag}: {git:#?}");
+            }
+            assert_eq!(count("diff --shortstat"), n, "{tag}: {git:#?}");
         }
         // Two more agents: their sessions and a rebuilt monitor, still one batch.
         sleepers(&f, n + 2);
@@ -116,4 +131,17 @@ fn up_and_status_spawn_a_fixed_number_of_tmux_processes_whatever_the_agent_count
             n + 2
         );
     }
+}
+
+/// git 2.41 and newer know `%(ahead-behind)`.
+fn git_has_ahead_behind() -> bool {
+    let out = std::process::Command::new("git")
+        .arg("--version")
+        .output()
+        .unwrap();
+    let v = String::from_utf8_lossy(&out.stdout);
+    let mut nums = v
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    (nums.next().unwrap_or(0), nums.next().unwrap_or(0)) >= (2, 41)
 }
