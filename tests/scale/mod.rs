@@ -145,3 +145,84 @@ fn git_has_ahead_behind() -> bool {
         .filter_map(|n| n.parse::<u32>().ok());
     (nums.next().unwrap_or(0), nums.next().unwrap_or(0)) >= (2, 41)
 }
+
+#[test]
+fn max_parallel_runs_at_most_k_agents_at_once_and_all_finish() {
+    let f = Fleet::new();
+    // Each agent notes its start and end (nanoseconds) in a shared file.
+    let events = f.root.join("events");
+    let note = |what: &str| {
+        format!(
+            "echo {what} $(date +%s%N) $FLEET_AGENT >> {}",
+            sh_quote(events.to_string_lossy())
+        )
+    };
+    let mut yaml = format!(
+        "max_parallel: 2\ncommand: \"{}; sleep 0.4; {}\"\nagents:\n",
+        note("start"),
+        note("end")
+    );
+    let names: Vec<String> = (1..=5).map(|i| format!("a{i}")).collect();
+    for name in &names {
+        yaml.push_str(&format!("  - name: {name}\n    prompt: hi\n"));
+    }
+    f.manifest(&yaml);
+    f.fleet(&["up"])
+        .success()
+        .stdout_has("started 2 agents")
+        .stdout_has("3 queued (max_parallel: 2): a3, a4, a5");
+    for name in &names {
+        f.wait_state(name, "done");
+    }
+    let text = fs::read_to_string(&events).unwrap();
+    let mut timeline: Vec<(u128, i32)> = text
+        .lines()
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w[1].parse().unwrap(), if w[0] == "start" { 1 } else { -1 })
+        })
+        .collect();
+    timeline.sort();
+    assert_eq!(
+        timeline.len(),
+        10,
+        "every agent started and ended once:\n{text}"
+    );
+    let (mut running, mut most) = (0, 0);
+    for (_, step) in &timeline {
+        running += step;
+        most = most.max(running);
+    }
+    assert_eq!(
+        most, 2,
+        "at most max_parallel agents at once, and that many:\n{text}"
+    );
+    for name in &names {
+        assert_eq!(f.agent(name)["attempt"], 1, "{name} ran once");
+    }
+}
+
+#[test]
+fn queued_agents_show_in_status_and_down_stops_them_for_good() {
+    let f = Fleet::new();
+    sleepers(&f, 3);
+    let yaml = fs::read_to_string(f.manifest_path()).unwrap();
+    f.manifest(&format!("max_parallel: 1\n{yaml}"));
+    f.fleet(&["up"]).success();
+    let states =
+        |f: &Fleet| -> Vec<String> { ["a1", "a2", "a3"].iter().map(|n| f.state(n)).collect() };
+    assert_eq!(states(&f), ["running", "queued", "queued"]);
+    f.fleet(&["status"]).success().stdout_has("queued");
+    // A queued agent already has its worktree and branch, ready to start.
+    assert!(f.worktree("a3").is_dir());
+
+    f.fleet(&["down"])
+        .success()
+        .stdout_has("stopped a1, a2, a3");
+    assert_eq!(states(&f), ["stopped", "stopped", "stopped"]);
+    assert!(f.sessions().is_empty(), "{:?}", f.sessions());
+
+    // up again: the limit holds again.
+    f.fleet(&["up"]).success().stdout_has("2 queued");
+    assert_eq!(states(&f), ["running", "queued", "queued"]);
+}
