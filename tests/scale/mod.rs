@@ -226,3 +226,32 @@ fn queued_agents_show_in_status_and_down_stops_them_for_good() {
     f.fleet(&["up"]).success().stdout_has("2 queued");
     assert_eq!(states(&f), ["running", "queued", "queued"]);
 }
+
+#[test]
+fn monitor_per_window_sets_the_panes_of_each_monitor_window() {
+    let f = Fleet::new();
+    sleepers(&f, 10);
+    let yaml = fs::read_to_string(f.manifest_path()).unwrap();
+    f.manifest(&format!("monitor:\n  per_window: 4\n{yaml}"));
+    f.fleet(&["up"]).success();
+    let windows = f.tmux_ok(&[
+        "list-windows",
+        "-t",
+        "=repo-monitor:",
+        "-F",
+        "#{window_panes}",
+    ]);
+    let panes: Vec<&str> = windows.lines().collect();
+    assert_eq!(panes, ["4", "4", "3"], "status + 10 agents, 4 a window");
+
+    for (bad, says) in [
+        (
+            "monitor: {per_window: 0}\n",
+            "per_window: must be at least 1",
+        ),
+        ("monitor: {per_windows: 4}\n", "unknown field `per_windows`"),
+    ] {
+        f.manifest(&format!("{bad}{yaml}"));
+        f.fleet(&["validate"]).code(2).stderr_has(says);
+    }
+}
