@@ -1,4 +1,5 @@
 //! Every git call fleet makes: repository discovery, worktrees, branches, diff stats.
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -248,23 +249,84 @@ pub struct Stats {
 /// changes, untracked files counted as changed files) against the merge-base with `base`.
 /// A missing branch or worktree counts zero.
 pub fn stats(repo: &Path, base: &str, branch: &str, worktree: &Path) -> Stats {
-    let mut s = Stats::default();
-    if let Ok(out) = run(
-        repo,
-        &[
-            "rev-list",
-            "--count",
-            &format!("{base}..refs/heads/{branch}"),
-        ],
-    ) {
-        s.commits_ahead = out.trim().parse().unwrap_or(0);
+    let (files_changed, insertions, deletions) = worktree_diff(worktree, base);
+    Stats {
+        commits_ahead: commits_ahead(repo, base, &[branch])
+            .get(branch)
+            .copied()
+            .unwrap_or(0),
+        files_changed,
+        insertions,
+        deletions,
     }
+}
+
+/// Commits each branch has that `base` has not (`rev-list --count base..branch`), by branch
+/// name; a missing branch is left out. One `git for-each-ref` with `%(ahead-behind)` answers
+/// for every branch on git 2.41 and newer; older git gets one `rev-list` per branch.
+pub fn commits_ahead(repo: &Path, base: &str, branches: &[&str]) -> HashMap<String, u64> {
+    if branches.is_empty() {
+        return HashMap::new();
+    }
+    // `)` would end the atom early and `%` start another: let rev-list handle such bases.
+    if !base.contains([')', '%']) {
+        if let Some(found) = ahead_behind(repo, base, branches) {
+            return found;
+        }
+    }
+    commits_ahead_each(repo, base, branches)
+}
+
+/// [`commits_ahead`] in one `for-each-ref`; None when git cannot (older than 2.41).
+fn ahead_behind(repo: &Path, base: &str, branches: &[&str]) -> Option<HashMap<String, u64>> {
+    let format = format!("--format=%(ahead-behind:{base}) %(refname)");
+    let patterns: Vec<String> = branches.iter().map(|b| format!("refs/heads/{b}")).collect();
+    let mut args = vec!["for-each-ref", format.as_str()];
+    args.extend(patterns.iter().map(String::as_str));
+    let out = run(repo, &args).ok()?;
+    let mut found = HashMap::new();
+    for line in out.lines() {
+        let mut words = line.splitn(3, ' ');
+        let (Some(ahead), Some(_behind), Some(name)) = (words.next(), words.next(), words.next())
+        else {
+            continue;
+        };
+        // The patterns also match branches below these names (`fleet/a1/x`): keep exact ones.
+        if let Some(b) = name.strip_prefix("refs/heads/") {
+            if branches.contains(&b) {
+                found.insert(b.to_string(), ahead.parse().unwrap_or(0));
+            }
+        }
+    }
+    Some(found)
+}
+
+/// [`commits_ahead`] with one `rev-list --count` per branch (any git).
+fn commits_ahead_each(repo: &Path, base: &str, branches: &[&str]) -> HashMap<String, u64> {
+    branches
+        .iter()
+        .filter_map(|b| {
+            let out = run(
+                repo,
+                &["rev-list", "--count", &format!("{base}..refs/heads/{b}")],
+            )
+            .ok()?;
+            Some((b.to_string(), out.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The diff of a worktree against the merge-base with `base`, committed and uncommitted
+/// changes, untracked files counted as changed files: (files, insertions, deletions). Two git
+/// calls; zeros for a missing worktree.
+pub fn worktree_diff(worktree: &Path, base: &str) -> (u64, u64, u64) {
+    let mut s = (0, 0, 0);
     if worktree.is_dir() {
         if let Ok(out) = run(worktree, &["diff", "--shortstat", "--merge-base", base]) {
-            (s.files_changed, s.insertions, s.deletions) = parse_shortstat(&out);
+            s = parse_shortstat(&out);
         }
         if let Ok(out) = run(worktree, &["ls-files", "--others", "--exclude-standard"]) {
-            s.files_changed += out.lines().count() as u64;
+            s.0 += out.lines().count() as u64;
         }
     }
     s
@@ -494,6 +556,39 @@ mod tests {
         );
         assert_eq!(parse_shortstat(" 1 file changed, 1 deletion(-)"), (1, 0, 1));
         assert_eq!(parse_shortstat(""), (0, 0, 0));
+    }
+
+    #[test]
+    fn commits_ahead_in_one_call_matches_one_call_per_branch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path();
+        let git = |args: &[&str]| {
+            let mut cmd = command(repo, args);
+            cmd.env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("HOME", repo)
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@e")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@e");
+            assert!(cmd.status().unwrap().success(), "git {args:?}");
+        };
+        git(&["init", "-q", "-b", "main"]);
+        git(&["commit", "-q", "--allow-empty", "-m", "base"]);
+        git(&["branch", "fleet/a1"]);
+        git(&["branch", "fleet/a1x"]);
+        git(&["checkout", "-q", "-b", "fleet/a2"]);
+        git(&["commit", "-q", "--allow-empty", "-m", "one"]);
+        git(&["commit", "-q", "--allow-empty", "-m", "two"]);
+        git(&["checkout", "-q", "main"]);
+        let branches = ["fleet/a1", "fleet/a2", "fleet/gone"];
+        let want: HashMap<String, u64> = [("fleet/a1".to_string(), 0), ("fleet/a2".to_string(), 2)]
+            .into_iter()
+            .collect();
+        assert_eq!(commits_ahead_each(repo, "main", &branches), want);
+        assert_eq!(commits_ahead(repo, "main", &branches), want);
+        if let Some(found) = ahead_behind(repo, "main", &branches) {
+            assert_eq!(found, want, "for-each-ref with ahead-behind (git 2.41+)");
+        }
     }
 
     #[test]

@@ -31,11 +31,19 @@ struct RawManifest {
     verify: Option<String>,
     on_exit: Option<String>,
     max_parallel: Option<u32>,
+    monitor: Option<RawMonitor>,
     agents: Vec<RawAgent>,
     /// The index in the file of each agent in `agents` (agents that did not parse are left
     /// out, so their neighbours keep their real index in messages).
     #[serde(skip)]
     indices: Option<Vec<usize>>,
+}
+
+/// `monitor: {per_window: N}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMonitor {
+    per_window: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +143,8 @@ pub struct Plan {
     /// relative to the repository top.
     pub copy: Vec<(PathBuf, PathBuf)>,
     pub max_parallel: Option<u32>,
+    /// Panes per monitor window, the status pane included (`monitor.per_window`, default 9).
+    pub per_window: usize,
     pub agents: Vec<Agent>,
 }
 
@@ -619,6 +629,17 @@ fn resolve(
         problems
             .push("max_parallel: must be at least 1; remove it to run all agents at once".into());
     }
+    let per_window = raw
+        .monitor
+        .as_ref()
+        .and_then(|m| m.per_window)
+        .unwrap_or(crate::monitor::PER_WINDOW as u32);
+    if per_window == 0 {
+        problems.push(format!(
+            "monitor: per_window: must be at least 1; remove it for the default {}",
+            crate::monitor::PER_WINDOW
+        ));
+    }
     if let Some(c) = &raw.command {
         if c.trim().is_empty() {
             problems
@@ -786,6 +807,7 @@ fn resolve(
         setup: raw.setup,
         copy,
         max_parallel: raw.max_parallel,
+        per_window: per_window.max(1) as usize,
         agents,
     })
 }

@@ -5,8 +5,8 @@ use std::path::Path;
 use crate::manifest::Plan;
 use crate::tmux::{self, Batch};
 
-/// Panes per monitor window (the first window's status pane included): 3x3 stays readable
-/// on a 200x50 terminal.
+/// Panes per monitor window by default (the first window's status pane included): 3x3
+/// stays readable on a 200x50 terminal. The manifest's `monitor: {per_window: N}` sets it.
 pub const PER_WINDOW: usize = 9;
 /// The size of detached sessions (tmux would make them 80x24).
 pub const WIDTH: &str = "200";
@@ -124,7 +124,7 @@ pub fn build(plan: &Plan, fleet_exe: &Path, batch: &mut Batch) {
     let mut window_no = 1;
     for agent in &plan.agents {
         let mut cmd = follow(&agent.log);
-        if in_window == PER_WINDOW {
+        if in_window >= plan.per_window {
             window_no += 1;
             in_window = 0;
             let name = format!("monitor-{window_no}");

@@ -79,17 +79,37 @@ pub fn collect<'a>(
                 v.last_line = last_line(&v.agent.log);
             }
         }
-        Detail::Full => std::thread::scope(|s| {
-            for v in views.iter_mut() {
-                s.spawn(|| {
-                    v.stats =
-                        git::stats(&plan.repo, &plan.base, &v.agent.branch, &v.agent.worktree);
-                    v.last_line = last_line(&v.agent.log);
-                });
-            }
-        }),
+        Detail::Full => full_detail(plan, &mut views),
     }
     views
+}
+
+/// The git work and last log line of every agent: one `for-each-ref` for the commits ahead,
+/// meanwhile the worktrees' diffs spread over a few threads (each runs two git processes).
+fn full_detail(plan: &Plan, views: &mut [View]) {
+    let branches: Vec<&str> = views.iter().map(|v| v.agent.branch.as_str()).collect();
+    // Two threads a core: each waits on git most of the time (measured on 2 cores, 32 agents
+    // of a 5,000-file repo: about half the time of one thread; more threads gain nothing).
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+    let per = views.len().div_ceil(jobs).max(1);
+    let ahead = std::thread::scope(|s| {
+        let ahead = s.spawn(|| git::commits_ahead(&plan.repo, &plan.base, &branches));
+        for chunk in views.chunks_mut(per) {
+            s.spawn(move || {
+                for v in chunk {
+                    let (files, ins, del) = git::worktree_diff(&v.agent.worktree, &plan.base);
+                    v.stats.files_changed = files;
+                    v.stats.insertions = ins;
+                    v.stats.deletions = del;
+                    v.last_line = last_line(&v.agent.log);
+                }
+            });
+        }
+        ahead.join().unwrap_or_default()
+    });
+    for v in views.iter_mut() {
+        v.stats.commits_ahead = ahead.get(&v.agent.branch).copied().unwrap_or(0);
+    }
 }
 
 /// The last non-empty line of a log, control characters removed.
