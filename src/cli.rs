@@ -41,6 +41,8 @@ pub enum Command {
     Merge(MergeArgs),
     /// Stop the agents' sessions (and the monitor once none is left); keeps work
     Down(DownArgs),
+    /// Check tools, programs, and leftovers (orphan sessions, stale worktrees, lone branches)
+    Doctor,
     /// The runner that is each agent pane's first process (internal)
     #[command(name = "_run", hide = true)]
     Run(RunArgs),

@@ -116,6 +116,23 @@ pub fn branch_exists(repo: &Path, branch: &str) -> Result<bool> {
     )
 }
 
+/// The local branches whose name starts with `prefix` (e.g. `fleet/`), in one git call.
+pub fn branches(repo: &Path, prefix: &str) -> Result<Vec<String>> {
+    let out = run(
+        repo,
+        &[
+            "for-each-ref",
+            "--format=%(refname:short)",
+            &format!("refs/heads/{prefix}"),
+        ],
+    )?;
+    Ok(out
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
 /// A cheap, offline check of git's branch-name rules (`git check-ref-format`).
 pub fn valid_branch_name(name: &str) -> bool {
     !name.is_empty()
@@ -209,9 +226,25 @@ pub fn worktree_add_args(
 
 /// Run a `git worktree add` from [`worktree_add_args`]. Run these one after another: two at
 /// the same moment in one repository can fail on git's lock.
+///
+/// git runs in its own process group: a Ctrl-C meant for fleet does not kill it halfway
+/// through (which would leave a locked, half checked-out worktree); fleet stops after it.
 pub fn worktree_add(repo: &Path, args: &[String]) -> Result<()> {
+    use std::os::unix::process::CommandExt;
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    run(repo, &args).map(drop)
+    let out = command(repo, &args)
+        .process_group(0)
+        .output()
+        .map_err(spawn_error)?;
+    if !out.status.success() {
+        bail!(
+            "`git {}` in {} failed: {}",
+            args.join(" "),
+            repo.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }
 
 /// Does the worktree have uncommitted changes or untracked files?

@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::{git, UsageError};
+use crate::{git, util, UsageError};
 
 /// The file name looked for in the current directory and its parents.
 pub const FILE_NAME: &str = "agents.yaml";
@@ -37,6 +37,9 @@ struct RawManifest {
     /// out, so their neighbours keep their real index in messages).
     #[serde(skip)]
     indices: Option<Vec<usize>>,
+    /// `agents:` is there but not a list (already reported; not "empty" as well).
+    #[serde(skip)]
+    agents_unreadable: bool,
 }
 
 /// `monitor: {per_window: N}`.
@@ -347,6 +350,9 @@ fn salvage(text: &str) -> (Option<RawManifest>, Vec<String>) {
     };
     let mut parsed = Vec::new();
     let mut indices = Vec::new();
+    let unreadable = agents
+        .as_ref()
+        .is_some_and(|a| !matches!(a, Value::Sequence(_) | Value::Null));
     if let Some(Value::Sequence(items)) = agents {
         for (i, item) in items.into_iter().enumerate() {
             let name = item
@@ -368,6 +374,7 @@ fn salvage(text: &str) -> (Option<RawManifest>, Vec<String>) {
         }
     }
     let mut raw = top;
+    raw.agents_unreadable = unreadable;
     raw.agents = parsed;
     raw.indices = Some(indices);
     (Some(raw), problems)
@@ -458,6 +465,22 @@ fn yaml_problem(e: &serde_yaml::Error) -> String {
         format!("{msg}; list the agents under `agents:` (see `fleet init`)")
     } else if msg.contains("missing field `name`") {
         format!("{msg}; give every agent a `name:`")
+    } else if msg.starts_with("agents: invalid type") {
+        format!("{msg}; write each agent as a list item starting with `- name:`")
+    } else if [
+        "mapping values are not allowed",
+        "did not find expected",
+        "found character that cannot start",
+        "found unexpected",
+        "while scanning",
+        "while parsing",
+    ]
+    .iter()
+    .any(|s| msg.contains(s))
+    {
+        format!(
+            "{msg}; fix the YAML there (quote a value that holds `: ` or ` #`, e.g. prompt: \"fix: the bug\")"
+        )
     } else {
         msg
     }
@@ -665,7 +688,10 @@ fn resolve(
             )),
         }
     }
-    if raw.agents.is_empty() && raw.indices.as_ref().is_none_or(Vec::is_empty) {
+    if raw.agents.is_empty()
+        && raw.indices.as_ref().is_none_or(Vec::is_empty)
+        && !raw.agents_unreadable
+    {
         problems.push("agents: the list is empty; add at least one agent with `name:` and `task:` or `prompt:`".into());
     }
 
@@ -760,10 +786,24 @@ fn resolve(
                 ));
             }
         }
+        let worktree = worktree_dir.join(&a.name);
+        if repo.is_some_and(|r| r.starts_with(&worktree)) {
+            problems.push(format!(
+                "{at}its worktree {} would be the repository {} (or hold it); set `worktree_dir:` to a directory beside the repository, e.g. ../{repo_name}.worktrees",
+                worktree.display(),
+                repo_path.display()
+            ));
+        }
         let log = normalize(&match &a.log {
             Some(l) => dir.join(l),
             None => state_dir.join("logs").join(format!("{}.log", a.name)),
         });
+        if let Some(why) = unwritable(&log) {
+            problems.push(format!(
+                "{at}log {}: {why}; fix `log:` or that directory",
+                log.display()
+            ));
+        }
         if let Some(other) = logs.insert(log.clone(), a.name.clone()) {
             if other != a.name {
                 problems.push(format!(
@@ -785,7 +825,7 @@ fn resolve(
         let Some(task) = task else { continue };
         agents.push(Agent {
             session: format!("{project}-{}", a.name),
-            worktree: worktree_dir.join(&a.name),
+            worktree,
             branch,
             log,
             task,
@@ -810,6 +850,28 @@ fn resolve(
         per_window: per_window.max(1) as usize,
         agents,
     })
+}
+
+/// Why fleet could not create or append to a log at `path`, if it could not: the file is a
+/// directory, a parent is a file, or the directory that would hold it is not writable.
+fn unwritable(path: &Path) -> Option<String> {
+    if path.is_dir() {
+        return Some("is a directory".into());
+    }
+    if path.exists() {
+        return (!util::writable(path)).then(|| "is not writable".into());
+    }
+    let existing = path.ancestors().skip(1).find(|p| p.exists())?;
+    if !existing.is_dir() {
+        Some(format!("{} is a file, not a directory", existing.display()))
+    } else if !util::writable(existing) {
+        Some(format!(
+            "the directory {} is not writable",
+            existing.display()
+        ))
+    } else {
+        None
+    }
 }
 
 /// Fill in the base branch (default: the one recorded by the first `up`, else the current

@@ -260,6 +260,8 @@ fn no_server(msg: &str) -> bool {
     msg.contains("no server running")
         || msg.contains("error connecting to")
         || msg.contains("no current session")
+        // the server is going away (killed, crashed) while we ask
+        || msg.contains("server exited unexpectedly")
 }
 
 /// All sessions of the server with their fleet tag; empty when no server runs.

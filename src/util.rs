@@ -27,22 +27,37 @@ extern "C" fn on_interrupt(_signum: i32) {
     INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
-/// From now on Ctrl-C (SIGINT) and SIGTERM only set a flag ([`interrupted`]), so a command
-/// that draws on the terminal can stop at a clean point and put the terminal back.
-pub fn catch_interrupts() {
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
+
+/// From now on Ctrl-C (SIGINT) and SIGTERM only set a flag ([`interrupted`]) so the caller
+/// can finish its current step and stop cleanly. [`default_interrupts`] undoes it.
+pub fn defer_interrupts() {
     extern "C" {
         fn signal(signum: i32, handler: usize) -> usize;
     }
-    const SIGINT: i32 = 2;
-    const SIGTERM: i32 = 15;
+    let handler = on_interrupt as extern "C" fn(i32) as usize;
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {
-        signal(SIGINT, on_interrupt as extern "C" fn(i32) as usize);
-        signal(SIGTERM, on_interrupt as extern "C" fn(i32) as usize);
+        signal(SIGINT, handler);
+        signal(SIGTERM, handler);
     }
 }
 
-/// Has Ctrl-C been pressed since [`catch_interrupts`]?
+/// Ctrl-C and SIGTERM end the process again.
+pub fn default_interrupts() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIG_DFL: usize = 0;
+    // SAFETY: setting a signal's disposition to SIG_DFL has no preconditions.
+    unsafe {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+    }
+}
+
+/// Did a SIGINT or SIGTERM arrive since [`defer_interrupts`]?
 pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
 }
@@ -144,6 +159,20 @@ pub fn shell_quote(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
+}
+
+/// May this process write to `path` (a file, or a directory to create files in)?
+pub fn writable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    extern "C" {
+        fn access(path: *const std::ffi::c_char, mode: i32) -> i32;
+    }
+    const W_OK: i32 = 2;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a NUL-terminated string that lives across the call.
+    unsafe { access(c.as_ptr(), W_OK) == 0 }
 }
 
 /// Create a directory (and parents) readable by the user only.

@@ -138,7 +138,7 @@ fn logs_prints_the_tail_and_follows_until_the_agent_exits() {
     assert!(tail.stdout.contains("[fleet] talker done"));
 
     f.fleet(&["up", "late"]).success();
-    let late = late.finish(DEADLINE);
+    let late = late.wait();
     late.success();
     assert!(late.stdout.contains("late-output"), "{}", late.stdout);
     assert!(late.stdout.contains("[fleet] late done"), "{}", late.stdout);

@@ -47,7 +47,7 @@ pub fn run(plan: &Plan, args: &LogsArgs) -> Result<i32> {
     if !args.follow {
         return Ok(0);
     }
-    util::catch_interrupts();
+    util::defer_interrupts();
     let mut watch = Watch::new(plan, agent);
     loop {
         // Read what is new first, then decide: the runner writes its last line before it

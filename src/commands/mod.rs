@@ -9,6 +9,7 @@ use crate::tmux;
 
 pub mod attach;
 pub mod diff;
+pub mod doctor;
 pub mod down;
 pub mod init;
 pub mod logs;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Wait(args) => wait::run(&manifest::load(file)?, &args),
         Command::Merge(args) => merge::run(&manifest::load(file)?, &args),
         Command::Down(args) => down::run(&manifest::load(file)?, &args),
+        Command::Doctor => doctor::run(file),
         Command::Run(args) => crate::runner::main(&args.spec),
     }
 }

@@ -348,7 +348,7 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
     let mut loaded: Result<()> = Ok(());
     // Ctrl-C ends the loop between two frames, so the terminal is left whole: the last
     // frame, the cursor shown again, the prompt on a fresh line.
-    util::catch_interrupts();
+    util::defer_interrupts();
     print!("{HIDE_CURSOR}");
     let mut labels = Vec::new();
     let mut marks = crate::monitor::Marks::default();

@@ -113,17 +113,28 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     }
     // Worktrees one after another (git's lock), then every session in one tmux call. An
     // agent is recorded as started only once all worktrees are ready.
-    for v in &to_start {
+    // Ctrl-C from here on finishes the agent at hand, then stops before any session starts:
+    // the next `up` finds ready worktrees and carries on.
+    util::defer_interrupts();
+    for (k, v) in to_start.iter().enumerate() {
+        if util::interrupted() {
+            return interrupted(k, to_start.len());
+        }
         let agent = v.agent;
         if ensure_worktree(plan, agent, &worktrees)? {
             copy_files(plan, agent)?;
         }
         write_spec(plan, dir, agent)?;
     }
+    if util::interrupted() {
+        return interrupted(to_start.len(), to_start.len());
+    }
     for v in &wait {
         dir.write_record(&v.agent.name, &queue::queued(v.record.as_ref()))?;
     }
-    queue::start_now(plan, dir, &start_now, monitor_alive, monitor_stale, &exe)?;
+    let started = queue::start_now(plan, dir, &start_now, monitor_alive, monitor_stale, &exe);
+    util::default_interrupts();
+    started?;
     println!(
         "started {}{}{}",
         plural(start_now.len(), "agent"),
@@ -151,6 +162,15 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
 fn names(views: &[&View]) -> String {
     let names: Vec<&str> = views.iter().map(|v| v.agent.name.as_str()).collect();
     names.join(", ")
+}
+
+/// Stopped by Ctrl-C (or SIGTERM) while preparing worktrees: say what is ready; exit 130.
+fn interrupted(ready: usize, total: usize) -> Result<i32> {
+    eprintln!(
+        "fleet up: interrupted; {ready} of {} ready, none started; run `fleet up` again to finish",
+        plural(total, "worktree")
+    );
+    Ok(130)
 }
 
 fn plural(n: usize, what: &str) -> String {

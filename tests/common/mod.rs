@@ -536,80 +536,7 @@ impl Fleet {
     }
 }
 
-/// A fleet command started with [`Fleet::spawn_fleet`], still running.
-pub struct Background {
-    child: std::process::Child,
-    desc: String,
-    out_path: PathBuf,
-    err_path: PathBuf,
-}
-
-impl Background {
-    /// Has it exited yet?
-    pub fn exited(&mut self) -> bool {
-        self.child.try_wait().ok().flatten().is_some()
-    }
-
-    /// Waits up to `secs` for it to exit (panics after that) and returns what it did.
-    #[track_caller]
-    pub fn finish(mut self, secs: u64) -> Run {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "{} did not exit within {secs}s\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                    self.desc,
-                    fs::read_to_string(&self.out_path).unwrap_or_default(),
-                    fs::read_to_string(&self.err_path).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let run = Run {
-            cmd: self.desc.clone(),
-            code: status.code().unwrap_or(-1),
-            stdout: fs::read_to_string(&self.out_path).unwrap_or_default(),
-            stderr: fs::read_to_string(&self.err_path).unwrap_or_default(),
-        };
-        assert!(
-            !run.stderr.contains("panicked"),
-            "fleet must not panic\n{}",
-            run.describe()
-        );
-        run
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Fleet {
-    /// Starts `fleet ARGS…` in the repo and returns at once.
-    pub fn spawn_fleet(&self, args: &[&str]) -> Background {
-        let n = self.counter.fetch_add(1, Ordering::SeqCst);
-        let out_path = self.out_dir.join(format!("{n}.out"));
-        let err_path = self.out_dir.join(format!("{n}.err"));
-        let mut cmd = self.command(env!("CARGO_BIN_EXE_fleet"));
-        cmd.args(args)
-            .stdout(fs::File::create(&out_path).unwrap())
-            .stderr(fs::File::create(&err_path).unwrap());
-        Background {
-            child: cmd.spawn().expect("start fleet"),
-            desc: format!("fleet {}", args.join(" ")),
-            out_path,
-            err_path,
-        }
-    }
-
     /// What a pane shows now (`-e`: with colour escapes).
     pub fn screen(&self, pane: &str, escapes: bool) -> String {
         let mut args = vec!["capture-pane", "-p", "-t", pane];
@@ -625,5 +552,77 @@ impl Drop for Fleet {
         // Pass or fail: no tmux server outlives the test (the temp dir goes after this).
         let _ = self.tmux(&["-L", OUTER, "kill-server"]);
         let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+/// A fleet command running in the background (for signals and races).
+pub struct Spawned {
+    pub child: std::process::Child,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Drop for Spawned {
+    /// A test that fails half-way leaves no fleet command running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Spawned {
+    /// Sends `signal` (e.g. "INT") to the command's whole process group, as Ctrl-C in a
+    /// terminal does.
+    pub fn signal_group(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([
+                &format!("-{signal}"),
+                "--",
+                &format!("-{}", self.child.id()),
+            ])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits (at most a minute) for the command to end; what it left behind.
+    pub fn wait(mut self) -> Run {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > COMMAND_TIMEOUT {
+                let _ = self.child.kill();
+                panic!("a spawned fleet command did not finish within {COMMAND_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        use std::os::unix::process::ExitStatusExt;
+        Run {
+            cmd: "spawned fleet".into(),
+            code: status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+            stdout: fs::read_to_string(&self.out).unwrap_or_default(),
+            stderr: fs::read_to_string(&self.err).unwrap_or_default(),
+        }
+    }
+}
+
+impl Fleet {
+    /// Starts `fleet ARGS…` in the repo in its own process group, without waiting.
+    pub fn spawn_fleet(&self, args: &[&str]) -> Spawned {
+        use std::os::unix::process::CommandExt;
+        let n = self.counter.fetch_add(1, Ordering::SeqCst);
+        let out = self.out_dir.join(format!("{n}.out"));
+        let err = self.out_dir.join(format!("{n}.err"));
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_fleet"));
+        cmd.args(args)
+            .process_group(0)
+            .stdout(fs::File::create(&out).unwrap())
+            .stderr(fs::File::create(&err).unwrap());
+        let child = cmd.spawn().expect("spawn fleet");
+        Spawned { child, out, err }
     }
 }

@@ -1,0 +1,262 @@
+//! `fleet doctor`: checks the tools, each agent's program, and what fleet may have left
+//! behind (sessions no agent owns, stale worktrees, branches without a worktree, lost agents),
+//! and prints every problem with the command that fixes it. Changes nothing.
+//! Exit 0 when all is fine, 1 when it found a problem.
+use std::collections::HashSet;
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::commands::validate::{find_program, program_of};
+use crate::manifest::{self, Plan};
+use crate::state::{Dir, Record, State};
+use crate::util::shell_quote;
+use crate::{git, tmux};
+
+/// What doctor found: checks that passed, and problems each with its fix.
+#[derive(Default)]
+struct Report {
+    problems: usize,
+}
+
+impl Report {
+    fn ok(&mut self, what: impl AsRef<str>) {
+        println!("ok       {}", what.as_ref());
+    }
+
+    fn problem(&mut self, what: impl AsRef<str>, fix: impl AsRef<str>) {
+        self.problems += 1;
+        println!("problem  {}", what.as_ref());
+        println!("         fix: {}", fix.as_ref());
+    }
+}
+
+pub fn run(file: Option<&Path>) -> Result<i32> {
+    let mut r = Report::default();
+    let tools_ok = tools(&mut r);
+    match manifest::load(file) {
+        Ok(plan) => {
+            println!("manifest {}", plan.manifest.display());
+            programs(&mut r, &plan);
+            if tools_ok {
+                sessions(&mut r, &plan)?;
+                worktrees(&mut r, &plan)?;
+            }
+        }
+        Err(e) => r.problem(
+            format!("{e:#}").replace('\n', "\n         "),
+            "fix the manifest (`fleet validate` lists every problem), or pass -f PATH",
+        ),
+    }
+    if r.problems == 0 {
+        println!("no problems found");
+        Ok(0)
+    } else {
+        println!(
+            "{} problem{} found",
+            r.problems,
+            if r.problems == 1 { "" } else { "s" }
+        );
+        Ok(1)
+    }
+}
+
+/// tmux and git: present and new enough. True when both are.
+fn tools(r: &mut Report) -> bool {
+    let mut all = true;
+    match tmux::version() {
+        Ok(v) => r.ok(v),
+        Err(e) => {
+            all = false;
+            r.problem(
+                format!("{e:#}"),
+                format!(
+                    "install tmux {}.{} or newer (apt-get install tmux, brew install tmux)",
+                    tmux::MIN_VERSION.0,
+                    tmux::MIN_VERSION.1
+                ),
+            );
+        }
+    }
+    match git::version() {
+        Ok(v) => r.ok(format!("git {v}")),
+        Err(e) => {
+            all = false;
+            r.problem(
+                format!("{e:#}"),
+                format!(
+                    "install git {}.{} or newer",
+                    git::MIN_VERSION.0,
+                    git::MIN_VERSION.1
+                ),
+            );
+        }
+    }
+    all
+}
+
+/// Each agent's program is on PATH.
+fn programs(r: &mut Report, plan: &Plan) {
+    for a in &plan.agents {
+        match find_program(a) {
+            Ok(Some(p)) => r.ok(format!("agent {}: runs {}", a.name, p.display())),
+            Ok(None) => r.ok(format!(
+                "agent {}: `{}` (a shell command, not checked)",
+                a.name, a.command
+            )),
+            Err(p) => r.problem(
+                format!(
+                    "agent {}: program `{p}` not found on PATH (command: `{}`)",
+                    a.name, a.command
+                ),
+                format!(
+                    "install `{}` or change the agent's `command:` in {}",
+                    program_of(&a.command).unwrap_or(p),
+                    plan.manifest.display()
+                ),
+            ),
+        }
+    }
+}
+
+/// Sessions tagged by this fleet that no agent of the manifest owns, sessions of fleets whose
+/// manifest is gone, and agents whose session vanished (lost).
+fn sessions(r: &mut Report, plan: &Plan) -> Result<()> {
+    let all = tmux::sessions()?;
+    let tag = plan.tag();
+    let monitor = plan.monitor_session();
+    let mut found = false;
+    for s in &all {
+        if s.tag == tag {
+            if s.name != monitor && !plan.agents.iter().any(|a| a.session == s.name) {
+                found = true;
+                r.problem(
+                    format!(
+                        "session {} is tagged by this fleet but no agent in the manifest has it",
+                        s.name
+                    ),
+                    format!(
+                        "tmux kill-session -t {}   (or `fleet down`, which stops it too)",
+                        shell_quote(&tmux::exact(&s.name))
+                    ),
+                );
+            }
+        } else if !s.tag.is_empty() && !Path::new(&s.tag).exists() {
+            found = true;
+            r.problem(
+                format!(
+                    "session {} belongs to a fleet whose manifest {} is gone",
+                    s.name, s.tag
+                ),
+                format!(
+                    "tmux kill-session -t {}",
+                    shell_quote(&tmux::exact(&s.name))
+                ),
+            );
+        }
+    }
+    let owned = super::owned(plan, &all);
+    let dir = Dir::new(&plan.state_dir);
+    for a in &plan.agents {
+        let record = dir.record(&a.name);
+        if Record::derive(record.as_ref(), owned.contains(&a.session)) == State::Lost {
+            found = true;
+            r.problem(
+                format!(
+                    "agent {} is lost: it was running but its session {} is gone (tmux server ended?)",
+                    a.name, a.session
+                ),
+                format!(
+                    "{} up {}   (restarts it in its worktree, keeping its work)",
+                    super::fleet_command(plan),
+                    a.name
+                ),
+            );
+        }
+    }
+    if !found {
+        r.ok("tmux sessions: none orphaned, no agent lost");
+    }
+    Ok(())
+}
+
+/// Registered worktrees whose directory is gone, directories in the worktree dir that are not
+/// worktrees, and fleet branches (`fleet/*` and the manifest's) without a worktree.
+fn worktrees(r: &mut Report, plan: &Plan) -> Result<()> {
+    let list = git::worktrees(&plan.repo)?;
+    let repo = shell_quote(&plan.repo.display().to_string());
+    let mut found = false;
+    for w in list.iter().filter(|w| w.prunable) {
+        found = true;
+        r.problem(
+            format!(
+                "worktree {} is registered but its directory is gone",
+                w.path.display()
+            ),
+            format!("git -C {repo} worktree prune"),
+        );
+    }
+    if let Ok(entries) = std::fs::read_dir(&plan.worktree_dir) {
+        let mut stray: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir() && git::registered(&list, p).is_none())
+            .collect();
+        stray.sort();
+        for p in stray {
+            found = true;
+            r.problem(
+                format!(
+                    "{} is in the worktree dir but is not a worktree of {}",
+                    p.display(),
+                    plan.repo.display()
+                ),
+                format!(
+                    "look inside, then move it away or `rm -r {}`",
+                    shell_quote(&p.display().to_string())
+                ),
+            );
+        }
+    }
+    let checked_out: HashSet<&str> = list
+        .iter()
+        .filter(|w| !w.prunable)
+        .filter_map(|w| w.branch.as_deref())
+        .collect();
+    let mut branches = git::branches(&plan.repo, "fleet/")?;
+    for a in &plan.agents {
+        if !branches.contains(&a.branch) && git::branch_exists(&plan.repo, &a.branch)? {
+            branches.push(a.branch.clone());
+        }
+    }
+    for b in branches
+        .iter()
+        .filter(|b| !checked_out.contains(b.as_str()))
+    {
+        found = true;
+        let agent = plan.agents.iter().find(|a| &a.branch == b);
+        let again = agent
+            .map(|a| {
+                format!(
+                    "; or `{} up {}` to work on it again",
+                    super::fleet_command(plan),
+                    a.name
+                )
+            })
+            .unwrap_or_default();
+        r.problem(
+            format!("branch {b} has no worktree (its worktree was removed)"),
+            format!(
+                "git -C {repo} branch -d {}   (once merged; -D drops its commits){again}",
+                shell_quote(b)
+            ),
+        );
+    }
+    if !found {
+        r.ok(format!(
+            "worktrees: {} registered, none stale; every fleet branch has its worktree",
+            list.len()
+        ));
+    }
+    Ok(())
+}

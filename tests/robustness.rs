@@ -1,0 +1,320 @@
+//! Never lose work, never leave a mess (issue 6): one fleet command at a time, crash recovery,
+//! Ctrl-C during `up`, odd characters reaching the agent exactly, user-only state files.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{canon, sorted, Fleet, DEADLINE};
+
+/// Three agents that sleep: they stay `running` for the whole test.
+const SLEEPERS: &str = "command: \"echo up; sleep 300\"\nagents:\n  - name: a1\n    prompt: one\n  - name: a2\n    prompt: two\n  - name: a3\n    prompt: three\n";
+
+fn sleeper_sessions() -> Vec<String> {
+    sorted(["repo-a1", "repo-a2", "repo-a3", "repo-monitor"])
+}
+
+/// Every agent has exactly one session with one pane, one worktree on its branch, one branch.
+#[track_caller]
+fn assert_complete(f: &Fleet, names: &[&str]) {
+    let mut want: Vec<String> = names.iter().map(|n| format!("repo-{n}")).collect();
+    want.push("repo-monitor".into());
+    assert_eq!(f.sessions(), sorted(want), "{}", f.diagnostics());
+    for n in names {
+        assert_eq!(
+            f.panes(&format!("repo-{n}"), "#{pane_id}").len(),
+            1,
+            "{n} has one pane"
+        );
+        assert_eq!(f.state(n), "running", "{n}: {}", f.diagnostics());
+    }
+    let list = f.git(&["worktree", "list", "--porcelain"]);
+    for n in names {
+        let wt = f.worktree(n);
+        let block = format!("worktree {}\n", wt.display());
+        assert_eq!(
+            list.matches(&block).count(),
+            1,
+            "one worktree for {n}:\n{list}"
+        );
+        assert_eq!(
+            f.git_in(&wt, &["symbolic-ref", "--short", "HEAD"]),
+            format!("fleet/{n}")
+        );
+    }
+    assert_eq!(list.matches("\nworktree ").count(), names.len(), "{list}");
+    let want: Vec<String> = names.iter().map(|n| format!("fleet/{n}")).collect();
+    assert_eq!(f.fleet_branches(), sorted(want));
+}
+
+// ------------------------------------------------------------------------------------ the lock
+
+#[test]
+fn two_concurrent_ups_give_one_session_per_agent() {
+    let f = Fleet::new();
+    f.manifest(SLEEPERS);
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| f.fleet(&["up"]));
+        let b = s.spawn(|| f.fleet(&["up"]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let started = [&a, &b]
+        .iter()
+        .filter(|r| r.code == 0 && r.stdout.contains("started 3 agents"))
+        .count();
+    assert_eq!(
+        started, 1,
+        "exactly one up starts the agents:\n{a:?}\n{b:?}"
+    );
+    for run in [&a, &b] {
+        let waited = run.code == 0
+            && (run.stdout.contains("started 3 agents") || run.stdout.contains("nothing to do"));
+        let refused = run.code == 1
+            && run
+                .stderr
+                .contains("another fleet command is running (pid ");
+        assert!(
+            waited || refused,
+            "the other up waits and finds nothing to do, or says who holds the lock: {run:?}"
+        );
+    }
+    assert_complete(&f, &["a1", "a2", "a3"]);
+}
+
+#[test]
+fn a_held_lock_blocks_up_and_down_but_never_status() {
+    let f = Fleet::new();
+    f.manifest(SLEEPERS);
+    f.fleet(&["up"]).success();
+    assert_eq!(f.sessions(), sleeper_sessions());
+    let before = f.pane_fingerprint();
+
+    // Hold the lock as another fleet command would.
+    let path = f.repo.join(".fleet/lock");
+    let lock = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    lock.try_lock().expect("the lock is free");
+    fs::write(&path, "4242").unwrap();
+
+    let (up, down, status, json) = std::thread::scope(|s| {
+        let up = s.spawn(|| f.fleet(&["up", "--rerun"]));
+        let down = s.spawn(|| f.fleet(&["down"]));
+        let status = s.spawn(|| {
+            let t = Instant::now();
+            (f.fleet(&["status"]), t.elapsed())
+        });
+        let json = s.spawn(|| {
+            let t = Instant::now();
+            (f.fleet(&["status", "--json"]), t.elapsed())
+        });
+        (
+            up.join().unwrap(),
+            down.join().unwrap(),
+            status.join().unwrap(),
+            json.join().unwrap(),
+        )
+    });
+    for run in [&up, &down] {
+        run.code(1)
+            .stderr_has("another fleet command is running (pid 4242)");
+    }
+    for (run, took) in [&status, &json] {
+        run.success();
+        assert!(
+            *took < Duration::from_secs(3),
+            "status must not wait for the lock (took {took:?})"
+        );
+    }
+    assert!(json.0.stdout.contains("\"running\""), "{json:?}");
+    assert_eq!(f.pane_fingerprint(), before, "nothing changed while locked");
+
+    drop(lock);
+    f.fleet(&["down"]).success();
+    assert_eq!(f.sessions(), Vec::<String>::new());
+}
+
+// ------------------------------------------------------------------------------------ crashes
+
+#[test]
+fn after_the_tmux_server_dies_agents_are_lost_and_up_resumes_their_work() {
+    let f = Fleet::new();
+    // First run: commit, leave a draft, sleep. A rerun finds the draft and says so.
+    f.manifest(
+        r#"agents:
+  - name: a1
+    prompt: work
+    command: "if [ -f draft.txt ]; then echo resumed; else echo one > one.txt && git add one.txt && git commit -qm one && echo draft > draft.txt && echo first run; fi; sleep 300"
+  - name: a2
+    prompt: idle
+    command: "echo idle; sleep 300"
+"#,
+    );
+    f.fleet(&["up"]).success();
+    f.wait_for("a1's first run to leave its draft", DEADLINE, |f| {
+        f.log("a1").contains("\nfirst run\n")
+    });
+    let head = f.git(&["rev-parse", "fleet/a1"]);
+
+    f.tmux_ok(&["kill-server"]);
+    for n in ["a1", "a2"] {
+        assert_eq!(f.state(n), "lost", "{}", f.diagnostics());
+    }
+    assert_eq!(f.status_json()["monitor"]["running"], false);
+
+    let up = f.fleet(&["up"]);
+    up.success().stdout_has("started 2 agents");
+    f.wait_for("a1 to resume", DEADLINE, |f| {
+        f.log("a1").contains("\nresumed\n")
+    });
+    let wt = f.worktree("a1");
+    assert_eq!(fs::read_to_string(wt.join("draft.txt")).unwrap(), "draft\n");
+    assert_eq!(
+        f.git(&["rev-parse", "fleet/a1"]),
+        head,
+        "same branch tip: {}\n{}",
+        f.git(&["log", "--format=%H %s", "fleet/a1"]),
+        f.log("a1")
+    );
+    assert_eq!(
+        f.git_in(&wt, &["log", "--format=%s", "-1"]),
+        "one",
+        "the commit is there"
+    );
+    let log = f.log("a1");
+    assert_eq!(
+        log.matches("[fleet] a1 started").count(),
+        2,
+        "log appended, not truncated:\n{log}"
+    );
+    assert!(log.find("\nfirst run\n") < log.find("\nresumed\n"), "{log}");
+    assert_eq!(f.agent("a1")["attempt"], 2);
+    assert_complete(&f, &["a1", "a2"]);
+}
+
+// ------------------------------------------------------------------------------------ Ctrl-C
+
+#[test]
+fn ctrl_c_during_up_stops_cleanly_and_the_next_up_completes_the_fleet() {
+    let f = Fleet::new();
+    let names: Vec<String> = (1..=8).map(|i| format!("a{i}")).collect();
+    let mut yaml = String::from("command: \"sleep 300\"\nagents:\n");
+    for n in &names {
+        yaml.push_str(&format!("  - name: {n}\n    prompt: x\n"));
+    }
+    f.manifest(&yaml);
+    // A slow checkout hook makes `up` take a while between agents.
+    let hook = f.repo.join(".git/hooks/post-checkout");
+    fs::write(&hook, "#!/bin/sh\nsleep 0.4\n").unwrap();
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
+
+    let up = f.spawn_fleet(&["up"]);
+    f.wait_for("the first worktree", DEADLINE, |f| {
+        f.worktree("a1").join("README.md").exists()
+    });
+    up.signal_group("INT");
+    let run = up.wait();
+    assert_eq!(run.code, 130, "{run:?}");
+    assert!(run.stderr.contains("interrupted"), "{run:?}");
+    assert!(!run.stderr.contains("panicked"), "{run:?}");
+    let made = f.git(&["worktree", "list"]).lines().count() - 1;
+    assert!(
+        (1..names.len()).contains(&made),
+        "up stopped between agents ({made} worktrees)"
+    );
+    assert_eq!(f.sessions(), Vec::<String>::new(), "no session started");
+    for n in &names {
+        assert_eq!(f.state(n), "pending");
+    }
+
+    fs::remove_file(&hook).unwrap();
+    f.fleet(&["up"]).success();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    assert_complete(&f, &names);
+}
+
+// ------------------------------------------------------------------------------------ quoting
+
+#[test]
+fn odd_characters_in_paths_commands_env_and_prompts_arrive_byte_exact() {
+    let odd = "sp ace 'q' \"dq\" $HOME; `bt` é ü;";
+    let f = Fleet::with_repo_dir(odd);
+    let task = format!("tasks/{odd}.md");
+    let prompt = format!("{odd}\nsecond line $(id) \\n\n");
+    f.file(&task, &prompt);
+    let yaml = format!(
+        "env: {{ ODD: {q} }}\nagents:\n  - name: a1\n    task: {t}\n    env: {{ MINE: {q} }}\n    command: {c}\n",
+        q = serde_json::to_string(odd).unwrap(),
+        t = serde_json::to_string(&task).unwrap(),
+        c = serde_json::to_string(&format!(
+            "cat > stdin.txt; printf '%s' \"$ODD\" > env.txt; printf '%s' \"$MINE\" > mine.txt; printf '%s' \"$FLEET_TASK\" > task.txt; printf '%s' {} > literal.txt; pwd > pwd.txt",
+            common::sh_quote(odd)
+        ))
+        .unwrap()
+    );
+    f.manifest(&yaml);
+    f.fleet(&["up"]).success();
+    f.wait_state("a1", "done");
+    let wt = f.worktree("a1");
+    let read = |name: &str| fs::read(wt.join(name)).unwrap();
+    assert_eq!(read("stdin.txt"), prompt.as_bytes(), "the task on stdin");
+    assert_eq!(read("env.txt"), odd.as_bytes(), "a top-level env value");
+    assert_eq!(read("mine.txt"), odd.as_bytes(), "an agent's env value");
+    assert_eq!(
+        read("literal.txt"),
+        odd.as_bytes(),
+        "a quoted word of command:"
+    );
+    assert_eq!(
+        canon(String::from_utf8(read("task.txt")).unwrap()),
+        canon(f.repo.join(&task)),
+        "FLEET_TASK"
+    );
+    assert_eq!(
+        canon(String::from_utf8(read("pwd.txt")).unwrap().trim_end()),
+        canon(&wt)
+    );
+    f.fleet(&["down"]).success();
+}
+
+// ------------------------------------------------------------------------------------ files
+
+#[test]
+fn state_and_logs_are_user_only() {
+    let f = Fleet::new();
+    f.manifest(
+        "agents:\n  - name: a1\n    prompt: secret\n    command: \"cat; echo token=s3cr3t\"\n  - name: a2\n    prompt: x\n    command: \"true\"\n    log: mylogs/a2.log\n",
+    );
+    f.fleet(&["up"]).success();
+    f.wait_state("a1", "done");
+    f.wait_state("a2", "done");
+    let mut seen = 0;
+    check_modes(&f.repo.join(".fleet"), &mut seen);
+    assert!(seen >= 8, "checked {seen} paths");
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&f.repo.join("mylogs/a2.log")), 0o600);
+    assert_eq!(mode(&f.repo.join("mylogs")), 0o700);
+    f.fleet(&["down"]).success();
+}
+
+/// Directories 0700 and files 0600 under `dir`.
+fn check_modes(dir: &Path, seen: &mut usize) {
+    let mode = fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{} is user-only", dir.display());
+    *seen += 1;
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            check_modes(&p, seen);
+        } else {
+            let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} is user-only", p.display());
+            *seen += 1;
+        }
+    }
+}
