@@ -145,20 +145,17 @@ if [ -t 0 ] && [ -t 1 ]; then
     esac
 fi
 
-busy() { "$fleet" status --json | grep -Eq '"state": *"(running|queued|pending)"'; }
-elapsed=0
-while busy && [ "$elapsed" -lt 40 ]; do
-    sleep 5
-    elapsed=$((elapsed + 5))
-    show_status "after ${elapsed}s"
-done
-if busy; then
-    say "agents still running after ${elapsed}s; stopping anyway"
-else
-    say "all agents finished"
-fi
+say "fleet wait --timeout 60 (a progress bar on a terminal; exit 1: the breaker fails)"
+"$fleet" wait --timeout 60 || say "fleet wait exited $?"
+show_status "all finished"
 
-say "the writer's work: git log --oneline main..fleet/writer"
-git --no-pager log --oneline main..fleet/writer >&2 || true
-say "the end of the breaker's log (.fleet/logs/breaker.log):"
-tail -n 4 .fleet/logs/breaker.log >&2 || true
+say "fleet logs breaker -n 4"
+"$fleet" logs breaker -n 4
+say "fleet diff writer --stat (its commits plus anything uncommitted)"
+"$fleet" diff writer --stat
+say "fleet merge breaker (it committed nothing: nothing to merge)"
+"$fleet" merge breaker || say "fleet merge exited $?"
+say "fleet merge writer"
+"$fleet" merge writer
+say "main now: git log --oneline"
+git --no-pager log --oneline >&2

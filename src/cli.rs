@@ -31,6 +31,14 @@ pub enum Command {
     Attach(AttachArgs),
     /// Show each agent's state, branch, work and last log line
     Status(StatusArgs),
+    /// Print an agent's log, or follow it with -f
+    Logs(LogsArgs),
+    /// Show an agent's work against base: its commits, uncommitted and untracked changes
+    Diff(DiffArgs),
+    /// Wait until the agents finish; exit 1 if any failed, 124 on timeout
+    Wait(WaitArgs),
+    /// Merge an agent's branch into base in the main checkout, after checks
+    Merge(MergeArgs),
     /// Stop the agents' sessions (and the monitor once none is left); keeps work
     Down(DownArgs),
     /// Check tools, programs, and leftovers (orphan sessions, stale worktrees, lone branches)
@@ -71,6 +79,52 @@ pub struct StatusArgs {
     /// Redraw every second until Ctrl-C
     #[arg(long)]
     pub watch: bool,
+    /// With --watch: also show each agent's state on its monitor pane's border (internal)
+    #[arg(long, hide = true, requires = "watch")]
+    pub monitor: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The agent
+    pub name: String,
+    /// Keep printing new lines until the agent exits (or Ctrl-C); `-f` after `logs` means
+    /// this (the manifest then goes before it: `fleet -f PATH logs NAME -f`)
+    #[arg(long)]
+    pub follow: bool,
+    /// How many of the last lines to print first
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 50)]
+    pub lines: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The agent
+    pub name: String,
+    /// Only the files changed and their line counts
+    #[arg(long)]
+    pub stat: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Agents to wait for (default: all)
+    pub names: Vec<String>,
+    /// Give up after this many seconds (exit 124)
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The agent whose branch to merge
+    pub name: String,
+    /// Squash the agent's commits into one commit on base
+    #[arg(long)]
+    pub squash: bool,
+    /// Merge even though the agent's verify failed
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 #[derive(Debug, Args)]
@@ -89,4 +143,74 @@ pub struct DownArgs {
 pub struct RunArgs {
     /// The agent's run spec written by `fleet up`
     pub spec: PathBuf,
+}
+
+/// `-f` is the global `--file`, except after `logs`, where it means `--follow` as in
+/// `tail -f`: rewrite that one spelling before clap parses.
+pub fn follow_shorthand<T: Into<std::ffi::OsString>>(
+    args: impl IntoIterator<Item = T>,
+) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let mut i = 1;
+    // Find the subcommand: the first word that is not an option or the global -f's value.
+    while i < args.len() {
+        let a = args[i].to_string_lossy();
+        if a == "-f" || a == "--file" {
+            i += 2;
+        } else if a.starts_with('-') {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if args.get(i).is_some_and(|a| a == "logs") {
+        for a in args.iter_mut().skip(i + 1) {
+            if a == "--" {
+                break;
+            }
+            if a == "-f" {
+                *a = "--follow".into();
+            }
+        }
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(args: &[&str]) -> Vec<String> {
+        follow_shorthand(args.iter().copied())
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn dash_f_after_logs_follows() {
+        assert_eq!(
+            words(&["fleet", "logs", "a", "-f"]),
+            ["fleet", "logs", "a", "--follow"]
+        );
+        assert_eq!(
+            words(&["fleet", "-f", "x.yaml", "logs", "-f", "a"]),
+            ["fleet", "-f", "x.yaml", "logs", "--follow", "a"]
+        );
+        // elsewhere -f is the manifest
+        assert_eq!(
+            words(&["fleet", "status", "-f", "x.yaml"]),
+            ["fleet", "status", "-f", "x.yaml"]
+        );
+        assert_eq!(words(&["fleet", "-f", "logs"]), ["fleet", "-f", "logs"]);
+        let cli = Cli::try_parse_from(follow_shorthand([
+            "fleet", "-f", "m.yaml", "logs", "a", "-f", "-n", "3",
+        ]))
+        .unwrap();
+        assert_eq!(cli.file.as_deref(), Some(std::path::Path::new("m.yaml")));
+        match cli.command {
+            Command::Logs(l) => assert!(l.follow && l.lines == 3 && l.name == "a"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

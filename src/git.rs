@@ -1,8 +1,9 @@
 //! Every git call fleet makes: repository discovery, worktrees, branches, diff stats.
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 /// The oldest git fleet supports.
 pub const MIN_VERSION: (u32, u32) = (2, 30);
@@ -296,26 +297,283 @@ pub struct Stats {
 /// changes, untracked files counted as changed files) against the merge-base with `base`.
 /// A missing branch or worktree counts zero.
 pub fn stats(repo: &Path, base: &str, branch: &str, worktree: &Path) -> Stats {
-    let mut s = Stats::default();
-    if let Ok(out) = run(
-        repo,
-        &[
-            "rev-list",
-            "--count",
-            &format!("{base}..refs/heads/{branch}"),
-        ],
-    ) {
-        s.commits_ahead = out.trim().parse().unwrap_or(0);
+    let (files_changed, insertions, deletions) = worktree_diff(worktree, base);
+    Stats {
+        commits_ahead: commits_ahead(repo, base, &[branch])
+            .get(branch)
+            .copied()
+            .unwrap_or(0),
+        files_changed,
+        insertions,
+        deletions,
     }
+}
+
+/// Commits each branch has that `base` has not (`rev-list --count base..branch`), by branch
+/// name; a missing branch is left out. One `git for-each-ref` with `%(ahead-behind)` answers
+/// for every branch on git 2.41 and newer; older git gets one `rev-list` per branch.
+pub fn commits_ahead(repo: &Path, base: &str, branches: &[&str]) -> HashMap<String, u64> {
+    if branches.is_empty() {
+        return HashMap::new();
+    }
+    // `)` would end the atom early and `%` start another: let rev-list handle such bases.
+    if !base.contains([')', '%']) {
+        if let Some(found) = ahead_behind(repo, base, branches) {
+            return found;
+        }
+    }
+    commits_ahead_each(repo, base, branches)
+}
+
+/// [`commits_ahead`] in one `for-each-ref`; None when git cannot (older than 2.41).
+fn ahead_behind(repo: &Path, base: &str, branches: &[&str]) -> Option<HashMap<String, u64>> {
+    let format = format!("--format=%(ahead-behind:{base}) %(refname)");
+    let patterns: Vec<String> = branches.iter().map(|b| format!("refs/heads/{b}")).collect();
+    let mut args = vec!["for-each-ref", format.as_str()];
+    args.extend(patterns.iter().map(String::as_str));
+    let out = run(repo, &args).ok()?;
+    let mut found = HashMap::new();
+    for line in out.lines() {
+        let mut words = line.splitn(3, ' ');
+        let (Some(ahead), Some(_behind), Some(name)) = (words.next(), words.next(), words.next())
+        else {
+            continue;
+        };
+        // The patterns also match branches below these names (`fleet/a1/x`): keep exact ones.
+        if let Some(b) = name.strip_prefix("refs/heads/") {
+            if branches.contains(&b) {
+                found.insert(b.to_string(), ahead.parse().unwrap_or(0));
+            }
+        }
+    }
+    Some(found)
+}
+
+/// [`commits_ahead`] with one `rev-list --count` per branch (any git).
+fn commits_ahead_each(repo: &Path, base: &str, branches: &[&str]) -> HashMap<String, u64> {
+    branches
+        .iter()
+        .filter_map(|b| {
+            let out = run(
+                repo,
+                &["rev-list", "--count", &format!("{base}..refs/heads/{b}")],
+            )
+            .ok()?;
+            Some((b.to_string(), out.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The diff of a worktree against the merge-base with `base`, committed and uncommitted
+/// changes, untracked files counted as changed files: (files, insertions, deletions). Two git
+/// calls; zeros for a missing worktree.
+pub fn worktree_diff(worktree: &Path, base: &str) -> (u64, u64, u64) {
+    let mut s = (0, 0, 0);
     if worktree.is_dir() {
         if let Ok(out) = run(worktree, &["diff", "--shortstat", "--merge-base", base]) {
-            (s.files_changed, s.insertions, s.deletions) = parse_shortstat(&out);
+            s = parse_shortstat(&out);
         }
         if let Ok(out) = run(worktree, &["ls-files", "--others", "--exclude-standard"]) {
-            s.files_changed += out.lines().count() as u64;
+            s.0 += out.lines().count() as u64;
         }
     }
     s
+}
+
+/// The merge-base of two revisions, None when they share no history.
+pub fn merge_base(repo: &Path, a: &str, b: &str) -> Result<Option<String>> {
+    let out = command(repo, &["merge-base", a, b])
+        .output()
+        .map_err(spawn_error)?;
+    Ok(out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
+}
+
+/// Print the diff from `from` to the worktree's files — committed, staged, unstaged and
+/// untracked (not ignored) — on fleet's stdout, through git's pager when that is a terminal.
+/// Untracked files are shown by staging everything into a throw-away copy of the index, so
+/// the worktree's own index is not touched. True when there were differences.
+pub fn diff_worktree(worktree: &Path, from: &str, stat: bool) -> Result<bool> {
+    // Relative to the worktree unless absolute (`--path-format` needs git 2.31).
+    let index = worktree.join(run(worktree, &["rev-parse", "--git-path", "index"])?.trim());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tmp = std::env::temp_dir().join(format!("fleet-index-{}-{nanos}", std::process::id()));
+    let result = (|| {
+        if index.exists() {
+            std::fs::copy(&index, &tmp)?;
+        }
+        let status = command(worktree, &["add", "-A"])
+            .env("GIT_INDEX_FILE", &tmp)
+            .stdout(Stdio::null())
+            .output()
+            .map_err(spawn_error)?;
+        if !status.status.success() {
+            bail!(
+                "`git add -A` (into a temporary index) in {} failed: {}",
+                worktree.display(),
+                String::from_utf8_lossy(&status.stderr).trim()
+            );
+        }
+        let mut args = vec!["diff", "--cached"];
+        if stat {
+            args.push("--stat");
+        }
+        args.push(from);
+        show(worktree, &args, Some(&tmp))
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+/// Print the diff between two revisions (as [`diff_worktree`]); true when they differ.
+pub fn diff_revs(repo: &Path, from: &str, to: &str, stat: bool) -> Result<bool> {
+    let mut args = vec!["diff"];
+    if stat {
+        args.push("--stat");
+    }
+    args.extend([from, to]);
+    show(repo, &args, None)
+}
+
+/// Run a `git diff …` on fleet's stdout and stderr (git pages it on a terminal), after a
+/// `--quiet` one that tells whether there is anything to show (`--exit-code` would turn
+/// git's pager off). True when there were changes.
+fn show(dir: &Path, args: &[&str], index: Option<&Path>) -> Result<bool> {
+    let with_index = |mut cmd: Command| {
+        if let Some(i) = index {
+            cmd.env("GIT_INDEX_FILE", i);
+        }
+        cmd
+    };
+    let mut quiet = args.to_vec();
+    quiet.insert(1, "--quiet");
+    let status = with_index(command(dir, &quiet))
+        .status()
+        .map_err(spawn_error)?;
+    match status.code() {
+        Some(0) => return Ok(false),
+        Some(1) => {}
+        _ => bail!(
+            "`git {}` in {} failed ({status})",
+            quiet.join(" "),
+            dir.display()
+        ),
+    }
+    let status = with_index(command(dir, args))
+        .status()
+        .map_err(spawn_error)?;
+    if !status.success() {
+        bail!(
+            "`git {}` in {} failed ({status})",
+            args.join(" "),
+            dir.display()
+        );
+    }
+    Ok(true)
+}
+
+/// `git status --porcelain` lines of a checkout: everything, or tracked changes only.
+pub fn changes(dir: &Path, untracked: bool) -> Result<Vec<String>> {
+    let mode = if untracked {
+        "--untracked-files=all"
+    } else {
+        "--untracked-files=no"
+    };
+    Ok(run(dir, &["status", "--porcelain", mode])?
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+/// The commit a revision names (full id).
+pub fn rev_parse(repo: &Path, rev: &str) -> Result<String> {
+    Ok(run(repo, &["rev-parse", "--verify", "-q", rev])?
+        .trim()
+        .to_string())
+}
+
+/// Number of commits reachable from `to` and not from `from`.
+pub fn count_commits(repo: &Path, from: &str, to: &str) -> Result<u64> {
+    Ok(
+        run(repo, &["rev-list", "--count", &format!("{from}..{to}")])?
+            .trim()
+            .parse()
+            .unwrap_or(0),
+    )
+}
+
+/// The subjects of the commits reachable from `to` and not from `from`, oldest first.
+pub fn subjects(repo: &Path, from: &str, to: &str) -> Result<Vec<String>> {
+    Ok(run(
+        repo,
+        &["log", "--reverse", "--format=%s", &format!("{from}..{to}")],
+    )?
+    .lines()
+    .map(str::to_string)
+    .collect())
+}
+
+/// How [`merge`] ended.
+#[derive(Debug)]
+pub enum Merged {
+    /// Merged (or squashed and committed); git's own summary.
+    Ok(String),
+    /// Conflicts: these files; the merge was undone (`git reset --merge`).
+    Conflict(Vec<String>),
+}
+
+/// Merge `branch` into the branch checked out in `repo` (`--squash`: one new commit). On a
+/// conflict the merge is undone and the conflicting files returned; on any other failure
+/// too the checkout is put back as it was and git's message returned as the error.
+pub fn merge(repo: &Path, branch: &str, squash: bool, message: &str) -> Result<Merged> {
+    let mut args = vec!["merge", "--no-edit"];
+    if squash {
+        args.push("--squash");
+    } else {
+        args.extend(["-m", message]);
+    }
+    args.push(branch);
+    let out = command(repo, &args).output().map_err(spawn_error)?;
+    let mut said = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        let conflicts: Vec<String> = run(repo, &["diff", "--name-only", "--diff-filter=U"])
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        // Undo whatever the merge left (harmless when it changed nothing).
+        let undo = run(repo, &["reset", "--merge"]);
+        if !conflicts.is_empty() {
+            undo.context("the merge conflicted and `git reset --merge` failed")?;
+            return Ok(Merged::Conflict(conflicts));
+        }
+        undo?;
+        bail!(
+            "`git merge {branch}` in {} failed: {}",
+            repo.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    if squash {
+        let out = command(repo, &["commit", "--no-edit", "-m", message])
+            .output()
+            .map_err(spawn_error)?;
+        if !out.status.success() {
+            let _ = run(repo, &["reset", "--merge"]);
+            bail!(
+                "`git commit` of the squashed {branch} in {} failed (the squash was undone): {}",
+                repo.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        said.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    Ok(Merged::Ok(said))
 }
 
 /// ` 2 files changed, 3 insertions(+), 1 deletion(-)` → (2, 3, 1).
@@ -375,6 +633,39 @@ mod tests {
         assert!(args.contains(&"-b".to_string()));
         assert!(worktree_add(&repo, &args).is_err());
         assert!(!branch_exists(&repo, "fleet/x").unwrap());
+    }
+
+    #[test]
+    fn commits_ahead_in_one_call_matches_one_call_per_branch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path();
+        let git = |args: &[&str]| {
+            let mut cmd = command(repo, args);
+            cmd.env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("HOME", repo)
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@e")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@e");
+            assert!(cmd.status().unwrap().success(), "git {args:?}");
+        };
+        git(&["init", "-q", "-b", "main"]);
+        git(&["commit", "-q", "--allow-empty", "-m", "base"]);
+        git(&["branch", "fleet/a1"]);
+        git(&["branch", "fleet/a1x"]);
+        git(&["checkout", "-q", "-b", "fleet/a2"]);
+        git(&["commit", "-q", "--allow-empty", "-m", "one"]);
+        git(&["commit", "-q", "--allow-empty", "-m", "two"]);
+        git(&["checkout", "-q", "main"]);
+        let branches = ["fleet/a1", "fleet/a2", "fleet/gone"];
+        let want: HashMap<String, u64> = [("fleet/a1".to_string(), 0), ("fleet/a2".to_string(), 2)]
+            .into_iter()
+            .collect();
+        assert_eq!(commits_ahead_each(repo, "main", &branches), want);
+        assert_eq!(commits_ahead(repo, "main", &branches), want);
+        if let Some(found) = ahead_behind(repo, "main", &branches) {
+            assert_eq!(found, want, "for-each-ref with ahead-behind (git 2.41+)");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod git;
 pub mod manifest;
 pub mod monitor;
+pub mod queue;
 pub mod runner;
 pub mod state;
 pub mod tmux;
@@ -51,7 +52,7 @@ where
     T: Into<OsString> + Clone,
 {
     util::restore_sigpipe();
-    let cli = match cli::Cli::try_parse_from(args) {
+    let cli = match cli::Cli::try_parse_from(cli::follow_shorthand(args)) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

@@ -29,7 +29,9 @@ struct RawManifest {
     #[serde(default)]
     copy: Vec<PathBuf>,
     verify: Option<String>,
+    on_exit: Option<String>,
     max_parallel: Option<u32>,
+    monitor: Option<RawMonitor>,
     agents: Vec<RawAgent>,
     /// The index in the file of each agent in `agents` (agents that did not parse are left
     /// out, so their neighbours keep their real index in messages).
@@ -38,6 +40,13 @@ struct RawManifest {
     /// `agents:` is there but not a list (already reported; not "empty" as well).
     #[serde(skip)]
     agents_unreadable: bool,
+}
+
+/// `monitor: {per_window: N}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMonitor {
+    per_window: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,6 +61,7 @@ struct RawAgent {
     #[serde(default)]
     env: BTreeMap<String, Scalar>,
     verify: Option<String>,
+    on_exit: Option<String>,
 }
 
 /// An environment value: YAML lets people write `DEBUG: 1` or `VERBOSE: true`; all become
@@ -113,6 +123,8 @@ pub struct Agent {
     /// Top-level env with the agent's merged over it.
     pub env: BTreeMap<String, String>,
     pub verify: Option<String>,
+    /// Run by `sh -c` when the agent ends, with FLEET_STATE and FLEET_EXIT_CODE set.
+    pub on_exit: Option<String>,
 }
 
 /// The manifest resolved against the repository: everything `up` needs, no defaults left.
@@ -134,6 +146,8 @@ pub struct Plan {
     /// relative to the repository top.
     pub copy: Vec<(PathBuf, PathBuf)>,
     pub max_parallel: Option<u32>,
+    /// Panes per monitor window, the status pane included (`monitor.per_window`, default 9).
+    pub per_window: usize,
     pub agents: Vec<Agent>,
 }
 
@@ -670,6 +684,17 @@ fn resolve(
         problems
             .push("max_parallel: must be at least 1; remove it to run all agents at once".into());
     }
+    let per_window = raw
+        .monitor
+        .as_ref()
+        .and_then(|m| m.per_window)
+        .unwrap_or(crate::monitor::PER_WINDOW as u32);
+    if per_window == 0 {
+        problems.push(format!(
+            "monitor: per_window: must be at least 1; remove it for the default {}",
+            crate::monitor::PER_WINDOW
+        ));
+    }
     if let Some(c) = &raw.command {
         if c.trim().is_empty() {
             problems
@@ -842,6 +867,7 @@ fn resolve(
             command,
             env,
             verify: a.verify.or_else(|| raw.verify.clone()),
+            on_exit: a.on_exit.or_else(|| raw.on_exit.clone()),
             name: a.name,
         });
     }
@@ -856,6 +882,7 @@ fn resolve(
         setup: raw.setup,
         copy,
         max_parallel: raw.max_parallel,
+        per_window: per_window.max(1) as usize,
         agents,
     })
 }
@@ -887,7 +914,8 @@ fn unusable_dir(dir: &Path) -> Option<String> {
     }
 }
 
-/// Fill in the base branch (default: the current branch) and check it exists.
+/// Fill in the base branch (default: the one recorded by the first `up`, else the current
+/// branch) and check it exists.
 fn check_base(repo: &Path, plan: &mut Plan, problems: &mut Vec<String>) -> Result<()> {
     if !git::has_commits(repo)? {
         problems.push(format!(
@@ -897,6 +925,13 @@ fn check_base(repo: &Path, plan: &mut Plan, problems: &mut Vec<String>) -> Resul
         return Ok(());
     }
     if plan.base.is_empty() {
+        // The base the fleet was first started from, so that switching the main checkout to
+        // another branch later does not move it (status, diff and merge compare against it).
+        let recorded = crate::state::Dir::new(&plan.state_dir).base();
+        if let Some(b) = recorded.filter(|b| git::branch_exists(repo, b).unwrap_or(false)) {
+            plan.base = b;
+            return Ok(());
+        }
         match git::current_branch(repo)? {
             Some(b) => plan.base = b,
             None => {

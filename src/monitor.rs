@@ -5,8 +5,8 @@ use std::path::Path;
 use crate::manifest::Plan;
 use crate::tmux::{self, Batch};
 
-/// Panes per monitor window (the first window's status pane included): 3x3 stays readable
-/// on a 200x50 terminal.
+/// Panes per monitor window by default (the first window's status pane included): 3x3
+/// stays readable on a 200x50 terminal. The manifest's `monitor: {per_window: N}` sets it.
 pub const PER_WINDOW: usize = 9;
 /// The size of detached sessions (tmux would make them 80x24).
 pub const WIDTH: &str = "200";
@@ -17,6 +17,55 @@ pub fn titles(plan: &Plan) -> Vec<String> {
     std::iter::once("status".to_string())
         .chain(plan.agents.iter().map(|a| a.name.clone()))
         .collect()
+}
+
+/// Each pane's border: its title and, once known, its agent's state (`@fleet_state`, kept
+/// up to date by the status pane), coloured by state.
+const BORDER: &str = concat!(
+    " #{?#{m:done*,#{@fleet_state}},#[fg=green],",
+    "#{?#{m:failed*,#{@fleet_state}},#[fg=red],",
+    "#{?#{m:lost*,#{@fleet_state}},#[fg=magenta],",
+    "#{?#{m:stopped*,#{@fleet_state}},#[fg=yellow],}}}}",
+    "#{pane_title}#{?@fleet_state,: #{@fleet_state},}#[default] "
+);
+
+/// The monitor's record of what each agent pane's border says, so the status pane (`fleet
+/// status --watch --monitor`) only talks to tmux when a state changes.
+#[derive(Default)]
+pub struct Marks {
+    /// Pane id by agent name; looked up on the first change (and again after a failure).
+    panes: Option<Vec<(String, String)>>,
+    shown: std::collections::HashMap<String, String>,
+}
+
+impl Marks {
+    /// Put each agent's label (`running`, `failed (exit 3)`) on its pane's border.
+    pub fn update(&mut self, plan: &Plan, labels: &[(String, String)]) {
+        let changed: Vec<&(String, String)> = labels
+            .iter()
+            .filter(|(name, label)| self.shown.get(name) != Some(label))
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        if self.panes.is_none() {
+            self.panes = tmux::panes(&plan.monitor_session()).ok();
+        }
+        let Some(panes) = &self.panes else { return };
+        let mut batch = Batch::new();
+        for (name, label) in &changed {
+            if let Some((id, _)) = panes.iter().find(|(_, title)| title == name) {
+                batch.add("set-option", &["-p", "-t", id, "@fleet_state", label]);
+            }
+        }
+        if batch.run().is_ok() {
+            for (name, label) in changed {
+                self.shown.insert(name.clone(), label.clone());
+            }
+        } else {
+            self.panes = None;
+        }
+    }
 }
 
 fn follow(log: &Path) -> Vec<String> {
@@ -40,8 +89,21 @@ pub fn build(plan: &Plan, fleet_exe: &Path, batch: &mut Batch) {
     batch.add(
         "new-session",
         &[
-            "-d", "-s", &session, "-x", WIDTH, "-y", HEIGHT, "-n", "monitor", &exe, "-f",
-            &manifest, "status", "--watch",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            WIDTH,
+            "-y",
+            HEIGHT,
+            "-n",
+            "monitor",
+            &exe,
+            "-f",
+            &manifest,
+            "status",
+            "--watch",
+            "--monitor",
         ],
     );
     batch.add("select-pane", &["-t", &win, "-T", "status"]);
@@ -53,7 +115,7 @@ pub fn build(plan: &Plan, fleet_exe: &Path, batch: &mut Batch) {
         );
         b.add(
             "set-option",
-            &["-w", "-t", &win, "pane-border-format", " #{pane_title} "],
+            &["-w", "-t", &win, "pane-border-format", BORDER],
         );
         b.add("set-option", &["-w", "-t", &win, "remain-on-exit", "on"]);
     };
@@ -62,7 +124,7 @@ pub fn build(plan: &Plan, fleet_exe: &Path, batch: &mut Batch) {
     let mut window_no = 1;
     for agent in &plan.agents {
         let mut cmd = follow(&agent.log);
-        if in_window == PER_WINDOW {
+        if in_window >= plan.per_window {
             window_no += 1;
             in_window = 0;
             let name = format!("monitor-{window_no}");

@@ -71,14 +71,40 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     record.reason = reason;
     record.finished_at = Some(finished);
     state::write_json(&spec.record, &record)?;
+    crate::queue::advance(&spec);
+    notify(&spec, state, code, record.reason.as_deref(), &mut out);
     Ok(code)
+}
+
+/// Tell the people watching that the agent ended: a message on every attached tmux client,
+/// then the manifest's `on_exit` (FLEET_STATE, FLEET_EXIT_CODE set; output to the log).
+fn notify(spec: &Spec, state: State, code: i32, reason: Option<&str>, out: &mut Tee) {
+    let label = match reason {
+        Some(r) if state == State::Failed => format!("{state} ({r})"),
+        _ => state.to_string(),
+    };
+    if crate::tmux::inside() {
+        if let Err(e) = crate::tmux::tell_clients(&format!("fleet: {} {label}", spec.agent)) {
+            out.line(&format!("[fleet] cannot show a tmux message: {e:#}"));
+        }
+    }
+    if let Some(on_exit) = &spec.on_exit {
+        let extra = [
+            ("FLEET_STATE", state.to_string()),
+            ("FLEET_EXIT_CODE", code.to_string()),
+        ];
+        let c = step(spec, on_exit, None, &extra, out);
+        if c != 0 {
+            out.line(&format!("[fleet] on_exit failed (exit {c})"));
+        }
+    }
 }
 
 /// Setup, agent, verify: the final state, exit code and reason.
 fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Option<String>) {
     if let Some(setup) = spec.setup.as_deref().filter(|_| !record.setup_done) {
         out.line(&format!("[fleet] setup: {setup}"));
-        let code = step(spec, setup, None, out);
+        let code = step(spec, setup, None, &[], out);
         if code != 0 {
             return (State::Failed, code, Some("setup failed".into()));
         }
@@ -95,13 +121,13 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Op
             return (State::Failed, 127, Some("task unreadable".into()));
         }
     };
-    let code = step(spec, &spec.command, Some(task), out);
+    let code = step(spec, &spec.command, Some(task), &[], out);
     if code != 0 {
         return (State::Failed, code, Some(format!("exit {code}")));
     }
     if let Some(verify) = &spec.verify {
         out.line(&format!("[fleet] verify: {verify}"));
-        let v = step(spec, verify, None, out);
+        let v = step(spec, verify, None, &[], out);
         if v != 0 {
             return (
                 State::Failed,
@@ -115,7 +141,13 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Op
 
 /// Run `sh -c script` in the worktree with the agent's environment, output teed; its exit
 /// code (128+N when killed by signal N, 127 when it could not start).
-fn step(spec: &Spec, script: &str, stdin: Option<File>, out: &mut Tee) -> i32 {
+fn step(
+    spec: &Spec,
+    script: &str,
+    stdin: Option<File>,
+    extra: &[(&str, String)],
+    out: &mut Tee,
+) -> i32 {
     let (reader, writer) = match std::io::pipe() {
         Ok(p) => p,
         Err(e) => {
@@ -135,7 +167,8 @@ fn step(spec: &Spec, script: &str, stdin: Option<File>, out: &mut Tee) -> i32 {
         .env("FLEET_LOG", &spec.log)
         .env("FLEET_TASK", &spec.task)
         .env("FLEET_PROJECT", &spec.project)
-        .env("FLEET_MANIFEST", &spec.manifest);
+        .env("FLEET_MANIFEST", &spec.manifest)
+        .envs(extra.iter().map(|(k, v)| (k, v)));
     cmd.stdin(stdin.map(Stdio::from).unwrap_or_else(Stdio::null));
     match writer.try_clone() {
         Ok(w2) => {

@@ -112,6 +112,12 @@ pub struct Spec {
     pub task: PathBuf,
     pub setup: Option<String>,
     pub verify: Option<String>,
+    /// Run when the agent ends (FLEET_STATE, FLEET_EXIT_CODE set); absent in older specs.
+    #[serde(default)]
+    pub on_exit: Option<String>,
+    /// The monitor session, whose pane for this agent shows its state when it ends.
+    #[serde(default)]
+    pub monitor: Option<String>,
     /// The agent's record file.
     pub record: PathBuf,
 }
@@ -149,6 +155,21 @@ impl Dir {
     /// Where an inline prompt is written for `FLEET_TASK`.
     pub fn prompt_path(&self, agent: &str) -> PathBuf {
         self.root.join("tasks").join(format!("{agent}.md"))
+    }
+
+    /// The base branch the first `up` resolved when the manifest names none.
+    pub fn base(&self) -> Option<String> {
+        let text = fs::read_to_string(self.root.join("base")).ok()?;
+        Some(text.trim().to_string()).filter(|b| !b.is_empty())
+    }
+
+    /// Remember the resolved base (once; later `up`s keep the first).
+    pub fn remember_base(&self, base: &str) -> Result<()> {
+        let path = self.root.join("base");
+        if path.exists() {
+            return Ok(());
+        }
+        util::write_atomic(&path, format!("{base}\n").as_bytes())
     }
 
     /// The agent's record, if it ever started.

@@ -227,7 +227,12 @@ pub fn version() -> Result<String> {
         .stdin(Some(StdIO::Null))
         .output()
         .map_err(tmux_error)?;
-    let v = String::from_utf8_lossy(&out.0.stdout).trim().to_string();
+    check_version(String::from_utf8_lossy(&out.0.stdout).trim().to_string())
+}
+
+/// A version string (`tmux 3.3a`, or the `3.3a` of `#{version}`) checked against
+/// [`MIN_VERSION`].
+fn check_version(v: String) -> Result<String> {
     let num = v.trim_start_matches("tmux ").trim_start_matches("next-");
     let mut parts = num
         .split(|c: char| !c.is_ascii_digit())
@@ -281,6 +286,66 @@ pub fn sessions() -> Result<Vec<Session>> {
     }
 }
 
+/// What one tmux process tells about the server: tmux's version, the sessions with their
+/// fleet tags, and the pane titles of one session of interest (the monitor).
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// `tmux 3.3a`, checked against [`MIN_VERSION`].
+    pub version: String,
+    pub sessions: Vec<Session>,
+    /// The pane titles of the session asked for, every window, in order.
+    pub titles: Vec<String>,
+}
+
+/// Version, sessions and the pane titles of `watched` in one `list-panes -a` (a second
+/// process, `tmux -V`, only when no server runs): `up` stays within a few tmux processes.
+pub fn snapshot(watched: &str) -> Result<Snapshot> {
+    // The title only for the watched session (fleet's own titles, no tabs); the tag, which
+    // holds a path, last so it may contain anything.
+    let fmt = format!(
+        "#{{version}}\t#{{session_name}}\t#{{?#{{==:#{{session_name}},{}}},#{{pane_title}},}}\t#{{{TAG}}}",
+        watched.replace(['#', ',', '}'], "")
+    );
+    let out = match one("list-panes", &["-a", "-F", fmt.as_str()]) {
+        Ok(out) => out,
+        Err(e) if no_server(&format!("{e:#}")) => {
+            return Ok(Snapshot {
+                version: version()?,
+                ..Snapshot::default()
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    let mut snap = Snapshot::default();
+    for line in out.lines() {
+        let mut f = line.splitn(4, '\t');
+        let (Some(v), Some(name), Some(title), Some(tag)) =
+            (f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        if snap.version.is_empty() {
+            snap.version = v.to_string();
+        }
+        if name == watched {
+            snap.titles.push(title.to_string());
+        }
+        if snap.sessions.last().is_none_or(|s| s.name != name) {
+            snap.sessions.push(Session {
+                name: name.to_string(),
+                tag: tag.to_string(),
+            });
+        }
+    }
+    snap.version = if snap.version.is_empty() {
+        // A tmux too old to know `#{version}`: let `tmux -V` say which it is.
+        version()?
+    } else {
+        check_version(format!("tmux {}", snap.version))?
+    };
+    Ok(snap)
+}
+
 /// The titles of the panes of every window of a session, in order.
 pub fn pane_titles(session: &str) -> Result<Vec<String>> {
     let out = one(
@@ -288,6 +353,42 @@ pub fn pane_titles(session: &str) -> Result<Vec<String>> {
         &["-s", "-t", &window(session), "-F", "#{pane_title}"],
     )?;
     Ok(out.lines().map(str::to_string).collect())
+}
+
+/// The panes of every window of a session: (pane id `%N`, title), in order.
+pub fn panes(session: &str) -> Result<Vec<(String, String)>> {
+    let out = one(
+        "list-panes",
+        &[
+            "-s",
+            "-t",
+            &window(session),
+            "-F",
+            "#{pane_id}\t#{pane_title}",
+        ],
+    )?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(id, title)| (id.to_string(), title.to_string()))
+        .collect())
+}
+
+/// Show a message on the status line of every attached client for a few seconds (two tmux
+/// processes: list the clients, then tell them all). Nothing when no client is attached.
+pub fn tell_clients(message: &str) -> Result<()> {
+    let clients = match one("list-clients", &["-F", "#{client_name}"]) {
+        Ok(out) => out,
+        Err(e) if no_server(&format!("{e:#}")) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    // The message is a format: `#` must be doubled to show as itself.
+    let text = message.replace('#', "##");
+    let mut batch = Batch::new();
+    for client in clients.lines().filter(|c| !c.is_empty()) {
+        batch.add("display-message", &["-c", client, "-d", "5000", &text]);
+    }
+    batch.run().map(drop)
 }
 
 /// Is this process running inside tmux?

@@ -73,6 +73,25 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
+/// Sleep up to `total`, waking early when interrupted; false when interrupted.
+pub fn sleep_unless_interrupted(total: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + total;
+    while !interrupted() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
+    }
+    false
+}
+
+/// Whether to colour output on stdout: a terminal, and `NO_COLOR` unset or empty.
+pub fn color_stdout() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// The width of the terminal on stdout, if it is one.
 pub fn terminal_width() -> Option<usize> {
     #[repr(C)]

@@ -708,7 +708,6 @@ fn bad_input_exits_with_one_clear_message_and_changes_nothing() {
 
 /// `logs` and `diff` come with issue 5; enable this once they are merged.
 #[test]
-#[ignore = "needs issue-5 logs/diff"]
 fn logs_and_diff_of_an_unknown_agent_are_usage_errors() {
     run_cases(vec![
         case(

@@ -4,6 +4,7 @@
 //! (see `common`), so they run in parallel and clean up after themselves.
 
 mod common;
+mod scale;
 
 use std::fs;
 

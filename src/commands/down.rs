@@ -26,10 +26,11 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     let mut stopped = Vec::new();
     let mut closed = Vec::new();
     for v in &views {
-        if !v.session_alive {
+        if !v.session_alive && v.state != State::Queued {
             continue;
         }
-        if v.state == State::Running {
+        // A queued agent is stopped too, so no finishing agent starts it later.
+        if matches!(v.state, State::Running | State::Queued) {
             let mut record = v.record.clone().unwrap_or_default();
             record.state = Some(State::Stopped);
             record.finished_at = Some(util::now());
@@ -39,7 +40,9 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
         } else {
             closed.push(v.agent.name.as_str());
         }
-        batch.add("kill-session", &["-t", &tmux::exact(&v.agent.session)]);
+        if v.session_alive {
+            batch.add("kill-session", &["-t", &tmux::exact(&v.agent.session)]);
+        }
     }
     let monitor = plan.monitor_session();
     // Without names, `down` stops everything this fleet owns: also the sessions of agents
@@ -80,7 +83,7 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     if kill_monitor {
         println!("closed the monitor {monitor}");
     }
-    if batch.is_empty() {
+    if batch.is_empty() && stopped.is_empty() {
         println!("nothing to stop: no session of this fleet is running");
     }
 

@@ -8,12 +8,16 @@ use crate::manifest::{self, Plan};
 use crate::tmux;
 
 pub mod attach;
+pub mod diff;
 pub mod doctor;
 pub mod down;
 pub mod init;
+pub mod logs;
+pub mod merge;
 pub mod status;
 pub mod up;
 pub mod validate;
+pub mod wait;
 
 /// Run the parsed command; the exit code on success.
 pub fn run(cli: Cli) -> Result<i32> {
@@ -24,6 +28,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Up(args) => up::run(&manifest::load(file)?, &args),
         Command::Attach(args) => attach::run(&manifest::load(file)?, &args),
         Command::Status(args) => status::run(file, &args),
+        Command::Logs(args) => logs::run(&manifest::load(file)?, &args),
+        Command::Diff(args) => diff::run(&manifest::load(file)?, &args),
+        Command::Wait(args) => wait::run(&manifest::load(file)?, &args),
+        Command::Merge(args) => merge::run(&manifest::load(file)?, &args),
         Command::Down(args) => down::run(&manifest::load(file)?, &args),
         Command::Doctor => doctor::run(file),
         Command::Run(args) => crate::runner::main(&args.spec),

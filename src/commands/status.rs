@@ -79,17 +79,37 @@ pub fn collect<'a>(
                 v.last_line = last_line(&v.agent.log);
             }
         }
-        Detail::Full => std::thread::scope(|s| {
-            for v in views.iter_mut() {
-                s.spawn(|| {
-                    v.stats =
-                        git::stats(&plan.repo, &plan.base, &v.agent.branch, &v.agent.worktree);
-                    v.last_line = last_line(&v.agent.log);
-                });
-            }
-        }),
+        Detail::Full => full_detail(plan, &mut views),
     }
     views
+}
+
+/// The git work and last log line of every agent: one `for-each-ref` for the commits ahead,
+/// meanwhile the worktrees' diffs spread over a few threads (each runs two git processes).
+fn full_detail(plan: &Plan, views: &mut [View]) {
+    let branches: Vec<&str> = views.iter().map(|v| v.agent.branch.as_str()).collect();
+    // Two threads a core: each waits on git most of the time (measured on 2 cores, 32 agents
+    // of a 5,000-file repo: about half the time of one thread; more threads gain nothing).
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+    let per = views.len().div_ceil(jobs).max(1);
+    let ahead = std::thread::scope(|s| {
+        let ahead = s.spawn(|| git::commits_ahead(&plan.repo, &plan.base, &branches));
+        for chunk in views.chunks_mut(per) {
+            s.spawn(move || {
+                for v in chunk {
+                    let (files, ins, del) = git::worktree_diff(&v.agent.worktree, &plan.base);
+                    v.stats.files_changed = files;
+                    v.stats.insertions = ins;
+                    v.stats.deletions = del;
+                    v.last_line = last_line(&v.agent.log);
+                }
+            });
+        }
+        ahead.join().unwrap_or_default()
+    });
+    for v in views.iter_mut() {
+        v.stats.commits_ahead = ahead.get(&v.agent.branch).copied().unwrap_or(0);
+    }
 }
 
 /// The last non-empty line of a log, control characters removed.
@@ -165,8 +185,29 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
     })
 }
 
-/// The status table, one line per agent, sized to `width` columns.
-pub fn table(views: &[View], width: usize) -> String {
+/// A state as people read it: `running`, `failed (verify failed (exit 1))`.
+pub fn label(v: &View) -> String {
+    match v.record.as_ref().and_then(|r| r.reason.as_deref()) {
+        Some(reason) if v.state == State::Failed => format!("failed ({reason})"),
+        _ => v.state.to_string(),
+    }
+}
+
+/// The ANSI colour of a state in the table.
+fn state_color(state: State) -> &'static str {
+    match state {
+        State::Running => "\x1b[36m",                // cyan
+        State::Done => "\x1b[32m",                   // green
+        State::Failed => "\x1b[31m",                 // red
+        State::Lost => "\x1b[35m",                   // magenta
+        State::Stopped => "\x1b[33m",                // yellow
+        State::Pending | State::Queued => "\x1b[2m", // dim
+    }
+}
+
+/// The status table, one line per agent, sized to `width` columns; the state coloured when
+/// `color`.
+pub fn table(views: &[View], width: usize, color: bool) -> String {
     let header = [
         "AGENT",
         "STATE",
@@ -180,13 +221,9 @@ pub fn table(views: &[View], width: usize) -> String {
     let rows: Vec<[String; 8]> = views
         .iter()
         .map(|v| {
-            let state = match v.record.as_ref().and_then(|r| r.reason.as_deref()) {
-                Some(reason) if v.state == State::Failed => format!("failed ({reason})"),
-                _ => v.state.to_string(),
-            };
             [
                 v.agent.name.clone(),
-                state,
+                label(v),
                 v.agent.branch.clone(),
                 v.stats.commits_ahead.to_string(),
                 v.stats.files_changed.to_string(),
@@ -205,7 +242,7 @@ pub fn table(views: &[View], width: usize) -> String {
         }
     }
     let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
+    let mut line = |cells: Vec<&str>, paint: Option<&str>| {
         let mut l = String::new();
         for (i, c) in cells.iter().enumerate() {
             if i + 1 == cells.len() {
@@ -214,13 +251,21 @@ pub fn table(views: &[View], width: usize) -> String {
                 l.push_str(&format!("{c:<w$}  ", w = widths[i]));
             }
         }
-        let l: String = l.trim_end().chars().take(width.max(20)).collect();
-        out.push_str(&l);
+        let mut l: Vec<char> = l.trim_end().chars().take(width.max(20)).collect();
+        // Colour the state cell (the second column) when it is all on screen.
+        let start = widths[0] + 2;
+        let end = start + cells[1].chars().count();
+        if let Some(code) = paint.filter(|_| end <= l.len()) {
+            l.splice(end..end, "\x1b[0m".chars());
+            l.splice(start..start, code.chars());
+        }
+        out.extend(l);
         out.push('\n');
     };
-    line(header.to_vec());
-    for row in &rows {
-        line(row.iter().map(String::as_str).collect());
+    line(header.to_vec(), None);
+    for (row, v) in rows.iter().zip(views) {
+        let paint = color.then(|| state_color(v.state));
+        line(row.iter().map(String::as_str).collect(), paint);
     }
     out
 }
@@ -237,6 +282,7 @@ fn render(
     names: &[String],
     detail: Detail,
     stats: &mut HashMap<String, Stats>,
+    labels: &mut Vec<(String, String)>,
 ) -> Result<String> {
     let sessions = tmux::sessions()?;
     let owned = super::owned(plan, &sessions);
@@ -249,6 +295,10 @@ fn render(
             v.stats = *s;
         }
     }
+    *labels = views
+        .iter()
+        .map(|v| (v.agent.name.clone(), label(v)))
+        .collect();
     let monitor = if owned.contains(&plan.monitor_session()) {
         format!(
             "monitor: {} ({} attach)",
@@ -258,8 +308,14 @@ fn render(
     } else {
         "monitor: not running (fleet up starts it)".to_string()
     };
-    Ok(format!("{}{monitor}\n", table(&views, terminal_width())))
+    Ok(format!(
+        "{}{monitor}\n",
+        table(&views, terminal_width(), util::color_stdout())
+    ))
 }
+
+const HIDE_CURSOR: &str = "\x1b[?25l";
+const SHOW_CURSOR: &str = "\x1b[?25h";
 
 /// `--watch` refreshes states and log lines every second, the git work every few seconds.
 const WATCH_GIT_EVERY: u32 = 5;
@@ -277,12 +333,25 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
     }
     let mut stats = HashMap::new();
     if !args.watch {
-        print!("{}", render(&plan, &args.names, Detail::Full, &mut stats)?);
+        let text = render(
+            &plan,
+            &args.names,
+            Detail::Full,
+            &mut stats,
+            &mut Vec::new(),
+        )?;
+        print!("{text}");
         return Ok(0);
     }
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut seen = modified(&plan.manifest);
     let mut loaded: Result<()> = Ok(());
+    // Ctrl-C ends the loop between two frames, so the terminal is left whole: the last
+    // frame, the cursor shown again, the prompt on a fresh line.
+    util::defer_interrupts();
+    print!("{HIDE_CURSOR}");
+    let mut labels = Vec::new();
+    let mut marks = crate::monitor::Marks::default();
     for tick in 0u32.. {
         // Follow edits of the manifest; show its errors in place until they are fixed.
         let now = modified(&plan.manifest);
@@ -298,7 +367,7 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
         let text = match loaded
             .as_ref()
             .map_err(|e| anyhow::anyhow!("{e:#}"))
-            .and_then(|()| render(&plan, &args.names, detail, &mut stats))
+            .and_then(|()| render(&plan, &args.names, detail, &mut stats, &mut labels))
         {
             Ok(t) => t,
             Err(e) => format!("error: {e:#}\n"),
@@ -313,7 +382,15 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
         );
         let _ = stdout.flush();
         drop(stdout);
-        std::thread::sleep(Duration::from_secs(1));
+        if args.monitor {
+            marks.update(&plan, &labels);
+        }
+        if !util::sleep_unless_interrupted(Duration::from_secs(1)) {
+            break;
+        }
     }
+    // The terminal echoed `^C` on the line under the frame: the prompt goes below it.
+    println!("{SHOW_CURSOR}");
+    let _ = std::io::stdout().flush();
     Ok(0)
 }

@@ -11,6 +11,7 @@ use crate::commands::status::{self, View};
 use crate::git;
 use crate::manifest::{Agent, Plan, Task};
 use crate::monitor;
+use crate::queue;
 use crate::state::{Dir, Spec, State};
 use crate::tmux::{self, Batch};
 use crate::{usage, util};
@@ -20,7 +21,7 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
     let agents = plan.select(&args.names)?;
-    crate::commands::validate::check_tools(plan, &agents)?;
+    crate::commands::validate::check_git_and_programs(plan, &agents)?;
     let dir = Dir::new(&plan.state_dir);
     if args.dry_run {
         return start(plan, args, &agents, &dir);
@@ -38,23 +39,27 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
 
 /// `up` once the tools are checked (and, unless a dry run, under the lock).
 fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32> {
-    let sessions = tmux::sessions()?;
+    let monitor = plan.monitor_session();
+    // tmux's version, the sessions and the monitor's panes: one tmux process.
+    let snap = tmux::snapshot(&monitor)?;
+    let sessions = snap.sessions;
     let owned = super::owned(plan, &sessions);
     let worktrees = git::worktrees(&plan.repo)?;
     let views = status::collect(plan, agents, &owned, status::Detail::States);
     let to_start: Vec<&View> = views
         .iter()
         .filter(|v| match v.state {
-            State::Running | State::Queued => false,
+            State::Running => false,
             s if s.finished() => args.rerun,
+            // Queued agents start now if `max_parallel` has a free slot.
             _ => true,
         })
         .collect();
+    let (start_now, wait) = queue::split(&to_start, queue::free_slots(plan, &owned));
+    let newly_queued = wait.iter().filter(|v| v.state != State::Queued).count();
 
-    let monitor = plan.monitor_session();
     // A monitor built for another list of agents (the manifest changed) is rebuilt.
-    let monitor_stale =
-        owned.contains(&monitor) && tmux::pane_titles(&monitor)? != monitor::titles(plan);
+    let monitor_stale = owned.contains(&monitor) && snap.titles != monitor::titles(plan);
     let monitor_alive = owned.contains(&monitor) && !monitor_stale;
     // Session names fleet would create but someone else holds.
     let mut wanted: Vec<&str> = to_start.iter().map(|v| v.agent.session.as_str()).collect();
@@ -78,9 +83,9 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     }
     check_worktrees(plan, &to_start, &worktrees)?;
 
-    if to_start.is_empty() && monitor_alive {
+    if start_now.is_empty() && newly_queued == 0 && monitor_alive {
         println!(
-            "nothing to do: {} already running or finished (use --rerun to restart finished agents)",
+            "nothing to do: {} already running, queued or finished (use --rerun to restart finished agents)",
             plural(views.len(), "agent")
         );
         summary(plan, agents, &owned)?;
@@ -89,11 +94,19 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
 
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;
     if args.dry_run {
-        let batch = sessions_batch(plan, dir, &to_start, monitor_alive, monitor_stale, &exe);
-        return dry_run(plan, &to_start, &worktrees, &batch);
+        let batch = sessions_batch(plan, dir, &start_now, monitor_alive, monitor_stale, &exe);
+        dry_run(plan, &to_start, &worktrees, &batch)?;
+        if !wait.is_empty() {
+            println!(
+                "then queued (max_parallel), started as slots free: {}",
+                names(&wait)
+            );
+        }
+        return Ok(0);
     }
 
     dir.create()?;
+    dir.remember_base(&plan.base)?;
     exclude_state_dir(plan)?;
     if worktrees.iter().any(|w| w.prunable) {
         git::prune_worktrees(&plan.repo)?;
@@ -119,40 +132,39 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     if util::interrupted() {
         return interrupted(to_start.len(), to_start.len());
     }
-    for v in &to_start {
-        let mut record = v.record.clone().unwrap_or_default();
-        record.begin();
-        record.attempt += 1;
-        dir.write_record(&v.agent.name, &record)?;
+    for v in &wait {
+        dir.write_record(&v.agent.name, &queue::queued(v.record.as_ref()))?;
     }
-    let batch = sessions_batch(plan, dir, &to_start, monitor_alive, monitor_stale, &exe);
-    let ran = batch.run();
+    let started = queue::start_now(plan, dir, &start_now, monitor_alive, monitor_stale, &exe);
     util::default_interrupts();
-    if let Err(e) = ran {
-        // Agents whose session did not come up did not start: put their records back.
-        let alive = super::owned(plan, &tmux::sessions().unwrap_or_default());
-        for v in to_start
-            .iter()
-            .filter(|v| !alive.contains(&v.agent.session))
-        {
-            let _ = dir.write_record(&v.agent.name, &v.record.clone().unwrap_or_default());
-        }
-        return Err(e.context("cannot create the tmux sessions"));
-    }
+    started?;
     println!(
-        "started {}{}",
-        plural(to_start.len(), "agent"),
+        "started {}{}{}",
+        plural(start_now.len(), "agent"),
         match (monitor_alive, monitor_stale) {
             (true, _) => "",
             (false, true) => " and rebuilt the monitor",
             (false, false) => " and the monitor",
+        },
+        match (wait.len(), plan.max_parallel) {
+            (0, _) => String::new(),
+            (n, k) => format!(
+                "; {n} queued (max_parallel: {}): {}",
+                k.unwrap_or(0),
+                names(&wait)
+            ),
         }
     );
     let mut owned = owned;
-    owned.extend(to_start.iter().map(|v| v.agent.session.clone()));
+    owned.extend(start_now.iter().map(|v| v.agent.session.clone()));
     owned.insert(monitor);
     summary(plan, agents, &owned)?;
     attach_after(plan, args)
+}
+
+fn names(views: &[&View]) -> String {
+    let names: Vec<&str> = views.iter().map(|v| v.agent.name.as_str()).collect();
+    names.join(", ")
 }
 
 /// Stopped by Ctrl-C (or SIGTERM) while preparing worktrees: say what is ready; exit 130.
@@ -310,6 +322,8 @@ fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<()> {
         task: task_file(dir, agent)?,
         setup: plan.setup.clone(),
         verify: agent.verify.clone(),
+        on_exit: agent.on_exit.clone(),
+        monitor: Some(plan.monitor_session()),
         record: dir.record_path(&agent.name),
     };
     dir.write_spec(&spec)
@@ -367,7 +381,7 @@ fn exclude_state_dir(plan: &Plan) -> Result<()> {
 }
 
 /// The tmux commands that start these agents' sessions and (re)build the monitor.
-fn sessions_batch(
+pub(crate) fn sessions_batch(
     plan: &Plan,
     dir: &Dir,
     to_start: &[&View],

@@ -50,6 +50,13 @@ pub fn find_program(agent: &Agent) -> std::result::Result<Option<PathBuf>, Strin
 /// (a usage error naming the agents otherwise).
 pub fn check_tools(plan: &Plan, agents: &[&Agent]) -> Result<(String, String)> {
     let tmux_v = tmux::version()?;
+    let git_v = check_git_and_programs(plan, agents)?;
+    Ok((tmux_v, git_v))
+}
+
+/// [`check_tools`] less tmux, for `up`, which learns tmux's version from its first tmux call
+/// ([`tmux::snapshot`]); git's version.
+pub fn check_git_and_programs(plan: &Plan, agents: &[&Agent]) -> Result<String> {
     let git_v = git::version()?;
     let missing: Vec<String> = agents
         .iter()
@@ -71,7 +78,7 @@ pub fn check_tools(plan: &Plan, agents: &[&Agent]) -> Result<(String, String)> {
             missing.join("\n  ")
         ));
     }
-    Ok((tmux_v, git_v))
+    Ok(git_v)
 }
 
 pub fn run(file: Option<&Path>) -> Result<i32> {
@@ -114,6 +121,9 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
         }
         if let Some(v) = &a.verify {
             println!("  verify:   {}", indent(v));
+        }
+        if let Some(v) = &a.on_exit {
+            println!("  on_exit:  {}", indent(v));
         }
     }
     Ok(0)

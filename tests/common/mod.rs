@@ -536,6 +536,17 @@ impl Fleet {
     }
 }
 
+impl Fleet {
+    /// What a pane shows now (`-e`: with colour escapes).
+    pub fn screen(&self, pane: &str, escapes: bool) -> String {
+        let mut args = vec!["capture-pane", "-p", "-t", pane];
+        if escapes {
+            args.push("-e");
+        }
+        self.tmux(&args).stdout
+    }
+}
+
 impl Drop for Fleet {
     fn drop(&mut self) {
         // Pass or fail: no tmux server outlives the test (the temp dir goes after this).
@@ -549,6 +560,14 @@ pub struct Spawned {
     pub child: std::process::Child,
     out: PathBuf,
     err: PathBuf,
+}
+
+impl Drop for Spawned {
+    /// A test that fails half-way leaves no fleet command running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Spawned {

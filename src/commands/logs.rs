@@ -1,0 +1,188 @@
+//! `fleet logs NAME [-f] [-n N]`: the last lines of an agent's log; `-f` follows it until the
+//! agent exits (or Ctrl-C), waiting for a log that does not exist yet.
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::status::{self, Detail};
+use crate::cli::LogsArgs;
+use crate::manifest::{Agent, Plan};
+use crate::state::State;
+use crate::{tmux, util};
+
+/// How often `-f` looks for new output, and how often it asks tmux whether a running agent's
+/// session is still there (a vanished session means the agent is lost: stop following).
+const POLL: Duration = Duration::from_millis(200);
+const SESSION_CHECK: Duration = Duration::from_secs(2);
+
+pub fn run(plan: &Plan, args: &LogsArgs) -> Result<i32> {
+    let agent = plan.agent(&args.name)?;
+    let mut out = std::io::stdout().lock();
+    let mut offset = match File::open(&agent.log) {
+        Ok(mut f) => {
+            let (tail, end) = last_lines(&mut f, args.lines)
+                .with_context(|| format!("cannot read {}", agent.log.display()))?;
+            out.write_all(&tail)?;
+            out.flush()?;
+            Some(end)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !args.follow {
+                eprintln!(
+                    "{}: no log yet at {} (the agent has not started; `fleet up {}` starts it)",
+                    agent.name,
+                    agent.log.display(),
+                    agent.name
+                );
+            }
+            None
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read {}", agent.log.display()));
+        }
+    };
+    if !args.follow {
+        return Ok(0);
+    }
+    util::defer_interrupts();
+    let mut watch = Watch::new(plan, agent);
+    loop {
+        // Read what is new first, then decide: the runner writes its last line before it
+        // records the end, so nothing is missed.
+        let ended = watch.ended();
+        offset = copy_new(&agent.log, offset, &mut out)?;
+        if ended || util::interrupted() {
+            return Ok(0);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Print what the log got since `offset` (all of it for a log that appeared, from the start
+/// again for one that shrank); the new offset.
+fn copy_new(log: &Path, offset: Option<u64>, out: &mut impl Write) -> Result<Option<u64>> {
+    let Ok(mut f) = File::open(log) else {
+        return Ok(offset);
+    };
+    let len = f.metadata()?.len();
+    let from = match offset {
+        Some(o) if o <= len => o,
+        _ => 0,
+    };
+    if from == len {
+        return Ok(Some(len));
+    }
+    f.seek(SeekFrom::Start(from))?;
+    let mut buf = Vec::new();
+    Read::by_ref(&mut f)
+        .take(len - from)
+        .read_to_end(&mut buf)?;
+    out.write_all(&buf)?;
+    out.flush()?;
+    Ok(Some(from + buf.len() as u64))
+}
+
+/// The last `n` lines of the file and its length.
+fn last_lines(f: &mut File, n: usize) -> std::io::Result<(Vec<u8>, u64)> {
+    let len = f.metadata()?.len();
+    if n == 0 {
+        return Ok((Vec::new(), len));
+    }
+    let mut start = len;
+    let mut buf: Vec<u8> = Vec::new();
+    // Read backwards in blocks until n+1 newlines (the first one ends the line before).
+    loop {
+        let newlines = buf.iter().filter(|&&b| b == b'\n').count();
+        let wanted = if buf.last() == Some(&b'\n') { n + 1 } else { n };
+        if start == 0 || newlines > wanted {
+            break;
+        }
+        let block = start.min(64 * 1024);
+        start -= block;
+        f.seek(SeekFrom::Start(start))?;
+        let mut chunk = vec![0u8; block as usize];
+        f.read_exact(&mut chunk)?;
+        chunk.extend_from_slice(&buf);
+        buf = chunk;
+    }
+    let skip_last_newline = usize::from(buf.last() == Some(&b'\n'));
+    let cut = buf
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, &b)| b == b'\n')
+        .nth(n + skip_last_newline - 1)
+        .map(|(i, _)| i + 1);
+    let tail = match cut {
+        Some(i) => buf[i..].to_vec(),
+        None => buf,
+    };
+    Ok((tail, len))
+}
+
+/// Tells when a followed agent has ended: its record says it finished or was stopped, or
+/// its session is gone while the record still says running (lost).
+struct Watch<'a> {
+    plan: &'a Plan,
+    agent: &'a Agent,
+    checked: Option<Instant>,
+}
+
+impl<'a> Watch<'a> {
+    fn new(plan: &'a Plan, agent: &'a Agent) -> Self {
+        Self {
+            plan,
+            agent,
+            checked: None,
+        }
+    }
+
+    fn ended(&mut self) -> bool {
+        let record = crate::state::Dir::new(&self.plan.state_dir).record(&self.agent.name);
+        match record.as_ref().and_then(|r| r.state) {
+            Some(State::Done | State::Failed | State::Stopped) => true,
+            Some(State::Running) => {
+                if self.checked.is_some_and(|t| t.elapsed() < SESSION_CHECK) {
+                    return false;
+                }
+                self.checked = Some(Instant::now());
+                let Ok(sessions) = tmux::sessions() else {
+                    return false;
+                };
+                let owned = super::owned(self.plan, &sessions);
+                let view = status::collect(self.plan, &[self.agent], &owned, Detail::States);
+                view.first().is_some_and(|v| v.state == State::Lost)
+            }
+            // Not started yet (or queued): keep waiting for it.
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tail(text: &str, n: usize) -> String {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), text).unwrap();
+        let mut f = File::open(tmp.path()).unwrap();
+        let (t, len) = last_lines(&mut f, n).unwrap();
+        assert_eq!(len, text.len() as u64);
+        String::from_utf8(t).unwrap()
+    }
+
+    #[test]
+    fn last_lines_of_a_file() {
+        assert_eq!(tail("a\nb\nc\n", 2), "b\nc\n");
+        assert_eq!(tail("a\nb\nc", 2), "b\nc");
+        assert_eq!(tail("a\nb\nc\n", 5), "a\nb\nc\n");
+        assert_eq!(tail("a\nb\nc\n", 0), "");
+        assert_eq!(tail("", 3), "");
+        let long: String = (0..100_000).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(tail(&long, 2), "line 99998\nline 99999\n");
+    }
+}

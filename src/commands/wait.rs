@@ -1,0 +1,138 @@
+//! `fleet wait [NAMES…] [--timeout SECS]`: block until the agents finish. A progress bar on a
+//! terminal (finished / total, the running ones named), plain lines otherwise. Exit 0 when all
+//! are done, 1 when any failed, was stopped, was lost or never started, 124 on timeout.
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::status::{self, Detail, View};
+use crate::cli::WaitArgs;
+use crate::manifest::Plan;
+use crate::state::State;
+use crate::{tmux, util};
+
+const POLL: Duration = Duration::from_millis(500);
+pub const TIMED_OUT: i32 = 124;
+const INTERRUPTED: i32 = 130;
+
+/// An agent `wait` no longer waits for. Pending means never started: nobody will start it,
+/// so waiting would never end.
+fn ended(state: State) -> bool {
+    !matches!(state, State::Running | State::Queued)
+}
+
+/// How a finished agent is told: `agent1 failed (exit 3) after 12s`.
+fn describe(v: &View) -> String {
+    let reason = v
+        .record
+        .as_ref()
+        .and_then(|r| r.reason.as_deref())
+        .filter(|_| v.state != State::Done)
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    let took = match v.state {
+        State::Pending => " (never started; `fleet up` starts it)".to_string(),
+        _ => v
+            .runtime()
+            .map(|s| format!(" after {}", util::duration(s)))
+            .unwrap_or_default(),
+    };
+    format!("{} {}{reason}{took}", v.agent.name, v.state)
+}
+
+pub fn run(plan: &Plan, args: &WaitArgs) -> Result<i32> {
+    let agents = plan.select(&args.names)?;
+    util::defer_interrupts();
+    let started = Instant::now();
+    let deadline = args.timeout.map(|s| started + Duration::from_secs(s));
+    let bar = if std::io::stderr().is_terminal() {
+        let bar =
+            ProgressBar::with_draw_target(Some(agents.len() as u64), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{bar:24}] {pos}/{len} finished  {elapsed}  {wide_msg}",
+            )?
+            .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Some(bar)
+    } else {
+        None
+    };
+    let say = |line: String| match &bar {
+        Some(b) => b.println(line),
+        None => println!("{line}"),
+    };
+    let mut told: HashSet<String> = HashSet::new();
+    let (code, summary) = loop {
+        let sessions = tmux::sessions()?;
+        let owned = super::owned(plan, &sessions);
+        let views = status::collect(plan, &agents, &owned, Detail::States);
+        for v in views.iter().filter(|v| ended(v.state)) {
+            if told.insert(v.agent.name.clone()) {
+                say(describe(v));
+            }
+        }
+        let running: Vec<&str> = views
+            .iter()
+            .filter(|v| !ended(v.state))
+            .map(|v| v.agent.name.as_str())
+            .collect();
+        if let Some(b) = &bar {
+            b.set_position(told.len() as u64);
+            b.set_message(if running.is_empty() {
+                String::new()
+            } else {
+                format!("running: {}", running.join(", "))
+            });
+        }
+        if running.is_empty() {
+            let bad: Vec<&str> = views
+                .iter()
+                .filter(|v| v.state != State::Done)
+                .map(|v| v.agent.name.as_str())
+                .collect();
+            break if bad.is_empty() {
+                (0, format!("all {} done", views.len()))
+            } else {
+                let done = views.len() - bad.len();
+                (
+                    1,
+                    format!(
+                        "{done} of {} done; not done: {}",
+                        views.len(),
+                        bad.join(", ")
+                    ),
+                )
+            };
+        }
+        let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
+        if timed_out || util::interrupted() {
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            let why = if timed_out {
+                format!(
+                    "timed out after {}",
+                    util::duration(args.timeout.unwrap_or(0))
+                )
+            } else {
+                "interrupted".to_string()
+            };
+            eprintln!("{why}; still running: {}", running.join(", "));
+            return Ok(if timed_out { TIMED_OUT } else { INTERRUPTED });
+        }
+        let nap = deadline.map_or(POLL, |d| {
+            POLL.min(d.saturating_duration_since(Instant::now()))
+        });
+        util::sleep_unless_interrupted(nap);
+    };
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    println!("{summary}");
+    Ok(code)
+}

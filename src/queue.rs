@@ -1,0 +1,140 @@
+//! `max_parallel: k`: at most k agents run at once; the others wait as `queued`. There is no
+//! daemon: `up` starts the first k and records the rest as queued (their worktrees and run
+//! specs ready); the runner of each agent that finishes takes the `.fleet` lock and starts
+//! the next queued agents while slots are free ([`advance`]).
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::commands::status::{self, View};
+use crate::manifest::{self, Agent, Plan};
+use crate::state::{Dir, Record, Spec, State};
+use crate::tmux;
+
+/// How long a finished agent's runner waits for the lock (it is not interactive: a long
+/// `up` may hold the lock while it creates many worktrees).
+pub const LOCK_WAIT: Duration = Duration::from_secs(600);
+
+/// How many more agents may start now: `max_parallel` less the agents running (all of the
+/// manifest's, not only `views`); None without a limit.
+pub fn free_slots(plan: &Plan, owned: &HashSet<String>) -> Option<usize> {
+    let k = plan.max_parallel? as usize;
+    let all: Vec<&Agent> = plan.agents.iter().collect();
+    let running = status::collect(plan, &all, owned, status::Detail::States)
+        .iter()
+        .filter(|v| v.state == State::Running)
+        .count();
+    Some(k.saturating_sub(running))
+}
+
+/// Split the agents `up` is to start into those that start now and those that wait: the
+/// ones already queued first (they waited longest), then the others, in manifest order.
+pub fn split<'v, 'a>(
+    candidates: &[&'v View<'a>],
+    slots: Option<usize>,
+) -> (Vec<&'v View<'a>>, Vec<&'v View<'a>>) {
+    let mut order: Vec<&View> = candidates
+        .iter()
+        .filter(|v| v.state == State::Queued)
+        .chain(candidates.iter().filter(|v| v.state != State::Queued))
+        .copied()
+        .collect();
+    let n = slots.unwrap_or(order.len()).min(order.len());
+    let wait = order.split_off(n);
+    (order, wait)
+}
+
+/// The record of an agent that waits for a slot.
+pub fn queued(record: Option<&Record>) -> Record {
+    let mut r = record.cloned().unwrap_or_default();
+    r.state = Some(State::Queued);
+    r.started_at = None;
+    r.finished_at = None;
+    r.exit_code = None;
+    r.reason = None;
+    r.pid = None;
+    r
+}
+
+/// Called by the runner once its agent's final record is written: start the queued agents
+/// of its fleet while slots are free. Problems go to the agent's log, never stop the runner.
+pub fn advance(spec: &Spec) {
+    if let Err(e) = try_advance(spec) {
+        if let Ok(mut log) = crate::util::append_private(&spec.log) {
+            let _ = writeln!(log, "[fleet] cannot start the queued agents: {e:#}");
+        }
+    }
+}
+
+fn try_advance(spec: &Spec) -> Result<()> {
+    // `.fleet/agents/<name>.json` → `.fleet/`.
+    let Some(root) = spec.record.parent().and_then(Path::parent) else {
+        return Ok(());
+    };
+    let dir = Dir::new(root);
+    if !any_queued(&dir) {
+        return Ok(());
+    }
+    let plan = manifest::load(Some(&spec.manifest))?;
+    let _lock = dir.lock(LOCK_WAIT)?;
+    let sessions = tmux::sessions()?;
+    let owned = crate::commands::owned(&plan, &sessions);
+    let Some(slots) = free_slots(&plan, &owned) else {
+        // `max_parallel` was removed from the manifest: `up` starts the rest.
+        return Ok(());
+    };
+    let all: Vec<&Agent> = plan.agents.iter().collect();
+    let views = status::collect(&plan, &all, &owned, status::Detail::States);
+    let start: Vec<&View> = views
+        .iter()
+        .filter(|v| v.state == State::Queued)
+        .take(slots)
+        .collect();
+    if start.is_empty() {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().context("cannot find the fleet executable")?;
+    start_now(&plan, &dir, &start, true, false, &exe)
+}
+
+/// Does any agent record of this `.fleet/` say queued? (No manifest or tmux needed.)
+fn any_queued(dir: &Dir) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir.root.join("agents")) else {
+        return false;
+    };
+    entries.filter_map(|e| e.ok()).any(|e| {
+        crate::state::read_json::<Record>(&e.path()).is_some_and(|r| r.state == Some(State::Queued))
+    })
+}
+
+/// Mark these agents started and create their sessions (and, unless `monitor_alive`, the
+/// monitor) in one tmux call; on failure the agents whose session did not come up get
+/// their old records back. Shared by `up` and [`advance`].
+pub fn start_now(
+    plan: &Plan,
+    dir: &Dir,
+    start: &[&View],
+    monitor_alive: bool,
+    monitor_stale: bool,
+    exe: &Path,
+) -> Result<()> {
+    for v in start {
+        let mut record = v.record.clone().unwrap_or_default();
+        record.begin();
+        record.attempt += 1;
+        dir.write_record(&v.agent.name, &record)?;
+    }
+    let batch =
+        crate::commands::up::sessions_batch(plan, dir, start, monitor_alive, monitor_stale, exe);
+    if let Err(e) = batch.run() {
+        let alive = crate::commands::owned(plan, &tmux::sessions().unwrap_or_default());
+        for v in start.iter().filter(|v| !alive.contains(&v.agent.session)) {
+            let _ = dir.write_record(&v.agent.name, &v.record.clone().unwrap_or_default());
+        }
+        return Err(e.context("cannot create the tmux sessions"));
+    }
+    Ok(())
+}
