@@ -701,6 +701,40 @@ fn bad_input_exits_with_one_clear_message_and_changes_nothing() {
             &["unknown agent `nosuch`", "known agents: a1"],
         )
         .only(&[&["status", "nosuch"], &["status", "--json", "nosuch"]]),
+        case(
+            "wait for an unknown agent",
+            ONE,
+            &["unknown agent `nosuch`", "known agents: a1"],
+        )
+        .only(&[&["wait", "nosuch"]]),
+        case(
+            "merge of an unknown agent",
+            ONE,
+            &["unknown agent `nosuch`", "known agents: a1"],
+        )
+        .only(&[&["merge", "nosuch"]]),
+        // ---- an agent that never started
+        case(
+            "merge of an agent that never started",
+            ONE,
+            &["a1", "no branch fleet/a1", "fleet up a1"],
+        )
+        .only(&[&["merge", "a1"], &["merge", "--squash", "a1"]])
+        .code(1),
+        case(
+            "diff of an agent that never started",
+            ONE,
+            &["a1", "no branch fleet/a1", "fleet up a1"],
+        )
+        .only(&[&["diff", "a1"], &["diff", "--stat", "a1"]])
+        .code(1),
+        case(
+            "attach to an agent or a monitor that is not running",
+            ONE,
+            &["has no tmux session", "fleet up"],
+        )
+        .only(&[&["attach", "a1"], &["attach"]])
+        .code(1),
     ];
     assert!(cases.len() >= 30, "the table has at least 30 cases");
     run_cases(cases);
