@@ -160,6 +160,9 @@ pub struct Worktree {
     pub branch: Option<String>,
     /// Registered but its directory is gone.
     pub prunable: bool,
+    /// `git worktree lock`ed, with the reason given ("initializing" while `worktree add`
+    /// runs, or after it was cut short).
+    pub locked: Option<String>,
 }
 
 /// All worktrees of the repository (the main one included).
@@ -174,11 +177,14 @@ pub fn worktrees(repo: &Path) -> Result<Vec<Worktree>> {
                     path: PathBuf::from(p),
                     branch: None,
                     prunable: false,
+                    locked: None,
                 });
             } else if let (Some(w), Some(b)) = (wt.as_mut(), line.strip_prefix("branch ")) {
                 w.branch = Some(b.trim_start_matches("refs/heads/").to_string());
             } else if let (Some(w), true) = (wt.as_mut(), line.starts_with("prunable")) {
                 w.prunable = true;
+            } else if let (Some(w), Some(why)) = (wt.as_mut(), line.strip_prefix("locked")) {
+                w.locked = Some(why.trim().to_string());
             }
         }
         if let Some(mut w) = wt {
