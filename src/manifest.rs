@@ -666,6 +666,20 @@ fn resolve(
             ));
         }
     }
+    // tmux takes no argument with a line break (and git's worktree list would split it).
+    let line_break = |p: &Path| p.to_string_lossy().contains(['\n', '\r']);
+    if line_break(path) {
+        problems.push(format!(
+            "its path {:?} holds a line break, which tmux cannot take; rename that directory",
+            path.display()
+        ));
+    }
+    if line_break(&worktree_dir) {
+        problems.push(format!(
+            "worktree_dir: {:?} holds a line break, which tmux and git cannot take; choose another",
+            worktree_dir.display()
+        ));
+    }
     if let Some(why) = unusable_dir(&worktree_dir) {
         problems.push(format!(
             "worktree_dir: {} cannot hold worktrees: {why}; set `worktree_dir:` to a directory fleet can create",
@@ -831,6 +845,12 @@ fn resolve(
             Some(l) => dir.join(l),
             None => state_dir.join("logs").join(format!("{}.log", a.name)),
         });
+        if line_break(&log) && !line_break(dir) {
+            problems.push(format!(
+                "{at}log {:?} holds a line break, which tmux cannot take; fix `log:`",
+                log.display()
+            ));
+        }
         if let Some(why) =
             unwritable(&log).filter(|_| !(state_dir_bad && log.starts_with(&state_dir)))
         {

@@ -537,6 +537,29 @@ fn bad_input_exits_with_one_clear_message_and_changes_nothing() {
             &["agents.yaml", "worktree_dir", "README.md is a file", "set `worktree_dir:`"],
         ),
         case(
+            "a line break in worktree_dir",
+            "worktree_dir: \"../wt\\nx\"\nagents:\n  - name: a1\n    prompt: hi\n    command: cat\n",
+            &["agents.yaml", "worktree_dir", "line break", "choose another"],
+        ),
+        case(
+            "a line break in a log path",
+            "agents:\n  - name: a1\n    prompt: hi\n    command: cat\n    log: \"a\\nb.log\"\n",
+            &["agents.yaml", "(a1)", "line break", "fix `log:`"],
+        ),
+        case(
+            "a line break in the repository's path",
+            "",
+            &["agents.yaml", "line break", "rename that directory"],
+        )
+        .setup(|f, ctx| {
+            let dir = f.root.join("two\nlines");
+            fs::create_dir_all(&dir).unwrap();
+            f.git_in(&dir, &["init", "-q", "-b", "main"]);
+            f.git_in(&dir, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "i"]);
+            fs::write(dir.join("agents.yaml"), ONE).unwrap();
+            ctx.cwd = dir;
+        }),
+        case(
             ".fleet is a file",
             ONE,
             &["agents.yaml", ".fleet is a file", "move the file away"],
