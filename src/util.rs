@@ -92,6 +92,18 @@ pub fn color_stdout() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// Is process `pid` a fleet runner of this run spec (`fleet _run SPEC`), still alive?
+/// Read from `/proc`; false where there is none.
+pub fn runner_alive(pid: u32, spec: &Path) -> bool {
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    use std::os::unix::ffi::OsStrExt;
+    let spec = spec.as_os_str().as_bytes();
+    args.windows(2).any(|w| w[0] == b"_run" && w[1] == spec)
+}
+
 /// The width of the terminal on stdout, if it is one.
 pub fn terminal_width() -> Option<usize> {
     #[repr(C)]

@@ -197,6 +197,44 @@ fn after_the_tmux_server_dies_agents_are_lost_and_up_resumes_their_work() {
     assert_complete(&f, &["a1", "a2"]);
 }
 
+#[test]
+fn up_does_not_restart_a_lost_agent_whose_last_run_still_goes() {
+    let f = Fleet::new();
+    f.manifest(SLEEPERS);
+    f.fleet(&["up"]).success();
+    f.tmux_ok(&["kill-server"]);
+    assert_eq!(f.state("a2"), "lost");
+    // A runner of a2 that outlived its session (stands in for one that ignored the hangup).
+    let spec = f.repo.join(".fleet/run/a2.json");
+    let mut ghost = std::process::Command::new("sh")
+        .args(["-c", "sleep 300; true", "_run"])
+        .arg(&spec)
+        .spawn()
+        .unwrap();
+    let record = f.repo.join(".fleet/agents/a2.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&record).unwrap()).unwrap();
+    json["pid"] = ghost.id().into();
+    fs::write(&record, json.to_string()).unwrap();
+
+    let doctor = f.fleet(&["doctor"]);
+    let run = f.fleet(&["up"]);
+    let _ = ghost.kill();
+    let _ = ghost.wait();
+    run.code(2)
+        .stderr_has("agent `a2`")
+        .stderr_has(&format!("pid {}", ghost.id()))
+        .stderr_has("still going");
+    assert_eq!(f.sessions(), Vec::<String>::new(), "nothing restarted");
+    doctor
+        .code(1)
+        .stdout_has(&format!("its last run (pid {}) is still going", ghost.id()))
+        .stdout_has(&format!("fix: kill {}", ghost.id()));
+
+    f.fleet(&["up"]).success();
+    assert_complete(&f, &["a1", "a2", "a3"]);
+}
+
 // ------------------------------------------------------------------------------------ Ctrl-C
 
 #[test]

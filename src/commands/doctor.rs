@@ -161,6 +161,24 @@ fn sessions(r: &mut Report, plan: &Plan) -> Result<()> {
         let record = dir.record(&a.name);
         if Record::derive(record.as_ref(), owned.contains(&a.session)) == State::Lost {
             found = true;
+            let ghost = record
+                .as_ref()
+                .and_then(|r| r.pid)
+                .filter(|pid| crate::util::runner_alive(*pid, &dir.spec_path(&a.name)));
+            if let Some(pid) = ghost {
+                r.problem(
+                    format!(
+                        "agent {} lost its session {} but its last run (pid {pid}) is still going",
+                        a.name, a.session
+                    ),
+                    format!(
+                        "kill {pid}   (or wait for it to end), then {} up {}",
+                        super::fleet_command(plan),
+                        a.name
+                    ),
+                );
+                continue;
+            }
             r.problem(
                 format!(
                     "agent {} is lost: it was running but its session {} is gone (tmux server ended?)",

@@ -82,6 +82,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         ));
     }
     check_worktrees(plan, &to_start, &worktrees)?;
+    check_no_runner_left(dir, &to_start)?;
 
     if start_now.is_empty() && newly_queued == 0 && monitor_alive {
         println!(
@@ -231,6 +232,32 @@ fn check_worktrees(plan: &Plan, to_start: &[&View], worktrees: &[git::Worktree])
         usage(format!(
             "cannot start; nothing was changed:\n  {}",
             problems.join("\n  ")
+        ))
+    }
+}
+
+/// Refuse to restart a lost agent whose runner still runs (its session went, it did not):
+/// two agents would work in one worktree.
+fn check_no_runner_left(dir: &Dir, to_start: &[&View]) -> Result<()> {
+    let alive: Vec<String> = to_start
+        .iter()
+        .filter(|v| v.state == State::Lost)
+        .filter_map(|v| {
+            let pid = v.record.as_ref()?.pid?;
+            util::runner_alive(pid, &dir.spec_path(&v.agent.name)).then(|| {
+                format!(
+                    "agent `{}`: its last run (pid {pid}) is still going though its session is gone; wait for it to end or stop it with `kill {pid}`, then run `fleet up` again",
+                    v.agent.name
+                )
+            })
+        })
+        .collect();
+    if alive.is_empty() {
+        Ok(())
+    } else {
+        usage(format!(
+            "cannot restart; nothing was changed:\n  {}",
+            alive.join("\n  ")
         ))
     }
 }
