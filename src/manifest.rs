@@ -11,8 +11,63 @@ use crate::{git, util, UsageError};
 
 /// The file name looked for in the current directory and its parents.
 pub const FILE_NAME: &str = "agents.yaml";
-/// The command agents run when the manifest gives none.
+/// The command agents run when the manifest gives none (the `claude` preset's).
 pub const DEFAULT_COMMAND: &str = "claude --print";
+
+/// `agent:` — a known agent CLI, run the way its documentation gives for scripts (headless)
+/// or, with `interactive: true`, as its TUI with the task as the initial prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// Claude Code: `claude --print`, the task on stdin.
+    Claude,
+    /// OpenAI Codex CLI: `codex exec -`, the task on stdin.
+    Codex,
+    /// Aider: `aider --yes-always --message-file <task>`.
+    Aider,
+    /// Gemini CLI: headless when stdin is not a terminal, the task on stdin.
+    Gemini,
+    /// No AI: the task is a shell script, run by `sh`.
+    Shell,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 5] = [
+        Preset::Claude,
+        Preset::Codex,
+        Preset::Aider,
+        Preset::Gemini,
+        Preset::Shell,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Claude => "claude",
+            Preset::Codex => "codex",
+            Preset::Aider => "aider",
+            Preset::Gemini => "gemini",
+            Preset::Shell => "shell",
+        }
+    }
+
+    /// The command (for `sh -c`; the task on stdin, and in `$FLEET_TASK`).
+    pub fn command(self, interactive: bool) -> &'static str {
+        match (self, interactive) {
+            (Preset::Claude, false) => DEFAULT_COMMAND,
+            (Preset::Claude, true) => r#"claude "$(cat "$FLEET_TASK")""#,
+            (Preset::Codex, false) => "codex exec -",
+            (Preset::Codex, true) => r#"codex "$(cat "$FLEET_TASK")""#,
+            (Preset::Aider, false) => r#"aider --yes-always --message-file "$FLEET_TASK""#,
+            // aider has no "first message, then chat" flag: the task is in the chat as a
+            // read-only file for the person to refer to.
+            (Preset::Aider, true) => r#"aider --read "$FLEET_TASK""#,
+            (Preset::Gemini, false) => "gemini",
+            (Preset::Gemini, true) => r#"gemini --prompt-interactive "$(cat "$FLEET_TASK")""#,
+            (Preset::Shell, false) => "sh -s",
+            (Preset::Shell, true) => r#"sh "$FLEET_TASK""#,
+        }
+    }
+}
 /// The name no agent may take: it is the monitor's.
 pub const RESERVED_NAME: &str = "monitor";
 
@@ -23,6 +78,8 @@ struct RawManifest {
     base: Option<String>,
     worktree_dir: Option<PathBuf>,
     command: Option<String>,
+    agent: Option<Preset>,
+    interactive: Option<bool>,
     #[serde(default)]
     env: BTreeMap<String, Scalar>,
     setup: Option<String>,
@@ -58,6 +115,8 @@ struct RawAgent {
     branch: Option<String>,
     log: Option<PathBuf>,
     command: Option<String>,
+    agent: Option<Preset>,
+    interactive: Option<bool>,
     #[serde(default)]
     env: BTreeMap<String, Scalar>,
     verify: Option<String>,
@@ -118,8 +177,12 @@ pub struct Agent {
     /// Absolute log path.
     pub log: PathBuf,
     pub task: Task,
-    /// Run by `sh -c`, the task on stdin.
+    /// Run by `sh -c`, the task on stdin (not when interactive).
     pub command: String,
+    /// The preset the command came from, if it came from one.
+    pub preset: Option<Preset>,
+    /// Runs on the pane's terminal (a TUI a person can answer); logged with `pipe-pane`.
+    pub interactive: bool,
     /// Top-level env with the agent's merged over it.
     pub env: BTreeMap<String, String>,
     pub verify: Option<String>,
@@ -812,11 +875,18 @@ fn resolve(
                 ));
             }
         }
-        let command = a
-            .command
-            .clone()
-            .or_else(|| raw.command.clone())
-            .unwrap_or_else(|| DEFAULT_COMMAND.to_string());
+        // The most specific wins: the agent's command, its preset, the top-level command, the
+        // top-level preset, then claude.
+        let interactive = a.interactive.or(raw.interactive).unwrap_or(false);
+        let (command, preset) = match (&a.command, a.agent, &raw.command, raw.agent) {
+            (Some(c), _, _, _) => (c.clone(), None),
+            (None, Some(p), _, _) => (p.command(interactive).to_string(), Some(p)),
+            (None, None, Some(c), _) => (c.clone(), None),
+            (None, None, None, p) => {
+                let p = p.unwrap_or(Preset::Claude);
+                (p.command(interactive).to_string(), Some(p))
+            }
+        };
         if a.command.as_deref().is_some_and(|c| c.trim().is_empty()) {
             problems.push(format!("{at}command is empty; give the agent's command"));
         }
@@ -830,6 +900,8 @@ fn resolve(
             log,
             task,
             command,
+            preset,
+            interactive,
             env,
             verify: a.verify.or_else(|| raw.verify.clone()),
             on_exit: a.on_exit.or_else(|| raw.on_exit.clone()),

@@ -33,14 +33,19 @@ pub fn main(spec_path: &Path) -> Result<i32> {
 pub fn run(spec_path: &Path) -> Result<i32> {
     let spec: Spec = state::read_json(spec_path)
         .with_context(|| format!("cannot read the run spec {}", spec_path.display()))?;
-    let mut log = util::append_private(&spec.log)?;
+    // An interactive agent's pane is logged by tmux (`pipe-pane`): write to the pane only.
+    let mut log = if spec.interactive {
+        None
+    } else {
+        Some(util::append_private(&spec.log)?)
+    };
     let mut record: Record = state::read_json(&spec.record).unwrap_or_default();
     record.begin();
     record.pid = Some(std::process::id());
     state::write_json(&spec.record, &record)?;
 
     let mut out = Tee {
-        log: &mut log,
+        log: log.as_mut(),
         pane: std::io::stdout(),
     };
     out.line(&format!(
@@ -111,6 +116,11 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Op
         record.setup_done = true;
         let _ = state::write_json(&spec.record, record);
     }
+    if spec.interactive {
+        // The agent gets the pane's terminal; its command finds the task in $FLEET_TASK.
+        let code = step(spec, &spec.command, None, &[], out);
+        return finish_steps(spec, code, out);
+    }
     let task = match File::open(&spec.task) {
         Ok(f) => f,
         Err(e) => {
@@ -122,6 +132,11 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Op
         }
     };
     let code = step(spec, &spec.command, Some(task), &[], out);
+    finish_steps(spec, code, out)
+}
+
+/// After the agent: its exit code decides, then verify.
+fn finish_steps(spec: &Spec, code: i32, out: &mut Tee) -> (State, i32, Option<String>) {
     if code != 0 {
         return (State::Failed, code, Some(format!("exit {code}")));
     }
@@ -148,6 +163,9 @@ fn step(
     extra: &[(&str, String)],
     out: &mut Tee,
 ) -> i32 {
+    if spec.interactive {
+        return on_terminal(spec, script, extra, out);
+    }
     let (reader, writer) = match std::io::pipe() {
         Ok(p) => p,
         Err(e) => {
@@ -155,20 +173,7 @@ fn step(
             return 127;
         }
     };
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c").arg(script).current_dir(&spec.worktree);
-    if let Some(path) = &spec.path {
-        cmd.env("PATH", path);
-    }
-    cmd.envs(&spec.env)
-        .env("FLEET_AGENT", &spec.agent)
-        .env("FLEET_BRANCH", &spec.branch)
-        .env("FLEET_WORKTREE", &spec.worktree)
-        .env("FLEET_LOG", &spec.log)
-        .env("FLEET_TASK", &spec.task)
-        .env("FLEET_PROJECT", &spec.project)
-        .env("FLEET_MANIFEST", &spec.manifest)
-        .envs(extra.iter().map(|(k, v)| (k, v)));
+    let mut cmd = shell(spec, script, extra);
     cmd.stdin(stdin.map(Stdio::from).unwrap_or_else(Stdio::null));
     match writer.try_clone() {
         Ok(w2) => {
@@ -241,15 +246,51 @@ fn step(
     }
 }
 
+/// `sh -c script` in the worktree with the agent's environment.
+fn shell(spec: &Spec, script: &str, extra: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(script).current_dir(&spec.worktree);
+    if let Some(path) = &spec.path {
+        cmd.env("PATH", path);
+    }
+    cmd.envs(&spec.env)
+        .env("FLEET_AGENT", &spec.agent)
+        .env("FLEET_BRANCH", &spec.branch)
+        .env("FLEET_WORKTREE", &spec.worktree)
+        .env("FLEET_LOG", &spec.log)
+        .env("FLEET_TASK", &spec.task)
+        .env("FLEET_PROJECT", &spec.project)
+        .env("FLEET_MANIFEST", &spec.manifest)
+        .envs(extra.iter().map(|(k, v)| (k, v)));
+    cmd
+}
+
+/// Run a step of an interactive agent on the pane's terminal (stdin, stdout and stderr are
+/// the pane's; tmux logs them); its exit code as [`step`] gives it.
+fn on_terminal(spec: &Spec, script: &str, extra: &[(&str, String)], out: &mut Tee) -> i32 {
+    match shell(spec, script, extra).status() {
+        Ok(s) => s.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            128 + s.signal().unwrap_or(0)
+        }),
+        Err(e) => {
+            out.line(&format!("[fleet] cannot start `sh -c {script}`: {e}"));
+            127
+        }
+    }
+}
+
 /// Writes to the log and the pane; a failing pane (closed terminal) does not stop the log.
 struct Tee<'a> {
-    log: &'a mut File,
+    log: Option<&'a mut File>,
     pane: std::io::Stdout,
 }
 
 impl Tee<'_> {
     fn write(&mut self, bytes: &[u8]) {
-        let _ = self.log.write_all(bytes);
+        if let Some(log) = self.log.as_mut() {
+            let _ = log.write_all(bytes);
+        }
         let _ = self.pane.write_all(bytes);
         let _ = self.pane.flush();
     }

@@ -118,6 +118,9 @@ pub struct Spec {
     /// The monitor session, whose pane for this agent shows its state when it ends.
     #[serde(default)]
     pub monitor: Option<String>,
+    /// Run on the pane's terminal (the log is written by tmux `pipe-pane`).
+    #[serde(default)]
+    pub interactive: bool,
     /// The agent's record file.
     pub record: PathBuf,
 }

@@ -320,8 +320,13 @@ fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<()> {
         verify: agent.verify.clone(),
         on_exit: agent.on_exit.clone(),
         monitor: Some(plan.monitor_session()),
+        interactive: agent.interactive,
         record: dir.record_path(&agent.name),
     };
+    if agent.interactive {
+        // tmux's `pipe-pane` appends the pane's output to the log: create it user-only first.
+        crate::util::append_private(&agent.log)?;
+    }
     dir.write_spec(&spec)
 }
 
@@ -351,6 +356,19 @@ fn add_session(batch: &mut Batch, plan: &Plan, agent: &Agent, exe: &Path, spec: 
         "set-option",
         &["-t", &tmux::window(&agent.session), tmux::TAG, &plan.tag()],
     );
+    if agent.interactive {
+        // The agent draws on the pane's terminal; what it shows goes to the log. In the same
+        // tmux call as new-session, so it is in place before tmux reads the pane's output.
+        let log = crate::util::shell_quote(&agent.log.display().to_string());
+        batch.add(
+            "pipe-pane",
+            &[
+                "-t",
+                &tmux::window(&agent.session),
+                &format!("cat >> {log}"),
+            ],
+        );
+    }
 }
 
 /// Keep `.fleet/` out of git through `.git/info/exclude`.
