@@ -205,3 +205,33 @@ fn an_interactive_agent_is_answered_after_attach_and_logged() {
     });
     assert_eq!(f.agent("asker")["exit_code"], 0);
 }
+
+#[test]
+fn a_failing_setup_fails_the_agent_before_it_starts() {
+    let f = Fleet::new();
+    f.manifest(
+        r#"setup: "echo installing deps; echo 'npm ERR! missing' >&2; exit 5"
+agents:
+  - name: needy
+    prompt: "x"
+    command: "touch agent-ran.txt"
+"#,
+    );
+    f.fleet(&["up"]).success();
+    f.fleet(&["wait", "--timeout", "20"])
+        .code(1)
+        .stdout_has("needy failed (setup failed)");
+    let agent = f.agent("needy");
+    assert_eq!(agent["reason"], "setup failed");
+    assert_eq!(agent["exit_code"], 5);
+    assert!(!f.worktree("needy").join("agent-ran.txt").exists());
+    let log = f.log("needy");
+    assert!(log.contains("[fleet] setup: echo installing deps"), "{log}");
+    assert!(
+        log.contains("installing deps") && log.contains("npm ERR! missing"),
+        "{log}"
+    );
+    f.fleet(&["status"])
+        .success()
+        .stdout_has("failed (setup failed)");
+}

@@ -116,16 +116,21 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     // Ctrl-C from here on finishes the agent at hand, then stops before any session starts:
     // the next `up` finds ready worktrees and carries on.
     util::defer_interrupts();
+    let bar = progress(to_start.len());
     for (k, v) in to_start.iter().enumerate() {
         if util::interrupted() {
+            bar.finish_and_clear();
             return interrupted(k, to_start.len());
         }
         let agent = v.agent;
+        bar.set_message(agent.name.clone());
         if ensure_worktree(plan, agent, &worktrees)? {
             copy_files(plan, agent)?;
         }
         write_spec(plan, dir, agent)?;
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     if util::interrupted() {
         return interrupted(to_start.len(), to_start.len());
     }
@@ -172,6 +177,25 @@ fn interrupted(ready: usize, total: usize) -> Result<i32> {
     );
     Ok(130)
 }
+
+/// A bar for preparing the worktrees, on a terminal and when there are enough of them to
+/// wait for (git checks each one out in turn); hidden otherwise.
+fn progress(n: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if n < PROGRESS_FROM || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(n as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "preparing worktrees [{bar:24}] {pos}/{len}  {elapsed}  {wide_msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// From this many agents on, `up` shows a progress bar while it makes their worktrees.
+const PROGRESS_FROM: usize = 4;
 
 fn plural(n: usize, what: &str) -> String {
     format!("{n} {what}{}", if n == 1 { "" } else { "s" })
