@@ -92,10 +92,13 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         return attach_after(plan, args);
     }
 
+    // Which branches exist already: one git call for every agent.
+    let branches: Vec<&str> = to_start.iter().map(|v| v.agent.branch.as_str()).collect();
+    let existing = git::existing_branches(&plan.repo, &branches)?;
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;
     if args.dry_run {
         let batch = sessions_batch(plan, dir, &start_now, monitor_alive, monitor_stale, &exe);
-        dry_run(plan, &to_start, &worktrees, &batch)?;
+        dry_run(plan, &to_start, &worktrees, &existing, &batch)?;
         if !wait.is_empty() {
             println!(
                 "then queued (max_parallel), started as slots free: {}",
@@ -124,7 +127,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         }
         let agent = v.agent;
         bar.set_message(agent.name.clone());
-        if ensure_worktree(plan, agent, &worktrees)? {
+        if ensure_worktree(plan, agent, &worktrees, &existing)? {
             copy_files(plan, agent)?;
         }
         write_spec(plan, dir, agent)?;
@@ -257,8 +260,13 @@ fn check_worktrees(plan: &Plan, to_start: &[&View], worktrees: &[git::Worktree])
 }
 
 /// Make sure the agent's worktree exists on its branch; true when it was created now.
-fn ensure_worktree(plan: &Plan, agent: &Agent, worktrees: &[git::Worktree]) -> Result<bool> {
-    let Some(args) = worktree_step(plan, agent, worktrees)? else {
+fn ensure_worktree(
+    plan: &Plan,
+    agent: &Agent,
+    worktrees: &[git::Worktree],
+    existing: &HashSet<String>,
+) -> Result<bool> {
+    let Some(args) = worktree_step(plan, agent, worktrees, existing)? else {
         return Ok(false);
     };
     git::worktree_add(&plan.repo, &args)
@@ -271,14 +279,15 @@ fn worktree_step(
     plan: &Plan,
     agent: &Agent,
     worktrees: &[git::Worktree],
+    existing: &HashSet<String>,
 ) -> Result<Option<Vec<String>>> {
-    git::worktree_add_args(
-        &plan.repo,
+    Ok(git::worktree_add_args_known(
         worktrees,
         &agent.worktree,
         &agent.branch,
         &plan.base,
-    )
+        existing.contains(&agent.branch),
+    ))
 }
 
 /// Copy the manifest's `copy:` files into a new worktree.
@@ -456,11 +465,12 @@ fn dry_run(
     plan: &Plan,
     to_start: &[&View],
     worktrees: &[git::Worktree],
+    existing: &HashSet<String>,
     batch: &Batch,
 ) -> Result<i32> {
     println!("dry run: these steps would run (nothing was changed)");
     for v in to_start {
-        if let Some(args) = worktree_step(plan, v.agent, worktrees)? {
+        if let Some(args) = worktree_step(plan, v.agent, worktrees, existing)? {
             let words: Vec<String> = args.iter().map(|w| util::shell_quote(w)).collect();
             println!(
                 "git -C {} {}",
