@@ -60,7 +60,10 @@ pub fn version() -> Result<String> {
     let found = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
     if found < MIN_VERSION {
         bail!(
-            "git {v} is too old; fleet needs git {}.{} or newer",
+            "git {v}{} is too old; install git {}.{} or newer (or put it first on PATH)",
+            which::which("git")
+                .map(|p| format!(" ({})", p.display()))
+                .unwrap_or_default(),
             MIN_VERSION.0,
             MIN_VERSION.1
         );
@@ -157,6 +160,9 @@ pub struct Worktree {
     pub branch: Option<String>,
     /// Registered but its directory is gone.
     pub prunable: bool,
+    /// `git worktree lock`ed, with the reason given ("initializing" while `worktree add`
+    /// runs, or after it was cut short).
+    pub locked: Option<String>,
 }
 
 /// All worktrees of the repository (the main one included).
@@ -171,11 +177,14 @@ pub fn worktrees(repo: &Path) -> Result<Vec<Worktree>> {
                     path: PathBuf::from(p),
                     branch: None,
                     prunable: false,
+                    locked: None,
                 });
             } else if let (Some(w), Some(b)) = (wt.as_mut(), line.strip_prefix("branch ")) {
                 w.branch = Some(b.trim_start_matches("refs/heads/").to_string());
             } else if let (Some(w), true) = (wt.as_mut(), line.starts_with("prunable")) {
                 w.prunable = true;
+            } else if let (Some(w), Some(why)) = (wt.as_mut(), line.strip_prefix("locked")) {
+                w.locked = Some(why.trim().to_string());
             }
         }
         if let Some(mut w) = wt {
@@ -283,6 +292,18 @@ pub fn worktree_add(repo: &Path, args: &[String]) -> Result<()> {
         .output()
         .map_err(spawn_error)?;
     if !out.status.success() {
+        // `-b` made a branch before the checkout failed: it holds nothing yet, drop it so a
+        // failed `up` leaves no trace.
+        if let Some(i) = args.iter().position(|a| *a == "-b") {
+            if let Some(branch) = args.get(i + 1) {
+                let live = worktrees(repo)?
+                    .iter()
+                    .any(|w| w.branch.as_deref() == Some(*branch));
+                if !live {
+                    let _ = check(repo, &["branch", "-D", branch]);
+                }
+            }
+        }
         bail!(
             "`git {}` in {} failed: {}",
             args.join(" "),
@@ -635,6 +656,35 @@ mod tests {
         );
         assert_eq!(parse_shortstat(" 1 file changed, 1 deletion(-)"), (1, 0, 1));
         assert_eq!(parse_shortstat(""), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_failed_worktree_add_leaves_no_new_branch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("r");
+        std::fs::create_dir_all(&repo).unwrap();
+        let git = |args: &[&str]| run(&repo, args).unwrap();
+        git(&["init", "-q", "-b", "main"]);
+        git(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "i",
+        ]);
+        std::fs::write(tmp.path().join("file"), "x").unwrap();
+        let list = worktrees(&repo).unwrap();
+        let path = tmp.path().join("file").join("wt");
+        let args = worktree_add_args(&repo, &list, &path, "fleet/x", "main")
+            .unwrap()
+            .unwrap();
+        assert!(args.contains(&"-b".to_string()));
+        assert!(worktree_add(&repo, &args).is_err());
+        assert!(!branch_exists(&repo, "fleet/x").unwrap());
     }
 
     #[test]

@@ -310,6 +310,14 @@ pub fn locate(file: Option<&Path>) -> Result<PathBuf> {
         .or_else(|| std::env::var_os("FLEET_FILE").map(PathBuf::from));
     if let Some(path) = given {
         let abs = cwd.join(&path);
+        if abs.is_dir() {
+            return Err(UsageError(format!(
+                "manifest {} is a directory; pass the manifest file itself with -f (e.g. {}/{FILE_NAME})",
+                path.display(),
+                path.display()
+            ))
+            .into());
+        }
         if !abs.is_file() {
             return Err(UsageError(format!(
                 "manifest {} not found; pass an existing file with -f, or run `fleet init`",
@@ -335,8 +343,12 @@ pub fn locate(file: Option<&Path>) -> Result<PathBuf> {
 /// Locate, read, validate and resolve the manifest.
 pub fn load(file: Option<&Path>) -> Result<Plan> {
     let path = locate(file)?;
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        UsageError(format!(
+            "cannot read the manifest {}: {e}; it must be a readable UTF-8 text file",
+            path.display()
+        ))
+    })?;
     parse(&path, &text)
 }
 
@@ -413,9 +425,12 @@ fn salvage(text: &str) -> (Option<RawManifest>, Vec<String>) {
     };
     let mut parsed = Vec::new();
     let mut indices = Vec::new();
-    let unreadable = agents
-        .as_ref()
-        .is_some_and(|a| !matches!(a, Value::Sequence(_) | Value::Null));
+    // `agents:` is not a list, or none of its items parses: reported already, not "empty".
+    let unreadable = match &agents {
+        Some(Value::Sequence(items)) => !items.is_empty(),
+        Some(Value::Null) | None => false,
+        Some(_) => true,
+    };
     if let Some(Value::Sequence(items)) = agents {
         for (i, item) in items.into_iter().enumerate() {
             let name = item
@@ -437,7 +452,7 @@ fn salvage(text: &str) -> (Option<RawManifest>, Vec<String>) {
         }
     }
     let mut raw = top;
-    raw.agents_unreadable = unreadable;
+    raw.agents_unreadable = unreadable && parsed.is_empty();
     raw.agents = parsed;
     raw.indices = Some(indices);
     (Some(raw), problems)
@@ -498,6 +513,8 @@ fn same_problem(first: &str, other: &str) -> bool {
     let core = |m: &str| -> String {
         let m = m.split(" at line ").next().unwrap_or(m);
         let m = m.split(" (did you mean").next().unwrap_or(m);
+        // the hint fleet adds after `; `
+        let m = m.split("; ").next().unwrap_or(m);
         // `agents[1] (name): msg` and `agents[1]: msg` name the same place.
         match (m.find(" ("), m.find("): ")) {
             (Some(a), Some(b)) if a < b && m.starts_with("agents[") => {
@@ -506,7 +523,9 @@ fn same_problem(first: &str, other: &str) -> bool {
             _ => m.to_string(),
         }
     };
-    core(first) == core(other)
+    let (first, other) = (core(first), core(other));
+    // serde names the key (`max_parallel: invalid type…`) only when parsing the whole file.
+    first == other || first.ends_with(&format!(": {other}"))
 }
 
 /// A name a user would recognise: relative to the current directory when below it.
@@ -710,7 +729,34 @@ fn resolve(
             ));
         }
     }
+    // tmux takes no argument with a line break (and git's worktree list would split it).
+    let line_break = |p: &Path| p.to_string_lossy().contains(['\n', '\r']);
+    if line_break(path) {
+        problems.push(format!(
+            "its path {:?} holds a line break, which tmux cannot take; rename that directory",
+            path.display()
+        ));
+    }
+    if line_break(&worktree_dir) {
+        problems.push(format!(
+            "worktree_dir: {:?} holds a line break, which tmux and git cannot take; choose another",
+            worktree_dir.display()
+        ));
+    }
+    if let Some(why) = unusable_dir(&worktree_dir) {
+        problems.push(format!(
+            "worktree_dir: {} cannot hold worktrees: {why}; set `worktree_dir:` to a directory fleet can create",
+            worktree_dir.display()
+        ));
+    }
     let state_dir = dir.join(".fleet");
+    let state_dir_bad = state_dir.exists() && !state_dir.is_dir();
+    if state_dir_bad {
+        problems.push(format!(
+            "{} is a file; fleet keeps its state in that directory: move the file away",
+            state_dir.display()
+        ));
+    }
     if let Some(0) = raw.max_parallel {
         problems
             .push("max_parallel: must be at least 1; remove it to run all agents at once".into());
@@ -837,7 +883,8 @@ fn resolve(
             .branch
             .clone()
             .unwrap_or_else(|| format!("fleet/{}", a.name));
-        if !git::valid_branch_name(&branch) {
+        // (a default branch of an invalid name is reported with the name)
+        if !git::valid_branch_name(&branch) && (a.branch.is_some() || valid_name(&a.name)) {
             problems.push(format!(
                 "{at}branch `{branch}` is not a valid git branch name; fix `branch:`"
             ));
@@ -861,7 +908,15 @@ fn resolve(
             Some(l) => dir.join(l),
             None => state_dir.join("logs").join(format!("{}.log", a.name)),
         });
-        if let Some(why) = unwritable(&log) {
+        if line_break(&log) && !line_break(dir) {
+            problems.push(format!(
+                "{at}log {:?} holds a line break, which tmux cannot take; fix `log:`",
+                log.display()
+            ));
+        }
+        if let Some(why) =
+            unwritable(&log).filter(|_| !(state_dir_bad && log.starts_with(&state_dir)))
+        {
             problems.push(format!(
                 "{at}log {}: {why}; fix `log:` or that directory",
                 log.display()
@@ -933,7 +988,12 @@ fn unwritable(path: &Path) -> Option<String> {
     if path.exists() {
         return (!util::writable(path)).then(|| "is not writable".into());
     }
-    let existing = path.ancestors().skip(1).find(|p| p.exists())?;
+    unusable_dir(path.parent()?)
+}
+
+/// Why fleet could not create files in `dir` (creating it first if need be), if it could not.
+fn unusable_dir(dir: &Path) -> Option<String> {
+    let existing = dir.ancestors().find(|p| p.exists())?;
     if !existing.is_dir() {
         Some(format!("{} is a file, not a directory", existing.display()))
     } else if !util::writable(existing) {

@@ -127,8 +127,11 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         }
         let agent = v.agent;
         bar.set_message(agent.name.clone());
-        if ensure_worktree(plan, agent, &worktrees, &existing)? {
-            copy_files(plan, agent)?;
+        // A new worktree gets the `copy:` files; so does one an interrupted or failed `up`
+        // made for an agent that never started (files already there are kept).
+        let created = ensure_worktree(plan, agent, &worktrees, &existing)?;
+        if created || v.record.is_none() {
+            copy_files(plan, agent, created)?;
         }
         write_spec(plan, dir, agent)?;
         bar.inc(1);
@@ -290,11 +293,12 @@ fn worktree_step(
     ))
 }
 
-/// Copy the manifest's `copy:` files into a new worktree.
-fn copy_files(plan: &Plan, agent: &Agent) -> Result<()> {
+/// Copy the manifest's `copy:` files into the agent's worktree; files already there are
+/// replaced only when `overwrite`.
+fn copy_files(plan: &Plan, agent: &Agent, overwrite: bool) -> Result<()> {
     for (src, rel) in &plan.copy {
         let dst = agent.worktree.join(rel);
-        copy_path(src, &dst).with_context(|| {
+        copy_path(src, &dst, overwrite).with_context(|| {
             format!(
                 "cannot copy {} into the worktree of agent `{}`",
                 src.display(),
@@ -305,14 +309,14 @@ fn copy_files(plan: &Plan, agent: &Agent) -> Result<()> {
     Ok(())
 }
 
-fn copy_path(src: &Path, dst: &Path) -> std::io::Result<()> {
+fn copy_path(src: &Path, dst: &Path, overwrite: bool) -> std::io::Result<()> {
     if src.is_dir() {
         std::fs::create_dir_all(dst)?;
         for entry in std::fs::read_dir(src)? {
             let entry = entry?;
-            copy_path(&entry.path(), &dst.join(entry.file_name()))?;
+            copy_path(&entry.path(), &dst.join(entry.file_name()), overwrite)?;
         }
-    } else {
+    } else if overwrite || !dst.exists() {
         if let Some(parent) = dst.parent() {
             std::fs::create_dir_all(parent)?;
         }

@@ -63,8 +63,10 @@ pub fn check_git_and_programs(plan: &Plan, agents: &[&Agent]) -> Result<String> 
         .filter_map(|a| {
             find_program(a).err().map(|p| {
                 format!(
-                    "agent `{}`: program `{p}` not found on PATH (command: `{}`); install it or change `command:`",
-                    a.name, a.command
+                    "agent `{}`: program `{p}` not found{} (command: `{}`); install it or change `command:`",
+                    a.name,
+                    if p.contains('/') { "" } else { " on PATH" },
+                    a.command
                 )
             })
         })
