@@ -11,7 +11,8 @@ use crate::{git, util, UsageError};
 
 /// The file name looked for in the current directory and its parents.
 pub const FILE_NAME: &str = "agents.yaml";
-/// The command agents run when the manifest gives none (the `claude` preset's).
+/// The plain-text form of the command agents run when the manifest gives none (the
+/// `claude` preset runs it with `--output-format stream-json --verbose`).
 pub const DEFAULT_COMMAND: &str = "claude --print";
 
 /// `agent:` — a known agent CLI, run the way its documentation gives for scripts (headless)
@@ -50,12 +51,24 @@ impl Preset {
         }
     }
 
+    /// The event stream the headless command prints, which the runner turns into a readable
+    /// transcript and usage figures; None for plain text.
+    pub fn format(self, interactive: bool) -> Option<crate::transcript::Format> {
+        use crate::transcript::Format;
+        match (self, interactive) {
+            (_, true) => None,
+            (Preset::Claude, false) => Some(Format::ClaudeStreamJson),
+            (Preset::Codex, false) => Some(Format::CodexJson),
+            _ => None,
+        }
+    }
+
     /// The command (for `sh -c`; the task on stdin, and in `$FLEET_TASK`).
     pub fn command(self, interactive: bool) -> &'static str {
         match (self, interactive) {
-            (Preset::Claude, false) => DEFAULT_COMMAND,
+            (Preset::Claude, false) => "claude --print --output-format stream-json --verbose",
             (Preset::Claude, true) => r#"claude "$(cat "$FLEET_TASK")""#,
-            (Preset::Codex, false) => "codex exec -",
+            (Preset::Codex, false) => "codex exec --json -",
             (Preset::Codex, true) => r#"codex "$(cat "$FLEET_TASK")""#,
             (Preset::Aider, false) => r#"aider --yes-always --message-file "$FLEET_TASK""#,
             // aider has no "first message, then chat" flag: the task is in the chat as a
@@ -181,6 +194,8 @@ pub struct Agent {
     pub command: String,
     /// The preset the command came from, if it came from one.
     pub preset: Option<Preset>,
+    /// The command's event stream (from its preset), or None for plain text.
+    pub format: Option<crate::transcript::Format>,
     /// Runs on the pane's terminal (a TUI a person can answer); logged with `pipe-pane`.
     pub interactive: bool,
     /// Top-level env with the agent's merged over it.
@@ -956,6 +971,7 @@ fn resolve(
             task,
             command,
             preset,
+            format: preset.and_then(|p| p.format(interactive)),
             interactive,
             env,
             verify: a.verify.or_else(|| raw.verify.clone()),

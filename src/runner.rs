@@ -6,11 +6,12 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
 use crate::state::{self, Record, Spec, State};
+use crate::transcript::Transcript;
 use crate::util;
 
 /// The pane's first process: run the agent, then, in a pane, hold it open so its last output
@@ -131,8 +132,55 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Op
             return (State::Failed, 127, Some("task unreadable".into()));
         }
     };
-    let code = step(spec, &spec.command, Some(task), &[], out);
+    let code = match spec.format {
+        Some(format) => {
+            let mut usage = Usage {
+                transcript: Transcript::new(format),
+                record,
+                path: &spec.record,
+                saved: Instant::now(),
+            };
+            let code = step_with(spec, &spec.command, Some(task), &[], out, Some(&mut usage));
+            usage.save();
+            if let Some(why) = usage.transcript.error.take().filter(|_| code != 0) {
+                return (State::Failed, code, Some(format!("exit {code}: {why}")));
+            }
+            code
+        }
+        None => step(spec, &spec.command, Some(task), &[], out),
+    };
     finish_steps(spec, code, out)
+}
+
+/// An agent's event stream on its way to the pane: the readable transcript goes out, the
+/// usage and session id go into the record (saved every few seconds while it runs).
+struct Usage<'a> {
+    transcript: Transcript,
+    record: &'a mut Record,
+    path: &'a Path,
+    saved: Instant,
+}
+
+/// How often a running agent's usage is written to its record.
+const SAVE_USAGE: Duration = Duration::from_secs(2);
+
+impl Usage<'_> {
+    fn text(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let text = self.transcript.feed(bytes);
+        if self.saved.elapsed() >= SAVE_USAGE {
+            self.save();
+        }
+        text
+    }
+
+    fn save(&mut self) {
+        self.record.usage = Some(self.transcript.usage);
+        if self.transcript.session_id.is_some() {
+            self.record.session_id = self.transcript.session_id.clone();
+        }
+        let _ = state::write_json(self.path, &*self.record);
+        self.saved = Instant::now();
+    }
 }
 
 /// After the agent: its exit code decides, then verify.
@@ -162,6 +210,18 @@ fn step(
     stdin: Option<File>,
     extra: &[(&str, String)],
     out: &mut Tee,
+) -> i32 {
+    step_with(spec, script, stdin, extra, out, None)
+}
+
+/// [`step`], the output first turned into a transcript when `usage` is given.
+fn step_with(
+    spec: &Spec,
+    script: &str,
+    stdin: Option<File>,
+    extra: &[(&str, String)],
+    out: &mut Tee,
+    mut usage: Option<&mut Usage>,
 ) -> i32 {
     if spec.interactive {
         return on_terminal(spec, script, extra, out);
@@ -211,7 +271,10 @@ fn step(
     let mut wait = None;
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(chunk) => out.write(&chunk),
+            Ok(chunk) => match usage.as_deref_mut() {
+                Some(u) => out.write(&u.text(&chunk)),
+                None => out.write(&chunk),
+            },
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 // A background process may hold the pipe after the agent exits: stop
@@ -230,6 +293,9 @@ fn step(
         }
     }
     drop(pump);
+    if let Some(u) = usage {
+        out.write(&u.transcript.finish());
+    }
     let status = match wait {
         Some((s, _)) => Ok(s),
         None => child.wait(),

@@ -82,11 +82,14 @@ agents:
 
     let wt = |name: &str, file: &str| read(f.worktree(name).join(file));
     let task_file = canon_task(&f);
-    // claude: --print, the task on stdin
-    assert_eq!(wt("cl", "claude.args"), "--print\n");
+    // claude: --print with its event stream, the task on stdin
+    assert_eq!(
+        wt("cl", "claude.args"),
+        "--print\n--output-format\nstream-json\n--verbose\n"
+    );
     assert_eq!(wt("cl", "claude.stdin"), TASK);
-    // codex: exec -, the task on stdin
-    assert_eq!(wt("co", "codex.args"), "exec\n-\n");
+    // codex: exec --json -, the task on stdin
+    assert_eq!(wt("co", "codex.args"), "exec\n--json\n-\n");
     assert_eq!(wt("co", "codex.stdin"), TASK);
     // aider: the task as --message-file, no questions asked
     assert_eq!(
@@ -234,4 +237,72 @@ agents:
     f.fleet(&["status"])
         .success()
         .stdout_has("failed (setup failed)");
+}
+
+// ------------------------------------------------------------------ structured output (9)
+
+#[test]
+fn claude_stream_json_becomes_a_transcript_and_usage() {
+    let f = Fleet::new();
+    let bin = f.root.join("stubs");
+    fs::create_dir_all(&bin).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/claude-stream.jsonl");
+    // A claude that replays a recorded stream-json transcript (and notes its arguments).
+    let script = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" > claude.args\ncat > /dev/null\ncat {}\n",
+        sh_quote(fixture.to_string_lossy())
+    );
+    fs::write(bin.join("claude"), script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(bin.join("claude"), fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    f.manifest("agents:\n  - name: cl\n    prompt: \"Add a greeting.\"\n");
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    f.fleet(&["wait", "--timeout", "20"]).success();
+
+    assert_eq!(
+        read(f.worktree("cl").join("claude.args")),
+        "--print\n--output-format\nstream-json\n--verbose\n"
+    );
+    let agent = f.agent("cl");
+    assert_eq!(
+        agent["usage"],
+        serde_json::json!({
+            "input_tokens": 15 + 2450 + 39970,
+            "output_tokens": 190,
+            "cost_usd": 0.0412375,
+            "turns": 5
+        })
+    );
+    assert_eq!(agent["session_id"], "9f0c6a52-3d1e-4f7b-a8c2-5b7e1d2c4a10");
+
+    let log = f.log("cl");
+    for readable in [
+        "[claude] session 9f0c6a52-3d1e-4f7b-a8c2-5b7e1d2c4a10 (claude-sonnet-4-5)",
+        "I'll add the greeting file and commit it.",
+        "-> Write: /work/repo/GREETING.md",
+        "-> Bash: git add GREETING.md && git commit -m 'Add greeting'",
+        "  ! tool error: fatal: not a git repository",
+        "[claude] 5 turns, 42435 tokens in, 190 out, $0.0412",
+    ] {
+        assert!(
+            log.contains(readable),
+            "{readable:?} not in the log:\n{log}"
+        );
+    }
+    assert!(!log.contains("\"type\""), "raw JSON in the log:\n{log}");
+
+    // the table shows tokens and cost, with a total row
+    let table = f.fleet(&["status"]);
+    table
+        .success()
+        .stdout_has("TOKENS")
+        .stdout_has("42.6k")
+        .stdout_has("$0.04");
+    assert!(
+        table.stdout.lines().any(|l| l.starts_with("TOTAL")),
+        "{}",
+        table.stdout
+    );
 }

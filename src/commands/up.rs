@@ -358,6 +358,7 @@ fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<()> {
         on_exit: agent.on_exit.clone(),
         monitor: Some(plan.monitor_session()),
         interactive: agent.interactive,
+        format: agent.format,
         record: dir.record_path(&agent.name),
     };
     if agent.interactive {
