@@ -396,6 +396,9 @@ fn step_with(
     (code, stopped)
 }
 
+/// Variables an agent CLI sets for the commands it runs (see `fleet doctor`).
+pub const AGENT_SESSION_VARS: [&str; 2] = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"];
+
 const SIGTERM: i32 = 15;
 const SIGKILL: i32 = 9;
 
@@ -403,6 +406,11 @@ const SIGKILL: i32 = 9;
 fn shell(spec: &Spec, script: &str, extra: &[(&str, String)]) -> Command {
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(script).current_dir(&spec.worktree);
+    // Set inside an agent CLI's own session; an agent CLI seeing them refuses to start (or
+    // thinks it is nested). `env:` in the manifest can still set them on purpose.
+    for var in AGENT_SESSION_VARS {
+        cmd.env_remove(var);
+    }
     if let Some(path) = &spec.path {
         cmd.env("PATH", path);
     }

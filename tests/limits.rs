@@ -100,3 +100,31 @@ agents:
     assert!(!f.log("spendy").lines().any(|l| l == "never"));
     f.fleet(&["status"]).success().stdout_has("failed (budget)");
 }
+
+#[test]
+fn agents_do_not_inherit_an_agent_cli_session() {
+    let f = Fleet::new();
+    f.manifest(
+        r#"agents:
+  - name: nested
+    prompt: "x"
+    command: "echo \"[$CLAUDECODE][$CLAUDE_CODE_ENTRYPOINT][$KEEP]\" > env.txt"
+"#,
+    );
+    // fleet itself run from inside a Claude Code session
+    f.fleet_at(
+        &f.repo,
+        &[
+            ("CLAUDECODE", "1"),
+            ("CLAUDE_CODE_ENTRYPOINT", "cli"),
+            ("KEEP", "yes"),
+        ],
+        &["up"],
+    )
+    .success();
+    f.fleet(&["wait", "--timeout", "20"]).success();
+    assert_eq!(
+        fs::read_to_string(f.worktree("nested").join("env.txt")).unwrap(),
+        "[][][yes]\n"
+    );
+}
