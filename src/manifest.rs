@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{git, util, UsageError};
 
@@ -17,7 +17,7 @@ pub const DEFAULT_COMMAND: &str = "claude --print";
 
 /// `agent:` — a known agent CLI, run the way its documentation gives for scripts (headless)
 /// or, with `interactive: true`, as its TUI with the task as the initial prompt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
     /// Claude Code: `claude --print`, the task on stdin.
@@ -63,6 +63,22 @@ impl Preset {
         }
     }
 
+    /// The headless command that resumes the CLI's conversation `session` with a follow-up
+    /// on stdin (verify retries, `fleet continue`); None when the CLI cannot.
+    pub fn resume_command(self, session: &str, max_cost_usd: Option<f64>) -> Option<String> {
+        let id = crate::util::shell_quote(session);
+        match self {
+            Preset::Claude => Some(format!(
+                "claude --print --output-format stream-json --verbose --resume {id}{}",
+                max_cost_usd
+                    .map(|c| format!(" --max-budget-usd {c}"))
+                    .unwrap_or_default()
+            )),
+            Preset::Codex => Some(format!("codex exec --json resume {id} -")),
+            _ => None,
+        }
+    }
+
     /// The command (for `sh -c`; the task on stdin, and in `$FLEET_TASK`).
     pub fn command(self, interactive: bool) -> &'static str {
         match (self, interactive) {
@@ -95,6 +111,7 @@ struct RawManifest {
     interactive: Option<bool>,
     timeout: Option<Scalar>,
     max_cost_usd: Option<f64>,
+    verify_retries: Option<u32>,
     #[serde(default)]
     env: BTreeMap<String, Scalar>,
     setup: Option<String>,
@@ -134,6 +151,7 @@ struct RawAgent {
     interactive: Option<bool>,
     timeout: Option<Scalar>,
     max_cost_usd: Option<f64>,
+    verify_retries: Option<u32>,
     #[serde(default)]
     env: BTreeMap<String, Scalar>,
     verify: Option<String>,
@@ -206,6 +224,8 @@ pub struct Agent {
     pub timeout: Option<u64>,
     /// Stop the agent once its CLI reports spending more than this (`max_cost_usd: 2.50`).
     pub max_cost_usd: Option<f64>,
+    /// How often a failed verify goes back to the agent's conversation (resumable presets).
+    pub verify_retries: u32,
     /// Top-level env with the agent's merged over it.
     pub env: BTreeMap<String, String>,
     pub verify: Option<String>,
@@ -1039,6 +1059,7 @@ fn resolve(
             interactive,
             timeout,
             max_cost_usd,
+            verify_retries: a.verify_retries.or(raw.verify_retries).unwrap_or(0),
             env,
             verify: a.verify.or_else(|| raw.verify.clone()),
             on_exit: a.on_exit.or_else(|| raw.on_exit.clone()),

@@ -48,6 +48,7 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     let mut out = Tee {
         log: log.as_mut(),
         pane: std::io::stdout(),
+        capture: None,
     };
     out.line(&format!(
         "[fleet] {} started at {} (attempt {}) on branch {} in {}",
@@ -132,27 +133,109 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Op
             return (State::Failed, 127, Some("task unreadable".into()));
         }
     };
+    // The timeout counts from the first start, across verify retries.
     let limits = Limits {
         deadline: spec
             .timeout
             .map(|t| Instant::now() + Duration::from_secs(t)),
         max_cost_usd: spec.max_cost_usd,
     };
+    let mut command = spec.command.clone();
+    let mut input = task;
+    loop {
+        let code = match run_agent(spec, record, &command, input, &limits, out) {
+            Ok(code) => code,
+            Err(end) => return end,
+        };
+        if code != 0 {
+            return (State::Failed, code, Some(format!("exit {code}")));
+        }
+        let Some(verify) = &spec.verify else {
+            return (State::Done, 0, None);
+        };
+        out.line(&format!("[fleet] verify: {verify}"));
+        out.capture = Some(Vec::new());
+        let v = step(spec, verify, None, &[], out);
+        let said = out.capture.take().unwrap_or_default();
+        if v == 0 {
+            return (State::Done, 0, None);
+        }
+        let failed = format!("verify failed (exit {v})");
+        // Feed the failure back into the same conversation, when the CLI can resume it.
+        let resume = spec
+            .preset
+            .zip(record.session_id.clone())
+            .and_then(|(p, id)| p.resume_command(&id, spec.max_cost_usd));
+        let Some(resume) = resume.filter(|_| record.verify_retry < spec.verify_retries) else {
+            return (State::Failed, 0, Some(failed));
+        };
+        record.verify_retry += 1;
+        let _ = state::write_json(&spec.record, record);
+        out.line(&format!(
+            "[fleet] {failed}: resuming the agent's session with the verify output (retry {} of {})",
+            record.verify_retry, spec.verify_retries
+        ));
+        let prompt = retry_prompt(verify, v, &said);
+        input = match prompt_file(spec, record.verify_retry, &prompt) {
+            Ok(f) => f,
+            Err(e) => {
+                out.line(&format!("[fleet] cannot write the retry prompt: {e:#}"));
+                return (State::Failed, 0, Some(failed));
+            }
+        };
+        command = resume;
+    }
+}
+
+/// The follow-up that tells the agent its work failed verify.
+fn retry_prompt(verify: &str, code: i32, output: &[u8]) -> String {
+    let text = String::from_utf8_lossy(output);
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(RETRY_TAIL)..].join("\n");
+    format!(
+        "Your work was checked with `{verify}` and the check failed (exit {code}). The last \
+         lines of its output:\n\n```\n{tail}\n```\n\nFix the problem so that the check \
+         passes, then stop.\n"
+    )
+}
+
+/// How many of verify's last output lines go back to the agent.
+const RETRY_TAIL: usize = 60;
+
+/// The retry prompt, written beside the run spec (`.fleet/tasks/<agent>.retry-N.md`), open
+/// for reading.
+fn prompt_file(spec: &Spec, n: u32, prompt: &str) -> Result<File> {
+    let dir = spec
+        .record
+        .parent()
+        .and_then(Path::parent)
+        .map(|fleet| fleet.join("tasks"))
+        .context("no .fleet directory")?;
+    let path = dir.join(format!("{}.retry-{n}.md", spec.agent));
+    util::private_dir(&dir)?;
+    util::write_atomic(&path, prompt.as_bytes())?;
+    File::open(&path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// One run of the agent's command (its first, or a resumed session): its exit code, or the
+/// end of the whole run when it was stopped or its CLI failed.
+fn run_agent(
+    spec: &Spec,
+    record: &mut Record,
+    command: &str,
+    input: File,
+    limits: &Limits,
+    out: &mut Tee,
+) -> std::result::Result<i32, (State, i32, Option<String>)> {
+    let prior = record.usage.unwrap_or_default();
     let mut usage = spec.format.map(|format| Usage {
         transcript: Transcript::new(format),
+        prior,
         record,
         path: &spec.record,
         saved: Instant::now(),
     });
-    let (code, stopped) = step_with(
-        spec,
-        &spec.command,
-        Some(task),
-        &[],
-        out,
-        usage.as_mut(),
-        &limits,
-    );
+    let (code, stopped) = step_with(spec, command, Some(input), &[], out, usage.as_mut(), limits);
     let mut cli_error = None;
     if let Some(u) = usage.as_mut() {
         u.save();
@@ -160,21 +243,21 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Op
         // A CLI that enforces the budget itself (claude --max-budget-usd) says so.
         let over = limits
             .max_cost_usd
-            .zip(u.transcript.usage.cost_usd)
+            .zip(u.total().cost_usd)
             .is_some_and(|(max, cost)| cost >= max);
         if stopped.is_none() && (over || cli_error.as_deref().is_some_and(|e| e.contains("budget")))
         {
             out.line("[fleet] stopped: the agent reached max_cost_usd");
-            return (State::Failed, code, Some("budget".into()));
+            return Err((State::Failed, code, Some("budget".into())));
         }
     }
     if let Some(why) = stopped {
-        return (State::Failed, code, Some(why.into()));
+        return Err((State::Failed, code, Some(why.into())));
     }
     if let Some(why) = cli_error.filter(|_| code != 0) {
-        return (State::Failed, code, Some(format!("exit {code}: {why}")));
+        return Err((State::Failed, code, Some(format!("exit {code}: {why}"))));
     }
-    finish_steps(spec, code, out)
+    Ok(code)
 }
 
 /// When to stop an agent early.
@@ -191,6 +274,8 @@ const GRACE: Duration = Duration::from_secs(5);
 /// usage and session id go into the record (saved every few seconds while it runs).
 struct Usage<'a> {
     transcript: Transcript,
+    /// What earlier runs of this start (before a verify retry) used.
+    prior: crate::transcript::Usage,
     record: &'a mut Record,
     path: &'a Path,
     saved: Instant,
@@ -208,8 +293,22 @@ impl Usage<'_> {
         text
     }
 
+    /// This run's usage added to the earlier runs'.
+    fn total(&self) -> crate::transcript::Usage {
+        let (a, b) = (self.prior, self.transcript.usage);
+        crate::transcript::Usage {
+            input_tokens: a.input_tokens + b.input_tokens,
+            output_tokens: a.output_tokens + b.output_tokens,
+            cost_usd: match (a.cost_usd, b.cost_usd) {
+                (None, None) => None,
+                (x, y) => Some(x.unwrap_or(0.0) + y.unwrap_or(0.0)),
+            },
+            turns: a.turns + b.turns,
+        }
+    }
+
     fn save(&mut self) {
-        self.record.usage = Some(self.transcript.usage);
+        self.record.usage = Some(self.total());
         if self.transcript.session_id.is_some() {
             self.record.session_id = self.transcript.session_id.clone();
         }
@@ -445,12 +544,17 @@ fn on_terminal(spec: &Spec, script: &str, extra: &[(&str, String)], out: &mut Te
 struct Tee<'a> {
     log: Option<&'a mut File>,
     pane: std::io::Stdout,
+    /// Also keeps what is written, while set (verify's output, for a retry prompt).
+    capture: Option<Vec<u8>>,
 }
 
 impl Tee<'_> {
     fn write(&mut self, bytes: &[u8]) {
         if let Some(log) = self.log.as_mut() {
             let _ = log.write_all(bytes);
+        }
+        if let Some(c) = self.capture.as_mut() {
+            c.extend_from_slice(bytes);
         }
         let _ = self.pane.write_all(bytes);
         let _ = self.pane.flush();

@@ -74,6 +74,9 @@ pub struct Record {
     /// The agent CLI's own session (conversation) id, for resuming it.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// How many times verify's failure was fed back to the agent in this run.
+    #[serde(default)]
+    pub verify_retry: u32,
 }
 
 impl Record {
@@ -85,6 +88,7 @@ impl Record {
         self.exit_code = None;
         self.reason = None;
         self.usage = None;
+        self.verify_retry = 0;
     }
 
     /// The state to show, given whether the agent's session is alive.
@@ -134,6 +138,12 @@ pub struct Spec {
     /// Stop the agent after this many seconds.
     #[serde(default)]
     pub timeout: Option<u64>,
+    /// The preset the command came from (to resume its session).
+    #[serde(default)]
+    pub preset: Option<crate::manifest::Preset>,
+    /// How often a failed verify is fed back to the agent's session.
+    #[serde(default)]
+    pub verify_retries: u32,
     /// Stop the agent once its reported cost passes this.
     #[serde(default)]
     pub max_cost_usd: Option<f64>,

@@ -128,3 +128,66 @@ fn agents_do_not_inherit_an_agent_cli_session() {
         "[][][yes]\n"
     );
 }
+
+/// A `claude` that fixes nothing on its first run and writes fixed.txt when resumed.
+fn fixer(f: &Fleet) -> String {
+    let bin = f.root.join("stubs");
+    fs::create_dir_all(&bin).unwrap();
+    let script = r#"#!/bin/sh
+printf '%s\n' "$@" >> claude.calls
+echo --- >> claude.calls
+case " $* " in
+  *" --resume s-v "*) cat > retry-prompt.txt; echo ok > fixed.txt ;;
+  *) cat > /dev/null ;;
+esac
+echo '{"type":"system","subtype":"init","session_id":"s-v","model":"m"}'
+echo '{"type":"result","subtype":"success","is_error":false,"num_turns":1,"result":"ok","session_id":"s-v","total_cost_usd":0.5,"usage":{"input_tokens":10,"output_tokens":5}}'
+"#;
+    fs::write(bin.join("claude"), script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(bin.join("claude"), fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+}
+
+#[test]
+fn a_failed_verify_is_fed_back_to_the_same_session() {
+    let f = Fleet::new();
+    let path = fixer(&f);
+    f.manifest(
+        r#"verify: "test -f fixed.txt || { echo 'fixed.txt is missing'; exit 1; }"
+agents:
+  - name: retried
+    agent: claude
+    prompt: "Fix it."
+    verify_retries: 1
+  - name: once
+    agent: claude
+    prompt: "Fix it."
+"#,
+    );
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    f.fleet(&["wait", "--timeout", "30"])
+        .code(1)
+        .stdout_has("retried done")
+        .stdout_has("once failed (verify failed (exit 1))");
+
+    let calls = fs::read_to_string(f.worktree("retried").join("claude.calls")).unwrap();
+    let runs: Vec<&str> = calls.split("---\n").filter(|c| !c.is_empty()).collect();
+    assert_eq!(runs.len(), 2, "{calls}");
+    assert!(runs[1].contains("--resume\ns-v\n"), "{calls}");
+    let prompt = fs::read_to_string(f.worktree("retried").join("retry-prompt.txt")).unwrap();
+    assert!(prompt.contains("fixed.txt is missing"), "{prompt}");
+    assert!(prompt.contains("failed (exit 1)"), "{prompt}");
+
+    let agent = f.agent("retried");
+    assert_eq!(agent["verify_retry"], 1);
+    assert_eq!(agent["usage"]["turns"], 2, "usage adds up over both runs");
+    assert_eq!(agent["usage"]["cost_usd"], 1.0);
+    assert!(f
+        .log("retried")
+        .contains("resuming the agent's session with the verify output (retry 1 of 1)"));
+    // without verify_retries, one run
+    let once = fs::read_to_string(f.worktree("once").join("claude.calls")).unwrap();
+    assert_eq!(once.matches("---").count(), 1, "{once}");
+}

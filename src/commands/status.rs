@@ -181,6 +181,7 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                     "turns": u.turns,
                 })),
                 "session_id": r.and_then(|r| r.session_id.clone()),
+                "verify_retry": r.map(|r| r.verify_retry).unwrap_or(0),
             })
         })
         .collect();
@@ -194,8 +195,12 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
 
 /// A state as people read it: `running`, `failed (verify failed (exit 1))`.
 pub fn label(v: &View) -> String {
-    match v.record.as_ref().and_then(|r| r.reason.as_deref()) {
-        Some(reason) if v.state == State::Failed => format!("failed ({reason})"),
+    let r = v.record.as_ref();
+    match (v.state, r.and_then(|r| r.reason.as_deref())) {
+        (State::Failed, Some(reason)) => format!("failed ({reason})"),
+        (State::Running, _) if r.is_some_and(|r| r.verify_retry > 0) => {
+            format!("running (verify retry {})", r.map_or(0, |r| r.verify_retry))
+        }
         _ => v.state.to_string(),
     }
 }

@@ -361,6 +361,8 @@ fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<()> {
         format: agent.format,
         timeout: agent.timeout,
         max_cost_usd: agent.max_cost_usd,
+        preset: agent.preset.filter(|_| agent.format.is_some()),
+        verify_retries: agent.verify_retries,
         record: dir.record_path(&agent.name),
     };
     if agent.interactive {
