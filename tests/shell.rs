@@ -135,6 +135,11 @@ fn bash_completion_reads_the_manifest_given_with_dash_f_and_is_quiet_without_one
         "elsewhere/fleet.yaml",
         "agents:\n  - name: gamma\n    prompt: x\n  - name: golf\n    prompt: y\n",
     );
+    fs::write(
+        f.home.join("h.yaml"),
+        "agents:\n  - name: hotel\n    prompt: x\n",
+    )
+    .unwrap();
     // no agents.yaml anywhere above the repo: nothing to complete, and no noise
     let out = bash_complete(
         &f,
@@ -143,6 +148,7 @@ fn bash_completion_reads_the_manifest_given_with_dash_f_and_is_quiet_without_one
             &["fleet", "status", "g"],
             &["fleet", "-f", "elsewhere/fleet.yaml", "status", "g"],
             &["fleet", "--file=elsewhere/fleet.yaml", "down", "go"],
+            &["fleet", "-f", "~/h.yaml", "wait", ""],
         ],
     );
     let lines: Vec<&str> = out.lines().collect();
@@ -155,6 +161,7 @@ fn bash_completion_reads_the_manifest_given_with_dash_f_and_is_quiet_without_one
         lines[3], "fleet --file=elsewhere/fleet.yaml down go -> golf",
         "{out}"
     );
+    assert_eq!(lines[4], "fleet -f ~/h.yaml wait  -> hotel", "{out}");
 }
 
 #[test]

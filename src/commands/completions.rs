@@ -113,6 +113,7 @@ _fleet_with_agents() {{
             *) if [[ -z $cmd ]]; then cmd=$w; else ((positionals++)); fi ;;
         esac
     done
+    [[ $file == "~/"* ]] && file=$HOME/${{file#"~/"}}
     if [[ -z $want_file && $cur != -* ]]; then
         case $cmd in
             {one})
@@ -146,6 +147,7 @@ _fleet_agents() {
             (--file=*) file_args=(-f "${(Q)${line_words[i]#--file=}}") ;;
         esac
     done
+    local -a expl
     agents=(${(f)"$(fleet "${file_args[@]}" _agents 2>/dev/null)"})
     _wanted agents expl 'agent' compadd -a agents
 }
