@@ -1,5 +1,5 @@
 //! Every git call fleet makes: repository discovery, worktrees, branches, diff stats.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -64,7 +64,10 @@ pub fn version() -> Result<String> {
     let found = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
     if found < MIN_VERSION {
         bail!(
-            "git {v} is too old; fleet needs git {}.{} or newer",
+            "git {v}{} is too old; install git {}.{} or newer (or put it first on PATH)",
+            which::which("git")
+                .map(|p| format!(" ({})", p.display()))
+                .unwrap_or_default(),
             MIN_VERSION.0,
             MIN_VERSION.1
         );
@@ -161,6 +164,9 @@ pub struct Worktree {
     pub branch: Option<String>,
     /// Registered but its directory is gone.
     pub prunable: bool,
+    /// `git worktree lock`ed, with the reason given ("initializing" while `worktree add`
+    /// runs, or after it was cut short).
+    pub locked: Option<String>,
 }
 
 /// All worktrees of the repository (the main one included).
@@ -175,11 +181,14 @@ pub fn worktrees(repo: &Path) -> Result<Vec<Worktree>> {
                     path: PathBuf::from(p),
                     branch: None,
                     prunable: false,
+                    locked: None,
                 });
             } else if let (Some(w), Some(b)) = (wt.as_mut(), line.strip_prefix("branch ")) {
                 w.branch = Some(b.trim_start_matches("refs/heads/").to_string());
             } else if let (Some(w), true) = (wt.as_mut(), line.starts_with("prunable")) {
                 w.prunable = true;
+            } else if let (Some(w), Some(why)) = (wt.as_mut(), line.strip_prefix("locked")) {
+                w.locked = Some(why.trim().to_string());
             }
         }
         if let Some(mut w) = wt {
@@ -213,8 +222,54 @@ pub fn worktree_add_args(
     if registered(worktrees, path).is_some() {
         return Ok(None);
     }
+    Ok(Some(worktree_add_args_for(
+        path,
+        branch,
+        base,
+        branch_exists(repo, branch)?,
+    )))
+}
+
+/// Which of these local branches exist, in one `for-each-ref`.
+pub fn existing_branches(repo: &Path, branches: &[&str]) -> Result<HashSet<String>> {
+    if branches.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let patterns: Vec<String> = branches.iter().map(|b| format!("refs/heads/{b}")).collect();
+    let mut args = vec!["for-each-ref", "--format=%(refname)"];
+    args.extend(patterns.iter().map(String::as_str));
+    let out = run(repo, &args)?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.strip_prefix("refs/heads/"))
+        .filter(|b| branches.contains(b))
+        .map(str::to_string)
+        .collect())
+}
+
+/// [`worktree_add_args`] when it is known whether the branch exists (see
+/// [`existing_branches`]); None when a worktree is registered at `path` already.
+pub fn worktree_add_args_known(
+    worktrees: &[Worktree],
+    path: &Path,
+    branch: &str,
+    base: &str,
+    branch_exists: bool,
+) -> Option<Vec<String>> {
+    if registered(worktrees, path).is_some() {
+        return None;
+    }
+    Some(worktree_add_args_for(path, branch, base, branch_exists))
+}
+
+fn worktree_add_args_for(
+    path: &Path,
+    branch: &str,
+    base: &str,
+    branch_exists: bool,
+) -> Vec<String> {
     let path = path.display().to_string();
-    Ok(Some(if branch_exists(repo, branch)? {
+    if branch_exists {
         vec!["worktree".into(), "add".into(), path, branch.into()]
     } else {
         vec![
@@ -225,7 +280,7 @@ pub fn worktree_add_args(
             path,
             base.into(),
         ]
-    }))
+    }
 }
 
 /// Run a `git worktree add` from [`worktree_add_args`]. Run these one after another: two at
@@ -241,6 +296,18 @@ pub fn worktree_add(repo: &Path, args: &[String]) -> Result<()> {
         .output()
         .map_err(spawn_error)?;
     if !out.status.success() {
+        // `-b` made a branch before the checkout failed: it holds nothing yet, drop it so a
+        // failed `up` leaves no trace.
+        if let Some(i) = args.iter().position(|a| *a == "-b") {
+            if let Some(branch) = args.get(i + 1) {
+                let live = worktrees(repo)?
+                    .iter()
+                    .any(|w| w.branch.as_deref() == Some(*branch));
+                if !live {
+                    let _ = check(repo, &["branch", "-D", branch]);
+                }
+            }
+        }
         bail!(
             "`git {}` in {} failed: {}",
             args.join(" "),
@@ -593,6 +660,35 @@ mod tests {
         );
         assert_eq!(parse_shortstat(" 1 file changed, 1 deletion(-)"), (1, 0, 1));
         assert_eq!(parse_shortstat(""), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_failed_worktree_add_leaves_no_new_branch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("r");
+        std::fs::create_dir_all(&repo).unwrap();
+        let git = |args: &[&str]| run(&repo, args).unwrap();
+        git(&["init", "-q", "-b", "main"]);
+        git(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "i",
+        ]);
+        std::fs::write(tmp.path().join("file"), "x").unwrap();
+        let list = worktrees(&repo).unwrap();
+        let path = tmp.path().join("file").join("wt");
+        let args = worktree_add_args(&repo, &list, &path, "fleet/x", "main")
+            .unwrap()
+            .unwrap();
+        assert!(args.contains(&"-b".to_string()));
+        assert!(worktree_add(&repo, &args).is_err());
+        assert!(!branch_exists(&repo, "fleet/x").unwrap());
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod queue;
 pub mod runner;
 pub mod state;
 pub mod tmux;
+pub mod transcript;
 pub mod util;
 
 use std::ffi::OsString;

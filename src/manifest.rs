@@ -11,8 +11,76 @@ use crate::{git, util, UsageError};
 
 /// The file name looked for in the current directory and its parents.
 pub const FILE_NAME: &str = "agents.yaml";
-/// The command agents run when the manifest gives none.
+/// The plain-text form of the command agents run when the manifest gives none (the
+/// `claude` preset runs it with `--output-format stream-json --verbose`).
 pub const DEFAULT_COMMAND: &str = "claude --print";
+
+/// `agent:` — a known agent CLI, run the way its documentation gives for scripts (headless)
+/// or, with `interactive: true`, as its TUI with the task as the initial prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// Claude Code: `claude --print`, the task on stdin.
+    Claude,
+    /// OpenAI Codex CLI: `codex exec -`, the task on stdin.
+    Codex,
+    /// Aider: `aider --yes-always --message-file <task>`.
+    Aider,
+    /// Gemini CLI: headless when stdin is not a terminal, the task on stdin.
+    Gemini,
+    /// No AI: the task is a shell script, run by `sh`.
+    Shell,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 5] = [
+        Preset::Claude,
+        Preset::Codex,
+        Preset::Aider,
+        Preset::Gemini,
+        Preset::Shell,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Claude => "claude",
+            Preset::Codex => "codex",
+            Preset::Aider => "aider",
+            Preset::Gemini => "gemini",
+            Preset::Shell => "shell",
+        }
+    }
+
+    /// The event stream the headless command prints, which the runner turns into a readable
+    /// transcript and usage figures; None for plain text.
+    pub fn format(self, interactive: bool) -> Option<crate::transcript::Format> {
+        use crate::transcript::Format;
+        match (self, interactive) {
+            (_, true) => None,
+            (Preset::Claude, false) => Some(Format::ClaudeStreamJson),
+            (Preset::Codex, false) => Some(Format::CodexJson),
+            _ => None,
+        }
+    }
+
+    /// The command (for `sh -c`; the task on stdin, and in `$FLEET_TASK`).
+    pub fn command(self, interactive: bool) -> &'static str {
+        match (self, interactive) {
+            (Preset::Claude, false) => "claude --print --output-format stream-json --verbose",
+            (Preset::Claude, true) => r#"claude "$(cat "$FLEET_TASK")""#,
+            (Preset::Codex, false) => "codex exec --json -",
+            (Preset::Codex, true) => r#"codex "$(cat "$FLEET_TASK")""#,
+            (Preset::Aider, false) => r#"aider --yes-always --message-file "$FLEET_TASK""#,
+            // aider has no "first message, then chat" flag: the task is in the chat as a
+            // read-only file for the person to refer to.
+            (Preset::Aider, true) => r#"aider --read "$FLEET_TASK""#,
+            (Preset::Gemini, false) => "gemini",
+            (Preset::Gemini, true) => r#"gemini --prompt-interactive "$(cat "$FLEET_TASK")""#,
+            (Preset::Shell, false) => "sh -s",
+            (Preset::Shell, true) => r#"sh "$FLEET_TASK""#,
+        }
+    }
+}
 /// The name no agent may take: it is the monitor's.
 pub const RESERVED_NAME: &str = "monitor";
 
@@ -23,6 +91,8 @@ struct RawManifest {
     base: Option<String>,
     worktree_dir: Option<PathBuf>,
     command: Option<String>,
+    agent: Option<Preset>,
+    interactive: Option<bool>,
     #[serde(default)]
     env: BTreeMap<String, Scalar>,
     setup: Option<String>,
@@ -58,6 +128,8 @@ struct RawAgent {
     branch: Option<String>,
     log: Option<PathBuf>,
     command: Option<String>,
+    agent: Option<Preset>,
+    interactive: Option<bool>,
     #[serde(default)]
     env: BTreeMap<String, Scalar>,
     verify: Option<String>,
@@ -118,8 +190,14 @@ pub struct Agent {
     /// Absolute log path.
     pub log: PathBuf,
     pub task: Task,
-    /// Run by `sh -c`, the task on stdin.
+    /// Run by `sh -c`, the task on stdin (not when interactive).
     pub command: String,
+    /// The preset the command came from, if it came from one.
+    pub preset: Option<Preset>,
+    /// The command's event stream (from its preset), or None for plain text.
+    pub format: Option<crate::transcript::Format>,
+    /// Runs on the pane's terminal (a TUI a person can answer); logged with `pipe-pane`.
+    pub interactive: bool,
     /// Top-level env with the agent's merged over it.
     pub env: BTreeMap<String, String>,
     pub verify: Option<String>,
@@ -247,6 +325,14 @@ pub fn locate(file: Option<&Path>) -> Result<PathBuf> {
         .or_else(|| std::env::var_os("FLEET_FILE").map(PathBuf::from));
     if let Some(path) = given {
         let abs = cwd.join(&path);
+        if abs.is_dir() {
+            return Err(UsageError(format!(
+                "manifest {} is a directory; pass the manifest file itself with -f (e.g. {}/{FILE_NAME})",
+                path.display(),
+                path.display()
+            ))
+            .into());
+        }
         if !abs.is_file() {
             return Err(UsageError(format!(
                 "manifest {} not found; pass an existing file with -f, or run `fleet init`",
@@ -272,8 +358,12 @@ pub fn locate(file: Option<&Path>) -> Result<PathBuf> {
 /// Locate, read, validate and resolve the manifest.
 pub fn load(file: Option<&Path>) -> Result<Plan> {
     let path = locate(file)?;
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        UsageError(format!(
+            "cannot read the manifest {}: {e}; it must be a readable UTF-8 text file",
+            path.display()
+        ))
+    })?;
     parse(&path, &text)
 }
 
@@ -350,9 +440,12 @@ fn salvage(text: &str) -> (Option<RawManifest>, Vec<String>) {
     };
     let mut parsed = Vec::new();
     let mut indices = Vec::new();
-    let unreadable = agents
-        .as_ref()
-        .is_some_and(|a| !matches!(a, Value::Sequence(_) | Value::Null));
+    // `agents:` is not a list, or none of its items parses: reported already, not "empty".
+    let unreadable = match &agents {
+        Some(Value::Sequence(items)) => !items.is_empty(),
+        Some(Value::Null) | None => false,
+        Some(_) => true,
+    };
     if let Some(Value::Sequence(items)) = agents {
         for (i, item) in items.into_iter().enumerate() {
             let name = item
@@ -374,7 +467,7 @@ fn salvage(text: &str) -> (Option<RawManifest>, Vec<String>) {
         }
     }
     let mut raw = top;
-    raw.agents_unreadable = unreadable;
+    raw.agents_unreadable = unreadable && parsed.is_empty();
     raw.agents = parsed;
     raw.indices = Some(indices);
     (Some(raw), problems)
@@ -435,6 +528,8 @@ fn same_problem(first: &str, other: &str) -> bool {
     let core = |m: &str| -> String {
         let m = m.split(" at line ").next().unwrap_or(m);
         let m = m.split(" (did you mean").next().unwrap_or(m);
+        // the hint fleet adds after `; `
+        let m = m.split("; ").next().unwrap_or(m);
         // `agents[1] (name): msg` and `agents[1]: msg` name the same place.
         match (m.find(" ("), m.find("): ")) {
             (Some(a), Some(b)) if a < b && m.starts_with("agents[") => {
@@ -443,7 +538,9 @@ fn same_problem(first: &str, other: &str) -> bool {
             _ => m.to_string(),
         }
     };
-    core(first) == core(other)
+    let (first, other) = (core(first), core(other));
+    // serde names the key (`max_parallel: invalid type…`) only when parsing the whole file.
+    first == other || first.ends_with(&format!(": {other}"))
 }
 
 /// A name a user would recognise: relative to the current directory when below it.
@@ -647,7 +744,34 @@ fn resolve(
             ));
         }
     }
+    // tmux takes no argument with a line break (and git's worktree list would split it).
+    let line_break = |p: &Path| p.to_string_lossy().contains(['\n', '\r']);
+    if line_break(path) {
+        problems.push(format!(
+            "its path {:?} holds a line break, which tmux cannot take; rename that directory",
+            path.display()
+        ));
+    }
+    if line_break(&worktree_dir) {
+        problems.push(format!(
+            "worktree_dir: {:?} holds a line break, which tmux and git cannot take; choose another",
+            worktree_dir.display()
+        ));
+    }
+    if let Some(why) = unusable_dir(&worktree_dir) {
+        problems.push(format!(
+            "worktree_dir: {} cannot hold worktrees: {why}; set `worktree_dir:` to a directory fleet can create",
+            worktree_dir.display()
+        ));
+    }
     let state_dir = dir.join(".fleet");
+    let state_dir_bad = state_dir.exists() && !state_dir.is_dir();
+    if state_dir_bad {
+        problems.push(format!(
+            "{} is a file; fleet keeps its state in that directory: move the file away",
+            state_dir.display()
+        ));
+    }
     if let Some(0) = raw.max_parallel {
         problems
             .push("max_parallel: must be at least 1; remove it to run all agents at once".into());
@@ -774,7 +898,8 @@ fn resolve(
             .branch
             .clone()
             .unwrap_or_else(|| format!("fleet/{}", a.name));
-        if !git::valid_branch_name(&branch) {
+        // (a default branch of an invalid name is reported with the name)
+        if !git::valid_branch_name(&branch) && (a.branch.is_some() || valid_name(&a.name)) {
             problems.push(format!(
                 "{at}branch `{branch}` is not a valid git branch name; fix `branch:`"
             ));
@@ -798,7 +923,15 @@ fn resolve(
             Some(l) => dir.join(l),
             None => state_dir.join("logs").join(format!("{}.log", a.name)),
         });
-        if let Some(why) = unwritable(&log) {
+        if line_break(&log) && !line_break(dir) {
+            problems.push(format!(
+                "{at}log {:?} holds a line break, which tmux cannot take; fix `log:`",
+                log.display()
+            ));
+        }
+        if let Some(why) =
+            unwritable(&log).filter(|_| !(state_dir_bad && log.starts_with(&state_dir)))
+        {
             problems.push(format!(
                 "{at}log {}: {why}; fix `log:` or that directory",
                 log.display()
@@ -812,11 +945,18 @@ fn resolve(
                 ));
             }
         }
-        let command = a
-            .command
-            .clone()
-            .or_else(|| raw.command.clone())
-            .unwrap_or_else(|| DEFAULT_COMMAND.to_string());
+        // The most specific wins: the agent's command, its preset, the top-level command, the
+        // top-level preset, then claude.
+        let interactive = a.interactive.or(raw.interactive).unwrap_or(false);
+        let (command, preset) = match (&a.command, a.agent, &raw.command, raw.agent) {
+            (Some(c), _, _, _) => (c.clone(), None),
+            (None, Some(p), _, _) => (p.command(interactive).to_string(), Some(p)),
+            (None, None, Some(c), _) => (c.clone(), None),
+            (None, None, None, p) => {
+                let p = p.unwrap_or(Preset::Claude);
+                (p.command(interactive).to_string(), Some(p))
+            }
+        };
         if a.command.as_deref().is_some_and(|c| c.trim().is_empty()) {
             problems.push(format!("{at}command is empty; give the agent's command"));
         }
@@ -830,6 +970,9 @@ fn resolve(
             log,
             task,
             command,
+            preset,
+            format: preset.and_then(|p| p.format(interactive)),
+            interactive,
             env,
             verify: a.verify.or_else(|| raw.verify.clone()),
             on_exit: a.on_exit.or_else(|| raw.on_exit.clone()),
@@ -861,7 +1004,12 @@ fn unwritable(path: &Path) -> Option<String> {
     if path.exists() {
         return (!util::writable(path)).then(|| "is not writable".into());
     }
-    let existing = path.ancestors().skip(1).find(|p| p.exists())?;
+    unusable_dir(path.parent()?)
+}
+
+/// Why fleet could not create files in `dir` (creating it first if need be), if it could not.
+fn unusable_dir(dir: &Path) -> Option<String> {
+    let existing = dir.ancestors().find(|p| p.exists())?;
     if !existing.is_dir() {
         Some(format!("{} is a file, not a directory", existing.display()))
     } else if !util::writable(existing) {

@@ -6,11 +6,12 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
 use crate::state::{self, Record, Spec, State};
+use crate::transcript::Transcript;
 use crate::util;
 
 /// The pane's first process: run the agent, then, in a pane, hold it open so its last output
@@ -33,14 +34,19 @@ pub fn main(spec_path: &Path) -> Result<i32> {
 pub fn run(spec_path: &Path) -> Result<i32> {
     let spec: Spec = state::read_json(spec_path)
         .with_context(|| format!("cannot read the run spec {}", spec_path.display()))?;
-    let mut log = util::append_private(&spec.log)?;
+    // An interactive agent's pane is logged by tmux (`pipe-pane`): write to the pane only.
+    let mut log = if spec.interactive {
+        None
+    } else {
+        Some(util::append_private(&spec.log)?)
+    };
     let mut record: Record = state::read_json(&spec.record).unwrap_or_default();
     record.begin();
     record.pid = Some(std::process::id());
     state::write_json(&spec.record, &record)?;
 
     let mut out = Tee {
-        log: &mut log,
+        log: log.as_mut(),
         pane: std::io::stdout(),
     };
     out.line(&format!(
@@ -111,6 +117,11 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Op
         record.setup_done = true;
         let _ = state::write_json(&spec.record, record);
     }
+    if spec.interactive {
+        // The agent gets the pane's terminal; its command finds the task in $FLEET_TASK.
+        let code = step(spec, &spec.command, None, &[], out);
+        return finish_steps(spec, code, out);
+    }
     let task = match File::open(&spec.task) {
         Ok(f) => f,
         Err(e) => {
@@ -121,7 +132,59 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Op
             return (State::Failed, 127, Some("task unreadable".into()));
         }
     };
-    let code = step(spec, &spec.command, Some(task), &[], out);
+    let code = match spec.format {
+        Some(format) => {
+            let mut usage = Usage {
+                transcript: Transcript::new(format),
+                record,
+                path: &spec.record,
+                saved: Instant::now(),
+            };
+            let code = step_with(spec, &spec.command, Some(task), &[], out, Some(&mut usage));
+            usage.save();
+            if let Some(why) = usage.transcript.error.take().filter(|_| code != 0) {
+                return (State::Failed, code, Some(format!("exit {code}: {why}")));
+            }
+            code
+        }
+        None => step(spec, &spec.command, Some(task), &[], out),
+    };
+    finish_steps(spec, code, out)
+}
+
+/// An agent's event stream on its way to the pane: the readable transcript goes out, the
+/// usage and session id go into the record (saved every few seconds while it runs).
+struct Usage<'a> {
+    transcript: Transcript,
+    record: &'a mut Record,
+    path: &'a Path,
+    saved: Instant,
+}
+
+/// How often a running agent's usage is written to its record.
+const SAVE_USAGE: Duration = Duration::from_secs(2);
+
+impl Usage<'_> {
+    fn text(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let text = self.transcript.feed(bytes);
+        if self.saved.elapsed() >= SAVE_USAGE {
+            self.save();
+        }
+        text
+    }
+
+    fn save(&mut self) {
+        self.record.usage = Some(self.transcript.usage);
+        if self.transcript.session_id.is_some() {
+            self.record.session_id = self.transcript.session_id.clone();
+        }
+        let _ = state::write_json(self.path, &*self.record);
+        self.saved = Instant::now();
+    }
+}
+
+/// After the agent: its exit code decides, then verify.
+fn finish_steps(spec: &Spec, code: i32, out: &mut Tee) -> (State, i32, Option<String>) {
     if code != 0 {
         return (State::Failed, code, Some(format!("exit {code}")));
     }
@@ -148,6 +211,21 @@ fn step(
     extra: &[(&str, String)],
     out: &mut Tee,
 ) -> i32 {
+    step_with(spec, script, stdin, extra, out, None)
+}
+
+/// [`step`], the output first turned into a transcript when `usage` is given.
+fn step_with(
+    spec: &Spec,
+    script: &str,
+    stdin: Option<File>,
+    extra: &[(&str, String)],
+    out: &mut Tee,
+    mut usage: Option<&mut Usage>,
+) -> i32 {
+    if spec.interactive {
+        return on_terminal(spec, script, extra, out);
+    }
     let (reader, writer) = match std::io::pipe() {
         Ok(p) => p,
         Err(e) => {
@@ -155,20 +233,7 @@ fn step(
             return 127;
         }
     };
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c").arg(script).current_dir(&spec.worktree);
-    if let Some(path) = &spec.path {
-        cmd.env("PATH", path);
-    }
-    cmd.envs(&spec.env)
-        .env("FLEET_AGENT", &spec.agent)
-        .env("FLEET_BRANCH", &spec.branch)
-        .env("FLEET_WORKTREE", &spec.worktree)
-        .env("FLEET_LOG", &spec.log)
-        .env("FLEET_TASK", &spec.task)
-        .env("FLEET_PROJECT", &spec.project)
-        .env("FLEET_MANIFEST", &spec.manifest)
-        .envs(extra.iter().map(|(k, v)| (k, v)));
+    let mut cmd = shell(spec, script, extra);
     cmd.stdin(stdin.map(Stdio::from).unwrap_or_else(Stdio::null));
     match writer.try_clone() {
         Ok(w2) => {
@@ -206,7 +271,10 @@ fn step(
     let mut wait = None;
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(chunk) => out.write(&chunk),
+            Ok(chunk) => match usage.as_deref_mut() {
+                Some(u) => out.write(&u.text(&chunk)),
+                None => out.write(&chunk),
+            },
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 // A background process may hold the pipe after the agent exits: stop
@@ -225,6 +293,9 @@ fn step(
         }
     }
     drop(pump);
+    if let Some(u) = usage {
+        out.write(&u.transcript.finish());
+    }
     let status = match wait {
         Some((s, _)) => Ok(s),
         None => child.wait(),
@@ -241,15 +312,51 @@ fn step(
     }
 }
 
+/// `sh -c script` in the worktree with the agent's environment.
+fn shell(spec: &Spec, script: &str, extra: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(script).current_dir(&spec.worktree);
+    if let Some(path) = &spec.path {
+        cmd.env("PATH", path);
+    }
+    cmd.envs(&spec.env)
+        .env("FLEET_AGENT", &spec.agent)
+        .env("FLEET_BRANCH", &spec.branch)
+        .env("FLEET_WORKTREE", &spec.worktree)
+        .env("FLEET_LOG", &spec.log)
+        .env("FLEET_TASK", &spec.task)
+        .env("FLEET_PROJECT", &spec.project)
+        .env("FLEET_MANIFEST", &spec.manifest)
+        .envs(extra.iter().map(|(k, v)| (k, v)));
+    cmd
+}
+
+/// Run a step of an interactive agent on the pane's terminal (stdin, stdout and stderr are
+/// the pane's; tmux logs them); its exit code as [`step`] gives it.
+fn on_terminal(spec: &Spec, script: &str, extra: &[(&str, String)], out: &mut Tee) -> i32 {
+    match shell(spec, script, extra).status() {
+        Ok(s) => s.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            128 + s.signal().unwrap_or(0)
+        }),
+        Err(e) => {
+            out.line(&format!("[fleet] cannot start `sh -c {script}`: {e}"));
+            127
+        }
+    }
+}
+
 /// Writes to the log and the pane; a failing pane (closed terminal) does not stop the log.
 struct Tee<'a> {
-    log: &'a mut File,
+    log: Option<&'a mut File>,
     pane: std::io::Stdout,
 }
 
 impl Tee<'_> {
     fn write(&mut self, bytes: &[u8]) {
-        let _ = self.log.write_all(bytes);
+        if let Some(log) = self.log.as_mut() {
+            let _ = log.write_all(bytes);
+        }
         let _ = self.pane.write_all(bytes);
         let _ = self.pane.flush();
     }

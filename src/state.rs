@@ -68,6 +68,12 @@ pub struct Record {
     /// The manifest's `setup` ran successfully in this worktree.
     #[serde(default)]
     pub setup_done: bool,
+    /// Tokens, cost and turns of the latest run, as the agent's CLI reported them.
+    #[serde(default)]
+    pub usage: Option<crate::transcript::Usage>,
+    /// The agent CLI's own session (conversation) id, for resuming it.
+    #[serde(default)]
+    pub session_id: Option<String>,
 }
 
 impl Record {
@@ -78,6 +84,7 @@ impl Record {
         self.finished_at = None;
         self.exit_code = None;
         self.reason = None;
+        self.usage = None;
     }
 
     /// The state to show, given whether the agent's session is alive.
@@ -118,6 +125,12 @@ pub struct Spec {
     /// The monitor session, whose pane for this agent shows its state when it ends.
     #[serde(default)]
     pub monitor: Option<String>,
+    /// Run on the pane's terminal (the log is written by tmux `pipe-pane`).
+    #[serde(default)]
+    pub interactive: bool,
+    /// The agent command's event stream, turned into a transcript by the runner.
+    #[serde(default)]
+    pub format: Option<crate::transcript::Format>,
     /// The agent's record file.
     pub record: PathBuf,
 }

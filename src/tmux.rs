@@ -245,7 +245,10 @@ fn check_version(v: String) -> Result<String> {
         .filter_map(|n| n.parse::<u32>().ok());
     match (parts.next(), parts.next()) {
         (Some(major), Some(minor)) if (major, minor) < MIN_VERSION => bail!(
-            "{v} is too old; fleet needs tmux {}.{} or newer",
+            "{v}{} is too old; install tmux {}.{} or newer (or put it first on PATH)",
+            which::which("tmux")
+                .map(|p| format!(" ({})", p.display()))
+                .unwrap_or_default(),
             MIN_VERSION.0,
             MIN_VERSION.1
         ),

@@ -24,7 +24,18 @@ pub fn restore_sigpipe() {
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 extern "C" fn on_interrupt(_signum: i32) {
-    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+    extern "C" {
+        fn write(fd: i32, buf: *const u8, count: usize) -> isize;
+        fn _exit(status: i32) -> !;
+    }
+    let first = b"\nfleet: stopping after the step at hand (Ctrl-C again to quit now)\n";
+    // SAFETY: write(2) and _exit(2) are async-signal-safe; the buffer is static.
+    unsafe {
+        if INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            _exit(130);
+        }
+        write(2, first.as_ptr(), first.len());
+    }
 }
 
 const SIGINT: i32 = 2;

@@ -176,78 +176,99 @@ fn paragraph_problem(stderr: &str) -> Option<String> {
     None
 }
 
-/// Runs every case and reports all failures at once.
+/// Runs every case (a few at a time: each has its own repo and tmux server) and reports all
+/// failures at once.
 fn run_cases(cases: Vec<Case>) {
     let root = is_root();
-    let mut failures = Vec::new();
-    let mut ran = 0;
-    for case in &cases {
-        if case.skip_as_root && root {
-            eprintln!("skipped as root: {}", case.what);
-            continue;
-        }
-        ran += 1;
-        let f = Fleet::new();
-        if !case.yaml.is_empty() {
-            f.manifest(case.yaml);
-        }
-        f.file("tasks/t.md", "a task\n");
-        let mut ctx = Ctx {
-            cwd: f.repo.clone(),
-            env: Vec::new(),
-        };
-        if let Some(setup) = case.setup {
-            setup(&f, &mut ctx);
-        }
-        for args in &case.commands {
-            let before = snapshot(&f);
-            let env: Vec<(&str, &str)> = ctx
-                .env
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            let run = f.fleet_at(&ctx.cwd, &env, args);
-            let after = snapshot(&f);
-            let context = format!(
-                "case {:?}: fleet {}\n  exit {}\n  stdout: {:?}\n  stderr: {}",
-                case.what,
-                args.join(" "),
-                run.code,
-                run.stdout,
-                run.stderr.trim_end().replace('\n', "\n          ")
-            );
-            let mut problems = Vec::new();
-            if run.code != case.code {
-                problems.push(format!("exit code {} instead of {}", run.code, case.code));
+    let cases: Vec<&Case> = cases
+        .iter()
+        .filter(|c| {
+            let skip = c.skip_as_root && root;
+            if skip {
+                eprintln!("skipped as root: {}", c.what);
             }
-            for needle in &case.expect {
-                if !contains_ci(&run.stderr, needle) {
-                    problems.push(format!("stderr lacks {needle:?}"));
-                }
-            }
-            if let Some(p) = paragraph_problem(&run.stderr) {
-                problems.push(format!("message {p}"));
-            }
-            if before != after {
-                problems.push(describe_change(&before, &after));
-            }
-            if !problems.is_empty() {
-                failures.push(format!("{context}\n  -> {}", problems.join("\n  -> ")));
-            }
+            !skip
+        })
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(case) = cases.get(i) else { break };
+                let found = run_case(case);
+                failures.lock().unwrap().extend(found);
+            });
         }
-        // The chmod cases leave files the temp dir's cleanup must be able to remove (only
-        // under the repo: tmux refuses a socket dir with other permissions than its own).
-        if case.skip_as_root {
-            restore_permissions(&f.repo);
-        }
-    }
+    });
+    let failures = failures.into_inner().unwrap();
     assert!(
         failures.is_empty(),
-        "{} of {} cases failed:\n\n{}",
+        "{} failures in {} cases:\n\n{}",
         failures.len(),
-        ran,
+        cases.len(),
         failures.join("\n\n")
     );
+}
+
+/// One case: what went wrong with it, if anything.
+fn run_case(case: &Case) -> Vec<String> {
+    let mut failures = Vec::new();
+    let f = Fleet::new();
+    if !case.yaml.is_empty() {
+        f.manifest(case.yaml);
+    }
+    f.file("tasks/t.md", "a task\n");
+    let mut ctx = Ctx {
+        cwd: f.repo.clone(),
+        env: Vec::new(),
+    };
+    if let Some(setup) = case.setup {
+        setup(&f, &mut ctx);
+    }
+    for args in &case.commands {
+        let before = snapshot(&f);
+        let env: Vec<(&str, &str)> = ctx
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let run = f.fleet_at(&ctx.cwd, &env, args);
+        let after = snapshot(&f);
+        let context = format!(
+            "case {:?}: fleet {}\n  exit {}\n  stdout: {:?}\n  stderr: {}",
+            case.what,
+            args.join(" "),
+            run.code,
+            run.stdout,
+            run.stderr.trim_end().replace('\n', "\n          ")
+        );
+        let mut problems = Vec::new();
+        if run.code != case.code {
+            problems.push(format!("exit code {} instead of {}", run.code, case.code));
+        }
+        for needle in &case.expect {
+            if !contains_ci(&run.stderr, needle) {
+                problems.push(format!("stderr lacks {needle:?}"));
+            }
+        }
+        if let Some(p) = paragraph_problem(&run.stderr) {
+            problems.push(format!("message {p}"));
+        }
+        if before != after {
+            problems.push(describe_change(&before, &after));
+        }
+        if !problems.is_empty() {
+            failures.push(format!("{context}\n  -> {}", problems.join("\n  -> ")));
+        }
+    }
+    // The chmod cases leave files the temp dir's cleanup must be able to remove (only under
+    // the repo: tmux refuses a socket dir with other permissions than its own).
+    if case.skip_as_root {
+        restore_permissions(&f.repo);
+    }
+    failures
 }
 
 fn describe_change(before: &Snapshot, after: &Snapshot) -> String {
@@ -510,6 +531,42 @@ fn bad_input_exits_with_one_clear_message_and_changes_nothing() {
             "env: { \"A=B\": x }\nagents:\n  - name: a1\n    prompt: hi\n",
             &["agents.yaml", "env", "`A=B`", "letters, digits"],
         ),
+        case(
+            "worktree_dir is a file",
+            "worktree_dir: README.md\nagents:\n  - name: a1\n    prompt: hi\n    command: cat\n",
+            &["agents.yaml", "worktree_dir", "README.md is a file", "set `worktree_dir:`"],
+        ),
+        case(
+            "a line break in worktree_dir",
+            "worktree_dir: \"../wt\\nx\"\nagents:\n  - name: a1\n    prompt: hi\n    command: cat\n",
+            &["agents.yaml", "worktree_dir", "line break", "choose another"],
+        ),
+        case(
+            "a line break in a log path",
+            "agents:\n  - name: a1\n    prompt: hi\n    command: cat\n    log: \"a\\nb.log\"\n",
+            &["agents.yaml", "(a1)", "line break", "fix `log:`"],
+        ),
+        case(
+            "a line break in the repository's path",
+            "",
+            &["agents.yaml", "line break", "rename that directory"],
+        )
+        .setup(|f, ctx| {
+            let dir = f.root.join("two\nlines");
+            fs::create_dir_all(&dir).unwrap();
+            f.git_in(&dir, &["init", "-q", "-b", "main"]);
+            f.git_in(&dir, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "i"]);
+            fs::write(dir.join("agents.yaml"), ONE).unwrap();
+            ctx.cwd = dir;
+        }),
+        case(
+            ".fleet is a file",
+            ONE,
+            &["agents.yaml", ".fleet is a file", "move the file away"],
+        )
+        .setup(|f, _| {
+            f.file(".fleet", "not a directory\n");
+        }),
         // ---- where the manifest is
         case(
             "manifest outside any git repository",
@@ -550,6 +607,20 @@ fn bad_input_exits_with_one_clear_message_and_changes_nothing() {
             &["nope.yaml", "not found", "fleet init"],
         )
         .only(&[&["-f", "nope.yaml", "validate"], &["-f", "nope.yaml", "up"]]),
+        case(
+            "-f to a directory",
+            ONE,
+            &["tasks", "is a directory", "-f"],
+        )
+        .only(&[&["-f", "tasks", "validate"], &["-f", "tasks", "up"]]),
+        case(
+            "manifest that is not UTF-8",
+            "",
+            &["agents.yaml", "UTF-8"],
+        )
+        .setup(|f, _| {
+            fs::write(f.manifest_path(), b"agents:\n  - name: a1\n    prompt: \xff\xfe\n").unwrap();
+        }),
         // ---- programs and tools
         case(
             "agent program not found",
@@ -582,7 +653,7 @@ fn bad_input_exits_with_one_clear_message_and_changes_nothing() {
         case(
             "tmux older than supported",
             ONE,
-            &["tmux 2.9", "too old", "tmux 3.2 or newer"],
+            &["tmux 2.9", "old-tmux/tmux", "too old", "install tmux 3.2 or newer"],
         )
         .setup(|f, ctx| {
             let dir = f.root.join("old-tmux");
@@ -590,6 +661,30 @@ fn bad_input_exits_with_one_clear_message_and_changes_nothing() {
             let tmux = dir.join("tmux");
             fs::write(&tmux, "#!/bin/sh\necho 'tmux 2.9'\n").unwrap();
             fs::set_permissions(&tmux, fs::Permissions::from_mode(0o755)).unwrap();
+            let path = std::env::var("PATH").unwrap_or_default();
+            ctx.env
+                .push(("PATH".into(), format!("{}:{path}", dir.display())));
+        })
+        .code(1),
+        case(
+            "git older than supported",
+            ONE,
+            &["git 2.20.1", "old-git/git", "too old", "install git 2.30 or newer"],
+        )
+        .setup(|f, ctx| {
+            let dir = f.root.join("old-git");
+            fs::create_dir_all(&dir).unwrap();
+            let git = dir.join("git");
+            let real = which("git").unwrap();
+            fs::write(
+                &git,
+                format!(
+                    "#!/bin/sh\nfor a; do [ \"$a\" = --version ] && {{ echo 'git version 2.20.1'; exit 0; }}; done\nexec '{}' \"$@\"\n",
+                    real.display()
+                ),
+            )
+            .unwrap();
+            fs::set_permissions(&git, fs::Permissions::from_mode(0o755)).unwrap();
             let path = std::env::var("PATH").unwrap_or_default();
             ctx.env
                 .push(("PATH".into(), format!("{}:{path}", dir.display())));
@@ -629,6 +724,40 @@ fn bad_input_exits_with_one_clear_message_and_changes_nothing() {
             &["unknown agent `nosuch`", "known agents: a1"],
         )
         .only(&[&["status", "nosuch"], &["status", "--json", "nosuch"]]),
+        case(
+            "wait for an unknown agent",
+            ONE,
+            &["unknown agent `nosuch`", "known agents: a1"],
+        )
+        .only(&[&["wait", "nosuch"]]),
+        case(
+            "merge of an unknown agent",
+            ONE,
+            &["unknown agent `nosuch`", "known agents: a1"],
+        )
+        .only(&[&["merge", "nosuch"]]),
+        // ---- an agent that never started
+        case(
+            "merge of an agent that never started",
+            ONE,
+            &["a1", "no branch fleet/a1", "fleet up a1"],
+        )
+        .only(&[&["merge", "a1"], &["merge", "--squash", "a1"]])
+        .code(1),
+        case(
+            "diff of an agent that never started",
+            ONE,
+            &["a1", "no branch fleet/a1", "fleet up a1"],
+        )
+        .only(&[&["diff", "a1"], &["diff", "--stat", "a1"]])
+        .code(1),
+        case(
+            "attach to an agent or a monitor that is not running",
+            ONE,
+            &["has no tmux session", "fleet up"],
+        )
+        .only(&[&["attach", "a1"], &["attach"]])
+        .code(1),
     ];
     assert!(cases.len() >= 30, "the table has at least 30 cases");
     run_cases(cases);
@@ -651,4 +780,71 @@ fn logs_and_diff_of_an_unknown_agent_are_usage_errors() {
         )
         .only(&[&["diff", "nosuch"]]),
     ]);
+}
+
+/// Odd YAML of every kind: fleet refuses it with one message and never panics (acceptance 3).
+#[test]
+fn no_manifest_makes_fleet_panic() {
+    let inputs: &[&str] = &[
+        "[]",
+        "- a\n- b\n",
+        "just a string",
+        "agents: 5\n",
+        "agents: [1, 2]\n",
+        "agents: [[]]\n",
+        "agents: [{name: 1, prompt: x}]\n",
+        "agents: [{name: [a], prompt: x}]\n",
+        "agents: [{name: a, prompt: [x]}]\n",
+        "agents: [{name: a, prompt: x, env: {A: [1]}}]\n",
+        "agents: [{name: a, prompt: x, env: 5}]\n",
+        "agents: [{name: a, prompt: x, task: null}]\n",
+        "agents: [{name: '', prompt: x}]\n",
+        "agents: [{name: a, prompt: x, branch: ''}]\n",
+        "agents: [{name: a, prompt: '   '}]\n",
+        "agents: [{name: a, prompt: x, command: '  '}]\n",
+        "agents: [{name: a, prompt: x, log: ''}]\n",
+        "agents: [{name: a, prompt: x, log: .}]\n",
+        "agents: &x [*x]\n",
+        "a: &a [*a, *a]\nagents: []\n",
+        "\t\n",
+        "---\n---\n",
+        "\u{feff}agents: []\n",
+        "agents:\n  - name: a\n    prompt: x\n  - name: a\n    prompt: x\n  - name: a\n    prompt: x\n",
+        "max_parallel: -1\nagents: [{name: a, prompt: x}]\n",
+        "max_parallel: 99999999999\nagents: [{name: a, prompt: x}]\n",
+        "env: {\"\": x}\nagents: [{name: a, prompt: x}]\n",
+        "env: {A: \"\\0\"}\nagents: [{name: a, prompt: x}]\n",
+        "copy: x\nagents: [{name: a, prompt: x}]\n",
+        "copy: [/etc/passwd]\nagents: [{name: a, prompt: x}]\n",
+        "copy: [../..]\nagents: [{name: a, prompt: x}]\n",
+        "project: ''\nagents: [{name: a, prompt: x}]\n",
+        "base: 'main..x'\nagents: [{name: a, prompt: x}]\n",
+        "base: '-x'\nagents: [{name: a, prompt: x}]\n",
+        "worktree_dir: /dev/null\nagents: [{name: a, prompt: x}]\n",
+        "agents:\n  - name: a\n    task: /dev/null/x\n",
+        "agents:\n  - name: a\n    task: \"\\0\"\n",
+        "agents:\n  - name: a\n    prompt: x\n    comand: y\n    verfy: z\n  - nam: b\n",
+        "agents:\n  - name: a\n  prompt: x\n",
+        "agents:\n- name: a\n  prompt: \"unterminated\n",
+    ];
+    let f = Fleet::new();
+    let mut failures = Vec::new();
+    for input in inputs {
+        f.manifest(input);
+        // `fleet_at` itself fails the test on a panic or a backtrace.
+        let run = f.fleet(&["validate"]);
+        let problem = if run.code != 2 {
+            Some(format!("exit {} instead of 2", run.code))
+        } else {
+            paragraph_problem(&run.stderr)
+        };
+        if let Some(p) = problem {
+            failures.push(format!(
+                "{input:?}: {p}\n  stdout: {}\n  stderr: {}",
+                run.stdout, run.stderr
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(!f.repo.join(".fleet").exists());
 }

@@ -117,3 +117,68 @@ fn doctor_reports_missing_tools_and_an_invalid_manifest() {
         .stdout_has("fleet validate")
         .stdout_has("2 problems found");
 }
+
+#[test]
+fn doctor_finds_half_made_and_misplaced_worktrees_and_open_state() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fleet::new();
+    f.manifest(THREE);
+    f.fleet(&["up"]).success();
+    let a1 = f.worktree("a1");
+    let a2 = f.worktree("a2");
+    f.git_in(&a1, &["switch", "-q", "-c", "mine"]);
+    f.git(&[
+        "worktree",
+        "lock",
+        "--reason",
+        "initializing",
+        a2.to_str().unwrap(),
+    ]);
+    fs::set_permissions(f.repo.join(".fleet"), fs::Permissions::from_mode(0o755)).unwrap();
+
+    let run = f.fleet(&["doctor"]);
+    run.code(1)
+        .stdout_has(&format!(
+            "agent a1's worktree {} is on mine instead of fleet/a1",
+            a1.display()
+        ))
+        .stdout_has(&format!("fix: git -C {} switch fleet/a1", a1.display()))
+        .stdout_has(&format!(
+            "worktree {} is locked (initializing)",
+            a2.display()
+        ))
+        .stdout_has(&format!(
+            "fix: git -C {} worktree unlock {}",
+            f.repo.display(),
+            a2.display()
+        ))
+        .stdout_has("is readable by others (mode 755)")
+        .stdout_has(&format!(
+            "fix: chmod -R go-rwx {}",
+            f.repo.join(".fleet").display()
+        ))
+        .stdout_has("3 problems found");
+
+    f.git_in(&a1, &["switch", "-q", "fleet/a1"]);
+    f.git(&["worktree", "unlock", a2.to_str().unwrap()]);
+    fs::set_permissions(f.repo.join(".fleet"), fs::Permissions::from_mode(0o700)).unwrap();
+    f.fleet(&["doctor"]).success();
+}
+
+#[test]
+fn doctor_sees_a_queue_nothing_will_start() {
+    let f = Fleet::new();
+    f.manifest(&format!("max_parallel: 1\n{THREE}"));
+    f.fleet(&["up"]).success();
+    assert_eq!(f.state("a2"), "queued");
+    // The tmux server dies: a1 is lost, and no runner is left to start a2 and a3.
+    f.tmux_ok(&["kill-server"]);
+    let run = f.fleet(&["doctor"]);
+    run.code(1)
+        .stdout_has("agent a1 is lost")
+        .stdout_has("a2, a3 queued but no agent is running to start them")
+        .stdout_has("fix: fleet up");
+    f.fleet(&["up"]).success();
+    let run = f.fleet(&["doctor"]);
+    run.success();
+}

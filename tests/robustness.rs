@@ -238,6 +238,70 @@ fn ctrl_c_during_up_stops_cleanly_and_the_next_up_completes_the_fleet() {
     assert_complete(&f, &names);
 }
 
+#[test]
+fn a_failure_at_agent_k_leaves_nothing_the_next_up_cannot_finish() {
+    let f = Fleet::new();
+    f.file(".env", "SECRET=1\n");
+    let mut yaml = String::from("command: \"sleep 300\"\ncopy: [.env]\nagents:\n");
+    for n in ["a1", "a2", "a3", "a4"] {
+        yaml.push_str(&format!("  - name: {n}\n    prompt: x\n"));
+    }
+    f.manifest(&yaml);
+    // The checkout of a3's worktree fails (git leaves the worktree behind).
+    let hook = f.repo.join(".git/hooks/post-checkout");
+    fs::write(&hook, "#!/bin/sh\ncase \"$PWD\" in */a3) exit 1;; esac\n").unwrap();
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
+
+    let run = f.fleet(&["up"]);
+    run.code(1).stderr_has("agent `a3`");
+    assert_eq!(f.sessions(), Vec::<String>::new(), "no session started");
+
+    fs::remove_file(&hook).unwrap();
+    f.fleet(&["up"]).success();
+    assert_complete(&f, &["a1", "a2", "a3", "a4"]);
+    for n in ["a1", "a2", "a3", "a4"] {
+        assert_eq!(
+            fs::read_to_string(f.worktree(n).join(".env")).unwrap(),
+            "SECRET=1\n",
+            "{n} got its copy: files"
+        );
+    }
+}
+
+#[test]
+fn a_second_ctrl_c_quits_at_once_and_up_still_completes_later() {
+    let f = Fleet::new();
+    f.manifest(SLEEPERS);
+    let hook = f.repo.join(".git/hooks/post-checkout");
+    fs::write(&hook, "#!/bin/sh\nsleep 2\n").unwrap();
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
+
+    let up = f.spawn_fleet(&["up"]);
+    f.wait_for("the first worktree", DEADLINE, |f| {
+        f.worktree("a1").join("README.md").exists()
+    });
+    up.signal_group("INT");
+    std::thread::sleep(Duration::from_millis(100));
+    up.signal_group("INT");
+    let t = Instant::now();
+    let run = up.wait();
+    assert_eq!(run.code, 130, "{run:?}");
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "quit without waiting for the checkout hook"
+    );
+    assert!(run.stderr.contains("Ctrl-C again to quit now"), "{run:?}");
+    // git, in its own process group, finishes the worktree it was making.
+    f.wait_for("git to finish the worktree", DEADLINE, |f| {
+        !f.git(&["worktree", "list", "--porcelain"])
+            .contains("locked")
+    });
+
+    fs::remove_file(&hook).unwrap();
+    f.fleet(&["up"]).success();
+    assert_complete(&f, &["a1", "a2", "a3"]);
+}
+
 // ------------------------------------------------------------------------------------ quoting
 
 #[test]
@@ -290,7 +354,10 @@ fn state_and_logs_are_user_only() {
     f.manifest(
         "agents:\n  - name: a1\n    prompt: secret\n    command: \"cat; echo token=s3cr3t\"\n  - name: a2\n    prompt: x\n    command: \"true\"\n    log: mylogs/a2.log\n",
     );
-    f.fleet(&["up"]).success();
+    let tmp = f.root.join("tmpdir");
+    fs::create_dir_all(&tmp).unwrap();
+    let env = [("TMPDIR", tmp.to_str().unwrap())];
+    f.fleet_at(&f.repo, &env, &["up"]).success();
     f.wait_state("a1", "done");
     f.wait_state("a2", "done");
     let mut seen = 0;
@@ -299,7 +366,25 @@ fn state_and_logs_are_user_only() {
     let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&f.repo.join("mylogs/a2.log")), 0o600);
     assert_eq!(mode(&f.repo.join("mylogs")), 0o700);
-    f.fleet(&["down"]).success();
+    f.fleet_at(&f.repo, &env, &["status"]).success();
+    f.fleet_at(&f.repo, &env, &["down"]).success();
+
+    // Nothing written outside the repo, the worktree dir and `.fleet/`: no temp file left,
+    // nothing in HOME, nothing else beside the repo.
+    let names = |d: &Path| -> Vec<String> {
+        sorted(
+            fs::read_dir(d)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string()),
+        )
+    };
+    assert_eq!(names(&tmp), Vec::<String>::new(), "temp files left");
+    assert_eq!(names(&f.home), Vec::<String>::new(), "HOME untouched");
+    assert_eq!(
+        names(&f.root),
+        sorted(["home", "out", "repo", "repo.worktrees", "tmpdir", "tmux"])
+    );
 }
 
 /// Directories 0700 and files 0600 under `dir`.

@@ -174,10 +174,55 @@ fn sessions(r: &mut Report, plan: &Plan) -> Result<()> {
             );
         }
     }
+    let views: Vec<State> = plan
+        .agents
+        .iter()
+        .map(|a| Record::derive(dir.record(&a.name).as_ref(), owned.contains(&a.session)))
+        .collect();
+    let queued: Vec<&str> = plan
+        .agents
+        .iter()
+        .zip(&views)
+        .filter(|(_, s)| **s == State::Queued)
+        .map(|(a, _)| a.name.as_str())
+        .collect();
+    if !queued.is_empty() && !views.contains(&State::Running) {
+        found = true;
+        r.problem(
+            format!(
+                "{} queued but no agent is running to start {} when it ends",
+                queued.join(", "),
+                if queued.len() == 1 { "it" } else { "them" }
+            ),
+            format!("{} up", super::fleet_command(plan)),
+        );
+    }
     if !found {
         r.ok("tmux sessions: none orphaned, no agent lost");
     }
+    state_dir_mode(r, plan);
     Ok(())
+}
+
+/// `.fleet/` holds logs that may carry secrets: it must be user-only.
+fn state_dir_mode(r: &mut Report, plan: &Plan) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(&plan.state_dir) else {
+        return;
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        r.problem(
+            format!(
+                "{} is readable by others (mode {mode:o}); agent logs can hold secrets",
+                plan.state_dir.display()
+            ),
+            format!(
+                "chmod -R go-rwx {}",
+                shell_quote(&plan.state_dir.display().to_string())
+            ),
+        );
+    }
 }
 
 /// Registered worktrees whose directory is gone, directories in the worktree dir that are not
@@ -218,6 +263,47 @@ fn worktrees(r: &mut Report, plan: &Plan) -> Result<()> {
             );
         }
     }
+    for w in list
+        .iter()
+        .filter(|w| !w.prunable && w.path.starts_with(&plan.worktree_dir))
+    {
+        let path = shell_quote(&w.path.display().to_string());
+        if let Some(why) = &w.locked {
+            found = true;
+            let why = if why.is_empty() {
+                "no reason given"
+            } else {
+                why
+            };
+            r.problem(
+                format!(
+                    "worktree {} is locked ({why}); a `git worktree add` cut short leaves it so, half checked out",
+                    w.path.display()
+                ),
+                format!(
+                    "git -C {repo} worktree unlock {path}, then check it with `git -C {path} status` (or `git -C {repo} worktree remove --force {path}` and `fleet up` makes it again)"
+                ),
+            );
+        }
+        if let Some(a) = plan.agents.iter().find(|a| a.worktree == w.path) {
+            if w.branch.as_deref() != Some(a.branch.as_str()) {
+                found = true;
+                r.problem(
+                    format!(
+                        "agent {}'s worktree {} is on {} instead of {}",
+                        a.name,
+                        w.path.display(),
+                        w.branch.as_deref().unwrap_or("a detached HEAD"),
+                        a.branch
+                    ),
+                    format!(
+                        "git -C {path} switch {}   (commit or stash the work there first)",
+                        shell_quote(&a.branch)
+                    ),
+                );
+            }
+        }
+    }
     let checked_out: HashSet<&str> = list
         .iter()
         .filter(|w| !w.prunable)
@@ -229,9 +315,15 @@ fn worktrees(r: &mut Report, plan: &Plan) -> Result<()> {
             branches.push(a.branch.clone());
         }
     }
+    // (an agent whose worktree is there on another branch is reported above)
+    let misplaced = |b: &str| {
+        plan.agents
+            .iter()
+            .any(|a| a.branch == b && git::registered(&list, &a.worktree).is_some())
+    };
     for b in branches
         .iter()
-        .filter(|b| !checked_out.contains(b.as_str()))
+        .filter(|b| !checked_out.contains(b.as_str()) && !misplaced(b))
     {
         found = true;
         let agent = plan.agents.iter().find(|a| &a.branch == b);

@@ -99,11 +99,16 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
         if git::registered(&worktrees, &a.worktree).is_none() {
             continue;
         }
-        if !args.force && git::is_dirty(&a.worktree)? {
-            refused.push(a.worktree.display().to_string());
-            continue;
+        // Without --force git itself refuses a worktree with changes (one git status less
+        // per worktree than asking first); such a refusal is reported together at the end.
+        match git::worktree_remove(&plan.repo, &a.worktree, args.force) {
+            Ok(()) => {}
+            Err(_) if !args.force && git::is_dirty(&a.worktree).unwrap_or(false) => {
+                refused.push(a.worktree.display().to_string());
+                continue;
+            }
+            Err(e) => return Err(e),
         }
-        git::worktree_remove(&plan.repo, &a.worktree, args.force)?;
         crate::info!(
             "removed worktree {} (branch {} kept)",
             a.worktree.display(),

@@ -92,10 +92,13 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         return attach_after(plan, args);
     }
 
+    // Which branches exist already: one git call for every agent.
+    let branches: Vec<&str> = to_start.iter().map(|v| v.agent.branch.as_str()).collect();
+    let existing = git::existing_branches(&plan.repo, &branches)?;
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;
     if args.dry_run {
         let batch = sessions_batch(plan, dir, &start_now, monitor_alive, monitor_stale, &exe);
-        dry_run(plan, &to_start, &worktrees, &batch)?;
+        dry_run(plan, &to_start, &worktrees, &existing, &batch)?;
         if !wait.is_empty() {
             println!(
                 "then queued (max_parallel), started as slots free: {}",
@@ -116,16 +119,24 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     // Ctrl-C from here on finishes the agent at hand, then stops before any session starts:
     // the next `up` finds ready worktrees and carries on.
     util::defer_interrupts();
+    let bar = progress(to_start.len());
     for (k, v) in to_start.iter().enumerate() {
         if util::interrupted() {
+            bar.finish_and_clear();
             return interrupted(k, to_start.len());
         }
         let agent = v.agent;
-        if ensure_worktree(plan, agent, &worktrees)? {
-            copy_files(plan, agent)?;
+        bar.set_message(agent.name.clone());
+        // A new worktree gets the `copy:` files; so does one an interrupted or failed `up`
+        // made for an agent that never started (files already there are kept).
+        let created = ensure_worktree(plan, agent, &worktrees, &existing)?;
+        if created || v.record.is_none() {
+            copy_files(plan, agent, created)?;
         }
         write_spec(plan, dir, agent)?;
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     if util::interrupted() {
         return interrupted(to_start.len(), to_start.len());
     }
@@ -172,6 +183,26 @@ fn interrupted(ready: usize, total: usize) -> Result<i32> {
     );
     Ok(130)
 }
+
+/// A bar for preparing the worktrees, on a terminal and when there are enough of them to
+/// wait for (git checks each one out in turn); hidden otherwise.
+fn progress(n: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    // Not with -q (quiet), nor with -v, whose trace lines on stderr would tear it.
+    if n < PROGRESS_FROM || !std::io::stderr().is_terminal() || util::quiet() || util::verbose() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(n as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "preparing worktrees [{bar:24}] {pos}/{len}  {elapsed}  {wide_msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// From this many agents on, `up` shows a progress bar while it makes their worktrees.
+const PROGRESS_FROM: usize = 4;
 
 fn plural(n: usize, what: &str) -> String {
     format!("{n} {what}{}", if n == 1 { "" } else { "s" })
@@ -233,8 +264,13 @@ fn check_worktrees(plan: &Plan, to_start: &[&View], worktrees: &[git::Worktree])
 }
 
 /// Make sure the agent's worktree exists on its branch; true when it was created now.
-fn ensure_worktree(plan: &Plan, agent: &Agent, worktrees: &[git::Worktree]) -> Result<bool> {
-    let Some(args) = worktree_step(plan, agent, worktrees)? else {
+fn ensure_worktree(
+    plan: &Plan,
+    agent: &Agent,
+    worktrees: &[git::Worktree],
+    existing: &HashSet<String>,
+) -> Result<bool> {
+    let Some(args) = worktree_step(plan, agent, worktrees, existing)? else {
         return Ok(false);
     };
     git::worktree_add(&plan.repo, &args)
@@ -247,21 +283,23 @@ fn worktree_step(
     plan: &Plan,
     agent: &Agent,
     worktrees: &[git::Worktree],
+    existing: &HashSet<String>,
 ) -> Result<Option<Vec<String>>> {
-    git::worktree_add_args(
-        &plan.repo,
+    Ok(git::worktree_add_args_known(
         worktrees,
         &agent.worktree,
         &agent.branch,
         &plan.base,
-    )
+        existing.contains(&agent.branch),
+    ))
 }
 
-/// Copy the manifest's `copy:` files into a new worktree.
-fn copy_files(plan: &Plan, agent: &Agent) -> Result<()> {
+/// Copy the manifest's `copy:` files into the agent's worktree; files already there are
+/// replaced only when `overwrite`.
+fn copy_files(plan: &Plan, agent: &Agent, overwrite: bool) -> Result<()> {
     for (src, rel) in &plan.copy {
         let dst = agent.worktree.join(rel);
-        copy_path(src, &dst).with_context(|| {
+        copy_path(src, &dst, overwrite).with_context(|| {
             format!(
                 "cannot copy {} into the worktree of agent `{}`",
                 src.display(),
@@ -272,14 +310,14 @@ fn copy_files(plan: &Plan, agent: &Agent) -> Result<()> {
     Ok(())
 }
 
-fn copy_path(src: &Path, dst: &Path) -> std::io::Result<()> {
+fn copy_path(src: &Path, dst: &Path, overwrite: bool) -> std::io::Result<()> {
     if src.is_dir() {
         std::fs::create_dir_all(dst)?;
         for entry in std::fs::read_dir(src)? {
             let entry = entry?;
-            copy_path(&entry.path(), &dst.join(entry.file_name()))?;
+            copy_path(&entry.path(), &dst.join(entry.file_name()), overwrite)?;
         }
-    } else {
+    } else if overwrite || !dst.exists() {
         if let Some(parent) = dst.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -320,8 +358,14 @@ fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<()> {
         verify: agent.verify.clone(),
         on_exit: agent.on_exit.clone(),
         monitor: Some(plan.monitor_session()),
+        interactive: agent.interactive,
+        format: agent.format,
         record: dir.record_path(&agent.name),
     };
+    if agent.interactive {
+        // tmux's `pipe-pane` appends the pane's output to the log: create it user-only first.
+        crate::util::append_private(&agent.log)?;
+    }
     dir.write_spec(&spec)
 }
 
@@ -351,6 +395,19 @@ fn add_session(batch: &mut Batch, plan: &Plan, agent: &Agent, exe: &Path, spec: 
         "set-option",
         &["-t", &tmux::window(&agent.session), tmux::TAG, &plan.tag()],
     );
+    if agent.interactive {
+        // The agent draws on the pane's terminal; what it shows goes to the log. In the same
+        // tmux call as new-session, so it is in place before tmux reads the pane's output.
+        let log = crate::util::shell_quote(&agent.log.display().to_string());
+        batch.add(
+            "pipe-pane",
+            &[
+                "-t",
+                &tmux::window(&agent.session),
+                &format!("cat >> {log}"),
+            ],
+        );
+    }
 }
 
 /// Keep `.fleet/` out of git through `.git/info/exclude`.
@@ -396,11 +453,12 @@ fn dry_run(
     plan: &Plan,
     to_start: &[&View],
     worktrees: &[git::Worktree],
+    existing: &HashSet<String>,
     batch: &Batch,
 ) -> Result<i32> {
     println!("dry run: these steps would run (nothing was changed)");
     for v in to_start {
-        if let Some(args) = worktree_step(plan, v.agent, worktrees)? {
+        if let Some(args) = worktree_step(plan, v.agent, worktrees, existing)? {
             let words: Vec<String> = args.iter().map(|w| util::shell_quote(w)).collect();
             println!(
                 "git -C {} {}",
