@@ -355,6 +355,8 @@ fn init_with_agents_writes_a_valid_fleet_and_never_overwrites() {
         }
     }
     assert!(!f.repo.join("tasks/example.md").exists());
+    let manifest = fs::read_to_string(f.manifest_path()).unwrap();
+    assert!(manifest.contains("\nagent: claude "), "{manifest}");
     // .fleet/ is kept out of git before it even exists, and nothing fleet wrote is ignored
     let exclude = fs::read_to_string(f.repo.join(".git/info/exclude")).unwrap();
     assert!(exclude.lines().any(|l| l == "/.fleet/"), "{exclude}");

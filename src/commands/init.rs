@@ -11,7 +11,9 @@ const HEADER: &str = r#"# fleet manifest: one git worktree + tmux session per ag
 # Every key is described in agents.yaml.example of the fleet repository.
 # base: main                  # branch the worktrees start from (default: the current branch)
 # worktree_dir: ../repo.worktrees   # default: ../<repo>.worktrees
-command: claude --print       # run by `sh -c` in the agent's worktree, the task on stdin
+agent: claude                 # claude | codex | aider | gemini | shell: fleet runs its headless mode
+# command: my-agent --flag    # or any command: run by `sh -c` in the worktree, the task on stdin
+# interactive: true           # its TUI in the pane instead; answer it after `fleet attach NAME`
 # env: { RUST_LOG: info }     # added to every agent's environment
 # setup: npm ci               # run in each new worktree before the agent starts
 # copy: [.env]                # untracked files copied into each new worktree
