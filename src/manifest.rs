@@ -93,6 +93,8 @@ struct RawManifest {
     command: Option<String>,
     agent: Option<Preset>,
     interactive: Option<bool>,
+    timeout: Option<Scalar>,
+    max_cost_usd: Option<f64>,
     #[serde(default)]
     env: BTreeMap<String, Scalar>,
     setup: Option<String>,
@@ -130,6 +132,8 @@ struct RawAgent {
     command: Option<String>,
     agent: Option<Preset>,
     interactive: Option<bool>,
+    timeout: Option<Scalar>,
+    max_cost_usd: Option<f64>,
     #[serde(default)]
     env: BTreeMap<String, Scalar>,
     verify: Option<String>,
@@ -198,6 +202,10 @@ pub struct Agent {
     pub format: Option<crate::transcript::Format>,
     /// Runs on the pane's terminal (a TUI a person can answer); logged with `pipe-pane`.
     pub interactive: bool,
+    /// Stop the agent after this many seconds (`timeout: 45m`).
+    pub timeout: Option<u64>,
+    /// Stop the agent once its CLI reports spending more than this (`max_cost_usd: 2.50`).
+    pub max_cost_usd: Option<f64>,
     /// Top-level env with the agent's merged over it.
     pub env: BTreeMap<String, String>,
     pub verify: Option<String>,
@@ -612,6 +620,32 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// `90`, `90s`, `45m`, `2h`, `1h30m` → seconds; None when it is not such a duration (or 0).
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return (secs > 0).then_some(secs);
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return None,
+        };
+        let n: u64 = std::mem::take(&mut number).parse().ok()?;
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    (number.is_empty() && total > 0).then_some(total)
+}
+
 /// Is `name` a valid agent (or project) name: `^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`?
 pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -960,6 +994,36 @@ fn resolve(
         if a.command.as_deref().is_some_and(|c| c.trim().is_empty()) {
             problems.push(format!("{at}command is empty; give the agent's command"));
         }
+        let timeout = match a.timeout.as_ref().or(raw.timeout.as_ref()) {
+            None => None,
+            Some(t) => {
+                let found = parse_duration(&t.0);
+                if found.is_none() {
+                    let whose = if a.timeout.is_some() { at.as_str() } else { "" };
+                    problems.push(format!(
+                        "{whose}timeout: `{}` is not a duration; write e.g. 90s, 45m, 2h or 1h30m",
+                        t.0
+                    ));
+                }
+                found
+            }
+        };
+        let max_cost_usd = a.max_cost_usd.or(raw.max_cost_usd);
+        if let Some(c) = max_cost_usd.filter(|c| !(*c > 0.0 && c.is_finite())) {
+            let whose = if a.max_cost_usd.is_some() {
+                at.as_str()
+            } else {
+                ""
+            };
+            problems.push(format!(
+                "{whose}max_cost_usd: {c} must be more than 0 (dollars, e.g. 2.50); remove it for no limit"
+            ));
+        }
+        // Claude Code enforces a budget itself in print mode: pass it on.
+        let command = match (preset, max_cost_usd, interactive) {
+            (Some(Preset::Claude), Some(c), false) => format!("{command} --max-budget-usd {c}"),
+            _ => command,
+        };
         let mut env = top_env.clone();
         env.extend(env_map(&a.env, &at, problems));
         let Some(task) = task else { continue };
@@ -973,6 +1037,8 @@ fn resolve(
             preset,
             format: preset.and_then(|p| p.format(interactive)),
             interactive,
+            timeout,
+            max_cost_usd,
             env,
             verify: a.verify.or_else(|| raw.verify.clone()),
             on_exit: a.on_exit.or_else(|| raw.on_exit.clone()),
@@ -1063,6 +1129,18 @@ fn check_base(repo: &Path, plan: &mut Plan, problems: &mut Vec<String>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Some(90));
+        assert_eq!(parse_duration("90s"), Some(90));
+        assert_eq!(parse_duration("45m"), Some(2700));
+        assert_eq!(parse_duration("1h30m"), Some(5400));
+        assert_eq!(parse_duration(" 2h "), Some(7200));
+        for bad in ["", "0", "0s", "45x", "m", "1h30", "-5m", "1.5h"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn names() {

@@ -132,25 +132,60 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Op
             return (State::Failed, 127, Some("task unreadable".into()));
         }
     };
-    let code = match spec.format {
-        Some(format) => {
-            let mut usage = Usage {
-                transcript: Transcript::new(format),
-                record,
-                path: &spec.record,
-                saved: Instant::now(),
-            };
-            let code = step_with(spec, &spec.command, Some(task), &[], out, Some(&mut usage));
-            usage.save();
-            if let Some(why) = usage.transcript.error.take().filter(|_| code != 0) {
-                return (State::Failed, code, Some(format!("exit {code}: {why}")));
-            }
-            code
-        }
-        None => step(spec, &spec.command, Some(task), &[], out),
+    let limits = Limits {
+        deadline: spec
+            .timeout
+            .map(|t| Instant::now() + Duration::from_secs(t)),
+        max_cost_usd: spec.max_cost_usd,
     };
+    let mut usage = spec.format.map(|format| Usage {
+        transcript: Transcript::new(format),
+        record,
+        path: &spec.record,
+        saved: Instant::now(),
+    });
+    let (code, stopped) = step_with(
+        spec,
+        &spec.command,
+        Some(task),
+        &[],
+        out,
+        usage.as_mut(),
+        &limits,
+    );
+    let mut cli_error = None;
+    if let Some(u) = usage.as_mut() {
+        u.save();
+        cli_error = u.transcript.error.take();
+        // A CLI that enforces the budget itself (claude --max-budget-usd) says so.
+        let over = limits
+            .max_cost_usd
+            .zip(u.transcript.usage.cost_usd)
+            .is_some_and(|(max, cost)| cost >= max);
+        if stopped.is_none() && (over || cli_error.as_deref().is_some_and(|e| e.contains("budget")))
+        {
+            out.line("[fleet] stopped: the agent reached max_cost_usd");
+            return (State::Failed, code, Some("budget".into()));
+        }
+    }
+    if let Some(why) = stopped {
+        return (State::Failed, code, Some(why.into()));
+    }
+    if let Some(why) = cli_error.filter(|_| code != 0) {
+        return (State::Failed, code, Some(format!("exit {code}: {why}")));
+    }
     finish_steps(spec, code, out)
 }
+
+/// When to stop an agent early.
+#[derive(Default)]
+struct Limits {
+    deadline: Option<Instant>,
+    max_cost_usd: Option<f64>,
+}
+
+/// After SIGTERM, an agent has this long to end before SIGKILL.
+const GRACE: Duration = Duration::from_secs(5);
 
 /// An agent's event stream on its way to the pane: the readable transcript goes out, the
 /// usage and session id go into the record (saved every few seconds while it runs).
@@ -211,10 +246,12 @@ fn step(
     extra: &[(&str, String)],
     out: &mut Tee,
 ) -> i32 {
-    step_with(spec, script, stdin, extra, out, None)
+    step_with(spec, script, stdin, extra, out, None, &Limits::default()).0
 }
 
-/// [`step`], the output first turned into a transcript when `usage` is given.
+/// [`step`], the output first turned into a transcript when `usage` is given, and the
+/// command stopped (SIGTERM to its process group, SIGKILL after [`GRACE`]) past `limits`:
+/// the exit code and, when it was stopped, why (`timeout`, `budget`).
 fn step_with(
     spec: &Spec,
     script: &str,
@@ -222,18 +259,26 @@ fn step_with(
     extra: &[(&str, String)],
     out: &mut Tee,
     mut usage: Option<&mut Usage>,
-) -> i32 {
+    limits: &Limits,
+) -> (i32, Option<&'static str>) {
     if spec.interactive {
-        return on_terminal(spec, script, extra, out);
+        return (on_terminal(spec, script, extra, out), None);
     }
     let (reader, writer) = match std::io::pipe() {
         Ok(p) => p,
         Err(e) => {
             out.line(&format!("[fleet] cannot create a pipe: {e}"));
-            return 127;
+            return (127, None);
         }
     };
     let mut cmd = shell(spec, script, extra);
+    // Its own process group, so that it can be stopped as a whole; signals that end the
+    // runner (`fleet down`, a dying tmux server) are passed on to it.
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    util::forward_signals();
     cmd.stdin(stdin.map(Stdio::from).unwrap_or_else(Stdio::null));
     match writer.try_clone() {
         Ok(w2) => {
@@ -241,16 +286,18 @@ fn step_with(
         }
         Err(e) => {
             out.line(&format!("[fleet] cannot create a pipe: {e}"));
-            return 127;
+            return (127, None);
         }
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
             out.line(&format!("[fleet] cannot start `sh -c {script}`: {e}"));
-            return 127;
+            return (127, None);
         }
     };
+    util::set_child_group(child.id());
+    let mut stopping: Option<(&'static str, Instant)> = None;
     // The Command (holding the pipe's write ends) must go before reading to the end.
     drop(cmd);
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
@@ -270,6 +317,40 @@ fn step_with(
     });
     let mut wait = None;
     loop {
+        if wait.is_none() {
+            match stopping {
+                None => {
+                    let cost = usage.as_deref().and_then(|u| u.transcript.usage.cost_usd);
+                    let why = if limits.deadline.is_some_and(|d| Instant::now() >= d) {
+                        Some("timeout")
+                    } else if limits
+                        .max_cost_usd
+                        .zip(cost)
+                        .is_some_and(|(max, c)| c > max)
+                    {
+                        Some("budget")
+                    } else {
+                        None
+                    };
+                    if let Some(why) = why {
+                        out.line(&format!(
+                            "[fleet] stopping the agent: {}",
+                            if why == "timeout" {
+                                "it ran past its timeout"
+                            } else {
+                                "it spent more than max_cost_usd"
+                            }
+                        ));
+                        util::signal_group(child.id(), SIGTERM);
+                        stopping = Some((why, Instant::now()));
+                    }
+                }
+                Some((_, at)) if at.elapsed() > GRACE => {
+                    util::signal_group(child.id(), SIGKILL);
+                }
+                Some(_) => {}
+            }
+        }
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(chunk) => match usage.as_deref_mut() {
                 Some(u) => out.write(&u.text(&chunk)),
@@ -296,11 +377,13 @@ fn step_with(
     if let Some(u) = usage {
         out.write(&u.transcript.finish());
     }
+    let stopped = stopping.map(|(why, _)| why);
     let status = match wait {
         Some((s, _)) => Ok(s),
         None => child.wait(),
     };
-    match status {
+    util::set_child_group(0);
+    let code = match status {
         Ok(s) => s.code().unwrap_or_else(|| {
             use std::os::unix::process::ExitStatusExt;
             128 + s.signal().unwrap_or(0)
@@ -309,13 +392,25 @@ fn step_with(
             out.line(&format!("[fleet] cannot wait for the agent: {e}"));
             127
         }
-    }
+    };
+    (code, stopped)
 }
+
+/// Variables an agent CLI sets for the commands it runs (see `fleet doctor`).
+pub const AGENT_SESSION_VARS: [&str; 2] = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"];
+
+const SIGTERM: i32 = 15;
+const SIGKILL: i32 = 9;
 
 /// `sh -c script` in the worktree with the agent's environment.
 fn shell(spec: &Spec, script: &str, extra: &[(&str, String)]) -> Command {
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(script).current_dir(&spec.worktree);
+    // Set inside an agent CLI's own session; an agent CLI seeing them refuses to start (or
+    // thinks it is nested). `env:` in the manifest can still set them on purpose.
+    for var in AGENT_SESSION_VARS {
+        cmd.env_remove(var);
+    }
     if let Some(path) = &spec.path {
         cmd.env("PATH", path);
     }

@@ -131,6 +131,12 @@ pub struct Spec {
     /// The agent command's event stream, turned into a transcript by the runner.
     #[serde(default)]
     pub format: Option<crate::transcript::Format>,
+    /// Stop the agent after this many seconds.
+    #[serde(default)]
+    pub timeout: Option<u64>,
+    /// Stop the agent once its reported cost passes this.
+    #[serde(default)]
+    pub max_cost_usd: Option<f64>,
     /// The agent's record file.
     pub record: PathBuf,
 }

@@ -68,6 +68,58 @@ pub fn default_interrupts() {
     }
 }
 
+static CHILD_GROUP: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+    fn raise(sig: i32) -> i32;
+}
+
+extern "C" fn forward_and_die(signum: i32) {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    let group = CHILD_GROUP.load(std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: kill, signal and raise are async-signal-safe.
+    unsafe {
+        if group > 0 {
+            kill(-group, signum);
+        }
+        signal(signum, 0);
+        raise(signum);
+    }
+}
+
+/// For a process whose child runs in a process group of its own (so that it can be stopped
+/// as a whole): SIGHUP, SIGINT and SIGTERM go on to that group (see [`set_child_group`]),
+/// then end this process as they would have.
+pub fn forward_signals() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGHUP: i32 = 1;
+    let handler = forward_and_die as extern "C" fn(i32) as usize;
+    // SAFETY: the handler only makes async-signal-safe calls.
+    unsafe {
+        signal(SIGHUP, handler);
+        signal(SIGINT, handler);
+        signal(SIGTERM, handler);
+    }
+}
+
+/// The process group [`forward_signals`] passes signals to (0: none).
+pub fn set_child_group(pgid: u32) {
+    CHILD_GROUP.store(pgid as i32, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Send `sig` to every process of a process group.
+pub fn signal_group(pgid: u32, sig: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        kill(-(pgid as i32), sig);
+    }
+}
+
 /// Did a SIGINT or SIGTERM arrive since [`defer_interrupts`]?
 pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)

@@ -360,6 +360,8 @@ fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<()> {
         monitor: Some(plan.monitor_session()),
         interactive: agent.interactive,
         format: agent.format,
+        timeout: agent.timeout,
+        max_cost_usd: agent.max_cost_usd,
         record: dir.record_path(&agent.name),
     };
     if agent.interactive {
