@@ -15,14 +15,23 @@ pub struct Cli {
     #[arg(short = 'f', long = "file", global = true, value_name = "PATH")]
     pub file: Option<PathBuf>,
 
+    /// Print only errors and the output asked for (status, logs, diff, --json): not the
+    /// progress of up, down and merge
+    #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print every git and tmux command fleet runs, on stderr, before running it
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Write agents.yaml and tasks/example.md (refuses to overwrite)
-    Init,
+    /// Write agents.yaml and tasks/example.md, or N agents with --agents N (refuses to overwrite)
+    Init(InitArgs),
     /// Check the manifest and the tools, print the resolved plan
     Validate,
     /// Create worktrees and sessions for agents not running and not finished, then the monitor
@@ -43,9 +52,43 @@ pub enum Command {
     Down(DownArgs),
     /// Check tools, programs, and leftovers (orphan sessions, stale worktrees, lone branches)
     Doctor,
+    /// Print the shell completion script (agent names complete from the manifest)
+    Completions(CompletionsArgs),
+    /// Print fleet's man page (roff), or write fleet.1 and fleet-<command>.1 with --out DIR
+    Man(ManArgs),
     /// The runner that is each agent pane's first process (internal)
     #[command(name = "_run", hide = true)]
     Run(RunArgs),
+    /// The manifest's agent names, one a line, for the completion scripts (internal)
+    #[command(name = "_agents", hide = true)]
+    Agents,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Write N agents (agent1..agentN), each with its task file tasks/agentI.md
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=999))]
+    pub agents: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    pub shell: CompletionShell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write fleet.1 and one fleet-<command>.1 per command into DIR instead of printing
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

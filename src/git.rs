@@ -9,6 +9,10 @@ use anyhow::{bail, Context, Result};
 pub const MIN_VERSION: (u32, u32) = (2, 30);
 
 fn command(dir: &Path, args: &[&str]) -> Command {
+    if crate::util::verbose() {
+        let dir = dir.display().to_string();
+        crate::util::trace("git", &[&["-C", dir.as_str()], args].concat());
+    }
     let mut cmd = Command::new("git");
     cmd.arg("-C").arg(dir).args(args).stdin(Stdio::null());
     cmd

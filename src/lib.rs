@@ -60,6 +60,7 @@ where
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    util::set_output_flags(cli.verbose, cli.quiet);
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -171,6 +171,47 @@ pub fn terminal_width() -> Option<usize> {
     (rc == 0 && ws.cols > 0).then_some(usize::from(ws.cols))
 }
 
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set the global `-v` and `-q` flags (once, after parsing the command line).
+pub fn set_output_flags(verbose: bool, quiet: bool) {
+    VERBOSE.store(verbose, std::sync::atomic::Ordering::Relaxed);
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `-v`: print every git and tmux command before running it.
+pub fn verbose() -> bool {
+    VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `-q`: leave out the informational lines of up, down and merge.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// With `-v`, print `+ program args…` on stderr, every word quoted for a shell.
+pub fn trace<S: AsRef<str>>(program: &str, args: &[S]) {
+    if verbose() {
+        let mut line = format!("+ {program}");
+        for a in args {
+            line.push(' ');
+            line.push_str(&shell_quote(a.as_ref()));
+        }
+        eprintln!("{line}");
+    }
+}
+
+/// Like `println!`, but not with `-q`: for the informational lines of up, down and merge.
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)*) => {
+        if !$crate::util::quiet() {
+            println!($($arg)*);
+        }
+    };
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
     SystemTime::now()

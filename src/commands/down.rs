@@ -69,26 +69,28 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     }
     batch.run()?;
     if !stopped.is_empty() {
-        println!("stopped {}", stopped.join(", "));
+        crate::info!("stopped {}", stopped.join(", "));
     }
     if !closed.is_empty() {
-        println!("closed the sessions of finished {}", closed.join(", "));
+        crate::info!("closed the sessions of finished {}", closed.join(", "));
     }
     if !orphans.is_empty() {
-        println!(
+        crate::info!(
             "closed {} of agents no longer in the manifest",
             orphans.join(", ")
         );
     }
     if kill_monitor {
-        println!("closed the monitor {monitor}");
+        crate::info!("closed the monitor {monitor}");
     }
     if batch.is_empty() && stopped.is_empty() {
-        println!("nothing to stop: no session of this fleet is running");
+        crate::info!("nothing to stop: no session of this fleet is running");
     }
 
     if !args.rm_worktrees {
-        println!("kept worktrees, branches and logs (remove clean worktrees with --rm-worktrees)");
+        crate::info!(
+            "kept worktrees, branches and logs (remove clean worktrees with --rm-worktrees)"
+        );
         return Ok(0);
     }
     let worktrees = git::worktrees(&plan.repo)?;
@@ -107,7 +109,7 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
             }
             Err(e) => return Err(e),
         }
-        println!(
+        crate::info!(
             "removed worktree {} (branch {} kept)",
             a.worktree.display(),
             a.branch

@@ -84,7 +84,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     check_worktrees(plan, &to_start, &worktrees)?;
 
     if start_now.is_empty() && newly_queued == 0 && monitor_alive {
-        println!(
+        crate::info!(
             "nothing to do: {} already running, queued or finished (use --rerun to restart finished agents)",
             plural(views.len(), "agent")
         );
@@ -146,7 +146,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     let started = queue::start_now(plan, dir, &start_now, monitor_alive, monitor_stale, &exe);
     util::default_interrupts();
     started?;
-    println!(
+    crate::info!(
         "started {}{}{}",
         plural(start_now.len(), "agent"),
         match (monitor_alive, monitor_stale) {
@@ -188,7 +188,8 @@ fn interrupted(ready: usize, total: usize) -> Result<i32> {
 /// wait for (git checks each one out in turn); hidden otherwise.
 fn progress(n: usize) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
-    if n < PROGRESS_FROM || !std::io::stderr().is_terminal() {
+    // Not with -q (quiet), nor with -v, whose trace lines on stderr would tear it.
+    if n < PROGRESS_FROM || !std::io::stderr().is_terminal() || util::quiet() || util::verbose() {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(n as u64);
@@ -415,25 +416,7 @@ fn add_session(batch: &mut Batch, plan: &Plan, agent: &Agent, exe: &Path, spec: 
 
 /// Keep `.fleet/` out of git through `.git/info/exclude`.
 fn exclude_state_dir(plan: &Plan) -> Result<()> {
-    let path = git::exclude_file(&plan.repo)?;
-    let rel = plan
-        .state_dir
-        .strip_prefix(&plan.repo)
-        .map(|p| format!("/{}/", p.display()))
-        .unwrap_or_else(|_| ".fleet/".into());
-    let current = std::fs::read_to_string(&path).unwrap_or_default();
-    if current.lines().any(|l| l.trim() == rel) {
-        return Ok(());
-    }
-    let mut text = current;
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
-    }
-    text.push_str(&format!("# fleet's state\n{rel}\n"));
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+    super::init::exclude(&plan.repo, &plan.state_dir)
 }
 
 /// The tmux commands that start these agents' sessions and (re)build the monitor.
@@ -496,6 +479,9 @@ fn dry_run(
 
 /// A line per agent, then how to watch and attach.
 fn summary(plan: &Plan, agents: &[&Agent], owned: &HashSet<String>) -> Result<()> {
+    if util::quiet() {
+        return Ok(());
+    }
     let views = status::collect(plan, agents, owned, status::Detail::States);
     let w = agents
         .iter()
