@@ -48,6 +48,8 @@ pub enum Command {
     Wait(WaitArgs),
     /// Merge an agent's branch into base in the main checkout, after checks
     Merge(MergeArgs),
+    /// Resume a finished, failed or lost agent's conversation with a follow-up instruction
+    Continue(ContinueArgs),
     /// Stop the agents' sessions (and the monitor once none is left); keeps work
     Down(DownArgs),
     /// Check tools, programs, and leftovers (orphan sessions, stale worktrees, lone branches)
@@ -159,6 +161,19 @@ pub struct WaitArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("follow-up").required(true).args(["message", "message_file"])))]
+pub struct ContinueArgs {
+    /// The agent
+    pub name: String,
+    /// The follow-up instruction
+    #[arg(short, long, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// The follow-up instruction, from a file (`-f` after `continue` means this)
+    #[arg(long, value_name = "FILE")]
+    pub message_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct MergeArgs {
     /// The agent whose branch to merge
     pub name: String,
@@ -206,14 +221,18 @@ pub fn follow_shorthand<T: Into<std::ffi::OsString>>(
             break;
         }
     }
-    if args.get(i).is_some_and(|a| a == "logs") {
-        for a in args.iter_mut().skip(i + 1) {
-            if a == "--" {
-                break;
-            }
-            if a == "-f" {
-                *a = "--follow".into();
-            }
+    // After `logs`, -f follows (tail -f); after `continue`, it names the message file.
+    let long = match args.get(i).and_then(|a| a.to_str()) {
+        Some("logs") => "--follow",
+        Some("continue") => "--message-file",
+        _ => return args,
+    };
+    for a in args.iter_mut().skip(i + 1) {
+        if a == "--" {
+            break;
+        }
+        if a == "-f" {
+            *a = long.into();
         }
     }
     args

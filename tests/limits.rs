@@ -191,3 +191,93 @@ agents:
     let once = fs::read_to_string(f.worktree("once").join("claude.calls")).unwrap();
     assert_eq!(once.matches("---").count(), 1, "{once}");
 }
+
+/// A `claude` that records each run's arguments and stdin, and reports session s-c.
+fn recorder(f: &Fleet) -> String {
+    let bin = f.root.join("stubs");
+    fs::create_dir_all(&bin).unwrap();
+    let script = r#"#!/bin/sh
+printf '%s\n' "$@" >> claude.calls
+cat >> claude.calls
+echo --- >> claude.calls
+echo '{"type":"system","subtype":"init","session_id":"s-c","model":"m"}'
+echo '{"type":"result","subtype":"success","is_error":false,"num_turns":1,"result":"ok","session_id":"s-c","total_cost_usd":0.1,"usage":{"input_tokens":3,"output_tokens":2}}'
+"#;
+    fs::write(bin.join("claude"), script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(bin.join("claude"), fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+}
+
+#[test]
+fn continue_resumes_the_conversation_with_a_follow_up() {
+    let f = Fleet::new();
+    let path = recorder(&f);
+    f.manifest(
+        r#"agents:
+  - name: talker
+    agent: claude
+    prompt: "First task."
+  - name: plain
+    prompt: "x"
+    command: "echo plain"
+  - name: sleeper
+    agent: claude
+    prompt: "x"
+    command: "sleep 60"
+"#,
+    );
+    let env = [("PATH", path.as_str())];
+    f.fleet_at(&f.repo, &env, &["up"]).success();
+    f.fleet(&["wait", "talker", "plain", "--timeout", "20"])
+        .success();
+
+    f.fleet_at(
+        &f.repo,
+        &env,
+        &["continue", "talker", "-m", "Now add tests."],
+    )
+    .success()
+    .stdout_has("continued talker (attempt 2)")
+    .stdout_has("s-c");
+    f.wait_for("the second run to finish", 20, |f| {
+        f.agent("talker")["attempt"] == 2 && f.state("talker") == "done"
+    });
+    let follow_up = f.root.join("next.md");
+    fs::write(&follow_up, "Then document them.\n").unwrap();
+    f.fleet_at(
+        &f.repo,
+        &env,
+        &["continue", "talker", "-f", &follow_up.to_string_lossy()],
+    )
+    .success();
+    f.wait_for("the third run to finish", 20, |f| {
+        f.agent("talker")["attempt"] == 3 && f.state("talker") == "done"
+    });
+
+    let calls = fs::read_to_string(f.worktree("talker").join("claude.calls")).unwrap();
+    let runs: Vec<&str> = calls.split("---\n").filter(|c| !c.is_empty()).collect();
+    assert_eq!(runs.len(), 3, "{calls}");
+    assert!(runs[0].ends_with("First task.\n"), "{calls}");
+    assert!(
+        runs[1].contains("--resume\ns-c\n") && runs[1].ends_with("Now add tests.\n"),
+        "{calls}"
+    );
+    assert!(
+        runs[2].contains("--resume\ns-c\n") && runs[2].ends_with("Then document them.\n"),
+        "{calls}"
+    );
+    // one log, appended to
+    let log = f.log("talker");
+    assert_eq!(log.matches("[fleet] talker started").count(), 3, "{log}");
+
+    // refusals: a running agent, one whose command fleet cannot resume, no follow-up
+    f.fleet(&["continue", "sleeper", "-m", "x"])
+        .code(1)
+        .stderr_has("sleeper is still running");
+    f.fleet(&["continue", "plain", "-m", "x"])
+        .code(1)
+        .stderr_has("plain cannot be continued")
+        .stderr_has("fleet up --rerun plain");
+    f.fleet(&["continue", "talker"]).code(2);
+}

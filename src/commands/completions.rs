@@ -8,12 +8,12 @@ use clap::CommandFactory;
 use crate::cli::{Cli, CompletionShell};
 
 /// The subcommands whose positional arguments are agent names.
-pub const AGENT_COMMANDS: [&str; 8] = [
-    "up", "attach", "status", "logs", "diff", "wait", "merge", "down",
+pub const AGENT_COMMANDS: [&str; 9] = [
+    "up", "attach", "status", "logs", "diff", "wait", "merge", "continue", "down",
 ];
 
 /// The subcommands that take at most one agent name.
-const ONE_AGENT: [&str; 4] = ["attach", "logs", "diff", "merge"];
+const ONE_AGENT: [&str; 5] = ["attach", "logs", "diff", "merge", "continue"];
 
 pub fn run(shell: CompletionShell) -> Result<i32> {
     print!("{}", script(shell));
@@ -107,8 +107,11 @@ _fleet_with_agents() {{
         case $w in
             --file) want_file=1 ;;
             --file=*) file=${{w#--file=}} ;;
-            -f) [[ $cmd == logs ]] || want_file=1 ;;
-            -n|--lines|--timeout) ((i++)) ;;
+            -f)
+                if [[ $cmd == continue ]]; then ((i++))
+                elif [[ $cmd != logs ]]; then want_file=1
+                fi ;;
+            -n|--lines|--timeout|-m|--message|--message-file) ((i++)) ;;
             -*) ;;
             *) if [[ -z $cmd ]]; then cmd=$w; else ((positionals++)); fi ;;
         esac

@@ -16,6 +16,7 @@ pub mod init;
 pub mod logs;
 pub mod man;
 pub mod merge;
+pub mod resume;
 pub mod status;
 pub mod up;
 pub mod validate;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Diff(args) => diff::run(&manifest::load(file)?, &args),
         Command::Wait(args) => wait::run(&manifest::load(file)?, &args),
         Command::Merge(args) => merge::run(&manifest::load(file)?, &args),
+        Command::Continue(args) => resume::run(&manifest::load(file)?, &args),
         Command::Down(args) => down::run(&manifest::load(file)?, &args),
         Command::Doctor => doctor::run(file),
         Command::Run(args) => crate::runner::main(&args.spec),

@@ -343,7 +343,17 @@ fn task_file(dir: &Dir, agent: &Agent) -> Result<PathBuf> {
 }
 
 fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<()> {
-    let spec = Spec {
+    let spec = spec_for(plan, dir, agent)?;
+    if agent.interactive {
+        // tmux's `pipe-pane` appends the pane's output to the log: create it user-only first.
+        crate::util::append_private(&agent.log)?;
+    }
+    dir.write_spec(&spec)
+}
+
+/// The run spec of an agent as the manifest describes it.
+pub(crate) fn spec_for(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<Spec> {
+    Ok(Spec {
         project: plan.project.clone(),
         agent: agent.name.clone(),
         manifest: plan.manifest.clone(),
@@ -365,12 +375,7 @@ fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<()> {
         preset: agent.preset.filter(|_| agent.format.is_some()),
         verify_retries: agent.verify_retries,
         record: dir.record_path(&agent.name),
-    };
-    if agent.interactive {
-        // tmux's `pipe-pane` appends the pane's output to the log: create it user-only first.
-        crate::util::append_private(&agent.log)?;
-    }
-    dir.write_spec(&spec)
+    })
 }
 
 /// The commands that create one agent's session: the runner as the pane's first process
