@@ -97,6 +97,9 @@ impl Preset {
         }
     }
 }
+/// How often an agent that ended on a rate limit is started again, unless `retries:` says.
+pub const DEFAULT_RETRIES: u32 = 3;
+
 /// The name no agent may take: it is the monitor's.
 pub const RESERVED_NAME: &str = "monitor";
 
@@ -112,6 +115,7 @@ struct RawManifest {
     timeout: Option<Scalar>,
     max_cost_usd: Option<f64>,
     verify_retries: Option<u32>,
+    retries: Option<u32>,
     #[serde(default)]
     env: BTreeMap<String, Scalar>,
     setup: Option<String>,
@@ -152,6 +156,7 @@ struct RawAgent {
     timeout: Option<Scalar>,
     max_cost_usd: Option<f64>,
     verify_retries: Option<u32>,
+    retries: Option<u32>,
     #[serde(default)]
     env: BTreeMap<String, Scalar>,
     verify: Option<String>,
@@ -226,6 +231,8 @@ pub struct Agent {
     pub max_cost_usd: Option<f64>,
     /// How often a failed verify goes back to the agent's conversation (resumable presets).
     pub verify_retries: u32,
+    /// How often an agent that ended on its CLI's rate limit is started again.
+    pub retries: u32,
     /// Top-level env with the agent's merged over it.
     pub env: BTreeMap<String, String>,
     pub verify: Option<String>,
@@ -1060,6 +1067,7 @@ fn resolve(
             timeout,
             max_cost_usd,
             verify_retries: a.verify_retries.or(raw.verify_retries).unwrap_or(0),
+            retries: a.retries.or(raw.retries).unwrap_or(DEFAULT_RETRIES),
             env,
             verify: a.verify.or_else(|| raw.verify.clone()),
             on_exit: a.on_exit.or_else(|| raw.on_exit.clone()),

@@ -49,6 +49,7 @@ pub fn run(spec_path: &Path) -> Result<i32> {
         log: log.as_mut(),
         pane: std::io::stdout(),
         capture: None,
+        tail: None,
     };
     out.line(&format!(
         "[fleet] {} started at {} (attempt {}) on branch {} in {}",
@@ -143,7 +144,39 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Op
     let mut command = spec.command.clone();
     let mut input = task;
     loop {
-        let code = match run_agent(spec, record, &command, input, &limits, out) {
+        out.tail = Some(Vec::new());
+        let result = run_agent(spec, record, &command, input, &limits, out);
+        let tail = out.tail.take().unwrap_or_default();
+        let exit = match &result {
+            Ok(code) if *code != 0 => Some(*code),
+            Err((_, code, Some(reason))) if reason.starts_with("exit") => Some(*code),
+            _ => None,
+        };
+        if let Some(delay) = exit.and_then(|_| rate_limited(&tail, record.rate_retry)) {
+            let code = exit.unwrap_or(1);
+            if record.rate_retry >= spec.retries {
+                out.line(&format!(
+                    "[fleet] rate-limited again (exit {code}); no retries left (retries: {})",
+                    spec.retries
+                ));
+                return (
+                    State::Failed,
+                    code,
+                    Some(format!("rate limited (exit {code})")),
+                );
+            }
+            wait_out_rate_limit(spec, record, code, delay, out);
+            command = spec.command.clone();
+            input = match File::open(&spec.task) {
+                Ok(f) => f,
+                Err(e) => {
+                    out.line(&format!("[fleet] cannot open the task again: {e}"));
+                    return (State::Failed, 127, Some("task unreadable".into()));
+                }
+            };
+            continue;
+        }
+        let code = match result {
             Ok(code) => code,
             Err(end) => return end,
         };
@@ -185,6 +218,86 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Op
         };
         command = resume;
     }
+}
+
+/// The agent ended on its CLI's rate limit: show `waiting` until `delay` seconds from now,
+/// then mark a new attempt running.
+fn wait_out_rate_limit(spec: &Spec, record: &mut Record, code: i32, delay: u64, out: &mut Tee) {
+    record.rate_retry += 1;
+    let at = util::now() + delay;
+    record.state = Some(State::Waiting);
+    record.retry_at = Some(at);
+    let _ = state::write_json(&spec.record, record);
+    out.line(&format!(
+        "[fleet] rate-limited (exit {code}): trying again at {} (retry {} of {})",
+        util::rfc3339(at),
+        record.rate_retry,
+        spec.retries
+    ));
+    while util::now() < at {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    record.state = Some(State::Running);
+    record.retry_at = None;
+    record.attempt += 1;
+    let _ = state::write_json(&spec.record, record);
+    out.line(&format!(
+        "[fleet] {} started again at {} (attempt {})",
+        spec.agent,
+        util::rfc3339(util::now()),
+        record.attempt
+    ));
+}
+
+/// Words agent CLIs use when they stop on a rate limit or an overloaded service.
+const RATE_LIMIT_SIGNS: [&str; 9] = [
+    "rate limit",
+    "rate_limit",
+    "ratelimit",
+    "too many requests",
+    "429",
+    "overloaded",
+    "usage limit",
+    "quota exceeded",
+    "resource_exhausted",
+];
+
+/// First backoff after a rate limit whose reset time the CLI did not say; doubles each time.
+const BACKOFF: u64 = 30;
+/// The longest fleet waits between two tries.
+const MAX_WAIT: u64 = 6 * 3600;
+
+/// Did the agent end on a rate limit, judging by the end of its output? Then how many
+/// seconds to wait: until the reset time the CLI printed (Claude Code prints
+/// `…limit reached|<unix time>`), after `retry after N`, or an exponential backoff.
+fn rate_limited(tail: &[u8], retries_so_far: u32) -> Option<u64> {
+    let text = String::from_utf8_lossy(tail).to_lowercase();
+    if !RATE_LIMIT_SIGNS.iter().any(|s| text.contains(s)) {
+        return None;
+    }
+    let now = util::now();
+    let reset = text.split('|').skip(1).find_map(|rest| {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        (digits.len() == 10)
+            .then(|| digits.parse::<u64>().ok())
+            .flatten()
+    });
+    let after = text
+        .split("retry after")
+        .nth(1)
+        .or_else(|| text.split("retry-after:").nth(1))
+        .and_then(|rest| {
+            rest.trim_start()
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+        });
+    let wait = match (reset, after) {
+        (Some(at), _) => at.saturating_sub(now),
+        (None, Some(secs)) => secs,
+        (None, None) => BACKOFF.saturating_mul(1 << retries_so_far.min(10)),
+    };
+    Some(wait.clamp(1, MAX_WAIT))
 }
 
 /// The follow-up that tells the agent its work failed verify.
@@ -546,7 +659,11 @@ struct Tee<'a> {
     pane: std::io::Stdout,
     /// Also keeps what is written, while set (verify's output, for a retry prompt).
     capture: Option<Vec<u8>>,
+    /// Keeps the last [`TAIL`] bytes written, while set (to spot a rate limit).
+    tail: Option<Vec<u8>>,
 }
+
+const TAIL: usize = 4096;
 
 impl Tee<'_> {
     fn write(&mut self, bytes: &[u8]) {
@@ -556,11 +673,39 @@ impl Tee<'_> {
         if let Some(c) = self.capture.as_mut() {
             c.extend_from_slice(bytes);
         }
+        if let Some(t) = self.tail.as_mut() {
+            t.extend_from_slice(bytes);
+            if t.len() > TAIL {
+                t.drain(..t.len() - TAIL);
+            }
+        }
         let _ = self.pane.write_all(bytes);
         let _ = self.pane.flush();
     }
 
     fn line(&mut self, text: &str) {
         self.write(format!("{text}\n").as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    #[test]
+    fn spots_rate_limits_and_their_reset() {
+        assert_eq!(rate_limited(b"error: file not found", 0), None);
+        let at = util::now() + 120;
+        let wait = rate_limited(format!("Claude AI usage limit reached|{at}").as_bytes(), 0);
+        assert!(
+            matches!(wait, Some(w) if (118..=120).contains(&w)),
+            "{wait:?}"
+        );
+        assert_eq!(
+            rate_limited(b"429 Too Many Requests; retry after 7s", 0),
+            Some(7)
+        );
+        assert_eq!(rate_limited(b"API Error: Overloaded", 0), Some(30));
+        assert_eq!(rate_limited(b"API Error: Overloaded", 2), Some(120));
     }
 }

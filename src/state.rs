@@ -20,6 +20,8 @@ pub enum State {
     Pending,
     Queued,
     Running,
+    /// Ended on its CLI's rate limit; starts again at `retry_at` (the runner waits).
+    Waiting,
     Done,
     Failed,
     Stopped,
@@ -32,11 +34,17 @@ impl State {
             State::Pending => "pending",
             State::Queued => "queued",
             State::Running => "running",
+            State::Waiting => "waiting",
             State::Done => "done",
             State::Failed => "failed",
             State::Stopped => "stopped",
             State::Lost => "lost",
         }
+    }
+
+    /// Running, or waiting to run again after a rate limit: its runner is alive.
+    pub fn active(self) -> bool {
+        matches!(self, State::Running | State::Waiting)
     }
 
     /// Done or failed: the agent ran to its end.
@@ -77,6 +85,12 @@ pub struct Record {
     /// How many times verify's failure was fed back to the agent in this run.
     #[serde(default)]
     pub verify_retry: u32,
+    /// How many times the agent was started again after a rate limit, in this run.
+    #[serde(default)]
+    pub rate_retry: u32,
+    /// While `waiting`: when the next try starts (unix seconds).
+    #[serde(default)]
+    pub retry_at: Option<u64>,
 }
 
 impl Record {
@@ -89,6 +103,8 @@ impl Record {
         self.reason = None;
         self.usage = None;
         self.verify_retry = 0;
+        self.rate_retry = 0;
+        self.retry_at = None;
     }
 
     /// The state to show, given whether the agent's session is alive.
@@ -101,7 +117,7 @@ impl Record {
                     State::Pending
                 }
             }
-            Some(State::Running) if !session_alive => State::Lost,
+            Some(State::Running | State::Waiting) if !session_alive => State::Lost,
             Some(s) => s,
         }
     }
@@ -144,11 +160,18 @@ pub struct Spec {
     /// How often a failed verify is fed back to the agent's session.
     #[serde(default)]
     pub verify_retries: u32,
+    /// How often an agent that ended on a rate limit is started again.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
     /// Stop the agent once its reported cost passes this.
     #[serde(default)]
     pub max_cost_usd: Option<f64>,
     /// The agent's record file.
     pub record: PathBuf,
+}
+
+fn default_retries() -> u32 {
+    crate::manifest::DEFAULT_RETRIES
 }
 
 /// The `.fleet/` directory of one manifest.

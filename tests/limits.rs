@@ -281,3 +281,70 @@ fn continue_resumes_the_conversation_with_a_follow_up() {
         .stderr_has("fleet up --rerun plain");
     f.fleet(&["continue", "talker"]).code(2);
 }
+
+#[test]
+fn a_rate_limited_agent_waits_and_runs_again_within_max_parallel() {
+    let f = Fleet::new();
+    let timeline = f.root.join("timeline");
+    let body = |name: &str, first: &str| {
+        format!(
+            "echo \"start {name}\" >> \"$TIMELINE\"; {first} sleep 1; echo \"end {name}\" >> \"$TIMELINE\"; echo {name} worked"
+        )
+    };
+    // the first try of `limited` ends on a rate limit whose reset is 2 s away
+    let first = r#"if [ ! -f tried ]; then touch tried; echo "end limited" >> "$TIMELINE"; echo "Claude AI usage limit reached|$(( $(date +%s) + 2 ))"; exit 1; fi;"#;
+    f.manifest(&format!(
+        r#"max_parallel: 1
+env:
+  TIMELINE: {timeline}
+agents:
+  - name: limited
+    prompt: "x"
+    command: {limited}
+  - name: other
+    prompt: "x"
+    command: {other}
+"#,
+        timeline = sh_quote(timeline.to_string_lossy()),
+        limited = sh_quote(body("limited", first)),
+        other = sh_quote(body("other", "")),
+    ));
+    f.fleet(&["up"]).success();
+    f.wait_for("limited to wait for its retry", 20, |f| {
+        f.state("limited") == "waiting"
+    });
+    let waiting = f.agent("limited");
+    assert!(waiting["retry_at"].is_string(), "{waiting}");
+    assert_eq!(
+        f.state("other"),
+        "queued",
+        "the waiting agent keeps its slot"
+    );
+    f.fleet(&["wait", "--timeout", "30"]).success();
+
+    let agent = f.agent("limited");
+    assert_eq!(agent["state"], "done");
+    assert_eq!(agent["attempt"], 2, "two attempts recorded");
+    assert!(f
+        .log("limited")
+        .contains("[fleet] rate-limited (exit 1): trying again at"));
+    // never more than one running at once
+    let events = fs::read_to_string(&timeline).unwrap();
+    let mut running = 0;
+    for line in events.lines() {
+        running += if line.starts_with("start") { 1 } else { -1 };
+        assert!(running <= 1, "more than max_parallel at once:\n{events}");
+    }
+    assert_eq!(
+        events.lines().collect::<Vec<_>>(),
+        [
+            "start limited",
+            "end limited",
+            "start limited",
+            "end limited",
+            "start other",
+            "end other"
+        ],
+        "{events}"
+    );
+}

@@ -30,7 +30,7 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
             continue;
         }
         // A queued agent is stopped too, so no finishing agent starts it later.
-        if matches!(v.state, State::Running | State::Queued) {
+        if matches!(v.state, State::Running | State::Waiting | State::Queued) {
             let mut record = v.record.clone().unwrap_or_default();
             record.state = Some(State::Stopped);
             record.finished_at = Some(util::now());

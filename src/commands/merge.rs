@@ -43,7 +43,7 @@ pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {
         .ok_or_else(|| anyhow::anyhow!("no state for {}", agent.name))?;
 
     let mut refusals = Vec::new();
-    if matches!(view.state, State::Running | State::Queued) {
+    if matches!(view.state, State::Running | State::Waiting | State::Queued) {
         refusals.push(format!(
             "{} is still {} (`fleet wait {}` waits for it, `fleet down {}` stops it)",
             agent.name, view.state, agent.name, agent.name

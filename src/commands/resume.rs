@@ -32,7 +32,7 @@ pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
         .with_context(|| format!("no state for {}", agent.name))?;
     match view.state {
         State::Done | State::Failed | State::Stopped | State::Lost => {}
-        State::Running | State::Queued => anyhow::bail!(
+        State::Running | State::Waiting | State::Queued => anyhow::bail!(
             "{} is still {}; continue it once it has ended (`fleet wait {}`)",
             agent.name,
             view.state,

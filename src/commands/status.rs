@@ -30,7 +30,7 @@ impl View<'_> {
         let r = self.record.as_ref()?;
         let start = r.started_at?;
         let end = match self.state {
-            State::Running => util::now(),
+            State::Running | State::Waiting => util::now(),
             _ => r.finished_at.unwrap_or(start),
         };
         Some(end.saturating_sub(start))
@@ -182,6 +182,7 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 })),
                 "session_id": r.and_then(|r| r.session_id.clone()),
                 "verify_retry": r.map(|r| r.verify_retry).unwrap_or(0),
+                "retry_at": r.and_then(|r| r.retry_at).map(util::rfc3339),
             })
         })
         .collect();
@@ -201,6 +202,14 @@ pub fn label(v: &View) -> String {
         (State::Running, _) if r.is_some_and(|r| r.verify_retry > 0) => {
             format!("running (verify retry {})", r.map_or(0, |r| r.verify_retry))
         }
+        (State::Waiting, _) => match r.and_then(|r| r.retry_at) {
+            Some(at) => format!(
+                "waiting (retry {} at {})",
+                r.map_or(0, |r| r.rate_retry),
+                util::rfc3339(at)
+            ),
+            None => "waiting".into(),
+        },
         _ => v.state.to_string(),
     }
 }
@@ -222,6 +231,7 @@ fn dollars(c: f64) -> String {
 fn state_color(state: State) -> &'static str {
     match state {
         State::Running => "\x1b[36m",                // cyan
+        State::Waiting => "\x1b[34m",                // blue
         State::Done => "\x1b[32m",                   // green
         State::Failed => "\x1b[31m",                 // red
         State::Lost => "\x1b[35m",                   // magenta

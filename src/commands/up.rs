@@ -49,7 +49,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     let to_start: Vec<&View> = views
         .iter()
         .filter(|v| match v.state {
-            State::Running => false,
+            State::Running | State::Waiting => false,
             s if s.finished() => args.rerun,
             // Queued agents start now if `max_parallel` has a free slot.
             _ => true,
@@ -374,6 +374,7 @@ pub(crate) fn spec_for(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<Spec> {
         max_cost_usd: agent.max_cost_usd,
         preset: agent.preset.filter(|_| agent.format.is_some()),
         verify_retries: agent.verify_retries,
+        retries: agent.retries,
         record: dir.record_path(&agent.name),
     })
 }
