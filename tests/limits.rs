@@ -57,17 +57,12 @@ fn an_agent_past_its_timeout_is_stopped_and_keeps_its_work() {
 /// A `claude` stub that writes a file, reports its cost in a stream-json result event, then
 /// keeps running (as if ignoring its budget), and notes its arguments.
 fn spender(f: &Fleet) -> String {
-    let bin = f.root.join("stubs");
-    fs::create_dir_all(&bin).unwrap();
     let result = r#"{"type":"result","subtype":"success","is_error":false,"num_turns":3,"result":"working","session_id":"s-b","total_cost_usd":3.2,"usage":{"input_tokens":900,"output_tokens":80}}"#;
     let script = format!(
         "#!/bin/sh\nprintf '%s\\n' \"$@\" > claude.args\ncat > /dev/null\necho partial > partial.txt\necho {}\nsleep 60\necho never\n",
         sh_quote(result)
     );
-    fs::write(bin.join("claude"), script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(bin.join("claude"), fs::Permissions::from_mode(0o755)).unwrap();
-    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+    f.stub("claude", &script)
 }
 
 #[test]
@@ -131,8 +126,6 @@ fn agents_do_not_inherit_an_agent_cli_session() {
 
 /// A `claude` that fixes nothing on its first run and writes fixed.txt when resumed.
 fn fixer(f: &Fleet) -> String {
-    let bin = f.root.join("stubs");
-    fs::create_dir_all(&bin).unwrap();
     let script = r#"#!/bin/sh
 printf '%s\n' "$@" >> claude.calls
 echo --- >> claude.calls
@@ -143,10 +136,7 @@ esac
 echo '{"type":"system","subtype":"init","session_id":"s-v","model":"m"}'
 echo '{"type":"result","subtype":"success","is_error":false,"num_turns":1,"result":"ok","session_id":"s-v","total_cost_usd":0.5,"usage":{"input_tokens":10,"output_tokens":5}}'
 "#;
-    fs::write(bin.join("claude"), script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(bin.join("claude"), fs::Permissions::from_mode(0o755)).unwrap();
-    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+    f.stub("claude", script)
 }
 
 #[test]
@@ -194,8 +184,6 @@ agents:
 
 /// A `claude` that records each run's arguments and stdin, and reports session s-c.
 fn recorder(f: &Fleet) -> String {
-    let bin = f.root.join("stubs");
-    fs::create_dir_all(&bin).unwrap();
     let script = r#"#!/bin/sh
 printf '%s\n' "$@" >> claude.calls
 cat >> claude.calls
@@ -203,10 +191,7 @@ echo --- >> claude.calls
 echo '{"type":"system","subtype":"init","session_id":"s-c","model":"m"}'
 echo '{"type":"result","subtype":"success","is_error":false,"num_turns":1,"result":"ok","session_id":"s-c","total_cost_usd":0.1,"usage":{"input_tokens":3,"output_tokens":2}}'
 "#;
-    fs::write(bin.join("claude"), script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(bin.join("claude"), fs::Permissions::from_mode(0o755)).unwrap();
-    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+    f.stub("claude", script)
 }
 
 #[test]

@@ -6,34 +6,28 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{sh_quote, Fleet, DEADLINE, OUTER};
+use common::{sh_quote, Fleet, DEADLINE};
 
 const TASK: &str = "Fix the bug.\nSecond line: $HOME `x` 'q' \"d\"\n";
 
 /// A stub CLI: writes its arguments (one per line), whether stdin is a terminal, and its
 /// stdin (when not a terminal) into `<worktree>/<name>.args|.tty|.stdin`, then exits 0.
-fn stub(dir: &Path, name: &str) {
-    let script = format!(
+fn stub_script(name: &str) -> String {
+    format!(
         "#!/bin/sh\n\
          printf '%s\\n' \"$@\" > {name}.args\n\
          if [ -t 0 ]; then echo yes > {name}.tty; else echo no > {name}.tty; cat > {name}.stdin; fi\n\
          echo {name} stub ran\n"
-    );
-    let path = dir.join(name);
-    fs::write(&path, script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    )
 }
 
-/// A directory of stubs for every preset's program, and a PATH with it first.
+/// Stubs of every preset's program; the PATH with them first and their directory.
 fn stubs(f: &Fleet) -> (PathBuf, String) {
-    let bin = f.root.join("stubs");
-    fs::create_dir_all(&bin).unwrap();
+    let mut path = String::new();
     for name in ["claude", "codex", "aider", "gemini"] {
-        stub(&bin, name);
+        path = f.stub(name, &stub_script(name));
     }
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    (bin, path)
+    (f.root.join("stubs"), path)
 }
 
 fn read(p: PathBuf) -> String {
@@ -170,25 +164,11 @@ fn an_interactive_agent_is_answered_after_attach_and_logged() {
     );
     f.fleet(&["up"]).success();
     // a person attaches from a terminal: a client of the outer tmux server runs fleet attach
-    let attach = format!(
-        "env -u TMUX TMUX_TMPDIR={} {} -f {} attach asker; sleep 60",
-        sh_quote(f.tmux_dir.to_string_lossy()),
+    f.outer_client(&format!(
+        "{} -f {} attach asker",
         sh_quote(env!("CARGO_BIN_EXE_fleet")),
         sh_quote(f.manifest_path().to_string_lossy())
-    );
-    f.tmux_ok(&[
-        "-L",
-        OUTER,
-        "new-session",
-        "-d",
-        "-s",
-        "outer",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &attach,
-    ]);
+    ));
     f.wait_for("a client on the agent's session", DEADLINE, |f| {
         f.clients() == ["repo-asker"]
     });
@@ -244,18 +224,15 @@ agents:
 #[test]
 fn claude_stream_json_becomes_a_transcript_and_usage() {
     let f = Fleet::new();
-    let bin = f.root.join("stubs");
-    fs::create_dir_all(&bin).unwrap();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/claude-stream.jsonl");
     // A claude that replays a recorded stream-json transcript (and notes its arguments).
-    let script = format!(
-        "#!/bin/sh\nprintf '%s\\n' \"$@\" > claude.args\ncat > /dev/null\ncat {}\n",
-        sh_quote(fixture.to_string_lossy())
+    let path = f.stub(
+        "claude",
+        &format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > claude.args\ncat > /dev/null\ncat {}\n",
+            sh_quote(fixture.to_string_lossy())
+        ),
     );
-    fs::write(bin.join("claude"), script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(bin.join("claude"), fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     f.manifest("agents:\n  - name: cl\n    prompt: \"Add a greeting.\"\n");
     f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
         .success();
