@@ -1,6 +1,9 @@
 //! The hidden `fleet _run SPEC`: each agent pane's first process. It runs the setup (once per
 //! worktree), feeds the task on stdin to `sh -c <command>` in the worktree, tees stdout and
-//! stderr to the pane and the log, runs verify after a clean exit, and records the end.
+//! stderr to the pane and the log (as a readable transcript when the CLI prints an event
+//! stream), stops the agent past its timeout or budget, waits out rate limits and starts it
+//! again, runs verify after a clean exit (feeding a failure back to a resumable CLI), and
+//! records the end; then it tells the monitor's clients and runs `on_exit`.
 use std::fs::File;
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
