@@ -26,7 +26,8 @@ pub enum Preset {
     Codex,
     /// Aider: `aider --yes-always --message-file <task>`.
     Aider,
-    /// Gemini CLI: headless when stdin is not a terminal, the task on stdin.
+    /// Gemini CLI: `gemini --output-format stream-json`, headless because stdin (the task)
+    /// is not a terminal.
     Gemini,
     /// No AI: the task is a shell script, run by `sh`.
     Shell,
@@ -59,6 +60,7 @@ impl Preset {
             (_, true) => None,
             (Preset::Claude, false) => Some(Format::ClaudeStreamJson),
             (Preset::Codex, false) => Some(Format::CodexJson),
+            (Preset::Gemini, false) => Some(Format::GeminiStreamJson),
             _ => None,
         }
     }
@@ -75,6 +77,7 @@ impl Preset {
                     .unwrap_or_default()
             )),
             Preset::Codex => Some(format!("codex exec --json resume {id} -")),
+            Preset::Gemini => Some(format!("gemini --output-format stream-json --resume {id}")),
             _ => None,
         }
     }
@@ -90,7 +93,7 @@ impl Preset {
             // aider has no "first message, then chat" flag: the task is in the chat as a
             // read-only file for the person to refer to.
             (Preset::Aider, true) => r#"aider --read "$FLEET_TASK""#,
-            (Preset::Gemini, false) => "gemini",
+            (Preset::Gemini, false) => "gemini --output-format stream-json",
             (Preset::Gemini, true) => r#"gemini --prompt-interactive "$(cat "$FLEET_TASK")""#,
             (Preset::Shell, false) => "sh -s",
             (Preset::Shell, true) => r#"sh "$FLEET_TASK""#,

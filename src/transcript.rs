@@ -1,5 +1,5 @@
 //! Agent CLIs' machine-readable output (Claude Code's `--output-format stream-json`, Codex's
-//! `exec --json`): one JSON event per line, turned into a readable transcript for the pane
+//! `exec --json`, Gemini CLI's `--output-format stream-json`): one JSON event per line, turned into a readable transcript for the pane
 //! and the log (assistant text, one line per tool call, errors), while the usage (tokens,
 //! cost, turns) and the CLI's session id are collected. A line that is not JSON (stderr
 //! shares the pipe) passes through as it is.
@@ -14,6 +14,8 @@ pub enum Format {
     ClaudeStreamJson,
     /// `codex exec --json`.
     CodexJson,
+    /// `gemini --output-format stream-json`.
+    GeminiStreamJson,
 }
 
 /// What an agent has used so far, as its CLI reports it.
@@ -38,6 +40,8 @@ pub struct Transcript {
     /// Per Claude message id, the latest usage seen (a message's events repeat it): live
     /// totals before the final `result` event gives the exact ones.
     live: Vec<(String, u64, u64)>,
+    /// Gemini sends the assistant's text in chunks: the line being put together.
+    text: String,
 }
 
 /// Tool calls are summarised to one line of at most this many characters.
@@ -52,6 +56,7 @@ impl Transcript {
             session_id: None,
             error: None,
             live: Vec::new(),
+            text: String::new(),
         }
     }
 
@@ -73,7 +78,22 @@ impl Transcript {
         if !rest.is_empty() {
             self.line(&rest, &mut out);
         }
+        for l in self.flush_text() {
+            out.extend_from_slice(l.as_bytes());
+            out.push(b'\n');
+        }
         out
+    }
+
+    /// The assistant text gathered from chunks so far, as lines.
+    fn flush_text(&mut self) -> Vec<String> {
+        let text = std::mem::take(&mut self.text);
+        let text = text.trim_end();
+        if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![text.to_string()]
+        }
     }
 
     fn line(&mut self, raw: &[u8], out: &mut Vec<u8>) {
@@ -88,6 +108,7 @@ impl Transcript {
         let text = match self.format {
             Format::ClaudeStreamJson => self.claude(&event),
             Format::CodexJson => self.codex(&event),
+            Format::GeminiStreamJson => self.gemini(&event),
         };
         for l in text {
             out.extend_from_slice(l.as_bytes());
@@ -225,6 +246,73 @@ impl Transcript {
                     .to_string();
                 lines.push(format!("[codex] error: {why}"));
                 self.error = Some(why);
+            }
+            _ => {}
+        }
+        lines
+    }
+
+    fn gemini(&mut self, e: &Value) -> Vec<String> {
+        let kind = e["type"].as_str().unwrap_or("");
+        if kind == "message" && e["role"] == "assistant" {
+            let chunk = e["content"].as_str().unwrap_or("");
+            if e["delta"] == true {
+                self.text.push_str(chunk);
+                // Whole lines go out as they complete.
+                let mut lines = Vec::new();
+                while let Some(i) = self.text.find('\n') {
+                    let line: String = self.text.drain(..=i).collect();
+                    lines.push(line.trim_end().to_string());
+                }
+                return lines;
+            }
+            let mut lines = self.flush_text();
+            if !chunk.trim().is_empty() {
+                lines.push(chunk.trim_end().to_string());
+            }
+            return lines;
+        }
+        let mut lines = self.flush_text();
+        let field = |a: &str, b: &str| e[a].as_str().or_else(|| e[b].as_str()).map(str::to_string);
+        match kind {
+            "init" => {
+                if let Some(id) = field("session_id", "sessionId") {
+                    lines.push(format!(
+                        "[gemini] session {id} ({})",
+                        e["model"].as_str().unwrap_or("model unknown")
+                    ));
+                    self.session_id = Some(id);
+                }
+            }
+            "tool_use" => lines.push(tool_line(
+                &field("tool_name", "toolName").unwrap_or_else(|| "tool".into()),
+                &e["parameters"],
+            )),
+            "tool_result" if e["status"] == "error" => {
+                let why = e["error"]["message"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| first_line(&e["output"]));
+                lines.push(format!("  ! tool error: {}", one_line(&why)));
+            }
+            "error" => lines.push(format!("  ! {}", e["message"].as_str().unwrap_or("error"))),
+            "result" => {
+                let stats = &e["stats"];
+                let n =
+                    |a: &str, b: &str| stats[a].as_u64().or_else(|| stats[b].as_u64()).unwrap_or(0);
+                self.usage.input_tokens = n("input_tokens", "inputTokens");
+                self.usage.output_tokens = n("output_tokens", "outputTokens");
+                self.usage.turns += 1;
+                if e["status"] != "success" {
+                    let why = e["error"]["message"]
+                        .as_str()
+                        .or_else(|| e["status"].as_str())
+                        .unwrap_or("error")
+                        .to_string();
+                    lines.push(format!("[gemini] error: {why}"));
+                    self.error = Some(why);
+                }
+                lines.push(format!("[gemini] {}", self.summary()));
             }
             _ => {}
         }
@@ -380,6 +468,34 @@ mod tests {
         );
         assert_eq!(t.error.as_deref(), Some("error_max_budget_usd"));
         assert_eq!(t.usage.cost_usd, Some(2.6));
+    }
+
+    #[test]
+    fn gemini_stream_joins_chunks_and_reads_stats() {
+        let input = concat!(
+            r#"{"type":"init","timestamp":"t","session_id":"g-1","model":"gemini-2.5-pro"}"#,
+            "\n",
+            r#"{"type":"message","role":"user","content":"do it"}"#,
+            "\n",
+            r#"{"type":"message","role":"assistant","content":"Reading the ","delta":true}"#,
+            "\n",
+            r#"{"type":"message","role":"assistant","content":"code.\nThen","delta":true}"#,
+            "\n",
+            r#"{"type":"tool_use","tool_name":"run_shell_command","tool_id":"t1","parameters":{"command":"ls"}}"#,
+            "\n",
+            r#"{"type":"tool_result","tool_id":"t1","status":"error","error":{"message":"denied"}}"#,
+            "\n",
+            r#"{"type":"result","status":"success","stats":{"total_tokens":30,"input_tokens":20,"output_tokens":10,"duration_ms":5,"tool_calls":1}}"#,
+            "\n",
+        );
+        let (text, t) = run(Format::GeminiStreamJson, input);
+        assert_eq!(
+            text,
+            "[gemini] session g-1 (gemini-2.5-pro)\nReading the code.\nThen\n-> run_shell_command: ls\n  ! tool error: denied\n[gemini] 1 turn, 20 tokens in, 10 out\n"
+        );
+        assert_eq!((t.usage.input_tokens, t.usage.output_tokens), (20, 10));
+        assert_eq!(t.usage.cost_usd, None);
+        assert_eq!(t.session_id.as_deref(), Some("g-1"));
     }
 
     #[test]

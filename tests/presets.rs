@@ -91,7 +91,7 @@ agents:
         format!("--yes-always\n--message-file\n{}\n", task_file.display())
     );
     // gemini: headless because stdin is not a terminal; the task on stdin
-    assert_eq!(wt("ge", "gemini.args"), "\n");
+    assert_eq!(wt("ge", "gemini.args"), "--output-format\nstream-json\n");
     assert_eq!(wt("ge", "gemini.tty"), "no\n");
     assert_eq!(wt("ge", "gemini.stdin"), TASK);
     // shell: the task is the script

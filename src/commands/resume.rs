@@ -55,7 +55,7 @@ pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
             agent.name,
             if preset.is_none() {
                 format!(
-                    "its command `{}` is not one fleet knows how to resume (the claude and codex presets, headless, are)",
+                    "its command `{}` is not one fleet knows how to resume (the claude, codex and gemini presets, headless, are)",
                     agent.command
                 )
             } else {
