@@ -15,14 +15,23 @@ pub struct Cli {
     #[arg(short = 'f', long = "file", global = true, value_name = "PATH")]
     pub file: Option<PathBuf>,
 
+    /// Print only errors and the output asked for (status, logs, diff, --json): not the
+    /// progress of up, down and merge
+    #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print every git and tmux command fleet runs, on stderr, before running it
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Write agents.yaml and tasks/example.md (refuses to overwrite)
-    Init,
+    /// Write agents.yaml and tasks/example.md, or N agents with --agents N (refuses to overwrite)
+    Init(InitArgs),
     /// Check the manifest and the tools, print the resolved plan
     Validate,
     /// Create worktrees and sessions for agents not running and not finished, then the monitor
@@ -39,13 +48,49 @@ pub enum Command {
     Wait(WaitArgs),
     /// Merge an agent's branch into base in the main checkout, after checks
     Merge(MergeArgs),
+    /// Resume a finished, failed or lost agent's conversation with a follow-up instruction
+    Continue(ContinueArgs),
     /// Stop the agents' sessions (and the monitor once none is left); keeps work
     Down(DownArgs),
     /// Check tools, programs, and leftovers (orphan sessions, stale worktrees, lone branches)
     Doctor,
+    /// Print the shell completion script (agent names complete from the manifest)
+    Completions(CompletionsArgs),
+    /// Print fleet's man page (roff), or write fleet.1 and fleet-<command>.1 with --out DIR
+    Man(ManArgs),
     /// The runner that is each agent pane's first process (internal)
     #[command(name = "_run", hide = true)]
     Run(RunArgs),
+    /// The manifest's agent names, one a line, for the completion scripts (internal)
+    #[command(name = "_agents", hide = true)]
+    Agents,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Write N agents (agent1..agentN), each with its task file tasks/agentI.md
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=999))]
+    pub agents: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    pub shell: CompletionShell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write fleet.1 and one fleet-<command>.1 per command into DIR instead of printing
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +161,19 @@ pub struct WaitArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("follow-up").required(true).args(["message", "message_file"])))]
+pub struct ContinueArgs {
+    /// The agent
+    pub name: String,
+    /// The follow-up instruction
+    #[arg(short, long, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// The follow-up instruction, from a file (`-f` after `continue` means this)
+    #[arg(long, value_name = "FILE")]
+    pub message_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct MergeArgs {
     /// The agent whose branch to merge
     pub name: String,
@@ -163,14 +221,18 @@ pub fn follow_shorthand<T: Into<std::ffi::OsString>>(
             break;
         }
     }
-    if args.get(i).is_some_and(|a| a == "logs") {
-        for a in args.iter_mut().skip(i + 1) {
-            if a == "--" {
-                break;
-            }
-            if a == "-f" {
-                *a = "--follow".into();
-            }
+    // After `logs`, -f follows (tail -f); after `continue`, it names the message file.
+    let long = match args.get(i).and_then(|a| a.to_str()) {
+        Some("logs") => "--follow",
+        Some("continue") => "--message-file",
+        _ => return args,
+    };
+    for a in args.iter_mut().skip(i + 1) {
+        if a == "--" {
+            break;
+        }
+        if a == "-f" {
+            *a = long.into();
         }
     }
     args

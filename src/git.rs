@@ -1,5 +1,5 @@
 //! Every git call fleet makes: repository discovery, worktrees, branches, diff stats.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -9,6 +9,10 @@ use anyhow::{bail, Context, Result};
 pub const MIN_VERSION: (u32, u32) = (2, 30);
 
 fn command(dir: &Path, args: &[&str]) -> Command {
+    if crate::util::verbose() {
+        let dir = dir.display().to_string();
+        crate::util::trace("git", &[&["-C", dir.as_str()], args].concat());
+    }
     let mut cmd = Command::new("git");
     cmd.arg("-C").arg(dir).args(args).stdin(Stdio::null());
     cmd
@@ -218,8 +222,54 @@ pub fn worktree_add_args(
     if registered(worktrees, path).is_some() {
         return Ok(None);
     }
+    Ok(Some(worktree_add_args_for(
+        path,
+        branch,
+        base,
+        branch_exists(repo, branch)?,
+    )))
+}
+
+/// Which of these local branches exist, in one `for-each-ref`.
+pub fn existing_branches(repo: &Path, branches: &[&str]) -> Result<HashSet<String>> {
+    if branches.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let patterns: Vec<String> = branches.iter().map(|b| format!("refs/heads/{b}")).collect();
+    let mut args = vec!["for-each-ref", "--format=%(refname)"];
+    args.extend(patterns.iter().map(String::as_str));
+    let out = run(repo, &args)?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.strip_prefix("refs/heads/"))
+        .filter(|b| branches.contains(b))
+        .map(str::to_string)
+        .collect())
+}
+
+/// [`worktree_add_args`] when it is known whether the branch exists (see
+/// [`existing_branches`]); None when a worktree is registered at `path` already.
+pub fn worktree_add_args_known(
+    worktrees: &[Worktree],
+    path: &Path,
+    branch: &str,
+    base: &str,
+    branch_exists: bool,
+) -> Option<Vec<String>> {
+    if registered(worktrees, path).is_some() {
+        return None;
+    }
+    Some(worktree_add_args_for(path, branch, base, branch_exists))
+}
+
+fn worktree_add_args_for(
+    path: &Path,
+    branch: &str,
+    base: &str,
+    branch_exists: bool,
+) -> Vec<String> {
     let path = path.display().to_string();
-    Ok(Some(if branch_exists(repo, branch)? {
+    if branch_exists {
         vec!["worktree".into(), "add".into(), path, branch.into()]
     } else {
         vec![
@@ -230,7 +280,7 @@ pub fn worktree_add_args(
             path,
             base.into(),
         ]
-    }))
+    }
 }
 
 /// Run a `git worktree add` from [`worktree_add_args`]. Run these one after another: two at

@@ -12,6 +12,7 @@ pub mod queue;
 pub mod runner;
 pub mod state;
 pub mod tmux;
+pub mod transcript;
 pub mod util;
 
 use std::ffi::OsString;
@@ -59,6 +60,7 @@ where
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    util::set_output_flags(cli.verbose, cli.quiet);
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -5,14 +5,104 @@ use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{git, util, UsageError};
 
 /// The file name looked for in the current directory and its parents.
 pub const FILE_NAME: &str = "agents.yaml";
-/// The command agents run when the manifest gives none.
+/// The plain-text form of the command agents run when the manifest gives none (the
+/// `claude` preset runs it with `--output-format stream-json --verbose`).
 pub const DEFAULT_COMMAND: &str = "claude --print";
+
+/// `agent:` — a known agent CLI, run the way its documentation gives for scripts (headless)
+/// or, with `interactive: true`, as its TUI with the task as the initial prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// Claude Code: `claude --print`, the task on stdin.
+    Claude,
+    /// OpenAI Codex CLI: `codex exec -`, the task on stdin.
+    Codex,
+    /// Aider: `aider --yes-always --message-file <task>`.
+    Aider,
+    /// Gemini CLI: `gemini --output-format stream-json`, headless because stdin (the task)
+    /// is not a terminal.
+    Gemini,
+    /// No AI: the task is a shell script, run by `sh`.
+    Shell,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 5] = [
+        Preset::Claude,
+        Preset::Codex,
+        Preset::Aider,
+        Preset::Gemini,
+        Preset::Shell,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Claude => "claude",
+            Preset::Codex => "codex",
+            Preset::Aider => "aider",
+            Preset::Gemini => "gemini",
+            Preset::Shell => "shell",
+        }
+    }
+
+    /// The event stream the headless command prints, which the runner turns into a readable
+    /// transcript and usage figures; None for plain text.
+    pub fn format(self, interactive: bool) -> Option<crate::transcript::Format> {
+        use crate::transcript::Format;
+        match (self, interactive) {
+            (_, true) => None,
+            (Preset::Claude, false) => Some(Format::ClaudeStreamJson),
+            (Preset::Codex, false) => Some(Format::CodexJson),
+            (Preset::Gemini, false) => Some(Format::GeminiStreamJson),
+            _ => None,
+        }
+    }
+
+    /// The headless command that resumes the CLI's conversation `session` with a follow-up
+    /// on stdin (verify retries, `fleet continue`); None when the CLI cannot.
+    pub fn resume_command(self, session: &str, max_cost_usd: Option<f64>) -> Option<String> {
+        let id = crate::util::shell_quote(session);
+        match self {
+            Preset::Claude => Some(format!(
+                "claude --print --output-format stream-json --verbose --resume {id}{}",
+                max_cost_usd
+                    .map(|c| format!(" --max-budget-usd {c}"))
+                    .unwrap_or_default()
+            )),
+            Preset::Codex => Some(format!("codex exec --json resume {id} -")),
+            Preset::Gemini => Some(format!("gemini --output-format stream-json --resume {id}")),
+            _ => None,
+        }
+    }
+
+    /// The command (for `sh -c`; the task on stdin, and in `$FLEET_TASK`).
+    pub fn command(self, interactive: bool) -> &'static str {
+        match (self, interactive) {
+            (Preset::Claude, false) => "claude --print --output-format stream-json --verbose",
+            (Preset::Claude, true) => r#"claude "$(cat "$FLEET_TASK")""#,
+            (Preset::Codex, false) => "codex exec --json -",
+            (Preset::Codex, true) => r#"codex "$(cat "$FLEET_TASK")""#,
+            (Preset::Aider, false) => r#"aider --yes-always --message-file "$FLEET_TASK""#,
+            // aider has no "first message, then chat" flag: the task is in the chat as a
+            // read-only file for the person to refer to.
+            (Preset::Aider, true) => r#"aider --read "$FLEET_TASK""#,
+            (Preset::Gemini, false) => "gemini --output-format stream-json",
+            (Preset::Gemini, true) => r#"gemini --prompt-interactive "$(cat "$FLEET_TASK")""#,
+            (Preset::Shell, false) => "sh -s",
+            (Preset::Shell, true) => r#"sh "$FLEET_TASK""#,
+        }
+    }
+}
+/// How often an agent that ended on a rate limit is started again, unless `retries:` says.
+pub const DEFAULT_RETRIES: u32 = 3;
+
 /// The name no agent may take: it is the monitor's.
 pub const RESERVED_NAME: &str = "monitor";
 
@@ -23,6 +113,12 @@ struct RawManifest {
     base: Option<String>,
     worktree_dir: Option<PathBuf>,
     command: Option<String>,
+    agent: Option<Preset>,
+    interactive: Option<bool>,
+    timeout: Option<Scalar>,
+    max_cost_usd: Option<f64>,
+    verify_retries: Option<u32>,
+    retries: Option<u32>,
     #[serde(default)]
     env: BTreeMap<String, Scalar>,
     setup: Option<String>,
@@ -58,6 +154,12 @@ struct RawAgent {
     branch: Option<String>,
     log: Option<PathBuf>,
     command: Option<String>,
+    agent: Option<Preset>,
+    interactive: Option<bool>,
+    timeout: Option<Scalar>,
+    max_cost_usd: Option<f64>,
+    verify_retries: Option<u32>,
+    retries: Option<u32>,
     #[serde(default)]
     env: BTreeMap<String, Scalar>,
     verify: Option<String>,
@@ -118,8 +220,22 @@ pub struct Agent {
     /// Absolute log path.
     pub log: PathBuf,
     pub task: Task,
-    /// Run by `sh -c`, the task on stdin.
+    /// Run by `sh -c`, the task on stdin (not when interactive).
     pub command: String,
+    /// The preset the command came from, if it came from one.
+    pub preset: Option<Preset>,
+    /// The command's event stream (from its preset), or None for plain text.
+    pub format: Option<crate::transcript::Format>,
+    /// Runs on the pane's terminal (a TUI a person can answer); logged with `pipe-pane`.
+    pub interactive: bool,
+    /// Stop the agent after this many seconds (`timeout: 45m`).
+    pub timeout: Option<u64>,
+    /// Stop the agent once its CLI reports spending more than this (`max_cost_usd: 2.50`).
+    pub max_cost_usd: Option<f64>,
+    /// How often a failed verify goes back to the agent's conversation (resumable presets).
+    pub verify_retries: u32,
+    /// How often an agent that ended on its CLI's rate limit is started again.
+    pub retries: u32,
     /// Top-level env with the agent's merged over it.
     pub env: BTreeMap<String, String>,
     pub verify: Option<String>,
@@ -534,6 +650,32 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// `90`, `90s`, `45m`, `2h`, `1h30m` → seconds; None when it is not such a duration (or 0).
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return (secs > 0).then_some(secs);
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return None,
+        };
+        let n: u64 = std::mem::take(&mut number).parse().ok()?;
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    (number.is_empty() && total > 0).then_some(total)
+}
+
 /// Is `name` a valid agent (or project) name: `^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`?
 pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -867,14 +1009,51 @@ fn resolve(
                 ));
             }
         }
-        let command = a
-            .command
-            .clone()
-            .or_else(|| raw.command.clone())
-            .unwrap_or_else(|| DEFAULT_COMMAND.to_string());
+        // The most specific wins: the agent's command, its preset, the top-level command, the
+        // top-level preset, then claude.
+        let interactive = a.interactive.or(raw.interactive).unwrap_or(false);
+        let (command, preset) = match (&a.command, a.agent, &raw.command, raw.agent) {
+            (Some(c), _, _, _) => (c.clone(), None),
+            (None, Some(p), _, _) => (p.command(interactive).to_string(), Some(p)),
+            (None, None, Some(c), _) => (c.clone(), None),
+            (None, None, None, p) => {
+                let p = p.unwrap_or(Preset::Claude);
+                (p.command(interactive).to_string(), Some(p))
+            }
+        };
         if a.command.as_deref().is_some_and(|c| c.trim().is_empty()) {
             problems.push(format!("{at}command is empty; give the agent's command"));
         }
+        let timeout = match a.timeout.as_ref().or(raw.timeout.as_ref()) {
+            None => None,
+            Some(t) => {
+                let found = parse_duration(&t.0);
+                if found.is_none() {
+                    let whose = if a.timeout.is_some() { at.as_str() } else { "" };
+                    problems.push(format!(
+                        "{whose}timeout: `{}` is not a duration; write e.g. 90s, 45m, 2h or 1h30m",
+                        t.0
+                    ));
+                }
+                found
+            }
+        };
+        let max_cost_usd = a.max_cost_usd.or(raw.max_cost_usd);
+        if let Some(c) = max_cost_usd.filter(|c| !(*c > 0.0 && c.is_finite())) {
+            let whose = if a.max_cost_usd.is_some() {
+                at.as_str()
+            } else {
+                ""
+            };
+            problems.push(format!(
+                "{whose}max_cost_usd: {c} must be more than 0 (dollars, e.g. 2.50); remove it for no limit"
+            ));
+        }
+        // Claude Code enforces a budget itself in print mode: pass it on.
+        let command = match (preset, max_cost_usd, interactive) {
+            (Some(Preset::Claude), Some(c), false) => format!("{command} --max-budget-usd {c}"),
+            _ => command,
+        };
         let mut env = top_env.clone();
         env.extend(env_map(&a.env, &at, problems));
         let Some(task) = task else { continue };
@@ -885,6 +1064,13 @@ fn resolve(
             log,
             task,
             command,
+            preset,
+            format: preset.and_then(|p| p.format(interactive)),
+            interactive,
+            timeout,
+            max_cost_usd,
+            verify_retries: a.verify_retries.or(raw.verify_retries).unwrap_or(0),
+            retries: a.retries.or(raw.retries).unwrap_or(DEFAULT_RETRIES),
             env,
             verify: a.verify.or_else(|| raw.verify.clone()),
             on_exit: a.on_exit.or_else(|| raw.on_exit.clone()),
@@ -975,6 +1161,18 @@ fn check_base(repo: &Path, plan: &mut Plan, problems: &mut Vec<String>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Some(90));
+        assert_eq!(parse_duration("90s"), Some(90));
+        assert_eq!(parse_duration("45m"), Some(2700));
+        assert_eq!(parse_duration("1h30m"), Some(5400));
+        assert_eq!(parse_duration(" 2h "), Some(7200));
+        for bad in ["", "0", "0s", "45x", "m", "1h30", "-5m", "1.5h"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn names() {

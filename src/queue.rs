@@ -25,7 +25,7 @@ pub fn free_slots(plan: &Plan, owned: &HashSet<String>) -> Option<usize> {
     let all: Vec<&Agent> = plan.agents.iter().collect();
     let running = status::collect(plan, &all, owned, status::Detail::States)
         .iter()
-        .filter(|v| v.state == State::Running)
+        .filter(|v| v.state.active())
         .count();
     Some(k.saturating_sub(running))
 }

@@ -20,6 +20,8 @@ pub enum State {
     Pending,
     Queued,
     Running,
+    /// Ended on its CLI's rate limit; starts again at `retry_at` (the runner waits).
+    Waiting,
     Done,
     Failed,
     Stopped,
@@ -32,11 +34,17 @@ impl State {
             State::Pending => "pending",
             State::Queued => "queued",
             State::Running => "running",
+            State::Waiting => "waiting",
             State::Done => "done",
             State::Failed => "failed",
             State::Stopped => "stopped",
             State::Lost => "lost",
         }
+    }
+
+    /// Running, or waiting to run again after a rate limit: its runner is alive.
+    pub fn active(self) -> bool {
+        matches!(self, State::Running | State::Waiting)
     }
 
     /// Done or failed: the agent ran to its end.
@@ -68,6 +76,21 @@ pub struct Record {
     /// The manifest's `setup` ran successfully in this worktree.
     #[serde(default)]
     pub setup_done: bool,
+    /// Tokens, cost and turns of the latest run, as the agent's CLI reported them.
+    #[serde(default)]
+    pub usage: Option<crate::transcript::Usage>,
+    /// The agent CLI's own session (conversation) id, for resuming it.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// How many times verify's failure was fed back to the agent in this run.
+    #[serde(default)]
+    pub verify_retry: u32,
+    /// How many times the agent was started again after a rate limit, in this run.
+    #[serde(default)]
+    pub rate_retry: u32,
+    /// While `waiting`: when the next try starts (unix seconds).
+    #[serde(default)]
+    pub retry_at: Option<u64>,
 }
 
 impl Record {
@@ -78,6 +101,10 @@ impl Record {
         self.finished_at = None;
         self.exit_code = None;
         self.reason = None;
+        self.usage = None;
+        self.verify_retry = 0;
+        self.rate_retry = 0;
+        self.retry_at = None;
     }
 
     /// The state to show, given whether the agent's session is alive.
@@ -90,7 +117,7 @@ impl Record {
                     State::Pending
                 }
             }
-            Some(State::Running) if !session_alive => State::Lost,
+            Some(State::Running | State::Waiting) if !session_alive => State::Lost,
             Some(s) => s,
         }
     }
@@ -118,8 +145,33 @@ pub struct Spec {
     /// The monitor session, whose pane for this agent shows its state when it ends.
     #[serde(default)]
     pub monitor: Option<String>,
+    /// Run on the pane's terminal (the log is written by tmux `pipe-pane`).
+    #[serde(default)]
+    pub interactive: bool,
+    /// The agent command's event stream, turned into a transcript by the runner.
+    #[serde(default)]
+    pub format: Option<crate::transcript::Format>,
+    /// Stop the agent after this many seconds.
+    #[serde(default)]
+    pub timeout: Option<u64>,
+    /// The preset the command came from (to resume its session).
+    #[serde(default)]
+    pub preset: Option<crate::manifest::Preset>,
+    /// How often a failed verify is fed back to the agent's session.
+    #[serde(default)]
+    pub verify_retries: u32,
+    /// How often an agent that ended on a rate limit is started again.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Stop the agent once its reported cost passes this.
+    #[serde(default)]
+    pub max_cost_usd: Option<f64>,
     /// The agent's record file.
     pub record: PathBuf,
+}
+
+fn default_retries() -> u32 {
+    crate::manifest::DEFAULT_RETRIES
 }
 
 /// The `.fleet/` directory of one manifest.

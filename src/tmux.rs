@@ -111,6 +111,11 @@ impl Batch {
     /// ("command too long"), which 64 agents pass easily. In a script a failing command does
     /// not stop the ones after it; the error is still reported.
     pub fn run(&self) -> Result<String> {
+        if crate::util::verbose() {
+            for c in &self.cmds {
+                crate::util::trace("tmux", c);
+            }
+        }
         match self.cmds.len() {
             0 => Ok(String::new()),
             1 => self.output(self.build()),
@@ -222,6 +227,7 @@ pub fn one<S: AsRef<str>>(name: &str, args: &[S]) -> Result<String> {
 
 /// tmux's version string, checked against [`MIN_VERSION`].
 pub fn version() -> Result<String> {
+    crate::util::trace("tmux", &["-V"]);
     let out = Tmux::new()
         .version()
         .stdin(Some(StdIO::Null))
@@ -402,6 +408,7 @@ pub fn attach(session: &str) -> Result<()> {
     if inside() {
         one("switch-client", &["-t", target.as_str()]).map(drop)
     } else {
+        crate::util::trace("tmux", &["attach-session", "-t", target.as_str()]);
         let status = Tmux::with_command(
             TmuxCommand::new()
                 .name("attach-session")

@@ -68,6 +68,58 @@ pub fn default_interrupts() {
     }
 }
 
+static CHILD_GROUP: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+    fn raise(sig: i32) -> i32;
+}
+
+extern "C" fn forward_and_die(signum: i32) {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    let group = CHILD_GROUP.load(std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: kill, signal and raise are async-signal-safe.
+    unsafe {
+        if group > 0 {
+            kill(-group, signum);
+        }
+        signal(signum, 0);
+        raise(signum);
+    }
+}
+
+/// For a process whose child runs in a process group of its own (so that it can be stopped
+/// as a whole): SIGHUP, SIGINT and SIGTERM go on to that group (see [`set_child_group`]),
+/// then end this process as they would have.
+pub fn forward_signals() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGHUP: i32 = 1;
+    let handler = forward_and_die as extern "C" fn(i32) as usize;
+    // SAFETY: the handler only makes async-signal-safe calls.
+    unsafe {
+        signal(SIGHUP, handler);
+        signal(SIGINT, handler);
+        signal(SIGTERM, handler);
+    }
+}
+
+/// The process group [`forward_signals`] passes signals to (0: none).
+pub fn set_child_group(pgid: u32) {
+    CHILD_GROUP.store(pgid as i32, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Send `sig` to every process of a process group.
+pub fn signal_group(pgid: u32, sig: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        kill(-(pgid as i32), sig);
+    }
+}
+
 /// Did a SIGINT or SIGTERM arrive since [`defer_interrupts`]?
 pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
@@ -129,6 +181,47 @@ pub fn terminal_width() -> Option<usize> {
     // SAFETY: TIOCGWINSZ writes one `struct winsize` into the pointer given.
     let rc = unsafe { ioctl(1, TIOCGWINSZ, &mut ws as *mut WinSize) };
     (rc == 0 && ws.cols > 0).then_some(usize::from(ws.cols))
+}
+
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set the global `-v` and `-q` flags (once, after parsing the command line).
+pub fn set_output_flags(verbose: bool, quiet: bool) {
+    VERBOSE.store(verbose, std::sync::atomic::Ordering::Relaxed);
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `-v`: print every git and tmux command before running it.
+pub fn verbose() -> bool {
+    VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `-q`: leave out the informational lines of up, down and merge.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// With `-v`, print `+ program args…` on stderr, every word quoted for a shell.
+pub fn trace<S: AsRef<str>>(program: &str, args: &[S]) {
+    if verbose() {
+        let mut line = format!("+ {program}");
+        for a in args {
+            line.push(' ');
+            line.push_str(&shell_quote(a.as_ref()));
+        }
+        eprintln!("{line}");
+    }
+}
+
+/// Like `println!`, but not with `-q`: for the informational lines of up, down and merge.
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)*) => {
+        if !$crate::util::quiet() {
+            println!($($arg)*);
+        }
+    };
 }
 
 /// Seconds since the Unix epoch.

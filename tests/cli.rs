@@ -8,7 +8,7 @@ mod scale;
 
 use std::fs;
 
-use common::{canon, contains_ci, sh_quote, sorted, Fleet, DEADLINE, OUTER};
+use common::{canon, contains_ci, sorted, Fleet, DEADLINE, OUTER};
 
 const TASK1: &str = "Write the greeting.\n";
 
@@ -464,23 +464,7 @@ fn attach_inside_tmux_switches_the_client() {
     // the user's own session with a shell, and a real client attached to it: a second tmux
     // server ("outer") whose pane runs `tmux attach` against the private server
     let work_pane = f.user_shell("work");
-    let client = format!(
-        "env -u TMUX TMUX_TMPDIR={} tmux attach -t =work; echo attach exited $?; sleep 60",
-        sh_quote(f.tmux_dir.to_string_lossy())
-    );
-    f.tmux_ok(&[
-        "-L",
-        OUTER,
-        "new-session",
-        "-d",
-        "-s",
-        "outer",
-        "-x",
-        "200",
-        "-y",
-        "50",
-        &client,
-    ]);
+    f.outer_client("tmux attach -t =work; echo attach exited $?");
     if !f.try_wait_for(DEADLINE, |f| f.clients() == ["work"]) {
         let screen = f.tmux(&["-L", OUTER, "capture-pane", "-p", "-t", "=outer:"]);
         panic!(

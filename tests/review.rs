@@ -342,23 +342,7 @@ fn merge_conflict_is_aborted_and_names_the_files() {
 
 /// A real client: a second tmux server whose pane attaches to `session` of the private one.
 fn attach_client(f: &Fleet, session: &str) {
-    let client = format!(
-        "env -u TMUX TMUX_TMPDIR={} tmux attach -t ={session}; sleep 60",
-        sh_quote(f.tmux_dir.to_string_lossy())
-    );
-    f.tmux_ok(&[
-        "-L",
-        OUTER,
-        "new-session",
-        "-d",
-        "-s",
-        "outer",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &client,
-    ]);
+    f.outer_client(&format!("tmux attach -t ={session}"));
     f.wait_for("a client to attach", DEADLINE, |f| f.clients() == [session]);
 }
 

@@ -30,7 +30,7 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
             continue;
         }
         // A queued agent is stopped too, so no finishing agent starts it later.
-        if matches!(v.state, State::Running | State::Queued) {
+        if matches!(v.state, State::Running | State::Waiting | State::Queued) {
             let mut record = v.record.clone().unwrap_or_default();
             record.state = Some(State::Stopped);
             record.finished_at = Some(util::now());
@@ -69,26 +69,28 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     }
     batch.run()?;
     if !stopped.is_empty() {
-        println!("stopped {}", stopped.join(", "));
+        crate::info!("stopped {}", stopped.join(", "));
     }
     if !closed.is_empty() {
-        println!("closed the sessions of finished {}", closed.join(", "));
+        crate::info!("closed the sessions of finished {}", closed.join(", "));
     }
     if !orphans.is_empty() {
-        println!(
+        crate::info!(
             "closed {} of agents no longer in the manifest",
             orphans.join(", ")
         );
     }
     if kill_monitor {
-        println!("closed the monitor {monitor}");
+        crate::info!("closed the monitor {monitor}");
     }
     if batch.is_empty() && stopped.is_empty() {
-        println!("nothing to stop: no session of this fleet is running");
+        crate::info!("nothing to stop: no session of this fleet is running");
     }
 
     if !args.rm_worktrees {
-        println!("kept worktrees, branches and logs (remove clean worktrees with --rm-worktrees)");
+        crate::info!(
+            "kept worktrees, branches and logs (remove clean worktrees with --rm-worktrees)"
+        );
         return Ok(0);
     }
     let worktrees = git::worktrees(&plan.repo)?;
@@ -97,12 +99,17 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
         if git::registered(&worktrees, &a.worktree).is_none() {
             continue;
         }
-        if !args.force && git::is_dirty(&a.worktree)? {
-            refused.push(a.worktree.display().to_string());
-            continue;
+        // Without --force git itself refuses a worktree with changes (one git status less
+        // per worktree than asking first); such a refusal is reported together at the end.
+        match git::worktree_remove(&plan.repo, &a.worktree, args.force) {
+            Ok(()) => {}
+            Err(_) if !args.force && git::is_dirty(&a.worktree).unwrap_or(false) => {
+                refused.push(a.worktree.display().to_string());
+                continue;
+            }
+            Err(e) => return Err(e),
         }
-        git::worktree_remove(&plan.repo, &a.worktree, args.force)?;
-        println!(
+        crate::info!(
             "removed worktree {} (branch {} kept)",
             a.worktree.display(),
             a.branch

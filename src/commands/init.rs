@@ -1,25 +1,43 @@
-//! `fleet init`: a starter `agents.yaml` and `tasks/example.md`; never overwrites.
-use std::path::Path;
+//! `fleet init`: a starter `agents.yaml` and `tasks/example.md` (or N agents with their task
+//! files); never overwrites, and keeps `.fleet/` out of git.
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::cli::InitArgs;
 use crate::manifest::FILE_NAME;
 
-const MANIFEST: &str = r#"# fleet manifest: one git worktree + tmux session per agent.
+const HEADER: &str = r#"# fleet manifest: one git worktree + tmux session per agent.
 # Every key is described in agents.yaml.example of the fleet repository.
 # base: main                  # branch the worktrees start from (default: the current branch)
 # worktree_dir: ../repo.worktrees   # default: ../<repo>.worktrees
-command: claude --print       # run by `sh -c` in the agent's worktree, the task on stdin
+agent: claude                 # claude | codex | aider | gemini | shell: fleet runs its headless mode
+# command: my-agent --flag    # or any command: run by `sh -c` in the worktree, the task on stdin
+# interactive: true           # its TUI in the pane instead; answer it after `fleet attach NAME`
 # env: { RUST_LOG: info }     # added to every agent's environment
 # setup: npm ci               # run in each new worktree before the agent starts
 # copy: [.env]                # untracked files copied into each new worktree
 agents:
-  - name: example
-    task: tasks/example.md
-  # - name: agent2
+"#;
+
+const MORE: &str = r#"  # - name: agent2
   #   prompt: "Add input validation to the signup form."
   #   branch: feature/validation   # default: fleet/<name>
 "#;
+
+/// The manifest for these agents, each with its task file `tasks/<name>.md`.
+fn manifest(names: &[String]) -> String {
+    let mut text = HEADER.to_string();
+    for name in names {
+        text.push_str(&format!("  - name: {name}\n    task: tasks/{name}.md\n"));
+    }
+    if names.len() == 1 {
+        text.push_str(MORE);
+    } else {
+        text.push_str(&MORE.replace("agent2", "another"));
+    }
+    text
+}
 
 const TASK: &str = "# Task: <one line>
 
@@ -35,29 +53,99 @@ const TASK: &str = "# Task: <one line>
 - Do not push, merge or rewrite history.
 ";
 
-pub fn run(file: Option<&Path>) -> Result<i32> {
-    let manifest = file
+pub fn run(file: Option<&Path>, args: &InitArgs) -> Result<i32> {
+    let manifest_path = file
         .map(Path::to_path_buf)
         .unwrap_or_else(|| FILE_NAME.into());
-    let dir = manifest.parent().unwrap_or(Path::new("")).to_path_buf();
-    let task = dir.join("tasks").join("example.md");
-    for path in [&manifest, &task] {
-        if path.exists() {
-            anyhow::bail!(
-                "{} already exists; fleet init never overwrites: edit it, or remove it first",
-                path.display()
-            );
-        }
+    let dir = manifest_path
+        .parent()
+        .unwrap_or(Path::new(""))
+        .to_path_buf();
+    let names: Vec<String> = match args.agents {
+        Some(n) => (1..=n).map(|i| format!("agent{i}")).collect(),
+        None => vec!["example".into()],
+    };
+    let tasks: Vec<PathBuf> = names
+        .iter()
+        .map(|n| dir.join("tasks").join(format!("{n}.md")))
+        .collect();
+    let existing: Vec<String> = std::iter::once(&manifest_path)
+        .chain(&tasks)
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !existing.is_empty() {
+        anyhow::bail!(
+            "{} already exist{}; fleet init never overwrites and wrote nothing: edit {}, or remove {} first",
+            existing.join(", "),
+            if existing.len() == 1 { "s" } else { "" },
+            if existing.len() == 1 { "it" } else { "them" },
+            if existing.len() == 1 { "it" } else { "them" },
+        );
     }
     std::fs::create_dir_all(dir.join("tasks"))
         .with_context(|| format!("cannot create {}", dir.join("tasks").display()))?;
-    std::fs::write(&task, TASK).with_context(|| format!("cannot write {}", task.display()))?;
-    std::fs::write(&manifest, MANIFEST)
-        .with_context(|| format!("cannot write {}", manifest.display()))?;
-    println!("wrote {} and {}", manifest.display(), task.display());
-    println!(
+    for task in &tasks {
+        std::fs::write(task, TASK).with_context(|| format!("cannot write {}", task.display()))?;
+    }
+    std::fs::write(&manifest_path, manifest(&names))
+        .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    let excluded = exclude_state_dir(&dir).unwrap_or(false);
+    let written = match tasks.as_slice() {
+        [one] => one.display().to_string(),
+        many => format!(
+            "{} task files ({} … {})",
+            many.len(),
+            many[0].display(),
+            many[many.len() - 1].display()
+        ),
+    };
+    crate::info!("wrote {} and {written}", manifest_path.display());
+    if excluded {
+        crate::info!("fleet's state dir .fleet/ is kept out of git (.git/info/exclude)");
+    }
+    crate::info!(
         "next: describe the work in {}, then `fleet validate` and `fleet up`",
-        task.display()
+        if tasks.len() == 1 {
+            tasks[0].display().to_string()
+        } else {
+            dir.join("tasks").join("*.md").display().to_string()
+        }
     );
     Ok(0)
+}
+
+/// Keep the `.fleet/` beside the manifest in `dir` out of git, through the repository's
+/// `.git/info/exclude` (nothing to commit); false outside a git repository.
+fn exclude_state_dir(dir: &Path) -> Result<bool> {
+    let cwd = std::env::current_dir()?;
+    let abs = crate::manifest::normalize(&cwd.join(dir));
+    let Some(repo) = crate::git::toplevel(&abs)? else {
+        return Ok(false);
+    };
+    exclude(&repo, &abs.join(".fleet"))?;
+    Ok(true)
+}
+
+/// Add `state_dir` (`/<its path in the repo>/`) to the repository's `.git/info/exclude`
+/// unless it is there.
+pub(crate) fn exclude(repo: &Path, state_dir: &Path) -> Result<()> {
+    let path = crate::git::exclude_file(repo)?;
+    let rel = state_dir
+        .strip_prefix(repo)
+        .map(|p| format!("/{}/", p.display()))
+        .unwrap_or_else(|_| ".fleet/".into());
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    if current.lines().any(|l| l.trim() == rel) {
+        return Ok(());
+    }
+    let mut text = current;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!("# fleet's state\n{rel}\n"));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
 }

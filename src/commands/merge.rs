@@ -43,7 +43,7 @@ pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {
         .ok_or_else(|| anyhow::anyhow!("no state for {}", agent.name))?;
 
     let mut refusals = Vec::new();
-    if matches!(view.state, State::Running | State::Queued) {
+    if matches!(view.state, State::Running | State::Waiting | State::Queued) {
         refusals.push(format!(
             "{} is still {} (`fleet wait {}` waits for it, `fleet down {}` stops it)",
             agent.name, view.state, agent.name, agent.name
@@ -97,7 +97,7 @@ pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {
 
     let ahead = git::count_commits(&plan.repo, base, &format!("refs/heads/{branch}"))?;
     if ahead == 0 {
-        println!("{branch} has no commits that {base} lacks: nothing to merge");
+        crate::info!("{branch} has no commits that {base} lacks: nothing to merge");
         return Ok(0);
     }
     let _lock = Dir::new(&plan.state_dir).lock(super::up::LOCK_WAIT)?;
@@ -124,13 +124,13 @@ pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {
             } else {
                 "merge commit"
             };
-            println!(
+            crate::info!(
                 "merged {} ({branch}, {ahead} commit{}) into {base}: {how}, now at {}",
                 agent.name,
                 if ahead == 1 { "" } else { "s" },
                 &after[..after.len().min(12)]
             );
-            println!(
+            crate::info!(
                 "`{} down {} --rm-worktrees` removes its session and worktree (the branch stays)",
                 super::fleet_command(plan),
                 agent.name

@@ -8,12 +8,15 @@ use crate::manifest::{self, Plan};
 use crate::tmux;
 
 pub mod attach;
+pub mod completions;
 pub mod diff;
 pub mod doctor;
 pub mod down;
 pub mod init;
 pub mod logs;
+pub mod man;
 pub mod merge;
+pub mod resume;
 pub mod status;
 pub mod up;
 pub mod validate;
@@ -23,7 +26,7 @@ pub mod wait;
 pub fn run(cli: Cli) -> Result<i32> {
     let file = cli.file.as_deref();
     match cli.command {
-        Command::Init => init::run(file),
+        Command::Init(args) => init::run(file, &args),
         Command::Validate => validate::run(file),
         Command::Up(args) => up::run(&manifest::load(file)?, &args),
         Command::Attach(args) => attach::run(&manifest::load(file)?, &args),
@@ -32,9 +35,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Diff(args) => diff::run(&manifest::load(file)?, &args),
         Command::Wait(args) => wait::run(&manifest::load(file)?, &args),
         Command::Merge(args) => merge::run(&manifest::load(file)?, &args),
+        Command::Continue(args) => resume::run(&manifest::load(file)?, &args),
         Command::Down(args) => down::run(&manifest::load(file)?, &args),
         Command::Doctor => doctor::run(file),
         Command::Run(args) => crate::runner::main(&args.spec),
+        Command::Completions(args) => completions::run(args.shell),
+        Command::Man(args) => man::run(&args),
+        Command::Agents => completions::agents(file),
     }
 }
 

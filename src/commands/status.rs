@@ -30,7 +30,7 @@ impl View<'_> {
         let r = self.record.as_ref()?;
         let start = r.started_at?;
         let end = match self.state {
-            State::Running => util::now(),
+            State::Running | State::Waiting => util::now(),
             _ => r.finished_at.unwrap_or(start),
         };
         Some(end.saturating_sub(start))
@@ -174,6 +174,15 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "insertions": v.stats.insertions,
                 "deletions": v.stats.deletions,
                 "last_line": v.last_line,
+                "usage": r.and_then(|r| r.usage).map(|u| json!({
+                    "input_tokens": u.input_tokens,
+                    "output_tokens": u.output_tokens,
+                    "cost_usd": u.cost_usd,
+                    "turns": u.turns,
+                })),
+                "session_id": r.and_then(|r| r.session_id.clone()),
+                "verify_retry": r.map(|r| r.verify_retry).unwrap_or(0),
+                "retry_at": r.and_then(|r| r.retry_at).map(util::rfc3339),
             })
         })
         .collect();
@@ -187,16 +196,42 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
 
 /// A state as people read it: `running`, `failed (verify failed (exit 1))`.
 pub fn label(v: &View) -> String {
-    match v.record.as_ref().and_then(|r| r.reason.as_deref()) {
-        Some(reason) if v.state == State::Failed => format!("failed ({reason})"),
+    let r = v.record.as_ref();
+    match (v.state, r.and_then(|r| r.reason.as_deref())) {
+        (State::Failed, Some(reason)) => format!("failed ({reason})"),
+        (State::Running, _) if r.is_some_and(|r| r.verify_retry > 0) => {
+            format!("running (verify retry {})", r.map_or(0, |r| r.verify_retry))
+        }
+        (State::Waiting, _) => match r.and_then(|r| r.retry_at) {
+            Some(at) => format!(
+                "waiting (retry {} at {})",
+                r.map_or(0, |r| r.rate_retry),
+                util::rfc3339(at)
+            ),
+            None => "waiting".into(),
+        },
         _ => v.state.to_string(),
     }
+}
+
+/// `950`, `12.3k`, `4.5M` tokens.
+fn tokens(n: u64) -> String {
+    match n {
+        0..=999 => n.to_string(),
+        1_000..=999_999 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
+fn dollars(c: f64) -> String {
+    format!("${c:.2}")
 }
 
 /// The ANSI colour of a state in the table.
 fn state_color(state: State) -> &'static str {
     match state {
         State::Running => "\x1b[36m",                // cyan
+        State::Waiting => "\x1b[34m",                // blue
         State::Done => "\x1b[32m",                   // green
         State::Failed => "\x1b[31m",                 // red
         State::Lost => "\x1b[35m",                   // magenta
@@ -208,20 +243,20 @@ fn state_color(state: State) -> &'static str {
 /// The status table, one line per agent, sized to `width` columns; the state coloured when
 /// `color`.
 pub fn table(views: &[View], width: usize, color: bool) -> String {
-    let header = [
-        "AGENT",
-        "STATE",
-        "BRANCH",
-        "AHEAD",
-        "FILES",
-        "+/-",
-        "RUNTIME",
-        "LAST LINE",
+    let usage = |v: &View| v.record.as_ref().and_then(|r| r.usage);
+    // Tokens and cost only when some agent's CLI reports them.
+    let with_usage = views.iter().any(|v| usage(v).is_some());
+    let mut header = vec![
+        "AGENT", "STATE", "BRANCH", "AHEAD", "FILES", "+/-", "RUNTIME",
     ];
-    let rows: Vec<[String; 8]> = views
+    if with_usage {
+        header.extend(["TOKENS", "COST"]);
+    }
+    header.push("LAST LINE");
+    let mut rows: Vec<Vec<String>> = views
         .iter()
         .map(|v| {
-            [
+            let mut row = vec![
                 v.agent.name.clone(),
                 label(v),
                 v.agent.branch.clone(),
@@ -231,11 +266,29 @@ pub fn table(views: &[View], width: usize, color: bool) -> String {
                 v.runtime()
                     .map(util::duration)
                     .unwrap_or_else(|| "-".into()),
-                v.last_line.clone(),
-            ]
+            ];
+            if with_usage {
+                let u = usage(v);
+                row.push(u.map_or("-".into(), |u| tokens(u.input_tokens + u.output_tokens)));
+                row.push(u.and_then(|u| u.cost_usd).map_or("-".into(), dollars));
+            }
+            row.push(v.last_line.clone());
+            row
         })
         .collect();
-    let mut widths = header.map(|h| h.chars().count());
+    if with_usage {
+        let total: Vec<_> = views.iter().filter_map(usage).collect();
+        let cost: Option<f64> = total
+            .iter()
+            .filter_map(|u| u.cost_usd)
+            .fold(None, |sum, c| Some(sum.unwrap_or(0.0) + c));
+        let mut row = vec![String::new(); header.len()];
+        row[0] = "TOTAL".into();
+        row[7] = tokens(total.iter().map(|u| u.input_tokens + u.output_tokens).sum());
+        row[8] = cost.map_or("-".into(), dollars);
+        rows.push(row);
+    }
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -263,8 +316,10 @@ pub fn table(views: &[View], width: usize, color: bool) -> String {
         out.push('\n');
     };
     line(header.to_vec(), None);
-    for (row, v) in rows.iter().zip(views) {
-        let paint = color.then(|| state_color(v.state));
+    for (i, row) in rows.iter().enumerate() {
+        let paint = views
+            .get(i)
+            .and_then(|v| color.then(|| state_color(v.state)));
         line(row.iter().map(String::as_str).collect(), paint);
     }
     out

@@ -49,7 +49,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     let to_start: Vec<&View> = views
         .iter()
         .filter(|v| match v.state {
-            State::Running => false,
+            State::Running | State::Waiting => false,
             s if s.finished() => args.rerun,
             // Queued agents start now if `max_parallel` has a free slot.
             _ => true,
@@ -85,7 +85,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     check_no_runner_left(dir, &to_start)?;
 
     if start_now.is_empty() && newly_queued == 0 && monitor_alive {
-        println!(
+        crate::info!(
             "nothing to do: {} already running, queued or finished (use --rerun to restart finished agents)",
             plural(views.len(), "agent")
         );
@@ -93,10 +93,13 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         return attach_after(plan, args);
     }
 
+    // Which branches exist already: one git call for every agent.
+    let branches: Vec<&str> = to_start.iter().map(|v| v.agent.branch.as_str()).collect();
+    let existing = git::existing_branches(&plan.repo, &branches)?;
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;
     if args.dry_run {
         let batch = sessions_batch(plan, dir, &start_now, monitor_alive, monitor_stale, &exe);
-        dry_run(plan, &to_start, &worktrees, &batch)?;
+        dry_run(plan, &to_start, &worktrees, &existing, &batch)?;
         if !wait.is_empty() {
             println!(
                 "then queued (max_parallel), started as slots free: {}",
@@ -117,19 +120,24 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     // Ctrl-C from here on finishes the agent at hand, then stops before any session starts:
     // the next `up` finds ready worktrees and carries on.
     util::defer_interrupts();
+    let bar = progress(to_start.len());
     for (k, v) in to_start.iter().enumerate() {
         if util::interrupted() {
+            bar.finish_and_clear();
             return interrupted(k, to_start.len());
         }
         let agent = v.agent;
+        bar.set_message(agent.name.clone());
         // A new worktree gets the `copy:` files; so does one an interrupted or failed `up`
         // made for an agent that never started (files already there are kept).
-        let created = ensure_worktree(plan, agent, &worktrees)?;
+        let created = ensure_worktree(plan, agent, &worktrees, &existing)?;
         if created || v.record.is_none() {
             copy_files(plan, agent, created)?;
         }
         write_spec(plan, dir, agent)?;
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     if util::interrupted() {
         return interrupted(to_start.len(), to_start.len());
     }
@@ -139,7 +147,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     let started = queue::start_now(plan, dir, &start_now, monitor_alive, monitor_stale, &exe);
     util::default_interrupts();
     started?;
-    println!(
+    crate::info!(
         "started {}{}{}",
         plural(start_now.len(), "agent"),
         match (monitor_alive, monitor_stale) {
@@ -176,6 +184,26 @@ fn interrupted(ready: usize, total: usize) -> Result<i32> {
     );
     Ok(130)
 }
+
+/// A bar for preparing the worktrees, on a terminal and when there are enough of them to
+/// wait for (git checks each one out in turn); hidden otherwise.
+fn progress(n: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    // Not with -q (quiet), nor with -v, whose trace lines on stderr would tear it.
+    if n < PROGRESS_FROM || !std::io::stderr().is_terminal() || util::quiet() || util::verbose() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(n as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "preparing worktrees [{bar:24}] {pos}/{len}  {elapsed}  {wide_msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// From this many agents on, `up` shows a progress bar while it makes their worktrees.
+const PROGRESS_FROM: usize = 4;
 
 fn plural(n: usize, what: &str) -> String {
     format!("{n} {what}{}", if n == 1 { "" } else { "s" })
@@ -263,8 +291,13 @@ fn check_no_runner_left(dir: &Dir, to_start: &[&View]) -> Result<()> {
 }
 
 /// Make sure the agent's worktree exists on its branch; true when it was created now.
-fn ensure_worktree(plan: &Plan, agent: &Agent, worktrees: &[git::Worktree]) -> Result<bool> {
-    let Some(args) = worktree_step(plan, agent, worktrees)? else {
+fn ensure_worktree(
+    plan: &Plan,
+    agent: &Agent,
+    worktrees: &[git::Worktree],
+    existing: &HashSet<String>,
+) -> Result<bool> {
+    let Some(args) = worktree_step(plan, agent, worktrees, existing)? else {
         return Ok(false);
     };
     git::worktree_add(&plan.repo, &args)
@@ -277,14 +310,15 @@ fn worktree_step(
     plan: &Plan,
     agent: &Agent,
     worktrees: &[git::Worktree],
+    existing: &HashSet<String>,
 ) -> Result<Option<Vec<String>>> {
-    git::worktree_add_args(
-        &plan.repo,
+    Ok(git::worktree_add_args_known(
         worktrees,
         &agent.worktree,
         &agent.branch,
         &plan.base,
-    )
+        existing.contains(&agent.branch),
+    ))
 }
 
 /// Copy the manifest's `copy:` files into the agent's worktree; files already there are
@@ -336,7 +370,17 @@ fn task_file(dir: &Dir, agent: &Agent) -> Result<PathBuf> {
 }
 
 fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<()> {
-    let spec = Spec {
+    let spec = spec_for(plan, dir, agent)?;
+    if agent.interactive {
+        // tmux's `pipe-pane` appends the pane's output to the log: create it user-only first.
+        crate::util::append_private(&agent.log)?;
+    }
+    dir.write_spec(&spec)
+}
+
+/// The run spec of an agent as the manifest describes it.
+pub(crate) fn spec_for(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<Spec> {
+    Ok(Spec {
         project: plan.project.clone(),
         agent: agent.name.clone(),
         manifest: plan.manifest.clone(),
@@ -351,9 +395,15 @@ fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<()> {
         verify: agent.verify.clone(),
         on_exit: agent.on_exit.clone(),
         monitor: Some(plan.monitor_session()),
+        interactive: agent.interactive,
+        format: agent.format,
+        timeout: agent.timeout,
+        max_cost_usd: agent.max_cost_usd,
+        preset: agent.preset.filter(|_| agent.format.is_some()),
+        verify_retries: agent.verify_retries,
+        retries: agent.retries,
         record: dir.record_path(&agent.name),
-    };
-    dir.write_spec(&spec)
+    })
 }
 
 /// The commands that create one agent's session: the runner as the pane's first process
@@ -382,29 +432,24 @@ fn add_session(batch: &mut Batch, plan: &Plan, agent: &Agent, exe: &Path, spec: 
         "set-option",
         &["-t", &tmux::window(&agent.session), tmux::TAG, &plan.tag()],
     );
+    if agent.interactive {
+        // The agent draws on the pane's terminal; what it shows goes to the log. In the same
+        // tmux call as new-session, so it is in place before tmux reads the pane's output.
+        let log = crate::util::shell_quote(&agent.log.display().to_string());
+        batch.add(
+            "pipe-pane",
+            &[
+                "-t",
+                &tmux::window(&agent.session),
+                &format!("cat >> {log}"),
+            ],
+        );
+    }
 }
 
 /// Keep `.fleet/` out of git through `.git/info/exclude`.
 fn exclude_state_dir(plan: &Plan) -> Result<()> {
-    let path = git::exclude_file(&plan.repo)?;
-    let rel = plan
-        .state_dir
-        .strip_prefix(&plan.repo)
-        .map(|p| format!("/{}/", p.display()))
-        .unwrap_or_else(|_| ".fleet/".into());
-    let current = std::fs::read_to_string(&path).unwrap_or_default();
-    if current.lines().any(|l| l.trim() == rel) {
-        return Ok(());
-    }
-    let mut text = current;
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
-    }
-    text.push_str(&format!("# fleet's state\n{rel}\n"));
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+    super::init::exclude(&plan.repo, &plan.state_dir)
 }
 
 /// The tmux commands that start these agents' sessions and (re)build the monitor.
@@ -445,11 +490,12 @@ fn dry_run(
     plan: &Plan,
     to_start: &[&View],
     worktrees: &[git::Worktree],
+    existing: &HashSet<String>,
     batch: &Batch,
 ) -> Result<i32> {
     println!("dry run: these steps would run (nothing was changed)");
     for v in to_start {
-        if let Some(args) = worktree_step(plan, v.agent, worktrees)? {
+        if let Some(args) = worktree_step(plan, v.agent, worktrees, existing)? {
             let words: Vec<String> = args.iter().map(|w| util::shell_quote(w)).collect();
             println!(
                 "git -C {} {}",
@@ -466,6 +512,9 @@ fn dry_run(
 
 /// A line per agent, then how to watch and attach.
 fn summary(plan: &Plan, agents: &[&Agent], owned: &HashSet<String>) -> Result<()> {
+    if util::quiet() {
+        return Ok(());
+    }
     let views = status::collect(plan, agents, owned, status::Detail::States);
     let w = agents
         .iter()

@@ -84,8 +84,16 @@ pub fn check_git_and_programs(plan: &Plan, agents: &[&Agent]) -> Result<String> 
 pub fn run(file: Option<&Path>) -> Result<i32> {
     let plan = manifest::load(file)?;
     let agents: Vec<&Agent> = plan.agents.iter().collect();
-    let (tmux_v, git_v) = check_tools(&plan, &agents)?;
-    println!("{} is valid", plan.manifest.display());
+    // Tools first (exit 1 when missing); the plan, with each agent's program found or not;
+    // then a missing program fails validation (exit 2) with the usual message.
+    let tmux_v = tmux::version()?;
+    let git_v = git::version()?;
+    let all_found = agents.iter().all(|a| find_program(a).is_ok());
+    if all_found {
+        println!("{} is valid", plan.manifest.display());
+    } else {
+        println!("{}", plan.manifest.display());
+    }
     println!("  tools:        {tmux_v}, git {git_v}");
     println!("  project:      {}", plan.project);
     println!("  repository:   {}", plan.repo.display());
@@ -111,11 +119,25 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
             Task::File(p) => println!("  task:     {}", p.display()),
             Task::Prompt(p) => println!("  prompt:   {}", p.lines().next().unwrap_or("")),
         }
-        let program = match find_program(a) {
-            Ok(Some(p)) => format!("  (runs {})", p.display()),
-            _ => String::new(),
-        };
-        println!("  command:  {}{program}", indent(&a.command));
+        if let Some(p) = a.preset {
+            let mode = if a.interactive {
+                "interactive: its TUI in the pane, the task as its first prompt"
+            } else {
+                "headless"
+            };
+            println!("  agent:    {} ({mode})", p.name());
+        } else if a.interactive {
+            println!("  interactive: runs on the pane's terminal");
+        }
+        println!("  command:  {}", indent(&a.command));
+        let program = program_of(&a.command);
+        match (find_program(a), program) {
+            (Ok(Some(path)), Some(name)) => {
+                println!("  program:  {name}, installed at {}", path.display())
+            }
+            (Err(name), _) => println!("  program:  {name}, NOT INSTALLED (not found on PATH)"),
+            _ => println!("  program:  (a shell script: not checked)"),
+        }
         for (k, v) in &a.env {
             println!("  env:      {k}={v}");
         }
@@ -126,6 +148,7 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
             println!("  on_exit:  {}", indent(v));
         }
     }
+    check_git_and_programs(&plan, &agents)?;
     Ok(0)
 }
 

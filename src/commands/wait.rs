@@ -21,7 +21,7 @@ const INTERRUPTED: i32 = 130;
 /// An agent `wait` no longer waits for. Pending means never started: nobody will start it,
 /// so waiting would never end.
 fn ended(state: State) -> bool {
-    !matches!(state, State::Running | State::Queued)
+    !matches!(state, State::Running | State::Waiting | State::Queued)
 }
 
 /// How a finished agent is told: `agent1 failed (exit 3) after 12s`.

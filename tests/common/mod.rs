@@ -537,6 +537,44 @@ impl Fleet {
 }
 
 impl Fleet {
+    /// Writes an executable `name` (a stub of an agent CLI) into `<root>/stubs`; returns a
+    /// `PATH` with that directory first.
+    pub fn stub(&self, name: &str, script: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = self.root.join("stubs");
+        fs::create_dir_all(&bin).unwrap();
+        let path = bin.join(name);
+        fs::write(&path, script).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
+    /// A person at a real terminal: a second tmux server ([`OUTER`]) whose 120x40 pane runs
+    /// `command` (e.g. `tmux attach …`) against the private server, then stays open.
+    pub fn outer_client(&self, command: &str) {
+        let line = format!(
+            "env -u TMUX TMUX_TMPDIR={} {command}; sleep 60",
+            sh_quote(self.tmux_dir.to_string_lossy())
+        );
+        self.tmux_ok(&[
+            "-L",
+            OUTER,
+            "new-session",
+            "-d",
+            "-s",
+            "outer",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            &line,
+        ]);
+    }
+
     /// What a pane shows now (`-e`: with colour escapes).
     pub fn screen(&self, pane: &str, escapes: bool) -> String {
         let mut args = vec!["capture-pane", "-p", "-t", pane];

@@ -1,0 +1,154 @@
+//! `fleet man`: the man page, made by clap_mangen from the command line definitions.
+//!
+//! One page, fleet(1): the usual sections, then COMMANDS with each command's synopsis,
+//! description and own options, then EXIT STATUS, ENVIRONMENT and FILES. `--out DIR` writes
+//! it as `DIR/fleet.1`, plus one page per command (`fleet-up.1`, …) for `man fleet-up`.
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::CommandFactory;
+use clap_mangen::Man;
+
+use crate::cli::{Cli, ManArgs};
+
+/// Arguments every command has (propagated from the top): listed once, in OPTIONS.
+const GLOBAL: [&str; 5] = ["file", "quiet", "verbose", "help", "version"];
+
+const TAIL: &str = r#".SH "EXIT STATUS"
+.TP
+\fB0\fR
+success
+.TP
+\fB1\fR
+a runtime error (printed as \fIerror: ...\fR on stderr); for \fBfleet wait\fR, an awaited agent failed, was stopped, lost or never started
+.TP
+\fB2\fR
+bad usage or an invalid manifest (every problem is listed; nothing was changed)
+.TP
+\fB124\fR
+\fBfleet wait \-\-timeout\fR ran out
+.TP
+\fB130\fR
+interrupted (Ctrl\-C)
+.SH ENVIRONMENT
+.TP
+\fBFLEET_FILE\fR
+the manifest, when \fB\-f\fR is not given
+.TP
+\fBNO_COLOR\fR
+set and not empty: no colours, even on a terminal
+.TP
+\fBFLEET_AGENT\fR, \fBFLEET_BRANCH\fR, \fBFLEET_WORKTREE\fR, \fBFLEET_LOG\fR, \fBFLEET_TASK\fR, \fBFLEET_PROJECT\fR
+set for each agent's command, \fIverify\fR and \fIon_exit\fR (the latter also gets \fBFLEET_STATE\fR and \fBFLEET_EXIT_CODE\fR)
+.SH FILES
+.TP
+\fIagents.yaml\fR
+the manifest: found with \fB\-f\fR, else \fB$FLEET_FILE\fR, else in the current directory or the nearest parent
+.TP
+\fI.fleet/\fR
+fleet's state beside the manifest: agent records, run specs, logs (\fI.fleet/logs/NAME.log\fR), the lock; kept out of git through \fI.git/info/exclude\fR
+.TP
+\fI../REPO.worktrees/NAME\fR
+each agent's worktree, on branch \fIfleet/NAME\fR
+.SH "SEE ALSO"
+\fBgit\-worktree\fR(1), \fBtmux\fR(1)
+"#;
+
+pub fn run(args: &ManArgs) -> Result<i32> {
+    let cmd = built();
+    match &args.out {
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&page(&cmd)?)?;
+            out.flush()?;
+        }
+        Some(dir) => write_pages(&cmd, dir)?,
+    }
+    Ok(0)
+}
+
+/// fleet's command, built (so each subcommand knows it is `fleet up`), without `help`.
+fn built() -> clap::Command {
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    cmd
+}
+
+/// The subcommands a user runs: not the hidden internal ones.
+fn visible(cmd: &clap::Command) -> impl Iterator<Item = &clap::Command> {
+    cmd.get_subcommands().filter(|s| !s.is_hide_set())
+}
+
+/// A subcommand with the global options hidden, so its page lists only its own.
+fn own_options(sub: &clap::Command) -> clap::Command {
+    let mut sub = sub.clone();
+    for id in GLOBAL {
+        if sub.get_arguments().any(|a| a.get_id() == id) {
+            sub = sub.mut_arg(id, |a| a.hide(true));
+        }
+    }
+    sub
+}
+
+/// The whole fleet(1) page in roff.
+pub fn page(cmd: &clap::Command) -> Result<Vec<u8>> {
+    let man = Man::new(cmd.clone()).title("FLEET");
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+    man.render_subcommands_section(&mut out)?;
+    writeln!(out, ".SH COMMANDS")?;
+    for sub in visible(cmd) {
+        let sub = own_options(sub);
+        let name = sub.get_bin_name().unwrap_or(sub.get_name()).to_string();
+        writeln!(out, ".SS \"{}\"", name.replace('-', "\\-"))?;
+        let man = Man::new(sub.clone());
+        // The synopsis and options of the command, under its .SS heading instead of .SH ones.
+        let mut section = Vec::new();
+        man.render_synopsis_section(&mut section)?;
+        man.render_description_section(&mut section)?;
+        if sub.get_arguments().any(|a| !a.is_hide_set()) {
+            man.render_options_section(&mut section)?;
+        }
+        let text = String::from_utf8_lossy(&section).into_owned();
+        for line in text.lines() {
+            if line.starts_with(".SH") {
+                writeln!(out, ".PP")?;
+            } else {
+                writeln!(out, "{line}")?;
+            }
+        }
+    }
+    out.write_all(TAIL.as_bytes())?;
+    man.render_version_section(&mut out)?;
+    Ok(out)
+}
+
+/// `fleet.1` and `fleet-<command>.1` for each command, in `dir`.
+fn write_pages(cmd: &clap::Command, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let main = dir.join("fleet.1");
+    std::fs::write(&main, page(cmd)?)
+        .with_context(|| format!("cannot write {}", main.display()))?;
+    let mut written = vec![main];
+    for sub in visible(cmd) {
+        let man = Man::new(sub.clone());
+        let title = man.get_filename().trim_end_matches(".1").to_uppercase();
+        let man = man.title(title);
+        let path = dir.join(man.get_filename());
+        let mut bytes = Vec::new();
+        man.render(&mut bytes)?;
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+    }
+    crate::info!(
+        "wrote {} man pages in {} (fleet.1, fleet-up.1, …)",
+        written.len(),
+        dir.display()
+    );
+    Ok(())
+}

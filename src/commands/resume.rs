@@ -1,0 +1,107 @@
+//! `fleet continue NAME (-m TEXT | -f FILE)`: resume a finished, failed, stopped or lost
+//! agent's conversation with a follow-up instruction, in its own session and worktree,
+//! logging to the same log (appended).
+use anyhow::{Context, Result};
+
+use super::status::{self, Detail};
+use crate::cli::ContinueArgs;
+use crate::manifest::Plan;
+use crate::state::{Dir, State};
+use crate::{tmux, usage, util};
+
+pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
+    let agent = plan.agent(&args.name)?;
+    let text = match (&args.message, &args.message_file) {
+        (Some(m), _) => m.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the follow-up {}", path.display()))?,
+        (None, None) => return usage("give the follow-up with -m TEXT or -f FILE"),
+    };
+    if text.trim().is_empty() {
+        return usage(format!(
+            "the follow-up for {} is empty; say what the agent should do next",
+            agent.name
+        ));
+    }
+    let dir = Dir::new(&plan.state_dir);
+    let _lock = dir.lock(super::up::LOCK_WAIT)?;
+    let sessions = tmux::sessions()?;
+    let owned = super::owned(plan, &sessions);
+    let view = status::collect(plan, &[agent], &owned, Detail::States)
+        .pop()
+        .with_context(|| format!("no state for {}", agent.name))?;
+    match view.state {
+        State::Done | State::Failed | State::Stopped | State::Lost => {}
+        State::Running | State::Waiting | State::Queued => anyhow::bail!(
+            "{} is still {}; continue it once it has ended (`fleet wait {}`)",
+            agent.name,
+            view.state,
+            agent.name
+        ),
+        State::Pending => anyhow::bail!(
+            "{} never started, so it has no conversation to continue (`fleet up {}` starts it)",
+            agent.name,
+            agent.name
+        ),
+    }
+    let session_id = view.record.as_ref().and_then(|r| r.session_id.clone());
+    let preset = agent.preset.filter(|_| agent.format.is_some());
+    let resume = preset
+        .zip(session_id.as_deref())
+        .and_then(|(p, id)| p.resume_command(id, agent.max_cost_usd));
+    let Some(resume) = resume else {
+        anyhow::bail!(
+            "{} cannot be continued: {}; `fleet up --rerun {}` starts it over instead",
+            agent.name,
+            if preset.is_none() {
+                format!(
+                    "its command `{}` is not one fleet knows how to resume (the claude, codex and gemini presets, headless, are)",
+                    agent.command
+                )
+            } else {
+                "its CLI reported no session id".to_string()
+            },
+            agent.name
+        );
+    };
+    if !agent.worktree.is_dir() {
+        anyhow::bail!(
+            "{}'s worktree {} is gone; `fleet up --rerun {}` makes a new one",
+            agent.name,
+            agent.worktree.display(),
+            agent.name
+        );
+    }
+
+    let attempt = view.record.as_ref().map_or(0, |r| r.attempt) + 1;
+    let follow_up = plan
+        .state_dir
+        .join("tasks")
+        .join(format!("{}.continue-{attempt}.md", agent.name));
+    util::private_dir(follow_up.parent().unwrap_or(&plan.state_dir))?;
+    let mut body = text;
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
+    util::write_atomic(&follow_up, body.as_bytes())?;
+    let mut spec = super::up::spec_for(plan, &dir, agent)?;
+    spec.command = resume;
+    spec.task = follow_up;
+    dir.write_spec(&spec)?;
+
+    let exe = std::env::current_exe().context("cannot find the fleet executable")?;
+    let monitor_alive = owned.contains(&plan.monitor_session());
+    crate::queue::start_now(plan, &dir, &[&view], monitor_alive, false, &exe)?;
+    crate::info!(
+        "continued {} (attempt {attempt}) in session {}, resuming conversation {}",
+        agent.name,
+        agent.session,
+        session_id.unwrap_or_default()
+    );
+    crate::info!(
+        "follow it: {} logs {} -f",
+        super::fleet_command(plan),
+        agent.name
+    );
+    Ok(0)
+}
