@@ -576,6 +576,18 @@ fn same_problem(first: &str, other: &str) -> bool {
             _ => m.to_string(),
         }
     };
+    // serde stops at an agent's first problem both times, so the problem found in
+    // `agents[i]` alone is the first problem whenever that one lies in `agents[i]` too (the
+    // wording may differ: `agents[0].retries: invalid type…` and `agents[0] (a1): invalid
+    // value…`).
+    let index = |m: &str| -> Option<String> {
+        let rest = m.strip_prefix("agents[")?;
+        let end = rest.find(']')?;
+        Some(rest[..end].to_string())
+    };
+    if let (Some(a), Some(b)) = (index(first), index(other)) {
+        return a == b;
+    }
     let (first, other) = (core(first), core(other));
     // serde names the key (`max_parallel: invalid type…`) only when parsing the whole file.
     first == other || first.ends_with(&format!(": {other}"))

@@ -348,6 +348,16 @@ fn bad_input_exits_with_one_clear_message_and_changes_nothing() {
             &["agents.yaml", "agents", "invalid type", "- name:"],
         ),
         case(
+            "wrong type of an agent's value",
+            "agents:\n  - name: a1\n    prompt: hi\n    command: cat\n    retries: lots\n",
+            &["agents.yaml", "(1 problem)", "agents[0].retries", "invalid type", "line 5"],
+        ),
+        case(
+            "unknown agent preset",
+            "agents:\n  - name: a1\n    prompt: hi\n    agent: nosuch\n",
+            &["agents.yaml", "(1 problem)", "unknown variant `nosuch`", "claude", "line 4"],
+        ),
+        case(
             "unknown key with a suggestion",
             "agents:\n  - name: a1\n    prompt: hi\n    comand: cat\n",
             &[
