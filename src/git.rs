@@ -293,6 +293,38 @@ pub fn worktree_add(repo: &Path, args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Check out a worktree registered by `git worktree add --no-checkout`: its files and index,
+/// like the checkout `git worktree add` does (post-checkout hook included). Worktrees have
+/// their own index, so several fill at once. In its own process group: Ctrl-C lets it end.
+pub fn worktree_fill(worktree: &Path) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let out = command(worktree, &["checkout", "-f", "-q"])
+        .process_group(0)
+        .output()
+        .map_err(spawn_error)?;
+    if !out.status.success() {
+        bail!(
+            "`git checkout -f` in {} failed: {}",
+            worktree.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// A registered worktree that was never checked out (no index yet): an `up` stopped between
+/// registering and filling it.
+pub fn worktree_unfilled(worktree: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(worktree.join(".git")) else {
+        return false;
+    };
+    let Some(gitdir) = text.trim().strip_prefix("gitdir: ") else {
+        return false;
+    };
+    let gitdir = worktree.join(gitdir);
+    gitdir.is_dir() && !gitdir.join("index").exists()
+}
+
 /// Does the worktree have uncommitted changes or untracked files?
 pub fn is_dirty(worktree: &Path) -> Result<bool> {
     Ok(!run(worktree, &["status", "--porcelain"])?.trim().is_empty())

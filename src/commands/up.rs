@@ -119,15 +119,34 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     // Ctrl-C from here on finishes the agent at hand, then stops before any session starts:
     // the next `up` finds ready worktrees and carries on.
     util::defer_interrupts();
-    for (k, v) in to_start.iter().enumerate() {
+    // A few at a time: registered one after another, then checked out at once (each
+    // worktree has its own index; checkouts of big repos take both cores).
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+    for (c, chunk) in to_start.chunks(jobs).enumerate() {
         if util::interrupted() {
-            return interrupted(k, to_start.len());
+            return interrupted(c * jobs, to_start.len());
         }
-        let agent = v.agent;
-        if ensure_worktree(plan, agent, &worktrees, &existing)? {
+        let mut new = Vec::new();
+        for v in chunk {
+            let agent = v.agent;
+            match worktree_step(plan, agent, &worktrees, &existing)? {
+                Some(args) => {
+                    git::worktree_add(&plan.repo, &args).with_context(|| {
+                        format!("cannot create the worktree of agent `{}`", agent.name)
+                    })?;
+                    new.push(agent);
+                }
+                None if git::worktree_unfilled(&agent.worktree) => new.push(agent),
+                None => {}
+            }
+        }
+        fill_worktrees(plan, &new)?;
+        for agent in &new {
             copy_files(plan, agent)?;
         }
-        write_spec(plan, dir, agent)?;
+        for v in chunk {
+            write_spec(plan, dir, v.agent)?;
+        }
     }
     if util::interrupted() {
         return interrupted(to_start.len(), to_start.len());
@@ -235,22 +254,39 @@ fn check_worktrees(plan: &Plan, to_start: &[&View], worktrees: &[git::Worktree])
     }
 }
 
-/// Make sure the agent's worktree exists on its branch; true when it was created now.
-fn ensure_worktree(
-    plan: &Plan,
-    agent: &Agent,
-    worktrees: &[git::Worktree],
-    existing: &HashSet<String>,
-) -> Result<bool> {
-    let Some(args) = worktree_step(plan, agent, worktrees, existing)? else {
-        return Ok(false);
-    };
-    git::worktree_add(&plan.repo, &args)
-        .with_context(|| format!("cannot create the worktree of agent `{}`", agent.name))?;
-    Ok(true)
+/// Check out newly registered worktrees, all at once; one that fails is removed again (it
+/// holds nothing yet) so the next `up` creates it afresh.
+fn fill_worktrees(plan: &Plan, agents: &[&Agent]) -> Result<()> {
+    let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = agents
+            .iter()
+            .map(|a| s.spawn(|| git::worktree_fill(&a.worktree)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the checkout thread failed")))
+            })
+            .collect()
+    });
+    let mut first = None;
+    for (agent, result) in agents.iter().zip(results) {
+        if let Err(e) = result {
+            let _ = git::worktree_remove(&plan.repo, &agent.worktree, true);
+            first.get_or_insert_with(|| {
+                e.context(format!(
+                    "cannot create the worktree of agent `{}`",
+                    agent.name
+                ))
+            });
+        }
+    }
+    first.map_or(Ok(()), Err)
 }
 
-/// The `git worktree add` the agent needs, if any (the same for the real run and --dry-run).
+/// The `git worktree add --no-checkout` the agent needs, if any (the same for the real run
+/// and --dry-run); [`fill_worktrees`] checks it out.
 fn worktree_step(
     plan: &Plan,
     agent: &Agent,
@@ -263,7 +299,11 @@ fn worktree_step(
         &agent.branch,
         &plan.base,
         existing.contains(&agent.branch),
-    ))
+    )
+    .map(|mut args| {
+        args.insert(2, "--no-checkout".into());
+        args
+    }))
 }
 
 /// Copy the manifest's `copy:` files into a new worktree.
@@ -452,6 +492,10 @@ fn dry_run(
                 "git -C {} {}",
                 util::shell_quote(&plan.repo.display().to_string()),
                 words.join(" ")
+            );
+            println!(
+                "git -C {} checkout -f -q",
+                util::shell_quote(&v.agent.worktree.display().to_string())
             );
         }
     }
