@@ -94,11 +94,28 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
 
     // Which branches exist already: one git call for every agent.
     let branches: Vec<&str> = to_start.iter().map(|v| v.agent.branch.as_str()).collect();
-    let existing = git::existing_branches(&plan.repo, &branches)?;
+    let mut existing = git::existing_branches(&plan.repo, &branches)?;
+    // Branches to create: all in one git call before the worktrees (instead of one `git
+    // branch` that each `git worktree add -b` runs).
+    let new_branches: Vec<&str> = to_start
+        .iter()
+        .filter(|v| {
+            git::registered(&worktrees, &v.agent.worktree).is_none()
+                && !existing.contains(&v.agent.branch)
+        })
+        .map(|v| v.agent.branch.as_str())
+        .collect();
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;
     if args.dry_run {
         let batch = sessions_batch(plan, dir, &start_now, monitor_alive, monitor_stale, &exe);
-        dry_run(plan, &to_start, &worktrees, &existing, &batch)?;
+        dry_run(
+            plan,
+            &to_start,
+            &worktrees,
+            &existing,
+            &new_branches,
+            &batch,
+        )?;
         if !wait.is_empty() {
             println!(
                 "then queued (max_parallel), started as slots free: {}",
@@ -114,6 +131,8 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     if worktrees.iter().any(|w| w.prunable) {
         git::prune_worktrees(&plan.repo)?;
     }
+    git::create_branches(&plan.repo, &new_branches, &plan.base)?;
+    existing.extend(new_branches.iter().map(|b| b.to_string()));
     // Worktrees one after another (git's lock), then every session in one tmux call. An
     // agent is recorded as started only once all worktrees are ready.
     // Ctrl-C from here on finishes the agent at hand, then stops before any session starts:
@@ -482,9 +501,25 @@ fn dry_run(
     to_start: &[&View],
     worktrees: &[git::Worktree],
     existing: &HashSet<String>,
+    new_branches: &[&str],
     batch: &Batch,
 ) -> Result<i32> {
     println!("dry run: these steps would run (nothing was changed)");
+    if !new_branches.is_empty() {
+        let lines: String = new_branches
+            .iter()
+            .map(|b| format!("create refs/heads/{b} {}\\n", plan.base))
+            .collect();
+        println!(
+            "printf {} | git -C {} update-ref -m {} --stdin",
+            util::shell_quote(&lines),
+            util::shell_quote(&plan.repo.display().to_string()),
+            util::shell_quote(&format!("branch: Created from {}", plan.base))
+        );
+    }
+    let mut existing = existing.clone();
+    existing.extend(new_branches.iter().map(|b| b.to_string()));
+    let existing = &existing;
     for v in to_start {
         if let Some(args) = worktree_step(plan, v.agent, worktrees, existing)? {
             let words: Vec<String> = args.iter().map(|w| util::shell_quote(w)).collect();
