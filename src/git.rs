@@ -318,6 +318,70 @@ pub fn worktree_add(repo: &Path, args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Create these branches at `base` in one `git update-ref --stdin` (all or none), as `git
+/// branch` would, reflog message included.
+pub fn create_branches(repo: &Path, branches: &[&str], base: &str) -> Result<()> {
+    use std::io::Write;
+    if branches.is_empty() {
+        return Ok(());
+    }
+    let message = format!("branch: Created from {base}");
+    let mut child = command(repo, &["update-ref", "-m", &message, "--stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(spawn_error)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let text: String = branches
+            .iter()
+            .map(|b| format!("create refs/heads/{b} {base}\n"))
+            .collect();
+        stdin.write_all(text.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "cannot create the branches {} from {base}: {}",
+            branches.join(", "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Check out a worktree registered by `git worktree add --no-checkout`: its files and index,
+/// like the checkout `git worktree add` does (post-checkout hook included). Worktrees have
+/// their own index, so several fill at once. In its own process group: Ctrl-C lets it end.
+pub fn worktree_fill(worktree: &Path) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let out = command(worktree, &["checkout", "-f", "-q"])
+        .process_group(0)
+        .output()
+        .map_err(spawn_error)?;
+    if !out.status.success() {
+        bail!(
+            "`git checkout -f` in {} failed: {}",
+            worktree.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// A registered worktree that was never checked out (no index yet): an `up` stopped between
+/// registering and filling it.
+pub fn worktree_unfilled(worktree: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(worktree.join(".git")) else {
+        return false;
+    };
+    let Some(gitdir) = text.trim().strip_prefix("gitdir: ") else {
+        return false;
+    };
+    let gitdir = worktree.join(gitdir);
+    gitdir.is_dir() && !gitdir.join("index").exists()
+}
+
 /// Does the worktree have uncommitted changes or untracked files?
 pub fn is_dirty(worktree: &Path) -> Result<bool> {
     Ok(!run(worktree, &["status", "--porcelain"])?.trim().is_empty())

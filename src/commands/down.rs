@@ -95,25 +95,47 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     }
     let worktrees = git::worktrees(&plan.repo)?;
     let mut refused = Vec::new();
-    for a in &agents {
-        if git::registered(&worktrees, &a.worktree).is_none() {
-            continue;
-        }
-        // Without --force git itself refuses a worktree with changes (one git status less
-        // per worktree than asking first); such a refusal is reported together at the end.
-        match git::worktree_remove(&plan.repo, &a.worktree, args.force) {
-            Ok(()) => {}
-            Err(_) if !args.force && git::is_dirty(&a.worktree).unwrap_or(false) => {
-                refused.push(a.worktree.display().to_string());
-                continue;
+    let present: Vec<_> = agents
+        .iter()
+        .filter(|a| git::registered(&worktrees, &a.worktree).is_some())
+        .collect();
+    // Without --force git itself refuses a worktree with changes (one git status less per
+    // worktree than asking first). Each removal touches only its own worktree and its
+    // `.git/worktrees/` entry: a few run at once.
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+    let mut first_error = None;
+    for chunk in present.chunks(jobs) {
+        let results: Vec<Result<()>> = std::thread::scope(|s| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|a| s.spawn(|| git::worktree_remove(&plan.repo, &a.worktree, args.force)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("the removal thread failed")))
+                })
+                .collect()
+        });
+        for (a, result) in chunk.iter().zip(results) {
+            match result {
+                Ok(()) => crate::info!(
+                    "removed worktree {} (branch {} kept)",
+                    a.worktree.display(),
+                    a.branch
+                ),
+                Err(_) if !args.force && git::is_dirty(&a.worktree).unwrap_or(false) => {
+                    refused.push(a.worktree.display().to_string());
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
-            Err(e) => return Err(e),
         }
-        crate::info!(
-            "removed worktree {} (branch {} kept)",
-            a.worktree.display(),
-            a.branch
-        );
+    }
+    if let Some(e) = first_error {
+        return Err(e);
     }
     if !refused.is_empty() {
         bail!(

@@ -95,11 +95,28 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
 
     // Which branches exist already: one git call for every agent.
     let branches: Vec<&str> = to_start.iter().map(|v| v.agent.branch.as_str()).collect();
-    let existing = git::existing_branches(&plan.repo, &branches)?;
+    let mut existing = git::existing_branches(&plan.repo, &branches)?;
+    // Branches to create: all in one git call before the worktrees (instead of one `git
+    // branch` that each `git worktree add -b` runs).
+    let new_branches: Vec<&str> = to_start
+        .iter()
+        .filter(|v| {
+            git::registered(&worktrees, &v.agent.worktree).is_none()
+                && !existing.contains(&v.agent.branch)
+        })
+        .map(|v| v.agent.branch.as_str())
+        .collect();
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;
     if args.dry_run {
         let batch = sessions_batch(plan, dir, &start_now, monitor_alive, monitor_stale, &exe);
-        dry_run(plan, &to_start, &worktrees, &existing, &batch)?;
+        dry_run(
+            plan,
+            &to_start,
+            &worktrees,
+            &existing,
+            &new_branches,
+            &batch,
+        )?;
         if !wait.is_empty() {
             println!(
                 "then queued (max_parallel), started as slots free: {}",
@@ -115,27 +132,48 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     if worktrees.iter().any(|w| w.prunable) {
         git::prune_worktrees(&plan.repo)?;
     }
+    git::create_branches(&plan.repo, &new_branches, &plan.base)?;
+    existing.extend(new_branches.iter().map(|b| b.to_string()));
     // Worktrees one after another (git's lock), then every session in one tmux call. An
     // agent is recorded as started only once all worktrees are ready.
     // Ctrl-C from here on finishes the agent at hand, then stops before any session starts:
     // the next `up` finds ready worktrees and carries on.
     util::defer_interrupts();
+    // A few at a time: registered one after another, then checked out at once (each
+    // worktree has its own index; checkouts of big repos take both cores).
     let bar = progress(to_start.len());
-    for (k, v) in to_start.iter().enumerate() {
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+    for (c, chunk) in to_start.chunks(jobs).enumerate() {
         if util::interrupted() {
             bar.finish_and_clear();
-            return interrupted(k, to_start.len());
+            return interrupted(c * jobs, to_start.len());
         }
-        let agent = v.agent;
-        bar.set_message(agent.name.clone());
-        // A new worktree gets the `copy:` files; so does one an interrupted or failed `up`
-        // made for an agent that never started (files already there are kept).
-        let created = ensure_worktree(plan, agent, &worktrees, &existing)?;
-        if created || v.record.is_none() {
-            copy_files(plan, agent, created)?;
+        let mut new = Vec::new();
+        for v in chunk {
+            let agent = v.agent;
+            bar.set_message(agent.name.clone());
+            match worktree_step(plan, agent, &worktrees, &existing)? {
+                Some(args) => {
+                    git::worktree_add(&plan.repo, &args).with_context(|| {
+                        format!("cannot create the worktree of agent `{}`", agent.name)
+                    })?;
+                    new.push(agent);
+                }
+                None if git::worktree_unfilled(&agent.worktree) => new.push(agent),
+                None => {}
+            }
         }
-        write_spec(plan, dir, agent)?;
-        bar.inc(1);
+        fill_worktrees(plan, &new)?;
+        for v in chunk {
+            // A new worktree gets the `copy:` files; so does one an interrupted or failed
+            // `up` made for an agent that never started (files already there are kept).
+            let created = new.iter().any(|a| a.name == v.agent.name);
+            if created || v.record.is_none() {
+                copy_files(plan, v.agent, created)?;
+            }
+            write_spec(plan, dir, v.agent)?;
+            bar.inc(1);
+        }
     }
     bar.finish_and_clear();
     if util::interrupted() {
@@ -290,22 +328,39 @@ fn check_no_runner_left(dir: &Dir, to_start: &[&View]) -> Result<()> {
     }
 }
 
-/// Make sure the agent's worktree exists on its branch; true when it was created now.
-fn ensure_worktree(
-    plan: &Plan,
-    agent: &Agent,
-    worktrees: &[git::Worktree],
-    existing: &HashSet<String>,
-) -> Result<bool> {
-    let Some(args) = worktree_step(plan, agent, worktrees, existing)? else {
-        return Ok(false);
-    };
-    git::worktree_add(&plan.repo, &args)
-        .with_context(|| format!("cannot create the worktree of agent `{}`", agent.name))?;
-    Ok(true)
+/// Check out newly registered worktrees, all at once; one that fails is removed again (it
+/// holds nothing yet) so the next `up` creates it afresh.
+fn fill_worktrees(plan: &Plan, agents: &[&Agent]) -> Result<()> {
+    let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = agents
+            .iter()
+            .map(|a| s.spawn(|| git::worktree_fill(&a.worktree)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the checkout thread failed")))
+            })
+            .collect()
+    });
+    let mut first = None;
+    for (agent, result) in agents.iter().zip(results) {
+        if let Err(e) = result {
+            let _ = git::worktree_remove(&plan.repo, &agent.worktree, true);
+            first.get_or_insert_with(|| {
+                e.context(format!(
+                    "cannot create the worktree of agent `{}`",
+                    agent.name
+                ))
+            });
+        }
+    }
+    first.map_or(Ok(()), Err)
 }
 
-/// The `git worktree add` the agent needs, if any (the same for the real run and --dry-run).
+/// The `git worktree add --no-checkout` the agent needs, if any (the same for the real run
+/// and --dry-run); [`fill_worktrees`] checks it out.
 fn worktree_step(
     plan: &Plan,
     agent: &Agent,
@@ -318,7 +373,11 @@ fn worktree_step(
         &agent.branch,
         &plan.base,
         existing.contains(&agent.branch),
-    ))
+    )
+    .map(|mut args| {
+        args.insert(2, "--no-checkout".into());
+        args
+    }))
 }
 
 /// Copy the manifest's `copy:` files into the agent's worktree; files already there are
@@ -491,9 +550,25 @@ fn dry_run(
     to_start: &[&View],
     worktrees: &[git::Worktree],
     existing: &HashSet<String>,
+    new_branches: &[&str],
     batch: &Batch,
 ) -> Result<i32> {
     println!("dry run: these steps would run (nothing was changed)");
+    if !new_branches.is_empty() {
+        let lines: String = new_branches
+            .iter()
+            .map(|b| format!("create refs/heads/{b} {}\\n", plan.base))
+            .collect();
+        println!(
+            "printf {} | git -C {} update-ref -m {} --stdin",
+            util::shell_quote(&lines),
+            util::shell_quote(&plan.repo.display().to_string()),
+            util::shell_quote(&format!("branch: Created from {}", plan.base))
+        );
+    }
+    let mut existing = existing.clone();
+    existing.extend(new_branches.iter().map(|b| b.to_string()));
+    let existing = &existing;
     for v in to_start {
         if let Some(args) = worktree_step(plan, v.agent, worktrees, existing)? {
             let words: Vec<String> = args.iter().map(|w| util::shell_quote(w)).collect();
@@ -501,6 +576,10 @@ fn dry_run(
                 "git -C {} {}",
                 util::shell_quote(&plan.repo.display().to_string()),
                 words.join(" ")
+            );
+            println!(
+                "git -C {} checkout -f -q",
+                util::shell_quote(&v.agent.worktree.display().to_string())
             );
         }
     }

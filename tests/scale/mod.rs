@@ -255,3 +255,29 @@ fn monitor_per_window_sets_the_panes_of_each_monitor_window() {
         f.fleet(&["validate"]).code(2).stderr_has(says);
     }
 }
+
+#[test]
+fn up_checks_out_a_worktree_an_interrupted_up_registered_but_never_filled() {
+    let f = Fleet::new();
+    f.manifest("agents:\n  - name: a1\n    prompt: hi\n    command: \"test -f README.md\"\n");
+    // What `up` leaves when stopped between registering a worktree and checking it out.
+    let wt = f.worktree("a1");
+    f.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "--no-checkout",
+        "-b",
+        "fleet/a1",
+        &wt.to_string_lossy(),
+        "main",
+    ]);
+    assert!(!wt.join("README.md").exists());
+    f.fleet(&["up"]).success();
+    f.wait_state("a1", "done");
+    assert_eq!(
+        f.git_in(&wt, &["status", "--porcelain"]),
+        "",
+        "a clean checkout"
+    );
+}
