@@ -333,3 +333,15 @@ agents:
         "{events}"
     );
 }
+
+#[test]
+fn doctor_warns_when_run_inside_an_agent_session() {
+    let f = Fleet::new();
+    f.manifest("agents:\n  - name: a\n    prompt: x\n    command: \"true\"\n");
+    let run = f.fleet_at(&f.repo, &[("CLAUDECODE", "1")], &["doctor"]);
+    run.success()
+        .stdout_has("warning  CLAUDECODE is set")
+        .stdout_has("no problems found");
+    let plain = f.fleet(&["doctor"]);
+    assert!(!plain.stdout.contains("warning"), "{}", plain.stdout);
+}

@@ -24,6 +24,11 @@ impl Report {
         println!("ok       {}", what.as_ref());
     }
 
+    /// Worth knowing, not a problem (does not change the exit code).
+    fn warning(&mut self, what: impl AsRef<str>) {
+        println!("warning  {}", what.as_ref());
+    }
+
     fn problem(&mut self, what: impl AsRef<str>, fix: impl AsRef<str>) {
         self.problems += 1;
         println!("problem  {}", what.as_ref());
@@ -38,6 +43,7 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
         Ok(plan) => {
             println!("manifest {}", plan.manifest.display());
             programs(&mut r, &plan);
+            agent_session_vars(&mut r);
             if tools_ok {
                 sessions(&mut r, &plan)?;
                 worktrees(&mut r, &plan)?;
@@ -369,4 +375,16 @@ fn worktrees(r: &mut Report, plan: &Plan) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// fleet run from inside an agent CLI's session: its variables would make a nested agent
+/// CLI refuse to start; the runner removes them from every agent's environment.
+fn agent_session_vars(r: &mut Report) {
+    for var in crate::runner::AGENT_SESSION_VARS {
+        if std::env::var_os(var).is_some() {
+            r.warning(format!(
+                "{var} is set: this shell runs inside an agent CLI's session (Claude Code); fleet removes it from its agents' environment, so they start normally"
+            ));
+        }
+    }
 }
