@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # fleet against the hand-made way, side by side, in one run (issue 7).
 #
-#   scripts/bench.sh [--quick] [--runs R]
+#   scripts/bench.sh [--quick] [--runs R] [--sizes "4 16"] [--status-sizes "4"] [--repos small]
 #
+# (--quick: N = 4 and 16, 3 runs; BENCH_TIMER=date times with date even with hyperfine.)
 # Builds a release fleet, makes two throw-away repos (a small one and one of 5,000 files) and
 # times, for N fake agents (`sleep 300`):
 #   up+down  `fleet up` + `fleet down --rm-worktrees` against
@@ -14,7 +15,8 @@
 #              YAML files (skipped with a note when tmuxp is not installed);
 #            - floor: the N `git worktree add` and N `git worktree remove` alone, one after
 #              another: the git work every variant does;
-#            (on the big repo past N=16 only fleet and the shell loop: minutes a variant);
+#            (on the big repo, N=64 times fleet alone, for its growth: each variant would
+#            take minutes there; status on the big repo goes up to N=32);
 #   status   `fleet status --json` against a loop of `tmux has-session` + `git diff
 #            --shortstat` + `git rev-list --count` per agent, on the fresh worktrees and again
 #            once every worktree's index was refreshed (as an agent's own `git status` does).
@@ -104,11 +106,15 @@ fi
 # ------------------------------------------------------------------ options and tools
 QUICK=0
 RUNS=
+REPOS=(small big)
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
         --runs) RUNS="$2"; shift ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        --sizes) read -ra SIZES_ARG <<< "$2"; shift ;;
+        --status-sizes) read -ra STATUS_ARG <<< "$2"; shift ;;
+        --repos) read -ra REPOS <<< "$2"; shift ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) say "unknown option $1 (try --help)"; exit 2 ;;
     esac
     shift
@@ -118,11 +124,14 @@ if [ "$QUICK" = 1 ]; then
 else
     SIZES=(4 16 64); STATUS_SIZES=(4 16 32 64); RUNS=${RUNS:-5}
 fi
+[ -z "${SIZES_ARG+x}" ] || SIZES=("${SIZES_ARG[@]}")
+[ -z "${STATUS_ARG+x}" ] || STATUS_SIZES=("${STATUS_ARG[@]}")
 
 for tool in git tmux cargo; do
     command -v "$tool" >/dev/null || { say "$tool is not installed; scripts/tools.sh or your package manager installs it"; exit 1; }
 done
 HYPERFINE=$(command -v hyperfine || true)
+[ "${BENCH_TIMER:-}" != date ] || HYPERFINE=
 TMUXP=$(command -v tmuxp || true)
 [ -n "$HYPERFINE" ] && say "timing with $("$HYPERFINE" --version)" || say "hyperfine not installed: timing with date (install hyperfine to use it)"
 [ -n "$TMUXP" ] || say "tmuxp not installed: the tmuxp comparison is skipped (pip install tmuxp to include it)"
@@ -131,7 +140,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say "cargo build --release"
 cargo build --release --quiet
 FLEET="$PWD/target/release/fleet"
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+COMMIT=$(git describe --always --dirty 2>/dev/null || echo unknown)
 
 # ------------------------------------------------------------------ a private world
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fleet-bench.XXXXXX")
@@ -171,9 +180,14 @@ make_repo() { # NAME FILES
         } > "$repo/fleet-$n.yaml"
     done
 }
-say "making the repos (small: 20 files, big: 5,000 files)"
-make_repo small 20
-make_repo big 5000
+say "making the repos (${REPOS[*]}; small: 20 files, big: 5,000 files)"
+for repo in "${REPOS[@]}"; do
+    case "$repo" in
+        small) make_repo small 20 ;;
+        big) make_repo big 5000 ;;
+        *) say "unknown repo $repo (small or big)"; exit 2 ;;
+    esac
+done
 
 # tmuxp: one YAML per agent session plus the monitor, like fleet's sessions.
 if [ -n "$TMUXP" ]; then
@@ -194,7 +208,7 @@ EOF
             for a in $(N=$n agent_names); do printf '      - tail -F %s/logs/tmuxp-%s.log\n' "$WORK" "$a"; done
         } > "$WORK/tmuxp/$n/zz-monitor.yaml"
     done
-    cp "$WORK/small/task.md" "$WORK/task.md"
+    printf 'Sleep; this is a benchmark.\n' > "$WORK/task.md"
 fi
 
 # Milliseconds one run of a variant takes.
@@ -236,7 +250,7 @@ ROWS=()
 row() { ROWS+=("$1|$2|$3"); }
 
 export REPO N WT REPO_WT
-for repo in small big; do
+for repo in "${REPOS[@]}"; do
     REPO="$WORK/$repo"
     WT="$WORK/$repo.worktrees"
     REPO_WT="$WORK/$repo.tmuxp"
@@ -244,9 +258,9 @@ for repo in small big; do
         variants=(fleet shell floor)
         [ -n "$TMUXP" ] && variants+=(tmuxp)
         # 64 checkouts of 5,000 files take minutes a variant on 2 cores: past N=16 the big
-        # repo runs fleet and the shell loop only (enough for fleet's growth).
+        # repo runs fleet only (its growth from N=16; the comparisons are at N <= 16).
         big_n=$([ "$repo" = big ] && [ "$N" -gt 16 ] && echo 1 || echo 0)
-        [ "$big_n" = 0 ] || variants=(fleet shell)
+        [ "$big_n" = 0 ] || variants=(fleet)
         say "$repo repo, N=$N: up+down, ${variants[*]}, $RUNS rounds"
         for ((r = 0; r < RUNS; r++)); do
             for ((i = 0; i < ${#variants[@]}; i++)); do
@@ -256,8 +270,11 @@ for repo in small big; do
             done
         done
         reset_repo
+        if [ "$big_n" = 1 ]; then
+            row "$repo|$N|up+down (fleet alone: its growth)" "$repo-$N-fleet" ""
+            continue
+        fi
         row "$repo|$N|up+down vs shell loop" "$repo-$N-fleet" "$repo-$N-shell"
-        [ "$big_n" = 0 ] || continue
         if [ -n "$TMUXP" ]; then
             row "$repo|$N|up+down vs tmuxp load" "$repo-$N-fleet" "$repo-$N-tmuxp"
         else
@@ -266,6 +283,8 @@ for repo in small big; do
         row "$repo|$N|up+down vs bare worktree add+remove" "$repo-$N-fleet" "$repo-$N-floor"
     done
     for N in "${STATUS_SIZES[@]}"; do
+        # The same for status: 64 big worktrees only to read them is minutes of checkout.
+        [ "$repo" = small ] || [ "$N" -le 32 ] || continue
         say "$repo repo, N=$N: status, $RUNS rounds on fresh worktrees, $RUNS after a refresh"
         reset_repo
         "$FLEET" -f "$REPO/fleet-$N.yaml" up >/dev/null
@@ -309,7 +328,7 @@ for r in "${ROWS[@]}"; do
     echo "| $repo | $n | $what | $f | $b | $ratio |"
 done
 echo
-for repo in small big; do
+for repo in "${REPOS[@]}"; do
     lo=${SIZES[1]:-}; hi=${SIZES[-1]}
     [ -n "$lo" ] && [ "$lo" != "$hi" ] || continue
     f_lo=$(median "$WORK/times/$repo-$lo-fleet"); f_hi=$(median "$WORK/times/$repo-$hi-fleet")
