@@ -134,10 +134,10 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     }
     git::create_branches(&plan.repo, &new_branches, &plan.base)?;
     existing.extend(new_branches.iter().map(|b| b.to_string()));
-    // Worktrees one after another (git's lock), then every session in one tmux call. An
-    // agent is recorded as started only once all worktrees are ready.
-    // Ctrl-C from here on finishes the agent at hand, then stops before any session starts:
-    // the next `up` finds ready worktrees and carries on.
+    // Worktrees registered one after another (git's lock), then every session in one tmux
+    // call. An agent is recorded as started only once all worktrees are ready.
+    // Ctrl-C from here on finishes the worktrees at hand, then stops before any session
+    // starts: the next `up` finds ready worktrees and carries on.
     util::defer_interrupts();
     // A few at a time: registered one after another, then checked out at once (each
     // worktree has its own index; checkouts of big repos take both cores).
@@ -148,6 +148,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
             bar.finish_and_clear();
             return interrupted(c * jobs, to_start.len());
         }
+        // (agent, registered just now)
         let mut new = Vec::new();
         for v in chunk {
             let agent = v.agent;
@@ -157,9 +158,9 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
                     git::worktree_add(&plan.repo, &args).with_context(|| {
                         format!("cannot create the worktree of agent `{}`", agent.name)
                     })?;
-                    new.push(agent);
+                    new.push((agent, true));
                 }
-                None if git::worktree_unfilled(&agent.worktree) => new.push(agent),
+                None if git::worktree_unfilled(&agent.worktree) => new.push((agent, false)),
                 None => {}
             }
         }
@@ -167,7 +168,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         for v in chunk {
             // A new worktree gets the `copy:` files; so does one an interrupted or failed
             // `up` made for an agent that never started (files already there are kept).
-            let created = new.iter().any(|a| a.name == v.agent.name);
+            let created = new.iter().any(|(a, _)| a.name == v.agent.name);
             if created || v.record.is_none() {
                 copy_files(plan, v.agent, created)?;
             }
@@ -328,13 +329,13 @@ fn check_no_runner_left(dir: &Dir, to_start: &[&View]) -> Result<()> {
     }
 }
 
-/// Check out newly registered worktrees, all at once; one that fails is removed again (it
-/// holds nothing yet) so the next `up` creates it afresh.
-fn fill_worktrees(plan: &Plan, agents: &[&Agent]) -> Result<()> {
+/// Check out registered worktrees, all at once. One registered just now that fails is
+/// removed again (it holds nothing yet) so the next `up` creates it afresh.
+fn fill_worktrees(plan: &Plan, agents: &[(&Agent, bool)]) -> Result<()> {
     let results: Vec<Result<()>> = std::thread::scope(|s| {
         let handles: Vec<_> = agents
             .iter()
-            .map(|a| s.spawn(|| git::worktree_fill(&a.worktree)))
+            .map(|(a, _)| s.spawn(|| git::worktree_fill(&a.worktree)))
             .collect();
         handles
             .into_iter()
@@ -345,9 +346,11 @@ fn fill_worktrees(plan: &Plan, agents: &[&Agent]) -> Result<()> {
             .collect()
     });
     let mut first = None;
-    for (agent, result) in agents.iter().zip(results) {
+    for ((agent, registered_now), result) in agents.iter().zip(results) {
         if let Err(e) = result {
-            let _ = git::worktree_remove(&plan.repo, &agent.worktree, true);
+            if *registered_now {
+                let _ = git::worktree_remove(&plan.repo, &agent.worktree, true);
+            }
             first.get_or_insert_with(|| {
                 e.context(format!(
                     "cannot create the worktree of agent `{}`",
