@@ -662,6 +662,23 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The valid names in `agents[].name` of a manifest's text, read loosely: other problems
+/// (unknown keys, missing tasks, no repository) do not matter (for shell completion).
+pub fn agent_names_loosely(text: &str) -> Vec<String> {
+    let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
+        return Vec::new();
+    };
+    let Some(agents) = value.get("agents").and_then(|a| a.as_sequence()) else {
+        return Vec::new();
+    };
+    agents
+        .iter()
+        .filter_map(|a| a.get("name").and_then(|n| n.as_str()))
+        .filter(|n| valid_name(n))
+        .map(str::to_string)
+        .collect()
+}
+
 /// `90`, `90s`, `45m`, `2h`, `1h30m` → seconds; None when it is not such a duration (or 0).
 pub fn parse_duration(text: &str) -> Option<u64> {
     let text = text.trim();

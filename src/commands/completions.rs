@@ -72,18 +72,7 @@ fn agent_names(file: Option<&Path>) -> Vec<String> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
-    let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(&text) else {
-        return Vec::new();
-    };
-    let Some(agents) = value.get("agents").and_then(|a| a.as_sequence()) else {
-        return Vec::new();
-    };
-    agents
-        .iter()
-        .filter_map(|a| a.get("name").and_then(|n| n.as_str()))
-        .filter(|n| crate::manifest::valid_name(n))
-        .map(str::to_string)
-        .collect()
+    crate::manifest::agent_names_loosely(&text)
 }
 
 fn bash(generated: &str) -> String {
