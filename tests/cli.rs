@@ -1079,14 +1079,7 @@ fn sixty_four_agents_come_up_with_a_monitor_of_several_windows() {
         65,
         "64 agents and the monitor: {sessions:?}"
     );
-    let windows = f.tmux_ok(&[
-        "list-windows",
-        "-t",
-        "=repo-monitor:",
-        "-F",
-        "#{window_panes}",
-    ]);
-    let panes: Vec<usize> = windows.lines().map(|l| l.parse().unwrap()).collect();
+    let panes = f.monitor_window_panes();
     assert_eq!(
         panes.iter().sum::<usize>(),
         65,

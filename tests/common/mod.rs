@@ -575,6 +575,19 @@ impl Fleet {
         ]);
     }
 
+    /// How many panes each window of the monitor session `repo-monitor` has, in order.
+    #[track_caller]
+    pub fn monitor_window_panes(&self) -> Vec<usize> {
+        let out = self.tmux_ok(&[
+            "list-windows",
+            "-t",
+            "=repo-monitor:",
+            "-F",
+            "#{window_panes}",
+        ]);
+        out.lines().filter_map(|l| l.parse().ok()).collect()
+    }
+
     /// What a pane shows now (`-e`: with colour escapes).
     pub fn screen(&self, pane: &str, escapes: bool) -> String {
         let mut args = vec!["capture-pane", "-p", "-t", pane];

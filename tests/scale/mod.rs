@@ -234,15 +234,11 @@ fn monitor_per_window_sets_the_panes_of_each_monitor_window() {
     let yaml = fs::read_to_string(f.manifest_path()).unwrap();
     f.manifest(&format!("monitor:\n  per_window: 4\n{yaml}"));
     f.fleet(&["up"]).success();
-    let windows = f.tmux_ok(&[
-        "list-windows",
-        "-t",
-        "=repo-monitor:",
-        "-F",
-        "#{window_panes}",
-    ]);
-    let panes: Vec<&str> = windows.lines().collect();
-    assert_eq!(panes, ["4", "4", "3"], "status + 10 agents, 4 a window");
+    assert_eq!(
+        f.monitor_window_panes(),
+        [4, 4, 3],
+        "status + 10 agents, 4 a window"
+    );
 
     for (bad, says) in [
         (
