@@ -206,11 +206,20 @@ fn up_does_not_restart_a_lost_agent_whose_last_run_still_goes() {
     assert_eq!(f.state("a2"), "lost");
     // A runner of a2 that outlived its session (stands in for one that ignored the hangup).
     let spec = f.repo.join(".fleet/run/a2.json");
-    let mut ghost = std::process::Command::new("sh")
-        .args(["-c", "sleep 300; true", "_run"])
-        .arg(&spec)
-        .spawn()
-        .unwrap();
+    // Its own process group and no stdio of ours: its `sleep` must neither outlive the test
+    // nor hold cargo's output pipe open (CI would wait for it).
+    let mut ghost = {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new("sh")
+            .args(["-c", "sleep 300; true", "_run"])
+            .arg(&spec)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap()
+    };
     let record = f.repo.join(".fleet/agents/a2.json");
     let mut json: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(&record).unwrap()).unwrap();
@@ -219,7 +228,9 @@ fn up_does_not_restart_a_lost_agent_whose_last_run_still_goes() {
 
     let doctor = f.fleet(&["doctor"]);
     let run = f.fleet(&["up"]);
-    let _ = ghost.kill();
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", ghost.id())])
+        .status();
     let _ = ghost.wait();
     run.code(2)
         .stderr_has("agent `a2`")
