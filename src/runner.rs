@@ -90,12 +90,9 @@ pub fn run(spec_path: &Path) -> Result<i32> {
 /// Tell the people watching that the agent ended: a message on every attached tmux client,
 /// then the manifest's `on_exit` (FLEET_STATE, FLEET_EXIT_CODE set; output to the log).
 fn notify(spec: &Spec, state: State, code: i32, reason: Option<&str>, out: &mut Tee) {
-    let label = match reason {
-        Some(r) if state == State::Failed => format!("{state} ({r})"),
-        _ => state.to_string(),
-    };
     if crate::tmux::inside() {
-        if let Err(e) = crate::tmux::tell_clients(&format!("fleet: {} {label}", spec.agent)) {
+        let message = format!("fleet: {} {}", spec.agent, state.label(reason));
+        if let Err(e) = crate::tmux::tell_clients(&message) {
             out.line(&format!("[fleet] cannot show a tmux message: {e:#}"));
         }
     }
@@ -599,10 +596,7 @@ fn step_with(
     };
     util::set_child_group(0);
     let code = match status {
-        Ok(s) => s.code().unwrap_or_else(|| {
-            use std::os::unix::process::ExitStatusExt;
-            128 + s.signal().unwrap_or(0)
-        }),
+        Ok(s) => exit_code(s),
         Err(e) => {
             out.line(&format!("[fleet] cannot wait for the agent: {e}"));
             127
@@ -616,6 +610,14 @@ pub const AGENT_SESSION_VARS: [&str; 2] = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT
 
 const SIGTERM: i32 = 15;
 const SIGKILL: i32 = 9;
+
+/// A process's exit code as a shell gives it: 128+N when killed by signal N.
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
 
 /// `sh -c script` in the worktree with the agent's environment.
 fn shell(spec: &Spec, script: &str, extra: &[(&str, String)]) -> Command {
@@ -645,10 +647,7 @@ fn shell(spec: &Spec, script: &str, extra: &[(&str, String)]) -> Command {
 /// the pane's; tmux logs them); its exit code as [`step`] gives it.
 fn on_terminal(spec: &Spec, script: &str, extra: &[(&str, String)], out: &mut Tee) -> i32 {
     match shell(spec, script, extra).status() {
-        Ok(s) => s.code().unwrap_or_else(|| {
-            use std::os::unix::process::ExitStatusExt;
-            128 + s.signal().unwrap_or(0)
-        }),
+        Ok(s) => exit_code(s),
         Err(e) => {
             out.line(&format!("[fleet] cannot start `sh -c {script}`: {e}"));
             127

@@ -42,6 +42,14 @@ impl State {
         }
     }
 
+    /// The state as people read it: `done`, or a failure with its reason, `failed (exit 3)`.
+    pub fn label(self, reason: Option<&str>) -> String {
+        match reason {
+            Some(r) if self == State::Failed => format!("{self} ({r})"),
+            _ => self.to_string(),
+        }
+    }
+
     /// Running, or waiting to run again after a rate limit: its runner is alive.
     pub fn active(self) -> bool {
         matches!(self, State::Running | State::Waiting)

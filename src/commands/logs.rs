@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::status::{self, Detail};
+use super::status;
 use crate::cli::LogsArgs;
 use crate::manifest::{Agent, Plan};
 use crate::state::State;
-use crate::{tmux, util};
+use crate::util;
 
 /// How often `-f` looks for new output, and how often it asks tmux whether a running agent's
 /// session is still there (a vanished session means the agent is lost: stop following).
@@ -149,12 +149,8 @@ impl<'a> Watch<'a> {
                     return false;
                 }
                 self.checked = Some(Instant::now());
-                let Ok(sessions) = tmux::sessions() else {
-                    return false;
-                };
-                let owned = super::owned(self.plan, &sessions);
-                let view = status::collect(self.plan, &[self.agent], &owned, Detail::States);
-                view.first().is_some_and(|v| v.state == State::Lost)
+                status::state_of(self.plan, self.agent)
+                    .is_ok_and(|(view, _)| view.state == State::Lost)
             }
             // Not started yet (or queued): keep waiting for it.
             _ => false,

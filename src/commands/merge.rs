@@ -3,12 +3,11 @@
 //! its fix. A conflict is undone and its files named.
 use anyhow::Result;
 
-use super::status::{self, Detail};
+use super::status;
 use crate::cli::MergeArgs;
 use crate::git::{self, Merged};
 use crate::manifest::Plan;
 use crate::state::{Dir, State};
-use crate::tmux;
 
 /// At most this many of a checkout's changed files are named in a refusal.
 const SHOW_FILES: usize = 5;
@@ -36,11 +35,7 @@ pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {
             agent.name
         );
     }
-    let sessions = tmux::sessions()?;
-    let owned = super::owned(plan, &sessions);
-    let view = status::collect(plan, &[agent], &owned, Detail::States)
-        .pop()
-        .ok_or_else(|| anyhow::anyhow!("no state for {}", agent.name))?;
+    let (view, _) = status::state_of(plan, agent)?;
 
     let mut refusals = Vec::new();
     if matches!(view.state, State::Running | State::Waiting | State::Queued) {

@@ -3,11 +3,11 @@
 //! logging to the same log (appended).
 use anyhow::{Context, Result};
 
-use super::status::{self, Detail};
+use super::status;
 use crate::cli::ContinueArgs;
 use crate::manifest::Plan;
 use crate::state::{Dir, State};
-use crate::{tmux, usage, util};
+use crate::{usage, util};
 
 pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
     let agent = plan.agent(&args.name)?;
@@ -25,11 +25,7 @@ pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
     }
     let dir = Dir::new(&plan.state_dir);
     let _lock = dir.lock(super::up::LOCK_WAIT)?;
-    let sessions = tmux::sessions()?;
-    let owned = super::owned(plan, &sessions);
-    let view = status::collect(plan, &[agent], &owned, Detail::States)
-        .pop()
-        .with_context(|| format!("no state for {}", agent.name))?;
+    let (view, owned) = status::state_of(plan, agent)?;
     match view.state {
         State::Done | State::Failed | State::Stopped | State::Lost => {}
         State::Running | State::Waiting | State::Queued => anyhow::bail!(

@@ -112,6 +112,17 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
     }
 }
 
+/// One agent's state (records and sessions only) and the sessions this fleet owns, from one
+/// tmux call.
+pub fn state_of<'a>(plan: &Plan, agent: &'a Agent) -> Result<(View<'a>, HashSet<String>)> {
+    let sessions = tmux::sessions()?;
+    let owned = super::owned(plan, &sessions);
+    let view = collect(plan, &[agent], &owned, Detail::States)
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no state for {}", agent.name))?;
+    Ok((view, owned))
+}
+
 /// The last non-empty line of a log, control characters removed.
 pub fn last_line(log: &Path) -> String {
     let Ok(mut f) = std::fs::File::open(log) else {
@@ -197,20 +208,19 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
 /// A state as people read it: `running`, `failed (verify failed (exit 1))`.
 pub fn label(v: &View) -> String {
     let r = v.record.as_ref();
-    match (v.state, r.and_then(|r| r.reason.as_deref())) {
-        (State::Failed, Some(reason)) => format!("failed ({reason})"),
-        (State::Running, _) if r.is_some_and(|r| r.verify_retry > 0) => {
-            format!("running (verify retry {})", r.map_or(0, |r| r.verify_retry))
+    match (v.state, r) {
+        (State::Running, Some(r)) if r.verify_retry > 0 => {
+            format!("running (verify retry {})", r.verify_retry)
         }
-        (State::Waiting, _) => match r.and_then(|r| r.retry_at) {
-            Some(at) => format!(
-                "waiting (retry {} at {})",
-                r.map_or(0, |r| r.rate_retry),
-                util::rfc3339(at)
-            ),
-            None => "waiting".into(),
-        },
-        _ => v.state.to_string(),
+        (
+            State::Waiting,
+            Some(Record {
+                retry_at: Some(at),
+                rate_retry,
+                ..
+            }),
+        ) => format!("waiting (retry {rate_retry} at {})", util::rfc3339(*at)),
+        _ => v.state.label(r.and_then(|r| r.reason.as_deref())),
     }
 }
 
