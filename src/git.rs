@@ -209,27 +209,6 @@ pub fn registered<'a>(worktrees: &'a [Worktree], path: &Path) -> Option<&'a Work
     worktrees.iter().find(|w| w.path == path && !w.prunable)
 }
 
-/// The arguments of the `git worktree add` that puts a worktree at `path` on `branch`
-/// (creating the branch from `base` when it does not exist yet), or None when a worktree is
-/// registered there already.
-pub fn worktree_add_args(
-    repo: &Path,
-    worktrees: &[Worktree],
-    path: &Path,
-    branch: &str,
-    base: &str,
-) -> Result<Option<Vec<String>>> {
-    if registered(worktrees, path).is_some() {
-        return Ok(None);
-    }
-    Ok(Some(worktree_add_args_for(
-        path,
-        branch,
-        base,
-        branch_exists(repo, branch)?,
-    )))
-}
-
 /// Which of these local branches exist, in one `for-each-ref`.
 pub fn existing_branches(repo: &Path, branches: &[&str]) -> Result<HashSet<String>> {
     if branches.is_empty() {
@@ -247,8 +226,9 @@ pub fn existing_branches(repo: &Path, branches: &[&str]) -> Result<HashSet<Strin
         .collect())
 }
 
-/// [`worktree_add_args`] when it is known whether the branch exists (see
-/// [`existing_branches`]); None when a worktree is registered at `path` already.
+/// The arguments of the `git worktree add` that puts a worktree at `path` on `branch`
+/// (creating the branch from `base` unless `branch_exists`; see [`existing_branches`]), or
+/// None when a worktree is registered there already.
 pub fn worktree_add_args_known(
     worktrees: &[Worktree],
     path: &Path,
@@ -283,7 +263,7 @@ fn worktree_add_args_for(
     }
 }
 
-/// Run a `git worktree add` from [`worktree_add_args`]. Run these one after another: two at
+/// Run a `git worktree add` from [`worktree_add_args_known`]. Run these one after another: two at
 /// the same moment in one repository can fail on git's lock.
 ///
 /// git runs in its own process group: a Ctrl-C meant for fleet does not kill it halfway
@@ -411,22 +391,6 @@ pub struct Stats {
     pub files_changed: u64,
     pub insertions: u64,
     pub deletions: u64,
-}
-
-/// Commits on `branch` not on `base`, and the diff of the worktree (committed and uncommitted
-/// changes, untracked files counted as changed files) against the merge-base with `base`.
-/// A missing branch or worktree counts zero.
-pub fn stats(repo: &Path, base: &str, branch: &str, worktree: &Path) -> Stats {
-    let (files_changed, insertions, deletions) = worktree_diff(worktree, base);
-    Stats {
-        commits_ahead: commits_ahead(repo, base, &[branch])
-            .get(branch)
-            .copied()
-            .unwrap_or(0),
-        files_changed,
-        insertions,
-        deletions,
-    }
 }
 
 /// Commits each branch has that `base` has not (`rev-list --count base..branch`), by branch
@@ -747,9 +711,8 @@ mod tests {
         std::fs::write(tmp.path().join("file"), "x").unwrap();
         let list = worktrees(&repo).unwrap();
         let path = tmp.path().join("file").join("wt");
-        let args = worktree_add_args(&repo, &list, &path, "fleet/x", "main")
-            .unwrap()
-            .unwrap();
+        let exists = branch_exists(&repo, "fleet/x").unwrap();
+        let args = worktree_add_args_known(&list, &path, "fleet/x", "main", exists).unwrap();
         assert!(args.contains(&"-b".to_string()));
         assert!(worktree_add(&repo, &args).is_err());
         assert!(!branch_exists(&repo, "fleet/x").unwrap());

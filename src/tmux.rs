@@ -352,15 +352,6 @@ pub fn snapshot(watched: &str) -> Result<Snapshot> {
     Ok(snap)
 }
 
-/// The titles of the panes of every window of a session, in order.
-pub fn pane_titles(session: &str) -> Result<Vec<String>> {
-    let out = one(
-        "list-panes",
-        &["-s", "-t", &window(session), "-F", "#{pane_title}"],
-    )?;
-    Ok(out.lines().map(str::to_string).collect())
-}
-
 /// The panes of every window of a session: (pane id `%N`, title), in order.
 pub fn panes(session: &str) -> Result<Vec<(String, String)>> {
     let out = one(
