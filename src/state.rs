@@ -150,9 +150,6 @@ pub struct Spec {
     /// Run when the agent ends (FLEET_STATE, FLEET_EXIT_CODE set); absent in older specs.
     #[serde(default)]
     pub on_exit: Option<String>,
-    /// The monitor session, whose pane for this agent shows its state when it ends.
-    #[serde(default)]
-    pub monitor: Option<String>,
     /// Run on the pane's terminal (the log is written by tmux `pipe-pane`).
     #[serde(default)]
     pub interactive: bool,

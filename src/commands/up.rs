@@ -456,7 +456,6 @@ pub(crate) fn spec_for(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<Spec> {
         setup: plan.setup.clone(),
         verify: agent.verify.clone(),
         on_exit: agent.on_exit.clone(),
-        monitor: Some(plan.monitor_session()),
         interactive: agent.interactive,
         format: agent.format,
         timeout: agent.timeout,
