@@ -298,6 +298,154 @@ pub fn worktree_add(repo: &Path, args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// How `up` registers new worktrees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registrar {
+    /// fleet writes the few files of git's worktree layout itself (gitrepository-layout(5):
+    /// `worktrees/<id>/{gitdir,HEAD,commondir}` and the worktree's `.git` file), as libgit2
+    /// does: no process per worktree, and nothing that grows with the worktrees already there.
+    Files { common: PathBuf },
+    /// `git worktree add --no-checkout`, for repositories using what that sets up besides
+    /// those files (per-worktree config, sparse checkout, relative worktree paths).
+    Git,
+}
+
+/// Which [`Registrar`] suits the repository: one `git config` call.
+pub fn registrar(repo: &Path, common: &Path) -> Result<Registrar> {
+    let out = command(
+        repo,
+        &[
+            "config",
+            "--get-regexp",
+            r"^(extensions\.(worktreeconfig|relativeworktrees|refstorage)|core\.sparsecheckout|worktree\.userelativepaths)$",
+        ],
+    )
+    .output()
+    .map_err(spawn_error)?;
+    // Exit 1: none of them set. A flag set to false, or the files ref storage, changes nothing.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let special = text.lines().any(|l| {
+        let value = l.split_once(' ').map_or("true", |(_, v)| v);
+        let value = value.to_ascii_lowercase();
+        !["false", "no", "off", "0", "files"].contains(&value.as_str())
+    });
+    if special || !out.status.success() && out.status.code() != Some(1) {
+        return Ok(Registrar::Git);
+    }
+    Ok(Registrar::Files {
+        common: common.to_path_buf(),
+    })
+}
+
+/// The repository's common git directory (`.git` of the main worktree), absolute.
+pub fn common_dir(repo: &Path) -> Result<PathBuf> {
+    let common = run(repo, &["rev-parse", "--git-common-dir"])?;
+    let path = repo.join(common.trim_end_matches('\n'));
+    Ok(std::fs::canonicalize(&path).unwrap_or(path))
+}
+
+/// Register a worktree at `path` (which must not exist) on the existing `branch`, without
+/// checking it out (see [`worktree_fill`]): what `git worktree add --no-checkout path branch`
+/// writes, with the same `locked` guard against a `git worktree prune` meanwhile — except the
+/// first line of the worktree's HEAD reflog (`logs/HEAD`, new in git 2.45), which needs the
+/// committer's identity: its reflog starts with the agent's first commit. The caller has
+/// checked that no other worktree has the branch checked out. Undone on failure.
+pub fn register_worktree(common: &Path, path: &Path, branch: &str) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let root = common.join("worktrees");
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    let name = worktree_id(path);
+    // A unique id, as git picks it: the name, then name1, name2, …
+    let mut n = 0u32;
+    let admin = loop {
+        let id = if n == 0 {
+            name.clone()
+        } else {
+            format!("{name}{n}")
+        };
+        let admin = root.join(&id);
+        match std::fs::create_dir(&admin) {
+            Ok(()) => break admin,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 10_000 => n += 1,
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("cannot create {}", admin.display()))
+                )
+            }
+        }
+    };
+    crate::util::trace(
+        "fleet",
+        &[
+            "register-worktree".to_string(),
+            path.display().to_string(),
+            branch.to_string(),
+            admin.display().to_string(),
+        ],
+    );
+    let mut made_path = false;
+    let result = (|| -> std::io::Result<()> {
+        std::fs::write(admin.join("locked"), "initializing\n")?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::create_dir(path)?;
+        made_path = true;
+        let real = std::fs::canonicalize(path)?;
+        let mut gitdir = real.join(".git").as_os_str().as_bytes().to_vec();
+        gitdir.push(b'\n');
+        std::fs::write(admin.join("gitdir"), gitdir)?;
+        let mut dotgit = b"gitdir: ".to_vec();
+        dotgit.extend_from_slice(admin.as_os_str().as_bytes());
+        dotgit.push(b'\n');
+        std::fs::write(path.join(".git"), dotgit)?;
+        std::fs::write(admin.join("commondir"), "../..\n")?;
+        // The worktree's own refs (bisect, rewritten) go here; git 2.45+ makes it up front.
+        std::fs::create_dir(admin.join("refs"))?;
+        std::fs::write(admin.join("HEAD"), format!("ref: refs/heads/{branch}\n"))?;
+        std::fs::remove_file(admin.join("locked"))
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&admin);
+        if made_path {
+            let _ = std::fs::remove_dir_all(path);
+        }
+        return Err(anyhow::Error::new(e).context(format!(
+            "cannot register the worktree {} (branch {branch})",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The name of a worktree's directory under `.git/worktrees/`: its last path component, with
+/// what git would not take in a ref name component replaced.
+fn worktree_id(path: &Path) -> String {
+    let base = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let id: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let id = id
+        .trim_start_matches('.')
+        .trim_end_matches(".lock")
+        .to_string();
+    if id.is_empty() {
+        "worktree".into()
+    } else {
+        id
+    }
+}
+
 /// Create these branches at `base` in one `git update-ref --stdin` (all or none), as `git
 /// branch` would, reflog message included.
 pub fn create_branches(repo: &Path, branches: &[&str], base: &str) -> Result<()> {
@@ -378,10 +526,80 @@ pub fn worktree_remove(repo: &Path, path: &Path, force: bool) -> Result<()> {
     run(repo, &args).map(drop)
 }
 
-/// The path of `info/exclude` (shared by all worktrees).
-pub fn exclude_file(repo: &Path) -> Result<PathBuf> {
-    let common = run(repo, &["rev-parse", "--git-common-dir"])?;
-    Ok(repo.join(common.trim()).join("info").join("exclude"))
+/// What [`remove_worktree`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    /// Kept: it has uncommitted changes or untracked files.
+    Dirty,
+}
+
+/// Remove a worktree and its entry under `.git/worktrees/` (its branch stays) unless it has
+/// uncommitted changes or untracked files (`force` removes it anyway): what `git worktree
+/// remove` does, with one git process instead of two (`git status` to check, then the two
+/// directories removed by fleet). A locked worktree, one with submodules, or one whose
+/// `.git` file does not lead back to it is left to `git worktree remove` and its refusals.
+pub fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<Removal> {
+    let Some(admin) = admin_dir(path) else {
+        return match worktree_remove(repo, path, force) {
+            Ok(()) => Ok(Removal::Removed),
+            Err(_) if !force && is_dirty(path).unwrap_or(false) => Ok(Removal::Dirty),
+            Err(e) => Err(e),
+        };
+    };
+    if !force {
+        // Untracked files count whatever `status.showUntrackedFiles` says.
+        let out = command(
+            path,
+            &[
+                "status",
+                "--porcelain",
+                "--ignore-submodules=none",
+                "--untracked-files=normal",
+            ],
+        )
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .output()
+        .map_err(spawn_error)?;
+        if !out.status.success() {
+            bail!(
+                "`git status` in {} failed: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        if !out.stdout.is_empty() {
+            return Ok(Removal::Dirty);
+        }
+    }
+    crate::util::trace(
+        "fleet",
+        &[
+            "remove-worktree".to_string(),
+            path.display().to_string(),
+            admin.display().to_string(),
+        ],
+    );
+    std::fs::remove_dir_all(path).with_context(|| format!("cannot remove {}", path.display()))?;
+    std::fs::remove_dir_all(&admin)
+        .with_context(|| format!("cannot remove {}", admin.display()))?;
+    Ok(Removal::Removed)
+}
+
+/// The worktree's directory under `.git/worktrees/`, when its `.git` file names one that
+/// names the worktree back, and nothing there asks for git's own care (a lock, submodules).
+fn admin_dir(path: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(path.join(".git")).ok()?;
+    let admin = PathBuf::from(text.strip_prefix("gitdir: ")?.trim_end_matches('\n'));
+    let back = std::fs::read_to_string(admin.join("gitdir")).ok()?;
+    let back = std::fs::canonicalize(back.trim_end_matches('\n')).ok()?;
+    let here = std::fs::canonicalize(path.join(".git")).ok()?;
+    let plain = admin.is_absolute()
+        && back == here
+        && !admin.join("locked").exists()
+        && !admin.join("modules").exists()
+        && !path.join(".gitmodules").exists();
+    plain.then_some(admin)
 }
 
 /// An agent's work against the merge-base with `base`.
@@ -393,10 +611,19 @@ pub struct Stats {
     pub deletions: u64,
 }
 
+/// A branch as `status` needs it: commits ahead of the base, and (git 2.41 and newer, from
+/// the same call) commits behind and the commit it points at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tip {
+    pub ahead: u64,
+    pub behind: Option<u64>,
+    pub oid: Option<String>,
+}
+
 /// Commits each branch has that `base` has not (`rev-list --count base..branch`), by branch
 /// name; a missing branch is left out. One `git for-each-ref` with `%(ahead-behind)` answers
 /// for every branch on git 2.41 and newer; older git gets one `rev-list` per branch.
-pub fn commits_ahead(repo: &Path, base: &str, branches: &[&str]) -> HashMap<String, u64> {
+pub fn branch_tips(repo: &Path, base: &str, branches: &[&str]) -> HashMap<String, Tip> {
     if branches.is_empty() {
         return HashMap::new();
     }
@@ -409,32 +636,38 @@ pub fn commits_ahead(repo: &Path, base: &str, branches: &[&str]) -> HashMap<Stri
     commits_ahead_each(repo, base, branches)
 }
 
-/// [`commits_ahead`] in one `for-each-ref`; None when git cannot (older than 2.41).
-fn ahead_behind(repo: &Path, base: &str, branches: &[&str]) -> Option<HashMap<String, u64>> {
-    let format = format!("--format=%(ahead-behind:{base}) %(refname)");
+/// [`branch_tips`] in one `for-each-ref`; None when git cannot (older than 2.41).
+fn ahead_behind(repo: &Path, base: &str, branches: &[&str]) -> Option<HashMap<String, Tip>> {
+    let format = format!("--format=%(ahead-behind:{base}) %(objectname) %(refname)");
     let patterns: Vec<String> = branches.iter().map(|b| format!("refs/heads/{b}")).collect();
     let mut args = vec!["for-each-ref", format.as_str()];
     args.extend(patterns.iter().map(String::as_str));
     let out = run(repo, &args).ok()?;
     let mut found = HashMap::new();
     for line in out.lines() {
-        let mut words = line.splitn(3, ' ');
-        let (Some(ahead), Some(_behind), Some(name)) = (words.next(), words.next(), words.next())
+        let mut words = line.splitn(4, ' ');
+        let (Some(ahead), Some(behind), Some(oid), Some(name)) =
+            (words.next(), words.next(), words.next(), words.next())
         else {
             continue;
         };
         // The patterns also match branches below these names (`fleet/a1/x`): keep exact ones.
         if let Some(b) = name.strip_prefix("refs/heads/") {
             if branches.contains(&b) {
-                found.insert(b.to_string(), ahead.parse().unwrap_or(0));
+                let tip = Tip {
+                    ahead: ahead.parse().unwrap_or(0),
+                    behind: behind.parse().ok(),
+                    oid: Some(oid.to_string()),
+                };
+                found.insert(b.to_string(), tip);
             }
         }
     }
     Some(found)
 }
 
-/// [`commits_ahead`] with one `rev-list --count` per branch (any git).
-fn commits_ahead_each(repo: &Path, base: &str, branches: &[&str]) -> HashMap<String, u64> {
+/// [`branch_tips`] with one `rev-list --count` per branch (any git): commits ahead only.
+fn commits_ahead_each(repo: &Path, base: &str, branches: &[&str]) -> HashMap<String, Tip> {
     branches
         .iter()
         .filter_map(|b| {
@@ -443,25 +676,146 @@ fn commits_ahead_each(repo: &Path, base: &str, branches: &[&str]) -> HashMap<Str
                 &["rev-list", "--count", &format!("{base}..refs/heads/{b}")],
             )
             .ok()?;
-            Some((b.to_string(), out.trim().parse().ok()?))
+            let ahead = out.trim().parse().ok()?;
+            Some((
+                b.to_string(),
+                Tip {
+                    ahead,
+                    ..Tip::default()
+                },
+            ))
         })
         .collect()
 }
 
-/// The diff of a worktree against the merge-base with `base`, committed and uncommitted
-/// changes, untracked files counted as changed files: (files, insertions, deletions). Two git
-/// calls; zeros for a missing worktree.
-pub fn worktree_diff(worktree: &Path, base: &str) -> (u64, u64, u64) {
-    let mut s = (0, 0, 0);
-    if worktree.is_dir() {
-        if let Ok(out) = run(worktree, &["diff", "--shortstat", "--merge-base", base]) {
-            s = parse_shortstat(&out);
-        }
-        if let Ok(out) = run(worktree, &["ls-files", "--others", "--exclude-standard"]) {
-            s.0 += out.lines().count() as u64;
+/// The commit `rev` names, None when it names none.
+pub fn commit_oid(repo: &Path, rev: &str) -> Option<String> {
+    let out = command(
+        repo,
+        &["rev-parse", "--verify", "-q", &format!("{rev}^{{commit}}")],
+    )
+    .output()
+    .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A worktree as one `git status` sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Look {
+    /// The commit checked out; None before the first commit.
+    pub head: Option<String>,
+    /// Tracked files staged or changed.
+    pub changed: bool,
+    /// Untracked files (not ignored), each counted.
+    pub untracked: u64,
+}
+
+/// One `git status` of a worktree (None when it is missing or git fails). It does not write
+/// the worktree's index (`GIT_OPTIONAL_LOCKS=0`), so it never holds the lock an agent's own
+/// `git commit` needs at the same moment.
+pub fn look(worktree: &Path) -> Option<Look> {
+    if !worktree.is_dir() {
+        return None;
+    }
+    let out = command(
+        worktree,
+        &[
+            "status",
+            "--porcelain=v2",
+            "--branch",
+            "--untracked-files=all",
+            "--no-renames",
+            "-z",
+        ],
+    )
+    .env("GIT_OPTIONAL_LOCKS", "0")
+    .output()
+    .ok()?;
+    out.status
+        .success()
+        .then(|| parse_look(&String::from_utf8_lossy(&out.stdout)))
+}
+
+fn parse_look(text: &str) -> Look {
+    let mut look = Look::default();
+    for entry in text.split('\0') {
+        if let Some(oid) = entry.strip_prefix("# branch.oid ") {
+            look.head = oid
+                .chars()
+                .all(|c| c.is_ascii_hexdigit())
+                .then(|| oid.to_string());
+        } else if entry.starts_with("? ") {
+            look.untracked += 1;
+        } else if entry.starts_with(['1', '2', 'u']) && entry.as_bytes().get(1) == Some(&b' ') {
+            look.changed = true;
         }
     }
-    s
+    look
+}
+
+/// The diff of a worktree against the merge-base with `base`, committed and uncommitted
+/// changes of tracked files (renames found): (files, insertions, deletions); zeros when git
+/// cannot tell.
+pub fn worktree_diff(worktree: &Path, base: &str) -> (u64, u64, u64) {
+    run(
+        worktree,
+        &["diff", "--shortstat", "-M", "--merge-base", base],
+    )
+    .map_or((0, 0, 0), |out| parse_shortstat(&out))
+}
+
+/// The diffs between pairs of commits `(to, from)`, all from one `git diff-tree --stdin`
+/// (renames found, as [`worktree_diff`]): (files, insertions, deletions) by `to`.
+pub fn commit_diffs(repo: &Path, pairs: &[(String, String)]) -> HashMap<String, (u64, u64, u64)> {
+    use std::io::Write;
+    if pairs.is_empty() {
+        return HashMap::new();
+    }
+    let Ok(mut child) = command(
+        repo,
+        &["diff-tree", "--stdin", "--always", "-M", "--shortstat"],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn() else {
+        return HashMap::new();
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let text: String = pairs
+            .iter()
+            .map(|(to, from)| format!("{to} {from}\n"))
+            .collect();
+        // A write error shows as missing answers below.
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    let Ok(out) = child.wait_with_output() else {
+        return HashMap::new();
+    };
+    if !out.status.success() {
+        return HashMap::new();
+    }
+    parse_commit_diffs(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// `diff-tree --stdin --always --shortstat` output: a commit id line, then its shortstat
+/// line unless the two commits hold the same files.
+fn parse_commit_diffs(text: &str) -> HashMap<String, (u64, u64, u64)> {
+    let mut found = HashMap::new();
+    let mut current: Option<&str> = None;
+    for line in text.lines() {
+        let word = line.split(' ').next().unwrap_or("");
+        if !line.starts_with(' ') && word.len() >= 40 && word.chars().all(|c| c.is_ascii_hexdigit())
+        {
+            found.insert(word.to_string(), (0, 0, 0));
+            current = Some(word);
+        } else if let Some(c) = current {
+            found.insert(c.to_string(), parse_shortstat(line));
+        }
+    }
+    found
 }
 
 /// The merge-base of two revisions, None when they share no history.
@@ -744,11 +1098,192 @@ mod tests {
         let want: HashMap<String, u64> = [("fleet/a1".to_string(), 0), ("fleet/a2".to_string(), 2)]
             .into_iter()
             .collect();
-        assert_eq!(commits_ahead_each(repo, "main", &branches), want);
-        assert_eq!(commits_ahead(repo, "main", &branches), want);
+        let ahead = |found: HashMap<String, Tip>| -> HashMap<String, u64> {
+            found.into_iter().map(|(b, t)| (b, t.ahead)).collect()
+        };
+        assert_eq!(ahead(commits_ahead_each(repo, "main", &branches)), want);
+        assert_eq!(ahead(branch_tips(repo, "main", &branches)), want);
         if let Some(found) = ahead_behind(repo, "main", &branches) {
-            assert_eq!(found, want, "for-each-ref with ahead-behind (git 2.41+)");
+            // for-each-ref with ahead-behind (git 2.41+) also gives behind and the tip.
+            let a2 = commit_oid(repo, "fleet/a2");
+            assert_eq!(found["fleet/a2"].oid, a2);
+            assert_eq!(found["fleet/a2"].behind, Some(0));
+            assert_eq!(ahead(found), want);
         }
+    }
+
+    /// A temp repo with one commit on main, and a git runner for it.
+    fn temp_repo() -> (
+        tempfile::TempDir,
+        PathBuf,
+        impl Fn(&Path, &[&str]) -> String,
+    ) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        let repo = root.join("repo");
+        std::fs::create_dir(&repo).unwrap();
+        let git = |dir: &Path, args: &[&str]| -> String {
+            let out = command(dir, args)
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("HOME", dir)
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@e")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@e")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "git {args:?}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        git(&repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("f.txt"), "x\n").unwrap();
+        git(&repo, &["add", "f.txt"]);
+        git(&repo, &["commit", "-q", "-m", "one"]);
+        (tmp, repo, git)
+    }
+
+    #[test]
+    fn a_registered_worktree_is_what_git_worktree_add_makes() {
+        let (_tmp, repo, git) = temp_repo();
+        git(&repo, &["branch", "by-git"]);
+        git(&repo, &["branch", "by-fleet"]);
+        let wts = repo.parent().unwrap().join("wts");
+        let (g, f) = (wts.join("g"), wts.join("sub").join("f"));
+        git(
+            &repo,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "--no-checkout",
+                &g.display().to_string(),
+                "by-git",
+            ],
+        );
+        let common = common_dir(&repo).unwrap();
+        assert_eq!(
+            registrar(&repo, &common).unwrap(),
+            Registrar::Files {
+                common: common.clone()
+            }
+        );
+        register_worktree(&common, &f, "by-fleet").unwrap();
+
+        // the same files, the same contents but for the names
+        let admin = |id: &str| common.join("worktrees").join(id);
+        let files = |dir: PathBuf| -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        // (but git's first reflog line of the worktree's HEAD)
+        let mut by_git = files(admin("g"));
+        by_git.retain(|f| f != "logs");
+        assert_eq!(by_git, files(admin("f")));
+        let read = |p: PathBuf| std::fs::read_to_string(p).unwrap();
+        assert_eq!(
+            read(admin("f").join("commondir")),
+            read(admin("g").join("commondir"))
+        );
+        assert_eq!(
+            read(admin("f").join("HEAD")),
+            read(admin("g").join("HEAD")).replace("by-git", "by-fleet")
+        );
+        assert_eq!(
+            read(admin("f").join("gitdir")),
+            format!("{}/.git\n", f.display())
+        );
+        assert_eq!(
+            read(f.join(".git")),
+            format!("gitdir: {}\n", admin("f").display())
+        );
+        assert_eq!(
+            read(g.join(".git")).replace("/g\n", "/f\n"),
+            read(f.join(".git"))
+        );
+        assert!(worktree_unfilled(&f));
+
+        // git takes it as its own: listed on its branch, not prunable, checks out, removable
+        worktree_fill(&f).unwrap();
+        assert!(!worktree_unfilled(&f));
+        let list = worktrees(&repo).unwrap();
+        let w = registered(&list, &f).expect("listed");
+        assert_eq!(
+            (w.branch.as_deref(), w.prunable, w.locked.is_some()),
+            (Some("by-fleet"), false, false)
+        );
+        assert_eq!(git(&repo, &["worktree", "prune", "-n", "-v"]), "");
+        assert_eq!(git(&f, &["status", "--porcelain"]), "");
+        assert_eq!(std::fs::read_to_string(f.join("f.txt")).unwrap(), "x\n");
+        let err = register_worktree(&common, &f, "main").unwrap_err();
+        assert!(format!("{err:#}").contains("cannot register"), "{err:#}");
+        assert!(
+            f.join("f.txt").exists(),
+            "a failed registration touched nothing"
+        );
+        git(&repo, &["worktree", "remove", &f.display().to_string()]);
+        assert!(!f.exists() && !admin("f").exists());
+
+        // and fleet removes what git made: refused with untracked files, removed when clean
+        worktree_fill(&g).unwrap();
+        std::fs::write(g.join("new"), "").unwrap();
+        assert_eq!(remove_worktree(&repo, &g, false).unwrap(), Removal::Dirty);
+        assert!(g.join("new").exists());
+        std::fs::remove_file(g.join("new")).unwrap();
+        assert_eq!(remove_worktree(&repo, &g, false).unwrap(), Removal::Removed);
+        assert!(!g.exists() && !admin("g").exists());
+        assert_eq!(worktrees(&repo).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn repositories_with_per_worktree_config_register_through_git() {
+        let (_tmp, repo, git) = temp_repo();
+        let common = common_dir(&repo).unwrap();
+        git(&repo, &["config", "extensions.worktreeConfig", "true"]);
+        assert_eq!(registrar(&repo, &common).unwrap(), Registrar::Git);
+        git(&repo, &["config", "extensions.worktreeConfig", "false"]);
+        git(&repo, &["config", "core.sparseCheckout", "yes"]);
+        assert_eq!(registrar(&repo, &common).unwrap(), Registrar::Git);
+        git(&repo, &["config", "core.sparseCheckout", "off"]);
+        git(&repo, &["config", "extensions.refStorage", "files"]);
+        assert!(matches!(
+            registrar(&repo, &common).unwrap(),
+            Registrar::Files { .. }
+        ));
+        // a repository whose refs are in a reftable (git 2.45+)
+        let table = repo.parent().unwrap().join("table");
+        let made = command(
+            repo.parent().unwrap(),
+            &["init", "-q", "--ref-format=reftable"],
+        )
+        .arg(&table)
+        .output()
+        .unwrap();
+        if made.status.success() {
+            let common = common_dir(&table).unwrap();
+            assert_eq!(registrar(&table, &common).unwrap(), Registrar::Git);
+        }
+    }
+
+    #[test]
+    fn parses_status_and_diff_tree() {
+        let oid = "a".repeat(40);
+        let status = format!("# branch.oid {oid}\0# branch.head fleet/a1\0? new file\0? dir/x\0");
+        let look = parse_look(&status);
+        assert_eq!(look.head.as_deref(), Some(oid.as_str()));
+        assert_eq!((look.changed, look.untracked), (false, 2));
+        let changed = "# branch.oid (initial)\x001 .M N... 100644 100644 100644 x y a\0";
+        let look = parse_look(changed);
+        assert_eq!((look.head, look.changed, look.untracked), (None, true, 0));
+
+        let (b, c) = ("b".repeat(40), "c".repeat(40));
+        let out = format!("{b}\n 2 files changed, 3 insertions(+), 1 deletion(-)\n{c}\n");
+        let found = parse_commit_diffs(&out);
+        assert_eq!(found[&b], (2, 3, 1));
+        assert_eq!(found[&c], (0, 0, 0));
     }
 
     #[test]

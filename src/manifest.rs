@@ -1152,13 +1152,8 @@ fn unusable_dir(dir: &Path) -> Option<String> {
 /// Fill in the base branch (default: the one recorded by the first `up`, else the current
 /// branch) and check it exists.
 fn check_base(repo: &Path, plan: &mut Plan, problems: &mut Vec<String>) -> Result<()> {
-    if !git::has_commits(repo)? {
-        problems.push(format!(
-            "the repository {} has no commits yet; commit once (worktrees start from a commit)",
-            repo.display()
-        ));
-        return Ok(());
-    }
+    // One git call when all is well: a base that names a commit (or a recorded base branch
+    // that exists) also tells that the repository has commits.
     if plan.base.is_empty() {
         // The base the fleet was first started from, so that switching the main checkout to
         // another branch later does not move it (status, diff and merge compare against it).
@@ -1167,17 +1162,16 @@ fn check_base(repo: &Path, plan: &mut Plan, problems: &mut Vec<String>) -> Resul
             plan.base = b;
             return Ok(());
         }
-        match git::current_branch(repo)? {
-            Some(b) => plan.base = b,
-            None => {
-                problems.push(
+        if !no_commits(repo, problems)? {
+            match git::current_branch(repo)? {
+                Some(b) => plan.base = b,
+                None => problems.push(
                     "base: not set and the repository is on a detached HEAD; set `base:` to a branch"
                         .into(),
-                );
-                return Ok(());
+                ),
             }
         }
-    } else if !git::commit_exists(repo, &plan.base)? {
+    } else if !git::commit_exists(repo, &plan.base)? && !no_commits(repo, problems)? {
         problems.push(format!(
             "base: `{}` does not exist in {}; set `base:` to an existing branch (e.g. main)",
             plan.base,
@@ -1185,6 +1179,18 @@ fn check_base(repo: &Path, plan: &mut Plan, problems: &mut Vec<String>) -> Resul
         ));
     }
     Ok(())
+}
+
+/// True (and the problem noted) when the repository has no commit yet.
+fn no_commits(repo: &Path, problems: &mut Vec<String>) -> Result<bool> {
+    if git::has_commits(repo)? {
+        return Ok(false);
+    }
+    problems.push(format!(
+        "the repository {} has no commits yet; commit once (worktrees start from a commit)",
+        repo.display()
+    ));
+    Ok(true)
 }
 
 #[cfg(test)]

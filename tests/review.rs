@@ -65,6 +65,125 @@ agents:
         .stdout_has("failed (verify failed (exit 1))");
 }
 
+// ---------------------------------------------------------------------------------- status
+
+/// What `git` itself says of a worktree, the way fleet counted before it batched its git calls:
+/// `diff --shortstat -M --merge-base main` plus one changed file per untracked file.
+fn truth(f: &Fleet, name: &str) -> (u64, u64, u64) {
+    let wt = f.worktree(name);
+    let stat = f.git_in(&wt, &["diff", "--shortstat", "-M", "--merge-base", "main"]);
+    let untracked = f.git_in(&wt, &["ls-files", "--others", "--exclude-standard"]);
+    let n = |word: &str| -> u64 {
+        stat.split(',')
+            .find(|p| p.contains(word))
+            .and_then(|p| p.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        n("file") + untracked.lines().filter(|l| !l.is_empty()).count() as u64,
+        n("insertion"),
+        n("deletion"),
+    )
+}
+
+fn counted(f: &Fleet, name: &str) -> (u64, u64, u64) {
+    let a = f.agent(name);
+    let n = |k: &str| a[k].as_u64().unwrap_or_else(|| panic!("{k} of {a}"));
+    (n("files_changed"), n("insertions"), n("deletions"))
+}
+
+#[test]
+fn status_counts_every_kind_of_change_as_git_does() {
+    let f = Fleet::new();
+    f.file("base.txt", "one\ntwo\nthree\n");
+    f.git(&["add", "base.txt"]);
+    f.git(&["commit", "-qm", "base"]);
+    let commit = "git add -A; git commit -qm work";
+    f.manifest(&format!(
+        r#"agents:
+  - name: idle
+    prompt: "hi"
+    command: "true"
+  - name: committed
+    prompt: "hi"
+    command: "printf 'a\\nb\\n' > new.txt; {commit}"
+  - name: mixed
+    prompt: "hi"
+    command: "printf 'a\\n' > new.txt; {commit}; echo four >> base.txt; touch loose"
+  - name: untracked
+    prompt: "hi"
+    command: "mkdir -p d; touch u1 d/u2"
+  - name: renamed
+    prompt: "hi"
+    command: "git mv base.txt moved.txt; git commit -qm move"
+  - name: staged
+    prompt: "hi"
+    command: "sed -i 1d base.txt; git add base.txt"
+  - name: detached
+    prompt: "hi"
+    command: "printf 'z\\n' > z.txt; {commit}; git checkout -q --detach HEAD~1"
+"#
+    ));
+    f.fleet(&["up"]).success();
+    f.fleet(&["wait", "--timeout", "20"]).success();
+    let names = [
+        "idle",
+        "committed",
+        "mixed",
+        "untracked",
+        "renamed",
+        "staged",
+        "detached",
+    ];
+    let check = |when: &str| {
+        for name in names {
+            assert_eq!(counted(&f, name), truth(&f, name), "{name} ({when})");
+        }
+    };
+    check("base unmoved");
+    // the cases really differ (each takes its own path through status)
+    assert_eq!(counted(&f, "idle"), (0, 0, 0));
+    assert_eq!(counted(&f, "committed"), (1, 2, 0));
+    assert_eq!(counted(&f, "mixed"), (3, 2, 0));
+    assert_eq!(counted(&f, "untracked"), (2, 0, 0));
+    assert_eq!(counted(&f, "renamed"), (1, 0, 0));
+    assert_eq!(counted(&f, "staged"), (1, 0, 1));
+    assert_eq!(counted(&f, "detached"), (0, 0, 0));
+    assert_eq!(f.agent("detached")["commits_ahead"], 1);
+
+    // the base moves on: the merge-base is no longer the base's tip
+    f.file("base.txt", "one\ntwo\nthree\nlater\n");
+    f.git(&["commit", "-qam", "later"]);
+    check("base moved");
+    assert_eq!(counted(&f, "committed"), (1, 2, 0));
+
+    // status does not write a worktree's index (it would take the lock an agent's own `git
+    // commit` needs): a file touched, same content, would make a plain `git status` rewrite it
+    let idle = f.worktree("idle");
+    let index = std::path::PathBuf::from(f.git_in(&idle, &["rev-parse", "--absolute-git-dir"]))
+        .join("index");
+    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    fs::File::options()
+        .write(true)
+        .open(idle.join("base.txt"))
+        .unwrap()
+        .set_modified(past)
+        .unwrap();
+    let before = fs::read(&index).unwrap();
+    assert_eq!(counted(&f, "idle"), (0, 0, 0));
+    assert_eq!(
+        fs::read(&index).unwrap(),
+        before,
+        "status rewrote the index"
+    );
+    f.git_in(&idle, &["status", "--porcelain"]);
+    assert_ne!(
+        fs::read(&index).unwrap(),
+        before,
+        "git status should refresh it"
+    );
+}
+
 // ------------------------------------------------------------------------------------ wait
 
 #[test]

@@ -425,10 +425,18 @@ fn verbose_prints_every_git_and_tmux_command_and_quiet_only_errors() {
     let trace: Vec<&str> = up.stderr.lines().collect();
     assert!(trace.iter().all(|l| l.starts_with("+ ")), "{}", up.stderr);
     let repo = f.repo.to_string_lossy();
+    // the worktree's registration, which fleet writes itself, is traced too
+    assert!(
+        trace.iter().any(|l| l.starts_with(&format!(
+            "+ fleet register-worktree {repo}.worktrees/alpha fleet/alpha"
+        ))),
+        "{}",
+        up.stderr
+    );
     assert!(
         trace
             .iter()
-            .any(|l| l.starts_with(&format!("+ git -C {repo} worktree add"))),
+            .any(|l| l.starts_with(&format!("+ git -C {repo}.worktrees/alpha checkout"))),
         "{}",
         up.stderr
     );

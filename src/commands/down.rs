@@ -99,16 +99,15 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
         .iter()
         .filter(|a| git::registered(&worktrees, &a.worktree).is_some())
         .collect();
-    // Without --force git itself refuses a worktree with changes (one git status less per
-    // worktree than asking first). Each removal touches only its own worktree and its
-    // `.git/worktrees/` entry: a few run at once.
+    // Each removal touches only its own worktree and its `.git/worktrees/` entry: a few run
+    // at once.
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
     let mut first_error = None;
     for chunk in present.chunks(jobs) {
-        let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let results: Vec<Result<git::Removal>> = std::thread::scope(|s| {
             let handles: Vec<_> = chunk
                 .iter()
-                .map(|a| s.spawn(|| git::worktree_remove(&plan.repo, &a.worktree, args.force)))
+                .map(|a| s.spawn(|| git::remove_worktree(&plan.repo, &a.worktree, args.force)))
                 .collect();
             handles
                 .into_iter()
@@ -120,14 +119,12 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
         });
         for (a, result) in chunk.iter().zip(results) {
             match result {
-                Ok(()) => crate::info!(
+                Ok(git::Removal::Removed) => crate::info!(
                     "removed worktree {} (branch {} kept)",
                     a.worktree.display(),
                     a.branch
                 ),
-                Err(_) if !args.force && git::is_dirty(&a.worktree).unwrap_or(false) => {
-                    refused.push(a.worktree.display().to_string());
-                }
+                Ok(git::Removal::Dirty) => refused.push(a.worktree.display().to_string()),
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }

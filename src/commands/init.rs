@@ -123,14 +123,15 @@ fn exclude_state_dir(dir: &Path) -> Result<bool> {
     let Some(repo) = crate::git::toplevel(&abs)? else {
         return Ok(false);
     };
-    exclude(&repo, &abs.join(".fleet"))?;
+    let common = crate::git::common_dir(&repo)?;
+    exclude(&repo, &common, &abs.join(".fleet"))?;
     Ok(true)
 }
 
-/// Add `state_dir` (`/<its path in the repo>/`) to the repository's `.git/info/exclude`
-/// unless it is there.
-pub(crate) fn exclude(repo: &Path, state_dir: &Path) -> Result<()> {
-    let path = crate::git::exclude_file(repo)?;
+/// Add `state_dir` (`/<its path in the repo>/`) to the repository's `info/exclude` (in its
+/// common git directory `common`, shared by all worktrees) unless it is there.
+pub(crate) fn exclude(repo: &Path, common: &Path, state_dir: &Path) -> Result<()> {
+    let path = common.join("info").join("exclude");
     let rel = state_dir
         .strip_prefix(repo)
         .map(|p| format!("/{}/", p.display()))

@@ -128,57 +128,80 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
 
     dir.create()?;
     dir.remember_base(&plan.base)?;
-    exclude_state_dir(plan)?;
+    let common = git::common_dir(&plan.repo)?;
+    super::init::exclude(&plan.repo, &common, &plan.state_dir)?;
     if worktrees.iter().any(|w| w.prunable) {
         git::prune_worktrees(&plan.repo)?;
     }
     git::create_branches(&plan.repo, &new_branches, &plan.base)?;
     existing.extend(new_branches.iter().map(|b| b.to_string()));
-    // Worktrees registered one after another (git's lock), then every session in one tmux
-    // call. An agent is recorded as started only once all worktrees are ready.
-    // Ctrl-C from here on finishes the worktrees at hand, then stops before any session
-    // starts: the next `up` finds ready worktrees and carries on.
+    // Worktrees are registered one after another, then checked out a few at once (each has
+    // its own index; checkouts of big repos take both cores), then every session starts in
+    // one tmux call. An agent is recorded as started only once all worktrees are ready.
+    // Ctrl-C from here on finishes the checkouts at hand, then stops before any session
+    // starts: the next `up` finds the worktrees registered and carries on.
     util::defer_interrupts();
-    // A few at a time: registered one after another, then checked out at once (each
-    // worktree has its own index; checkouts of big repos take both cores).
     let bar = progress(to_start.len());
-    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
-    for (c, chunk) in to_start.chunks(jobs).enumerate() {
-        if util::interrupted() {
-            bar.finish_and_clear();
-            return interrupted(c * jobs, to_start.len());
-        }
-        // (agent, registered just now)
-        let mut new = Vec::new();
-        for v in chunk {
-            let agent = v.agent;
-            bar.set_message(agent.name.clone());
-            match worktree_step(plan, agent, &worktrees, &existing)? {
-                Some(args) => {
-                    git::worktree_add(&plan.repo, &args).with_context(|| {
-                        format!("cannot create the worktree of agent `{}`", agent.name)
-                    })?;
-                    new.push((agent, true));
+    let steps: Vec<(&Agent, Option<Vec<String>>)> = to_start
+        .iter()
+        .map(|v| {
+            Ok((
+                v.agent,
+                worktree_step(plan, v.agent, &worktrees, &existing)?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let registrar = if steps.iter().any(|(_, s)| s.is_some()) {
+        git::registrar(&plan.repo, &common)?
+    } else {
+        git::Registrar::Git
+    };
+    // (agent, registered just now)
+    let mut fill: Vec<(&Agent, bool)> = Vec::new();
+    for (agent, step) in &steps {
+        match step {
+            Some(_) if util::interrupted() => break,
+            Some(args) => {
+                match &registrar {
+                    git::Registrar::Files { common } => {
+                        git::register_worktree(common, &agent.worktree, &agent.branch)
+                    }
+                    git::Registrar::Git => git::worktree_add(&plan.repo, args),
                 }
-                None if git::worktree_unfilled(&agent.worktree) => new.push((agent, false)),
-                None => {}
+                .with_context(|| format!("cannot create the worktree of agent `{}`", agent.name))?;
+                fill.push((agent, true));
             }
-        }
-        fill_worktrees(plan, &new)?;
-        for v in chunk {
-            // A new worktree gets the `copy:` files; so does one an interrupted or failed
-            // `up` made for an agent that never started (files already there are kept).
-            let created = new.iter().any(|(a, _)| a.name == v.agent.name);
-            if created || v.record.is_none() {
-                copy_files(plan, v.agent, created)?;
-            }
-            write_spec(plan, dir, v.agent)?;
-            bar.inc(1);
+            None if git::worktree_unfilled(&agent.worktree) => fill.push((agent, false)),
+            None => {}
         }
     }
+    bar.inc((to_start.len() - fill.len()) as u64);
+    let filled = fill_worktrees(plan, &fill, &bar)?;
     bar.finish_and_clear();
-    if util::interrupted() {
-        return interrupted(to_start.len(), to_start.len());
+    // The worktrees ready now: those that needed nothing and those just checked out.
+    let ready: Vec<&View> = to_start
+        .iter()
+        .copied()
+        .filter(
+            |v| match fill.iter().position(|(a, _)| a.name == v.agent.name) {
+                Some(i) => filled[i],
+                None => steps
+                    .iter()
+                    .any(|(a, s)| a.name == v.agent.name && s.is_none()),
+            },
+        )
+        .collect();
+    for v in &ready {
+        // A new worktree gets the `copy:` files; so does one an interrupted or failed `up`
+        // made for an agent that never started (files already there are kept).
+        let created = fill.iter().any(|(a, _)| a.name == v.agent.name);
+        if created || v.record.is_none() {
+            copy_files(plan, v.agent, created)?;
+        }
+        write_spec(plan, dir, v.agent)?;
+    }
+    if util::interrupted() || ready.len() < to_start.len() {
+        return interrupted(ready.len(), to_start.len());
     }
     for v in &wait {
         dir.write_record(&v.agent.name, &queue::queued(v.record.as_ref()))?;
@@ -329,25 +352,45 @@ fn check_no_runner_left(dir: &Dir, to_start: &[&View]) -> Result<()> {
     }
 }
 
-/// Check out registered worktrees, all at once. One registered just now that fails is
-/// removed again (it holds nothing yet) so the next `up` creates it afresh.
-fn fill_worktrees(plan: &Plan, agents: &[(&Agent, bool)]) -> Result<()> {
-    let results: Vec<Result<()>> = std::thread::scope(|s| {
-        let handles: Vec<_> = agents
-            .iter()
-            .map(|(a, _)| s.spawn(|| git::worktree_fill(&a.worktree)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the checkout thread failed")))
-            })
-            .collect()
+/// Check out registered worktrees, a few at once (two a core), each as soon as a checkout
+/// ends; after Ctrl-C no new one starts. Which were checked out, in order. One registered
+/// just now that fails is removed again (it holds nothing yet) so the next `up` creates it
+/// afresh; the first failure is the error.
+fn fill_worktrees(
+    plan: &Plan,
+    agents: &[(&Agent, bool)],
+    bar: &indicatif::ProgressBar,
+) -> Result<Vec<bool>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<()>>>> = Mutex::new(agents.iter().map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(agents.len()) {
+            s.spawn(|| loop {
+                if util::interrupted() {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some((agent, _)) = agents.get(i) else {
+                    break;
+                };
+                bar.set_message(agent.name.clone());
+                let result = git::worktree_fill(&agent.worktree);
+                bar.inc(1);
+                if let Ok(mut all) = results.lock() {
+                    all[i] = Some(result);
+                }
+            });
+        }
     });
+    let results = results.into_inner().unwrap_or_default();
     let mut first = None;
+    let mut filled = Vec::new();
     for ((agent, registered_now), result) in agents.iter().zip(results) {
-        if let Err(e) = result {
+        filled.push(matches!(result, Some(Ok(()))));
+        if let Some(Err(e)) = result {
             if *registered_now {
                 let _ = git::worktree_remove(&plan.repo, &agent.worktree, true);
             }
@@ -359,7 +402,7 @@ fn fill_worktrees(plan: &Plan, agents: &[(&Agent, bool)]) -> Result<()> {
             });
         }
     }
-    first.map_or(Ok(()), Err)
+    first.map_or(Ok(filled), Err)
 }
 
 /// The `git worktree add --no-checkout` the agent needs, if any (the same for the real run
@@ -506,11 +549,6 @@ fn add_session(batch: &mut Batch, plan: &Plan, agent: &Agent, exe: &Path, spec: 
             ],
         );
     }
-}
-
-/// Keep `.fleet/` out of git through `.git/info/exclude`.
-fn exclude_state_dir(plan: &Plan) -> Result<()> {
-    super::init::exclude(&plan.repo, &plan.state_dir)
 }
 
 /// The tmux commands that start these agents' sessions and (re)build the monitor.

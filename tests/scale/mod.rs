@@ -111,14 +111,21 @@ fn up_and_status_spawn_a_fixed_number_of_tmux_processes_whatever_the_agent_count
             let tag = args.join(" ");
             let (_, own) = c.fleet(&f, &tag, args);
             assert_budget(&format!("{tag} of {n} agents"), &own, 1);
-            // Git answers for all branches at once (git 2.41+), each worktree costs two calls.
+            // Git answers for all branches at once (git 2.41+); each worktree costs one
+            // `git status`, and a fresh one (clean, no commits) nothing more.
             let git = c.own("git", &tag);
             let count = |what: &str| git.iter().filter(|a| a.contains(what)).count();
             assert_eq!(count("for-each-ref"), 1, "{tag}: {git:#?}");
+            assert_eq!(count(" status "), n, "{tag}: {git:#?}");
             if git_has_ahead_behind() {
                 assert_eq!(count("rev-list"), 0, "{tag}: {git:#?}");
+                assert_eq!(count("diff"), 0, "{tag}: {git:#?}");
+                assert!(
+                    git.len() <= n + 4,
+                    "{tag}: {} git calls: {git:#?}",
+                    git.len()
+                );
             }
-            assert_eq!(count("diff --shortstat"), n, "{tag}: {git:#?}");
         }
         // Two more agents: their sessions and a rebuilt monitor, still one batch.
         sleepers(&f, n + 2);
