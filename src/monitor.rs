@@ -29,42 +29,20 @@ const BORDER: &str = concat!(
     "#{pane_title}#{?@fleet_state,: #{@fleet_state},}#[default] "
 );
 
-/// The monitor's record of what each agent pane's border says, so the status pane (`fleet
-/// status --watch --monitor`) only talks to tmux when a state changes.
-#[derive(Default)]
-pub struct Marks {
-    /// Pane id by agent name; looked up on the first change (and again after a failure).
-    panes: Option<Vec<(String, String)>>,
-    shown: std::collections::HashMap<String, String>,
-}
-
-impl Marks {
-    /// Put each agent's label (`running`, `failed (exit 3)`) on its pane's border.
-    pub fn update(&mut self, plan: &Plan, labels: &[(String, String)]) {
-        let changed: Vec<&(String, String)> = labels
-            .iter()
-            .filter(|(name, label)| self.shown.get(name) != Some(label))
-            .collect();
-        if changed.is_empty() {
-            return;
+/// Put each agent's label (`running`, `failed (exit 3)`) on its pane's border where the
+/// border (`panes`, from [`tmux::snapshot`]) says something else: one tmux process, and only
+/// when a state changed. What the borders say is read from tmux each time, so nothing here
+/// can go stale.
+pub fn mark(panes: &[tmux::Pane], labels: &[(String, String)]) {
+    let mut batch = Batch::new();
+    for (name, label) in labels {
+        if let Some(p) = panes.iter().find(|p| p.title == *name && p.mark != *label) {
+            batch.add("set-option", &["-p", "-t", &p.id, "@fleet_state", label]);
         }
-        if self.panes.is_none() {
-            self.panes = tmux::panes(&plan.monitor_session()).ok();
-        }
-        let Some(panes) = &self.panes else { return };
-        let mut batch = Batch::new();
-        for (name, label) in &changed {
-            if let Some((id, _)) = panes.iter().find(|(_, title)| title == name) {
-                batch.add("set-option", &["-p", "-t", id, "@fleet_state", label]);
-            }
-        }
-        if batch.run().is_ok() {
-            for (name, label) in changed {
-                self.shown.insert(name.clone(), label.clone());
-            }
-        } else {
-            self.panes = None;
-        }
+    }
+    if !batch.is_empty() {
+        // A pane that went meanwhile: the next refresh tries again.
+        let _ = batch.run();
     }
 }
 

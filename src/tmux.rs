@@ -275,6 +275,9 @@ fn no_server(msg: &str) -> bool {
 
 /// All sessions of the server with their fleet tag; empty when no server runs.
 pub fn sessions() -> Result<Vec<Session>> {
+    if !server_socket_exists() {
+        return Ok(Vec::new());
+    }
     let fmt = format!("#{{session_name}}\t#{{{TAG}}}");
     match one("list-sessions", &["-F", fmt.as_str()]) {
         Ok(out) => Ok(out
@@ -293,48 +296,80 @@ pub fn sessions() -> Result<Vec<Session>> {
 }
 
 /// What one tmux process tells about the server: tmux's version, the sessions with their
-/// fleet tags, and the pane titles of one session of interest (the monitor).
+/// fleet tags, and the panes of one session of interest (the monitor).
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// `tmux 3.3a`, checked against [`MIN_VERSION`].
     pub version: String,
     pub sessions: Vec<Session>,
-    /// The pane titles of the session asked for, every window, in order.
-    pub titles: Vec<String>,
+    /// The panes of the session asked for, every window, in order.
+    pub panes: Vec<Pane>,
 }
 
-/// Version, sessions and the pane titles of `watched` in one `list-panes -a` (a second
-/// process, `tmux -V`, only when no server runs): `up` stays within a few tmux processes.
+/// A pane of the watched session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pane {
+    /// `%N`
+    pub id: String,
+    pub title: String,
+    /// Its `@fleet_state` pane option: the agent's state on the monitor's border.
+    pub mark: String,
+}
+
+impl Snapshot {
+    /// The watched session's pane titles, in order.
+    pub fn titles(&self) -> Vec<String> {
+        self.panes.iter().map(|p| p.title.clone()).collect()
+    }
+}
+
+/// Version, sessions and the panes of `watched` in one `list-panes -a` (or, when no server
+/// runs, one `tmux -V`): `up` stays within a few tmux processes, the monitor's status pane
+/// within one a refresh.
 pub fn snapshot(watched: &str) -> Result<Snapshot> {
-    // The title only for the watched session (fleet's own titles, no tabs); the tag, which
-    // holds a path, last so it may contain anything.
+    let serverless = || -> Result<Snapshot> {
+        Ok(Snapshot {
+            version: version()?,
+            ..Snapshot::default()
+        })
+    };
+    if !server_socket_exists() {
+        return serverless();
+    }
+    // Pane id, title and mark only for the watched session (fleet's own titles and marks,
+    // no tabs); the tag, which holds a path, last so it may contain anything.
+    let only = |what: &str| {
+        format!(
+            "#{{?#{{==:#{{session_name}},{}}},{what},}}",
+            watched.replace(['#', ',', '}'], "")
+        )
+    };
     let fmt = format!(
-        "#{{version}}\t#{{session_name}}\t#{{?#{{==:#{{session_name}},{}}},#{{pane_title}},}}\t#{{{TAG}}}",
-        watched.replace(['#', ',', '}'], "")
+        "#{{version}}\t#{{session_name}}\t{}\t{}\t{}\t#{{{TAG}}}",
+        only("#{pane_id}"),
+        only("#{pane_title}"),
+        only("#{@fleet_state}")
     );
     let out = match one("list-panes", &["-a", "-F", fmt.as_str()]) {
         Ok(out) => out,
-        Err(e) if no_server(&format!("{e:#}")) => {
-            return Ok(Snapshot {
-                version: version()?,
-                ..Snapshot::default()
-            })
-        }
+        Err(e) if no_server(&format!("{e:#}")) => return serverless(),
         Err(e) => return Err(e),
     };
     let mut snap = Snapshot::default();
     for line in out.lines() {
-        let mut f = line.splitn(4, '\t');
-        let (Some(v), Some(name), Some(title), Some(tag)) =
-            (f.next(), f.next(), f.next(), f.next())
-        else {
+        let f: Vec<&str> = line.splitn(6, '\t').collect();
+        let [v, name, id, title, mark, tag] = f[..] else {
             continue;
         };
         if snap.version.is_empty() {
             snap.version = v.to_string();
         }
         if name == watched {
-            snap.titles.push(title.to_string());
+            snap.panes.push(Pane {
+                id: id.to_string(),
+                title: title.to_string(),
+                mark: mark.to_string(),
+            });
         }
         if snap.sessions.last().is_none_or(|s| s.name != name) {
             snap.sessions.push(Session {
@@ -352,23 +387,30 @@ pub fn snapshot(watched: &str) -> Result<Snapshot> {
     Ok(snap)
 }
 
-/// The panes of every window of a session: (pane id `%N`, title), in order.
-pub fn panes(session: &str) -> Result<Vec<(String, String)>> {
-    let out = one(
-        "list-panes",
-        &[
-            "-s",
-            "-t",
-            &window(session),
-            "-F",
-            "#{pane_id}\t#{pane_title}",
-        ],
-    )?;
-    Ok(out
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(id, title)| (id.to_string(), title.to_string()))
-        .collect())
+/// False when the socket of the server fleet's tmux commands would reach is certainly not
+/// there (then no server runs, and asking one costs a process for nothing): `$TMUX`'s when
+/// set, else `tmux-<uid>/default` in `$TMUX_TMPDIR` or /tmp.
+fn server_socket_exists() -> bool {
+    extern "C" {
+        fn getuid() -> u32;
+    }
+    let socket = match std::env::var("TMUX") {
+        Ok(t) if !t.is_empty() => match t.split(',').next() {
+            Some(s) if !s.is_empty() => std::path::PathBuf::from(s),
+            _ => return true,
+        },
+        _ => {
+            let dir = std::env::var_os("TMUX_TMPDIR")
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| "/tmp".into());
+            // SAFETY: getuid(2) cannot fail and has no preconditions.
+            let uid = unsafe { getuid() };
+            std::path::Path::new(&dir)
+                .join(format!("tmux-{uid}"))
+                .join("default")
+        }
+    };
+    socket.exists()
 }
 
 /// Show a message on the status line of every attached client for a few seconds (two tmux

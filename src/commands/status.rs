@@ -402,12 +402,12 @@ fn terminal_width() -> usize {
 fn render(
     plan: &Plan,
     names: &[String],
+    sessions: &[tmux::Session],
     detail: Detail,
     stats: &mut HashMap<String, Stats>,
     labels: &mut Vec<(String, String)>,
 ) -> Result<String> {
-    let sessions = tmux::sessions()?;
-    let owned = super::owned(plan, &sessions);
+    let owned = super::owned(plan, sessions);
     let agents = plan.select(names)?;
     let mut views = collect(plan, &agents, &owned, detail);
     for v in views.iter_mut() {
@@ -458,6 +458,7 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
         let text = render(
             &plan,
             &args.names,
+            &tmux::sessions()?,
             Detail::Full,
             &mut stats,
             &mut Vec::new(),
@@ -473,7 +474,6 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
     util::defer_interrupts();
     print!("{HIDE_CURSOR}");
     let mut labels = Vec::new();
-    let mut marks = crate::monitor::Marks::default();
     for tick in 0u32.. {
         // Follow edits of the manifest; show its errors in place until they are fixed.
         let now = modified(&plan.manifest);
@@ -486,11 +486,28 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
         } else {
             Detail::Logs
         };
+        // One tmux process a refresh: the sessions, and in the monitor its panes' borders.
+        let mut panes = Vec::new();
         let text = match loaded
             .as_ref()
             .map_err(|e| anyhow::anyhow!("{e:#}"))
-            .and_then(|()| render(&plan, &args.names, detail, &mut stats, &mut labels))
-        {
+            .and_then(|()| {
+                let sessions = if args.monitor {
+                    let snap = tmux::snapshot(&plan.monitor_session())?;
+                    panes = snap.panes;
+                    snap.sessions
+                } else {
+                    tmux::sessions()?
+                };
+                render(
+                    &plan,
+                    &args.names,
+                    &sessions,
+                    detail,
+                    &mut stats,
+                    &mut labels,
+                )
+            }) {
             Ok(t) => t,
             Err(e) => format!("error: {e:#}\n"),
         };
@@ -505,7 +522,7 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
         let _ = stdout.flush();
         drop(stdout);
         if args.monitor {
-            marks.update(&plan, &labels);
+            crate::monitor::mark(&panes, &labels);
         }
         if !util::sleep_unless_interrupted(Duration::from_secs(1)) {
             break;
