@@ -481,7 +481,10 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
             seen = now;
             loaded = manifest::load(Some(&plan.manifest)).map(|p| plan = p);
         }
-        let detail = if tick % WATCH_GIT_EVERY == 0 {
+        // In the monitor the git work starts with the second refresh: its first frame, drawn
+        // while `up` is still starting the agents, comes from the records and logs alone.
+        let first_git = u32::from(args.monitor);
+        let detail = if tick % WATCH_GIT_EVERY == first_git {
             Detail::Full
         } else {
             Detail::Logs
