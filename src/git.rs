@@ -583,6 +583,10 @@ pub fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<Removal>
     std::fs::remove_dir_all(path).with_context(|| format!("cannot remove {}", path.display()))?;
     std::fs::remove_dir_all(&admin)
         .with_context(|| format!("cannot remove {}", admin.display()))?;
+    // The last one gone, `.git/worktrees` goes too, as git does (fails while others remain).
+    if let Some(root) = admin.parent() {
+        let _ = std::fs::remove_dir(root);
+    }
     Ok(Removal::Removed)
 }
 
@@ -1234,7 +1238,7 @@ mod tests {
         assert!(g.join("new").exists());
         std::fs::remove_file(g.join("new")).unwrap();
         assert_eq!(remove_worktree(&repo, &g, false).unwrap(), Removal::Removed);
-        assert!(!g.exists() && !admin("g").exists());
+        assert!(!g.exists() && !common.join("worktrees").exists());
         assert_eq!(worktrees(&repo).unwrap().len(), 1);
     }
 
