@@ -32,7 +32,13 @@ fn spawn_error(e: std::io::Error) -> anyhow::Error {
 
 /// Run git in `dir`; its stdout on success, an error with its stderr otherwise.
 fn run(dir: &Path, args: &[&str]) -> Result<String> {
-    let out = command(dir, args).output().map_err(spawn_error)?;
+    run_command(command(dir, args), dir, args)
+}
+
+/// [`run`] for a git command made by [`command`] from `dir` and `args`, then given more
+/// (environment, process group).
+fn run_command(mut cmd: Command, dir: &Path, args: &[&str]) -> Result<String> {
+    let out = cmd.output().map_err(spawn_error)?;
     if !out.status.success() {
         bail!(
             "`git {}` in {} failed: {}",
@@ -104,10 +110,7 @@ pub fn current_branch(repo: &Path) -> Result<Option<String>> {
 
 /// Does `rev` name a commit?
 pub fn commit_exists(repo: &Path, rev: &str) -> Result<bool> {
-    check(
-        repo,
-        &["rev-parse", "--verify", "-q", &format!("{rev}^{{commit}}")],
-    )
+    Ok(commit_oid(repo, rev)?.is_some())
 }
 
 /// Does the local branch exist?
@@ -483,31 +486,30 @@ pub fn create_branches(repo: &Path, branches: &[&str], base: &str) -> Result<()>
 /// their own index, so several fill at once. In its own process group: Ctrl-C lets it end.
 pub fn worktree_fill(worktree: &Path) -> Result<()> {
     use std::os::unix::process::CommandExt;
-    let out = command(worktree, &["checkout", "-f", "-q"])
-        .process_group(0)
-        .output()
-        .map_err(spawn_error)?;
-    if !out.status.success() {
-        bail!(
-            "`git checkout -f` in {} failed: {}",
-            worktree.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    let args = ["checkout", "-f", "-q"];
+    let mut cmd = command(worktree, &args);
+    cmd.process_group(0);
+    run_command(cmd, worktree, &args).map(drop)
 }
 
 /// A registered worktree that was never checked out (no index yet): an `up` stopped between
 /// registering and filling it.
 pub fn worktree_unfilled(worktree: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(worktree.join(".git")) else {
-        return false;
-    };
-    let Some(gitdir) = text.trim().strip_prefix("gitdir: ") else {
+    let Some(gitdir) = dotgit_target(worktree) else {
         return false;
     };
     let gitdir = worktree.join(gitdir);
     gitdir.is_dir() && !gitdir.join("index").exists()
+}
+
+/// The directory a worktree's `.git` file names (`gitdir: …`), as written there (relative
+/// to the worktree or absolute); None when `.git` is no such file.
+fn dotgit_target(worktree: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(worktree.join(".git")).ok()?;
+    let target = text
+        .strip_prefix("gitdir: ")?
+        .trim_end_matches(['\n', '\r']);
+    Some(PathBuf::from(target))
 }
 
 /// Does the worktree have uncommitted changes or untracked files?
@@ -549,26 +551,15 @@ pub fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<Removal>
     };
     if !force {
         // Untracked files count whatever `status.showUntrackedFiles` says.
-        let out = command(
-            path,
-            &[
-                "status",
-                "--porcelain",
-                "--ignore-submodules=none",
-                "--untracked-files=normal",
-            ],
-        )
-        .env("GIT_OPTIONAL_LOCKS", "0")
-        .output()
-        .map_err(spawn_error)?;
-        if !out.status.success() {
-            bail!(
-                "`git status` in {} failed: {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        if !out.stdout.is_empty() {
+        let args = [
+            "status",
+            "--porcelain",
+            "--ignore-submodules=none",
+            "--untracked-files=normal",
+        ];
+        let mut cmd = command(path, &args);
+        cmd.env("GIT_OPTIONAL_LOCKS", "0");
+        if !run_command(cmd, path, &args)?.is_empty() {
             return Ok(Removal::Dirty);
         }
     }
@@ -593,8 +584,7 @@ pub fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<Removal>
 /// The worktree's directory under `.git/worktrees/`, when its `.git` file names one that
 /// names the worktree back, and nothing there asks for git's own care (a lock, submodules).
 fn admin_dir(path: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(path.join(".git")).ok()?;
-    let admin = PathBuf::from(text.strip_prefix("gitdir: ")?.trim_end_matches('\n'));
+    let admin = dotgit_target(path)?;
     let back = std::fs::read_to_string(admin.join("gitdir")).ok()?;
     let back = std::fs::canonicalize(back.trim_end_matches('\n')).ok()?;
     let here = std::fs::canonicalize(path.join(".git")).ok()?;
@@ -693,16 +683,17 @@ fn commits_ahead_each(repo: &Path, base: &str, branches: &[&str]) -> HashMap<Str
 }
 
 /// The commit `rev` names, None when it names none.
-pub fn commit_oid(repo: &Path, rev: &str) -> Option<String> {
+pub fn commit_oid(repo: &Path, rev: &str) -> Result<Option<String>> {
     let out = command(
         repo,
         &["rev-parse", "--verify", "-q", &format!("{rev}^{{commit}}")],
     )
     .output()
-    .ok()?;
-    out.status
+    .map_err(spawn_error)?;
+    Ok(out
+        .status
         .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
 }
 
 /// A worktree as one `git status` sees it.
@@ -1109,7 +1100,7 @@ mod tests {
         assert_eq!(ahead(branch_tips(repo, "main", &branches)), want);
         if let Some(found) = ahead_behind(repo, "main", &branches) {
             // for-each-ref with ahead-behind (git 2.41+) also gives behind and the tip.
-            let a2 = commit_oid(repo, "fleet/a2");
+            let a2 = commit_oid(repo, "fleet/a2").unwrap();
             assert_eq!(found["fleet/a2"].oid, a2);
             assert_eq!(found["fleet/a2"].behind, Some(0));
             assert_eq!(ahead(found), want);

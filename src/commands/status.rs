@@ -94,7 +94,7 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
     let (tips, base_oid, looks) = std::thread::scope(|s| {
         let tips = s.spawn(|| {
             let tips = git::branch_tips(&plan.repo, &plan.base, &branches);
-            let base = git::commit_oid(&plan.repo, &plan.base);
+            let base = git::commit_oid(&plan.repo, &plan.base).ok().flatten();
             (tips, base)
         });
         let looks = in_parallel(&worktrees, |w| git::look(w));

@@ -42,7 +42,8 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     let monitor = plan.monitor_session();
     // tmux's version, the sessions and the monitor's panes: one tmux process.
     let snap = tmux::snapshot(&monitor)?;
-    let sessions = snap.sessions.clone();
+    let titles = snap.titles();
+    let sessions = snap.sessions;
     let owned = super::owned(plan, &sessions);
     let worktrees = git::worktrees(&plan.repo)?;
     let views = status::collect(plan, agents, &owned, status::Detail::States);
@@ -59,7 +60,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     let newly_queued = wait.iter().filter(|v| v.state != State::Queued).count();
 
     // A monitor built for another list of agents (the manifest changed) is rebuilt.
-    let monitor_stale = owned.contains(&monitor) && snap.titles() != monitor::titles(plan);
+    let monitor_stale = owned.contains(&monitor) && titles != monitor::titles(plan);
     let monitor_alive = owned.contains(&monitor) && !monitor_stale;
     // Session names fleet would create but someone else holds.
     let mut wanted: Vec<&str> = to_start.iter().map(|v| v.agent.session.as_str()).collect();
