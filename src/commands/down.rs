@@ -101,33 +101,20 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
         .collect();
     // Each removal touches only its own worktree and its `.git/worktrees/` entry: a few run
     // at once.
-    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+    let results = util::in_parallel(&present, |a| {
+        git::remove_worktree(&plan.repo, &a.worktree, args.force)
+    });
     let mut first_error = None;
-    for chunk in present.chunks(jobs) {
-        let results: Vec<Result<git::Removal>> = std::thread::scope(|s| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|a| s.spawn(|| git::remove_worktree(&plan.repo, &a.worktree, args.force)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("the removal thread failed")))
-                })
-                .collect()
-        });
-        for (a, result) in chunk.iter().zip(results) {
-            match result {
-                Ok(git::Removal::Removed) => crate::info!(
-                    "removed worktree {} (branch {} kept)",
-                    a.worktree.display(),
-                    a.branch
-                ),
-                Ok(git::Removal::Dirty) => refused.push(a.worktree.display().to_string()),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
+    for (a, result) in present.iter().zip(results) {
+        match result.unwrap_or_else(|| Err(anyhow::anyhow!("the removal thread failed"))) {
+            Ok(git::Removal::Removed) => crate::info!(
+                "removed worktree {} (branch {} kept)",
+                a.worktree.display(),
+                a.branch
+            ),
+            Ok(git::Removal::Dirty) => refused.push(a.worktree.display().to_string()),
+            Err(e) => {
+                first_error.get_or_insert(e);
             }
         }
     }

@@ -97,7 +97,7 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
             let base = git::commit_oid(&plan.repo, &plan.base).ok().flatten();
             (tips, base)
         });
-        let looks = in_parallel(&worktrees, |w| git::look(w));
+        let looks = util::in_parallel(&worktrees, |w| git::look(w));
         let (tips, base) = tips.join().unwrap_or_default();
         (tips, base, looks)
     });
@@ -107,10 +107,10 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
     let mut own_diff: Vec<usize> = Vec::new();
     let mut pairs: Vec<(String, String)> = Vec::new();
     let mut from_batch: Vec<(usize, String)> = Vec::new();
-    for (i, (v, look)) in views.iter_mut().zip(&looks).enumerate() {
+    for (i, (v, look)) in views.iter_mut().zip(looks).enumerate() {
         let tip = tips.get(&v.agent.branch);
         v.stats.commits_ahead = tip.map_or(0, |t| t.ahead);
-        let Some(look) = look else { continue };
+        let Some(look) = look.flatten() else { continue };
         v.stats.files_changed = look.untracked;
         // The worktree still has the agent's branch checked out, as git last said.
         let tip_oid = tip.and_then(|t| t.oid.as_deref());
@@ -129,10 +129,11 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
     let own: Vec<&Path> = own_diff.iter().map(|&i| worktrees[i]).collect();
     let (diffs, batch) = std::thread::scope(|s| {
         let batch = s.spawn(|| git::commit_diffs(&plan.repo, &pairs));
-        let diffs = in_parallel(&own, |w| git::worktree_diff(w, &plan.base));
+        let diffs = util::in_parallel(&own, |w| git::worktree_diff(w, &plan.base));
         (diffs, batch.join().unwrap_or_default())
     });
-    for (&i, (files, ins, del)) in own_diff.iter().zip(diffs) {
+    for (&i, diff) in own_diff.iter().zip(diffs) {
+        let (files, ins, del) = diff.unwrap_or_default();
         let st = &mut views[i].stats;
         (st.files_changed, st.insertions, st.deletions) = (st.files_changed + files, ins, del);
     }
@@ -144,29 +145,6 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
     for v in views.iter_mut() {
         v.last_line = last_line(&v.agent.log);
     }
-}
-
-/// `f` of every item, on two threads a core (each mostly waits on the git it runs; measured on
-/// 2 cores, 32 worktrees of a 5,000-file repo: about half the time of one thread, more threads
-/// gain nothing), answers in the items' order.
-fn in_parallel<T: Sync, R: Send + Default + Clone>(
-    items: &[T],
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
-    let per = items.len().div_ceil(jobs).max(1);
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(per)
-            .map(|chunk| s.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .zip(items.chunks(per))
-            .flat_map(|(h, chunk)| h.join().unwrap_or_else(|_| vec![R::default(); chunk.len()]))
-            .collect()
-    })
 }
 
 /// One agent's state (records and sessions only) and the sessions this fleet owns, from one
