@@ -714,23 +714,18 @@ pub fn look(worktree: &Path) -> Option<Look> {
     if !worktree.is_dir() {
         return None;
     }
-    let out = command(
-        worktree,
-        &[
-            "status",
-            "--porcelain=v2",
-            "--branch",
-            "--untracked-files=all",
-            "--no-renames",
-            "-z",
-        ],
-    )
-    .env("GIT_OPTIONAL_LOCKS", "0")
-    .output()
-    .ok()?;
-    out.status
-        .success()
-        .then(|| parse_look(&String::from_utf8_lossy(&out.stdout)))
+    let args = [
+        "status",
+        "--porcelain=v2",
+        "--branch",
+        "--untracked-files=all",
+        "--no-renames",
+        "-z",
+    ];
+    let mut cmd = command(worktree, &args);
+    cmd.env("GIT_OPTIONAL_LOCKS", "0");
+    let out = run_command(cmd, worktree, &args).ok()?;
+    Some(parse_look(&out))
 }
 
 fn parse_look(text: &str) -> Look {
