@@ -15,11 +15,16 @@
 #              YAML files (skipped with a note when tmuxp is not installed);
 #            - floor: the N `git worktree add` and N `git worktree remove` alone, one after
 #              another: the git work every variant does;
+#            - fs floor: no git, no tmux: the repo's tracked files copied N times (`cp -r`)
+#              and removed (`rm -rf`), on every core at once: what the file system allows
+#              any tool that makes N checkouts;
 #            (on the big repo, N=64 times fleet alone, for its growth: each variant would
 #            take minutes there; status on the big repo goes up to N=32);
 #   status   `fleet status --json` against a loop of `tmux has-session` + `git diff
 #            --shortstat` + `git rev-list --count` per agent, on the fresh worktrees and again
-#            once every worktree's index was refreshed (as an agent's own `git status` does).
+#            once every worktree's index was refreshed (as an agent's own `git status` does),
+#            and against the floor of any status: every file of the N worktrees stat'ed once
+#            (`find`), on every core at once, no git.
 # Every run starts clean (branches deleted, untimed). Runs are interleaved (each round runs
 # every variant once, the order rotating) and the table shows medians in milliseconds and
 # the ratio fleet / baseline. Times come from hyperfine (one run per call) when it is
@@ -85,8 +90,27 @@ v_floor() {
     done
 }
 
+# The file system's floor for N checkouts: the tracked files (all under src/) copied N times
+# and removed, a stream a core, with no git and no tmux.
+v_fsfloor() {
+    local wt="$WORK/$(basename "$REPO").fsfloor" jobs
+    jobs=$(nproc)
+    mkdir -p "$wt"
+    agent_names | xargs -P "$jobs" -I{} cp -r "$REPO/src" "$wt/{}"
+    agent_names | xargs -P "$jobs" -I{} rm -rf "$wt/{}"
+}
+
 v_status() {
     "$FLEET" -f "$REPO/fleet-$N.yaml" status --json >/dev/null
+}
+
+# The floor of any status: every file of the N worktrees stat'ed once (find's -size needs
+# the stat), the worktrees split into one stream a core, no git.
+v_status_floor() {
+    local jobs
+    jobs=$(nproc)
+    agent_names | sed "s|^|$WT/|" | xargs -n $(((N + jobs - 1) / jobs)) -P "$jobs" \
+        sh -c 'find "$@" -size +1000000k' sh >/dev/null
 }
 
 v_status_shell() {
@@ -114,7 +138,7 @@ while [ $# -gt 0 ]; do
         --sizes) read -ra SIZES_ARG <<< "$2"; shift ;;
         --status-sizes) read -ra STATUS_ARG <<< "$2"; shift ;;
         --repos) read -ra REPOS <<< "$2"; shift ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
         *) say "unknown option $1 (try --help)"; exit 2 ;;
     esac
     shift
@@ -242,7 +266,7 @@ reset_repo() {
     local branches
     branches=$(git -C "$REPO" for-each-ref --format='%(refname:short)' refs/heads/fleet refs/heads/shell refs/heads/tmuxp refs/heads/floor)
     [ -z "$branches" ] || git -C "$REPO" branch -q -D $branches
-    rm -rf "$REPO/.fleet" "$WORK/logs"/* "$WORK/$(basename "$REPO")".{worktrees,shell,tmuxp,floor}
+    rm -rf "$REPO/.fleet" "$WORK/logs"/* "$WORK/$(basename "$REPO")".{worktrees,shell,tmuxp,floor,fsfloor}
 }
 
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%d\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -257,7 +281,7 @@ for repo in "${REPOS[@]}"; do
     WT="$WORK/$repo.worktrees"
     REPO_WT="$WORK/$repo.tmuxp"
     for N in "${SIZES[@]}"; do
-        variants=(fleet shell floor)
+        variants=(fleet shell floor fsfloor)
         [ -n "$TMUXP" ] && variants+=(tmuxp)
         # 64 checkouts of 5,000 files take minutes a variant on 2 cores: past N=16 the big
         # repo runs fleet only (its growth from N=16; the comparisons are at N <= 16).
@@ -283,6 +307,7 @@ for repo in "${REPOS[@]}"; do
             row "$repo|$N|up+down vs tmuxp load (not installed)" "$repo-$N-fleet" ""
         fi
         row "$repo|$N|up+down vs bare worktree add+remove" "$repo-$N-fleet" "$repo-$N-floor"
+        row "$repo|$N|up+down vs file-system floor (cp -r + rm -rf, every core)" "$repo-$N-fleet" "$repo-$N-fsfloor"
     done
     for N in "${STATUS_SIZES[@]}"; do
         # The same for status: 64 big worktrees only to read them is minutes of checkout.
@@ -297,13 +322,14 @@ for repo in "${REPOS[@]}"; do
                 for a in $(agent_names); do git -C "$WT/$a" status --porcelain >/dev/null; done
             fi
             for ((r = 0; r < RUNS; r++)); do
-                order=(status status_shell)
-                [ $((r % 2)) = 0 ] || order=(status_shell status)
+                order=(status status_shell status_floor)
+                [ $((r % 2)) = 0 ] || order=(status_floor status_shell status)
                 for v in "${order[@]}"; do
                     timeit "$v" >> "$WORK/times/$repo-$N-$state-$v"
                 done
             done
             row "$repo|$N|status --json vs shell loop ($state)" "$repo-$N-$state-status" "$repo-$N-$state-status_shell"
+            row "$repo|$N|status --json vs stat of every file, every core ($state)" "$repo-$N-$state-status" "$repo-$N-$state-status_floor"
         done
         "$FLEET" -f "$REPO/fleet-$N.yaml" down --rm-worktrees --force >/dev/null
     done
