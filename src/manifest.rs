@@ -335,7 +335,7 @@ impl fmt::Display for Invalid {
         let n = self.problems.len();
         write!(
             f,
-            "{} is invalid ({n} problem{}); nothing was started:",
+            "{} is invalid ({n} problem{}); nothing was changed:",
             self.file,
             if n == 1 { "" } else { "s" }
         )?;
