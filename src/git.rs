@@ -50,6 +50,14 @@ fn run_command(mut cmd: Command, dir: &Path, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// [`run`] without git's optional locks: a `git status` that refreshes nothing on disk, so it
+/// never holds the `index.lock` an agent's own `git add` or `git commit` needs meanwhile.
+fn run_unlocked(dir: &Path, args: &[&str]) -> Result<String> {
+    let mut cmd = command(dir, args);
+    cmd.env("GIT_OPTIONAL_LOCKS", "0");
+    run_command(cmd, dir, args)
+}
+
 /// Run git in `dir` and tell only whether it succeeded.
 fn check(dir: &Path, args: &[&str]) -> Result<bool> {
     Ok(command(dir, args)
@@ -514,7 +522,9 @@ fn dotgit_target(worktree: &Path) -> Option<PathBuf> {
 
 /// Does the worktree have uncommitted changes or untracked files?
 pub fn is_dirty(worktree: &Path) -> Result<bool> {
-    Ok(!run(worktree, &["status", "--porcelain"])?.trim().is_empty())
+    Ok(!run_unlocked(worktree, &["status", "--porcelain"])?
+        .trim()
+        .is_empty())
 }
 
 /// Remove a worktree (its branch stays).
@@ -557,9 +567,7 @@ pub fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<Removal>
             "--ignore-submodules=none",
             "--untracked-files=normal",
         ];
-        let mut cmd = command(path, &args);
-        cmd.env("GIT_OPTIONAL_LOCKS", "0");
-        if !run_command(cmd, path, &args)?.is_empty() {
+        if !run_unlocked(path, &args)?.is_empty() {
             return Ok(Removal::Dirty);
         }
     }
@@ -722,9 +730,7 @@ pub fn look(worktree: &Path) -> Option<Look> {
         "--no-renames",
         "-z",
     ];
-    let mut cmd = command(worktree, &args);
-    cmd.env("GIT_OPTIONAL_LOCKS", "0");
-    let out = run_command(cmd, worktree, &args).ok()?;
+    let out = run_unlocked(worktree, &args).ok()?;
     Some(parse_look(&out))
 }
 
@@ -912,7 +918,7 @@ pub fn changes(dir: &Path, untracked: bool) -> Result<Vec<String>> {
     } else {
         "--untracked-files=no"
     };
-    Ok(run(dir, &["status", "--porcelain", mode])?
+    Ok(run_unlocked(dir, &["status", "--porcelain", mode])?
         .lines()
         .map(str::to_string)
         .collect())
