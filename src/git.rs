@@ -762,6 +762,13 @@ pub fn worktree_diff(worktree: &Path, base: &str) -> (u64, u64, u64) {
     .map_or((0, 0, 0), |out| parse_shortstat(&out))
 }
 
+/// The committed work of a branch against its merge-base with `base` (a branch whose
+/// worktree is gone): one `git diff --shortstat base...branch` in the repository.
+pub fn branch_diff(repo: &Path, base: &str, branch: &str) -> (u64, u64, u64) {
+    let range = format!("{base}...refs/heads/{branch}");
+    run(repo, &["diff", "--shortstat", "-M", &range]).map_or((0, 0, 0), |out| parse_shortstat(&out))
+}
+
 /// The diffs between pairs of commits `(to, from)`, all from one `git diff-tree --stdin`
 /// (renames found, as [`worktree_diff`]): (files, insertions, deletions) by `to`.
 pub fn commit_diffs(repo: &Path, pairs: &[(String, String)]) -> HashMap<String, (u64, u64, u64)> {

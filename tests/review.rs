@@ -184,6 +184,39 @@ fn status_counts_every_kind_of_change_as_git_does() {
     );
 }
 
+#[test]
+fn status_still_counts_the_committed_work_of_a_removed_worktree() {
+    let f = Fleet::new();
+    f.manifest(
+        r#"agents:
+  - name: done
+    prompt: "hi"
+    command: "printf 'a\\nb\\n' > new.txt; git add -A; git commit -qm work"
+"#,
+    );
+    f.fleet(&["up"]).success();
+    f.fleet(&["wait", "--timeout", "20"]).success();
+    assert_eq!(counted(&f, "done"), (1, 2, 0));
+
+    f.fleet(&["down", "--rm-worktrees"]).success();
+    assert!(
+        !f.worktree("done").exists(),
+        "the clean worktree is removed"
+    );
+    assert_eq!(
+        counted(&f, "done"),
+        (1, 2, 0),
+        "the branch still has the work"
+    );
+    assert_eq!(f.agent("done")["commits_ahead"], 1);
+
+    // the base moves on: the work is counted from the merge-base, not the base's tip
+    f.file("later.txt", "x\ny\nz\n");
+    f.git(&["add", "later.txt"]);
+    f.git(&["commit", "-qm", "later"]);
+    assert_eq!(counted(&f, "done"), (1, 2, 0), "base moved");
+}
+
 // ------------------------------------------------------------------------------------ wait
 
 #[test]

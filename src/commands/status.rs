@@ -103,17 +103,27 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
     });
 
     // What each agent still needs: (view index, its own diff) or (view index, a committed
-    // diff from the batch).
+    // diff from the batch). An agent whose worktree is gone (`down --rm-worktrees`) still
+    // shows the work committed on its branch.
     let mut own_diff: Vec<usize> = Vec::new();
     let mut pairs: Vec<(String, String)> = Vec::new();
     let mut from_batch: Vec<(usize, String)> = Vec::new();
     for (i, (v, look)) in views.iter_mut().zip(looks).enumerate() {
         let tip = tips.get(&v.agent.branch);
         v.stats.commits_ahead = tip.map_or(0, |t| t.ahead);
-        let Some(look) = look.flatten() else { continue };
+        let tip_oid = tip.and_then(|t| t.oid.as_deref());
+        let look = match look.flatten() {
+            Some(look) => look,
+            None if v.agent.worktree.exists() => continue,
+            // No worktree: the branch tip as a clean worktree on it would show it.
+            None => git::Look {
+                head: tip_oid.map(str::to_string),
+                changed: false,
+                untracked: 0,
+            },
+        };
         v.stats.files_changed = look.untracked;
         // The worktree still has the agent's branch checked out, as git last said.
-        let tip_oid = tip.and_then(|t| t.oid.as_deref());
         let on_tip = tip_oid.is_some() && tip_oid == look.head.as_deref();
         match (look.changed, tip) {
             (false, Some(t)) if on_tip && t.ahead == 0 => {}
@@ -126,10 +136,19 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
             _ => own_diff.push(i),
         }
     }
-    let own: Vec<&Path> = own_diff.iter().map(|&i| worktrees[i]).collect();
+    let own: Vec<(&Path, &str)> = own_diff
+        .iter()
+        .map(|&i| (worktrees[i], views[i].agent.branch.as_str()))
+        .collect();
     let (diffs, batch) = std::thread::scope(|s| {
         let batch = s.spawn(|| git::commit_diffs(&plan.repo, &pairs));
-        let diffs = util::in_parallel(&own, |w| git::worktree_diff(w, &plan.base));
+        let diffs = util::in_parallel(&own, |&(w, branch)| {
+            if w.exists() {
+                git::worktree_diff(w, &plan.base)
+            } else {
+                git::branch_diff(&plan.repo, &plan.base, branch)
+            }
+        });
         (diffs, batch.join().unwrap_or_default())
     });
     for (&i, diff) in own_diff.iter().zip(diffs) {
