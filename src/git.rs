@@ -317,7 +317,8 @@ pub enum Registrar {
     /// does: no process per worktree, and nothing that grows with the worktrees already there.
     Files { common: PathBuf },
     /// `git worktree add --no-checkout`, for repositories using what that sets up besides
-    /// those files (per-worktree config, sparse checkout, relative worktree paths).
+    /// those files (per-worktree config, sparse checkout, relative worktree paths) or how
+    /// (`core.sharedRepository`: a group's repository, whose files git makes group-writable).
     Git,
 }
 
@@ -328,7 +329,7 @@ pub fn registrar(repo: &Path, common: &Path) -> Result<Registrar> {
         &[
             "config",
             "--get-regexp",
-            r"^(extensions\.(worktreeconfig|relativeworktrees|refstorage)|core\.sparsecheckout|worktree\.userelativepaths)$",
+            r"^(extensions\.(worktreeconfig|relativeworktrees|refstorage)|core\.(sparsecheckout|sharedrepository)|worktree\.userelativepaths)$",
         ],
     )
     .output()
@@ -474,7 +475,8 @@ pub fn create_branches(repo: &Path, branches: &[&str], base: &str) -> Result<()>
     if let Some(mut stdin) = child.stdin.take() {
         let text: String = branches
             .iter()
-            .map(|b| format!("create refs/heads/{b} {base}\n"))
+            // `^{commit}`: a base that is an annotated tag gives its commit, as `git branch`.
+            .map(|b| format!("create refs/heads/{b} {base}^{{commit}}\n"))
             .collect();
         stdin.write_all(text.as_bytes())?;
     }
@@ -527,23 +529,31 @@ pub fn is_dirty(worktree: &Path) -> Result<bool> {
         .is_empty())
 }
 
-/// Remove a worktree (its branch stays).
-pub fn worktree_remove(repo: &Path, path: &Path, force: bool) -> Result<()> {
+/// Remove a worktree (its branch stays): Ok(Err(why)) when git refuses.
+pub fn worktree_remove(repo: &Path, path: &Path, force: bool) -> Result<Result<(), String>> {
     let p = path.display().to_string();
     let mut args = vec!["worktree", "remove"];
     if force {
         args.push("--force");
     }
     args.push(&p);
-    run(repo, &args).map(drop)
+    let out = command(repo, &args).output().map_err(spawn_error)?;
+    Ok(if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    })
 }
 
 /// What [`remove_worktree`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removal {
     Removed,
     /// Kept: it has uncommitted changes or untracked files.
     Dirty,
+    /// Kept: `git worktree remove` refused it, for this reason (e.g. it holds a submodule or
+    /// a nested repository, or is locked).
+    Refused(String),
 }
 
 /// Remove a worktree and its entry under `.git/worktrees/` (its branch stays) unless it has
@@ -553,11 +563,11 @@ pub enum Removal {
 /// `.git` file does not lead back to it is left to `git worktree remove` and its refusals.
 pub fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<Removal> {
     let Some(admin) = admin_dir(path) else {
-        return match worktree_remove(repo, path, force) {
-            Ok(()) => Ok(Removal::Removed),
-            Err(_) if !force && is_dirty(path).unwrap_or(false) => Ok(Removal::Dirty),
-            Err(e) => Err(e),
-        };
+        return Ok(match worktree_remove(repo, path, force)? {
+            Ok(()) => Removal::Removed,
+            Err(_) if !force && is_dirty(path).unwrap_or(false) => Removal::Dirty,
+            Err(why) => Removal::Refused(why),
+        });
     };
     if !force {
         // Untracked files count whatever `status.showUntrackedFiles` says.
@@ -600,8 +610,31 @@ fn admin_dir(path: &Path) -> Option<PathBuf> {
         && back == here
         && !admin.join("locked").exists()
         && !admin.join("modules").exists()
-        && !path.join(".gitmodules").exists();
+        && !path.join(".gitmodules").exists()
+        && !may_hold_gitlinks(&admin);
     plain.then_some(admin)
+}
+
+/// Whether the worktree's index may record a submodule or a nested repository committed as
+/// one (a gitlink, mode 160000), which `git worktree remove` refuses to delete: its commits
+/// may live nowhere else. The index is searched for the four bytes of that mode, big-endian
+/// as every index version stores it: never a miss, now and then a false alarm (another field
+/// holding those bytes), which only leaves the removal to git. A split index (entries in a
+/// `sharedindex.*` beside it) or an index fleet cannot read counts as holding one.
+fn may_hold_gitlinks(admin: &Path) -> bool {
+    let index = match std::fs::read(admin.join("index")) {
+        Ok(bytes) => bytes,
+        // Never checked out: nothing recorded.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
+        Err(_) => return true,
+    };
+    let split = std::fs::read_dir(admin).map_or(true, |entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("sharedindex."))
+    });
+    const GITLINK: [u8; 4] = 0o160000u32.to_be_bytes();
+    split || !index.starts_with(b"DIRC") || index.windows(4).any(|w| w == GITLINK)
 }
 
 /// An agent's work against the merge-base with `base`.

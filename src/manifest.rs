@@ -751,6 +751,25 @@ pub fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// A path with the symlinks of its longest existing part resolved (as git and `realpath -m`
+/// resolve it), the rest cleaned lexically.
+pub fn real_path(path: &Path) -> PathBuf {
+    let mut existing = path;
+    let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            return normalize(&rest.iter().rev().fold(real, |p, c| p.join(c)));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return normalize(path),
+        }
+    }
+}
+
 /// The 1-based line of each agent's `name:` entry, found by scanning the text in order.
 fn agent_lines(text: &str, agents: &[RawAgent]) -> Vec<Option<usize>> {
     let lines: Vec<&str> = text.lines().collect();
@@ -821,7 +840,8 @@ fn resolve(
         None => sanitize(&repo_name),
     };
     let worktree_dir = match &raw.worktree_dir {
-        Some(d) => normalize(&dir.join(d)),
+        // Through symlinks, as git records worktrees: fleet finds its own in git's list.
+        Some(d) => real_path(&dir.join(d)),
         None => normalize(
             &repo_path
                 .parent()
@@ -1245,6 +1265,24 @@ mod tests {
         assert_eq!(
             normalize(Path::new("/a/b/../c/./d")),
             PathBuf::from("/a/c/d")
+        );
+    }
+
+    #[test]
+    fn real_path_resolves_the_symlinks_of_the_part_that_exists() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(tmp.path()).unwrap().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert_eq!(real_path(&link.join("wt/./a")), real.join("wt/a"));
+        assert_eq!(
+            real_path(&link.join("../x")),
+            real.parent().unwrap().join("x")
+        );
+        assert_eq!(
+            real_path(Path::new("/nonexistent-fleet/a/../b")),
+            PathBuf::from("/nonexistent-fleet/b")
         );
     }
 }

@@ -586,6 +586,86 @@ fn down_never_touches_a_user_session_that_prefix_matches_an_agent() {
 }
 
 #[test]
+fn down_rm_worktrees_leaves_a_committed_nested_repo_to_git_which_keeps_it() {
+    // a nested repository committed as a gitlink: its own commits live only in sub/.git,
+    // and `git status` shows nothing; `git worktree remove` refuses such a worktree
+    let f = Fleet::new();
+    f.manifest(
+        r#"agents:
+  - name: nest
+    prompt: "hi"
+    command: "git init -q sub && cd sub && echo precious > p && git add p && git -c user.name=a -c user.email=a@b commit -qm sub && cd .. && git add sub 2>/dev/null; git commit -qm 'add sub'"
+"#,
+    );
+    f.fleet(&["up"]).success();
+    f.fleet(&["wait", "--timeout", "20"]).success();
+    let sub = f.worktree("nest").join("sub");
+    let commit = f.git_in(&sub, &["rev-parse", "HEAD"]);
+    assert_eq!(
+        f.git_in(&f.worktree("nest"), &["status", "--porcelain"]),
+        ""
+    );
+
+    f.fleet(&["down", "--rm-worktrees"])
+        .code(1)
+        .stderr_has("repo.worktrees/nest")
+        .stderr_has("git will not remove")
+        .stderr_has("submodules")
+        .stderr_has("--force");
+    assert_eq!(
+        f.git_in(&sub, &["cat-file", "-t", commit.trim()]).trim(),
+        "commit"
+    );
+    assert!(sub.join("p").is_file(), "the nested repo's files are kept");
+}
+
+#[test]
+fn an_annotated_tag_as_base_starts_the_branches_at_its_commit() {
+    let f = Fleet::new();
+    f.git(&["tag", "-a", "v1", "-m", "release 1"]);
+    f.manifest(
+        r#"base: v1
+agents:
+  - name: tagged
+    prompt: "hi"
+    command: "true"
+"#,
+    );
+    f.fleet(&["up"]).success();
+    assert_eq!(
+        f.git(&["rev-parse", "fleet/tagged"]),
+        f.git(&["rev-parse", "v1^{commit}"])
+    );
+    f.wait_state("tagged", "done");
+}
+
+#[test]
+fn a_worktree_dir_through_a_symlink_is_found_again_by_down_and_up() {
+    let f = Fleet::new();
+    let real = f.root.join("real");
+    fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, f.root.join("link")).unwrap();
+    f.manifest(
+        r#"worktree_dir: ../link/wt
+agents:
+  - name: a
+    prompt: "hi"
+    command: "true"
+"#,
+    );
+    f.fleet(&["up"]).success();
+    f.wait_state("a", "done");
+    assert!(real.join("wt/a/README.md").is_file());
+    f.fleet(&["up", "--rerun"]).success();
+    f.wait_state("a", "done");
+
+    f.fleet(&["down", "--rm-worktrees"]).success();
+    assert!(!real.join("wt/a").exists(), "the worktree is removed");
+    let listed = f.git(&["worktree", "list", "--porcelain"]);
+    assert!(!listed.contains("/wt/a"), "{listed}");
+}
+
+#[test]
 fn down_rm_worktrees_removes_clean_ones_and_refuses_dirty_ones_unless_forced() {
     let f = three_agents_up_and_settled();
     // uncommitted work: an untracked file in agent2's worktree, a modified file in agent3's

@@ -105,6 +105,7 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
         git::remove_worktree(&plan.repo, &a.worktree, args.force)
     });
     let mut first_error = None;
+    let mut kept_by_git = Vec::new();
     for (a, result) in present.iter().zip(results) {
         match result.unwrap_or_else(|| Err(anyhow::anyhow!("the removal thread failed"))) {
             Ok(git::Removal::Removed) => crate::info!(
@@ -113,6 +114,9 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
                 a.branch
             ),
             Ok(git::Removal::Dirty) => refused.push(a.worktree.display().to_string()),
+            Ok(git::Removal::Refused(why)) => {
+                kept_by_git.push(format!("{} ({why})", a.worktree.display()));
+            }
             Err(e) => {
                 first_error.get_or_insert(e);
             }
@@ -121,13 +125,27 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     if let Some(e) = first_error {
         return Err(e);
     }
+    let mut kept = Vec::new();
     if !refused.is_empty() {
-        bail!(
+        kept.push(format!(
             "kept {} with uncommitted changes: {}; commit or stash that work, or pass --force to remove {} anyway",
             if refused.len() == 1 { "a worktree" } else { "worktrees" },
             refused.join(", "),
             if refused.len() == 1 { "it" } else { "them" }
-        );
+        ));
+    }
+    if !kept_by_git.is_empty() {
+        // A nested repository's commits may exist nowhere else: git keeps such worktrees.
+        kept.push(format!(
+            "kept {} that git will not remove: {}; save what you need from {} (a nested repository's commits live only there), or pass --force to remove {} anyway",
+            if kept_by_git.len() == 1 { "a worktree" } else { "worktrees" },
+            kept_by_git.join(", "),
+            if kept_by_git.len() == 1 { "it" } else { "them" },
+            if kept_by_git.len() == 1 { "it" } else { "them" }
+        ));
+    }
+    if !kept.is_empty() {
+        bail!("{}", kept.join("\n"));
     }
     Ok(0)
 }
