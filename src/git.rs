@@ -1284,6 +1284,10 @@ mod tests {
         git(&repo, &["config", "core.sparseCheckout", "yes"]);
         assert_eq!(registrar(&repo, &common).unwrap(), Registrar::Git);
         git(&repo, &["config", "core.sparseCheckout", "off"]);
+        // a group's repository: git makes the worktree files group-writable
+        git(&repo, &["config", "core.sharedRepository", "group"]);
+        assert_eq!(registrar(&repo, &common).unwrap(), Registrar::Git);
+        git(&repo, &["config", "core.sharedRepository", "false"]);
         git(&repo, &["config", "extensions.refStorage", "files"]);
         assert!(matches!(
             registrar(&repo, &common).unwrap(),
