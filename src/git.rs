@@ -58,6 +58,15 @@ fn run_unlocked(dir: &Path, args: &[&str]) -> Result<String> {
     run_command(cmd, dir, args)
 }
 
+/// Run a git question in `dir`: its trimmed stdout, or None when git says no (fails).
+fn answer(dir: &Path, args: &[&str]) -> Result<Option<String>> {
+    let out = command(dir, args).output().map_err(spawn_error)?;
+    Ok(out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
+}
+
 /// Run git in `dir` and tell only whether it succeeded.
 fn check(dir: &Path, args: &[&str]) -> Result<bool> {
     Ok(command(dir, args)
@@ -91,15 +100,7 @@ pub fn version() -> Result<String> {
 
 /// The top directory of the repository holding `dir`, or None outside any repository.
 pub fn toplevel(dir: &Path) -> Result<Option<PathBuf>> {
-    let out = command(dir, &["rev-parse", "--show-toplevel"])
-        .output()
-        .map_err(spawn_error)?;
-    if !out.status.success() {
-        return Ok(None);
-    }
-    Ok(Some(PathBuf::from(
-        String::from_utf8_lossy(&out.stdout).trim(),
-    )))
+    Ok(answer(dir, &["rev-parse", "--show-toplevel"])?.map(PathBuf::from))
 }
 
 /// Does the repository have at least one commit?
@@ -109,11 +110,7 @@ pub fn has_commits(repo: &Path) -> Result<bool> {
 
 /// The checked-out branch, or None on a detached HEAD.
 pub fn current_branch(repo: &Path) -> Result<Option<String>> {
-    let out = command(repo, &["symbolic-ref", "--short", "-q", "HEAD"])
-        .output()
-        .map_err(spawn_error)?;
-    let b = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    Ok((out.status.success() && !b.is_empty()).then_some(b))
+    Ok(answer(repo, &["symbolic-ref", "--short", "-q", "HEAD"])?.filter(|b| !b.is_empty()))
 }
 
 /// Does `rev` name a commit?
@@ -725,16 +722,10 @@ fn commits_ahead_each(repo: &Path, base: &str, branches: &[&str]) -> HashMap<Str
 
 /// The commit `rev` names, None when it names none.
 pub fn commit_oid(repo: &Path, rev: &str) -> Result<Option<String>> {
-    let out = command(
+    answer(
         repo,
         &["rev-parse", "--verify", "-q", &format!("{rev}^{{commit}}")],
     )
-    .output()
-    .map_err(spawn_error)?;
-    Ok(out
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
 }
 
 /// A worktree as one `git status` sees it.
@@ -856,13 +847,7 @@ fn parse_commit_diffs(text: &str) -> HashMap<String, (u64, u64, u64)> {
 
 /// The merge-base of two revisions, None when they share no history.
 pub fn merge_base(repo: &Path, a: &str, b: &str) -> Result<Option<String>> {
-    let out = command(repo, &["merge-base", a, b])
-        .output()
-        .map_err(spawn_error)?;
-    Ok(out
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
+    answer(repo, &["merge-base", a, b])
 }
 
 /// Print the diff from `from` to the worktree's files — committed, staged, unstaged and
