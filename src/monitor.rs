@@ -12,11 +12,22 @@ pub const PER_WINDOW: usize = 9;
 pub const WIDTH: &str = "200";
 pub const HEIGHT: &str = "50";
 
-/// The pane titles the monitor of this plan has: `status`, then every agent's name.
-pub fn titles(plan: &Plan) -> Vec<String> {
-    std::iter::once("status".to_string())
-        .chain(plan.agents.iter().map(|a| a.name.clone()))
-        .collect()
+/// The panes the monitor of this plan has, in order, each as (its window: 0, 1, …; its
+/// agent, empty for the status pane): what [`tmux::Snapshot::layout`] reads back. A monitor
+/// that differs (agents or `per_window` changed, a pane closed or added by hand) is rebuilt.
+pub fn layout(plan: &Plan) -> Vec<(usize, String)> {
+    let mut panes = vec![(0, String::new())];
+    let mut in_window = 1;
+    let mut window = 0;
+    for agent in &plan.agents {
+        if in_window >= plan.per_window {
+            window += 1;
+            in_window = 0;
+        }
+        panes.push((window, agent.name.clone()));
+        in_window += 1;
+    }
+    panes
 }
 
 /// Each pane's border: its title and, once known, its agent's state (`@fleet_state`, kept
@@ -26,7 +37,7 @@ const BORDER: &str = concat!(
     "#{?#{m:failed*,#{@fleet_state}},#[fg=red],",
     "#{?#{m:lost*,#{@fleet_state}},#[fg=magenta],",
     "#{?#{m:stopped*,#{@fleet_state}},#[fg=yellow],}}}}",
-    "#{pane_title}#{?@fleet_state,: #{@fleet_state},}#[default] "
+    "#{?@fleet_agent,#{@fleet_agent},status}#{?@fleet_state,: #{@fleet_state},}#[default] "
 );
 
 /// Put each agent's label (`running`, `failed (exit 3)`) on its pane's border where the
@@ -36,7 +47,7 @@ const BORDER: &str = concat!(
 pub fn mark(panes: &[tmux::Pane], labels: &[(String, String)]) {
     let mut batch = Batch::new();
     for (name, label) in labels {
-        if let Some(p) = panes.iter().find(|p| p.title == *name && p.mark != *label) {
+        if let Some(p) = panes.iter().find(|p| p.agent == *name && p.mark != *label) {
             batch.add("set-option", &["-p", "-t", &p.id, "@fleet_state", label]);
         }
     }
@@ -84,18 +95,20 @@ pub fn build(plan: &Plan, fleet_exe: &Path, batch: &mut Batch) {
             "--monitor",
         ],
     );
-    batch.add("select-pane", &["-t", &win, "-T", "status"]);
-    batch.add("set-option", &["-t", &win, tmux::TAG, &tag]);
+    // The rest on new-session's line: if it fails (someone else's session took the name
+    // meanwhile) tmux skips them all instead of acting on that session.
+    batch.and("select-pane", &["-t", &win, "-T", "status"]);
+    batch.and("set-option", &["-t", &win, tmux::TAG, &tag]);
     let style = |b: &mut Batch| {
-        b.add(
+        b.and(
             "set-option",
             &["-w", "-t", &win, "pane-border-status", "top"],
         );
-        b.add(
+        b.and(
             "set-option",
             &["-w", "-t", &win, "pane-border-format", BORDER],
         );
-        b.add("set-option", &["-w", "-t", &win, "remain-on-exit", "on"]);
+        b.and("set-option", &["-w", "-t", &win, "remain-on-exit", "on"]);
     };
     style(batch);
     let mut in_window = 1;
@@ -108,21 +121,28 @@ pub fn build(plan: &Plan, fleet_exe: &Path, batch: &mut Batch) {
             let name = format!("monitor-{window_no}");
             let mut args = vec!["-t".to_string(), win.clone(), "-n".into(), name];
             args.append(&mut cmd);
-            batch.add("new-window", &args);
+            batch.and("new-window", &args);
             style(batch);
         } else {
             let mut args = vec!["-t".to_string(), win.clone()];
             args.append(&mut cmd);
-            batch.add("split-window", &args);
+            batch.and("split-window", &args);
         }
-        // Explicit targets only: from inside tmux "the current pane" is the user's.
-        batch.add("select-pane", &["-t", &win, "-T", &agent.name]);
+        // Explicit targets only: from inside tmux "the current pane" is the user's. The new
+        // pane is the window's active one: its agent goes in a pane option, which is how
+        // fleet knows the pane again (the title is only for show: `tail` prints what the
+        // agent printed, terminal title sequences included).
+        batch.and("select-pane", &["-t", &win, "-T", &agent.name]);
+        batch.and(
+            "set-option",
+            &["-p", "-t", &win, "@fleet_agent", &agent.name],
+        );
         // Re-tile after each split so the next split has room.
-        batch.add("select-layout", &["-t", &win, "tiled"]);
+        batch.and("select-layout", &["-t", &win, "tiled"]);
         in_window += 1;
     }
-    batch.add("select-window", &["-t", &format!("{}^", win)]);
-    batch.add(
+    batch.and("select-window", &["-t", &format!("{}^", win)]);
+    batch.and(
         "select-pane",
         &["-t", &format!("{}:^.{{top-left}}", tmux::exact(&session))],
     );

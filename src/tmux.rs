@@ -55,6 +55,8 @@ fn tmux_error(e: tmux_interface::Error) -> anyhow::Error {
 #[derive(Default)]
 pub struct Batch {
     cmds: Vec<Vec<String>>,
+    /// For each command: whether it goes on the line of the one before ([`Batch::and`]).
+    joined: Vec<bool>,
 }
 
 impl Batch {
@@ -64,9 +66,22 @@ impl Batch {
 
     /// Add one command: its name and arguments, passed to tmux as they are (no shell).
     pub fn add<S: AsRef<str>>(&mut self, name: &str, args: &[S]) -> &mut Self {
+        self.push(name, args, false)
+    }
+
+    /// Add a command that runs only if every command since the last [`Batch::add`] did:
+    /// tmux skips the rest of a line after a command of it fails (e.g. a `set-option` on a
+    /// session whose `new-session` failed would reach someone else's session of that name).
+    pub fn and<S: AsRef<str>>(&mut self, name: &str, args: &[S]) -> &mut Self {
+        let joined = !self.cmds.is_empty();
+        self.push(name, args, joined)
+    }
+
+    fn push<S: AsRef<str>>(&mut self, name: &str, args: &[S], joined: bool) -> &mut Self {
         let mut cmd = vec![name.to_string()];
         cmd.extend(args.iter().map(|a| a.as_ref().to_string()));
         self.cmds.push(cmd);
+        self.joined.push(joined);
         self
     }
 
@@ -135,12 +150,18 @@ impl Batch {
         }
     }
 
-    /// The batch in tmux's configuration syntax, every argument single-quoted.
+    /// The batch in tmux's configuration syntax, every argument single-quoted; commands
+    /// joined by [`Batch::and`] on one line, separated by ` ; `.
     fn script(&self) -> Result<String> {
         let mut text = String::new();
-        for c in &self.cmds {
+        for (i, (c, joined)) in self.cmds.iter().zip(&self.joined).enumerate() {
             if let Some(bad) = c.iter().find(|a| a.contains('\n')) {
                 bail!("cannot pass an argument with a newline to tmux: {bad:?}");
+            }
+            if *joined {
+                text.push_str(" ; ");
+            } else if i > 0 {
+                text.push('\n');
             }
             let words: Vec<String> = c[1..]
                 .iter()
@@ -151,8 +172,8 @@ impl Batch {
                 text.push(' ');
                 text.push_str(&w);
             }
-            text.push('\n');
         }
+        text.push('\n');
         Ok(text)
     }
 
@@ -311,15 +332,29 @@ pub struct Snapshot {
 pub struct Pane {
     /// `%N`
     pub id: String,
-    pub title: String,
+    /// Its window: 0 for the session's first, 1 for the next, …
+    pub window: usize,
+    /// Its `@fleet_agent` pane option: the agent whose log the monitor pane follows; empty
+    /// for the status pane. (Not the pane's title, which what a pane prints can change.)
+    pub agent: String,
     /// Its `@fleet_state` pane option: the agent's state on the monitor's border.
     pub mark: String,
+    /// Its process ended (the monitor keeps such panes: `remain-on-exit`).
+    pub dead: bool,
 }
 
 impl Snapshot {
-    /// The watched session's pane titles, in order.
-    pub fn titles(&self) -> Vec<String> {
-        self.panes.iter().map(|p| p.title.clone()).collect()
+    /// The watched session's panes, in order, as [`crate::monitor::layout`] describes them.
+    pub fn layout(&self) -> Vec<(usize, String)> {
+        self.panes
+            .iter()
+            .map(|p| (p.window, p.agent.clone()))
+            .collect()
+    }
+
+    /// Whether a pane of the watched session has ended.
+    pub fn dead_pane(&self) -> bool {
+        self.panes.iter().any(|p| p.dead)
     }
 }
 
@@ -336,8 +371,9 @@ pub fn snapshot(watched: &str) -> Result<Snapshot> {
     if !server_socket_exists() {
         return serverless();
     }
-    // Pane id, title and mark only for the watched session (fleet's own titles and marks,
-    // no tabs); the tag, which holds a path, last so it may contain anything.
+    // Pane id, window, agent, mark and whether it ended only for the watched session
+    // (fleet's own names and marks, no tabs); the tag, which holds a path, last so it may
+    // contain anything.
     let only = |what: &str| {
         format!(
             "#{{?#{{==:#{{session_name}},{}}},{what},}}",
@@ -345,10 +381,12 @@ pub fn snapshot(watched: &str) -> Result<Snapshot> {
         )
     };
     let fmt = format!(
-        "#{{version}}\t#{{session_name}}\t{}\t{}\t{}\t#{{{TAG}}}",
+        "#{{version}}\t#{{session_name}}\t{}\t{}\t{}\t{}\t{}\t#{{{TAG}}}",
         only("#{pane_id}"),
-        only("#{pane_title}"),
-        only("#{@fleet_state}")
+        only("#{window_id}"),
+        only("#{@fleet_agent}"),
+        only("#{@fleet_state}"),
+        only("#{pane_dead}")
     );
     let out = match one("list-panes", &["-a", "-F", fmt.as_str()]) {
         Ok(out) => out,
@@ -356,19 +394,25 @@ pub fn snapshot(watched: &str) -> Result<Snapshot> {
         Err(e) => return Err(e),
     };
     let mut snap = Snapshot::default();
+    let mut windows: Vec<&str> = Vec::new();
     for line in out.lines() {
-        let f: Vec<&str> = line.splitn(6, '\t').collect();
-        let [v, name, id, title, mark, tag] = f[..] else {
+        let f: Vec<&str> = line.splitn(8, '\t').collect();
+        let [v, name, id, window, agent, mark, dead, tag] = f[..] else {
             continue;
         };
         if snap.version.is_empty() {
             snap.version = v.to_string();
         }
         if name == watched {
+            if windows.last() != Some(&window) {
+                windows.push(window);
+            }
             snap.panes.push(Pane {
                 id: id.to_string(),
-                title: title.to_string(),
+                window: windows.len() - 1,
+                agent: agent.to_string(),
                 mark: mark.to_string(),
+                dead: dead == "1",
             });
         }
         if snap.sessions.last().is_none_or(|s| s.name != name) {

@@ -457,3 +457,89 @@ fn check_modes(dir: &Path, seen: &mut usize) {
         }
     }
 }
+
+#[test]
+fn a_session_someone_takes_during_up_is_left_alone_and_its_agent_not_started() {
+    // A tmux wrapper first on PATH makes a user's session `repo-a2` just before fleet's
+    // batch reaches tmux (between fleet's look at the sessions and its new-session).
+    let f = Fleet::new();
+    f.manifest(SLEEPERS);
+    let bin = f.root.join("racing-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let real = which::which("tmux").unwrap();
+    let real = common::sh_quote(real.to_string_lossy());
+    fs::write(
+        bin.join("tmux"),
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *source-file*) {real} new-session -d -s repo-a2 'sleep 300';; esac\nexec {real} \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(bin.join("tmux"), fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .code(1)
+        .stderr_has("duplicate session: repo-a2");
+    // the user's session got no fleet tag, so fleet does not count it as its agent's
+    let tag = f.tmux(&["show-options", "-t", "=repo-a2:", "@fleet"]);
+    assert!(
+        !tag.stdout.contains("agents.yaml"),
+        "the user's session was tagged: {}",
+        tag.stdout
+    );
+    assert_ne!(f.state("a2"), "running", "{}", f.diagnostics());
+    f.fleet(&["down"]).success();
+    assert!(
+        f.sessions().contains(&"repo-a2".to_string()),
+        "down killed the user's session"
+    );
+}
+
+#[test]
+fn the_monitor_knows_its_panes_whatever_the_agents_print_and_mends_ended_ones() {
+    // An agent that sets the terminal title: `tail -F` replays it into its monitor pane.
+    let f = Fleet::new();
+    f.manifest(
+        "command: \"printf '\\\\033]2;hijacked\\\\007hello\\\\n'; sleep 300\"\nagents:\n  - name: a1\n    prompt: one\n  - name: a2\n    prompt: two\n",
+    );
+    f.fleet(&["up"]).success();
+    let titles = || f.panes("repo-monitor", "#{pane_title}");
+    f.wait_for("the title sequence to reach the monitor", DEADLINE, |_| {
+        titles().iter().filter(|t| *t == "hijacked").count() == 2
+    });
+    let before = f.panes("repo-monitor", "#{pane_id} #{@fleet_agent}");
+    assert_eq!(before.len(), 3, "{before:?}");
+    f.fleet(&["up"]).success().stdout_has("nothing to do");
+    assert_eq!(
+        f.panes("repo-monitor", "#{pane_id} #{@fleet_agent}"),
+        before,
+        "the monitor was rebuilt"
+    );
+    // the status pane marks the panes by agent, not by title
+    f.wait_for("running marks on both agent panes", DEADLINE, |f| {
+        f.panes("repo-monitor", "#{@fleet_state}")
+            .iter()
+            .filter(|m| *m == "running")
+            .count()
+            == 2
+    });
+
+    // a monitor pane whose process ended (Ctrl-C in it) is mended by the next up
+    let a1 = f
+        .panes("repo-monitor", "#{pane_id} #{@fleet_agent}")
+        .into_iter()
+        .find(|p| p.ends_with(" a1"))
+        .unwrap();
+    let pane = a1.split(' ').next().unwrap().to_string();
+    f.tmux_ok(&["send-keys", "-t", &pane, "C-c"]);
+    f.wait_for("the pane to end", DEADLINE, |f| {
+        f.panes("repo-monitor", "#{pane_dead}")
+            .contains(&"1".to_string())
+    });
+    f.fleet(&["up"]).success().stdout_has("rebuilt the monitor");
+    assert_eq!(
+        f.panes("repo-monitor", "#{pane_dead} #{@fleet_agent}"),
+        ["0 ", "0 a1", "0 a2"]
+    );
+}

@@ -42,7 +42,8 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     let monitor = plan.monitor_session();
     // tmux's version, the sessions and the monitor's panes: one tmux process.
     let snap = tmux::snapshot(&monitor)?;
-    let titles = snap.titles();
+    let layout = snap.layout();
+    let dead_pane = snap.dead_pane();
     let sessions = snap.sessions;
     let owned = super::owned(plan, &sessions);
     let worktrees = git::worktrees(&plan.repo)?;
@@ -59,8 +60,9 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     let (start_now, wait) = queue::split(&to_start, queue::free_slots(plan, &owned));
     let newly_queued = wait.iter().filter(|v| v.state != State::Queued).count();
 
-    // A monitor built for another list of agents (the manifest changed) is rebuilt.
-    let monitor_stale = owned.contains(&monitor) && titles != monitor::titles(plan);
+    // A monitor built for another list of agents or `per_window` (the manifest changed), or
+    // with a pane closed, added or ended by hand, is rebuilt.
+    let monitor_stale = owned.contains(&monitor) && (dead_pane || layout != monitor::layout(plan));
     let monitor_alive = owned.contains(&monitor) && !monitor_stale;
     // Session names fleet would create but someone else holds.
     let mut wanted: Vec<&str> = to_start.iter().map(|v| v.agent.session.as_str()).collect();
@@ -533,7 +535,9 @@ fn add_session(batch: &mut Batch, plan: &Plan, agent: &Agent, exe: &Path, spec: 
             &spec,
         ],
     );
-    batch.add(
+    // On new-session's line: if it fails (someone else's session took the name meanwhile)
+    // tmux skips these instead of tagging that session as this fleet's.
+    batch.and(
         "set-option",
         &["-t", &tmux::window(&agent.session), tmux::TAG, &plan.tag()],
     );
@@ -541,7 +545,7 @@ fn add_session(batch: &mut Batch, plan: &Plan, agent: &Agent, exe: &Path, spec: 
         // The agent draws on the pane's terminal; what it shows goes to the log. In the same
         // tmux call as new-session, so it is in place before tmux reads the pane's output.
         let log = crate::util::shell_quote(&agent.log.display().to_string());
-        batch.add(
+        batch.and(
             "pipe-pane",
             &[
                 "-t",

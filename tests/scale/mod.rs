@@ -246,6 +246,10 @@ fn monitor_per_window_sets_the_panes_of_each_monitor_window() {
         [4, 4, 3],
         "status + 10 agents, 4 a window"
     );
+    // a changed per_window rebuilds the monitor (the agents are the same)
+    f.manifest(&format!("monitor:\n  per_window: 2\n{yaml}"));
+    f.fleet(&["up"]).success().stdout_has("rebuilt the monitor");
+    assert_eq!(f.monitor_window_panes(), [2, 2, 2, 2, 2, 1]);
 
     for (bad, says) in [
         (
