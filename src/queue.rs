@@ -131,10 +131,22 @@ pub fn start_now(
         crate::commands::up::sessions_batch(plan, dir, start, monitor_alive, monitor_stale, exe);
     if let Err(e) = batch.run() {
         let alive = crate::commands::owned(plan, &tmux::sessions().unwrap_or_default());
+        let mut failed = Vec::new();
         for v in start.iter().filter(|v| !alive.contains(&v.agent.session)) {
             let _ = dir.write_record(&v.agent.name, &v.record.clone().unwrap_or_default());
+            failed.push(v.agent.name.as_str());
         }
-        return Err(e.context("cannot create the tmux sessions"));
+        let what = if failed.is_empty() {
+            "cannot create the monitor's tmux session".to_string()
+        } else {
+            format!(
+                "cannot create the tmux session of {} (not started; the others did)",
+                failed.join(", ")
+            )
+        };
+        return Err(e.context(format!(
+            "{what}; fix what tmux says, then run `fleet up` again"
+        )));
     }
     Ok(())
 }

@@ -480,6 +480,7 @@ fn a_session_someone_takes_during_up_is_left_alone_and_its_agent_not_started() {
 
     f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
         .code(1)
+        .stderr_has("cannot create the tmux session of a2 (not started; the others did)")
         .stderr_has("duplicate session: repo-a2");
     // the user's session got no fleet tag, so fleet does not count it as its agent's
     let tag = f.tmux(&["show-options", "-t", "=repo-a2:", "@fleet"]);
