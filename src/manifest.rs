@@ -857,6 +857,12 @@ fn resolve(
             ));
         }
     }
+    if raw.setup.as_ref().is_some_and(|v| v.contains('\0')) {
+        problems.push(
+            "setup holds a NUL byte, which no shell takes (in double quotes YAML reads \\0 as NUL)"
+                .into(),
+        );
+    }
     // tmux takes no argument with a line break (and git's worktree list would split it).
     let line_break = |p: &Path| p.to_string_lossy().contains(['\n', '\r']);
     if line_break(path) {
@@ -1103,6 +1109,20 @@ fn resolve(
             (Some(Preset::Claude), Some(c), false) => format!("{command} --max-budget-usd {c}"),
             _ => command,
         };
+        let verify = a.verify.or_else(|| raw.verify.clone());
+        let on_exit = a.on_exit.or_else(|| raw.on_exit.clone());
+        // `sh -c` takes no NUL byte (in YAML, "\0" in double quotes is one: "\033" is not ESC).
+        for (key, value) in [
+            ("command", Some(&command)),
+            ("verify", verify.as_ref()),
+            ("on_exit", on_exit.as_ref()),
+        ] {
+            if value.is_some_and(|v| v.contains('\0')) {
+                problems.push(format!(
+                    "{at}{key} holds a NUL byte, which no shell takes (in double quotes YAML reads \\0 as NUL: write \\e or \\x1b for ESC)"
+                ));
+            }
+        }
         let mut env = top_env.clone();
         env.extend(env_map(&a.env, &at, problems));
         let Some(task) = task else { continue };
@@ -1121,8 +1141,8 @@ fn resolve(
             verify_retries: a.verify_retries.or(raw.verify_retries).unwrap_or(0),
             retries: a.retries.or(raw.retries).unwrap_or(DEFAULT_RETRIES),
             env,
-            verify: a.verify.or_else(|| raw.verify.clone()),
-            on_exit: a.on_exit.or_else(|| raw.on_exit.clone()),
+            verify,
+            on_exit,
             name: a.name,
         });
     }

@@ -552,6 +552,16 @@ fn bad_input_exits_with_one_clear_message_and_changes_nothing() {
             &["agents.yaml", "worktree_dir", "line break", "choose another"],
         ),
         case(
+            "a NUL byte in a command (YAML reads \\033 in double quotes as NUL, 3, 3)",
+            "agents:\n  - name: a1\n    prompt: hi\n    command: \"printf '\\033]2;t\\007'\"\n",
+            &["agents.yaml", "(a1)", "command holds a NUL byte", "\\x1b"],
+        ),
+        case(
+            "a NUL byte in setup",
+            "setup: \"echo \\0\"\nagents:\n  - name: a1\n    prompt: hi\n    command: cat\n",
+            &["agents.yaml", "setup holds a NUL byte"],
+        ),
+        case(
             "a line break in a log path",
             "agents:\n  - name: a1\n    prompt: hi\n    command: cat\n    log: \"a\\nb.log\"\n",
             &["agents.yaml", "(a1)", "line break", "fix `log:`"],
