@@ -114,7 +114,8 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
         let tip_oid = tip.and_then(|t| t.oid.as_deref());
         let look = match look.flatten() {
             Some(look) => look,
-            None if v.agent.worktree.exists() => continue,
+            // No answer from git, or no branch yet (never started): nothing to count.
+            None if v.agent.worktree.exists() || tip_oid.is_none() => continue,
             // No worktree: the branch tip as a clean worktree on it would show it.
             None => git::Look {
                 head: tip_oid.map(str::to_string),
