@@ -111,14 +111,13 @@ pub fn build(plan: &Plan, fleet_exe: &Path, batch: &mut Batch) {
         b.and("set-option", &["-w", "-t", &win, "remain-on-exit", "on"]);
     };
     style(batch);
-    let mut in_window = 1;
-    let mut window_no = 1;
-    for agent in &plan.agents {
+    // The agents' panes, each in the window the layout gives it (the status pane is first).
+    let mut current = 0;
+    for (agent, (window, _)) in plan.agents.iter().zip(layout(plan).into_iter().skip(1)) {
         let mut cmd = follow(&agent.log);
-        if in_window >= plan.per_window {
-            window_no += 1;
-            in_window = 0;
-            let name = format!("monitor-{window_no}");
+        if window != current {
+            current = window;
+            let name = format!("monitor-{}", window + 1);
             let mut args = vec!["-t".to_string(), win.clone(), "-n".into(), name];
             args.append(&mut cmd);
             batch.and("new-window", &args);
@@ -139,7 +138,6 @@ pub fn build(plan: &Plan, fleet_exe: &Path, batch: &mut Batch) {
         );
         // Re-tile after each split so the next split has room.
         batch.and("select-layout", &["-t", &win, "tiled"]);
-        in_window += 1;
     }
     batch.and("select-window", &["-t", &format!("{}^", win)]);
     batch.and(

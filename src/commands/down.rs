@@ -125,23 +125,27 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     if let Some(e) = first_error {
         return Err(e);
     }
+    let words = |n: usize| {
+        if n == 1 {
+            ("a worktree", "it")
+        } else {
+            ("worktrees", "them")
+        }
+    };
     let mut kept = Vec::new();
     if !refused.is_empty() {
+        let (some, it) = words(refused.len());
         kept.push(format!(
-            "kept {} with uncommitted changes: {}; commit or stash that work, or pass --force to remove {} anyway",
-            if refused.len() == 1 { "a worktree" } else { "worktrees" },
-            refused.join(", "),
-            if refused.len() == 1 { "it" } else { "them" }
+            "kept {some} with uncommitted changes: {}; commit or stash that work, or pass --force to remove {it} anyway",
+            refused.join(", ")
         ));
     }
     if !kept_by_git.is_empty() {
         // A nested repository's commits may exist nowhere else: git keeps such worktrees.
+        let (some, it) = words(kept_by_git.len());
         kept.push(format!(
-            "kept {} that git will not remove: {}; save what you need from {} (a nested repository's commits live only there), or pass --force to remove {} anyway",
-            if kept_by_git.len() == 1 { "a worktree" } else { "worktrees" },
-            kept_by_git.join(", "),
-            if kept_by_git.len() == 1 { "it" } else { "them" },
-            if kept_by_git.len() == 1 { "it" } else { "them" }
+            "kept {some} that git will not remove: {}; save what you need from {it} (a nested repository's commits live only there), or pass --force to remove {it} anyway",
+            kept_by_git.join(", ")
         ));
     }
     if !kept.is_empty() {
