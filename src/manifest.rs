@@ -753,7 +753,7 @@ pub fn normalize(path: &Path) -> PathBuf {
 
 /// A path with the symlinks of its longest existing part resolved (as git and `realpath -m`
 /// resolve it), the rest cleaned lexically.
-pub fn real_path(path: &Path) -> PathBuf {
+fn real_path(path: &Path) -> PathBuf {
     let mut existing = path;
     let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
     loop {
