@@ -394,7 +394,8 @@ pub fn snapshot(watched: &str) -> Result<Snapshot> {
         Err(e) => return Err(e),
     };
     let mut snap = Snapshot::default();
-    let mut windows: Vec<&str> = Vec::new();
+    // The watched session's windows so far: the last one's id, and how many.
+    let (mut last_window, mut windows) = ("", 0);
     for line in out.lines() {
         let f: Vec<&str> = line.splitn(8, '\t').collect();
         let [v, name, id, window, agent, mark, dead, tag] = f[..] else {
@@ -404,12 +405,12 @@ pub fn snapshot(watched: &str) -> Result<Snapshot> {
             snap.version = v.to_string();
         }
         if name == watched {
-            if windows.last() != Some(&window) {
-                windows.push(window);
+            if windows == 0 || last_window != window {
+                (last_window, windows) = (window, windows + 1);
             }
             snap.panes.push(Pane {
                 id: id.to_string(),
-                window: windows.len() - 1,
+                window: windows - 1,
                 agent: agent.to_string(),
                 mark: mark.to_string(),
                 dead: dead == "1",
