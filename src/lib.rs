@@ -8,6 +8,7 @@ pub mod commands;
 pub mod git;
 pub mod manifest;
 pub mod monitor;
+pub mod preset;
 pub mod queue;
 pub mod runner;
 pub mod state;

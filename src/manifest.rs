@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::{git, util, UsageError};
 
@@ -15,91 +15,8 @@ pub const FILE_NAME: &str = "agents.yaml";
 /// `claude` preset runs it with `--output-format stream-json --verbose`).
 pub const DEFAULT_COMMAND: &str = "claude --print";
 
-/// `agent:` — a known agent CLI, run the way its documentation gives for scripts (headless)
-/// or, with `interactive: true`, as its TUI with the task as the initial prompt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Preset {
-    /// Claude Code: `claude --print`, the task on stdin.
-    Claude,
-    /// OpenAI Codex CLI: `codex exec -`, the task on stdin.
-    Codex,
-    /// Aider: `aider --yes-always --message-file <task>`.
-    Aider,
-    /// Gemini CLI: `gemini --output-format stream-json`, headless because stdin (the task)
-    /// is not a terminal.
-    Gemini,
-    /// No AI: the task is a shell script, run by `sh`.
-    Shell,
-}
+pub use crate::preset::{Launch, Permissions, Preset};
 
-impl Preset {
-    pub const ALL: [Preset; 5] = [
-        Preset::Claude,
-        Preset::Codex,
-        Preset::Aider,
-        Preset::Gemini,
-        Preset::Shell,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Preset::Claude => "claude",
-            Preset::Codex => "codex",
-            Preset::Aider => "aider",
-            Preset::Gemini => "gemini",
-            Preset::Shell => "shell",
-        }
-    }
-
-    /// The event stream the headless command prints, which the runner turns into a readable
-    /// transcript and usage figures; None for plain text.
-    pub fn format(self, interactive: bool) -> Option<crate::transcript::Format> {
-        use crate::transcript::Format;
-        match (self, interactive) {
-            (_, true) => None,
-            (Preset::Claude, false) => Some(Format::ClaudeStreamJson),
-            (Preset::Codex, false) => Some(Format::CodexJson),
-            (Preset::Gemini, false) => Some(Format::GeminiStreamJson),
-            _ => None,
-        }
-    }
-
-    /// The headless command that resumes the CLI's conversation `session` with a follow-up
-    /// on stdin (verify retries, `fleet continue`); None when the CLI cannot.
-    pub fn resume_command(self, session: &str, max_cost_usd: Option<f64>) -> Option<String> {
-        let id = crate::util::shell_quote(session);
-        match self {
-            Preset::Claude => Some(format!(
-                "claude --print --output-format stream-json --verbose --resume {id}{}",
-                max_cost_usd
-                    .map(|c| format!(" --max-budget-usd {c}"))
-                    .unwrap_or_default()
-            )),
-            Preset::Codex => Some(format!("codex exec --json resume {id} -")),
-            Preset::Gemini => Some(format!("gemini --output-format stream-json --resume {id}")),
-            _ => None,
-        }
-    }
-
-    /// The command (for `sh -c`; the task on stdin, and in `$FLEET_TASK`).
-    pub fn command(self, interactive: bool) -> &'static str {
-        match (self, interactive) {
-            (Preset::Claude, false) => "claude --print --output-format stream-json --verbose",
-            (Preset::Claude, true) => r#"claude "$(cat "$FLEET_TASK")""#,
-            (Preset::Codex, false) => "codex exec --json -",
-            (Preset::Codex, true) => r#"codex "$(cat "$FLEET_TASK")""#,
-            (Preset::Aider, false) => r#"aider --yes-always --message-file "$FLEET_TASK""#,
-            // aider has no "first message, then chat" flag: the task is in the chat as a
-            // read-only file for the person to refer to.
-            (Preset::Aider, true) => r#"aider --read "$FLEET_TASK""#,
-            (Preset::Gemini, false) => "gemini --output-format stream-json",
-            (Preset::Gemini, true) => r#"gemini --prompt-interactive "$(cat "$FLEET_TASK")""#,
-            (Preset::Shell, false) => "sh -s",
-            (Preset::Shell, true) => r#"sh "$FLEET_TASK""#,
-        }
-    }
-}
 /// How often an agent that ended on a rate limit is started again, unless `retries:` says.
 pub const DEFAULT_RETRIES: u32 = 3;
 
@@ -115,6 +32,8 @@ struct RawManifest {
     command: Option<String>,
     agent: Option<Preset>,
     interactive: Option<bool>,
+    permissions: Option<Permissions>,
+    args: Option<Vec<String>>,
     timeout: Option<Scalar>,
     max_cost_usd: Option<f64>,
     verify_retries: Option<u32>,
@@ -156,6 +75,8 @@ struct RawAgent {
     command: Option<String>,
     agent: Option<Preset>,
     interactive: Option<bool>,
+    permissions: Option<Permissions>,
+    args: Option<Vec<String>>,
     timeout: Option<Scalar>,
     max_cost_usd: Option<f64>,
     verify_retries: Option<u32>,
@@ -228,6 +149,8 @@ pub struct Agent {
     pub format: Option<crate::transcript::Format>,
     /// Runs on the pane's terminal (a TUI a person can answer); logged with `pipe-pane`.
     pub interactive: bool,
+    /// How its preset's CLI is started: interactive, `permissions:`, `args:`.
+    pub launch: Launch,
     /// Stop the agent after this many seconds (`timeout: 45m`).
     pub timeout: Option<u64>,
     /// Stop the agent once its CLI reports spending more than this (`max_cost_usd: 2.50`).
@@ -265,6 +188,8 @@ pub struct Plan {
     /// Panes per monitor window, the status pane included (`monitor.per_window`, default 9).
     pub per_window: usize,
     pub agents: Vec<Agent>,
+    /// What is allowed but probably not meant (`validate` and `up` print them).
+    pub warnings: Vec<String>,
 }
 
 impl Plan {
@@ -813,11 +738,95 @@ fn env_map(
     out
 }
 
+/// The agent's command and the preset it came from: the most specific wins (the agent's
+/// command, its preset, the top-level command, the top-level preset, then claude); for a
+/// preset, how to launch it (`permissions:`, `args:`, the more specific level winning).
+fn agent_command(
+    a: &RawAgent,
+    raw: &RawManifest,
+    interactive: bool,
+    at: &str,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> (String, Option<Preset>, Launch) {
+    let (command, preset) = match (&a.command, a.agent, &raw.command, raw.agent) {
+        (Some(c), _, _, _) => (c.clone(), None),
+        (None, Some(p), _, _) => (String::new(), Some(p)),
+        (None, None, Some(c), _) => (c.clone(), None),
+        (None, None, None, p) => (String::new(), Some(p.unwrap_or(Preset::Claude))),
+    };
+    if a.command.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        problems.push(format!("{at}command is empty; give the agent's command"));
+    }
+    let launch = Launch {
+        interactive,
+        permissions: a.permissions.or(raw.permissions).unwrap_or_default(),
+        args: a
+            .args
+            .clone()
+            .or_else(|| raw.args.clone())
+            .unwrap_or_default(),
+    };
+    if preset.is_none() {
+        if a.args.is_some() {
+            problems.push(format!(
+                "{at}args: adds to a preset's command (`agent: claude`, ...), but this agent has its own `command:`; put the arguments in `command:` or drop `command:` for the preset"
+            ));
+        } else if raw.args.is_some() {
+            warnings.push(format!(
+                "{at}the top-level `args:` does not apply: the agent has its own `command:`"
+            ));
+        }
+        if a.permissions.is_some() || raw.permissions.is_some() {
+            warnings.push(format!(
+                "{at}`permissions:` does not apply to its own `command:`; fleet cannot know its flags (use `agent:` for a known CLI)"
+            ));
+        }
+    }
+    for arg in &launch.args {
+        if arg.contains('\0') {
+            problems.push(format!(
+                "{at}args: `{}` holds a NUL byte, which no program takes",
+                arg.escape_debug()
+            ));
+        }
+    }
+    (command, preset, launch)
+}
+
+/// Warnings for an agent run by its own `command:` whose manifest asks for what only a
+/// preset gives (fleet reads no usage, cost or session from a plain command).
+fn lost_to_command(
+    a: &RawAgent,
+    raw: &RawManifest,
+    max_cost_usd: Option<f64>,
+    at: &str,
+    warnings: &mut Vec<String>,
+) {
+    let mut lost = Vec::new();
+    if max_cost_usd.is_some() {
+        lost.push("max_cost_usd (fleet reads no cost from it)");
+    }
+    if a.verify_retries
+        .or(raw.verify_retries)
+        .is_some_and(|n| n > 0)
+    {
+        lost.push("verify_retries (fleet cannot resume its conversation)");
+    }
+    if lost.is_empty() {
+        return;
+    }
+    warnings.push(format!(
+        "{at}`command:` replaces the preset, so {} will not work, nor `fleet continue`; use `agent:` with `args:` to keep them",
+        lost.join(" and ")
+    ));
+}
+
 fn resolve(
     path: &Path,
     dir: &Path,
     repo: Option<&Path>,
-    raw: RawManifest,
+    mut raw: RawManifest,
     text: &str,
     problems: &mut Vec<String>,
 ) -> Result<Plan> {
@@ -828,7 +837,7 @@ fn resolve(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "repo".into());
-    let project = match raw.project {
+    let project = match raw.project.take() {
         Some(p) => {
             if !valid_name(&p) {
                 problems.push(format!(
@@ -947,7 +956,8 @@ fn resolve(
     let mut branches: HashMap<String, String> = HashMap::new();
     let mut logs: HashMap<PathBuf, String> = HashMap::new();
     let mut agents = Vec::new();
-    for (n, a) in raw.agents.into_iter().enumerate() {
+    let mut warnings = Vec::new();
+    for (n, a) in std::mem::take(&mut raw.agents).into_iter().enumerate() {
         let i = indices[n];
         let at = match lines[n] {
             Some(line) => format!("agents[{i}] ({}) at line {line}: ", a.name),
@@ -1064,21 +1074,9 @@ fn resolve(
                 ));
             }
         }
-        // The most specific wins: the agent's command, its preset, the top-level command, the
-        // top-level preset, then claude.
         let interactive = a.interactive.or(raw.interactive).unwrap_or(false);
-        let (command, preset) = match (&a.command, a.agent, &raw.command, raw.agent) {
-            (Some(c), _, _, _) => (c.clone(), None),
-            (None, Some(p), _, _) => (p.command(interactive).to_string(), Some(p)),
-            (None, None, Some(c), _) => (c.clone(), None),
-            (None, None, None, p) => {
-                let p = p.unwrap_or(Preset::Claude);
-                (p.command(interactive).to_string(), Some(p))
-            }
-        };
-        if a.command.as_deref().is_some_and(|c| c.trim().is_empty()) {
-            problems.push(format!("{at}command is empty; give the agent's command"));
-        }
+        let (command, preset, launch) =
+            agent_command(&a, &raw, interactive, &at, problems, &mut warnings);
         let timeout = match a.timeout.as_ref().or(raw.timeout.as_ref()) {
             None => None,
             Some(t) => {
@@ -1104,11 +1102,13 @@ fn resolve(
                 "{whose}max_cost_usd: {c} must be more than 0 (dollars, e.g. 2.50); remove it for no limit"
             ));
         }
-        // Claude Code enforces a budget itself in print mode: pass it on.
-        let command = match (preset, max_cost_usd, interactive) {
-            (Some(Preset::Claude), Some(c), false) => format!("{command} --max-budget-usd {c}"),
-            _ => command,
+        let command = match preset {
+            Some(p) => p.command(&launch, max_cost_usd),
+            None => command,
         };
+        if preset.is_none() {
+            lost_to_command(&a, &raw, max_cost_usd, &at, &mut warnings);
+        }
         let verify = a.verify.or_else(|| raw.verify.clone());
         let on_exit = a.on_exit.or_else(|| raw.on_exit.clone());
         // `sh -c` takes no NUL byte (in YAML, "\0" in double quotes is one: "\033" is not ESC).
@@ -1136,6 +1136,7 @@ fn resolve(
             preset,
             format: preset.and_then(|p| p.format(interactive)),
             interactive,
+            launch,
             timeout,
             max_cost_usd,
             verify_retries: a.verify_retries.or(raw.verify_retries).unwrap_or(0),
@@ -1159,6 +1160,7 @@ fn resolve(
         max_parallel: raw.max_parallel,
         per_window: per_window.max(1) as usize,
         agents,
+        warnings,
     })
 }
 

@@ -45,6 +45,9 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     };
     let mut record: Record = state::read_json(&spec.record).unwrap_or_default();
     record.begin();
+    if !spec.resumed {
+        record.usage = None;
+    }
     record.pid = Some(std::process::id());
     state::write_json(&spec.record, &record)?;
 
@@ -143,12 +146,18 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Op
     };
     let mut command = spec.command.clone();
     let mut input = task;
+    // What the worktree was at the start: "no change" is against this.
+    let head = crate::git::commit_oid(&spec.worktree, "HEAD")
+        .ok()
+        .flatten();
     loop {
         out.tail = Some(Vec::new());
         let result = run_agent(spec, record, &command, input, &limits, out);
-        let tail = out.tail.take().unwrap_or_default();
+        let tail = last_words(spec, out.tail.take().unwrap_or_default(), &result);
+        // aider says it was rate-limited and exits 0 all the same.
+        let zero_counts = spec.preset == Some(crate::preset::Preset::Aider);
         let exit = match &result {
-            Ok(code) if *code != 0 => Some(*code),
+            Ok(code) if *code != 0 || zero_counts => Some(*code),
             Err((_, code, Some(reason))) if reason.starts_with("exit") => Some(*code),
             _ => None,
         };
@@ -183,6 +192,9 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Op
         if code != 0 {
             return (State::Failed, code, Some(format!("exit {code}")));
         }
+        if let Some(end) = denied_without_change(spec, record, head.as_deref(), out) {
+            return end;
+        }
         let Some(verify) = &spec.verify else {
             return (State::Done, 0, None);
         };
@@ -198,7 +210,9 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Op
         let resume = spec
             .preset
             .zip(record.session_id.clone())
-            .and_then(|(p, id)| p.resume_command(&id, spec.max_cost_usd));
+            .and_then(|(p, id)| {
+                p.resume_command(&id, &spec.launch, record.budget_left(spec.max_cost_usd))
+            });
         let Some(resume) = resume.filter(|_| record.verify_retry < spec.verify_retries) else {
             return (State::Failed, 0, Some(failed));
         };
@@ -218,6 +232,38 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Op
         };
         command = resume;
     }
+}
+
+/// An agent whose CLI refused it actions (permissions) and that changed nothing (no commit
+/// since `head`, a clean worktree) did not do its task: failed, with the denials as the
+/// reason, not a silent `done`.
+fn denied_without_change(
+    spec: &Spec,
+    record: &Record,
+    head: Option<&str>,
+    out: &mut Tee,
+) -> Option<(State, i32, Option<String>)> {
+    let denials = record.usage.map_or(0, |u| u.denials);
+    if denials == 0 {
+        return None;
+    }
+    let now = crate::git::commit_oid(&spec.worktree, "HEAD")
+        .ok()
+        .flatten();
+    let dirty = crate::git::is_dirty(&spec.worktree).unwrap_or(true);
+    if dirty || now.as_deref() != head {
+        return None;
+    }
+    let level = spec.launch.permissions.name();
+    out.line(&format!(
+        "[fleet] the agent changed nothing and its CLI refused {denials} action{} (permissions: {level}); raise `permissions:` if it needs them",
+        if denials == 1 { "" } else { "s" }
+    ));
+    Some((
+        State::Failed,
+        0,
+        Some(format!("permission denied ({denials})")),
+    ))
 }
 
 /// The agent ended on its CLI's rate limit: show `waiting` until `delay` seconds from now,
@@ -248,6 +294,30 @@ fn wait_out_rate_limit(spec: &Spec, record: &mut Record, code: i32, delay: u64, 
         record.attempt
     ));
 }
+
+/// What the agent's CLI itself said last, where a rate limit shows: for an event stream,
+/// the CLI's own error (an agent's tool output that mentions a 429 is not the CLI's); for
+/// plain text, the last [`LAST_LINES`] lines.
+fn last_words(
+    spec: &Spec,
+    tail: Vec<u8>,
+    result: &std::result::Result<i32, (State, i32, Option<String>)>,
+) -> Vec<u8> {
+    if spec.format.is_some() {
+        return match result {
+            Err((_, _, Some(reason))) => reason.clone().into_bytes(),
+            _ => Vec::new(),
+        };
+    }
+    let text = String::from_utf8_lossy(&tail);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(LAST_LINES)..]
+        .join("\n")
+        .into_bytes()
+}
+
+/// How many of a plain-text agent's last lines are its last words.
+const LAST_LINES: usize = 5;
 
 /// Words agent CLIs use when they stop on a rate limit or an overloaded service.
 const RATE_LIMIT_SIGNS: [&str; 9] = [
@@ -417,6 +487,7 @@ impl Usage<'_> {
                 (x, y) => Some(x.unwrap_or(0.0) + y.unwrap_or(0.0)),
             },
             turns: a.turns + b.turns,
+            denials: a.denials + b.denials,
         }
     }
 
@@ -528,18 +599,28 @@ fn step_with(
         }
     });
     let mut wait = None;
+    // Since when the agent has been over its budget.
+    let mut over_at: Option<Instant> = None;
     loop {
         if wait.is_none() {
             match stopping {
                 None => {
-                    let cost = usage.as_deref().and_then(|u| u.transcript.usage.cost_usd);
-                    let why = if limits.deadline.is_some_and(|d| Instant::now() >= d) {
-                        Some("timeout")
-                    } else if limits
+                    // The whole run's cost (earlier runs of this start included).
+                    let cost = usage.as_deref().and_then(|u| u.total().cost_usd);
+                    let over = limits
                         .max_cost_usd
                         .zip(cost)
-                        .is_some_and(|(max, c)| c > max)
-                    {
+                        .is_some_and(|(max, c)| c > max);
+                    // A CLI that gave its final result is ending by itself (claude stops on
+                    // its own --max-budget-usd): it gets GRACE to exit before a SIGTERM.
+                    let ended = usage.as_deref().is_some_and(|u| u.transcript.ended);
+                    let over_since = *over_at.get_or_insert_with(Instant::now);
+                    if !over {
+                        over_at = None;
+                    }
+                    let why = if limits.deadline.is_some_and(|d| Instant::now() >= d) {
+                        Some("timeout")
+                    } else if over && (!ended || over_since.elapsed() > GRACE) {
                         Some("budget")
                     } else {
                         None

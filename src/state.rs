@@ -102,17 +102,24 @@ pub struct Record {
 }
 
 impl Record {
-    /// Mark a new start now: running, nothing of the last run's end kept.
+    /// Mark a new start now: running, nothing of the last run's end kept (its usage is the
+    /// runner's to reset: a continued conversation adds to it).
     pub fn begin(&mut self) {
         self.state = Some(State::Running);
         self.started_at = Some(util::now());
         self.finished_at = None;
         self.exit_code = None;
         self.reason = None;
-        self.usage = None;
         self.verify_retry = 0;
         self.rate_retry = 0;
         self.retry_at = None;
+    }
+
+    /// What is left of `max_cost_usd` after what the agent's runs so far cost (None: no
+    /// limit); at most the whole budget, at least nothing.
+    pub fn budget_left(&self, max_cost_usd: Option<f64>) -> Option<f64> {
+        let spent = self.usage.and_then(|u| u.cost_usd).unwrap_or(0.0);
+        max_cost_usd.map(|max| (max - spent).clamp(0.0, max))
     }
 
     /// The state to show, given whether the agent's session is alive.
@@ -162,6 +169,13 @@ pub struct Spec {
     /// The preset the command came from (to resume its session).
     #[serde(default)]
     pub preset: Option<crate::manifest::Preset>,
+    /// How its preset's CLI is started (for the commands that resume it).
+    #[serde(default)]
+    pub launch: crate::preset::Launch,
+    /// This run continues the agent's conversation (`fleet continue`): what it uses adds
+    /// to the usage recorded so far, and `max_cost_usd` counts both.
+    #[serde(default)]
+    pub resumed: bool,
     /// How often a failed verify is fed back to the agent's session.
     #[serde(default)]
     pub verify_retries: u32,

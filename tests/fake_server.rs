@@ -21,7 +21,11 @@ fn answers_and_records_requests() {
         body.len()
     )
     .unwrap();
-    write!(s, "GET /v1/stream HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /v1/stream HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     s.shutdown(std::net::Shutdown::Write).unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();

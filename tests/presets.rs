@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 use common::{sh_quote, Fleet, DEADLINE};
 
+/// The arguments claude gets at the default permissions (`edit`).
+const CLAUDE_EDIT: &str = "--permission-mode\nacceptEdits\n--allowedTools\nBash(git:*)\n";
+
 const TASK: &str = "Fix the bug.\nSecond line: $HOME `x` 'q' \"d\"\n";
 
 /// A stub CLI: writes its arguments (one per line), whether stdin is a terminal, and its
@@ -76,14 +79,22 @@ agents:
 
     let wt = |name: &str, file: &str| read(f.worktree(name).join(file));
     let task_file = canon_task(&f);
-    // claude: --print with its event stream, the task on stdin
+    // claude: --print with its event stream, allowed to edit (the default permissions),
+    // the task on stdin
     assert_eq!(
         wt("cl", "claude.args"),
-        "--print\n--output-format\nstream-json\n--verbose\n"
+        format!("--print\n--output-format\nstream-json\n--verbose\n{CLAUDE_EDIT}")
     );
     assert_eq!(wt("cl", "claude.stdin"), TASK);
-    // codex: exec --json -, the task on stdin
-    assert_eq!(wt("co", "codex.args"), "exec\n--json\n-\n");
+    // codex: exec --json -, in a sandbox that lets it write its worktree and commit, the
+    // task on stdin
+    assert_eq!(
+        wt("co", "codex.args"),
+        format!(
+            "exec\n--json\n--sandbox\nworkspace-write\n--add-dir\n{}\n-\n",
+            common::canon(f.repo.join(".git")).display()
+        )
+    );
     assert_eq!(wt("co", "codex.stdin"), TASK);
     // aider: the task as --message-file, no questions asked
     assert_eq!(
@@ -91,7 +102,10 @@ agents:
         format!("--yes-always\n--message-file\n{}\n", task_file.display())
     );
     // gemini: headless because stdin is not a terminal; the task on stdin
-    assert_eq!(wt("ge", "gemini.args"), "--output-format\nstream-json\n");
+    assert_eq!(
+        wt("ge", "gemini.args"),
+        "--output-format\nstream-json\n--approval-mode\nauto_edit\n"
+    );
     assert_eq!(wt("ge", "gemini.tty"), "no\n");
     assert_eq!(wt("ge", "gemini.stdin"), TASK);
     // shell: the task is the script
@@ -136,10 +150,13 @@ agents:
         .success();
     f.fleet(&["wait", "--timeout", "20"]).success();
     assert_eq!(read(f.worktree("cl").join("claude.tty")), "yes\n");
-    assert_eq!(read(f.worktree("cl").join("claude.args")), TASK);
+    assert_eq!(
+        read(f.worktree("cl").join("claude.args")),
+        format!("{CLAUDE_EDIT}{TASK}")
+    );
     assert_eq!(
         read(f.worktree("ge").join("gemini.args")),
-        format!("--prompt-interactive\n{TASK}")
+        format!("--approval-mode\nauto_edit\n--prompt-interactive\n{TASK}")
     );
     // what the pane showed is in the log, through tmux pipe-pane
     f.wait_for("the stub's output in the log", DEADLINE, |f| {
@@ -240,7 +257,7 @@ fn claude_stream_json_becomes_a_transcript_and_usage() {
 
     assert_eq!(
         read(f.worktree("cl").join("claude.args")),
-        "--print\n--output-format\nstream-json\n--verbose\n"
+        format!("--print\n--output-format\nstream-json\n--verbose\n{CLAUDE_EDIT}")
     );
     let agent = f.agent("cl");
     assert_eq!(

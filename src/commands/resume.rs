@@ -42,9 +42,13 @@ pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
     }
     let session_id = view.record.as_ref().and_then(|r| r.session_id.clone());
     let preset = agent.preset.filter(|_| agent.format.is_some());
-    let resume = preset
-        .zip(session_id.as_deref())
-        .and_then(|(p, id)| p.resume_command(id, agent.max_cost_usd));
+    let resume = preset.zip(session_id.as_deref()).and_then(|(p, id)| {
+        let left = view
+            .record
+            .as_ref()
+            .and_then(|r| r.budget_left(agent.max_cost_usd));
+        p.resume_command(id, &agent.launch, left.or(agent.max_cost_usd))
+    });
     let Some(resume) = resume else {
         anyhow::bail!(
             "{} cannot be continued: {}; `fleet up --rerun {}` starts it over instead",
@@ -83,6 +87,7 @@ pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
     let mut spec = super::up::spec_for(plan, &dir, agent)?;
     spec.command = resume;
     spec.task = follow_up;
+    spec.resumed = true;
     dir.write_spec(&spec)?;
 
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;

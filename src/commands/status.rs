@@ -247,6 +247,8 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                     "turns": u.turns,
                 })),
                 "session_id": r.and_then(|r| r.session_id.clone()),
+                "permissions": v.agent.preset.map(|_| v.agent.launch.permissions.name()),
+                "denials": r.and_then(|r| r.usage).map_or(0, |u| u.denials),
                 "verify_retry": r.map(|r| r.verify_retry).unwrap_or(0),
                 "retry_at": r.and_then(|r| r.retry_at).map(util::rfc3339),
             })
@@ -262,6 +264,17 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
 
 /// A state as people read it: `running`, `failed (verify failed (exit 1))`.
 pub fn label(v: &View) -> String {
+    let r = v.record.as_ref();
+    let label = state_label(v);
+    // Actions the CLI refused show whatever the state (a failure names them already).
+    match r.and_then(|r| r.usage).map_or(0, |u| u.denials) {
+        0 => label,
+        _ if label.contains("denied") => label,
+        n => format!("{label} ({n} denied)"),
+    }
+}
+
+fn state_label(v: &View) -> String {
     let r = v.record.as_ref();
     match (v.state, r) {
         (State::Running, Some(r)) if r.verify_retry > 0 => {

@@ -22,6 +22,9 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
     let agents = plan.select(&args.names)?;
     crate::commands::validate::check_git_and_programs(plan, &agents)?;
+    for w in &plan.warnings {
+        eprintln!("warning: {}: {w}", plan.manifest.display());
+    }
     let dir = Dir::new(&plan.state_dir);
     if args.dry_run {
         return start(plan, args, &agents, &dir);
@@ -506,6 +509,8 @@ pub(crate) fn spec_for(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<Spec> {
         format: agent.format,
         timeout: agent.timeout,
         max_cost_usd: agent.max_cost_usd,
+        launch: agent.launch.clone(),
+        resumed: false,
         preset: agent.preset.filter(|_| agent.format.is_some()),
         verify_retries: agent.verify_retries,
         retries: agent.retries,

@@ -126,6 +126,11 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
                 "headless"
             };
             println!("  agent:    {} ({mode})", p.name());
+            let level = a.launch.permissions;
+            println!("  permissions: {} ({})", level.name(), p.allows(level));
+            if !a.launch.args.is_empty() {
+                println!("  args:     {:?}", a.launch.args);
+            }
         } else if a.interactive {
             println!("  interactive: runs on the pane's terminal");
         }
@@ -147,6 +152,9 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
         if let Some(v) = &a.on_exit {
             println!("  on_exit:  {}", indent(v));
         }
+    }
+    for w in &plan.warnings {
+        eprintln!("warning: {}: {w}", plan.manifest.display());
     }
     check_git_and_programs(&plan, &agents)?;
     Ok(0)

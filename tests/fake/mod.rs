@@ -5,7 +5,7 @@
 //! the record of every request seen, so a test can assert on what the CLI sent.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -150,7 +150,9 @@ fn read_request(r: &mut impl BufRead) -> Option<Request> {
     let body = if find("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
         read_chunked(r)?
     } else {
-        let len: usize = find("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let len: usize = find("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let mut body = vec![0; len];
         r.read_exact(&mut body).ok()?;
         body

@@ -1,0 +1,155 @@
+//! The agent CLIs fleet knows (`agent:` presets) and how each is started: its headless or
+//! interactive command line at each autonomy level (`permissions:`), the user's extra
+//! arguments (`args:`) in their place, the command that resumes its conversation, and the
+//! event stream it prints. One file per CLI owns that CLI's flags; this file dispatches.
+use serde::{Deserialize, Serialize};
+
+use crate::transcript::Format;
+use crate::util::shell_quote;
+
+mod aider;
+mod claude;
+mod codex;
+mod gemini;
+
+/// `agent:` — a known agent CLI, run the way its documentation gives for scripts (headless)
+/// or, with `interactive: true`, as its TUI with the task as the initial prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// Claude Code: `claude --print`, the task on stdin.
+    Claude,
+    /// OpenAI Codex CLI: `codex exec -`, the task on stdin.
+    Codex,
+    /// Aider: `aider --yes-always --message-file <task>`.
+    Aider,
+    /// Gemini CLI: `gemini --output-format stream-json`, headless because stdin (the task)
+    /// is not a terminal.
+    Gemini,
+    /// No AI: the task is a shell script, run by `sh`.
+    Shell,
+}
+
+/// `permissions:` — what an agent may do without asking, mapped to each CLI's own flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Permissions {
+    /// Read and answer; no edits, no commands that change anything.
+    ReadOnly,
+    /// Edit files in its worktree and run git and the verify command there (the default:
+    /// an unattended agent that cannot edit is useless).
+    #[default]
+    Edit,
+    /// Anything, without asking (the CLI's own bypass mode).
+    Full,
+}
+
+impl Permissions {
+    pub const ALL: [Permissions; 3] = [Permissions::ReadOnly, Permissions::Edit, Permissions::Full];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Permissions::ReadOnly => "read-only",
+            Permissions::Edit => "edit",
+            Permissions::Full => "full",
+        }
+    }
+}
+
+/// How one agent's CLI is started: what the manifest says beyond the preset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Launch {
+    /// Its TUI on the pane's terminal instead of the headless command.
+    #[serde(default)]
+    pub interactive: bool,
+    #[serde(default)]
+    pub permissions: Permissions,
+    /// `args:`, added to the CLI's command line where its options go.
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+impl Launch {
+    /// The extra arguments quoted for `sh -c`, each after a space ("" when none).
+    fn args(&self) -> String {
+        self.args
+            .iter()
+            .map(|a| format!(" {}", shell_quote(a)))
+            .collect()
+    }
+}
+
+impl Preset {
+    pub const ALL: [Preset; 5] = [
+        Preset::Claude,
+        Preset::Codex,
+        Preset::Aider,
+        Preset::Gemini,
+        Preset::Shell,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Claude => "claude",
+            Preset::Codex => "codex",
+            Preset::Aider => "aider",
+            Preset::Gemini => "gemini",
+            Preset::Shell => "shell",
+        }
+    }
+
+    /// The event stream the headless command prints, which the runner turns into a readable
+    /// transcript and usage figures; None for plain text.
+    pub fn format(self, interactive: bool) -> Option<Format> {
+        match (self, interactive) {
+            (_, true) => None,
+            (Preset::Claude, false) => Some(Format::ClaudeStreamJson),
+            (Preset::Codex, false) => Some(Format::CodexJson),
+            (Preset::Gemini, false) => Some(Format::GeminiStreamJson),
+            _ => None,
+        }
+    }
+
+    /// The command (for `sh -c` in the worktree; the task on stdin, and in `$FLEET_TASK`),
+    /// with `max_cost_usd` passed on to a CLI that enforces a budget itself.
+    pub fn command(self, launch: &Launch, max_cost_usd: Option<f64>) -> String {
+        let (p, args) = (launch.permissions, launch.args());
+        match self {
+            Preset::Claude => claude::command(launch.interactive, p, &args, max_cost_usd),
+            Preset::Codex => codex::command(launch.interactive, p, &args),
+            Preset::Aider => aider::command(launch.interactive, p, &args),
+            Preset::Gemini => gemini::command(launch.interactive, p, &args),
+            Preset::Shell if launch.interactive => format!(r#"sh{args} "$FLEET_TASK""#),
+            Preset::Shell => format!("sh{args} -s"),
+        }
+    }
+
+    /// The headless command that resumes the CLI's conversation `session` with a follow-up
+    /// on stdin (verify retries, `fleet continue`), allowed to spend `budget_usd` more;
+    /// None when the CLI cannot.
+    pub fn resume_command(
+        self,
+        session: &str,
+        launch: &Launch,
+        budget_usd: Option<f64>,
+    ) -> Option<String> {
+        let (id, p, args) = (shell_quote(session), launch.permissions, launch.args());
+        match self {
+            Preset::Claude => Some(claude::resume(&id, p, &args, budget_usd)),
+            Preset::Codex => Some(codex::resume(&id, p, &args)),
+            Preset::Gemini => Some(gemini::resume(&id, p, &args)),
+            Preset::Aider | Preset::Shell => None,
+        }
+    }
+
+    /// What `permissions` lets this CLI do, in a few words (`validate` prints it).
+    pub fn allows(self, permissions: Permissions) -> &'static str {
+        match self {
+            Preset::Claude => claude::allows(permissions),
+            Preset::Codex => codex::allows(permissions),
+            Preset::Aider => aider::allows(permissions),
+            Preset::Gemini => gemini::allows(permissions),
+            Preset::Shell => "anything the task's shell script does (no permission modes)",
+        }
+    }
+}

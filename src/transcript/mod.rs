@@ -1,0 +1,209 @@
+//! Agent CLIs' machine-readable output (Claude Code's `--output-format stream-json`, Codex's
+//! `exec --json`, Gemini CLI's `--output-format stream-json`): one JSON event per line, turned into a readable transcript for the pane
+//! and the log (assistant text, one line per tool call, errors), while the usage (tokens,
+//! cost, turns) and the CLI's session id are collected. A line that is not JSON (stderr
+//! shares the pipe) passes through as it is.
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+mod claude;
+mod codex;
+mod gemini;
+
+/// Which event stream a command prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// `claude --print --output-format stream-json --verbose`.
+    ClaudeStreamJson,
+    /// `codex exec --json`.
+    CodexJson,
+    /// `gemini --output-format stream-json`.
+    GeminiStreamJson,
+}
+
+/// What an agent has used so far, as its CLI reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Only where the CLI reports a cost (Claude Code does, Codex does not).
+    pub cost_usd: Option<f64>,
+    pub turns: u64,
+    /// Actions the CLI refused for want of permission (a denied edit, a sandbox refusal).
+    #[serde(default)]
+    pub denials: u64,
+}
+
+/// The state of one agent's event stream.
+#[derive(Debug)]
+pub struct Transcript {
+    format: Format,
+    partial: Vec<u8>,
+    pub usage: Usage,
+    pub session_id: Option<String>,
+    /// The CLI's own error, when its final event says it failed.
+    pub error: Option<String>,
+    /// The CLI gave its final result event: it is ending by itself.
+    pub ended: bool,
+    /// Per Claude message id, the latest usage seen (a message's events repeat it): live
+    /// totals before the final `result` event gives the exact ones.
+    live: Vec<(String, u64, u64)>,
+    /// Gemini sends the assistant's text in chunks: the line being put together.
+    text: String,
+}
+
+/// Tool calls are summarised to one line of at most this many characters.
+const TOOL_LINE: usize = 120;
+
+impl Transcript {
+    pub fn new(format: Format) -> Self {
+        Self {
+            format,
+            partial: Vec::new(),
+            usage: Usage::default(),
+            session_id: None,
+            error: None,
+            ended: false,
+            live: Vec::new(),
+            text: String::new(),
+        }
+    }
+
+    /// Take the next bytes of output; the readable text for them (whole lines only).
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+        self.partial.extend_from_slice(bytes);
+        let mut out = Vec::new();
+        while let Some(i) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=i).collect();
+            self.line(&line[..line.len() - 1], &mut out);
+        }
+        out
+    }
+
+    /// The end of the output: a last line without a newline.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let rest = std::mem::take(&mut self.partial);
+        let mut out = Vec::new();
+        if !rest.is_empty() {
+            self.line(&rest, &mut out);
+        }
+        for l in self.flush_text() {
+            out.extend_from_slice(l.as_bytes());
+            out.push(b'\n');
+        }
+        out
+    }
+
+    /// The assistant text gathered from chunks so far, as lines.
+    fn flush_text(&mut self) -> Vec<String> {
+        let text = std::mem::take(&mut self.text);
+        let text = text.trim_end();
+        if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![text.to_string()]
+        }
+    }
+
+    fn line(&mut self, raw: &[u8], out: &mut Vec<u8>) {
+        let event: Option<Value> = serde_json::from_slice(raw)
+            .ok()
+            .filter(|v: &Value| v.is_object());
+        let Some(event) = event else {
+            out.extend_from_slice(raw);
+            out.push(b'\n');
+            return;
+        };
+        let text = match self.format {
+            Format::ClaudeStreamJson => self.claude(&event),
+            Format::CodexJson => self.codex(&event),
+            Format::GeminiStreamJson => self.gemini(&event),
+        };
+        for l in text {
+            out.extend_from_slice(l.as_bytes());
+            out.push(b'\n');
+        }
+    }
+
+    /// `3 turns, 1200 tokens in, 340 out, $0.0123`.
+    pub fn summary(&self) -> String {
+        let cost = self
+            .usage
+            .cost_usd
+            .map(|c| format!(", ${c:.4}"))
+            .unwrap_or_default();
+        format!(
+            "{} turn{}, {} tokens in, {} out{cost}",
+            self.usage.turns,
+            if self.usage.turns == 1 { "" } else { "s" },
+            self.usage.input_tokens,
+            self.usage.output_tokens
+        )
+    }
+}
+
+/// `-> Bash: cargo test` — a tool call on one line.
+fn tool_line(name: &str, input: &Value) -> String {
+    let detail = [
+        "command",
+        "file_path",
+        "path",
+        "pattern",
+        "url",
+        "description",
+    ]
+    .iter()
+    .find_map(|k| input[*k].as_str())
+    .map(str::to_string)
+    .unwrap_or_else(|| {
+        if input.is_null() {
+            String::new()
+        } else {
+            input.to_string()
+        }
+    });
+    one_line(&format!("-> {name}: {detail}"))
+}
+
+fn one_line(s: &str) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .collect();
+    if flat.chars().count() > TOOL_LINE {
+        let cut: String = flat.chars().take(TOOL_LINE - 3).collect();
+        format!("{cut}...")
+    } else {
+        flat
+    }
+}
+
+fn first_line(v: &Value) -> String {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|i| i["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    };
+    one_line(text.lines().next().unwrap_or(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `input` in odd-sized pieces, as a pipe delivers them: the text and the state.
+    pub(super) fn run(format: Format, input: &str) -> (String, Transcript) {
+        let mut t = Transcript::new(format);
+        let mut out = Vec::new();
+        for chunk in input.as_bytes().chunks(7) {
+            out.extend(t.feed(chunk));
+        }
+        out.extend(t.finish());
+        (String::from_utf8(out).unwrap(), t)
+    }
+}
