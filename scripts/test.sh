@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command of fleet: installs what the tests need (tmux, git) when it is
-# missing, then runs rustfmt, clippy and the whole test suite.
+# The test command of fleet: installs what the tests need when it is missing (tmux, git,
+# the pinned agent CLIs), then runs rustfmt, clippy and the whole test suite.
 # Works non-interactively (CI): never prompts, never reads stdin.
 set -euo pipefail
 
@@ -13,6 +13,20 @@ say() { printf 'test.sh: %s\n' "$*" >&2; }
 ensure_tools tmux git
 
 say "using $(tmux -V), $(git --version), $(cargo --version)"
+
+# The real agent CLIs, pinned, for the conformance tests (tests/real_*.rs) against the
+# scripted model server on 127.0.0.1; one that cannot be installed is skipped, visibly.
+# shellcheck source=scripts/agent-clis.sh
+. scripts/agent-clis.sh
+ensure_agent_clis
+for cli in CLAUDE CODEX GEMINI AIDER; do
+    var="FLEET_REAL_$cli"
+    if [ -n "${!var:-}" ]; then
+        say "conformance: ${!var}"
+    else
+        say "conformance: SKIPPED for $(printf %s "$cli" | tr A-Z a-z): not installed"
+    fi
+done
 
 if cargo fmt --version >/dev/null 2>&1; then
     say "cargo fmt --all -- --check"
