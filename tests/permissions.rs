@@ -1,0 +1,151 @@
+//! `permissions:` and `args:` (issue 14) with stub CLIs: each level reaches the CLI as its
+//! own flags, `args:` keeps the preset, `validate` says what each agent may do and warns
+//! when `command:` drops a preset feature, and an agent whose CLI was refused actions and
+//! that changed nothing is not a silent `done`.
+mod common;
+
+use std::fs;
+
+use common::{sh_quote, Fleet};
+
+/// A stub that notes its arguments (one per line) in `<name>.args` and eats stdin.
+fn noting(name: &str) -> String {
+    format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > {name}.args\ncat > /dev/null\n")
+}
+
+#[test]
+fn each_level_reaches_the_cli_as_its_flags_and_args_keep_the_preset() {
+    let f = Fleet::new();
+    for name in ["claude", "codex", "gemini"] {
+        f.stub(name, &noting(name));
+    }
+    let path = f.stub("aider", &noting("aider"));
+    f.manifest(
+        r#"permissions: read-only
+args: [--model, "big one"]
+agents:
+  - name: ro
+    agent: claude
+    prompt: look
+  - name: full
+    agent: claude
+    permissions: full
+    args: []
+    prompt: go
+  - name: cx
+    agent: codex
+    permissions: full
+    prompt: go
+  - name: ge
+    agent: gemini
+    prompt: look
+"#,
+    );
+    let env = [("PATH", path.as_str())];
+    f.fleet_at(&f.repo, &env, &["validate"])
+        .success()
+        .stdout_has("permissions: read-only (read files; edits and commands are denied)")
+        .stdout_has("permissions: full (anything (bypassPermissions))")
+        .stdout_has(r#"args:     ["--model", "big one"]"#);
+    f.fleet_at(&f.repo, &env, &["up"]).success();
+    f.fleet(&["wait", "--timeout", "20"]).success();
+    let args = |agent: &str, cli: &str| {
+        fs::read_to_string(f.worktree(agent).join(format!("{cli}.args"))).unwrap()
+    };
+    let head = "--print\n--output-format\nstream-json\n--verbose\n";
+    assert_eq!(
+        args("ro", "claude"),
+        format!("{head}--permission-mode\ndefault\n--model\nbig one\n")
+    );
+    // an agent's own `args: []` replaces the top level's
+    assert_eq!(
+        args("full", "claude"),
+        format!("{head}--permission-mode\nbypassPermissions\n")
+    );
+    assert_eq!(
+        args("cx", "codex"),
+        "exec\n--json\n--dangerously-bypass-approvals-and-sandbox\n--model\nbig one\n-\n"
+    );
+    assert_eq!(
+        args("ge", "gemini"),
+        "--output-format\nstream-json\n--approval-mode\ndefault\n--model\nbig one\n"
+    );
+    let agent = f.agent("ro");
+    assert_eq!(agent["permissions"], "read-only");
+    assert_eq!(agent["denials"], 0);
+}
+
+#[test]
+fn command_that_drops_preset_features_is_warned_and_args_with_it_refused() {
+    let f = Fleet::new();
+    f.manifest(
+        r#"max_cost_usd: 1
+verify_retries: 2
+agents:
+  - name: own
+    command: "cat > /dev/null"
+    prompt: hi
+"#,
+    );
+    f.fleet(&["validate"])
+        .success()
+        .stderr_has("warning:")
+        .stderr_has("agents[0] (own)")
+        .stderr_has("max_cost_usd (fleet reads no cost from it) and verify_retries");
+    f.manifest(
+        r#"agents:
+  - name: own
+    command: "cat > /dev/null"
+    args: [--model, opus]
+    prompt: hi
+"#,
+    );
+    f.fleet(&["validate"])
+        .code(2)
+        .stderr_has("args: adds to a preset's command");
+    assert!(!f.repo.join(".fleet").exists());
+    // a level fleet does not know is a manifest error naming the choices
+    f.manifest("permissions: write\nagents:\n  - name: x\n    prompt: hi\n");
+    f.fleet(&["validate"])
+        .code(2)
+        .stderr_has("unknown variant `write`")
+        .stderr_has("`read-only`");
+}
+
+#[test]
+fn denials_without_a_change_fail_and_show_in_status() {
+    let f = Fleet::new();
+    // A claude whose every edit was denied: success, as the real one says, with the
+    // denials listed in its result event.
+    let result = r#"{"type":"result","subtype":"success","is_error":false,"num_turns":2,"result":"I could not write the file.","session_id":"s-d","total_cost_usd":0.01,"usage":{"input_tokens":10,"output_tokens":5},"permission_denials":[{"tool_name":"Write","tool_use_id":"t1","tool_input":{"file_path":"a.txt"}},{"tool_name":"Bash","tool_use_id":"t2","tool_input":{"command":"git commit"}}]}"#;
+    let path = f.stub(
+        "claude",
+        &format!("#!/bin/sh\ncat > /dev/null\necho {}\n", sh_quote(result)),
+    );
+    f.manifest(
+        r#"agents:
+  - name: denied
+    agent: claude
+    permissions: read-only
+    prompt: write a.txt
+"#,
+    );
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    f.fleet(&["wait", "--timeout", "20"])
+        .code(1)
+        .stdout_has("denied failed (permission denied (2))");
+    let agent = f.agent("denied");
+    assert_eq!(agent["state"], "failed");
+    assert_eq!(agent["denials"], 2);
+    assert_eq!(agent["reason"], "permission denied (2)");
+    assert!(
+        f.log("denied")
+            .contains("refused 2 actions (permissions: read-only)"),
+        "{}",
+        f.log("denied")
+    );
+    f.fleet(&["status"])
+        .success()
+        .stdout_has("failed (permission denied (2))");
+}
