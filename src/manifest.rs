@@ -766,6 +766,7 @@ fn agent_command(
             .clone()
             .or_else(|| raw.args.clone())
             .unwrap_or_default(),
+        verify: a.verify.clone().or_else(|| raw.verify.clone()),
     };
     if preset.is_none() {
         if a.args.is_some() {

@@ -32,6 +32,12 @@ agents:
     permissions: full
     args: []
     prompt: go
+  - name: ed
+    agent: claude
+    permissions: edit
+    args: []
+    verify: "true && test -d ."
+    prompt: go
   - name: cx
     agent: codex
     permissions: full
@@ -44,8 +50,8 @@ agents:
     let env = [("PATH", path.as_str())];
     f.fleet_at(&f.repo, &env, &["validate"])
         .success()
-        .stdout_has("permissions: read-only (read files; edits and commands are denied)")
-        .stdout_has("permissions: full (anything (bypassPermissions))")
+        .stdout_has("permissions: read-only — read files; edits and commands are denied")
+        .stdout_has("permissions: full — anything (bypassPermissions)")
         .stdout_has(r#"args:     ["--model", "big one"]"#);
     f.fleet_at(&f.repo, &env, &["up"]).success();
     f.fleet(&["wait", "--timeout", "20"]).success();
@@ -61,6 +67,11 @@ agents:
     assert_eq!(
         args("full", "claude"),
         format!("{head}--permission-mode\nbypassPermissions\n")
+    );
+    // at `edit`, claude may run git and the agent's verify command
+    assert_eq!(
+        args("ed", "claude"),
+        format!("{head}--permission-mode\nacceptEdits\n--allowedTools\nBash(git:*)\nBash(true && test -d .)\nBash(true && test -d .:*)\n")
     );
     assert_eq!(
         args("cx", "codex"),

@@ -12,6 +12,8 @@ const HEADER: &str = r#"# fleet manifest: one git worktree + tmux session per ag
 # base: main                  # branch the worktrees start from (default: the current branch)
 # worktree_dir: ../repo.worktrees   # default: ../<repo>.worktrees
 agent: claude                 # claude | codex | aider | gemini | shell: fleet runs its headless mode
+permissions: edit             # read-only | edit | full: what the agent may do without asking
+# args: [--model, opus]       # extra arguments for the agent's CLI (the preset stays)
 # command: my-agent --flag    # or any command: run by `sh -c` in the worktree, the task on stdin
 # interactive: true           # its TUI in the pane instead; answer it after `fleet attach NAME`
 # env: { RUST_LOG: info }     # added to every agent's environment

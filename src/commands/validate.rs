@@ -127,7 +127,7 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
             };
             println!("  agent:    {} ({mode})", p.name());
             let level = a.launch.permissions;
-            println!("  permissions: {} ({})", level.name(), p.allows(level));
+            println!("  permissions: {} — {}", level.name(), p.allows(level));
             if !a.launch.args.is_empty() {
                 println!("  args:     {:?}", a.launch.args);
             }

@@ -2,16 +2,31 @@
 //! --verbose`, the task on stdin. Its permission modes (`--permission-mode`) decide what
 //! runs without asking; in print mode nobody can answer, so what is not allowed is denied
 //! (listed in the result event's `permission_denials`).
-use super::Permissions;
+use super::{Launch, Permissions};
+use crate::util::shell_quote;
 
 const HEADLESS: &str = "claude --print --output-format stream-json --verbose";
 
-/// The flags of each level.
-fn flags(p: Permissions) -> &'static str {
-    match p {
-        Permissions::ReadOnly => " --permission-mode default",
-        Permissions::Edit => " --permission-mode acceptEdits --allowedTools 'Bash(git:*)'",
-        Permissions::Full => " --permission-mode bypassPermissions",
+/// The flags of each level: at `edit`, file edits are accepted and Bash may run git and
+/// the agent's `verify:` command (so it can commit and check its work).
+fn flags(launch: &Launch) -> String {
+    match launch.permissions {
+        Permissions::ReadOnly => " --permission-mode default".into(),
+        Permissions::Edit => {
+            let mut allowed = vec!["Bash(git:*)".to_string()];
+            if let Some(v) = launch.verify.as_deref().map(str::trim) {
+                if !v.is_empty() && !v.contains('\n') {
+                    allowed.push(format!("Bash({v})"));
+                    allowed.push(format!("Bash({v}:*)"));
+                }
+            }
+            let allowed: Vec<String> = allowed.iter().map(|a| shell_quote(a)).collect();
+            format!(
+                " --permission-mode acceptEdits --allowedTools {}",
+                allowed.join(" ")
+            )
+        }
+        Permissions::Full => " --permission-mode bypassPermissions".into(),
     }
 }
 
@@ -21,24 +36,19 @@ fn budget(max_cost_usd: Option<f64>) -> String {
         .unwrap_or_default()
 }
 
-pub(super) fn command(
-    interactive: bool,
-    p: Permissions,
-    args: &str,
-    max_cost_usd: Option<f64>,
-) -> String {
-    let flags = flags(p);
-    if interactive {
+pub(super) fn command(launch: &Launch, args: &str, max_cost_usd: Option<f64>) -> String {
+    let flags = flags(launch);
+    if launch.interactive {
         format!(r#"claude{flags}{args} "$(cat "$FLEET_TASK")""#)
     } else {
         format!("{HEADLESS}{flags}{}{args}", budget(max_cost_usd))
     }
 }
 
-pub(super) fn resume(id: &str, p: Permissions, args: &str, budget_usd: Option<f64>) -> String {
+pub(super) fn resume(id: &str, launch: &Launch, args: &str, budget_usd: Option<f64>) -> String {
     format!(
         "{HEADLESS} --resume {id}{}{}{args}",
-        flags(p),
+        flags(launch),
         budget(budget_usd)
     )
 }

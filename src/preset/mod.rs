@@ -67,6 +67,9 @@ pub struct Launch {
     /// `args:`, added to the CLI's command line where its options go.
     #[serde(default)]
     pub args: Vec<String>,
+    /// The agent's `verify:` command, which `edit` lets it run too (to check its work).
+    #[serde(default)]
+    pub verify: Option<String>,
 }
 
 impl Launch {
@@ -115,7 +118,7 @@ impl Preset {
     pub fn command(self, launch: &Launch, max_cost_usd: Option<f64>) -> String {
         let (p, args) = (launch.permissions, launch.args());
         match self {
-            Preset::Claude => claude::command(launch.interactive, p, &args, max_cost_usd),
+            Preset::Claude => claude::command(launch, &args, max_cost_usd),
             Preset::Codex => codex::command(launch.interactive, p, &args),
             Preset::Aider => aider::command(launch.interactive, p, &args),
             Preset::Gemini => gemini::command(launch.interactive, p, &args),
@@ -135,7 +138,7 @@ impl Preset {
     ) -> Option<String> {
         let (id, p, args) = (shell_quote(session), launch.permissions, launch.args());
         match self {
-            Preset::Claude => Some(claude::resume(&id, p, &args, budget_usd)),
+            Preset::Claude => Some(claude::resume(&id, launch, &args, budget_usd)),
             Preset::Codex => Some(codex::resume(&id, p, &args)),
             Preset::Gemini => Some(gemini::resume(&id, p, &args)),
             Preset::Aider | Preset::Shell => None,
