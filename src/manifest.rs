@@ -47,6 +47,8 @@ struct RawManifest {
     on_exit: Option<String>,
     max_parallel: Option<u32>,
     monitor: Option<RawMonitor>,
+    #[serde(default)]
+    prices: BTreeMap<String, crate::preset::prices::Price>,
     agents: Vec<RawAgent>,
     /// The index in the file of each agent in `agents` (agents that did not parse are left
     /// out, so their neighbours keep their real index in messages).
@@ -188,6 +190,8 @@ pub struct Plan {
     /// Panes per monitor window, the status pane included (`monitor.per_window`, default 9).
     pub per_window: usize,
     pub agents: Vec<Agent>,
+    /// `prices:`: dollars per million tokens by model, over the built-in list.
+    pub prices: BTreeMap<String, crate::preset::prices::Price>,
     /// What is allowed but probably not meant (`validate` and `up` print them).
     pub warnings: Vec<String>,
 }
@@ -922,6 +926,18 @@ fn resolve(
                 .push("command: is empty; give the agent's command, e.g. `claude --print`".into());
         }
     }
+    for (model, p) in &raw.prices {
+        let rates = [Some(p.input), p.cached_input, Some(p.output)];
+        if rates
+            .iter()
+            .flatten()
+            .any(|r| !(r.is_finite() && *r >= 0.0))
+        {
+            problems.push(format!(
+                "prices: `{model}`: a price is dollars per million tokens, 0 or more (e.g. {{input: 1.25, output: 10}})"
+            ));
+        }
+    }
     let top_env = env_map(&raw.env, "", problems);
     let mut copy = Vec::new();
     for c in &raw.copy {
@@ -1161,6 +1177,7 @@ fn resolve(
         max_parallel: raw.max_parallel,
         per_window: per_window.max(1) as usize,
         agents,
+        prices: std::mem::take(&mut raw.prices),
         warnings,
     })
 }

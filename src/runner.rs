@@ -412,7 +412,8 @@ fn run_agent(
 ) -> std::result::Result<i32, (State, i32, Option<String>)> {
     let prior = record.usage.unwrap_or_default();
     let mut usage = spec.format.map(|format| Usage {
-        transcript: Transcript::new(format),
+        transcript: Transcript::new(format).with_model(model_arg(&spec.launch.args)),
+        prices: &spec.prices,
         prior,
         record,
         path: &spec.record,
@@ -443,6 +444,14 @@ fn run_agent(
     Ok(code)
 }
 
+/// The model named in a CLI's arguments (`--model X`, `--model=X`, `-m X`), if any.
+fn model_arg(args: &[String]) -> Option<String> {
+    args.iter().enumerate().find_map(|(i, a)| match a.as_str() {
+        "--model" | "-m" => args.get(i + 1).cloned(),
+        _ => a.strip_prefix("--model=").map(str::to_string),
+    })
+}
+
 /// When to stop an agent early.
 #[derive(Default)]
 struct Limits {
@@ -459,6 +468,8 @@ struct Usage<'a> {
     transcript: Transcript,
     /// What earlier runs of this start (before a verify retry) used.
     prior: crate::transcript::Usage,
+    /// The manifest's `prices:`, for a CLI that reports tokens only.
+    prices: &'a std::collections::BTreeMap<String, crate::preset::prices::Price>,
     record: &'a mut Record,
     path: &'a Path,
     saved: Instant,
@@ -478,7 +489,7 @@ impl Usage<'_> {
 
     /// This run's usage added to the earlier runs'.
     fn total(&self) -> crate::transcript::Usage {
-        let (a, b) = (self.prior, self.transcript.usage);
+        let (a, b) = (self.prior, self.transcript.priced(self.prices));
         crate::transcript::Usage {
             input_tokens: a.input_tokens + b.input_tokens,
             output_tokens: a.output_tokens + b.output_tokens,

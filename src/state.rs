@@ -185,6 +185,9 @@ pub struct Spec {
     /// Stop the agent once its reported cost passes this.
     #[serde(default)]
     pub max_cost_usd: Option<f64>,
+    /// `prices:` of the manifest, for a CLI that reports tokens only.
+    #[serde(default)]
+    pub prices: BTreeMap<String, crate::preset::prices::Price>,
     /// The agent's record file.
     pub record: PathBuf,
 }

@@ -160,3 +160,39 @@ fn denials_without_a_change_fail_and_show_in_status() {
         .success()
         .stdout_has("failed (permission denied (2))");
 }
+
+#[test]
+fn tokens_only_clis_get_a_cost_from_the_price_table() {
+    let f = Fleet::new();
+    // A gemini that reports tokens only, for a model the manifest prices.
+    let events = [
+        r#"{"type":"init","session_id":"g-1","model":"house-model-1"}"#,
+        r#"{"type":"result","status":"success","stats":{"input_tokens":2000000,"output_tokens":100000}}"#,
+    ];
+    let script = format!(
+        "#!/bin/sh\ncat > /dev/null\necho {}\necho {}\n",
+        sh_quote(events[0]),
+        sh_quote(events[1])
+    );
+    let path = f.stub("gemini", &script);
+    f.manifest(
+        r#"prices:
+  house-model-1: { input: 0.5, output: 4 }
+agents:
+  - name: ge
+    agent: gemini
+    prompt: go
+"#,
+    );
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    f.fleet(&["wait", "--timeout", "20"]).success();
+    // 2M in at $0.50 + 0.1M out at $4
+    assert_eq!(f.agent("ge")["usage"]["cost_usd"], 1.4);
+    f.fleet(&["status"]).success().stdout_has("$1.40");
+    // a price fleet cannot use is a manifest error
+    f.manifest("prices:\n  m: { input: -1, output: 2 }\nagents:\n  - name: x\n    prompt: hi\n");
+    f.fleet(&["validate"])
+        .code(2)
+        .stderr_has("prices: `m`: a price is dollars per million tokens");
+}

@@ -511,6 +511,7 @@ pub(crate) fn spec_for(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<Spec> {
         max_cost_usd: agent.max_cost_usd,
         launch: agent.launch.clone(),
         resumed: false,
+        prices: plan.prices.clone(),
         preset: agent.preset.filter(|_| agent.format.is_some()),
         verify_retries: agent.verify_retries,
         retries: agent.retries,

@@ -11,6 +11,7 @@ mod aider;
 mod claude;
 mod codex;
 mod gemini;
+pub mod prices;
 
 /// `agent:` — a known agent CLI, run the way its documentation gives for scripts (headless)
 /// or, with `interactive: true`, as its TUI with the task as the initial prompt.

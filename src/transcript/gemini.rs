@@ -29,6 +29,9 @@ impl Transcript {
         let field = |a: &str, b: &str| e[a].as_str().or_else(|| e[b].as_str()).map(str::to_string);
         match kind {
             "init" => {
+                if let Some(m) = e["model"].as_str() {
+                    self.model = Some(m.to_string());
+                }
                 if let Some(id) = field("session_id", "sessionId") {
                     lines.push(format!(
                         "[gemini] session {id} ({})",

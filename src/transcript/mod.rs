@@ -3,8 +3,12 @@
 //! and the log (assistant text, one line per tool call, errors), while the usage (tokens,
 //! cost, turns) and the CLI's session id are collected. A line that is not JSON (stderr
 //! shares the pipe) passes through as it is.
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::preset::prices::{self, Price};
 
 mod claude;
 mod codex;
@@ -44,6 +48,10 @@ pub struct Transcript {
     pub session_id: Option<String>,
     /// The CLI's own error, when its final event says it failed.
     pub error: Option<String>,
+    /// The model the CLI uses (from its events, else `--model` of its arguments).
+    pub model: Option<String>,
+    /// Of this run's input tokens, those the provider served from its cache.
+    pub cached_input_tokens: u64,
     /// The CLI gave its final result event: it is ending by itself.
     pub ended: bool,
     /// Per Claude message id, the latest usage seen (a message's events repeat it): live
@@ -64,10 +72,18 @@ impl Transcript {
             usage: Usage::default(),
             session_id: None,
             error: None,
+            model: None,
+            cached_input_tokens: 0,
             ended: false,
             live: Vec::new(),
             text: String::new(),
         }
+    }
+
+    /// The model the CLI runs, as far as its arguments tell (its events may say better).
+    pub fn with_model(mut self, model: Option<String>) -> Self {
+        self.model = model;
+        self
     }
 
     /// Take the next bytes of output; the readable text for them (whole lines only).
@@ -124,6 +140,26 @@ impl Transcript {
             out.extend_from_slice(l.as_bytes());
             out.push(b'\n');
         }
+    }
+
+    /// This run's usage, its cost from `prices` (the manifest's, over the built-in list)
+    /// when the CLI reports tokens only and its model has a price.
+    pub fn priced(&self, prices: &BTreeMap<String, Price>) -> Usage {
+        let mut usage = self.usage;
+        if usage.cost_usd.is_none() && (usage.input_tokens > 0 || usage.output_tokens > 0) {
+            usage.cost_usd = self
+                .model
+                .as_deref()
+                .and_then(|m| prices::lookup(m, prices))
+                .map(|p| {
+                    p.cost(
+                        usage.input_tokens,
+                        self.cached_input_tokens,
+                        usage.output_tokens,
+                    )
+                });
+        }
+        usage
     }
 
     /// `3 turns, 1200 tokens in, 340 out, $0.0123`.
