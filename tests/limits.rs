@@ -345,3 +345,46 @@ fn doctor_warns_when_run_inside_an_agent_session() {
     let plain = f.fleet(&["doctor"]);
     assert!(!plain.stdout.contains("warning"), "{}", plain.stdout);
 }
+
+#[test]
+fn continue_adds_up_usage_and_gets_what_is_left_of_the_budget() {
+    let f = Fleet::new();
+    let path = recorder(&f);
+    f.manifest(
+        r#"agents:
+  - name: talker
+    agent: claude
+    max_cost_usd: 0.25
+    prompt: "First task."
+"#,
+    );
+    let env = [("PATH", path.as_str())];
+    f.fleet_at(&f.repo, &env, &["up"]).success();
+    f.fleet(&["wait", "--timeout", "20"]).success();
+    // the third run spends $0.10 of the $0.05 left (this stub ignores its budget): over
+    for (attempt, state) in [(2, "done"), (3, "failed")] {
+        f.fleet_at(&f.repo, &env, &["continue", "talker", "-m", "More."])
+            .success();
+        f.wait_for("the continued run to finish", 20, |f| {
+            f.agent("talker")["attempt"] == attempt && f.state("talker") == state
+        });
+    }
+    assert_eq!(f.agent("talker")["reason"], "budget");
+    let calls = fs::read_to_string(f.worktree("talker").join("claude.calls")).unwrap();
+    let runs: Vec<&str> = calls.split("---\n").filter(|c| !c.is_empty()).collect();
+    assert_eq!(runs.len(), 3, "{calls}");
+    // each run gets what the runs before it left: $0.10 a run
+    assert!(runs[0].contains("--max-budget-usd\n0.25\n"), "{calls}");
+    assert!(runs[1].contains("--max-budget-usd\n0.15\n"), "{calls}");
+    assert!(runs[2].contains("--max-budget-usd\n0.05\n"), "{calls}");
+    // usage adds up over the conversation
+    let usage = &f.agent("talker")["usage"];
+    assert_eq!(usage["turns"], 3, "{usage}");
+    assert_eq!(usage["input_tokens"], 9, "{usage}");
+    let cost = usage["cost_usd"].as_f64().unwrap();
+    assert!((cost - 0.3).abs() < 1e-9, "{usage}");
+    // the budget is spent now (0.30 >= 0.25): no fourth run
+    f.fleet_at(&f.repo, &env, &["continue", "talker", "-m", "More."])
+        .code(1)
+        .stderr_has("talker has spent its max_cost_usd ($0.25)");
+}

@@ -40,15 +40,25 @@ pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
             agent.name
         ),
     }
+    // What is left of the budget after every run so far (the continued run adds to them).
+    let left = view
+        .record
+        .as_ref()
+        .and_then(|r| r.budget_left(agent.max_cost_usd))
+        .or(agent.max_cost_usd);
+    if left.is_some_and(|l| l <= 0.0) {
+        anyhow::bail!(
+            "{} has spent its max_cost_usd (${:.2}); raise `max_cost_usd:` in {} to continue it",
+            agent.name,
+            agent.max_cost_usd.unwrap_or(0.0),
+            plan.manifest.display()
+        );
+    }
     let session_id = view.record.as_ref().and_then(|r| r.session_id.clone());
     let preset = agent.preset.filter(|_| agent.format.is_some());
-    let resume = preset.zip(session_id.as_deref()).and_then(|(p, id)| {
-        let left = view
-            .record
-            .as_ref()
-            .and_then(|r| r.budget_left(agent.max_cost_usd));
-        p.resume_command(id, &agent.launch, left.or(agent.max_cost_usd))
-    });
+    let resume = preset
+        .zip(session_id.as_deref())
+        .and_then(|(p, id)| p.resume_command(id, &agent.launch, left));
     let Some(resume) = resume else {
         anyhow::bail!(
             "{} cannot be continued: {}; `fleet up --rerun {}` starts it over instead",

@@ -30,10 +30,15 @@ fn flags(launch: &Launch) -> String {
     }
 }
 
+/// `--max-budget-usd` with dollars to the hundredth of a cent (what is left of a budget is a
+/// difference of floats: 0.04999999999999999 reads as 0.05).
 fn budget(max_cost_usd: Option<f64>) -> String {
-    max_cost_usd
-        .map(|c| format!(" --max-budget-usd {c}"))
-        .unwrap_or_default()
+    let Some(c) = max_cost_usd else {
+        return String::new();
+    };
+    let c = format!("{c:.4}");
+    let c = c.trim_end_matches('0').trim_end_matches('.');
+    format!(" --max-budget-usd {c}")
 }
 
 pub(super) fn command(launch: &Launch, args: &str, max_cost_usd: Option<f64>) -> String {
