@@ -31,7 +31,6 @@ fn real_claude() -> Option<PathBuf> {
 }
 
 /// `PATH` with the real claude's directory first.
-#[allow(dead_code)]
 fn path_with(claude: &Path) -> String {
     format!(
         "{}:{}",
@@ -415,4 +414,162 @@ fn cli_resume_reports_the_usage_of_its_own_run() {
     assert_eq!(r["num_turns"], 2);
     assert_eq!(usage_of(&r["usage"]), api.usage.times(2));
     assert_eq!(model_usage_of(r), api.usage.times(2));
+}
+
+// ------------------------------------------------------------------ through fleet
+
+/// A manifest for the `claude` preset pointed at `api`: `extra` top-level keys, one agent
+/// `a` with the task.
+fn manifest(f: &Fleet, api: &Anthropic, extra: &str, retries: u32) {
+    let env: String = api
+        .env(retries)
+        .into_iter()
+        .map(|(k, v)| format!("  {k}: {v:?}\n"))
+        .collect();
+    f.manifest(&format!(
+        "agent: claude\n{extra}env:\n{env}agents:\n  - name: a\n    prompt: {TASK:?}\n"
+    ));
+}
+
+/// `fleet up` and `fleet wait` with the real claude first on PATH; the wait's exit code.
+fn up_and_wait(f: &Fleet, claude: &Path) -> i32 {
+    let path = path_with(claude);
+    let env = [("PATH", path.as_str())];
+    f.fleet_at(&f.repo, &env, &["up"]).success();
+    f.fleet_at(&f.repo, &env, &["wait", "--timeout", "90"]).code
+}
+
+/// What fleet reports about agent `a`, with the log when an assertion fails.
+fn report(f: &Fleet) -> (Value, String) {
+    (f.agent("a"), f.log("a"))
+}
+
+/// Input tokens as fleet counts them for claude: fresh, cache writes and cache reads.
+fn input_of(u: Usage) -> u64 {
+    u.input + u.cache_creation + u.cache_read
+}
+
+#[test]
+fn fleet_default_permissions_edit_and_commit() {
+    let Some(claude) = real_claude() else { return };
+    let f = Fleet::new();
+    let api = Anthropic::start(write_and_commit());
+    manifest(&f, &api, "", 1);
+    let code = up_and_wait(&f, &claude);
+    let (a, log) = report(&f);
+    assert_eq!(code, 0, "{a}\n{log}");
+    assert_eq!(a["state"], "done", "{a}\n{log}");
+    assert_eq!(a["permissions"], "edit");
+    assert_eq!(a["denials"], 0, "{log}");
+    assert_eq!(committed(&f, &f.worktree("a")), "add hello.txt");
+    let want = api.usage.times(3);
+    assert_eq!(a["usage"]["input_tokens"], input_of(want), "{log}");
+    assert_eq!(a["usage"]["output_tokens"], want.output, "{log}");
+    assert_eq!(a["usage"]["turns"], 3);
+    assert!(a["usage"]["cost_usd"].as_f64().unwrap() > 0.0);
+    let id = a["session_id"].as_str().expect("a session id");
+    assert!(log.contains(&format!("[claude] session {id}")), "{log}");
+}
+
+#[test]
+fn fleet_read_only_ends_with_the_denials_shown() {
+    let Some(claude) = real_claude() else { return };
+    let f = Fleet::new();
+    let api = Anthropic::start(write_and_commit());
+    manifest(&f, &api, "permissions: read-only\n", 1);
+    let code = up_and_wait(&f, &claude);
+    let (a, log) = report(&f);
+    assert_eq!(code, 1, "{a}\n{log}");
+    assert_eq!(a["state"], "failed", "{a}\n{log}");
+    assert_eq!(a["denials"], 2, "{log}");
+    assert_eq!(a["reason"], "permission denied (2)");
+    assert!(!f.worktree("a").join("hello.txt").exists());
+    f.fleet(&["status"])
+        .success()
+        .stdout_has("permission denied (2)");
+}
+
+#[test]
+fn fleet_full_permissions_run_even_as_root() {
+    let Some(claude) = real_claude() else { return };
+    let f = Fleet::new();
+    let api = Anthropic::start(write_and_commit());
+    manifest(&f, &api, "permissions: full\n", 1);
+    let code = up_and_wait(&f, &claude);
+    let (a, log) = report(&f);
+    assert_eq!(code, 0, "{a}\n{log}");
+    assert_eq!(a["state"], "done");
+    assert_eq!(committed(&f, &f.worktree("a")), "add hello.txt");
+}
+
+#[test]
+fn fleet_budget_stop_reports_real_tokens_exit_1_and_reason_budget() {
+    let Some(claude) = real_claude() else { return };
+    let f = Fleet::new();
+    let api = Anthropic::start(write_and_commit());
+    manifest(&f, &api, "max_cost_usd: 0.01\n", 1);
+    let code = up_and_wait(&f, &claude);
+    let (a, log) = report(&f);
+    assert_eq!(code, 1, "{a}\n{log}");
+    assert_eq!(a["state"], "failed");
+    assert_eq!(a["reason"], "budget", "{a}\n{log}");
+    assert_eq!(a["exit_code"], 1, "{a}\n{log}");
+    // claude's own figures for the one turn it paid for (its `usage` says zero).
+    let want = api.usage.times(1);
+    assert_eq!(a["usage"]["input_tokens"], input_of(want), "{log}");
+    assert_eq!(a["usage"]["output_tokens"], want.output, "{log}");
+}
+
+#[test]
+fn fleet_shows_api_retries_and_goes_on() {
+    let Some(claude) = real_claude() else { return };
+    let f = Fleet::new();
+    let mut script = vec![Turn::Overloaded];
+    script.extend(write_and_commit());
+    let api = Anthropic::start(script);
+    manifest(&f, &api, "", 2);
+    let code = up_and_wait(&f, &claude);
+    let (a, log) = report(&f);
+    assert_eq!(code, 0, "{a}\n{log}");
+    assert_eq!(a["state"], "done");
+    assert!(
+        log.contains("[claude] API error 529 (overloaded): retrying, attempt 1 of 2"),
+        "{log}"
+    );
+    assert_eq!(committed(&f, &f.worktree("a")), "add hello.txt");
+}
+
+#[test]
+fn fleet_verify_retry_resumes_the_session_and_adds_its_usage() {
+    let Some(claude) = real_claude() else { return };
+    let f = Fleet::new();
+    let mut script = write_and_commit();
+    // The resumed run: fix what verify said, commit, answer.
+    script.push(Turn::write("fixed.txt", "fixed\n"));
+    script.push(Turn::bash(
+        "git add fixed.txt && git commit -m 'add fixed.txt'",
+    ));
+    script.push(Turn::text("Fixed."));
+    let api = Anthropic::start(script);
+    manifest(
+        &f,
+        &api,
+        "verify: test -f fixed.txt\nverify_retries: 1\n",
+        1,
+    );
+    let code = up_and_wait(&f, &claude);
+    let (a, log) = report(&f);
+    assert_eq!(code, 0, "{a}\n{log}");
+    assert_eq!(a["state"], "done", "{a}\n{log}");
+    assert_eq!(a["verify_retry"], 1);
+    assert_eq!(committed(&f, &f.worktree("a")), "add fixed.txt");
+    // Each run's result counts that run only: the total is both runs'.
+    let want = api.usage.times(6);
+    assert_eq!(a["usage"]["input_tokens"], input_of(want), "{log}");
+    assert_eq!(a["usage"]["output_tokens"], want.output, "{log}");
+    assert_eq!(a["usage"]["turns"], 6);
+    // The resume carried on the same session.
+    let reqs = api.turn_requests();
+    assert_eq!(reqs.len(), 6);
+    assert!(reqs[3].json()["messages"].as_array().unwrap().len() > 6);
 }
