@@ -61,7 +61,7 @@ agents:
     let head = "--print\n--output-format\nstream-json\n--verbose\n";
     assert_eq!(
         args("ro", "claude"),
-        format!("{head}--permission-mode\ndefault\n--model\nbig one\n")
+        format!("{head}--permission-mode\ndontAsk\n--model\nbig one\n")
     );
     // an agent's own `args: []` replaces the top level's
     assert_eq!(

@@ -2,6 +2,14 @@
 //! --verbose`, the task on stdin. Its permission modes (`--permission-mode`) decide what
 //! runs without asking; in print mode nobody can answer, so what is not allowed is denied
 //! (listed in the result event's `permission_denials`).
+//!
+//! Checked against 2.1.197: `dontAsk` denies every edit and every command that is not
+//! read-only ("Permission to use Write has been denied because Claude Code is running in
+//! don't ask mode"), while Read, Grep, `ls` or `git status` still run; `acceptEdits` accepts
+//! Write/Edit in the working directory and read-only or in-place shell commands but not
+//! `git add`/`git commit` or `sh -c`/`cargo` without an allow rule; `bypassPermissions`
+//! exits 1 at once as root ("--dangerously-skip-permissions cannot be used with root/sudo
+//! privileges for security reasons") unless `IS_SANDBOX=1` (or `CLAUDE_CODE_BUBBLEWRAP`).
 use super::{Launch, Permissions};
 use crate::util::shell_quote;
 
@@ -11,7 +19,7 @@ const HEADLESS: &str = "claude --print --output-format stream-json --verbose";
 /// the agent's `verify:` command (so it can commit and check its work).
 fn flags(launch: &Launch) -> String {
     match launch.permissions {
-        Permissions::ReadOnly => " --permission-mode default".into(),
+        Permissions::ReadOnly => " --permission-mode dontAsk".into(),
         Permissions::Edit => {
             let mut allowed = vec!["Bash(git:*)".to_string()];
             if let Some(v) = launch.verify.as_deref().map(str::trim) {
@@ -41,18 +49,31 @@ fn budget(max_cost_usd: Option<f64>) -> String {
     format!(" --max-budget-usd {c}")
 }
 
-pub(super) fn command(launch: &Launch, args: &str, max_cost_usd: Option<f64>) -> String {
-    let flags = flags(launch);
-    if launch.interactive {
-        format!(r#"claude{flags}{args} "$(cat "$FLEET_TASK")""#)
-    } else {
-        format!("{HEADLESS}{flags}{}{args}", budget(max_cost_usd))
+/// At `full`, claude's own word that it runs in a sandbox: without it, run as root (a
+/// container, CI) it refuses `bypassPermissions` and exits 1. `full` is the user's explicit
+/// choice, and the agent's worktree is its own.
+fn sandbox(launch: &Launch) -> &'static str {
+    match launch.permissions {
+        Permissions::Full => "IS_SANDBOX=1 ",
+        _ => "",
     }
 }
 
+pub(super) fn command(launch: &Launch, args: &str, max_cost_usd: Option<f64>) -> String {
+    let (env, flags) = (sandbox(launch), flags(launch));
+    if launch.interactive {
+        format!(r#"{env}claude{flags}{args} "$(cat "$FLEET_TASK")""#)
+    } else {
+        format!("{env}{HEADLESS}{flags}{}{args}", budget(max_cost_usd))
+    }
+}
+
+/// The resumed run reports its own usage only (not the session's), and `--max-budget-usd`
+/// counts this run only: `budget_usd` is what is left.
 pub(super) fn resume(id: &str, launch: &Launch, args: &str, budget_usd: Option<f64>) -> String {
     format!(
-        "{HEADLESS} --resume {id}{}{}{args}",
+        "{}{HEADLESS} --resume {id}{}{}{args}",
+        sandbox(launch),
         flags(launch),
         budget(budget_usd)
     )
@@ -60,8 +81,12 @@ pub(super) fn resume(id: &str, launch: &Launch, args: &str, budget_usd: Option<f
 
 pub(super) fn allows(p: Permissions) -> &'static str {
     match p {
-        Permissions::ReadOnly => "read files; edits and commands are denied",
-        Permissions::Edit => "edit files in its worktree, run git (acceptEdits)",
-        Permissions::Full => "anything (bypassPermissions)",
+        Permissions::ReadOnly => "read files; edits and commands are denied (dontAsk)",
+        Permissions::Edit => {
+            "edit files in its worktree, run git and the verify command (acceptEdits)"
+        }
+        Permissions::Full => {
+            "anything (bypassPermissions), with IS_SANDBOX=1 (else it refuses to run as root)"
+        }
     }
 }
