@@ -1,6 +1,13 @@
 //! Claude Code's `--output-format stream-json --verbose`: `system` init (session, model),
 //! `assistant` messages (text, tool calls, live usage per message id), `user` tool results,
-//! and the final `result` (exact usage, cost, turns, errors).
+//! `system` `api_retry` (an API error claude is retrying by itself), and the final `result`
+//! (exact usage, cost, turns, denials, errors).
+//!
+//! Facts of 2.1.197 this relies on: a result's usage is that run's only (a `--resume` run
+//! does not repeat the session's earlier turns); a budget stop (`subtype:
+//! error_max_budget_usd`, exit 1) has its real figures in `modelUsage` only, its `usage`
+//! lagging a message behind (zeros after one turn); an API error given up on is `subtype:
+//! success` with `is_error: true` and the error in `result` (exit 1).
 use serde_json::Value;
 
 use super::{first_line, tool_line, Transcript, Usage};
@@ -12,6 +19,22 @@ impl Transcript {
             self.session_id = Some(id.to_string());
         }
         match e["type"].as_str().unwrap_or("") {
+            "system" if e["subtype"] == "api_retry" => {
+                // {"attempt":1,"max_retries":10,"retry_delay_ms":617.4,"error_status":529,
+                //  "error":"overloaded"}
+                let status = e["error_status"]
+                    .as_u64()
+                    .map_or_else(String::new, |s| format!(" {s}"));
+                let delay = e["retry_delay_ms"]
+                    .as_f64()
+                    .map_or_else(String::new, |ms| format!(" in {:.1}s", ms / 1000.0));
+                lines.push(format!(
+                    "[claude] API error{status} ({}): retrying, attempt {} of {}{delay}",
+                    e["error"].as_str().unwrap_or("unknown"),
+                    e["attempt"].as_u64().unwrap_or(0),
+                    e["max_retries"].as_u64().unwrap_or(0),
+                ));
+            }
             "system" if e["subtype"] == "init" => {
                 lines.push(format!(
                     "[claude] session {} ({})",
@@ -59,10 +82,16 @@ impl Transcript {
             }
             "result" => {
                 self.ended = true;
-                let usage = &e["usage"];
+                let (input, output) = model_usage(&e["modelUsage"]).unwrap_or_else(|| {
+                    let usage = &e["usage"];
+                    (
+                        input_tokens(usage),
+                        usage["output_tokens"].as_u64().unwrap_or(0),
+                    )
+                });
                 self.usage = Usage {
-                    input_tokens: input_tokens(usage),
-                    output_tokens: usage["output_tokens"].as_u64().unwrap_or(0),
+                    input_tokens: input,
+                    output_tokens: output,
                     cost_usd: e["total_cost_usd"].as_f64(),
                     turns: e["num_turns"].as_u64().unwrap_or(self.usage.turns),
                     denials: e["permission_denials"]
@@ -84,6 +113,22 @@ impl Transcript {
         }
         lines
     }
+}
+
+/// The result's `modelUsage` summed over its models (input as [`input_tokens`] counts it):
+/// what the run really used, side calls included, and the only right figures of a budget
+/// stop. None when absent or empty (an API error before any answer).
+fn model_usage(m: &Value) -> Option<(u64, u64)> {
+    let models = m.as_object().filter(|o| !o.is_empty())?;
+    let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
+    Some(models.values().fold((0, 0), |(i, o), v| {
+        (
+            i + n(v, "inputTokens")
+                + n(v, "cacheCreationInputTokens")
+                + n(v, "cacheReadInputTokens"),
+            o + n(v, "outputTokens"),
+        )
+    }))
 }
 
 /// Claude's input tokens: fresh plus cache writes plus cache reads, all of them sent.
@@ -160,5 +205,104 @@ mod tests {
         );
         assert_eq!(t.error.as_deref(), Some("error_max_budget_usd"));
         assert_eq!(t.usage.cost_usd, Some(2.6));
+    }
+
+    /// What the real claude 2.1.197 printed (tests/fixtures/real, recorded by
+    /// tests/real_claude.rs against the fake API: 1231 input, 2001 cache writes, 3001 cache
+    /// reads and 457 output tokens per turn).
+    fn real(name: &str) -> &'static str {
+        match name {
+            "edit" => include_str!("../../tests/fixtures/real/claude-edit-commit.jsonl"),
+            "read-only" => include_str!("../../tests/fixtures/real/claude-read-only-denied.jsonl"),
+            "budget" => include_str!("../../tests/fixtures/real/claude-budget-stop.jsonl"),
+            "529" => include_str!("../../tests/fixtures/real/claude-overloaded-fails.jsonl"),
+            "429" => {
+                include_str!("../../tests/fixtures/real/claude-rate-limit-retry-success.jsonl")
+            }
+            "resume" => include_str!("../../tests/fixtures/real/claude-resume.jsonl"),
+            _ => unreachable!(),
+        }
+    }
+
+    const TURN_IN: u64 = 1231 + 2001 + 3001;
+    const TURN_OUT: u64 = 457;
+
+    #[test]
+    fn real_edit_and_commit() {
+        let (text, t) = run(Format::ClaudeStreamJson, real("edit"));
+        assert_eq!(
+            (t.usage.input_tokens, t.usage.output_tokens, t.usage.turns),
+            (3 * TURN_IN, 3 * TURN_OUT, 3)
+        );
+        assert_eq!(t.usage.denials, 0);
+        assert_eq!(t.error, None);
+        assert!(t.ended);
+        assert!(
+            text.contains("-> Write: /tmp/fleet-real/repo/hello.txt"),
+            "{text}"
+        );
+        assert!(
+            text.contains("-> Bash: git add -A && git commit -m 'add hello.txt'"),
+            "{text}"
+        );
+        assert!(t.session_id.is_some());
+    }
+
+    #[test]
+    fn real_read_only_denials_are_counted() {
+        let (text, t) = run(Format::ClaudeStreamJson, real("read-only"));
+        assert_eq!(t.usage.denials, 2);
+        assert_eq!(t.error, None, "a success, whatever was denied");
+        assert!(
+            text.contains("  ! tool error: Permission to use Write has been denied"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn real_budget_stop_takes_its_usage_from_model_usage() {
+        let (text, t) = run(Format::ClaudeStreamJson, real("budget"));
+        // `usage` says 0: modelUsage has the turn claude paid for.
+        assert_eq!(
+            (t.usage.input_tokens, t.usage.output_tokens, t.usage.turns),
+            (TURN_IN, TURN_OUT, 1)
+        );
+        assert!(t.usage.cost_usd.unwrap() > 0.01);
+        assert_eq!(t.error.as_deref(), Some("error_max_budget_usd"));
+        assert!(
+            text.contains("[claude] error: error_max_budget_usd"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn real_api_retries_show_and_a_failure_is_the_error() {
+        let (text, t) = run(Format::ClaudeStreamJson, real("529"));
+        assert!(
+            text.contains("[claude] API error 529 (overloaded): retrying, attempt 1 of 2 in "),
+            "{text}"
+        );
+        assert!(text.contains("attempt 2 of 2"), "{text}");
+        let err = t.error.unwrap();
+        assert!(err.starts_with("API Error: "), "{err}");
+        assert!(err.contains("529"), "{err}");
+        assert_eq!((t.usage.input_tokens, t.usage.output_tokens), (0, 0));
+
+        let (text, t) = run(Format::ClaudeStreamJson, real("429"));
+        assert!(
+            text.contains("[claude] API error 429 (rate_limit): retrying, attempt 1 of 2 in 1.0s"),
+            "{text}"
+        );
+        assert_eq!(t.error, None);
+        assert_eq!(t.usage.input_tokens, 3 * TURN_IN);
+    }
+
+    #[test]
+    fn real_resume_reports_its_own_run() {
+        let (_, t) = run(Format::ClaudeStreamJson, real("resume"));
+        assert_eq!(
+            (t.usage.input_tokens, t.usage.output_tokens, t.usage.turns),
+            (2 * TURN_IN, 2 * TURN_OUT, 2)
+        );
     }
 }
