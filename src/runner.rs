@@ -481,7 +481,8 @@ const SAVE_USAGE: Duration = Duration::from_secs(2);
 impl Usage<'_> {
     fn text(&mut self, bytes: &[u8]) -> Vec<u8> {
         let text = self.transcript.feed(bytes);
-        if self.saved.elapsed() >= SAVE_USAGE {
+        // A retry starting or ending shows at once.
+        if self.saved.elapsed() >= SAVE_USAGE || self.transcript.retrying != self.record.retrying {
             self.save();
         }
         text
@@ -504,6 +505,7 @@ impl Usage<'_> {
 
     fn save(&mut self) {
         self.record.usage = Some(self.total());
+        self.record.retrying = self.transcript.retrying.clone();
         if self.transcript.session_id.is_some() {
             self.record.session_id = self.transcript.session_id.clone();
         }

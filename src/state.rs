@@ -99,6 +99,9 @@ pub struct Record {
     /// While `waiting`: when the next try starts (unix seconds).
     #[serde(default)]
     pub retry_at: Option<u64>,
+    /// While running: the API error the agent's CLI is retrying by itself, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrying: Option<String>,
 }
 
 impl Record {
@@ -113,6 +116,7 @@ impl Record {
         self.verify_retry = 0;
         self.rate_retry = 0;
         self.retry_at = None;
+        self.retrying = None;
     }
 
     /// What is left of `max_cost_usd` after what the agent's runs so far cost (None: no

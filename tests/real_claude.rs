@@ -573,3 +573,27 @@ fn fleet_verify_retry_resumes_the_session_and_adds_its_usage() {
     assert_eq!(reqs.len(), 6);
     assert!(reqs[3].json()["messages"].as_array().unwrap().len() > 6);
 }
+
+#[test]
+fn fleet_status_says_retrying_while_claude_waits_on_a_rate_limit() {
+    let Some(claude) = real_claude() else { return };
+    let f = Fleet::new();
+    let mut script = vec![Turn::RateLimited { retry_after: 6 }];
+    script.extend(write_and_commit());
+    let api = Anthropic::start(script);
+    manifest(&f, &api, "", 2);
+    let path = path_with(&claude);
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    f.wait_for("status to say retrying", 30, |f| {
+        f.agent("a")["retrying"] == "API error 429, attempt 1 of 2"
+    });
+    f.fleet(&["status"])
+        .success()
+        .stdout_has("running (retrying: API error 429, attempt 1 of 2)");
+    let wait = f.fleet(&["wait", "--timeout", "60"]);
+    let (a, log) = report(&f);
+    assert_eq!(wait.code, 0, "{a}\n{log}");
+    assert_eq!(a["state"], "done");
+    assert_eq!(a["retrying"], Value::Null);
+}

@@ -251,6 +251,7 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "denials": r.and_then(|r| r.usage).map_or(0, |u| u.denials),
                 "verify_retry": r.map(|r| r.verify_retry).unwrap_or(0),
                 "retry_at": r.and_then(|r| r.retry_at).map(util::rfc3339),
+                "retrying": r.and_then(|r| r.retrying.clone()),
             })
         })
         .collect();
@@ -277,6 +278,13 @@ pub fn label(v: &View) -> String {
 fn state_label(v: &View) -> String {
     let r = v.record.as_ref();
     match (v.state, r) {
+        (
+            State::Running,
+            Some(Record {
+                retrying: Some(why),
+                ..
+            }),
+        ) => format!("running (retrying: {why})"),
         (State::Running, Some(r)) if r.verify_retry > 0 => {
             format!("running (verify retry {})", r.verify_retry)
         }

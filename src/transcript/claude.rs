@@ -28,12 +28,15 @@ impl Transcript {
                 let delay = e["retry_delay_ms"]
                     .as_f64()
                     .map_or_else(String::new, |ms| format!(" in {:.1}s", ms / 1000.0));
-                lines.push(format!(
-                    "[claude] API error{status} ({}): retrying, attempt {} of {}{delay}",
+                let (error, attempt, of) = (
                     e["error"].as_str().unwrap_or("unknown"),
                     e["attempt"].as_u64().unwrap_or(0),
                     e["max_retries"].as_u64().unwrap_or(0),
+                );
+                lines.push(format!(
+                    "[claude] API error{status} ({error}): retrying, attempt {attempt} of {of}{delay}"
                 ));
+                self.retrying = Some(format!("API error{status}, attempt {attempt} of {of}"));
             }
             "system" if e["subtype"] == "init" => {
                 lines.push(format!(
@@ -43,6 +46,7 @@ impl Transcript {
                 ));
             }
             "assistant" => {
+                self.retrying = None;
                 let msg = &e["message"];
                 for block in msg["content"].as_array().into_iter().flatten() {
                     match block["type"].as_str().unwrap_or("") {
@@ -82,6 +86,7 @@ impl Transcript {
             }
             "result" => {
                 self.ended = true;
+                self.retrying = None;
                 let (input, output) = model_usage(&e["modelUsage"]).unwrap_or_else(|| {
                     let usage = &e["usage"];
                     (
@@ -287,6 +292,15 @@ mod tests {
         assert!(err.starts_with("API Error: "), "{err}");
         assert!(err.contains("529"), "{err}");
         assert_eq!((t.usage.input_tokens, t.usage.output_tokens), (0, 0));
+        assert_eq!(t.retrying, None, "the result ends the retrying");
+        // Before the result: retrying.
+        let upto: String = real("529")
+            .lines()
+            .take_while(|l| !l.contains(r#""type":"assistant""#))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let (_, t) = run(Format::ClaudeStreamJson, &upto);
+        assert_eq!(t.retrying.as_deref(), Some("API error 529, attempt 2 of 2"));
 
         let (text, t) = run(Format::ClaudeStreamJson, real("429"));
         assert!(

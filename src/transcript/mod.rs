@@ -54,6 +54,9 @@ pub struct Transcript {
     pub cached_input_tokens: u64,
     /// The CLI gave its final result event: it is ending by itself.
     pub ended: bool,
+    /// The CLI is retrying an API error by itself (`529 overloaded, attempt 1 of 10`);
+    /// None once the model answers again.
+    pub retrying: Option<String>,
     /// Per Claude message id, the latest usage seen (a message's events repeat it): live
     /// totals before the final `result` event gives the exact ones.
     live: Vec<(String, u64, u64)>,
@@ -75,6 +78,7 @@ impl Transcript {
             model: None,
             cached_input_tokens: 0,
             ended: false,
+            retrying: None,
             live: Vec::new(),
             text: String::new(),
         }
