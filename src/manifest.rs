@@ -1142,6 +1142,9 @@ fn resolve(
         }
         let mut env = top_env.clone();
         env.extend(env_map(&a.env, &at, problems));
+        if let Some(why) = crate::preset::claude_refuses(preset, &launch, &env) {
+            problems.push(format!("{at}{why}"));
+        }
         let Some(task) = task else { continue };
         agents.push(Agent {
             session: format!("{project}-{}", a.name),

@@ -436,9 +436,6 @@ pub fn snapshot(watched: &str) -> Result<Snapshot> {
 /// there (then no server runs, and asking one costs a process for nothing): `$TMUX`'s when
 /// set, else `tmux-<uid>/default` in `$TMUX_TMPDIR` or /tmp.
 fn server_socket_exists() -> bool {
-    extern "C" {
-        fn getuid() -> u32;
-    }
     let socket = match std::env::var("TMUX") {
         Ok(t) if !t.is_empty() => match t.split(',').next() {
             Some(s) if !s.is_empty() => std::path::PathBuf::from(s),
@@ -448,8 +445,7 @@ fn server_socket_exists() -> bool {
             let dir = std::env::var_os("TMUX_TMPDIR")
                 .filter(|d| !d.is_empty())
                 .unwrap_or_else(|| "/tmp".into());
-            // SAFETY: getuid(2) cannot fail and has no preconditions.
-            let uid = unsafe { getuid() };
+            let uid = crate::util::uid();
             std::path::Path::new(&dir)
                 .join(format!("tmux-{uid}"))
                 .join("default")

@@ -358,6 +358,15 @@ pub fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) ->
     })
 }
 
+/// The real user id of this process.
+pub fn uid() -> u32 {
+    extern "C" {
+        fn getuid() -> u32;
+    }
+    // SAFETY: getuid(2) cannot fail and has no preconditions.
+    unsafe { getuid() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

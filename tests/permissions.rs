@@ -31,6 +31,7 @@ agents:
     agent: claude
     permissions: full
     args: []
+    env: { IS_SANDBOX: "1" }
     prompt: go
   - name: ed
     agent: claude
@@ -51,7 +52,7 @@ agents:
     f.fleet_at(&f.repo, &env, &["validate"])
         .success()
         .stdout_has("permissions: read-only — read files; edits and commands are denied")
-        .stdout_has("permissions: full — anything (bypassPermissions)")
+        .stdout_has("permissions: full — anything (bypassPermissions; as root only with IS_SANDBOX=1 in env)")
         .stdout_has(r#"args:     ["--model", "big one"]"#);
     f.fleet_at(&f.repo, &env, &["up"]).success();
     f.fleet(&["wait", "--timeout", "20"]).success();
@@ -84,6 +85,38 @@ agents:
     let agent = f.agent("ro");
     assert_eq!(agent["permissions"], "read-only");
     assert_eq!(agent["denials"], 0);
+}
+
+#[test]
+fn full_claude_as_root_needs_the_users_word_that_this_is_a_sandbox() {
+    let f = Fleet::new();
+    let path = f.stub("claude", &noting("claude"));
+    let yaml =
+        "agents:\n  - name: full\n    agent: claude\n    permissions: full\n    prompt: go\n";
+    f.manifest(yaml);
+    let env = [("PATH", path.as_str())];
+    if unsafe_uid() == 0 {
+        // claude refuses bypassPermissions as root: said before anything starts
+        f.fleet_at(&f.repo, &env, &["up"])
+            .code(2)
+            .stderr_has("agents[0] (full)")
+            .stderr_has("add `IS_SANDBOX: \"1\"` to `env:`");
+        assert!(f.sessions().is_empty());
+        assert!(!f.repo.join(".fleet").exists());
+    }
+    f.manifest(&yaml.replace("    prompt", "    env: { IS_SANDBOX: \"1\" }\n    prompt"));
+    f.fleet_at(&f.repo, &env, &["validate"])
+        .success()
+        .stdout_has("permissions: full");
+}
+
+/// This process's user id.
+fn unsafe_uid() -> u32 {
+    extern "C" {
+        fn getuid() -> u32;
+    }
+    // SAFETY: getuid(2) cannot fail and has no preconditions.
+    unsafe { getuid() }
 }
 
 #[test]

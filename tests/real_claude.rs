@@ -494,7 +494,10 @@ fn fleet_full_permissions_run_even_as_root() {
     let Some(claude) = real_claude() else { return };
     let f = Fleet::new();
     let api = Anthropic::start(write_and_commit());
+    // as root claude wants the user's word that this is a sandbox (fleet asks for it)
     manifest(&f, &api, "permissions: full\n", 1);
+    let yaml = fs::read_to_string(f.manifest_path()).unwrap();
+    f.manifest(&yaml.replace("env:\n", "env:\n  IS_SANDBOX: \"1\"\n"));
     let code = up_and_wait(&f, &claude);
     let (a, log) = report(&f);
     assert_eq!(code, 0, "{a}\n{log}");

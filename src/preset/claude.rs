@@ -9,8 +9,9 @@
 //! Write/Edit in the working directory and read-only or in-place shell commands but not
 //! `git add`/`git commit` or `sh -c`/`cargo` without an allow rule; `bypassPermissions`
 //! exits 1 at once as root ("--dangerously-skip-permissions cannot be used with root/sudo
-//! privileges for security reasons") unless `IS_SANDBOX=1` (or `CLAUDE_CODE_BUBBLEWRAP`).
-use super::{Launch, Permissions};
+//! privileges for security reasons") unless `IS_SANDBOX=1` (or `CLAUDE_CODE_BUBBLEWRAP`):
+//! that is the user's to say (in `env:`), never fleet's, and the manifest check asks for it.
+use super::{Launch, Permissions, Preset};
 use crate::util::shell_quote;
 
 const HEADLESS: &str = "claude --print --output-format stream-json --verbose";
@@ -49,22 +50,12 @@ fn budget(max_cost_usd: Option<f64>) -> String {
     format!(" --max-budget-usd {c}")
 }
 
-/// At `full`, claude's own word that it runs in a sandbox: without it, run as root (a
-/// container, CI) it refuses `bypassPermissions` and exits 1. `full` is the user's explicit
-/// choice, and the agent's worktree is its own.
-fn sandbox(launch: &Launch) -> &'static str {
-    match launch.permissions {
-        Permissions::Full => "IS_SANDBOX=1 ",
-        _ => "",
-    }
-}
-
 pub(super) fn command(launch: &Launch, args: &str, max_cost_usd: Option<f64>) -> String {
-    let (env, flags) = (sandbox(launch), flags(launch));
+    let flags = flags(launch);
     if launch.interactive {
-        format!(r#"{env}claude{flags}{args} "$(cat "$FLEET_TASK")""#)
+        format!(r#"claude{flags}{args} "$(cat "$FLEET_TASK")""#)
     } else {
-        format!("{env}{HEADLESS}{flags}{}{args}", budget(max_cost_usd))
+        format!("{HEADLESS}{flags}{}{args}", budget(max_cost_usd))
     }
 }
 
@@ -72,8 +63,7 @@ pub(super) fn command(launch: &Launch, args: &str, max_cost_usd: Option<f64>) ->
 /// counts this run only: `budget_usd` is what is left.
 pub(super) fn resume(id: &str, launch: &Launch, args: &str, budget_usd: Option<f64>) -> String {
     format!(
-        "{}{HEADLESS} --resume {id}{}{}{args}",
-        sandbox(launch),
+        "{HEADLESS} --resume {id}{}{}{args}",
         flags(launch),
         budget(budget_usd)
     )
@@ -85,8 +75,26 @@ pub(super) fn allows(p: Permissions) -> &'static str {
         Permissions::Edit => {
             "edit files in its worktree, run git and the verify command (acceptEdits)"
         }
-        Permissions::Full => {
-            "anything (bypassPermissions), with IS_SANDBOX=1 (else it refuses to run as root)"
-        }
+        Permissions::Full => "anything (bypassPermissions; as root only with IS_SANDBOX=1 in env)",
     }
+}
+
+/// Why claude would refuse this agent's launch outright, if it would: `full` as root
+/// without the user's word (`IS_SANDBOX=1` in the agent's or fleet's environment) that
+/// this machine is a sandbox.
+pub fn refuses(
+    preset: Option<Preset>,
+    launch: &Launch,
+    env: &std::collections::BTreeMap<String, String>,
+) -> Option<&'static str> {
+    let sandboxed = |v: Option<&str>| v == Some("1");
+    let said = sandboxed(env.get("IS_SANDBOX").map(String::as_str))
+        || sandboxed(std::env::var("IS_SANDBOX").ok().as_deref());
+    (preset == Some(Preset::Claude)
+        && launch.permissions == Permissions::Full
+        && crate::util::uid() == 0
+        && !said)
+        .then_some(
+            "permissions: full runs claude with bypassPermissions, which claude refuses as root unless told it runs in a sandbox: if this machine is one (a container, a VM), add `IS_SANDBOX: \"1\"` to `env:`; else use `permissions: edit` or run fleet as another user",
+        )
 }

@@ -9,6 +9,7 @@ use crate::util::shell_quote;
 
 mod aider;
 mod claude;
+pub use claude::refuses as claude_refuses;
 mod codex;
 mod gemini;
 pub mod prices;
