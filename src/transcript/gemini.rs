@@ -40,7 +40,9 @@ impl Transcript {
         let field = |a: &str, b: &str| e[a].as_str().or_else(|| e[b].as_str()).map(str::to_string);
         match kind {
             "init" => {
-                if let Some(m) = e["model"].as_str() {
+                // Without --model it says "auto" (its router picks per request): the
+                // result's per-model stats name the models that answered.
+                if let Some(m) = e["model"].as_str().filter(|m| !m.starts_with("auto")) {
                     self.model = Some(m.to_string());
                 }
                 if let Some(id) = field("session_id", "sessionId") {
@@ -75,7 +77,18 @@ impl Transcript {
                     |a: &str, b: &str| stats[a].as_u64().or_else(|| stats[b].as_u64()).unwrap_or(0);
                 self.usage.input_tokens = n("input_tokens", "inputTokens");
                 self.usage.output_tokens = n("output_tokens", "outputTokens");
+                self.cached_input_tokens = n("cached", "cachedTokens");
                 self.usage.turns += 1;
+                // The model that used the most tokens prices the run (the router's
+                // small side calls go to a cheaper one).
+                if let Some(models) = stats["models"].as_object() {
+                    let used = |v: &Value| v["total_tokens"].as_u64().unwrap_or(0);
+                    if let Some((m, v)) = models.iter().max_by_key(|(_, v)| used(v)) {
+                        if used(v) > 0 {
+                            self.model = Some(m.clone());
+                        }
+                    }
+                }
                 if e["status"] != "success" {
                     let mut why = e["error"]["message"]
                         .as_str()
@@ -185,6 +198,13 @@ mod tests {
         assert_eq!((t.usage.input_tokens, t.usage.output_tokens), (6036, 623));
         assert_eq!(t.error, None);
         assert!(t.ended);
+        // init says "auto"; the stats name the model that answered, which has a price
+        assert_eq!(t.model.as_deref(), Some("gemini-2.5-pro"));
+        let cost = t.priced(&Default::default()).cost_usd.unwrap();
+        assert!(
+            (cost - (6036.0 * 1.25 + 623.0 * 10.0) / 1e6).abs() < 1e-9,
+            "{cost}"
+        );
     }
 
     #[test]
