@@ -1,0 +1,214 @@
+//! The real Gemini CLI (the pinned version scripts/test.sh installs, `FLEET_REAL_GEMINI`)
+//! run through fleet's `agent: gemini` preset against the scripted Gemini API on 127.0.0.1
+//! (tests/fake/gemini.rs): each permission level, a resume after a failed verify, a 429.
+//! Without `FLEET_REAL_GEMINI` each test says it is skipped and passes.
+mod common;
+mod fake;
+
+use std::path::Path;
+
+use common::Fleet;
+use fake::gemini::{self, commit, text, write_file, Script, Turn};
+use fake::Server;
+
+/// `PATH` with the real gemini's directory first, or None (and a skip line) without it.
+fn real_gemini() -> Option<String> {
+    match std::env::var("FLEET_REAL_GEMINI") {
+        Ok(p) if !p.is_empty() => {
+            let dir = Path::new(&p)
+                .parent()
+                .expect("a directory")
+                .display()
+                .to_string();
+            Some(format!(
+                "{dir}:{}",
+                std::env::var("PATH").unwrap_or_default()
+            ))
+        }
+        _ => {
+            eprintln!("SKIP real gemini: FLEET_REAL_GEMINI not set (scripts/test.sh installs it)");
+            None
+        }
+    }
+}
+
+/// The agent's `env:` (one line of YAML) that points its gemini at `server`.
+fn env_of(f: &Fleet, server: &Server) -> String {
+    let tmp = f.root.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut pairs: Vec<String> = gemini::env(server)
+        .into_iter()
+        .map(|(k, v)| format!("{k}: {v:?}"))
+        .collect();
+    // its error reports go to $TMPDIR
+    pairs.push(format!("TMPDIR: {:?}", tmp.display().to_string()));
+    format!("{{ {} }}", pairs.join(", "))
+}
+
+/// What the CLI's result stats say for what `script` answered: every turn's usage and the
+/// side calls' (the model router).
+fn expected_tokens(script: &Script) -> (u64, u64) {
+    let (mut input, mut output) = (0, 0);
+    for n in 1..=script.answered() {
+        let (i, o) = gemini::usage(n);
+        input += i;
+        output += o;
+    }
+    let side = script.side_calls();
+    (
+        input + side * gemini::SIDE_USAGE.0,
+        output + side * gemini::SIDE_USAGE.1,
+    )
+}
+
+fn edit_and_commit(file: &str) -> Vec<Turn> {
+    vec![
+        write_file(file, "hello from gemini\n"),
+        commit(&format!("add {file}")),
+        text(&format!("Wrote {file} and committed it.")),
+    ]
+}
+
+#[test]
+fn each_permission_level_with_the_real_gemini() {
+    let Some(path) = real_gemini() else { return };
+    let f = Fleet::new();
+    gemini::settings(&f.home, 2);
+    let (ed_server, ed) = gemini::start(edit_and_commit("hello.txt"));
+    let (ro_server, ro) = gemini::start(edit_and_commit("hello.txt"));
+    let (full_server, full) = gemini::start(edit_and_commit("hello.txt"));
+    f.manifest(&format!(
+        r#"agent: gemini
+agents:
+  - name: ed
+    prompt: "Write hello.txt and commit it."
+    env: {}
+  - name: ro
+    permissions: read-only
+    prompt: "Write hello.txt and commit it."
+    env: {}
+  - name: full
+    permissions: full
+    prompt: "Write hello.txt and commit it."
+    env: {}
+"#,
+        env_of(&f, &ed_server),
+        env_of(&f, &ro_server),
+        env_of(&f, &full_server)
+    ));
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    let waited = f.fleet(&["wait", "--timeout", "120"]);
+    let diag = || format!("{}\n{}", f.diagnostics(), f.log("ed"));
+
+    // edit (the default): the file is written and committed, done, no denials
+    let a = f.agent("ed");
+    assert_eq!(a["state"], "done", "{}", diag());
+    assert_eq!(a["commits_ahead"], 1, "{}", diag());
+    assert_eq!(f.git(&["show", "fleet/ed:hello.txt"]), "hello from gemini");
+    assert_eq!(a["denials"], 0);
+    assert_eq!(ed.left(), 0, "every scripted turn was used");
+    let (input, output) = expected_tokens(&ed);
+    assert_eq!(a["usage"]["input_tokens"], input, "{a}");
+    assert_eq!(a["usage"]["output_tokens"], output, "{a}");
+    assert!(a["usage"]["cost_usd"].as_f64().unwrap_or(0.0) > 0.0, "{a}");
+    let session = a["session_id"].as_str().expect("a session id").to_string();
+    assert!(f.log("ed").contains(&format!("[gemini] session {session}")));
+    assert!(f.log("ed").contains("-> run_shell_command: git add -A"));
+
+    // read-only: neither write nor shell exists; two refusals, nothing changed: failed
+    let a = f.agent("ro");
+    assert_eq!(a["state"], "failed", "{}", f.log("ro"));
+    assert_eq!(a["denials"], 2, "{}", f.log("ro"));
+    assert_eq!(a["reason"], "permission denied (2)");
+    assert_eq!(a["commits_ahead"], 0);
+    assert!(f
+        .log("ro")
+        .contains("denied: Tool \"write_file\" not found"));
+    assert_eq!(ro.left(), 0);
+
+    // full (yolo): done too
+    let a = f.agent("full");
+    assert_eq!(a["state"], "done", "{}", f.log("full"));
+    assert_eq!(a["commits_ahead"], 1);
+    assert_eq!(full.left(), 0);
+    waited.code(1);
+}
+
+#[test]
+fn a_failed_verify_resumes_the_same_gemini_session() {
+    let Some(path) = real_gemini() else { return };
+    let f = Fleet::new();
+    gemini::settings(&f.home, 2);
+    let (server, script) = gemini::start(edit_and_commit("hello.txt"));
+    // the resumed run's turns
+    script.push(edit_and_commit("more.txt"));
+    f.manifest(&format!(
+        r#"agent: gemini
+verify: test -f more.txt
+verify_retries: 1
+agents:
+  - name: ge
+    prompt: "Write hello.txt and commit it."
+    env: {}
+"#,
+        env_of(&f, &server)
+    ));
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    f.fleet(&["wait", "--timeout", "120"]).success();
+    let a = f.agent("ge");
+    assert_eq!(a["state"], "done", "{}", f.log("ge"));
+    assert_eq!(a["commits_ahead"], 2, "{}", f.log("ge"));
+    assert_eq!(script.left(), 0);
+    // the two runs' own stats added up: the CLI reports each run's alone
+    let (input, output) = expected_tokens(&script);
+    assert_eq!(a["usage"]["input_tokens"], input, "{a}\n{}", f.log("ge"));
+    assert_eq!(a["usage"]["output_tokens"], output, "{a}");
+    // one session, said at the start of both runs
+    let session = a["session_id"].as_str().expect("a session id");
+    let log = f.log("ge");
+    assert_eq!(
+        log.matches(&format!("[gemini] session {session}")).count(),
+        2,
+        "{log}"
+    );
+    // the resumed run sent the first run's conversation back
+    let turns: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.route().ends_with(":streamGenerateContent"))
+        .collect();
+    assert_eq!(turns.len(), 6);
+    let history = turns[3].json()["contents"].to_string();
+    assert!(history.contains("add hello.txt"), "{history}");
+}
+
+#[test]
+fn a_429_is_a_rate_limit_with_gemini_exit_173() {
+    let Some(path) = real_gemini() else { return };
+    let f = Fleet::new();
+    // one try per call: its default is 10, about four minutes of backoff
+    gemini::settings(&f.home, 1);
+    let (server, script) = gemini::start(vec![Turn::RateLimited; 4]);
+    f.manifest(&format!(
+        r#"agent: gemini
+retries: 0
+agents:
+  - name: ge
+    prompt: "Write hello.txt and commit it."
+    env: {}
+"#,
+        env_of(&f, &server)
+    ));
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    f.fleet(&["wait", "--timeout", "120"]).code(1);
+    let a = f.agent("ge");
+    assert_eq!(a["state"], "failed", "{}", f.log("ge"));
+    // gemini exits with the HTTP status modulo 256
+    assert_eq!(a["exit_code"], 173, "{}", f.log("ge"));
+    assert_eq!(a["reason"], "rate limited (exit 173)", "{}", f.log("ge"));
+    assert_eq!(script.answered(), 1);
+    assert!(f.log("ge").contains("[gemini] error: rate limited (429)"));
+}
