@@ -141,11 +141,16 @@ fn a_failed_verify_resumes_the_same_gemini_session() {
     let f = Fleet::new();
     gemini::settings(&f.home, 2);
     let (server, script) = gemini::start(edit_and_commit("hello.txt"));
-    // the resumed run's turns
-    script.push(edit_and_commit("more.txt"));
+    // the resumed run's turns; at edit it may run the verify command (each part of it)
+    script.push([
+        write_file("more.txt", "more\n"),
+        commit("add more.txt"),
+        gemini::shell("test -f more.txt && git log --oneline"),
+        text("Done."),
+    ]);
     f.manifest(&format!(
         r#"agent: gemini
-verify: test -f more.txt
+verify: test -f more.txt && git status --short
 verify_retries: 1
 agents:
   - name: ge
@@ -179,7 +184,13 @@ agents:
         .into_iter()
         .filter(|r| r.route().ends_with(":streamGenerateContent"))
         .collect();
-    assert_eq!(turns.len(), 6);
+    assert_eq!(turns.len(), 7);
+    assert_eq!(a["denials"], 0, "{}", f.log("ge"));
+    assert!(
+        !f.log("ge").contains("  ! "),
+        "no tool failed:\n{}",
+        f.log("ge")
+    );
     let history = turns[3].json()["contents"].to_string();
     assert!(history.contains("add hello.txt"), "{history}");
 }
