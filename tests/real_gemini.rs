@@ -32,17 +32,35 @@ fn real_gemini() -> Option<String> {
     }
 }
 
-/// The agent's `env:` (one line of YAML) that points its gemini at `server`.
-fn env_of(f: &Fleet, server: &Server) -> String {
+/// The agent's `env:` (one line of YAML) that points its gemini at `server`, and every
+/// other request it might make at `trap` (gemini honours `HTTPS_PROXY` and `NO_PROXY`), so
+/// a test can assert that nothing left 127.0.0.1.
+fn env_of(f: &Fleet, server: &Server, trap: &Server) -> String {
     let tmp = f.root.join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
-    let mut pairs: Vec<String> = gemini::env(server)
+    let mut pairs = gemini::env(server);
+    for k in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
+        pairs.push((k.into(), trap.url()));
+    }
+    pairs.push(("NO_PROXY".into(), "127.0.0.1,localhost".into()));
+    // its error reports go to $TMPDIR
+    pairs.push(("TMPDIR".into(), tmp.display().to_string()));
+    let pairs: Vec<String> = pairs
         .into_iter()
         .map(|(k, v)| format!("{k}: {v:?}"))
         .collect();
-    // its error reports go to $TMPDIR
-    pairs.push(format!("TMPDIR: {:?}", tmp.display().to_string()));
     format!("{{ {} }}", pairs.join(", "))
+}
+
+/// A proxy that answers nothing useful and records who tried to leave.
+fn trap() -> Server {
+    Server::start(|_| fake::Reply::Json(403, "{}".into()))
+}
+
+#[track_caller]
+fn nothing_left(trap: &Server) {
+    let tried: Vec<String> = trap.requests().into_iter().map(|r| r.path).collect();
+    assert!(tried.is_empty(), "requests beyond 127.0.0.1: {tried:?}");
 }
 
 /// What the CLI's result stats say for what `script` answered: every turn's usage and the
@@ -77,6 +95,7 @@ fn each_permission_level_with_the_real_gemini() {
     let (ed_server, ed) = gemini::start(edit_and_commit("hello.txt"));
     let (ro_server, ro) = gemini::start(edit_and_commit("hello.txt"));
     let (full_server, full) = gemini::start(edit_and_commit("hello.txt"));
+    let trap = trap();
     f.manifest(&format!(
         r#"agent: gemini
 agents:
@@ -92,9 +111,9 @@ agents:
     prompt: "Write hello.txt and commit it."
     env: {}
 "#,
-        env_of(&f, &ed_server),
-        env_of(&f, &ro_server),
-        env_of(&f, &full_server)
+        env_of(&f, &ed_server, &trap),
+        env_of(&f, &ro_server, &trap),
+        env_of(&f, &full_server, &trap)
     ));
     f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
         .success();
@@ -133,6 +152,7 @@ agents:
     assert_eq!(a["commits_ahead"], 1);
     assert_eq!(full.left(), 0);
     waited.code(1);
+    nothing_left(&trap);
 }
 
 #[test]
@@ -141,6 +161,7 @@ fn a_failed_verify_resumes_the_same_gemini_session() {
     let f = Fleet::new();
     gemini::settings(&f.home, 2);
     let (server, script) = gemini::start(edit_and_commit("hello.txt"));
+    let trap = trap();
     // the resumed run's turns; at edit it may run the verify command (each part of it)
     script.push([
         write_file("more.txt", "more\n"),
@@ -157,7 +178,7 @@ agents:
     prompt: "Write hello.txt and commit it."
     env: {}
 "#,
-        env_of(&f, &server)
+        env_of(&f, &server, &trap)
     ));
     f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
         .success();
@@ -171,7 +192,7 @@ agents:
     assert_eq!(a["usage"]["input_tokens"], input, "{a}\n{}", f.log("ge"));
     assert_eq!(a["usage"]["output_tokens"], output, "{a}");
     // one session, said at the start of both runs
-    let session = a["session_id"].as_str().expect("a session id");
+    let session = a["session_id"].as_str().expect("a session id").to_string();
     let log = f.log("ge");
     assert_eq!(
         log.matches(&format!("[gemini] session {session}")).count(),
@@ -193,33 +214,74 @@ agents:
     );
     let history = turns[3].json()["contents"].to_string();
     assert!(history.contains("add hello.txt"), "{history}");
+
+    // `fleet continue`: the same session once more, the usage still adding up
+    script.push(edit_and_commit("third.txt"));
+    f.fleet_at(
+        &f.repo,
+        &[("PATH", path.as_str())],
+        &["continue", "ge", "-m", "Now add third.txt."],
+    )
+    .success();
+    f.fleet(&["wait", "--timeout", "120"]).success();
+    let a = f.agent("ge");
+    assert_eq!(a["state"], "done", "{}", f.log("ge"));
+    assert_eq!(a["commits_ahead"], 3, "{}", f.log("ge"));
+    assert_eq!(a["session_id"], session);
+    let (input, output) = expected_tokens(&script);
+    assert_eq!(a["usage"]["input_tokens"], input, "{a}\n{}", f.log("ge"));
+    assert_eq!(a["usage"]["output_tokens"], output, "{a}");
+    assert_eq!(
+        f.log("ge")
+            .matches(&format!("[gemini] session {session}"))
+            .count(),
+        3
+    );
+    nothing_left(&trap);
 }
 
 #[test]
-fn a_429_is_a_rate_limit_with_gemini_exit_173() {
+fn a_429_is_a_rate_limit_and_a_500_an_error() {
     let Some(path) = real_gemini() else { return };
     let f = Fleet::new();
     // one try per call: its default is 10, about four minutes of backoff
     gemini::settings(&f.home, 1);
-    let (server, script) = gemini::start(vec![Turn::RateLimited; 4]);
+    let (rl_server, rl) = gemini::start(vec![Turn::RateLimited; 4]);
+    let (five_server, five) = gemini::start(vec![Turn::ServerError(500); 4]);
+    let trap = trap();
     f.manifest(&format!(
         r#"agent: gemini
 retries: 0
 agents:
-  - name: ge
+  - name: rl
+    prompt: "Write hello.txt and commit it."
+    env: {}
+  - name: five
     prompt: "Write hello.txt and commit it."
     env: {}
 "#,
-        env_of(&f, &server)
+        env_of(&f, &rl_server, &trap),
+        env_of(&f, &five_server, &trap)
     ));
     f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
         .success();
     f.fleet(&["wait", "--timeout", "120"]).code(1);
-    let a = f.agent("ge");
-    assert_eq!(a["state"], "failed", "{}", f.log("ge"));
-    // gemini exits with the HTTP status modulo 256
-    assert_eq!(a["exit_code"], 173, "{}", f.log("ge"));
-    assert_eq!(a["reason"], "rate limited (exit 173)", "{}", f.log("ge"));
-    assert_eq!(script.answered(), 1);
-    assert!(f.log("ge").contains("[gemini] error: rate limited (429)"));
+    // gemini exits with the HTTP status modulo 256: 429 is 173
+    let a = f.agent("rl");
+    assert_eq!(a["state"], "failed", "{}", f.log("rl"));
+    assert_eq!(a["exit_code"], 173, "{}", f.log("rl"));
+    assert_eq!(a["reason"], "rate limited (exit 173)", "{}", f.log("rl"));
+    assert_eq!(rl.answered(), 1);
+    assert!(f.log("rl").contains("[gemini] error: rate limited (429)"));
+    // 500 is 244, and not a rate limit
+    let a = f.agent("five");
+    assert_eq!(a["state"], "failed", "{}", f.log("five"));
+    assert_eq!(a["exit_code"], 244, "{}", f.log("five"));
+    let reason = a["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("exit 244: [API Error:") && reason.contains("Internal error"),
+        "{reason}"
+    );
+    assert_eq!(five.answered(), 1);
+    nothing_left(&trap);
 }
