@@ -285,3 +285,35 @@ agents:
     assert_eq!(five.answered(), 1);
     nothing_left(&trap);
 }
+
+#[test]
+fn a_slow_gemini_is_stopped_at_its_timeout() {
+    let Some(path) = real_gemini() else { return };
+    let f = Fleet::new();
+    gemini::settings(&f.home, 1);
+    let (server, script) = gemini::start(vec![Turn::Slow(
+        std::time::Duration::from_secs(60),
+        Box::new(text("too late")),
+    )]);
+    let trap = trap();
+    f.manifest(&format!(
+        r#"agent: gemini
+timeout: 8s
+agents:
+  - name: ge
+    prompt: "Write hello.txt and commit it."
+    env: {}
+"#,
+        env_of(&f, &server, &trap)
+    ));
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    f.fleet(&["wait", "--timeout", "60"]).code(1);
+    let a = f.agent("ge");
+    assert_eq!(a["state"], "failed", "{}", f.log("ge"));
+    assert_eq!(a["reason"], "timeout", "{}", f.log("ge"));
+    assert_eq!(script.answered(), 1);
+    // the session id is known before the first answer
+    assert!(a["session_id"].is_string(), "{a}");
+    nothing_left(&trap);
+}
