@@ -80,7 +80,7 @@ agents:
     );
     assert_eq!(
         args("ge", "gemini"),
-        "--output-format\nstream-json\n--approval-mode\ndefault\n--model\nbig one\n"
+        "--output-format\nstream-json\n--skip-trust\n--approval-mode\ndefault\n--model\nbig one\n"
     );
     let agent = f.agent("ro");
     assert_eq!(agent["permissions"], "read-only");

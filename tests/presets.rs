@@ -104,7 +104,7 @@ agents:
     // gemini: headless because stdin is not a terminal; the task on stdin
     assert_eq!(
         wt("ge", "gemini.args"),
-        "--output-format\nstream-json\n--approval-mode\nauto_edit\n"
+        "--output-format\nstream-json\n--skip-trust\n--approval-mode\nauto_edit\n--allowed-tools\nrun_shell_command(git)\n"
     );
     assert_eq!(wt("ge", "gemini.tty"), "no\n");
     assert_eq!(wt("ge", "gemini.stdin"), TASK);
@@ -156,7 +156,7 @@ agents:
     );
     assert_eq!(
         read(f.worktree("ge").join("gemini.args")),
-        format!("--approval-mode\nauto_edit\n--prompt-interactive\n{TASK}")
+        format!("--skip-trust\n--approval-mode\nauto_edit\n--allowed-tools\nrun_shell_command(git)\n--prompt-interactive\n{TASK}")
     );
     // what the pane showed is in the log, through tmux pipe-pane
     f.wait_for("the stub's output in the log", DEADLINE, |f| {

@@ -123,7 +123,7 @@ impl Preset {
             Preset::Claude => claude::command(launch, &args, max_cost_usd),
             Preset::Codex => codex::command(launch.interactive, p, &args),
             Preset::Aider => aider::command(launch.interactive, p, &args),
-            Preset::Gemini => gemini::command(launch.interactive, p, &args),
+            Preset::Gemini => gemini::command(launch, &args),
             Preset::Shell if launch.interactive => format!(r#"sh{args} "$FLEET_TASK""#),
             Preset::Shell => format!("sh{args} -s"),
         }
@@ -142,7 +142,7 @@ impl Preset {
         match self {
             Preset::Claude => Some(claude::resume(&id, launch, &args, budget_usd)),
             Preset::Codex => Some(codex::resume(&id, p, &args)),
-            Preset::Gemini => Some(gemini::resume(&id, p, &args)),
+            Preset::Gemini => Some(gemini::resume(&id, launch, &args)),
             Preset::Aider | Preset::Shell => None,
         }
     }

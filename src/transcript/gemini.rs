@@ -1,5 +1,16 @@
 //! Gemini CLI's `--output-format stream-json`: `init` (session, model), assistant `message`
 //! chunks joined into lines, `tool_use`/`tool_result`, `error` and the final `result` (stats).
+//! Facts of 0.61.0 (tests/fixtures/real/gemini-*.jsonl):
+//! - A refused tool is a `tool_result` with `status: error` and `error.type`
+//!   `tool_not_registered` (the approval mode does not offer the tool at all: read-only's
+//!   `write_file`, auto_edit's `run_shell_command`) or `policy_violation` (a shell command
+//!   the allowed prefixes do not cover). The run still ends `status: success`, exit 0.
+//! - `result.stats` counts this process only (all its model calls, the model router's
+//!   included): a resumed run reports its own tokens, under the same session id.
+//! - On a 429 the CLI retries (10 attempts, about 4 minutes, unless `general.maxAttempts`
+//!   in settings.json says fewer), then ends with `result` `status: error` whose message ends
+//!   with its rate-limit advice ("Please wait and try again later…"), and exits with the
+//!   HTTP status modulo 256 (429: exit 173; a 500: exit 244).
 use serde_json::Value;
 
 use super::{first_line, one_line, tool_line, Transcript};
@@ -29,7 +40,9 @@ impl Transcript {
         let field = |a: &str, b: &str| e[a].as_str().or_else(|| e[b].as_str()).map(str::to_string);
         match kind {
             "init" => {
-                if let Some(m) = e["model"].as_str() {
+                // Without --model it says "auto" (its router picks per request): the
+                // result's per-model stats name the models that answered.
+                if let Some(m) = e["model"].as_str().filter(|m| !m.starts_with("auto")) {
                     self.model = Some(m.to_string());
                 }
                 if let Some(id) = field("session_id", "sessionId") {
@@ -49,7 +62,12 @@ impl Transcript {
                     .as_str()
                     .map(str::to_string)
                     .unwrap_or_else(|| first_line(&e["output"]));
-                lines.push(format!("  ! tool error: {}", one_line(&why)));
+                if refused(&e["error"]) {
+                    self.usage.denials += 1;
+                    lines.push(format!("  ! denied: {}", one_line(&why)));
+                } else {
+                    lines.push(format!("  ! tool error: {}", one_line(&why)));
+                }
             }
             "error" => lines.push(format!("  ! {}", e["message"].as_str().unwrap_or("error"))),
             "result" => {
@@ -59,13 +77,29 @@ impl Transcript {
                     |a: &str, b: &str| stats[a].as_u64().or_else(|| stats[b].as_u64()).unwrap_or(0);
                 self.usage.input_tokens = n("input_tokens", "inputTokens");
                 self.usage.output_tokens = n("output_tokens", "outputTokens");
+                self.cached_input_tokens = n("cached", "cachedTokens");
                 self.usage.turns += 1;
+                // The model that used the most tokens prices the run (the router's
+                // small side calls go to a cheaper one).
+                if let Some(models) = stats["models"].as_object() {
+                    let used = |v: &Value| v["total_tokens"].as_u64().unwrap_or(0);
+                    if let Some((m, v)) = models.iter().max_by_key(|(_, v)| used(v)) {
+                        if used(v) > 0 {
+                            self.model = Some(m.clone());
+                        }
+                    }
+                }
                 if e["status"] != "success" {
-                    let why = e["error"]["message"]
+                    let mut why = e["error"]["message"]
                         .as_str()
                         .or_else(|| e["status"].as_str())
                         .unwrap_or("error")
                         .to_string();
+                    // Its 429 message names no rate limit, only its advice: say it in
+                    // words the runner knows.
+                    if RATE_LIMIT_ADVICE.iter().any(|a| why.contains(a)) {
+                        why = format!("rate limited (429): {why}");
+                    }
                     lines.push(format!("[gemini] error: {why}"));
                     self.error = Some(why);
                 }
@@ -74,6 +108,39 @@ impl Transcript {
             _ => {}
         }
         lines
+    }
+}
+
+/// What Gemini CLI appends to an API error that was a 429 (`errorParsing.js`): with an API
+/// key or Vertex, and with a Google login (where it falls back to another model).
+const RATE_LIMIT_ADVICE: [&str; 2] = [
+    "Please wait and try again later.",
+    "Possible quota limitations in place",
+];
+
+/// The tools a higher approval mode offers: asking for one of them and getting
+/// `tool_not_registered` is a refusal, not a model's typo.
+const GATED_TOOLS: [&str; 7] = [
+    "write_file",
+    "replace",
+    "run_shell_command",
+    "web_fetch",
+    "list_background_processes",
+    "read_background_output",
+    "activate_skill",
+];
+
+/// Was this tool error a refusal for want of permission?
+fn refused(error: &Value) -> bool {
+    match error["type"].as_str() {
+        Some("policy_violation") => true,
+        // `Tool "write_file" not found. Did you mean one of: …`
+        Some("tool_not_registered") => error["message"]
+            .as_str()
+            .and_then(|m| m.strip_prefix("Tool \""))
+            .and_then(|m| m.split('"').next())
+            .is_some_and(|name| GATED_TOOLS.contains(&name)),
+        _ => false,
     }
 }
 
@@ -108,5 +175,90 @@ mod tests {
         assert_eq!((t.usage.input_tokens, t.usage.output_tokens), (20, 10));
         assert_eq!(t.usage.cost_usd, None);
         assert_eq!(t.session_id.as_deref(), Some("g-1"));
+    }
+
+    fn fixture(name: &str) -> String {
+        let path = format!(
+            "{}/tests/fixtures/real/gemini-{name}.jsonl",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn real_edit_and_commit_has_no_denials() {
+        let (text, t) = run(Format::GeminiStreamJson, &fixture("edit-commit"));
+        assert!(text.contains("-> write_file: hello.txt"), "{text}");
+        assert!(text.contains("-> run_shell_command: git add -A"), "{text}");
+        assert!(
+            text.contains("Done: wrote hello.txt and committed it."),
+            "{text}"
+        );
+        assert_eq!(t.usage.denials, 0);
+        assert_eq!((t.usage.input_tokens, t.usage.output_tokens), (6036, 623));
+        assert_eq!(t.error, None);
+        assert!(t.ended);
+        // init says "auto"; the stats name the model that answered, which has a price
+        assert_eq!(t.model.as_deref(), Some("gemini-2.5-pro"));
+        let cost = t.priced(&Default::default()).cost_usd.unwrap();
+        assert!(
+            (cost - (6036.0 * 1.25 + 623.0 * 10.0) / 1e6).abs() < 1e-9,
+            "{cost}"
+        );
+    }
+
+    #[test]
+    fn real_refusals_are_denials() {
+        // read-only: neither write_file nor run_shell_command exists
+        let (text, t) = run(Format::GeminiStreamJson, &fixture("read-only"));
+        assert_eq!(t.usage.denials, 2, "{text}");
+        assert!(
+            text.contains("  ! denied: Tool \"write_file\" not found"),
+            "{text}"
+        );
+        assert_eq!(t.error, None);
+        // edit: a shell command that is not git
+        let (text, t) = run(Format::GeminiStreamJson, &fixture("edit-shell-denied"));
+        assert_eq!(t.usage.denials, 1, "{text}");
+        assert!(
+            text.contains("  ! denied: Tool execution denied by policy."),
+            "{text}"
+        );
+        // a tool no mode has is the model's mistake, not a refusal
+        let typo = r#"{"type":"tool_result","tool_id":"x","status":"error","error":{"type":"tool_not_registered","message":"Tool \"writ_file\" not found."}}"#;
+        let (text, t) = run(Format::GeminiStreamJson, typo);
+        assert_eq!(t.usage.denials, 0);
+        assert!(text.contains("tool error"), "{text}");
+    }
+
+    #[test]
+    fn real_resume_keeps_the_session_and_reports_its_own_run() {
+        let all = fixture("resume");
+        let lines: Vec<&str> = all.lines().collect();
+        let second = lines
+            .iter()
+            .position(|l| l.contains(r#""type":"init""#) && *l != lines[0]);
+        let (first, second) = lines.split_at(second.expect("two runs"));
+        let (_, a) = run(Format::GeminiStreamJson, &first.join("\n"));
+        let (_, b) = run(Format::GeminiStreamJson, &second.join("\n"));
+        assert_eq!(a.session_id, b.session_id);
+        // per run: the second run's own three calls (4011+5011+6011 and the router's 3)
+        assert_eq!((a.usage.input_tokens, a.usage.output_tokens), (6036, 623));
+        assert_eq!((b.usage.input_tokens, b.usage.output_tokens), (15036, 1523));
+    }
+
+    #[test]
+    fn real_429_is_a_rate_limit() {
+        let (text, t) = run(Format::GeminiStreamJson, &fixture("429"));
+        let error = t.error.expect("an error");
+        assert!(
+            error.starts_with("rate limited (429): [API Error: Resource has been exhausted"),
+            "{error}"
+        );
+        assert!(
+            text.contains("[gemini] error: rate limited (429)"),
+            "{text}"
+        );
+        assert!(t.ended);
     }
 }

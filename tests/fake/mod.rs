@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod anthropic;
+pub mod gemini;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
