@@ -5,6 +5,8 @@
 //! the record of every request seen, so a test can assert on what the CLI sent.
 #![allow(dead_code)]
 
+pub mod openai_chat;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
