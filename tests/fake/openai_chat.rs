@@ -38,7 +38,13 @@ pub fn whole_file(path: &str, content: &str) -> String {
 /// The reply text of aider's `diff` edit format (a SEARCH/REPLACE block); an empty `search`
 /// creates the file.
 pub fn search_replace(path: &str, search: &str, replace: &str) -> String {
-    let nl = |s: &str| if s.is_empty() || s.ends_with('\n') { "" } else { "\n" };
+    let nl = |s: &str| {
+        if s.is_empty() || s.ends_with('\n') {
+            ""
+        } else {
+            "\n"
+        }
+    };
     format!(
         "{path}\n```\n<<<<<<< SEARCH\n{search}{}=======\n{replace}{}>>>>>>> REPLACE\n```\n",
         nl(search),
