@@ -438,7 +438,9 @@ fn run_agent(
     if let Some(why) = stopped {
         return Err((State::Failed, code, Some(why.into())));
     }
-    if let Some(why) = cli_error.filter(|_| code != 0) {
+    // aider exits 0 after an API error it gave up on: its last error is the failure.
+    let zero_fails = spec.format == Some(crate::transcript::Format::AiderText);
+    if let Some(why) = cli_error.filter(|_| code != 0 || zero_fails) {
         return Err((State::Failed, code, Some(format!("exit {code}: {why}"))));
     }
     Ok(code)

@@ -96,10 +96,14 @@ agents:
         )
     );
     assert_eq!(wt("co", "codex.stdin"), TASK);
-    // aider: the task as --message-file, no questions asked
+    // aider: the task as --message-file, no questions asked, plain output, nothing of its
+    // own fetched, installed or written to .gitignore
     assert_eq!(
         wt("ai", "aider.args"),
-        format!("--yes-always\n--message-file\n{}\n", task_file.display())
+        format!(
+            "--yes-always\n--no-pretty\n--no-check-update\n--no-show-release-notes\n--no-analytics\n--no-gitignore\n--message-file\n{}\n",
+            task_file.display()
+        )
     );
     // gemini: headless because stdin is not a terminal; the task on stdin
     assert_eq!(

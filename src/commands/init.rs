@@ -133,20 +133,26 @@ fn exclude_state_dir(dir: &Path) -> Result<bool> {
 /// Add `state_dir` (`/<its path in the repo>/`) to the repository's `info/exclude` (in its
 /// common git directory `common`, shared by all worktrees) unless it is there.
 pub(crate) fn exclude(repo: &Path, common: &Path, state_dir: &Path) -> Result<()> {
-    let path = common.join("info").join("exclude");
     let rel = state_dir
         .strip_prefix(repo)
         .map(|p| format!("/{}/", p.display()))
         .unwrap_or_else(|_| ".fleet/".into());
+    exclude_pattern(common, "fleet's state", &rel)
+}
+
+/// Add `pattern` (after a `# comment` line) to `info/exclude` in the common git directory
+/// `common` unless it is there.
+pub(crate) fn exclude_pattern(common: &Path, comment: &str, pattern: &str) -> Result<()> {
+    let path = common.join("info").join("exclude");
     let current = std::fs::read_to_string(&path).unwrap_or_default();
-    if current.lines().any(|l| l.trim() == rel) {
+    if current.lines().any(|l| l.trim() == pattern) {
         return Ok(());
     }
     let mut text = current;
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
     }
-    text.push_str(&format!("# fleet's state\n{rel}\n"));
+    text.push_str(&format!("# {comment}\n{pattern}\n"));
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }

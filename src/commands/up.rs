@@ -136,6 +136,15 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     dir.remember_base(&plan.base)?;
     let common = git::common_dir(&plan.repo)?;
     super::init::exclude(&plan.repo, &common, &plan.state_dir)?;
+    // aider keeps its chat history and tag cache (`.aider*`) in the worktree, and would put
+    // them in an untracked .gitignore of its own (its preset says --no-gitignore).
+    if plan
+        .agents
+        .iter()
+        .any(|a| a.preset == Some(crate::preset::Preset::Aider))
+    {
+        super::init::exclude_pattern(&common, "aider's chat history and caches", ".aider*")?;
+    }
     if worktrees.iter().any(|w| w.prunable) {
         git::prune_worktrees(&plan.repo)?;
     }

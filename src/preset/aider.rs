@@ -1,17 +1,73 @@
-//! Aider (`aider`): headless as `aider --yes-always --message-file <task>`. It edits the
-//! files it is given and commits them itself; it has no permission modes of its own.
+//! Aider (`aider`): headless as `aider --yes-always --message-file <task>`. It edits files by
+//! the model writing them out in its edit format, applies the edits and commits them itself.
+//! It has no permission modes of its own (aider-chat 0.86.2, checked against its source and
+//! runs against tests/fake/openai_chat.rs):
+//!
+//! - `--yes-always` answers yes to every question except those that need an explicit yes:
+//!   running a shell command the model suggests ("Run shell command?") is answered no. So no
+//!   level lets aider run commands unattended; `edit` and `full` are the same.
+//! - `--dry-run` applies no edit ("Did not apply edit to X (--dry-run)") and makes no commit:
+//!   that is `read-only`.
+//!
+//! Every level also turns off what would act on its own under `--yes-always`: the update
+//! check (it would `pip install --upgrade aider-chat` and exit 0), the release notes and the
+//! analytics opt-in (it would accept both), and `.gitignore` edits (it would add `.aider*`, and
+//! `.env` when there is one, to an untracked `.gitignore` that `fleet merge` refuses; fleet
+//! puts `.aider*` in the repository's `info/exclude` instead). `--no-pretty` prints plain
+//! lines (no padding to the terminal width, no rules), which the transcript reads.
 use super::Permissions;
 
-pub(super) fn command(interactive: bool, _p: Permissions, args: &str) -> String {
-    if interactive {
-        // aider has no "first message, then chat" flag: the task is in the chat as a
-        // read-only file for the person to refer to.
-        format!(r#"aider{args} --read "$FLEET_TASK""#)
-    } else {
-        format!(r#"aider --yes-always{args} --message-file "$FLEET_TASK""#)
+/// Flags of every run, headless or not.
+const QUIET: &str = " --no-check-update --no-show-release-notes --no-analytics --no-gitignore";
+
+/// The flags of each level.
+fn flags(p: Permissions) -> &'static str {
+    match p {
+        Permissions::ReadOnly => " --dry-run",
+        Permissions::Edit | Permissions::Full => "",
     }
 }
 
-pub(super) fn allows(_p: Permissions) -> &'static str {
-    "edit and commit the files of its repository (aider has no permission modes)"
+pub(super) fn command(interactive: bool, p: Permissions, args: &str) -> String {
+    let flags = flags(p);
+    if interactive {
+        // aider has no "first message, then chat" flag: the task is in the chat as a
+        // read-only file for the person to refer to.
+        format!(r#"aider{QUIET}{flags}{args} --read "$FLEET_TASK""#)
+    } else {
+        format!(
+            r#"aider --yes-always --no-pretty{QUIET}{flags}{args} --message-file "$FLEET_TASK""#
+        )
+    }
+}
+
+pub(super) fn allows(p: Permissions) -> &'static str {
+    match p {
+        Permissions::ReadOnly => "read and answer; --dry-run applies no edit and commits nothing",
+        Permissions::Edit | Permissions::Full => {
+            "edit and commit the files of its repository; it runs no shell command unattended (aider has no permission modes)"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_and_args_in_their_place() {
+        let edit = command(false, Permissions::Edit, " --model x");
+        assert_eq!(
+            edit,
+            r#"aider --yes-always --no-pretty --no-check-update --no-show-release-notes --no-analytics --no-gitignore --model x --message-file "$FLEET_TASK""#
+        );
+        assert_eq!(
+            command(false, Permissions::Full, ""),
+            command(false, Permissions::Edit, "")
+        );
+        assert!(command(false, Permissions::ReadOnly, "").contains(" --dry-run --message-file"));
+        let tui = command(true, Permissions::ReadOnly, "");
+        assert!(tui.ends_with(r#" --dry-run --read "$FLEET_TASK""#), "{tui}");
+        assert!(!tui.contains("--yes-always"), "{tui}");
+    }
 }

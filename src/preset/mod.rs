@@ -111,6 +111,7 @@ impl Preset {
             (Preset::Claude, false) => Some(Format::ClaudeStreamJson),
             (Preset::Codex, false) => Some(Format::CodexJson),
             (Preset::Gemini, false) => Some(Format::GeminiStreamJson),
+            (Preset::Aider, false) => Some(Format::AiderText),
             _ => None,
         }
     }

@@ -2,7 +2,8 @@
 //! `exec --json`, Gemini CLI's `--output-format stream-json`): one JSON event per line, turned into a readable transcript for the pane
 //! and the log (assistant text, one line per tool call, errors), while the usage (tokens,
 //! cost, turns) and the CLI's session id are collected. A line that is not JSON (stderr
-//! shares the pipe) passes through as it is.
+//! shares the pipe) passes through as it is. Aider prints plain text: it passes through,
+//! its token and cost lines read on the way.
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -10,6 +11,7 @@ use serde_json::Value;
 
 use crate::preset::prices::{self, Price};
 
+mod aider;
 mod claude;
 mod codex;
 mod gemini;
@@ -24,6 +26,9 @@ pub enum Format {
     CodexJson,
     /// `gemini --output-format stream-json`.
     GeminiStreamJson,
+    /// `aider --no-pretty`: plain text with `Tokens: …` lines (it exits 0 after an API error
+    /// it gave up on: its transcript's error counts whatever the exit code).
+    AiderText,
 }
 
 /// What an agent has used so far, as its CLI reports it.
@@ -62,6 +67,8 @@ pub struct Transcript {
     live: Vec<(String, u64, u64)>,
     /// Gemini sends the assistant's text in chunks: the line being put together.
     text: String,
+    /// Aider's last API error, while nothing (a retry, a reply) came after it.
+    aider_error: Option<String>,
 }
 
 /// Tool calls are summarised to one line of at most this many characters.
@@ -81,6 +88,7 @@ impl Transcript {
             retrying: None,
             live: Vec::new(),
             text: String::new(),
+            aider_error: None,
         }
     }
 
@@ -112,6 +120,9 @@ impl Transcript {
             out.extend_from_slice(l.as_bytes());
             out.push(b'\n');
         }
+        if let Some(e) = self.aider_error.take() {
+            self.error = Some(e);
+        }
         out
     }
 
@@ -127,6 +138,13 @@ impl Transcript {
     }
 
     fn line(&mut self, raw: &[u8], out: &mut Vec<u8>) {
+        if self.format == Format::AiderText {
+            for l in self.aider(&String::from_utf8_lossy(raw)) {
+                out.extend_from_slice(l.as_bytes());
+                out.push(b'\n');
+            }
+            return;
+        }
         let event: Option<Value> = serde_json::from_slice(raw)
             .ok()
             .filter(|v: &Value| v.is_object());
@@ -139,6 +157,8 @@ impl Transcript {
             Format::ClaudeStreamJson => self.claude(&event),
             Format::CodexJson => self.codex(&event),
             Format::GeminiStreamJson => self.gemini(&event),
+            // Plain text, read above.
+            Format::AiderText => Vec::new(),
         };
         for l in text {
             out.extend_from_slice(l.as_bytes());
