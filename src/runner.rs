@@ -154,10 +154,8 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> (State, i32, Op
         out.tail = Some(Vec::new());
         let result = run_agent(spec, record, &command, input, &limits, out);
         let tail = last_words(spec, out.tail.take().unwrap_or_default(), &result);
-        // aider says it was rate-limited and exits 0 all the same.
-        let zero_counts = spec.preset == Some(crate::preset::Preset::Aider);
         let exit = match &result {
-            Ok(code) if *code != 0 || zero_counts => Some(*code),
+            Ok(code) if *code != 0 => Some(*code),
             Err((_, code, Some(reason))) if reason.starts_with("exit") => Some(*code),
             _ => None,
         };
@@ -438,8 +436,7 @@ fn run_agent(
     if let Some(why) = stopped {
         return Err((State::Failed, code, Some(why.into())));
     }
-    // aider exits 0 after an API error it gave up on: its last error is the failure.
-    let zero_fails = spec.format == Some(crate::transcript::Format::AiderText);
+    let zero_fails = spec.format.is_some_and(|f| f.exits_zero_on_error());
     if let Some(why) = cli_error.filter(|_| code != 0 || zero_fails) {
         return Err((State::Failed, code, Some(format!("exit {code}: {why}"))));
     }

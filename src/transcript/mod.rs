@@ -31,6 +31,14 @@ pub enum Format {
     AiderText,
 }
 
+impl Format {
+    /// The CLI exits 0 after an API error it gave up on (aider, rate-limited included): its
+    /// own error, not its exit code, says it failed.
+    pub fn exits_zero_on_error(self) -> bool {
+        self == Format::AiderText
+    }
+}
+
 /// What an agent has used so far, as its CLI reports it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
