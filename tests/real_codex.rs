@@ -288,3 +288,169 @@ fn codex_alone_unreachable_api_is_bounded_by_disabling_unbounded_retries() {
     );
     assert_eq!(of_type(&evs, "turn.failed").len(), 1, "{out}");
 }
+
+// ------------------------------------------------------------------ through fleet
+
+/// A fleet whose agents run the real codex (preset `agent: codex`) against `base_url`.
+fn fleet_with(base_url: &str, agents: &str) -> Fleet {
+    let f = Fleet::new();
+    configure(&f, base_url);
+    f.manifest(&format!(
+        "agent: codex\nenv: {{ OPENAI_API_KEY: sk-fake }}\nagents:\n{agents}"
+    ));
+    f
+}
+
+fn up_and_wait(f: &Fleet, codex: &Path, secs: u32) {
+    let path = path_with(codex);
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    // `wait` exits non-zero when an agent failed: the tests look at the state instead.
+    f.fleet(&["wait", "--timeout", &secs.to_string()]);
+}
+
+fn branch_subject(f: &Fleet, name: &str) -> String {
+    f.git(&["log", "-1", "--format=%s", &format!("fleet/{name}")])
+        .trim()
+        .to_string()
+}
+
+/// The default level (edit): the agent writes and commits; fleet says done, with codex's own
+/// figures (3 requests: 100+101+102 in, 3×20 out), its thread id and no denials. Then
+/// `fleet continue` resumes the thread: codex reports the thread's totals (303+103+104), and
+/// fleet's total must equal them, not count the first run twice.
+#[test]
+fn fleet_codex_at_edit_commits_and_a_continue_counts_the_thread_once() {
+    let Some(codex) = real_codex() else { return };
+    let mut turns = write_and_commit();
+    turns.extend([
+        Turn::exec("printf 'two\\n' > two.txt && git add -A && git commit -q -m 'add two'"),
+        Turn::say("Added two.txt."),
+    ]);
+    let api = Responses::start(turns);
+    let f = fleet_with(
+        &api.base_url(),
+        "  - name: co\n    prompt: \"Write hello.txt containing 'hello' and commit it.\"\n",
+    );
+    up_and_wait(&f, &codex, 120);
+    let agent = f.agent("co");
+    assert_eq!(agent["state"], "done", "{agent}\n{}", f.log("co"));
+    assert_eq!(branch_subject(&f, "co"), "add hello");
+    assert_eq!(
+        agent["usage"]["input_tokens"],
+        expected_input(0..3),
+        "{agent}"
+    );
+    assert_eq!(agent["usage"]["output_tokens"], 60, "{agent}");
+    assert_eq!(agent["permissions"], "edit");
+    assert_eq!(agent["denials"], 0);
+    let thread = agent["session_id"].as_str().unwrap_or("").to_string();
+    assert_eq!(thread.len(), 36, "{agent}");
+    let log = f.log("co");
+    assert!(log.contains(&format!("[codex] session {thread}")), "{log}");
+    assert!(log.contains("Wrote hello.txt and committed it."), "{log}");
+
+    let path = path_with(&codex);
+    f.fleet_at(
+        &f.repo,
+        &[("PATH", path.as_str())],
+        &["continue", "co", "-m", "Now add two.txt and commit it."],
+    )
+    .success();
+    f.fleet(&["wait", "--timeout", "120"]);
+    let agent = f.agent("co");
+    assert_eq!(agent["state"], "done", "{agent}\n{}", f.log("co"));
+    assert_eq!(branch_subject(&f, "co"), "add two");
+    assert_eq!(agent["session_id"], thread.as_str());
+    assert_eq!(
+        agent["usage"]["input_tokens"],
+        expected_input(0..5),
+        "{agent}"
+    );
+    assert_eq!(agent["usage"]["output_tokens"], 100, "{agent}");
+    assert_eq!(api.calls(), 5);
+}
+
+/// read-only: the sandbox refuses the write and the commit; nothing is committed and the
+/// agent is not a silent success with a change. (codex mostly shows no event for a refused
+/// command, so the denial count may be 0: see tests/fixtures/real/codex-read-only*.jsonl.)
+#[test]
+fn fleet_codex_at_read_only_changes_nothing() {
+    let Some(codex) = real_codex() else { return };
+    let api = Responses::start(write_and_commit());
+    let f = fleet_with(
+        &api.base_url(),
+        "  - name: ro\n    permissions: read-only\n    prompt: \"Write hello.txt and commit it.\"\n",
+    );
+    up_and_wait(&f, &codex, 120);
+    let agent = f.agent("ro");
+    assert_eq!(agent["permissions"], "read-only");
+    assert_eq!(agent["commits_ahead"], 0, "{agent}");
+    assert!(!f.worktree("ro").join("hello.txt").exists());
+    let outputs = api.tool_outputs();
+    assert!(
+        outputs.iter().all(|o| o.contains("Read-only file system")),
+        "{outputs:?}"
+    );
+    // A refusal that did show is counted, and then the agent failed for it.
+    if agent["denials"].as_u64().unwrap_or(0) > 0 {
+        assert_eq!(agent["state"], "failed", "{agent}");
+    }
+}
+
+/// full: no sandbox at all; the agent commits.
+#[test]
+fn fleet_codex_at_full_commits() {
+    let Some(codex) = real_codex() else { return };
+    let api = Responses::start(write_and_commit());
+    let f = fleet_with(
+        &api.base_url(),
+        "  - name: fu\n    permissions: full\n    prompt: \"Write hello.txt and commit it.\"\n",
+    );
+    up_and_wait(&f, &codex, 120);
+    let agent = f.agent("fu");
+    assert_eq!(agent["state"], "done", "{agent}\n{}", f.log("fu"));
+    assert_eq!(branch_subject(&f, "fu"), "add hello");
+}
+
+/// The API unreachable: the preset bounds codex's reconnecting; the agent fails (exit 1)
+/// with codex's own error, and the log shows the retries as retries.
+#[test]
+fn fleet_codex_with_the_api_unreachable_fails_instead_of_hanging() {
+    let Some(codex) = real_codex() else { return };
+    let f = fleet_with(
+        &openai::unreachable_base_url(),
+        "  - name: dn\n    prompt: hi\n",
+    );
+    let start = Instant::now();
+    up_and_wait(&f, &codex, 150);
+    let agent = f.agent("dn");
+    assert_eq!(agent["state"], "failed", "{agent}\n{}", f.log("dn"));
+    assert_eq!(agent["exit_code"], 1, "{agent}");
+    let reason = agent["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("Connection failed"), "{agent}");
+    let log = f.log("dn");
+    assert!(
+        log.contains("[codex] retrying: Reconnecting... 5/5"),
+        "{log}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(150));
+}
+
+/// A 429 on every request: codex gives up after 5 reconnects (exit 1, "429 Too Many
+/// Requests" in its turn.failed); fleet takes it for a rate limit (with `retries: 0`, it
+/// fails at once instead of waiting to try again).
+#[test]
+fn fleet_codex_rate_limited_is_a_rate_limit() {
+    let Some(codex) = real_codex() else { return };
+    let api = Responses::start(vec![Turn::Status(429)]);
+    let f = fleet_with(
+        &api.base_url(),
+        "  - name: rl\n    retries: 0\n    prompt: hi\n",
+    );
+    up_and_wait(&f, &codex, 120);
+    let agent = f.agent("rl");
+    assert_eq!(agent["state"], "failed", "{agent}\n{}", f.log("rl"));
+    assert_eq!(agent["reason"], "rate limited (exit 1)", "{agent}");
+    assert_eq!(api.calls(), 6, "one request and 5 retries");
+}
