@@ -423,7 +423,16 @@ fn fleet_codex_with_the_api_unreachable_fails_instead_of_hanging() {
         "  - name: dn\n    prompt: hi\n",
     );
     let start = Instant::now();
-    up_and_wait(&f, &codex, 150);
+    let path = path_with(&codex);
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    // While codex reconnects, status says it is retrying.
+    f.wait_for("status --json retrying", 20, |f| {
+        f.agent("dn")["retrying"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("reconnecting, "))
+    });
+    f.fleet(&["wait", "--timeout", "150"]);
     let agent = f.agent("dn");
     assert_eq!(agent["state"], "failed", "{agent}\n{}", f.log("dn"));
     assert_eq!(agent["exit_code"], 1, "{agent}");

@@ -28,6 +28,7 @@ impl Transcript {
                 }
             }
             "item.completed" => {
+                self.retrying = None;
                 let item = &e["item"];
                 match item["type"].as_str().unwrap_or("") {
                     "agent_message" => {
@@ -67,6 +68,7 @@ impl Transcript {
             }
             "turn.completed" => {
                 self.ended = true;
+                self.retrying = None;
                 let u = &e["usage"];
                 let n = |k: &str| u[k].as_u64().unwrap_or(0);
                 let (input, cached, output) = (
@@ -98,8 +100,13 @@ impl Transcript {
             {
                 let m = e["message"].as_str().unwrap_or("");
                 lines.push(format!("[codex] retrying: {m}"));
+                let rest = m
+                    .trim_start_matches("Reconnecting")
+                    .trim_start_matches(['.', '…']);
+                self.retrying = Some(format!("reconnecting, {}", rest.trim()));
             }
             "turn.failed" | "error" => {
+                self.retrying = None;
                 let why = e["error"]["message"]
                     .as_str()
                     .or_else(|| e["message"].as_str())
@@ -217,6 +224,7 @@ mod tests {
             t.error.as_deref(),
             Some("exceeded retry limit, last status: 429 Too Many Requests")
         );
+        assert_eq!(t.retrying, None, "turn.failed ends the retrying");
         // Still reconnecting (the API unreachable): no error yet.
         let (text, t) = run(
             Format::CodexJson,
