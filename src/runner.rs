@@ -409,8 +409,11 @@ fn run_agent(
     out: &mut Tee,
 ) -> std::result::Result<i32, (State, i32, Option<String>)> {
     let prior = record.usage.unwrap_or_default();
+    let session = record.session_id.clone();
     let mut usage = spec.format.map(|format| Usage {
-        transcript: Transcript::new(format).with_model(model_arg(&spec.launch.args)),
+        transcript: Transcript::new(format)
+            .with_model(model_arg(&spec.launch.args))
+            .with_baseline(session, prior),
         prices: &spec.prices,
         prior,
         record,

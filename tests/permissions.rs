@@ -76,7 +76,7 @@ agents:
     );
     assert_eq!(
         args("cx", "codex"),
-        "exec\n--json\n--dangerously-bypass-approvals-and-sandbox\n--model\nbig one\n-\n"
+        "exec\n--json\n--disable\nunbounded_connection_retries\n--dangerously-bypass-approvals-and-sandbox\n--model\nbig one\n-\n"
     );
     assert_eq!(
         args("ge", "gemini"),

@@ -91,8 +91,9 @@ agents:
     assert_eq!(
         wt("co", "codex.args"),
         format!(
-            "exec\n--json\n--sandbox\nworkspace-write\n--add-dir\n{}\n-\n",
-            common::canon(f.repo.join(".git")).display()
+            "exec\n--json\n--disable\nunbounded_connection_retries\n--sandbox\nworkspace-write\n--add-dir\n{}\n--add-dir\n{}\n-\n",
+            common::canon(f.repo.join(".git")).display(),
+            common::canon(f.repo.join(".git/worktrees/co")).display()
         )
     );
     assert_eq!(wt("co", "codex.stdin"), TASK);

@@ -1,37 +1,52 @@
 //! OpenAI Codex CLI (`codex`): headless as `codex exec --json -`, the task on stdin. Its
-//! sandbox (`--sandbox`) decides what the commands it runs may change; `exec` never asks.
+//! sandbox (`--sandbox`) decides what the commands it runs may change; `exec` never asks
+//! (its approval policy is `never`). Checked with codex-cli 0.171.0 (tests/real_codex.rs).
 use super::Permissions;
 
 /// The flags of each level.
+///
+/// At `workspace-write` codex makes every `.git` it finds read-only, a worktree's too: the
+/// `.git` file's target (`<repo>/.git/worktrees/<name>`, index and HEAD) and the common
+/// directory (`<repo>/.git`, objects and refs) must both be given as writable `--add-dir`s
+/// for the agent to commit. Absolute, from the worktree (`sh -c` runs there); without
+/// `--path-format`, which git 2.30 lacks.
 fn flags(p: Permissions) -> &'static str {
     match p {
         Permissions::ReadOnly => " --sandbox read-only",
-        // The worktree's git directory lives in the main repository's `.git`: without it
-        // writable the agent cannot commit.
-        Permissions::Edit => {
-            r#" --sandbox workspace-write --add-dir "$(git rev-parse --path-format=absolute --git-common-dir)""#
-        }
+        Permissions::Edit => concat!(
+            " --sandbox workspace-write",
+            r#" --add-dir "$(cd "$(git rev-parse --git-common-dir)" && pwd -P)""#,
+            r#" --add-dir "$(cd "$(git rev-parse --git-dir)" && pwd -P)""#,
+        ),
         Permissions::Full => " --dangerously-bypass-approvals-and-sandbox",
     }
 }
+
+/// With the API unreachable codex retries "Reconnecting... waiting for network" forever
+/// (its `unbounded_connection_retries` feature, on by default); without it, it gives up
+/// after 5 tries (about 25 s) with `turn.failed` and exit 1.
+const BOUNDED: &str = " --disable unbounded_connection_retries";
 
 pub(super) fn command(interactive: bool, p: Permissions, args: &str) -> String {
     let flags = flags(p);
     if interactive {
         format!(r#"codex{flags}{args} "$(cat "$FLEET_TASK")""#)
     } else {
-        format!("codex exec --json{flags}{args} -")
+        format!("codex exec --json{BOUNDED}{flags}{args} -")
     }
 }
 
+/// `exec resume` takes no `--sandbox`/`--add-dir` of its own: they go before it, to `exec`.
 pub(super) fn resume(id: &str, p: Permissions, args: &str) -> String {
-    format!("codex exec --json{}{args} resume {id} -", flags(p))
+    format!("codex exec --json{BOUNDED}{}{args} resume {id} -", flags(p))
 }
 
 pub(super) fn allows(p: Permissions) -> &'static str {
     match p {
         Permissions::ReadOnly => "read files; its sandbox refuses writes",
-        Permissions::Edit => "edit files in its worktree and commit (workspace-write sandbox)",
+        Permissions::Edit => {
+            "edit files in its worktree and commit (workspace-write sandbox, the worktree's git dirs writable)"
+        }
         Permissions::Full => "anything (no sandbox)",
     }
 }

@@ -1,8 +1,21 @@
 //! Codex's `exec --json`: `thread.started` (the session), `item.completed` (messages,
 //! commands, file changes, errors), `turn.completed` (usage) and `turn.failed`/`error`.
+//!
+//! Facts of codex-cli 0.171.0 (tests/fixtures/real/codex-*.jsonl):
+//! - `turn.completed` usage is the sum over the whole thread: every model request of the run,
+//!   and of the runs before it when this one resumes the thread (`exec resume`). A resumed
+//!   run's share is the figure less what the agent had before ([`Transcript::with_baseline`]).
+//! - `{"type":"error","message":"Reconnecting... 2/5 (...)"}` (or `Reconnecting... waiting
+//!   for network (...)`) is a retry in progress, not the end: `turn.failed` is.
+//! - A command the sandbox refused mostly leaves no event at all (only the model is told);
+//!   when it does show, it is a failed `command_execution` whose output says
+//!   `Read-only file system`: that one is counted as a denial.
 use serde_json::Value;
 
 use super::{one_line, Transcript};
+
+/// What a refused write prints under codex's Linux sandbox (a read-only bind mount).
+const SANDBOX_REFUSAL: &str = "Read-only file system";
 
 impl Transcript {
     pub(super) fn codex(&mut self, e: &Value) -> Vec<String> {
@@ -15,6 +28,7 @@ impl Transcript {
                 }
             }
             "item.completed" => {
+                self.retrying = None;
                 let item = &e["item"];
                 match item["type"].as_str().unwrap_or("") {
                     "agent_message" => {
@@ -27,7 +41,13 @@ impl Transcript {
                         let cmd = item["command"].as_str().unwrap_or("");
                         lines.push(one_line(&format!("-> run {cmd}")));
                         if let Some(code) = item["exit_code"].as_i64().filter(|c| *c != 0) {
-                            lines.push(format!("  ! exit {code}"));
+                            let output = item["aggregated_output"].as_str().unwrap_or("");
+                            if output.contains(SANDBOX_REFUSAL) {
+                                self.usage.denials += 1;
+                                lines.push(format!("  ! exit {code}: refused by the sandbox"));
+                            } else {
+                                lines.push(format!("  ! exit {code}"));
+                            }
                         }
                     }
                     "file_change" => {
@@ -48,12 +68,45 @@ impl Transcript {
             }
             "turn.completed" => {
                 self.ended = true;
+                self.retrying = None;
                 let u = &e["usage"];
-                self.usage.input_tokens += u["input_tokens"].as_u64().unwrap_or(0);
-                self.usage.output_tokens += u["output_tokens"].as_u64().unwrap_or(0);
+                let n = |k: &str| u[k].as_u64().unwrap_or(0);
+                let (input, cached, output) = (
+                    n("input_tokens"),
+                    n("cached_input_tokens"),
+                    n("output_tokens"),
+                );
+                // The thread's totals; a resumed thread's earlier runs are not this run's.
+                let before = self
+                    .baseline
+                    .as_ref()
+                    .filter(|(id, _)| self.session_id.as_ref() == Some(id))
+                    .map(|(_, u)| *u)
+                    .unwrap_or_default();
+                self.usage.input_tokens = input.saturating_sub(before.input_tokens);
+                self.usage.output_tokens = output.saturating_sub(before.output_tokens);
+                // Cached tokens are not in the baseline: this run's share, pro rata.
+                self.cached_input_tokens = if input == 0 {
+                    0
+                } else {
+                    (cached as u128 * self.usage.input_tokens as u128 / input as u128) as u64
+                };
                 self.usage.turns += 1;
             }
+            "error"
+                if e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("Reconnecting")) =>
+            {
+                let m = e["message"].as_str().unwrap_or("");
+                lines.push(format!("[codex] retrying: {m}"));
+                let rest = m
+                    .trim_start_matches("Reconnecting")
+                    .trim_start_matches(['.', '…']);
+                self.retrying = Some(format!("reconnecting, {}", rest.trim()));
+            }
             "turn.failed" | "error" => {
+                self.retrying = None;
                 let why = e["error"]["message"]
                     .as_str()
                     .or_else(|| e["message"].as_str())
@@ -101,5 +154,113 @@ mod tests {
             }
         );
         assert_eq!(t.session_id.as_deref(), Some("th-9"));
+    }
+    /// Feeds a fixture to a transcript that may resume a session.
+    fn replay(t: &mut super::super::Transcript, input: &str) -> String {
+        let mut out = Vec::new();
+        for chunk in input.as_bytes().chunks(11) {
+            out.extend(t.feed(chunk));
+        }
+        out.extend(t.finish());
+        String::from_utf8(out).unwrap()
+    }
+
+    const EDIT: &str = include_str!("../../tests/fixtures/real/codex-edit-commit.jsonl");
+    const RESUME: &str = include_str!("../../tests/fixtures/real/codex-resume.jsonl");
+
+    #[test]
+    fn real_edit_and_commit_run() {
+        let (text, t) = run(Format::CodexJson, EDIT);
+        assert!(
+            text.contains("-> run /bin/bash -lc \"git add -A && git commit -q -m 'add hello'\""),
+            "{text}"
+        );
+        assert!(text.contains("Wrote hello.txt and committed."), "{text}");
+        assert_eq!((t.usage.input_tokens, t.usage.output_tokens), (303, 60));
+        assert_eq!((t.usage.turns, t.usage.denials), (1, 0));
+        assert_eq!(t.cached_input_tokens, 30);
+        assert_eq!(
+            t.session_id.as_deref(),
+            Some("01a22f85-8c74-7ea0-99eb-b74c4dd3da44")
+        );
+        assert!(t.ended && t.error.is_none());
+    }
+
+    /// `exec resume` reports the thread's totals (303 before + 201 now): the run's share is
+    /// 201, given what the agent had used in that session before.
+    #[test]
+    fn a_resumed_thread_counts_only_this_runs_share() {
+        let before = Usage {
+            input_tokens: 303,
+            output_tokens: 60,
+            cost_usd: None,
+            turns: 1,
+            denials: 0,
+        };
+        let mut t = super::super::Transcript::new(Format::CodexJson)
+            .with_baseline(Some("01a22f85-8c74-7ea0-99eb-b74c4dd3da44".into()), before);
+        replay(&mut t, RESUME);
+        assert_eq!((t.usage.input_tokens, t.usage.output_tokens), (201, 40));
+        assert_eq!(t.usage.turns, 1);
+        assert_eq!(t.cached_input_tokens, 50 * 201 / 504);
+        // Another session's figures are no baseline: a fresh thread counts from zero.
+        let mut t = super::super::Transcript::new(Format::CodexJson)
+            .with_baseline(Some("other".into()), before);
+        replay(&mut t, RESUME);
+        assert_eq!((t.usage.input_tokens, t.usage.output_tokens), (504, 100));
+    }
+
+    #[test]
+    fn reconnecting_is_a_retry_and_turn_failed_the_error() {
+        let (text, t) = run(
+            Format::CodexJson,
+            include_str!("../../tests/fixtures/real/codex-429.jsonl"),
+        );
+        assert!(
+            text.contains("[codex] retrying: Reconnecting... 1/5 (exceeded retry limit, last status: 429 Too Many Requests)"),
+            "{text}"
+        );
+        assert_eq!(
+            t.error.as_deref(),
+            Some("exceeded retry limit, last status: 429 Too Many Requests")
+        );
+        assert_eq!(t.retrying, None, "turn.failed ends the retrying");
+        // Still reconnecting (the API unreachable): no error yet.
+        let (text, t) = run(
+            Format::CodexJson,
+            include_str!("../../tests/fixtures/real/codex-reconnecting.jsonl"),
+        );
+        assert!(
+            text.contains("[codex] retrying: Reconnecting... waiting for network"),
+            "{text}"
+        );
+        assert!(t.error.is_none() && !t.ended);
+        let (_, t) = run(
+            Format::CodexJson,
+            include_str!("../../tests/fixtures/real/codex-unreachable-bounded.jsonl"),
+        );
+        assert_eq!(
+            t.error.as_deref(),
+            Some("Connection failed: error sending request")
+        );
+    }
+
+    #[test]
+    fn a_sandbox_refusal_that_shows_is_a_denial() {
+        let (text, t) = run(
+            Format::CodexJson,
+            include_str!("../../tests/fixtures/real/codex-read-only-visible.jsonl"),
+        );
+        assert!(
+            text.contains("  ! exit 128: refused by the sandbox"),
+            "{text}"
+        );
+        assert_eq!(t.usage.denials, 1);
+        // The usual case: the refused commands leave no event at all.
+        let (_, t) = run(
+            Format::CodexJson,
+            include_str!("../../tests/fixtures/real/codex-read-only.jsonl"),
+        );
+        assert_eq!(t.usage.denials, 0);
     }
 }

@@ -77,6 +77,9 @@ pub struct Transcript {
     text: String,
     /// Aider's last API error, while nothing (a retry, a reply) came after it.
     aider_error: Option<String>,
+    /// The session this run resumes and what the agent had used before it: Codex reports
+    /// usage summed over its whole thread, so a resumed run's share is the difference.
+    baseline: Option<(String, Usage)>,
 }
 
 /// Tool calls are summarised to one line of at most this many characters.
@@ -97,12 +100,20 @@ impl Transcript {
             live: Vec::new(),
             text: String::new(),
             aider_error: None,
+            baseline: None,
         }
     }
 
     /// The model the CLI runs, as far as its arguments tell (its events may say better).
     pub fn with_model(mut self, model: Option<String>) -> Self {
         self.model = model;
+        self
+    }
+
+    /// This run resumes `session` (when it does), after `before` was used: a CLI whose usage
+    /// counts the whole conversation (Codex) reports only this run's share.
+    pub fn with_baseline(mut self, session: Option<String>, before: Usage) -> Self {
+        self.baseline = session.map(|s| (s, before));
         self
     }
 
