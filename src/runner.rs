@@ -423,6 +423,8 @@ fn run_agent(
     let (code, stopped) = step_with(spec, command, Some(input), &[], out, usage.as_mut(), limits);
     let mut cli_error = None;
     if let Some(u) = usage.as_mut() {
+        let env = |k: &str| spec.env.get(k).cloned().or_else(|| std::env::var(k).ok());
+        u.transcript.after_exit(env);
         u.save();
         cli_error = u.transcript.error.take();
         // A CLI that enforces the budget itself (claude --max-budget-usd) says so.

@@ -342,6 +342,9 @@ fn fleet_codex_at_edit_commits_and_a_continue_counts_the_thread_once() {
         "{agent}"
     );
     assert_eq!(agent["usage"]["output_tokens"], 60, "{agent}");
+    // priced from the model codex's session log names (its stream names none)
+    let cost = agent["usage"]["cost_usd"].as_f64().unwrap_or(0.0);
+    assert!(cost > 0.0, "{agent}");
     assert_eq!(agent["permissions"], "edit");
     assert_eq!(agent["denials"], 0);
     let thread = agent["session_id"].as_str().unwrap_or("").to_string();
@@ -371,9 +374,9 @@ fn fleet_codex_at_edit_commits_and_a_continue_counts_the_thread_once() {
     assert_eq!(api.calls(), 5);
 }
 
-/// read-only: the sandbox refuses the write and the commit; nothing is committed and the
-/// agent is not a silent success with a change. (codex mostly shows no event for a refused
-/// command, so the denial count may be 0: see tests/fixtures/real/codex-read-only*.jsonl.)
+/// read-only: the sandbox refuses the write and the commit; nothing is committed, and the
+/// refusals (which codex's stream mostly does not show, but its session log does) are
+/// counted: the agent fails for them instead of a silent `done`.
 #[test]
 fn fleet_codex_at_read_only_changes_nothing() {
     let Some(codex) = real_codex() else { return };
@@ -392,10 +395,11 @@ fn fleet_codex_at_read_only_changes_nothing() {
         outputs.iter().all(|o| o.contains("Read-only file system")),
         "{outputs:?}"
     );
-    // A refusal that did show is counted, and then the agent failed for it.
-    if agent["denials"].as_u64().unwrap_or(0) > 0 {
-        assert_eq!(agent["state"], "failed", "{agent}");
-    }
+    // Every refusal is counted (from codex's session log), and the agent that changed
+    // nothing for them failed.
+    assert_eq!(agent["denials"], 2, "{agent}");
+    assert_eq!(agent["state"], "failed", "{agent}");
+    assert_eq!(agent["reason"], "permission denied (2)", "{agent}");
 }
 
 /// full: no sandbox at all; the agent commits.

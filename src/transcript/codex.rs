@@ -9,13 +9,86 @@
 //!   for network (...)`) is a retry in progress, not the end: `turn.failed` is.
 //! - A command the sandbox refused mostly leaves no event at all (only the model is told);
 //!   when it does show, it is a failed `command_execution` whose output says
-//!   `Read-only file system`: that one is counted as a denial.
+//!   `Read-only file system`: that one is counted as a denial. Every refusal is in codex's
+//!   own session log (`$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<time>-<thread>.jsonl`, a
+//!   `function_call_output` or `custom_tool_call_output` saying so), which
+//!   [`session_log`] counts once the run is over. The stream never names the model; the
+//!   log's `turn_context` does (for the price of tokens).
+use std::path::{Path, PathBuf};
+
 use serde_json::Value;
 
 use super::{one_line, Transcript};
 
 /// What a refused write prints under codex's Linux sandbox (a read-only bind mount).
 const SANDBOX_REFUSAL: &str = "Read-only file system";
+/// What codex answers a patch the read-only sandbox blocks.
+const PATCH_REFUSAL: &str = "writing is blocked by read-only sandbox";
+
+/// What codex's own session log of a thread says that its event stream does not.
+#[derive(Debug, PartialEq)]
+pub struct SessionLog {
+    /// Tool calls its sandbox refused.
+    pub refusals: u64,
+    /// The model of the thread's last turn.
+    pub model: Option<String>,
+}
+
+/// The session log of the thread `thread` under `codex_home` (None when there is none).
+pub fn session_log(codex_home: &Path, thread: &str) -> Option<SessionLog> {
+    let suffix = format!("-{thread}.jsonl");
+    let log = find_file(&codex_home.join("sessions"), &suffix, 4)?;
+    let text = std::fs::read_to_string(log).ok()?;
+    let model = text
+        .lines()
+        .rev()
+        .filter(|l| l.contains("\"turn_context\""))
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|e| e["payload"]["model"].as_str().map(str::to_string));
+    Some(SessionLog {
+        refusals: text.lines().filter(|l| refused(l)).count() as u64,
+        model,
+    })
+}
+
+/// Is this session-log line a tool's output that the sandbox refused?
+fn refused(line: &str) -> bool {
+    if !(line.contains(SANDBOX_REFUSAL) || line.contains(PATCH_REFUSAL)) {
+        return false;
+    }
+    let Ok(e) = serde_json::from_str::<Value>(line) else {
+        return false;
+    };
+    let p = &e["payload"];
+    let output = match &p["output"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    e["type"] == "response_item"
+        && matches!(
+            p["type"].as_str(),
+            Some("function_call_output" | "custom_tool_call_output")
+        )
+        && (output.contains(SANDBOX_REFUSAL) || output.contains(PATCH_REFUSAL))
+}
+
+/// The first file under `dir` (at most `depth` levels down) whose name ends with `suffix`.
+fn find_file(dir: &Path, suffix: &str, depth: u32) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let kind = entry.file_type().ok()?;
+        if kind.is_file() && entry.file_name().to_string_lossy().ends_with(suffix) {
+            return Some(path);
+        }
+        if kind.is_dir() && depth > 0 {
+            if let Some(found) = find_file(&path, suffix, depth - 1) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
 
 impl Transcript {
     pub(super) fn codex(&mut self, e: &Value) -> Vec<String> {
@@ -262,5 +335,26 @@ mod tests {
             include_str!("../../tests/fixtures/real/codex-read-only.jsonl"),
         );
         assert_eq!(t.usage.denials, 0);
+    }
+
+    #[test]
+    fn the_session_log_counts_every_refusal() {
+        let home = tempfile::tempdir().unwrap();
+        let day = home.path().join("sessions/2026/12/01");
+        std::fs::create_dir_all(&day).unwrap();
+        let thread = "019ad0c1-0000-7000-8000-000000000001";
+        std::fs::write(
+            day.join(format!("rollout-2026-12-01T03-12-27-{thread}.jsonl")),
+            include_str!("../../tests/fixtures/real/codex-read-only-rollout.jsonl"),
+        )
+        .unwrap();
+        assert_eq!(
+            super::session_log(home.path(), thread),
+            Some(super::SessionLog {
+                refusals: 2,
+                model: Some("gpt-5.5".into())
+            })
+        );
+        assert_eq!(super::session_log(home.path(), "other"), None);
     }
 }

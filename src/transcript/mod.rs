@@ -117,6 +117,35 @@ impl Transcript {
         self
     }
 
+    /// Once the CLI has exited: what it left beside its stream, looked up with `env` (the
+    /// agent's environment). Codex tells only the model of its sandbox's refusals, and its
+    /// stream never names its model: its session log has both (the refusals of this run,
+    /// when it resumed the thread).
+    pub fn after_exit(&mut self, env: impl Fn(&str) -> Option<String>) {
+        let Some(thread) = self.session_id.clone() else {
+            return;
+        };
+        if self.format != Format::CodexJson {
+            return;
+        }
+        let home = env("CODEX_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| env("HOME").map(|h| std::path::Path::new(&h).join(".codex")));
+        let Some(log) = home.and_then(|h| codex::session_log(&h, &thread)) else {
+            return;
+        };
+        if self.model.is_none() {
+            self.model = log.model;
+        }
+        let all = log.refusals;
+        let before = self
+            .baseline
+            .as_ref()
+            .filter(|(id, _)| *id == thread)
+            .map_or(0, |(_, u)| u.denials);
+        self.usage.denials = self.usage.denials.max(all.saturating_sub(before));
+    }
+
     /// Take the next bytes of output; the readable text for them (whole lines only).
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
         self.partial.extend_from_slice(bytes);

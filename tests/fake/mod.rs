@@ -7,8 +7,8 @@
 
 pub mod anthropic;
 pub mod gemini;
-pub mod openai_chat;
 pub mod openai;
+pub mod openai_chat;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
