@@ -388,3 +388,31 @@ fn continue_adds_up_usage_and_gets_what_is_left_of_the_budget() {
         .code(1)
         .stderr_has("talker has spent its max_cost_usd ($0.25)");
 }
+
+#[test]
+fn a_429_in_the_agents_own_work_is_not_its_clis_rate_limit() {
+    let f = Fleet::new();
+    // A claude whose tool ran a test suite that printed a 429 and then ended on an error
+    // of its own (not a rate limit): failed at once, not `waiting`.
+    let events = [
+        r#"{"type":"system","subtype":"init","session_id":"s-4","model":"m"}"#,
+        r#"{"type":"user","message":{"content":[{"type":"tool_result","is_error":true,"content":"test api::limits ... FAILED: expected 429 Too Many Requests, rate limit exceeded"}]},"session_id":"s-4"}"#,
+        r#"{"type":"result","subtype":"error_during_execution","is_error":true,"num_turns":2,"result":"the tests fail","session_id":"s-4","total_cost_usd":0.01,"usage":{"input_tokens":1,"output_tokens":1}}"#,
+    ];
+    let script: String = events
+        .iter()
+        .map(|e| format!("echo {}\n", sh_quote(e)))
+        .collect();
+    let path = f.stub(
+        "claude",
+        &format!("#!/bin/sh\ncat > /dev/null\n{script}exit 1\n"),
+    );
+    f.manifest("agents:\n  - name: tester\n    agent: claude\n    prompt: \"Fix the limiter.\"\n");
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    f.fleet(&["wait", "--timeout", "20"]).code(1);
+    let agent = f.agent("tester");
+    assert_eq!(agent["state"], "failed", "{agent}");
+    assert_eq!(agent["reason"], "exit 1: the tests fail", "{agent}");
+    assert!(agent["retry_at"].is_null(), "{agent}");
+}
