@@ -15,6 +15,74 @@ use crate::cli::{Cli, ManArgs};
 /// Arguments every command has (propagated from the top): listed once, in OPTIONS.
 const GLOBAL: [&str; 5] = ["file", "quiet", "verbose", "help", "version"];
 
+/// Every key of the manifest with its default, so an installed fleet documents itself.
+const MANIFEST: &str = r#".SH MANIFEST
+\fIagents.yaml\fR: YAML; unknown keys are errors. Relative paths are relative to its directory. Top level:
+.TP
+\fBproject\fR
+session names \fIPROJECT\-AGENT\fR; default: the repository's directory name
+.TP
+\fBbase\fR
+the branch worktrees start from; default: the current branch
+.TP
+\fBworktree_dir\fR
+where worktrees go; default: \fI../REPO.worktrees\fR
+.TP
+\fBagent\fR
+the agent CLI: claude, codex, aider, gemini or shell; default: claude
+.TP
+\fBpermissions\fR
+read\-only, edit or full: what agents may do without asking, as each CLI's own flags; default: edit
+.TP
+\fBargs\fR
+extra arguments for the preset's CLI (the preset's transcript, usage and resume stay); default: none
+.TP
+\fBcommand\fR
+any command instead of the preset, run by \fIsh \-c\fR with the task on stdin (no usage, budget or resume); default: none
+.TP
+\fBinteractive\fR
+the CLI's TUI in the pane, the task as its first prompt; default: false
+.TP
+\fBenv\fR
+variables added to every agent's environment; default: none
+.TP
+\fBsetup\fR
+run in each new worktree before its agent; default: none
+.TP
+\fBcopy\fR
+untracked files copied into each new worktree; default: none
+.TP
+\fBverify\fR
+run after the agent exits 0; the agent is done only if it passes; default: none
+.TP
+\fBverify_retries\fR
+how often a failed verify goes back to the agent's conversation; default: 0
+.TP
+\fBon_exit\fR
+run when an agent ends (FLEET_STATE, FLEET_EXIT_CODE set); default: none
+.TP
+\fBtimeout\fR
+stop an agent after this long (90s, 45m, 2h); default: none
+.TP
+\fBmax_cost_usd\fR
+stop an agent once its CLI's reported cost passes this, over all its runs; default: none
+.TP
+\fBretries\fR
+how often an agent stopped by its CLI's rate limit starts again; default: 3
+.TP
+\fBmax_parallel\fR
+at most this many agents at once, the rest queued; default: no limit
+.TP
+\fBmonitor\fR
+\fBper_window\fR: panes per monitor window; default: 9
+.TP
+\fBprices\fR
+dollars per million tokens by model (\fBinput\fR, \fBcached_input\fR, \fBoutput\fR), for CLIs that report tokens only; default: a built\-in list
+.TP
+\fBagents\fR
+the agents, each with \fBname\fR (required), \fBtask\fR (a file) or \fBprompt\fR (text), \fBbranch\fR (default: \fIfleet/NAME\fR), \fBlog\fR (default: \fI.fleet/logs/NAME.log\fR), and its own \fBagent\fR, \fBpermissions\fR, \fBargs\fR, \fBcommand\fR, \fBinteractive\fR, \fBenv\fR (merged over the top level's), \fBverify\fR, \fBverify_retries\fR, \fBon_exit\fR, \fBtimeout\fR, \fBmax_cost_usd\fR, \fBretries\fR over the top level's
+"#;
+
 const TAIL: &str = r#".SH "EXIT STATUS"
 .TP
 \fB0\fR
@@ -123,6 +191,7 @@ pub fn page(cmd: &clap::Command) -> Result<Vec<u8>> {
             }
         }
     }
+    out.write_all(MANIFEST.as_bytes())?;
     out.write_all(TAIL.as_bytes())?;
     man.render_version_section(&mut out)?;
     Ok(out)
@@ -151,4 +220,47 @@ fn write_pages(cmd: &clap::Command, dir: &Path) -> Result<()> {
         dir.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The keys serde accepts at `path` (its "unknown field" message lists them).
+    fn keys(yaml: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::process::Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        let path = dir.path().join("agents.yaml");
+        let err = crate::manifest::parse(&path, yaml).unwrap_err();
+        let msg = format!("{err:#}");
+        let list = msg.split("expected one of").nth(1).unwrap_or("");
+        let list = list.lines().next().unwrap_or("").to_string();
+        let keys: Vec<String> = list
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect();
+        assert!(!keys.is_empty(), "{msg}");
+        keys
+    }
+
+    #[test]
+    fn the_manifest_section_names_every_key() {
+        let page = String::from_utf8(page(&built()).unwrap()).unwrap();
+        let manifest = &page[page.find(".SH MANIFEST").unwrap()..];
+        let top = keys("bogus_key: 1\nagents: []\n");
+        let agent = keys("agents:\n  - name: a\n    bogus_key: 1\n");
+        for key in top.iter().chain(&agent) {
+            let key = key.replace('-', "\\-");
+            assert!(
+                manifest.contains(&format!("\\fB{key}\\fR")),
+                "MANIFEST lacks `{key}`"
+            );
+        }
+    }
 }
