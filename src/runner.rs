@@ -70,13 +70,15 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     let (state, code, reason) = run_steps(&spec, &mut record, &mut out);
     let finished = util::now();
     let took = util::duration(finished.saturating_sub(record.started_at.unwrap_or(finished)));
-    let why = reason
-        .as_deref()
-        .filter(|r| *r != format!("exit {code}"))
-        .map(|r| format!(": {r}"))
-        .unwrap_or_default();
+    // One exit code: the reason's when it names one (`verify failed (exit 1)`), else the
+    // agent's.
+    let why = match reason.as_deref() {
+        Some(r) if r.contains("exit") => format!(": {r}"),
+        Some(r) => format!(": {r} (exit {code})"),
+        None => format!(" (exit {code})"),
+    };
     out.line(&format!(
-        "[fleet] {} {state}{why} (exit {code}) after {took} at {}",
+        "[fleet] {} {state}{why} after {took} at {}",
         spec.agent,
         util::rfc3339(finished)
     ));
@@ -260,7 +262,10 @@ fn denied_without_change(
     Some((
         State::Failed,
         0,
-        Some(format!("permission denied ({denials})")),
+        Some(format!(
+            "{denials} action{} denied",
+            if denials == 1 { "" } else { "s" }
+        )),
     ))
 }
 

@@ -45,9 +45,15 @@ impl State {
     /// The state as people read it: `done`, or a failure with its reason, `failed (exit 3)`.
     pub fn label(self, reason: Option<&str>) -> String {
         match reason {
-            Some(r) if self == State::Failed => format!("{self} ({r})"),
+            Some(r) if self == State::Failed => self.with_reason(r),
             _ => self.to_string(),
         }
+    }
+
+    /// `failed (verify failed, exit 1)`: the state and why, in one level of parentheses
+    /// (not `failed (verify failed (exit 1))`).
+    pub fn with_reason(self, reason: &str) -> String {
+        format!("{self} ({})", reason.replace(" (", ", ").replace(')', ""))
     }
 
     /// Running, or waiting to run again after a rate limit: its runner is alive.

@@ -160,7 +160,7 @@ agents:
     f.fleet(&["wait", "--timeout", "30"])
         .code(1)
         .stdout_has("retried done")
-        .stdout_has("once failed (verify failed (exit 1))");
+        .stdout_has("once failed (verify failed, exit 1)");
 
     let calls = fs::read_to_string(f.worktree("retried").join("claude.calls")).unwrap();
     let runs: Vec<&str> = calls.split("---\n").filter(|c| !c.is_empty()).collect();

@@ -178,11 +178,11 @@ fn denials_without_a_change_fail_and_show_in_status() {
         .success();
     f.fleet(&["wait", "--timeout", "20"])
         .code(1)
-        .stdout_has("denied failed (permission denied (2))");
+        .stdout_has("denied failed (2 actions denied)");
     let agent = f.agent("denied");
     assert_eq!(agent["state"], "failed");
     assert_eq!(agent["denials"], 2);
-    assert_eq!(agent["reason"], "permission denied (2)");
+    assert_eq!(agent["reason"], "2 actions denied");
     assert!(
         f.log("denied")
             .contains("refused 2 actions (permissions: read-only)"),
@@ -191,7 +191,7 @@ fn denials_without_a_change_fail_and_show_in_status() {
     );
     f.fleet(&["status"])
         .success()
-        .stdout_has("failed (permission denied (2))");
+        .stdout_has("failed (2 actions denied)");
 }
 
 #[test]

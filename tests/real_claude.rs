@@ -482,11 +482,11 @@ fn fleet_read_only_ends_with_the_denials_shown() {
     assert_eq!(code, 1, "{a}\n{log}");
     assert_eq!(a["state"], "failed", "{a}\n{log}");
     assert_eq!(a["denials"], 2, "{log}");
-    assert_eq!(a["reason"], "permission denied (2)");
+    assert_eq!(a["reason"], "2 actions denied");
     assert!(!f.worktree("a").join("hello.txt").exists());
     f.fleet(&["status"])
         .success()
-        .stdout_has("permission denied (2)");
+        .stdout_has("2 actions denied");
 }
 
 #[test]

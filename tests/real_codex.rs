@@ -399,7 +399,7 @@ fn fleet_codex_at_read_only_changes_nothing() {
     // nothing for them failed.
     assert_eq!(agent["denials"], 2, "{agent}");
     assert_eq!(agent["state"], "failed", "{agent}");
-    assert_eq!(agent["reason"], "permission denied (2)", "{agent}");
+    assert_eq!(agent["reason"], "2 actions denied", "{agent}");
 }
 
 /// full: no sandbox at all; the agent commits.

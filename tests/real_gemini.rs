@@ -139,7 +139,7 @@ agents:
     let a = f.agent("ro");
     assert_eq!(a["state"], "failed", "{}", f.log("ro"));
     assert_eq!(a["denials"], 2, "{}", f.log("ro"));
-    assert_eq!(a["reason"], "permission denied (2)");
+    assert_eq!(a["reason"], "2 actions denied");
     assert_eq!(a["commits_ahead"], 0);
     assert!(f
         .log("ro")

@@ -62,7 +62,7 @@ agents:
     // the table says why
     f.fleet(&["status"])
         .success()
-        .stdout_has("failed (verify failed (exit 1))");
+        .stdout_has("failed (verify failed, exit 1)");
 }
 
 // ---------------------------------------------------------------------------------- status

@@ -26,13 +26,10 @@ fn ended(state: State) -> bool {
 
 /// How a finished agent is told: `agent1 failed (exit 3) after 12s`.
 fn describe(v: &View) -> String {
-    let reason = v
-        .record
-        .as_ref()
-        .and_then(|r| r.reason.as_deref())
-        .filter(|_| v.state != State::Done)
-        .map(|r| format!(" ({r})"))
-        .unwrap_or_default();
+    let state = match v.record.as_ref().and_then(|r| r.reason.as_deref()) {
+        Some(r) if v.state != State::Done => v.state.with_reason(r),
+        _ => v.state.to_string(),
+    };
     let took = match v.state {
         State::Pending => " (never started; `fleet up` starts it)".to_string(),
         _ => v
@@ -40,7 +37,7 @@ fn describe(v: &View) -> String {
             .map(|s| format!(" after {}", util::duration(s)))
             .unwrap_or_default(),
     };
-    format!("{} {}{reason}{took}", v.agent.name, v.state)
+    format!("{} {state}{took}", v.agent.name)
 }
 
 pub fn run(plan: &Plan, args: &WaitArgs) -> Result<i32> {
