@@ -24,6 +24,24 @@ pub fn window(session: &str) -> String {
     format!("={session}:")
 }
 
+/// The one way a user string (a path) goes into a shell command that tmux runs through a
+/// format (`pipe-pane`; `run-shell` and `if-shell` alike): tmux expands `#(...)`, `#{...}`
+/// and strftime's `%` in such a line before `sh -c` sees it, so the string may not appear
+/// in it as itself. It reaches `sh` as `"$(printf '\NNN...')"`, every byte an octal
+/// escape: the line tmux reads holds only fleet's own characters (no `#`, no `%`), and the
+/// string may hold anything (`#(touch x)`, `%Y`, quotes, spaces) without being expanded or
+/// split. (Command substitution drops trailing newlines; fleet refuses paths with
+/// control characters.)
+pub fn shell_word(s: &str) -> String {
+    let octal: String = s.bytes().map(|b| format!("\\{b:03o}")).collect();
+    format!("\"$(printf '{octal}')\"")
+}
+
+/// The `pipe-pane` command that appends what a pane shows to `log` (see [`shell_word`]).
+pub fn pipe_to(log: &std::path::Path) -> String {
+    format!("exec cat >> {}", shell_word(&log.display().to_string()))
+}
+
 /// tmux reads an argument ending in `;` as a command separator; escape that one character.
 fn escape_arg(arg: &str) -> Cow<'static, str> {
     match arg.strip_suffix(';') {
@@ -78,6 +96,12 @@ impl Batch {
     }
 
     fn push<S: AsRef<str>>(&mut self, name: &str, args: &[S], joined: bool) -> &mut Self {
+        // A shell command tmux runs through a format is built by `shell_word`/`pipe_to`.
+        debug_assert!(
+            !matches!(name, "pipe-pane" | "run-shell" | "if-shell")
+                || args.last().is_none_or(|c| !c.as_ref().contains(['#', '%'])),
+            "a user string in a tmux format: {name}"
+        );
         let mut cmd = vec![name.to_string()];
         cmd.extend(args.iter().map(|a| a.as_ref().to_string()));
         self.cmds.push(cmd);
@@ -462,8 +486,8 @@ pub fn tell_clients(message: &str) -> Result<()> {
         Err(e) if no_server(&format!("{e:#}")) => return Ok(()),
         Err(e) => return Err(e),
     };
-    // The message is a format: `#` must be doubled to show as itself.
-    let text = message.replace('#', "##");
+    // The message is a format (and strftime's): `#` and `%` doubled show as themselves.
+    let text = message.replace('#', "##").replace('%', "%%");
     let mut batch = Batch::new();
     for client in clients.lines().filter(|c| !c.is_empty()) {
         batch.add("display-message", &["-c", client, "-d", "5000", &text]);
@@ -509,5 +533,23 @@ mod tests {
         assert_eq!(escape_arg("a;"), "a\\;");
         assert_eq!(escape_arg("a;b"), "a;b");
         assert_eq!(exact("p-agent1"), "=p-agent1");
+    }
+
+    #[test]
+    fn shell_words_hold_no_format_characters() {
+        assert_eq!(shell_word("a#%"), r#""$(printf '\141\043\045')""#);
+        let line = pipe_to(std::path::Path::new("/x/#(touch y)/%Y/it's.log"));
+        assert!(!line.contains(['#', '%']), "{line}");
+        let out = std::process::Command::new("sh")
+            .args([
+                "-c",
+                &format!("printf %s {}", shell_word("#(x) %Y 'q' \"d\" $HOME")),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "#(x) %Y 'q' \"d\" $HOME"
+        );
     }
 }

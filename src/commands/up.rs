@@ -559,13 +559,13 @@ fn add_session(batch: &mut Batch, plan: &Plan, agent: &Agent, exe: &Path, spec: 
     if agent.interactive {
         // The agent draws on the pane's terminal; what it shows goes to the log. In the same
         // tmux call as new-session, so it is in place before tmux reads the pane's output.
-        let log = crate::util::shell_quote(&agent.log.display().to_string());
+        // Its command is run through a format: the log's path goes in printf escapes.
         batch.and(
             "pipe-pane",
             &[
                 "-t",
                 &tmux::window(&agent.session),
-                &format!("cat >> {log}"),
+                &tmux::pipe_to(&agent.log),
             ],
         );
     }
