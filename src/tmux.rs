@@ -12,6 +12,65 @@ pub const MIN_VERSION: (u32, u32) = (3, 2);
 /// The session option fleet tags its sessions with; its value is the manifest's path.
 pub const TAG: &str = "@fleet";
 
+/// The socket of the server fleet's sessions live on, once a command has found it recorded
+/// in `.fleet/` ([`use_server`]); unset, tmux's own choice (`$TMUX`, `TMUX_TMPDIR`).
+static SOCKET: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Talk to the server whose socket `up` recorded (`recorded`), while that socket is there:
+/// run from inside another tmux server (whose `$TMUX` would otherwise choose it), fleet
+/// still finds its own sessions instead of calling them lost. Without a record, or once
+/// that server is gone, tmux's default as before.
+pub fn use_server(recorded: Option<std::path::PathBuf>) {
+    use std::os::unix::fs::FileTypeExt;
+    if let Some(socket) = recorded {
+        if std::fs::metadata(&socket).is_ok_and(|m| m.file_type().is_socket()) {
+            let _ = SOCKET.set(socket);
+        }
+    }
+}
+
+/// The socket of the server fleet talks to (for `up` to record): the one in use, else
+/// `$TMUX`'s when set, else `tmux-<uid>/default` in `$TMUX_TMPDIR` or /tmp.
+pub fn socket() -> std::path::PathBuf {
+    if let Some(s) = SOCKET.get() {
+        return s.clone();
+    }
+    if let Ok(t) = std::env::var("TMUX") {
+        if let Some(s) = t.split(',').next().filter(|s| !s.is_empty()) {
+            return s.into();
+        }
+    }
+    let dir = std::env::var_os("TMUX_TMPDIR")
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "/tmp".into());
+    std::path::Path::new(&dir)
+        .join(format!("tmux-{}", crate::util::uid()))
+        .join("default")
+}
+
+/// A tmux invocation on fleet's server (`-S` when one was found recorded) with `-u`: without
+/// a UTF-8 locale tmux prints the tab of our `-F` formats as `_`.
+fn on_server(tmux: Tmux<'static>) -> Tmux<'static> {
+    let tmux = tmux.force_utf8();
+    match SOCKET.get() {
+        Some(s) => tmux.socket_path(s.display().to_string()),
+        None => tmux,
+    }
+}
+
+/// What fleet's sessions need whatever the user's tmux configuration says, set on each
+/// session fleet creates, on new-session's line (`target` = [`window`]): a session with
+/// nobody attached stays (`destroy-unattached` would kill the agent at once).
+pub fn keep_session(batch: &mut Batch, target: &str) {
+    batch.and("set-option", &["-t", target, "destroy-unattached", "off"]);
+}
+
+/// What the server must do for fleet's sessions to live: not exit when no client is
+/// attached (`exit-unattached`, a server-wide option, the one fleet has to set there).
+pub fn keep_server(batch: &mut Batch) {
+    batch.add("set-option", &["-s", "exit-unattached", "off"]);
+}
+
 /// An exact target for commands that take a session (`kill-session`, `switch-client`):
 /// `=name` (plain `name` would prefix-match `name10`).
 pub fn exact(session: &str) -> String {
@@ -139,8 +198,7 @@ impl Batch {
             }
             cmds.push(cmd);
         }
-        // `-u`: without a UTF-8 locale tmux prints the tab of our `-F` formats as `_`.
-        Tmux::with_commands(cmds).force_utf8()
+        on_server(Tmux::with_commands(cmds))
     }
 
     /// Run the batch in one tmux process; its stdout, or an error with tmux's message.
@@ -169,7 +227,7 @@ impl Batch {
                 let mut cmds = TmuxCommands::new();
                 cmds.push(start);
                 cmds.push(source);
-                self.output(Tmux::with_commands(cmds).force_utf8())
+                self.output(on_server(Tmux::with_commands(cmds)))
             }
         }
     }
@@ -460,22 +518,7 @@ pub fn snapshot(watched: &str) -> Result<Snapshot> {
 /// there (then no server runs, and asking one costs a process for nothing): `$TMUX`'s when
 /// set, else `tmux-<uid>/default` in `$TMUX_TMPDIR` or /tmp.
 fn server_socket_exists() -> bool {
-    let socket = match std::env::var("TMUX") {
-        Ok(t) if !t.is_empty() => match t.split(',').next() {
-            Some(s) if !s.is_empty() => std::path::PathBuf::from(s),
-            _ => return true,
-        },
-        _ => {
-            let dir = std::env::var_os("TMUX_TMPDIR")
-                .filter(|d| !d.is_empty())
-                .unwrap_or_else(|| "/tmp".into());
-            let uid = crate::util::uid();
-            std::path::Path::new(&dir)
-                .join(format!("tmux-{uid}"))
-                .join("default")
-        }
-    };
-    socket.exists()
+    socket().exists()
 }
 
 /// Show a message on the status line of every attached client for a few seconds (two tmux
@@ -495,9 +538,16 @@ pub fn tell_clients(message: &str) -> Result<()> {
     batch.run().map(drop)
 }
 
-/// Is this process running inside tmux?
+/// Is this process running inside tmux, on the server fleet talks to? (Inside another
+/// server, `switch-client` cannot reach fleet's sessions: `attach` nests instead.)
 pub fn inside() -> bool {
-    std::env::var_os("TMUX").is_some_and(|v| !v.is_empty())
+    let Ok(t) = std::env::var("TMUX") else {
+        return false;
+    };
+    match (t.split(',').next(), SOCKET.get()) {
+        (Some(ours), Some(fleet)) => std::path::Path::new(ours) == fleet.as_path(),
+        _ => !t.is_empty(),
+    }
 }
 
 /// Attach the terminal to a session (outside tmux) or switch this client to it (inside).
@@ -507,15 +557,17 @@ pub fn attach(session: &str) -> Result<()> {
         one("switch-client", &["-t", target.as_str()]).map(drop)
     } else {
         crate::util::trace("tmux", &["attach-session", "-t", target.as_str()]);
-        let status = Tmux::with_command(
+        let mut cmd = on_server(Tmux::with_command(
             TmuxCommand::new()
                 .name("attach-session")
                 .push_param("-t")
                 .push_param(target)
                 .to_owned(),
-        )
-        .status()
-        .map_err(tmux_error)?;
+        ))
+        .into_command();
+        // From inside another tmux server: a client nested in that one's pane.
+        cmd.env_remove("TMUX");
+        let status = cmd.status().map_err(spawn_error)?;
         if !status.success() {
             bail!("tmux attach-session -t ={session} failed ({status})");
         }

@@ -83,7 +83,7 @@ pub fn check_git_and_programs(plan: &Plan, agents: &[&Agent]) -> Result<String> 
 }
 
 pub fn run(file: Option<&Path>) -> Result<i32> {
-    let plan = manifest::load(file)?;
+    let plan = manifest::load(file)?.need_base()?;
     let agents: Vec<&Agent> = plan.agents.iter().collect();
     // Tools first (exit 1 when missing); the plan, with each agent's program found or not;
     // then a missing program fails validation (exit 2) with the usual message.
