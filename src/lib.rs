@@ -65,7 +65,8 @@ where
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // A manifest's strings end up in messages: none may reach the terminal as code.
+            eprintln!("error: {}", util::display_text(&format!("{err:#}")));
             exit_code_of(&err)
         }
     }

@@ -23,6 +23,10 @@ pub const DEFAULT_RETRIES: u32 = 3;
 /// The name no agent may take: it is the monitor's.
 pub const RESERVED_NAME: &str = "monitor";
 
+/// The largest task file fleet accepts (1 MiB: a long specification is a few dozen KiB).
+/// A task must be a regular file: a FIFO would hang `validate`, `/dev/zero` never ends.
+pub const MAX_TASK_BYTES: u64 = 1 << 20;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawManifest {
@@ -194,6 +198,10 @@ pub struct Plan {
     pub prices: BTreeMap<String, crate::preset::prices::Price>,
     /// What is allowed but probably not meant (`validate` and `up` print them).
     pub warnings: Vec<String>,
+    /// Why `base` cannot be used (deleted, never there, no commits). Only the commands that
+    /// start from the base or merge into it refuse ([`Plan::need_base`]); `down`, `status`,
+    /// `logs` and the rest work whatever happened to it.
+    pub base_problems: Vec<String>,
 }
 
 impl Plan {
@@ -331,7 +339,10 @@ pub fn load(file: Option<&Path>) -> Result<Plan> {
             path.display()
         ))
     })?;
-    parse(&path, &text)
+    let plan = parse(&path, &text)?;
+    // Every command that loads the manifest talks to the tmux server its fleet is on.
+    crate::tmux::use_server(crate::state::Dir::new(&plan.state_dir).server());
+    Ok(plan)
 }
 
 /// Validate and resolve a manifest's text. `path` must be absolute.
@@ -378,7 +389,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan> {
     };
     let mut plan = resolve(path, &dir, repo.as_deref(), raw, text, &mut problems)?;
     if let Some(repo) = &repo {
-        check_base(repo, &mut plan, &mut problems)?;
+        let mut base_problems = Vec::new();
+        check_base(repo, &mut plan, &mut base_problems)?;
+        if problems.is_empty() {
+            plan.base_problems = base_problems;
+        } else {
+            problems.extend(base_problems);
+        }
     }
     if problems.is_empty() {
         Ok(plan)
@@ -721,6 +738,14 @@ fn agent_lines(text: &str, agents: &[RawAgent]) -> Vec<Option<usize>> {
         .collect()
 }
 
+/// A variable name every shell can use (POSIX): `^[A-Za-z_][A-Za-z0-9_]*$`. Other keys
+/// (`A-B`, `1X`, `A B`) reach the agent's process but no `$NAME` in `sh -c` can read them.
+fn env_name(k: &str) -> bool {
+    let mut chars = k.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 fn env_map(
     env: &BTreeMap<String, Scalar>,
     at: &str,
@@ -728,9 +753,10 @@ fn env_map(
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for (k, v) in env {
-        if k.is_empty() || k.contains('=') || k.contains('\0') {
+        if !env_name(k) {
             problems.push(format!(
-                "{at}env: `{k}` is not a valid variable name; use letters, digits and `_`"
+                "{at}env: `{}` is not a name a shell can use; use letters, digits and `_`, not starting with a digit",
+                k.escape_debug()
             ));
         }
         let v = v.0.clone();
@@ -1022,6 +1048,16 @@ fn resolve(
                         "{at}task {} is a directory; point `task:` at a file",
                         t.display()
                     )),
+                    Ok(m) if !m.is_file() => problems.push(format!(
+                        "{at}task {} is not a regular file (a device, a FIFO or a socket would hang or never end); point `task:` at a file",
+                        t.display()
+                    )),
+                    Ok(m) if m.len() > MAX_TASK_BYTES => problems.push(format!(
+                        "{at}task file {} is {} bytes, more than a task may be ({} MiB); shorten it",
+                        t.display(),
+                        m.len(),
+                        MAX_TASK_BYTES >> 20
+                    )),
                     Ok(_) => {
                         if let Err(e) = std::fs::File::open(&abs) {
                             problems.push(format!(
@@ -1182,6 +1218,7 @@ fn resolve(
         agents,
         prices: std::mem::take(&mut raw.prices),
         warnings,
+        base_problems: Vec::new(),
     })
 }
 
@@ -1209,6 +1246,22 @@ fn unusable_dir(dir: &Path) -> Option<String> {
         ))
     } else {
         None
+    }
+}
+
+impl Plan {
+    /// The plan, for a command that starts from the base or merges into it (`up`,
+    /// `validate`, `merge`, `diff`): an invalid-manifest error (exit 2) when the base
+    /// cannot be used.
+    pub fn need_base(self) -> Result<Plan> {
+        if self.base_problems.is_empty() {
+            return Ok(self);
+        }
+        Err(UsageError::from(Invalid {
+            file: display_name(&self.manifest),
+            problems: self.base_problems,
+        })
+        .into())
     }
 }
 

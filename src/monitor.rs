@@ -99,6 +99,7 @@ pub fn build(plan: &Plan, fleet_exe: &Path, batch: &mut Batch) {
     // meanwhile) tmux skips them all instead of acting on that session.
     batch.and("select-pane", &["-t", &win, "-T", "status"]);
     batch.and("set-option", &["-t", &win, tmux::TAG, &tag]);
+    tmux::keep_session(batch, &win);
     let style = |b: &mut Batch| {
         b.and(
             "set-option",

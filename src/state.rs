@@ -26,6 +26,9 @@ pub enum State {
     Failed,
     Stopped,
     Lost,
+    /// Its record cannot be read (truncated, edited): fleet does not guess what happened.
+    /// Never written; [`Dir::record`] reports it.
+    Damaged,
 }
 
 impl State {
@@ -39,13 +42,14 @@ impl State {
             State::Failed => "failed",
             State::Stopped => "stopped",
             State::Lost => "lost",
+            State::Damaged => "damaged",
         }
     }
 
     /// The state as people read it: `done`, or a failure with its reason, `failed (exit 3)`.
     pub fn label(self, reason: Option<&str>) -> String {
         match reason {
-            Some(r) if self == State::Failed => self.with_reason(r),
+            Some(r) if matches!(self, State::Failed | State::Damaged) => self.with_reason(r),
             _ => self.to_string(),
         }
     }
@@ -130,6 +134,18 @@ impl Record {
     pub fn budget_left(&self, max_cost_usd: Option<f64>) -> Option<f64> {
         let spent = self.usage.and_then(|u| u.cost_usd).unwrap_or(0.0);
         max_cost_usd.map(|max| (max - spent).clamp(0.0, max))
+    }
+
+    /// What [`Dir::record`] says of a record it cannot read.
+    fn damaged(path: &Path, why: &str) -> Record {
+        Record {
+            state: Some(State::Damaged),
+            reason: Some(format!(
+                "record {} cannot be read: {why}; fleet will not guess how the agent ended: look at its log and branch, then `fleet up --rerun NAME` to run it again",
+                path.display()
+            )),
+            ..Record::default()
+        }
     }
 
     /// The state to show, given whether the agent's session is alive.
@@ -256,9 +272,35 @@ impl Dir {
         util::write_atomic(&path, format!("{base}\n").as_bytes())
     }
 
-    /// The agent's record, if it ever started.
+    /// The socket of the tmux server the last `up` used (see [`crate::tmux::use_server`]).
+    pub fn server(&self) -> Option<PathBuf> {
+        let text = fs::read_to_string(self.root.join("tmux-server")).ok()?;
+        Some(PathBuf::from(text.trim_end_matches('\n'))).filter(|p| p.is_absolute())
+    }
+
+    /// Record the tmux server this fleet's sessions are on.
+    pub fn remember_server(&self, socket: &Path) -> Result<()> {
+        let text = format!("{}\n", socket.display());
+        if fs::read_to_string(self.root.join("tmux-server")).is_ok_and(|t| t == text) {
+            return Ok(());
+        }
+        util::write_atomic(&self.root.join("tmux-server"), text.as_bytes())
+    }
+
+    /// The agent's record, if it ever started. A record that is there but cannot be read
+    /// (truncated, edited by hand) is not taken for "never started": it comes back as
+    /// [`State::Damaged`] with the reason, and nothing starts the agent on a guess.
     pub fn record(&self, agent: &str) -> Option<Record> {
-        read_json(&self.record_path(agent))
+        let path = self.record_path(agent);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => return Some(Record::damaged(&path, &e.to_string())),
+        };
+        Some(
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| Record::damaged(&path, &e.to_string())),
+        )
     }
 
     pub fn write_record(&self, agent: &str, record: &Record) -> Result<()> {

@@ -12,6 +12,65 @@ pub const MIN_VERSION: (u32, u32) = (3, 2);
 /// The session option fleet tags its sessions with; its value is the manifest's path.
 pub const TAG: &str = "@fleet";
 
+/// The socket of the server fleet's sessions live on, once a command has found it recorded
+/// in `.fleet/` ([`use_server`]); unset, tmux's own choice (`$TMUX`, `TMUX_TMPDIR`).
+static SOCKET: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Talk to the server whose socket `up` recorded (`recorded`), while that socket is there:
+/// run from inside another tmux server (whose `$TMUX` would otherwise choose it), fleet
+/// still finds its own sessions instead of calling them lost. Without a record, or once
+/// that server is gone, tmux's default as before.
+pub fn use_server(recorded: Option<std::path::PathBuf>) {
+    use std::os::unix::fs::FileTypeExt;
+    if let Some(socket) = recorded {
+        if std::fs::metadata(&socket).is_ok_and(|m| m.file_type().is_socket()) {
+            let _ = SOCKET.set(socket);
+        }
+    }
+}
+
+/// The socket of the server fleet talks to (for `up` to record): the one in use, else
+/// `$TMUX`'s when set, else `tmux-<uid>/default` in `$TMUX_TMPDIR` or /tmp.
+pub fn socket() -> std::path::PathBuf {
+    if let Some(s) = SOCKET.get() {
+        return s.clone();
+    }
+    if let Ok(t) = std::env::var("TMUX") {
+        if let Some(s) = t.split(',').next().filter(|s| !s.is_empty()) {
+            return s.into();
+        }
+    }
+    let dir = std::env::var_os("TMUX_TMPDIR")
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "/tmp".into());
+    std::path::Path::new(&dir)
+        .join(format!("tmux-{}", crate::util::uid()))
+        .join("default")
+}
+
+/// A tmux invocation on fleet's server (`-S` when one was found recorded) with `-u`: without
+/// a UTF-8 locale tmux prints the tab of our `-F` formats as `_`.
+fn on_server(tmux: Tmux<'static>) -> Tmux<'static> {
+    let tmux = tmux.force_utf8();
+    match SOCKET.get() {
+        Some(s) => tmux.socket_path(s.display().to_string()),
+        None => tmux,
+    }
+}
+
+/// What fleet's sessions need whatever the user's tmux configuration says, set on each
+/// session fleet creates, on new-session's line (`target` = [`window`]): a session with
+/// nobody attached stays (`destroy-unattached` would kill the agent at once).
+pub fn keep_session(batch: &mut Batch, target: &str) {
+    batch.and("set-option", &["-t", target, "destroy-unattached", "off"]);
+}
+
+/// What the server must do for fleet's sessions to live: not exit when no client is
+/// attached (`exit-unattached`, a server-wide option, the one fleet has to set there).
+pub fn keep_server(batch: &mut Batch) {
+    batch.add("set-option", &["-s", "exit-unattached", "off"]);
+}
+
 /// An exact target for commands that take a session (`kill-session`, `switch-client`):
 /// `=name` (plain `name` would prefix-match `name10`).
 pub fn exact(session: &str) -> String {
@@ -22,6 +81,24 @@ pub fn exact(session: &str) -> String {
 /// pane (`set-option`, `split-window`, `list-panes`) read a bare `=name` as a window name.
 pub fn window(session: &str) -> String {
     format!("={session}:")
+}
+
+/// The one way a user string (a path) goes into a shell command that tmux runs through a
+/// format (`pipe-pane`; `run-shell` and `if-shell` alike): tmux expands `#(...)`, `#{...}`
+/// and strftime's `%` in such a line before `sh -c` sees it, so the string may not appear
+/// in it as itself. It reaches `sh` as `"$(printf '\NNN...')"`, every byte an octal
+/// escape: the line tmux reads holds only fleet's own characters (no `#`, no `%`), and the
+/// string may hold anything (`#(touch x)`, `%Y`, quotes, spaces) without being expanded or
+/// split. (Command substitution drops trailing newlines; fleet refuses paths with
+/// control characters.)
+pub fn shell_word(s: &str) -> String {
+    let octal: String = s.bytes().map(|b| format!("\\{b:03o}")).collect();
+    format!("\"$(printf '{octal}')\"")
+}
+
+/// The `pipe-pane` command that appends what a pane shows to `log` (see [`shell_word`]).
+pub fn pipe_to(log: &std::path::Path) -> String {
+    format!("exec cat >> {}", shell_word(&log.display().to_string()))
 }
 
 /// tmux reads an argument ending in `;` as a command separator; escape that one character.
@@ -78,6 +155,12 @@ impl Batch {
     }
 
     fn push<S: AsRef<str>>(&mut self, name: &str, args: &[S], joined: bool) -> &mut Self {
+        // A shell command tmux runs through a format is built by `shell_word`/`pipe_to`.
+        debug_assert!(
+            !matches!(name, "pipe-pane" | "run-shell" | "if-shell")
+                || args.last().is_none_or(|c| !c.as_ref().contains(['#', '%'])),
+            "a user string in a tmux format: {name}"
+        );
         let mut cmd = vec![name.to_string()];
         cmd.extend(args.iter().map(|a| a.as_ref().to_string()));
         self.cmds.push(cmd);
@@ -115,8 +198,7 @@ impl Batch {
             }
             cmds.push(cmd);
         }
-        // `-u`: without a UTF-8 locale tmux prints the tab of our `-F` formats as `_`.
-        Tmux::with_commands(cmds).force_utf8()
+        on_server(Tmux::with_commands(cmds))
     }
 
     /// Run the batch in one tmux process; its stdout, or an error with tmux's message.
@@ -145,7 +227,7 @@ impl Batch {
                 let mut cmds = TmuxCommands::new();
                 cmds.push(start);
                 cmds.push(source);
-                self.output(Tmux::with_commands(cmds).force_utf8())
+                self.output(on_server(Tmux::with_commands(cmds)))
             }
         }
     }
@@ -436,22 +518,7 @@ pub fn snapshot(watched: &str) -> Result<Snapshot> {
 /// there (then no server runs, and asking one costs a process for nothing): `$TMUX`'s when
 /// set, else `tmux-<uid>/default` in `$TMUX_TMPDIR` or /tmp.
 fn server_socket_exists() -> bool {
-    let socket = match std::env::var("TMUX") {
-        Ok(t) if !t.is_empty() => match t.split(',').next() {
-            Some(s) if !s.is_empty() => std::path::PathBuf::from(s),
-            _ => return true,
-        },
-        _ => {
-            let dir = std::env::var_os("TMUX_TMPDIR")
-                .filter(|d| !d.is_empty())
-                .unwrap_or_else(|| "/tmp".into());
-            let uid = crate::util::uid();
-            std::path::Path::new(&dir)
-                .join(format!("tmux-{uid}"))
-                .join("default")
-        }
-    };
-    socket.exists()
+    socket().exists()
 }
 
 /// Show a message on the status line of every attached client for a few seconds (two tmux
@@ -462,8 +529,8 @@ pub fn tell_clients(message: &str) -> Result<()> {
         Err(e) if no_server(&format!("{e:#}")) => return Ok(()),
         Err(e) => return Err(e),
     };
-    // The message is a format: `#` must be doubled to show as itself.
-    let text = message.replace('#', "##");
+    // The message is a format (and strftime's): `#` and `%` doubled show as themselves.
+    let text = message.replace('#', "##").replace('%', "%%");
     let mut batch = Batch::new();
     for client in clients.lines().filter(|c| !c.is_empty()) {
         batch.add("display-message", &["-c", client, "-d", "5000", &text]);
@@ -471,9 +538,16 @@ pub fn tell_clients(message: &str) -> Result<()> {
     batch.run().map(drop)
 }
 
-/// Is this process running inside tmux?
+/// Is this process running inside tmux, on the server fleet talks to? (Inside another
+/// server, `switch-client` cannot reach fleet's sessions: `attach` nests instead.)
 pub fn inside() -> bool {
-    std::env::var_os("TMUX").is_some_and(|v| !v.is_empty())
+    let Ok(t) = std::env::var("TMUX") else {
+        return false;
+    };
+    match (t.split(',').next(), SOCKET.get()) {
+        (Some(ours), Some(fleet)) => std::path::Path::new(ours) == fleet.as_path(),
+        _ => !t.is_empty(),
+    }
 }
 
 /// Attach the terminal to a session (outside tmux) or switch this client to it (inside).
@@ -483,15 +557,17 @@ pub fn attach(session: &str) -> Result<()> {
         one("switch-client", &["-t", target.as_str()]).map(drop)
     } else {
         crate::util::trace("tmux", &["attach-session", "-t", target.as_str()]);
-        let status = Tmux::with_command(
+        let mut cmd = on_server(Tmux::with_command(
             TmuxCommand::new()
                 .name("attach-session")
                 .push_param("-t")
                 .push_param(target)
                 .to_owned(),
-        )
-        .status()
-        .map_err(tmux_error)?;
+        ))
+        .into_command();
+        // From inside another tmux server: a client nested in that one's pane.
+        cmd.env_remove("TMUX");
+        let status = cmd.status().map_err(spawn_error)?;
         if !status.success() {
             bail!("tmux attach-session -t ={session} failed ({status})");
         }
@@ -509,5 +585,23 @@ mod tests {
         assert_eq!(escape_arg("a;"), "a\\;");
         assert_eq!(escape_arg("a;b"), "a;b");
         assert_eq!(exact("p-agent1"), "=p-agent1");
+    }
+
+    #[test]
+    fn shell_words_hold_no_format_characters() {
+        assert_eq!(shell_word("a#%"), r#""$(printf '\141\043\045')""#);
+        let line = pipe_to(std::path::Path::new("/x/#(touch y)/%Y/it's.log"));
+        assert!(!line.contains(['#', '%']), "{line}");
+        let out = std::process::Command::new("sh")
+            .args([
+                "-c",
+                &format!("printf %s {}", shell_word("#(x) %Y 'q' \"d\" $HOME")),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "#(x) %Y 'q' \"d\" $HOME"
+        );
     }
 }

@@ -265,6 +265,47 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
+/// A user's string made safe to print on a terminal: the one function every user string
+/// (a prompt, a command, a path, an env value, a log line) goes through before fleet prints
+/// it. Control characters (C0, DEL, C1: an ESC starts an OSC 52 that sets the clipboard,
+/// or clears the screen) and the invisible reordering marks of Unicode (bidi overrides,
+/// zero-width characters) are shown as escapes (`\n`, `\t`, `\u{1b}`); the rest as it is.
+pub fn display(s: &str) -> std::borrow::Cow<'_, str> {
+    escape(s, false)
+}
+
+/// [`display`] for a message of several lines (an error, a multi-line script): its line
+/// breaks and tabs kept, every other control character escaped.
+pub fn display_text(s: &str) -> std::borrow::Cow<'_, str> {
+    escape(s, true)
+}
+
+fn escape(s: &str, keep_lines: bool) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| {
+        (c.is_control() && !(keep_lines && (c == '\n' || c == '\t')))
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    };
+    if !s.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            c if !hidden(c) => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// [`display`] for a path.
+pub fn display_path(p: &Path) -> String {
+    display(&p.display().to_string()).into_owned()
+}
+
 /// Quote a word for a POSIX shell (used only for display, e.g. `--dry-run`).
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
@@ -382,6 +423,12 @@ mod tests {
 
     #[test]
     fn quotes_for_display() {
+        assert_eq!(
+            display("a\u{1b}]52;c;eA==\u{7}\nb"),
+            r"a\u{1b}]52;c;eA==\u{7}\nb"
+        );
+        assert_eq!(display("plain ünïcode"), "plain ünïcode");
+        assert_eq!(display("\u{202e}x"), r"\u{202e}x");
         assert_eq!(shell_quote("main"), "main");
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");

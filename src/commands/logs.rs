@@ -143,7 +143,7 @@ impl<'a> Watch<'a> {
     fn ended(&mut self) -> bool {
         let record = crate::state::Dir::new(&self.plan.state_dir).record(&self.agent.name);
         match record.as_ref().and_then(|r| r.state) {
-            Some(State::Done | State::Failed | State::Stopped) => true,
+            Some(State::Done | State::Failed | State::Stopped | State::Damaged) => true,
             Some(State::Running | State::Waiting) => {
                 if self.checked.is_some_and(|t| t.elapsed() < SESSION_CHECK) {
                     return false;

@@ -38,6 +38,12 @@ pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {
     let (view, _) = status::state_of(plan, agent)?;
 
     let mut refusals = Vec::new();
+    if view.state == State::Damaged {
+        refusals.push(
+            view.state
+                .label(view.record.as_ref().and_then(|r| r.reason.as_deref())),
+        );
+    }
     if matches!(view.state, State::Running | State::Waiting | State::Queued) {
         refusals.push(format!(
             "{} is still {} (`fleet wait {}` waits for it, `fleet down {}` stops it)",

@@ -28,6 +28,14 @@ pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
     let (view, owned) = status::state_of(plan, agent)?;
     match view.state {
         State::Done | State::Failed | State::Stopped | State::Lost => {}
+        State::Damaged => anyhow::bail!(
+            "{} cannot be continued: {}",
+            agent.name,
+            view.record
+                .as_ref()
+                .and_then(|r| r.reason.as_deref())
+                .unwrap_or("its record is damaged")
+        ),
         State::Running | State::Waiting | State::Queued => anyhow::bail!(
             "{} is still {}; continue it once it has ended (`fleet wait {}`)",
             agent.name,

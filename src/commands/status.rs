@@ -320,7 +320,7 @@ fn state_color(state: State) -> &'static str {
         State::Waiting => "\x1b[34m",                // blue
         State::Done => "\x1b[32m",                   // green
         State::Failed => "\x1b[31m",                 // red
-        State::Lost => "\x1b[35m",                   // magenta
+        State::Lost | State::Damaged => "\x1b[35m",  // magenta
         State::Stopped => "\x1b[33m",                // yellow
         State::Pending | State::Queued => "\x1b[2m", // dim
     }

@@ -55,6 +55,8 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         .iter()
         .filter(|v| match v.state {
             State::Running | State::Waiting => false,
+            // Not on a guess: only when asked to run finished agents again.
+            State::Damaged => args.rerun,
             s if s.finished() => args.rerun,
             // Queued agents start now if `max_parallel` has a free slot.
             _ => true,
@@ -87,6 +89,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
             if taken.len() == 1 { "it" } else { "them" },
         ));
     }
+    refuse_damaged(&views, args)?;
     check_worktrees(plan, &to_start, &worktrees)?;
     check_no_runner_left(dir, &to_start)?;
 
@@ -134,6 +137,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
 
     dir.create()?;
     dir.remember_base(&plan.base)?;
+    dir.remember_server(&tmux::socket())?;
     let common = git::common_dir(&plan.repo)?;
     super::init::exclude(&plan.repo, &common, &plan.state_dir)?;
     // aider keeps its chat history and tag cache (`.aider*`) in the worktree, and would put
@@ -556,16 +560,17 @@ fn add_session(batch: &mut Batch, plan: &Plan, agent: &Agent, exe: &Path, spec: 
         "set-option",
         &["-t", &tmux::window(&agent.session), tmux::TAG, &plan.tag()],
     );
+    tmux::keep_session(batch, &tmux::window(&agent.session));
     if agent.interactive {
         // The agent draws on the pane's terminal; what it shows goes to the log. In the same
         // tmux call as new-session, so it is in place before tmux reads the pane's output.
-        let log = crate::util::shell_quote(&agent.log.display().to_string());
+        // Its command is run through a format: the log's path goes in printf escapes.
         batch.and(
             "pipe-pane",
             &[
                 "-t",
                 &tmux::window(&agent.session),
-                &format!("cat >> {log}"),
+                &tmux::pipe_to(&agent.log),
             ],
         );
     }
@@ -581,6 +586,9 @@ pub(crate) fn sessions_batch(
     exe: &Path,
 ) -> Batch {
     let mut batch = Batch::new();
+    if !to_start.is_empty() || !monitor_alive {
+        tmux::keep_server(&mut batch);
+    }
     for v in to_start {
         if v.session_alive {
             batch.add("kill-session", &["-t", &tmux::exact(&v.agent.session)]);
@@ -647,6 +655,29 @@ fn dry_run(
         println!("{line}");
     }
     Ok(0)
+}
+
+/// Agents whose record cannot be read are not started again on a guess (`--rerun` does).
+fn refuse_damaged(views: &[View], args: &UpArgs) -> Result<()> {
+    if args.rerun {
+        return Ok(());
+    }
+    let damaged: Vec<String> = views
+        .iter()
+        .filter(|v| v.state == State::Damaged)
+        .map(|v| {
+            let why = v.record.as_ref().and_then(|r| r.reason.as_deref());
+            format!("{}: {}", v.agent.name, why.unwrap_or("record damaged"))
+        })
+        .collect();
+    if damaged.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "nothing was started: fleet cannot read the record of {}:\n  {}",
+        plural(damaged.len(), "agent"),
+        damaged.join("\n  ")
+    )
 }
 
 /// A line per agent, then how to watch and attach.

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::manifest::{self, Agent, Plan, Task};
+use crate::util::{display, display_path};
 use crate::{git, tmux, usage};
 
 /// Shell words that are not programs on PATH.
@@ -82,7 +83,7 @@ pub fn check_git_and_programs(plan: &Plan, agents: &[&Agent]) -> Result<String> 
 }
 
 pub fn run(file: Option<&Path>) -> Result<i32> {
-    let plan = manifest::load(file)?;
+    let plan = manifest::load(file)?.need_base()?;
     let agents: Vec<&Agent> = plan.agents.iter().collect();
     // Tools first (exit 1 when missing); the plan, with each agent's program found or not;
     // then a missing program fails validation (exit 2) with the usual message.
@@ -90,20 +91,20 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
     let git_v = git::version()?;
     let all_found = agents.iter().all(|a| find_program(a).is_ok());
     if all_found {
-        println!("{} is valid", plan.manifest.display());
+        println!("{} is valid", display_path(&plan.manifest));
     } else {
-        println!("{}", plan.manifest.display());
+        println!("{}", display_path(&plan.manifest));
     }
     println!("  tools:        {tmux_v}, git {git_v}");
     println!("  project:      {}", plan.project);
-    println!("  repository:   {}", plan.repo.display());
-    println!("  base:         {}", plan.base);
-    println!("  worktree_dir: {}", plan.worktree_dir.display());
+    println!("  repository:   {}", display_path(&plan.repo));
+    println!("  base:         {}", display(&plan.base));
+    println!("  worktree_dir: {}", display_path(&plan.worktree_dir));
     if let Some(setup) = &plan.setup {
         println!("  setup:        {}", indent(setup));
     }
     for (src, _) in &plan.copy {
-        println!("  copy:         {}", src.display());
+        println!("  copy:         {}", display_path(src));
     }
     if let Some(n) = plan.max_parallel {
         println!("  max_parallel: {n}");
@@ -112,12 +113,12 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
     for a in &plan.agents {
         println!("agent {}", a.name);
         println!("  session:  {}", a.session);
-        println!("  branch:   {}", a.branch);
-        println!("  worktree: {}", a.worktree.display());
-        println!("  log:      {}", a.log.display());
+        println!("  branch:   {}", display(&a.branch));
+        println!("  worktree: {}", display_path(&a.worktree));
+        println!("  log:      {}", display_path(&a.log));
         match &a.task {
-            Task::File(p) => println!("  task:     {}", p.display()),
-            Task::Prompt(p) => println!("  prompt:   {}", p.lines().next().unwrap_or("")),
+            Task::File(p) => println!("  task:     {}", display_path(p)),
+            Task::Prompt(p) => println!("  prompt:   {}", display(p.lines().next().unwrap_or(""))),
         }
         if let Some(p) = a.preset {
             let mode = if a.interactive {
@@ -129,7 +130,7 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
             let level = a.launch.permissions;
             println!("  permissions: {} — {}", level.name(), p.allows(level));
             if !a.launch.args.is_empty() {
-                println!("  args:     {:?}", a.launch.args);
+                println!("  args:     {}", display(&format!("{:?}", a.launch.args)));
             }
         } else if a.interactive {
             println!("  interactive: runs on the pane's terminal");
@@ -138,13 +139,20 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
         let program = program_of(&a.command);
         match (find_program(a), program) {
             (Ok(Some(path)), Some(name)) => {
-                println!("  program:  {name}, installed at {}", path.display())
+                println!(
+                    "  program:  {}, installed at {}",
+                    display(&name),
+                    display_path(&path)
+                )
             }
-            (Err(name), _) => println!("  program:  {name}, NOT INSTALLED (not found on PATH)"),
+            (Err(name), _) => println!(
+                "  program:  {}, NOT INSTALLED (not found on PATH)",
+                display(&name)
+            ),
             _ => println!("  program:  (a shell script: not checked)"),
         }
         for (k, v) in &a.env {
-            println!("  env:      {k}={v}");
+            println!("  env:      {}={}", display(k), display(v));
         }
         if let Some(v) = &a.verify {
             println!("  verify:   {}", indent(v));
@@ -154,15 +162,25 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
         }
     }
     for w in &plan.warnings {
-        eprintln!("warning: {}: {w}", plan.manifest.display());
+        eprintln!(
+            "warning: {}: {}",
+            display_path(&plan.manifest),
+            crate::util::display_text(w)
+        );
     }
     check_git_and_programs(&plan, &agents)?;
     Ok(0)
 }
 
-/// A multi-line script with its continuation lines under its first.
+/// A multi-line script with its continuation lines under its first, each line escaped for
+/// the terminal ([`display`]).
 fn indent(script: &str) -> String {
-    script.trim_end().replace('\n', "\n            ")
+    let lines: Vec<String> = script
+        .trim_end()
+        .lines()
+        .map(|l| display(l).into_owned())
+        .collect();
+    lines.join("\n            ")
 }
 
 #[cfg(test)]
