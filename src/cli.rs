@@ -183,6 +183,10 @@ pub struct MergeArgs {
     /// Merge even though the agent's verify failed
     #[arg(long)]
     pub no_verify: bool,
+    /// Merge even though the agent failed (non-zero exit, timeout, …) or its worktree holds
+    /// commits its branch lacks
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

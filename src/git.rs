@@ -159,6 +159,8 @@ pub fn valid_branch_name(name: &str) -> bool {
         && !name.contains("@{")
         && !name.contains("/.")
         && name != "@"
+        // `git branch HEAD` refuses it, and `HEAD` names the checkout, not a branch.
+        && name != "HEAD"
         && !name
             .chars()
             .any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c))
@@ -170,6 +172,8 @@ pub struct Worktree {
     pub path: PathBuf,
     /// `refs/heads/...` stripped; None when detached.
     pub branch: Option<String>,
+    /// The commit checked out; None before the first commit.
+    pub head: Option<String>,
     /// Registered but its directory is gone.
     pub prunable: bool,
     /// `git worktree lock`ed, with the reason given ("initializing" while `worktree add`
@@ -188,9 +192,12 @@ pub fn worktrees(repo: &Path) -> Result<Vec<Worktree>> {
                 wt = Some(Worktree {
                     path: PathBuf::from(p),
                     branch: None,
+                    head: None,
                     prunable: false,
                     locked: None,
                 });
+            } else if let (Some(w), Some(h)) = (wt.as_mut(), line.strip_prefix("HEAD ")) {
+                w.head = Some(h.to_string()).filter(|h| h.bytes().any(|b| b != b'0'));
             } else if let (Some(w), Some(b)) = (wt.as_mut(), line.strip_prefix("branch ")) {
                 w.branch = Some(b.trim_start_matches("refs/heads/").to_string());
             } else if let (Some(w), true) = (wt.as_mut(), line.starts_with("prunable")) {
@@ -542,10 +549,17 @@ pub fn worktree_remove(repo: &Path, path: &Path, force: bool) -> Result<Result<(
     })
 }
 
-/// What [`remove_worktree`] did.
+/// What [`remove_worktrees`] did with one worktree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removal {
     Removed,
+    /// Kept: its HEAD holds this many commits that no ref (branch, tag, remote, stash, …)
+    /// reaches, e.g. an agent that committed on a detached HEAD; removing it would lose them.
+    /// `--force` does not override this.
+    Unreferenced {
+        commits: u64,
+        head: String,
+    },
     /// Kept: it has uncommitted changes or untracked files.
     Dirty,
     /// Kept: `git worktree remove` refused it, for this reason (e.g. it holds a submodule or
@@ -553,12 +567,69 @@ pub enum Removal {
     Refused(String),
 }
 
+/// The refs that keep commits alive once a worktree is gone: every ref under `refs/` (a
+/// worktree's own HEAD is not one of them). `*` in `--glob` also matches `/`.
+const KEPT_BY_REFS: &str = "--glob=refs/*";
+
+/// Of these commits (worktrees' HEADs), the ones that reach a commit no ref reaches: one
+/// `git rev-list A B … --not --glob=refs/*` for them all. A HEAD outside its answer is
+/// reachable from a ref, and so is everything before it; a HEAD in it is itself unreachable.
+pub fn unreferenced_heads(repo: &Path, heads: &[&str]) -> Result<HashSet<String>> {
+    if heads.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let mut args = vec!["rev-list"];
+    args.extend(heads);
+    args.extend(["--not", KEPT_BY_REFS]);
+    let out = run(repo, &args)?;
+    let lost: HashSet<&str> = out.lines().collect();
+    Ok(heads
+        .iter()
+        .filter(|h| lost.contains(*h))
+        .map(|h| h.to_string())
+        .collect())
+}
+
+/// How many commits `head` reaches that no ref does.
+pub fn count_unreferenced(repo: &Path, head: &str) -> Result<u64> {
+    Ok(
+        run(repo, &["rev-list", "--count", head, "--not", KEPT_BY_REFS])?
+            .trim()
+            .parse()
+            .unwrap_or(0),
+    )
+}
+
+/// Remove these registered worktrees (see [`remove_worktree`]), a few at once: the one way
+/// fleet removes a worktree that may hold work. First, one question for them all: would
+/// removing it lose commits ([`unreferenced_heads`])? Such a worktree is kept, whatever
+/// `force` says ([`Removal::Unreferenced`]); `force` only lets uncommitted changes go.
+pub fn remove_worktrees(
+    repo: &Path,
+    targets: &[&Worktree],
+    force: bool,
+) -> Result<Vec<Result<Removal>>> {
+    let heads: Vec<&str> = targets.iter().filter_map(|w| w.head.as_deref()).collect();
+    let lost = unreferenced_heads(repo, &heads)?;
+    let results = crate::util::in_parallel(targets, |w| match w.head.as_deref() {
+        Some(head) if lost.contains(head) => Ok(Removal::Unreferenced {
+            commits: count_unreferenced(repo, head)?,
+            head: head.to_string(),
+        }),
+        _ => remove_worktree(repo, &w.path, force),
+    });
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("the removal thread failed"))))
+        .collect())
+}
+
 /// Remove a worktree and its entry under `.git/worktrees/` (its branch stays) unless it has
 /// uncommitted changes or untracked files (`force` removes it anyway): what `git worktree
 /// remove` does, with one git process instead of two (`git status` to check, then the two
 /// directories removed by fleet). A locked worktree, one with submodules, or one whose
 /// `.git` file does not lead back to it is left to `git worktree remove` and its refusals.
-pub fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<Removal> {
+fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<Removal> {
     let Some(admin) = admin_dir(path) else {
         return Ok(match worktree_remove(repo, path, force)? {
             Ok(()) => Removal::Removed,
@@ -956,6 +1027,11 @@ pub fn rev_parse(repo: &Path, rev: &str) -> Result<String> {
         .to_string())
 }
 
+/// Is `ancestor` an ancestor of (or the same commit as) `of`?
+pub fn is_ancestor(repo: &Path, ancestor: &str, of: &str) -> Result<bool> {
+    check(repo, &["merge-base", "--is-ancestor", ancestor, of])
+}
+
 /// Number of commits reachable from `to` and not from `from`.
 pub fn count_commits(repo: &Path, from: &str, to: &str) -> Result<u64> {
     Ok(
@@ -977,6 +1053,30 @@ pub fn subjects(repo: &Path, from: &str, to: &str) -> Result<Vec<String>> {
     .collect())
 }
 
+/// An operation the user has under way in a checkout (git's own markers, in the
+/// checkout's git directory): "a merge", "a rebase", …; None when there is none.
+pub fn operation_in_progress(checkout: &Path) -> Result<Option<&'static str>> {
+    const MARKERS: [(&str, &str); 7] = [
+        ("MERGE_HEAD", "a merge"),
+        ("rebase-merge", "a rebase"),
+        ("rebase-apply", "a rebase or `git am`"),
+        ("CHERRY_PICK_HEAD", "a cherry-pick"),
+        ("REVERT_HEAD", "a revert"),
+        ("sequencer", "a cherry-pick or revert of several commits"),
+        ("BISECT_LOG", "a bisect"),
+    ];
+    let mut args = vec!["rev-parse"];
+    for (marker, _) in MARKERS {
+        args.extend(["--git-path", marker]);
+    }
+    let out = run(checkout, &args)?;
+    Ok(out
+        .lines()
+        .zip(MARKERS)
+        .find(|(path, _)| checkout.join(path).symlink_metadata().is_ok())
+        .map(|(_, (_, what))| what))
+}
+
 /// How [`merge`] ended.
 #[derive(Debug)]
 pub enum Merged {
@@ -986,17 +1086,27 @@ pub enum Merged {
     Conflict(Vec<String>),
 }
 
-/// Merge `branch` into the branch checked out in `repo` (`--squash`: one new commit). On a
-/// conflict the merge is undone and the conflicting files returned; on any other failure
-/// too the checkout is put back as it was and git's message returned as the error.
+/// Merge the local `branch` (as `refs/heads/BRANCH`: a tag of that name does not shadow it)
+/// into the branch checked out in `repo` (`--squash`: one new commit). On a conflict the
+/// merge is undone and the conflicting files returned; on any other failure too the checkout
+/// is put back as it was and git's message returned as the error. It refuses to start while
+/// the user has an operation under way ([`operation_in_progress`]), so what it undoes
+/// (`git reset --merge`) is only ever its own merge.
 pub fn merge(repo: &Path, branch: &str, squash: bool, message: &str) -> Result<Merged> {
+    if let Some(what) = operation_in_progress(repo)? {
+        bail!(
+            "{} has {what} in progress; finish or abort it first (nothing was changed)",
+            repo.display()
+        );
+    }
+    let full = format!("refs/heads/{branch}");
     let mut args = vec!["merge", "--no-edit"];
     if squash {
         args.push("--squash");
     } else {
         args.extend(["-m", message]);
     }
-    args.push(branch);
+    args.push(&full);
     let out = command(repo, &args).output().map_err(spawn_error)?;
     let mut said = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {

@@ -365,7 +365,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan> {
         Ok(raw) => raw,
         Err(e) => {
             // serde stops at the first problem: parse again piece by piece to list the rest.
-            let first = located(text, 0, &yaml_problem(&e));
+            let first =
+                tab_indented(text, &e).unwrap_or_else(|| located(text, 0, &yaml_problem(&e)));
             let (raw, more) = salvage(text);
             problems.push(first.clone());
             problems.extend(more.into_iter().filter(|m| !same_problem(&first, m)));
@@ -547,6 +548,17 @@ fn display_name(path: &Path) -> String {
         .unwrap_or_else(|| path.to_path_buf())
         .display()
         .to_string()
+}
+
+/// When the parse failed on a line indented with a tab, that is the problem to name (YAML
+/// indents with spaces only; the parser's own words speak of tokens and scalars).
+fn tab_indented(text: &str, e: &serde_yaml::Error) -> Option<String> {
+    let line = e.location()?.line();
+    let at = text.lines().nth(line.checked_sub(1)?)?;
+    let indent = &at[..at.len() - at.trim_start_matches([' ', '\t']).len()];
+    indent.contains('\t').then(|| {
+        format!("YAML does not allow tabs for indentation: line {line}; indent it with spaces")
+    })
 }
 
 /// serde_yaml's message with its path and location, plus a hint for the fix.
@@ -925,7 +937,20 @@ fn resolve(
     }
     let state_dir = dir.join(".fleet");
     let state_dir_bad = state_dir.exists() && !state_dir.is_dir();
-    if state_dir_bad {
+    // A symlink whose target is gone: `exists()` says no, and creating the directory fails.
+    let dangling = !state_dir.exists()
+        && state_dir
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink());
+    if dangling {
+        let target = std::fs::read_link(&state_dir).unwrap_or_default();
+        problems.push(format!(
+            "{} is a symlink to {}, which does not exist; fleet keeps its state there: remove the link (`rm {}`) or create the directory it points to",
+            state_dir.display(),
+            target.display(),
+            crate::util::shell_quote(&state_dir.display().to_string())
+        ));
+    } else if state_dir_bad {
         problems.push(format!(
             "{} is a file; fleet keeps its state in that directory: move the file away",
             state_dir.display()

@@ -22,6 +22,9 @@ pub fn restore_sigpipe() {
 }
 
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Whether the first Ctrl-C says "stopping after the step at hand": only for a command that
+/// has steps to finish (`up`); [`defer_interrupts_quietly`] turns it off.
+static ANNOUNCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 extern "C" fn on_interrupt(_signum: i32) {
     extern "C" {
@@ -34,7 +37,9 @@ extern "C" fn on_interrupt(_signum: i32) {
         if INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
             _exit(130);
         }
-        write(2, first.as_ptr(), first.len());
+        if ANNOUNCE.load(std::sync::atomic::Ordering::SeqCst) {
+            write(2, first.as_ptr(), first.len());
+        }
     }
 }
 
@@ -53,6 +58,14 @@ pub fn defer_interrupts() {
         signal(SIGINT, handler);
         signal(SIGTERM, handler);
     }
+}
+
+/// [`defer_interrupts`] for a command that only watches (`status --watch`, `wait`, `logs
+/// -f`): Ctrl-C ends its loop and the command says itself what it was doing, without up's
+/// "stopping after the step at hand".
+pub fn defer_interrupts_quietly() {
+    ANNOUNCE.store(false, std::sync::atomic::Ordering::SeqCst);
+    defer_interrupts();
 }
 
 /// Ctrl-C and SIGTERM end the process again.

@@ -100,7 +100,9 @@ fn a_held_lock_blocks_up_and_down_but_never_status() {
         .open(&path)
         .unwrap();
     lock.try_lock().expect("the lock is free");
-    fs::write(&path, "4242").unwrap();
+    // A fleet command writes its own pid: the one the kernel names as the holder.
+    let pid = std::process::id();
+    fs::write(&path, pid.to_string()).unwrap();
 
     let (up, down, status, json) = std::thread::scope(|s| {
         let up = s.spawn(|| f.fleet(&["up", "--rerun"]));
@@ -122,7 +124,7 @@ fn a_held_lock_blocks_up_and_down_but_never_status() {
     });
     for run in [&up, &down] {
         run.code(1)
-            .stderr_has("another fleet command is running (pid 4242)");
+            .stderr_has(&format!("another fleet command is running (pid {pid})"));
     }
     for (run, took) in [&status, &json] {
         run.success();

@@ -18,19 +18,15 @@ pub fn run(plan: &Plan, args: &AttachArgs) -> Result<i32> {
     };
     let sessions = tmux::sessions()?;
     if !super::owned(plan, &sessions).contains(&session) {
-        let state = args
-            .name
-            .as_deref()
-            .map(|n| {
-                let record = Dir::new(&plan.state_dir).record(n);
-                format!(" (state: {})", Record::derive(record.as_ref(), false))
-            })
-            .unwrap_or_default();
-        let up = args
-            .name
-            .as_deref()
-            .map(|n| format!("fleet up {n}"))
-            .unwrap_or("fleet up".into());
+        let state = args.name.as_deref().map(|n| {
+            let record = Dir::new(&plan.state_dir).record(n);
+            Record::derive(record.as_ref(), false)
+        });
+        let up = match (args.name.as_deref(), state) {
+            (Some(n), Some(s)) => super::up_hint(plan, n, s),
+            _ => format!("{} up", super::fleet_command(plan)),
+        };
+        let state = state.map(|s| format!(" (state: {s})")).unwrap_or_default();
         anyhow::bail!("{what} has no tmux session{state}; start it with `{up}`");
     }
     self::session(&session)?;

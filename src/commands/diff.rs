@@ -12,10 +12,10 @@ pub fn run(plan: &Plan, args: &DiffArgs) -> Result<i32> {
     let branch = format!("refs/heads/{}", agent.branch);
     if !git::branch_exists(&plan.repo, &agent.branch)? {
         anyhow::bail!(
-            "{} has no branch {} yet, so no work to show (`fleet up {}` starts it)",
+            "{} has no branch {}, so no work to show (`{}` starts it)",
             agent.name,
             agent.branch,
-            agent.name
+            super::up_hint(plan, &agent.name, recorded_state(plan, &agent.name))
         );
     }
     let Some(from) = git::merge_base(&plan.repo, &plan.base, &branch)? else {
@@ -41,4 +41,10 @@ pub fn run(plan: &Plan, args: &DiffArgs) -> Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// The agent's state as its record says (no tmux: the agent has no branch, so no session).
+fn recorded_state(plan: &Plan, name: &str) -> crate::state::State {
+    let record = crate::state::Dir::new(&plan.state_dir).record(name);
+    crate::state::Record::derive(record.as_ref(), false)
 }

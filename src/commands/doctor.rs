@@ -353,10 +353,11 @@ fn worktrees(r: &mut Report, plan: &Plan) -> Result<()> {
         let agent = plan.agents.iter().find(|a| &a.branch == b);
         let again = agent
             .map(|a| {
+                let record = crate::state::Dir::new(&plan.state_dir).record(&a.name);
+                let state = crate::state::Record::derive(record.as_ref(), false);
                 format!(
-                    "; or `{} up {}` to work on it again",
-                    super::fleet_command(plan),
-                    a.name
+                    "; or `{}` to work on it again",
+                    super::up_hint(plan, &a.name, state)
                 )
             })
             .unwrap_or_default();

@@ -95,27 +95,46 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     }
     let worktrees = git::worktrees(&plan.repo)?;
     let mut refused = Vec::new();
-    let present: Vec<_> = agents
+    let present: Vec<(&&crate::manifest::Agent, &git::Worktree)> = agents
         .iter()
-        .filter(|a| git::registered(&worktrees, &a.worktree).is_some())
+        .filter_map(|a| git::registered(&worktrees, &a.worktree).map(|w| (a, w)))
         .collect();
+    let targets: Vec<&git::Worktree> = present.iter().map(|(_, w)| *w).collect();
     // Each removal touches only its own worktree and its `.git/worktrees/` entry: a few run
-    // at once.
-    let results = util::in_parallel(&present, |a| {
-        git::remove_worktree(&plan.repo, &a.worktree, args.force)
-    });
+    // at once, after one check that none of them holds commits only its HEAD reaches.
+    let results = git::remove_worktrees(&plan.repo, &targets, args.force)?;
     let mut first_error = None;
     let mut kept_by_git = Vec::new();
-    for (a, result) in present.iter().zip(results) {
-        match result.unwrap_or_else(|| Err(anyhow::anyhow!("the removal thread failed"))) {
+    let mut unreferenced = Vec::new();
+    for ((a, w), result) in present.iter().zip(results) {
+        // The agent's work may be on another branch than its own (it switched): say where.
+        let elsewhere = match w.branch.as_deref() {
+            Some(b) if b == a.branch => String::new(),
+            Some(b) => format!(
+                "; it was on branch {b}, not {}, which keeps that work",
+                a.branch
+            ),
+            None => String::new(),
+        };
+        match result {
             Ok(git::Removal::Removed) => crate::info!(
-                "removed worktree {} (branch {} kept)",
+                "removed worktree {} (branch {} kept{elsewhere})",
                 a.worktree.display(),
                 a.branch
             ),
             Ok(git::Removal::Dirty) => refused.push(a.worktree.display().to_string()),
             Ok(git::Removal::Refused(why)) => {
                 kept_by_git.push(format!("{} ({why})", a.worktree.display()));
+            }
+            Ok(git::Removal::Unreferenced { commits, head }) => {
+                let wt = util::shell_quote(&a.worktree.display().to_string());
+                unreferenced.push(format!(
+                    "{} holds {commits} commit{} that no branch or tag reaches (HEAD {}{}); removing it would lose them: `git -C {wt} branch NEW-BRANCH` keeps them on a branch (then `fleet merge` or `git merge NEW-BRANCH`), then run this again",
+                    a.worktree.display(),
+                    if commits == 1 { "" } else { "s" },
+                    &head[..head.len().min(12)],
+                    if w.branch.is_none() { ", detached" } else { "" },
+                ));
             }
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -146,6 +165,18 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
         kept.push(format!(
             "kept {some} that git will not remove: {}; save what you need from {it} (a nested repository's commits live only there), or pass --force to remove {it} anyway",
             kept_by_git.join(", ")
+        ));
+    }
+    if !unreferenced.is_empty() {
+        let (some, _) = words(unreferenced.len());
+        kept.push(format!(
+            "kept {some} whose commits only {} HEAD reaches (--force does not remove these):\n  {}",
+            if unreferenced.len() == 1 {
+                "its"
+            } else {
+                "their"
+            },
+            unreferenced.join("\n  ")
         ));
     }
     if !kept.is_empty() {

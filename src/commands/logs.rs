@@ -32,10 +32,13 @@ pub fn run(plan: &Plan, args: &LogsArgs) -> Result<i32> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if !args.follow {
                 eprintln!(
-                    "{}: no log yet at {} (the agent has not started; `fleet up {}` starts it)",
+                    "{}: no log at {} (`{}` starts the agent)",
                     agent.name,
                     agent.log.display(),
-                    agent.name
+                    super::up_hint(plan, &agent.name, {
+                        let record = crate::state::Dir::new(&plan.state_dir).record(&agent.name);
+                        crate::state::Record::derive(record.as_ref(), false)
+                    })
                 );
             }
             None
@@ -47,7 +50,7 @@ pub fn run(plan: &Plan, args: &LogsArgs) -> Result<i32> {
     if !args.follow {
         return Ok(0);
     }
-    util::defer_interrupts();
+    util::defer_interrupts_quietly();
     let mut watch = Watch::new(plan, agent);
     loop {
         // Read what is new first, then decide: the runner writes its last line before it

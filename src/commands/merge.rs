@@ -28,65 +28,15 @@ pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {
     let agent = plan.agent(&args.name)?;
     let branch = &agent.branch;
     let base = &plan.base;
+    let (view, _) = status::state_of(plan, agent)?;
     if !git::branch_exists(&plan.repo, branch)? {
         anyhow::bail!(
-            "{} has no branch {branch} yet, so nothing to merge (`fleet up {}` starts it)",
+            "{} has no branch {branch}, so nothing to merge (`{}` starts it)",
             agent.name,
-            agent.name
+            super::up_hint(plan, &agent.name, view.state)
         );
     }
-    let (view, _) = status::state_of(plan, agent)?;
-
-    let mut refusals = Vec::new();
-    if view.state == State::Damaged {
-        refusals.push(
-            view.state
-                .label(view.record.as_ref().and_then(|r| r.reason.as_deref())),
-        );
-    }
-    if matches!(view.state, State::Running | State::Waiting | State::Queued) {
-        refusals.push(format!(
-            "{} is still {} (`fleet wait {}` waits for it, `fleet down {}` stops it)",
-            agent.name, view.state, agent.name, agent.name
-        ));
-    }
-    if agent.worktree.is_dir() {
-        let dirty = git::changes(&agent.worktree, true)?;
-        if !dirty.is_empty() {
-            refusals.push(format!(
-                "its worktree {} has uncommitted changes ({}): commit or discard them there first",
-                agent.worktree.display(),
-                some_files(&dirty)
-            ));
-        }
-    }
-    match git::current_branch(&plan.repo)? {
-        Some(b) if &b == base => {}
-        Some(b) => refusals.push(format!(
-            "the main checkout {} is on {b}, not {base}: `git -C {} switch {base}` first",
-            plan.repo.display(),
-            crate::util::shell_quote(&plan.repo.display().to_string())
-        )),
-        None => refusals.push(format!(
-            "the main checkout {} is not on a branch (detached HEAD): `git -C {} switch {base}` first",
-            plan.repo.display(),
-            crate::util::shell_quote(&plan.repo.display().to_string())
-        )),
-    }
-    let dirty = git::changes(&plan.repo, false)?;
-    if !dirty.is_empty() {
-        refusals.push(format!(
-            "the main checkout {} has uncommitted changes ({}): commit or stash them first",
-            plan.repo.display(),
-            some_files(&dirty)
-        ));
-    }
-    let reason = view.record.as_ref().and_then(|r| r.reason.clone());
-    if let Some(r) = reason.filter(|r| r.starts_with("verify failed") && !args.no_verify) {
-        refusals.push(format!(
-            "its {r}: fix the work, or pass --no-verify to merge anyway"
-        ));
-    }
+    let refusals = refusals(plan, agent, &view, args)?;
     if !refusals.is_empty() {
         let list: Vec<String> = refusals.iter().map(|r| format!("  - {r}")).collect();
         anyhow::bail!(
@@ -96,15 +46,18 @@ pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {
         );
     }
 
-    let ahead = git::count_commits(&plan.repo, base, &format!("refs/heads/{branch}"))?;
+    // The main checkout is on `base` (checked above): HEAD names it, whatever tags exist.
+    let full = format!("refs/heads/{branch}");
+    let ahead = git::count_commits(&plan.repo, "HEAD", &full)?;
     if ahead == 0 {
         crate::info!("{branch} has no commits that {base} lacks: nothing to merge");
         return Ok(0);
     }
     let _lock = Dir::new(&plan.state_dir).lock(super::up::LOCK_WAIT)?;
     let before = git::rev_parse(&plan.repo, "HEAD")?;
+    let tip = git::rev_parse(&plan.repo, &full)?;
     let message = if args.squash {
-        let subjects = git::subjects(&plan.repo, base, &format!("refs/heads/{branch}"))?;
+        let subjects = git::subjects(&plan.repo, "HEAD", &full)?;
         let body: Vec<String> = subjects.iter().map(|s| format!("* {s}")).collect();
         format!(
             "{}: squashed {ahead} commit{} from {branch}\n\n{}",
@@ -118,6 +71,16 @@ pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {
     match git::merge(&plan.repo, branch, args.squash, &message)? {
         Merged::Ok(_) => {
             let after = git::rev_parse(&plan.repo, "HEAD")?;
+            // Reported only once it is so: HEAD moved, and (unless squashed) holds the tip.
+            let happened = after != before
+                && (args.squash || git::is_ancestor(&plan.repo, &tip, &after)?);
+            if !happened {
+                anyhow::bail!(
+                    "git reported the merge of {branch} into {base} as done, but {base} is at {} and does not hold {branch}'s {}: not merged",
+                    &after[..after.len().min(12)],
+                    &tip[..tip.len().min(12)]
+                );
+            }
             let how = if args.squash {
                 "squashed into one commit"
             } else if git::count_commits(&plan.repo, &before, &after)? == ahead {
@@ -145,4 +108,121 @@ pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {
             plan.repo.display()
         ),
     }
+}
+
+/// Every reason not to merge, each with its fix; empty when the merge may go ahead. All of
+/// them are checked before anything changes, and all are named at once.
+fn refusals(
+    plan: &Plan,
+    agent: &crate::manifest::Agent,
+    view: &status::View,
+    args: &MergeArgs,
+) -> Result<Vec<String>> {
+    let (branch, base) = (&agent.branch, &plan.base);
+    let repo_arg = crate::util::shell_quote(&plan.repo.display().to_string());
+    let mut refusals = Vec::new();
+    if view.state == State::Damaged {
+        refusals.push(
+            view.state
+                .label(view.record.as_ref().and_then(|r| r.reason.as_deref())),
+        );
+    }
+    if matches!(view.state, State::Running | State::Waiting | State::Queued) {
+        refusals.push(format!(
+            "{} is still {} (`fleet wait {}` waits for it, `fleet down {}` stops it)",
+            agent.name, view.state, agent.name, agent.name
+        ));
+    }
+    // A failed agent's work is unfinished, whatever failed: the agent, its verify, a
+    // timeout, its budget, its setup.
+    if view.state == State::Failed {
+        let record = view.record.as_ref();
+        let reason = record
+            .and_then(|r| r.reason.clone())
+            .or_else(|| {
+                record
+                    .and_then(|r| r.exit_code)
+                    .map(|c| format!("exit {c}"))
+            })
+            .unwrap_or_else(|| "failed".into());
+        if reason.starts_with("verify failed") {
+            if !args.no_verify && !args.force {
+                refusals.push(format!(
+                    "its {reason}: fix the work, or pass --no-verify to merge anyway"
+                ));
+            }
+        } else if !args.force {
+            refusals.push(format!(
+                "it failed ({reason}), so its work may be unfinished: look at it (`fleet diff {}`, `fleet logs {}`), or pass --force to merge anyway",
+                agent.name, agent.name
+            ));
+        }
+    }
+    let worktrees = git::worktrees(&plan.repo)?;
+    if let Some(wt) = git::registered(&worktrees, &agent.worktree) {
+        let dirty = git::changes(&agent.worktree, true)?;
+        if !dirty.is_empty() {
+            refusals.push(format!(
+                "its worktree {} has uncommitted changes ({}): commit or discard them there first",
+                agent.worktree.display(),
+                some_files(&dirty)
+            ));
+        }
+        // The agent may have committed elsewhere than on its branch: merging the branch
+        // would leave that work behind.
+        if let (Some(head), false) = (&wt.head, wt.branch.as_deref() == Some(branch.as_str())) {
+            let lacking = git::count_commits(&plan.repo, &format!("refs/heads/{branch}"), head)?;
+            if lacking > 0 && !args.force {
+                let wt_arg = crate::util::shell_quote(&agent.worktree.display().to_string());
+                let (where_, what) = match wt.branch.as_deref() {
+                    Some(other) => (format!("on branch {other}"), other.to_string()),
+                    None => (
+                        format!("on a detached HEAD ({})", &head[..head.len().min(12)]),
+                        head[..head.len().min(12)].to_string(),
+                    ),
+                };
+                refusals.push(format!(
+                    "its work is on another branch than its own: its worktree {} is {where_}, with {lacking} commit{} that {branch} lacks; bring {} onto {branch} (`git -C {wt_arg} switch {branch} && git -C {wt_arg} merge {what}`), or pass --force to merge {branch} without {}",
+                    agent.worktree.display(),
+                    if lacking == 1 { "" } else { "s" },
+                    if lacking == 1 { "it" } else { "them" },
+                    if lacking == 1 { "it" } else { "them" },
+                ));
+            }
+        }
+    }
+    let operation = git::operation_in_progress(&plan.repo)?;
+    if let Some(what) = operation {
+        refusals.push(format!(
+            "the main checkout {} has {what} in progress, which fleet will not touch: finish or abort it first (`git -C {repo_arg} status` says how)",
+            plan.repo.display()
+        ));
+    }
+    let base_is_branch = git::branch_exists(&plan.repo, base)?;
+    match git::current_branch(&plan.repo)? {
+        Some(b) if &b == base => {}
+        _ if !base_is_branch => refusals.push(format!(
+            "the base `{base}` is not a branch (a tag or a commit), so there is no branch to merge into: set `base:` in {} to a branch, or merge {branch} yourself",
+            plan.manifest.display()
+        )),
+        // An operation under way explains the checkout's state; its refusal says what to do.
+        _ if operation.is_some() => {}
+        Some(b) => refusals.push(format!(
+            "the main checkout {} is on {b}, not {base}: `git -C {repo_arg} switch {base}` first",
+            plan.repo.display(),
+        )),
+        None => refusals.push(format!(
+            "the main checkout {} is not on a branch (detached HEAD): `git -C {repo_arg} switch {base}` first",
+            plan.repo.display(),
+        )),
+    }
+    let dirty = git::changes(&plan.repo, false)?;
+    if !dirty.is_empty() {
+        refusals.push(format!(
+            "the main checkout {} has uncommitted changes ({}): commit or stash them first",
+            plan.repo.display(),
+            some_files(&dirty)
+        ));
+    }
+    Ok(refusals)
 }

@@ -66,3 +66,16 @@ pub fn fleet_command(plan: &Plan) -> String {
         ),
     }
 }
+
+/// The `fleet up` that starts an agent in this state again: finished agents (`done`,
+/// `failed`) need `--rerun`, which `up` alone never restarts. Every hint that tells the user
+/// to start an agent comes from here.
+pub fn up_hint(plan: &Plan, name: &str, state: crate::state::State) -> String {
+    use crate::state::State;
+    let rerun = if matches!(state, State::Done | State::Failed) {
+        "--rerun "
+    } else {
+        ""
+    };
+    format!("{} up {rerun}{name}", fleet_command(plan))
+}

@@ -490,7 +490,7 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
     let mut loaded: Result<()> = Ok(());
     // Ctrl-C ends the loop between two frames, so the terminal is left whole: the last
     // frame, the cursor shown again, the prompt on a fresh line.
-    util::defer_interrupts();
+    util::defer_interrupts_quietly();
     print!("{HIDE_CURSOR}");
     let mut labels = Vec::new();
     for tick in 0u32.. {

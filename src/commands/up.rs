@@ -698,23 +698,36 @@ fn summary(plan: &Plan, agents: &[&Agent], owned: &HashSet<String>) -> Result<()
         .max()
         .unwrap_or(6)
         .max(6);
+    // Only what is there: a worktree removed by `down --rm-worktrees`, or a session closed,
+    // is said to be gone, not listed as if it were.
     for v in &views {
+        let worktree = if v.agent.worktree.is_dir() {
+            v.agent.worktree.display().to_string()
+        } else {
+            format!("(no worktree: {} gone)", v.agent.worktree.display())
+        };
+        let session = if v.session_alive {
+            format!("session {}", v.agent.session)
+        } else {
+            "no session".to_string()
+        };
         println!(
-            "  {:<w$}  {:<8} {:<bw$}  {}  (session {})",
+            "  {:<w$}  {:<8} {:<bw$}  {worktree}  ({session})",
             v.agent.name,
             v.state.as_str(),
             v.agent.branch,
-            v.agent.worktree.display(),
-            v.agent.session,
         );
     }
-    let first = agents.first().map(|a| a.name.as_str()).unwrap_or("NAME");
     let fleet = super::fleet_command(plan);
-    println!(
-        "watch:   {fleet} attach  (the monitor, {})",
-        plan.monitor_session()
-    );
-    println!("attach:  {fleet} attach {first}");
+    if owned.contains(&plan.monitor_session()) {
+        println!(
+            "watch:   {fleet} attach  (the monitor, {})",
+            plan.monitor_session()
+        );
+    }
+    if let Some(first) = views.iter().find(|v| v.session_alive) {
+        println!("attach:  {fleet} attach {}", first.agent.name);
+    }
     println!("status:  {fleet} status");
     println!("stop:    {fleet} down");
     Ok(())

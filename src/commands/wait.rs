@@ -42,7 +42,7 @@ fn describe(v: &View) -> String {
 
 pub fn run(plan: &Plan, args: &WaitArgs) -> Result<i32> {
     let agents = plan.select(&args.names)?;
-    util::defer_interrupts();
+    util::defer_interrupts_quietly();
     let started = Instant::now();
     let deadline = args.timeout.map(|s| started + Duration::from_secs(s));
     let bar = if std::io::stderr().is_terminal() {
