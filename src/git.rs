@@ -935,7 +935,15 @@ pub fn diff_worktree(worktree: &Path, from: &str, stat: bool) -> Result<bool> {
     let tmp = std::env::temp_dir().join(format!("fleet-index-{}-{nanos}", std::process::id()));
     let result = (|| {
         if index.exists() {
-            std::fs::copy(&index, &tmp)?;
+            // O_EXCL: a file (or symlink) someone put at that name in the shared temp dir
+            // is never written through.
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut copy = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            std::io::copy(&mut std::fs::File::open(&index)?, &mut copy)?;
         }
         let status = command(worktree, &["add", "-A"])
             .env("GIT_INDEX_FILE", &tmp)

@@ -376,7 +376,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan> {
             }
         }
     };
-    let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    // The manifest's directory is resolved once, through the user's symlinks: fleet follows
+    // none below it (see `safe_fs`).
+    let given_dir = path.parent().unwrap_or(Path::new("/"));
+    let dir = std::fs::canonicalize(given_dir).unwrap_or_else(|_| given_dir.to_path_buf());
+    let real_manifest = path.file_name().map(|n| dir.join(n));
+    let path = real_manifest.as_deref().unwrap_or(path);
     let repo = match git::toplevel(&dir) {
         Ok(Some(repo)) => Some(repo),
         Ok(None) => {
@@ -711,7 +716,7 @@ pub fn normalize(path: &Path) -> PathBuf {
 
 /// A path with the symlinks of its longest existing part resolved (as git and `realpath -m`
 /// resolve it), the rest cleaned lexically.
-fn real_path(path: &Path) -> PathBuf {
+pub(crate) fn real_path(path: &Path) -> PathBuf {
     let mut existing = path;
     let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
     loop {
@@ -894,7 +899,7 @@ fn resolve(
     let worktree_dir = match &raw.worktree_dir {
         // Through symlinks, as git records worktrees: fleet finds its own in git's list.
         Some(d) => real_path(&dir.join(d)),
-        None => normalize(
+        None => real_path(
             &repo_path
                 .parent()
                 .unwrap_or(Path::new("/"))
@@ -995,7 +1000,8 @@ fn resolve(
         let src = normalize(&dir.join(c));
         let rel = src.strip_prefix(&repo_path).map(Path::to_path_buf);
         match rel {
-            Ok(rel) if src.exists() => copy.push((src, rel)),
+            // (a symlink is copied as one, even a dangling one)
+            Ok(rel) if src.symlink_metadata().is_ok() => copy.push((src, rel)),
             Ok(_) => problems.push(format!(
                 "copy: {} not found (looked for {}); remove it from `copy:` or create it",
                 c.display(),
@@ -1023,6 +1029,7 @@ fn resolve(
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut branches: HashMap<String, String> = HashMap::new();
     let mut logs: HashMap<PathBuf, String> = HashMap::new();
+    let mut log_ats: Vec<(String, PathBuf)> = Vec::new();
     let mut agents = Vec::new();
     let mut warnings = Vec::new();
     for (n, a) in std::mem::take(&mut raw.agents).into_iter().enumerate() {
@@ -1144,6 +1151,7 @@ fn resolve(
                 log.display()
             ));
         }
+        log_ats.push((at.clone(), log.clone()));
         if let Some(other) = logs.insert(log.clone(), a.name.clone()) {
             if other != a.name {
                 problems.push(format!(
@@ -1228,6 +1236,13 @@ fn resolve(
             name: a.name,
         });
     }
+    let copies: Vec<PathBuf> = copy.iter().map(|(src, _)| src.clone()).collect();
+    problems.extend(crate::places::symlink_problems(
+        &state_dir, &log_ats, &copies,
+    ));
+    let places =
+        crate::places::Places::new(path, &repo_path, &state_dir, &worktree_dir, &agents, &copy);
+    check_places(&places, &worktree_dir, &repo_name, &log_ats, problems);
     Ok(Plan {
         manifest: path.to_path_buf(),
         dir: dir.to_path_buf(),
@@ -1245,6 +1260,31 @@ fn resolve(
         warnings,
         base_problems: Vec::new(),
     })
+}
+
+/// The problems of where things are (issue 15, class 2): logs in places that matter, a
+/// `worktree_dir` that mixes with fleet's state. `at` of each log names its agent.
+fn check_places(
+    places: &crate::places::Places,
+    worktree_dir: &Path,
+    repo_name: &str,
+    logs: &[(String, PathBuf)],
+    problems: &mut Vec<String>,
+) {
+    if let Some(why) = places.worktree_dir_problem() {
+        problems.push(format!(
+            "worktree_dir: {} {why}; set `worktree_dir:` to a directory of its own, e.g. ../{repo_name}.worktrees",
+            worktree_dir.display(),
+        ));
+    }
+    for (at, log) in logs {
+        if let Some(why) = places.log_problem(log) {
+            problems.push(format!(
+                "{at}log {} {why}; point `log:` elsewhere, or remove it for the default .fleet/logs/",
+                log.display()
+            ));
+        }
+    }
 }
 
 /// Why fleet could not create or append to a log at `path`, if it could not: the file is a

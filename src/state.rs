@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -329,14 +328,7 @@ impl Dir {
     pub fn lock(&self, wait: Duration) -> Result<Lock> {
         self.create()?;
         let path = self.root.join("lock");
-        let mut file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+        let mut file = crate::safe_fs::open(&path, crate::safe_fs::How::Lock)?;
         let deadline = Instant::now() + wait;
         loop {
             match file.try_lock() {

@@ -1,11 +1,9 @@
 //! Small helpers shared by the modules: time, quoting, file permissions.
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 /// Restore the default SIGPIPE action so `fleet status | head` ends quietly instead of
 /// failing to print (Rust ignores SIGPIPE by default).
@@ -345,46 +343,22 @@ pub fn writable(path: &Path) -> bool {
     unsafe { access(c.as_ptr(), W_OK) == 0 }
 }
 
-/// Create a directory (and parents) readable by the user only.
+/// Create a directory (and parents) readable by the user only, through no symlink
+/// ([`crate::safe_fs`]).
 pub fn private_dir(path: &Path) -> Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .with_context(|| format!("cannot create directory {}", path.display()))
+    crate::safe_fs::create_dir(path, true)
 }
 
-/// Write a file atomically (temp file + rename), readable by the user only.
+/// Write a file atomically (temp file + rename), readable by the user only, through no
+/// symlink ([`crate::safe_fs`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    private_dir(dir)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().with_context(|| format!("cannot write {}", path.display()))
+    crate::safe_fs::write_atomic(path, bytes)
 }
 
-/// Open a file for appending, creating it (and its directory) user-only.
+/// Open a file for appending, creating it (and its directory) user-only, through no symlink
+/// ([`crate::safe_fs`]).
 pub fn append_private(path: &Path) -> Result<fs::File> {
-    if let Some(dir) = path.parent() {
-        private_dir(dir)?;
-    }
-    fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot open {} for writing", path.display()))
+    crate::safe_fs::open(path, crate::safe_fs::How::Append)
 }
 
 /// `f` of every item, on two threads a core (each mostly waits on the git it runs; measured on

@@ -73,7 +73,8 @@ pub fn run(file: Option<&Path>, args: &InitArgs) -> Result<i32> {
         .collect();
     let existing: Vec<String> = std::iter::once(&manifest_path)
         .chain(&tasks)
-        .filter(|p| p.exists())
+        // A dangling symlink exists too: fleet writes through none.
+        .filter(|p| p.symlink_metadata().is_ok())
         .map(|p| p.display().to_string())
         .collect();
     if !existing.is_empty() {
@@ -85,13 +86,14 @@ pub fn run(file: Option<&Path>, args: &InitArgs) -> Result<i32> {
             if existing.len() == 1 { "it" } else { "them" },
         );
     }
-    std::fs::create_dir_all(dir.join("tasks"))
-        .with_context(|| format!("cannot create {}", dir.join("tasks").display()))?;
+    // The directory the user named, through the symlinks of its part that exists (resolved
+    // once, as `fleet up` resolves the manifest's directory); none is followed below it.
+    let real_dir = crate::manifest::real_path(&std::env::current_dir()?.join(&dir));
+    let real = |p: &Path| real_dir.join(p.strip_prefix(&dir).unwrap_or(p));
     for task in &tasks {
-        std::fs::write(task, TASK).with_context(|| format!("cannot write {}", task.display()))?;
+        write_new(&real(task), TASK)?;
     }
-    std::fs::write(&manifest_path, manifest(&names))
-        .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    write_new(&real(&manifest_path), &manifest(&names))?;
     let excluded = exclude_state_dir(&dir).unwrap_or(false);
     let written = match tasks.as_slice() {
         [one] => one.display().to_string(),
@@ -117,11 +119,19 @@ pub fn run(file: Option<&Path>, args: &InitArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// Create the user's file `path` holding `text`; it must not exist (not even as a symlink).
+fn write_new(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    crate::safe_fs::open(path, crate::safe_fs::How::New)?
+        .write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// Keep the `.fleet/` beside the manifest in `dir` out of git, through the repository's
 /// `.git/info/exclude` (nothing to commit); false outside a git repository.
 fn exclude_state_dir(dir: &Path) -> Result<bool> {
     let cwd = std::env::current_dir()?;
-    let abs = crate::manifest::normalize(&cwd.join(dir));
+    let abs = crate::manifest::real_path(&cwd.join(dir));
     let Some(repo) = crate::git::toplevel(&abs)? else {
         return Ok(false);
     };
@@ -130,31 +140,63 @@ fn exclude_state_dir(dir: &Path) -> Result<bool> {
     Ok(true)
 }
 
-/// Add `state_dir` (`/<its path in the repo>/`) to the repository's `info/exclude` (in its
-/// common git directory `common`, shared by all worktrees) unless it is there.
-pub(crate) fn exclude(repo: &Path, common: &Path, state_dir: &Path) -> Result<()> {
-    let rel = state_dir
-        .strip_prefix(repo)
-        .map(|p| format!("/{}/", p.display()))
-        .unwrap_or_else(|_| ".fleet/".into());
-    exclude_pattern(common, "fleet's state", &rel)
+/// Add `dir` (`/<its path in the repo>/`, escaped for gitignore's globs) to the repository's
+/// `info/exclude` (in its common git directory `common`, shared by all worktrees) unless it
+/// is there or `dir` is outside the repository.
+pub(crate) fn exclude(repo: &Path, common: &Path, dir: &Path) -> Result<()> {
+    let Ok(rel) = dir.strip_prefix(repo) else {
+        return Ok(());
+    };
+    let line = format!("/{}/", gitignore_escape(&rel.to_string_lossy()));
+    exclude_pattern(common, "fleet's state", &line)
 }
 
 /// Add `pattern` (after a `# comment` line) to `info/exclude` in the common git directory
-/// `common` unless it is there.
+/// `common` unless it is there. Appended through [`crate::safe_fs`].
 pub(crate) fn exclude_pattern(common: &Path, comment: &str, pattern: &str) -> Result<()> {
+    use std::io::Write;
     let path = common.join("info").join("exclude");
     let current = std::fs::read_to_string(&path).unwrap_or_default();
-    if current.lines().any(|l| l.trim() == pattern) {
+    if current.lines().any(|l| l.trim_end_matches('\r') == pattern) {
         return Ok(());
     }
-    let mut text = current;
-    if !text.is_empty() && !text.ends_with('\n') {
+    let mut text = String::new();
+    if !current.is_empty() && !current.ends_with('\n') {
         text.push('\n');
     }
     text.push_str(&format!("# {comment}\n{pattern}\n"));
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+    crate::safe_fs::open(&path, crate::safe_fs::How::Append)
+        .and_then(|mut f| Ok(f.write_all(text.as_bytes())?))
+        .with_context(|| {
+            format!(
+                "cannot keep {pattern} out of git: add that line to {}",
+                path.display()
+            )
+        })
+}
+
+/// `path` as a gitignore pattern that matches it literally: `\`, `*`, `?` and `[` escaped
+/// with a backslash, and a trailing space (which git would drop).
+pub(crate) fn gitignore_escape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if matches!(c, '\\' | '*' | '?' | '[') {
+            out.push('\\');
+        }
+        out.push(c);
     }
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+    if out.ends_with(' ') {
+        out.pop();
+        out.push_str("\\ ");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escapes_globs_for_gitignore() {
+        assert_eq!(super::gitignore_escape("a[1]/b*"), "a\\[1]/b\\*");
+        assert_eq!(super::gitignore_escape("x "), "x\\ ");
+    }
 }

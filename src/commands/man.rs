@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::CommandFactory;
 use clap_mangen::Man;
 
@@ -199,10 +199,10 @@ pub fn page(cmd: &clap::Command) -> Result<Vec<u8>> {
 
 /// `fleet.1` and `fleet-<command>.1` for each command, in `dir`.
 fn write_pages(cmd: &clap::Command, dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // The directory the user named, through its symlinks; none is followed below it.
+    let real = crate::manifest::real_path(&std::env::current_dir()?.join(dir));
     let main = dir.join("fleet.1");
-    std::fs::write(&main, page(cmd)?)
-        .with_context(|| format!("cannot write {}", main.display()))?;
+    crate::safe_fs::write_file(&real.join("fleet.1"), &page(cmd)?, false)?;
     let mut written = vec![main];
     for sub in visible(cmd) {
         let man = Man::new(sub.clone());
@@ -211,7 +211,7 @@ fn write_pages(cmd: &clap::Command, dir: &Path) -> Result<()> {
         let path = dir.join(man.get_filename());
         let mut bytes = Vec::new();
         man.render(&mut bytes)?;
-        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        crate::safe_fs::write_file(&real.join(man.get_filename()), &bytes, false)?;
         written.push(path);
     }
     crate::info!(

@@ -149,6 +149,8 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     {
         super::init::exclude_pattern(&common, "aider's chat history and caches", ".aider*")?;
     }
+    // A worktree_dir inside the main checkout is kept out of git like `.fleet/`.
+    super::init::exclude(&plan.repo, &common, &plan.worktree_dir)?;
     if worktrees.iter().any(|w| w.prunable) {
         git::prune_worktrees(&plan.repo)?;
     }
@@ -446,33 +448,16 @@ fn worktree_step(
 }
 
 /// Copy the manifest's `copy:` files into the agent's worktree; files already there are
-/// replaced only when `overwrite`.
+/// replaced only when `overwrite`. No symlink is followed on either side ([`safe_fs::copy`]).
 fn copy_files(plan: &Plan, agent: &Agent, overwrite: bool) -> Result<()> {
     for (src, rel) in &plan.copy {
-        let dst = agent.worktree.join(rel);
-        copy_path(src, &dst, overwrite).with_context(|| {
+        crate::safe_fs::copy(&plan.repo, &agent.worktree, rel, overwrite).with_context(|| {
             format!(
                 "cannot copy {} into the worktree of agent `{}`",
                 src.display(),
                 agent.name
             )
         })?;
-    }
-    Ok(())
-}
-
-fn copy_path(src: &Path, dst: &Path, overwrite: bool) -> std::io::Result<()> {
-    if src.is_dir() {
-        std::fs::create_dir_all(dst)?;
-        for entry in std::fs::read_dir(src)? {
-            let entry = entry?;
-            copy_path(&entry.path(), &dst.join(entry.file_name()), overwrite)?;
-        }
-    } else if overwrite || !dst.exists() {
-        if let Some(parent) = dst.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::copy(src, dst)?;
     }
     Ok(())
 }
