@@ -148,6 +148,18 @@ pub fn branches(repo: &Path, prefix: &str) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The local branches matching these `refs/heads/…` patterns (a pattern matches the ref
+/// itself and every ref under it), in one git call.
+pub fn branches_matching(repo: &Path, patterns: &[String]) -> Result<Vec<String>> {
+    let mut args = vec!["for-each-ref", "--format=%(refname)"];
+    args.extend(patterns.iter().map(String::as_str));
+    Ok(run(repo, &args)?
+        .lines()
+        .filter_map(|l| l.strip_prefix("refs/heads/"))
+        .map(str::to_string)
+        .collect())
+}
+
 /// A cheap, offline check of git's branch-name rules (`git check-ref-format`).
 pub fn valid_branch_name(name: &str) -> bool {
     !name.is_empty()

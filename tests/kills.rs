@@ -7,8 +7,6 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{sorted, Fleet, DEADLINE};
@@ -142,4 +140,104 @@ fn up_killed_with_sigkill_at_any_moment_is_completed_by_the_next_up() {
 #[test]
 fn up_hung_up_at_any_moment_is_completed_by_the_next_up() {
     killed_at_every_moment("HUP");
+}
+
+// ------------------------------------------------------------------------------ fleet down
+
+#[test]
+fn an_agent_that_ignores_hangup_and_term_does_not_outlive_down() {
+    let f = Fleet::new();
+    // The agent (and the sleep it runs, which inherits the ignored signals) shrugs off the
+    // SIGHUP of its closed session and any SIGTERM.
+    f.manifest(
+        "agents:\n  - name: a1\n    prompt: x\n    command: \"trap '' HUP TERM; echo $$ > ../a1.pid; echo ready; sleep 300; echo still here > late.txt\"\n",
+    );
+    f.fleet(&["up"]).success();
+    let pid_file = f.worktree_dir().join("a1.pid");
+    f.wait_for("the agent to start", DEADLINE, |f| {
+        f.log("a1").contains("ready") && pid_file.exists()
+    });
+    let pid = fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    let alive = |pid: &str| {
+        fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, r)| !r.starts_with('Z'))
+        })
+    };
+    assert!(alive(&pid));
+    f.fleet(&["down"]).success();
+    // Down said the session is down: the agent is gone now, not later.
+    assert!(!alive(&pid), "agent pid {pid} outlived fleet down");
+    assert_eq!(f.state("a1"), "stopped");
+
+    // A new `up` starts one agent in the worktree, the only one there.
+    f.fleet(&["up", "--rerun"]).success();
+    f.wait_for("the second run", DEADLINE, |_| {
+        fs::read_to_string(&pid_file).is_ok_and(|p| p.trim() != pid)
+    });
+    f.fleet(&["down"]).success();
+    assert!(!f.worktree("a1").join("late.txt").exists());
+}
+
+// ----------------------------------------------------------------- refuse before creating
+
+/// What fleet could have written: `.fleet/`, the exclude file, branches, worktrees.
+fn footprint(f: &Fleet) -> (bool, String, String, String, bool) {
+    (
+        f.repo.join(".fleet").exists(),
+        fs::read_to_string(f.repo.join(".git/info/exclude")).unwrap_or_default(),
+        f.git(&["for-each-ref", "--format=%(refname)"]),
+        f.git(&["worktree", "list", "--porcelain"]),
+        f.worktree_dir().exists(),
+    )
+}
+
+#[test]
+fn conflicts_git_would_find_late_are_refused_before_anything_is_written() {
+    // (what, setup, manifest, what the refusal says)
+    type Case = (&'static str, fn(&Fleet), &'static str, &'static str);
+    let cases: &[Case] = &[
+        (
+            "a user branch `fleet` where `fleet/a` would go",
+            |f| {
+                f.git(&["branch", "fleet"]);
+            },
+            "agents:\n  - name: a\n    prompt: x\n    command: \"sleep 300\"\n",
+            "beside the existing branch `fleet`",
+        ),
+        (
+            "a user branch `fleet/a/x` under where `fleet/a` would go",
+            |f| {
+                f.git(&["branch", "fleet/a/x"]);
+            },
+            "agents:\n  - name: a\n    prompt: x\n    command: \"sleep 300\"\n",
+            "beside the existing branch `fleet/a/x`",
+        ),
+        (
+            "two agents' branches `fleet/a` and `fleet/a/x`",
+            |_| {},
+            "agents:\n  - name: a\n    prompt: x\n    command: \"sleep 300\"\n  - name: b\n    branch: fleet/a/x\n    prompt: x\n    command: \"sleep 300\"\n",
+            "cannot both exist",
+        ),
+        (
+            "a worktree_dir that is a symlink loop",
+            |f| {
+                std::os::unix::fs::symlink("loop", f.root.join("loop")).unwrap();
+            },
+            "worktree_dir: ../loop\nagents:\n  - name: a\n    prompt: x\n    command: \"sleep 300\"\n",
+            "leads nowhere",
+        ),
+    ];
+    for (what, setup, yaml, says) in cases {
+        let f = Fleet::new();
+        f.manifest(yaml);
+        setup(&f);
+        let before = footprint(&f);
+        let up = f.fleet(&["up"]);
+        assert_eq!(up.code, 2, "{what}: {up:?}");
+        assert!(up.stderr.contains(says), "{what}: {up:?}");
+        assert_eq!(footprint(&f), before, "{what}: nothing written");
+        assert_eq!(f.sessions(), Vec::<String>::new(), "{what}");
+        f.fleet(&["validate"]).code(2);
+    }
 }
