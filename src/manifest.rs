@@ -391,8 +391,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan> {
     if let Some(repo) = &repo {
         let mut base_problems = Vec::new();
         check_base(repo, &mut plan, &mut base_problems)?;
-        // (like the base: only for the commands that start agents; down and status work)
-        check_branch_names(repo, &plan, &mut base_problems)?;
         if problems.is_empty() {
             plan.base_problems = base_problems;
         } else {
@@ -1264,7 +1262,14 @@ impl Plan {
     /// The plan, for a command that starts from the base or merges into it (`up`,
     /// `validate`, `merge`, `diff`): an invalid-manifest error (exit 2) when the base
     /// cannot be used.
-    pub fn need_base(self) -> Result<Plan> {
+    /// Branches that cannot be created are refused here too: what only the commands that
+    /// start agents need to know (one git call; `down` and `status` work regardless).
+    pub fn need_base(mut self) -> Result<Plan> {
+        if self.base_problems.is_empty() {
+            let mut problems = Vec::new();
+            check_branch_names(&self.repo, &self, &mut problems)?;
+            self.base_problems = problems;
+        }
         if self.base_problems.is_empty() {
             return Ok(self);
         }
