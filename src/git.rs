@@ -148,6 +148,18 @@ pub fn branches(repo: &Path, prefix: &str) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The local branches matching these `refs/heads/…` patterns (a pattern matches the ref
+/// itself and every ref under it), in one git call.
+pub fn branches_matching(repo: &Path, patterns: &[String]) -> Result<Vec<String>> {
+    let mut args = vec!["for-each-ref", "--format=%(refname)"];
+    args.extend(patterns.iter().map(String::as_str));
+    Ok(run(repo, &args)?
+        .lines()
+        .filter_map(|l| l.strip_prefix("refs/heads/"))
+        .map(str::to_string)
+        .collect())
+}
+
 /// A cheap, offline check of git's branch-name rules (`git check-ref-format`).
 pub fn valid_branch_name(name: &str) -> bool {
     !name.is_empty()
@@ -362,33 +374,43 @@ pub fn common_dir(repo: &Path) -> Result<PathBuf> {
 
 /// Register a worktree at `path` (which must not exist) on the existing `branch`, without
 /// checking it out (see [`worktree_fill`]): what `git worktree add --no-checkout path branch`
-/// writes, with the same `locked` guard against a `git worktree prune` meanwhile — except the
-/// first line of the worktree's HEAD reflog (`logs/HEAD`, new in git 2.45), which needs the
-/// committer's identity: its reflog starts with the agent's first commit. The caller has
-/// checked that no other worktree has the branch checked out. Undone on failure.
+/// writes — except the first line of the worktree's HEAD reflog (`logs/HEAD`, new in git
+/// 2.45), which needs the committer's identity: its reflog starts with the agent's first
+/// commit. The caller has checked that no other worktree has the branch checked out.
+///
+/// Killed at any point, it leaves no half-written entry in git's list: the entry is written
+/// in full under `fleet-staging/` of the git directory (which git does not read), the
+/// worktree's directory and `.git` file are made, and only then the entry is renamed into
+/// `worktrees/` at once. Undone on failure.
 pub fn register_worktree(common: &Path, path: &Path, branch: &str) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
+    let fail = |e: std::io::Error| {
+        anyhow::Error::new(e).context(format!(
+            "cannot register the worktree {} (branch {branch})",
+            path.display()
+        ))
+    };
     let root = common.join("worktrees");
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    let (Some(parent), Some(file_name)) = (path.parent(), path.file_name()) else {
+        bail!("cannot register the worktree {}: no parent", path.display());
+    };
+    std::fs::create_dir_all(parent).map_err(fail)?;
+    let real = std::fs::canonicalize(parent).map_err(fail)?.join(file_name);
     let name = worktree_id(path);
     // A unique id, as git picks it: the name, then name1, name2, …
     let mut n = 0u32;
-    let admin = loop {
+    let (id, admin) = loop {
         let id = if n == 0 {
             name.clone()
         } else {
             format!("{name}{n}")
         };
         let admin = root.join(&id);
-        match std::fs::create_dir(&admin) {
-            Ok(()) => break admin,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 10_000 => n += 1,
-            Err(e) => {
-                return Err(
-                    anyhow::Error::new(e).context(format!("cannot create {}", admin.display()))
-                )
-            }
+        if std::fs::symlink_metadata(&admin).is_err() || n >= 10_000 {
+            break (id, admin);
         }
+        n += 1;
     };
     crate::util::trace(
         "fleet",
@@ -399,37 +421,104 @@ pub fn register_worktree(common: &Path, path: &Path, branch: &str) -> Result<()>
             admin.display().to_string(),
         ],
     );
+    let staging = common
+        .join(STAGING)
+        .join(format!("{}-{id}", std::process::id()));
     let mut made_path = false;
     let result = (|| -> std::io::Result<()> {
-        std::fs::write(admin.join("locked"), "initializing\n")?;
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::create_dir(path)?;
-        made_path = true;
-        let real = std::fs::canonicalize(path)?;
+        std::fs::create_dir_all(&staging)?;
         let mut gitdir = real.join(".git").as_os_str().as_bytes().to_vec();
         gitdir.push(b'\n');
-        std::fs::write(admin.join("gitdir"), gitdir)?;
+        std::fs::write(staging.join("gitdir"), gitdir)?;
+        std::fs::write(staging.join("commondir"), "../..\n")?;
+        // The worktree's own refs (bisect, rewritten) go here; git 2.45+ makes it up front.
+        std::fs::create_dir(staging.join("refs"))?;
+        std::fs::write(staging.join("HEAD"), format!("ref: refs/heads/{branch}\n"))?;
+        std::fs::create_dir(path)?;
+        made_path = true;
         let mut dotgit = b"gitdir: ".to_vec();
         dotgit.extend_from_slice(admin.as_os_str().as_bytes());
         dotgit.push(b'\n');
         std::fs::write(path.join(".git"), dotgit)?;
-        std::fs::write(admin.join("commondir"), "../..\n")?;
-        // The worktree's own refs (bisect, rewritten) go here; git 2.45+ makes it up front.
-        std::fs::create_dir(admin.join("refs"))?;
-        std::fs::write(admin.join("HEAD"), format!("ref: refs/heads/{branch}\n"))?;
-        std::fs::remove_file(admin.join("locked"))
+        if std::fs::symlink_metadata(&admin).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} appeared meanwhile", admin.display()),
+            ));
+        }
+        std::fs::rename(&staging, &admin)
     })();
+    let _ = std::fs::remove_dir(common.join(STAGING));
     if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&admin);
+        let _ = std::fs::remove_dir_all(&staging);
+        let _ = std::fs::remove_dir(common.join(STAGING));
         if made_path {
             let _ = std::fs::remove_dir_all(path);
         }
-        return Err(anyhow::Error::new(e).context(format!(
-            "cannot register the worktree {} (branch {branch})",
-            path.display()
-        )));
+        return Err(fail(e));
+    }
+    Ok(())
+}
+
+/// Where [`register_worktree`] writes a worktree's entry before it enters git's list: in the
+/// common git directory, named `<pid>-<id>` by the fleet process writing it.
+const STAGING: &str = "fleet-staging";
+
+/// Take apart a worktree that an `up` began and did not complete (no agent ever ran in it):
+/// git's entry for it (whatever part of it was written), its directory, and what a killed
+/// `up` left being written under `fleet-staging/`. The caller has ended every process still
+/// working on it.
+pub fn unmake_worktree(common: &Path, path: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let parent_real = path
+        .parent()
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .zip(path.file_name())
+        .map(|(p, n)| p.join(n));
+    let mut wanted: Vec<Vec<u8>> = vec![path.join(".git").as_os_str().as_bytes().to_vec()];
+    if let Some(real) = &parent_real {
+        wanted.push(real.join(".git").as_os_str().as_bytes().to_vec());
+    }
+    let root = common.join("worktrees");
+    let mut admins: Vec<PathBuf> = Vec::new();
+    if let Some(target) = dotgit_target(path) {
+        let target = path.join(target);
+        if target.parent() == Some(root.as_path()) {
+            admins.push(target);
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for e in entries.flatten() {
+            let gitdir = std::fs::read(e.path().join("gitdir")).unwrap_or_default();
+            let gitdir = gitdir.strip_suffix(b"\n").unwrap_or(&gitdir);
+            if wanted.iter().any(|w| w.as_slice() == gitdir) {
+                admins.push(e.path());
+            }
+        }
+    }
+    for admin in admins {
+        if admin.is_dir() {
+            std::fs::remove_dir_all(&admin)
+                .with_context(|| format!("cannot remove {}", admin.display()))?;
+        }
+    }
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        std::fs::remove_dir_all(path)
+            .with_context(|| format!("cannot remove {}", path.display()))?;
+    }
+    let staging = common.join(STAGING);
+    if let Ok(entries) = std::fs::read_dir(&staging) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let pid = name
+                .to_str()
+                .and_then(|n| n.split('-').next()?.parse::<u32>().ok());
+            let writer_gone = pid.is_none_or(|p| !Path::new(&format!("/proc/{p}")).exists());
+            if writer_gone {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        let _ = std::fs::remove_dir(&staging);
     }
     Ok(())
 }
@@ -469,8 +558,12 @@ pub fn create_branches(repo: &Path, branches: &[&str], base: &str) -> Result<()>
     if branches.is_empty() {
         return Ok(());
     }
+    use std::os::unix::process::CommandExt;
     let message = format!("branch: Created from {base}");
+    // In its own process group: the hangup or Ctrl-C of fleet's terminal does not cut the
+    // transaction short (leaving a ref's lock file behind); fleet stops after it.
     let mut child = command(repo, &["update-ref", "-m", &message, "--stdin"])
+        .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

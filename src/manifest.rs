@@ -1301,8 +1301,17 @@ fn unwritable(path: &Path) -> Option<String> {
 
 /// Why fleet could not create files in `dir` (creating it first if need be), if it could not.
 fn unusable_dir(dir: &Path) -> Option<String> {
-    let existing = dir.ancestors().find(|p| p.exists())?;
-    if !existing.is_dir() {
+    // The nearest part of the path that is there, as a name (a symlink that leads nowhere
+    // counts: fleet could not create anything through it).
+    let existing = dir
+        .ancestors()
+        .find(|p| std::fs::symlink_metadata(p).is_ok())?;
+    if std::fs::metadata(existing).is_err() {
+        Some(format!(
+            "{} is a symlink that leads nowhere (a loop, or its target is gone)",
+            existing.display()
+        ))
+    } else if !existing.is_dir() {
         Some(format!("{} is a file, not a directory", existing.display()))
     } else if !util::writable(existing) {
         Some(format!(
@@ -1318,7 +1327,14 @@ impl Plan {
     /// The plan, for a command that starts from the base or merges into it (`up`,
     /// `validate`, `merge`, `diff`): an invalid-manifest error (exit 2) when the base
     /// cannot be used.
-    pub fn need_base(self) -> Result<Plan> {
+    /// Branches that cannot be created are refused here too: what only the commands that
+    /// start agents need to know (one git call; `down` and `status` work regardless).
+    pub fn need_base(mut self) -> Result<Plan> {
+        if self.base_problems.is_empty() {
+            let mut problems = Vec::new();
+            check_branch_names(&self.repo, &self, &mut problems)?;
+            self.base_problems = problems;
+        }
         if self.base_problems.is_empty() {
             return Ok(self);
         }
@@ -1328,6 +1344,57 @@ impl Plan {
         })
         .into())
     }
+}
+
+/// Branches git could not create beside the ones that exist (`fleet` and `fleet/a`, `fleet/a`
+/// and `fleet/a/x`: a ref is a file and a directory of refs at once), found before anything is
+/// written rather than by `git update-ref` half-way through `up`. One git call.
+fn check_branch_names(repo: &Path, plan: &Plan, problems: &mut Vec<String>) -> Result<()> {
+    let clash = |a: &str, b: &str| {
+        a != b && (a.starts_with(&format!("{b}/")) || b.starts_with(&format!("{a}/")))
+    };
+    let mut reported: Vec<(&str, &str)> = Vec::new();
+    for (i, a) in plan.agents.iter().enumerate() {
+        for b in &plan.agents[i + 1..] {
+            if clash(&a.branch, &b.branch) {
+                reported.push((&a.branch, &b.branch));
+                problems.push(format!(
+                    "agents `{}` and `{}`: branches `{}` and `{}` cannot both exist (git keeps `a/b` inside a directory named like the branch `a`); set `branch:` so that neither is a prefix of the other",
+                    a.name, b.name, a.branch, b.branch
+                ));
+            }
+        }
+    }
+    // `refs/heads/x` matches x and everything under x/: the first component of each branch
+    // finds every branch that could clash with it.
+    let mut patterns: Vec<String> = plan
+        .agents
+        .iter()
+        .filter_map(|a| a.branch.split('/').next())
+        .filter(|c| !c.is_empty())
+        .map(|c| format!("refs/heads/{c}"))
+        .collect();
+    patterns.sort();
+    patterns.dedup();
+    if patterns.is_empty() {
+        return Ok(());
+    }
+    let existing = git::branches_matching(repo, &patterns)?;
+    for a in &plan.agents {
+        for e in existing.iter().filter(|e| clash(&a.branch, e)) {
+            if reported
+                .iter()
+                .any(|(x, y)| (*x == a.branch && y == e) || (x == e && *y == a.branch))
+            {
+                continue;
+            }
+            problems.push(format!(
+                "agent `{}`: branch `{}` cannot be created beside the existing branch `{e}` (git keeps `a/b` inside a directory named like the branch `a`); set `branch:` or rename `{e}`",
+                a.name, a.branch
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Fill in the base branch (default: the one recorded by the first `up`, else the current

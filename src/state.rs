@@ -256,6 +256,54 @@ impl Dir {
         self.root.join("tasks").join(format!("{agent}.md"))
     }
 
+    /// The marker of a worktree `up` is making for `agent` (see [`Dir::mark_making`]).
+    fn making_path(&self, agent: &str) -> PathBuf {
+        self.root.join("making").join(agent)
+    }
+
+    /// Say, before the first change, that `up` is making this worktree: until
+    /// [`Dir::made`] it holds nothing but what fleet put there (no agent has run in it), so
+    /// an `up` killed meanwhile leaves it for the next `up` to take apart and make again.
+    pub fn mark_making(&self, agent: &str, worktree: &Path) -> Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        util::write_atomic(&self.making_path(agent), worktree.as_os_str().as_bytes())
+    }
+
+    /// The worktree of `agent` is complete (registered, checked out, `copy:` files in).
+    pub fn made(&self, agent: &str) -> Result<()> {
+        let path = self.making_path(agent);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("cannot remove {}", path.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The worktrees an earlier `up` began and did not complete: (agent, worktree).
+    pub fn half_made(&self) -> Vec<(String, PathBuf)> {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(entries) = fs::read_dir(self.root.join("making")) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(String, PathBuf)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.to_string();
+                if name.starts_with('.') {
+                    // a temp file of a write cut short
+                    let _ = fs::remove_file(e.path());
+                    return None;
+                }
+                let bytes = fs::read(e.path()).ok()?;
+                let path = PathBuf::from(std::ffi::OsStr::from_bytes(&bytes));
+                Some((name, path)).filter(|(_, p)| p.is_absolute())
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
     /// The base branch the first `up` resolved when the manifest names none.
     pub fn base(&self) -> Option<String> {
         let text = fs::read_to_string(self.root.join("base")).ok()?;

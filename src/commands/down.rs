@@ -11,6 +11,11 @@ use crate::state::{Dir, State};
 use crate::tmux::{self, Batch};
 use crate::util;
 
+/// How long an agent has to end after the hangup of its closed session before SIGKILL.
+const HANGUP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long down waits for SIGKILLed processes to be gone.
+const KILL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     let agents = plan.select(&args.names)?;
     let dir = Dir::new(&plan.state_dir);
@@ -23,6 +28,10 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     let owned = super::owned(plan, &sessions);
     let views = status::collect(plan, &agents, &owned, status::Detail::States);
     let mut batch = Batch::new();
+    // The process groups of each closed session's runner and what it runs: once tmux has
+    // hung them up, whatever ignores that is killed, and down waits until all are gone, so
+    // no agent outlives its session (and no second one ever starts in its worktree).
+    let mut groups: Vec<i32> = Vec::new();
     let mut stopped = Vec::new();
     let mut closed = Vec::new();
     for v in &views {
@@ -42,6 +51,11 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
         }
         if v.session_alive {
             batch.add("kill-session", &["-t", &tmux::exact(&v.agent.session)]);
+            if let Some(pid) = v.record.as_ref().and_then(|r| r.pid) {
+                if util::runner_alive(pid, &dir.spec_path(&v.agent.name)) {
+                    groups.extend(util::process_groups_of(pid));
+                }
+            }
         }
     }
     let monitor = plan.monitor_session();
@@ -68,6 +82,12 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
         batch.add("kill-session", &["-t", &tmux::exact(&monitor)]);
     }
     batch.run()?;
+    if !util::end_groups(&groups, HANGUP_GRACE, KILL_WAIT) {
+        bail!(
+            "an agent's processes (process groups {groups:?}) are still there after SIGKILL; check `ps -o pid,pgid,stat,args -g {}`",
+            groups.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+        );
+    }
     if !stopped.is_empty() {
         crate::info!("stopped {}", stopped.join(", "));
     }

@@ -31,13 +31,45 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
     }
     let fresh = !dir.exists();
     let lock = dir.lock(LOCK_WAIT)?;
-    let result = start(plan, args, &agents, &dir);
+    let result = recover(plan, &dir).and_then(|()| start(plan, args, &agents, &dir));
     drop(lock);
     if result.is_err() && fresh {
         // A refused first `up` leaves no `.fleet/` behind.
         dir.remove_if_unused();
     }
     result
+}
+
+/// How long `up` waits for a process still working on a half-made worktree to end once
+/// killed (a `git checkout` an `up` killed before left running).
+const ORPHAN_WAIT: Duration = Duration::from_secs(10);
+
+/// Take apart the worktrees an earlier `up` began and did not complete (it was killed, or
+/// stopped before checking them out), so that this `up` makes them afresh: git's entry,
+/// the directory, and any git that killed `up` left running on it. No agent has run in such
+/// a worktree (agents start only once every worktree is complete), so nothing of anyone's
+/// work is in it.
+fn recover(plan: &Plan, dir: &Dir) -> Result<()> {
+    let half = dir.half_made();
+    if half.is_empty() {
+        return Ok(());
+    }
+    let common = git::common_dir(&plan.repo)?;
+    for (agent, path) in half {
+        let procs = util::processes_on(&path);
+        if !util::kill_and_wait(&procs, ORPHAN_WAIT) {
+            anyhow::bail!(
+                "a process still works on {} (the half-made worktree of agent `{agent}`) and does not end; stop it, then run `fleet up` again",
+                path.display()
+            );
+        }
+        git::unmake_worktree(&common, &path).with_context(|| {
+            format!("cannot take apart the half-made worktree of agent `{agent}`")
+        })?;
+        dir.made(&agent)?;
+        util::trace("fleet", &["unmade-worktree".to_string(), agent]);
+    }
+    Ok(())
 }
 
 /// `up` once the tools are checked (and, unless a dry run, under the lock).
@@ -135,6 +167,10 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         return Ok(0);
     }
 
+    // Ctrl-C, SIGTERM and SIGHUP from here on finish the step at hand (the checkouts at
+    // hand), then stop before any session starts: the next `up` carries on. (SIGKILL: the
+    // next `up` takes apart and makes again what this one began, see `recover`.)
+    util::defer_interrupts();
     dir.create()?;
     dir.remember_base(&plan.base)?;
     dir.remember_server(&tmux::socket())?;
@@ -159,9 +195,6 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     // Worktrees are registered one after another, then checked out a few at once (each has
     // its own index; checkouts of big repos take both cores), then every session starts in
     // one tmux call. An agent is recorded as started only once all worktrees are ready.
-    // Ctrl-C from here on finishes the checkouts at hand, then stops before any session
-    // starts: the next `up` finds the worktrees registered and carries on.
-    util::defer_interrupts();
     let bar = progress(to_start.len());
     let steps: Vec<(&Agent, Option<Vec<String>>)> = to_start
         .iter()
@@ -183,6 +216,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         match step {
             Some(_) if util::interrupted() => break,
             Some(args) => {
+                dir.mark_making(&agent.name, &agent.worktree)?;
                 match &registrar {
                     git::Registrar::Files { common } => {
                         git::register_worktree(common, &agent.worktree, &agent.branch)
@@ -219,6 +253,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         if created || v.record.is_none() {
             copy_files(plan, v.agent, created)?;
         }
+        dir.made(&v.agent.name)?;
         write_spec(plan, dir, v.agent)?;
     }
     if util::interrupted() || ready.len() < to_start.len() {
@@ -261,7 +296,10 @@ fn names(views: &[&View]) -> String {
 
 /// Stopped by Ctrl-C (or SIGTERM) while preparing worktrees: say what is ready; exit 130.
 fn interrupted(ready: usize, total: usize) -> Result<i32> {
-    eprintln!(
+    use std::io::Write;
+    // (not eprintln!: after a hangup the terminal is gone, and that is no reason to panic)
+    let _ = writeln!(
+        std::io::stderr(),
         "fleet up: interrupted; {ready} of {} ready, none started; run `fleet up` again to finish",
         plural(total, "worktree")
     );
