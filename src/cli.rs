@@ -118,7 +118,8 @@ pub struct AttachArgs {
 pub struct StatusArgs {
     /// Agents to show (default: all)
     pub names: Vec<String>,
-    /// Print one JSON object (see DESIGN.md)
+    /// Print one JSON object; its fields are listed in `fleet man` (STATUS JSON) and are only
+    /// ever added, never renamed
     #[arg(long, conflicts_with = "watch")]
     pub json: bool,
     /// Redraw every second until Ctrl-C

@@ -83,7 +83,9 @@ dollars per million tokens by model (\fBinput\fR, \fBcached_input\fR, \fBoutput\
 the agents, each with \fBname\fR (required), \fBtask\fR (a file) or \fBprompt\fR (text), \fBbranch\fR (default: \fIfleet/NAME\fR), \fBlog\fR (default: \fI.fleet/logs/NAME.log\fR), and its own \fBagent\fR, \fBpermissions\fR, \fBargs\fR, \fBcommand\fR, \fBinteractive\fR, \fBenv\fR (merged over the top level's), \fBverify\fR, \fBverify_retries\fR, \fBon_exit\fR, \fBtimeout\fR, \fBmax_cost_usd\fR, \fBretries\fR over the top level's
 "#;
 
-const TAIL: &str = r#".SH "EXIT STATUS"
+const TAIL: &str = r#".SH "STATUS JSON"
+\fBfleet status \-\-json\fR prints one object: \fBproject\fR, \fBmanifest\fR, \fBmonitor\fR {\fBsession\fR, \fBrunning\fR} and \fBagents\fR, a list (empty when there are none) of objects with \fBname\fR, \fBstate\fR, \fBexit_code\fR, \fBreason\fR, \fBattempt\fR, \fBsession\fR, \fBbranch\fR, \fBworktree\fR, \fBlog\fR, \fBstarted_at\fR, \fBfinished_at\fR, \fBcommits_ahead\fR, \fBfiles_changed\fR, \fBinsertions\fR, \fBdeletions\fR, \fBlast_line\fR, \fBusage\fR {\fBinput_tokens\fR, \fBoutput_tokens\fR, \fBcost_usd\fR, \fBturns\fR}, \fBsession_id\fR, \fBpermissions\fR, \fBdenials\fR, \fBverify_retry\fR, \fBretry_at\fR and \fBretrying\fR. Fields are only ever added, never renamed.
+.SH "EXIT STATUS"
 .TP
 \fB0\fR
 success
