@@ -217,7 +217,7 @@ fn strip_control(line: &str) -> String {
     out.trim().to_string()
 }
 
-/// The `status --json` object (see DESIGN.md); fields are only ever added.
+/// The `status --json` object (the man page's STATUS JSON section lists them); fields are only ever added.
 pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::Value {
     let agents: Vec<serde_json::Value> = views
         .iter()
