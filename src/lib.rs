@@ -14,6 +14,7 @@ pub mod queue;
 pub mod runner;
 pub mod safe_fs;
 pub mod state;
+pub mod template;
 pub mod tmux;
 pub mod transcript;
 pub mod util;

@@ -252,12 +252,29 @@ impl Plan {
             format!("unknown agents `{}`", unknown.join("`, `"))
         };
         UsageError(format!(
-            "{what} in {}; known agents: {}",
+            "{what} in {}{}; known agents: {}",
             self.manifest.display(),
+            closest_agent(unknown, &known)
+                .map(|k| format!(" (did you mean {k}?)"))
+                .unwrap_or_default(),
             known.join(", ")
         ))
         .into()
     }
+}
+
+/// The known agent name closest to the one unknown name (`agnet1` → `agent1`), as for keys;
+/// none for several unknown names or when none is close.
+fn closest_agent<'a>(unknown: &[&str], known: &[&'a str]) -> Option<&'a str> {
+    let [name] = unknown else {
+        return None;
+    };
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min()
+        .map(|(_, k)| k)
 }
 
 /// The problems found in a manifest: all of them, each on its own line. Exit code 2.

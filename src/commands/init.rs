@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::InitArgs;
 use crate::manifest::FILE_NAME;
+use crate::template::TASK;
 
 const HEADER: &str = r#"# fleet manifest: one git worktree + tmux session per agent.
 # Every key is described in agents.yaml.example of the fleet repository.
@@ -41,20 +42,6 @@ fn manifest(names: &[String]) -> String {
     text
 }
 
-const TASK: &str = "# Task: <one line>
-
-## What to do
-- 
-
-## Success criteria
-- The tests pass (`...`).
-- 
-
-## Do NOT
-- Do not change files outside <area>.
-- Do not push, merge or rewrite history.
-";
-
 pub fn run(file: Option<&Path>, args: &InitArgs) -> Result<i32> {
     let manifest_path = file
         .map(Path::to_path_buf)
@@ -89,6 +76,7 @@ pub fn run(file: Option<&Path>, args: &InitArgs) -> Result<i32> {
     // The directory the user named, through the symlinks of its part that exists (resolved
     // once, as `fleet up` resolves the manifest's directory); none is followed below it.
     let real_dir = crate::manifest::real_path(&std::env::current_dir()?.join(&dir));
+    need_repository(&real_dir)?;
     let real = |p: &Path| real_dir.join(p.strip_prefix(&dir).unwrap_or(p));
     for task in &tasks {
         write_new(&real(task), TASK)?;
@@ -117,6 +105,22 @@ pub fn run(file: Option<&Path>, args: &InitArgs) -> Result<i32> {
         }
     );
     Ok(0)
+}
+
+/// fleet runs each agent on a git worktree: a manifest outside any repository could start
+/// nothing, so none is written there (a usage error saying what to do instead).
+fn need_repository(dir: &Path) -> Result<()> {
+    // The part of `dir` that exists (`-f new/dir/agents.yaml` names directories to come).
+    let existing = dir.ancestors().find(|d| d.is_dir()).unwrap_or(dir);
+    if crate::git::toplevel(existing)?.is_some() {
+        return Ok(());
+    }
+    crate::usage(format!(
+        "{} is not inside a git repository, and fleet runs each agent on a git worktree of one; \
+         nothing was written: run `fleet init` in your repository, or make this one first \
+         (`git init && git commit --allow-empty -m init`)",
+        crate::util::display_path(dir)
+    ))
 }
 
 /// Create the user's file `path` holding `text`; it must not exist (not even as a symlink).

@@ -59,7 +59,20 @@ pub fn check_tools(plan: &Plan, agents: &[&Agent]) -> Result<(String, String)> {
 /// ([`tmux::snapshot`]); git's version.
 pub fn check_git_and_programs(plan: &Plan, agents: &[&Agent]) -> Result<String> {
     let git_v = git::version()?;
-    let missing: Vec<String> = agents
+    let missing = missing_programs(agents);
+    if !missing.is_empty() {
+        return usage(format!(
+            "{}: nothing was started:\n  {}",
+            plan.manifest.display(),
+            missing.join("\n  ")
+        ));
+    }
+    Ok(git_v)
+}
+
+/// One line for each agent whose program is not installed, naming the fix.
+fn missing_programs(agents: &[&Agent]) -> Vec<String> {
+    agents
         .iter()
         .filter_map(|a| {
             find_program(a).err().map(|p| {
@@ -71,15 +84,7 @@ pub fn check_git_and_programs(plan: &Plan, agents: &[&Agent]) -> Result<String> 
                 )
             })
         })
-        .collect();
-    if !missing.is_empty() {
-        return usage(format!(
-            "{}: nothing was started:\n  {}",
-            plan.manifest.display(),
-            missing.join("\n  ")
-        ));
-    }
-    Ok(git_v)
+        .collect()
 }
 
 pub fn run(file: Option<&Path>) -> Result<i32> {
@@ -89,13 +94,39 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
     // then a missing program fails validation (exit 2) with the usual message.
     let tmux_v = tmux::version()?;
     let git_v = git::version()?;
-    let all_found = agents.iter().all(|a| find_program(a).is_ok());
-    if all_found {
+    let missing = missing_programs(&agents);
+    if missing.is_empty() {
         println!("{} is valid", display_path(&plan.manifest));
     } else {
         println!("{}", display_path(&plan.manifest));
     }
     println!("  tools:        {tmux_v}, git {git_v}");
+    print_plan(&plan);
+    for a in &plan.agents {
+        print_agent(a);
+    }
+    let warn = |w: &str| {
+        eprintln!(
+            "warning: {}: {}",
+            display_path(&plan.manifest),
+            crate::util::display_text(w)
+        )
+    };
+    plan.warnings.iter().for_each(|w| warn(w));
+    template_tasks(&plan).iter().for_each(|w| warn(w));
+    if !missing.is_empty() {
+        let (n, s) = (missing.len(), if missing.len() == 1 { "" } else { "s" });
+        return usage(format!(
+            "{}: {n} agent program{s} not installed:\n  {}",
+            plan.manifest.display(),
+            missing.join("\n  ")
+        ));
+    }
+    Ok(0)
+}
+
+/// The fleet-wide part of the resolved plan.
+fn print_plan(plan: &Plan) {
     println!("  project:      {}", plan.project);
     println!("  repository:   {}", display_path(&plan.repo));
     println!("  base:         {}", display(&plan.base));
@@ -110,66 +141,83 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
         println!("  max_parallel: {n}");
     }
     println!("  monitor:      session {}", plan.monitor_session());
-    for a in &plan.agents {
-        println!("agent {}", a.name);
-        println!("  session:  {}", a.session);
-        println!("  branch:   {}", display(&a.branch));
-        println!("  worktree: {}", display_path(&a.worktree));
-        println!("  log:      {}", display_path(&a.log));
-        match &a.task {
-            Task::File(p) => println!("  task:     {}", display_path(p)),
-            Task::Prompt(p) => println!("  prompt:   {}", display(p.lines().next().unwrap_or(""))),
+}
+
+/// One agent as resolved: where it runs, what it is told, what runs it.
+fn print_agent(a: &Agent) {
+    println!("agent {}", a.name);
+    println!("  session:  {}", a.session);
+    println!("  branch:   {}", display(&a.branch));
+    println!("  worktree: {}", display_path(&a.worktree));
+    println!("  log:      {}", display_path(&a.log));
+    match &a.task {
+        Task::File(p) => println!("  task:     {}", display_path(p)),
+        Task::Prompt(p) => println!("  prompt:   {}", display(p.lines().next().unwrap_or(""))),
+    }
+    if let Some(p) = a.preset {
+        let mode = if a.interactive {
+            "interactive: its TUI in the pane, the task as its first prompt"
+        } else {
+            "headless"
+        };
+        println!("  agent:    {} ({mode})", p.name());
+        let level = a.launch.permissions;
+        println!("  permissions: {} — {}", level.name(), p.allows(level));
+        if !a.launch.args.is_empty() {
+            println!("  args:     {}", display(&format!("{:?}", a.launch.args)));
         }
-        if let Some(p) = a.preset {
-            let mode = if a.interactive {
-                "interactive: its TUI in the pane, the task as its first prompt"
-            } else {
-                "headless"
+    } else if a.interactive {
+        println!("  interactive: runs on the pane's terminal");
+    }
+    println!("  command:  {}", indent(&a.command));
+    print_program(a);
+    for (k, v) in &a.env {
+        println!("  env:      {}={}", display(k), display(v));
+    }
+    if let Some(v) = &a.verify {
+        println!("  verify:   {}", indent(v));
+    }
+    if let Some(v) = &a.on_exit {
+        println!("  on_exit:  {}", indent(v));
+    }
+}
+
+/// The agent's program: where it is installed, that it is not, or that a script runs.
+fn print_program(a: &Agent) {
+    match (find_program(a), program_of(&a.command)) {
+        (Ok(Some(path)), Some(name)) => println!(
+            "  program:  {}, installed at {}",
+            display(&name),
+            display_path(&path)
+        ),
+        (Err(name), _) => println!(
+            "  program:  {}, NOT INSTALLED (not found on PATH)",
+            display(&name)
+        ),
+        _ => println!("  program:  (a shell script: not checked)"),
+    }
+}
+
+/// A warning for each agent whose task file still holds the `fleet init` template: it would
+/// be asked to do nothing in particular.
+fn template_tasks(plan: &Plan) -> Vec<String> {
+    plan.agents
+        .iter()
+        .filter_map(|a| {
+            let Task::File(path) = &a.task else {
+                return None;
             };
-            println!("  agent:    {} ({mode})", p.name());
-            let level = a.launch.permissions;
-            println!("  permissions: {} — {}", level.name(), p.allows(level));
-            if !a.launch.args.is_empty() {
-                println!("  args:     {}", display(&format!("{:?}", a.launch.args)));
-            }
-        } else if a.interactive {
-            println!("  interactive: runs on the pane's terminal");
-        }
-        println!("  command:  {}", indent(&a.command));
-        let program = program_of(&a.command);
-        match (find_program(a), program) {
-            (Ok(Some(path)), Some(name)) => {
-                println!(
-                    "  program:  {}, installed at {}",
-                    display(&name),
-                    display_path(&path)
+            let left = crate::template::left_in(&std::fs::read_to_string(path).ok()?);
+            (!left.is_empty()).then(|| {
+                format!(
+                    "agent `{}`: its task {} still holds the `fleet init` template ({}); describe the work there before `fleet up`",
+                    a.name,
+                    display_path(path),
+                    left.join(", ")
                 )
-            }
-            (Err(name), _) => println!(
-                "  program:  {}, NOT INSTALLED (not found on PATH)",
-                display(&name)
-            ),
-            _ => println!("  program:  (a shell script: not checked)"),
-        }
-        for (k, v) in &a.env {
-            println!("  env:      {}={}", display(k), display(v));
-        }
-        if let Some(v) = &a.verify {
-            println!("  verify:   {}", indent(v));
-        }
-        if let Some(v) = &a.on_exit {
-            println!("  on_exit:  {}", indent(v));
-        }
-    }
-    for w in &plan.warnings {
-        eprintln!(
-            "warning: {}: {}",
-            display_path(&plan.manifest),
-            crate::util::display_text(w)
-        );
-    }
-    check_git_and_programs(&plan, &agents)?;
-    Ok(0)
+            })
+        })
+        .collect()
 }
 
 /// A multi-line script with its continuation lines under its first, each line escaped for
