@@ -60,9 +60,14 @@ fn on_server(tmux: Tmux<'static>) -> Tmux<'static> {
 
 /// What fleet's sessions need whatever the user's tmux configuration says, set on each
 /// session fleet creates, on new-session's line (`target` = [`window`]): a session with
-/// nobody attached stays (`destroy-unattached` would kill the agent at once).
+/// nobody attached stays (`destroy-unattached` would kill the agent at once), and its status
+/// line shows its whole name (tmux's `status-left` is `[#S] `, cut at 10 characters). Only
+/// the length is set, a number: no user string goes where tmux reads a format.
 pub fn keep_session(batch: &mut Batch, target: &str) {
     batch.and("set-option", &["-t", target, "destroy-unattached", "off"]);
+    let name = target.trim_start_matches('=').trim_end_matches(':');
+    let width = (name.chars().count() + 3).max(10).to_string();
+    batch.and("set-option", &["-t", target, "status-left-length", &width]);
 }
 
 /// What the server must do for fleet's sessions to live: not exit when no client is
@@ -551,29 +556,38 @@ pub fn inside() -> bool {
 }
 
 /// Attach the terminal to a session (outside tmux) or switch this client to it (inside).
+/// Inside tmux but in a pane no client shows (a script in a detached session), there is no
+/// client to switch: this terminal attaches instead, as from outside.
 pub fn attach(session: &str) -> Result<()> {
     let target = exact(session);
     if inside() {
-        one("switch-client", &["-t", target.as_str()]).map(drop)
-    } else {
-        crate::util::trace("tmux", &["attach-session", "-t", target.as_str()]);
-        let mut cmd = on_server(Tmux::with_command(
-            TmuxCommand::new()
-                .name("attach-session")
-                .push_param("-t")
-                .push_param(target)
-                .to_owned(),
-        ))
-        .into_command();
-        // From inside another tmux server: a client nested in that one's pane.
-        cmd.env_remove("TMUX");
-        let status = cmd.status().map_err(spawn_error)?;
-        if !status.success() {
-            bail!("tmux attach-session -t ={session} failed ({status})");
+        match one("switch-client", &["-t", target.as_str()]) {
+            Ok(_) => return Ok(()),
+            Err(e) if format!("{e:#}").contains("no current client") => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot attach to session {session}")),
         }
-        Ok(())
     }
-    .with_context(|| format!("cannot attach to session {session}"))
+    attach_here(&target).with_context(|| format!("cannot attach to session {session}"))
+}
+
+/// `tmux attach-session -t target` on this terminal.
+fn attach_here(target: &str) -> Result<()> {
+    crate::util::trace("tmux", &["attach-session", "-t", target]);
+    let mut cmd = on_server(Tmux::with_command(
+        TmuxCommand::new()
+            .name("attach-session")
+            .push_param("-t")
+            .push_param(target.to_string())
+            .to_owned(),
+    ))
+    .into_command();
+    // From inside another tmux server: a client nested in that one's pane.
+    cmd.env_remove("TMUX");
+    let status = cmd.status().map_err(spawn_error)?;
+    if !status.success() {
+        bail!("tmux attach-session -t {target} failed ({status})");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

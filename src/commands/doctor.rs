@@ -24,6 +24,11 @@ impl Report {
         println!("ok       {}", what.as_ref());
     }
 
+    /// Information: how things are, nothing to fix (does not change the exit code).
+    fn info(&mut self, what: impl AsRef<str>) {
+        println!("info     {}", what.as_ref());
+    }
+
     /// Worth knowing, not a problem (does not change the exit code).
     fn warning(&mut self, what: impl AsRef<str>) {
         println!("warning  {}", what.as_ref());
@@ -126,13 +131,31 @@ fn programs(r: &mut Report, plan: &Plan) {
 }
 
 /// Sessions tagged by this fleet that no agent of the manifest owns, sessions of fleets whose
-/// manifest is gone, and agents whose session vanished (lost).
+/// manifest is gone, agents whose session vanished (lost), and a queue nothing will start.
 fn sessions(r: &mut Report, plan: &Plan) -> Result<()> {
     let all = tmux::sessions()?;
+    let mut found = foreign_sessions(r, plan, &all);
+    let owned = super::owned(plan, &all);
+    found |= lost_agents(r, plan, &owned);
+    found |= stuck_queue(r, plan, &owned);
+    if !found {
+        r.ok("tmux sessions: none orphaned, no agent lost");
+    }
+    state_dir_mode(r, plan);
+    Ok(())
+}
+
+/// Sessions tagged by this fleet that no agent owns, and those of fleets whose manifest is
+/// gone. True when it found one.
+fn foreign_sessions(r: &mut Report, plan: &Plan, all: &[tmux::Session]) -> bool {
     let tag = plan.tag();
     let monitor = plan.monitor_session();
     let mut found = false;
-    for s in &all {
+    for s in all {
+        let kill = format!(
+            "tmux kill-session -t {}",
+            shell_quote(&tmux::exact(&s.name))
+        );
         if s.tag == tag {
             if s.name != monitor && !plan.agents.iter().any(|a| a.session == s.name) {
                 found = true;
@@ -141,10 +164,7 @@ fn sessions(r: &mut Report, plan: &Plan) -> Result<()> {
                         "session {} is tagged by this fleet but no agent in the manifest has it",
                         s.name
                     ),
-                    format!(
-                        "tmux kill-session -t {}   (or `fleet down`, which stops it too)",
-                        shell_quote(&tmux::exact(&s.name))
-                    ),
+                    format!("{kill}   (or `fleet down`, which stops it too)"),
                 );
             }
         } else if !s.tag.is_empty() && !Path::new(&s.tag).exists() {
@@ -154,50 +174,59 @@ fn sessions(r: &mut Report, plan: &Plan) -> Result<()> {
                     "session {} belongs to a fleet whose manifest {} is gone",
                     s.name, s.tag
                 ),
-                format!(
-                    "tmux kill-session -t {}",
-                    shell_quote(&tmux::exact(&s.name))
-                ),
+                kill,
             );
         }
     }
-    let owned = super::owned(plan, &all);
+    found
+}
+
+/// Agents whose session vanished without an exit record. True when it found one.
+fn lost_agents(r: &mut Report, plan: &Plan, owned: &HashSet<String>) -> bool {
     let dir = Dir::new(&plan.state_dir);
+    let mut found = false;
     for a in &plan.agents {
         let record = dir.record(&a.name);
-        if Record::derive(record.as_ref(), owned.contains(&a.session)) == State::Lost {
-            found = true;
-            let ghost = record
-                .as_ref()
-                .and_then(|r| r.pid)
-                .filter(|pid| crate::util::runner_alive(*pid, &dir.spec_path(&a.name)));
-            if let Some(pid) = ghost {
-                r.problem(
-                    format!(
-                        "agent {} lost its session {} but its last run (pid {pid}) is still going",
-                        a.name, a.session
-                    ),
-                    format!(
-                        "kill {pid}   (or wait for it to end), then {} up {}",
-                        super::fleet_command(plan),
-                        a.name
-                    ),
-                );
-                continue;
-            }
+        if Record::derive(record.as_ref(), owned.contains(&a.session)) != State::Lost {
+            continue;
+        }
+        found = true;
+        let ghost = record
+            .as_ref()
+            .and_then(|r| r.pid)
+            .filter(|pid| crate::util::runner_alive(*pid, &dir.spec_path(&a.name)));
+        if let Some(pid) = ghost {
             r.problem(
                 format!(
-                    "agent {} is lost: it was running but its session {} is gone (tmux server ended?)",
+                    "agent {} lost its session {} but its last run (pid {pid}) is still going",
                     a.name, a.session
                 ),
                 format!(
-                    "{} up {}   (restarts it in its worktree, keeping its work)",
+                    "kill {pid}   (or wait for it to end), then {} up {}",
                     super::fleet_command(plan),
                     a.name
                 ),
             );
+            continue;
         }
+        r.problem(
+            format!(
+                "agent {} is lost: it was running but its session {} is gone (tmux server ended?)",
+                a.name, a.session
+            ),
+            format!(
+                "{} up {}   (restarts it in its worktree, keeping its work)",
+                super::fleet_command(plan),
+                a.name
+            ),
+        );
     }
+    found
+}
+
+/// Queued agents with none running to start them when it ends. True when so.
+fn stuck_queue(r: &mut Report, plan: &Plan, owned: &HashSet<String>) -> bool {
+    let dir = Dir::new(&plan.state_dir);
     let views: Vec<State> = plan
         .agents
         .iter()
@@ -210,22 +239,18 @@ fn sessions(r: &mut Report, plan: &Plan) -> Result<()> {
         .filter(|(_, s)| **s == State::Queued)
         .map(|(a, _)| a.name.as_str())
         .collect();
-    if !queued.is_empty() && !views.contains(&State::Running) {
-        found = true;
-        r.problem(
-            format!(
-                "{} queued but no agent is running to start {} when it ends",
-                queued.join(", "),
-                if queued.len() == 1 { "it" } else { "them" }
-            ),
-            format!("{} up", super::fleet_command(plan)),
-        );
+    if queued.is_empty() || views.contains(&State::Running) {
+        return false;
     }
-    if !found {
-        r.ok("tmux sessions: none orphaned, no agent lost");
-    }
-    state_dir_mode(r, plan);
-    Ok(())
+    r.problem(
+        format!(
+            "{} queued but no agent is running to start {} when it ends",
+            queued.join(", "),
+            if queued.len() == 1 { "it" } else { "them" }
+        ),
+        format!("{} up", super::fleet_command(plan)),
+    );
+    true
 }
 
 /// `.fleet/` holds logs that may carry secrets: it must be user-only.
@@ -250,9 +275,64 @@ fn state_dir_mode(r: &mut Report, plan: &Plan) {
 }
 
 /// Registered worktrees whose directory is gone, directories in the worktree dir that are not
-/// worktrees, and fleet branches (`fleet/*` and the manifest's) without a worktree.
+/// worktrees, worktrees locked or on another branch, and fleet branches (`fleet/*` and the
+/// manifest's) without a worktree: a problem, except an agent's branch kept after its
+/// worktree was removed (what `fleet down --rm-worktrees` does), which is worth knowing.
 fn worktrees(r: &mut Report, plan: &Plan) -> Result<()> {
     let list = git::worktrees(&plan.repo)?;
+    let mut found = gone_worktrees(r, plan, &list);
+    found |= stray_dirs(r, plan, &list);
+    found |= odd_worktrees(r, plan, &list);
+    let (orphans, kept) = branches_without_worktree(plan, &list)?;
+    found |= !orphans.is_empty();
+    for b in &orphans {
+        r.problem(
+            format!("branch {b} has no worktree (its worktree was removed)"),
+            format!(
+                "git -C {} branch -d {}   (once merged; -D drops its commits){}",
+                shell_quote(&plan.repo.display().to_string()),
+                shell_quote(b),
+                work_again(plan, b)
+                    .map(|up| format!("; or `{up}` to work on it again"))
+                    .unwrap_or_default()
+            ),
+        );
+    }
+    if !found {
+        let every = if kept.is_empty() {
+            "; every fleet branch has its worktree"
+        } else {
+            ""
+        };
+        r.ok(format!(
+            "worktrees: {} registered, none stale{every}",
+            list.len()
+        ));
+    }
+    for b in &kept {
+        r.info(format!(
+            "branch {b} is kept without its worktree (`fleet down --rm-worktrees` removes the worktree, not the branch){}",
+            work_again(plan, b)
+                .map(|up| format!(": `{up}` works on it again"))
+                .unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
+
+/// The command that works on branch `b` again, when it is an agent's.
+fn work_again(plan: &Plan, b: &str) -> Option<String> {
+    let a = plan.agents.iter().find(|a| a.branch == b)?;
+    let record = Dir::new(&plan.state_dir).record(&a.name);
+    Some(super::up_hint(
+        plan,
+        &a.name,
+        Record::derive(record.as_ref(), false),
+    ))
+}
+
+/// Registered worktrees whose directory is gone. True when it found one.
+fn gone_worktrees(r: &mut Report, plan: &Plan, list: &[git::Worktree]) -> bool {
     let repo = shell_quote(&plan.repo.display().to_string());
     let mut found = false;
     for w in list.iter().filter(|w| w.prunable) {
@@ -265,28 +345,41 @@ fn worktrees(r: &mut Report, plan: &Plan) -> Result<()> {
             format!("git -C {repo} worktree prune"),
         );
     }
-    if let Ok(entries) = std::fs::read_dir(&plan.worktree_dir) {
-        let mut stray: Vec<_> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_dir() && git::registered(&list, p).is_none())
-            .collect();
-        stray.sort();
-        for p in stray {
-            found = true;
-            r.problem(
-                format!(
-                    "{} is in the worktree dir but is not a worktree of {}",
-                    p.display(),
-                    plan.repo.display()
-                ),
-                format!(
-                    "look inside, then move it away or `rm -r {}`",
-                    shell_quote(&p.display().to_string())
-                ),
-            );
-        }
+    found
+}
+
+/// Directories in the worktree dir that are not worktrees. True when it found one.
+fn stray_dirs(r: &mut Report, plan: &Plan, list: &[git::Worktree]) -> bool {
+    let Ok(entries) = std::fs::read_dir(&plan.worktree_dir) else {
+        return false;
+    };
+    let mut stray: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && git::registered(list, p).is_none())
+        .collect();
+    stray.sort();
+    for p in &stray {
+        r.problem(
+            format!(
+                "{} is in the worktree dir but is not a worktree of {}",
+                p.display(),
+                plan.repo.display()
+            ),
+            format!(
+                "look inside, then move it away or `rm -r {}`",
+                shell_quote(&p.display().to_string())
+            ),
+        );
     }
+    !stray.is_empty()
+}
+
+/// Worktrees in the worktree dir that are locked (a `git worktree add` cut short) or whose
+/// agent's worktree is on another branch. True when it found one.
+fn odd_worktrees(r: &mut Report, plan: &Plan, list: &[git::Worktree]) -> bool {
+    let repo = shell_quote(&plan.repo.display().to_string());
+    let mut found = false;
     for w in list
         .iter()
         .filter(|w| !w.prunable && w.path.starts_with(&plan.worktree_dir))
@@ -309,25 +402,37 @@ fn worktrees(r: &mut Report, plan: &Plan) -> Result<()> {
                 ),
             );
         }
-        if let Some(a) = plan.agents.iter().find(|a| a.worktree == w.path) {
-            if w.branch.as_deref() != Some(a.branch.as_str()) {
-                found = true;
-                r.problem(
-                    format!(
-                        "agent {}'s worktree {} is on {} instead of {}",
-                        a.name,
-                        w.path.display(),
-                        w.branch.as_deref().unwrap_or("a detached HEAD"),
-                        a.branch
-                    ),
-                    format!(
-                        "git -C {path} switch {}   (commit or stash the work there first)",
-                        shell_quote(&a.branch)
-                    ),
-                );
-            }
+        let Some(a) = plan.agents.iter().find(|a| a.worktree == w.path) else {
+            continue;
+        };
+        if w.branch.as_deref() != Some(a.branch.as_str()) {
+            found = true;
+            r.problem(
+                format!(
+                    "agent {}'s worktree {} is on {} instead of {}",
+                    a.name,
+                    w.path.display(),
+                    w.branch.as_deref().unwrap_or("a detached HEAD"),
+                    a.branch
+                ),
+                format!(
+                    "git -C {path} switch {}   (commit or stash the work there first)",
+                    shell_quote(&a.branch)
+                ),
+            );
         }
     }
+    found
+}
+
+/// Fleet branches (`fleet/*` and the manifest's) that no live worktree has checked out, as
+/// (problems, kept): kept are agents' branches whose worktree is not registered at all, as
+/// `fleet down --rm-worktrees` leaves them; the rest are problems (a branch nobody's, or an
+/// agent's whose worktree directory vanished).
+fn branches_without_worktree(
+    plan: &Plan,
+    list: &[git::Worktree],
+) -> Result<(Vec<String>, Vec<String>)> {
     let checked_out: HashSet<&str> = list
         .iter()
         .filter(|w| !w.prunable)
@@ -339,43 +444,21 @@ fn worktrees(r: &mut Report, plan: &Plan) -> Result<()> {
             branches.push(a.branch.clone());
         }
     }
-    // (an agent whose worktree is there on another branch is reported above)
+    // (an agent whose worktree is there on another branch is reported by odd_worktrees)
     let misplaced = |b: &str| {
         plan.agents
             .iter()
-            .any(|a| a.branch == b && git::registered(&list, &a.worktree).is_some())
+            .any(|a| a.branch == b && git::registered(list, &a.worktree).is_some())
     };
-    for b in branches
-        .iter()
+    let removed = |b: &str| {
+        plan.agents
+            .iter()
+            .any(|a| a.branch == b && !list.iter().any(|w| w.path == a.worktree))
+    };
+    Ok(branches
+        .into_iter()
         .filter(|b| !checked_out.contains(b.as_str()) && !misplaced(b))
-    {
-        found = true;
-        let agent = plan.agents.iter().find(|a| &a.branch == b);
-        let again = agent
-            .map(|a| {
-                let record = crate::state::Dir::new(&plan.state_dir).record(&a.name);
-                let state = crate::state::Record::derive(record.as_ref(), false);
-                format!(
-                    "; or `{}` to work on it again",
-                    super::up_hint(plan, &a.name, state)
-                )
-            })
-            .unwrap_or_default();
-        r.problem(
-            format!("branch {b} has no worktree (its worktree was removed)"),
-            format!(
-                "git -C {repo} branch -d {}   (once merged; -D drops its commits){again}",
-                shell_quote(b)
-            ),
-        );
-    }
-    if !found {
-        r.ok(format!(
-            "worktrees: {} registered, none stale; every fleet branch has its worktree",
-            list.len()
-        ));
-    }
-    Ok(())
+        .partition(|b| !removed(b)))
 }
 
 /// fleet run from inside an agent CLI's session: its variables would make a nested agent

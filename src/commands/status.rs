@@ -180,6 +180,30 @@ pub fn state_of<'a>(plan: &Plan, agent: &'a Agent) -> Result<(View<'a>, HashSet<
 
 /// The last non-empty line of a log, control characters removed.
 pub fn last_line(log: &Path) -> String {
+    last_line_but(log, |_| false)
+}
+
+/// The monitor's LAST LINE: the log's last line but fleet's footer (`[fleet] agent1 failed
+/// (exit 3) after 2s at …`), which only repeats the STATE column beside it.
+fn last_line_in_monitor(v: &View) -> String {
+    let prefix = format!("[fleet] {} ", v.agent.name);
+    let footer = |l: &str| {
+        l.strip_prefix(&prefix).is_some_and(|rest| {
+            ["done", "failed", "stopped"]
+                .iter()
+                .any(|s| rest.starts_with(s))
+                && rest.contains(" after ")
+        })
+    };
+    if footer(&v.last_line) {
+        last_line_but(&v.agent.log, footer)
+    } else {
+        v.last_line.clone()
+    }
+}
+
+/// The last non-empty line of a log that is not `skip`, control characters removed.
+fn last_line_but(log: &Path, skip: impl Fn(&str) -> bool) -> String {
     let Ok(mut f) = std::fs::File::open(log) else {
         return String::new();
     };
@@ -190,7 +214,7 @@ pub fn last_line(log: &Path) -> String {
     let text = String::from_utf8_lossy(&buf);
     text.split(['\n', '\r'])
         .map(strip_control)
-        .rfind(|l| !l.trim().is_empty())
+        .rfind(|l| !l.trim().is_empty() && !skip(l))
         .unwrap_or_default()
 }
 
@@ -416,11 +440,13 @@ fn terminal_width() -> usize {
     util::terminal_width().unwrap_or(usize::MAX)
 }
 
-/// The status text of the whole fleet: table plus the monitor's line. `stats` holds the git
-/// work by agent name: refreshed when `detail` is Full, else used as it is.
+/// The status text of the whole fleet: table plus the monitor's line (not in the monitor
+/// itself, where LAST LINE skips fleet's footer too). `stats` holds the git work by agent
+/// name: refreshed when `detail` is Full, else used as it is.
 fn render(
     plan: &Plan,
     names: &[String],
+    in_monitor: bool,
     sessions: &[tmux::Session],
     detail: Detail,
     stats: &mut HashMap<String, Stats>,
@@ -435,22 +461,27 @@ fn render(
         } else if let Some(s) = stats.get(&v.agent.name) {
             v.stats = *s;
         }
+        if in_monitor {
+            v.last_line = last_line_in_monitor(v);
+        }
     }
     *labels = views
         .iter()
         .map(|v| (v.agent.name.clone(), label(v)))
         .collect();
-    let monitor = if owned.contains(&plan.monitor_session()) {
+    let monitor = if in_monitor {
+        String::new()
+    } else if owned.contains(&plan.monitor_session()) {
         format!(
-            "monitor: {} ({} attach)",
+            "monitor: {} ({} attach)\n",
             plan.monitor_session(),
             super::fleet_command(plan)
         )
     } else {
-        "monitor: not running (fleet up starts it)".to_string()
+        "monitor: not running (fleet up starts it)\n".to_string()
     };
     Ok(format!(
-        "{}{monitor}\n",
+        "{}{monitor}",
         table(&views, terminal_width(), util::color_stdout())
     ))
 }
@@ -477,6 +508,7 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
         let text = render(
             &plan,
             &args.names,
+            false,
             &tmux::sessions()?,
             Detail::Full,
             &mut stats,
@@ -524,6 +556,7 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
                 render(
                     &plan,
                     &args.names,
+                    args.monitor,
                     &sessions,
                     detail,
                     &mut stats,
