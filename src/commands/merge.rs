@@ -6,7 +6,7 @@ use anyhow::Result;
 use super::status;
 use crate::cli::MergeArgs;
 use crate::git::{self, Merged};
-use crate::manifest::Plan;
+use crate::manifest::{Agent, Plan};
 use crate::state::{Dir, State};
 
 /// At most this many of a checkout's changed files are named in a refusal.
@@ -54,72 +54,102 @@ pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {
         return Ok(0);
     }
     let _lock = Dir::new(&plan.state_dir).lock(super::up::LOCK_WAIT)?;
-    let before = git::rev_parse(&plan.repo, "HEAD")?;
-    let tip = git::rev_parse(&plan.repo, &full)?;
-    let message = if args.squash {
-        let subjects = git::subjects(&plan.repo, "HEAD", &full)?;
-        let body: Vec<String> = subjects.iter().map(|s| format!("* {s}")).collect();
-        format!(
-            "{}: squashed {ahead} commit{} from {branch}\n\n{}",
-            agent.name,
-            if ahead == 1 { "" } else { "s" },
-            body.join("\n")
-        )
-    } else {
-        format!("Merge {branch} (fleet agent {})", agent.name)
-    };
-    match git::merge(&plan.repo, branch, args.squash, &message)? {
-        Merged::Ok(_) => {
-            let after = git::rev_parse(&plan.repo, "HEAD")?;
-            // Reported only once it is so: HEAD moved, and (unless squashed) holds the tip.
-            let happened = after != before
-                && (args.squash || git::is_ancestor(&plan.repo, &tip, &after)?);
-            if !happened {
-                anyhow::bail!(
-                    "git reported the merge of {branch} into {base} as done, but {base} is at {} and does not hold {branch}'s {}: not merged",
-                    &after[..after.len().min(12)],
-                    &tip[..tip.len().min(12)]
-                );
-            }
-            let how = if args.squash {
-                "squashed into one commit"
-            } else if git::count_commits(&plan.repo, &before, &after)? == ahead {
-                "fast-forward"
-            } else {
-                "merge commit"
-            };
-            crate::info!(
-                "merged {} ({branch}, {ahead} commit{}) into {base}: {how}, now at {}",
-                agent.name,
-                if ahead == 1 { "" } else { "s" },
-                &after[..after.len().min(12)]
-            );
-            crate::info!(
-                "`{} down {} --rm-worktrees` removes its session and worktree (the branch stays)",
-                super::fleet_command(plan),
-                agent.name
-            );
-            Ok(0)
-        }
-        Merged::Conflict(files) => anyhow::bail!(
-            "merging {branch} into {base} conflicts in {}; the merge was aborted and nothing was changed. \
-             Resolve it by hand (`git merge {branch}` in {}), or have the agent rebase its branch on {base}",
-            files.join(", "),
-            plan.repo.display()
-        ),
+    merge(plan, agent, args, ahead)
+}
+
+/// The commit message: a merge's, or a squash's listing the `ahead` commits' subjects.
+fn message(plan: &Plan, agent: &Agent, squash: bool, ahead: u64) -> Result<String> {
+    let branch = &agent.branch;
+    if !squash {
+        return Ok(format!("Merge {branch} (fleet agent {})", agent.name));
     }
+    let subjects = git::subjects(&plan.repo, "HEAD", &format!("refs/heads/{branch}"))?;
+    let body: Vec<String> = subjects.iter().map(|s| format!("* {s}")).collect();
+    Ok(format!(
+        "{}: squashed {ahead} commit{} from {branch}\n\n{}",
+        agent.name,
+        if ahead == 1 { "" } else { "s" },
+        body.join("\n")
+    ))
+}
+
+/// Merge the agent's branch (`ahead` commits) into the checked-out base, and report it
+/// once HEAD shows it done; a conflict is undone and its files named.
+fn merge(plan: &Plan, agent: &Agent, args: &MergeArgs, ahead: u64) -> Result<i32> {
+    let (branch, base) = (&agent.branch, &plan.base);
+    let before = git::rev_parse(&plan.repo, "HEAD")?;
+    let tip = git::rev_parse(&plan.repo, &format!("refs/heads/{branch}"))?;
+    let message = message(plan, agent, args.squash, ahead)?;
+    let files = match git::merge(&plan.repo, branch, args.squash, &message)? {
+        Merged::Ok(_) => return merged(plan, agent, args.squash, ahead, (&before, &tip)),
+        Merged::Conflict(files) => files,
+    };
+    anyhow::bail!(
+        "merging {branch} into {base} conflicts in {}; the merge was aborted and nothing was changed. \
+         Resolve it by hand (`git merge {branch}` in {}), or have the agent rebase its branch on {base}",
+        files.join(", "),
+        plan.repo.display()
+    )
+}
+
+/// git said the merge went through: check that HEAD moved and (unless squashed) holds the
+/// branch's tip, then say how it was merged. `(before, tip)`: HEAD before, the branch's tip.
+fn merged(
+    plan: &Plan,
+    agent: &Agent,
+    squash: bool,
+    ahead: u64,
+    (before, tip): (&str, &str),
+) -> Result<i32> {
+    let (branch, base) = (&agent.branch, &plan.base);
+    let after = git::rev_parse(&plan.repo, "HEAD")?;
+    // Reported only once it is so: HEAD moved, and (unless squashed) holds the tip.
+    let happened = after != before && (squash || git::is_ancestor(&plan.repo, tip, &after)?);
+    if !happened {
+        anyhow::bail!(
+            "git reported the merge of {branch} into {base} as done, but {base} is at {} and does not hold {branch}'s {}: not merged",
+            &after[..after.len().min(12)],
+            &tip[..tip.len().min(12)]
+        );
+    }
+    let how = if squash {
+        "squashed into one commit"
+    } else if git::count_commits(&plan.repo, before, &after)? == ahead {
+        "fast-forward"
+    } else {
+        "merge commit"
+    };
+    crate::info!(
+        "merged {} ({branch}, {ahead} commit{}) into {base}: {how}, now at {}",
+        agent.name,
+        if ahead == 1 { "" } else { "s" },
+        &after[..after.len().min(12)]
+    );
+    crate::info!(
+        "`{} down {} --rm-worktrees` removes its session and worktree (the branch stays)",
+        super::fleet_command(plan),
+        agent.name
+    );
+    Ok(0)
 }
 
 /// Every reason not to merge, each with its fix; empty when the merge may go ahead. All of
 /// them are checked before anything changes, and all are named at once.
 fn refusals(
     plan: &Plan,
-    agent: &crate::manifest::Agent,
+    agent: &Agent,
     view: &status::View,
     args: &MergeArgs,
 ) -> Result<Vec<String>> {
-    let (branch, base) = (&agent.branch, &plan.base);
-    let repo_arg = crate::util::shell_quote(&plan.repo.display().to_string());
+    let mut refusals = state_refusals(agent, view, args);
+    refusals.extend(worktree_refusals(plan, agent, args)?);
+    refusals.extend(checkout_refusals(plan, agent)?);
+    Ok(refusals)
+}
+
+/// The agent's state: damaged, still at work, or failed (unless forced; a failed verify
+/// unless `--no-verify`).
+fn state_refusals(agent: &Agent, view: &status::View, args: &MergeArgs) -> Vec<String> {
     let mut refusals = Vec::new();
     if view.state == State::Damaged {
         refusals.push(
@@ -158,39 +188,57 @@ fn refusals(
             ));
         }
     }
+    refusals
+}
+
+/// The agent's worktree: uncommitted changes, or work committed on another branch than its
+/// own (unless forced).
+fn worktree_refusals(plan: &Plan, agent: &Agent, args: &MergeArgs) -> Result<Vec<String>> {
+    let branch = &agent.branch;
+    let mut refusals = Vec::new();
     let worktrees = git::worktrees(&plan.repo)?;
-    if let Some(wt) = git::registered(&worktrees, &agent.worktree) {
-        let dirty = git::changes(&agent.worktree, true)?;
-        if !dirty.is_empty() {
+    let Some(wt) = git::registered(&worktrees, &agent.worktree) else {
+        return Ok(refusals);
+    };
+    let dirty = git::changes(&agent.worktree, true)?;
+    if !dirty.is_empty() {
+        refusals.push(format!(
+            "its worktree {} has uncommitted changes ({}): commit or discard them there first",
+            agent.worktree.display(),
+            some_files(&dirty)
+        ));
+    }
+    // The agent may have committed elsewhere than on its branch: merging the branch
+    // would leave that work behind.
+    if let (Some(head), false) = (&wt.head, wt.branch.as_deref() == Some(branch.as_str())) {
+        let lacking = git::count_commits(&plan.repo, &format!("refs/heads/{branch}"), head)?;
+        if lacking > 0 && !args.force {
+            let wt_arg = crate::util::shell_quote(&agent.worktree.display().to_string());
+            let (where_, what) = match wt.branch.as_deref() {
+                Some(other) => (format!("on branch {other}"), other.to_string()),
+                None => (
+                    format!("on a detached HEAD ({})", &head[..head.len().min(12)]),
+                    head[..head.len().min(12)].to_string(),
+                ),
+            };
             refusals.push(format!(
-                "its worktree {} has uncommitted changes ({}): commit or discard them there first",
+                "its work is on another branch than its own: its worktree {} is {where_}, with {lacking} commit{} that {branch} lacks; bring {} onto {branch} (`git -C {wt_arg} switch {branch} && git -C {wt_arg} merge {what}`), or pass --force to merge {branch} without {}",
                 agent.worktree.display(),
-                some_files(&dirty)
+                if lacking == 1 { "" } else { "s" },
+                if lacking == 1 { "it" } else { "them" },
+                if lacking == 1 { "it" } else { "them" },
             ));
         }
-        // The agent may have committed elsewhere than on its branch: merging the branch
-        // would leave that work behind.
-        if let (Some(head), false) = (&wt.head, wt.branch.as_deref() == Some(branch.as_str())) {
-            let lacking = git::count_commits(&plan.repo, &format!("refs/heads/{branch}"), head)?;
-            if lacking > 0 && !args.force {
-                let wt_arg = crate::util::shell_quote(&agent.worktree.display().to_string());
-                let (where_, what) = match wt.branch.as_deref() {
-                    Some(other) => (format!("on branch {other}"), other.to_string()),
-                    None => (
-                        format!("on a detached HEAD ({})", &head[..head.len().min(12)]),
-                        head[..head.len().min(12)].to_string(),
-                    ),
-                };
-                refusals.push(format!(
-                    "its work is on another branch than its own: its worktree {} is {where_}, with {lacking} commit{} that {branch} lacks; bring {} onto {branch} (`git -C {wt_arg} switch {branch} && git -C {wt_arg} merge {what}`), or pass --force to merge {branch} without {}",
-                    agent.worktree.display(),
-                    if lacking == 1 { "" } else { "s" },
-                    if lacking == 1 { "it" } else { "them" },
-                    if lacking == 1 { "it" } else { "them" },
-                ));
-            }
-        }
     }
+    Ok(refusals)
+}
+
+/// The main checkout: an operation under way, not on `base` (or `base` no branch),
+/// uncommitted changes.
+fn checkout_refusals(plan: &Plan, agent: &Agent) -> Result<Vec<String>> {
+    let (branch, base) = (&agent.branch, &plan.base);
+    let repo_arg = crate::util::shell_quote(&plan.repo.display().to_string());
+    let mut refusals = Vec::new();
     let operation = git::operation_in_progress(&plan.repo)?;
     if let Some(what) = operation {
         refusals.push(format!(

@@ -43,22 +43,10 @@ fn describe(v: &View) -> String {
 pub fn run(plan: &Plan, args: &WaitArgs) -> Result<i32> {
     let agents = plan.select(&args.names)?;
     util::defer_interrupts_quietly();
-    let started = Instant::now();
-    let deadline = args.timeout.map(|s| started + Duration::from_secs(s));
-    let bar = if std::io::stderr().is_terminal() {
-        let bar =
-            ProgressBar::with_draw_target(Some(agents.len() as u64), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{bar:24}] {pos}/{len} finished  {elapsed}  {wide_msg}",
-            )?
-            .progress_chars("=> "),
-        );
-        bar.enable_steady_tick(Duration::from_millis(200));
-        Some(bar)
-    } else {
-        None
-    };
+    let deadline = args
+        .timeout
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    let bar = progress_bar(agents.len())?;
     let say = |line: String| match &bar {
         Some(b) => b.println(line),
         None => println!("{line}"),
@@ -87,40 +75,14 @@ pub fn run(plan: &Plan, args: &WaitArgs) -> Result<i32> {
             });
         }
         if running.is_empty() {
-            let bad: Vec<&str> = views
-                .iter()
-                .filter(|v| v.state != State::Done)
-                .map(|v| v.agent.name.as_str())
-                .collect();
-            break if bad.is_empty() {
-                (0, format!("all {} done", views.len()))
-            } else {
-                let done = views.len() - bad.len();
-                (
-                    1,
-                    format!(
-                        "{done} of {} done; not done: {}",
-                        views.len(),
-                        bad.join(", ")
-                    ),
-                )
-            };
+            break outcome(&views);
         }
         let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
         if timed_out || util::interrupted() {
             if let Some(b) = &bar {
                 b.finish_and_clear();
             }
-            let why = if timed_out {
-                format!(
-                    "timed out after {}",
-                    util::duration(args.timeout.unwrap_or(0))
-                )
-            } else {
-                "interrupted".to_string()
-            };
-            eprintln!("{why}; still running: {}", running.join(", "));
-            return Ok(if timed_out { TIMED_OUT } else { INTERRUPTED });
+            return Ok(gave_up(timed_out, args, &running));
         }
         let nap = deadline.map_or(POLL, |d| {
             POLL.min(d.saturating_duration_since(Instant::now()))
@@ -132,4 +94,61 @@ pub fn run(plan: &Plan, args: &WaitArgs) -> Result<i32> {
     }
     println!("{summary}");
     Ok(code)
+}
+
+/// On a terminal, a bar of `total` agents finished (the running ones named); else none.
+fn progress_bar(total: usize) -> Result<Option<ProgressBar>> {
+    if !std::io::stderr().is_terminal() {
+        return Ok(None);
+    }
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{bar:24}] {pos}/{len} finished  {elapsed}  {wide_msg}",
+        )?
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    Ok(Some(bar))
+}
+
+/// All awaited agents ended: exit 0 and `all N done` when every one is done, else 1 naming
+/// those that are not.
+fn outcome(views: &[View]) -> (i32, String) {
+    let bad: Vec<&str> = views
+        .iter()
+        .filter(|v| v.state != State::Done)
+        .map(|v| v.agent.name.as_str())
+        .collect();
+    if bad.is_empty() {
+        return (0, format!("all {} done", views.len()));
+    }
+    let done = views.len() - bad.len();
+    (
+        1,
+        format!(
+            "{done} of {} done; not done: {}",
+            views.len(),
+            bad.join(", ")
+        ),
+    )
+}
+
+/// Stopped waiting before the agents ended (timeout or Ctrl-C): say so, naming those still
+/// running; the exit code.
+fn gave_up(timed_out: bool, args: &WaitArgs, running: &[&str]) -> i32 {
+    let why = if timed_out {
+        format!(
+            "timed out after {}",
+            util::duration(args.timeout.unwrap_or(0))
+        )
+    } else {
+        "interrupted".to_string()
+    };
+    eprintln!("{why}; still running: {}", running.join(", "));
+    if timed_out {
+        TIMED_OUT
+    } else {
+        INTERRUPTED
+    }
 }
