@@ -153,7 +153,7 @@ say "fleet logs breaker -n 4"
 "$fleet" logs breaker -n 4
 say "fleet diff writer --stat (its commits plus anything uncommitted)"
 "$fleet" diff writer --stat
-say "fleet merge breaker (it committed nothing: nothing to merge)"
+say "fleet merge breaker (it failed: fleet refuses to merge unfinished work, changing nothing)"
 "$fleet" merge breaker || say "fleet merge exited $?"
 say "fleet merge writer"
 "$fleet" merge writer
