@@ -1,0 +1,98 @@
+//! Merging an agent's branch into the user's checkout: the only place fleet runs `git
+//! merge` (and the squash's commit), and the only judge of an operation the user has under
+//! way there (a merge, rebase, cherry-pick, …), which fleet must never undo.
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use super::{git, run};
+
+/// An operation the user has under way in a checkout (git's own markers, in the
+/// checkout's git directory): "a merge", "a rebase", …; None when there is none.
+pub fn operation_in_progress(checkout: &Path) -> Result<Option<&'static str>> {
+    const MARKERS: [(&str, &str); 7] = [
+        ("MERGE_HEAD", "a merge"),
+        ("rebase-merge", "a rebase"),
+        ("rebase-apply", "a rebase or `git am`"),
+        ("CHERRY_PICK_HEAD", "a cherry-pick"),
+        ("REVERT_HEAD", "a revert"),
+        ("sequencer", "a cherry-pick or revert of several commits"),
+        ("BISECT_LOG", "a bisect"),
+    ];
+    let mut args = vec!["rev-parse"];
+    for (marker, _) in MARKERS {
+        args.extend(["--git-path", marker]);
+    }
+    let out = run(checkout, &args)?;
+    Ok(out
+        .lines()
+        .zip(MARKERS)
+        .find(|(path, _)| checkout.join(path).symlink_metadata().is_ok())
+        .map(|(_, (_, what))| what))
+}
+
+/// How [`merge`] ended.
+#[derive(Debug)]
+pub enum Merged {
+    /// Merged (or squashed and committed); git's own summary.
+    Ok(String),
+    /// Conflicts: these files; the merge was undone (`git reset --merge`).
+    Conflict(Vec<String>),
+}
+
+/// Merge the local `branch` (as `refs/heads/BRANCH`: a tag of that name does not shadow it)
+/// into the branch checked out in `repo` (`--squash`: one new commit). On a conflict the
+/// merge is undone and the conflicting files returned; on any other failure too the checkout
+/// is put back as it was and git's message returned as the error. It refuses to start while
+/// the user has an operation under way ([`operation_in_progress`]), so what it undoes
+/// (`git reset --merge`) is only ever its own merge.
+pub fn merge(repo: &Path, branch: &str, squash: bool, message: &str) -> Result<Merged> {
+    if let Some(what) = operation_in_progress(repo)? {
+        bail!(
+            "{} has {what} in progress; finish or abort it first (nothing was changed)",
+            repo.display()
+        );
+    }
+    let full = format!("refs/heads/{branch}");
+    let mut args = vec!["merge", "--no-edit"];
+    if squash {
+        args.push("--squash");
+    } else {
+        args.extend(["-m", message]);
+    }
+    args.push(&full);
+    let out = git(repo, &args).output()?;
+    let mut said = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        let conflicts: Vec<String> = run(repo, &["diff", "--name-only", "--diff-filter=U"])
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        // Undo whatever the merge left (harmless when it changed nothing).
+        let undo = run(repo, &["reset", "--merge"]);
+        if !conflicts.is_empty() {
+            undo.context("the merge conflicted and `git reset --merge` failed")?;
+            return Ok(Merged::Conflict(conflicts));
+        }
+        undo?;
+        bail!(
+            "`git merge {branch}` in {} failed: {}",
+            repo.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    if squash {
+        let out = git(repo, &["commit", "--no-edit", "-m", message]).output()?;
+        if !out.status.success() {
+            let _ = run(repo, &["reset", "--merge"]);
+            bail!(
+                "`git commit` of the squashed {branch} in {} failed (the squash was undone): {}",
+                repo.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        said.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    Ok(Merged::Ok(said))
+}

@@ -1,0 +1,419 @@
+//! Running git, and what fleet asks of a repository as a whole. This file is the one place
+//! fleet starts a git process ([`Git::output`]; everything in `git/` goes through [`git`]),
+//! and the only place for git's version, repository discovery, refs and branches, and
+//! questions about commits. Worktrees (`worktrees`, `removal`), the stats `status` shows
+//! (`stats`), diffs printed for the user (`diff`) and merges (`merge`) live beside it and
+//! are re-exported here, so callers say `git::…` whatever file holds it.
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use anyhow::{bail, Result};
+
+mod diff;
+mod merge;
+mod register;
+mod removal;
+mod stats;
+mod worktrees;
+
+pub use diff::{diff_revs, diff_worktree};
+pub use merge::{merge, operation_in_progress, Merged};
+pub use register::{register_worktree, registrar, unmake_worktree, Registrar};
+pub use removal::{
+    count_unreferenced, remove_worktrees, unreferenced_heads, worktree_remove, Removal,
+};
+pub use stats::{
+    branch_diff, branch_tips, changes, commit_diffs, is_dirty, look, parse_shortstat,
+    worktree_diff, Look, Stats, Tip,
+};
+pub use worktrees::{
+    prune_worktrees, registered, worktree_add, worktree_add_args_known, worktree_fill,
+    worktree_unfilled, worktrees, Worktree,
+};
+
+/// The oldest git fleet supports.
+pub const MIN_VERSION: (u32, u32) = (2, 30);
+
+/// One git process: its arguments and the directory it runs in (`git -C dir …`), plus what
+/// a caller adds (environment, its own process group, input, where its output goes). Made
+/// by [`git`], started only by [`Git::output`].
+struct Git {
+    cmd: Command,
+    dir: PathBuf,
+    args: Vec<String>,
+    input: Option<String>,
+    stdout: Option<Stdio>,
+    stderr: Option<Stdio>,
+}
+
+/// The git process that runs `args` in `dir`, its stdin empty (traced under `--verbose`).
+fn git(dir: &Path, args: &[&str]) -> Git {
+    if crate::util::verbose() {
+        let dir = dir.display().to_string();
+        crate::util::trace("git", &[&["-C", dir.as_str()], args].concat());
+    }
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(dir).args(args).stdin(Stdio::null());
+    Git {
+        cmd,
+        dir: dir.to_path_buf(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        input: None,
+        stdout: None,
+        stderr: None,
+    }
+}
+
+impl Git {
+    fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// In its own process group: the hangup or Ctrl-C of fleet's terminal does not cut it
+    /// short halfway (leaving a lock or a half-made worktree behind); fleet stops after it.
+    fn own_group(mut self) -> Self {
+        use std::os::unix::process::CommandExt;
+        self.cmd.process_group(0);
+        self
+    }
+
+    /// Feed it `text` on stdin.
+    fn input(mut self, text: String) -> Self {
+        self.cmd.stdin(Stdio::piped());
+        self.input = Some(text);
+        self
+    }
+
+    /// Where its stdout goes (captured unless said).
+    fn stdout(mut self, to: Stdio) -> Self {
+        self.stdout = Some(to);
+        self
+    }
+
+    /// Where its stderr goes (captured unless said).
+    fn stderr(mut self, to: Stdio) -> Self {
+        self.stderr = Some(to);
+        self
+    }
+
+    /// Run it to its end: the one place fleet starts a git process.
+    fn output(mut self) -> Result<Output> {
+        self.cmd
+            .stdout(self.stdout.take().unwrap_or_else(Stdio::piped))
+            .stderr(self.stderr.take().unwrap_or_else(Stdio::piped));
+        let Some(input) = self.input.take() else {
+            return self.cmd.output().map_err(spawn_error);
+        };
+        let mut child = self.cmd.spawn().map_err(spawn_error)?;
+        let written = child.stdin.take().map(|mut stdin| {
+            use std::io::Write;
+            stdin.write_all(input.as_bytes())
+        });
+        let out = child.wait_with_output()?;
+        written.transpose()?;
+        Ok(out)
+    }
+
+    /// Its stdout on success, an error with its stderr otherwise.
+    fn run(self) -> Result<String> {
+        let (dir, args) = (self.dir.clone(), self.args.clone());
+        let out = self.output()?;
+        if !out.status.success() {
+            bail!(
+                "`git {}` in {} failed: {}",
+                args.join(" "),
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+fn spawn_error(e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        anyhow::anyhow!(
+            "git is not installed or not on PATH; install git {}.{} or newer",
+            MIN_VERSION.0,
+            MIN_VERSION.1
+        )
+    } else {
+        anyhow::Error::new(e).context("cannot run git")
+    }
+}
+
+/// Run git in `dir`; its stdout on success, an error with its stderr otherwise.
+fn run(dir: &Path, args: &[&str]) -> Result<String> {
+    git(dir, args).run()
+}
+
+/// [`run`] without git's optional locks: a `git status` that refreshes nothing on disk, so it
+/// never holds the `index.lock` an agent's own `git add` or `git commit` needs meanwhile.
+fn run_unlocked(dir: &Path, args: &[&str]) -> Result<String> {
+    git(dir, args).env("GIT_OPTIONAL_LOCKS", "0").run()
+}
+
+/// Run a git question in `dir`: its trimmed stdout, or None when git says no (fails).
+fn answer(dir: &Path, args: &[&str]) -> Result<Option<String>> {
+    let out = git(dir, args).output()?;
+    Ok(out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
+}
+
+/// Run git in `dir` and tell only whether it succeeded.
+fn check(dir: &Path, args: &[&str]) -> Result<bool> {
+    Ok(git(dir, args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .output()?
+        .status
+        .success())
+}
+
+pub fn version() -> Result<String> {
+    let out = run(Path::new("."), &["--version"])?;
+    let v = out.trim().trim_start_matches("git version ").to_string();
+    let mut nums = v
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    let found = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
+    if found < MIN_VERSION {
+        bail!(
+            "git {v}{} is too old; install git {}.{} or newer (or put it first on PATH)",
+            which::which("git")
+                .map(|p| format!(" ({})", p.display()))
+                .unwrap_or_default(),
+            MIN_VERSION.0,
+            MIN_VERSION.1
+        );
+    }
+    Ok(v)
+}
+
+/// The top directory of the repository holding `dir`, or None outside any repository.
+pub fn toplevel(dir: &Path) -> Result<Option<PathBuf>> {
+    Ok(answer(dir, &["rev-parse", "--show-toplevel"])?.map(PathBuf::from))
+}
+
+/// Does the repository have at least one commit?
+pub fn has_commits(repo: &Path) -> Result<bool> {
+    check(repo, &["rev-parse", "--verify", "-q", "HEAD"])
+}
+
+/// The checked-out branch, or None on a detached HEAD.
+pub fn current_branch(repo: &Path) -> Result<Option<String>> {
+    Ok(answer(repo, &["symbolic-ref", "--short", "-q", "HEAD"])?.filter(|b| !b.is_empty()))
+}
+
+/// Does `rev` name a commit?
+pub fn commit_exists(repo: &Path, rev: &str) -> Result<bool> {
+    Ok(commit_oid(repo, rev)?.is_some())
+}
+
+/// Does the local branch exist?
+pub fn branch_exists(repo: &Path, branch: &str) -> Result<bool> {
+    check(
+        repo,
+        &[
+            "show-ref",
+            "--verify",
+            "-q",
+            &format!("refs/heads/{branch}"),
+        ],
+    )
+}
+
+/// The local branches whose name starts with `prefix` (e.g. `fleet/`), in one git call.
+pub fn branches(repo: &Path, prefix: &str) -> Result<Vec<String>> {
+    let out = run(
+        repo,
+        &[
+            "for-each-ref",
+            "--format=%(refname:short)",
+            &format!("refs/heads/{prefix}"),
+        ],
+    )?;
+    Ok(out
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// The local branches matching these `refs/heads/…` patterns (a pattern matches the ref
+/// itself and every ref under it), in one git call.
+pub fn branches_matching(repo: &Path, patterns: &[String]) -> Result<Vec<String>> {
+    let mut args = vec!["for-each-ref", "--format=%(refname)"];
+    args.extend(patterns.iter().map(String::as_str));
+    Ok(run(repo, &args)?
+        .lines()
+        .filter_map(|l| l.strip_prefix("refs/heads/"))
+        .map(str::to_string)
+        .collect())
+}
+
+/// A cheap, offline check of git's branch-name rules (`git check-ref-format`).
+pub fn valid_branch_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['-', '/', '.'])
+        && !name.ends_with(['/', '.'])
+        && !name.ends_with(".lock")
+        && !name.contains("..")
+        && !name.contains("//")
+        && !name.contains("@{")
+        && !name.contains("/.")
+        && name != "@"
+        // `git branch HEAD` refuses it, and `HEAD` names the checkout, not a branch.
+        && name != "HEAD"
+        && !name
+            .chars()
+            .any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c))
+}
+
+/// Which of these local branches exist, in one `for-each-ref`.
+pub fn existing_branches(repo: &Path, branches: &[&str]) -> Result<HashSet<String>> {
+    if branches.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let patterns: Vec<String> = branches.iter().map(|b| format!("refs/heads/{b}")).collect();
+    let mut args = vec!["for-each-ref", "--format=%(refname)"];
+    args.extend(patterns.iter().map(String::as_str));
+    let out = run(repo, &args)?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.strip_prefix("refs/heads/"))
+        .filter(|b| branches.contains(b))
+        .map(str::to_string)
+        .collect())
+}
+
+/// The repository's common git directory (`.git` of the main worktree), absolute.
+pub fn common_dir(repo: &Path) -> Result<PathBuf> {
+    let common = run(repo, &["rev-parse", "--git-common-dir"])?;
+    let path = repo.join(common.trim_end_matches('\n'));
+    Ok(std::fs::canonicalize(&path).unwrap_or(path))
+}
+
+/// Create these branches at `base` in one `git update-ref --stdin` (all or none), as `git
+/// branch` would, reflog message included.
+pub fn create_branches(repo: &Path, branches: &[&str], base: &str) -> Result<()> {
+    if branches.is_empty() {
+        return Ok(());
+    }
+    let message = format!("branch: Created from {base}");
+    let text: String = branches
+        .iter()
+        // `^{commit}`: a base that is an annotated tag gives its commit, as `git branch`.
+        .map(|b| format!("create refs/heads/{b} {base}^{{commit}}\n"))
+        .collect();
+    // In its own process group: the transaction is not cut short (leaving a ref's lock file).
+    let out = git(repo, &["update-ref", "-m", &message, "--stdin"])
+        .own_group()
+        .input(text)
+        .stdout(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "cannot create the branches {} from {base}: {}",
+            branches.join(", "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// The commit `rev` names, None when it names none.
+pub fn commit_oid(repo: &Path, rev: &str) -> Result<Option<String>> {
+    answer(
+        repo,
+        &["rev-parse", "--verify", "-q", &format!("{rev}^{{commit}}")],
+    )
+}
+
+/// The merge-base of two revisions, None when they share no history.
+pub fn merge_base(repo: &Path, a: &str, b: &str) -> Result<Option<String>> {
+    answer(repo, &["merge-base", a, b])
+}
+
+/// The commit a revision names (full id).
+pub fn rev_parse(repo: &Path, rev: &str) -> Result<String> {
+    Ok(run(repo, &["rev-parse", "--verify", "-q", rev])?
+        .trim()
+        .to_string())
+}
+
+/// Is `ancestor` an ancestor of (or the same commit as) `of`?
+pub fn is_ancestor(repo: &Path, ancestor: &str, of: &str) -> Result<bool> {
+    check(repo, &["merge-base", "--is-ancestor", ancestor, of])
+}
+
+/// Number of commits reachable from `to` and not from `from`.
+pub fn count_commits(repo: &Path, from: &str, to: &str) -> Result<u64> {
+    Ok(
+        run(repo, &["rev-list", "--count", &format!("{from}..{to}")])?
+            .trim()
+            .parse()
+            .unwrap_or(0),
+    )
+}
+
+/// The subjects of the commits reachable from `to` and not from `from`, oldest first.
+pub fn subjects(repo: &Path, from: &str, to: &str) -> Result<Vec<String>> {
+    Ok(run(
+        repo,
+        &["log", "--reverse", "--format=%s", &format!("{from}..{to}")],
+    )?
+    .lines()
+    .map(str::to_string)
+    .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A temp repo with one commit on main, and a git runner for it.
+    pub(in crate::git) fn temp_repo() -> (
+        tempfile::TempDir,
+        PathBuf,
+        impl Fn(&Path, &[&str]) -> String,
+    ) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        let repo = root.join("repo");
+        std::fs::create_dir(&repo).unwrap();
+        let git = |dir: &Path, args: &[&str]| -> String {
+            let out = git(dir, args)
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("HOME", dir)
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@e")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@e")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "git {args:?}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        git(&repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("f.txt"), "x\n").unwrap();
+        git(&repo, &["add", "f.txt"]);
+        git(&repo, &["commit", "-q", "-m", "one"]);
+        (tmp, repo, git)
+    }
+
+    #[test]
+    fn branch_names() {
+        assert!(valid_branch_name("fleet/agent1"));
+        assert!(valid_branch_name("feature/validation"));
+        assert!(!valid_branch_name("a..b"));
+        assert!(!valid_branch_name("a b"));
+        assert!(!valid_branch_name("-x"));
+        assert!(!valid_branch_name("x.lock"));
+    }
+}
