@@ -1,0 +1,335 @@
+//! The hidden `fleet _run SPEC`: each agent pane's first process. It runs the setup (once per
+//! worktree), feeds the task on stdin to `sh -c <command>` in the worktree, tees stdout and
+//! stderr to the pane and the log (as a readable transcript when the CLI prints an event
+//! stream), stops the agent past its timeout or budget, waits out rate limits and starts it
+//! again, runs verify after a clean exit (feeding a failure back to a resumable CLI), and
+//! records the end; then it tells the monitor's clients and runs `on_exit`.
+//!
+//! `mod.rs` owns the run and its steps in order (setup, the agent, verify and its retries,
+//! the record's end, `on_exit`); `step` one shell step with its limits; `agent` one run of
+//! the agent's command with its transcript and usage; `rate_limit` spotting and waiting out
+//! rate limits; `tee` the output on its way to the log and the pane.
+use std::fs::File;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::state::{self, Record, Spec, State};
+use crate::util;
+
+mod agent;
+mod rate_limit;
+mod step;
+mod tee;
+
+use agent::run_agent;
+use rate_limit::{last_words, retry_after_rate_limit};
+pub use step::AGENT_SESSION_VARS;
+use step::{step, Limits};
+use tee::Tee;
+
+/// The pane's first process: run the agent, then, in a pane, hold it open so its last output
+/// can be read until `fleet down` closes the session (SIGHUP ends this process).
+pub fn main(spec_path: &Path) -> Result<i32> {
+    let result = run(spec_path);
+    if std::io::stdout().is_terminal() {
+        if let Err(e) = &result {
+            eprintln!("error: {e:#}");
+        }
+        println!("[fleet] this pane stays open so its output can be read; `fleet down` closes it");
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    result
+}
+
+/// Run the agent described by the spec file; the exit code is the agent's.
+pub fn run(spec_path: &Path) -> Result<i32> {
+    let spec: Spec = state::read_json(spec_path)
+        .with_context(|| format!("cannot read the run spec {}", spec_path.display()))?;
+    // An interactive agent's pane is logged by tmux (`pipe-pane`): write to the pane only.
+    let mut log = if spec.interactive {
+        None
+    } else {
+        Some(util::append_private(&spec.log)?)
+    };
+    let mut record: Record = state::read_json(&spec.record).unwrap_or_default();
+    record.begin();
+    if !spec.resumed {
+        record.usage = None;
+    }
+    record.pid = Some(std::process::id());
+    state::write_json(&spec.record, &record)?;
+
+    let mut out = Tee {
+        log: log.as_mut(),
+        pane: std::io::stdout(),
+        capture: None,
+        tail: None,
+    };
+    out.line(&format!(
+        "[fleet] {} started at {} (attempt {}) on branch {} in {}",
+        spec.agent,
+        util::rfc3339(util::now()),
+        record.attempt,
+        spec.branch,
+        spec.worktree.display()
+    ));
+    out.line(&format!("[fleet] command: {}", spec.command));
+
+    let (state, code, reason) = run_steps(&spec, &mut record, &mut out);
+    let finished = util::now();
+    let took = util::duration(finished.saturating_sub(record.started_at.unwrap_or(finished)));
+    // One exit code: the reason's when it names one (`verify failed (exit 1)`), else the
+    // agent's.
+    let why = match reason.as_deref() {
+        Some(r) if r.contains("exit") => format!(": {r}"),
+        Some(r) => format!(": {r} (exit {code})"),
+        None => format!(" (exit {code})"),
+    };
+    out.line(&format!(
+        "[fleet] {} {state}{why} after {took} at {}",
+        spec.agent,
+        util::rfc3339(finished)
+    ));
+    record.state = Some(state);
+    record.exit_code = Some(code);
+    record.reason = reason;
+    record.finished_at = Some(finished);
+    state::write_json(&spec.record, &record)?;
+    crate::queue::advance(&spec);
+    notify(&spec, state, code, record.reason.as_deref(), &mut out);
+    Ok(code)
+}
+
+/// Tell the people watching that the agent ended: a message on every attached tmux client,
+/// then the manifest's `on_exit` (FLEET_STATE, FLEET_EXIT_CODE set; output to the log).
+fn notify(spec: &Spec, state: State, code: i32, reason: Option<&str>, out: &mut Tee) {
+    if crate::tmux::inside() {
+        let message = format!("fleet: {} {}", spec.agent, state.label(reason));
+        if let Err(e) = crate::tmux::tell_clients(&message) {
+            out.line(&format!("[fleet] cannot show a tmux message: {e:#}"));
+        }
+    }
+    if let Some(on_exit) = &spec.on_exit {
+        let extra = [
+            ("FLEET_STATE", state.to_string()),
+            ("FLEET_EXIT_CODE", code.to_string()),
+        ];
+        let c = step(spec, on_exit, None, &extra, out);
+        if c != 0 {
+            out.line(&format!("[fleet] on_exit failed (exit {c})"));
+        }
+    }
+}
+
+/// How a run ends: the final state, exit code and reason.
+type End = (State, i32, Option<String>);
+
+/// Setup, agent, verify: the final state, exit code and reason.
+fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
+    if let Some(end) = setup(spec, record, out) {
+        return end;
+    }
+    if spec.interactive {
+        // The agent gets the pane's terminal; its command finds the task in $FLEET_TASK.
+        let code = step(spec, &spec.command, None, &[], out);
+        return finish_steps(spec, code, out);
+    }
+    let task = match File::open(&spec.task) {
+        Ok(f) => f,
+        Err(e) => {
+            out.line(&format!(
+                "[fleet] cannot open the task {}: {e}",
+                spec.task.display()
+            ));
+            return (State::Failed, 127, Some("task unreadable".into()));
+        }
+    };
+    // The timeout counts from the first start, across verify retries.
+    let limits = Limits {
+        deadline: spec
+            .timeout
+            .map(|t| Instant::now() + Duration::from_secs(t)),
+        max_cost_usd: spec.max_cost_usd,
+    };
+    let mut command = spec.command.clone();
+    let mut input = task;
+    // What the worktree was at the start: "no change" is against this.
+    let head = crate::git::commit_oid(&spec.worktree, "HEAD")
+        .ok()
+        .flatten();
+    loop {
+        out.tail = Some(Vec::new());
+        let result = run_agent(spec, record, &command, input, &limits, out);
+        let tail = last_words(spec, out.tail.take().unwrap_or_default(), &result);
+        match retry_after_rate_limit(spec, record, &result, &tail, out) {
+            Some(Ok(task)) => {
+                command = spec.command.clone();
+                input = task;
+                continue;
+            }
+            Some(Err(end)) => return end,
+            None => {}
+        }
+        let code = match result {
+            Ok(code) => code,
+            Err(end) => return end,
+        };
+        if code != 0 {
+            return (State::Failed, code, Some(format!("exit {code}")));
+        }
+        if let Some(end) = denied_without_change(spec, record, head.as_deref(), out) {
+            return end;
+        }
+        let Some(verify) = &spec.verify else {
+            return (State::Done, 0, None);
+        };
+        match verify_or_resume(spec, record, verify, out) {
+            Ok(next) => (command, input) = next,
+            Err(end) => return end,
+        }
+    }
+}
+
+/// The manifest's `setup`, once per worktree: the end of the run when it fails.
+fn setup(spec: &Spec, record: &mut Record, out: &mut Tee) -> Option<End> {
+    let setup = spec.setup.as_deref().filter(|_| !record.setup_done)?;
+    out.line(&format!("[fleet] setup: {setup}"));
+    let code = step(spec, setup, None, &[], out);
+    if code != 0 {
+        return Some((State::Failed, code, Some("setup failed".into())));
+    }
+    record.setup_done = true;
+    let _ = state::write_json(&spec.record, record);
+    None
+}
+
+/// Verify after the agent's clean exit: the run's end when it passes or fails for good, or
+/// (a CLI that can resume, retries left) the resumed session's command and the prompt that
+/// feeds the failure back into the same conversation.
+fn verify_or_resume(
+    spec: &Spec,
+    record: &mut Record,
+    verify: &str,
+    out: &mut Tee,
+) -> std::result::Result<(String, File), End> {
+    out.line(&format!("[fleet] verify: {verify}"));
+    out.capture = Some(Vec::new());
+    let v = step(spec, verify, None, &[], out);
+    let said = out.capture.take().unwrap_or_default();
+    if v == 0 {
+        return Err((State::Done, 0, None));
+    }
+    let failed = format!("verify failed (exit {v})");
+    let resume = spec
+        .preset
+        .zip(record.session_id.clone())
+        .and_then(|(p, id)| {
+            p.resume_command(&id, &spec.launch, record.budget_left(spec.max_cost_usd))
+        });
+    let Some(resume) = resume.filter(|_| record.verify_retry < spec.verify_retries) else {
+        return Err((State::Failed, 0, Some(failed)));
+    };
+    record.verify_retry += 1;
+    let _ = state::write_json(&spec.record, record);
+    out.line(&format!(
+        "[fleet] {failed}: resuming the agent's session with the verify output (retry {} of {})",
+        record.verify_retry, spec.verify_retries
+    ));
+    let prompt = retry_prompt(verify, v, &said);
+    match prompt_file(spec, record.verify_retry, &prompt) {
+        Ok(f) => Ok((resume, f)),
+        Err(e) => {
+            out.line(&format!("[fleet] cannot write the retry prompt: {e:#}"));
+            Err((State::Failed, 0, Some(failed)))
+        }
+    }
+}
+
+/// An agent whose CLI refused it actions (permissions) and that changed nothing (no commit
+/// since `head`, a clean worktree) did not do its task: failed, with the denials as the
+/// reason, not a silent `done`.
+fn denied_without_change(
+    spec: &Spec,
+    record: &Record,
+    head: Option<&str>,
+    out: &mut Tee,
+) -> Option<(State, i32, Option<String>)> {
+    let denials = record.usage.map_or(0, |u| u.denials);
+    if denials == 0 {
+        return None;
+    }
+    let now = crate::git::commit_oid(&spec.worktree, "HEAD")
+        .ok()
+        .flatten();
+    let dirty = crate::git::is_dirty(&spec.worktree).unwrap_or(true);
+    if dirty || now.as_deref() != head {
+        return None;
+    }
+    let level = spec.launch.permissions.name();
+    out.line(&format!(
+        "[fleet] the agent changed nothing and its CLI refused {denials} action{} (permissions: {level}); raise `permissions:` if it needs them",
+        if denials == 1 { "" } else { "s" }
+    ));
+    Some((
+        State::Failed,
+        0,
+        Some(format!(
+            "{denials} action{} denied",
+            if denials == 1 { "" } else { "s" }
+        )),
+    ))
+}
+
+/// After the agent: its exit code decides, then verify.
+fn finish_steps(spec: &Spec, code: i32, out: &mut Tee) -> (State, i32, Option<String>) {
+    if code != 0 {
+        return (State::Failed, code, Some(format!("exit {code}")));
+    }
+    if let Some(verify) = &spec.verify {
+        out.line(&format!("[fleet] verify: {verify}"));
+        let v = step(spec, verify, None, &[], out);
+        if v != 0 {
+            return (
+                State::Failed,
+                code,
+                Some(format!("verify failed (exit {v})")),
+            );
+        }
+    }
+    (State::Done, 0, None)
+}
+
+/// The follow-up that tells the agent its work failed verify.
+fn retry_prompt(verify: &str, code: i32, output: &[u8]) -> String {
+    let text = String::from_utf8_lossy(output);
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(RETRY_TAIL)..].join("\n");
+    format!(
+        "Your work was checked with `{verify}` and the check failed (exit {code}). The last \
+         lines of its output:\n\n```\n{tail}\n```\n\nFix the problem so that the check \
+         passes, then stop.\n"
+    )
+}
+
+/// How many of verify's last output lines go back to the agent.
+const RETRY_TAIL: usize = 60;
+
+/// The retry prompt, written beside the run spec (`.fleet/tasks/<agent>.retry-N.md`), open
+/// for reading.
+fn prompt_file(spec: &Spec, n: u32, prompt: &str) -> Result<File> {
+    let dir = spec
+        .record
+        .parent()
+        .and_then(Path::parent)
+        .map(|fleet| fleet.join("tasks"))
+        .context("no .fleet directory")?;
+    let path = dir.join(format!("{}.retry-{n}.md", spec.agent));
+    util::private_dir(&dir)?;
+    util::write_atomic(&path, prompt.as_bytes())?;
+    File::open(&path).with_context(|| format!("cannot read {}", path.display()))
+}

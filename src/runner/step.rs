@@ -1,0 +1,283 @@
+//! One shell step of a run (setup, the agent's command, verify, `on_exit`): the only place
+//! fleet starts `sh -c` for an agent, with the agent's environment, in its own process
+//! group, its output teed, and stopped past the run's timeout or budget.
+use std::fs::File;
+use std::io::{PipeReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::state::Spec;
+use crate::util;
+
+use super::agent::Usage;
+use super::Tee;
+
+/// When to stop an agent early.
+#[derive(Default)]
+pub(super) struct Limits {
+    pub(super) deadline: Option<Instant>,
+    pub(super) max_cost_usd: Option<f64>,
+}
+
+/// After SIGTERM, an agent has this long to end before SIGKILL.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Run `sh -c script` in the worktree with the agent's environment, output teed; its exit
+/// code (128+N when killed by signal N, 127 when it could not start).
+pub(super) fn step(
+    spec: &Spec,
+    script: &str,
+    stdin: Option<File>,
+    extra: &[(&str, String)],
+    out: &mut Tee,
+) -> i32 {
+    step_with(spec, script, stdin, extra, out, None, &Limits::default()).0
+}
+
+/// [`step`], the output first turned into a transcript when `usage` is given, and the
+/// command stopped (SIGTERM to its process group, SIGKILL after [`GRACE`]) past `limits`:
+/// the exit code and, when it was stopped, why (`timeout`, `budget`).
+pub(super) fn step_with(
+    spec: &Spec,
+    script: &str,
+    stdin: Option<File>,
+    extra: &[(&str, String)],
+    out: &mut Tee,
+    mut usage: Option<&mut Usage>,
+    limits: &Limits,
+) -> (i32, Option<&'static str>) {
+    if spec.interactive {
+        return (on_terminal(spec, script, extra, out), None);
+    }
+    let (mut child, reader) = match start(spec, script, stdin, extra, out) {
+        Ok(started) => started,
+        Err(code) => return (code, None),
+    };
+    let mut stopper = Stopper::default();
+    let (rx, pump) = pump(reader);
+    let mut wait = None;
+    loop {
+        if wait.is_none() {
+            stopper.check(child.id(), usage.as_deref(), limits, out);
+        }
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(chunk) => match usage.as_deref_mut() {
+                Some(u) => out.write(&u.text(&chunk)),
+                None => out.write(&chunk),
+            },
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // A background process may hold the pipe after the agent exits: stop
+                // reading two seconds after the agent itself ended.
+                if wait.is_none() {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        wait = Some((status, std::time::Instant::now()));
+                    }
+                }
+                if let Some((_, at)) = wait {
+                    if at.elapsed() > Duration::from_secs(2) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    drop(pump);
+    if let Some(u) = usage {
+        out.write(&u.transcript.finish());
+    }
+    let stopped = stopper.stopping.map(|(why, _)| why);
+    let status = match wait {
+        Some((s, _)) => Ok(s),
+        None => child.wait(),
+    };
+    util::set_child_group(0);
+    let code = match status {
+        Ok(s) => exit_code(s),
+        Err(e) => {
+            out.line(&format!("[fleet] cannot wait for the agent: {e}"));
+            127
+        }
+    };
+    (code, stopped)
+}
+
+/// Start `sh -c script` with its stdout and stderr on one pipe: the child and the pipe's
+/// read end, or the exit code to give when it cannot start (127, said on `out`).
+fn start(
+    spec: &Spec,
+    script: &str,
+    stdin: Option<File>,
+    extra: &[(&str, String)],
+    out: &mut Tee,
+) -> std::result::Result<(Child, PipeReader), i32> {
+    let (reader, writer) = match std::io::pipe() {
+        Ok(p) => p,
+        Err(e) => {
+            out.line(&format!("[fleet] cannot create a pipe: {e}"));
+            return Err(127);
+        }
+    };
+    let mut cmd = shell(spec, script, extra);
+    // Its own process group, so that it can be stopped as a whole; signals that end the
+    // runner (`fleet down`, a dying tmux server) are passed on to it.
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    util::forward_signals();
+    cmd.stdin(stdin.map(Stdio::from).unwrap_or_else(Stdio::null));
+    match writer.try_clone() {
+        Ok(w2) => {
+            cmd.stdout(writer).stderr(w2);
+        }
+        Err(e) => {
+            out.line(&format!("[fleet] cannot create a pipe: {e}"));
+            return Err(127);
+        }
+    }
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            out.line(&format!("[fleet] cannot start `sh -c {script}`: {e}"));
+            return Err(127);
+        }
+    };
+    util::set_child_group(child.id());
+    // The Command (holding the pipe's write ends) must go before reading to the end.
+    drop(cmd);
+    Ok((child, reader))
+}
+
+/// Read the pipe on a thread of its own: its chunks arrive on the channel, which closes
+/// when every write end is gone.
+fn pump(reader: PipeReader) -> (mpsc::Receiver<Vec<u8>>, std::thread::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let pump = std::thread::spawn(move || {
+        let mut reader = reader;
+        let mut buf = [0u8; 8192];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (rx, pump)
+}
+
+/// Stops a running step past its limits: SIGTERM to its process group, then SIGKILL after
+/// [`GRACE`].
+#[derive(Default)]
+struct Stopper {
+    /// Why and since when it is being stopped.
+    stopping: Option<(&'static str, Instant)>,
+    /// Since when the agent has been over its budget.
+    over_at: Option<Instant>,
+}
+
+impl Stopper {
+    /// Look at the limits once (the child `pid` still running), and act.
+    fn check(&mut self, pid: u32, usage: Option<&Usage>, limits: &Limits, out: &mut Tee) {
+        match self.stopping {
+            None => {
+                let Some(why) = self.past(usage, limits) else {
+                    return;
+                };
+                out.line(&format!(
+                    "[fleet] stopping the agent: {}",
+                    if why == "timeout" {
+                        "it ran past its timeout"
+                    } else {
+                        "it spent more than max_cost_usd"
+                    }
+                ));
+                util::signal_group(pid, SIGTERM);
+                self.stopping = Some((why, Instant::now()));
+            }
+            Some((_, at)) if at.elapsed() > GRACE => {
+                util::signal_group(pid, SIGKILL);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Which limit the step is past now (`timeout`, `budget`), if any.
+    fn past(&mut self, usage: Option<&Usage>, limits: &Limits) -> Option<&'static str> {
+        // The whole run's cost (earlier runs of this start included).
+        let cost = usage.and_then(|u| u.total().cost_usd);
+        let over = limits
+            .max_cost_usd
+            .zip(cost)
+            .is_some_and(|(max, c)| c > max);
+        // A CLI that gave its final result is ending by itself (claude stops on its own
+        // --max-budget-usd): it gets GRACE to exit before a SIGTERM.
+        let ended = usage.is_some_and(|u| u.transcript.ended);
+        let over_since = *self.over_at.get_or_insert_with(Instant::now);
+        if !over {
+            self.over_at = None;
+        }
+        if limits.deadline.is_some_and(|d| Instant::now() >= d) {
+            Some("timeout")
+        } else if over && (!ended || over_since.elapsed() > GRACE) {
+            Some("budget")
+        } else {
+            None
+        }
+    }
+}
+
+/// Variables an agent CLI sets for the commands it runs (see `fleet doctor`).
+pub const AGENT_SESSION_VARS: [&str; 2] = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"];
+
+const SIGTERM: i32 = 15;
+const SIGKILL: i32 = 9;
+
+/// A process's exit code as a shell gives it: 128+N when killed by signal N.
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+/// `sh -c script` in the worktree with the agent's environment.
+fn shell(spec: &Spec, script: &str, extra: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(script).current_dir(&spec.worktree);
+    // Set inside an agent CLI's own session; an agent CLI seeing them refuses to start (or
+    // thinks it is nested). `env:` in the manifest can still set them on purpose.
+    for var in AGENT_SESSION_VARS {
+        cmd.env_remove(var);
+    }
+    if let Some(path) = &spec.path {
+        cmd.env("PATH", path);
+    }
+    cmd.envs(&spec.env)
+        .env("FLEET_AGENT", &spec.agent)
+        .env("FLEET_BRANCH", &spec.branch)
+        .env("FLEET_WORKTREE", &spec.worktree)
+        .env("FLEET_LOG", &spec.log)
+        .env("FLEET_TASK", &spec.task)
+        .env("FLEET_PROJECT", &spec.project)
+        .env("FLEET_MANIFEST", &spec.manifest)
+        .envs(extra.iter().map(|(k, v)| (k, v)));
+    cmd
+}
+
+/// Run a step of an interactive agent on the pane's terminal (stdin, stdout and stderr are
+/// the pane's; tmux logs them); its exit code as [`step`] gives it.
+fn on_terminal(spec: &Spec, script: &str, extra: &[(&str, String)], out: &mut Tee) -> i32 {
+    match shell(spec, script, extra).status() {
+        Ok(s) => exit_code(s),
+        Err(e) => {
+            out.line(&format!("[fleet] cannot start `sh -c {script}`: {e}"));
+            127
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The output of a run on its way out: the only place that writes to both the agent's log
+//! and its pane, and keeps what a caller asks for (verify's output, the last bytes).
+use std::fs::File;
+use std::io::Write;
+
+/// Writes to the log and the pane; a failing pane (closed terminal) does not stop the log.
+pub(super) struct Tee<'a> {
+    pub(super) log: Option<&'a mut File>,
+    pub(super) pane: std::io::Stdout,
+    /// Also keeps what is written, while set (verify's output, for a retry prompt).
+    pub(super) capture: Option<Vec<u8>>,
+    /// Keeps the last [`TAIL`] bytes written, while set (to spot a rate limit).
+    pub(super) tail: Option<Vec<u8>>,
+}
+
+const TAIL: usize = 4096;
+
+impl Tee<'_> {
+    pub(super) fn write(&mut self, bytes: &[u8]) {
+        if let Some(log) = self.log.as_mut() {
+            let _ = log.write_all(bytes);
+        }
+        if let Some(c) = self.capture.as_mut() {
+            c.extend_from_slice(bytes);
+        }
+        if let Some(t) = self.tail.as_mut() {
+            t.extend_from_slice(bytes);
+            if t.len() > TAIL {
+                t.drain(..t.len() - TAIL);
+            }
+        }
+        let _ = self.pane.write_all(bytes);
+        let _ = self.pane.flush();
+    }
+
+    pub(super) fn line(&mut self, text: &str) {
+        self.write(format!("{text}\n").as_bytes());
+    }
+}
