@@ -19,25 +19,7 @@ impl Transcript {
             self.session_id = Some(id.to_string());
         }
         match e["type"].as_str().unwrap_or("") {
-            "system" if e["subtype"] == "api_retry" => {
-                // {"attempt":1,"max_retries":10,"retry_delay_ms":617.4,"error_status":529,
-                //  "error":"overloaded"}
-                let status = e["error_status"]
-                    .as_u64()
-                    .map_or_else(String::new, |s| format!(" {s}"));
-                let delay = e["retry_delay_ms"]
-                    .as_f64()
-                    .map_or_else(String::new, |ms| format!(" in {:.1}s", ms / 1000.0));
-                let (error, attempt, of) = (
-                    e["error"].as_str().unwrap_or("unknown"),
-                    e["attempt"].as_u64().unwrap_or(0),
-                    e["max_retries"].as_u64().unwrap_or(0),
-                );
-                lines.push(format!(
-                    "[claude] API error{status} ({error}): retrying, attempt {attempt} of {of}{delay}"
-                ));
-                self.retrying = Some(format!("API error{status}, attempt {attempt} of {of}"));
-            }
+            "system" if e["subtype"] == "api_retry" => lines.push(self.claude_retry(e)),
             "system" if e["subtype"] == "init" => {
                 lines.push(format!(
                     "[claude] session {} ({})",
@@ -45,38 +27,7 @@ impl Transcript {
                     e["model"].as_str().unwrap_or("model unknown")
                 ));
             }
-            "assistant" => {
-                self.retrying = None;
-                let msg = &e["message"];
-                for block in msg["content"].as_array().into_iter().flatten() {
-                    match block["type"].as_str().unwrap_or("") {
-                        "text" => {
-                            let t = block["text"].as_str().unwrap_or("").trim_end();
-                            if !t.is_empty() {
-                                lines.push(t.to_string());
-                            }
-                        }
-                        "tool_use" => lines.push(tool_line(
-                            block["name"].as_str().unwrap_or("tool"),
-                            &block["input"],
-                        )),
-                        _ => {}
-                    }
-                }
-                let usage = &msg["usage"];
-                if usage.is_object() {
-                    let id = msg["id"].as_str().unwrap_or("").to_string();
-                    let input = input_tokens(usage);
-                    let output = usage["output_tokens"].as_u64().unwrap_or(0);
-                    match self.live.iter_mut().find(|(i, _, _)| *i == id) {
-                        Some(entry) => *entry = (id, input, output),
-                        None => self.live.push((id, input, output)),
-                    }
-                    self.usage.input_tokens = self.live.iter().map(|l| l.1).sum();
-                    self.usage.output_tokens = self.live.iter().map(|l| l.2).sum();
-                    self.usage.turns = self.live.len() as u64;
-                }
-            }
+            "assistant" => self.claude_assistant(&e["message"], &mut lines),
             "user" => {
                 for block in e["message"]["content"].as_array().into_iter().flatten() {
                     if block["type"] == "tool_result" && block["is_error"] == true {
@@ -84,39 +35,94 @@ impl Transcript {
                     }
                 }
             }
-            "result" => {
-                self.ended = true;
-                self.retrying = None;
-                let (input, output) = model_usage(&e["modelUsage"]).unwrap_or_else(|| {
-                    let usage = &e["usage"];
-                    (
-                        input_tokens(usage),
-                        usage["output_tokens"].as_u64().unwrap_or(0),
-                    )
-                });
-                self.usage = Usage {
-                    input_tokens: input,
-                    output_tokens: output,
-                    cost_usd: e["total_cost_usd"].as_f64(),
-                    turns: e["num_turns"].as_u64().unwrap_or(self.usage.turns),
-                    denials: e["permission_denials"]
-                        .as_array()
-                        .map_or(self.usage.denials, |d| d.len() as u64),
-                };
-                let failed = e["is_error"] == true || e["subtype"] != "success";
-                if failed {
-                    let why = e["result"]
-                        .as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| e["subtype"].as_str().unwrap_or("error").to_string());
-                    self.error = Some(why.clone());
-                    lines.push(format!("[claude] error: {why}"));
-                }
-                lines.push(format!("[claude] {}", self.summary()));
-            }
+            "result" => self.claude_result(e, &mut lines),
             _ => {}
         }
         lines
+    }
+
+    /// `system` `api_retry`: an API error claude is retrying by itself.
+    fn claude_retry(&mut self, e: &Value) -> String {
+        // {"attempt":1,"max_retries":10,"retry_delay_ms":617.4,"error_status":529,
+        //  "error":"overloaded"}
+        let status = e["error_status"]
+            .as_u64()
+            .map_or_else(String::new, |s| format!(" {s}"));
+        let delay = e["retry_delay_ms"]
+            .as_f64()
+            .map_or_else(String::new, |ms| format!(" in {:.1}s", ms / 1000.0));
+        let (error, attempt, of) = (
+            e["error"].as_str().unwrap_or("unknown"),
+            e["attempt"].as_u64().unwrap_or(0),
+            e["max_retries"].as_u64().unwrap_or(0),
+        );
+        self.retrying = Some(format!("API error{status}, attempt {attempt} of {of}"));
+        format!("[claude] API error{status} ({error}): retrying, attempt {attempt} of {of}{delay}")
+    }
+
+    /// An `assistant` message: its text and tool calls, and its live usage (by message id).
+    fn claude_assistant(&mut self, msg: &Value, lines: &mut Vec<String>) {
+        self.retrying = None;
+        for block in msg["content"].as_array().into_iter().flatten() {
+            match block["type"].as_str().unwrap_or("") {
+                "text" => {
+                    let t = block["text"].as_str().unwrap_or("").trim_end();
+                    if !t.is_empty() {
+                        lines.push(t.to_string());
+                    }
+                }
+                "tool_use" => lines.push(tool_line(
+                    block["name"].as_str().unwrap_or("tool"),
+                    &block["input"],
+                )),
+                _ => {}
+            }
+        }
+        let usage = &msg["usage"];
+        if usage.is_object() {
+            let id = msg["id"].as_str().unwrap_or("").to_string();
+            let input = input_tokens(usage);
+            let output = usage["output_tokens"].as_u64().unwrap_or(0);
+            match self.live.iter_mut().find(|(i, _, _)| *i == id) {
+                Some(entry) => *entry = (id, input, output),
+                None => self.live.push((id, input, output)),
+            }
+            self.usage.input_tokens = self.live.iter().map(|l| l.1).sum();
+            self.usage.output_tokens = self.live.iter().map(|l| l.2).sum();
+            self.usage.turns = self.live.len() as u64;
+        }
+    }
+
+    /// The final `result`: exact usage, cost, turns, denials, and the error if it failed.
+    fn claude_result(&mut self, e: &Value, lines: &mut Vec<String>) {
+        self.ended = true;
+        self.retrying = None;
+        let (input, output) = model_usage(&e["modelUsage"]).unwrap_or_else(|| {
+            let usage = &e["usage"];
+            (
+                input_tokens(usage),
+                usage["output_tokens"].as_u64().unwrap_or(0),
+            )
+        });
+        self.usage = Usage {
+            input_tokens: input,
+            output_tokens: output,
+            cost_usd: e["total_cost_usd"].as_f64(),
+            turns: e["num_turns"].as_u64().unwrap_or(self.usage.turns),
+            denials: e["permission_denials"]
+                .as_array()
+                .map_or(self.usage.denials, |d| d.len() as u64),
+        };
+        let failed = e["is_error"] == true || e["subtype"] != "success";
+        if failed {
+            let why = e["result"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| e["subtype"].as_str().unwrap_or("error").to_string());
+            self.error = Some(why.clone());
+            lines.push(format!("[claude] error: {why}"));
+        }
+        lines.push(format!("[claude] {}", self.summary()));
     }
 }
 

@@ -102,70 +102,9 @@ impl Transcript {
             }
             "item.completed" => {
                 self.retrying = None;
-                let item = &e["item"];
-                match item["type"].as_str().unwrap_or("") {
-                    "agent_message" => {
-                        let t = item["text"].as_str().unwrap_or("").trim_end();
-                        if !t.is_empty() {
-                            lines.push(t.to_string());
-                        }
-                    }
-                    "command_execution" => {
-                        let cmd = item["command"].as_str().unwrap_or("");
-                        lines.push(one_line(&format!("-> run {cmd}")));
-                        if let Some(code) = item["exit_code"].as_i64().filter(|c| *c != 0) {
-                            let output = item["aggregated_output"].as_str().unwrap_or("");
-                            if output.contains(SANDBOX_REFUSAL) {
-                                self.usage.denials += 1;
-                                lines.push(format!("  ! exit {code}: refused by the sandbox"));
-                            } else {
-                                lines.push(format!("  ! exit {code}"));
-                            }
-                        }
-                    }
-                    "file_change" => {
-                        let paths: Vec<&str> = item["changes"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|c| c["path"].as_str())
-                            .collect();
-                        lines.push(one_line(&format!("-> edit {}", paths.join(", "))));
-                    }
-                    "error" => lines.push(format!(
-                        "  ! {}",
-                        item["message"].as_str().unwrap_or("error")
-                    )),
-                    _ => {}
-                }
+                self.codex_item(&e["item"], &mut lines);
             }
-            "turn.completed" => {
-                self.ended = true;
-                self.retrying = None;
-                let u = &e["usage"];
-                let n = |k: &str| u[k].as_u64().unwrap_or(0);
-                let (input, cached, output) = (
-                    n("input_tokens"),
-                    n("cached_input_tokens"),
-                    n("output_tokens"),
-                );
-                // The thread's totals; a resumed thread's earlier runs are not this run's.
-                let before = self
-                    .baseline
-                    .as_ref()
-                    .filter(|(id, _)| self.session_id.as_ref() == Some(id))
-                    .map(|(_, u)| *u)
-                    .unwrap_or_default();
-                self.usage.input_tokens = input.saturating_sub(before.input_tokens);
-                self.usage.output_tokens = output.saturating_sub(before.output_tokens);
-                // Cached tokens are not in the baseline: this run's share, pro rata.
-                self.cached_input_tokens = if input == 0 {
-                    0
-                } else {
-                    (cached as u128 * self.usage.input_tokens as u128 / input as u128) as u64
-                };
-                self.usage.turns += 1;
-            }
+            "turn.completed" => self.codex_turn(&e["usage"]),
             "error"
                 if e["message"]
                     .as_str()
@@ -191,6 +130,74 @@ impl Transcript {
             _ => {}
         }
         lines
+    }
+
+    /// An `item.completed`: a message, a command run, a file change, an error.
+    fn codex_item(&mut self, item: &Value, lines: &mut Vec<String>) {
+        match item["type"].as_str().unwrap_or("") {
+            "agent_message" => {
+                let t = item["text"].as_str().unwrap_or("").trim_end();
+                if !t.is_empty() {
+                    lines.push(t.to_string());
+                }
+            }
+            "command_execution" => {
+                let cmd = item["command"].as_str().unwrap_or("");
+                lines.push(one_line(&format!("-> run {cmd}")));
+                if let Some(code) = item["exit_code"].as_i64().filter(|c| *c != 0) {
+                    let output = item["aggregated_output"].as_str().unwrap_or("");
+                    if output.contains(SANDBOX_REFUSAL) {
+                        self.usage.denials += 1;
+                        lines.push(format!("  ! exit {code}: refused by the sandbox"));
+                    } else {
+                        lines.push(format!("  ! exit {code}"));
+                    }
+                }
+            }
+            "file_change" => {
+                let paths: Vec<&str> = item["changes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c["path"].as_str())
+                    .collect();
+                lines.push(one_line(&format!("-> edit {}", paths.join(", "))));
+            }
+            "error" => lines.push(format!(
+                "  ! {}",
+                item["message"].as_str().unwrap_or("error")
+            )),
+            _ => {}
+        }
+    }
+
+    /// A `turn.completed`'s usage `u`: the thread's totals, less what a resumed thread's
+    /// earlier runs used.
+    fn codex_turn(&mut self, u: &Value) {
+        self.ended = true;
+        self.retrying = None;
+        let n = |k: &str| u[k].as_u64().unwrap_or(0);
+        let (input, cached, output) = (
+            n("input_tokens"),
+            n("cached_input_tokens"),
+            n("output_tokens"),
+        );
+        // The thread's totals; a resumed thread's earlier runs are not this run's.
+        let before = self
+            .baseline
+            .as_ref()
+            .filter(|(id, _)| self.session_id.as_ref() == Some(id))
+            .map(|(_, u)| *u)
+            .unwrap_or_default();
+        self.usage.input_tokens = input.saturating_sub(before.input_tokens);
+        self.usage.output_tokens = output.saturating_sub(before.output_tokens);
+        // Cached tokens are not in the baseline: this run's share, pro rata.
+        self.cached_input_tokens = if input == 0 {
+            0
+        } else {
+            (cached as u128 * self.usage.input_tokens as u128 / input as u128) as u64
+        };
+        self.usage.turns += 1;
     }
 }
 

@@ -19,22 +19,7 @@ impl Transcript {
     pub(super) fn gemini(&mut self, e: &Value) -> Vec<String> {
         let kind = e["type"].as_str().unwrap_or("");
         if kind == "message" && e["role"] == "assistant" {
-            let chunk = e["content"].as_str().unwrap_or("");
-            if e["delta"] == true {
-                self.text.push_str(chunk);
-                // Whole lines go out as they complete.
-                let mut lines = Vec::new();
-                while let Some(i) = self.text.find('\n') {
-                    let line: String = self.text.drain(..=i).collect();
-                    lines.push(line.trim_end().to_string());
-                }
-                return lines;
-            }
-            let mut lines = self.flush_text();
-            if !chunk.trim().is_empty() {
-                lines.push(chunk.trim_end().to_string());
-            }
-            return lines;
+            return self.gemini_message(e);
         }
         let mut lines = self.flush_text();
         let field = |a: &str, b: &str| e[a].as_str().or_else(|| e[b].as_str()).map(str::to_string);
@@ -70,44 +55,67 @@ impl Transcript {
                 }
             }
             "error" => lines.push(format!("  ! {}", e["message"].as_str().unwrap_or("error"))),
-            "result" => {
-                self.ended = true;
-                let stats = &e["stats"];
-                let n =
-                    |a: &str, b: &str| stats[a].as_u64().or_else(|| stats[b].as_u64()).unwrap_or(0);
-                self.usage.input_tokens = n("input_tokens", "inputTokens");
-                self.usage.output_tokens = n("output_tokens", "outputTokens");
-                self.cached_input_tokens = n("cached", "cachedTokens");
-                self.usage.turns += 1;
-                // The model that used the most tokens prices the run (the router's
-                // small side calls go to a cheaper one).
-                if let Some(models) = stats["models"].as_object() {
-                    let used = |v: &Value| v["total_tokens"].as_u64().unwrap_or(0);
-                    if let Some((m, v)) = models.iter().max_by_key(|(_, v)| used(v)) {
-                        if used(v) > 0 {
-                            self.model = Some(m.clone());
-                        }
-                    }
-                }
-                if e["status"] != "success" {
-                    let mut why = e["error"]["message"]
-                        .as_str()
-                        .or_else(|| e["status"].as_str())
-                        .unwrap_or("error")
-                        .to_string();
-                    // Its 429 message names no rate limit, only its advice: say it in
-                    // words the runner knows.
-                    if RATE_LIMIT_ADVICE.iter().any(|a| why.contains(a)) {
-                        why = format!("rate limited (429): {why}");
-                    }
-                    lines.push(format!("[gemini] error: {why}"));
-                    self.error = Some(why);
-                }
-                lines.push(format!("[gemini] {}", self.summary()));
-            }
+            "result" => self.gemini_result(e, &mut lines),
             _ => {}
         }
         lines
+    }
+
+    /// An assistant `message` chunk: joined into lines, whole lines going out as they
+    /// complete.
+    fn gemini_message(&mut self, e: &Value) -> Vec<String> {
+        let chunk = e["content"].as_str().unwrap_or("");
+        if e["delta"] == true {
+            self.text.push_str(chunk);
+            // Whole lines go out as they complete.
+            let mut lines = Vec::new();
+            while let Some(i) = self.text.find('\n') {
+                let line: String = self.text.drain(..=i).collect();
+                lines.push(line.trim_end().to_string());
+            }
+            return lines;
+        }
+        let mut lines = self.flush_text();
+        if !chunk.trim().is_empty() {
+            lines.push(chunk.trim_end().to_string());
+        }
+        lines
+    }
+
+    /// The final `result`: its stats (tokens, the model that priced the run) and its error.
+    fn gemini_result(&mut self, e: &Value, lines: &mut Vec<String>) {
+        self.ended = true;
+        let stats = &e["stats"];
+        let n = |a: &str, b: &str| stats[a].as_u64().or_else(|| stats[b].as_u64()).unwrap_or(0);
+        self.usage.input_tokens = n("input_tokens", "inputTokens");
+        self.usage.output_tokens = n("output_tokens", "outputTokens");
+        self.cached_input_tokens = n("cached", "cachedTokens");
+        self.usage.turns += 1;
+        // The model that used the most tokens prices the run (the router's small side calls
+        // go to a cheaper one).
+        if let Some(models) = stats["models"].as_object() {
+            let used = |v: &Value| v["total_tokens"].as_u64().unwrap_or(0);
+            if let Some((m, v)) = models.iter().max_by_key(|(_, v)| used(v)) {
+                if used(v) > 0 {
+                    self.model = Some(m.clone());
+                }
+            }
+        }
+        if e["status"] != "success" {
+            let mut why = e["error"]["message"]
+                .as_str()
+                .or_else(|| e["status"].as_str())
+                .unwrap_or("error")
+                .to_string();
+            // Its 429 message names no rate limit, only its advice: say it in words the
+            // runner knows.
+            if RATE_LIMIT_ADVICE.iter().any(|a| why.contains(a)) {
+                why = format!("rate limited (429): {why}");
+            }
+            lines.push(format!("[gemini] error: {why}"));
+            self.error = Some(why);
+        }
+        lines.push(format!("[gemini] {}", self.summary()));
     }
 }
 
