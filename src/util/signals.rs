@@ -1,0 +1,150 @@
+//! Signals: the only place fleet sets signal dispositions (SIGPIPE restored, Ctrl-C/SIGTERM/
+//! SIGHUP deferred to a flag, passed on to a runner's agent) and sends signals to a process
+//! group.
+/// Restore the default SIGPIPE action so `fleet status | head` ends quietly instead of
+/// failing to print (Rust ignores SIGPIPE by default).
+pub fn restore_sigpipe() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    // SAFETY: setting a signal's disposition to SIG_DFL has no preconditions.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
+}
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Whether the first Ctrl-C says "stopping after the step at hand": only for a command that
+/// has steps to finish (`up`); [`defer_interrupts_quietly`] turns it off.
+static ANNOUNCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+extern "C" fn on_interrupt(_signum: i32) {
+    extern "C" {
+        fn write(fd: i32, buf: *const u8, count: usize) -> isize;
+        fn _exit(status: i32) -> !;
+    }
+    let first = b"\nfleet: stopping after the step at hand (Ctrl-C again to quit now)\n";
+    // SAFETY: write(2) and _exit(2) are async-signal-safe; the buffer is static.
+    unsafe {
+        if INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            _exit(130);
+        }
+        if ANNOUNCE.load(std::sync::atomic::Ordering::SeqCst) {
+            write(2, first.as_ptr(), first.len());
+        }
+    }
+}
+
+const SIGHUP: i32 = 1;
+const SIGINT: i32 = 2;
+pub(super) const SIGKILL: i32 = 9;
+const SIGTERM: i32 = 15;
+
+/// From now on Ctrl-C (SIGINT), SIGTERM and SIGHUP (the terminal closed, the ssh connection
+/// dropped) only set a flag ([`interrupted`]) so the caller can finish its current step and
+/// stop cleanly. [`default_interrupts`] undoes it.
+pub fn defer_interrupts() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    let handler = on_interrupt as extern "C" fn(i32) as usize;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        signal(SIGHUP, handler);
+        signal(SIGINT, handler);
+        signal(SIGTERM, handler);
+    }
+}
+
+/// [`defer_interrupts`] for a command that only watches (`status --watch`, `wait`, `logs
+/// -f`): Ctrl-C ends its loop and the command says itself what it was doing, without up's
+/// "stopping after the step at hand".
+pub fn defer_interrupts_quietly() {
+    ANNOUNCE.store(false, std::sync::atomic::Ordering::SeqCst);
+    defer_interrupts();
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP end the process again.
+pub fn default_interrupts() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIG_DFL: usize = 0;
+    // SAFETY: setting a signal's disposition to SIG_DFL has no preconditions.
+    unsafe {
+        signal(SIGHUP, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+    }
+}
+
+static CHILD_GROUP: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" {
+    pub(super) fn kill(pid: i32, sig: i32) -> i32;
+    fn raise(sig: i32) -> i32;
+}
+
+extern "C" fn forward_and_die(signum: i32) {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    let group = CHILD_GROUP.load(std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: kill, signal and raise are async-signal-safe.
+    unsafe {
+        if group > 0 {
+            kill(-group, signum);
+        }
+        signal(signum, 0);
+        raise(signum);
+    }
+}
+
+/// For a process whose child runs in a process group of its own (so that it can be stopped
+/// as a whole): SIGHUP, SIGINT and SIGTERM go on to that group (see [`set_child_group`]),
+/// then end this process as they would have.
+pub fn forward_signals() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    let handler = forward_and_die as extern "C" fn(i32) as usize;
+    // SAFETY: the handler only makes async-signal-safe calls.
+    unsafe {
+        signal(SIGHUP, handler);
+        signal(SIGINT, handler);
+        signal(SIGTERM, handler);
+    }
+}
+
+/// The process group [`forward_signals`] passes signals to (0: none).
+pub fn set_child_group(pgid: u32) {
+    CHILD_GROUP.store(pgid as i32, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Send `sig` to every process of a process group.
+pub fn signal_group(pgid: u32, sig: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        kill(-(pgid as i32), sig);
+    }
+}
+
+/// Did a SIGINT or SIGTERM arrive since [`defer_interrupts`]?
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Sleep up to `total`, waking early when interrupted; false when interrupted.
+pub fn sleep_unless_interrupted(total: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + total;
+    while !interrupted() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
+    }
+    false
+}
