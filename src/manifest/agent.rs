@@ -1,0 +1,396 @@
+//! One agent resolved against the top-level settings: its name, task, branch, worktree, log,
+//! command and launch (its preset or its own `command:`), limits (timeout, cost), shell
+//! snippets and environment. Each step checks its own keys; [`Agents`] keeps what the agents
+//! before have taken (names, branches, logs), so two agents cannot share one.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::checks::{env_map, parse_duration, valid_name};
+use super::paths::{line_break, normalize, unwritable};
+use super::resolve::Top;
+use super::schema::{RawAgent, RawManifest};
+use super::{Agent, Launch, Preset, Task, DEFAULT_RETRIES, MAX_TASK_BYTES, RESERVED_NAME};
+use crate::git;
+
+/// The agents resolved so far, and what they have taken.
+pub(super) struct Agents<'a> {
+    raw: &'a RawManifest,
+    top: &'a Top<'a>,
+    /// name → index in the file of the agent that took it
+    names: HashMap<String, usize>,
+    /// branch → agent
+    branches: HashMap<String, String>,
+    /// log → agent
+    logs: HashMap<PathBuf, String>,
+    /// Each agent's log, with the `at` that names the agent in messages.
+    pub(super) log_ats: Vec<(String, PathBuf)>,
+    /// The agents resolved (those without a usable task are left out: already a problem).
+    pub(super) agents: Vec<Agent>,
+    /// What is allowed but probably not meant.
+    pub(super) warnings: Vec<String>,
+}
+
+impl<'a> Agents<'a> {
+    pub(super) fn new(raw: &'a RawManifest, top: &'a Top<'a>) -> Self {
+        Agents {
+            raw,
+            top,
+            names: HashMap::new(),
+            branches: HashMap::new(),
+            logs: HashMap::new(),
+            log_ats: Vec::new(),
+            agents: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Resolve `a`, the `i`th agent in the file (`at` names it in messages), noting every
+    /// problem in `problems`.
+    pub(super) fn add(&mut self, a: RawAgent, i: usize, at: &str, problems: &mut Vec<String>) {
+        let raw = self.raw;
+        self.check_name(&a, i, at, problems);
+        let task = task(&a, self.top.dir, at, problems);
+        let branch = self.branch(&a, at, problems);
+        let worktree = self.worktree(&a, at, problems);
+        let log = self.log(&a, at, problems);
+        let interactive = a.interactive.or(raw.interactive).unwrap_or(false);
+        let (command, preset, launch) =
+            agent_command(&a, raw, interactive, at, problems, &mut self.warnings);
+        let timeout = timeout(&a, raw, at, problems);
+        let max_cost_usd = max_cost_usd(&a, raw, at, problems);
+        let command = match preset {
+            Some(p) => p.command(&launch, max_cost_usd),
+            None => command,
+        };
+        if preset.is_none() {
+            lost_to_command(&a, raw, max_cost_usd, at, &mut self.warnings);
+        }
+        let verify = a.verify.or_else(|| raw.verify.clone());
+        let on_exit = a.on_exit.or_else(|| raw.on_exit.clone());
+        check_shell_nul(
+            &command,
+            verify.as_deref(),
+            on_exit.as_deref(),
+            at,
+            problems,
+        );
+        let mut env = self.top.env.clone();
+        env.extend(env_map(&a.env, at, problems));
+        if let Some(why) = crate::preset::claude_refuses(preset, &launch, &env) {
+            problems.push(format!("{at}{why}"));
+        }
+        let Some(task) = task else { return };
+        self.agents.push(Agent {
+            session: format!("{}-{}", self.top.project, a.name),
+            worktree,
+            branch,
+            log,
+            task,
+            command,
+            preset,
+            format: preset.and_then(|p| p.format(interactive)),
+            interactive,
+            launch,
+            timeout,
+            max_cost_usd,
+            verify_retries: a.verify_retries.or(raw.verify_retries).unwrap_or(0),
+            retries: a.retries.or(raw.retries).unwrap_or(DEFAULT_RETRIES),
+            env,
+            verify,
+            on_exit,
+            name: a.name,
+        });
+    }
+
+    /// A valid name, not the monitor's, not another agent's.
+    fn check_name(&mut self, a: &RawAgent, i: usize, at: &str, problems: &mut Vec<String>) {
+        if !valid_name(&a.name) {
+            problems.push(format!(
+                "{at}name `{}` is not valid; use 1-64 letters, digits, `-` or `_`, starting with a letter or digit",
+                a.name
+            ));
+        } else if a.name == RESERVED_NAME {
+            problems.push(format!(
+                "{at}name `{RESERVED_NAME}` is reserved for the monitor session; rename the agent"
+            ));
+        }
+        if let Some(first) = self.names.insert(a.name.clone(), i) {
+            problems.push(format!(
+                "{at}duplicate name `{}` (also agents[{first}]); give each agent its own name",
+                a.name
+            ));
+        }
+    }
+
+    /// `branch:`, else `fleet/<name>`: a valid git branch name no other agent has.
+    fn branch(&mut self, a: &RawAgent, at: &str, problems: &mut Vec<String>) -> String {
+        let branch = a
+            .branch
+            .clone()
+            .unwrap_or_else(|| format!("fleet/{}", a.name));
+        // (a default branch of an invalid name is reported with the name)
+        if !git::valid_branch_name(&branch) && (a.branch.is_some() || valid_name(&a.name)) {
+            problems.push(format!(
+                "{at}branch `{branch}` is not a valid git branch name; fix `branch:`"
+            ));
+        }
+        if let Some(other) = self.branches.insert(branch.clone(), a.name.clone()) {
+            if other != a.name {
+                problems.push(format!(
+                    "{at}branch `{branch}` is also used by agent `{other}`; each agent needs its own branch"
+                ));
+            }
+        }
+        branch
+    }
+
+    /// `<worktree_dir>/<name>`, which must not be (or hold) the repository.
+    fn worktree(&self, a: &RawAgent, at: &str, problems: &mut Vec<String>) -> PathBuf {
+        let top = self.top;
+        let worktree = top.worktree_dir.join(&a.name);
+        if top.repo.is_some_and(|r| r.starts_with(&worktree)) {
+            problems.push(format!(
+                "{at}its worktree {} would be the repository {} (or hold it); set `worktree_dir:` to a directory beside the repository, e.g. ../{}.worktrees",
+                worktree.display(),
+                top.repo_path.display(),
+                top.repo_name
+            ));
+        }
+        worktree
+    }
+
+    /// `log:`, else `.fleet/logs/<name>.log`: a path tmux can take, fleet can write, and no
+    /// other agent logs to.
+    fn log(&mut self, a: &RawAgent, at: &str, problems: &mut Vec<String>) -> PathBuf {
+        let top = self.top;
+        let log = normalize(&match &a.log {
+            Some(l) => top.dir.join(l),
+            None => top.state_dir.join("logs").join(format!("{}.log", a.name)),
+        });
+        if line_break(&log) && !line_break(top.dir) {
+            problems.push(format!(
+                "{at}log {:?} holds a line break, which tmux cannot take; fix `log:`",
+                log.display()
+            ));
+        }
+        if let Some(why) =
+            unwritable(&log).filter(|_| !(top.state_dir_bad && log.starts_with(&top.state_dir)))
+        {
+            problems.push(format!(
+                "{at}log {}: {why}; fix `log:` or that directory",
+                log.display()
+            ));
+        }
+        self.log_ats.push((at.to_string(), log.clone()));
+        if let Some(other) = self.logs.insert(log.clone(), a.name.clone()) {
+            if other != a.name {
+                problems.push(format!(
+                    "{at}log {} is also used by agent `{other}`; give each agent its own log",
+                    log.display()
+                ));
+            }
+        }
+        log
+    }
+}
+
+/// Exactly one of `task:` (a readable regular file, not too long) and `prompt:` (not empty).
+/// None when there is neither or both (a problem already).
+fn task(a: &RawAgent, dir: &Path, at: &str, problems: &mut Vec<String>) -> Option<Task> {
+    match (&a.task, &a.prompt) {
+        (Some(_), Some(_)) => {
+            problems.push(format!(
+                "{at}has both `task` and `prompt`; keep exactly one"
+            ));
+            None
+        }
+        (None, None) => {
+            problems.push(format!(
+                "{at}has neither `task` nor `prompt`; add `task: tasks/{}.md` or `prompt: \"...\"`",
+                a.name
+            ));
+            None
+        }
+        (Some(t), None) => {
+            let abs = normalize(&dir.join(t));
+            check_task_file(t, &abs, at, problems);
+            Some(Task::File(abs))
+        }
+        (None, Some(p)) => {
+            if p.trim().is_empty() {
+                problems.push(format!("{at}prompt is empty; write the task"));
+            }
+            Some(Task::Prompt(p.clone()))
+        }
+    }
+}
+
+/// The task file `t` (at `abs`) is a regular file fleet can read, at most [`MAX_TASK_BYTES`].
+fn check_task_file(t: &Path, abs: &Path, at: &str, problems: &mut Vec<String>) {
+    match std::fs::metadata(abs) {
+        Err(_) => problems.push(format!(
+            "{at}task file {} not found (looked for {}); create it or fix `task:`",
+            t.display(),
+            abs.display()
+        )),
+        Ok(m) if m.is_dir() => problems.push(format!(
+            "{at}task {} is a directory; point `task:` at a file",
+            t.display()
+        )),
+        Ok(m) if !m.is_file() => problems.push(format!(
+            "{at}task {} is not a regular file (a device, a FIFO or a socket would hang or never end); point `task:` at a file",
+            t.display()
+        )),
+        Ok(m) if m.len() > MAX_TASK_BYTES => problems.push(format!(
+            "{at}task file {} is {} bytes, more than a task may be ({} MiB); shorten it",
+            t.display(),
+            m.len(),
+            MAX_TASK_BYTES >> 20
+        )),
+        Ok(_) => {
+            if let Err(e) = std::fs::File::open(abs) {
+                problems.push(format!(
+                    "{at}task file {} cannot be read ({e}); fix its permissions",
+                    t.display()
+                ));
+            }
+        }
+    }
+}
+
+/// The agent's `timeout:`, else the top-level one, in seconds.
+fn timeout(a: &RawAgent, raw: &RawManifest, at: &str, problems: &mut Vec<String>) -> Option<u64> {
+    let t = a.timeout.as_ref().or(raw.timeout.as_ref())?;
+    let found = parse_duration(&t.0);
+    if found.is_none() {
+        let whose = if a.timeout.is_some() { at } else { "" };
+        problems.push(format!(
+            "{whose}timeout: `{}` is not a duration; write e.g. 90s, 45m, 2h or 1h30m",
+            t.0
+        ));
+    }
+    found
+}
+
+/// The agent's `max_cost_usd:`, else the top-level one: dollars, more than 0.
+fn max_cost_usd(
+    a: &RawAgent,
+    raw: &RawManifest,
+    at: &str,
+    problems: &mut Vec<String>,
+) -> Option<f64> {
+    let max_cost_usd = a.max_cost_usd.or(raw.max_cost_usd);
+    if let Some(c) = max_cost_usd.filter(|c| !(*c > 0.0 && c.is_finite())) {
+        let whose = if a.max_cost_usd.is_some() { at } else { "" };
+        problems.push(format!(
+            "{whose}max_cost_usd: {c} must be more than 0 (dollars, e.g. 2.50); remove it for no limit"
+        ));
+    }
+    max_cost_usd
+}
+
+/// `sh -c` takes no NUL byte (in YAML, "\0" in double quotes is one: "\033" is not ESC).
+fn check_shell_nul(
+    command: &str,
+    verify: Option<&str>,
+    on_exit: Option<&str>,
+    at: &str,
+    problems: &mut Vec<String>,
+) {
+    for (key, value) in [
+        ("command", Some(command)),
+        ("verify", verify),
+        ("on_exit", on_exit),
+    ] {
+        if value.is_some_and(|v| v.contains('\0')) {
+            problems.push(format!(
+                "{at}{key} holds a NUL byte, which no shell takes (in double quotes YAML reads \\0 as NUL: write \\e or \\x1b for ESC)"
+            ));
+        }
+    }
+}
+
+/// The agent's command and the preset it came from: the most specific wins (the agent's
+/// command, its preset, the top-level command, the top-level preset, then claude); for a
+/// preset, how to launch it (`permissions:`, `args:`, the more specific level winning).
+fn agent_command(
+    a: &RawAgent,
+    raw: &RawManifest,
+    interactive: bool,
+    at: &str,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> (String, Option<Preset>, Launch) {
+    let (command, preset) = match (&a.command, a.agent, &raw.command, raw.agent) {
+        (Some(c), _, _, _) => (c.clone(), None),
+        (None, Some(p), _, _) => (String::new(), Some(p)),
+        (None, None, Some(c), _) => (c.clone(), None),
+        (None, None, None, p) => (String::new(), Some(p.unwrap_or(Preset::Claude))),
+    };
+    if a.command.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        problems.push(format!("{at}command is empty; give the agent's command"));
+    }
+    let launch = Launch {
+        interactive,
+        permissions: a.permissions.or(raw.permissions).unwrap_or_default(),
+        args: a
+            .args
+            .clone()
+            .or_else(|| raw.args.clone())
+            .unwrap_or_default(),
+        verify: a.verify.clone().or_else(|| raw.verify.clone()),
+    };
+    if preset.is_none() {
+        if a.args.is_some() {
+            problems.push(format!(
+                "{at}args: adds to a preset's command (`agent: claude`, ...), but this agent has its own `command:`; put the arguments in `command:` or drop `command:` for the preset"
+            ));
+        } else if raw.args.is_some() {
+            warnings.push(format!(
+                "{at}the top-level `args:` does not apply: the agent has its own `command:`"
+            ));
+        }
+        if a.permissions.is_some() || raw.permissions.is_some() {
+            warnings.push(format!(
+                "{at}`permissions:` does not apply to its own `command:`; fleet cannot know its flags (use `agent:` for a known CLI)"
+            ));
+        }
+    }
+    for arg in &launch.args {
+        if arg.contains('\0') {
+            problems.push(format!(
+                "{at}args: `{}` holds a NUL byte, which no program takes",
+                arg.escape_debug()
+            ));
+        }
+    }
+    (command, preset, launch)
+}
+
+/// Warnings for an agent run by its own `command:` whose manifest asks for what only a
+/// preset gives (fleet reads no usage, cost or session from a plain command).
+fn lost_to_command(
+    a: &RawAgent,
+    raw: &RawManifest,
+    max_cost_usd: Option<f64>,
+    at: &str,
+    warnings: &mut Vec<String>,
+) {
+    let mut lost = Vec::new();
+    if max_cost_usd.is_some() {
+        lost.push("max_cost_usd (fleet reads no cost from it)");
+    }
+    if a.verify_retries
+        .or(raw.verify_retries)
+        .is_some_and(|n| n > 0)
+    {
+        lost.push("verify_retries (fleet cannot resume its conversation)");
+    }
+    if lost.is_empty() {
+        return;
+    }
+    warnings.push(format!(
+        "{at}`command:` replaces the preset, so {} will not work, nor `fleet continue`; use `agent:` with `args:` to keep them",
+        lost.join(" and ")
+    ));
+}

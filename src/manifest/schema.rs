@@ -1,0 +1,109 @@
+//! The manifest's schema as serde reads it: the `Raw*` types mirror `agents.yaml` key for key
+//! (unknown keys are refused), with nothing resolved or checked yet; [`Scalar`] takes the
+//! numbers and booleans YAML lets people write as environment values.
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::{Permissions, Preset};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawManifest {
+    pub(super) project: Option<String>,
+    pub(super) base: Option<String>,
+    pub(super) worktree_dir: Option<PathBuf>,
+    pub(super) command: Option<String>,
+    pub(super) agent: Option<Preset>,
+    pub(super) interactive: Option<bool>,
+    pub(super) permissions: Option<Permissions>,
+    pub(super) args: Option<Vec<String>>,
+    pub(super) timeout: Option<Scalar>,
+    pub(super) max_cost_usd: Option<f64>,
+    pub(super) verify_retries: Option<u32>,
+    pub(super) retries: Option<u32>,
+    #[serde(default)]
+    pub(super) env: BTreeMap<String, Scalar>,
+    pub(super) setup: Option<String>,
+    #[serde(default)]
+    pub(super) copy: Vec<PathBuf>,
+    pub(super) verify: Option<String>,
+    pub(super) on_exit: Option<String>,
+    pub(super) max_parallel: Option<u32>,
+    pub(super) monitor: Option<RawMonitor>,
+    #[serde(default)]
+    pub(super) prices: BTreeMap<String, crate::preset::prices::Price>,
+    pub(super) agents: Vec<RawAgent>,
+    /// The index in the file of each agent in `agents` (agents that did not parse are left
+    /// out, so their neighbours keep their real index in messages).
+    #[serde(skip)]
+    pub(super) indices: Option<Vec<usize>>,
+    /// `agents:` is there but not a list (already reported; not "empty" as well).
+    #[serde(skip)]
+    pub(super) agents_unreadable: bool,
+}
+
+/// `monitor: {per_window: N}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMonitor {
+    pub(super) per_window: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAgent {
+    pub(super) name: String,
+    pub(super) task: Option<PathBuf>,
+    pub(super) prompt: Option<String>,
+    pub(super) branch: Option<String>,
+    pub(super) log: Option<PathBuf>,
+    pub(super) command: Option<String>,
+    pub(super) agent: Option<Preset>,
+    pub(super) interactive: Option<bool>,
+    pub(super) permissions: Option<Permissions>,
+    pub(super) args: Option<Vec<String>>,
+    pub(super) timeout: Option<Scalar>,
+    pub(super) max_cost_usd: Option<f64>,
+    pub(super) verify_retries: Option<u32>,
+    pub(super) retries: Option<u32>,
+    #[serde(default)]
+    pub(super) env: BTreeMap<String, Scalar>,
+    pub(super) verify: Option<String>,
+    pub(super) on_exit: Option<String>,
+}
+
+/// An environment value: YAML lets people write `DEBUG: 1` or `VERBOSE: true`; all become
+/// strings.
+#[derive(Debug)]
+pub(super) struct Scalar(pub(super) String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
