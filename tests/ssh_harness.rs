@@ -70,6 +70,10 @@ fn logs_into_each_account_with_git_and_tmux() {
         ]);
         assert_eq!(log.trim(), host.user, "the account's git identity");
     }
+    // The fleet under test runs there too, from a shared copy.
+    let fleet = sshd.share(env!("CARGO_BIN_EXE_fleet"));
+    let version = sshd.ssh_ok(&["host-a", &format!("{} --version", fleet.display())]);
+    assert!(version.starts_with("fleet "), "{version}");
     // Only the test's accounts: root is refused by this sshd.
     let port = sshd.port.to_string();
     let run = sshd.ssh(&["-p", &port, "-l", "root", "127.0.0.1", "true"]);

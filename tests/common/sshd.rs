@@ -8,6 +8,7 @@
 //! <tmp>/client/        id_ed25519 (the test's key), known_hosts (the host key, pinned), ssh_config
 //! <tmp>/bin/           `ssh` and `scp` wrappers adding `-F <tmp>/client/ssh_config`
 //! <tmp>/ctl/           a short directory for ControlPath sockets
+//! <tmp>/shared/        programs copied for the remote accounts to run ([`Sshd::share`])
 //! <tmp>/remote/<user>/ owned by that user: a place for its repositories; also its TMUX_TMPDIR
 //! <tmp>/out/           captured stdout/stderr of every command
 //! ```
@@ -448,6 +449,21 @@ impl Sshd {
     /// A directory with `ssh` and `scp` wrappers that use this sshd's client config.
     pub fn bin(&self) -> PathBuf {
         self.root.join("bin")
+    }
+
+    /// Copies an executable (e.g. `env!("CARGO_BIN_EXE_fleet")`) to `<tmp>/shared/<name>`,
+    /// 0755 in directories every account can search, so a remote account can run it even
+    /// when the build directory is under a home it cannot enter; gives the copy's path.
+    pub fn share(&self, program: impl AsRef<Path>) -> PathBuf {
+        let program = program.as_ref();
+        let dir = self.root.join("shared");
+        fs::create_dir_all(&dir).unwrap();
+        chmod(&dir, 0o755);
+        let copy = dir.join(program.file_name().expect("a program's file name"));
+        fs::copy(program, &copy)
+            .unwrap_or_else(|e| panic!("copy {} to {}: {e}", program.display(), copy.display()));
+        chmod(&copy, 0o755);
+        copy
     }
 
     /// A PATH with [`Sshd::bin`] first: `ssh host-a …` (and git's ssh) reach the test sshd.
