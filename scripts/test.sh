@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command of fleet: installs what the tests need when it is missing (tmux, git,
-# the pinned agent CLIs), then runs rustfmt, clippy and the whole test suite.
+# the pinned agent CLIs, sshd and the ssh tests' accounts), then runs rustfmt, clippy and
+# the whole test suite.
 # Works non-interactively (CI): never prompts, never reads stdin.
 set -euo pipefail
 
@@ -27,6 +28,12 @@ for cli in CLAUDE CODEX GEMINI AIDER; do
         say "conformance: SKIPPED for $(printf %s "$cli" | tr A-Z a-z): not installed"
     fi
 done
+
+# The ssh tests (tests/ssh_harness.rs, issue 17): sshd and two local accounts as "remote
+# hosts" for a private sshd on 127.0.0.1; without root they are skipped, visibly.
+# shellcheck source=scripts/ssh-hosts.sh
+. scripts/ssh-hosts.sh
+ensure_ssh_hosts
 
 if cargo fmt --version >/dev/null 2>&1; then
     say "cargo fmt --all -- --check"

@@ -13,6 +13,9 @@
 //! Every process the tests start (fleet, git, tmux) gets the same environment: `TMUX` unset,
 //! `HOME` and `TMUX_TMPDIR` private, `NO_COLOR=1`, `RUST_BACKTRACE=1`, no inherited `GIT_*` or
 //! `FLEET_*` variables. Dropping the `Fleet` kills its tmux servers, pass or fail.
+//!
+//! [`sshd`] adds "remote hosts" for the ssh tests: a private sshd on 127.0.0.1 that logs
+//! into other local accounts (`ssh host-a …`).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -23,6 +26,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+pub mod sshd;
 
 /// How long a single command may run before the test gives up on it.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
