@@ -6,11 +6,11 @@
 pub mod cli;
 pub mod commands;
 pub mod git;
+pub mod launch;
 pub mod manifest;
 pub mod monitor;
 pub mod places;
 pub mod preset;
-pub mod queue;
 pub mod runner;
 pub mod safe_fs;
 pub mod state;

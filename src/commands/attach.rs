@@ -1,6 +1,4 @@
 //! `fleet attach [NAME]`: into an agent's session, or the monitor.
-use std::io::IsTerminal;
-
 use anyhow::Result;
 
 use crate::cli::AttachArgs;
@@ -17,28 +15,18 @@ pub fn run(plan: &Plan, args: &AttachArgs) -> Result<i32> {
         None => (plan.monitor_session(), "the monitor".to_string()),
     };
     let sessions = tmux::sessions()?;
-    if !super::owned(plan, &sessions).contains(&session) {
+    if !crate::launch::owned(plan, &sessions).contains(&session) {
         let state = args.name.as_deref().map(|n| {
             let record = Dir::new(&plan.state_dir).record(n);
             Record::derive(record.as_ref(), false)
         });
         let up = match (args.name.as_deref(), state) {
-            (Some(n), Some(s)) => super::up_hint(plan, n, s),
-            _ => format!("{} up", super::fleet_command(plan)),
+            (Some(n), Some(s)) => crate::launch::up_hint(plan, n, s),
+            _ => format!("{} up", crate::launch::fleet_command(plan)),
         };
         let state = state.map(|s| format!(" (state: {s})")).unwrap_or_default();
         anyhow::bail!("{what} has no tmux session{state}; start it with `{up}`");
     }
-    self::session(&session)?;
+    crate::launch::sessions::attach(&session)?;
     Ok(0)
-}
-
-/// Attach to (or, inside tmux, switch to) a session; outside tmux this needs a terminal.
-pub fn session(session: &str) -> Result<()> {
-    if !tmux::inside() && !std::io::stdin().is_terminal() {
-        anyhow::bail!(
-            "cannot attach to {session}: not a terminal (stdin is not a tty); run `fleet attach` from a terminal, or `tmux attach -t ={session}`"
-        );
-    }
-    tmux::attach(session)
 }

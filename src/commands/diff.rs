@@ -15,7 +15,7 @@ pub fn run(plan: &Plan, args: &DiffArgs) -> Result<i32> {
             "{} has no branch {}, so no work to show (`{}` starts it)",
             agent.name,
             agent.branch,
-            super::up_hint(plan, &agent.name, recorded_state(plan, &agent.name))
+            crate::launch::up_hint(plan, &agent.name, recorded_state(plan, &agent.name))
         );
     }
     let Some(from) = git::merge_base(&plan.repo, &plan.base, &branch)? else {

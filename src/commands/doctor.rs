@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::commands::validate::{find_program, program_of};
+use crate::launch::preflight::{find_program, program_of};
 use crate::manifest::{self, Plan};
 use crate::state::{Dir, Record, State};
 use crate::util::shell_quote;
@@ -135,7 +135,7 @@ fn programs(r: &mut Report, plan: &Plan) {
 fn sessions(r: &mut Report, plan: &Plan) -> Result<()> {
     let all = tmux::sessions()?;
     let mut found = foreign_sessions(r, plan, &all);
-    let owned = super::owned(plan, &all);
+    let owned = crate::launch::owned(plan, &all);
     found |= lost_agents(r, plan, &owned);
     found |= stuck_queue(r, plan, &owned);
     if !found {
@@ -203,7 +203,7 @@ fn lost_agents(r: &mut Report, plan: &Plan, owned: &HashSet<String>) -> bool {
                 ),
                 format!(
                     "kill {pid}   (or wait for it to end), then {} up {}",
-                    super::fleet_command(plan),
+                    crate::launch::fleet_command(plan),
                     a.name
                 ),
             );
@@ -216,7 +216,7 @@ fn lost_agents(r: &mut Report, plan: &Plan, owned: &HashSet<String>) -> bool {
             ),
             format!(
                 "{} up {}   (restarts it in its worktree, keeping its work)",
-                super::fleet_command(plan),
+                crate::launch::fleet_command(plan),
                 a.name
             ),
         );
@@ -248,7 +248,7 @@ fn stuck_queue(r: &mut Report, plan: &Plan, owned: &HashSet<String>) -> bool {
             queued.join(", "),
             if queued.len() == 1 { "it" } else { "them" }
         ),
-        format!("{} up", super::fleet_command(plan)),
+        format!("{} up", crate::launch::fleet_command(plan)),
     );
     true
 }
@@ -324,7 +324,7 @@ fn worktrees(r: &mut Report, plan: &Plan) -> Result<()> {
 fn work_again(plan: &Plan, b: &str) -> Option<String> {
     let a = plan.agents.iter().find(|a| a.branch == b)?;
     let record = Dir::new(&plan.state_dir).record(&a.name);
-    Some(super::up_hint(
+    Some(crate::launch::up_hint(
         plan,
         &a.name,
         Record::derive(record.as_ref(), false),

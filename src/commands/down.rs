@@ -4,8 +4,8 @@
 use anyhow::{bail, Result};
 
 use crate::cli::DownArgs;
-use crate::commands::status;
 use crate::git;
+use crate::launch::view::{collect, Detail};
 use crate::manifest::Plan;
 use crate::state::{Dir, State};
 use crate::tmux::{self, Batch};
@@ -20,13 +20,13 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     let agents = plan.select(&args.names)?;
     let dir = Dir::new(&plan.state_dir);
     let _lock = if dir.exists() {
-        Some(dir.lock(super::up::LOCK_WAIT)?)
+        Some(dir.lock(crate::launch::LOCK_WAIT)?)
     } else {
         None
     };
     let sessions = tmux::sessions()?;
-    let owned = super::owned(plan, &sessions);
-    let views = status::collect(plan, &agents, &owned, status::Detail::States);
+    let owned = crate::launch::owned(plan, &sessions);
+    let views = collect(plan, &agents, &owned, Detail::States);
     let mut batch = Batch::new();
     // The process groups of each closed session's runner and what it runs: once tmux has
     // hung them up, whatever ignores that is killed, and down waits until all are gone, so

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::status;
 use crate::cli::LogsArgs;
+use crate::launch::view::state_of;
 use crate::manifest::{Agent, Plan};
 use crate::state::State;
 use crate::util;
@@ -35,7 +35,7 @@ pub fn run(plan: &Plan, args: &LogsArgs) -> Result<i32> {
                     "{}: no log at {} (`{}` starts the agent)",
                     agent.name,
                     agent.log.display(),
-                    super::up_hint(plan, &agent.name, {
+                    crate::launch::up_hint(plan, &agent.name, {
                         let record = crate::state::Dir::new(&plan.state_dir).record(&agent.name);
                         crate::state::Record::derive(record.as_ref(), false)
                     })
@@ -152,8 +152,7 @@ impl<'a> Watch<'a> {
                     return false;
                 }
                 self.checked = Some(Instant::now());
-                status::state_of(self.plan, self.agent)
-                    .is_ok_and(|(view, _)| view.state == State::Lost)
+                state_of(self.plan, self.agent).is_ok_and(|(view, _)| view.state == State::Lost)
             }
             // Not started yet (or queued): keep waiting for it.
             _ => false,

@@ -3,9 +3,9 @@
 //! its fix. A conflict is undone and its files named.
 use anyhow::Result;
 
-use super::status;
 use crate::cli::MergeArgs;
 use crate::git::{self, Merged};
+use crate::launch::view::{state_of, View};
 use crate::manifest::{Agent, Plan};
 use crate::state::{Dir, State};
 
@@ -28,12 +28,12 @@ pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {
     let agent = plan.agent(&args.name)?;
     let branch = &agent.branch;
     let base = &plan.base;
-    let (view, _) = status::state_of(plan, agent)?;
+    let (view, _) = state_of(plan, agent)?;
     if !git::branch_exists(&plan.repo, branch)? {
         anyhow::bail!(
             "{} has no branch {branch}, so nothing to merge (`{}` starts it)",
             agent.name,
-            super::up_hint(plan, &agent.name, view.state)
+            crate::launch::up_hint(plan, &agent.name, view.state)
         );
     }
     let refusals = refusals(plan, agent, &view, args)?;
@@ -53,7 +53,7 @@ pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {
         crate::info!("{branch} has no commits that {base} lacks: nothing to merge");
         return Ok(0);
     }
-    let _lock = Dir::new(&plan.state_dir).lock(super::up::LOCK_WAIT)?;
+    let _lock = Dir::new(&plan.state_dir).lock(crate::launch::LOCK_WAIT)?;
     merge(plan, agent, args, ahead)
 }
 
@@ -127,7 +127,7 @@ fn merged(
     );
     crate::info!(
         "`{} down {} --rm-worktrees` removes its session and worktree (the branch stays)",
-        super::fleet_command(plan),
+        crate::launch::fleet_command(plan),
         agent.name
     );
     Ok(0)
@@ -135,12 +135,7 @@ fn merged(
 
 /// Every reason not to merge, each with its fix; empty when the merge may go ahead. All of
 /// them are checked before anything changes, and all are named at once.
-fn refusals(
-    plan: &Plan,
-    agent: &Agent,
-    view: &status::View,
-    args: &MergeArgs,
-) -> Result<Vec<String>> {
+fn refusals(plan: &Plan, agent: &Agent, view: &View, args: &MergeArgs) -> Result<Vec<String>> {
     let mut refusals = state_refusals(agent, view, args);
     refusals.extend(worktree_refusals(plan, agent, args)?);
     refusals.extend(checkout_refusals(plan, agent)?);
@@ -149,7 +144,7 @@ fn refusals(
 
 /// The agent's state: damaged, still at work, or failed (unless forced; a failed verify
 /// unless `--no-verify`).
-fn state_refusals(agent: &Agent, view: &status::View, args: &MergeArgs) -> Vec<String> {
+fn state_refusals(agent: &Agent, view: &View, args: &MergeArgs) -> Vec<String> {
     let mut refusals = Vec::new();
     if view.state == State::Damaged {
         refusals.push(

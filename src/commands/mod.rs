@@ -1,11 +1,9 @@
-//! One file per subcommand, each a small function over the modules above.
-use std::collections::HashSet;
-
+//! One file per subcommand, each a small function over the launch layer and the modules
+//! under it; this file only dispatches. No command imports another.
 use anyhow::Result;
 
 use crate::cli::{Cli, Command};
-use crate::manifest::{self, Plan};
-use crate::tmux;
+use crate::manifest;
 
 pub mod attach;
 pub mod completions;
@@ -43,39 +41,4 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Man(args) => man::run(&args),
         Command::Agents => completions::agents(file),
     }
-}
-
-/// The names of the live sessions that this manifest's fleet owns (tagged with its path).
-pub fn owned(plan: &Plan, sessions: &[tmux::Session]) -> HashSet<String> {
-    let tag = plan.tag();
-    sessions
-        .iter()
-        .filter(|s| s.tag == tag)
-        .map(|s| s.name.clone())
-        .collect()
-}
-
-/// How to call fleet for this manifest from the current directory: `fleet`, or
-/// `fleet -f PATH` when fleet would not find this manifest by itself.
-pub fn fleet_command(plan: &Plan) -> String {
-    match crate::manifest::locate(None) {
-        Ok(found) if found == plan.manifest => "fleet".into(),
-        _ => format!(
-            "fleet -f {}",
-            crate::util::shell_quote(&plan.manifest.display().to_string())
-        ),
-    }
-}
-
-/// The `fleet up` that starts an agent in this state again: finished agents (`done`,
-/// `failed`) need `--rerun`, which `up` alone never restarts. Every hint that tells the user
-/// to start an agent comes from here.
-pub fn up_hint(plan: &Plan, name: &str, state: crate::state::State) -> String {
-    use crate::state::State;
-    let rerun = if matches!(state, State::Done | State::Failed) {
-        "--rerun "
-    } else {
-        ""
-    };
-    format!("{} up {rerun}{name}", fleet_command(plan))
 }

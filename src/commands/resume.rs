@@ -3,8 +3,8 @@
 //! logging to the same log (appended).
 use anyhow::{Context, Result};
 
-use super::status;
 use crate::cli::ContinueArgs;
+use crate::launch::view::state_of;
 use crate::manifest::Plan;
 use crate::state::{Dir, State};
 use crate::{usage, util};
@@ -24,8 +24,8 @@ pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
         ));
     }
     let dir = Dir::new(&plan.state_dir);
-    let _lock = dir.lock(super::up::LOCK_WAIT)?;
-    let (view, owned) = status::state_of(plan, agent)?;
+    let _lock = dir.lock(crate::launch::LOCK_WAIT)?;
+    let (view, owned) = state_of(plan, agent)?;
     match view.state {
         State::Done | State::Failed | State::Stopped | State::Lost => {}
         State::Damaged => anyhow::bail!(
@@ -102,7 +102,7 @@ pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
         body.push('\n');
     }
     util::write_atomic(&follow_up, body.as_bytes())?;
-    let mut spec = super::up::spec_for(plan, &dir, agent)?;
+    let mut spec = crate::launch::spec::spec_for(plan, &dir, agent)?;
     spec.command = resume;
     spec.task = follow_up;
     spec.resumed = true;
@@ -110,7 +110,7 @@ pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
 
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;
     let monitor_alive = owned.contains(&plan.monitor_session());
-    crate::queue::start_now(plan, &dir, &[&view], monitor_alive, false, &exe)?;
+    crate::launch::queue::start_now(plan, &dir, &[&view], monitor_alive, false, &exe)?;
     crate::info!(
         "continued {} (attempt {attempt}) in session {}, resuming conversation {}",
         agent.name,
@@ -119,7 +119,7 @@ pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
     );
     crate::info!(
         "follow it: {} logs {} -f",
-        super::fleet_command(plan),
+        crate::launch::fleet_command(plan),
         agent.name
     );
     Ok(0)

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::status::{self, Detail, View};
 use crate::cli::WaitArgs;
+use crate::launch::view::{collect, Detail, View};
 use crate::manifest::Plan;
 use crate::state::State;
 use crate::{tmux, util};
@@ -54,8 +54,8 @@ pub fn run(plan: &Plan, args: &WaitArgs) -> Result<i32> {
     let mut told: HashSet<String> = HashSet::new();
     let (code, summary) = loop {
         let sessions = tmux::sessions()?;
-        let owned = super::owned(plan, &sessions);
-        let views = status::collect(plan, &agents, &owned, Detail::States);
+        let owned = crate::launch::owned(plan, &sessions);
+        let views = collect(plan, &agents, &owned, Detail::States);
         for v in views.iter().filter(|v| ended(v.state)) {
             if told.insert(v.agent.name.clone()) {
                 say(describe(v));

@@ -100,7 +100,7 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     record.reason = reason;
     record.finished_at = Some(finished);
     state::write_json(&spec.record, &record)?;
-    crate::queue::advance(&spec);
+    crate::launch::queue::advance(&spec);
     notify(&spec, state, code, record.reason.as_deref(), &mut out);
     Ok(code)
 }

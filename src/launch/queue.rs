@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::commands::status::{self, View};
+use crate::launch::sessions;
+use crate::launch::view::{self, View};
 use crate::manifest::{self, Agent, Plan};
 use crate::state::{Dir, Record, Spec, State};
 use crate::tmux;
@@ -23,7 +24,7 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(600);
 pub fn free_slots(plan: &Plan, owned: &HashSet<String>) -> Option<usize> {
     let k = plan.max_parallel? as usize;
     let all: Vec<&Agent> = plan.agents.iter().collect();
-    let running = status::collect(plan, &all, owned, status::Detail::States)
+    let running = view::collect(plan, &all, owned, view::Detail::States)
         .iter()
         .filter(|v| v.state.active())
         .count();
@@ -81,13 +82,13 @@ fn try_advance(spec: &Spec) -> Result<()> {
     let plan = manifest::load(Some(&spec.manifest))?;
     let _lock = dir.lock(LOCK_WAIT)?;
     let sessions = tmux::sessions()?;
-    let owned = crate::commands::owned(&plan, &sessions);
+    let owned = view::owned(&plan, &sessions);
     let Some(slots) = free_slots(&plan, &owned) else {
         // `max_parallel` was removed from the manifest: `up` starts the rest.
         return Ok(());
     };
     let all: Vec<&Agent> = plan.agents.iter().collect();
-    let views = status::collect(&plan, &all, &owned, status::Detail::States);
+    let views = view::collect(&plan, &all, &owned, view::Detail::States);
     let start: Vec<&View> = views
         .iter()
         .filter(|v| v.state == State::Queued)
@@ -127,10 +128,9 @@ pub fn start_now(
         record.attempt += 1;
         dir.write_record(&v.agent.name, &record)?;
     }
-    let batch =
-        crate::commands::up::sessions_batch(plan, dir, start, monitor_alive, monitor_stale, exe);
+    let batch = sessions::sessions_batch(plan, dir, start, monitor_alive, monitor_stale, exe);
     if let Err(e) = batch.run() {
-        let alive = crate::commands::owned(plan, &tmux::sessions().unwrap_or_default());
+        let alive = view::owned(plan, &tmux::sessions().unwrap_or_default());
         let mut failed = Vec::new();
         for v in start.iter().filter(|v| !alive.contains(&v.agent.session)) {
             let _ = dir.write_record(&v.agent.name, &v.record.clone().unwrap_or_default());

@@ -1,0 +1,207 @@
+//! `fleet status [NAMES…] [--json] [--watch]`: the table (or JSON) of the fleet, once or
+//! refreshed every second; how it is drawn lives in [`show`].
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::cli::StatusArgs;
+use crate::git::Stats;
+use crate::launch::fleet_command;
+use crate::launch::view::{collect, last_line_but, owned, Detail, View};
+use crate::manifest::{self, Plan};
+use crate::{tmux, util};
+
+mod show;
+
+pub use show::{label, table, to_json};
+
+/// Lines are cut to the terminal's width; unlimited when stdout is not a terminal.
+fn terminal_width() -> usize {
+    util::terminal_width().unwrap_or(usize::MAX)
+}
+
+/// The monitor's LAST LINE: the log's last line but fleet's footer (`[fleet] agent1 failed
+/// (exit 3) after 2s at …`), which only repeats the STATE column beside it.
+fn last_line_in_monitor(v: &View) -> String {
+    let prefix = format!("[fleet] {} ", v.agent.name);
+    let footer = |l: &str| {
+        l.strip_prefix(&prefix).is_some_and(|rest| {
+            ["done", "failed", "stopped"]
+                .iter()
+                .any(|s| rest.starts_with(s))
+                && rest.contains(" after ")
+        })
+    };
+    if footer(&v.last_line) {
+        last_line_but(&v.agent.log, footer)
+    } else {
+        v.last_line.clone()
+    }
+}
+
+/// The status text of the whole fleet: table plus the monitor's line (not in the monitor
+/// itself, where LAST LINE skips fleet's footer too). `stats` holds the git work by agent
+/// name: refreshed when `detail` is Full, else used as it is.
+fn render(
+    plan: &Plan,
+    names: &[String],
+    in_monitor: bool,
+    sessions: &[tmux::Session],
+    detail: Detail,
+    stats: &mut HashMap<String, Stats>,
+    labels: &mut Vec<(String, String)>,
+) -> Result<String> {
+    let owned = owned(plan, sessions);
+    let agents = plan.select(names)?;
+    let mut views = collect(plan, &agents, &owned, detail);
+    for v in views.iter_mut() {
+        if detail == Detail::Full {
+            stats.insert(v.agent.name.clone(), v.stats);
+        } else if let Some(s) = stats.get(&v.agent.name) {
+            v.stats = *s;
+        }
+        if in_monitor {
+            v.last_line = last_line_in_monitor(v);
+        }
+    }
+    *labels = views
+        .iter()
+        .map(|v| (v.agent.name.clone(), label(v)))
+        .collect();
+    let monitor = if in_monitor {
+        String::new()
+    } else if owned.contains(&plan.monitor_session()) {
+        format!(
+            "monitor: {} ({} attach)\n",
+            plan.monitor_session(),
+            fleet_command(plan)
+        )
+    } else {
+        "monitor: not running (fleet up starts it)\n".to_string()
+    };
+    Ok(format!(
+        "{}{monitor}",
+        table(&views, terminal_width(), util::color_stdout())
+    ))
+}
+
+const HIDE_CURSOR: &str = "\x1b[?25l";
+const SHOW_CURSOR: &str = "\x1b[?25h";
+
+/// `--watch` refreshes states and log lines every second, the git work every few seconds.
+const WATCH_GIT_EVERY: u32 = 5;
+
+pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
+    let plan = manifest::load(file)?;
+    if args.json {
+        return json(&plan, args);
+    }
+    if !args.watch {
+        let text = render(
+            &plan,
+            &args.names,
+            false,
+            &tmux::sessions()?,
+            Detail::Full,
+            &mut HashMap::new(),
+            &mut Vec::new(),
+        )?;
+        print!("{text}");
+        return Ok(0);
+    }
+    watch(plan, args)
+}
+
+/// `status --json`: every detail, once.
+fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
+    let sessions = tmux::sessions()?;
+    let owned = owned(plan, &sessions);
+    let agents = plan.select(&args.names)?;
+    let views = collect(plan, &agents, &owned, Detail::Full);
+    let value = to_json(plan, &views, owned.contains(&plan.monitor_session()));
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(0)
+}
+
+/// `status --watch` (and the monitor's status pane with `--monitor`): a frame a second
+/// until Ctrl-C, following edits of the manifest.
+fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
+    let mut stats = HashMap::new();
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut seen = modified(&plan.manifest);
+    let mut loaded: Result<()> = Ok(());
+    // Ctrl-C ends the loop between two frames, so the terminal is left whole: the last
+    // frame, the cursor shown again, the prompt on a fresh line.
+    util::defer_interrupts_quietly();
+    print!("{HIDE_CURSOR}");
+    let mut labels = Vec::new();
+    for tick in 0u32.. {
+        // Follow edits of the manifest; show its errors in place until they are fixed.
+        let now = modified(&plan.manifest);
+        if now != seen {
+            seen = now;
+            loaded = manifest::load(Some(&plan.manifest)).map(|p| plan = p);
+        }
+        // In the monitor the git work starts with the second refresh: its first frame, drawn
+        // while `up` is still starting the agents, comes from the records and logs alone.
+        let first_git = u32::from(args.monitor);
+        let detail = if tick % WATCH_GIT_EVERY == first_git {
+            Detail::Full
+        } else {
+            Detail::Logs
+        };
+        // One tmux process a refresh: the sessions, and in the monitor its panes' borders.
+        let mut panes = Vec::new();
+        let text = match loaded
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+            .and_then(|()| {
+                let sessions = if args.monitor {
+                    let snap = tmux::snapshot(&plan.monitor_session())?;
+                    panes = snap.panes;
+                    snap.sessions
+                } else {
+                    tmux::sessions()?
+                };
+                render(
+                    &plan,
+                    &args.names,
+                    args.monitor,
+                    &sessions,
+                    detail,
+                    &mut stats,
+                    &mut labels,
+                )
+            }) {
+            Ok(t) => t,
+            Err(e) => format!("error: {e:#}\n"),
+        };
+        draw(&text);
+        if args.monitor {
+            crate::monitor::mark(&panes, &labels);
+        }
+        if !util::sleep_unless_interrupted(Duration::from_secs(1)) {
+            break;
+        }
+    }
+    // The terminal echoed `^C` on the line under the frame: the prompt goes below it.
+    println!("{SHOW_CURSOR}");
+    let _ = std::io::stdout().flush();
+    Ok(0)
+}
+
+/// One `--watch` frame over the last, with the time it was drawn.
+fn draw(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    // Home, then clear to the end of the screen after the text: no flicker.
+    let _ = write!(stdout, "\x1b[H{}\x1b[J", text.replace('\n', "\x1b[K\n"));
+    let _ = writeln!(
+        stdout,
+        "{}  (every 1s, Ctrl-C to quit)\x1b[K",
+        util::rfc3339(util::now())
+    );
+    let _ = stdout.flush();
+}

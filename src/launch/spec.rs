@@ -1,0 +1,65 @@
+//! The run spec of each agent (`.fleet/specs/<name>.json`), which its runner reads: what to
+//! run, where, with which task, verify and limits. Written by `up`, rewritten by `continue`.
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::manifest::{Agent, Plan, Task};
+use crate::state::{Dir, Spec};
+use crate::util;
+
+/// The task file the agent reads (an inline prompt is written under `.fleet/tasks/`).
+fn task_file(dir: &Dir, agent: &Agent) -> Result<PathBuf> {
+    Ok(match &agent.task {
+        Task::File(p) => p.clone(),
+        Task::Prompt(text) => {
+            let path = dir.prompt_path(&agent.name);
+            let mut text = text.clone();
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            util::write_atomic(&path, text.as_bytes())?;
+            path
+        }
+    })
+}
+
+/// Write the agent's run spec (and, for an interactive agent, create its log user-only).
+pub fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<()> {
+    let spec = spec_for(plan, dir, agent)?;
+    if agent.interactive {
+        // tmux's `pipe-pane` appends the pane's output to the log: create it user-only first.
+        crate::util::append_private(&agent.log)?;
+    }
+    dir.write_spec(&spec)
+}
+
+/// The run spec of an agent as the manifest describes it.
+pub fn spec_for(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<Spec> {
+    Ok(Spec {
+        project: plan.project.clone(),
+        agent: agent.name.clone(),
+        manifest: plan.manifest.clone(),
+        command: agent.command.clone(),
+        env: agent.env.clone(),
+        path: std::env::var("PATH").ok(),
+        worktree: agent.worktree.clone(),
+        branch: agent.branch.clone(),
+        log: agent.log.clone(),
+        task: task_file(dir, agent)?,
+        setup: plan.setup.clone(),
+        verify: agent.verify.clone(),
+        on_exit: agent.on_exit.clone(),
+        interactive: agent.interactive,
+        format: agent.format,
+        timeout: agent.timeout,
+        max_cost_usd: agent.max_cost_usd,
+        launch: agent.launch.clone(),
+        resumed: false,
+        prices: plan.prices.clone(),
+        preset: agent.preset.filter(|_| agent.format.is_some()),
+        verify_retries: agent.verify_retries,
+        retries: agent.retries,
+        record: dir.record_path(&agent.name),
+    })
+}

@@ -1,0 +1,233 @@
+//! The fleet's read model: each agent's state as its record and the live tmux sessions
+//! tell it ([`View`]), with as much detail (log line, git work) as a caller asks for, and
+//! which sessions this fleet owns. `status`, `wait`, `up`, `down`, `merge`, `logs`,
+//! `continue` and the queue all read the fleet through here.
+use std::collections::HashSet;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::git::{self, Stats};
+use crate::manifest::{Agent, Plan};
+use crate::state::{Dir, Record, State};
+use crate::{tmux, util};
+
+/// The names of the live sessions that this manifest's fleet owns (tagged with its path).
+pub fn owned(plan: &Plan, sessions: &[tmux::Session]) -> HashSet<String> {
+    let tag = plan.tag();
+    sessions
+        .iter()
+        .filter(|s| s.tag == tag)
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+/// One agent as status shows it.
+#[derive(Debug, Clone)]
+pub struct View<'a> {
+    pub agent: &'a Agent,
+    pub state: State,
+    pub record: Option<Record>,
+    pub session_alive: bool,
+    pub stats: Stats,
+    pub last_line: String,
+}
+
+impl View<'_> {
+    /// Seconds the agent ran (so far, while running).
+    pub fn runtime(&self) -> Option<u64> {
+        let r = self.record.as_ref()?;
+        let start = r.started_at?;
+        let end = match self.state {
+            State::Running | State::Waiting => util::now(),
+            _ => r.finished_at.unwrap_or(start),
+        };
+        Some(end.saturating_sub(start))
+    }
+}
+
+/// How much [`collect`] finds out besides the states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Records and sessions only.
+    States,
+    /// Also the last log line.
+    Logs,
+    /// Also the git work of each agent (run in parallel).
+    Full,
+}
+
+/// The state of each agent given the live sessions this fleet owns, with as much detail as
+/// asked for.
+pub fn collect<'a>(
+    plan: &Plan,
+    agents: &[&'a Agent],
+    owned: &HashSet<String>,
+    detail: Detail,
+) -> Vec<View<'a>> {
+    let dir = Dir::new(&plan.state_dir);
+    let mut views: Vec<View<'a>> = agents
+        .iter()
+        .map(|a| {
+            let record = dir.record(&a.name);
+            let alive = owned.contains(&a.session);
+            View {
+                agent: a,
+                state: Record::derive(record.as_ref(), alive),
+                record,
+                session_alive: alive,
+                stats: Stats::default(),
+                last_line: String::new(),
+            }
+        })
+        .collect();
+    match detail {
+        Detail::States => {}
+        Detail::Logs => {
+            for v in views.iter_mut() {
+                v.last_line = last_line(&v.agent.log);
+            }
+        }
+        Detail::Full => full_detail(plan, &mut views),
+    }
+    views
+}
+
+/// The git work and last log line of every agent, with about one git process per worktree:
+/// one `for-each-ref` gives every branch's commits ahead (and tip), meanwhile a few threads run
+/// one `git status` per worktree. Only a worktree with changed tracked files needs its own
+/// `git diff`; the committed work of clean ones comes from one `git diff-tree` for all.
+fn full_detail(plan: &Plan, views: &mut [View]) {
+    let branches: Vec<&str> = views.iter().map(|v| v.agent.branch.as_str()).collect();
+    let worktrees: Vec<&Path> = views.iter().map(|v| v.agent.worktree.as_path()).collect();
+    let (tips, base_oid, looks) = std::thread::scope(|s| {
+        let tips = s.spawn(|| {
+            let tips = git::branch_tips(&plan.repo, &plan.base, &branches);
+            let base = git::commit_oid(&plan.repo, &plan.base).ok().flatten();
+            (tips, base)
+        });
+        let looks = util::in_parallel(&worktrees, |w| git::look(w));
+        let (tips, base) = tips.join().unwrap_or_default();
+        (tips, base, looks)
+    });
+
+    // What each agent still needs: (view index, its own diff) or (view index, a committed
+    // diff from the batch). An agent whose worktree is gone (`down --rm-worktrees`) still
+    // shows the work committed on its branch.
+    let mut own_diff: Vec<usize> = Vec::new();
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut from_batch: Vec<(usize, String)> = Vec::new();
+    for (i, (v, look)) in views.iter_mut().zip(looks).enumerate() {
+        let tip = tips.get(&v.agent.branch);
+        v.stats.commits_ahead = tip.map_or(0, |t| t.ahead);
+        let tip_oid = tip.and_then(|t| t.oid.as_deref());
+        let look = match look.flatten() {
+            Some(look) => look,
+            // No answer from git, or no branch yet (never started): nothing to count.
+            None if v.agent.worktree.exists() || tip_oid.is_none() => continue,
+            // No worktree: the branch tip as a clean worktree on it would show it.
+            None => git::Look {
+                head: tip_oid.map(str::to_string),
+                changed: false,
+                untracked: 0,
+            },
+        };
+        v.stats.files_changed = look.untracked;
+        // The worktree still has the agent's branch checked out, as git last said.
+        let on_tip = tip_oid.is_some() && tip_oid == look.head.as_deref();
+        match (look.changed, tip) {
+            (false, Some(t)) if on_tip && t.ahead == 0 => {}
+            (false, Some(t)) if on_tip && t.behind == Some(0) && base_oid.is_some() => {
+                // The base is an ancestor of the branch: it is the merge-base.
+                let head = look.head.clone().unwrap_or_default();
+                pairs.push((head.clone(), base_oid.clone().unwrap_or_default()));
+                from_batch.push((i, head));
+            }
+            _ => own_diff.push(i),
+        }
+    }
+    let own: Vec<(&Path, &str)> = own_diff
+        .iter()
+        .map(|&i| (worktrees[i], views[i].agent.branch.as_str()))
+        .collect();
+    let (diffs, batch) = std::thread::scope(|s| {
+        let batch = s.spawn(|| git::commit_diffs(&plan.repo, &pairs));
+        let diffs = util::in_parallel(&own, |&(w, branch)| {
+            if w.exists() {
+                git::worktree_diff(w, &plan.base)
+            } else {
+                git::branch_diff(&plan.repo, &plan.base, branch)
+            }
+        });
+        (diffs, batch.join().unwrap_or_default())
+    });
+    for (&i, diff) in own_diff.iter().zip(diffs) {
+        let (files, ins, del) = diff.unwrap_or_default();
+        let st = &mut views[i].stats;
+        (st.files_changed, st.insertions, st.deletions) = (st.files_changed + files, ins, del);
+    }
+    for (i, head) in from_batch {
+        let (files, ins, del) = batch.get(&head).copied().unwrap_or_default();
+        let st = &mut views[i].stats;
+        (st.files_changed, st.insertions, st.deletions) = (st.files_changed + files, ins, del);
+    }
+    for v in views.iter_mut() {
+        v.last_line = last_line(&v.agent.log);
+    }
+}
+
+/// One agent's state (records and sessions only) and the sessions this fleet owns, from one
+/// tmux call.
+pub fn state_of<'a>(plan: &Plan, agent: &'a Agent) -> Result<(View<'a>, HashSet<String>)> {
+    let sessions = tmux::sessions()?;
+    let owned = owned(plan, &sessions);
+    let view = collect(plan, &[agent], &owned, Detail::States)
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no state for {}", agent.name))?;
+    Ok((view, owned))
+}
+
+/// The last non-empty line of a log, control characters removed.
+pub fn last_line(log: &Path) -> String {
+    last_line_but(log, |_| false)
+}
+
+/// The last non-empty line of a log that is not `skip`, control characters removed.
+pub fn last_line_but(log: &Path, skip: impl Fn(&str) -> bool) -> String {
+    let Ok(mut f) = std::fs::File::open(log) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(4096)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    text.split(['\n', '\r'])
+        .map(strip_control)
+        .rfind(|l| !l.trim().is_empty() && !skip(l))
+        .unwrap_or_default()
+}
+
+/// Drop ANSI escape sequences and other control characters.
+fn strip_control(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else if c == '\t' {
+            out.push(' ');
+        } else if !c.is_control() {
+            out.push(c);
+        }
+    }
+    out.trim().to_string()
+}
