@@ -1,16 +1,49 @@
 //! `fleet continue NAME (-m TEXT | -f FILE)`: resume a finished, failed, stopped or lost
 //! agent's conversation with a follow-up instruction, in its own session and worktree,
 //! logging to the same log (appended).
+use std::path::PathBuf;
+
 use anyhow::{Context, Result};
 
 use crate::cli::ContinueArgs;
-use crate::launch::view::state_of;
-use crate::manifest::Plan;
+use crate::launch::view::{state_of, View};
+use crate::launch::{fleet_command, spec, LOCK_WAIT};
+use crate::manifest::{Agent, Plan};
 use crate::state::{Dir, State};
 use crate::{usage, util};
 
 pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
     let agent = plan.agent(&args.name)?;
+    let text = follow_up_text(agent, args)?;
+    let dir = Dir::new(&plan.state_dir);
+    let _lock = dir.lock(LOCK_WAIT)?;
+    let (view, owned) = state_of(plan, agent)?;
+    let session_id = view.record.as_ref().and_then(|r| r.session_id.clone());
+    let resume = resume_command(plan, agent, &view)?;
+
+    let attempt = view.record.as_ref().map_or(0, |r| r.attempt) + 1;
+    let follow_up = write_follow_up(plan, agent, attempt, text)?;
+    let mut spec = spec::spec_for(plan, &dir, agent)?;
+    spec.command = resume;
+    spec.task = follow_up;
+    spec.resumed = true;
+    dir.write_spec(&spec)?;
+
+    let exe = std::env::current_exe().context("cannot find the fleet executable")?;
+    let monitor_alive = owned.contains(&plan.monitor_session());
+    crate::launch::queue::start_now(plan, &dir, &[&view], monitor_alive, false, &exe)?;
+    crate::info!(
+        "continued {} (attempt {attempt}) in session {}, resuming conversation {}",
+        agent.name,
+        agent.session,
+        session_id.unwrap_or_default()
+    );
+    crate::info!("follow it: {} logs {} -f", fleet_command(plan), agent.name);
+    Ok(0)
+}
+
+/// The follow-up, from `-m` or `-f`; not empty.
+fn follow_up_text(agent: &Agent, args: &ContinueArgs) -> Result<String> {
     let text = match (&args.message, &args.message_file) {
         (Some(m), _) => m.clone(),
         (None, Some(path)) => std::fs::read_to_string(path)
@@ -23,31 +56,13 @@ pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
             agent.name
         ));
     }
-    let dir = Dir::new(&plan.state_dir);
-    let _lock = dir.lock(crate::launch::LOCK_WAIT)?;
-    let (view, owned) = state_of(plan, agent)?;
-    match view.state {
-        State::Done | State::Failed | State::Stopped | State::Lost => {}
-        State::Damaged => anyhow::bail!(
-            "{} cannot be continued: {}",
-            agent.name,
-            view.record
-                .as_ref()
-                .and_then(|r| r.reason.as_deref())
-                .unwrap_or("its record is damaged")
-        ),
-        State::Running | State::Waiting | State::Queued => anyhow::bail!(
-            "{} is still {}; continue it once it has ended (`fleet wait {}`)",
-            agent.name,
-            view.state,
-            agent.name
-        ),
-        State::Pending => anyhow::bail!(
-            "{} never started, so it has no conversation to continue (`fleet up {}` starts it)",
-            agent.name,
-            agent.name
-        ),
-    }
+    Ok(text)
+}
+
+/// The command that resumes the agent's conversation, once it is sure the agent can be
+/// continued: ended, budget left, a preset that resumes, a session id, its worktree there.
+fn resume_command(plan: &Plan, agent: &Agent, view: &View) -> Result<String> {
+    check_ended(agent, view)?;
     // What is left of the budget after every run so far (the continued run adds to them).
     let left = view
         .record
@@ -62,10 +77,10 @@ pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
             plan.manifest.display()
         );
     }
-    let session_id = view.record.as_ref().and_then(|r| r.session_id.clone());
+    let session_id = view.record.as_ref().and_then(|r| r.session_id.as_deref());
     let preset = agent.preset.filter(|_| agent.format.is_some());
     let resume = preset
-        .zip(session_id.as_deref())
+        .zip(session_id)
         .and_then(|(p, id)| p.resume_command(id, &agent.launch, left));
     let Some(resume) = resume else {
         anyhow::bail!(
@@ -90,8 +105,37 @@ pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
             agent.name
         );
     }
+    Ok(resume)
+}
 
-    let attempt = view.record.as_ref().map_or(0, |r| r.attempt) + 1;
+/// Only an agent that has ended (done, failed, stopped, lost) is continued.
+fn check_ended(agent: &Agent, view: &View) -> Result<()> {
+    match view.state {
+        State::Done | State::Failed | State::Stopped | State::Lost => Ok(()),
+        State::Damaged => anyhow::bail!(
+            "{} cannot be continued: {}",
+            agent.name,
+            view.record
+                .as_ref()
+                .and_then(|r| r.reason.as_deref())
+                .unwrap_or("its record is damaged")
+        ),
+        State::Running | State::Waiting | State::Queued => anyhow::bail!(
+            "{} is still {}; continue it once it has ended (`fleet wait {}`)",
+            agent.name,
+            view.state,
+            agent.name
+        ),
+        State::Pending => anyhow::bail!(
+            "{} never started, so it has no conversation to continue (`fleet up {}` starts it)",
+            agent.name,
+            agent.name
+        ),
+    }
+}
+
+/// Write the follow-up as the task of this attempt (`.fleet/tasks/NAME.continue-N.md`).
+fn write_follow_up(plan: &Plan, agent: &Agent, attempt: u32, text: String) -> Result<PathBuf> {
     let follow_up = plan
         .state_dir
         .join("tasks")
@@ -102,25 +146,5 @@ pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
         body.push('\n');
     }
     util::write_atomic(&follow_up, body.as_bytes())?;
-    let mut spec = crate::launch::spec::spec_for(plan, &dir, agent)?;
-    spec.command = resume;
-    spec.task = follow_up;
-    spec.resumed = true;
-    dir.write_spec(&spec)?;
-
-    let exe = std::env::current_exe().context("cannot find the fleet executable")?;
-    let monitor_alive = owned.contains(&plan.monitor_session());
-    crate::launch::queue::start_now(plan, &dir, &[&view], monitor_alive, false, &exe)?;
-    crate::info!(
-        "continued {} (attempt {attempt}) in session {}, resuming conversation {}",
-        agent.name,
-        agent.session,
-        session_id.unwrap_or_default()
-    );
-    crate::info!(
-        "follow it: {} logs {} -f",
-        crate::launch::fleet_command(plan),
-        agent.name
-    );
-    Ok(0)
+    Ok(follow_up)
 }
