@@ -1,12 +1,15 @@
 //! `fleet down [NAMES…] [--rm-worktrees] [--force]`: kill the agents' sessions (and the
 //! monitor once none is left). Worktrees, branches and logs stay; `--rm-worktrees` removes
 //! clean worktrees, and ones with uncommitted changes only with `--force`.
+use std::collections::HashSet;
+
 use anyhow::{bail, Result};
 
 use crate::cli::DownArgs;
 use crate::git;
 use crate::launch::view::{collect, Detail};
-use crate::manifest::Plan;
+use crate::launch::{owned, LOCK_WAIT};
+use crate::manifest::{Agent, Plan};
 use crate::state::{Dir, State};
 use crate::tmux::{self, Batch};
 use crate::util;
@@ -20,21 +23,83 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     let agents = plan.select(&args.names)?;
     let dir = Dir::new(&plan.state_dir);
     let _lock = if dir.exists() {
-        Some(dir.lock(crate::launch::LOCK_WAIT)?)
+        Some(dir.lock(LOCK_WAIT)?)
     } else {
         None
     };
     let sessions = tmux::sessions()?;
-    let owned = crate::launch::owned(plan, &sessions);
-    let views = collect(plan, &agents, &owned, Detail::States);
-    let mut batch = Batch::new();
-    // The process groups of each closed session's runner and what it runs: once tmux has
-    // hung them up, whatever ignores that is killed, and down waits until all are gone, so
-    // no agent outlives its session (and no second one ever starts in its worktree).
-    let mut groups: Vec<i32> = Vec::new();
-    let mut stopped = Vec::new();
-    let mut closed = Vec::new();
-    for v in &views {
+    let owned = owned(plan, &sessions);
+    let mut down = Down::default();
+    stop_agents(plan, &agents, &dir, &owned, &mut down)?;
+    let monitor = plan.monitor_session();
+    // Without names, `down` stops everything this fleet owns: also the sessions of agents
+    // since removed from the manifest.
+    if args.names.is_empty() {
+        down.orphans = owned
+            .iter()
+            .map(String::as_str)
+            .filter(|s| *s != monitor && !plan.agents.iter().any(|a| a.session == *s))
+            .map(str::to_string)
+            .collect();
+        down.orphans.sort_unstable();
+        for s in &down.orphans {
+            down.batch.add("kill-session", &["-t", &tmux::exact(s)]);
+        }
+    }
+    let others_alive = plan
+        .agents
+        .iter()
+        .any(|a| owned.contains(&a.session) && !agents.iter().any(|s| s.name == a.name));
+    let kill_monitor = owned.contains(&monitor) && !others_alive;
+    if kill_monitor {
+        down.batch
+            .add("kill-session", &["-t", &tmux::exact(&monitor)]);
+    }
+    down.batch.run()?;
+    let groups = &down.groups;
+    if !util::end_groups(groups, HANGUP_GRACE, KILL_WAIT) {
+        bail!(
+            "an agent's processes (process groups {groups:?}) are still there after SIGKILL; check `ps -o pid,pgid,stat,args -g {}`",
+            groups.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+        );
+    }
+    report(&down, kill_monitor.then_some(monitor.as_str()));
+    if !args.rm_worktrees {
+        crate::info!(
+            "kept worktrees, branches and logs (remove clean worktrees with --rm-worktrees)"
+        );
+        return Ok(0);
+    }
+    remove_worktrees(plan, &agents, args.force)
+}
+
+/// What `down` does to the sessions, gathered before one tmux call.
+#[derive(Default)]
+struct Down {
+    /// The kill-session commands.
+    batch: Batch,
+    /// The process groups of each closed session's runner and what it runs: once tmux has
+    /// hung them up, whatever ignores that is killed, and down waits until all are gone, so
+    /// no agent outlives its session (and no second one ever starts in its worktree).
+    groups: Vec<i32>,
+    /// Agents stopped (running, waiting or queued).
+    stopped: Vec<String>,
+    /// Finished agents whose sessions are closed.
+    closed: Vec<String>,
+    /// Sessions of agents no longer in the manifest.
+    orphans: Vec<String>,
+}
+
+/// Record the running, waiting and queued agents as stopped; their sessions and those of
+/// finished agents into the batch, their runners' process groups noted.
+fn stop_agents(
+    plan: &Plan,
+    agents: &[&Agent],
+    dir: &Dir,
+    owned: &HashSet<String>,
+    down: &mut Down,
+) -> Result<()> {
+    for v in &collect(plan, agents, owned, Detail::States) {
         if !v.session_alive && v.state != State::Queued {
             continue;
         }
@@ -45,84 +110,58 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
             record.finished_at = Some(util::now());
             record.reason = Some("stopped by fleet down".into());
             dir.write_record(&v.agent.name, &record)?;
-            stopped.push(v.agent.name.as_str());
+            down.stopped.push(v.agent.name.clone());
         } else {
-            closed.push(v.agent.name.as_str());
+            down.closed.push(v.agent.name.clone());
         }
         if v.session_alive {
-            batch.add("kill-session", &["-t", &tmux::exact(&v.agent.session)]);
+            down.batch
+                .add("kill-session", &["-t", &tmux::exact(&v.agent.session)]);
             if let Some(pid) = v.record.as_ref().and_then(|r| r.pid) {
                 if util::runner_alive(pid, &dir.spec_path(&v.agent.name)) {
-                    groups.extend(util::process_groups_of(pid));
+                    down.groups.extend(util::process_groups_of(pid));
                 }
             }
         }
     }
-    let monitor = plan.monitor_session();
-    // Without names, `down` stops everything this fleet owns: also the sessions of agents
-    // since removed from the manifest.
-    let mut orphans: Vec<&str> = Vec::new();
-    if args.names.is_empty() {
-        orphans = owned
-            .iter()
-            .map(String::as_str)
-            .filter(|s| *s != monitor && !plan.agents.iter().any(|a| a.session == *s))
-            .collect();
-        orphans.sort_unstable();
-        for s in &orphans {
-            batch.add("kill-session", &["-t", &tmux::exact(s)]);
-        }
+    Ok(())
+}
+
+/// Say what `down` stopped and closed (`monitor`: the monitor it closed).
+fn report(down: &Down, monitor: Option<&str>) {
+    if !down.stopped.is_empty() {
+        crate::info!("stopped {}", down.stopped.join(", "));
     }
-    let others_alive = plan
-        .agents
-        .iter()
-        .any(|a| owned.contains(&a.session) && !agents.iter().any(|s| s.name == a.name));
-    let kill_monitor = owned.contains(&monitor) && !others_alive;
-    if kill_monitor {
-        batch.add("kill-session", &["-t", &tmux::exact(&monitor)]);
+    if !down.closed.is_empty() {
+        crate::info!("closed the sessions of finished {}", down.closed.join(", "));
     }
-    batch.run()?;
-    if !util::end_groups(&groups, HANGUP_GRACE, KILL_WAIT) {
-        bail!(
-            "an agent's processes (process groups {groups:?}) are still there after SIGKILL; check `ps -o pid,pgid,stat,args -g {}`",
-            groups.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
-        );
-    }
-    if !stopped.is_empty() {
-        crate::info!("stopped {}", stopped.join(", "));
-    }
-    if !closed.is_empty() {
-        crate::info!("closed the sessions of finished {}", closed.join(", "));
-    }
-    if !orphans.is_empty() {
+    if !down.orphans.is_empty() {
         crate::info!(
             "closed {} of agents no longer in the manifest",
-            orphans.join(", ")
+            down.orphans.join(", ")
         );
     }
-    if kill_monitor {
+    if let Some(monitor) = monitor {
         crate::info!("closed the monitor {monitor}");
     }
-    if batch.is_empty() && stopped.is_empty() {
+    if down.batch.is_empty() && down.stopped.is_empty() {
         crate::info!("nothing to stop: no session of this fleet is running");
     }
+}
 
-    if !args.rm_worktrees {
-        crate::info!(
-            "kept worktrees, branches and logs (remove clean worktrees with --rm-worktrees)"
-        );
-        return Ok(0);
-    }
+/// `--rm-worktrees`: remove the agents' worktrees (branches stay); those git or fleet keeps
+/// make the error, which says why and what to do.
+fn remove_worktrees(plan: &Plan, agents: &[&Agent], force: bool) -> Result<i32> {
     let worktrees = git::worktrees(&plan.repo)?;
     let mut refused = Vec::new();
-    let present: Vec<(&&crate::manifest::Agent, &git::Worktree)> = agents
+    let present: Vec<(&&Agent, &git::Worktree)> = agents
         .iter()
         .filter_map(|a| git::registered(&worktrees, &a.worktree).map(|w| (a, w)))
         .collect();
     let targets: Vec<&git::Worktree> = present.iter().map(|(_, w)| *w).collect();
     // Each removal touches only its own worktree and its `.git/worktrees/` entry: a few run
     // at once, after one check that none of them holds commits only its HEAD reaches.
-    let results = git::remove_worktrees(&plan.repo, &targets, args.force)?;
+    let results = git::remove_worktrees(&plan.repo, &targets, force)?;
     let mut first_error = None;
     let mut kept_by_git = Vec::new();
     let mut unreferenced = Vec::new();
@@ -164,6 +203,11 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     if let Some(e) = first_error {
         return Err(e);
     }
+    kept(&refused, &kept_by_git, &unreferenced)
+}
+
+/// The error naming the worktrees kept (Ok when none was).
+fn kept(refused: &[String], kept_by_git: &[String], unreferenced: &[String]) -> Result<i32> {
     let words = |n: usize| {
         if n == 1 {
             ("a worktree", "it")
