@@ -9,8 +9,9 @@ pub mod git;
 pub mod launch;
 pub mod manifest;
 pub mod monitor;
-pub mod places;
+
 pub mod preset;
+pub mod prices;
 pub mod runner;
 pub mod safe_fs;
 pub mod state;

@@ -7,7 +7,7 @@ use crate::tmux::{self, Batch};
 
 /// Panes per monitor window by default (the first window's status pane included): 3x3
 /// stays readable on a 200x50 terminal. The manifest's `monitor: {per_window: N}` sets it.
-pub const PER_WINDOW: usize = 9;
+pub const PER_WINDOW: usize = crate::manifest::DEFAULT_PER_WINDOW;
 /// The size of detached sessions (tmux would make them 80x24).
 pub const WIDTH: &str = "200";
 pub const HEIGHT: &str = "50";

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::launch::preflight::{find_program, program_of};
-use crate::manifest::{self, Plan};
+use crate::manifest::Plan;
 use crate::state::{Dir, Record, State};
 use crate::util::shell_quote;
 use crate::{git, tmux};
@@ -44,7 +44,7 @@ impl Report {
 pub fn run(file: Option<&Path>) -> Result<i32> {
     let mut r = Report::default();
     let tools_ok = tools(&mut r);
-    match manifest::load(file) {
+    match crate::launch::load(file) {
         Ok(plan) => {
             println!("manifest {}", plan.manifest.display());
             programs(&mut r, &plan);

@@ -3,7 +3,6 @@
 use anyhow::Result;
 
 use crate::cli::{Cli, Command};
-use crate::manifest;
 
 pub mod attach;
 pub mod completions;
@@ -26,15 +25,15 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Init(args) => init::run(file, &args),
         Command::Validate => validate::run(file),
-        Command::Up(args) => up::run(&manifest::load(file)?.need_base()?, &args),
-        Command::Attach(args) => attach::run(&manifest::load(file)?, &args),
+        Command::Up(args) => up::run(&crate::launch::load(file)?.need_base()?, &args),
+        Command::Attach(args) => attach::run(&crate::launch::load(file)?, &args),
         Command::Status(args) => status::run(file, &args),
-        Command::Logs(args) => logs::run(&manifest::load(file)?, &args),
-        Command::Diff(args) => diff::run(&manifest::load(file)?.need_base()?, &args),
-        Command::Wait(args) => wait::run(&manifest::load(file)?, &args),
-        Command::Merge(args) => merge::run(&manifest::load(file)?.need_base()?, &args),
-        Command::Continue(args) => resume::run(&manifest::load(file)?, &args),
-        Command::Down(args) => down::run(&manifest::load(file)?, &args),
+        Command::Logs(args) => logs::run(&crate::launch::load(file)?, &args),
+        Command::Diff(args) => diff::run(&crate::launch::load(file)?.need_base()?, &args),
+        Command::Wait(args) => wait::run(&crate::launch::load(file)?, &args),
+        Command::Merge(args) => merge::run(&crate::launch::load(file)?.need_base()?, &args),
+        Command::Continue(args) => resume::run(&crate::launch::load(file)?, &args),
+        Command::Down(args) => down::run(&crate::launch::load(file)?, &args),
         Command::Doctor => doctor::run(file),
         Command::Run(args) => crate::runner::main(&args.spec),
         Command::Completions(args) => completions::run(args.shell),

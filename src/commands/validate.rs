@@ -4,12 +4,12 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::launch::preflight::{find_program, missing_programs, program_of};
-use crate::manifest::{self, Agent, Plan, Task};
+use crate::manifest::{Agent, Plan, Task};
 use crate::util::{display, display_path};
 use crate::{git, tmux, usage};
 
 pub fn run(file: Option<&Path>) -> Result<i32> {
-    let plan = manifest::load(file)?.need_base()?;
+    let plan = crate::launch::load(file)?.need_base()?;
     let agents: Vec<&Agent> = plan.agents.iter().collect();
     // Tools first (exit 1 when missing); the plan, with each agent's program found or not;
     // then a missing program fails validation (exit 2) with the usual message.

@@ -21,3 +21,11 @@ pub use view::owned;
 /// How long a second `up`/`down` (or `merge`, `continue`) waits for the `.fleet` lock the
 /// first one holds.
 pub const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Load the manifest (see [`crate::manifest::load`]) for a command that acts on its fleet:
+/// from now on its tmux calls go to the server that fleet is on (recorded by `up`).
+pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<crate::manifest::Plan> {
+    let plan = crate::manifest::load(file)?;
+    crate::tmux::use_server(crate::state::Dir::new(&plan.state_dir).server());
+    Ok(plan)
+}

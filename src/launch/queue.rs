@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 
 use crate::launch::sessions;
 use crate::launch::view::{self, View};
-use crate::manifest::{self, Agent, Plan};
+use crate::manifest::{Agent, Plan};
 use crate::state::{Dir, Record, Spec, State};
 use crate::tmux;
 
@@ -79,7 +79,7 @@ fn try_advance(spec: &Spec) -> Result<()> {
     if !any_queued(&dir) {
         return Ok(());
     }
-    let plan = manifest::load(Some(&spec.manifest))?;
+    let plan = crate::launch::load(Some(&spec.manifest))?;
     let _lock = dir.lock(LOCK_WAIT)?;
     let sessions = tmux::sessions()?;
     let owned = view::owned(&plan, &sessions);

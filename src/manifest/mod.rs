@@ -13,7 +13,8 @@
 //! | `resolve` | the top-level settings, and turning the raw manifest into a [`Plan`] |
 //! | `agent` | one agent resolved: name, task, branch, log, command and launch, limits, env |
 //! | `checks` | the value checks: names, durations, environment variables |
-//! | `paths` | paths: cleaning them, whether fleet can write there; asks [`crate::places`] which path may be what |
+//! | `paths` | paths: cleaning them, whether fleet can write there; asks `places` which path may be what |
+//! | `places` | the one judge of what a path may be: a log, a `worktree_dir` |
 //! | `base` | the base branch and the branches git could not create ([`Plan::need_base`]) |
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,6 +28,7 @@ mod agent;
 mod base;
 mod checks;
 mod paths;
+mod places;
 mod resolve;
 mod schema;
 mod suggest;
@@ -42,10 +44,11 @@ pub const FILE_NAME: &str = "agents.yaml";
 /// `claude` preset runs it with `--output-format stream-json --verbose`).
 pub const DEFAULT_COMMAND: &str = "claude --print";
 
-pub use crate::preset::{Launch, Permissions, Preset};
+pub use crate::preset::{Launch, Permissions, Preset, DEFAULT_RETRIES};
 
-/// How often an agent that ended on a rate limit is started again, unless `retries:` says.
-pub const DEFAULT_RETRIES: u32 = 3;
+/// Panes per monitor window, its status pane included, unless `monitor.per_window` says:
+/// 3x3, readable on a 200x50 terminal.
+pub const DEFAULT_PER_WINDOW: usize = 9;
 
 /// The name no agent may take: it is the monitor's.
 pub const RESERVED_NAME: &str = "monitor";
@@ -123,7 +126,7 @@ pub struct Plan {
     pub per_window: usize,
     pub agents: Vec<Agent>,
     /// `prices:`: dollars per million tokens by model, over the built-in list.
-    pub prices: BTreeMap<String, crate::preset::prices::Price>,
+    pub prices: BTreeMap<String, crate::prices::Price>,
     /// What is allowed but probably not meant (`validate` and `up` print them).
     pub warnings: Vec<String>,
     /// Why `base` cannot be used (deleted, never there, no commits). Only the commands that
@@ -284,10 +287,7 @@ pub fn load(file: Option<&Path>) -> Result<Plan> {
             path.display()
         ))
     })?;
-    let plan = parse(&path, &text)?;
-    // Every command that loads the manifest talks to the tmux server its fleet is on.
-    crate::tmux::use_server(crate::state::Dir::new(&plan.state_dir).server());
-    Ok(plan)
+    parse(&path, &text)
 }
 
 /// Validate and resolve a manifest's text. `path` must be absolute.

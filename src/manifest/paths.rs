@@ -1,10 +1,10 @@
 //! Paths, for the manifest check: cleaning them ([`normalize`], [`real_path`]), whether fleet
 //! could write a log or fill a directory there ([`unwritable`], [`unusable_dir`]), whether
 //! tmux can take them ([`line_break`]), and [`check_places`], the manifest's problems from
-//! [`crate::places`]' judgement of which path may be what.
+//! [`places`]' judgement of which path may be what.
 use std::path::{Component, Path, PathBuf};
 
-use crate::places::Places;
+use super::places::Places;
 use crate::util;
 
 /// Lexically clean a path: drop `.` and resolve `..` against earlier components.

@@ -10,10 +10,10 @@ use anyhow::Result;
 use super::agent::Agents;
 use super::checks::{env_map, sanitize, valid_name};
 use super::paths::{check_places, line_break, normalize, real_path, unusable_dir};
+use super::places::{symlink_problems, Places};
 use super::schema::RawManifest;
 use super::yaml::agent_lines;
 use super::Plan;
-use crate::places::{symlink_problems, Places};
 
 /// The top-level settings, resolved: what every agent is resolved against.
 pub(super) struct Top<'a> {
@@ -243,11 +243,11 @@ fn check_settings(raw: &RawManifest, problems: &mut Vec<String>) -> u32 {
         .monitor
         .as_ref()
         .and_then(|m| m.per_window)
-        .unwrap_or(crate::monitor::PER_WINDOW as u32);
+        .unwrap_or(super::DEFAULT_PER_WINDOW as u32);
     if per_window == 0 {
         problems.push(format!(
             "monitor: per_window: must be at least 1; remove it for the default {}",
-            crate::monitor::PER_WINDOW
+            super::DEFAULT_PER_WINDOW
         ));
     }
     if let Some(c) = &raw.command {

@@ -34,7 +34,7 @@ pub(super) struct RawManifest {
     pub(super) max_parallel: Option<u32>,
     pub(super) monitor: Option<RawMonitor>,
     #[serde(default)]
-    pub(super) prices: BTreeMap<String, crate::preset::prices::Price>,
+    pub(super) prices: BTreeMap<String, crate::prices::Price>,
     pub(super) agents: Vec<RawAgent>,
     /// The index in the file of each agent in `agents` (agents that did not parse are left
     /// out, so their neighbours keep their real index in messages).

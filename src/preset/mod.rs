@@ -12,7 +12,10 @@ mod claude;
 pub use claude::refuses as claude_refuses;
 mod codex;
 mod gemini;
-pub mod prices;
+
+/// How often an agent that ended on its CLI's rate limit is started again, unless
+/// `retries:` says.
+pub const DEFAULT_RETRIES: u32 = 3;
 
 /// `agent:` — a known agent CLI, run the way its documentation gives for scripts (headless)
 /// or, with `interactive: true`, as its TUI with the task as the initial prompt.

@@ -76,7 +76,7 @@ pub(super) struct Usage<'a> {
     /// What earlier runs of this start (before a verify retry) used.
     pub(super) prior: crate::transcript::Usage,
     /// The manifest's `prices:`, for a CLI that reports tokens only.
-    pub(super) prices: &'a std::collections::BTreeMap<String, crate::preset::prices::Price>,
+    pub(super) prices: &'a std::collections::BTreeMap<String, crate::prices::Price>,
     pub(super) record: &'a mut Record,
     pub(super) path: &'a Path,
     pub(super) saved: Instant,

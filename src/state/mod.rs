@@ -196,7 +196,7 @@ pub struct Spec {
     pub timeout: Option<u64>,
     /// The preset the command came from (to resume its session).
     #[serde(default)]
-    pub preset: Option<crate::manifest::Preset>,
+    pub preset: Option<crate::preset::Preset>,
     /// How its preset's CLI is started (for the commands that resume it).
     #[serde(default)]
     pub launch: crate::preset::Launch,
@@ -215,13 +215,13 @@ pub struct Spec {
     pub max_cost_usd: Option<f64>,
     /// `prices:` of the manifest, for a CLI that reports tokens only.
     #[serde(default)]
-    pub prices: BTreeMap<String, crate::preset::prices::Price>,
+    pub prices: BTreeMap<String, crate::prices::Price>,
     /// The agent's record file.
     pub record: PathBuf,
 }
 
 fn default_retries() -> u32 {
-    crate::manifest::DEFAULT_RETRIES
+    crate::preset::DEFAULT_RETRIES
 }
 
 /// The `.fleet/` directory of one manifest.

@@ -71,7 +71,7 @@ pub struct Pane {
 }
 
 impl Snapshot {
-    /// The watched session's panes, in order, as [`crate::monitor::layout`] describes them.
+    /// The watched session's panes, in order, as the monitor lays them out.
     pub fn layout(&self) -> Vec<(usize, String)> {
         self.panes
             .iter()

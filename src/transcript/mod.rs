@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::preset::prices::{self, Price};
+use crate::prices::{self, Price};
 
 mod aider;
 mod claude;

@@ -11,7 +11,7 @@ use crate::cli::StatusArgs;
 use crate::git::Stats;
 use crate::launch::fleet_command;
 use crate::launch::view::{collect, last_line_but, owned, Detail, View};
-use crate::manifest::{self, Plan};
+use crate::manifest::Plan;
 use crate::{tmux, util};
 
 mod show;
@@ -95,7 +95,7 @@ const SHOW_CURSOR: &str = "\x1b[?25h";
 const WATCH_GIT_EVERY: u32 = 5;
 
 pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
-    let plan = manifest::load(file)?;
+    let plan = crate::launch::load(file)?;
     if args.json {
         return json(&plan, args);
     }
@@ -143,7 +143,7 @@ fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
         let now = modified(&plan.manifest);
         if now != seen {
             seen = now;
-            loaded = manifest::load(Some(&plan.manifest)).map(|p| plan = p);
+            loaded = crate::launch::load(Some(&plan.manifest)).map(|p| plan = p);
         }
         // In the monitor the git work starts with the second refresh: its first frame, drawn
         // while `up` is still starting the agents, comes from the records and logs alone.

@@ -6,7 +6,7 @@
 //! may be a log, and [`Places::worktree_dir_problem`] whether a directory may hold the
 //! worktrees: a log is none of the other places (a log that is the manifest would corrupt it
 //! and lock out even `fleet down`), and the worktrees never hold fleet's state nor the other
-//! way round. The manifest check ([`crate::manifest`]) asks both, so a bad place is refused
+//! way round. The manifest check (its parent module) asks both, so a bad place is refused
 //! with exit 2 before anything is created. Paths are compared as real paths (symlinks of
 //! their existing part resolved), so no spelling slips past.
 //!
@@ -14,7 +14,7 @@
 //! write or copy from, walked as [`crate::safe_fs`] will walk it.
 use std::path::{Path, PathBuf};
 
-use crate::manifest::{real_path, Agent, Task};
+use super::{real_path, Agent, Task};
 use crate::safe_fs;
 
 /// The places of one manifest, as real paths.
