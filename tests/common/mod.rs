@@ -133,6 +133,49 @@ pub fn canon(p: impl AsRef<Path>) -> PathBuf {
     fs::canonicalize(p).unwrap_or_else(|e| panic!("canonicalize {}: {e}", p.display()))
 }
 
+/// Runs a command to completion (with a timeout), its output in numbered files under
+/// `out_dir`. Files, not pipes, so a daemon (the tmux server) that inherits them cannot keep the test waiting for EOF.
+pub fn run_captured(out_dir: &Path, counter: &AtomicUsize, mut cmd: Command) -> Run {
+    let n = counter.fetch_add(1, Ordering::SeqCst);
+    let out_path = out_dir.join(format!("{n}.out"));
+    let err_path = out_dir.join(format!("{n}.err"));
+    cmd.stdout(fs::File::create(&out_path).unwrap());
+    cmd.stderr(fs::File::create(&err_path).unwrap());
+    let desc = format!(
+        "{} {}",
+        cmd.get_program().to_string_lossy(),
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {desc}: {e}"));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > COMMAND_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{desc} did not finish within {COMMAND_TIMEOUT:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                fs::read_to_string(&out_path).unwrap_or_default(),
+                fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Run {
+        cmd: desc,
+        code: status.code().unwrap_or(-1),
+        stdout: fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: fs::read_to_string(&err_path).unwrap_or_default(),
+    }
+}
+
 impl Fleet {
     /// A temp dir with a git repo `repo/` (branch `main`, one commit) and a private tmux env.
     pub fn new() -> Fleet {
@@ -240,47 +283,9 @@ impl Fleet {
         cmd
     }
 
-    /// Runs a command to completion (with a timeout). Output goes to files, not pipes, so a
-    /// daemon (the tmux server) that inherits them cannot keep the test waiting for EOF.
-    fn run(&self, mut cmd: Command) -> Run {
-        let n = self.counter.fetch_add(1, Ordering::SeqCst);
-        let out_path = self.out_dir.join(format!("{n}.out"));
-        let err_path = self.out_dir.join(format!("{n}.err"));
-        cmd.stdout(fs::File::create(&out_path).unwrap());
-        cmd.stderr(fs::File::create(&err_path).unwrap());
-        let desc = format!(
-            "{} {}",
-            cmd.get_program().to_string_lossy(),
-            cmd.get_args()
-                .map(|a| a.to_string_lossy().to_string())
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {desc}: {e}"));
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() > COMMAND_TIMEOUT {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "{desc} did not finish within {COMMAND_TIMEOUT:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                    fs::read_to_string(&out_path).unwrap_or_default(),
-                    fs::read_to_string(&err_path).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        Run {
-            cmd: desc,
-            code: status.code().unwrap_or(-1),
-            stdout: fs::read_to_string(&out_path).unwrap_or_default(),
-            stderr: fs::read_to_string(&err_path).unwrap_or_default(),
-        }
+    /// Runs a command to completion (with a timeout); see [`run_captured`].
+    fn run(&self, cmd: Command) -> Run {
+        run_captured(&self.out_dir, &self.counter, cmd)
     }
 
     /// Runs `fleet ARGS…` in the repo. Whatever the exit code, fleet must never panic.

@@ -44,7 +44,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{sh_quote, Run, COMMAND_TIMEOUT};
+use super::{sh_quote, Run};
 
 /// The accounts scripts/ssh-hosts.sh creates, when `FLEET_TEST_SSH_USERS` does not say.
 pub const DEFAULT_USERS: [&str; 2] = ["fleet-remote-a", "fleet-remote-b"];
@@ -522,41 +522,8 @@ impl Sshd {
     }
 
     /// Runs a command with a timeout, output captured through files.
-    pub fn run(&self, mut cmd: Command) -> Run {
-        let n = self.counter.fetch_add(1, Ordering::SeqCst);
-        let out_path = self.out_dir.join(format!("{n}.out"));
-        let err_path = self.out_dir.join(format!("{n}.err"));
-        cmd.stdout(fs::File::create(&out_path).unwrap());
-        cmd.stderr(fs::File::create(&err_path).unwrap());
-        let desc = format!(
-            "{} {}",
-            cmd.get_program().to_string_lossy(),
-            cmd.get_args()
-                .map(|a| a.to_string_lossy().to_string())
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {desc}: {e}"));
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() > COMMAND_TIMEOUT {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{desc} did not finish within {COMMAND_TIMEOUT:?}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        Run {
-            cmd: desc,
-            code: status.code().unwrap_or(-1),
-            stdout: fs::read_to_string(&out_path).unwrap_or_default(),
-            stderr: fs::read_to_string(&err_path).unwrap_or_default(),
-        }
+    pub fn run(&self, cmd: Command) -> Run {
+        super::run_captured(&self.out_dir, &self.counter, cmd)
     }
 
     /// True while the sshd listener runs.
