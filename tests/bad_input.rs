@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::collections::hash_map::DefaultHasher;
 use std::fs;
-use std::hash::{Hash, Hasher};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -112,9 +110,7 @@ fn snapshot(f: &Fleet) -> Snapshot {
     let refs = f.try_git_in(&f.repo, &["for-each-ref"]);
     let worktrees = f.try_git_in(&f.repo, &["worktree", "list", "--porcelain"]);
     let sessions = f.tmux(&["list-sessions", "-F", "#{session_name} #{@fleet}"]);
-    let mut files = Vec::new();
-    walk(&f.root, &f.root, &mut files);
-    files.sort();
+    let files = f.files();
     Snapshot {
         refs: format!("{}{}", refs.code, refs.stdout),
         worktrees: format!("{}{}", worktrees.code, worktrees.stdout),
@@ -124,35 +120,6 @@ fn snapshot(f: &Fleet) -> Snapshot {
         } else {
             "no server".into()
         },
-    }
-}
-
-/// Every path under `dir` with its type, mode, size and a hash of its content; the test's own
-/// output dir and the tmux socket dir are left out.
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let path = e.path();
-        let rel = path.strip_prefix(root).unwrap().display().to_string();
-        if rel == "out" || rel == "tmux" || rel.ends_with(".git/index") {
-            continue;
-        }
-        let Ok(meta) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        let mode = meta.mode() & 0o7777;
-        if meta.file_type().is_symlink() {
-            out.push(format!("{rel} -> {:?}", fs::read_link(&path).ok()));
-        } else if meta.is_dir() {
-            out.push(format!("{rel}/ {mode:o}"));
-            walk(root, &path, out);
-        } else {
-            let mut h = DefaultHasher::new();
-            fs::read(&path).unwrap_or_default().hash(&mut h);
-            out.push(format!("{rel} {mode:o} {} {:x}", meta.len(), h.finish()));
-        }
     }
 }
 

@@ -9,58 +9,24 @@
 
 mod common;
 
-use std::collections::hash_map::DefaultHasher;
 use std::fs;
-use std::hash::{Hash, Hasher};
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use common::Fleet;
 
-/// Every path under the temp dir (not the test's output or tmux dirs) with a hash of its
-/// content, symlinks as their targets.
-fn snapshot(f: &Fleet) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = fs::read_dir(dir) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let path = e.path();
-            let rel = path.strip_prefix(root).unwrap().display().to_string();
-            if rel == "out" || rel == "tmux" || rel.ends_with(".git/index") {
-                continue;
-            }
-            let meta = fs::symlink_metadata(&path).unwrap();
-            if meta.file_type().is_symlink() {
-                out.push(format!("{rel} -> {:?}", fs::read_link(&path).ok()));
-            } else if meta.is_dir() {
-                out.push(format!("{rel}/"));
-                walk(root, &path, out);
-            } else {
-                let mut h = DefaultHasher::new();
-                fs::read(&path).unwrap_or_default().hash(&mut h);
-                out.push(format!("{rel} {:x}", h.finish()));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&f.root, &f.root, &mut out);
-    out.sort();
-    out
-}
-
 /// `validate` and `up` each refuse with exit 2, one message holding every fragment, and
 /// nothing under the temp dir changes.
 #[track_caller]
 fn refused(f: &Fleet, expect: &[&str]) {
-    let before = snapshot(f);
+    let before = f.files();
     for cmd in ["validate", "up"] {
         let run = f.fleet(&[cmd]);
         run.code(2);
         for e in expect {
             run.stderr_has(e);
         }
-        assert_eq!(snapshot(f), before, "`fleet {cmd}` changed files");
+        assert_eq!(f.files(), before, "`fleet {cmd}` changed files");
     }
     assert_eq!(f.sessions(), Vec::<String>::new());
 }

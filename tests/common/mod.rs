@@ -176,6 +176,37 @@ pub fn run_captured(out_dir: &Path, counter: &AtomicUsize, mut cmd: Command) -> 
     }
 }
 
+/// Every path under `dir` with its type, mode, size and a hash of its content; the test's own
+/// output dir and the tmux socket dir are left out.
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let rel = path.strip_prefix(root).unwrap().display().to_string();
+        if rel == "out" || rel == "tmux" || rel.ends_with(".git/index") {
+            continue;
+        }
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let mode = meta.mode() & 0o7777;
+        if meta.file_type().is_symlink() {
+            out.push(format!("{rel} -> {:?}", fs::read_link(&path).ok()));
+        } else if meta.is_dir() {
+            out.push(format!("{rel}/ {mode:o}"));
+            walk(root, &path, out);
+        } else {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            fs::read(&path).unwrap_or_default().hash(&mut h);
+            out.push(format!("{rel} {mode:o} {} {:x}", meta.len(), h.finish()));
+        }
+    }
+}
+
 impl Fleet {
     /// A temp dir with a git repo `repo/` (branch `main`, one commit) and a private tmux env.
     pub fn new() -> Fleet {
@@ -286,6 +317,16 @@ impl Fleet {
     /// Runs a command to completion (with a timeout); see [`run_captured`].
     fn run(&self, cmd: Command) -> Run {
         run_captured(&self.out_dir, &self.counter, cmd)
+    }
+
+    /// Every file, directory and symlink under the temp dir (not the test's output or the
+    /// tmux socket dir), sorted: type, mode, size and a hash of the content, so a test can
+    /// assert that a command changed nothing.
+    pub fn files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(&self.root, &self.root, &mut out);
+        out.sort();
+        out
     }
 
     /// Runs `fleet ARGS…` in the repo. Whatever the exit code, fleet must never panic.
