@@ -229,3 +229,34 @@ agents:
         .code(2)
         .stderr_has("prices: `m`: a price is dollars per million tokens");
 }
+
+#[test]
+fn a_continue_is_judged_by_its_own_refusals_not_the_earlier_runs() {
+    let f = Fleet::new();
+    // The first run is refused once and changes nothing; the continued one is refused
+    // nothing and (as asked) changes nothing either.
+    let denied = r#"{"type":"result","subtype":"success","is_error":false,"num_turns":1,"result":"no","session_id":"s-c","total_cost_usd":0.01,"usage":{"input_tokens":1,"output_tokens":1},"permission_denials":[{"tool_name":"Write","tool_use_id":"t1","tool_input":{}}]}"#;
+    let fine = r#"{"type":"result","subtype":"success","is_error":false,"num_turns":1,"result":"nothing to do","session_id":"s-c","total_cost_usd":0.01,"usage":{"input_tokens":1,"output_tokens":1},"permission_denials":[]}"#;
+    let path = f.stub(
+        "claude",
+        &format!(
+            "#!/bin/sh\ncat > /dev/null\nif [ -f ../first-done ]; then echo {}; else touch ../first-done; echo {}; fi\n",
+            sh_quote(fine),
+            sh_quote(denied)
+        ),
+    );
+    f.manifest("agents:\n  - name: a\n    agent: claude\n    prompt: look\n");
+    let env = [("PATH", path.as_str())];
+    f.fleet_at(&f.repo, &env, &["up"]).success();
+    f.fleet(&["wait", "--timeout", "20"]).code(1);
+    assert_eq!(f.agent("a")["reason"], "1 action denied");
+    f.fleet_at(&f.repo, &env, &["continue", "a", "-m", "Just answer."])
+        .success();
+    f.wait_for("the continued run to end", 20, |f| {
+        f.agent("a")["attempt"] == 2 && f.state("a") != "running"
+    });
+    let agent = f.agent("a");
+    assert_eq!(agent["state"], "done", "{agent}");
+    // the conversation's refusals still add up
+    assert_eq!(agent["denials"], 1, "{agent}");
+}

@@ -158,10 +158,14 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
     };
     let mut command = spec.command.clone();
     let mut input = task;
-    // What the worktree was at the start: "no change" is against this.
-    let head = crate::git::commit_oid(&spec.worktree, "HEAD")
-        .ok()
-        .flatten();
+    // The worktree and the refusals before this start (a continued conversation carries
+    // its earlier runs' usage): "denied and changed nothing" is against these.
+    let before = Before {
+        head: crate::git::commit_oid(&spec.worktree, "HEAD")
+            .ok()
+            .flatten(),
+        denials: record.usage.map_or(0, |u| u.denials),
+    };
     loop {
         out.tail = Some(Vec::new());
         let result = run_agent(spec, record, &command, input, &limits, out);
@@ -182,7 +186,7 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
         if code != 0 {
             return (State::Failed, code, Some(format!("exit {code}")));
         }
-        if let Some(end) = denied_without_change(spec, record, head.as_deref(), out) {
+        if let Some(end) = denied_without_change(spec, record, &before, out) {
             return end;
         }
         let Some(verify) = &spec.verify else {
@@ -250,16 +254,27 @@ fn verify_or_resume(
     }
 }
 
-/// An agent whose CLI refused it actions (permissions) and that changed nothing (no commit
-/// since `head`, a clean worktree) did not do its task: failed, with the denials as the
-/// reason, not a silent `done`.
+/// What a start began from.
+struct Before {
+    /// The worktree's HEAD.
+    head: Option<String>,
+    /// Actions refused in the runs before it (of the conversation it continues).
+    denials: u64,
+}
+
+/// An agent whose CLI refused it actions (permissions) in this start and that changed
+/// nothing (no commit since it began, a clean worktree) did not do its task: failed, with
+/// the denials as the reason, not a silent `done`.
 fn denied_without_change(
     spec: &Spec,
     record: &Record,
-    head: Option<&str>,
+    before: &Before,
     out: &mut Tee,
 ) -> Option<(State, i32, Option<String>)> {
-    let denials = record.usage.map_or(0, |u| u.denials);
+    let denials = record
+        .usage
+        .map_or(0, |u| u.denials)
+        .saturating_sub(before.denials);
     if denials == 0 {
         return None;
     }
@@ -267,7 +282,7 @@ fn denied_without_change(
         .ok()
         .flatten();
     let dirty = crate::git::is_dirty(&spec.worktree).unwrap_or(true);
-    if dirty || now.as_deref() != head {
+    if dirty || now != before.head {
         return None;
     }
     let level = spec.launch.permissions.name();
