@@ -79,8 +79,14 @@ at most this many agents at once, the rest queued; default: no limit
 \fBprices\fR
 dollars per million tokens by model (\fBinput\fR, \fBcached_input\fR, \fBoutput\fR), for CLIs that report tokens only; default: a built\-in list
 .TP
+\fBhosts\fR
+other machines, by name: \fBssh\fR (the destination), \fBdir\fR (the repository there), \fBfleet\fR (the program there; default: fleet), \fBoptions\fR (more ssh options); default: none
+.TP
+\fBhost\fR
+where agents run: \fIlocal\fR (this machine) or a name of \fBhosts\fR; default: local
+.TP
 \fBagents\fR
-the agents, each with \fBname\fR (required), \fBtask\fR (a file) or \fBprompt\fR (text), \fBbranch\fR (default: \fIfleet/NAME\fR), \fBlog\fR (default: \fI.fleet/logs/NAME.log\fR), and its own \fBagent\fR, \fBpermissions\fR, \fBargs\fR, \fBcommand\fR, \fBinteractive\fR, \fBenv\fR (merged over the top level's), \fBverify\fR, \fBverify_retries\fR, \fBon_exit\fR, \fBtimeout\fR, \fBmax_cost_usd\fR, \fBretries\fR over the top level's
+the agents, each with \fBname\fR (required), \fBtask\fR (a file) or \fBprompt\fR (text), \fBbranch\fR (default: \fIfleet/NAME\fR), \fBlog\fR (default: \fI.fleet/logs/NAME.log\fR), and its own \fBagent\fR, \fBpermissions\fR, \fBargs\fR, \fBcommand\fR, \fBinteractive\fR, \fBenv\fR (merged over the top level's), \fBverify\fR, \fBverify_retries\fR, \fBon_exit\fR, \fBtimeout\fR, \fBmax_cost_usd\fR, \fBretries\fR, \fBhost\fR over the top level's
 "#;
 
 const TAIL: &str = r#".SH "STATUS JSON"

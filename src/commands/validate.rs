@@ -26,6 +26,9 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
     for a in &plan.agents {
         print_agent(a);
     }
+    for r in &plan.remote {
+        print_remote(plan.hosts.get(&r.host), &r.agent);
+    }
     let warn = |w: &str| {
         eprintln!(
             "warning: {}: {}",
@@ -67,6 +70,7 @@ fn print_plan(plan: &Plan) {
 /// One agent as resolved: where it runs, what it is told, what runs it.
 fn print_agent(a: &Agent) {
     println!("agent {}", a.name);
+    println!("  host:     {}", crate::manifest::LOCAL);
     println!("  session:  {}", a.session);
     println!("  branch:   {}", display(&a.branch));
     println!("  worktree: {}", display_path(&a.worktree));
@@ -101,6 +105,29 @@ fn print_agent(a: &Agent) {
     if let Some(v) = &a.on_exit {
         println!("  on_exit:  {}", indent(v));
     }
+}
+
+/// An agent placed on another host: where, and what it is told; its fleet there resolves
+/// and checks the rest when `fleet up` sends it its manifest.
+fn print_remote(host: Option<&crate::manifest::Host>, a: &Agent) {
+    println!("agent {}", a.name);
+    if let Some(h) = host {
+        println!(
+            "  host:     {} (ssh {}, repository {}, fleet {})",
+            h.name,
+            display(&h.ssh),
+            display(&h.dir),
+            display(&h.fleet)
+        );
+    }
+    println!("  session:  {}", a.session);
+    println!("  branch:   {}", display(&a.branch));
+    match &a.task {
+        Task::File(p) => println!("  task:     {} (sent as its prompt)", display_path(p)),
+        Task::Prompt(p) => println!("  prompt:   {}", display(p.lines().next().unwrap_or(""))),
+    }
+    println!("  command:  {}", indent(&a.command));
+    println!("  program:  (checked on its host)");
 }
 
 /// The agent's program: where it is installed, that it is not, or that a script runs.

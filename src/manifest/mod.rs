@@ -15,6 +15,8 @@
 //! | `checks` | the value checks: names, durations, environment variables |
 //! | `paths` | paths: cleaning them, whether fleet can write there; asks `places` which path may be what |
 //! | `places` | the one judge of what a path may be: a log, a `worktree_dir` |
+//! | `hosts` | `hosts:` and `host:`: the other machines and where each agent runs |
+//! | `slice` | the manifest a host's fleet gets: its agents, paths made sense of there |
 //! | `base` | the base branch and the branches git could not create ([`Plan::need_base`]) |
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,13 +29,16 @@ use crate::UsageError;
 mod agent;
 mod base;
 mod checks;
+mod hosts;
 mod paths;
 mod places;
 mod resolve;
 mod schema;
+mod slice;
 mod suggest;
 mod yaml;
 
+pub use hosts::{Host, DEFAULT_FLEET, LOCAL};
 pub(crate) use paths::{normalize, real_path};
 use suggest::edit_distance;
 pub use yaml::agent_names_loosely;
@@ -103,6 +108,17 @@ pub struct Agent {
     pub on_exit: Option<String>,
 }
 
+/// An agent placed on another host.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// The name of its host in `hosts:`.
+    pub host: String,
+    /// The agent as resolved here (name, branch, task …); its paths are this machine's.
+    pub agent: Agent,
+    /// Its entry in the manifest as written.
+    pub(crate) raw: serde_yaml::Mapping,
+}
+
 /// The manifest resolved against the repository: everything `up` needs, no defaults left.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -124,7 +140,15 @@ pub struct Plan {
     pub max_parallel: Option<u32>,
     /// Panes per monitor window, the status pane included (`monitor.per_window`, default 9).
     pub per_window: usize,
+    /// The agents that run on this machine.
     pub agents: Vec<Agent>,
+    /// `hosts:`, by name.
+    pub hosts: BTreeMap<String, Host>,
+    /// The agents placed on other hosts (`host:`), in manifest order: their fleet there runs
+    /// them, from the manifest [`Plan::slice`] gives.
+    pub remote: Vec<Remote>,
+    /// The top-level keys a host's manifest inherits (see `slice`).
+    pub(crate) slice_top: serde_yaml::Mapping,
     /// `prices:`: dollars per million tokens by model, over the built-in list.
     pub prices: BTreeMap<String, crate::prices::Price>,
     /// What is allowed but probably not meant (`validate` and `up` print them).

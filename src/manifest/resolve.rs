@@ -53,13 +53,21 @@ pub(super) fn resolve(
         .clone()
         .unwrap_or_else(|| (0..raw.agents.len()).collect());
     let raw_agents = std::mem::take(&mut raw.agents);
+    let hosts = super::hosts::hosts(&raw.hosts, problems);
+    let top_host = super::hosts::place(raw.host.as_deref(), &raw.hosts, "host: ", problems);
+    let mut places = Vec::new();
     let mut resolved = Agents::new(&raw, &top);
-    for (n, a) in raw_agents.into_iter().enumerate() {
+    for (n, mut a) in raw_agents.into_iter().enumerate() {
         let i = indices[n];
         let at = match lines[n] {
             Some(line) => format!("agents[{i}] ({}) at line {line}: ", a.name),
             None => format!("agents[{i}] ({}): ", a.name),
         };
+        let place = match a.host.take() {
+            Some(h) => super::hosts::place(Some(&h), &raw.hosts, &at, problems),
+            None => top_host.clone(),
+        };
+        places.push((a.name.clone(), place));
         resolved.add(a, i, &at, problems);
     }
     let Agents {
@@ -69,6 +77,7 @@ pub(super) fn resolve(
         ..
     } = resolved;
     check_where(path, &top, &agents, &log_ats, problems);
+    let (agents, remote, slice_top) = super::slice::split(agents, &places, text, problems);
     Ok(Plan {
         manifest: path.to_path_buf(),
         dir: dir.to_path_buf(),
@@ -82,6 +91,9 @@ pub(super) fn resolve(
         max_parallel: raw.max_parallel,
         per_window: top.per_window.max(1) as usize,
         agents,
+        hosts,
+        remote,
+        slice_top,
         prices: std::mem::take(&mut raw.prices),
         warnings,
         base_problems: Vec::new(),

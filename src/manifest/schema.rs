@@ -35,6 +35,11 @@ pub(super) struct RawManifest {
     pub(super) monitor: Option<RawMonitor>,
     #[serde(default)]
     pub(super) prices: BTreeMap<String, crate::prices::Price>,
+    /// `hosts:`: the other machines agents may run on, by name.
+    #[serde(default)]
+    pub(super) hosts: BTreeMap<String, RawHost>,
+    /// `host:`: where agents without their own `host:` run (default: this machine).
+    pub(super) host: Option<String>,
     pub(super) agents: Vec<RawAgent>,
     /// The index in the file of each agent in `agents` (agents that did not parse are left
     /// out, so their neighbours keep their real index in messages).
@@ -43,6 +48,17 @@ pub(super) struct RawManifest {
     /// `agents:` is there but not a list (already reported; not "empty" as well).
     #[serde(skip)]
     pub(super) agents_unreadable: bool,
+}
+
+/// One entry of `hosts:`: how to reach the machine and where the repository is there.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHost {
+    pub(super) ssh: Option<String>,
+    pub(super) dir: Option<String>,
+    pub(super) fleet: Option<String>,
+    #[serde(default)]
+    pub(super) options: Vec<String>,
 }
 
 /// `monitor: {per_window: N}`.
@@ -73,6 +89,7 @@ pub(super) struct RawAgent {
     pub(super) env: BTreeMap<String, Scalar>,
     pub(super) verify: Option<String>,
     pub(super) on_exit: Option<String>,
+    pub(super) host: Option<String>,
 }
 
 /// An environment value: YAML lets people write `DEBUG: 1` or `VERBOSE: true`; all become

@@ -1,0 +1,131 @@
+//! `hosts:` and `host:`: the other machines agents may run on (each reached over ssh, where
+//! fleet itself runs the agents placed there), checked, and each agent's place. An agent
+//! without `host:` (and no top-level one) runs here, on the host `local`.
+use std::collections::BTreeMap;
+
+use super::checks::valid_name;
+use super::schema::RawHost;
+use super::suggest::edit_distance;
+
+/// The name of this machine in `host:`.
+pub const LOCAL: &str = "local";
+/// The remote fleet's program when `hosts.NAME.fleet` does not say.
+pub const DEFAULT_FLEET: &str = "fleet";
+
+/// One resolved entry of `hosts:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    /// The ssh destination (`user@machine`, or an alias of `~/.ssh/config`).
+    pub ssh: String,
+    /// The repository's path there (created with `git init` when missing).
+    pub dir: String,
+    /// The fleet program there.
+    pub fleet: String,
+    /// More ssh options, each one word (`-p`, `2222`, `-i`, `~/.ssh/key`, `-o`, `X=y`).
+    pub options: Vec<String>,
+}
+
+/// A word ssh or a remote shell could take for something else: empty, an option, a line break
+/// or a NUL.
+fn bad_word(s: &str) -> bool {
+    s.trim().is_empty() || s.contains(['\n', '\r', '\0'])
+}
+
+/// The `hosts:` of the manifest, each checked; problems noted in `problems`.
+pub(super) fn hosts(
+    raw: &BTreeMap<String, RawHost>,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, Host> {
+    let mut out = BTreeMap::new();
+    for (name, h) in raw {
+        let at = format!("hosts.{name}: ");
+        let before = problems.len();
+        if !valid_name(name) {
+            problems.push(format!(
+                "{at}the name is not valid; use 1-64 letters, digits, `-` or `_`, starting with a letter or digit"
+            ));
+        }
+        if name == LOCAL {
+            problems.push(format!(
+                "{at}`{LOCAL}` is this machine's name; give the host another name"
+            ));
+        }
+        let ssh = h.ssh.clone().unwrap_or_default();
+        if h.ssh.is_none() {
+            problems.push(format!(
+                "{at}`ssh:` is missing; give the ssh destination, e.g. `ssh: me@build1`"
+            ));
+        } else if bad_word(&ssh) || ssh.starts_with('-') || ssh.contains(char::is_whitespace) {
+            problems.push(format!(
+                "{at}ssh: `{ssh}` is not an ssh destination; write `user@machine` or an alias of ~/.ssh/config (ssh options go in `options:`)"
+            ));
+        }
+        let dir = h.dir.clone().unwrap_or_default();
+        if h.dir.is_none() {
+            problems.push(format!(
+                "{at}`dir:` is missing; give the repository's path on that machine, e.g. `dir: /home/me/src/webapp`"
+            ));
+        } else if bad_word(&dir) {
+            problems.push(format!(
+                "{at}dir: `{dir}` is not a path; give the repository's path on that machine"
+            ));
+        }
+        let fleet = h.fleet.clone().unwrap_or_else(|| DEFAULT_FLEET.into());
+        if bad_word(&fleet) {
+            problems.push(format!(
+                "{at}fleet: `{fleet}` is not a program; give the path of fleet there or leave it out (default `{DEFAULT_FLEET}`)"
+            ));
+        }
+        if let Some(o) = h.options.iter().find(|o| o.contains(['\n', '\r', '\0'])) {
+            problems.push(format!(
+                "{at}options: {o:?} holds a line break or NUL; give each ssh option as one word"
+            ));
+        }
+        if problems.len() == before {
+            out.insert(
+                name.clone(),
+                Host {
+                    name: name.clone(),
+                    ssh,
+                    dir,
+                    fleet,
+                    options: h.options.clone(),
+                },
+            );
+        }
+    }
+    out
+}
+
+/// Where an agent runs: None for this machine, else the name of its host. An unknown name is
+/// a problem (`at` names the agent or the top level).
+pub(super) fn place(
+    given: Option<&str>,
+    raw: &BTreeMap<String, RawHost>,
+    at: &str,
+    problems: &mut Vec<String>,
+) -> Option<String> {
+    let name = given?;
+    if name == LOCAL {
+        return None;
+    }
+    if raw.contains_key(name) {
+        return Some(name.to_string());
+    }
+    let close = raw
+        .keys()
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min()
+        .map(|(_, k)| format!(" (did you mean {k}?)"))
+        .unwrap_or_default();
+    let known: Vec<&str> = std::iter::once(LOCAL)
+        .chain(raw.keys().map(String::as_str).filter(|k| *k != LOCAL))
+        .collect();
+    problems.push(format!(
+        "{at}host `{name}` is not in `hosts:`{close}; use one of {}, or add it under `hosts:` with `ssh:` and `dir:`",
+        known.join(", ")
+    ));
+    None
+}

@@ -1,0 +1,122 @@
+//! The manifest a host's fleet gets: the agents placed on that host, `host:` and `hosts:`
+//! removed, and what names a path of this machine made sense of there. A task file becomes
+//! the inline `prompt:` it holds (the file may not be committed, let alone pushed); `log:`,
+//! `worktree_dir:` and `copy:` are left out, so the remote fleet uses its defaults beside
+//! the remote repository; `project:` and `base:` are this fleet's, so sessions and branches
+//! have the same names on every host.
+use anyhow::{Context, Result};
+use serde_yaml::{Mapping, Value};
+
+use super::{Agent, Plan, Remote, Task};
+
+/// Top-level keys a host's manifest never inherits.
+const NOT_INHERITED: [&str; 7] = [
+    "hosts",
+    "host",
+    "agents",
+    "worktree_dir",
+    "copy",
+    "project",
+    "base",
+];
+/// Agent keys a host's manifest never inherits (`task:` becomes `prompt:`).
+const NOT_INHERITED_BY_AGENTS: [&str; 3] = ["host", "log", "task"];
+
+/// The resolved agents split into those of this machine and those of other hosts (with
+/// their entries as written), and the top-level keys the hosts inherit. `places` gives each
+/// agent's host by name (None: this machine).
+pub(super) fn split(
+    agents: Vec<Agent>,
+    places: &[(String, Option<String>)],
+    text: &str,
+    problems: &mut Vec<String>,
+) -> (Vec<Agent>, Vec<Remote>, Mapping) {
+    let host_of = |name: &str| {
+        places
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, h)| h.clone())
+    };
+    if agents.iter().all(|a| host_of(&a.name).is_none()) {
+        return (agents, Vec::new(), Mapping::new());
+    }
+    let doc: Value = match serde_yaml::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            problems.push(format!("cannot read the manifest for its hosts: {e}"));
+            return (agents, Vec::new(), Mapping::new());
+        }
+    };
+    let mut top = doc.as_mapping().cloned().unwrap_or_default();
+    let entries: Vec<Mapping> = top
+        .get("agents")
+        .and_then(Value::as_sequence)
+        .map(|s| s.iter().filter_map(|v| v.as_mapping().cloned()).collect())
+        .unwrap_or_default();
+    for key in NOT_INHERITED {
+        top.remove(key);
+    }
+    let mut local = Vec::new();
+    let mut remote = Vec::new();
+    for agent in agents {
+        let Some(host) = host_of(&agent.name) else {
+            local.push(agent);
+            continue;
+        };
+        let mut raw = entries
+            .iter()
+            .find(|m| m.get("name").and_then(Value::as_str) == Some(agent.name.as_str()))
+            .cloned()
+            .unwrap_or_default();
+        for key in NOT_INHERITED_BY_AGENTS {
+            raw.remove(key);
+        }
+        remote.push(Remote { host, agent, raw });
+    }
+    (local, remote, top)
+}
+
+impl Plan {
+    /// The hosts agents are placed on, in `hosts:` order, each once.
+    pub fn used_hosts(&self) -> Vec<&super::Host> {
+        self.hosts
+            .values()
+            .filter(|h| self.remote.iter().any(|r| r.host == h.name))
+            .collect()
+    }
+
+    /// The agents placed on `host`.
+    pub fn remote_on(&self, host: &str) -> Vec<&Remote> {
+        self.remote.iter().filter(|r| r.host == host).collect()
+    }
+
+    /// The manifest (YAML) of `host`'s fleet: its agents, as the module doc says.
+    pub fn slice(&self, host: &str) -> Result<String> {
+        let mut top = self.slice_top.clone();
+        top.insert("project".into(), self.project.clone().into());
+        if !self.base.is_empty() {
+            top.insert("base".into(), self.base.clone().into());
+        }
+        let mut agents = Vec::new();
+        for r in self.remote_on(host) {
+            let mut raw = r.raw.clone();
+            if let Task::File(path) = &r.agent.task {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!(
+                        "cannot read the task of {} ({}) to send it to host {host}",
+                        r.agent.name,
+                        path.display()
+                    )
+                })?;
+                raw.insert("prompt".into(), text.into());
+            }
+            agents.push(Value::Mapping(raw));
+        }
+        top.insert("agents".into(), Value::Sequence(agents));
+        let yaml = serde_yaml::to_string(&Value::Mapping(top))?;
+        Ok(format!(
+            "# Written by the fleet of {} for host {host}; it is rewritten by each `fleet up` there.\n{yaml}",
+            self.manifest.display()
+        ))
+    }
+}
