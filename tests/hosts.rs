@@ -4,7 +4,15 @@
 //! `host-a` and `host-b` at once, and a host whose sshd stops while the others still answer.
 mod common;
 
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::sshd::Sshd;
 use common::Fleet;
+use serde_json::Value;
+
+/// How long the agents on all hosts may take to finish.
+const DEADLINE: Duration = Duration::from_secs(30);
 
 const HOSTS: &str = "hosts:\n  build1: {ssh: me@build1, dir: /src/webapp}\n";
 
@@ -53,4 +61,131 @@ fn bad_hosts_are_manifest_errors_naming_the_fix() {
         );
     // Nothing was made.
     assert!(!f.repo.join(".fleet").exists());
+}
+
+/// `status --json` through the test sshd, parsed: the agents by name.
+#[track_caller]
+fn agents_by_name(f: &Fleet, path: &str) -> BTreeMap<String, Value> {
+    let run = f.fleet_at(&f.repo, &[("PATH", path)], &["status", "--json"]);
+    run.success();
+    let v: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not JSON: {e}\n{}", run.output()));
+    v["agents"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no agents: {v}"))
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap_or("").to_string(), a.clone()))
+        .collect()
+}
+
+/// Polls until every agent is done with one commit, each on its host; panics after DEADLINE.
+#[track_caller]
+fn wait_all_done(f: &Fleet, path: &str) -> BTreeMap<String, Value> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let agents = agents_by_name(f, path);
+        let done = ["here", "a1", "b1"].iter().all(|n| {
+            agents
+                .get(*n)
+                .is_some_and(|a| a["state"] == "done" && a["commits_ahead"] == 1)
+        });
+        if done {
+            return agents;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {DEADLINE:?} waiting for every agent to be done: {agents:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn up_status_down_reach_every_host_and_a_silent_host_is_unreachable() {
+    let Some(mut sshd) = Sshd::start_or_skip() else {
+        return;
+    };
+    let fleet = sshd.share(env!("CARGO_BIN_EXE_fleet"));
+    let f = Fleet::new();
+    let (a, b) = (sshd.host("host-a").clone(), sshd.host("host-b").clone());
+    f.manifest(&format!(
+        "command: \"cat > out.txt; git add -A; git commit -qm work\"\n\
+         hosts:\n  \
+           host-a: {{ssh: host-a, dir: {ra}, fleet: {fl}}}\n  \
+           host-b: {{ssh: host-b, dir: {rb}, fleet: {fl}}}\n\
+         agents:\n  \
+           - name: here\n    prompt: local work\n  \
+           - name: a1\n    prompt: work on a\n    host: host-a\n  \
+           - name: b1\n    prompt: work on b\n    host: host-b\n",
+        ra = a.dir.join("repo").display(),
+        rb = b.dir.join("repo").display(),
+        fl = fleet.display(),
+    ));
+    let path = sshd.path();
+    let fl = |args: &[&str]| f.fleet_at(&f.repo, &[("PATH", &path)], args);
+    fl(&["validate"]).success().stdout_has("host:     host-a");
+    let up = fl(&["up"]);
+    eprintln!("{}", up.stdout);
+    up.success();
+    let agents = wait_all_done(&f, &path);
+    for (name, host) in [("here", "local"), ("a1", "host-a"), ("b1", "host-b")] {
+        assert_eq!(agents[name]["host"], host, "{agents:#?}");
+        assert_eq!(agents[name]["branch"], format!("fleet/{name}"));
+    }
+    // The agents ran where they were placed: their commits are in the repository there.
+    for (h, name) in [(&a, "a1"), (&b, "b1")] {
+        let log = sshd.ssh_ok(&[
+            &h.alias,
+            &format!(
+                "git -C {} log --format=%s%n%an fleet/{name}",
+                h.dir.join("repo").display()
+            ),
+        ]);
+        assert!(log.starts_with(&format!("work\n{}\n", h.user)), "{log}");
+    }
+    let table = fl(&["status"]);
+    eprintln!("{}", table.stdout);
+    table.success().stdout_has("HOST").stdout_has("host-a");
+
+    // The hosts stop answering: their agents are unreachable, the local one still reported.
+    sshd.stop();
+    let started = Instant::now();
+    let agents = agents_by_name(&f, &path);
+    assert!(
+        started.elapsed() < DEADLINE,
+        "status took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(agents["here"]["state"], "done", "{agents:#?}");
+    for (name, host) in [("a1", "host-a"), ("b1", "host-b")] {
+        assert_eq!(agents[name]["state"], "unreachable", "{agents:#?}");
+        assert_eq!(agents[name]["host"], host);
+        let reason = agents[name]["reason"].as_str().unwrap_or("");
+        assert!(reason.contains(&format!("host {host}")), "{reason}");
+    }
+    let table = fl(&["status"]);
+    eprintln!("{}{}", table.stdout, table.stderr);
+    table.success().stdout_has("unreachable");
+
+    // Back: everything as before.
+    sshd.restart();
+    wait_all_done(&f, &path);
+
+    // down --rm-worktrees cleans every host.
+    fl(&["down", "--rm-worktrees"]).success();
+    assert!(!f.worktree("here").exists());
+    for (h, name) in [(&a, "a1"), (&b, "b1")] {
+        let wt = h.dir.join("repo.worktrees").join(name);
+        assert!(!wt.exists(), "{} still there", wt.display());
+        let sessions = sshd.ssh(&[&h.alias, "tmux list-sessions -F '#S'"]);
+        assert!(sessions.stdout.trim().is_empty(), "{sessions:?}");
+    }
+    let agents = agents_by_name(&f, &path);
+    for name in ["a1", "b1"] {
+        assert_eq!(agents[name]["state"], "done", "{agents:#?}");
+        assert_eq!(
+            agents[name]["commits_ahead"], 1,
+            "the branch keeps the work"
+        );
+    }
 }

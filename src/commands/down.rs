@@ -20,6 +20,48 @@ const HANGUP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 const KILL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
+    if plan.remote.is_empty() {
+        return run_here(plan, args);
+    }
+    let names = plan.split_names(&args.names)?;
+    let mut code = 0;
+    let mut errors = Vec::new();
+    if let Some(local) = &names.local {
+        let here = DownArgs {
+            names: local.clone(),
+            rm_worktrees: args.rm_worktrees,
+            force: args.force,
+        };
+        match run_here(plan, &here) {
+            Ok(c) => code = c,
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    let mut flags = Vec::new();
+    if args.rm_worktrees {
+        flags.push("--rm-worktrees");
+    }
+    if args.force {
+        flags.push("--force");
+    }
+    for (host, result) in crate::launch::hosts::down(plan, &names.hosts, &flags) {
+        match result {
+            Ok(said) => {
+                for line in said.stdout.lines().chain(said.stderr.lines()) {
+                    crate::info!("{host}: {line}");
+                }
+            }
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n"));
+    }
+    Ok(code)
+}
+
+/// `down` of this machine's agents.
+fn run_here(plan: &Plan, args: &DownArgs) -> Result<i32> {
     let agents = plan.select(&args.names)?;
     let dir = Dir::new(&plan.state_dir);
     let _lock = if dir.exists() {

@@ -4,12 +4,13 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::cli::UpArgs;
 use crate::git;
 use crate::launch::choice::{self, Choice};
 use crate::launch::hints::plural;
+use crate::launch::hosts::Said;
 use crate::launch::view::{self, View};
 use crate::launch::worktrees::{self, Branches};
 use crate::launch::{preflight, queue, sessions, LOCK_WAIT};
@@ -19,6 +20,90 @@ use crate::tmux;
 use crate::util;
 
 pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
+    if plan.remote.is_empty() {
+        return run_here(plan, args);
+    }
+    let names = plan.split_names(&args.names)?;
+    if args.dry_run {
+        dry_run_hosts(plan, &names);
+    }
+    let mut code = 0;
+    if let Some(local) = &names.local {
+        let here = UpArgs {
+            names: local.clone(),
+            dry_run: args.dry_run,
+            attach: false,
+            rerun: args.rerun,
+        };
+        code = run_here(plan, &here)?;
+    }
+    if args.dry_run {
+        return Ok(code);
+    }
+    let mut failed = Vec::new();
+    for (host, result) in crate::launch::hosts::up(plan, &names.hosts, args.rerun) {
+        match result {
+            Ok(said) => report_host(plan, &names, &host, &said),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                failed.push(host);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "fleet up failed on host{} {}",
+            if failed.len() == 1 { "" } else { "s" },
+            failed.join(", ")
+        );
+    }
+    if args.attach {
+        return attach_after(plan, args);
+    }
+    Ok(code)
+}
+
+/// `--dry-run`: what `up` would do on each host.
+fn dry_run_hosts(plan: &Plan, names: &crate::manifest::Names) {
+    for (host, names) in &names.hosts {
+        let h = &plan.hosts[host];
+        let agents = if names.is_empty() {
+            plan.remote_on(host)
+                .iter()
+                .map(|r| r.agent.name.clone())
+                .collect()
+        } else {
+            names.clone()
+        };
+        println!(
+            "host {host}: push {} to {}:{}, send its fleet agents {}, run `{} -f {} up` there",
+            plan.base,
+            h.ssh,
+            h.dir,
+            agents.join(", "),
+            h.fleet,
+            crate::manifest::REMOTE_MANIFEST
+        );
+    }
+}
+
+/// What a host's `up` said (its warnings), and which of its agents are up.
+fn report_host(plan: &Plan, names: &crate::manifest::Names, host: &str, said: &Said) {
+    for line in said.stdout.lines().chain(said.stderr.lines()) {
+        crate::info!("{host}: {line}");
+    }
+    let wanted = &names.hosts[host];
+    let agents: Vec<String> = plan
+        .remote_on(host)
+        .iter()
+        .map(|r| r.agent.name.clone())
+        .filter(|n| wanted.is_empty() || wanted.contains(n))
+        .collect();
+    crate::info!("host {host}: up ({})", agents.join(", "));
+}
+
+/// `up` of this machine's agents.
+fn run_here(plan: &Plan, args: &UpArgs) -> Result<i32> {
     let agents = plan.select(&args.names)?;
     preflight::check_git_and_programs(plan, &agents)?;
     for w in &plan.warnings {

@@ -14,6 +14,7 @@ use anyhow::{bail, Result};
 mod diff;
 mod merge;
 mod register;
+mod remote;
 mod removal;
 mod stats;
 mod worktrees;
@@ -21,6 +22,7 @@ mod worktrees;
 pub use diff::{diff_revs, diff_worktree};
 pub use merge::{merge, operation_in_progress, Merged};
 pub use register::{register_worktree, registrar, unmake_worktree, Registrar};
+pub use remote::{fetch, push};
 pub use removal::{
     count_unreferenced, remove_worktrees, unreferenced_heads, worktree_remove, Removal,
 };

@@ -8,10 +8,12 @@ use std::time::Duration;
 pub mod choice;
 pub mod exclude;
 pub mod hints;
+pub mod hosts;
 pub mod preflight;
 pub mod queue;
 pub mod sessions;
 pub mod spec;
+pub mod ssh;
 pub mod view;
 pub mod worktrees;
 

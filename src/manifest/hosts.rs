@@ -9,6 +9,8 @@ use super::suggest::edit_distance;
 
 /// The name of this machine in `host:`.
 pub const LOCAL: &str = "local";
+/// The manifest fleet writes for a host's fleet, at the top of the repository there.
+pub const REMOTE_MANIFEST: &str = ".fleet-remote.yaml";
 /// The remote fleet's program when `hosts.NAME.fleet` does not say.
 pub const DEFAULT_FLEET: &str = "fleet";
 

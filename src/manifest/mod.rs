@@ -38,8 +38,9 @@ mod slice;
 mod suggest;
 mod yaml;
 
-pub use hosts::{Host, DEFAULT_FLEET, LOCAL};
+pub use hosts::{Host, DEFAULT_FLEET, LOCAL, REMOTE_MANIFEST};
 pub(crate) use paths::{normalize, real_path};
+pub use slice::Names;
 use suggest::edit_distance;
 pub use yaml::agent_names_loosely;
 
@@ -200,6 +201,21 @@ impl Plan {
     }
 
     fn unknown_agents(&self, unknown: &[&str]) -> anyhow::Error {
+        if let Some(r) = self
+            .remote
+            .iter()
+            .find(|r| unknown.contains(&r.agent.name.as_str()))
+        {
+            return UsageError(format!(
+                "agent `{}` runs on host `{}`, which this command does not reach yet (`up`, `status` and `down` do); run it there: ssh {} and use fleet -f {} in {}",
+                r.agent.name,
+                r.host,
+                self.hosts.get(&r.host).map_or("", |h| h.ssh.as_str()),
+                hosts::REMOTE_MANIFEST,
+                self.hosts.get(&r.host).map_or("", |h| h.dir.as_str()),
+            ))
+            .into();
+        }
         let known: Vec<&str> = self.agents.iter().map(|a| a.name.as_str()).collect();
         let what = if unknown.len() == 1 {
             format!("unknown agent `{}`", unknown[0])

@@ -4,6 +4,8 @@
 //! `worktree_dir:` and `copy:` are left out, so the remote fleet uses its defaults beside
 //! the remote repository; `project:` and `base:` are this fleet's, so sessions and branches
 //! have the same names on every host.
+use std::collections::BTreeMap;
+
 use anyhow::{Context, Result};
 use serde_yaml::{Mapping, Value};
 
@@ -76,7 +78,53 @@ pub(super) fn split(
     (local, remote, top)
 }
 
+/// Agent names of the command line, by where the agents run.
+#[derive(Debug, Default)]
+pub struct Names {
+    /// The names for this machine's part (empty: all of its agents), or None when the
+    /// command has nothing to do here (names given, none of them here, or no agent here).
+    pub local: Option<Vec<String>>,
+    /// The hosts to reach, each with its names (empty: all of its agents).
+    pub hosts: BTreeMap<String, Vec<String>>,
+}
+
 impl Plan {
+    /// `names` (all agents when empty) split by host; an unknown name is a usage error.
+    pub fn split_names(&self, names: &[String]) -> anyhow::Result<Names> {
+        if names.is_empty() {
+            return Ok(Names {
+                local: (!self.agents.is_empty()).then(Vec::new),
+                hosts: self
+                    .used_hosts()
+                    .iter()
+                    .map(|h| (h.name.clone(), Vec::new()))
+                    .collect(),
+            });
+        }
+        let mut split = Names::default();
+        let mut local = Vec::new();
+        let mut unknown = Vec::new();
+        for n in names {
+            if let Some(r) = self.remote.iter().find(|r| &r.agent.name == n) {
+                split
+                    .hosts
+                    .entry(r.host.clone())
+                    .or_default()
+                    .push(n.clone());
+            } else if self.agents.iter().any(|a| &a.name == n) {
+                local.push(n.clone());
+            } else {
+                unknown.push(n.clone());
+            }
+        }
+        if !unknown.is_empty() {
+            // The usual message, listing the known agents.
+            self.select(&unknown)?;
+        }
+        split.local = (!local.is_empty()).then_some(local);
+        Ok(split)
+    }
+
     /// The hosts agents are placed on, in `hosts:` order, each once.
     pub fn used_hosts(&self) -> Vec<&super::Host> {
         self.hosts

@@ -14,6 +14,7 @@ use crate::launch::view::{collect, last_line_but, owned, Detail, View};
 use crate::manifest::Plan;
 use crate::{tmux, util};
 
+mod hosts;
 mod show;
 
 pub use show::{label, table, to_json};
@@ -96,6 +97,15 @@ const WATCH_GIT_EVERY: u32 = 5;
 
 pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
     let plan = crate::launch::load(file)?;
+    if !plan.remote.is_empty() && !args.watch {
+        if args.json {
+            let value = hosts::json(&plan, &args.names)?;
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else {
+            print!("{}", hosts::table(&plan, &args.names, terminal_width())?);
+        }
+        return Ok(0);
+    }
     if args.json {
         return json(&plan, args);
     }

@@ -1,0 +1,29 @@
+//! Git between this repository and the repository of another host, over ssh: the base goes
+//! there with a push, the agents' branches come back with a fetch. git runs here; ssh (the
+//! `GIT_SSH_COMMAND` the launch layer gives, riding its multiplexed connection) runs
+//! `git-receive-pack`/`git-upload-pack` there.
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::git;
+
+/// Push `refspecs` from `repo` to `url` (`DEST:DIR`), ssh being `ssh_command`.
+pub fn push(repo: &Path, url: &str, refspecs: &[String], ssh_command: &str) -> Result<()> {
+    let mut args = vec!["push", "--quiet", url];
+    args.extend(refspecs.iter().map(String::as_str));
+    git(repo, &args)
+        .env("GIT_SSH_COMMAND", ssh_command)
+        .run()
+        .map(|_| ())
+}
+
+/// Fetch `refspecs` from `url` into `repo`, ssh being `ssh_command`.
+pub fn fetch(repo: &Path, url: &str, refspecs: &[String], ssh_command: &str) -> Result<()> {
+    let mut args = vec!["fetch", "--quiet", "--no-tags", url];
+    args.extend(refspecs.iter().map(String::as_str));
+    git(repo, &args)
+        .env("GIT_SSH_COMMAND", ssh_command)
+        .run()
+        .map(|_| ())
+}

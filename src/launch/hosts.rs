@@ -1,0 +1,180 @@
+//! fleet's commands on other hosts: each host's own fleet runs the agents placed there, from
+//! the manifest slice this fleet sends it; this module brings the code there (a git push of
+//! the base), and runs `up`, `status --json` and `down` there over one [`Link`] per host,
+//! all hosts at once. The commands merge what each host says with this machine's part.
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use super::ssh::{each_host, Link, REMOTE_MANIFEST};
+use crate::manifest::{Host, Plan};
+
+/// What one host's fleet said (stdout, stderr), for the command to print.
+pub struct Said {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// The hosts of `names` (from [`Plan::split_names`]), in `hosts:` order.
+fn hosts_of<'p>(plan: &'p Plan, names: &BTreeMap<String, Vec<String>>) -> Vec<&'p Host> {
+    plan.hosts
+        .values()
+        .filter(|h| names.contains_key(&h.name))
+        .collect()
+}
+
+/// The output of a finished remote command, or an error naming the host with what it said.
+fn said(host: &Host, what: &str, out: std::process::Output) -> Result<Said> {
+    let said = Said {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    if !out.status.success() {
+        bail!(
+            "{what} on host {} failed ({}): {}",
+            host.name,
+            out.status,
+            said.stderr.trim()
+        );
+    }
+    Ok(said)
+}
+
+/// The remote fleet answers with this fleet's version; else how to install it.
+fn check_version(link: &Link) -> Result<()> {
+    let host = link.host;
+    let out = link.run(&format!("exec {} --version", link.fleet_program()), None)?;
+    let found = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let want = format!("fleet {}", env!("CARGO_PKG_VERSION"));
+    if out.status.success() && found == want {
+        return Ok(());
+    }
+    let here = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "fleet".into());
+    let problem = if out.status.success() {
+        format!("`{}` there is {found}, this one is {want}", host.fleet)
+    } else {
+        format!("`{}` does not run there", host.fleet)
+    };
+    bail!(
+        "host {}: {problem}; install {want} there (build it there with `cargo install --path .` from this version's source, or, on the same platform, copy this binary: `scp {here} {}:fleet`) and give its path as `hosts.{}.fleet`",
+        host.name,
+        host.ssh,
+        host.name
+    )
+}
+
+/// The repository there, created when missing; pushes to its checked-out branch update its
+/// files; the manifest slice is kept out of its `git status`.
+fn prepare_repo(link: &Link) -> Result<()> {
+    let dir = super::ssh::remote_path(&link.host.dir);
+    let script = format!(
+        "set -e; mkdir -p {dir}; cd {dir}; [ -e .git ] || git init -q; \
+         git config receive.denyCurrentBranch updateInstead; mkdir -p .git/info; \
+         grep -qsxF {REMOTE_MANIFEST} .git/info/exclude || echo {REMOTE_MANIFEST} >> .git/info/exclude"
+    );
+    said(
+        link.host,
+        "preparing the repository",
+        link.run(&script, None)?,
+    )?;
+    Ok(())
+}
+
+/// `fleet up` on one host: version, repository, the base pushed, the slice sent, `up` run.
+fn up_on(plan: &Plan, link: &Link, names: &[String], rerun: bool) -> Result<Said> {
+    let host = link.host;
+    check_version(link)?;
+    prepare_repo(link)?;
+    let refspec = format!("refs/heads/{b}:refs/heads/{b}", b = plan.base);
+    crate::git::push(
+        &plan.repo,
+        &link.git_url(),
+        &[refspec],
+        &link.git_ssh_command(),
+    )
+    .with_context(|| format!("cannot push {} to host {}", plan.base, host.name))?;
+    let slice = plan.slice(&host.name)?;
+    let mut script = format!(
+        "{}umask 077; cat > {REMOTE_MANIFEST}.new && mv {REMOTE_MANIFEST}.new {REMOTE_MANIFEST} && exec {} -f {REMOTE_MANIFEST} -q up",
+        link.cd(),
+        link.fleet_program()
+    );
+    if rerun {
+        script.push_str(" --rerun");
+    }
+    for n in names {
+        script.push(' ');
+        script.push_str(&crate::util::shell_quote(n));
+    }
+    said(host, "fleet up", link.run(&script, Some(slice.as_bytes()))?)
+}
+
+/// `fleet up` on every host of `names`, at once; each host's answer.
+pub fn up(
+    plan: &Plan,
+    names: &BTreeMap<String, Vec<String>>,
+    rerun: bool,
+) -> Vec<(String, Result<Said>)> {
+    let hosts = hosts_of(plan, names);
+    let results = each_host(&hosts, |h| {
+        let link = Link::open(h)?;
+        up_on(plan, &link, &names[&h.name], rerun)
+    });
+    hosts.iter().map(|h| h.name.clone()).zip(results).collect()
+}
+
+/// A fleet command on a host where `up` may never have run: nothing to do there then
+/// (`none` is printed instead).
+fn fleet_if_up(link: &Link, args: &[String], none: &str) -> Result<std::process::Output> {
+    let mut script = format!(
+        "{}if [ ! -f {REMOTE_MANIFEST} ]; then printf '%s' {}; exit 0; fi; exec {} -f {REMOTE_MANIFEST}",
+        link.cd(),
+        crate::util::shell_quote(none),
+        link.fleet_program()
+    );
+    for a in args {
+        script.push(' ');
+        script.push_str(&crate::util::shell_quote(a));
+    }
+    link.run(&script, None)
+}
+
+/// `fleet status --json` of every host of `names`, at once: each host's agents (objects of
+/// `status --json`), or why the host could not say.
+pub fn status(
+    plan: &Plan,
+    names: &BTreeMap<String, Vec<String>>,
+) -> Vec<(String, Result<Vec<serde_json::Value>>)> {
+    let hosts = hosts_of(plan, names);
+    let results = each_host(&hosts, |h| {
+        let link = Link::open(h)?;
+        let mut args = vec!["status".to_string(), "--json".into()];
+        args.extend(names[&h.name].iter().cloned());
+        let out = said(h, "fleet status", fleet_if_up(&link, &args, "{}")?)?;
+        let value: serde_json::Value = serde_json::from_str(&out.stdout)
+            .map_err(|e| anyhow!("host {}: its fleet's status is not JSON: {e}", h.name))?;
+        Ok(value["agents"].as_array().cloned().unwrap_or_default())
+    });
+    hosts.iter().map(|h| h.name.clone()).zip(results).collect()
+}
+
+/// `fleet down` (with `args`, e.g. `--rm-worktrees`) on every host of `names`, at once.
+pub fn down(
+    plan: &Plan,
+    names: &BTreeMap<String, Vec<String>>,
+    args: &[&str],
+) -> Vec<(String, Result<Said>)> {
+    let hosts = hosts_of(plan, names);
+    let results = each_host(&hosts, |h| {
+        let link = Link::open(h)?;
+        let mut all: Vec<String> = std::iter::once("down")
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect();
+        all.extend(names[&h.name].iter().cloned());
+        said(h, "fleet down", fleet_if_up(&link, &all, "")?)
+    });
+    hosts.iter().map(|h| h.name.clone()).zip(results).collect()
+}
