@@ -143,6 +143,11 @@ fn up_status_down_reach_every_host_and_a_silent_host_is_unreachable() {
         ]);
         assert!(log.starts_with(&format!("work\n{}\n", h.user)), "{log}");
     }
+    // One login per host for a status: one multiplexed connection each.
+    let logins = || sshd.log().matches("Accepted publickey").count();
+    let before = logins();
+    agents_by_name(&f, &path);
+    assert_eq!(logins() - before, 2, "one ssh connection per host\n{}", sshd.log());
     let table = fl(&["status"]);
     eprintln!("{}", table.stdout);
     table.success().stdout_has("HOST").stdout_has("host-a");
@@ -187,5 +192,36 @@ fn up_status_down_reach_every_host_and_a_silent_host_is_unreachable() {
             agents[name]["commits_ahead"], 1,
             "the branch keeps the work"
         );
+    }
+}
+
+#[test]
+fn a_host_without_the_right_fleet_refuses_up_and_nothing_starts() {
+    let Some(sshd) = Sshd::start_or_skip() else {
+        return;
+    };
+    let f = Fleet::new();
+    let old = f.root.join("fleet-old");
+    std::fs::write(&old, "#!/bin/sh\necho fleet 0.0.1\n").unwrap();
+    std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let old = sshd.share(&old);
+    let a = sshd.host("host-a").clone();
+    let path = sshd.path();
+    for (fleet, says) in [
+        ("/nowhere/fleet".to_string(), "`/nowhere/fleet` does not run there"),
+        (old.display().to_string(), "there is fleet 0.0.1, this one is fleet "),
+    ] {
+        f.manifest(&format!(
+            "command: \"true\"\nhosts:\n  host-a: {{ssh: host-a, dir: {}, fleet: {fleet}}}\n\
+             agents:\n  - name: here\n    prompt: x\n  - name: a1\n    prompt: x\n    host: host-a\n",
+            a.dir.join("repo").display()
+        ));
+        f.fleet_at(&f.repo, &[("PATH", &path)], &["up"])
+            .code(1)
+            .stderr_has("nothing was started; host host-a: ")
+            .stderr_has(says)
+            .stderr_has("hosts.host-a.fleet");
+        assert!(f.sessions().is_empty(), "{:?}", f.sessions());
+        assert!(!a.dir.join("repo").exists(), "the remote repository was made");
     }
 }

@@ -27,6 +27,12 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
     if args.dry_run {
         dry_run_hosts(plan, &names);
     }
+    // Every host answers with the right fleet before anything starts anywhere.
+    let links = if args.dry_run {
+        Vec::new()
+    } else {
+        crate::launch::hosts::connect(plan, &names.hosts)?
+    };
     let mut code = 0;
     if let Some(local) = &names.local {
         let here = UpArgs {
@@ -41,7 +47,7 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
         return Ok(code);
     }
     let mut failed = Vec::new();
-    for (host, result) in crate::launch::hosts::up(plan, &names.hosts, args.rerun) {
+    for (host, result) in crate::launch::hosts::up(plan, &links, &names.hosts, args.rerun) {
         match result {
             Ok(said) => report_host(plan, &names, &host, &said),
             Err(e) => {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::ssh::{each_host, Link, REMOTE_MANIFEST};
+use super::ssh::{each, Link, REMOTE_MANIFEST};
 use crate::manifest::{Host, Plan};
 
 /// What one host's fleet said (stdout, stderr), for the command to print.
@@ -82,10 +82,33 @@ fn prepare_repo(link: &Link) -> Result<()> {
     Ok(())
 }
 
-/// `fleet up` on one host: version, repository, the base pushed, the slice sent, `up` run.
+/// The links to the hosts of `names`, each opened and its fleet's version checked, all at
+/// once: what `up` needs before it changes anything anywhere. An error lists every host
+/// that cannot be used, and why.
+pub fn connect<'p>(plan: &'p Plan, names: &BTreeMap<String, Vec<String>>) -> Result<Vec<Link<'p>>> {
+    let hosts = hosts_of(plan, names);
+    let results = each(&hosts, |h| {
+        let link = Link::open(h)?;
+        check_version(&link)?;
+        Ok(link)
+    });
+    let mut links = Vec::new();
+    let mut problems = Vec::new();
+    for r in results {
+        match r {
+            Ok(link) => links.push(link),
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+    }
+    if !problems.is_empty() {
+        bail!("nothing was started; {}", problems.join("\n  "));
+    }
+    Ok(links)
+}
+
+/// `fleet up` on one host: the repository, the base pushed, the slice sent, `up` run.
 fn up_on(plan: &Plan, link: &Link, names: &[String], rerun: bool) -> Result<Said> {
     let host = link.host;
-    check_version(link)?;
     prepare_repo(link)?;
     let refspec = format!("refs/heads/{b}:refs/heads/{b}", b = plan.base);
     crate::git::push(
@@ -111,18 +134,21 @@ fn up_on(plan: &Plan, link: &Link, names: &[String], rerun: bool) -> Result<Said
     said(host, "fleet up", link.run(&script, Some(slice.as_bytes()))?)
 }
 
-/// `fleet up` on every host of `names`, at once; each host's answer.
+/// `fleet up` over every link (from [`connect`]), at once; each host's answer.
 pub fn up(
     plan: &Plan,
+    links: &[Link],
     names: &BTreeMap<String, Vec<String>>,
     rerun: bool,
 ) -> Vec<(String, Result<Said>)> {
-    let hosts = hosts_of(plan, names);
-    let results = each_host(&hosts, |h| {
-        let link = Link::open(h)?;
-        up_on(plan, &link, &names[&h.name], rerun)
+    let results = each(links, |link| {
+        up_on(plan, link, &names[&link.host.name], rerun)
     });
-    hosts.iter().map(|h| h.name.clone()).zip(results).collect()
+    links
+        .iter()
+        .map(|l| l.host.name.clone())
+        .zip(results)
+        .collect()
 }
 
 /// A fleet command on a host where `up` may never have run: nothing to do there then
@@ -148,7 +174,7 @@ pub fn status(
     names: &BTreeMap<String, Vec<String>>,
 ) -> Vec<(String, Result<Vec<serde_json::Value>>)> {
     let hosts = hosts_of(plan, names);
-    let results = each_host(&hosts, |h| {
+    let results = each(&hosts, |h| {
         let link = Link::open(h)?;
         let mut args = vec!["status".to_string(), "--json".into()];
         args.extend(names[&h.name].iter().cloned());
@@ -167,7 +193,7 @@ pub fn down(
     args: &[&str],
 ) -> Vec<(String, Result<Said>)> {
     let hosts = hosts_of(plan, names);
-    let results = each_host(&hosts, |h| {
+    let results = each(&hosts, |h| {
         let link = Link::open(h)?;
         let mut all: Vec<String> = std::iter::once("down")
             .chain(args.iter().copied())

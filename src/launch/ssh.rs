@@ -218,22 +218,18 @@ fn trace(cmd: &Command) {
     }
 }
 
-/// `f` of every host, each on a thread of its own (hosts are asked in parallel), answers in
-/// the hosts' order.
-pub fn each_host<'h, R: Send>(
-    hosts: &[&'h Host],
-    f: impl Fn(&'h Host) -> Result<R> + Sync,
-) -> Vec<Result<R>> {
+/// `f` of every item (a host, a link), each on a thread of its own (hosts are asked in
+/// parallel), answers in the items' order.
+pub fn each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> Result<R> + Sync) -> Vec<Result<R>> {
     let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> = hosts.iter().map(|h| s.spawn(move || f(h))).collect();
+        let handles: Vec<_> = items.iter().map(|i| s.spawn(move || f(i))).collect();
         handles
             .into_iter()
-            .zip(hosts)
-            .map(|(handle, h)| {
+            .map(|handle| {
                 handle
                     .join()
-                    .unwrap_or_else(|_| Err(anyhow!("asking host {} failed", h.name)))
+                    .unwrap_or_else(|_| Err(anyhow!("asking a host failed")))
             })
             .collect()
     })
