@@ -147,7 +147,27 @@ fn up_status_down_reach_every_host_and_a_silent_host_is_unreachable() {
     let logins = || sshd.log().matches("Accepted publickey").count();
     let before = logins();
     agents_by_name(&f, &path);
-    assert_eq!(logins() - before, 2, "one ssh connection per host\n{}", sshd.log());
+    assert_eq!(
+        logins() - before,
+        2,
+        "one ssh connection per host\n{}",
+        sshd.log()
+    );
+    // status fetched the agents' branches: diff shows a remote agent's work here.
+    fl(&["diff", "a1", "--stat"])
+        .success()
+        .stdout_has("out.txt");
+    assert_eq!(
+        f.git(&["rev-parse", "fleet-host-b/fleet/b1^{tree}"]).trim(),
+        sshd.ssh_ok(&[
+            &b.alias,
+            &format!(
+                "git -C {} rev-parse fleet/b1^{{tree}}",
+                b.dir.join("repo").display()
+            )
+        ])
+        .trim(),
+    );
     let table = fl(&["status"]);
     eprintln!("{}", table.stdout);
     table.success().stdout_has("HOST").stdout_has("host-a");
@@ -208,8 +228,14 @@ fn a_host_without_the_right_fleet_refuses_up_and_nothing_starts() {
     let a = sshd.host("host-a").clone();
     let path = sshd.path();
     for (fleet, says) in [
-        ("/nowhere/fleet".to_string(), "`/nowhere/fleet` does not run there"),
-        (old.display().to_string(), "there is fleet 0.0.1, this one is fleet "),
+        (
+            "/nowhere/fleet".to_string(),
+            "`/nowhere/fleet` does not run there",
+        ),
+        (
+            old.display().to_string(),
+            "there is fleet 0.0.1, this one is fleet ",
+        ),
     ] {
         f.manifest(&format!(
             "command: \"true\"\nhosts:\n  host-a: {{ssh: host-a, dir: {}, fleet: {fleet}}}\n\
@@ -222,6 +248,9 @@ fn a_host_without_the_right_fleet_refuses_up_and_nothing_starts() {
             .stderr_has(says)
             .stderr_has("hosts.host-a.fleet");
         assert!(f.sessions().is_empty(), "{:?}", f.sessions());
-        assert!(!a.dir.join("repo").exists(), "the remote repository was made");
+        assert!(
+            !a.dir.join("repo").exists(),
+            "the remote repository was made"
+        );
     }
 }

@@ -167,12 +167,26 @@ fn fleet_if_up(link: &Link, args: &[String], none: &str) -> Result<std::process:
     link.run(&script, None)
 }
 
-/// `fleet status --json` of every host of `names`, at once: each host's agents (objects of
-/// `status --json`), or why the host could not say.
+/// Where `status` fetches the branch of an agent on `host`: `git branch -r` shows it as
+/// `fleet-HOST/BRANCH`, and `diff` compares it with the base, here.
+pub fn fetched_ref(host: &str, branch: &str) -> String {
+    format!("refs/remotes/fleet-{host}/{branch}")
+}
+
+/// What a host's fleet said about its agents.
+pub struct HostStatus {
+    /// Its agents' objects of `status --json`.
+    pub agents: Vec<serde_json::Value>,
+    /// Why the fetch of their branches failed, when it did.
+    pub fetch_problem: Option<String>,
+}
+
+/// `fleet status --json` of every host of `names`, at once, then one `git fetch` per host of
+/// the branches of its agents that started (into [`fetched_ref`]), over the same connection.
 pub fn status(
     plan: &Plan,
     names: &BTreeMap<String, Vec<String>>,
-) -> Vec<(String, Result<Vec<serde_json::Value>>)> {
+) -> Vec<(String, Result<HostStatus>)> {
     let hosts = hosts_of(plan, names);
     let results = each(&hosts, |h| {
         let link = Link::open(h)?;
@@ -181,7 +195,36 @@ pub fn status(
         let out = said(h, "fleet status", fleet_if_up(&link, &args, "{}")?)?;
         let value: serde_json::Value = serde_json::from_str(&out.stdout)
             .map_err(|e| anyhow!("host {}: its fleet's status is not JSON: {e}", h.name))?;
-        Ok(value["agents"].as_array().cloned().unwrap_or_default())
+        let agents = value["agents"].as_array().cloned().unwrap_or_default();
+        let refspecs: Vec<String> = plan
+            .remote_on(&h.name)
+            .iter()
+            .filter(|r| {
+                agents
+                    .iter()
+                    .any(|a| a["name"] == r.agent.name.as_str() && !a["started_at"].is_null())
+            })
+            .map(|r| {
+                let b = &r.agent.branch;
+                format!("+refs/heads/{b}:{}", fetched_ref(&h.name, b))
+            })
+            .collect();
+        let fetch_problem = if refspecs.is_empty() {
+            None
+        } else {
+            crate::git::fetch(
+                &plan.repo,
+                &link.git_url(),
+                &refspecs,
+                &link.git_ssh_command(),
+            )
+            .err()
+            .map(|e| format!("host {}: cannot fetch its agents' branches: {e:#}", h.name))
+        };
+        Ok(HostStatus {
+            agents,
+            fetch_problem,
+        })
     });
     hosts.iter().map(|h| h.name.clone()).zip(results).collect()
 }

@@ -207,9 +207,11 @@ impl Plan {
             .find(|r| unknown.contains(&r.agent.name.as_str()))
         {
             return UsageError(format!(
-                "agent `{}` runs on host `{}`, which this command does not reach yet (`up`, `status` and `down` do); run it there: ssh {} and use fleet -f {} in {}",
+                "agent `{}` runs on host `{}`, which this command does not reach yet (`up`, `status`, `diff` and `down` do; `fleet status` fetches its branch as `fleet-{}/{}`); run it there: ssh {} and use fleet -f {} in {}",
                 r.agent.name,
                 r.host,
+                r.host,
+                r.agent.branch,
                 self.hosts.get(&r.host).map_or("", |h| h.ssh.as_str()),
                 hosts::REMOTE_MANIFEST,
                 self.hosts.get(&r.host).map_or("", |h| h.dir.as_str()),

@@ -32,12 +32,17 @@ pub fn agents(plan: &Plan, names: &[String]) -> Result<(Vec<Value>, bool)> {
             .remote_on(&host)
             .into_iter()
             .filter(|r| wanted.is_empty() || wanted.contains(&r.agent.name));
-        if let Err(e) = &answer {
-            eprintln!("warning: {e:#}");
+        match &answer {
+            Err(e) => eprintln!("warning: {e:#}"),
+            Ok(s) => s
+                .fetch_problem
+                .iter()
+                .for_each(|p| eprintln!("warning: {p}")),
         }
         for r in remote {
             let mut a = match &answer {
-                Ok(agents) => agents
+                Ok(s) => s
+                    .agents
                     .iter()
                     .find(|a| a["name"] == r.agent.name.as_str())
                     .cloned()
