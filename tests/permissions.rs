@@ -49,7 +49,10 @@ agents:
 "#,
     );
     let env = [("PATH", path.as_str())];
-    f.fleet_at(&f.repo, &env, &["validate"])
+    let validate = f.fleet_at(&f.repo, &env, &["validate"]);
+    // one machine: no host lines
+    assert!(!validate.stdout.contains("  host:"), "{}", validate.stdout);
+    validate
         .success()
         .stdout_has("permissions: read-only — read files; edits and commands are denied")
         .stdout_has("permissions: full — anything (bypassPermissions; as root only with IS_SANDBOX=1 in env)")

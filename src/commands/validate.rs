@@ -24,7 +24,7 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
     println!("  tools:        {tmux_v}, git {git_v}");
     print_plan(&plan);
     for a in &plan.agents {
-        print_agent(a);
+        print_agent(a, !plan.hosts.is_empty());
     }
     for r in &plan.remote {
         print_remote(plan.hosts.get(&r.host), &r.agent);
@@ -67,10 +67,13 @@ fn print_plan(plan: &Plan) {
     println!("  monitor:      session {}", plan.monitor_session());
 }
 
-/// One agent as resolved: where it runs, what it is told, what runs it.
-fn print_agent(a: &Agent) {
+/// One agent as resolved: where it runs (said when the manifest has other hosts), what it
+/// is told, what runs it.
+fn print_agent(a: &Agent, with_hosts: bool) {
     println!("agent {}", a.name);
-    println!("  host:     {}", crate::manifest::LOCAL);
+    if with_hosts {
+        println!("  host:     {}", crate::manifest::LOCAL);
+    }
     println!("  session:  {}", a.session);
     println!("  branch:   {}", display(&a.branch));
     println!("  worktree: {}", display_path(&a.worktree));
