@@ -86,6 +86,7 @@ agents:
         "--output-format\nstream-json\n--skip-trust\n--approval-mode\ndefault\n--model\nbig one\n"
     );
     let agent = f.agent("ro");
+    assert_eq!(agent["host"], "local");
     assert_eq!(agent["permissions"], "read-only");
     assert_eq!(agent["denials"], 0);
 }

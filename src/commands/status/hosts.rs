@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::show::to_json;
 use crate::launch::view::{collect, owned, Detail};
-use crate::manifest::{Plan, LOCAL};
+use crate::manifest::Plan;
 use crate::tmux;
 
 /// The agents' objects of `status --json`, each with its `host`, and whether the monitor
@@ -21,10 +21,7 @@ pub fn agents(plan: &Plan, names: &[String]) -> Result<(Vec<Value>, bool)> {
         let agents = plan.select(local)?;
         let views = collect(plan, &agents, &owned, Detail::Full);
         let value = to_json(plan, &views, false);
-        for mut a in value["agents"].as_array().cloned().unwrap_or_default() {
-            a["host"] = LOCAL.into();
-            out.push(a);
-        }
+        out.extend(value["agents"].as_array().cloned().unwrap_or_default());
     }
     for (host, answer) in crate::launch::hosts::status(plan, &split.hosts) {
         let wanted = &split.hosts[&host];

@@ -41,6 +41,7 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "verify_retry": r.map(|r| r.verify_retry).unwrap_or(0),
                 "retry_at": r.and_then(|r| r.retry_at).map(util::rfc3339),
                 "retrying": r.and_then(|r| r.retrying.clone()),
+                "host": crate::manifest::LOCAL,
             })
         })
         .collect();
