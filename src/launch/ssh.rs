@@ -219,7 +219,9 @@ fn trace(cmd: &Command) {
 }
 
 /// `f` of every item (a host, a link), each on a thread of its own (hosts are asked in
-/// parallel), answers in the items' order.
+/// parallel), answers in the items' order. Not [`crate::util::in_parallel`]: that one
+/// shares a few threads per core among many short local jobs, where a host may take its
+/// whole connect timeout and must not hold up the others.
 pub fn each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> Result<R> + Sync) -> Vec<Result<R>> {
     let f = &f;
     std::thread::scope(|s| {

@@ -46,16 +46,8 @@ const SIGTERM: i32 = 15;
 /// dropped) only set a flag ([`interrupted`]) so the caller can finish its current step and
 /// stop cleanly. [`default_interrupts`] undoes it.
 pub fn defer_interrupts() {
-    extern "C" {
-        fn signal(signum: i32, handler: usize) -> usize;
-    }
-    let handler = on_interrupt as extern "C" fn(i32) as usize;
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        signal(SIGHUP, handler);
-        signal(SIGINT, handler);
-        signal(SIGTERM, handler);
-    }
+    // The handler only stores to an atomic and writes(2), which are async-signal-safe.
+    on_stop_signals(on_interrupt as extern "C" fn(i32) as usize);
 }
 
 /// [`defer_interrupts`] for a command that only watches (`status --watch`, `wait`, `logs
@@ -68,15 +60,22 @@ pub fn defer_interrupts_quietly() {
 
 /// Ctrl-C, SIGTERM and SIGHUP end the process again.
 pub fn default_interrupts() {
+    const SIG_DFL: usize = 0;
+    on_stop_signals(SIG_DFL);
+}
+
+/// Sets what SIGHUP, SIGINT and SIGTERM (the signals that stop fleet) do: `handler` is the
+/// address of an async-signal-safe handler, or SIG_DFL.
+fn on_stop_signals(handler: usize) {
     extern "C" {
         fn signal(signum: i32, handler: usize) -> usize;
     }
-    const SIG_DFL: usize = 0;
-    // SAFETY: setting a signal's disposition to SIG_DFL has no preconditions.
-    unsafe {
-        signal(SIGHUP, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
+    for signum in [SIGHUP, SIGINT, SIGTERM] {
+        // SAFETY: every caller passes SIG_DFL or a handler that only makes
+        // async-signal-safe calls.
+        unsafe {
+            signal(signum, handler);
+        }
     }
 }
 
@@ -106,16 +105,8 @@ extern "C" fn forward_and_die(signum: i32) {
 /// as a whole): SIGHUP, SIGINT and SIGTERM go on to that group (see [`set_child_group`]),
 /// then end this process as they would have.
 pub fn forward_signals() {
-    extern "C" {
-        fn signal(signum: i32, handler: usize) -> usize;
-    }
-    let handler = forward_and_die as extern "C" fn(i32) as usize;
-    // SAFETY: the handler only makes async-signal-safe calls.
-    unsafe {
-        signal(SIGHUP, handler);
-        signal(SIGINT, handler);
-        signal(SIGTERM, handler);
-    }
+    // The handler only makes async-signal-safe calls (kill, signal, raise).
+    on_stop_signals(forward_and_die as extern "C" fn(i32) as usize);
 }
 
 /// The process group [`forward_signals`] passes signals to (0: none).
