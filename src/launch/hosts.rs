@@ -119,8 +119,10 @@ fn up_on(plan: &Plan, link: &Link, names: &[String], rerun: bool) -> Result<Said
     )
     .with_context(|| format!("cannot push {} to host {}", plan.base, host.name))?;
     let slice = plan.slice(&host.name)?;
+    // Written as safe_fs writes here: a new file (noclobber opens it O_EXCL, so a symlink
+    // in its place is refused, not followed), then renamed over the old one.
     let mut script = format!(
-        "{}umask 077; cat > {REMOTE_MANIFEST}.new && mv {REMOTE_MANIFEST}.new {REMOTE_MANIFEST} && exec {} -f {REMOTE_MANIFEST} -q up",
+        "{}umask 077; rm -f {REMOTE_MANIFEST}.new && set -C && cat > {REMOTE_MANIFEST}.new && mv -f {REMOTE_MANIFEST}.new {REMOTE_MANIFEST} && exec {} -f {REMOTE_MANIFEST} -q up",
         link.cd(),
         link.fleet_program()
     );
