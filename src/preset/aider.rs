@@ -15,7 +15,7 @@
 //! `.env` when there is one, to an untracked `.gitignore` that `fleet merge` refuses; fleet
 //! puts `.aider*` in the repository's `info/exclude` instead). `--no-pretty` prints plain
 //! lines (no padding to the terminal width, no rules), which the transcript reads.
-use super::Permissions;
+use super::{Launch, Permissions};
 
 /// Flags of every run, headless or not.
 const QUIET: &str = " --no-check-update --no-show-release-notes --no-analytics --no-gitignore";
@@ -28,9 +28,9 @@ fn flags(p: Permissions) -> &'static str {
     }
 }
 
-pub(super) fn command(interactive: bool, p: Permissions, args: &str) -> String {
-    let flags = flags(p);
-    if interactive {
+pub(super) fn command(launch: &Launch, args: &str) -> String {
+    let flags = flags(launch.permissions);
+    if launch.interactive {
         // aider has no "first message, then chat" flag: the task is in the chat as a
         // read-only file for the person to refer to.
         format!(r#"aider{QUIET}{flags}{args} --read "$FLEET_TASK""#)
@@ -54,19 +54,29 @@ pub(super) fn allows(p: Permissions) -> &'static str {
 mod tests {
     use super::*;
 
+    fn at(permissions: Permissions, interactive: bool) -> Launch {
+        Launch {
+            interactive,
+            permissions,
+            ..Launch::default()
+        }
+    }
+
     #[test]
     fn levels_and_args_in_their_place() {
-        let edit = command(false, Permissions::Edit, " --model x");
+        let edit = command(&at(Permissions::Edit, false), " --model x");
         assert_eq!(
             edit,
             r#"aider --yes-always --no-pretty --no-check-update --no-show-release-notes --no-analytics --no-gitignore --model x --message-file "$FLEET_TASK""#
         );
         assert_eq!(
-            command(false, Permissions::Full, ""),
-            command(false, Permissions::Edit, "")
+            command(&at(Permissions::Full, false), ""),
+            command(&at(Permissions::Edit, false), "")
         );
-        assert!(command(false, Permissions::ReadOnly, "").contains(" --dry-run --message-file"));
-        let tui = command(true, Permissions::ReadOnly, "");
+        assert!(
+            command(&at(Permissions::ReadOnly, false), "").contains(" --dry-run --message-file")
+        );
+        let tui = command(&at(Permissions::ReadOnly, true), "");
         assert!(tui.ends_with(r#" --dry-run --read "$FLEET_TASK""#), "{tui}");
         assert!(!tui.contains("--yes-always"), "{tui}");
     }

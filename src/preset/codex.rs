@@ -1,7 +1,7 @@
 //! OpenAI Codex CLI (`codex`): headless as `codex exec --json -`, the task on stdin. Its
 //! sandbox (`--sandbox`) decides what the commands it runs may change; `exec` never asks
 //! (its approval policy is `never`). Checked with codex-cli 0.171.0 (tests/real_codex.rs).
-use super::Permissions;
+use super::{Launch, Permissions};
 
 /// The flags of each level.
 ///
@@ -27,9 +27,9 @@ fn flags(p: Permissions) -> &'static str {
 /// after 5 tries (about 25 s) with `turn.failed` and exit 1.
 const BOUNDED: &str = " --disable unbounded_connection_retries";
 
-pub(super) fn command(interactive: bool, p: Permissions, args: &str) -> String {
-    let flags = flags(p);
-    if interactive {
+pub(super) fn command(launch: &Launch, args: &str) -> String {
+    let flags = flags(launch.permissions);
+    if launch.interactive {
         format!(r#"codex{flags}{args} "$(cat "$FLEET_TASK")""#)
     } else {
         format!("codex exec --json{BOUNDED}{flags}{args} -")
@@ -37,8 +37,9 @@ pub(super) fn command(interactive: bool, p: Permissions, args: &str) -> String {
 }
 
 /// `exec resume` takes no `--sandbox`/`--add-dir` of its own: they go before it, to `exec`.
-pub(super) fn resume(id: &str, p: Permissions, args: &str) -> String {
-    format!("codex exec --json{BOUNDED}{}{args} resume {id} -", flags(p))
+pub(super) fn resume(id: &str, launch: &Launch, args: &str) -> String {
+    let flags = flags(launch.permissions);
+    format!("codex exec --json{BOUNDED}{flags}{args} resume {id} -")
 }
 
 pub(super) fn allows(p: Permissions) -> &'static str {

@@ -122,11 +122,11 @@ impl Preset {
     /// The command (for `sh -c` in the worktree; the task on stdin, and in `$FLEET_TASK`),
     /// with `max_cost_usd` passed on to a CLI that enforces a budget itself.
     pub fn command(self, launch: &Launch, max_cost_usd: Option<f64>) -> String {
-        let (p, args) = (launch.permissions, launch.args());
+        let args = launch.args();
         match self {
             Preset::Claude => claude::command(launch, &args, max_cost_usd),
-            Preset::Codex => codex::command(launch.interactive, p, &args),
-            Preset::Aider => aider::command(launch.interactive, p, &args),
+            Preset::Codex => codex::command(launch, &args),
+            Preset::Aider => aider::command(launch, &args),
             Preset::Gemini => gemini::command(launch, &args),
             Preset::Shell if launch.interactive => format!(r#"sh{args} "$FLEET_TASK""#),
             Preset::Shell => format!("sh{args} -s"),
@@ -142,10 +142,10 @@ impl Preset {
         launch: &Launch,
         budget_usd: Option<f64>,
     ) -> Option<String> {
-        let (id, p, args) = (shell_quote(session), launch.permissions, launch.args());
+        let (id, args) = (shell_quote(session), launch.args());
         match self {
             Preset::Claude => Some(claude::resume(&id, launch, &args, budget_usd)),
-            Preset::Codex => Some(codex::resume(&id, p, &args)),
+            Preset::Codex => Some(codex::resume(&id, launch, &args)),
             Preset::Gemini => Some(gemini::resume(&id, launch, &args)),
             Preset::Aider | Preset::Shell => None,
         }
