@@ -55,6 +55,35 @@ fn accepted_keys(f: &Fleet, yaml: &str) -> Vec<String> {
     keys
 }
 
+/// Manifests with an unknown key in each map serde checks, so its error lists the keys.
+const KEY_SETS: [(&str, &str); 5] = [
+    ("top level", "bogus_key: 1\nagents: []\n"),
+    ("agent", "agents:\n  - name: a\n    bogus_key: 1\n"),
+    ("monitor", "monitor: {bogus_key: 1}\nagents: []\n"),
+    ("prices", "prices: {m: {bogus_key: 1}}\nagents: []\n"),
+    ("hosts", "hosts: {h: {bogus_key: 1}}\nagents: []\n"),
+];
+
+#[test]
+fn the_man_pages_manifest_section_names_every_key() {
+    let f = Fleet::new();
+    let page = f.fleet(&["man"]);
+    let page = page.success().stdout.clone();
+    let manifest = &page[page.find(".SH MANIFEST").expect("a MANIFEST section")..];
+    let mut missing = Vec::new();
+    for (what, yaml) in KEY_SETS {
+        for key in accepted_keys(&f, yaml) {
+            if !manifest.contains(&format!("\\fB{}\\fR", key.replace('-', "\\-"))) {
+                missing.push(format!("{what}: {key}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "the man page's MANIFEST lacks {missing:?}"
+    );
+}
+
 #[test]
 fn the_example_manifest_names_every_key() {
     let f = Fleet::new();
@@ -70,14 +99,8 @@ fn the_example_manifest_names_every_key() {
                 || line.contains(&format!(", {key}:"))
         })
     };
-    let sets = [
-        ("top level", "bogus_key: 1\nagents: []\n"),
-        ("agent", "agents:\n  - name: a\n    bogus_key: 1\n"),
-        ("monitor", "monitor: {bogus_key: 1}\nagents: []\n"),
-        ("prices", "prices: {m: {bogus_key: 1}}\nagents: []\n"),
-    ];
     let mut missing = Vec::new();
-    for (what, yaml) in sets {
+    for (what, yaml) in KEY_SETS {
         for key in accepted_keys(&f, yaml) {
             if !named(&key) {
                 missing.push(format!("{what}: {key}"));
