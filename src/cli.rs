@@ -46,7 +46,7 @@ pub enum Command {
     Diff(DiffArgs),
     /// Wait until the agents finish; exit 1 if any failed, 124 on timeout
     Wait(WaitArgs),
-    /// Merge an agent's branch into base in the main checkout, after checks
+    /// Merge an agent's branch into base in the main checkout, after checks (an agent on another host: its branch fetched from there first)
     Merge(MergeArgs),
     /// Resume a finished, failed or lost agent's conversation with a follow-up instruction
     Continue(ContinueArgs),

@@ -1,11 +1,13 @@
 //! `fleet merge NAME [--squash] [--no-verify]`: merge the agent's branch into `base` in the
 //! main checkout. Every check runs before anything changes; a refusal names each reason and
-//! its fix. A conflict is undone and its files named.
+//! its fix. A conflict is undone and its files named. An agent on another host: its branch
+//! is fetched from there first (one ssh connection) and its state asked of its host's fleet;
+//! the fetched branch (`fleet-HOST/BRANCH`) is merged here, under the same checks.
 use anyhow::Result;
 
 use crate::cli::MergeArgs;
 use crate::git::{self, Merged};
-use crate::launch::view::{state_of, View};
+use crate::launch::view::state_of;
 use crate::manifest::{Agent, Plan};
 use crate::state::{Dir, State};
 
@@ -24,19 +26,27 @@ fn some_files(lines: &[String]) -> String {
     format!("{}{more}", shown.join(", "))
 }
 
+/// What is merged: the agent, the ref of its work here, and its state.
+struct Work<'a> {
+    agent: &'a Agent,
+    /// `refs/heads/BRANCH`; for an agent on another host, its branch as just fetched.
+    tip_ref: String,
+    state: State,
+    reason: Option<String>,
+    exit_code: Option<i32>,
+    /// Its host, for an agent on another host; its worktree is there.
+    host: Option<&'a str>,
+    /// Its worktree there has uncommitted changes (as its host's fleet says).
+    remote_uncommitted: bool,
+}
+
 pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {
-    let agent = plan.agent(&args.name)?;
-    let branch = &agent.branch;
-    let base = &plan.base;
-    let (view, _) = state_of(plan, agent)?;
-    if !git::branch_exists(&plan.repo, branch)? {
-        anyhow::bail!(
-            "{} has no branch {branch}, so nothing to merge (`{}` starts it)",
-            agent.name,
-            crate::launch::up_hint(plan, &agent.name, view.state)
-        );
-    }
-    let refusals = refusals(plan, agent, &view, args)?;
+    let work = match plan.remote.iter().find(|r| r.agent.name == args.name) {
+        Some(r) => remote_work(plan, r)?,
+        None => local_work(plan, &args.name)?,
+    };
+    let (agent, branch, base) = (work.agent, &work.agent.branch, &plan.base);
+    let refusals = refusals(plan, &work, args)?;
     if !refusals.is_empty() {
         let list: Vec<String> = refusals.iter().map(|r| format!("  - {r}")).collect();
         anyhow::bail!(
@@ -47,23 +57,88 @@ pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {
     }
 
     // The main checkout is on `base` (checked above): HEAD names it, whatever tags exist.
-    let full = format!("refs/heads/{branch}");
-    let ahead = git::count_commits(&plan.repo, "HEAD", &full)?;
+    let ahead = git::count_commits(&plan.repo, "HEAD", &work.tip_ref)?;
     if ahead == 0 {
         crate::info!("{branch} has no commits that {base} lacks: nothing to merge");
         return Ok(0);
     }
     let _lock = Dir::new(&plan.state_dir).lock(crate::launch::LOCK_WAIT)?;
-    merge(plan, agent, args, ahead)
+    merge(plan, &work, args, ahead)
+}
+
+/// An agent of this machine: its branch, its state from its record and session.
+fn local_work<'a>(plan: &'a Plan, name: &str) -> Result<Work<'a>> {
+    let agent = plan.agent(name)?;
+    let (view, _) = state_of(plan, agent)?;
+    if !git::branch_exists(&plan.repo, &agent.branch)? {
+        anyhow::bail!(
+            "{} has no branch {}, so nothing to merge (`{}` starts it)",
+            agent.name,
+            agent.branch,
+            crate::launch::up_hint(plan, &agent.name, view.state)
+        );
+    }
+    let record = view.record.as_ref();
+    Ok(Work {
+        agent,
+        tip_ref: format!("refs/heads/{}", agent.branch),
+        state: view.state,
+        reason: record.and_then(|r| r.reason.clone()),
+        exit_code: record.and_then(|r| r.exit_code),
+        host: None,
+        remote_uncommitted: false,
+    })
+}
+
+/// An agent on another host: its branch fetched from there now (one ssh connection), its
+/// state as its host's fleet says. A host that does not answer is an error naming it.
+fn remote_work<'a>(plan: &'a Plan, r: &'a crate::manifest::Remote) -> Result<Work<'a>> {
+    let agent = &r.agent;
+    let fetched =
+        crate::launch::hosts::fetch_agents(plan, &r.host, std::slice::from_ref(&agent.name))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "not merging {} ({}): it runs on host {}, which cannot be asked now: {e:#}",
+                    agent.name,
+                    agent.branch,
+                    r.host
+                )
+            })?
+            .pop();
+    let Some(f) = fetched else {
+        anyhow::bail!("host {} did not report {}", r.host, agent.name);
+    };
+    let Some(tip_ref) = f.fetched else {
+        anyhow::bail!(
+            "{} has not started on host {}, so no branch {} to merge (`{} up {}` starts it)",
+            agent.name,
+            r.host,
+            agent.branch,
+            crate::launch::fleet_command(plan),
+            agent.name
+        );
+    };
+    let text = |k: &str| f.status[k].as_str().map(str::to_string);
+    Ok(Work {
+        agent,
+        tip_ref,
+        state: f.state,
+        reason: text("reason"),
+        exit_code: f.status["exit_code"]
+            .as_i64()
+            .and_then(|c| i32::try_from(c).ok()),
+        host: Some(&r.host),
+        remote_uncommitted: f.status["uncommitted"] == true,
+    })
 }
 
 /// The commit message: a merge's, or a squash's listing the `ahead` commits' subjects.
-fn message(plan: &Plan, agent: &Agent, squash: bool, ahead: u64) -> Result<String> {
-    let branch = &agent.branch;
+fn message(plan: &Plan, work: &Work, squash: bool, ahead: u64) -> Result<String> {
+    let (agent, branch) = (work.agent, &work.agent.branch);
     if !squash {
         return Ok(format!("Merge {branch} (fleet agent {})", agent.name));
     }
-    let subjects = git::subjects(&plan.repo, "HEAD", &format!("refs/heads/{branch}"))?;
+    let subjects = git::subjects(&plan.repo, "HEAD", &work.tip_ref)?;
     let body: Vec<String> = subjects.iter().map(|s| format!("* {s}")).collect();
     Ok(format!(
         "{}: squashed {ahead} commit{} from {branch}\n\n{}",
@@ -75,12 +150,12 @@ fn message(plan: &Plan, agent: &Agent, squash: bool, ahead: u64) -> Result<Strin
 
 /// Merge the agent's branch (`ahead` commits) into the checked-out base, and report it
 /// once HEAD shows it done; a conflict is undone and its files named.
-fn merge(plan: &Plan, agent: &Agent, args: &MergeArgs, ahead: u64) -> Result<i32> {
-    let (branch, base) = (&agent.branch, &plan.base);
+fn merge(plan: &Plan, work: &Work, args: &MergeArgs, ahead: u64) -> Result<i32> {
+    let (agent, branch, base) = (work.agent, &work.agent.branch, &plan.base);
     let before = git::rev_parse(&plan.repo, "HEAD")?;
-    let tip = git::rev_parse(&plan.repo, &format!("refs/heads/{branch}"))?;
-    let message = message(plan, agent, args.squash, ahead)?;
-    let files = match git::merge(&plan.repo, branch, args.squash, &message)? {
+    let tip = git::rev_parse(&plan.repo, &work.tip_ref)?;
+    let message = message(plan, work, args.squash, ahead)?;
+    let files = match git::merge(&plan.repo, &work.tip_ref, args.squash, &message)? {
         Merged::Ok(_) => return merged(plan, agent, args.squash, ahead, (&before, &tip)),
         Merged::Conflict(files) => files,
     };
@@ -135,40 +210,47 @@ fn merged(
 
 /// Every reason not to merge, each with its fix; empty when the merge may go ahead. All of
 /// them are checked before anything changes, and all are named at once.
-fn refusals(plan: &Plan, agent: &Agent, view: &View, args: &MergeArgs) -> Result<Vec<String>> {
-    let mut refusals = state_refusals(agent, view, args);
-    refusals.extend(worktree_refusals(plan, agent, args)?);
+fn refusals(plan: &Plan, work: &Work, args: &MergeArgs) -> Result<Vec<String>> {
+    let agent = work.agent;
+    let mut refusals = state_refusals(work, args);
+    match work.host {
+        None => refusals.extend(worktree_refusals(plan, agent, args)?),
+        Some(host) if work.remote_uncommitted => refusals.push(format!(
+            "its worktree on host {host} has uncommitted changes, which its branch does not carry here: commit or discard them there first (`{} logs {}` shows what it did)",
+            crate::launch::fleet_command(plan),
+            agent.name
+        )),
+        Some(_) => {}
+    }
     refusals.extend(checkout_refusals(plan, agent)?);
     Ok(refusals)
 }
 
 /// The agent's state: damaged, still at work, or failed (unless forced; a failed verify
 /// unless `--no-verify`).
-fn state_refusals(agent: &Agent, view: &View, args: &MergeArgs) -> Vec<String> {
+fn state_refusals(work: &Work, args: &MergeArgs) -> Vec<String> {
+    let (agent, state) = (work.agent, work.state);
     let mut refusals = Vec::new();
-    if view.state == State::Damaged {
-        refusals.push(
-            view.state
-                .label(view.record.as_ref().and_then(|r| r.reason.as_deref())),
-        );
+    if state == State::Damaged {
+        refusals.push(state.label(work.reason.as_deref()));
     }
-    if matches!(view.state, State::Running | State::Waiting | State::Queued) {
+    if matches!(state, State::Running | State::Waiting | State::Queued) {
+        let on = work
+            .host
+            .map(|h| format!(" on host {h}"))
+            .unwrap_or_default();
         refusals.push(format!(
-            "{} is still {} (`fleet wait {}` waits for it, `fleet down {}` stops it)",
-            agent.name, view.state, agent.name, agent.name
+            "{} is still {state}{on} (`fleet wait {}` waits for it, `fleet down {}` stops it)",
+            agent.name, agent.name, agent.name
         ));
     }
     // A failed agent's work is unfinished, whatever failed: the agent, its verify, a
     // timeout, its budget, its setup.
-    if view.state == State::Failed {
-        let record = view.record.as_ref();
-        let reason = record
-            .and_then(|r| r.reason.clone())
-            .or_else(|| {
-                record
-                    .and_then(|r| r.exit_code)
-                    .map(|c| format!("exit {c}"))
-            })
+    if state == State::Failed {
+        let reason = work
+            .reason
+            .clone()
+            .or_else(|| work.exit_code.map(|c| format!("exit {c}")))
             .unwrap_or_else(|| "failed".into());
         if reason.starts_with("verify failed") {
             if !args.no_verify && !args.force {

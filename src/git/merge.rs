@@ -40,27 +40,27 @@ pub enum Merged {
     Conflict(Vec<String>),
 }
 
-/// Merge the local `branch` (as `refs/heads/BRANCH`: a tag of that name does not shadow it)
-/// into the branch checked out in `repo` (`--squash`: one new commit). On a conflict the
+/// Merge `rev` (a full ref, `refs/heads/BRANCH` or a fetched `refs/remotes/…`: a tag of
+/// the same short name does not shadow it) into the branch checked out in `repo` (`--squash`: one new commit). On a conflict the
 /// merge is undone and the conflicting files returned; on any other failure too the checkout
 /// is put back as it was and git's message returned as the error. It refuses to start while
 /// the user has an operation under way ([`operation_in_progress`]), so what it undoes
 /// (`git reset --merge`) is only ever its own merge.
-pub fn merge(repo: &Path, branch: &str, squash: bool, message: &str) -> Result<Merged> {
+pub fn merge(repo: &Path, rev: &str, squash: bool, message: &str) -> Result<Merged> {
     if let Some(what) = operation_in_progress(repo)? {
         bail!(
             "{} has {what} in progress; finish or abort it first (nothing was changed)",
             repo.display()
         );
     }
-    let full = format!("refs/heads/{branch}");
+    let branch = rev.strip_prefix("refs/heads/").unwrap_or(rev);
     let mut args = vec!["merge", "--no-edit"];
     if squash {
         args.push("--squash");
     } else {
         args.extend(["-m", message]);
     }
-    args.push(&full);
+    args.push(rev);
     let out = git(repo, &args).output()?;
     let mut said = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {

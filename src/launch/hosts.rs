@@ -153,13 +153,14 @@ pub fn up(
         .collect()
 }
 
-/// A fleet command on a host where `up` may never have run: nothing to do there then
-/// (`none` is printed instead).
+/// A fleet command on a host where `up` may never have run (no manifest there, not even
+/// the repository): nothing to do there then (`none` is printed instead).
 fn fleet_if_up(link: &Link, args: &[String], none: &str) -> Result<std::process::Output> {
     let mut script = format!(
-        "{}if [ ! -f {REMOTE_MANIFEST} ]; then printf '%s' {}; exit 0; fi; exec {} -f {REMOTE_MANIFEST}",
-        link.cd(),
+        "if [ ! -f {}/{REMOTE_MANIFEST} ]; then printf '%s' {}; exit 0; fi; {}exec {} -f {REMOTE_MANIFEST}",
+        super::ssh::remote_path(&link.host.dir),
         crate::util::shell_quote(none),
+        link.cd(),
         link.fleet_program()
     );
     for a in args {
@@ -248,4 +249,63 @@ pub fn down(
         said(h, "fleet down", fleet_if_up(&link, &all, "")?)
     });
     hosts.iter().map(|h| h.name.clone()).zip(results).collect()
+}
+
+/// An agent on another host as `merge` needs it: its branch fetched here, and its state as
+/// its host's fleet says.
+pub struct Fetched {
+    pub name: String,
+    /// Its host's name.
+    pub host: String,
+    /// Where its branch was fetched ([`fetched_ref`]); None when it never started there
+    /// (no branch to fetch).
+    pub fetched: Option<String>,
+    /// Its state there (`pending` when its host's fleet does not know it).
+    pub state: crate::state::State,
+    /// Its object of `status --json` there.
+    pub status: serde_json::Value,
+}
+
+/// The agents `names` of `host` (all of them when empty): one link, one `status --json` and
+/// one fetch of their branches (as [`status`] does). An error names the host when it does
+/// not answer, its fleet fails, or the fetch fails: nothing half-fetched is reported.
+pub fn fetch_agents(plan: &Plan, host: &str, names: &[String]) -> Result<Vec<Fetched>> {
+    let ask = BTreeMap::from([(host.to_string(), names.to_vec())]);
+    let Some((_, answer)) = status(plan, &ask).pop() else {
+        bail!("no host {host} in `hosts:`");
+    };
+    let answer = answer?;
+    if let Some(problem) = answer.fetch_problem {
+        bail!("{problem}");
+    }
+    let mut out = Vec::new();
+    for r in plan.remote_on(host) {
+        if !names.is_empty() && !names.contains(&r.agent.name) {
+            continue;
+        }
+        let found = answer
+            .agents
+            .iter()
+            .find(|a| a["name"] == r.agent.name.as_str());
+        let status = found.cloned().unwrap_or(serde_json::Value::Null);
+        let state = match found {
+            None => crate::state::State::Pending,
+            Some(a) => serde_json::from_value(a["state"].clone()).map_err(|_| {
+                anyhow!(
+                    "host {host}: its fleet reports {} as `{}`, a state this fleet does not know",
+                    r.agent.name,
+                    a["state"]
+                )
+            })?,
+        };
+        let started = found.is_some_and(|a| !a["started_at"].is_null());
+        out.push(Fetched {
+            name: r.agent.name.clone(),
+            host: host.to_string(),
+            fetched: started.then(|| fetched_ref(host, &r.agent.branch)),
+            state,
+            status,
+        });
+    }
+    Ok(out)
 }

@@ -31,6 +31,8 @@ pub struct View<'a> {
     pub record: Option<Record>,
     pub session_alive: bool,
     pub stats: Stats,
+    /// Its worktree has uncommitted changes or untracked files ([`Detail::Full`] only).
+    pub uncommitted: bool,
     pub last_line: String,
 }
 
@@ -78,6 +80,7 @@ pub fn collect<'a>(
                 record,
                 session_alive: alive,
                 stats: Stats::default(),
+                uncommitted: false,
                 last_line: String::new(),
             }
         })
@@ -134,6 +137,7 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
             },
         };
         v.stats.files_changed = look.untracked;
+        v.uncommitted = look.changed || look.untracked > 0;
         // The worktree still has the agent's branch checked out, as git last said.
         let on_tip = tip_oid.is_some() && tip_oid == look.head.as_deref();
         match (look.changed, tip) {

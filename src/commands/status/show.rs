@@ -42,6 +42,7 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "retry_at": r.and_then(|r| r.retry_at).map(util::rfc3339),
                 "retrying": r.and_then(|r| r.retrying.clone()),
                 "host": crate::manifest::LOCAL,
+                "uncommitted": v.uncommitted,
             })
         })
         .collect();
