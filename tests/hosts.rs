@@ -216,17 +216,33 @@ fn up_status_down_reach_every_host_and_a_silent_host_is_unreachable() {
 }
 
 #[test]
-fn a_host_without_the_right_fleet_refuses_up_and_nothing_starts() {
+fn a_host_without_the_right_fleet_gets_a_copy_of_this_one_on_the_same_platform() {
     let Some(sshd) = Sshd::start_or_skip() else {
         return;
     };
     let f = Fleet::new();
     let old = f.root.join("fleet-old");
-    std::fs::write(&old, "#!/bin/sh\necho fleet 0.0.1\n").unwrap();
+    let old_script = "#!/bin/sh\necho fleet 0.0.1\n";
+    std::fs::write(&old, old_script).unwrap();
     std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let old = sshd.share(&old);
     let a = sshd.host("host-a").clone();
     let path = sshd.path();
+    // Another platform here (a `uname` saying so, first on PATH): no copy, the error says
+    // how to install it, and nothing starts anywhere.
+    let other = f.root.join("other-platform");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("uname"), "#!/bin/sh\necho Plan9 mips\n").unwrap();
+    std::fs::set_permissions(
+        other.join("uname"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let other_path = format!("{}:{path}", other.display());
+    let copy = a
+        .dir
+        .join("cache/fleet/bin")
+        .join(format!("fleet-{}", env!("CARGO_PKG_VERSION")));
     for (fleet, says) in [
         (
             "/nowhere/fleet".to_string(),
@@ -238,21 +254,42 @@ fn a_host_without_the_right_fleet_refuses_up_and_nothing_starts() {
         ),
     ] {
         f.manifest(&format!(
-            "command: \"true\"\nhosts:\n  host-a: {{ssh: host-a, dir: {}, fleet: {fleet}}}\n\
+            "command: \"cat > out.txt; git add -A; git commit -qm work\"\nhosts:\n  host-a: {{ssh: host-a, dir: {}, fleet: {fleet}}}\n\
              agents:\n  - name: here\n    prompt: x\n  - name: a1\n    prompt: x\n    host: host-a\n",
             a.dir.join("repo").display()
         ));
-        f.fleet_at(&f.repo, &[("PATH", &path)], &["up"])
+        f.fleet_at(&f.repo, &[("PATH", &other_path)], &["up"])
             .code(1)
             .stderr_has("nothing was started; host host-a: ")
             .stderr_has(says)
+            .stderr_has("`Plan9 mips` here, so this fleet cannot copy itself")
             .stderr_has("hosts.host-a.fleet");
         assert!(f.sessions().is_empty(), "{:?}", f.sessions());
         assert!(
             !a.dir.join("repo").exists(),
             "the remote repository was made"
         );
+        assert!(!copy.exists(), "copied to another platform");
     }
+    // The same platform: this fleet is copied to the cache there and used; the user's
+    // program is left as it was.
+    let up = f.fleet_at(&f.repo, &[("PATH", &path)], &["up"]);
+    up.success()
+        .stdout_has("host host-a: `")
+        .stdout_has("there is fleet 0.0.1")
+        .stdout_has("copied this fleet there (~/.cache/fleet/bin/fleet-");
+    let mode = std::fs::metadata(&copy).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o755
+    );
+    assert_eq!(std::fs::read_to_string(&old).unwrap(), old_script);
+    let agents = wait_for(&f, &path, "a1 done", |ag| ag["a1"]["state"] == "done");
+    assert_eq!(agents["a1"]["commits_ahead"], 1, "{agents:#?}");
+    // A second up finds the copy and does not copy again.
+    let again = f.fleet_at(&f.repo, &[("PATH", &path)], &["up"]);
+    again.success();
+    assert!(!again.stdout.contains("copied"), "{}", again.stdout);
 }
 
 /// Polls `status --json` until `want` holds for the agents; panics after DEADLINE.

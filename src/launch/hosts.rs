@@ -40,31 +40,6 @@ fn said(host: &Host, what: &str, out: std::process::Output) -> Result<Said> {
     Ok(said)
 }
 
-/// The remote fleet answers with this fleet's version; else how to install it.
-fn check_version(link: &Link) -> Result<()> {
-    let host = link.host;
-    let out = link.run(&format!("exec {} --version", link.fleet_program()), None)?;
-    let found = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let want = format!("fleet {}", env!("CARGO_PKG_VERSION"));
-    if out.status.success() && found == want {
-        return Ok(());
-    }
-    let here = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "fleet".into());
-    let problem = if out.status.success() {
-        format!("`{}` there is {found}, this one is {want}", host.fleet)
-    } else {
-        format!("`{}` does not run there", host.fleet)
-    };
-    bail!(
-        "host {}: {problem}; install {want} there (build it there with `cargo install --path .` from this version's source, or, on the same platform, copy this binary: `scp {here} {}:fleet`) and give its path as `hosts.{}.fleet`",
-        host.name,
-        host.ssh,
-        host.name
-    )
-}
-
 /// The repository there, created when missing; pushes to its checked-out branch update its
 /// files; the manifest slice is kept out of its `git status`.
 fn prepare_repo(link: &Link) -> Result<()> {
@@ -89,7 +64,7 @@ pub fn connect<'p>(plan: &'p Plan, names: &BTreeMap<String, Vec<String>>) -> Res
     let hosts = hosts_of(plan, names);
     let results = each(&hosts, |h| {
         let link = Link::open(h)?;
-        check_version(&link)?;
+        super::install::ensure(&link)?;
         Ok(link)
     });
     let mut links = Vec::new();

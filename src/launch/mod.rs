@@ -9,6 +9,7 @@ pub mod choice;
 pub mod exclude;
 pub mod hints;
 pub mod hosts;
+pub mod install;
 pub mod preflight;
 pub mod queue;
 pub mod sessions;

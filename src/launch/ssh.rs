@@ -19,6 +19,19 @@ pub const MAX_CHANNELS: usize = 8;
 /// How long ssh tries to connect before the host counts as not answering.
 const CONNECT_TIMEOUT_SECS: u32 = 10;
 pub use crate::manifest::REMOTE_MANIFEST;
+/// Where `up` copies this fleet on a host of the same platform whose own fleet is missing
+/// or another version (a word of a script there): a fleet-owned cache, never a program of
+/// the user's.
+pub const FLEET_COPY: &str = concat!(
+    "\"${XDG_CACHE_HOME:-$HOME/.cache}\"/fleet/bin/fleet-",
+    env!("CARGO_PKG_VERSION")
+);
+
+/// What `fleet --version` says, here and (for the same fleet) there.
+pub fn fleet_version() -> String {
+    format!("fleet {}", env!("CARGO_PKG_VERSION"))
+}
+
 /// ssh's exit code when the connection itself failed.
 const SSH_FAILED: i32 = 255;
 
@@ -169,9 +182,15 @@ impl<'a> Link<'a> {
         self.run(&script, input)
     }
 
-    /// The host's fleet program, quoted for a script there.
+    /// The host's fleet program, one word of a script there: `hosts.NAME.fleet` when it
+    /// is this fleet's version, else the copy `up` may have made ([`FLEET_COPY`]).
     pub fn fleet_program(&self) -> String {
-        remote_path(&self.host.fleet)
+        format!(
+            "\"$(f={}; [ \"$(\"$f\" --version 2>/dev/null)\" = {} ] || f={}; printf %s \"$f\")\"",
+            remote_path(&self.host.fleet),
+            shell_quote(&fleet_version()),
+            FLEET_COPY
+        )
     }
 }
 

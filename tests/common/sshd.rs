@@ -10,6 +10,7 @@
 //! <tmp>/ctl/           a short directory for ControlPath sockets
 //! <tmp>/shared/        programs copied for the remote accounts to run ([`Sshd::share`])
 //! <tmp>/remote/<user>/ owned by that user: a place for its repositories; also its TMUX_TMPDIR
+//!                      and, as `<user>/cache`, its XDG_CACHE_HOME
 //! <tmp>/out/           captured stdout/stderr of every command
 //! ```
 //!
@@ -31,7 +32,8 @@
 //!   even for a key login: scripts/ssh-hosts.sh sets the password field to "*".
 //! - sshd needs its privilege-separation directory `/run/sshd` (made here when missing).
 //!
-//! Every remote session gets `TMUX_TMPDIR=<tmp>/remote/<user>` and `FLEET_SSHD_TEST_MARK=<tmp>`
+//! Every remote session gets `TMUX_TMPDIR=<tmp>/remote/<user>`, `XDG_CACHE_HOME=<tmp>/remote/<user>/cache`
+//! (so a fleet copied there is this test's) and `FLEET_SSHD_TEST_MARK=<tmp>`
 //! (client `SetEnv`, server `AcceptEnv`): each test has its own tmux servers on the "remote
 //! host", and dropping the [`Sshd`] kills sshd, its connections and every process of the
 //! remote accounts that carries the mark or runs under `<tmp>`, pass or fail.
@@ -339,7 +341,7 @@ impl Sshd {
              AllowUsers {users}\n\
              UsePAM no\n\
              StrictModes no\n\
-             AcceptEnv {MARK} TMUX_TMPDIR\n\
+             AcceptEnv {MARK} TMUX_TMPDIR XDG_CACHE_HOME\n\
              PrintMotd no\n\
              X11Forwarding no\n\
              LogLevel VERBOSE\n",
@@ -358,7 +360,7 @@ impl Sshd {
         let mut cfg = String::from("# fleet's test ssh client config (ssh -F)\n");
         for h in &self.hosts {
             cfg += &format!(
-                "Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  SetEnv {MARK}={root} TMUX_TMPDIR={dir}\n",
+                "Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  SetEnv {MARK}={root} TMUX_TMPDIR={dir} XDG_CACHE_HOME={dir}/cache\n",
                 alias = h.alias,
                 port = self.port,
                 user = h.user,

@@ -1,0 +1,129 @@
+//! The fleet program on another host. `up` needs this fleet's version there: the host's own
+//! (`hosts.NAME.fleet`) when it answers so, else, when the host is the same platform as
+//! this machine (`uname -sm` alike), this very binary, copied over the link to a fleet-owned
+//! cache there ([`FLEET_COPY`]: written to a temporary name, made 0755, renamed; nothing of
+//! the user's is overwritten). Another platform keeps the error saying how to install it.
+use std::process::Command;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use super::ssh::{fleet_version, remote_path, Link, FLEET_COPY};
+
+/// What a host has: its platform (`uname -sm`), what its own fleet (`hosts.NAME.fleet`) and
+/// the copy of [`FLEET_COPY`] say to `--version` (None when they do not run).
+pub struct There {
+    pub platform: String,
+    pub own: Option<String>,
+    pub copy: Option<String>,
+}
+
+impl There {
+    /// The program [`Link::fleet_program`] runs there is this fleet's version.
+    pub fn ready(&self) -> bool {
+        let want = fleet_version();
+        self.own.as_deref() == Some(want.as_str()) || self.copy.as_deref() == Some(want.as_str())
+    }
+}
+
+/// Asks the host for its platform and its fleets' versions: one ssh session.
+pub fn there(link: &Link) -> Result<There> {
+    let script = format!(
+        "uname -sm; echo \"$({} --version 2>/dev/null | head -n 1)\"; echo \"$({FLEET_COPY} --version 2>/dev/null | head -n 1)\"",
+        remote_path(&link.host.fleet)
+    );
+    let out = link.run(&script, None)?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines().map(|l| l.trim().to_string());
+    let mut next = || lines.next().filter(|l| !l.is_empty());
+    Ok(There {
+        platform: next().unwrap_or_default(),
+        own: next(),
+        copy: next(),
+    })
+}
+
+/// This machine's platform, as `uname -sm` says it.
+pub fn platform_here() -> Result<String> {
+    let out = Command::new("uname")
+        .arg("-sm")
+        .output()
+        .context("cannot run uname")?;
+    if !out.status.success() {
+        bail!("`uname -sm` failed here");
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// When this returns Ok, the link's fleet program is this fleet's version: it was, or this
+/// binary was copied there (same platform), which is said. An error says why not and how
+/// to install it.
+pub fn ensure(link: &Link) -> Result<()> {
+    let host = link.host;
+    let want = fleet_version();
+    let found = there(link)?;
+    if found.ready() {
+        return Ok(());
+    }
+    let problem = match &found.own {
+        Some(v) => format!("`{}` there is {v}, this one is {want}", host.fleet),
+        None => format!("`{}` does not run there", host.fleet),
+    };
+    let here = platform_here()?;
+    if found.platform != here {
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "fleet".into());
+        bail!(
+            "host {}: {problem}, and it is `{}` there, `{here}` here, so this fleet cannot copy itself there; install {want} there (build it there with `cargo install --path .` from this version's source, or copy a build for that platform like `scp {exe} {}:fleet`) and give its path as `hosts.{}.fleet`",
+            host.name,
+            found.platform,
+            host.ssh,
+            host.name
+        );
+    }
+    copy(link).with_context(|| {
+        format!(
+            "host {}: {problem}, and copying this fleet there failed",
+            host.name
+        )
+    })?;
+    match there(link)?.copy {
+        Some(v) if v == want => {
+            crate::info!(
+                "host {}: {problem}; copied this fleet there ({}) and using it",
+                host.name,
+                shown_copy()
+            );
+            Ok(())
+        }
+        other => Err(anyhow!(
+            "host {}: {problem}; this fleet was copied there ({}), but it answers {}",
+            host.name,
+            shown_copy(),
+            other.unwrap_or_else(|| "nothing".into())
+        )),
+    }
+}
+
+/// The copy's path as people read it.
+pub fn shown_copy() -> String {
+    FLEET_COPY
+        .replace('"', "")
+        .replace("${XDG_CACHE_HOME:-$HOME/.cache}", "~/.cache")
+}
+
+/// This binary to [`FLEET_COPY`] there: a new temporary file (noclobber), 0755, renamed
+/// over the old copy.
+fn copy(link: &Link) -> Result<()> {
+    let exe = std::env::current_exe().context("cannot find this fleet's binary")?;
+    let bytes = std::fs::read(&exe).with_context(|| format!("cannot read {}", exe.display()))?;
+    let script = format!(
+        "set -e; f={FLEET_COPY}; mkdir -p \"${{f%/*}}\"; t=\"$f.new.$$\"; rm -f \"$t\"; \
+         (set -C; cat > \"$t\"); chmod 755 \"$t\"; mv -f \"$t\" \"$f\""
+    );
+    let out = link.run(&script, Some(&bytes))?;
+    if !out.status.success() {
+        bail!("{}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
