@@ -8,11 +8,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::sshd::Sshd;
+use common::status::{agents_by_name, wait_for, DEADLINE};
 use common::Fleet;
 use serde_json::Value;
-
-/// How long the agents on all hosts may take to finish.
-const DEADLINE: Duration = Duration::from_secs(30);
 
 const HOSTS: &str = "hosts:\n  build1: {ssh: me@build1, dir: /src/webapp}\n";
 
@@ -61,21 +59,6 @@ fn bad_hosts_are_manifest_errors_naming_the_fix() {
         );
     // Nothing was made.
     assert!(!f.repo.join(".fleet").exists());
-}
-
-/// `status --json` through the test sshd, parsed: the agents by name.
-#[track_caller]
-fn agents_by_name(f: &Fleet, path: &str) -> BTreeMap<String, Value> {
-    let run = f.fleet_at(&f.repo, &[("PATH", path)], &["status", "--json"]);
-    run.success();
-    let v: Value = serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("not JSON: {e}\n{}", run.output()));
-    v["agents"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no agents: {v}"))
-        .iter()
-        .map(|a| (a["name"].as_str().unwrap_or("").to_string(), a.clone()))
-        .collect()
 }
 
 /// Polls until every agent is done with one commit, each on its host; panics after DEADLINE.
@@ -290,93 +273,4 @@ fn a_host_without_the_right_fleet_gets_a_copy_of_this_one_on_the_same_platform()
     let again = f.fleet_at(&f.repo, &[("PATH", &path)], &["up"]);
     again.success();
     assert!(!again.stdout.contains("copied"), "{}", again.stdout);
-}
-
-/// Polls `status --json` until `want` holds for the agents; panics after DEADLINE.
-#[track_caller]
-fn wait_for(
-    f: &Fleet,
-    path: &str,
-    what: &str,
-    want: impl Fn(&BTreeMap<String, Value>) -> bool,
-) -> BTreeMap<String, Value> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let agents = agents_by_name(f, path);
-        if want(&agents) {
-            return agents;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {DEADLINE:?} waiting for {what}: {agents:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-#[test]
-fn merge_fetches_a_remote_agent_and_checks_it_as_a_local_one() {
-    let Some(mut sshd) = Sshd::start_or_skip() else {
-        return;
-    };
-    let fleet = sshd.share(env!("CARGO_BIN_EXE_fleet"));
-    let f = Fleet::new();
-    let a = sshd.host("host-a").clone();
-    f.manifest(&format!(
-        "hosts:\n  host-a: {{ssh: host-a, dir: {ra}, fleet: {fl}}}\n\
-         host: host-a\n\
-         agents:\n  \
-           - name: good\n    prompt: good work\n    command: \"cat > good.txt; git add -A; git commit -qm good\"\n  \
-           - name: bad\n    prompt: bad work\n    command: \"cat > bad.txt; git add -A; git commit -qm bad; exit 3\"\n  \
-           - name: messy\n    prompt: messy work\n    command: \"cat > messy.txt\"\n",
-        ra = a.dir.join("repo").display(),
-        fl = fleet.display(),
-    ));
-    f.git(&["add", "-A"]);
-    f.git(&["commit", "-qm", "manifest"]);
-    let path = sshd.path();
-    let fl = |args: &[&str]| f.fleet_at(&f.repo, &[("PATH", &path)], args);
-    // Not started: nothing to fetch, said so.
-    fl(&["merge", "good"])
-        .code(1)
-        .stderr_has("good has not started on host host-a");
-    fl(&["up"]).success();
-    wait_for(&f, &path, "the agents to end", |a| {
-        a["good"]["state"] == "done"
-            && a["bad"]["state"] == "failed"
-            && a["messy"]["state"] == "done"
-    });
-    let head = || f.git(&["rev-parse", "HEAD"]).trim().to_string();
-    let before = head();
-    // A failed agent is refused, as a local one is; so is uncommitted work there.
-    fl(&["merge", "bad"])
-        .code(1)
-        .stderr_has("it failed (exit 3)")
-        .stderr_has("--force");
-    fl(&["merge", "messy"])
-        .code(1)
-        .stderr_has("its worktree on host host-a has uncommitted changes");
-    assert_eq!(head(), before, "a refused merge changed the base");
-    // A done one is fetched and merged into the local base, with no status first.
-    let _ = f.git(&["update-ref", "-d", "refs/remotes/fleet-host-a/fleet/good"]);
-    fl(&["merge", "good"]).success().stdout_has("merged good");
-    assert_eq!(
-        std::fs::read_to_string(f.repo.join("good.txt")).unwrap(),
-        "good work\n"
-    );
-    assert_eq!(f.git(&["log", "-1", "--format=%s"]).trim(), "good");
-    // Its host stops answering: refused, naming the host; nothing changed.
-    let before = head();
-    sshd.stop();
-    fl(&["merge", "bad", "--force"])
-        .code(1)
-        .stderr_has("it runs on host host-a, which cannot be asked now")
-        .stderr_has("host host-a (ssh host-a) does not answer");
-    assert_eq!(head(), before);
-    sshd.restart();
-    fl(&["merge", "bad", "--force"]).success();
-    assert_eq!(
-        std::fs::read_to_string(f.repo.join("bad.txt")).unwrap(),
-        "bad work\n"
-    );
 }

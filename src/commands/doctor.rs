@@ -1,6 +1,7 @@
-//! `fleet doctor`: checks the tools, each agent's program, and what fleet may have left
-//! behind (sessions no agent owns, stale worktrees, branches without a worktree, lost agents),
-//! and prints every problem with the command that fixes it. Changes nothing.
+//! `fleet doctor`: checks the tools, each agent's program, each other host (through
+//! `launch::checkup`), and what fleet may have left behind (sessions no agent owns, stale
+//! worktrees, branches without a worktree, lost agents), and prints every problem with the
+//! command that fixes it. Changes nothing.
 //! Exit 0 when all is fine, 1 when it found a problem.
 use std::collections::HashSet;
 use std::path::Path;
@@ -48,6 +49,7 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
         Ok(plan) => {
             println!("manifest {}", plan.manifest.display());
             programs(&mut r, &plan);
+            hosts(&mut r, &plan);
             agent_session_vars(&mut r);
             if tools_ok {
                 sessions(&mut r, &plan)?;
@@ -126,6 +128,18 @@ fn programs(r: &mut Report, plan: &Plan) {
                     plan.manifest.display()
                 ),
             ),
+        }
+    }
+}
+
+/// Each host of `hosts:`: answers over ssh, its fleet, tmux, git, its repository.
+fn hosts(r: &mut Report, plan: &Plan) {
+    use crate::launch::checkup::Finding;
+    for f in crate::launch::checkup::hosts(plan) {
+        match f {
+            Finding::Ok(what) => r.ok(what),
+            Finding::Info(what) => r.info(what),
+            Finding::Problem { what, fix } => r.problem(what, fix),
         }
     }
 }

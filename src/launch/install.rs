@@ -9,12 +9,18 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use super::ssh::{fleet_version, remote_path, Link, FLEET_COPY};
 
-/// What a host has: its platform (`uname -sm`), what its own fleet (`hosts.NAME.fleet`) and
-/// the copy of [`FLEET_COPY`] say to `--version` (None when they do not run).
+/// What a host has, from one ssh session: its platform (`uname -sm`), what its own fleet
+/// (`hosts.NAME.fleet`) and the copy of [`FLEET_COPY`] say to `--version`, tmux's and git's
+/// versions, and its repository directory (each None when it does not run or is missing).
+#[derive(Debug, Default)]
 pub struct There {
     pub platform: String,
     pub own: Option<String>,
     pub copy: Option<String>,
+    pub tmux: Option<String>,
+    pub git: Option<String>,
+    /// `git`: a repository; `dir`: a directory, no repository yet; `none`: missing.
+    pub repo: String,
 }
 
 impl There {
@@ -25,12 +31,21 @@ impl There {
     }
 }
 
-/// Asks the host for its platform and its fleets' versions: one ssh session.
+/// Asks the host what it has ([`There`]): one ssh session, one line per answer.
 pub fn there(link: &Link) -> Result<There> {
-    let script = format!(
-        "uname -sm; echo \"$({} --version 2>/dev/null | head -n 1)\"; echo \"$({FLEET_COPY} --version 2>/dev/null | head -n 1)\"",
-        remote_path(&link.host.fleet)
-    );
+    let first = |cmd: &str| format!("echo \"$({cmd} 2>/dev/null | head -n 1)\"");
+    let dir = remote_path(&link.host.dir);
+    let script = [
+        "uname -sm".to_string(),
+        first(&format!("{} --version", remote_path(&link.host.fleet))),
+        first(&format!("{FLEET_COPY} --version")),
+        first("tmux -V"),
+        first("git --version"),
+        format!(
+            "if [ -e {dir}/.git ]; then echo git; elif [ -d {dir} ]; then echo dir; else echo none; fi"
+        ),
+    ]
+    .join("; ");
     let out = link.run(&script, None)?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines().map(|l| l.trim().to_string());
@@ -39,6 +54,9 @@ pub fn there(link: &Link) -> Result<There> {
         platform: next().unwrap_or_default(),
         own: next(),
         copy: next(),
+        tmux: next(),
+        git: next(),
+        repo: next().unwrap_or_default(),
     })
 }
 

@@ -5,6 +5,7 @@
 //! commands → launch → git/tmux/state.
 use std::time::Duration;
 
+pub mod checkup;
 pub mod choice;
 pub mod exclude;
 pub mod hints;

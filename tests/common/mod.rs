@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod sshd;
+pub mod status;
 
 /// How long a single command may run before the test gives up on it.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
