@@ -5,7 +5,7 @@
 mod common;
 
 use common::sshd::Sshd;
-use common::status::wait_for;
+use common::status::{agents_by_name, wait_for};
 use common::Fleet;
 
 #[test]
@@ -112,5 +112,72 @@ fn merge_fetches_a_remote_agent_and_checks_it_as_a_local_one() {
     assert_eq!(
         std::fs::read_to_string(f.repo.join("bad.txt")).unwrap(),
         "bad work\n"
+    );
+}
+
+#[test]
+fn a_host_whose_sshd_stops_mid_run_is_unreachable_and_the_others_still_report() {
+    let Some(mut sshd) = Sshd::start_or_skip() else {
+        return;
+    };
+    sshd.own_sshd("host-a");
+    let fleet = sshd.share(env!("CARGO_BIN_EXE_fleet"));
+    let f = Fleet::new();
+    let (a, b) = (sshd.host("host-a").clone(), sshd.host("host-b").clone());
+    // a1 works only once the test lets it: it is still running when its host goes away.
+    let go = a.dir.join("go");
+    let work = "cat > out.txt; git add -A; git commit -qm work";
+    f.manifest(&format!(
+        "command: \"{work}\"\n\
+         hosts:\n  \
+           host-a: {{ssh: host-a, dir: {ra}, fleet: {fl}}}\n  \
+           host-b: {{ssh: host-b, dir: {rb}, fleet: {fl}}}\n\
+         agents:\n  \
+           - name: here\n    prompt: local work\n  \
+           - name: a1\n    prompt: work on a\n    host: host-a\n    \
+             command: \"while [ ! -e {go} ]; do sleep 0.1; done; {work}\"\n  \
+           - name: b1\n    prompt: work on b\n    host: host-b\n",
+        ra = a.dir.join("repo").display(),
+        rb = b.dir.join("repo").display(),
+        fl = fleet.display(),
+        go = go.display(),
+    ));
+    let path = sshd.path();
+    f.fleet_at(&f.repo, &[("PATH", &path)], &["up"]).success();
+    let done = |a: &serde_json::Value| a["state"] == "done" && a["commits_ahead"] == 1;
+    wait_for(&f, &path, "here and b1 done, a1 running", |ag| {
+        done(&ag["here"]) && done(&ag["b1"]) && ag["a1"]["state"] == "running"
+    });
+
+    // host-a's sshd stops: its agent is unreachable, named; host-b and here as they are.
+    sshd.stop_host("host-a");
+    let run = f.fleet_at(&f.repo, &[("PATH", &path)], &["status", "--json"]);
+    run.success()
+        .stderr_has("host host-a (ssh host-a) does not answer");
+    let agents = agents_by_name(&f, &path);
+    assert_eq!(agents["a1"]["state"], "unreachable", "{agents:#?}");
+    assert_eq!(agents["a1"]["host"], "host-a");
+    let reason = agents["a1"]["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("host host-a"), "{reason}");
+    for (name, host) in [("here", "local"), ("b1", "host-b")] {
+        assert!(done(&agents[name]), "{agents:#?}");
+        assert_eq!(agents[name]["host"], host);
+    }
+    f.fleet_at(&f.repo, &[("PATH", &path)], &["status"])
+        .success()
+        .stdout_has("unreachable");
+
+    // The agent there kept running meanwhile; it finishes while its host is away.
+    std::fs::write(&go, "").unwrap();
+    sshd.restart_host("host-a");
+    let agents = wait_for(&f, &path, "every agent done", |ag| {
+        ["here", "a1", "b1"].iter().all(|n| done(&ag[*n]))
+    });
+    assert_eq!(agents["a1"]["host"], "host-a");
+    // Nothing lost: its commit came back with status's fetch.
+    assert_eq!(
+        f.git(&["log", "-1", "--format=%s", "fleet-host-a/fleet/a1"])
+            .trim(),
+        "work"
     );
 }

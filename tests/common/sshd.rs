@@ -18,6 +18,8 @@
 //! 127.0.0.1 on a free port. The client config names one alias per account: `host-a` →
 //! `fleet-remote-a@127.0.0.1:PORT`, `host-b` → `fleet-remote-b@…`, so `ssh -F <config>
 //! host-a true` (or `ssh host-a true` with [`Sshd::path`] first on PATH) works.
+//! [`Sshd::own_sshd`] moves one alias to a second sshd on its own port (same host key,
+//! same accounts), so [`Sshd::stop_host`] takes that one host away while the others answer.
 //!
 //! Facts this rests on (measured with OpenSSH 9.2, Debian 12):
 //! - ssh reads `~/.ssh/config` from the passwd entry's home, not from `$HOME`: a test's
@@ -84,6 +86,10 @@ pub struct Sshd {
     out_dir: PathBuf,
     counter: AtomicUsize,
     child: Option<Child>,
+    /// The host key's public half (known_hosts pins it for every port).
+    host_pub: String,
+    /// Hosts moved to an sshd of their own ([`Sshd::own_sshd`]): alias, port, process.
+    own: Vec<(String, u16, Option<Child>)>,
 }
 
 fn uid_of(user: &str) -> Option<(u32, PathBuf)> {
@@ -296,11 +302,13 @@ impl Sshd {
             out_dir,
             counter: AtomicUsize::new(0),
             child: None,
+            host_pub,
+            own: Vec::new(),
         };
         // A port another test grabbed between free_port and sshd's bind: try another.
         let mut attempt = 0;
         loop {
-            sshd.write_configs(&host_pub);
+            sshd.write_configs();
             match sshd.spawn_and_wait() {
                 Ok(()) => break,
                 Err(e) if attempt < 3 && e.contains("Address already in use") => {
@@ -324,15 +332,16 @@ impl Sshd {
         }
     }
 
-    fn write_configs(&self, host_pub: &str) {
+    /// The server's config listening on `port`, its pid file named `pid`.
+    fn server_config(&self, port: u16, pid: &str) -> String {
         let users: Vec<&str> = self.hosts.iter().map(|h| h.user.as_str()).collect();
         let server = &self.server;
-        let sshd_config = format!(
+        format!(
             "# fleet's test sshd: only loopback, only key auth, only the test accounts.\n\
              ListenAddress 127.0.0.1\n\
              Port {port}\n\
              HostKey {server}/ssh_host_ed25519_key\n\
-             PidFile {server}/sshd.pid\n\
+             PidFile {server}/{pid}\n\
              AuthorizedKeysFile {server}/authorized_keys/%u\n\
              PubkeyAuthentication yes\n\
              PasswordAuthentication no\n\
@@ -345,24 +354,35 @@ impl Sshd {
              PrintMotd no\n\
              X11Forwarding no\n\
              LogLevel VERBOSE\n",
-            port = self.port,
             server = server.display(),
             users = users.join(" "),
-        );
-        write(&server.join("sshd_config"), &sshd_config, 0o644);
+        )
+    }
+
+    /// The port `alias` is reached on: its own sshd's, else the shared one's.
+    fn port_of(&self, alias: &str) -> u16 {
+        self.own
+            .iter()
+            .find(|o| o.0 == alias)
+            .map_or(self.port, |o| o.1)
+    }
+
+    fn write_configs(&self) {
+        let sshd_config = self.server_config(self.port, "sshd.pid");
+        write(&self.server.join("sshd_config"), &sshd_config, 0o644);
 
         let known = self.root.join("client/known_hosts");
-        write(
-            &known,
-            &format!("[127.0.0.1]:{} {}\n", self.port, host_pub.trim_end()),
-            0o644,
-        );
+        let pinned: String = std::iter::once(self.port)
+            .chain(self.own.iter().map(|o| o.1))
+            .map(|port| format!("[127.0.0.1]:{port} {}\n", self.host_pub.trim_end()))
+            .collect();
+        write(&known, &pinned, 0o644);
         let mut cfg = String::from("# fleet's test ssh client config (ssh -F)\n");
         for h in &self.hosts {
             cfg += &format!(
                 "Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  SetEnv {MARK}={root} TMUX_TMPDIR={dir} XDG_CACHE_HOME={dir}/cache\n",
                 alias = h.alias,
-                port = self.port,
+                port = self.port_of(&h.alias),
                 user = h.user,
                 root = self.root.display(),
                 dir = h.dir.display(),
@@ -393,8 +413,15 @@ impl Sshd {
         }
     }
 
-    /// Starts the sshd process and polls until it answers with its banner.
+    /// Starts the shared sshd process and polls until it answers with its banner.
     fn spawn_and_wait(&mut self) -> Result<(), String> {
+        let child = self.spawn_server(&self.server.join("sshd_config"), self.port)?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Starts `sshd -D -e -f CONFIG` and polls until it answers on `port`.
+    fn spawn_server(&self, config: &Path, port: u16) -> Result<Child, String> {
         let log = self.server.join("sshd.log");
         let log_file = fs::OpenOptions::new()
             .create(true)
@@ -403,30 +430,28 @@ impl Sshd {
             .unwrap();
         let child = Command::new(&self.program)
             .args(["-D", "-e", "-f"])
-            .arg(self.server.join("sshd_config"))
+            .arg(config)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.program.display()))?;
-        self.child = Some(child);
+        let mut child = child;
         let deadline = Instant::now() + LISTEN_DEADLINE;
         loop {
-            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                self.child = None;
+            if let Some(st) = child.try_wait().unwrap() {
                 return Err(format!(
-                    "sshd exited ({st}) before listening on 127.0.0.1:{}\n--- sshd.log ---\n{}",
-                    self.port,
+                    "sshd exited ({st}) before listening on 127.0.0.1:{port}\n--- sshd.log ---\n{}",
                     self.log()
                 ));
             }
-            if answers(self.port) {
-                return Ok(());
+            if answers(port) {
+                return Ok(child);
             }
             if Instant::now() > deadline {
+                stop_server(child);
                 return Err(format!(
-                    "sshd did not answer on 127.0.0.1:{} within {LISTEN_DEADLINE:?}\n--- sshd.log ---\n{}",
-                    self.port,
+                    "sshd did not answer on 127.0.0.1:{port} within {LISTEN_DEADLINE:?}\n--- sshd.log ---\n{}",
                     self.log()
                 ));
             }
@@ -539,24 +564,53 @@ impl Sshd {
     /// Stops sshd as a host going away would: the listener and every connection it serves
     /// (so multiplexed masters lose their server). What the remote accounts started outside
     /// a session (daemonized tmux servers) keeps running, as it would on a real host.
+    /// The hosts moved to an sshd of their own ([`Sshd::own_sshd`]) keep answering.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let pids = tree(child.id() as i32);
-        for &pid in pids.iter().rev() {
-            kill(pid, libc::SIGKILL);
+        if let Some(child) = self.child.take() {
+            stop_server(child);
         }
-        let _ = child.wait();
-        // The connection processes are gone before stop returns.
-        let deadline = Instant::now() + LISTEN_DEADLINE;
-        while pids[1..]
-            .iter()
-            .any(|p| Path::new(&format!("/proc/{p}")).exists() && !is_zombie(*p))
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(10));
+    }
+
+    /// Moves host `alias` to an sshd of its own (another port, the same host key and
+    /// accounts), so [`Sshd::stop_host`] can take that host away while the others answer.
+    /// Connections made before keep going to the shared sshd.
+    #[track_caller]
+    pub fn own_sshd(&mut self, alias: &str) {
+        self.host(alias);
+        let port = free_port();
+        let config = self.server.join(format!("sshd_config-{alias}"));
+        write(
+            &config,
+            &self.server_config(port, &format!("sshd-{alias}.pid")),
+            0o644,
+        );
+        let child = self
+            .spawn_server(&config, port)
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.own.push((alias.to_string(), port, Some(child)));
+        self.write_configs();
+    }
+
+    /// Stops the own sshd of `alias` as [`Sshd::stop`] stops the shared one.
+    #[track_caller]
+    pub fn stop_host(&mut self, alias: &str) {
+        let own = self.own.iter_mut().find(|o| o.0 == alias);
+        let own = own.unwrap_or_else(|| panic!("{alias} has no sshd of its own"));
+        if let Some(child) = own.2.take() {
+            stop_server(child);
         }
+    }
+
+    /// Starts the own sshd of `alias` again, on its port.
+    #[track_caller]
+    pub fn restart_host(&mut self, alias: &str) {
+        self.stop_host(alias);
+        let i = self.own.iter().position(|o| o.0 == alias).unwrap();
+        let config = self.server.join(format!("sshd_config-{alias}"));
+        let child = self
+            .spawn_server(&config, self.own[i].1)
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.own[i].2 = Some(child);
     }
 
     /// Starts sshd again on the same port with the same host key.
@@ -602,10 +656,32 @@ fn is_zombie(pid: i32) -> bool {
         .unwrap_or(true)
 }
 
+/// Kills an sshd and every connection it serves; they are gone when this returns.
+fn stop_server(mut child: Child) {
+    let pids = tree(child.id() as i32);
+    for &pid in pids.iter().rev() {
+        kill(pid, libc::SIGKILL);
+    }
+    let _ = child.wait();
+    let deadline = Instant::now() + LISTEN_DEADLINE;
+    while pids[1..]
+        .iter()
+        .any(|p| Path::new(&format!("/proc/{p}")).exists() && !is_zombie(*p))
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 impl Drop for Sshd {
     /// Pass or fail: no sshd, connection or remote process of this test outlives it.
     fn drop(&mut self) {
         self.stop();
+        for own in &mut self.own {
+            if let Some(child) = own.2.take() {
+                stop_server(child);
+            }
+        }
         self.kill_remote_processes();
     }
 }
