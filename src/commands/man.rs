@@ -86,7 +86,7 @@ other machines, by name: \fBssh\fR (the destination), \fBdir\fR (the repository 
 where agents run: \fIlocal\fR (this machine) or a name of \fBhosts\fR; default: local
 .TP
 \fBagents\fR
-the agents, each with \fBname\fR (required), \fBtask\fR (a file) or \fBprompt\fR (text), \fBbranch\fR (default: \fIfleet/NAME\fR), \fBlog\fR (default: \fI.fleet/logs/NAME.log\fR), and its own \fBagent\fR, \fBpermissions\fR, \fBargs\fR, \fBcommand\fR, \fBinteractive\fR, \fBenv\fR (merged over the top level's), \fBverify\fR, \fBverify_retries\fR, \fBon_exit\fR, \fBtimeout\fR, \fBmax_cost_usd\fR, \fBretries\fR, \fBhost\fR over the top level's
+the agents, each with \fBname\fR (required), \fBtask\fR (a file) or \fBprompt\fR (text), \fBbranch\fR (default: \fIfleet/NAME\fR), \fBlog\fR (default: \fI.fleet/logs/NAME.log\fR), and its own \fBagent\fR, \fBpermissions\fR, \fBargs\fR, \fBcommand\fR, \fBinteractive\fR, \fBenv\fR (merged over the top level's), \fBverify\fR, \fBverify_retries\fR, \fBon_exit\fR, \fBtimeout\fR, \fBmax_cost_usd\fR, \fBretries\fR, \fBhost\fR over the top level's; and \fBafter\fR (a list of agent names of the same host, or one name): the agent starts once those are \fIdone\fR, its branch made from theirs (one: its tip; several: their merge, the agent \fIblocked\fR if they conflict); a task's \fB{{diff:NAME}}\fR (NAME in \fBafter\fR) becomes \fIgit diff BASE...NAME's branch\fR when it starts, cut at 256 KiB
 "#;
 
 const TAIL: &str = r#".SH "STATUS JSON"

@@ -79,6 +79,12 @@ impl<'a> Agents<'a> {
         if let Some(why) = crate::preset::claude_refuses(preset, &launch, &env) {
             problems.push(format!("{at}{why}"));
         }
+        let mut after: Vec<String> = Vec::new();
+        for n in a.after.map(|l| l.0).unwrap_or_default() {
+            if !after.contains(&n) {
+                after.push(n);
+            }
+        }
         let Some(task) = task else { return };
         self.agents.push(Agent {
             session: format!("{}-{}", self.top.project, a.name),
@@ -98,6 +104,7 @@ impl<'a> Agents<'a> {
             env,
             verify,
             on_exit,
+            after,
             name: a.name,
         });
     }

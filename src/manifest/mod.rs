@@ -17,6 +17,7 @@
 //! | `places` | the one judge of what a path may be: a log, a `worktree_dir` |
 //! | `hosts` | `hosts:` and `host:`: the other machines and where each agent runs |
 //! | `slice` | the manifest a host's fleet gets: its agents, paths made sense of there |
+//! | `graph` | `after:`: the checks (unknown names, cycles, hosts, `{{diff:NAME}}`), the order ([`Plan::in_order`]) |
 //! | `base` | the base branch and the branches git could not create ([`Plan::need_base`]) |
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,6 +30,7 @@ use crate::UsageError;
 mod agent;
 mod base;
 mod checks;
+mod graph;
 mod hosts;
 mod paths;
 mod places;
@@ -38,6 +40,7 @@ mod slice;
 mod suggest;
 mod yaml;
 
+pub use graph::{diff_refs, DIFF_OPEN};
 pub use hosts::{Host, DEFAULT_FLEET, LOCAL, REMOTE_MANIFEST};
 pub(crate) use paths::{normalize, real_path};
 pub use slice::Names;
@@ -107,6 +110,9 @@ pub struct Agent {
     pub verify: Option<String>,
     /// Run by `sh -c` when the agent ends, with FLEET_STATE and FLEET_EXIT_CODE set.
     pub on_exit: Option<String>,
+    /// `after:`: the agents (of the same host) whose work this one starts from, in the order
+    /// written, each once.
+    pub after: Vec<String>,
 }
 
 /// An agent placed on another host.

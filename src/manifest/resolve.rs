@@ -56,6 +56,7 @@ pub(super) fn resolve(
     let hosts = super::hosts::hosts(&raw.hosts, problems);
     let top_host = super::hosts::place(raw.host.as_deref(), &raw.hosts, "host: ", problems);
     let mut places = Vec::new();
+    let mut entries = Vec::new();
     let mut resolved = Agents::new(&raw, &top);
     for (n, mut a) in raw_agents.into_iter().enumerate() {
         let i = indices[n];
@@ -67,6 +68,11 @@ pub(super) fn resolve(
             Some(h) => super::hosts::place(Some(&h), &raw.hosts, &at, problems),
             None => top_host.clone(),
         };
+        entries.push(super::graph::Entry {
+            name: a.name.clone(),
+            at: at.clone(),
+            host: place.clone(),
+        });
         places.push((a.name.clone(), place));
         resolved.add(a, i, &at, problems);
     }
@@ -77,6 +83,7 @@ pub(super) fn resolve(
         ..
     } = resolved;
     check_where(path, &top, &agents, &log_ats, problems);
+    super::graph::check(&agents, &entries, problems);
     let (agents, remote, slice_top) = super::slice::split(agents, &places, text, problems);
     Ok(Plan {
         manifest: path.to_path_buf(),

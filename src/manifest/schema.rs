@@ -90,6 +90,38 @@ pub(super) struct RawAgent {
     pub(super) verify: Option<String>,
     pub(super) on_exit: Option<String>,
     pub(super) host: Option<String>,
+    /// `after: [a, b]` (or `after: a`): the agents whose work this one builds on.
+    pub(super) after: Option<NameList>,
+}
+
+/// `after:`: a list of agent names, or one name as a plain string.
+#[derive(Debug, Default)]
+pub(super) struct NameList(pub(super) Vec<String>);
+
+impl<'de> Deserialize<'de> for NameList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = NameList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of agent names (`after: [api, db]`) or one name")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<NameList, E> {
+                Ok(NameList(vec![v.to_string()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<NameList, A::Error> {
+                let mut names = Vec::new();
+                while let Some(n) = seq.next_element::<String>()? {
+                    names.push(n);
+                }
+                Ok(NameList(names))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// An environment value: YAML lets people write `DEBUG: 1` or `VERBOSE: true`; all become
