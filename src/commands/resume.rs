@@ -126,6 +126,14 @@ fn check_ended(agent: &Agent, view: &View) -> Result<()> {
             view.state,
             agent.name
         ),
+        State::Blocked => anyhow::bail!(
+            "{} never started: it is blocked ({}); `fleet up --rerun` of what it waits for starts it",
+            agent.name,
+            view.record
+                .as_ref()
+                .and_then(|r| r.reason.as_deref())
+                .unwrap_or("its dependencies cannot bring it their work")
+        ),
         State::Pending => anyhow::bail!(
             "{} never started, so it has no conversation to continue (`fleet up {}` starts it)",
             agent.name,

@@ -13,7 +13,7 @@ use crate::launch::hints::plural;
 use crate::launch::hosts::Said;
 use crate::launch::view::{self, View};
 use crate::launch::worktrees::{self, Branches};
-use crate::launch::{preflight, queue, sessions, LOCK_WAIT};
+use crate::launch::{pipeline, preflight, queue, sessions, LOCK_WAIT};
 use crate::manifest::{Agent, Plan};
 use crate::state::Dir;
 use crate::tmux;
@@ -110,7 +110,7 @@ fn report_host(plan: &Plan, names: &crate::manifest::Names, host: &str, said: &S
 
 /// `up` of this machine's agents.
 fn run_here(plan: &Plan, args: &UpArgs) -> Result<i32> {
-    let agents = plan.select(&args.names)?;
+    let agents = pipeline::with_blocked_dependents(plan, plan.select(&args.names)?);
     preflight::check_git_and_programs(plan, &agents)?;
     for w in &plan.warnings {
         eprintln!("warning: {}: {w}", plan.manifest.display());
@@ -137,7 +137,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     let owned = view::owned(plan, &snap.sessions);
     let worktrees = git::worktrees(&plan.repo)?;
     let views = view::collect(plan, agents, &owned, view::Detail::States);
-    let choice = choice::choose(plan, &views, &owned, &snap, args.rerun);
+    let mut choice = choice::choose(plan, &views, &owned, &snap, args.rerun);
     choice::check(
         plan,
         dir,
@@ -157,6 +157,9 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         return attach_after(plan, args);
     }
 
+    if !args.dry_run {
+        pipeline::place_branches(plan, dir, &mut choice, &worktrees)?;
+    }
     let branches = worktrees::branches(plan, &choice.to_start, &worktrees)?;
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;
     if args.dry_run {
@@ -205,8 +208,11 @@ fn launch(
     if util::interrupted() || ready.len() < total {
         return interrupted(ready.len(), total).map(Some);
     }
-    for v in &choice.wait {
+    for v in choice.wait.iter().chain(&choice.after_wait) {
         dir.write_record(&v.agent.name, &queue::queued(v.record.as_ref()))?;
+    }
+    for (v, why) in &choice.blocked {
+        dir.write_record(&v.agent.name, &pipeline::blocked(v.record.as_ref(), why))?;
     }
     let started = queue::start_now(
         plan,
@@ -235,7 +241,26 @@ fn launch(
             ),
         }
     );
+    pipeline_lines(choice);
     Ok(None)
+}
+
+/// The agents that wait for their `after:`, and those blocked, each with why.
+fn pipeline_lines(choice: &Choice) {
+    if !choice.after_wait.is_empty() {
+        let waiting: Vec<String> = choice
+            .after_wait
+            .iter()
+            .map(|v| format!("{} (after {})", v.agent.name, v.agent.after.join(", ")))
+            .collect();
+        crate::info!(
+            "waiting for the agents they build on: {}",
+            waiting.join(", ")
+        );
+    }
+    for (v, why) in &choice.blocked {
+        crate::info!("{} is blocked: {why}", v.agent.name);
+    }
 }
 
 fn names(views: &[&View]) -> String {
@@ -332,6 +357,15 @@ fn dry_run(
             names(&choice.wait)
         );
     }
+    if !choice.after_wait.is_empty() {
+        println!(
+            "then, as the agents they build on are done, from their branches: {}",
+            names(&choice.after_wait)
+        );
+    }
+    for (v, why) in &choice.blocked {
+        println!("not started, blocked: {} ({why})", v.agent.name);
+    }
     Ok(0)
 }
 
@@ -358,6 +392,16 @@ fn summary(plan: &Plan, agents: &[&Agent], owned: &HashSet<String>) -> Result<()
     for v in &views {
         let worktree = if v.agent.worktree.is_dir() {
             v.agent.worktree.display().to_string()
+        } else if !v.agent.after.is_empty() && v.record.is_some() {
+            format!(
+                "(worktree made once {} {} done)",
+                v.agent.after.join(" and "),
+                if v.agent.after.len() == 1 {
+                    "is"
+                } else {
+                    "are"
+                }
+            )
         } else {
             format!("(no worktree: {} gone)", v.agent.worktree.display())
         };

@@ -65,6 +65,9 @@ fn print_plan(plan: &Plan) {
         println!("  max_parallel: {n}");
     }
     println!("  monitor:      session {}", plan.monitor_session());
+    if plan.agents.iter().any(|a| !a.after.is_empty()) {
+        println!("  order:        {}", plan.order_line());
+    }
 }
 
 /// One agent as resolved: where it runs (said when the manifest has other hosts), what it
@@ -75,6 +78,12 @@ fn print_agent(a: &Agent, with_hosts: bool) {
         println!("  host:     {}", crate::manifest::LOCAL);
     }
     println!("  session:  {}", a.session);
+    if !a.after.is_empty() {
+        println!(
+            "  after:    {} (starts once they are done, from their branches)",
+            a.after.join(", ")
+        );
+    }
     println!("  branch:   {}", display(&a.branch));
     println!("  worktree: {}", display_path(&a.worktree));
     println!("  log:      {}", display_path(&a.log));
@@ -124,6 +133,12 @@ fn print_remote(host: Option<&crate::manifest::Host>, a: &Agent) {
         );
     }
     println!("  session:  {}", a.session);
+    if !a.after.is_empty() {
+        println!(
+            "  after:    {} (starts once they are done, from their branches)",
+            a.after.join(", ")
+        );
+    }
     println!("  branch:   {}", display(&a.branch));
     match &a.task {
         Task::File(p) => println!("  task:     {} (sent as its prompt)", display_path(p)),

@@ -16,6 +16,7 @@ mod merge;
 mod register;
 mod remote;
 mod removal;
+mod start_point;
 mod stats;
 mod worktrees;
 
@@ -26,6 +27,7 @@ pub use remote::{fetch, push};
 pub use removal::{
     count_unreferenced, remove_worktrees, unreferenced_heads, worktree_remove, Removal,
 };
+pub use start_point::{diff_since, follow_branch, merge_tips, set_branch, Merge};
 pub use stats::{
     branch_diff, branch_tips, changes, commit_diffs, is_dirty, look, parse_shortstat,
     worktree_diff, Look, Stats, Tip,

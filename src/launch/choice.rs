@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::launch::hints::plural;
 use crate::launch::view::View;
-use crate::launch::{queue, worktrees};
+use crate::launch::{pipeline, queue, worktrees};
 use crate::manifest::Plan;
 use crate::state::{Dir, State};
 use crate::{git, monitor, tmux, usage, util};
@@ -20,6 +20,10 @@ pub struct Choice<'v, 'a> {
     pub now: Vec<&'v View<'a>>,
     /// Those that wait for a slot (`max_parallel`).
     pub wait: Vec<&'v View<'a>>,
+    /// Those that wait for the agents of their `after:` (nothing made for them yet).
+    pub after_wait: Vec<&'v View<'a>>,
+    /// Those that cannot start (a dependency failed, ...), with why.
+    pub blocked: Vec<(&'v View<'a>, String)>,
     /// The monitor runs as it should and is left alone.
     pub monitor_alive: bool,
     /// The monitor runs but was built for another manifest or had its panes changed by hand.
@@ -34,7 +38,16 @@ impl Choice<'_, '_> {
             .iter()
             .filter(|v| v.state != State::Queued)
             .count();
-        self.now.is_empty() && newly_queued == 0 && self.monitor_alive
+        let newly_waiting = self.after_wait.iter().any(|v| v.state != State::Queued);
+        let newly_blocked = self.blocked.iter().any(|(v, why)| {
+            v.state != State::Blocked
+                || v.record.as_ref().and_then(|r| r.reason.as_deref()) != Some(why.as_str())
+        });
+        self.now.is_empty()
+            && newly_queued == 0
+            && !newly_waiting
+            && !newly_blocked
+            && self.monitor_alive
     }
 }
 
@@ -58,6 +71,7 @@ pub fn choose<'v, 'a>(
             _ => true,
         })
         .collect();
+    let (to_start, after_wait, blocked) = pipeline::sort(plan, owned, to_start);
     let (now, wait) = queue::split(&to_start, queue::free_slots(plan, owned));
     // A monitor built for another list of agents or `per_window` (the manifest changed), or
     // with a pane closed, added or ended by hand, is rebuilt.
@@ -70,6 +84,8 @@ pub fn choose<'v, 'a>(
         to_start,
         now,
         wait,
+        after_wait,
+        blocked,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod exclude;
 pub mod hints;
 pub mod hosts;
 pub mod install;
+pub mod pipeline;
 pub mod preflight;
 pub mod queue;
 pub mod sessions;

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::launch::sessions;
+use crate::git;
 use crate::launch::view::{self, View};
+use crate::launch::{pipeline, sessions, worktrees};
 use crate::manifest::{Agent, Plan};
 use crate::state::{Dir, Record, Spec, State};
 use crate::tmux;
@@ -83,22 +84,66 @@ fn try_advance(spec: &Spec) -> Result<()> {
     let _lock = dir.lock(LOCK_WAIT)?;
     let sessions = tmux::sessions()?;
     let owned = view::owned(&plan, &sessions);
-    let Some(slots) = free_slots(&plan, &owned) else {
+    let slots = free_slots(&plan, &owned);
+    if slots.is_none() && plan.agents.iter().all(|a| a.after.is_empty()) {
         // `max_parallel` was removed from the manifest: `up` starts the rest.
         return Ok(());
-    };
-    let all: Vec<&Agent> = plan.agents.iter().collect();
-    let views = view::collect(&plan, &all, &owned, view::Detail::States);
-    let start: Vec<&View> = views
+    }
+    let order = plan.in_order();
+    // Those whose dependency ended without their work are blocked (and so on down the chain).
+    let states = pipeline::settled(&plan, &owned);
+    for a in &order {
+        if let Some((State::Blocked, Some(why))) = states.get(&a.name) {
+            let record = dir.record(&a.name);
+            if record.as_ref().and_then(|r| r.state) == Some(State::Queued) {
+                dir.write_record(&a.name, &pipeline::blocked(record.as_ref(), why))?;
+            }
+        }
+    }
+    let views = view::collect(&plan, &order, &owned, view::Detail::States);
+    let ready: Vec<&View> = views
         .iter()
         .filter(|v| v.state == State::Queued)
-        .take(slots)
+        .filter(|v| pipeline::gate(v.agent, &states) == pipeline::Gate::Ready)
+        .take(slots.unwrap_or(usize::MAX))
         .collect();
-    if start.is_empty() {
+    if ready.is_empty() {
         return Ok(());
     }
+    let start = make_ready(&plan, &dir, ready)?;
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;
     start_now(&plan, &dir, &start, true, false, &exe)
+}
+
+/// The branches and worktrees of the agents about to start that build on others, made now
+/// from their dependencies' work (see [`pipeline::start_point`]); those that cannot start
+/// are recorded blocked and left out.
+fn make_ready<'v, 'a>(
+    plan: &Plan,
+    dir: &Dir,
+    ready: Vec<&'v View<'a>>,
+) -> Result<Vec<&'v View<'a>>> {
+    if ready.iter().all(|v| v.agent.after.is_empty()) {
+        return Ok(ready);
+    }
+    let worktrees = git::worktrees(&plan.repo)?;
+    let (mut start, mut build_on) = (Vec::new(), Vec::new());
+    for v in ready {
+        if v.agent.after.is_empty() {
+            start.push(v);
+        } else if let Err(why) = pipeline::start_point(plan, dir, v.agent, &worktrees)? {
+            dir.write_record(&v.agent.name, &pipeline::blocked(v.record.as_ref(), &why))?;
+        } else {
+            build_on.push(v);
+        }
+    }
+    let branches = worktrees::branches(plan, &build_on, &worktrees)?;
+    let common = git::common_dir(&plan.repo)?;
+    let bar = indicatif::ProgressBar::hidden();
+    let made = worktrees::make(plan, dir, &build_on, &worktrees, &branches, &common, &bar)?;
+    worktrees::finish(plan, dir, &made)?;
+    start.extend(made.into_iter().map(|(v, _)| v));
+    Ok(start)
 }
 
 /// Does any agent record of this `.fleet/` say queued? (No manifest or tmux needed.)
@@ -123,7 +168,12 @@ pub fn start_now(
     exe: &Path,
 ) -> Result<()> {
     for v in start {
-        let mut record = v.record.clone().unwrap_or_default();
+        // (read again: the branch of an agent that builds on others was just recorded)
+        let mut record = dir
+            .record(&v.agent.name)
+            .filter(|r| r.state != Some(State::Damaged))
+            .or_else(|| v.record.clone())
+            .unwrap_or_default();
         record.begin();
         record.attempt += 1;
         dir.write_record(&v.agent.name, &record)?;

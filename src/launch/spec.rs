@@ -4,17 +4,27 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use crate::launch::pipeline::with_diffs;
 use crate::manifest::{Agent, Plan, Task};
 use crate::state::{Dir, Spec};
 use crate::util;
 
-/// The task file the agent reads (an inline prompt is written under `.fleet/tasks/`).
-fn task_file(dir: &Dir, agent: &Agent) -> Result<PathBuf> {
+/// The task file the agent reads (an inline prompt is written under `.fleet/tasks/`, and so
+/// is a task whose `{{diff:NAME}}` are filled in).
+fn task_file(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<PathBuf> {
     Ok(match &agent.task {
-        Task::File(p) => p.clone(),
-        Task::Prompt(text) => {
+        Task::File(p) => {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            if !text.contains(crate::manifest::DIFF_OPEN) {
+                return Ok(p.clone());
+            }
             let path = dir.prompt_path(&agent.name);
-            let mut text = text.clone();
+            util::write_atomic(&path, with_diffs(plan, &text)?.as_bytes())?;
+            path
+        }
+        Task::Prompt(text) => {
+            let mut text = with_diffs(plan, text)?;
+            let path = dir.prompt_path(&agent.name);
             if !text.ends_with('\n') {
                 text.push('\n');
             }
@@ -46,7 +56,7 @@ pub fn spec_for(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<Spec> {
         worktree: agent.worktree.clone(),
         branch: agent.branch.clone(),
         log: agent.log.clone(),
-        task: task_file(dir, agent)?,
+        task: task_file(plan, dir, agent)?,
         setup: plan.setup.clone(),
         verify: agent.verify.clone(),
         on_exit: agent.on_exit.clone(),

@@ -85,6 +85,7 @@ pub fn collect<'a>(
             }
         })
         .collect();
+    crate::launch::pipeline::settle_views(plan, &mut views, owned);
     match detail {
         Detail::States => {}
         Detail::Logs => {

@@ -28,6 +28,9 @@ pub enum State {
     Failed,
     Stopped,
     Lost,
+    /// Waits for agents of its `after:` that cannot bring it their work (one failed, was
+    /// stopped or lost, is blocked itself, or their branches conflict): the reason says which.
+    Blocked,
     /// Its record cannot be read (truncated, edited): fleet does not guess what happened.
     /// Never written; [`Dir::record`] reports it.
     Damaged,
@@ -44,6 +47,7 @@ impl State {
             State::Failed => "failed",
             State::Stopped => "stopped",
             State::Lost => "lost",
+            State::Blocked => "blocked",
             State::Damaged => "damaged",
         }
     }
@@ -51,7 +55,9 @@ impl State {
     /// The state as people read it: `done`, or a failure with its reason, `failed (exit 3)`.
     pub fn label(self, reason: Option<&str>) -> String {
         match reason {
-            Some(r) if matches!(self, State::Failed | State::Damaged) => self.with_reason(r),
+            Some(r) if matches!(self, State::Failed | State::Damaged | State::Blocked) => {
+                self.with_reason(r)
+            }
             _ => self.to_string(),
         }
     }
@@ -114,6 +120,11 @@ pub struct Record {
     /// While running: the API error the agent's CLI is retrying by itself, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retrying: Option<String>,
+    /// The commit fleet started the agent's branch at from its `after:` agents' work: while
+    /// the branch is still there, nothing is on it but theirs (fleet may move it to their
+    /// newer work).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub based_on: Option<String>,
 }
 
 impl Record {

@@ -43,6 +43,7 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "retrying": r.and_then(|r| r.retrying.clone()),
                 "host": crate::manifest::LOCAL,
                 "uncommitted": v.uncommitted,
+                "after": v.agent.after,
             })
         })
         .collect();
@@ -87,6 +88,9 @@ fn state_label(v: &View) -> String {
                 ..
             }),
         ) => format!("waiting (retry {rate_retry} at {})", util::rfc3339(*at)),
+        (State::Queued | State::Pending, _) if !v.agent.after.is_empty() => {
+            format!("{} (after {})", v.state, v.agent.after.join(", "))
+        }
         _ => v.state.label(r.and_then(|r| r.reason.as_deref())),
     }
 }
@@ -107,13 +111,13 @@ fn dollars(c: f64) -> String {
 /// The ANSI colour of a state in the table.
 fn state_color(state: State) -> &'static str {
     match state {
-        State::Running => "\x1b[36m",                // cyan
-        State::Waiting => "\x1b[34m",                // blue
-        State::Done => "\x1b[32m",                   // green
-        State::Failed => "\x1b[31m",                 // red
-        State::Lost | State::Damaged => "\x1b[35m",  // magenta
-        State::Stopped => "\x1b[33m",                // yellow
-        State::Pending | State::Queued => "\x1b[2m", // dim
+        State::Running => "\x1b[36m",                                // cyan
+        State::Waiting => "\x1b[34m",                                // blue
+        State::Done => "\x1b[32m",                                   // green
+        State::Failed => "\x1b[31m",                                 // red
+        State::Lost | State::Damaged | State::Blocked => "\x1b[35m", // magenta
+        State::Stopped => "\x1b[33m",                                // yellow
+        State::Pending | State::Queued => "\x1b[2m",                 // dim
     }
 }
 

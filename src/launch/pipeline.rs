@@ -1,0 +1,310 @@
+//! `after:` at run time: whether an agent may start (its dependencies all `done`), waits,
+//! or is `blocked` (one failed, was stopped or lost, is blocked itself, or their branches
+//! conflict); the branch it starts from (one dependency: its tip; several: their merge, made
+//! without a worktree), made when it becomes ready; and the `{{diff:NAME}}` of its task.
+//! No daemon: `up` and the runner of each agent that ends ([`crate::launch::queue::advance`])
+//! ask here.
+use std::collections::{HashMap, HashSet};
+
+use anyhow::Result;
+
+use crate::git;
+use crate::launch::view::View;
+use crate::manifest::{Agent, Plan, DIFF_OPEN};
+use crate::state::{Dir, Record, State};
+
+/// The most of one agent's diff a task gets for `{{diff:NAME}}`.
+pub const DIFF_CAP: usize = 256 * 1024;
+
+/// Each agent's state and reason, by name.
+pub type States = HashMap<String, (State, Option<String>)>;
+
+/// Where an agent stands with the agents of its `after:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// All of them are done (or it has none).
+    Ready,
+    /// Some are still to run or running.
+    Wait,
+    /// One cannot bring its work: the reason names it (`api failed`).
+    Blocked(String),
+}
+
+/// The gate of `agent` given the states of the others.
+pub fn gate(agent: &Agent, states: &States) -> Gate {
+    let mut wait = false;
+    for dep in &agent.after {
+        match states.get(dep).map(|s| s.0) {
+            Some(State::Done) => {}
+            Some(
+                s
+                @ (State::Failed | State::Stopped | State::Lost | State::Blocked | State::Damaged),
+            ) => return Gate::Blocked(format!("{dep} {s}")),
+            _ => wait = true,
+        }
+    }
+    if wait {
+        Gate::Wait
+    } else {
+        Gate::Ready
+    }
+}
+
+/// The state of each of this machine's agents as its record and session tell it, a queued
+/// agent whose dependency cannot come counted `blocked` (with the reason) even before a
+/// runner wrote so (a dependency lost with its session writes nothing).
+pub fn settled(plan: &Plan, owned: &HashSet<String>) -> States {
+    let dir = Dir::new(&plan.state_dir);
+    let mut states = States::new();
+    for a in plan.in_order() {
+        let record = dir.record(&a.name);
+        let state = Record::derive(record.as_ref(), owned.contains(&a.session));
+        let reason = record.and_then(|r| r.reason);
+        let entry = match gate(a, &states) {
+            Gate::Blocked(why) if state == State::Queued => (State::Blocked, Some(why)),
+            _ => (state, reason),
+        };
+        states.insert(a.name.clone(), entry);
+    }
+    states
+}
+
+/// Show queued agents whose dependency cannot come as `blocked` (see [`settled`]).
+pub fn settle_views(plan: &Plan, views: &mut [View], owned: &HashSet<String>) {
+    let waits = |v: &View| v.state == State::Queued && !v.agent.after.is_empty();
+    if !views.iter().any(waits) {
+        return;
+    }
+    let states = settled(plan, owned);
+    for v in views.iter_mut().filter(|v| waits(v)) {
+        if let Some((State::Blocked, why)) = states.get(&v.agent.name) {
+            v.state = State::Blocked;
+            let mut r = v.record.clone().unwrap_or_default();
+            r.reason = why.clone();
+            v.record = Some(r);
+        }
+    }
+}
+
+/// The record of an agent that cannot start: `blocked`, with why.
+pub fn blocked(record: Option<&Record>, why: &str) -> Record {
+    let mut r = crate::launch::queue::queued(record);
+    r.state = Some(State::Blocked);
+    r.reason = Some(why.to_string());
+    r
+}
+
+/// The agents `up` is to start, sorted by their `after:` (in dependency order): those that
+/// may start, those that wait for their dependencies (queued, nothing made for them yet)
+/// and those blocked, with why. An agent waits for a dependency `up` starts too.
+pub fn sort<'v, 'a>(
+    plan: &Plan,
+    owned: &HashSet<String>,
+    to_start: Vec<&'v View<'a>>,
+) -> (
+    Vec<&'v View<'a>>,
+    Vec<&'v View<'a>>,
+    Vec<(&'v View<'a>, String)>,
+) {
+    if to_start.iter().all(|v| v.agent.after.is_empty()) {
+        return (to_start, Vec::new(), Vec::new());
+    }
+    let mut states = settled(plan, owned);
+    let (mut ready, mut wait, mut blocked) = (Vec::new(), Vec::new(), Vec::new());
+    for a in plan.in_order() {
+        let Some(v) = to_start.iter().find(|v| v.agent.name == a.name) else {
+            continue;
+        };
+        let now = match gate(a, &states) {
+            Gate::Ready => {
+                ready.push(*v);
+                State::Running
+            }
+            Gate::Wait => {
+                wait.push(*v);
+                State::Queued
+            }
+            Gate::Blocked(why) => {
+                blocked.push((*v, why));
+                State::Blocked
+            }
+        };
+        states.insert(a.name.clone(), (now, None));
+    }
+    // `up`'s own order (queued first, then the manifest's) for those that start.
+    ready.sort_by_key(|v| to_start.iter().position(|t| t.agent.name == v.agent.name));
+    (ready, wait, blocked)
+}
+
+/// Make the branch of `agent` (whose dependencies are all done) start from their work: from
+/// the tip of the one, or from a merge of several. A branch already there is kept when it
+/// holds their work; one fleet made that has nothing of its own yet (its tip the commit
+/// fleet made it at, its worktree holding no change) follows their newer work. Ok(Err(why))
+/// when the agent cannot start: the deps conflict, or its branch has work of its own
+/// without theirs.
+pub fn start_point(
+    plan: &Plan,
+    dir: &Dir,
+    agent: &Agent,
+    worktrees: &[git::Worktree],
+) -> Result<std::result::Result<(), String>> {
+    let mut tips = Vec::new();
+    for dep in &agent.after {
+        let branch = &plan.agent(dep)?.branch;
+        match git::commit_oid(&plan.repo, branch)? {
+            Some(oid) => tips.push(oid),
+            None => return Ok(Err(format!("{dep}'s branch {branch} is gone"))),
+        }
+    }
+    let target = match merged(plan, agent, &tips)? {
+        Ok(target) => target,
+        Err(why) => return Ok(Err(why)),
+    };
+    let mut record = dir.record(&agent.name).unwrap_or_default();
+    let why = format!(
+        "fleet: {} starts from {}",
+        agent.name,
+        agent.after.join(", ")
+    );
+    match git::commit_oid(&plan.repo, &agent.branch)? {
+        None => git::set_branch(&plan.repo, &agent.branch, &target, None, &why)?,
+        Some(tip) if holds_all(plan, &tips, &tip)? => return Ok(Ok(())),
+        Some(tip) if record.based_on.as_deref() == Some(tip.as_str()) => {
+            match git::registered(worktrees, &agent.worktree) {
+                // `reset --keep` refuses to lose a change of the worktree.
+                Some(_) => {
+                    if git::follow_branch(&agent.worktree, &target).is_err() {
+                        return Ok(Err(own_work(agent)));
+                    }
+                }
+                None => git::set_branch(&plan.repo, &agent.branch, &target, Some(&tip), &why)?,
+            }
+        }
+        Some(_) => return Ok(Err(own_work(agent))),
+    }
+    record.based_on = Some(target);
+    dir.write_record(&agent.name, &record)?;
+    Ok(Ok(()))
+}
+
+/// The commit the agent starts from: its one dependency's tip, or the merge of several;
+/// Err(why) when they conflict (`its dependencies a and b conflict in f`).
+fn merged(
+    plan: &Plan,
+    agent: &Agent,
+    tips: &[String],
+) -> Result<std::result::Result<String, String>> {
+    if let [one] = tips {
+        return Ok(Ok(one.clone()));
+    }
+    let message = format!("fleet: merge {} for {}", agent.after.join(", "), agent.name);
+    Ok(match git::merge_tips(&plan.repo, tips, &message)? {
+        git::Merge::Commit(c) => Ok(c),
+        git::Merge::Conflict { with, files } => Err(format!(
+            "its dependencies {} and {} conflict in {}",
+            agent.after[..with].join(", "),
+            agent.after[with],
+            files.join(", ")
+        )),
+    })
+}
+
+fn holds_all(plan: &Plan, tips: &[String], tip: &str) -> Result<bool> {
+    for t in tips {
+        if !git::is_ancestor(&plan.repo, t, tip)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn own_work(agent: &Agent) -> String {
+    format!(
+        "its branch {} has work of its own without the latest of {}; merge theirs into it (or delete the branch), then `fleet up {}`",
+        agent.branch,
+        agent.after.join(", "),
+        agent.name
+    )
+}
+
+/// The task `text` with each `{{diff:NAME}}` replaced by what NAME's branch did since the
+/// base (`git diff BASE...BRANCH`), cut at [`DIFF_CAP`] with a line saying so.
+pub fn with_diffs(plan: &Plan, text: &str) -> Result<String> {
+    let mut out = text.to_string();
+    for name in crate::manifest::diff_refs(text) {
+        let branch = &plan.agent(&name)?.branch;
+        let (diff, total) = git::diff_since(&plan.repo, &plan.base, branch, DIFF_CAP)?;
+        let mut body = if total == 0 {
+            format!(
+                "(no changes: {branch} holds nothing beyond {})\n",
+                plan.base
+            )
+        } else {
+            diff
+        };
+        if total > DIFF_CAP {
+            body.push_str(&format!(
+                "[fleet: the diff of {name} is {total} bytes; only its first {} KiB are here: run `git diff {}...{branch}` for the rest]\n",
+                DIFF_CAP / 1024,
+                plan.base
+            ));
+        }
+        // Every spelling the scan accepted (`{{diff: api }}` too).
+        let mut rest = out.as_str();
+        let mut replaced = String::new();
+        while let Some(i) = rest.find(DIFF_OPEN) {
+            let after = &rest[i + DIFF_OPEN.len()..];
+            let Some(end) = after.find("}}") else { break };
+            replaced.push_str(&rest[..i]);
+            if after[..end].trim() == name {
+                replaced.push_str(&body);
+            } else {
+                replaced.push_str(&rest[i..i + DIFF_OPEN.len() + end + 2]);
+            }
+            rest = &after[end + 2..];
+        }
+        replaced.push_str(rest);
+        out = replaced;
+    }
+    Ok(out)
+}
+
+/// The agents named, and the agents recorded `blocked` that build on them (through any
+/// chain): `up --rerun a` restarts a and queues again what its failure blocked.
+pub fn with_blocked_dependents<'a>(plan: &'a Plan, mut agents: Vec<&'a Agent>) -> Vec<&'a Agent> {
+    let dir = Dir::new(&plan.state_dir);
+    for a in plan.in_order() {
+        let blocked = dir
+            .record(&a.name)
+            .is_some_and(|r| r.state == Some(State::Blocked));
+        let builds_on = a.after.iter().any(|d| agents.iter().any(|x| &x.name == d));
+        if blocked && builds_on && !agents.iter().any(|x| x.name == a.name) {
+            agents.push(a);
+        }
+    }
+    agents
+}
+
+/// Make the branch of each agent of `choice` that starts from its dependencies' work (see
+/// [`start_point`]); one that cannot start moves to the blocked.
+pub fn place_branches(
+    plan: &Plan,
+    dir: &Dir,
+    choice: &mut crate::launch::choice::Choice,
+    worktrees: &[git::Worktree],
+) -> Result<()> {
+    let mut refused = Vec::new();
+    for v in choice.to_start.iter().filter(|v| !v.agent.after.is_empty()) {
+        if let Err(why) = start_point(plan, dir, v.agent, worktrees)? {
+            refused.push((*v, why));
+        }
+    }
+    for (v, why) in refused {
+        let name = &v.agent.name;
+        choice.to_start.retain(|x| &x.agent.name != name);
+        choice.now.retain(|x| &x.agent.name != name);
+        choice.wait.retain(|x| &x.agent.name != name);
+        choice.blocked.push((v, why));
+    }
+    Ok(())
+}
