@@ -90,14 +90,14 @@ the agents, each with \fBname\fR (required), \fBtask\fR (a file) or \fBprompt\fR
 "#;
 
 const TAIL: &str = r#".SH "STATUS JSON"
-\fBfleet status \-\-json\fR prints one object: \fBproject\fR, \fBmanifest\fR, \fBmonitor\fR {\fBsession\fR, \fBrunning\fR} and \fBagents\fR, a list (empty when there are none) of objects with \fBname\fR, \fBstate\fR, \fBexit_code\fR, \fBreason\fR, \fBattempt\fR, \fBsession\fR, \fBbranch\fR, \fBworktree\fR, \fBlog\fR, \fBstarted_at\fR, \fBfinished_at\fR, \fBcommits_ahead\fR, \fBfiles_changed\fR, \fBinsertions\fR, \fBdeletions\fR, \fBlast_line\fR, \fBusage\fR {\fBinput_tokens\fR, \fBoutput_tokens\fR, \fBcost_usd\fR, \fBturns\fR}, \fBsession_id\fR, \fBpermissions\fR, \fBdenials\fR, \fBverify_retry\fR, \fBretry_at\fR, \fBretrying\fR, \fBhost\fR (\fIlocal\fR, or the name of its host) and \fBuncommitted\fR (its worktree has uncommitted changes or untracked files). Fields are only ever added, never renamed.
+\fBfleet status \-\-json\fR prints one object: \fBproject\fR, \fBmanifest\fR, \fBmonitor\fR {\fBsession\fR, \fBrunning\fR} and \fBagents\fR, a list (empty when there are none) of objects with \fBname\fR, \fBstate\fR, \fBexit_code\fR, \fBreason\fR, \fBattempt\fR, \fBsession\fR, \fBbranch\fR, \fBworktree\fR, \fBlog\fR, \fBstarted_at\fR, \fBfinished_at\fR, \fBcommits_ahead\fR, \fBfiles_changed\fR, \fBinsertions\fR, \fBdeletions\fR, \fBlast_line\fR, \fBusage\fR {\fBinput_tokens\fR, \fBoutput_tokens\fR, \fBcost_usd\fR, \fBturns\fR}, \fBsession_id\fR, \fBpermissions\fR, \fBdenials\fR, \fBverify_retry\fR, \fBretry_at\fR, \fBretrying\fR, \fBhost\fR (\fIlocal\fR, or the name of its host) \fBuncommitted\fR (its worktree has uncommitted changes or untracked files) and \fBafter\fR (the names of its \fBafter\fR, a list). A \fBstate\fR is one of \fIpending\fR, \fIqueued\fR, \fIrunning\fR, \fIwaiting\fR, \fIdone\fR, \fIfailed\fR, \fIstopped\fR, \fIlost\fR, \fIblocked\fR (an agent of its \fBafter\fR failed, was stopped, lost or blocked, or their branches conflict; \fBreason\fR says which, e.g. \fIapi failed\fR) or \fIdamaged\fR. Fields are only ever added, never renamed.
 .SH "EXIT STATUS"
 .TP
 \fB0\fR
 success
 .TP
 \fB1\fR
-a runtime error (printed as \fIerror: ...\fR on stderr); for \fBfleet wait\fR, an awaited agent failed, was stopped, lost or never started
+a runtime error (printed as \fIerror: ...\fR on stderr); for \fBfleet wait\fR, an awaited agent failed, was stopped, lost, blocked or never started
 .TP
 \fB2\fR
 bad usage or an invalid manifest (every problem is listed; nothing was changed)

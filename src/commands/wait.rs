@@ -1,6 +1,6 @@
 //! `fleet wait [NAMES…] [--timeout SECS]`: block until the agents finish. A progress bar on a
 //! terminal (finished / total, the running ones named), plain lines otherwise. Exit 0 when all
-//! are done, 1 when any failed, was stopped, was lost or never started, 124 on timeout.
+//! are done, 1 when any failed, was stopped, was lost, is blocked or never started, 124 on timeout.
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
