@@ -243,3 +243,17 @@ fn a_review_task_gets_the_diff_it_names() {
     assert!(got.contains("\nThanks."), "{got}");
     assert!(!got.contains("{{diff"), "{got}");
 }
+
+#[test]
+fn a_dependent_started_by_a_runner_finds_the_programs_up_found() {
+    let f = Fleet::new();
+    // The tmux server (whose environment each runner has) started without the stub's PATH.
+    f.tmux_ok(&["new-session", "-d", "-s", "bystander"]);
+    let path = f.stub("work", &format!("#!/bin/sh\n{COMMIT}\n"));
+    f.manifest(
+        "command: work\nagents:\n  - {name: a, prompt: x}\n  - {name: b, prompt: x, after: [a]}\n",
+    );
+    f.fleet_at(&f.repo, &[("PATH", &path)], &["up"]).success();
+    f.fleet(&["wait", "--timeout", "60"]).success();
+    assert!(contains(&f, "fleet/b", "fleet/a"));
+}

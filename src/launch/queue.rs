@@ -110,6 +110,7 @@ fn try_advance(spec: &Spec) -> Result<()> {
     if ready.is_empty() {
         return Ok(());
     }
+    crate::launch::spec::pass_on_path(spec.path.clone());
     let start = make_ready(&plan, &dir, ready)?;
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;
     start_now(&plan, &dir, &start, true, false, &exe)

@@ -34,6 +34,23 @@ fn task_file(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<PathBuf> {
     })
 }
 
+/// The `PATH` an agent started by another's runner gets (see [`pass_on_path`]).
+static PASSED_ON_PATH: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// The runner of an agent that ended starts the queued ones as `fleet up` would: their specs
+/// get the `PATH` of the `fleet up` that started it (its own spec's), not the runner's.
+pub fn pass_on_path(path: Option<String>) {
+    let _ = PASSED_ON_PATH.set(path);
+}
+
+/// The `PATH` agents find their programs with: `fleet up`'s.
+fn user_path() -> Option<String> {
+    match PASSED_ON_PATH.get() {
+        Some(path) => path.clone(),
+        None => std::env::var("PATH").ok(),
+    }
+}
+
 /// Write the agent's run spec (and, for an interactive agent, create its log user-only).
 pub fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<()> {
     let spec = spec_for(plan, dir, agent)?;
@@ -52,7 +69,7 @@ pub fn spec_for(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<Spec> {
         manifest: plan.manifest.clone(),
         command: agent.command.clone(),
         env: agent.env.clone(),
-        path: std::env::var("PATH").ok(),
+        path: user_path(),
         worktree: agent.worktree.clone(),
         branch: agent.branch.clone(),
         log: agent.log.clone(),
