@@ -59,6 +59,9 @@ agents:
         .success()
         .stdout_has("order:        a → b → c")
         .stdout_has("after:    a (starts once they are done");
+    f.fleet(&["up", "--dry-run"])
+        .success()
+        .stdout_has("then, as the agents they build on are done, from their branches: b, c");
     f.fleet(&["up"])
         .success()
         .stdout_has("waiting for the agents they build on: b (after a), c (after b)")
@@ -256,4 +259,42 @@ fn a_dependent_started_by_a_runner_finds_the_programs_up_found() {
     f.fleet_at(&f.repo, &[("PATH", &path)], &["up"]).success();
     f.fleet(&["wait", "--timeout", "60"]).success();
     assert!(contains(&f, "fleet/b", "fleet/a"));
+}
+
+#[test]
+fn a_rerun_moves_an_empty_branch_to_the_new_work_and_never_one_with_work() {
+    let f = Fleet::new();
+    let flag = f.root.join("flag");
+    f.manifest(&format!(
+        "agents:\n  - {{name: a, prompt: x, command: {}}}\n  - {{name: b, prompt: x, after: [a], command: {}}}\n",
+        yaml("echo \"$$\" > a.txt && git add a.txt && git commit -qm a"),
+        yaml(format!(
+            "[ -f {} ] || exit 1; {COMMIT}",
+            sh_quote(flag.to_string_lossy())
+        ))
+    ));
+    f.fleet(&["up"]).success();
+    f.fleet(&["wait", "--timeout", "60"]).code(1);
+    assert_eq!(f.state("b"), "failed");
+    let first_a = f.git(&["rev-parse", "fleet/a"]);
+    // b committed nothing: its branch follows a's new work.
+    fs::write(&flag, "").unwrap();
+    f.fleet(&["up", "--rerun", "a", "b"]).success();
+    f.fleet(&["wait", "--timeout", "60"]).success();
+    assert_ne!(f.git(&["rev-parse", "fleet/a"]), first_a);
+    assert!(contains(&f, "fleet/b", "fleet/a"), "{}", f.diagnostics());
+    // Now b has work of its own: a's newer work does not move it; b is blocked, saying so.
+    let b_tip = f.git(&["rev-parse", "fleet/b"]);
+    f.fleet(&["up", "--rerun", "a", "b"]).success();
+    f.fleet(&["wait", "--timeout", "60"]).code(1);
+    let b = f.agent("b");
+    assert_eq!(b["state"], "blocked", "{b}");
+    assert!(
+        b["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("its branch fleet/b has work of its own without the latest of a"),
+        "{b}"
+    );
+    assert_eq!(f.git(&["rev-parse", "fleet/b"]), b_tip);
 }

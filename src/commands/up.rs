@@ -317,8 +317,28 @@ fn dry_run(
         choice.monitor_stale,
         exe,
     );
-    let new_branches = &branches.new;
+    // (the branch of an agent with `after:` is made from its dependencies' work, not the base)
+    let from_deps = |b: &str| {
+        choice
+            .to_start
+            .iter()
+            .find(|v| v.agent.branch == b)
+            .filter(|v| !v.agent.after.is_empty())
+    };
+    let new_branches: Vec<&str> = branches
+        .new
+        .iter()
+        .copied()
+        .filter(|b| from_deps(b).is_none())
+        .collect();
     println!("dry run: these steps would run (nothing was changed)");
+    for v in branches.new.iter().filter_map(|b| from_deps(b)) {
+        println!(
+            "branch {} from the work of {} (one: its tip; several: their merge)",
+            v.agent.branch,
+            v.agent.after.join(", ")
+        );
+    }
     if !new_branches.is_empty() {
         let lines: String = new_branches
             .iter()
@@ -332,7 +352,7 @@ fn dry_run(
         );
     }
     let mut existing = branches.existing.clone();
-    existing.extend(new_branches.iter().map(|b| b.to_string()));
+    existing.extend(branches.new.iter().map(|b| b.to_string()));
     let existing = &existing;
     for v in &choice.to_start {
         if let Some(args) = worktrees::worktree_step(plan, v.agent, worktrees, existing)? {

@@ -293,7 +293,9 @@ mod tests {
             .status()
             .unwrap();
         assert!(git.success());
-        let text = format!("command: \"true\"\nagents:\n{agents}");
+        let text = format!(
+            "command: \"true\"\nhosts: {{far: {{ssh: me@far, dir: /r}}}}\nagents:\n{agents}"
+        );
         crate::manifest::parse(&dir.join("agents.yaml"), &text).map_err(|e| format!("{e:#}"))
     }
 
@@ -334,5 +336,25 @@ mod tests {
         assert!(e.contains("a cycle, c → d → c"), "{e}");
         assert!(e.contains("`api` is not in its `after:`"), "{e}");
         assert_eq!(e.matches("cycle").count(), 2, "{e}");
+    }
+
+    #[test]
+    fn refuses_an_agent_after_one_on_another_host() {
+        let e = plan(concat!(
+            "  - {name: a, prompt: x, host: far}\n",
+            "  - {name: b, prompt: x, after: a}\n",
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("after: `a` runs on host `far`, this agent on `local`"),
+            "{e}"
+        );
+        // On one host, the agents placed there keep their `after:` in the host's manifest.
+        let p = plan(concat!(
+            "  - {name: a, prompt: x, host: far}\n",
+            "  - {name: b, prompt: x, after: a, host: far}\n",
+        ))
+        .unwrap();
+        assert!(p.slice("far").unwrap().contains("after: a"));
     }
 }
