@@ -298,3 +298,22 @@ fn a_rerun_moves_an_empty_branch_to_the_new_work_and_never_one_with_work() {
     );
     assert_eq!(f.git(&["rev-parse", "fleet/b"]), b_tip);
 }
+
+#[test]
+fn an_agent_after_a_lost_one_shows_blocked_though_no_runner_said_so() {
+    let f = Fleet::new();
+    f.manifest(&format!(
+        "agents:\n  - {{name: a, prompt: x, command: \"sleep 60\"}}\n  - {{name: b, prompt: x, after: [a], command: {}}}\n",
+        yaml(COMMIT)
+    ));
+    f.fleet(&["up"]).success();
+    f.wait_state("a", "running");
+    f.tmux_ok(&["kill-session", "-t", "repo-a"]);
+    f.wait_state("a", "lost");
+    let b = f.agent("b");
+    assert_eq!(b["state"], "blocked", "{b}");
+    assert_eq!(b["reason"], "a lost");
+    f.fleet(&["wait", "--timeout", "30"])
+        .code(1)
+        .stdout_has("b blocked (a lost)");
+}
