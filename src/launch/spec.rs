@@ -14,7 +14,7 @@ use crate::util;
 fn task_file(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<PathBuf> {
     Ok(match &agent.task {
         Task::File(p) => {
-            let text = std::fs::read_to_string(p).unwrap_or_default();
+            let text = crate::manifest::task_text(p).unwrap_or_default();
             if !text.contains(crate::manifest::DIFF_OPEN) {
                 return Ok(p.clone());
             }

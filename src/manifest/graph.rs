@@ -83,7 +83,7 @@ pub(super) fn check(agents: &[Agent], entries: &[Entry], problems: &mut Vec<Stri
 fn check_diff_refs(a: &Agent, at: &str, problems: &mut Vec<String>) {
     let text = match &a.task {
         Task::Prompt(p) => p.clone(),
-        Task::File(path) => std::fs::read_to_string(path).unwrap_or_default(),
+        Task::File(path) => super::task_text(path).unwrap_or_default(),
     };
     for name in diff_refs(&text) {
         if !a.after.contains(&name) {

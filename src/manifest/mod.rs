@@ -66,6 +66,16 @@ pub const RESERVED_NAME: &str = "monitor";
 /// A task must be a regular file: a FIFO would hang `validate`, `/dev/zero` never ends.
 pub const MAX_TASK_BYTES: u64 = 1 << 20;
 
+/// The text of a task file, when it is a regular file of at most [`MAX_TASK_BYTES`] (a FIFO
+/// would hang the reader, `/dev/zero` never ends): None otherwise, or when unreadable.
+pub fn task_text(path: &Path) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_TASK_BYTES {
+        return None;
+    }
+    std::fs::read_to_string(path).ok()
+}
+
 /// Where an agent's task comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Task {
