@@ -61,8 +61,7 @@ fn placeholder(agent: &crate::manifest::Agent, state: &str, reason: Option<Strin
         "log": null, "started_at": null, "finished_at": null, "commits_ahead": 0,
         "files_changed": 0, "insertions": 0, "deletions": 0, "last_line": "", "usage": null,
         "session_id": null, "permissions": null, "denials": 0, "verify_retry": 0,
-        "retry_at": null, "retrying": null, "uncommitted": false,
-        "retry_at": null, "retrying": null, "after": agent.after,
+        "retry_at": null, "retrying": null, "uncommitted": false, "after": agent.after,
     })
 }
 
