@@ -112,6 +112,10 @@ pub struct UpArgs {
 pub struct AttachArgs {
     /// The agent (default: the monitor)
     pub name: Option<String>,
+    /// An agent on another host: on this terminal even inside tmux (the window `attach`
+    /// opens there runs this) (internal)
+    #[arg(long, hide = true, requires = "name")]
+    pub here: bool,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +145,10 @@ pub struct LogsArgs {
     /// How many of the last lines to print first
     #[arg(short = 'n', long, value_name = "N", default_value_t = 50)]
     pub lines: usize,
+    /// With --follow: the monitor's pane, which follows on after the agent ends and, for an
+    /// agent on another host, across the host's drops (internal)
+    #[arg(long, hide = true, requires = "follow")]
+    pub monitor: bool,
 }
 
 #[derive(Debug, Args)]

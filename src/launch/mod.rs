@@ -13,6 +13,7 @@ pub mod hosts;
 pub mod install;
 pub mod preflight;
 pub mod queue;
+pub mod remote;
 pub mod sessions;
 pub mod spec;
 pub mod ssh;
