@@ -36,15 +36,15 @@ pub enum Command {
     Validate,
     /// Create worktrees and sessions for agents not running and not finished, then the monitor
     Up(UpArgs),
-    /// Attach to an agent's session, or to the monitor without NAME
+    /// Attach to an agent's session (on its host over ssh -t), or to the monitor without NAME
     Attach(AttachArgs),
     /// Show each agent's state, branch, work and last log line
     Status(StatusArgs),
-    /// Print an agent's log, or follow it with -f
+    /// Print an agent's log, or follow it with -f (an agent on another host: over ssh)
     Logs(LogsArgs),
     /// Show an agent's work against base: its commits, uncommitted and untracked changes
     Diff(DiffArgs),
-    /// Wait until the agents finish; exit 1 if any failed, 124 on timeout
+    /// Wait until the agents finish, here and on hosts; exit 1 if any failed or is unreachable, 124 on timeout
     Wait(WaitArgs),
     /// Merge an agent's branch into base in the main checkout, after checks (an agent on another host: its branch fetched from there first)
     Merge(MergeArgs),

@@ -254,3 +254,32 @@ fn the_monitor_follows_remote_agents_and_attach_opens_their_session() {
         f.screen(&pane, false).contains("host host-a answers again")
     });
 }
+
+#[test]
+fn a_fleet_with_every_agent_on_hosts_has_its_monitor_until_down() {
+    let Some(sshd) = Sshd::start_or_skip() else {
+        return;
+    };
+    let f = Fleet::new();
+    f.manifest(&format!(
+        "{}host: host-b\ncommand: \"echo on b\"\nagents:\n  - name: b1\n    prompt: x\n  - name: b2\n    prompt: x\n",
+        hosts_yaml(&sshd)
+    ));
+    let path = sshd.path();
+    let env = [("PATH", path.as_str())];
+    f.fleet_at(&f.repo, &env, &["up"]).success();
+    assert_eq!(
+        f.panes("repo-monitor", "#{@fleet_agent}"),
+        ["", "b1", "b2"],
+        "{}",
+        f.diagnostics()
+    );
+    let pane = monitor_pane(&f, "b2");
+    poll("b2's log in its pane", || {
+        f.screen(&pane, false).contains("on b")
+    });
+    f.fleet_at(&f.repo, &env, &["down"])
+        .success()
+        .stdout_has("closed the monitor repo-monitor");
+    assert!(f.sessions().is_empty(), "{:?}", f.sessions());
+}

@@ -398,3 +398,15 @@ pub fn monitor_up(plan: &Plan) -> Result<()> {
     super::sessions::sessions_batch(plan, &dir, &[], false, stale, &exe).run()?;
     Ok(())
 }
+
+/// `down` of a fleet whose agents are all on hosts: the monitor closed, when it runs; its
+/// name then.
+pub fn monitor_down(plan: &Plan) -> Result<Option<String>> {
+    let monitor = plan.monitor_session();
+    let owned = super::owned(plan, &crate::tmux::sessions()?);
+    if !owned.contains(&monitor) {
+        return Ok(None);
+    }
+    crate::tmux::one("kill-session", &["-t", &crate::tmux::exact(&monitor)])?;
+    Ok(Some(monitor))
+}
