@@ -36,15 +36,15 @@ pub enum Command {
     Validate,
     /// Create worktrees and sessions for agents not running and not finished, then the monitor
     Up(UpArgs),
-    /// Attach to an agent's session, or to the monitor without NAME
+    /// Attach to an agent's session (on its host over ssh -t), or to the monitor without NAME
     Attach(AttachArgs),
     /// Show each agent's state, branch, work and last log line
     Status(StatusArgs),
-    /// Print an agent's log, or follow it with -f
+    /// Print an agent's log, or follow it with -f (an agent on another host: over ssh)
     Logs(LogsArgs),
     /// Show an agent's work against base: its commits, uncommitted and untracked changes
     Diff(DiffArgs),
-    /// Wait until the agents finish; exit 1 if any failed, 124 on timeout
+    /// Wait until the agents finish, here and on hosts; exit 1 if any failed or is unreachable, 124 on timeout
     Wait(WaitArgs),
     /// Merge an agent's branch into base in the main checkout, after checks (an agent on another host: its branch fetched from there first)
     Merge(MergeArgs),
@@ -112,6 +112,10 @@ pub struct UpArgs {
 pub struct AttachArgs {
     /// The agent (default: the monitor)
     pub name: Option<String>,
+    /// An agent on another host: on this terminal even inside tmux (the window `attach`
+    /// opens there runs this) (internal)
+    #[arg(long, hide = true, requires = "name")]
+    pub here: bool,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +145,10 @@ pub struct LogsArgs {
     /// How many of the last lines to print first
     #[arg(short = 'n', long, value_name = "N", default_value_t = 50)]
     pub lines: usize,
+    /// With --follow: the monitor's pane, which follows on after the agent ends and, for an
+    /// agent on another host, across the host's drops (internal)
+    #[arg(long, hide = true, requires = "follow")]
+    pub monitor: bool,
 }
 
 #[derive(Debug, Args)]

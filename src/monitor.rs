@@ -1,5 +1,6 @@
 //! The monitor session `<project>-monitor`: a status pane plus one pane per agent (titled with
-//! its name) following its log, tiled, in as many windows as it takes.
+//! its name) following its log, tiled, in as many windows as it takes; an agent on another
+//! host has its pane too, following its log there over ssh.
 use std::path::Path;
 
 use crate::manifest::Plan;
@@ -19,15 +20,27 @@ pub fn layout(plan: &Plan) -> Vec<(usize, String)> {
     let mut panes = vec![(0, String::new())];
     let mut in_window = 1;
     let mut window = 0;
-    for agent in &plan.agents {
+    for name in agents(plan) {
         if in_window >= plan.per_window {
             window += 1;
             in_window = 0;
         }
-        panes.push((window, agent.name.clone()));
+        panes.push((window, name.to_string()));
         in_window += 1;
     }
     panes
+}
+
+/// The agents the monitor shows, in order: this machine's, then those on other hosts.
+fn agents(plan: &Plan) -> impl Iterator<Item = &str> {
+    let here = plan.agents.iter().map(|a| a.name.as_str());
+    here.chain(plan.remote.iter().map(|r| r.agent.name.as_str()))
+}
+
+/// The monitor in `snap` is not the one this plan gives (agents or `per_window` changed, a
+/// pane closed, added or ended): `up` rebuilds it.
+pub fn stale(plan: &Plan, snap: &tmux::Snapshot) -> bool {
+    snap.dead_pane() || snap.layout() != layout(plan)
 }
 
 /// Each pane's border: its title and, once known, its agent's state (`@fleet_state`, kept
@@ -57,15 +70,23 @@ pub fn mark(panes: &[tmux::Pane], labels: &[(String, String)]) {
     }
 }
 
-fn follow(log: &Path) -> Vec<String> {
-    // `-F` keeps following when the log is created late or rotated.
-    vec![
-        "tail".into(),
-        "-n".into(),
-        "200".into(),
-        "-F".into(),
-        log.display().to_string(),
-    ]
+/// The lines of its log a pane starts with.
+const LINES: &str = "200";
+
+/// The command of an agent's pane: `tail -F` of the log of an agent here (`-F` keeps
+/// following when the log is created late or rotated); for an agent on another host, this
+/// fleet following its log there (see [`crate::launch::remote::pane_command`]).
+fn follow(plan: &Plan, fleet_exe: &Path, name: &str) -> Vec<String> {
+    match plan.agents.iter().find(|a| a.name == name) {
+        Some(agent) => vec![
+            "tail".into(),
+            "-n".into(),
+            LINES.into(),
+            "-F".into(),
+            agent.log.display().to_string(),
+        ],
+        None => crate::launch::remote::pane_command(plan, fleet_exe, name, LINES),
+    }
 }
 
 /// Add the commands that build the monitor session to `batch`.
@@ -114,8 +135,8 @@ pub fn build(plan: &Plan, fleet_exe: &Path, batch: &mut Batch) {
     style(batch);
     // The agents' panes, each in the window the layout gives it (the status pane is first).
     let mut current = 0;
-    for (agent, (window, _)) in plan.agents.iter().zip(layout(plan).into_iter().skip(1)) {
-        let mut cmd = follow(&agent.log);
+    for (window, name) in layout(plan).into_iter().skip(1) {
+        let mut cmd = follow(plan, fleet_exe, &name);
         if window != current {
             current = window;
             let name = format!("monitor-{}", window + 1);
@@ -132,11 +153,8 @@ pub fn build(plan: &Plan, fleet_exe: &Path, batch: &mut Batch) {
         // pane is the window's active one: its agent goes in a pane option, which is how
         // fleet knows the pane again (the title is only for show: `tail` prints what the
         // agent printed, terminal title sequences included).
-        batch.and("select-pane", &["-t", &win, "-T", &agent.name]);
-        batch.and(
-            "set-option",
-            &["-p", "-t", &win, "@fleet_agent", &agent.name],
-        );
+        batch.and("select-pane", &["-t", &win, "-T", &name]);
+        batch.and("set-option", &["-p", "-t", &win, "@fleet_agent", &name]);
         // Re-tile after each split so the next split has room.
         batch.and("select-layout", &["-t", &win, "tiled"]);
     }

@@ -1,4 +1,5 @@
-//! `fleet attach [NAME]`: into an agent's session, or the monitor.
+//! `fleet attach [NAME]`: into an agent's session, or the monitor; an agent on another host
+//! over `ssh -t` (in a new window when inside tmux).
 use anyhow::Result;
 
 use crate::cli::AttachArgs;
@@ -7,6 +8,14 @@ use crate::state::{Dir, Record};
 use crate::tmux;
 
 pub fn run(plan: &Plan, args: &AttachArgs) -> Result<i32> {
+    if let Some(r) = args
+        .name
+        .as_deref()
+        .and_then(|n| crate::launch::remote::find(plan, n))
+    {
+        let exe = std::env::current_exe()?;
+        return crate::launch::remote::attach(plan, r, &exe, args.here);
+    }
     let (session, what) = match &args.name {
         Some(name) => {
             let agent = plan.agent(name)?;

@@ -37,6 +37,13 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
             Err(e) => errors.push(format!("{e:#}")),
         }
     }
+    if args.names.is_empty() && names.local.is_none() {
+        // No agent here, so the part above did not run: the monitor (of the remote agents)
+        // closes with the fleet.
+        if let Some(monitor) = crate::launch::remote::monitor_down(plan)? {
+            crate::info!("closed the monitor {monitor}");
+        }
+    }
     let mut flags = Vec::new();
     if args.rm_worktrees {
         flags.push("--rm-worktrees");

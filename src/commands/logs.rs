@@ -1,5 +1,6 @@
 //! `fleet logs NAME [-f] [-n N]`: the last lines of an agent's log; `-f` follows it until the
-//! agent exits (or Ctrl-C), waiting for a log that does not exist yet.
+//! agent exits (or Ctrl-C), waiting for a log that does not exist yet. An agent on another
+//! host: its fleet's `logs` there, over ssh.
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -19,6 +20,9 @@ const POLL: Duration = Duration::from_millis(200);
 const SESSION_CHECK: Duration = Duration::from_secs(2);
 
 pub fn run(plan: &Plan, args: &LogsArgs) -> Result<i32> {
+    if let Some(r) = crate::launch::remote::find(plan, &args.name) {
+        return crate::launch::remote::logs(plan, r, args.lines, args.follow, args.monitor);
+    }
     let agent = plan.agent(&args.name)?;
     let mut out = std::io::stdout().lock();
     let mut offset = match File::open(&agent.log) {
@@ -57,7 +61,8 @@ pub fn run(plan: &Plan, args: &LogsArgs) -> Result<i32> {
         // records the end, so nothing is missed.
         let ended = watch.ended();
         offset = copy_new(&agent.log, offset, &mut out)?;
-        if ended || util::interrupted() {
+        // The monitor's pane follows on (a rerun or `continue` writes to the same log).
+        if (ended && !args.monitor) || util::interrupted() {
             return Ok(0);
         }
         std::thread::sleep(POLL);

@@ -97,7 +97,7 @@ const TAIL: &str = r#".SH "STATUS JSON"
 success
 .TP
 \fB1\fR
-a runtime error (printed as \fIerror: ...\fR on stderr); for \fBfleet wait\fR, an awaited agent failed, was stopped, lost, blocked or never started
+a runtime error (printed as \fIerror: ...\fR on stderr); for \fBfleet wait\fR, an awaited agent failed, was stopped, lost, blocked or never started, or is unreachable (its host failed 3 asks in a row)
 .TP
 \fB2\fR
 bad usage or an invalid manifest (every problem is listed; nothing was changed)

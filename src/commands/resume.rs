@@ -1,6 +1,7 @@
 //! `fleet continue NAME (-m TEXT | -f FILE)`: resume a finished, failed, stopped or lost
 //! agent's conversation with a follow-up instruction, in its own session and worktree,
-//! logging to the same log (appended).
+//! logging to the same log (appended). An agent on another host: its fleet's `continue`
+//! there, the follow-up sent on its stdin.
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -13,6 +14,10 @@ use crate::state::{Dir, State};
 use crate::{usage, util};
 
 pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
+    if let Some(r) = crate::launch::remote::find(plan, &args.name) {
+        let text = follow_up_text(&r.agent, args)?;
+        return crate::launch::remote::resume(plan, r, &text);
+    }
     let agent = plan.agent(&args.name)?;
     let text = follow_up_text(agent, args)?;
     let dir = Dir::new(&plan.state_dir);

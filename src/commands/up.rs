@@ -56,6 +56,10 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
             }
         }
     }
+    if names.local.is_none() {
+        // Nothing started here, so nothing built the monitor yet: its remote agents' panes.
+        crate::launch::remote::monitor_up(plan)?;
+    }
     if !failed.is_empty() {
         bail!(
             "fleet up failed on host{} {}",

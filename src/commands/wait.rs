@@ -1,6 +1,8 @@
 //! `fleet wait [NAMES…] [--timeout SECS]`: block until the agents finish. A progress bar on a
 //! terminal (finished / total, the running ones named), plain lines otherwise. Exit 0 when all
 //! are done, 1 when any failed, was stopped, was lost, is blocked or never started, 124 on timeout.
+//! Agents on other hosts are asked through their host's fleet ([`Waiter`]); a host that
+//! stops answering has its agents `unreachable` (exit 1), see `launch::remote`.
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -9,6 +11,7 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::WaitArgs;
+use crate::launch::remote::{Awaited, Waiter};
 use crate::launch::view::{collect, Detail, View};
 use crate::manifest::Plan;
 use crate::state::State;
@@ -41,30 +44,45 @@ fn describe(v: &View) -> String {
 }
 
 pub fn run(plan: &Plan, args: &WaitArgs) -> Result<i32> {
-    let agents = plan.select(&args.names)?;
+    let split = plan.split_names(&args.names)?;
+    let agents = match &split.local {
+        Some(names) => plan.select(names)?,
+        None => Vec::new(),
+    };
+    let mut remote = Waiter::new(plan, &split.hosts);
     util::defer_interrupts_quietly();
     let deadline = args
         .timeout
         .map(|s| Instant::now() + Duration::from_secs(s));
-    let bar = progress_bar(agents.len())?;
+    let bar = progress_bar(agents.len() + remote.len())?;
     let say = |line: String| match &bar {
         Some(b) => b.println(line),
         None => println!("{line}"),
     };
+    // A host that stops (or starts again) answering: on stderr, or above the bar.
+    let warn = |line: String| match &bar {
+        Some(b) => b.println(format!("warning: {line}")),
+        None => eprintln!("warning: {line}"),
+    };
     let mut told: HashSet<String> = HashSet::new();
     let (code, summary) = loop {
-        let sessions = tmux::sessions()?;
-        let owned = crate::launch::owned(plan, &sessions);
-        let views = collect(plan, &agents, &owned, Detail::States);
-        for v in views.iter().filter(|v| ended(v.state)) {
-            if told.insert(v.agent.name.clone()) {
-                say(describe(v));
+        let mut all: Vec<Awaited> = Vec::new();
+        if !agents.is_empty() {
+            let sessions = tmux::sessions()?;
+            let owned = crate::launch::owned(plan, &sessions);
+            let views = collect(plan, &agents, &owned, Detail::States);
+            all.extend(views.iter().map(awaited));
+        }
+        all.extend(remote.poll(&warn));
+        for a in all.iter().filter(|a| a.ended) {
+            if told.insert(a.name.clone()) {
+                say(a.told.clone());
             }
         }
-        let running: Vec<&str> = views
+        let running: Vec<&str> = all
             .iter()
-            .filter(|v| !ended(v.state))
-            .map(|v| v.agent.name.as_str())
+            .filter(|a| !a.ended)
+            .map(|a| a.name.as_str())
             .collect();
         if let Some(b) = &bar {
             b.set_position(told.len() as u64);
@@ -75,7 +93,7 @@ pub fn run(plan: &Plan, args: &WaitArgs) -> Result<i32> {
             });
         }
         if running.is_empty() {
-            break outcome(&views);
+            break outcome(&all);
         }
         let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
         if timed_out || util::interrupted() {
@@ -96,6 +114,16 @@ pub fn run(plan: &Plan, args: &WaitArgs) -> Result<i32> {
     Ok(code)
 }
 
+/// An agent of this machine as `wait` counts it.
+fn awaited(v: &View) -> Awaited {
+    Awaited {
+        name: v.agent.name.clone(),
+        ended: ended(v.state),
+        done: v.state == State::Done,
+        told: describe(v),
+    }
+}
+
 /// On a terminal, a bar of `total` agents finished (the running ones named); else none.
 fn progress_bar(total: usize) -> Result<Option<ProgressBar>> {
     if !std::io::stderr().is_terminal() {
@@ -114,11 +142,11 @@ fn progress_bar(total: usize) -> Result<Option<ProgressBar>> {
 
 /// All awaited agents ended: exit 0 and `all N done` when every one is done, else 1 naming
 /// those that are not.
-fn outcome(views: &[View]) -> (i32, String) {
+fn outcome(views: &[Awaited]) -> (i32, String) {
     let bad: Vec<&str> = views
         .iter()
-        .filter(|v| v.state != State::Done)
-        .map(|v| v.agent.name.as_str())
+        .filter(|v| !v.done)
+        .map(|v| v.name.as_str())
         .collect();
     if bad.is_empty() {
         return (0, format!("all {} done", views.len()));

@@ -76,7 +76,7 @@ pub fn choose<'v, 'a>(
     // A monitor built for another list of agents or `per_window` (the manifest changed), or
     // with a pane closed, added or ended by hand, is rebuilt.
     let monitor = plan.monitor_session();
-    let changed = snap.dead_pane() || snap.layout() != monitor::layout(plan);
+    let changed = monitor::stale(plan, snap);
     let monitor_stale = owned.contains(&monitor) && changed;
     Choice {
         monitor_alive: owned.contains(&monitor) && !monitor_stale,

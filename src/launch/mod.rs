@@ -14,6 +14,7 @@ pub mod install;
 pub mod pipeline;
 pub mod preflight;
 pub mod queue;
+pub mod remote;
 pub mod sessions;
 pub mod spec;
 pub mod ssh;

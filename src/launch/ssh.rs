@@ -32,6 +32,8 @@ pub fn fleet_version() -> String {
     format!("fleet {}", env!("CARGO_PKG_VERSION"))
 }
 
+/// How long [`Link::stream`] waits for the script there to end once interrupted.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// ssh's exit code when the connection itself failed.
 const SSH_FAILED: i32 = 255;
 
@@ -170,28 +172,94 @@ impl<'a> Link<'a> {
 
     /// Runs the host's fleet on its manifest there: `fleet -f .fleet-remote.yaml ARGS…`.
     pub fn fleet(&self, args: &[&str], input: Option<&[u8]>) -> Result<Output> {
-        let mut script = format!(
-            "{}exec {} -f {REMOTE_MANIFEST}",
-            self.cd(),
-            remote_path(&self.host.fleet)
-        );
-        for a in args {
-            script.push(' ');
-            script.push_str(&shell_quote(a));
-        }
-        self.run(&script, input)
+        self.run(&fleet_script(self.host, args), input)
     }
 
     /// The host's fleet program, one word of a script there: `hosts.NAME.fleet` when it
     /// is this fleet's version, else the copy `up` may have made ([`FLEET_COPY`]).
     pub fn fleet_program(&self) -> String {
-        format!(
-            "\"$(f={}; [ \"$(\"$f\" --version 2>/dev/null)\" = {} ] || f={}; printf %s \"$f\")\"",
-            remote_path(&self.host.fleet),
-            shell_quote(&fleet_version()),
-            FLEET_COPY
-        )
+        fleet_program(self.host)
     }
+
+    /// Runs `script` there, bound to the connection ([`bound`]), its output on this
+    /// process's stdout and stderr as it comes; its exit code. Ctrl-C (or SIGTERM, SIGHUP
+    /// once interrupts are deferred) ends it there too. An error when ssh itself failed.
+    pub fn stream(&self, script: &str) -> Result<i32> {
+        let mut cmd = self.ssh();
+        cmd.arg("--")
+            .arg(&self.host.ssh)
+            .arg(bound(script))
+            // Held open, never written: its end is how the script there learns ours.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        // Its own process group: Ctrl-C reaches this fleet, which ends the script there by
+        // closing the stdin (killing ssh instead would leave the script running there).
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        trace(&cmd);
+        let mut child = cmd.spawn().context("cannot run ssh")?;
+        let mut stdin = child.stdin.take();
+        let mut since: Option<std::time::Instant> = None;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if crate::util::interrupted() {
+                stdin = None;
+                let since = since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() > STOP_WAIT {
+                    // The connection is wedged: ssh's own keepalive would take longer.
+                    let _ = child.kill();
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        drop(stdin);
+        match status.code() {
+            Some(SSH_FAILED) => Err(anyhow!(
+                "host {} (ssh {}) stopped answering",
+                self.host.name,
+                self.host.ssh
+            )),
+            Some(code) => Ok(code),
+            // Killed (by us when interrupted, or by a signal of its own).
+            None => Ok(130),
+        }
+    }
+}
+
+/// `script` bound to the ssh connection it runs on: when the connection ends (the local
+/// ssh was stopped or killed, its fleet died, the network dropped), so does the script. A
+/// session without a terminal gets no hangup from sshd (a remote `tail -f` would linger);
+/// instead a watchdog reads the session's stdin, which the local side holds open and never
+/// writes, and stops the script at its end. The script's stdin is /dev/null; its exit code
+/// is the session's.
+pub fn bound(script: &str) -> String {
+    format!(
+        "exec 3<&0 </dev/null; ({script}) 3<&- & p=$!; \
+         {{ cat <&3 >/dev/null 2>&1; kill $p; }} >/dev/null 2>&1 & w=$!; \
+         exec 3<&-; wait $p; r=$?; kill $w 2>/dev/null; exit $r"
+    )
+}
+
+/// The words of an ssh that runs `script` on `host` on a terminal there (`-t`), for a
+/// person at this terminal (`attach`): run here by [`on_terminal`], or by tmux in a window.
+pub fn terminal_words(host: &Host, script: &str) -> Vec<String> {
+    let mut words = vec!["ssh".to_string(), "-t".into()];
+    words.extend(base_args(host));
+    words.extend(["--".to_string(), host.ssh.clone(), script.to_string()]);
+    words
+}
+
+/// Runs [`terminal_words`] on this terminal (stdin, stdout and stderr); ssh's exit code
+/// (the remote command's, or 255 when the connection failed).
+pub fn on_terminal(host: &Host, script: &str) -> Result<i32> {
+    let words = terminal_words(host, script);
+    let mut cmd = Command::new(&words[0]);
+    cmd.args(&words[1..]);
+    trace(&cmd);
+    let status = cmd.status().context("cannot run ssh")?;
+    Ok(status.code().unwrap_or(130))
 }
 
 impl Drop for Link<'_> {
@@ -205,6 +273,31 @@ impl Drop for Link<'_> {
         let _ = cmd.status();
         let _ = std::fs::remove_file(&self.ctl);
     }
+}
+
+/// The host's fleet program, one word of a script there (see [`Link::fleet_program`]).
+pub fn fleet_program(host: &Host) -> String {
+    format!(
+        "\"$(f={}; [ \"$(\"$f\" --version 2>/dev/null)\" = {} ] || f={}; printf %s \"$f\")\"",
+        remote_path(&host.fleet),
+        shell_quote(&fleet_version()),
+        FLEET_COPY
+    )
+}
+
+/// The script that runs the host's fleet on its manifest there, every argument quoted:
+/// `cd DIR && exec fleet -f .fleet-remote.yaml ARGS…`.
+pub fn fleet_script(host: &Host, args: &[&str]) -> String {
+    let mut script = format!(
+        "cd {} && exec {} -f {REMOTE_MANIFEST}",
+        remote_path(&host.dir),
+        fleet_program(host)
+    );
+    for a in args {
+        script.push(' ');
+        script.push_str(&shell_quote(a));
+    }
+    script
 }
 
 /// A path for a remote shell, quoted; a leading `~/` stays the remote home.

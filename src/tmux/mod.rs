@@ -417,6 +417,28 @@ pub fn attach(session: &str) -> Result<()> {
     attach_here(&target).with_context(|| format!("cannot attach to session {session}"))
 }
 
+/// Opens a window running `command` (its words, run without a shell) after the window of
+/// the pane this process runs in (`$TMUX_PANE`), and shows it. False, and nothing done,
+/// when this process is not in a pane of the server fleet talks to.
+pub fn open_window(name: &str, command: &[String]) -> Result<bool> {
+    let pane = match std::env::var("TMUX_PANE") {
+        Ok(p) if p.starts_with('%') && inside() => p,
+        _ => return Ok(false),
+    };
+    // new-window takes a window: the pane's, by its id.
+    let window = one(
+        "display-message",
+        &["-p", "-t", pane.as_str(), "#{window_id}"],
+    )?;
+    let window = window.trim();
+    // `-n` is read as a format: `#` doubled shows as itself.
+    let name = name.replace('#', "##");
+    let mut args = vec!["-a", "-t", window, "-n", name.as_str()];
+    args.extend(command.iter().map(String::as_str));
+    one("new-window", &args)?;
+    Ok(true)
+}
+
 /// `tmux attach-session -t target` on this terminal.
 fn attach_here(target: &str) -> Result<()> {
     crate::util::trace("tmux", &["attach-session", "-t", target]);

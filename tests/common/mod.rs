@@ -688,6 +688,11 @@ impl Spawned {
         assert!(status.success(), "kill -{signal} failed");
     }
 
+    /// What the command printed on stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
     /// Waits (at most a minute) for the command to end; what it left behind.
     pub fn wait(mut self) -> Run {
         let start = Instant::now();
@@ -716,11 +721,19 @@ impl Spawned {
 impl Fleet {
     /// Starts `fleet ARGS…` in the repo in its own process group, without waiting.
     pub fn spawn_fleet(&self, args: &[&str]) -> Spawned {
+        self.spawn_fleet_env(&[], args)
+    }
+
+    /// [`Fleet::spawn_fleet`] with extra environment variables.
+    pub fn spawn_fleet_env(&self, env: &[(&str, &str)], args: &[&str]) -> Spawned {
         use std::os::unix::process::CommandExt;
         let n = self.counter.fetch_add(1, Ordering::SeqCst);
         let out = self.out_dir.join(format!("{n}.out"));
         let err = self.out_dir.join(format!("{n}.err"));
         let mut cmd = self.command(env!("CARGO_BIN_EXE_fleet"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         cmd.args(args)
             .process_group(0)
             .stdout(fs::File::create(&out).unwrap())

@@ -9,6 +9,7 @@
 //! <tmp>/bin/           `ssh` and `scp` wrappers adding `-F <tmp>/client/ssh_config`
 //! <tmp>/ctl/           a short directory for ControlPath sockets
 //! <tmp>/shared/        programs copied for the remote accounts to run ([`Sshd::share`])
+//! <tmp>/remote-bin/    first on every remote session's PATH (sshd `SetEnv`): agent CLI stubs
 //! <tmp>/remote/<user>/ owned by that user: a place for its repositories; also its TMUX_TMPDIR
 //!                      and, as `<user>/cache`, its XDG_CACHE_HOME
 //! <tmp>/out/           captured stdout/stderr of every command
@@ -351,11 +352,13 @@ impl Sshd {
              UsePAM no\n\
              StrictModes no\n\
              AcceptEnv {MARK} TMUX_TMPDIR XDG_CACHE_HOME\n\
+             SetEnv PATH={root}/remote-bin:/usr/local/bin:/usr/bin:/bin\n\
              PrintMotd no\n\
              X11Forwarding no\n\
              LogLevel VERBOSE\n",
             server = server.display(),
             users = users.join(" "),
+            root = self.root.display(),
         )
     }
 
@@ -491,6 +494,17 @@ impl Sshd {
             .unwrap_or_else(|e| panic!("copy {} to {}: {e}", program.display(), copy.display()));
         chmod(&copy, 0o755);
         copy
+    }
+
+    /// Writes an executable `name` (a stub of an agent CLI) into `<tmp>/remote-bin`, which
+    /// is first on the PATH of every remote session (sshd's `SetEnv`); gives its path.
+    pub fn remote_program(&self, name: &str, script: &str) -> PathBuf {
+        let dir = self.root.join("remote-bin");
+        fs::create_dir_all(&dir).unwrap();
+        chmod(&dir, 0o755);
+        let path = dir.join(name);
+        write(&path, script, 0o755);
+        path
     }
 
     /// A PATH with [`Sshd::bin`] first: `ssh host-a …` (and git's ssh) reach the test sshd.
