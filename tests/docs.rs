@@ -196,7 +196,7 @@ fn the_readme_shows_demo_and_tests_first_and_links_each_doc_once() {
             "{cmd} is not in the README's first 40 lines"
         );
     }
-    for doc in ["docs/design.md", "docs/benchmarks.md"] {
+    for doc in ["docs/design.md", "docs/benchmarks.md", "docs/hosts.md"] {
         let links = readme.matches(&format!("]({doc})")).count();
         assert_eq!(links, 1, "README links {doc} {links} times");
     }
