@@ -2,6 +2,7 @@
 # fleet against the hand-made way, side by side, in one run (issue 7).
 #
 #   scripts/bench.sh [--quick] [--runs R] [--sizes "4 16"] [--status-sizes "4"] [--repos small]
+#                    [--no-hosts]
 #
 # (--quick: N = 4 and 16, 3 runs; BENCH_TIMER=date times with date even with hyperfine.)
 # Builds a release fleet, makes two throw-away repos (a small one and one of 5,000 files) and
@@ -24,7 +25,11 @@
 #            --shortstat` + `git rev-list --count` per agent, on the fresh worktrees and again
 #            once every worktree's index was refreshed (as an agent's own `git status` does),
 #            and against the floor of any status: every file of the N worktrees stat'ed once
-#            (`find`), on every core at once, no git.
+#            (`find`), on every core at once, no git;
+#   hosts    `fleet status --json` of 16 agents on 2 ssh hosts (8 + 8, `sleep 300`, through a
+#            private sshd on 127.0.0.1 into the accounts scripts/ssh-hosts.sh makes, as the
+#            tests do: scripts/bench_hosts.sh) against 16 local agents, interleaved (needs
+#            root, sshd and the accounts, else the row is skipped saying why; --no-hosts).
 # Every run starts clean (branches deleted, untimed). Runs are interleaved (each round runs
 # every variant once, the order rotating) and the table shows medians in milliseconds and
 # the ratio fleet / baseline. Times come from hyperfine (one run per call) when it is
@@ -113,6 +118,10 @@ v_status_floor() {
         sh -c 'find "$@" -size +1000000k' sh >/dev/null
 }
 
+v_status_hosts() {
+    PATH="$HOSTS_PATH" "$FLEET" -f "$HOSTS_YAML" status --json >/dev/null
+}
+
 v_status_shell() {
     local a
     for a in $(agent_names); do
@@ -129,16 +138,18 @@ fi
 
 # ------------------------------------------------------------------ options and tools
 QUICK=0
+HOSTS=1
 RUNS=
 REPOS=(small big)
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
+        --no-hosts) HOSTS=0 ;;
         --runs) RUNS="$2"; shift ;;
-        --sizes) read -ra SIZES_ARG <<< "$2"; shift ;;
-        --status-sizes) read -ra STATUS_ARG <<< "$2"; shift ;;
+        --sizes) read -ra SIZES_ARG <<< "$2"; SIZES_SET=1; shift ;;
+        --status-sizes) read -ra STATUS_ARG <<< "$2"; STATUS_SET=1; shift ;;
         --repos) read -ra REPOS <<< "$2"; shift ;;
-        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
         *) say "unknown option $1 (try --help)"; exit 2 ;;
     esac
     shift
@@ -148,8 +159,8 @@ if [ "$QUICK" = 1 ]; then
 else
     SIZES=(4 16 64); STATUS_SIZES=(4 16 32 64); RUNS=${RUNS:-5}
 fi
-[ -z "${SIZES_ARG+x}" ] || SIZES=("${SIZES_ARG[@]}")
-[ -z "${STATUS_ARG+x}" ] || STATUS_SIZES=("${STATUS_ARG[@]}")
+[ -z "${SIZES_SET:-}" ] || SIZES=("${SIZES_ARG[@]}")
+[ -z "${STATUS_SET:-}" ] || STATUS_SIZES=("${STATUS_ARG[@]}")
 
 for tool in git tmux cargo; do
     command -v "$tool" >/dev/null || { say "$tool is not installed; scripts/tools.sh or your package manager installs it"; exit 1; }
@@ -169,7 +180,13 @@ COMMIT=$(git describe --always --dirty 2>/dev/null || echo unknown)
 # ------------------------------------------------------------------ a private world
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fleet-bench.XXXXXX")
 WORK=$(cd "$WORK" && pwd -P)
+# shellcheck source=scripts/bench_hosts.sh
+. scripts/bench_hosts.sh
 cleanup() {
+    if [ -n "$HOSTS_SSHD_PID" ]; then
+        PATH="$HOSTS_PATH" "$FLEET" -f "$HOSTS_YAML" down --rm-worktrees --force >/dev/null 2>&1 || true
+        hosts_stop
+    fi
     tmux kill-server 2>/dev/null || true
     rm -rf "$WORK"
 }
@@ -198,13 +215,18 @@ make_repo() { # NAME FILES
     git -C "$repo" commit -q -m "synthetic repo of $2 files"
     # Packed, as a clone is (5,000 loose objects would make every checkout a disk walk).
     git -C "$repo" gc -q
-    local n a
+    local n
     for n in "${SIZES[@]}" "${STATUS_SIZES[@]}"; do
-        {
-            printf 'project: bench\ncommand: sleep 300\nagents:\n'
-            for a in $(N=$n agent_names); do printf '  - name: %s\n    task: task.md\n' "$a"; done
-        } > "$repo/fleet-$n.yaml"
+        N=$n make_manifest "$repo/fleet-$n.yaml"
     done
+}
+
+make_manifest() { # FILE (N agents)
+    local a
+    {
+        printf 'project: bench\ncommand: sleep 300\nagents:\n'
+        for a in $(agent_names); do printf '  - name: %s\n    task: task.md\n' "$a"; done
+    } > "$1"
 }
 say "making the repos (${REPOS[*]}; small: 20 files, big: 5,000 files)"
 for repo in "${REPOS[@]}"; do
@@ -336,6 +358,47 @@ for repo in "${REPOS[@]}"; do
     reset_repo
 done
 
+# ------------------------------------------------------------------ 16 agents on 2 hosts
+hosts_row() {
+    local why
+    why=$(hosts_missing)
+    if [ "$HOSTS" = 0 ] || [ -n "$why" ] || [[ " ${REPOS[*]} " != *" small "* ]]; then
+        [ "$HOSTS" = 0 ] && why="--no-hosts"
+        [ -n "$why" ] || why="needs the small repo (--repos)"
+        row "small|16|status --json, 8+8 agents on 2 ssh hosts vs 16 local (skipped: $why)" "" ""
+        say "hosts row skipped: $why"
+        return
+    fi
+    REPO="$WORK/small" WT="$WORK/small.worktrees" N=16
+    reset_repo
+    [ -f "$REPO/fleet-16.yaml" ] || N=16 make_manifest "$REPO/fleet-16.yaml"
+    hosts_start
+    mkdir -p "$REPO/hosts"
+    HOSTS_YAML="$REPO/hosts/fleet.yaml"
+    export HOSTS_YAML HOSTS_PATH
+    hosts_manifest 16 "$HOSTS_YAML"
+    say "small repo, 16 agents on 2 hosts: status, $RUNS rounds against 16 local"
+    "$FLEET" -f "$REPO/fleet-16.yaml" up >/dev/null
+    PATH="$HOSTS_PATH" "$FLEET" -f "$HOSTS_YAML" up >/dev/null
+    local running
+    running=$(PATH="$HOSTS_PATH" "$FLEET" -f "$HOSTS_YAML" status --json | grep -o '"state": *"running"' | wc -l)
+    [ "$running" = 16 ] || { say "only $running of the 16 agents on the hosts run"; exit 1; }
+    local r v order
+    for ((r = 0; r < RUNS; r++)); do
+        order=(status status_hosts)
+        [ $((r % 2)) = 0 ] || order=(status_hosts status)
+        for v in "${order[@]}"; do
+            timeit "$v" >> "$WORK/times/hosts-$v"
+        done
+    done
+    row "small|16|status --json, 8+8 agents on 2 ssh hosts vs 16 local" "hosts-status_hosts" "hosts-status"
+    PATH="$HOSTS_PATH" "$FLEET" -f "$HOSTS_YAML" down --rm-worktrees --force >/dev/null
+    hosts_stop
+    "$FLEET" -f "$REPO/fleet-16.yaml" down --rm-worktrees --force >/dev/null
+    reset_repo
+}
+hosts_row
+
 # ------------------------------------------------------------------ the table
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
 echo
@@ -346,6 +409,10 @@ echo "| repo | N | comparison | fleet ms | baseline ms | fleet / baseline |"
 echo "|---|---:|---|---:|---:|---:|"
 for r in "${ROWS[@]}"; do
     IFS='|' read -r repo n what fkey bkey <<< "$r"
+    if [ -z "$fkey" ]; then
+        echo "| $repo | $n | $what | - | - | - |"
+        continue
+    fi
     f=$(median "$WORK/times/$fkey")
     if [ -n "$bkey" ]; then
         b=$(median "$WORK/times/$bkey")
@@ -357,6 +424,7 @@ for r in "${ROWS[@]}"; do
 done
 echo
 for repo in "${REPOS[@]}"; do
+    [ "${#SIZES[@]}" -gt 1 ] || continue
     lo=${SIZES[1]:-}; hi=${SIZES[-1]}
     [ -n "$lo" ] && [ "$lo" != "$hi" ] || continue
     f_lo=$(median "$WORK/times/$repo-$lo-fleet"); f_hi=$(median "$WORK/times/$repo-$hi-fleet")

@@ -176,7 +176,8 @@ impl<'a> Link<'a> {
     }
 
     /// The host's fleet program, one word of a script there: `hosts.NAME.fleet` when it
-    /// is this fleet's version, else the copy `up` may have made ([`FLEET_COPY`]).
+    /// is this fleet's version, else the copy `up` may have made ([`FLEET_COPY`]). Only a
+    /// host with that copy pays for asking the named one its version.
     pub fn fleet_program(&self) -> String {
         fleet_program(self.host)
     }
@@ -278,10 +279,9 @@ impl Drop for Link<'_> {
 /// The host's fleet program, one word of a script there (see [`Link::fleet_program`]).
 pub fn fleet_program(host: &Host) -> String {
     format!(
-        "\"$(f={}; [ \"$(\"$f\" --version 2>/dev/null)\" = {} ] || f={}; printf %s \"$f\")\"",
-        remote_path(&host.fleet),
-        shell_quote(&fleet_version()),
-        FLEET_COPY
+        "\"$(f={own}; [ ! -x {FLEET_COPY} ] || [ \"$(\"$f\" --version 2>/dev/null)\" = {want} ] || f={FLEET_COPY}; printf %s \"$f\")\"",
+        own = remote_path(&host.fleet),
+        want = shell_quote(&fleet_version()),
     )
 }
 
