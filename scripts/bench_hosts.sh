@@ -93,7 +93,7 @@ hosts_stop() {
 hosts_manifest() { # N FILE
     local n=$1 i
     {
-        printf 'project: bench\ncommand: sleep 300\nhosts:\n'
+        printf 'project: bench-hosts\ncommand: sleep 300\nhosts:\n'
         printf '  host-a: {ssh: host-a, dir: %s/repo, fleet: %s}\n' "$HOSTS_DIR_a" "$HOSTS_FLEET"
         printf '  host-b: {ssh: host-b, dir: %s/repo, fleet: %s}\n' "$HOSTS_DIR_b" "$HOSTS_FLEET"
         printf 'agents:\n'
