@@ -48,6 +48,9 @@ pub enum Command {
     Wait(WaitArgs),
     /// Merge an agent's branch into base in the main checkout, after checks (an agent on another host: its branch fetched from there first)
     Merge(MergeArgs),
+    /// Which agents' branches conflict, with base and with each other, and in which files;
+    /// exit 1 when any does (nothing is changed)
+    Conflicts(ConflictsArgs),
     /// Resume a finished, failed or lost agent's conversation with a follow-up instruction
     Continue(ContinueArgs),
     /// Stop the agents' sessions (and the monitor once none is left); keeps work
@@ -196,6 +199,15 @@ pub struct MergeArgs {
     /// commits its branch lacks
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConflictsArgs {
+    /// Agents to compare (default: all)
+    pub names: Vec<String>,
+    /// Print one JSON object (its shape is in `fleet man`, CONFLICTS JSON)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -8,8 +8,17 @@ use clap::CommandFactory;
 use crate::cli::{Cli, CompletionShell};
 
 /// The subcommands whose positional arguments are agent names.
-pub const AGENT_COMMANDS: [&str; 9] = [
-    "up", "attach", "status", "logs", "diff", "wait", "merge", "continue", "down",
+pub const AGENT_COMMANDS: [&str; 10] = [
+    "up",
+    "attach",
+    "status",
+    "logs",
+    "diff",
+    "wait",
+    "merge",
+    "conflicts",
+    "continue",
+    "down",
 ];
 
 /// The subcommands that take at most one agent name.

@@ -6,6 +6,7 @@ use crate::cli::{Cli, Command};
 
 pub mod attach;
 pub mod completions;
+pub mod conflicts;
 pub mod diff;
 pub mod doctor;
 pub mod down;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Diff(args) => diff::run(&crate::launch::load(file)?.need_base()?, &args),
         Command::Wait(args) => wait::run(&crate::launch::load(file)?, &args),
         Command::Merge(args) => merge::run(&crate::launch::load(file)?.need_base()?, &args),
+        Command::Conflicts(args) => conflicts::run(&crate::launch::load(file)?.need_base()?, &args),
         Command::Continue(args) => resume::run(&crate::launch::load(file)?, &args),
         Command::Down(args) => down::run(&crate::launch::load(file)?, &args),
         Command::Doctor => doctor::run(file),

@@ -13,6 +13,7 @@ use anyhow::{bail, Result};
 
 mod diff;
 mod merge;
+mod merge_tree;
 mod register;
 mod remote;
 mod removal;
@@ -22,6 +23,7 @@ mod worktrees;
 
 pub use diff::{diff_revs, diff_worktree};
 pub use merge::{merge, operation_in_progress, Merged};
+pub use merge_tree::{merge_trees, TreeMerge};
 pub use register::{register_worktree, registrar, unmake_worktree, Registrar};
 pub use remote::{fetch, push};
 pub use removal::{
@@ -180,23 +182,49 @@ fn check(dir: &Path, args: &[&str]) -> Result<bool> {
 }
 
 pub fn version() -> Result<String> {
+    let (v, found) = installed()?;
+    if found < MIN_VERSION {
+        bail!(
+            "git {v}{} is too old; install git {}.{} or newer (or put it first on PATH)",
+            where_git(),
+            MIN_VERSION.0,
+            MIN_VERSION.1
+        );
+    }
+    Ok(v)
+}
+
+/// The installed git's version: as it says it, and its (major, minor).
+fn installed() -> Result<(String, (u32, u32))> {
     let out = run(Path::new("."), &["--version"])?;
     let v = out.trim().trim_start_matches("git version ").to_string();
     let mut nums = v
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|n| n.parse::<u32>().ok());
     let found = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
-    if found < MIN_VERSION {
+    Ok((v, found))
+}
+
+/// ` (/usr/bin/git)`: where the git on PATH is, for a message about its version.
+fn where_git() -> String {
+    which::which("git")
+        .map(|p| format!(" ({})", p.display()))
+        .unwrap_or_default()
+}
+
+/// Refuse, naming `what` needs it, when the installed git is older than `min`; the version
+/// (major, minor) otherwise.
+pub fn require_version(min: (u32, u32), what: &str) -> Result<(u32, u32)> {
+    let (v, found) = installed()?;
+    if found < min {
         bail!(
-            "git {v}{} is too old; install git {}.{} or newer (or put it first on PATH)",
-            which::which("git")
-                .map(|p| format!(" ({})", p.display()))
-                .unwrap_or_default(),
-            MIN_VERSION.0,
-            MIN_VERSION.1
+            "{what} needs git {}.{} or newer, and this git is {v}{}; install a newer git (or put it first on PATH)",
+            min.0,
+            min.1,
+            where_git()
         );
     }
-    Ok(v)
+    Ok(found)
 }
 
 /// The top directory of the repository holding `dir`, or None outside any repository.
