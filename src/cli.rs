@@ -46,7 +46,9 @@ pub enum Command {
     Diff(DiffArgs),
     /// Wait until the agents finish, here and on hosts; exit 1 if any failed or is unreachable, 124 on timeout
     Wait(WaitArgs),
-    /// Merge an agent's branch into base in the main checkout, after checks (an agent on another host: its branch fetched from there first)
+    /// Merge agents' branches into base in the main checkout, one after another, each
+    /// verified; stop at the first conflict or failed verify (an agent on another host: its
+    /// branch fetched from there first)
     Merge(MergeArgs),
     /// Which agents' branches conflict, with base and with each other, and in which files;
     /// exit 1 when any does (nothing is changed)
@@ -186,19 +188,43 @@ pub struct ContinueArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["names", "all"])))]
+#[command(group(clap::ArgGroup::new("strategy").args(["ff", "no_ff", "ff_only", "squash", "rebase"])))]
 pub struct MergeArgs {
-    /// The agent whose branch to merge
-    pub name: String,
-    /// Squash the agent's commits into one commit on base
+    /// The agents whose branches to merge, one after another (in dependency, else manifest,
+    /// order), each verified; the train stops at the first conflict or failed verify
+    pub names: Vec<String>,
+    /// Merge every agent that is done; the others are skipped, each with its reason
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    /// git's default: a fast-forward when base has nothing the branch lacks, else a merge
+    /// commit
+    #[arg(long)]
+    pub ff: bool,
+    /// Always a merge commit
+    #[arg(long)]
+    pub no_ff: bool,
+    /// Only a fast-forward: stop when base has commits the branch lacks
+    #[arg(long)]
+    pub ff_only: bool,
+    /// Squash each agent's commits into one commit on base
     #[arg(long)]
     pub squash: bool,
-    /// Merge even though the agent's verify failed
+    /// Replay each agent's commits on base (in a scratch copy: its branch stays as it is),
+    /// then fast-forward
+    #[arg(long)]
+    pub rebase: bool,
+    /// Merge even though the agent's verify failed, and run no verify after merging
     #[arg(long)]
     pub no_verify: bool,
     /// Merge even though the agent failed (non-zero exit, timeout, …) or its worktree holds
     /// commits its branch lacks
     #[arg(long)]
     pub force: bool,
+    /// On a conflict or a failed verify, hand it back to the agent (as `fleet continue`
+    /// does) with the conflicting files or verify's output
+    #[arg(long)]
+    pub resume_agent: bool,
 }
 
 #[derive(Debug, Args)]

@@ -22,7 +22,7 @@ pub const AGENT_COMMANDS: [&str; 10] = [
 ];
 
 /// The subcommands that take at most one agent name.
-const ONE_AGENT: [&str; 5] = ["attach", "logs", "diff", "merge", "continue"];
+const ONE_AGENT: [&str; 4] = ["attach", "logs", "diff", "continue"];
 
 pub fn run(shell: CompletionShell) -> Result<i32> {
     print!("{}", script(shell));

@@ -31,6 +31,19 @@ pub fn operation_in_progress(checkout: &Path) -> Result<Option<&'static str>> {
         .map(|(_, (_, what))| what))
 }
 
+/// How [`merge`] brings a revision in: git's own ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    /// `git merge`: a fast-forward when it can be, else a merge commit.
+    Merge,
+    /// `git merge --no-ff`: always a merge commit.
+    NoFf,
+    /// `git merge --ff-only`: only a fast-forward.
+    FfOnly,
+    /// `git merge --squash` and a commit: one new commit with the changes.
+    Squash,
+}
+
 /// How [`merge`] ended.
 #[derive(Debug)]
 pub enum Merged {
@@ -38,27 +51,38 @@ pub enum Merged {
     Ok(String),
     /// Conflicts: these files; the merge was undone (`git reset --merge`).
     Conflict(Vec<String>),
+    /// [`How::FfOnly`] and the checkout's branch has commits the revision lacks; nothing
+    /// was changed.
+    NotFastForward,
 }
 
-/// Merge `rev` (a full ref, `refs/heads/BRANCH` or a fetched `refs/remotes/…`: a tag of
-/// the same short name does not shadow it) into the branch checked out in `repo` (`--squash`: one new commit). On a conflict the
-/// merge is undone and the conflicting files returned; on any other failure too the checkout
-/// is put back as it was and git's message returned as the error. It refuses to start while
-/// the user has an operation under way ([`operation_in_progress`]), so what it undoes
-/// (`git reset --merge`) is only ever its own merge.
-pub fn merge(repo: &Path, rev: &str, squash: bool, message: &str) -> Result<Merged> {
+/// Merge `rev` (a full ref, `refs/heads/BRANCH`, so that a tag of that name does not shadow
+/// it, or a commit id) into the branch checked out in `repo`, as `how` says. On a conflict
+/// the merge is undone and the conflicting files returned; on any other failure too the
+/// checkout is put back as it was and git's message returned as the error. It refuses to
+/// start while the user has an operation under way ([`operation_in_progress`]), so what it
+/// undoes (`git reset --merge`) is only ever its own merge.
+pub fn merge(repo: &Path, rev: &str, how: How, message: &str) -> Result<Merged> {
     if let Some(what) = operation_in_progress(repo)? {
         bail!(
             "{} has {what} in progress; finish or abort it first (nothing was changed)",
             repo.display()
         );
     }
-    let branch = rev.strip_prefix("refs/heads/").unwrap_or(rev);
+    if how == How::FfOnly && !super::is_ancestor(repo, "HEAD", rev)? {
+        return Ok(Merged::NotFastForward);
+    }
     let mut args = vec!["merge", "--no-edit"];
-    if squash {
-        args.push("--squash");
-    } else {
-        args.extend(["-m", message]);
+    match how {
+        How::Squash => args.push("--squash"),
+        How::Merge | How::NoFf | How::FfOnly => {
+            args.extend(["-m", message]);
+            args.extend(match how {
+                How::NoFf => Some("--no-ff"),
+                How::FfOnly => Some("--ff-only"),
+                _ => None,
+            });
+        }
     }
     args.push(rev);
     let out = git(repo, &args).output()?;
@@ -77,17 +101,17 @@ pub fn merge(repo: &Path, rev: &str, squash: bool, message: &str) -> Result<Merg
         }
         undo?;
         bail!(
-            "`git merge {branch}` in {} failed: {}",
+            "`git merge {rev}` in {} failed: {}",
             repo.display(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    if squash {
+    if how == How::Squash {
         let out = git(repo, &["commit", "--no-edit", "-m", message]).output()?;
         if !out.status.success() {
             let _ = run(repo, &["reset", "--merge"]);
             bail!(
-                "`git commit` of the squashed {branch} in {} failed (the squash was undone): {}",
+                "`git commit` of the squashed {rev} in {} failed (the squash was undone): {}",
                 repo.display(),
                 String::from_utf8_lossy(&out.stderr).trim()
             );
@@ -95,4 +119,27 @@ pub fn merge(repo: &Path, rev: &str, squash: bool, message: &str) -> Result<Merg
         said.push_str(&String::from_utf8_lossy(&out.stdout));
     }
     Ok(Merged::Ok(said))
+}
+
+/// Take back a merge fleet just made: the branch checked out in `repo` goes from `made` (the
+/// commit the merge made, which HEAD must still be) back to `before`, with `git reset
+/// --keep`, which keeps any change in the checkout that the reset does not have to touch and
+/// refuses rather than overwrite one. Refuses, changing nothing, when HEAD is not `made`
+/// (someone else moved it since).
+pub fn undo_merge(repo: &Path, made: &str, before: &str) -> Result<()> {
+    let head = super::rev_parse(repo, "HEAD")?;
+    if head != made {
+        bail!(
+            "{} moved on since fleet's merge (HEAD is {}, not {}): not undoing it",
+            repo.display(),
+            short(&head),
+            short(made)
+        );
+    }
+    run(repo, &["reset", "--quiet", "--keep", before]).map(drop)
+}
+
+/// The first 12 hex digits of a commit id.
+pub fn short(oid: &str) -> &str {
+    &oid[..oid.len().min(12)]
 }

@@ -2,7 +2,8 @@
 //! fleet starts a git process ([`Git::output`]; everything in `git/` goes through [`git`]),
 //! and the only place for git's version, repository discovery, refs and branches, and
 //! questions about commits. Worktrees (`worktrees`, `removal`), the stats `status` shows
-//! (`stats`), diffs printed for the user (`diff`) and merges (`merge`) live beside it and
+//! (`stats`), diffs printed for the user (`diff`), merges (`merge`), merges computed without a
+//! checkout (`merge_tree`) and rebased copies of a branch (`rebase`) live beside it and
 //! are re-exported here, so callers say `git::…` whatever file holds it.
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -14,6 +15,7 @@ use anyhow::{bail, Result};
 mod diff;
 mod merge;
 mod merge_tree;
+mod rebase;
 mod register;
 mod remote;
 mod removal;
@@ -22,8 +24,9 @@ mod stats;
 mod worktrees;
 
 pub use diff::{diff_revs, diff_worktree};
-pub use merge::{merge, operation_in_progress, Merged};
+pub use merge::{merge, operation_in_progress, short, undo_merge, How, Merged};
 pub use merge_tree::{merge_trees, TreeMerge};
+pub use rebase::{rebased_copy, Rebased};
 pub use register::{register_worktree, registrar, unmake_worktree, Registrar};
 pub use remote::{fetch, push};
 pub use removal::{

@@ -15,9 +15,11 @@ pub mod pipeline;
 pub mod preflight;
 pub mod queue;
 pub mod remote;
+pub mod resume;
 pub mod sessions;
 pub mod spec;
 pub mod ssh;
+pub mod train;
 pub mod view;
 pub mod worktrees;
 

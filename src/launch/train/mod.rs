@@ -1,0 +1,363 @@
+//! The merge train: `fleet merge NAME…` and `fleet merge --all` bring agents' branches into
+//! `base` in the main checkout one after another, in dependency order (manifest order
+//! otherwise), each merged as the strategy says and then checked with the agent's `verify:`
+//! on the result. The train stops at the first conflict or failed verify with base at the
+//! last good merge: a conflict is aborted (`git reset --merge`), a merge that failed verify
+//! is taken back (`git reset --keep` to the commit before it, only while base is still at
+//! the commit fleet made), so nothing half-merged remains. `--resume-agent` hands the
+//! conflict or verify's output back to the agent (as `fleet continue` does).
+//!
+//! Everything is checked before the first merge (`checks`); named agents that may not be
+//! merged refuse the whole train, `--all` skips them, each with its reason. Each merge takes
+//! the `.fleet` lock and checks again, so a long verify does not hold up the queue.
+use anyhow::{bail, Result};
+
+use crate::git::{self, How, Merged, Rebased};
+use crate::launch::view::{self, state_of, View};
+use crate::launch::LOCK_WAIT;
+use crate::manifest::{Agent, Plan};
+use crate::state::{Dir, State};
+use crate::util;
+
+pub mod checks;
+mod report;
+mod verify;
+
+/// How each branch is brought into base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// `git merge` as asked (`--ff`, the default, `--no-ff`, `--ff-only`, `--squash`).
+    Git(How),
+    /// The branch's commits replayed on base in a scratch copy, then fast-forwarded.
+    Rebase,
+}
+
+/// The train's options, from the command line.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub strategy: Strategy,
+    /// Merge an agent whose verify failed, and run no verify after merging.
+    pub no_verify: bool,
+    /// Merge a failed agent, or one whose worktree holds commits its branch lacks.
+    pub force: bool,
+    /// Hand a conflict or a failed verify back to the agent.
+    pub resume_agent: bool,
+    /// Every agent (those that may not be merged are skipped), not named ones.
+    pub all: bool,
+}
+
+/// What the train does with an agent, decided before the first merge.
+enum Verdict {
+    /// Merge it: its branch has this many commits base lacks.
+    Merge(u64),
+    /// Its branch has nothing base lacks.
+    Nothing,
+    /// Leave it out, for these reasons.
+    Skip(Vec<String>),
+}
+
+/// Why the train stopped at an agent.
+enum Stop {
+    /// Something changed since the train began (the checkout, the agent): these refusals.
+    Refused(Vec<String>),
+    /// The merge (or the rebase) conflicts in these files; it was aborted.
+    Conflict(Vec<String>),
+    /// `--ff-only`, and base has commits the branch lacks.
+    NotFastForward,
+    /// Verify failed on the merge's result; the merge was taken back.
+    Verify {
+        script: String,
+        code: i32,
+        tail: String,
+    },
+}
+
+/// Run the train over the agents named (all with `opts.all`): the exit code, 0 when it ran
+/// to its end; an error (exit 1) when it refused to start or stopped.
+pub fn run(plan: &Plan, names: &[String], opts: &Options) -> Result<i32> {
+    let agents = order(plan, names)?;
+    let verdicts = decide(plan, &agents, opts)?;
+    let mut train = Vec::new();
+    let mut skipped = Vec::new();
+    for (agent, verdict) in agents.iter().zip(verdicts) {
+        match verdict {
+            Verdict::Merge(ahead) => train.push((*agent, ahead)),
+            Verdict::Nothing => crate::info!(
+                "{} ({}) has no commits that {} lacks: nothing to merge",
+                agent.name,
+                agent.branch,
+                plan.base
+            ),
+            Verdict::Skip(why) => skipped.push((*agent, why)),
+        }
+    }
+    report::skipped(&skipped);
+    let dir = Dir::new(&plan.state_dir);
+    util::defer_interrupts();
+    let mut merged: Vec<&Agent> = Vec::new();
+    for (agent, ahead) in train {
+        if util::interrupted() {
+            bail!("{}", report::interrupted(plan, agent, &merged)?);
+        }
+        if let Some(stop) = step(plan, &dir, agent, ahead, opts)? {
+            let handed = hand_back(plan, &dir, agent, &stop, opts);
+            bail!(
+                "{}",
+                report::stopped(plan, agent, &stop, &merged, handed, opts)?
+            );
+        }
+        merged.push(agent);
+    }
+    report::done(plan, &merged)?;
+    Ok(0)
+}
+
+/// The agents named (all of them when none is), in the order the train takes them:
+/// manifest order.
+fn order<'a>(plan: &'a Plan, names: &[String]) -> Result<Vec<&'a Agent>> {
+    plan.select(names)
+}
+
+/// What to do with each agent, all decided before anything changes: the main checkout's
+/// refusals and (for named agents) any agent's refusal stop the train before it starts.
+fn decide(plan: &Plan, agents: &[&Agent], opts: &Options) -> Result<Vec<Verdict>> {
+    let sessions = crate::tmux::sessions()?;
+    let owned = view::owned(plan, &sessions);
+    let views = view::collect(plan, agents, &owned, view::Detail::States);
+    let mut verdicts = Vec::new();
+    for v in &views {
+        verdicts.push(verdict(plan, v, opts)?);
+    }
+    skip_what_builds_on_skipped(plan, agents, &mut verdicts)?;
+    let mut refusals: Vec<String> = checks::checkout_refusals(plan)?;
+    if !opts.all {
+        for (agent, verdict) in agents.iter().zip(&verdicts) {
+            if let Verdict::Skip(why) = verdict {
+                refusals.extend(why.iter().map(|w| match agents.len() {
+                    1 => w.clone(),
+                    _ => format!("{}: {w}", agent.name),
+                }));
+            }
+        }
+    }
+    if !refusals.is_empty() {
+        let what = match agents {
+            [one] if !opts.all => format!("{} ({})", one.name, one.branch),
+            _ => "the agents' branches".to_string(),
+        };
+        let list: Vec<String> = refusals.iter().map(|r| format!("  - {r}")).collect();
+        bail!(
+            "not merging {what} into {}; nothing was changed:\n{}",
+            plan.base,
+            list.join("\n")
+        );
+    }
+    Ok(verdicts)
+}
+
+/// One agent's verdict: skipped when it has no branch, is not done (with `--all`), or is
+/// refused; nothing to do when its branch adds nothing.
+fn verdict(plan: &Plan, v: &View, opts: &Options) -> Result<Verdict> {
+    let agent = v.agent;
+    if !git::branch_exists(&plan.repo, &agent.branch)? {
+        return Ok(Verdict::Skip(vec![format!(
+            "it has no branch {} yet, so nothing to merge (`{}` starts it)",
+            agent.branch,
+            crate::launch::up_hint(plan, &agent.name, v.state)
+        )]));
+    }
+    // `--all` takes the agents that finished their work; a name takes what the user says
+    // (a stopped agent's work too), within the refusals.
+    if opts.all && !matches!(v.state, State::Done | State::Failed) {
+        return Ok(Verdict::Skip(vec![format!(
+            "it is {}, not done",
+            v.state
+                .label(v.record.as_ref().and_then(|r| r.reason.as_deref()))
+        )]));
+    }
+    let refusals = checks::agent_refusals(plan, agent, v, opts)?;
+    if !refusals.is_empty() {
+        return Ok(Verdict::Skip(refusals));
+    }
+    let ahead = git::count_commits(&plan.repo, "HEAD", &format!("refs/heads/{}", agent.branch))?;
+    Ok(if ahead == 0 {
+        Verdict::Nothing
+    } else {
+        Verdict::Merge(ahead)
+    })
+}
+
+/// An agent whose branch holds commits of a skipped agent's branch that base lacks (it
+/// started from that agent's work, `after:`) would bring that work in with its own: it is
+/// skipped too, until nothing changes.
+fn skip_what_builds_on_skipped(
+    plan: &Plan,
+    agents: &[&Agent],
+    verdicts: &mut [Verdict],
+) -> Result<()> {
+    let repo = &plan.repo;
+    let existing = git::existing_branches(
+        repo,
+        &agents.iter().map(|a| a.branch.as_str()).collect::<Vec<_>>(),
+    )?;
+    loop {
+        let skipped: Vec<&Agent> = agents
+            .iter()
+            .zip(verdicts.iter())
+            .filter(|(a, v)| matches!(v, Verdict::Skip(_)) && existing.contains(&a.branch))
+            .map(|(a, _)| *a)
+            .collect();
+        let mut changed = false;
+        for (agent, verdict) in agents.iter().zip(verdicts.iter_mut()) {
+            if !matches!(verdict, Verdict::Merge(_)) {
+                continue;
+            }
+            for s in &skipped {
+                let (mine, theirs) = (
+                    format!("refs/heads/{}", agent.branch),
+                    format!("refs/heads/{}", s.branch),
+                );
+                let shared = git::merge_base(repo, &mine, &theirs)?;
+                if let Some(shared) =
+                    shared.filter(|m| !git::is_ancestor(repo, m, "HEAD").unwrap_or(true))
+                {
+                    *verdict = Verdict::Skip(vec![format!(
+                        "its branch holds work of {} (commit {}), which is not merged: merge {} first",
+                        s.name,
+                        git::short(&shared),
+                        s.name
+                    )]);
+                    changed = true;
+                    break;
+                }
+            }
+        }
+        if !changed {
+            return Ok(());
+        }
+    }
+}
+
+/// One agent through the train: checked again under the lock, merged, verified. None when
+/// it went through; why it stopped otherwise (base then at the commit before it).
+fn step(plan: &Plan, dir: &Dir, agent: &Agent, ahead: u64, opts: &Options) -> Result<Option<Stop>> {
+    let _lock = dir.lock(LOCK_WAIT)?;
+    let mut refusals = checks::checkout_refusals(plan)?;
+    let (view, _) = state_of(plan, agent)?;
+    refusals.extend(checks::agent_refusals(plan, agent, &view, opts)?);
+    if !refusals.is_empty() {
+        return Ok(Some(Stop::Refused(refusals)));
+    }
+    let repo = &plan.repo;
+    let before = git::rev_parse(repo, "HEAD")?;
+    let tip = git::rev_parse(repo, &format!("refs/heads/{}", agent.branch))?;
+    let (rev, how) = match opts.strategy {
+        Strategy::Git(how) => (format!("refs/heads/{}", agent.branch), how),
+        Strategy::Rebase => {
+            let scratch = plan.worktree_dir.join(format!(".rebase-{}", agent.name));
+            match git::rebased_copy(repo, &tip, &before, &scratch)? {
+                Rebased::Onto(new) => (new, How::FfOnly),
+                Rebased::Conflict(files) => return Ok(Some(Stop::Conflict(files))),
+            }
+        }
+    };
+    if rev == before {
+        crate::info!(
+            "{} ({}): every commit of it is in {} already",
+            agent.name,
+            agent.branch,
+            plan.base
+        );
+        return Ok(None);
+    }
+    let message = report::message(plan, agent, how, ahead)?;
+    match git::merge(repo, &rev, how, &message)? {
+        Merged::Ok(_) => {}
+        Merged::Conflict(files) => return Ok(Some(Stop::Conflict(files))),
+        Merged::NotFastForward => return Ok(Some(Stop::NotFastForward)),
+    }
+    let after = git::rev_parse(repo, "HEAD")?;
+    // Reported only once it is so: HEAD moved, and (unless squashed) holds what was merged.
+    if after == before || (how != How::Squash && !git::is_ancestor(repo, &rev, &after)?) {
+        bail!(
+            "git reported the merge of {} into {} as done, but {} is at {} and does not hold {}: not merged",
+            agent.branch,
+            plan.base,
+            plan.base,
+            git::short(&after),
+            git::short(&rev)
+        );
+    }
+    report::merged(plan, agent, opts.strategy, ahead, (&before, &after))?;
+    verify_merge(plan, agent, opts, (&before, &after))
+}
+
+/// Run the agent's verify on the merge just made (unless `--no-verify`, or it has none);
+/// when it fails, the merge is taken back.
+fn verify_merge(
+    plan: &Plan,
+    agent: &Agent,
+    opts: &Options,
+    (before, after): (&str, &str),
+) -> Result<Option<Stop>> {
+    let Some(script) = agent.verify.as_deref().filter(|_| !opts.no_verify) else {
+        return Ok(None);
+    };
+    crate::info!("verify ({}): {script}", agent.name);
+    let undo = |why: &str| -> Result<()> {
+        git::undo_merge(&plan.repo, after, before).map_err(|e| {
+            e.context(format!(
+                "{why}, and fleet could not take the merge of {} back: {} is at {}, the commit before it is {} (`git -C {} reset --keep {}` goes back)",
+                agent.branch,
+                plan.base,
+                git::short(after),
+                git::short(before),
+                util::shell_quote(&plan.repo.display().to_string()),
+                git::short(before)
+            ))
+        })
+    };
+    let verified = match verify::run(plan, agent, script) {
+        Ok(v) => v,
+        Err(e) => {
+            undo("verify could not run")?;
+            return Err(e);
+        }
+    };
+    if verified.code == 0 {
+        crate::info!("verify passed");
+        return Ok(None);
+    }
+    undo(&format!("verify failed (exit {})", verified.code))?;
+    Ok(Some(Stop::Verify {
+        script: script.to_string(),
+        code: verified.code,
+        tail: verified.tail,
+    }))
+}
+
+/// With `--resume-agent`, hand a conflict or a failed verify back to the agent: Some(what
+/// happened) to say; None without the option or for a stop the agent cannot mend.
+fn hand_back(plan: &Plan, dir: &Dir, agent: &Agent, stop: &Stop, opts: &Options) -> Option<String> {
+    if !opts.resume_agent {
+        return None;
+    }
+    let text = report::follow_up(plan, agent, stop)?;
+    let started = dir
+        .lock(LOCK_WAIT)
+        .and_then(|_lock| crate::launch::resume::continue_agent(plan, dir, agent, text));
+    Some(match started {
+        Ok(c) => format!(
+            "handed back to {}: it runs again (attempt {}) with {}; `{} wait {}`, then merge again",
+            agent.name,
+            c.attempt,
+            match stop {
+                Stop::Verify { .. } => "verify's output",
+                _ => "the conflict",
+            },
+            crate::launch::fleet_command(plan),
+            agent.name
+        ),
+        Err(e) => format!("could not hand it back to {}: {e:#}", agent.name),
+    })
+}

@@ -1,0 +1,221 @@
+//! What the merge train says: each merge's commit message and its line, the agents skipped,
+//! where base is when the train stops (and why), the summary, and the follow-up that hands
+//! a conflict or a failed verify back to the agent.
+use anyhow::Result;
+
+use crate::git::{self, How};
+use crate::manifest::{Agent, Plan};
+
+use super::{Options, Stop, Strategy};
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// The commit message: a merge's, or a squash's listing the `ahead` commits' subjects.
+pub(super) fn message(plan: &Plan, agent: &Agent, how: How, ahead: u64) -> Result<String> {
+    let branch = &agent.branch;
+    if how != How::Squash {
+        return Ok(format!("Merge {branch} (fleet agent {})", agent.name));
+    }
+    let subjects = git::subjects(&plan.repo, "HEAD", &format!("refs/heads/{branch}"))?;
+    let body: Vec<String> = subjects.iter().map(|s| format!("* {s}")).collect();
+    Ok(format!(
+        "{}: squashed {ahead} commit{} from {branch}\n\n{}",
+        agent.name,
+        plural(ahead),
+        body.join("\n")
+    ))
+}
+
+/// The line for a merge made: `(before, after)` base's commit before and after it.
+pub(super) fn merged(
+    plan: &Plan,
+    agent: &Agent,
+    strategy: Strategy,
+    ahead: u64,
+    (before, after): (&str, &str),
+) -> Result<()> {
+    let how = match strategy {
+        Strategy::Git(How::Squash) => "squashed into one commit",
+        Strategy::Rebase => "rebased onto it, fast-forward",
+        _ if git::count_commits(&plan.repo, before, after)? == ahead
+            && git::is_ancestor(&plan.repo, before, &format!("refs/heads/{}", agent.branch))? =>
+        {
+            "fast-forward"
+        }
+        _ => "merge commit",
+    };
+    crate::info!(
+        "merged {} ({}, {ahead} commit{}) into {}: {how}, now at {}",
+        agent.name,
+        agent.branch,
+        plural(ahead),
+        plan.base,
+        git::short(after)
+    );
+    Ok(())
+}
+
+/// The agents the train leaves out, each with its reasons.
+pub(super) fn skipped(skipped: &[(&Agent, Vec<String>)]) {
+    for (agent, why) in skipped {
+        crate::info!("skipping {}: {}", agent.name, why.join("; "));
+    }
+}
+
+/// Where base is now: its commit and the last merge that brought it there.
+fn base_now(plan: &Plan, merged: &[&Agent]) -> Result<String> {
+    let head = git::rev_parse(&plan.repo, "HEAD")?;
+    Ok(match merged.last() {
+        Some(last) => format!(
+            "{} is at {}, the last good merge ({}; merged before it: {})",
+            plan.base,
+            git::short(&head),
+            last.name,
+            names(merged)
+        ),
+        None => format!("{} is at {}, as before", plan.base, git::short(&head)),
+    })
+}
+
+fn names(agents: &[&Agent]) -> String {
+    agents
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The error when Ctrl-C (or SIGTERM, SIGHUP) stopped the train before `next`.
+pub(super) fn interrupted(plan: &Plan, next: &Agent, merged: &[&Agent]) -> Result<String> {
+    Ok(format!(
+        "interrupted before merging {}: {}",
+        next.name,
+        base_now(plan, merged)?
+    ))
+}
+
+/// The error when the train stopped at `agent`: why, where base is, and what to do (or what
+/// `--resume-agent` did: `handed`).
+pub(super) fn stopped(
+    plan: &Plan,
+    agent: &Agent,
+    stop: &Stop,
+    merged: &[&Agent],
+    handed: Option<String>,
+    opts: &Options,
+) -> Result<String> {
+    let (branch, base) = (&agent.branch, &plan.base);
+    let repo = crate::util::shell_quote(&plan.repo.display().to_string());
+    let fleet = crate::launch::fleet_command(plan);
+    let (what, fix) = match stop {
+        Stop::Refused(why) => (
+            format!(
+                "{} changed since the train began:\n  - {}\n",
+                agent.name,
+                why.join("\n  - ")
+            ),
+            String::new(),
+        ),
+        Stop::Conflict(files) => (
+            format!(
+                "merging {branch} into {base} conflicts in {}; the merge was aborted",
+                files.join(", ")
+            ),
+            format!(
+                "Resolve it by hand (`git -C {repo} merge {branch}`), or have the agent bring {base} into its branch (`{fleet} merge {} --resume-agent` hands it the conflict)",
+                agent.name
+            ),
+        ),
+        Stop::NotFastForward => (
+            format!("{branch} is not a fast-forward of {base} (--ff-only); nothing was merged"),
+            "Merge without --ff-only, or with --rebase".to_string(),
+        ),
+        Stop::Verify { script, code, tail } => (
+            format!(
+                "verify `{script}` failed (exit {code}) on {base} after merging {branch}, so that merge was taken back; its last lines:\n{}\n",
+                indent(tail)
+            ),
+            format!(
+                "Fix it on {branch} (`{fleet} merge {} --resume-agent` hands the agent verify's output), or merge it anyway with --no-verify",
+                agent.name
+            ),
+        ),
+    };
+    let mut text = format!(
+        "the merge train stopped at {}: {what}; {}.",
+        agent.name,
+        base_now(plan, merged)?
+    );
+    match handed {
+        Some(h) => text.push_str(&format!("\n{h}")),
+        None if !fix.is_empty() && !opts.resume_agent => text.push_str(&format!("\n{fix}")),
+        None => {}
+    }
+    Ok(text)
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The summary once every merge went through.
+pub(super) fn done(plan: &Plan, merged: &[&Agent]) -> Result<()> {
+    if merged.is_empty() {
+        crate::info!("nothing was merged");
+        return Ok(());
+    }
+    let head = git::rev_parse(&plan.repo, "HEAD")?;
+    if merged.len() > 1 {
+        crate::info!(
+            "merged {} agents into {} (now at {}): {}",
+            merged.len(),
+            plan.base,
+            git::short(&head),
+            names(merged)
+        );
+    }
+    let list: Vec<&str> = merged.iter().map(|a| a.name.as_str()).collect();
+    crate::info!(
+        "`{} down {} --rm-worktrees` removes {} (the branch{} stay{})",
+        crate::launch::fleet_command(plan),
+        list.join(" "),
+        if list.len() == 1 {
+            "its session and worktree"
+        } else {
+            "their sessions and worktrees"
+        },
+        if list.len() == 1 { "" } else { "es" },
+        if list.len() == 1 { "s" } else { "" }
+    );
+    Ok(())
+}
+
+/// The follow-up that hands a stop back to the agent; None for one it cannot mend.
+pub(super) fn follow_up(plan: &Plan, agent: &Agent, stop: &Stop) -> Option<String> {
+    let (branch, base) = (&agent.branch, &plan.base);
+    let how = format!(
+        "Merge {base} into your branch (`git merge {base}`), resolve what is needed, make sure your work still does what it should, commit, and stop."
+    );
+    Some(match stop {
+        Stop::Refused(_) => return None,
+        Stop::Conflict(files) => format!(
+            "Your branch {branch} was to be merged into {base}, but the merge conflicts in these files:\n\n{}\n\n{how}\n",
+            files.iter().map(|f| format!("- {f}")).collect::<Vec<_>>().join("\n")
+        ),
+        Stop::NotFastForward => format!(
+            "Your branch {branch} was to be fast-forwarded into {base}, but {base} has moved on.\n\n{how}\n"
+        ),
+        Stop::Verify { script, code, tail } => format!(
+            "Your branch {branch} was merged into {base}, and the check `{script}` failed on the result (exit {code}), so the merge was taken back. The last lines of its output:\n\n```\n{tail}\n```\n\n{how}\n"
+        ),
+    })
+}
