@@ -186,3 +186,260 @@ fn conflicts_compares_with_base_and_skips_agents_without_a_branch() {
         run.stdout
     );
 }
+
+// ------------------------------------------------------------------------------ the train
+
+/// Nothing half-merged: no merge, rebase or cherry-pick under way, the index and the
+/// tracked files clean, no scratch worktree left, no ref but the branches.
+#[track_caller]
+fn nothing_half_merged(f: &Fleet) {
+    let git_dir = f.repo.join(".git");
+    for marker in [
+        "MERGE_HEAD",
+        "rebase-merge",
+        "rebase-apply",
+        "CHERRY_PICK_HEAD",
+        "AUTO_MERGE",
+    ] {
+        assert!(!git_dir.join(marker).exists(), "{marker} left behind");
+    }
+    assert_eq!(
+        f.git(&["status", "--porcelain", "--untracked-files=no"]),
+        ""
+    );
+    let refs = f.git(&["for-each-ref", "--format=%(refname)"]);
+    assert!(
+        refs.lines().all(|r| r.starts_with("refs/heads/")),
+        "stray refs: {refs}"
+    );
+    let worktrees = f.git(&["worktree", "list", "--porcelain"]);
+    assert!(!worktrees.contains(".rebase-"), "{worktrees}");
+}
+
+fn rev(f: &Fleet, what: &str) -> String {
+    f.git(&["rev-parse", what])
+}
+
+#[test]
+fn the_train_stops_at_a_failed_verify_with_base_at_the_last_good_merge() {
+    let f = Fleet::new();
+    // Each agent's verify passes in its own worktree; on main, one.txt and three.txt
+    // together fail it.
+    f.manifest(&format!(
+        r#"verify: "if [ -e one.txt ] && [ -e three.txt ]; then echo 'one.txt and three.txt clash'; exit 1; fi; echo fine"
+agents:
+  - name: one
+    prompt: "x"
+    command: "{}"
+  - name: two
+    prompt: "x"
+    command: "{}"
+  - name: three
+    prompt: "x"
+    command: "{}"
+  - name: four
+    prompt: "x"
+    command: "{}"
+"#,
+        commits("one.txt", "one\\n"),
+        commits("two.txt", "two\\n"),
+        commits("three.txt", "three\\n"),
+        commits("four.txt", "four\\n"),
+    ));
+    f.fleet(&["up"]).success();
+    f.fleet(&["wait", "--timeout", "20"]).success();
+    let branches = f.git(&[
+        "for-each-ref",
+        "--format=%(refname) %(objectname)",
+        "refs/heads/fleet/",
+    ]);
+
+    let run = f.fleet(&["merge", "--all"]);
+    run.code(1)
+        .stdout_has("merged one (fleet/one, 1 commit) into main: fast-forward")
+        .stdout_has("merged two (fleet/two, 1 commit) into main: merge commit")
+        .stderr_has("the merge train stopped at three")
+        .stderr_has("verify `if [ -e one.txt ]")
+        .stderr_has("failed (exit 1)")
+        .stderr_has("one.txt and three.txt clash")
+        .stderr_has("the last good merge (two");
+    assert!(!run.stdout.contains("merged four"), "{}", run.stdout);
+
+    // base: one fast-forwarded, then two's merge commit; three taken back, four never tried
+    assert_eq!(rev(&f, "HEAD^1"), rev(&f, "fleet/one"));
+    assert_eq!(rev(&f, "HEAD^2"), rev(&f, "fleet/two"));
+    assert_eq!(rev(&f, "main"), rev(&f, "HEAD"));
+    assert!(run
+        .stderr
+        .contains(&format!("main is at {}", &rev(&f, "HEAD")[..12])));
+    assert!(!f.repo.join("three.txt").exists() && !f.repo.join("four.txt").exists());
+    nothing_half_merged(&f);
+    // the agents' branches are as they were
+    assert_eq!(
+        f.git(&[
+            "for-each-ref",
+            "--format=%(refname) %(objectname)",
+            "refs/heads/fleet/"
+        ]),
+        branches
+    );
+
+    // without three, the rest goes through: one and two have nothing new, four merges
+    let good = rev(&f, "HEAD");
+    f.fleet(&["merge", "one", "two", "four"])
+        .success()
+        .stdout_has("one (fleet/one) has no commits that main lacks")
+        .stdout_has("merged four (fleet/four, 1 commit) into main");
+    assert_eq!(rev(&f, "HEAD^1"), good);
+    assert_eq!(rev(&f, "HEAD^2"), rev(&f, "fleet/four"));
+    nothing_half_merged(&f);
+}
+
+#[test]
+fn the_train_stops_at_a_conflict_naming_the_files() {
+    let f = Fleet::new();
+    four_agents(&f);
+    let run = f.fleet(&["merge", "--all", "--no-ff"]);
+    run.code(1)
+        .stdout_has("merged left (fleet/left, 1 commit) into main: merge commit")
+        .stderr_has("the merge train stopped at right")
+        .stderr_has("merging fleet/right into main conflicts in README.md")
+        .stderr_has("the merge was aborted")
+        .stderr_has("the last good merge (left");
+    assert_eq!(rev(&f, "HEAD^2"), rev(&f, "fleet/left"));
+    assert_eq!(rev(&f, "HEAD^1^2"), rev(&f, "fleet/two"));
+    assert_eq!(rev(&f, "HEAD^1^1^2"), rev(&f, "fleet/one"));
+    assert_eq!(rev(&f, "HEAD^1^1^1"), rev(&f, "fleet/one~1"));
+    assert_eq!(
+        fs::read_to_string(f.repo.join("README.md")).unwrap(),
+        "# left\n"
+    );
+    nothing_half_merged(&f);
+}
+
+#[test]
+fn squash_and_rebase_make_the_history_they_promise() {
+    let f = Fleet::new();
+    f.manifest(
+        r#"agents:
+  - name: a
+    prompt: "x"
+    command: "echo 1 > a.txt; git add a.txt; git commit -qm 'a 1'; echo 2 >> a.txt; git commit -qam 'a 2'"
+  - name: b
+    prompt: "x"
+    command: "echo b > b.txt; git add b.txt; git commit -qm 'b 1'"
+"#,
+    );
+    f.fleet(&["up"]).success();
+    f.fleet(&["wait", "--timeout", "20"]).success();
+    let start = rev(&f, "HEAD");
+    let tips = (rev(&f, "fleet/a"), rev(&f, "fleet/b"));
+    let history = |f: &Fleet| {
+        f.git(&["log", "--format=%p|%s", &format!("{start}..HEAD")])
+            .lines()
+            .map(|l| {
+                let (parents, subject) = l.split_once('|').unwrap();
+                (parents.split(' ').count(), subject.to_string())
+            })
+            .collect::<Vec<_>>()
+    };
+
+    f.fleet(&["merge", "--all", "--squash"])
+        .success()
+        .stdout_has("squashed into one commit");
+    assert_eq!(
+        history(&f),
+        [
+            (1, "b: squashed 1 commit from fleet/b".to_string()),
+            (1, "a: squashed 2 commits from fleet/a".to_string()),
+        ]
+    );
+    nothing_half_merged(&f);
+
+    f.git(&["reset", "-q", "--hard", &start]);
+    f.fleet(&["merge", "--all", "--rebase"])
+        .success()
+        .stdout_has("merged b (fleet/b, 1 commit) into main: rebased onto it");
+    // a fast-forwards; b's commit replayed on it: one line, no merge commit
+    assert_eq!(
+        history(&f),
+        [
+            (1, "b 1".to_string()),
+            (1, "a 2".to_string()),
+            (1, "a 1".to_string())
+        ]
+    );
+    assert_eq!(rev(&f, "HEAD~1"), tips.0);
+    assert_ne!(rev(&f, "HEAD"), tips.1, "b's commit is a copy");
+    // the agents' branches are untouched
+    assert_eq!((rev(&f, "fleet/a"), rev(&f, "fleet/b")), tips);
+    nothing_half_merged(&f);
+
+    // --ff-only: b is no fast-forward once a is in
+    f.git(&["reset", "-q", "--hard", &start]);
+    f.fleet(&["merge", "a", "b", "--ff-only"])
+        .code(1)
+        .stderr_has("fleet/b is not a fast-forward of main");
+    assert_eq!(rev(&f, "HEAD"), tips.0);
+    nothing_half_merged(&f);
+}
+
+/// A `claude` that commits agent.txt on its first run, records each run's arguments and
+/// stdin in `calls` (outside the worktree), and reports session s-t.
+fn committing_claude(f: &Fleet) -> String {
+    let calls = f.root.join("calls");
+    f.stub(
+        "claude",
+        &format!(
+            r#"#!/bin/sh
+printf '%s\n' "$@" >> {calls}
+cat >> {calls}
+echo --- >> {calls}
+if [ ! -e agent.txt ]; then echo a > agent.txt; git add agent.txt; git commit -qm agent; fi
+echo '{{"type":"system","subtype":"init","session_id":"s-t","model":"m"}}'
+echo '{{"type":"result","subtype":"success","is_error":false,"num_turns":1,"result":"ok","session_id":"s-t","total_cost_usd":0.1,"usage":{{"input_tokens":3,"output_tokens":2}}}}'
+"#,
+            calls = common::sh_quote(calls.display().to_string())
+        ),
+    )
+}
+
+#[test]
+fn resume_agent_hands_a_failed_verify_back_to_the_agent() {
+    let f = Fleet::new();
+    let path = committing_claude(&f);
+    f.manifest(
+        r#"agents:
+  - name: talker
+    agent: claude
+    prompt: "Write agent.txt."
+    verify: "if [ -e main.txt ] && [ -e agent.txt ]; then echo 'main.txt and agent.txt together'; exit 1; fi"
+"#,
+    );
+    let env = [("PATH", path.as_str())];
+    f.fleet_at(&f.repo, &env, &["up"]).success();
+    f.fleet(&["wait", "--timeout", "20"]).success();
+    f.file("main.txt", "main\n");
+    f.git(&["add", "main.txt"]);
+    f.git(&["commit", "-qm", "main work"]);
+    let before = rev(&f, "HEAD");
+
+    f.fleet_at(&f.repo, &env, &["merge", "talker", "--resume-agent"])
+        .code(1)
+        .stderr_has("main.txt and agent.txt together")
+        .stderr_has("handed back to talker: it runs again (attempt 2) with verify's output");
+    assert_eq!(rev(&f, "HEAD"), before);
+    nothing_half_merged(&f);
+    f.wait_for("the continued run to finish", 20, |f| {
+        f.agent("talker")["attempt"] == 2 && f.state("talker") == "done"
+    });
+    let calls = fs::read_to_string(f.root.join("calls")).unwrap();
+    let runs: Vec<&str> = calls.split("---\n").filter(|c| !c.is_empty()).collect();
+    assert_eq!(runs.len(), 2, "{calls}");
+    assert!(runs[1].contains("--resume\ns-t\n"), "{calls}");
+    assert!(
+        runs[1].contains("main.txt and agent.txt together")
+            && runs[1].contains("Merge main into your branch"),
+        "{calls}"
+    );
+}

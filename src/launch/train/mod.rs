@@ -101,10 +101,7 @@ pub fn run(plan: &Plan, names: &[String], opts: &Options) -> Result<i32> {
         }
         if let Some(stop) = step(plan, &dir, agent, ahead, opts)? {
             let handed = hand_back(plan, &dir, agent, &stop, opts);
-            bail!(
-                "{}",
-                report::stopped(plan, agent, &stop, &merged, handed, opts)?
-            );
+            bail!("{}", report::stopped(plan, agent, &stop, &merged, handed)?);
         }
         merged.push(agent);
     }

@@ -6,7 +6,7 @@ use anyhow::Result;
 use crate::git::{self, How};
 use crate::manifest::{Agent, Plan};
 
-use super::{Options, Stop, Strategy};
+use super::{Stop, Strategy};
 
 fn plural(n: u64) -> &'static str {
     if n == 1 {
@@ -73,7 +73,7 @@ fn base_now(plan: &Plan, merged: &[&Agent]) -> Result<String> {
     let head = git::rev_parse(&plan.repo, "HEAD")?;
     Ok(match merged.last() {
         Some(last) => format!(
-            "{} is at {}, the last good merge ({}; merged before it: {})",
+            "{} is at {}, the last good merge ({}; merged by this train: {})",
             plan.base,
             git::short(&head),
             last.name,
@@ -108,18 +108,15 @@ pub(super) fn stopped(
     stop: &Stop,
     merged: &[&Agent],
     handed: Option<String>,
-    opts: &Options,
 ) -> Result<String> {
     let (branch, base) = (&agent.branch, &plan.base);
     let repo = crate::util::shell_quote(&plan.repo.display().to_string());
     let fleet = crate::launch::fleet_command(plan);
-    let (what, fix) = match stop {
+    // What happened, the lines that show it (if any), what to do.
+    let (what, detail, fix) = match stop {
         Stop::Refused(why) => (
-            format!(
-                "{} changed since the train began:\n  - {}\n",
-                agent.name,
-                why.join("\n  - ")
-            ),
+            format!("{} changed since the train began", agent.name),
+            why.iter().map(|w| format!("  - {w}")).collect::<Vec<_>>().join("\n"),
             String::new(),
         ),
         Stop::Conflict(files) => (
@@ -127,35 +124,37 @@ pub(super) fn stopped(
                 "merging {branch} into {base} conflicts in {}; the merge was aborted",
                 files.join(", ")
             ),
+            String::new(),
             format!(
-                "Resolve it by hand (`git -C {repo} merge {branch}`), or have the agent bring {base} into its branch (`{fleet} merge {} --resume-agent` hands it the conflict)",
+                "Resolve it by hand (`git -C {repo} merge {branch}`), or have the agent bring {base} into its branch (`{fleet} merge {} --resume-agent` hands it the conflict).",
                 agent.name
             ),
         ),
         Stop::NotFastForward => (
             format!("{branch} is not a fast-forward of {base} (--ff-only); nothing was merged"),
-            "Merge without --ff-only, or with --rebase".to_string(),
+            String::new(),
+            "Merge without --ff-only, or with --rebase.".to_string(),
         ),
         Stop::Verify { script, code, tail } => (
             format!(
-                "verify `{script}` failed (exit {code}) on {base} after merging {branch}, so that merge was taken back; its last lines:\n{}\n",
-                indent(tail)
+                "verify `{script}` failed (exit {code}) on {base} after merging {branch}, so that merge was taken back"
             ),
+            format!("Its last lines:\n{}", indent(tail)),
             format!(
-                "Fix it on {branch} (`{fleet} merge {} --resume-agent` hands the agent verify's output), or merge it anyway with --no-verify",
+                "Fix it on {branch} (`{fleet} merge {} --resume-agent` hands the agent verify's output), or merge it anyway with --no-verify.",
                 agent.name
             ),
         ),
     };
     let mut text = format!(
-        "the merge train stopped at {}: {what}; {}.",
+        "the merge train stopped at {}: {what}.\n{}.",
         agent.name,
         base_now(plan, merged)?
     );
-    match handed {
-        Some(h) => text.push_str(&format!("\n{h}")),
-        None if !fix.is_empty() && !opts.resume_agent => text.push_str(&format!("\n{fix}")),
-        None => {}
+    for part in [detail, handed.unwrap_or(fix)] {
+        if !part.is_empty() {
+            text.push_str(&format!("\n{part}"));
+        }
     }
     Ok(text)
 }
