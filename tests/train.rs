@@ -443,3 +443,35 @@ fn resume_agent_hands_a_failed_verify_back_to_the_agent() {
         "{calls}"
     );
 }
+
+#[test]
+fn ctrl_c_during_verify_undoes_that_merge_and_exits_130() {
+    let f = Fleet::new();
+    let started = f.root.join("verify-started");
+    // Quick in the agent's worktree (its .git is a file); long on main, where it is a
+    // directory.
+    f.manifest(&format!(
+        r#"agents:
+  - name: slow
+    prompt: "x"
+    command: "{}"
+    verify: "if [ -d .git ]; then touch {}; sleep 30; fi"
+"#,
+        commits("slow.txt", "slow\\n"),
+        common::sh_quote(started.display().to_string()),
+    ));
+    f.fleet(&["up"]).success();
+    f.fleet(&["wait", "--timeout", "20"]).success();
+    let before = rev(&f, "HEAD");
+
+    let merge = f.spawn_fleet(&["merge", "slow"]);
+    f.wait_for("verify to start on main", common::DEADLINE, |_| {
+        started.exists()
+    });
+    merge.signal_group("INT");
+    let run = merge.wait();
+    run.code(130)
+        .stderr_has("interrupted while merging slow (undone)");
+    assert_eq!(rev(&f, "HEAD"), before);
+    nothing_half_merged(&f);
+}

@@ -73,7 +73,8 @@ enum Stop {
 }
 
 /// Run the train over the agents named (all with `opts.all`): the exit code, 0 when it ran
-/// to its end; an error (exit 1) when it refused to start or stopped.
+/// to its end, 130 when Ctrl-C (SIGTERM, SIGHUP) stopped it between merges or during one
+/// (then taken back); an error (exit 1) when it refused to start or stopped.
 pub fn run(plan: &Plan, names: &[String], opts: &Options) -> Result<i32> {
     let agents = order(plan, names)?;
     let verdicts = decide(plan, &agents, opts)?;
@@ -97,9 +98,13 @@ pub fn run(plan: &Plan, names: &[String], opts: &Options) -> Result<i32> {
     let mut merged: Vec<&Agent> = Vec::new();
     for (agent, ahead) in train {
         if util::interrupted() {
-            bail!("{}", report::interrupted(plan, agent, &merged)?);
+            return report::interrupted(plan, agent, &merged, false);
         }
         if let Some(stop) = step(plan, &dir, agent, ahead, opts)? {
+            // Ctrl-C reaches verify too: its failure then is the interrupt's.
+            if util::interrupted() {
+                return report::interrupted(plan, agent, &merged, true);
+            }
             let handed = hand_back(plan, &dir, agent, &stop, opts);
             bail!("{}", report::stopped(plan, agent, &stop, &merged, handed)?);
         }

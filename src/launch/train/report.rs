@@ -91,13 +91,27 @@ fn names(agents: &[&Agent]) -> String {
         .join(", ")
 }
 
-/// The error when Ctrl-C (or SIGTERM, SIGHUP) stopped the train before `next`.
-pub(super) fn interrupted(plan: &Plan, next: &Agent, merged: &[&Agent]) -> Result<String> {
-    Ok(format!(
-        "interrupted before merging {}: {}",
-        next.name,
+/// Ctrl-C (or SIGTERM, SIGHUP) stopped the train before `next`, or during its merge
+/// (`during`: taken back): say where base is; exit 130.
+pub(super) fn interrupted(
+    plan: &Plan,
+    next: &Agent,
+    merged: &[&Agent],
+    during: bool,
+) -> Result<i32> {
+    use std::io::Write;
+    let what = if during {
+        format!("while merging {} (undone)", next.name)
+    } else {
+        format!("before merging {}", next.name)
+    };
+    // (not eprintln!: after a hangup the terminal is gone, and that is no reason to panic)
+    let _ = writeln!(
+        std::io::stderr(),
+        "fleet merge: interrupted {what}; {}",
         base_now(plan, merged)?
-    ))
+    );
+    Ok(130)
 }
 
 /// The error when the train stopped at `agent`: why, where base is, and what to do (or what
