@@ -91,13 +91,17 @@ the agents, each with \fBname\fR (required), \fBtask\fR (a file) or \fBprompt\fR
 
 const TAIL: &str = r#".SH "STATUS JSON"
 \fBfleet status \-\-json\fR prints one object: \fBproject\fR, \fBmanifest\fR, \fBmonitor\fR {\fBsession\fR, \fBrunning\fR} and \fBagents\fR, a list (empty when there are none) of objects with \fBname\fR, \fBstate\fR, \fBexit_code\fR, \fBreason\fR, \fBattempt\fR, \fBsession\fR, \fBbranch\fR, \fBworktree\fR, \fBlog\fR, \fBstarted_at\fR, \fBfinished_at\fR, \fBcommits_ahead\fR, \fBfiles_changed\fR, \fBinsertions\fR, \fBdeletions\fR, \fBlast_line\fR, \fBusage\fR {\fBinput_tokens\fR, \fBoutput_tokens\fR, \fBcost_usd\fR, \fBturns\fR}, \fBsession_id\fR, \fBpermissions\fR, \fBdenials\fR, \fBverify_retry\fR, \fBretry_at\fR, \fBretrying\fR, \fBhost\fR (\fIlocal\fR, or the name of its host) \fBuncommitted\fR (its worktree has uncommitted changes or untracked files) and \fBafter\fR (the names of its \fBafter\fR, a list). A \fBstate\fR is one of \fIpending\fR, \fIqueued\fR, \fIrunning\fR, \fIwaiting\fR, \fIdone\fR, \fIfailed\fR, \fIstopped\fR, \fIlost\fR, \fIblocked\fR (an agent of its \fBafter\fR failed, was stopped, lost or blocked, or their branches conflict; \fBreason\fR says which, e.g. \fIapi failed\fR) or \fIdamaged\fR. Fields are only ever added, never renamed.
+.SH "CONFLICTS JSON"
+\fBfleet conflicts \-\-json\fR prints one object: \fBbase\fR (the base's name), \fBmerges\fR, a list (each agent with a branch merged with the base, then every pair of them, in manifest order) of objects with \fBleft\fR (the base's name, or an agent's), \fBleft_branch\fR, \fBbase\fR (true when \fBleft\fR is the base), \fBright\fR (an agent), \fBright_branch\fR, \fBclean\fR (true or false) and \fBfiles\fR (the conflicting files, empty when clean), and \fBwithout_branch\fR, the agents not compared because they have no branch yet. Computed with \fBgit merge\-tree \-\-write\-tree\fR (git 2.38 or newer): only the agents' committed work is compared, and no worktree, index or ref is touched. Fields are only ever added, never renamed.
+.SH "MERGE TRAIN"
+\fBfleet merge NAME...\fR and \fBfleet merge \-\-all\fR merge the agents' branches into the base in the main checkout one after another, in dependency (else manifest) order. Before the first merge everything is checked: the main checkout (on the base, clean, no merge, rebase, cherry\-pick, revert or bisect of yours under way) and each agent (not running or queued; not failed unless \fB\-\-force\fR, or \fB\-\-no\-verify\fR for a failed verify; its worktree clean, its work on its own branch; with \fB\-\-all\fR, done). A named agent that may not be merged refuses the whole train, changing nothing; \fB\-\-all\fR skips it (and any agent whose branch holds its work), saying why. Each branch is merged as asked: \fB\-\-ff\fR (the default: a fast\-forward when it can be, else a merge commit), \fB\-\-no\-ff\fR, \fB\-\-ff\-only\fR, \fB\-\-squash\fR (one commit), \fB\-\-rebase\fR (its commits replayed on the base in a scratch worktree, \fI../REPO.worktrees/.rebase\-NAME\fR, then fast\-forwarded; the agent's branch stays as it is). Then the agent's \fBverify\fR runs on the result in the main checkout (not with \fB\-\-no\-verify\fR). The train stops at the first conflict (the merge is aborted) or failed verify (the merge is taken back with \fBgit reset \-\-keep\fR, only while the base is still at the commit fleet made): the base stays at the last good merge, nothing half\-merged remains, and the error names the agent with the conflicting files or verify's last lines. \fB\-\-resume\-agent\fR then hands them to the agent as \fBfleet continue\fR does.
 .SH "EXIT STATUS"
 .TP
 \fB0\fR
 success
 .TP
 \fB1\fR
-a runtime error (printed as \fIerror: ...\fR on stderr); for \fBfleet wait\fR, an awaited agent failed, was stopped, lost, blocked or never started, or is unreachable (its host failed 3 asks in a row)
+a runtime error (printed as \fIerror: ...\fR on stderr); for \fBfleet wait\fR, an awaited agent failed, was stopped, lost, blocked or never started, or is unreachable (its host failed 3 asks in a row); for \fBfleet conflicts\fR, a merge conflicts; for \fBfleet merge\fR, the train refused to start or stopped (a conflict, a failed verify)
 .TP
 \fB2\fR
 bad usage or an invalid manifest (every problem is listed; nothing was changed)
@@ -106,7 +110,7 @@ bad usage or an invalid manifest (every problem is listed; nothing was changed)
 \fBfleet wait \-\-timeout\fR ran out
 .TP
 \fB130\fR
-interrupted (Ctrl\-C)
+interrupted (Ctrl\-C); \fBfleet merge\fR stops between merges, or undoes the merge under way
 .SH ENVIRONMENT
 .TP
 \fBFLEET_FILE\fR
