@@ -1,14 +1,15 @@
 //! What must hold before the merge train touches anything: the main checkout (no operation
 //! of the user's under way, on `base`, clean) and each agent (not still at work, not failed
-//! unless forced, its worktree clean and its work on its own branch). Each refusal names its
+//! unless forced, its worktree clean and its work on its own branch; on another host, its
+//! worktree there clean as its host's fleet says). Each refusal names its
 //! reason and its fix; all of them are found before anything changes.
 use anyhow::Result;
 
 use crate::git;
-use crate::launch::view::View;
 use crate::manifest::{Agent, Plan};
 use crate::state::State;
 
+use super::work::Work;
 use super::Options;
 
 /// At most this many of a checkout's changed files are named in a refusal.
@@ -26,46 +27,48 @@ fn some_files(lines: &[String]) -> String {
     format!("{}{more}", shown.join(", "))
 }
 
-/// Every reason not to merge this agent's branch, each with its fix; empty when it may be
+/// Every reason not to merge this agent's work, each with its fix; empty when it may be
 /// merged.
-pub fn agent_refusals(
-    plan: &Plan,
-    agent: &Agent,
-    view: &View,
-    args: &Options,
-) -> Result<Vec<String>> {
-    let mut refusals = state_refusals(agent, view, args);
-    refusals.extend(worktree_refusals(plan, agent, args)?);
+pub fn agent_refusals(plan: &Plan, work: &Work, args: &Options) -> Result<Vec<String>> {
+    let agent = work.agent;
+    let mut refusals = state_refusals(work, args);
+    match work.host {
+        None => refusals.extend(worktree_refusals(plan, agent, args)?),
+        Some(host) if work.remote_uncommitted => refusals.push(format!(
+            "its worktree on host {host} has uncommitted changes, which its branch does not carry here: commit or discard them there first (`{} logs {}` shows what it did)",
+            crate::launch::fleet_command(plan),
+            agent.name
+        )),
+        Some(_) => {}
+    }
     Ok(refusals)
 }
 
 /// The agent's state: damaged, still at work, or failed (unless forced; a failed verify
 /// unless `--no-verify`).
-fn state_refusals(agent: &Agent, view: &View, args: &Options) -> Vec<String> {
+fn state_refusals(work: &Work, args: &Options) -> Vec<String> {
+    let (agent, state) = (work.agent, work.state);
     let mut refusals = Vec::new();
-    if view.state == State::Damaged {
-        refusals.push(
-            view.state
-                .label(view.record.as_ref().and_then(|r| r.reason.as_deref())),
-        );
+    if state == State::Damaged {
+        refusals.push(state.label(work.reason.as_deref()));
     }
-    if matches!(view.state, State::Running | State::Waiting | State::Queued) {
+    if matches!(state, State::Running | State::Waiting | State::Queued) {
+        let on = work
+            .host
+            .map(|h| format!(" on host {h}"))
+            .unwrap_or_default();
         refusals.push(format!(
-            "{} is still {} (`fleet wait {}` waits for it, `fleet down {}` stops it)",
-            agent.name, view.state, agent.name, agent.name
+            "{} is still {state}{on} (`fleet wait {}` waits for it, `fleet down {}` stops it)",
+            agent.name, agent.name, agent.name
         ));
     }
     // A failed agent's work is unfinished, whatever failed: the agent, its verify, a
     // timeout, its budget, its setup.
-    if view.state == State::Failed {
-        let record = view.record.as_ref();
-        let reason = record
-            .and_then(|r| r.reason.clone())
-            .or_else(|| {
-                record
-                    .and_then(|r| r.exit_code)
-                    .map(|c| format!("exit {c}"))
-            })
+    if state == State::Failed {
+        let reason = work
+            .reason
+            .clone()
+            .or_else(|| work.exit_code.map(|c| format!("exit {c}")))
             .unwrap_or_else(|| "failed".into());
         if reason.starts_with("verify failed") {
             if !args.no_verify && !args.force {

@@ -13,7 +13,6 @@
 use anyhow::{bail, Result};
 
 use crate::git::{self, How, Merged, Rebased};
-use crate::launch::view::{self, state_of, View};
 use crate::launch::LOCK_WAIT;
 use crate::manifest::{Agent, Plan};
 use crate::state::{Dir, State};
@@ -22,6 +21,9 @@ use crate::util;
 pub mod checks;
 mod report;
 mod verify;
+mod work;
+
+use work::Work;
 
 /// How each branch is brought into base.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,38 +76,39 @@ enum Stop {
 
 /// Run the train over the agents named (all with `opts.all`): the exit code, 0 when it ran
 /// to its end, 130 when Ctrl-C (SIGTERM, SIGHUP) stopped it between merges or during one
-/// (then taken back); an error (exit 1) when it refused to start or stopped.
+/// (then undone); an error (exit 1) when it refused to start or stopped.
 pub fn run(plan: &Plan, names: &[String], opts: &Options) -> Result<i32> {
-    let agents = order(plan, names)?;
-    let verdicts = decide(plan, &agents, opts)?;
+    let works = work::gather(plan, names, opts.all)?;
+    let verdicts = decide(plan, &works, opts)?;
     let mut train = Vec::new();
     let mut skipped = Vec::new();
-    for (agent, verdict) in agents.iter().zip(verdicts) {
+    for (work, verdict) in works.into_iter().zip(verdicts) {
         match verdict {
-            Verdict::Merge(ahead) => train.push((*agent, ahead)),
+            Verdict::Merge(ahead) => train.push((work, ahead)),
             Verdict::Nothing => crate::info!(
                 "{} ({}) has no commits that {} lacks: nothing to merge",
-                agent.name,
-                agent.branch,
+                work.agent.name,
+                work.agent.branch,
                 plan.base
             ),
-            Verdict::Skip(why) => skipped.push((*agent, why)),
+            Verdict::Skip(why) => skipped.push((work.agent, why)),
         }
     }
     report::skipped(&skipped);
     let dir = Dir::new(&plan.state_dir);
     util::defer_interrupts();
     let mut merged: Vec<&Agent> = Vec::new();
-    for (agent, ahead) in train {
+    for (mut work, ahead) in train {
+        let agent = work.agent;
         if util::interrupted() {
             return report::interrupted(plan, agent, &merged, false);
         }
-        if let Some(stop) = step(plan, &dir, agent, ahead, opts)? {
+        if let Some(stop) = step(plan, &dir, &mut work, ahead, opts)? {
             // Ctrl-C reaches verify too: its failure then is the interrupt's.
             if util::interrupted() {
                 return report::interrupted(plan, agent, &merged, true);
             }
-            let handed = hand_back(plan, &dir, agent, &stop, opts);
+            let handed = hand_back(plan, &dir, &work, &stop, opts);
             bail!("{}", report::stopped(plan, agent, &stop, &merged, handed)?);
         }
         merged.push(agent);
@@ -114,37 +117,28 @@ pub fn run(plan: &Plan, names: &[String], opts: &Options) -> Result<i32> {
     Ok(0)
 }
 
-/// The agents named (all of them when none is), in the order the train takes them:
-/// manifest order.
-fn order<'a>(plan: &'a Plan, names: &[String]) -> Result<Vec<&'a Agent>> {
-    plan.select(names)
-}
-
 /// What to do with each agent, all decided before anything changes: the main checkout's
 /// refusals and (for named agents) any agent's refusal stop the train before it starts.
-fn decide(plan: &Plan, agents: &[&Agent], opts: &Options) -> Result<Vec<Verdict>> {
-    let sessions = crate::tmux::sessions()?;
-    let owned = view::owned(plan, &sessions);
-    let views = view::collect(plan, agents, &owned, view::Detail::States);
+fn decide(plan: &Plan, works: &[Work], opts: &Options) -> Result<Vec<Verdict>> {
     let mut verdicts = Vec::new();
-    for v in &views {
-        verdicts.push(verdict(plan, v, opts)?);
+    for w in works {
+        verdicts.push(verdict(plan, w, opts)?);
     }
-    skip_what_builds_on_skipped(plan, agents, &mut verdicts)?;
+    skip_what_builds_on_skipped(plan, works, &mut verdicts)?;
     let mut refusals: Vec<String> = checks::checkout_refusals(plan)?;
     if !opts.all {
-        for (agent, verdict) in agents.iter().zip(&verdicts) {
+        for (work, verdict) in works.iter().zip(&verdicts) {
             if let Verdict::Skip(why) = verdict {
-                refusals.extend(why.iter().map(|w| match agents.len() {
+                refusals.extend(why.iter().map(|w| match works.len() {
                     1 => w.clone(),
-                    _ => format!("{}: {w}", agent.name),
+                    _ => format!("{}: {w}", work.agent.name),
                 }));
             }
         }
     }
     if !refusals.is_empty() {
-        let what = match agents {
-            [one] if !opts.all => format!("{} ({})", one.name, one.branch),
+        let what = match works {
+            [one] if !opts.all => format!("{} ({})", one.agent.name, one.agent.branch),
             _ => "the agents' branches".to_string(),
         };
         let list: Vec<String> = refusals.iter().map(|r| format!("  - {r}")).collect();
@@ -157,31 +151,25 @@ fn decide(plan: &Plan, agents: &[&Agent], opts: &Options) -> Result<Vec<Verdict>
     Ok(verdicts)
 }
 
-/// One agent's verdict: skipped when it has no branch, is not done (with `--all`), or is
-/// refused; nothing to do when its branch adds nothing.
-fn verdict(plan: &Plan, v: &View, opts: &Options) -> Result<Verdict> {
-    let agent = v.agent;
-    if !git::branch_exists(&plan.repo, &agent.branch)? {
-        return Ok(Verdict::Skip(vec![format!(
-            "it has no branch {} yet, so nothing to merge (`{}` starts it)",
-            agent.branch,
-            crate::launch::up_hint(plan, &agent.name, v.state)
-        )]));
+/// One agent's verdict: skipped when it has no work here, is not done (with `--all`), or is
+/// refused; nothing to do when its work adds nothing.
+fn verdict(plan: &Plan, w: &Work, opts: &Options) -> Result<Verdict> {
+    if let Some(why) = &w.missing {
+        return Ok(Verdict::Skip(vec![why.clone()]));
     }
     // `--all` takes the agents that finished their work; a name takes what the user says
     // (a stopped agent's work too), within the refusals.
-    if opts.all && !matches!(v.state, State::Done | State::Failed) {
+    if opts.all && !matches!(w.state, State::Done | State::Failed) {
         return Ok(Verdict::Skip(vec![format!(
             "it is {}, not done",
-            v.state
-                .label(v.record.as_ref().and_then(|r| r.reason.as_deref()))
+            w.state.label(w.reason.as_deref())
         )]));
     }
-    let refusals = checks::agent_refusals(plan, agent, v, opts)?;
+    let refusals = checks::agent_refusals(plan, w, opts)?;
     if !refusals.is_empty() {
         return Ok(Verdict::Skip(refusals));
     }
-    let ahead = git::count_commits(&plan.repo, "HEAD", &format!("refs/heads/{}", agent.branch))?;
+    let ahead = git::count_commits(&plan.repo, "HEAD", &w.tip_ref)?;
     Ok(if ahead == 0 {
         Verdict::Nothing
     } else {
@@ -194,44 +182,37 @@ fn verdict(plan: &Plan, v: &View, opts: &Options) -> Result<Verdict> {
 /// skipped too, until nothing changes.
 fn skip_what_builds_on_skipped(
     plan: &Plan,
-    agents: &[&Agent],
+    works: &[Work],
     verdicts: &mut [Verdict],
 ) -> Result<()> {
     let repo = &plan.repo;
-    let existing = git::existing_branches(
-        repo,
-        &agents.iter().map(|a| a.branch.as_str()).collect::<Vec<_>>(),
-    )?;
     loop {
-        let skipped: Vec<&Agent> = agents
+        let skipped: Vec<&Work> = works
             .iter()
             .zip(verdicts.iter())
-            .filter(|(a, v)| matches!(v, Verdict::Skip(_)) && existing.contains(&a.branch))
-            .map(|(a, _)| *a)
+            .filter(|(w, v)| matches!(v, Verdict::Skip(_)) && w.missing.is_none())
+            .map(|(w, _)| w)
             .collect();
         let mut changed = false;
-        for (agent, verdict) in agents.iter().zip(verdicts.iter_mut()) {
+        for (work, verdict) in works.iter().zip(verdicts.iter_mut()) {
             if !matches!(verdict, Verdict::Merge(_)) {
                 continue;
             }
             for s in &skipped {
-                let (mine, theirs) = (
-                    format!("refs/heads/{}", agent.branch),
-                    format!("refs/heads/{}", s.branch),
-                );
-                let shared = git::merge_base(repo, &mine, &theirs)?;
-                if let Some(shared) =
+                let shared = git::merge_base(repo, &work.tip_ref, &s.tip_ref)?;
+                let Some(shared) =
                     shared.filter(|m| !git::is_ancestor(repo, m, "HEAD").unwrap_or(true))
-                {
-                    *verdict = Verdict::Skip(vec![format!(
-                        "its branch holds work of {} (commit {}), which is not merged: merge {} first",
-                        s.name,
-                        git::short(&shared),
-                        s.name
-                    )]);
-                    changed = true;
-                    break;
-                }
+                else {
+                    continue;
+                };
+                *verdict = Verdict::Skip(vec![format!(
+                    "its branch holds work of {} (commit {}), which is not merged: merge {} first",
+                    s.agent.name,
+                    git::short(&shared),
+                    s.agent.name
+                )]);
+                changed = true;
+                break;
             }
         }
         if !changed {
@@ -242,19 +223,26 @@ fn skip_what_builds_on_skipped(
 
 /// One agent through the train: checked again under the lock, merged, verified. None when
 /// it went through; why it stopped otherwise (base then at the commit before it).
-fn step(plan: &Plan, dir: &Dir, agent: &Agent, ahead: u64, opts: &Options) -> Result<Option<Stop>> {
+fn step(
+    plan: &Plan,
+    dir: &Dir,
+    work: &mut Work,
+    ahead: u64,
+    opts: &Options,
+) -> Result<Option<Stop>> {
     let _lock = dir.lock(LOCK_WAIT)?;
     let mut refusals = checks::checkout_refusals(plan)?;
-    let (view, _) = state_of(plan, agent)?;
-    refusals.extend(checks::agent_refusals(plan, agent, &view, opts)?);
+    work.refresh(plan)?;
+    refusals.extend(work.missing.clone());
+    refusals.extend(checks::agent_refusals(plan, work, opts)?);
     if !refusals.is_empty() {
         return Ok(Some(Stop::Refused(refusals)));
     }
-    let repo = &plan.repo;
+    let (repo, agent) = (&plan.repo, work.agent);
     let before = git::rev_parse(repo, "HEAD")?;
-    let tip = git::rev_parse(repo, &format!("refs/heads/{}", agent.branch))?;
+    let tip = git::rev_parse(repo, &work.tip_ref)?;
     let (rev, how) = match opts.strategy {
-        Strategy::Git(how) => (format!("refs/heads/{}", agent.branch), how),
+        Strategy::Git(how) => (work.tip_ref.clone(), how),
         Strategy::Rebase => {
             let scratch = plan.worktree_dir.join(format!(".rebase-{}", agent.name));
             match git::rebased_copy(repo, &tip, &before, &scratch)? {
@@ -272,7 +260,7 @@ fn step(plan: &Plan, dir: &Dir, agent: &Agent, ahead: u64, opts: &Options) -> Re
         );
         return Ok(None);
     }
-    let message = report::message(plan, agent, how, ahead)?;
+    let message = report::message(plan, work, how, ahead)?;
     match git::merge(repo, &rev, how, &message)? {
         Merged::Ok(_) => {}
         Merged::Conflict(files) => return Ok(Some(Stop::Conflict(files))),
@@ -290,7 +278,7 @@ fn step(plan: &Plan, dir: &Dir, agent: &Agent, ahead: u64, opts: &Options) -> Re
             git::short(&rev)
         );
     }
-    report::merged(plan, agent, opts.strategy, ahead, (&before, &after))?;
+    report::merged(plan, work, opts.strategy, ahead, (&before, &after))?;
     verify_merge(plan, agent, opts, (&before, &after))
 }
 
@@ -340,11 +328,18 @@ fn verify_merge(
 
 /// With `--resume-agent`, hand a conflict or a failed verify back to the agent: Some(what
 /// happened) to say; None without the option or for a stop the agent cannot mend.
-fn hand_back(plan: &Plan, dir: &Dir, agent: &Agent, stop: &Stop, opts: &Options) -> Option<String> {
+fn hand_back(plan: &Plan, dir: &Dir, work: &Work, stop: &Stop, opts: &Options) -> Option<String> {
     if !opts.resume_agent {
         return None;
     }
+    let agent = work.agent;
     let text = report::follow_up(plan, agent, stop)?;
+    if let Some(host) = work.host {
+        return Some(format!(
+            "could not hand it back to {}: `continue` does not reach host {host} yet (continue it there: ssh to it and run `fleet continue {}` in its repository)",
+            agent.name, agent.name
+        ));
+    }
     let started = dir
         .lock(LOCK_WAIT)
         .and_then(|_lock| crate::launch::resume::continue_agent(plan, dir, agent, text));

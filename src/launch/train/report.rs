@@ -6,7 +6,7 @@ use anyhow::Result;
 use crate::git::{self, How};
 use crate::manifest::{Agent, Plan};
 
-use super::{Stop, Strategy};
+use super::{Stop, Strategy, Work};
 
 fn plural(n: u64) -> &'static str {
     if n == 1 {
@@ -17,12 +17,12 @@ fn plural(n: u64) -> &'static str {
 }
 
 /// The commit message: a merge's, or a squash's listing the `ahead` commits' subjects.
-pub(super) fn message(plan: &Plan, agent: &Agent, how: How, ahead: u64) -> Result<String> {
-    let branch = &agent.branch;
+pub(super) fn message(plan: &Plan, work: &Work, how: How, ahead: u64) -> Result<String> {
+    let (agent, branch) = (work.agent, &work.agent.branch);
     if how != How::Squash {
         return Ok(format!("Merge {branch} (fleet agent {})", agent.name));
     }
-    let subjects = git::subjects(&plan.repo, "HEAD", &format!("refs/heads/{branch}"))?;
+    let subjects = git::subjects(&plan.repo, "HEAD", &work.tip_ref)?;
     let body: Vec<String> = subjects.iter().map(|s| format!("* {s}")).collect();
     Ok(format!(
         "{}: squashed {ahead} commit{} from {branch}\n\n{}",
@@ -35,7 +35,7 @@ pub(super) fn message(plan: &Plan, agent: &Agent, how: How, ahead: u64) -> Resul
 /// The line for a merge made: `(before, after)` base's commit before and after it.
 pub(super) fn merged(
     plan: &Plan,
-    agent: &Agent,
+    work: &Work,
     strategy: Strategy,
     ahead: u64,
     (before, after): (&str, &str),
@@ -44,12 +44,13 @@ pub(super) fn merged(
         Strategy::Git(How::Squash) => "squashed into one commit",
         Strategy::Rebase => "rebased onto it, fast-forward",
         _ if git::count_commits(&plan.repo, before, after)? == ahead
-            && git::is_ancestor(&plan.repo, before, &format!("refs/heads/{}", agent.branch))? =>
+            && git::is_ancestor(&plan.repo, before, &work.tip_ref)? =>
         {
             "fast-forward"
         }
         _ => "merge commit",
     };
+    let agent = work.agent;
     crate::info!(
         "merged {} ({}, {ahead} commit{}) into {}: {how}, now at {}",
         agent.name,
