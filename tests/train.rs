@@ -475,3 +475,48 @@ fn ctrl_c_during_verify_undoes_that_merge_and_exits_130() {
     assert_eq!(rev(&f, "HEAD"), before);
     nothing_half_merged(&f);
 }
+
+#[test]
+fn all_skips_what_is_not_done_and_what_holds_skipped_work() {
+    let f = Fleet::new();
+    // `built` takes `broken`'s commit into its branch (as an agent started after it would),
+    // and `broken` fails: merging `built` would bring broken's work in.
+    f.manifest(&format!(
+        r#"agents:
+  - name: broken
+    prompt: "x"
+    command: "{}; exit 3"
+  - name: built
+    prompt: "x"
+    command: "until git rev-parse -q --verify fleet/broken~0 >/dev/null && [ \"$(git rev-list --count HEAD..fleet/broken)\" = 1 ]; do sleep 0.1; done; git merge -q --ff-only fleet/broken; {}"
+  - name: fine
+    prompt: "x"
+    command: "{}"
+  - name: busy
+    prompt: "x"
+    command: "sleep 60"
+"#,
+        commits("broken.txt", "broken\\n"),
+        commits("built.txt", "built\\n"),
+        commits("fine.txt", "fine\\n"),
+    ));
+    f.fleet(&["up"]).success();
+    f.fleet(&["wait", "broken", "built", "fine", "--timeout", "20"])
+        .code(1);
+    let run = f.fleet(&["merge", "--all"]);
+    run.success()
+        .stdout_has("skipping broken: it failed (exit 3)")
+        .stdout_has("skipping built: its branch holds work of broken")
+        .stdout_has("skipping busy: it is running, not done")
+        .stdout_has("merged fine (fleet/fine, 1 commit) into main");
+    assert_eq!(rev(&f, "HEAD"), rev(&f, "fleet/fine"));
+    nothing_half_merged(&f);
+    // named, the same refusals stop the train before it starts
+    let before = rev(&f, "HEAD");
+    f.fleet(&["merge", "built", "busy"])
+        .code(1)
+        .stderr_has("nothing was changed")
+        .stderr_has("built: its branch holds work of broken")
+        .stderr_has("busy: busy is still running");
+    assert_eq!(rev(&f, "HEAD"), before);
+}

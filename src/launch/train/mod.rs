@@ -177,39 +177,40 @@ fn verdict(plan: &Plan, w: &Work, opts: &Options) -> Result<Verdict> {
     })
 }
 
-/// An agent whose branch holds commits of a skipped agent's branch that base lacks (it
-/// started from that agent's work, `after:`) would bring that work in with its own: it is
-/// skipped too, until nothing changes.
+/// An agent whose branch holds commits that base lacks of a skipped agent's branch, or of
+/// an unfinished agent the train does not take (it started from that agent's work,
+/// `after:`), would bring that work in with its own: it is skipped too, until nothing
+/// changes.
 fn skip_what_builds_on_skipped(
     plan: &Plan,
     works: &[Work],
     verdicts: &mut [Verdict],
 ) -> Result<()> {
     let repo = &plan.repo;
+    let others = work::unfinished_others(plan, works)?;
     loop {
-        let skipped: Vec<&Work> = works
+        let mut left_out: Vec<(&str, &str)> = works
             .iter()
             .zip(verdicts.iter())
             .filter(|(w, v)| matches!(v, Verdict::Skip(_)) && w.missing.is_none())
-            .map(|(w, _)| w)
+            .map(|(w, _)| (w.agent.name.as_str(), w.tip_ref.as_str()))
             .collect();
+        left_out.extend(others.iter().map(|(n, r)| (n.as_str(), r.as_str())));
         let mut changed = false;
         for (work, verdict) in works.iter().zip(verdicts.iter_mut()) {
             if !matches!(verdict, Verdict::Merge(_)) {
                 continue;
             }
-            for s in &skipped {
-                let shared = git::merge_base(repo, &work.tip_ref, &s.tip_ref)?;
+            for (name, tip_ref) in &left_out {
+                let shared = git::merge_base(repo, &work.tip_ref, tip_ref)?;
                 let Some(shared) =
                     shared.filter(|m| !git::is_ancestor(repo, m, "HEAD").unwrap_or(true))
                 else {
                     continue;
                 };
                 *verdict = Verdict::Skip(vec![format!(
-                    "its branch holds work of {} (commit {}), which is not merged: merge {} first",
-                    s.agent.name,
+                    "its branch holds work of {name} (commit {}), which is not merged: merge {name} first",
                     git::short(&shared),
-                    s.agent.name
                 )]);
                 changed = true;
                 break;

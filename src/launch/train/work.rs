@@ -179,3 +179,31 @@ fn unreachable<'a>(agent: &'a Agent, host: &'a str, why: &str) -> Work<'a> {
         missing: Some(why.to_string()),
     }
 }
+
+/// This machine's agents the train does not take whose work is unfinished (not `done`),
+/// with a branch: their names and refs. An agent of the train whose branch holds their
+/// commits would bring that work in.
+pub fn unfinished_others(plan: &Plan, works: &[Work]) -> Result<Vec<(String, String)>> {
+    let others: Vec<&Agent> = plan
+        .agents
+        .iter()
+        .filter(|a| !works.iter().any(|w| w.agent.name == a.name))
+        .collect();
+    if others.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sessions = crate::tmux::sessions()?;
+    let owned = view::owned(plan, &sessions);
+    let branches: Vec<&str> = others.iter().map(|a| a.branch.as_str()).collect();
+    let existing = git::existing_branches(&plan.repo, &branches)?;
+    Ok(view::collect(plan, &others, &owned, view::Detail::States)
+        .iter()
+        .filter(|v| v.state != State::Done && existing.contains(&v.agent.branch))
+        .map(|v| {
+            (
+                v.agent.name.clone(),
+                format!("refs/heads/{}", v.agent.branch),
+            )
+        })
+        .collect())
+}
