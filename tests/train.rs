@@ -520,3 +520,40 @@ fn all_skips_what_is_not_done_and_what_holds_skipped_work() {
         .stderr_has("busy: busy is still running");
     assert_eq!(rev(&f, "HEAD"), before);
 }
+
+#[test]
+fn the_train_takes_agents_in_dependency_order() {
+    let f = Fleet::new();
+    // `second` is first in the file but builds on `first`.
+    f.manifest(&format!(
+        r#"agents:
+  - name: second
+    prompt: "x"
+    after: [first]
+    command: "{}"
+  - name: first
+    prompt: "x"
+    command: "{}"
+"#,
+        commits("second.txt", "second\\n"),
+        commits("first.txt", "first\\n"),
+    ));
+    f.fleet(&["up"]).success();
+    f.fleet(&["wait", "--timeout", "20"]).success();
+    let run = f.fleet(&["merge", "second", "first"]);
+    run.success();
+    let at = |what: &str| {
+        run.stdout
+            .find(what)
+            .unwrap_or_else(|| panic!("no {what:?} in {}", run.stdout))
+    };
+    assert!(
+        at("merged first (") < at("merged second ("),
+        "{}",
+        run.stdout
+    );
+    // both fast-forwards: second's branch holds first's commit
+    assert_eq!(rev(&f, "HEAD"), rev(&f, "fleet/second"));
+    assert_eq!(rev(&f, "HEAD~1"), rev(&f, "fleet/first"));
+    nothing_half_merged(&f);
+}

@@ -62,6 +62,15 @@ fn state_refusals(work: &Work, args: &Options) -> Vec<String> {
             agent.name, agent.name, agent.name
         ));
     }
+    if state == State::Blocked {
+        refusals.push(format!(
+            "{} is blocked ({}), so it never did its work: `fleet up --rerun` of what it waits for starts it",
+            agent.name,
+            work.reason
+                .as_deref()
+                .unwrap_or("its dependencies cannot bring it their work")
+        ));
+    }
     // A failed agent's work is unfinished, whatever failed: the agent, its verify, a
     // timeout, its budget, its setup.
     if state == State::Failed {

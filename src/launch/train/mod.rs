@@ -1,6 +1,6 @@
 //! The merge train: `fleet merge NAME…` and `fleet merge --all` bring agents' branches into
-//! `base` in the main checkout one after another, in dependency order (manifest order
-//! otherwise), each merged as the strategy says and then checked with the agent's `verify:`
+//! `base` in the main checkout one after another, in dependency order (`after:`, manifest
+//! order breaking ties), each merged as the strategy says and then checked with the agent's `verify:`
 //! on the result. The train stops at the first conflict or failed verify with base at the
 //! last good merge: a conflict is aborted (`git reset --merge`), a merge that failed verify
 //! is taken back (`git reset --keep` to the commit before it, only while base is still at

@@ -65,16 +65,24 @@ impl<'a> Work<'a> {
     }
 }
 
-/// The agents named (every agent with `all`), this machine's in manifest order, then those
-/// on other hosts by host. A host that cannot be asked refuses a named agent of it (an
+/// The agents named (every agent with `all`), this machine's in dependency order
+/// ([`Plan::in_order`]: `after:`, manifest order breaking ties), then those on other hosts
+/// by host (`after:` never crosses hosts). A host that cannot be asked refuses a named agent of it (an
 /// error); with `all`, its agents are kept as missing, saying why.
 pub fn gather<'a>(plan: &'a Plan, names: &[String], all: bool) -> Result<Vec<Work<'a>>> {
     let remote_named = |n: &String| plan.remote.iter().any(|r| &r.agent.name == n);
     let local_names: Vec<String> = names.iter().filter(|n| !remote_named(n)).cloned().collect();
     let local: Vec<&Agent> = match (all, local_names.is_empty()) {
-        (true, _) => plan.agents.iter().collect(),
+        (true, _) => plan.in_order(),
         (false, true) => Vec::new(),
-        (false, false) => plan.select(&local_names)?,
+        (false, false) => {
+            // Known names (an unknown one is a usage error), in dependency order.
+            plan.select(&local_names)?;
+            plan.in_order()
+                .into_iter()
+                .filter(|a| local_names.contains(&a.name))
+                .collect()
+        }
     };
     let sessions = crate::tmux::sessions()?;
     let owned = view::owned(plan, &sessions);
