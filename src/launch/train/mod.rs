@@ -336,10 +336,19 @@ fn hand_back(plan: &Plan, dir: &Dir, work: &Work, stop: &Stop, opts: &Options) -
     let agent = work.agent;
     let text = report::follow_up(plan, agent, stop)?;
     if let Some(host) = work.host {
-        return Some(format!(
-            "could not hand it back to {}: `continue` does not reach host {host} yet (continue it there: ssh to it and run `fleet continue {}` in its repository)",
-            agent.name, agent.name
-        ));
+        // Its host's fleet continues it (what it says is printed, naming the host).
+        let r = crate::launch::remote::find(plan, &agent.name)?;
+        return Some(match crate::launch::remote::resume(plan, r, &text) {
+            Ok(0) => format!("handed back to {} on host {host}", agent.name),
+            Ok(code) => format!(
+                "could not hand it back to {} on host {host} (its fleet exited {code})",
+                agent.name
+            ),
+            Err(e) => format!(
+                "could not hand it back to {} on host {host}: {e:#}",
+                agent.name
+            ),
+        });
     }
     let started = dir
         .lock(LOCK_WAIT)
