@@ -75,7 +75,8 @@ const LINES: &str = "200";
 
 /// The command of an agent's pane: `tail -F` of the log of an agent here (`-F` keeps
 /// following when the log is created late or rotated); for an agent on another host, this
-/// fleet following its log there (see [`crate::launch::remote::pane_command`]).
+/// fleet following its log there (`logs NAME --follow --monitor`, which says when the host
+/// drops and follows again when it is back), its own words (no shell).
 fn follow(plan: &Plan, fleet_exe: &Path, name: &str) -> Vec<String> {
     match plan.agents.iter().find(|a| a.name == name) {
         Some(agent) => vec![
@@ -85,7 +86,19 @@ fn follow(plan: &Plan, fleet_exe: &Path, name: &str) -> Vec<String> {
             "-F".into(),
             agent.log.display().to_string(),
         ],
-        None => crate::launch::remote::pane_command(plan, fleet_exe, name, LINES),
+        None => [
+            &fleet_exe.display().to_string(),
+            "-f",
+            &plan.manifest.display().to_string(),
+            "logs",
+            name,
+            "--follow",
+            "--monitor",
+            "-n",
+            LINES,
+        ]
+        .map(String::from)
+        .to_vec(),
     }
 }
 

@@ -304,23 +304,9 @@ fn progress(n: usize) -> indicatif::ProgressBar {
 /// From this many agents on, `up` shows a progress bar while it makes their worktrees.
 const PROGRESS_FROM: usize = 4;
 
-/// `up --dry-run`: the git and tmux steps `up` would take, nothing changed.
-fn dry_run(
-    plan: &Plan,
-    dir: &Dir,
-    choice: &Choice,
-    worktrees: &[git::Worktree],
-    branches: &Branches,
-    exe: &Path,
-) -> Result<i32> {
-    let batch = sessions::sessions_batch(
-        plan,
-        dir,
-        &choice.now,
-        choice.monitor_alive,
-        choice.monitor_stale,
-        exe,
-    );
+/// `up --dry-run`'s branches: those from dependencies' work, then one `update-ref` of the new
+/// ones from the base.
+fn print_branch_steps(plan: &Plan, choice: &Choice, branches: &Branches) {
     // (the branch of an agent with `after:` is made from its dependencies' work, not the base)
     let from_deps = |b: &str| {
         choice
@@ -335,7 +321,6 @@ fn dry_run(
         .copied()
         .filter(|b| from_deps(b).is_none())
         .collect();
-    println!("dry run: these steps would run (nothing was changed)");
     for v in branches.new.iter().filter_map(|b| from_deps(b)) {
         println!(
             "branch {} from the work of {} (one: its tip; several: their merge)",
@@ -355,6 +340,27 @@ fn dry_run(
             util::shell_quote(&format!("branch: Created from {}", plan.base))
         );
     }
+}
+
+/// `up --dry-run`: the git and tmux steps `up` would take, nothing changed.
+fn dry_run(
+    plan: &Plan,
+    dir: &Dir,
+    choice: &Choice,
+    worktrees: &[git::Worktree],
+    branches: &Branches,
+    exe: &Path,
+) -> Result<i32> {
+    let batch = sessions::sessions_batch(
+        plan,
+        dir,
+        &choice.now,
+        choice.monitor_alive,
+        choice.monitor_stale,
+        exe,
+    );
+    println!("dry run: these steps would run (nothing was changed)");
+    print_branch_steps(plan, choice, branches);
     let mut existing = branches.existing.clone();
     existing.extend(branches.new.iter().map(|b| b.to_string()));
     let existing = &existing;

@@ -366,23 +366,6 @@ fn ended(name: &str, state: &str, reason: Option<&str>, host: &str) -> Awaited {
     }
 }
 
-/// The monitor pane's command for an agent on another host: this fleet following its log
-/// there ([`logs`] with `monitor`), its own words (no shell).
-pub fn pane_command(plan: &Plan, exe: &Path, name: &str, lines: &str) -> Vec<String> {
-    [
-        exe.display().to_string(),
-        "-f".into(),
-        plan.manifest.display().to_string(),
-        "logs".into(),
-        name.to_string(),
-        "--follow".into(),
-        "--monitor".into(),
-        "-n".into(),
-        lines.to_string(),
-    ]
-    .to_vec()
-}
-
 /// `up` of agents on hosts only: the monitor (their panes) started, or rebuilt when it
 /// shows other agents; the part of `up` for this machine does it otherwise.
 pub fn monitor_up(plan: &Plan) -> Result<()> {
