@@ -3,7 +3,7 @@
 //! agent not in `after:`), and the order itself ([`Plan::in_order`], [`Plan::order_line`]).
 use std::collections::HashMap;
 
-use super::suggest::edit_distance;
+use super::suggest::closest;
 use super::{Agent, Plan, Task};
 
 /// One agent's entry for the checks: its name, the `at` naming it in messages, its host
@@ -51,7 +51,7 @@ pub(super) fn check(agents: &[Agent], entries: &[Entry], problems: &mut Vec<Stri
             let Some(other) = entry(dep) else {
                 problems.push(format!(
                     "{at}after: unknown agent `{dep}`{}; known agents: {}",
-                    closest(dep, &known)
+                    closest(dep, known.iter().copied())
                         .map(|k| format!(" (did you mean `{k}`?)"))
                         .unwrap_or_default(),
                     known.join(", ")
@@ -98,16 +98,6 @@ fn check_diff_refs(a: &Agent, at: &str, problems: &mut Vec<String>) {
             ));
         }
     }
-}
-
-/// The known name closest to `name`, when one is close.
-fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| (edit_distance(name, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
-        .min()
-        .map(|(_, k)| k)
 }
 
 /// The cycles of `after:`, each once, as the path that closes it (`a → b → a`), found from

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::checks::valid_name;
 use super::schema::RawHost;
-use super::suggest::edit_distance;
+use super::suggest::closest;
 
 /// The name of this machine in `host:`.
 pub const LOCAL: &str = "local";
@@ -115,12 +115,8 @@ pub(super) fn place(
     if raw.contains_key(name) {
         return Some(name.to_string());
     }
-    let close = raw
-        .keys()
-        .map(|k| (edit_distance(name, k), k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
-        .min()
-        .map(|(_, k)| format!(" (did you mean {k}?)"))
+    let close = closest(name, raw.keys().map(String::as_str))
+        .map(|k| format!(" (did you mean {k}?)"))
         .unwrap_or_default();
     let known: Vec<&str> = std::iter::once(LOCAL)
         .chain(raw.keys().map(String::as_str).filter(|k| *k != LOCAL))

@@ -44,7 +44,6 @@ pub use graph::{diff_refs, DIFF_OPEN};
 pub use hosts::{Host, DEFAULT_FLEET, LOCAL, REMOTE_MANIFEST};
 pub(crate) use paths::{normalize, real_path};
 pub use slice::Names;
-use suggest::edit_distance;
 pub use yaml::agent_names_loosely;
 
 /// The file name looked for in the current directory and its parents.
@@ -258,12 +257,7 @@ fn closest_agent<'a>(unknown: &[&str], known: &[&'a str]) -> Option<&'a str> {
     let [name] = unknown else {
         return None;
     };
-    known
-        .iter()
-        .map(|k| (edit_distance(name, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
-        .min()
-        .map(|(_, k)| k)
+    suggest::closest(name, known.iter().copied())
 }
 
 /// The problems found in a manifest: all of them, each on its own line. Exit code 2.

@@ -7,18 +7,22 @@ pub(super) fn did_you_mean(msg: &str) -> Option<String> {
     let rest = msg.split("unknown field `").nth(1)?;
     let field = rest.split('`').next()?;
     let expected = rest.split("expected ").nth(1)?;
-    expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(|cand| (edit_distance(field, cand), cand))
-        .filter(|(d, cand)| *d <= 2.max(cand.len() / 3))
+    closest(field, expected.split('`').skip(1).step_by(2)).map(str::to_string)
+}
+
+/// The one of `known` closest to `name`, when one is close enough to be a slip (at most 2
+/// edits, or a third of its length): the one rule of every "did you mean".
+pub(super) fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
         .min()
-        .map(|(_, cand)| cand.to_string())
+        .map(|(_, k)| k)
 }
 
 /// The Levenshtein distance between `a` and `b`, in characters.
-pub(super) fn edit_distance(a: &str, b: &str) -> usize {
+fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
