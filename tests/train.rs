@@ -552,7 +552,12 @@ fn the_train_takes_agents_in_dependency_order() {
         "{}",
         run.stdout
     );
-    // both fast-forwards: second's branch holds first's commit
+    // both fast-forwards: second's branch holds first's commit, and only its own is new
+    // when it is merged (counted then, not when the train was planned)
+    for agent in ["first", "second"] {
+        let line = format!("merged {agent} (fleet/{agent}, 1 commit) into main: fast-forward");
+        assert!(run.stdout.contains(&line), "no {line:?} in {}", run.stdout);
+    }
     assert_eq!(rev(&f, "HEAD"), rev(&f, "fleet/second"));
     assert_eq!(rev(&f, "HEAD~1"), rev(&f, "fleet/first"));
     nothing_half_merged(&f);

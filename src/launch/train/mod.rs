@@ -50,8 +50,8 @@ pub struct Options {
 
 /// What the train does with an agent, decided before the first merge.
 enum Verdict {
-    /// Merge it: its branch has this many commits base lacks.
-    Merge(u64),
+    /// Merge it: its branch has commits base lacks.
+    Merge,
     /// Its branch has nothing base lacks.
     Nothing,
     /// Leave it out, for these reasons.
@@ -84,7 +84,7 @@ pub fn run(plan: &Plan, names: &[String], opts: &Options) -> Result<i32> {
     let mut skipped = Vec::new();
     for (work, verdict) in works.into_iter().zip(verdicts) {
         match verdict {
-            Verdict::Merge(ahead) => train.push((work, ahead)),
+            Verdict::Merge => train.push(work),
             Verdict::Nothing => crate::info!(
                 "{} ({}) has no commits that {} lacks: nothing to merge",
                 work.agent.name,
@@ -98,12 +98,12 @@ pub fn run(plan: &Plan, names: &[String], opts: &Options) -> Result<i32> {
     let dir = Dir::new(&plan.state_dir);
     util::defer_interrupts();
     let mut merged: Vec<&Agent> = Vec::new();
-    for (mut work, ahead) in train {
+    for mut work in train {
         let agent = work.agent;
         if util::interrupted() {
             return report::interrupted(plan, agent, &merged, false);
         }
-        if let Some(stop) = step(plan, &dir, &mut work, ahead, opts)? {
+        if let Some(stop) = step(plan, &dir, &mut work, opts)? {
             // Ctrl-C reaches verify too: its failure then is the interrupt's.
             if util::interrupted() {
                 return report::interrupted(plan, agent, &merged, true);
@@ -169,12 +169,13 @@ fn verdict(plan: &Plan, w: &Work, opts: &Options) -> Result<Verdict> {
     if !refusals.is_empty() {
         return Ok(Verdict::Skip(refusals));
     }
-    let ahead = git::count_commits(&plan.repo, "HEAD", &w.tip_ref)?;
-    Ok(if ahead == 0 {
-        Verdict::Nothing
-    } else {
-        Verdict::Merge(ahead)
-    })
+    Ok(
+        if git::count_commits(&plan.repo, "HEAD", &w.tip_ref)? == 0 {
+            Verdict::Nothing
+        } else {
+            Verdict::Merge
+        },
+    )
 }
 
 /// An agent whose branch holds commits that base lacks of a skipped agent's branch, or of
@@ -198,7 +199,7 @@ fn skip_what_builds_on_skipped(
         left_out.extend(others.iter().map(|(n, r)| (n.as_str(), r.as_str())));
         let mut changed = false;
         for (work, verdict) in works.iter().zip(verdicts.iter_mut()) {
-            if !matches!(verdict, Verdict::Merge(_)) {
+            if !matches!(verdict, Verdict::Merge) {
                 continue;
             }
             for (name, tip_ref) in &left_out {
@@ -224,13 +225,7 @@ fn skip_what_builds_on_skipped(
 
 /// One agent through the train: checked again under the lock, merged, verified. None when
 /// it went through; why it stopped otherwise (base then at the commit before it).
-fn step(
-    plan: &Plan,
-    dir: &Dir,
-    work: &mut Work,
-    ahead: u64,
-    opts: &Options,
-) -> Result<Option<Stop>> {
+fn step(plan: &Plan, dir: &Dir, work: &mut Work, opts: &Options) -> Result<Option<Stop>> {
     let _lock = dir.lock(LOCK_WAIT)?;
     let mut refusals = checks::checkout_refusals(plan)?;
     work.refresh(plan)?;
@@ -242,6 +237,18 @@ fn step(
     let (repo, agent) = (&plan.repo, work.agent);
     let before = git::rev_parse(repo, "HEAD")?;
     let tip = git::rev_parse(repo, &work.tip_ref)?;
+    // Counted now, not when the train was planned: an earlier merge of the train may have
+    // brought some of its commits already (an agent after another holds its commits).
+    let ahead = git::count_commits(repo, &before, &tip)?;
+    if ahead == 0 {
+        crate::info!(
+            "{} ({}): every commit of it is in {} already",
+            agent.name,
+            agent.branch,
+            plan.base
+        );
+        return Ok(None);
+    }
     let (rev, how) = match opts.strategy {
         Strategy::Git(how) => (work.tip_ref.clone(), how),
         Strategy::Rebase => {
