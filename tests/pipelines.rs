@@ -317,3 +317,39 @@ fn an_agent_after_a_lost_one_shows_blocked_though_no_runner_said_so() {
         .code(1)
         .stdout_has("b blocked (a lost)");
 }
+
+#[test]
+fn up_of_a_dependent_starts_what_it_builds_on_and_reruns_only_what_is_named() {
+    let f = Fleet::new();
+    f.manifest(&format!(
+        "command: {}\nagents:\n  - name: a\n    prompt: x\n  - name: b\n    prompt: x\n    after: a\n  - name: c\n    prompt: x\n    after: b\n  - name: other\n    prompt: x\n",
+        yaml(COMMIT.replace("\" > \"", "\" >> \""))
+    ));
+    // `up c` alone: a and b never ran, so they start too (said), and c after them.
+    f.fleet(&["up", "c"])
+        .success()
+        .stdout_has("also starting what they build on (after:): a, b");
+    f.fleet(&["wait", "a", "b", "c", "--timeout", "20"])
+        .success();
+    assert!(contains(&f, "fleet/c", "fleet/a") && contains(&f, "fleet/c", "fleet/b"));
+    assert_eq!(
+        f.state("other"),
+        "pending",
+        "an agent not needed stays as it was"
+    );
+    // `up --rerun c`: its finished dependencies are not run again.
+    let (a, b) = (
+        f.git(&["rev-parse", "fleet/a"]),
+        f.git(&["rev-parse", "fleet/b"]),
+    );
+    let rerun = f.fleet(&["up", "--rerun", "c"]);
+    rerun.success();
+    assert!(
+        !rerun.output().contains("also starting"),
+        "{}",
+        rerun.output()
+    );
+    f.fleet(&["wait", "c", "--timeout", "20"]).success();
+    assert_eq!(f.git(&["rev-parse", "fleet/a"]), a);
+    assert_eq!(f.git(&["rev-parse", "fleet/b"]), b);
+}

@@ -114,7 +114,8 @@ fn report_host(plan: &Plan, names: &crate::manifest::Names, host: &str, said: &S
 
 /// `up` of this machine's agents.
 fn run_here(plan: &Plan, args: &UpArgs) -> Result<i32> {
-    let agents = pipeline::with_blocked_dependents(plan, plan.select(&args.names)?);
+    let agents = pipeline::with_dependencies(plan, &args.names, plan.select(&args.names)?);
+    let agents = pipeline::with_blocked_dependents(plan, agents);
     preflight::check_git_and_programs(plan, &agents)?;
     for w in &plan.warnings {
         eprintln!("warning: {}: {w}", plan.manifest.display());

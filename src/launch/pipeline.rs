@@ -285,6 +285,43 @@ pub fn with_blocked_dependents<'a>(plan: &'a Plan, mut agents: Vec<&'a Agent>) -
     agents
 }
 
+/// The agents named, and the agents they build on (through any chain) that did not finish:
+/// `up b` of `b` after `a` starts a too when a never ran (as `make b` makes what b needs),
+/// and says so; a dependency that is done or failed is left as it is (`--rerun` reruns only
+/// what was named).
+pub fn with_dependencies<'a>(
+    plan: &'a Plan,
+    named: &[String],
+    mut agents: Vec<&'a Agent>,
+) -> Vec<&'a Agent> {
+    if named.is_empty() {
+        return agents;
+    }
+    let dir = Dir::new(&plan.state_dir);
+    let mut added = Vec::new();
+    // In reverse dependency order, so a dependency's own dependencies come after it.
+    for a in plan.in_order().into_iter().rev() {
+        let needed = agents.iter().any(|x| x.after.contains(&a.name));
+        let finished = dir
+            .record(&a.name)
+            .and_then(|r| r.state)
+            .is_some_and(State::finished);
+        if needed && !finished && !agents.iter().any(|x| x.name == a.name) {
+            agents.push(a);
+            added.push(a.name.as_str());
+        }
+    }
+    if !added.is_empty() {
+        added.reverse();
+        agents.sort_by_key(|x| plan.agents.iter().position(|p| p.name == x.name));
+        crate::info!(
+            "also starting what they build on (after:): {}",
+            added.join(", ")
+        );
+    }
+    agents
+}
+
 /// Make the branch of each agent of `choice` that starts from its dependencies' work (see
 /// [`start_point`]); one that cannot start moves to the blocked.
 pub fn place_branches(
