@@ -124,6 +124,7 @@ pub struct AttachArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("shown").args(["json", "watch"])))]
 pub struct StatusArgs {
     /// Agents to show (default: all)
     pub names: Vec<String>,
@@ -134,8 +135,10 @@ pub struct StatusArgs {
     /// Redraw every second until Ctrl-C
     #[arg(long)]
     pub watch: bool,
-    /// With --watch: also show each agent's state on its monitor pane's border (internal)
-    #[arg(long, hide = true, requires = "watch")]
+    /// With --watch: also show each agent's state on its monitor pane's border; with
+    /// --json (asked by the monitor of a fleet with hosts): LAST LINE as the monitor shows
+    /// it (internal)
+    #[arg(long, hide = true, requires = "shown")]
     pub monitor: bool,
 }
 

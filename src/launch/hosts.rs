@@ -130,7 +130,7 @@ pub fn up(
 
 /// A fleet command on a host where `up` may never have run (no manifest there, not even
 /// the repository): nothing to do there then (`none` is printed instead).
-pub(crate) fn fleet_if_up(
+fn fleet_if_up(
     link: &Link,
     args: &[String],
     none: &str,
@@ -155,6 +155,17 @@ pub fn fetched_ref(host: &str, branch: &str) -> String {
     format!("refs/remotes/fleet-{host}/{branch}")
 }
 
+/// `fleet status --json ARGS…` there (`args` from `status` on): its agents' objects (none
+/// when `up` never ran there). An error names the host when it stopped answering, its fleet
+/// failed or said something else than JSON.
+pub fn status_json(link: &Link, args: &[String]) -> Result<Vec<serde_json::Value>> {
+    let host = link.host;
+    let out = said(host, "fleet status", fleet_if_up(link, args, "{}")?)?;
+    let value: serde_json::Value = serde_json::from_str(&out.stdout)
+        .map_err(|e| anyhow!("host {}: its fleet's status is not JSON: {e}", host.name))?;
+    Ok(value["agents"].as_array().cloned().unwrap_or_default())
+}
+
 /// What a host's fleet said about its agents.
 pub struct HostStatus {
     /// Its agents' objects of `status --json`.
@@ -174,10 +185,7 @@ pub fn status(
         let link = Link::open(h)?;
         let mut args = vec!["status".to_string(), "--json".into()];
         args.extend(names[&h.name].iter().cloned());
-        let out = said(h, "fleet status", fleet_if_up(&link, &args, "{}")?)?;
-        let value: serde_json::Value = serde_json::from_str(&out.stdout)
-            .map_err(|e| anyhow!("host {}: its fleet's status is not JSON: {e}", h.name))?;
-        let agents = value["agents"].as_array().cloned().unwrap_or_default();
+        let agents = status_json(&link, &args)?;
         let refspecs: Vec<String> = plan
             .remote_on(&h.name)
             .iter()

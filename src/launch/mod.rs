@@ -5,6 +5,7 @@
 //! commands → launch → git/tmux/state.
 use std::time::Duration;
 
+pub mod asker;
 pub mod checkup;
 pub mod choice;
 pub mod exclude;

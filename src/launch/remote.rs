@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Result};
 use serde_json::Value;
 
-use super::ssh::{self, each, Link};
+use super::asker::{ask_all, Asker};
+use super::ssh::{self, Link};
 use crate::manifest::{Host, Plan, Remote};
 use crate::util;
 
@@ -190,14 +191,11 @@ pub struct Awaited {
     pub told: String,
 }
 
-/// One host `wait` asks, over the connection it keeps between asks.
+/// One host `wait` asks, over the connection its [`Asker`] keeps between asks.
 struct Watched<'p> {
-    host: &'p Host,
-    names: Vec<String>,
-    link: Option<Link<'p>>,
-    /// Asks failed in a row, and the last one's problem.
+    asker: Asker<'p>,
+    /// Asks failed in a row.
     misses: u32,
-    problem: Option<String>,
     seen: Vec<Awaited>,
 }
 
@@ -233,11 +231,8 @@ impl<'p> Waiter<'p> {
                     })
                     .collect();
                 Some(Watched {
-                    host,
-                    names,
-                    link: None,
+                    asker: Asker::new(host, names, Vec::new()),
                     misses: 0,
-                    problem: None,
                     seen,
                 })
             })
@@ -247,7 +242,7 @@ impl<'p> Waiter<'p> {
 
     /// How many agents it waits for.
     pub fn len(&self) -> usize {
-        self.hosts.iter().map(|h| h.names.len()).sum()
+        self.hosts.iter().map(|h| h.asker.names.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -258,72 +253,31 @@ impl<'p> Waiter<'p> {
     /// time, all at once. `say` tells of a host that stops (or starts again) answering.
     pub fn poll(&mut self, say: &dyn Fn(String)) -> Vec<Awaited> {
         let due = self.asked.is_none_or(|t| t.elapsed() >= WAIT_POLL);
-        let asking: Vec<usize> = (0..self.hosts.len())
-            .filter(|&i| due && self.hosts[i].seen.iter().any(|a| !a.ended))
+        let mut asking: Vec<&mut Watched<'p>> = self
+            .hosts
+            .iter_mut()
+            .filter(|h| due && h.seen.iter().any(|a| !a.ended))
             .collect();
         if !asking.is_empty() {
             self.asked = Some(Instant::now());
-            self.connect(&asking);
-            let answers = each(&asking, |&i| self.hosts[i].ask());
-            for (i, answer) in asking.into_iter().zip(answers) {
-                self.hosts[i].take(answer, say);
+            let mut askers: Vec<&mut Asker<'p>> =
+                asking.iter_mut().map(|h| &mut h.asker).collect();
+            let answers = ask_all(&mut askers);
+            for (h, answer) in asking.into_iter().zip(answers) {
+                h.take(answer, say);
             }
         }
         self.hosts.iter().flat_map(|h| h.seen.clone()).collect()
     }
-
-    /// A connection to each of these hosts that has none, all at once.
-    fn connect(&mut self, which: &[usize]) {
-        let need: Vec<usize> = which
-            .iter()
-            .copied()
-            .filter(|&i| self.hosts[i].link.is_none())
-            .collect();
-        let hosts: Vec<&'p Host> = need.iter().map(|&i| self.hosts[i].host).collect();
-        let links = each(&hosts, |h| Link::open(h));
-        for (i, link) in need.into_iter().zip(links) {
-            match link {
-                Ok(link) => self.hosts[i].link = Some(link),
-                Err(e) => self.hosts[i].problem = Some(format!("{e:#}")),
-            }
-        }
-    }
 }
 
 impl Watched<'_> {
-    /// `fleet status --json` of its agents there: their objects. An error when the host did
-    /// not answer or its fleet failed.
-    fn ask(&self) -> Result<Vec<Value>> {
-        let Some(link) = &self.link else {
-            bail!("{}", self.problem.clone().unwrap_or_default());
-        };
-        let mut args = vec!["status".to_string(), "--json".into()];
-        args.extend(self.names.iter().cloned());
-        let out = super::hosts::fleet_if_up(link, &args, "{}")?;
-        if !out.status.success() {
-            bail!(
-                "host {}: its fleet's status failed ({}): {}",
-                self.host.name,
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        let value: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-            anyhow!(
-                "host {}: its fleet's status is not JSON: {e}",
-                self.host.name
-            )
-        })?;
-        Ok(value["agents"].as_array().cloned().unwrap_or_default())
-    }
-
     /// What an ask gave: the agents' states, or one more miss.
     fn take(&mut self, answer: Result<Vec<Value>>, say: &dyn Fn(String)) {
-        let host = self.host.name.as_str();
+        let host = self.asker.host.name.as_str();
         let agents = match answer {
             Ok(agents) => agents,
             Err(e) => {
-                self.link = None;
                 self.misses += 1;
                 let problem = format!("{e:#}");
                 if self.misses >= WAIT_MISSES {
@@ -333,7 +287,6 @@ impl Watched<'_> {
                 } else if self.misses == 1 && !util::interrupted() {
                     say(format!("{problem}; asking again"));
                 }
-                self.problem = Some(problem);
                 return;
             }
         };

@@ -6,6 +6,7 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use super::show::to_json;
+use crate::launch::asker::{Answer, Ask};
 use crate::launch::view::{collect, owned, Detail};
 use crate::manifest::Plan;
 use crate::tmux;
@@ -24,11 +25,6 @@ pub fn agents(plan: &Plan, names: &[String]) -> Result<(Vec<Value>, bool)> {
         out.extend(value["agents"].as_array().cloned().unwrap_or_default());
     }
     for (host, answer) in crate::launch::hosts::status(plan, &split.hosts) {
-        let wanted = &split.hosts[&host];
-        let remote = plan
-            .remote_on(&host)
-            .into_iter()
-            .filter(|r| wanted.is_empty() || wanted.contains(&r.agent.name));
         match &answer {
             Err(e) => eprintln!("warning: {e:#}"),
             Ok(s) => s
@@ -36,21 +32,55 @@ pub fn agents(plan: &Plan, names: &[String]) -> Result<(Vec<Value>, bool)> {
                 .iter()
                 .for_each(|p| eprintln!("warning: {p}")),
         }
-        for r in remote {
-            let mut a = match &answer {
-                Ok(s) => s
-                    .agents
-                    .iter()
-                    .find(|a| a["name"] == r.agent.name.as_str())
-                    .cloned()
-                    .unwrap_or_else(|| placeholder(&r.agent, "pending", None)),
-                Err(e) => placeholder(&r.agent, "unreachable", Some(format!("{e:#}"))),
-            };
-            a["host"] = host.clone().into();
-            out.push(a);
-        }
+        let answer = answer.map(|s| s.agents).map_err(|e| format!("{e:#}"));
+        out.extend(host_agents(plan, &host, &split.hosts[&host], Some(&answer)));
     }
     Ok((out, owned.contains(&plan.monitor_session())))
+}
+
+/// The objects of the agents of `host` (those of `wanted`, all when empty), each with its
+/// `host`, from what the host answered: as it reports them (`pending` when it does not know
+/// one), all `unreachable` when it did not answer (the reason naming the host), all
+/// `connecting` before its first answer (`--watch`).
+pub fn host_agents(
+    plan: &Plan,
+    host: &str,
+    wanted: &[String],
+    answer: Option<&Answer>,
+) -> Vec<Value> {
+    let remote = plan
+        .remote_on(host)
+        .into_iter()
+        .filter(|r| wanted.is_empty() || wanted.contains(&r.agent.name));
+    let mut out = Vec::new();
+    for r in remote {
+        let mut a = match answer {
+            Some(Ok(agents)) => agents
+                .iter()
+                .find(|a| a["name"] == r.agent.name.as_str())
+                .cloned()
+                .unwrap_or_else(|| placeholder(&r.agent, "pending", None)),
+            Some(Err(e)) => placeholder(&r.agent, "unreachable", Some(e.clone())),
+            None => placeholder(&r.agent, CONNECTING, None),
+        };
+        a["host"] = host.into();
+        out.push(a);
+    }
+    out
+}
+
+/// The state `status --watch` shows of the agents of a host it has not heard from yet.
+pub const CONNECTING: &str = "connecting";
+
+/// The hosts of `names` and the agents asked about there (empty: all), for a
+/// [`crate::launch::asker::Board`].
+pub fn asks(plan: &Plan, names: &[String]) -> Result<Vec<Ask>> {
+    let split = plan.split_names(names)?;
+    Ok(split
+        .hosts
+        .into_iter()
+        .filter_map(|(h, names)| Some((plan.hosts.get(&h)?.clone(), names)))
+        .collect())
 }
 
 /// An agent its host did not report: every field of `status --json`, nothing known.
@@ -79,6 +109,26 @@ pub fn json(plan: &Plan, names: &[String]) -> Result<Value> {
 /// The table of the whole fleet, with a HOST column.
 pub fn table(plan: &Plan, names: &[String], width: usize) -> Result<String> {
     let (agents, monitor) = agents(plan, names)?;
+    Ok(format!(
+        "{}{}",
+        table_of(&agents, width),
+        super::monitor_line(plan, monitor)
+    ))
+}
+
+/// An agent's STATE cell: its state, and why (a host's unreachability is said once, not
+/// in every row); its monitor pane's border says the same.
+pub fn state_of(a: &Value) -> String {
+    let state = a["state"].as_str().unwrap_or_default();
+    match a["reason"].as_str() {
+        Some(r) if state != "unreachable" => format!("{state} ({r})"),
+        _ => state.to_string(),
+    }
+}
+
+/// The table of agents' objects (each with its `host`), cut to `width` columns: what
+/// `status` and `status --watch` of a fleet with hosts show.
+pub fn table_of(agents: &[Value], width: usize) -> String {
     let header: Vec<String> = [
         "HOST",
         "AGENT",
@@ -93,16 +143,11 @@ pub fn table(plan: &Plan, names: &[String], width: usize) -> Result<String> {
     .to_vec();
     let text = |v: &Value| v.as_str().map(str::to_string).unwrap_or_default();
     let mut rows = vec![header];
-    for a in &agents {
-        // Why a host is unreachable is said once, on stderr, not in every row.
-        let state = match a["reason"].as_str() {
-            Some(r) if a["state"] != "unreachable" => format!("{} ({r})", text(&a["state"])),
-            _ => text(&a["state"]),
-        };
+    for a in agents {
         rows.push(vec![
             text(&a["host"]),
             text(&a["name"]),
-            state,
+            state_of(a),
             text(&a["branch"]),
             a["commits_ahead"].to_string(),
             a["files_changed"].to_string(),
@@ -128,10 +173,5 @@ pub fn table(plan: &Plan, names: &[String], width: usize) -> Result<String> {
         out.push_str(&line);
         out.push('\n');
     }
-    out.push_str(if monitor {
-        "monitor: running here (shows this machine's agents)\n"
-    } else {
-        "monitor: not running (fleet up starts it)\n"
-    });
-    Ok(out)
+    out
 }

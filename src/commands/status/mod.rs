@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use crate::cli::StatusArgs;
 use crate::git::Stats;
+use crate::launch::asker::{Board, Heard};
 use crate::launch::fleet_command;
 use crate::launch::view::{collect, last_line_but, owned, Detail, View};
 use crate::manifest::Plan;
@@ -43,38 +44,80 @@ fn last_line_in_monitor(v: &View) -> String {
     }
 }
 
+/// What `--watch` keeps from one frame to the next.
+#[derive(Default)]
+struct Kept {
+    /// The git work by agent name: refreshed when the detail is Full, else used as it is.
+    stats: HashMap<String, Stats>,
+    /// Each agent's state as its monitor pane's border says it.
+    labels: Vec<(String, String)>,
+}
+
 /// The status text of the whole fleet: table plus the monitor's line (not in the monitor
-/// itself, where LAST LINE skips fleet's footer too). `stats` holds the git work by agent
-/// name: refreshed when `detail` is Full, else used as it is.
+/// itself, where LAST LINE skips fleet's footer too). With hosts (`heard`: what each
+/// answered last), the table of [`hosts::table_of`], their problems under it.
 fn render(
     plan: &Plan,
     names: &[String],
     in_monitor: bool,
     sessions: &[tmux::Session],
     detail: Detail,
-    stats: &mut HashMap<String, Stats>,
-    labels: &mut Vec<(String, String)>,
+    kept: &mut Kept,
+    heard: Option<&Heard>,
 ) -> Result<String> {
     let owned = owned(plan, sessions);
-    let agents = plan.select(names)?;
+    let split = plan.split_names(names)?;
+    let agents = match &split.local {
+        Some(local) => plan.select(local)?,
+        None => Vec::new(),
+    };
     let mut views = collect(plan, &agents, &owned, detail);
     for v in views.iter_mut() {
         if detail == Detail::Full {
-            stats.insert(v.agent.name.clone(), v.stats);
-        } else if let Some(s) = stats.get(&v.agent.name) {
+            kept.stats.insert(v.agent.name.clone(), v.stats);
+        } else if let Some(s) = kept.stats.get(&v.agent.name) {
             v.stats = *s;
         }
         if in_monitor {
             v.last_line = last_line_in_monitor(v);
         }
     }
-    *labels = views
+    kept.labels = views
         .iter()
         .map(|v| (v.agent.name.clone(), label(v)))
         .collect();
     let monitor = if in_monitor {
         String::new()
-    } else if owned.contains(&plan.monitor_session()) {
+    } else {
+        monitor_line(plan, owned.contains(&plan.monitor_session()))
+    };
+    let Some(heard) = heard else {
+        let table = table(&views, terminal_width(), util::color_stdout());
+        return Ok(format!("{table}{monitor}"));
+    };
+    let value = to_json(plan, &views, false);
+    let mut all = value["agents"].as_array().cloned().unwrap_or_default();
+    let mut problems = String::new();
+    for (host, wanted) in &split.hosts {
+        let answer = heard.get(host);
+        if let Some(Err(e)) = answer {
+            problems.push_str(&format!("warning: {e}\n"));
+        }
+        for a in hosts::host_agents(plan, host, wanted, answer) {
+            if a["state"] != hosts::CONNECTING {
+                let name = a["name"].as_str().unwrap_or_default().to_string();
+                kept.labels.push((name, hosts::state_of(&a)));
+            }
+            all.push(a);
+        }
+    }
+    let table = hosts::table_of(&all, terminal_width());
+    Ok(format!("{table}{problems}{monitor}"))
+}
+
+/// The line under the table that says whether the monitor runs, and how to see it.
+fn monitor_line(plan: &Plan, running: bool) -> String {
+    if running {
         format!(
             "monitor: {} ({} attach)\n",
             plan.monitor_session(),
@@ -82,11 +125,7 @@ fn render(
         )
     } else {
         "monitor: not running (fleet up starts it)\n".to_string()
-    };
-    Ok(format!(
-        "{}{monitor}",
-        table(&views, terminal_width(), util::color_stdout())
-    ))
+    }
 }
 
 const HIDE_CURSOR: &str = "\x1b[?25l";
@@ -116,8 +155,8 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
             false,
             &tmux::sessions()?,
             Detail::Full,
-            &mut HashMap::new(),
-            &mut Vec::new(),
+            &mut Kept::default(),
+            None,
         )?;
         print!("{text}");
         return Ok(0);
@@ -130,30 +169,40 @@ fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
     let sessions = tmux::sessions()?;
     let owned = owned(plan, &sessions);
     let agents = plan.select(&args.names)?;
-    let views = collect(plan, &agents, &owned, Detail::Full);
+    let mut views = collect(plan, &agents, &owned, Detail::Full);
+    if args.monitor {
+        // Asked by the monitor of a fleet whose agents this host runs: its LAST LINE.
+        for v in views.iter_mut() {
+            v.last_line = last_line_in_monitor(v);
+        }
+    }
     let value = to_json(plan, &views, owned.contains(&plan.monitor_session()));
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(0)
 }
 
 /// `status --watch` (and the monitor's status pane with `--monitor`): a frame a second
-/// until Ctrl-C, following edits of the manifest.
+/// until Ctrl-C, following edits of the manifest. The agents on hosts are asked in the
+/// background every [`WATCH_GIT_EVERY`] seconds, over one link per host ([`Board`]).
 fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
-    let mut stats = HashMap::new();
+    let mut kept = Kept::default();
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut seen = modified(&plan.manifest);
     let mut loaded: Result<()> = Ok(());
+    let mut board: Option<Board> = None;
     // Ctrl-C ends the loop between two frames, so the terminal is left whole: the last
     // frame, the cursor shown again, the prompt on a fresh line.
     util::defer_interrupts_quietly();
     print!("{HIDE_CURSOR}");
-    let mut labels = Vec::new();
     for tick in 0u32.. {
         // Follow edits of the manifest; show its errors in place until they are fixed.
         let now = modified(&plan.manifest);
         if now != seen {
             seen = now;
             loaded = crate::launch::load(Some(&plan.manifest)).map(|p| plan = p);
+        }
+        if loaded.is_ok() {
+            ask_hosts(&plan, args, &mut board);
         }
         // In the monitor the git work starts with the second refresh: its first frame, drawn
         // while `up` is still starting the agents, comes from the records and logs alone.
@@ -163,6 +212,8 @@ fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
         } else {
             Detail::Logs
         };
+        let heard = (!plan.remote.is_empty()).then(|| board.as_ref().map(Board::heard));
+        let heard = heard.map(Option::unwrap_or_default);
         // One tmux process a refresh: the sessions, and in the monitor its panes' borders.
         let mut panes = Vec::new();
         let text = match loaded
@@ -176,31 +227,43 @@ fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
                 } else {
                     tmux::sessions()?
                 };
-                render(
-                    &plan,
-                    &args.names,
-                    args.monitor,
-                    &sessions,
-                    detail,
-                    &mut stats,
-                    &mut labels,
-                )
+                let names = &args.names;
+                render(&plan, names, args.monitor, &sessions, detail, &mut kept, heard.as_ref())
             }) {
             Ok(t) => t,
             Err(e) => format!("error: {e:#}\n"),
         };
         draw(&text);
         if args.monitor {
-            crate::monitor::mark(&panes, &labels);
+            crate::monitor::mark(&panes, &kept.labels);
         }
         if !util::sleep_unless_interrupted(Duration::from_secs(1)) {
             break;
         }
     }
+    if let Some(board) = board {
+        board.finish();
+    }
     // The terminal echoed `^C` on the line under the frame: the prompt goes below it.
     println!("{SHOW_CURSOR}");
     let _ = std::io::stdout().flush();
     Ok(0)
+}
+
+/// The board asking the hosts of `plan` (none without hosts), started again when the
+/// manifest changed what to ask.
+fn ask_hosts(plan: &Plan, args: &StatusArgs, board: &mut Option<Board>) {
+    // Unknown names: the frame says so.
+    let asks = hosts::asks(plan, &args.names).unwrap_or_default();
+    if board.as_ref().map_or(asks.is_empty(), |b| b.asks() == asks) {
+        return;
+    }
+    *board = None;
+    if !asks.is_empty() {
+        let extra: Vec<String> = args.monitor.then(|| "--monitor".to_string()).into_iter().collect();
+        let every = Duration::from_secs(WATCH_GIT_EVERY.into());
+        *board = Some(Board::start(asks, every, &extra));
+    }
 }
 
 /// One `--watch` frame over the last, with the time it was drawn.
