@@ -283,3 +283,85 @@ fn a_fleet_with_every_agent_on_hosts_has_its_monitor_until_down() {
         .stdout_has("closed the monitor repo-monitor");
     assert!(f.sessions().is_empty(), "{:?}", f.sessions());
 }
+
+/// The STATE of `agent` on `host` (`local` here) in a status table on `screen`.
+fn state_in(screen: &str, host: &str, agent: &str) -> Option<String> {
+    screen.lines().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        (w.len() >= 3 && w[0] == host && w[1] == agent).then(|| w[2].to_string())
+    })
+}
+
+/// `what` sshd logged for `user` so far (`Accepted publickey` is a login, `Starting
+/// session` a command run over one).
+fn logged(sshd: &Sshd, what: &str, user: &str) -> usize {
+    let line = format!("{what} for {user} ");
+    sshd.log().matches(&line).count()
+}
+
+#[test]
+fn the_monitor_status_pane_shows_every_host_over_one_login_each() {
+    let Some(mut sshd) = Sshd::start_or_skip() else {
+        return;
+    };
+    sshd.own_sshd("host-b");
+    let f = Fleet::new();
+    f.manifest(&format!(
+        "{}agents:\n  \
+           - name: here\n    prompt: x\n    command: \"echo local marker\"\n  \
+           - name: a1\n    prompt: x\n    command: \"echo remote marker\"\n    host: host-a\n  \
+           - name: b1\n    prompt: x\n    command: \"echo sleeping; sleep 120\"\n    host: host-b\n",
+        hosts_yaml(&sshd)
+    ));
+    let path = sshd.path();
+    let env = [("PATH", path.as_str())];
+    f.fleet_at(&f.repo, &env, &["up"]).success();
+
+    // The status pane: every agent, each with its host and state; the borders too.
+    let status = monitor_pane(&f, "");
+    poll("a1 done on host-a, b1 running on host-b in the status pane", || {
+        let screen = f.screen(&status, false);
+        state_in(&screen, "host-a", "a1").as_deref() == Some("done")
+            && state_in(&screen, "host-b", "b1").as_deref() == Some("running")
+            && state_in(&screen, "local", "here").as_deref() == Some("done")
+    });
+    let borders = || f.panes("repo-monitor", "#{@fleet_agent}=#{@fleet_state}");
+    poll("the remote agents' states on their pane borders", || {
+        let b = borders();
+        b.contains(&"a1=done".to_string()) && b.contains(&"b1=running".to_string())
+    });
+
+    // Several refreshes, each a command over the link kept open: no new login.
+    let (user_a, user_b) = (&sshd.host("host-a").user, &sshd.host("host-b").user);
+    let logins = |sshd: &Sshd| {
+        (
+            logged(sshd, "Accepted publickey", user_a),
+            logged(sshd, "Accepted publickey", user_b),
+        )
+    };
+    let before = logins(&sshd);
+    let asked = logged(&sshd, "Starting session: command", user_a);
+    let deadline = Instant::now() + DEADLINE;
+    while logged(&sshd, "Starting session: command", user_a) < asked + 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the status pane did not ask host-a 3 times\n{}",
+            sshd.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(logins(&sshd), before, "{}", sshd.log());
+
+    // host-b goes away: its agent unreachable, the host named; the others as they were.
+    sshd.stop_host("host-b");
+    poll("b1 unreachable, host-b named, here and a1 still shown", || {
+        let screen = f.screen(&status, false);
+        state_in(&screen, "host-b", "b1").as_deref() == Some("unreachable")
+            && screen.contains("warning: host host-b")
+            && state_in(&screen, "local", "here").as_deref() == Some("done")
+            && state_in(&screen, "host-a", "a1").as_deref() == Some("done")
+    });
+    poll("b1's border says unreachable", || {
+        borders().contains(&"b1=unreachable".to_string())
+    });
+}

@@ -37,10 +37,11 @@ impl<'p> Asker<'p> {
     }
 
     /// The agents' objects of `status --json` there, over the kept link (connecting first
-    /// when there is none). An error names the host; the link is dropped then, so the next
-    /// ask connects again.
+    /// when there is none, or its master ended). An error names the host; the link is
+    /// dropped then, so the next ask connects again.
     pub fn ask(&mut self) -> Result<Vec<Value>> {
-        if self.link.is_none() {
+        if !self.link.as_ref().is_some_and(Link::is_open) {
+            self.link = None;
             self.link = Some(Link::open(self.host)?);
         }
         let link = self.link.as_ref().expect("a link, opened above");

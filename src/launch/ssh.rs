@@ -73,7 +73,11 @@ impl<'a> Link<'a> {
     /// pipe of ours waits on it). An error says the host does not answer, and why.
     pub fn open(host: &'a Host) -> Result<Link<'a>> {
         let dir = control_dir()?;
-        let ctl = dir.join(format!("{}-{}", std::process::id(), host.name));
+        // One socket per link, even for links to the same host in one process (a board of
+        // `status --watch` started again may still close its old link).
+        static LINKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = LINKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ctl = dir.join(format!("{}-{n}-{}", std::process::id(), host.name));
         let _ = std::fs::remove_file(&ctl);
         let err_path = ctl.with_extension("err");
         let err = crate::safe_fs::open(&err_path, crate::safe_fs::How::New)?;
@@ -99,6 +103,12 @@ impl<'a> Link<'a> {
             );
         }
         Ok(Link { host, ctl })
+    }
+
+    /// Its master still runs (it removes its socket when it ends, e.g. when the host
+    /// dropped): an ssh over a link whose master ended would log in anew by itself.
+    pub fn is_open(&self) -> bool {
+        self.ctl.exists()
     }
 
     /// `ssh` over the master, ready for the remote command.

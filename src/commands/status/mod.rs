@@ -101,7 +101,9 @@ fn render(
     for (host, wanted) in &split.hosts {
         let answer = heard.get(host);
         if let Some(Err(e)) = answer {
-            problems.push_str(&format!("warning: {e}\n"));
+            let line = format!("warning: {}", util::display_text(e));
+            problems.extend(line.chars().take(terminal_width().max(20)));
+            problems.push('\n');
         }
         for a in hosts::host_agents(plan, host, wanted, answer) {
             if a["state"] != hosts::CONNECTING {
