@@ -2,8 +2,9 @@
 //! tests/common/sshd.rs (else `SKIP ssh: …`): `logs` (and `logs -f` ending there when it ends
 //! here), `continue`, `wait` over agents here and on two hosts (one connection per host for
 //! all its polls; a silent host's agents `unreachable`), the monitor's pane of a remote agent
-//! (and what it says when the host drops), and `attach` of a remote agent from inside and
-//! from outside tmux.
+//! (and what it says when the host drops), `attach` of a remote agent from inside and
+//! from outside tmux, and the monitor's status pane showing every host's agents (one login
+//! per host over its refreshes; a stopped host's agents `unreachable`).
 mod common;
 
 use std::time::{Duration, Instant};
@@ -319,12 +320,15 @@ fn the_monitor_status_pane_shows_every_host_over_one_login_each() {
 
     // The status pane: every agent, each with its host and state; the borders too.
     let status = monitor_pane(&f, "");
-    poll("a1 done on host-a, b1 running on host-b in the status pane", || {
-        let screen = f.screen(&status, false);
-        state_in(&screen, "host-a", "a1").as_deref() == Some("done")
-            && state_in(&screen, "host-b", "b1").as_deref() == Some("running")
-            && state_in(&screen, "local", "here").as_deref() == Some("done")
-    });
+    poll(
+        "a1 done on host-a, b1 running on host-b in the status pane",
+        || {
+            let screen = f.screen(&status, false);
+            state_in(&screen, "host-a", "a1").as_deref() == Some("done")
+                && state_in(&screen, "host-b", "b1").as_deref() == Some("running")
+                && state_in(&screen, "local", "here").as_deref() == Some("done")
+        },
+    );
     let borders = || f.panes("repo-monitor", "#{@fleet_agent}=#{@fleet_state}");
     poll("the remote agents' states on their pane borders", || {
         let b = borders();
@@ -354,13 +358,16 @@ fn the_monitor_status_pane_shows_every_host_over_one_login_each() {
 
     // host-b goes away: its agent unreachable, the host named; the others as they were.
     sshd.stop_host("host-b");
-    poll("b1 unreachable, host-b named, here and a1 still shown", || {
-        let screen = f.screen(&status, false);
-        state_in(&screen, "host-b", "b1").as_deref() == Some("unreachable")
-            && screen.contains("warning: host host-b")
-            && state_in(&screen, "local", "here").as_deref() == Some("done")
-            && state_in(&screen, "host-a", "a1").as_deref() == Some("done")
-    });
+    poll(
+        "b1 unreachable, host-b named, here and a1 still shown",
+        || {
+            let screen = f.screen(&status, false);
+            state_in(&screen, "host-b", "b1").as_deref() == Some("unreachable")
+                && screen.contains("warning: host host-b")
+                && state_in(&screen, "local", "here").as_deref() == Some("done")
+                && state_in(&screen, "host-a", "a1").as_deref() == Some("done")
+        },
+    );
     poll("b1's border says unreachable", || {
         borders().contains(&"b1=unreachable".to_string())
     });

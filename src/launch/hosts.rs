@@ -130,11 +130,7 @@ pub fn up(
 
 /// A fleet command on a host where `up` may never have run (no manifest there, not even
 /// the repository): nothing to do there then (`none` is printed instead).
-fn fleet_if_up(
-    link: &Link,
-    args: &[String],
-    none: &str,
-) -> Result<std::process::Output> {
+fn fleet_if_up(link: &Link, args: &[String], none: &str) -> Result<std::process::Output> {
     let mut script = format!(
         "if [ ! -f {}/{REMOTE_MANIFEST} ]; then printf '%s' {}; exit 0; fi; {}exec {} -f {REMOTE_MANIFEST}",
         super::ssh::remote_path(&link.host.dir),

@@ -260,8 +260,7 @@ impl<'p> Waiter<'p> {
             .collect();
         if !asking.is_empty() {
             self.asked = Some(Instant::now());
-            let mut askers: Vec<&mut Asker<'p>> =
-                asking.iter_mut().map(|h| &mut h.asker).collect();
+            let mut askers: Vec<&mut Asker<'p>> = asking.iter_mut().map(|h| &mut h.asker).collect();
             let answers = ask_all(&mut askers);
             for (h, answer) in asking.into_iter().zip(answers) {
                 h.take(answer, say);

@@ -1,7 +1,8 @@
 //! `fleet status` of a fleet with agents on other hosts: this machine's agents and each
 //! host's (one ssh connection per host, all at once), merged: `host` in `--json` (`local`
 //! here), a HOST column in the table. A host that does not answer has its agents
-//! `unreachable`, the reason naming the host; the others are reported as usual.
+//! `unreachable`, the reason naming the host; the others are reported as usual. `--watch`
+//! merges and draws the same way what its board heard last ([`host_agents`], [`table_of`]).
 use anyhow::Result;
 use serde_json::{json, Value};
 

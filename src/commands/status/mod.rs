@@ -1,5 +1,6 @@
 //! `fleet status [NAMES…] [--json] [--watch]`: the table (or JSON) of the fleet, once or
-//! refreshed every second; how it is drawn lives in [`show`].
+//! refreshed every second; how it is drawn lives in [`show`], and with agents on other
+//! hosts in [`hosts`].
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
@@ -230,7 +231,15 @@ fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
                     tmux::sessions()?
                 };
                 let names = &args.names;
-                render(&plan, names, args.monitor, &sessions, detail, &mut kept, heard.as_ref())
+                render(
+                    &plan,
+                    names,
+                    args.monitor,
+                    &sessions,
+                    detail,
+                    &mut kept,
+                    heard.as_ref(),
+                )
             }) {
             Ok(t) => t,
             Err(e) => format!("error: {e:#}\n"),
@@ -262,7 +271,11 @@ fn ask_hosts(plan: &Plan, args: &StatusArgs, board: &mut Option<Board>) {
     }
     *board = None;
     if !asks.is_empty() {
-        let extra: Vec<String> = args.monitor.then(|| "--monitor".to_string()).into_iter().collect();
+        let extra: Vec<String> = args
+            .monitor
+            .then(|| "--monitor".to_string())
+            .into_iter()
+            .collect();
         let every = Duration::from_secs(WATCH_GIT_EVERY.into());
         *board = Some(Board::start(asks, every, &extra));
     }
