@@ -81,6 +81,34 @@ fn merge_fetches_a_remote_agent_and_checks_it_as_a_local_one() {
             && a["messy"]["state"] == "done"
     });
     let head = || f.git(&["rev-parse", "HEAD"]).trim().to_string();
+    // conflicts compares the remote agents on their branches fetched from the host: a
+    // good.txt of the base's own clashes with good's.
+    std::fs::write(f.repo.join("good.txt"), "the base's own\n").unwrap();
+    f.git(&["add", "good.txt"]);
+    f.git(&["commit", "-qm", "clash"]);
+    let run = fl(&["conflicts", "--json"]);
+    run.code(1);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let found: Vec<String> = v["merges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{}+{}:{}", m["left"], m["right"], m["files"]))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            r#""main"+"good":["good.txt"]"#,
+            r#""main"+"bad":[]"#,
+            r#""main"+"messy":[]"#,
+            r#""good"+"bad":[]"#,
+            r#""good"+"messy":[]"#,
+            r#""bad"+"messy":[]"#,
+        ],
+        "{}",
+        run.output()
+    );
+    f.git(&["reset", "-q", "--hard", "HEAD~1"]);
     let before = head();
     // A failed agent is refused, as a local one is; so is uncommitted work there.
     fl(&["merge", "bad"])

@@ -1,7 +1,9 @@
 //! `fleet conflicts [NAMES] [--json]`: which agents' branches would conflict when merged,
 //! each with `base` and every pair with each other, and in which files. Computed with `git
 //! merge-tree --write-tree` ([`git::merge_trees`]): no worktree, index or ref is touched, so
-//! it is safe while agents work. Exit 0 when every merge is clean, 1 when any conflicts.
+//! it is safe while agents work. Agents on other hosts are compared on their branches fetched
+//! from there (as `status` fetches them). Exit 0 when every merge is clean, 1 when any
+//! conflicts.
 use anyhow::Result;
 use serde_json::{json, Value};
 
@@ -21,12 +23,21 @@ struct Row<'a> {
 }
 
 pub fn run(plan: &Plan, args: &ConflictsArgs) -> Result<i32> {
-    let agents = plan.select(&args.names)?;
+    let split = plan.split_names(&args.names)?;
+    let agents = match &split.local {
+        Some(local) => plan.select(local)?,
+        None => Vec::new(),
+    };
     let names: Vec<&str> = agents.iter().map(|a| a.branch.as_str()).collect();
     let existing = git::existing_branches(&plan.repo, &names)?;
-    let (with, without): (Vec<&Agent>, Vec<&Agent>) = agents
+    let (with, mut without): (Vec<&Agent>, Vec<&Agent>) = agents
         .into_iter()
         .partition(|a| existing.contains(&a.branch));
+    let mut with: Vec<(&Agent, String)> = with
+        .into_iter()
+        .map(|a| (a, format!("refs/heads/{}", a.branch)))
+        .collect();
+    let unreachable = remote_branches(plan, &split.hosts, &mut with, &mut without);
     let base_oid = git::rev_parse(&plan.repo, &format!("{}^{{commit}}", plan.base))?;
     let rows = compare(plan, &base_oid, &with)?;
     let conflicts = rows
@@ -34,10 +45,9 @@ pub fn run(plan: &Plan, args: &ConflictsArgs) -> Result<i32> {
         .filter(|r| matches!(r.merge, TreeMerge::Conflict(_)))
         .count();
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&to_json(plan, &rows, &without))?
-        );
+        let mut value = to_json(plan, &rows, &without);
+        value["unreachable"] = json!(unreachable);
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print!("{}", table(&rows));
         report(&rows, &without, conflicts);
@@ -45,18 +55,64 @@ pub fn run(plan: &Plan, args: &ConflictsArgs) -> Result<i32> {
     Ok(i32::from(conflicts > 0))
 }
 
+/// The agents on other hosts: their branches fetched from each host (all at once, as
+/// `status` fetches them, into `fleet-HOST/BRANCH`) go to `with`, those that never started
+/// to `without`; the agents of a host that does not answer are named in a warning and
+/// returned.
+fn remote_branches<'a>(
+    plan: &'a Plan,
+    hosts: &std::collections::BTreeMap<String, Vec<String>>,
+    with: &mut Vec<(&'a Agent, String)>,
+    without: &mut Vec<&'a Agent>,
+) -> Vec<&'a str> {
+    let mut unreachable = Vec::new();
+    for (host, answer) in crate::launch::hosts::status(plan, hosts) {
+        let wanted = &hosts[&host];
+        let agents = plan
+            .remote_on(&host)
+            .into_iter()
+            .map(|r| &r.agent)
+            .filter(|a| wanted.is_empty() || wanted.contains(&a.name));
+        let problem = match &answer {
+            Err(e) => Some(format!("{e:#}")),
+            Ok(s) => s.fetch_problem.clone(),
+        };
+        if let Some(problem) = problem {
+            let names: Vec<&str> = agents.map(|a| a.name.as_str()).collect();
+            eprintln!("warning: {problem}; not compared: {}", names.join(", "));
+            unreachable.extend(names);
+            continue;
+        }
+        let said = answer.map(|s| s.agents).unwrap_or_default();
+        for a in agents {
+            let started = said
+                .iter()
+                .any(|v| v["name"] == a.name.as_str() && !v["started_at"].is_null());
+            if started {
+                with.push((a, crate::launch::hosts::fetched_ref(&host, &a.branch)));
+            } else {
+                without.push(a);
+            }
+        }
+    }
+    unreachable
+}
+
 /// Each agent with the base, then every pair of agents, in manifest order.
-fn compare<'a>(plan: &'a Plan, base_oid: &str, agents: &[&'a Agent]) -> Result<Vec<Row<'a>>> {
-    let full = |a: &Agent| format!("refs/heads/{}", a.branch);
+fn compare<'a>(
+    plan: &'a Plan,
+    base_oid: &str,
+    agents: &[(&'a Agent, String)],
+) -> Result<Vec<Row<'a>>> {
     let mut rows = Vec::new();
     let mut pairs = Vec::new();
-    for right in agents {
-        pairs.push((base_oid.to_string(), full(right)));
+    for (right, at) in agents {
+        pairs.push((base_oid.to_string(), at.clone()));
         rows.push((plan.base.as_str(), plan.base.as_str(), true, *right));
     }
-    for (i, left) in agents.iter().enumerate() {
-        for right in &agents[i + 1..] {
-            pairs.push((full(left), full(right)));
+    for (i, (left, left_at)) in agents.iter().enumerate() {
+        for (right, right_at) in &agents[i + 1..] {
+            pairs.push((left_at.clone(), right_at.clone()));
             rows.push((left.name.as_str(), left.branch.as_str(), false, *right));
         }
     }
