@@ -240,14 +240,17 @@ fn step(plan: &Plan, dir: &Dir, work: &mut Work, opts: &Options) -> Result<Optio
     // Counted now, not when the train was planned: an earlier merge of the train may have
     // brought some of its commits already (an agent after another holds its commits).
     let ahead = git::count_commits(repo, &before, &tip)?;
-    if ahead == 0 {
+    let in_base_already = || {
         crate::info!(
             "{} ({}): every commit of it is in {} already",
             agent.name,
             agent.branch,
             plan.base
         );
-        return Ok(None);
+        Ok(None)
+    };
+    if ahead == 0 {
+        return in_base_already();
     }
     let (rev, how) = match opts.strategy {
         Strategy::Git(how) => (work.tip_ref.clone(), how),
@@ -259,14 +262,9 @@ fn step(plan: &Plan, dir: &Dir, work: &mut Work, opts: &Options) -> Result<Optio
             }
         }
     };
+    // (a rebase whose every commit git dropped as already in base)
     if rev == before {
-        crate::info!(
-            "{} ({}): every commit of it is in {} already",
-            agent.name,
-            agent.branch,
-            plan.base
-        );
-        return Ok(None);
+        return in_base_already();
     }
     let message = report::message(plan, work, how, ahead)?;
     match git::merge(repo, &rev, how, &message)? {
