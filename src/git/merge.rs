@@ -88,11 +88,7 @@ pub fn merge(repo: &Path, rev: &str, how: How, message: &str) -> Result<Merged> 
     let out = git(repo, &args).output()?;
     let mut said = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
-        let conflicts: Vec<String> = run(repo, &["diff", "--name-only", "--diff-filter=U"])
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect();
+        let conflicts = unmerged_files(repo);
         // Undo whatever the merge left (harmless when it changed nothing).
         let undo = run(repo, &["reset", "--merge"]);
         if !conflicts.is_empty() {
@@ -137,6 +133,16 @@ pub fn undo_merge(repo: &Path, made: &str, before: &str) -> Result<()> {
         );
     }
     run(repo, &["reset", "--quiet", "--keep", before]).map(drop)
+}
+
+/// The files a stopped merge or rebase in `checkout` left unmerged (none when git cannot
+/// say).
+pub(super) fn unmerged_files(checkout: &Path) -> Vec<String> {
+    run(checkout, &["diff", "--name-only", "--diff-filter=U"])
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// The first 12 hex digits of a commit id.

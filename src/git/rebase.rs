@@ -59,11 +59,7 @@ fn replay(scratch: &Path, onto: &str) -> Result<Rebased> {
             run(scratch, &["rev-parse", "HEAD"])?.trim().to_string(),
         ));
     }
-    let conflicts: Vec<String> = run(scratch, &["diff", "--name-only", "--diff-filter=U"])
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let conflicts = super::merge::unmerged_files(scratch);
     let _ = run(scratch, &["rebase", "--abort"]);
     if conflicts.is_empty() {
         bail!(
