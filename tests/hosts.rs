@@ -136,7 +136,8 @@ fn up_status_down_reach_every_host_and_a_silent_host_is_unreachable() {
         "one ssh connection per host\n{}",
         sshd.log()
     );
-    // status fetched the agents' branches: diff shows a remote agent's work here.
+    // diff fetches a remote agent's branch itself (no status first) and shows its work here.
+    f.git(&["update-ref", "-d", "refs/remotes/fleet-host-a/fleet/a1"]);
     fl(&["diff", "a1", "--stat"])
         .success()
         .stdout_has("out.txt");
@@ -174,6 +175,12 @@ fn up_status_down_reach_every_host_and_a_silent_host_is_unreachable() {
     let table = fl(&["status"]);
     eprintln!("{}{}", table.stdout, table.stderr);
     table.success().stdout_has("unreachable");
+    // diff then shows the branch as fetched before, and says so.
+    fl(&["diff", "a1", "--stat"])
+        .success()
+        .stdout_has("out.txt")
+        .stderr_has("host host-a (ssh host-a) does not answer")
+        .stderr_has("showing a1's branch as last fetched");
 
     // Back: everything as before.
     sshd.restart();

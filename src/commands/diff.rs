@@ -1,7 +1,7 @@
 //! `fleet diff NAME [--stat]`: the agent's work against the merge-base with `base` — its
 //! commits plus the uncommitted and untracked changes in its worktree — through git's pager
-//! when stdout is a terminal. An agent on another host: its commits, from the branch the
-//! last `fleet status` fetched (`fleet-HOST/BRANCH`).
+//! when stdout is a terminal. An agent on another host: its commits, its branch fetched from
+//! there first (`fleet-HOST/BRANCH`; the one fetched before when the host does not answer).
 use anyhow::Result;
 
 use crate::cli::DiffArgs;
@@ -47,30 +47,42 @@ pub fn run(plan: &Plan, args: &DiffArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// An agent on another host: its committed work, as the last `fleet status` fetched it.
+/// An agent on another host: its committed work, its branch fetched from there now (one
+/// ssh connection); when the host does not answer, the branch as fetched before, said so.
 fn remote(plan: &Plan, r: &crate::manifest::Remote, args: &DiffArgs) -> Result<i32> {
-    let fetched = crate::launch::hosts::fetched_ref(&r.host, &r.agent.branch);
-    if git::rev_parse(&plan.repo, &fetched).is_err() {
-        anyhow::bail!(
-            "{}'s branch {} on host {} was not fetched yet; `fleet status` fetches it (once the agent started)",
-            r.agent.name,
-            r.agent.branch,
-            r.host
-        );
+    let (name, host) = (&r.agent.name, &r.host);
+    let fetched = crate::launch::hosts::fetched_ref(host, &r.agent.branch);
+    let mut as_of = "now";
+    match crate::launch::hosts::fetch_agents(plan, host, std::slice::from_ref(name)) {
+        Ok(found) => match found.first() {
+            Some(f) if f.fetched.is_some() => {
+                if f.status["uncommitted"] == true {
+                    eprintln!(
+                        "note: {name}'s worktree on host {host} has uncommitted changes, not shown (`fleet attach {name}` to see them)"
+                    );
+                }
+            }
+            _ => anyhow::bail!(
+                "{name} has not started on host {host}, so no work to show (`fleet up {name}` starts it)"
+            ),
+        },
+        Err(e) if git::rev_parse(&plan.repo, &fetched).is_ok() => {
+            eprintln!("warning: {e:#}; showing {name}'s branch as last fetched");
+            as_of = "as last fetched";
+        }
+        Err(e) => return Err(e),
     }
     let Some(from) = git::merge_base(&plan.repo, &plan.base, &fetched)? else {
         anyhow::bail!(
-            "{} (branch {} on host {}) shares no history with {}; nothing to compare against",
-            r.agent.name,
+            "{name} (branch {} on host {host}) shares no history with {}; nothing to compare against",
             r.agent.branch,
-            r.host,
             plan.base
         );
     };
     if !git::diff_revs(&plan.repo, &from, &fetched, args.stat)? {
         eprintln!(
-            "{}: no committed changes against {} on host {} (as of the last `fleet status`)",
-            r.agent.name, plan.base, r.host
+            "{name}: no committed changes against {} on host {host} ({as_of})",
+            plan.base
         );
     }
     Ok(0)
