@@ -1,6 +1,8 @@
 //! The monitor session `<project>-monitor`: a status pane plus one pane per agent (titled with
 //! its name) following its log, tiled, in as many windows as it takes; an agent on another
-//! host has its pane too, following its log there over ssh.
+//! host has its pane too, following its log there over ssh. `monitor: {enabled: false}`:
+//! none (a host's fleet gets that: the monitor here shows its agents).
+use std::collections::HashSet;
 use std::path::Path;
 
 use crate::manifest::Plan;
@@ -41,6 +43,22 @@ fn agents(plan: &Plan) -> impl Iterator<Item = &str> {
 /// pane closed, added or ended): `up` rebuilds it.
 pub fn stale(plan: &Plan, snap: &tmux::Snapshot) -> bool {
     snap.dead_pane() || snap.layout() != layout(plan)
+}
+
+/// What `up` does with the monitor, given the sessions this fleet owns and the monitor's
+/// panes in `snap`: (left alone, closed first). One that runs but is not the one this plan
+/// gives ([`stale`]), or runs though the manifest turned the monitor off (left from before),
+/// is closed; left alone is a monitor that runs as it should, or none when it is off.
+/// ([`crate::launch::sessions::sessions_batch`] builds one only when it is on.)
+pub fn verdict(plan: &Plan, owned: &HashSet<String>, snap: &tmux::Snapshot) -> (bool, bool) {
+    let running = owned.contains(&plan.monitor_session());
+    let close = running && (!plan.monitor_enabled || stale(plan, snap));
+    let alive = if plan.monitor_enabled {
+        running && !close
+    } else {
+        !running
+    };
+    (alive, close)
 }
 
 /// Each pane's border: its title and, once known, its agent's state (`@fleet_state`, kept

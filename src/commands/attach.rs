@@ -1,5 +1,7 @@
 //! `fleet attach [NAME]`: into an agent's session, or the monitor; an agent on another host
-//! over `ssh -t` (in a new window when inside tmux).
+//! over `ssh -t` (in a new window when inside tmux). Without NAME in a fleet with no monitor
+//! (`monitor: enabled: false`) it says so and names the agents, even when there is one: what
+//! `attach` does never depends on how many agents there are.
 use anyhow::Result;
 
 use crate::cli::AttachArgs;
@@ -21,6 +23,7 @@ pub fn run(plan: &Plan, args: &AttachArgs) -> Result<i32> {
             let agent = plan.agent(name)?;
             (agent.session.clone(), format!("agent `{name}`"))
         }
+        None if !plan.monitor_enabled => anyhow::bail!("{}", no_monitor(plan)),
         None => (plan.monitor_session(), "the monitor".to_string()),
     };
     let sessions = tmux::sessions()?;
@@ -38,4 +41,20 @@ pub fn run(plan: &Plan, args: &AttachArgs) -> Result<i32> {
     }
     crate::launch::sessions::attach(&session)?;
     Ok(0)
+}
+
+/// Why `attach` without NAME has nothing to attach to, and the two ways on.
+fn no_monitor(plan: &Plan) -> String {
+    let names: Vec<&str> = plan
+        .agents
+        .iter()
+        .chain(plan.remote.iter().map(|r| &r.agent))
+        .map(|a| a.name.as_str())
+        .collect();
+    let fleet = crate::launch::fleet_command(plan);
+    format!(
+        "this fleet has no monitor (monitor: enabled: false in {}); attach to an agent with `{fleet} attach NAME` ({}), or enable the monitor (remove `enabled: false`) and run `{fleet} up`",
+        plan.manifest.display(),
+        names.join(", ")
+    )
 }

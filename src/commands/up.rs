@@ -1,5 +1,6 @@
 //! `fleet up [NAMES…] [--dry-run] [--attach] [--rerun]`: worktrees and sessions for the agents
-//! that are not running and not finished, then the monitor. Idempotent. What it starts and
+//! that are not running and not finished, then the monitor (unless `monitor: enabled:
+//! false`). Idempotent. What it starts and
 //! how is the launch layer's ([`crate::launch`]); this file holds the order and the words.
 use std::collections::HashSet;
 use std::path::Path;
@@ -20,6 +21,12 @@ use crate::tmux;
 use crate::util;
 
 pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
+    if args.attach && !plan.monitor_enabled {
+        return crate::usage(format!(
+            "--attach attaches to the monitor, and this fleet has none (monitor: enabled: false in {}); nothing was started: run `fleet up`, then `fleet attach NAME`, or enable the monitor",
+            plan.manifest.display()
+        ));
+    }
     if plan.remote.is_empty() {
         return run_here(plan, args);
     }
@@ -175,7 +182,11 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     }
     let mut owned = owned;
     owned.extend(choice.now.iter().map(|v| v.agent.session.clone()));
-    owned.insert(plan.monitor_session());
+    if plan.monitor_enabled {
+        owned.insert(plan.monitor_session());
+    } else {
+        owned.remove(&plan.monitor_session());
+    }
     summary(plan, agents, &owned)?;
     attach_after(plan, args)
 }
@@ -233,9 +244,13 @@ fn launch(
         "started {}{}{}",
         plural(choice.now.len(), "agent"),
         match (choice.monitor_alive, choice.monitor_stale) {
-            (true, _) => "",
-            (false, true) => " and rebuilt the monitor",
-            (false, false) => " and the monitor",
+            (true, _) => String::new(),
+            (false, true) if !plan.monitor_enabled => format!(
+                " and closed the monitor {} (monitor: enabled: false)",
+                plan.monitor_session()
+            ),
+            (false, true) => " and rebuilt the monitor".into(),
+            (false, false) => " and the monitor".into(),
         },
         match (choice.wait.len(), plan.max_parallel) {
             (0, _) => String::new(),
@@ -449,7 +464,9 @@ fn summary(plan: &Plan, agents: &[&Agent], owned: &HashSet<String>) -> Result<()
         );
     }
     let fleet = crate::launch::fleet_command(plan);
-    if owned.contains(&plan.monitor_session()) {
+    if !plan.monitor_enabled {
+        println!("watch:   {fleet} status --watch  (no monitor: monitor: enabled: false)");
+    } else if owned.contains(&plan.monitor_session()) {
         println!(
             "watch:   {fleet} attach  (the monitor, {})",
             plan.monitor_session()

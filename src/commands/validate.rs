@@ -64,7 +64,11 @@ fn print_plan(plan: &Plan) {
     if let Some(n) = plan.max_parallel {
         println!("  max_parallel: {n}");
     }
-    println!("  monitor:      session {}", plan.monitor_session());
+    if plan.monitor_enabled {
+        println!("  monitor:      session {}", plan.monitor_session());
+    } else {
+        println!("  monitor:      none (monitor: enabled: false)");
+    }
     if plan.agents.iter().any(|a| !a.after.is_empty()) {
         println!("  order:        {}", plan.order_line());
     }

@@ -24,9 +24,11 @@ pub struct Choice<'v, 'a> {
     pub after_wait: Vec<&'v View<'a>>,
     /// Those that cannot start (a dependency failed, ...), with why.
     pub blocked: Vec<(&'v View<'a>, String)>,
-    /// The monitor runs as it should and is left alone.
+    /// The monitor is left alone: it runs as it should, or it is off (`monitor: enabled:
+    /// false`) and none runs.
     pub monitor_alive: bool,
-    /// The monitor runs but was built for another manifest or had its panes changed by hand.
+    /// The monitor runs but is closed: built for another manifest, its panes changed by
+    /// hand (then rebuilt), or the manifest turned it off (not rebuilt).
     pub monitor_stale: bool,
 }
 
@@ -74,12 +76,10 @@ pub fn choose<'v, 'a>(
     let (to_start, after_wait, blocked) = pipeline::sort(plan, owned, to_start);
     let (now, wait) = queue::split(&to_start, queue::free_slots(plan, owned));
     // A monitor built for another list of agents or `per_window` (the manifest changed), or
-    // with a pane closed, added or ended by hand, is rebuilt.
-    let monitor = plan.monitor_session();
-    let changed = monitor::stale(plan, snap);
-    let monitor_stale = owned.contains(&monitor) && changed;
+    // with a pane closed, added or ended by hand, is rebuilt; one turned off, closed.
+    let (monitor_alive, monitor_stale) = monitor::verdict(plan, owned, snap);
     Choice {
-        monitor_alive: owned.contains(&monitor) && !monitor_stale,
+        monitor_alive,
         monitor_stale,
         to_start,
         now,
@@ -115,7 +115,7 @@ fn check_taken(plan: &Plan, choice: &Choice, sessions: &[tmux::Session]) -> Resu
         .iter()
         .map(|v| v.agent.session.as_str())
         .collect();
-    if !choice.monitor_alive {
+    if !choice.monitor_alive && plan.monitor_enabled {
         wanted.push(&monitor);
     }
     let taken: Vec<&str> = wanted

@@ -319,13 +319,12 @@ fn ended(name: &str, state: &str, reason: Option<&str>, host: &str) -> Awaited {
 }
 
 /// `up` of agents on hosts only: the monitor (their panes) started, or rebuilt when it
-/// shows other agents; the part of `up` for this machine does it otherwise.
+/// shows other agents (closed when off); the part of `up` for this machine does it otherwise.
 pub fn monitor_up(plan: &Plan) -> Result<()> {
     let snap = crate::tmux::snapshot(&plan.monitor_session())?;
     let owned = super::owned(plan, &snap.sessions);
-    let alive = owned.contains(&plan.monitor_session());
-    let stale = alive && crate::monitor::stale(plan, &snap);
-    if alive && !stale {
+    let (alive, stale) = crate::monitor::verdict(plan, &owned, &snap);
+    if alive {
         return Ok(());
     }
     let exe = std::env::current_exe()?;

@@ -55,7 +55,9 @@ fn add_session(batch: &mut Batch, plan: &Plan, agent: &Agent, exe: &Path, spec: 
     }
 }
 
-/// The tmux commands that start these agents' sessions and (re)build the monitor.
+/// The tmux commands that start these agents' sessions and (re)build the monitor: close it
+/// when `monitor_stale`, build it when not `monitor_alive` and the manifest has one
+/// (`monitor: enabled: false`: never).
 pub fn sessions_batch(
     plan: &Plan,
     dir: &Dir,
@@ -65,7 +67,8 @@ pub fn sessions_batch(
     exe: &Path,
 ) -> Batch {
     let mut batch = Batch::new();
-    if !to_start.is_empty() || !monitor_alive {
+    let build = !monitor_alive && plan.monitor_enabled;
+    if !to_start.is_empty() || build {
         tmux::keep_server(&mut batch);
     }
     for v in to_start {
@@ -86,7 +89,7 @@ pub fn sessions_batch(
             &["-t", &tmux::exact(&plan.monitor_session())],
         );
     }
-    if !monitor_alive {
+    if build {
         monitor::build(plan, exe, &mut batch);
     }
     batch

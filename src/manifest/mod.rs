@@ -156,6 +156,9 @@ pub struct Plan {
     pub max_parallel: Option<u32>,
     /// Panes per monitor window, the status pane included (`monitor.per_window`, default 9).
     pub per_window: usize,
+    /// `monitor.enabled` (default true): false, fleet builds no monitor session (a host's
+    /// fleet: the monitor of the fleet that sent it its agents shows them).
+    pub monitor_enabled: bool,
     /// The agents that run on this machine.
     pub agents: Vec<Agent>,
     /// `hosts:`, by name.

@@ -97,6 +97,7 @@ pub(super) fn resolve(
         copy: top.copy,
         max_parallel: raw.max_parallel,
         per_window: top.per_window.max(1) as usize,
+        monitor_enabled: raw.monitor.as_ref().and_then(|m| m.enabled).unwrap_or(true),
         agents,
         hosts,
         remote,

@@ -61,10 +61,12 @@ pub(super) struct RawHost {
     pub(super) options: Vec<String>,
 }
 
-/// `monitor: {per_window: N}`.
+/// `monitor: {enabled: false, per_window: N}`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMonitor {
+    /// `false`: this fleet builds no monitor session (default: true).
+    pub(super) enabled: Option<bool>,
     pub(super) per_window: Option<u32>,
 }
 

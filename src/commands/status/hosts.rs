@@ -102,7 +102,7 @@ pub fn json(plan: &Plan, names: &[String]) -> Result<Value> {
     Ok(json!({
         "project": plan.project,
         "manifest": plan.manifest,
-        "monitor": {"session": plan.monitor_session(), "running": monitor},
+        "monitor": super::show::monitor_json(plan, monitor),
         "agents": agents,
     }))
 }

@@ -120,7 +120,18 @@ fn render(
 
 /// The line under the table that says whether the monitor runs, and how to see it.
 fn monitor_line(plan: &Plan, running: bool) -> String {
-    if running {
+    if !plan.monitor_enabled {
+        let left = if running {
+            format!(
+                "; {} left from before still runs (`{} up` closes it)",
+                plan.monitor_session(),
+                fleet_command(plan)
+            )
+        } else {
+            String::new()
+        };
+        format!("monitor: off (monitor: enabled: false){left}\n")
+    } else if running {
         format!(
             "monitor: {} ({} attach)\n",
             plan.monitor_session(),

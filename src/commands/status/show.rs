@@ -50,8 +50,18 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
     json!({
         "project": plan.project,
         "manifest": plan.manifest,
-        "monitor": {"session": plan.monitor_session(), "running": monitor_alive},
+        "monitor": monitor_json(plan, monitor_alive),
         "agents": agents,
+    })
+}
+
+/// `status --json`'s `monitor`: its session, whether it runs, whether the manifest has one
+/// (`monitor: enabled: false`: none; a monitor left from before may still run).
+pub fn monitor_json(plan: &Plan, running: bool) -> serde_json::Value {
+    json!({
+        "session": plan.monitor_session(),
+        "running": running,
+        "enabled": plan.monitor_enabled,
     })
 }
 
