@@ -126,6 +126,22 @@ fn up_status_down_reach_every_host_and_a_silent_host_is_unreachable() {
         ]);
         assert!(log.starts_with(&format!("work\n{}\n", h.user)), "{log}");
     }
+    // A host runs no monitor of its own (its slice says so): the monitor here shows its agents.
+    for (h, name) in [(&a, "a1"), (&b, "b1")] {
+        let sessions = sshd.ssh_ok(&[&h.alias, "tmux list-sessions -F '#S'"]);
+        let sessions: Vec<&str> = sessions.lines().collect();
+        assert!(
+            sessions.contains(&format!("repo-{name}").as_str()),
+            "{sessions:?}"
+        );
+        assert!(!sessions.contains(&"repo-monitor"), "{sessions:?}");
+        let slice = sshd.ssh_ok(&[
+            &h.alias,
+            &format!("cat {}", h.dir.join("repo/.fleet-remote.yaml").display()),
+        ]);
+        assert!(slice.contains("monitor:\n  enabled: false\n"), "{slice}");
+    }
+    assert!(f.sessions().contains(&"repo-monitor".to_string()));
     // One login per host for a status: one multiplexed connection each.
     let logins = || sshd.log().matches("Accepted publickey").count();
     let before = logins();

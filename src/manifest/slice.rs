@@ -3,7 +3,9 @@
 //! the inline `prompt:` it holds (the file may not be committed, let alone pushed); `log:`,
 //! `worktree_dir:` and `copy:` are left out, so the remote fleet uses its defaults beside
 //! the remote repository; `project:` and `base:` are this fleet's, so sessions and branches
-//! have the same names on every host.
+//! have the same names on every host. `monitor:` becomes `{enabled: false}`: a host builds
+//! no monitor of its own (nobody looks at it, and its status pane would take CPU from the
+//! agents there); this fleet's monitor has a pane for each of its agents.
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
@@ -145,6 +147,9 @@ impl Plan {
         if !self.base.is_empty() {
             top.insert("base".into(), self.base.clone().into());
         }
+        let mut monitor = Mapping::new();
+        monitor.insert("enabled".into(), false.into());
+        top.insert("monitor".into(), Value::Mapping(monitor));
         let mut agents = Vec::new();
         for r in self.remote_on(host) {
             let mut raw = r.raw.clone();
