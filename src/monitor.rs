@@ -49,7 +49,7 @@ pub fn stale(plan: &Plan, snap: &tmux::Snapshot) -> bool {
 /// panes in `snap`: (left alone, closed first). One that runs but is not the one this plan
 /// gives ([`stale`]), or runs though the manifest turned the monitor off (left from before),
 /// is closed; left alone is a monitor that runs as it should, or none when it is off.
-/// ([`crate::launch::sessions::sessions_batch`] builds one only when it is on.)
+/// (The launch layer's `sessions_batch` builds one only when it is on.)
 pub fn verdict(plan: &Plan, owned: &HashSet<String>, snap: &tmux::Snapshot) -> (bool, bool) {
     let running = owned.contains(&plan.monitor_session());
     let close = running && (!plan.monitor_enabled || stale(plan, snap));
