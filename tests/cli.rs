@@ -201,15 +201,15 @@ fn up_creates_worktrees_sessions_monitor_and_logs() {
 
     // logs hold each agent's output
     f.wait_for("agent3's log to show its output", DEADLINE, |f| {
-        f.log("agent3").contains("sleeping")
+        f.output("agent3").contains("sleeping")
     });
     assert!(
-        f.log("agent1").contains("agent1 committed"),
+        f.output("agent1").contains("agent1 committed"),
         "agent1 log: {}",
         f.log("agent1")
     );
     assert!(
-        f.log("agent2").contains("failing"),
+        f.output("agent2").contains("failing"),
         "agent2 log: {}",
         f.log("agent2")
     );
@@ -553,7 +553,7 @@ fn down_kills_only_fleet_sessions_and_keeps_the_work() {
         ["fleet/agent1", "fleet/agent2", "fleet/agent3"]
     );
     assert_eq!(f.git(&["rev-list", "--count", "main..fleet/agent1"]), "1");
-    assert!(f.log("agent2").contains("failing"));
+    assert!(f.output("agent2").contains("failing"));
 
     let status = f.status_json();
     assert_eq!(status["monitor"]["running"], false, "{status}");
@@ -928,7 +928,7 @@ agents:
         "agent did not run"
     );
     assert!(
-        f.log("s").contains("setting up"),
+        f.output("s").contains("setting up"),
         "setup output is logged: {}",
         f.log("s")
     );
@@ -1226,7 +1226,7 @@ agents:
     assert_eq!(bad["reason"], "verify failed (exit 1)");
     assert_eq!(f.agent("own")["reason"], "verify failed (exit 4)");
     assert!(
-        f.log("own").contains("checking"),
+        f.output("own").contains("checking"),
         "verify output in the log"
     );
 }

@@ -55,7 +55,7 @@ fn format_strings_in_paths_are_never_run_by_tmux() {
     f.wait_state("logged", "done");
     f.wait_for("the pane's output in both logs", DEADLINE, |f| {
         let custom = f.repo.join("logs/#(cd;touch pwned-log)x%Y#{pane_id}.log");
-        f.log("talker").contains("said hello")
+        f.output("talker").contains("said hello")
             && fs::read_to_string(custom).is_ok_and(|l| l.contains("said bye"))
     });
     assert_eq!(

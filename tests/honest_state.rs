@@ -52,7 +52,7 @@ fn down_status_and_logs_work_whatever_happened_to_the_base() {
     f.fleet(&["status"]).success();
     assert_eq!(f.state("a"), "running");
     f.wait_for("the agent's output", DEADLINE, |f| {
-        f.log("a").contains("started")
+        f.output("a").contains("started")
     });
     f.fleet(&["logs", "a"]).success().stdout_has("started");
     f.fleet(&["down"]).success();

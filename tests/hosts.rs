@@ -245,10 +245,19 @@ fn a_host_without_the_right_fleet_gets_a_copy_of_this_one_on_the_same_platform()
     )
     .unwrap();
     let other_path = format!("{}:{path}", other.display());
-    let copy = a
-        .dir
-        .join("cache/fleet/bin")
-        .join(format!("fleet-{}", env!("CARGO_PKG_VERSION")));
+    // The copies of this fleet there, one per build (`fleet-VERSION-STAMP`).
+    let bin = a.dir.join("cache/fleet/bin");
+    let copies = || -> Vec<std::path::PathBuf> {
+        let prefix = format!("fleet-{}-", env!("CARGO_PKG_VERSION"));
+        let mut found: Vec<_> = std::fs::read_dir(&bin)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        found.retain(|p: &std::path::PathBuf| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with(&prefix) && !name.contains(".new")
+        });
+        found
+    };
     for (fleet, says) in [
         (
             "/nowhere/fleet".to_string(),
@@ -275,7 +284,7 @@ fn a_host_without_the_right_fleet_gets_a_copy_of_this_one_on_the_same_platform()
             !a.dir.join("repo").exists(),
             "the remote repository was made"
         );
-        assert!(!copy.exists(), "copied to another platform");
+        assert!(copies().is_empty(), "copied to another platform");
     }
     // The same platform: this fleet is copied to the cache there and used; the user's
     // program is left as it was.
@@ -284,7 +293,10 @@ fn a_host_without_the_right_fleet_gets_a_copy_of_this_one_on_the_same_platform()
         .stdout_has("host host-a: `")
         .stdout_has("there is fleet 0.0.1")
         .stdout_has("copied this fleet there (~/.cache/fleet/bin/fleet-");
-    let mode = std::fs::metadata(&copy).unwrap().permissions();
+    let [copy] = &copies()[..] else {
+        panic!("not one copy: {:?}", copies());
+    };
+    let mode = std::fs::metadata(copy).unwrap().permissions();
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
         0o755
@@ -296,4 +308,14 @@ fn a_host_without_the_right_fleet_gets_a_copy_of_this_one_on_the_same_platform()
     let again = f.fleet_at(&f.repo, &[("PATH", &path)], &["up"]);
     again.success();
     assert!(!again.stdout.contains("copied"), "{}", again.stdout);
+    // A fleet rebuilt at the same version is copied again (a copy per build), not the stale
+    // copy run there; the old copy stays (a runner there may still run it).
+    let rebuilt = f.root.join("rebuilt/fleet");
+    std::fs::create_dir_all(rebuilt.parent().unwrap()).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_fleet"), &rebuilt).unwrap();
+    f.program_at(&rebuilt, &f.repo, &[("PATH", &path)], &["up"])
+        .success()
+        .stdout_has("copied this fleet there");
+    assert_eq!(copies().len(), 2, "{:?}", copies());
+    assert!(copies().contains(copy));
 }

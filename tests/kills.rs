@@ -154,8 +154,11 @@ fn an_agent_that_ignores_hangup_and_term_does_not_outlive_down() {
     );
     f.fleet(&["up"]).success();
     let pid_file = f.worktree_dir().join("a1.pid");
+    // (the log's header quotes the command, `ready` included: the line of its own counts;
+    // and the pid file exists empty between the shell's open and its write)
     f.wait_for("the agent to start", DEADLINE, |f| {
-        f.log("a1").contains("ready") && pid_file.exists()
+        f.log("a1").lines().any(|l| l == "ready")
+            && fs::read_to_string(&pid_file).is_ok_and(|p| p.ends_with('\n'))
     });
     let pid = fs::read_to_string(&pid_file).unwrap().trim().to_string();
     let alive = |pid: &str| {

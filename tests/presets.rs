@@ -165,7 +165,7 @@ agents:
     );
     // what the pane showed is in the log, through tmux pipe-pane
     f.wait_for("the stub's output in the log", DEADLINE, |f| {
-        f.log("cl").contains("claude stub ran")
+        f.output("cl").contains("claude stub ran")
     });
 }
 

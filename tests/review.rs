@@ -57,7 +57,7 @@ agents:
     let agent_at = log.find("wrote nothing").expect("agent output in log");
     let verify_at = log.find("checking out.txt").expect("verify output in log");
     assert!(agent_at < verify_at, "{log}");
-    assert!(f.log("own").contains("own check"));
+    assert!(f.output("own").contains("own check"));
 
     // the table says why
     f.fleet(&["status"])
@@ -680,4 +680,30 @@ fn status_colours_states_on_a_terminal_unless_no_color() {
     // not a terminal: no colours either
     let piped = f.fleet_at(&f.repo, &[("NO_COLOR", "")], &["status"]);
     assert!(!piped.stdout.contains('\x1b'), "{:?}", piped.stdout);
+}
+
+#[test]
+fn every_line_fleet_writes_in_a_log_is_marked_so_the_rest_is_the_agents() {
+    let f = Fleet::new();
+    f.manifest(
+        "setup: |\n  echo set\n  echo up\nagents:\n  - name: multi\n    prompt: x\n    verify: |\n      echo veri\n      echo fied\n    command: |\n      echo one\n      echo two\n",
+    );
+    f.fleet(&["up"]).success();
+    f.fleet(&["wait", "--timeout", "20"]).success();
+    // Several lines of a script each on a `[fleet]` line, aligned under the first.
+    let log = f.log("multi");
+    assert!(
+        log.contains("[fleet] command: echo one\n[fleet]          echo two\n"),
+        "{log}"
+    );
+    assert!(
+        log.contains("[fleet] setup: echo set\n[fleet]        echo up\n"),
+        "{log}"
+    );
+    // What is not fleet's is exactly what the scripts printed, in order.
+    assert_eq!(
+        f.output("multi"),
+        "set\nup\none\ntwo\nveri\nfied\n",
+        "{log}"
+    );
 }

@@ -1,16 +1,16 @@
 //! The fleet program on another host. `up` needs this fleet's version there: the host's own
 //! (`hosts.NAME.fleet`) when it answers so, else, when the host is the same platform as
 //! this machine (`uname -sm` alike), this very binary, copied over the link to a fleet-owned
-//! cache there ([`FLEET_COPY`]: written to a temporary name, made 0755, renamed; nothing of
+//! cache there ([`fleet_copy`], one per build: written to a temporary name, made 0755, renamed; nothing of
 //! the user's is overwritten). Another platform keeps the error saying how to install it.
 use std::process::Command;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::ssh::{fleet_version, remote_path, Link, FLEET_COPY};
+use super::ssh::{fleet_copy, fleet_version, remote_path, Link};
 
 /// What a host has, from one ssh session: its platform (`uname -sm`), what its own fleet
-/// (`hosts.NAME.fleet`) and the copy of [`FLEET_COPY`] say to `--version`, tmux's and git's
+/// (`hosts.NAME.fleet`) and the copy of [`fleet_copy`] say to `--version`, tmux's and git's
 /// versions, and its repository directory (each None when it does not run or is missing).
 #[derive(Debug, Default)]
 pub struct There {
@@ -38,7 +38,7 @@ pub fn there(link: &Link) -> Result<There> {
     let script = [
         "uname -sm".to_string(),
         first(&format!("{} --version", remote_path(&link.host.fleet))),
-        first(&format!("{FLEET_COPY} --version")),
+        first(&format!("{} --version", fleet_copy())),
         first("tmux -V"),
         first("git --version"),
         format!(
@@ -125,18 +125,19 @@ pub fn ensure(link: &Link) -> Result<()> {
 
 /// The copy's path as people read it.
 pub fn shown_copy() -> String {
-    FLEET_COPY
+    fleet_copy()
         .replace('"', "")
         .replace("${XDG_CACHE_HOME:-$HOME/.cache}", "~/.cache")
 }
 
-/// This binary to [`FLEET_COPY`] there: a new temporary file (noclobber), 0755, renamed
+/// This binary to [`fleet_copy`] there: a new temporary file (noclobber), 0755, renamed
 /// over the old copy.
 fn copy(link: &Link) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find this fleet's binary")?;
     let bytes = std::fs::read(&exe).with_context(|| format!("cannot read {}", exe.display()))?;
+    let copy = fleet_copy();
     let script = format!(
-        "set -e; f={FLEET_COPY}; mkdir -p \"${{f%/*}}\"; t=\"$f.new.$$\"; rm -f \"$t\"; \
+        "set -e; f={copy}; mkdir -p \"${{f%/*}}\"; t=\"$f.new.$$\"; rm -f \"$t\"; \
          (set -C; cat > \"$t\"); chmod 755 \"$t\"; mv -f \"$t\" \"$f\""
     );
     let out = link.run(&script, Some(&bytes))?;

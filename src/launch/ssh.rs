@@ -21,11 +21,29 @@ const CONNECT_TIMEOUT_SECS: u32 = 10;
 pub use crate::manifest::REMOTE_MANIFEST;
 /// Where `up` copies this fleet on a host of the same platform whose own fleet is missing
 /// or another version (a word of a script there): a fleet-owned cache, never a program of
-/// the user's.
-pub const FLEET_COPY: &str = concat!(
-    "\"${XDG_CACHE_HOME:-$HOME/.cache}\"/fleet/bin/fleet-",
-    env!("CARGO_PKG_VERSION")
-);
+/// the user's. One copy per build (`fleet-VERSION-STAMP`, the stamp from this binary's
+/// size and time), so a fleet rebuilt at the same version is copied again rather than a
+/// stale copy run there.
+pub fn fleet_copy() -> String {
+    static COPY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        if let Some(meta) = std::env::current_exe()
+            .ok()
+            .and_then(|p| std::fs::metadata(p).ok())
+        {
+            meta.len().hash(&mut h);
+            meta.modified().ok().hash(&mut h);
+        }
+        format!(
+            "\"${{XDG_CACHE_HOME:-$HOME/.cache}}\"/fleet/bin/fleet-{}-{:08x}",
+            env!("CARGO_PKG_VERSION"),
+            h.finish() as u32
+        )
+    })
+    .clone()
+}
 
 /// What `fleet --version` says, here and (for the same fleet) there.
 pub fn fleet_version() -> String {
@@ -186,7 +204,7 @@ impl<'a> Link<'a> {
     }
 
     /// The host's fleet program, one word of a script there: `hosts.NAME.fleet` when it
-    /// is this fleet's version, else the copy `up` may have made ([`FLEET_COPY`]). Only a
+    /// is this fleet's version, else the copy `up` may have made ([`fleet_copy`]). Only a
     /// host with that copy pays for asking the named one its version.
     pub fn fleet_program(&self) -> String {
         fleet_program(self.host)
@@ -289,8 +307,9 @@ impl Drop for Link<'_> {
 /// The host's fleet program, one word of a script there (see [`Link::fleet_program`]).
 pub fn fleet_program(host: &Host) -> String {
     format!(
-        "\"$(f={own}; [ ! -x {FLEET_COPY} ] || [ \"$(\"$f\" --version 2>/dev/null)\" = {want} ] || f={FLEET_COPY}; printf %s \"$f\")\"",
+        "\"$(f={own}; [ ! -x {copy} ] || [ \"$(\"$f\" --version 2>/dev/null)\" = {want} ] || f={copy}; printf %s \"$f\")\"",
         own = remote_path(&host.fleet),
+        copy = fleet_copy(),
         want = shell_quote(&fleet_version()),
     )
 }

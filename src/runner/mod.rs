@@ -78,7 +78,7 @@ pub fn run(spec_path: &Path) -> Result<i32> {
         spec.branch,
         spec.worktree.display()
     ));
-    out.line(&format!("[fleet] command: {}", spec.command));
+    out.script("command", &spec.command);
 
     let (state, code, reason) = run_steps(&spec, &mut record, &mut out);
     let finished = util::now();
@@ -202,7 +202,7 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
 /// The manifest's `setup`, once per worktree: the end of the run when it fails.
 fn setup(spec: &Spec, record: &mut Record, out: &mut Tee) -> Option<End> {
     let setup = spec.setup.as_deref().filter(|_| !record.setup_done)?;
-    out.line(&format!("[fleet] setup: {setup}"));
+    out.script("setup", setup);
     let code = step(spec, setup, None, &[], out);
     if code != 0 {
         return Some((State::Failed, code, Some("setup failed".into())));
@@ -221,7 +221,7 @@ fn verify_or_resume(
     verify: &str,
     out: &mut Tee,
 ) -> std::result::Result<(String, File), End> {
-    out.line(&format!("[fleet] verify: {verify}"));
+    out.script("verify", verify);
     out.capture = Some(Vec::new());
     let v = step(spec, verify, None, &[], out);
     let said = out.capture.take().unwrap_or_default();
@@ -306,7 +306,7 @@ fn finish_steps(spec: &Spec, code: i32, out: &mut Tee) -> (State, i32, Option<St
         return (State::Failed, code, Some(format!("exit {code}")));
     }
     if let Some(verify) = &spec.verify {
-        out.line(&format!("[fleet] verify: {verify}"));
+        out.script("verify", verify);
         let v = step(spec, verify, None, &[], out);
         if v != 0 {
             return (

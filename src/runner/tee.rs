@@ -36,4 +36,19 @@ impl Tee<'_> {
     pub(super) fn line(&mut self, text: &str) {
         self.write(format!("{text}\n").as_bytes());
     }
+
+    /// `[fleet] LABEL: SCRIPT`, a script of several lines each on a `[fleet]` line of its
+    /// own (aligned under the first): every line fleet writes starts with `[fleet]`, so what
+    /// is not fleet's is the agent's (or its setup's, its verify's) own output.
+    pub(super) fn script(&mut self, label: &str, script: &str) {
+        let pad = " ".repeat(label.len() + 1);
+        for (i, line) in script.trim_end().lines().enumerate() {
+            let lead = if i == 0 {
+                format!("{label}:")
+            } else {
+                pad.clone()
+            };
+            self.line(&format!("[fleet] {lead} {line}"));
+        }
+    }
 }

@@ -292,6 +292,16 @@ impl Fleet {
         fs::read_to_string(self.log_path(name)).unwrap_or_default()
     }
 
+    /// What the agent (its setup, its verify) printed: its log without fleet's own lines,
+    /// which quote its command (so a test of its output cannot pass on the quote alone).
+    pub fn output(&self, name: &str) -> String {
+        self.log(name)
+            .lines()
+            .filter(|l| !l.starts_with("[fleet]"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
     // ---------------------------------------------------------------- processes
 
     /// The environment every process of the test runs with.
@@ -339,7 +349,19 @@ impl Fleet {
     /// Runs `fleet ARGS…` in `cwd` with extra environment variables.
     #[track_caller]
     pub fn fleet_at(&self, cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
-        let mut cmd = self.command(env!("CARGO_BIN_EXE_fleet"));
+        self.program_at(env!("CARGO_BIN_EXE_fleet"), cwd, env, args)
+    }
+
+    /// Runs `PROGRAM ARGS…` (a fleet binary: another build of it) as [`Fleet::fleet_at`] does.
+    #[track_caller]
+    pub fn program_at(
+        &self,
+        program: impl AsRef<std::ffi::OsStr>,
+        cwd: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Run {
+        let mut cmd = self.command(program);
         cmd.args(args).current_dir(cwd);
         for (k, v) in env {
             cmd.env(k, v);
