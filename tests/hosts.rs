@@ -26,6 +26,17 @@ fn validate_prints_each_agents_host() {
         .stdout_has(
             "agent there\n  host:     build1 (ssh me@build1, repository /src/webapp, fleet fleet)",
         );
+    // `port:` and `identity:` are ssh's -p and -i (`~/` the home here), before `options:`.
+    f.manifest(
+        "hosts:\n  build1: {ssh: me@build1, dir: /r, port: 2222, identity: ~/.ssh/k, options: [-o, 'Compression=yes']}\ncommand: \"true\"\nagents:\n  - name: there\n    prompt: hi\n    host: build1\n",
+    );
+    let home = f.root.join("home");
+    f.fleet_at(&f.repo, &[("HOME", &home.to_string_lossy())], &["validate"])
+        .success()
+        .stdout_has(&format!(
+            "host:     build1 (ssh -p 2222 -i {}/.ssh/k -o Compression=yes me@build1, repository /r",
+            home.display()
+        ));
     // The top-level host places every agent without its own.
     f.manifest(&format!(
         "{HOSTS}host: build1\ncommand: \"true\"\nagents:\n  - name: here\n    prompt: hi\n    host: local\n  - name: there\n    prompt: hi\n"

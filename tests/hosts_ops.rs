@@ -23,11 +23,13 @@ fn doctor_checks_each_host_and_names_one_that_does_not_answer() {
          hosts:\n  \
            host-a: {{ssh: host-a, dir: {ra}, fleet: {fl}}}\n  \
            host-b: {{ssh: host-b, dir: {rb}, fleet: /nowhere/fleet}}\n  \
-           dead: {{ssh: host-a, dir: /r, options: [-p, '1']}}\n\
+           dead: {{ssh: host-a, dir: /r, port: 1}}\n  \
+           byport: {{ssh: fleet-remote-a@127.0.0.1, port: {port}, dir: /r}}\n\
          agents:\n  - name: here\n    prompt: x\n  - name: a1\n    prompt: x\n    host: host-a\n",
         ra = a.dir.join("repo").display(),
         rb = rb.display(),
         fl = fleet.display(),
+        port = sshd.port,
     ));
     let run = f.fleet_at(&f.repo, &[("PATH", &sshd.path())], &["doctor"]);
     eprintln!("{}", run.stdout);
@@ -43,6 +45,8 @@ fn doctor_checks_each_host_and_names_one_that_does_not_answer() {
         ))
         .stdout_has("info     host host-b: `/nowhere/fleet` does not run there; `fleet up` copies this fleet there (~/.cache/fleet/bin/fleet-")
         .stdout_has(&format!("ok       host host-b: repository {}", rb.display()))
+        // `port:` is ssh's -p: the sshd's port reaches it without an alias, port 1 nothing.
+        .stdout_has("ok       host byport: answers over ssh (fleet-remote-a@127.0.0.1, Linux")
         .stdout_has("problem  host dead (ssh host-a) does not answer: ")
         .stdout_has("Connection refused")
         .stdout_has("fix: make `ssh host-a true` work without a prompt")

@@ -80,7 +80,7 @@ at most this many agents at once, the rest queued; default: no limit
 dollars per million tokens by model (\fBinput\fR, \fBcached_input\fR, \fBoutput\fR), for CLIs that report tokens only; default: a built\-in list
 .TP
 \fBhosts\fR
-other machines, by name: \fBssh\fR (the destination), \fBdir\fR (the repository there), \fBfleet\fR (the program there; default: fleet; when it is missing or another version on the same platform, \fBup\fR copies this fleet to \fI~/.cache/fleet/bin/fleet\-VERSION\-STAMP\fR there (one copy per build) and uses that), \fBoptions\fR (more ssh options); default: none
+other machines, by name: \fBssh\fR (the destination), \fBdir\fR (the repository there), \fBfleet\fR (the program there; default: fleet; when it is missing or another version on the same platform, \fBup\fR copies this fleet to \fI~/.cache/fleet/bin/fleet\-VERSION\-STAMP\fR there (one copy per build) and uses that), \fBport\fR (ssh's \fB\-p\fR), \fBidentity\fR (ssh's \fB\-i\fR: a key file here, \fI~/\fR this machine's home), \fBoptions\fR (more ssh options, a word each); default: none
 .TP
 \fBhost\fR
 where agents run: \fIlocal\fR (this machine) or a name of \fBhosts\fR; default: local

@@ -128,10 +128,18 @@ fn print_agent(a: &Agent, with_hosts: bool) {
 fn print_remote(host: Option<&crate::manifest::Host>, a: &Agent) {
     println!("agent {}", a.name);
     if let Some(h) = host {
+        // ssh's words as it gets them (`port:` and `identity:` are `-p` and `-i`).
+        let ssh: String = h
+            .options
+            .iter()
+            .chain(std::iter::once(&h.ssh))
+            .map(|w| crate::util::shell_quote(w))
+            .collect::<Vec<_>>()
+            .join(" ");
         println!(
             "  host:     {} (ssh {}, repository {}, fleet {})",
             h.name,
-            display(&h.ssh),
+            display(&ssh),
             display(&h.dir),
             display(&h.fleet)
         );

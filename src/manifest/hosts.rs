@@ -84,7 +84,26 @@ pub(super) fn hosts(
                 "{at}options: {o:?} holds a line break or NUL; give each ssh option as one word"
             ));
         }
+        let identity = h.identity.as_deref().map(|i| match i.strip_prefix("~/") {
+            Some(rest) => format!("{}/{rest}", std::env::var("HOME").unwrap_or_default()),
+            None => i.to_string(),
+        });
+        if identity.as_deref().is_some_and(bad_word) {
+            problems.push(format!(
+                "{at}identity: {:?} is not a file name; give the path of the ssh key here, e.g. `identity: ~/.ssh/id_build1`",
+                h.identity.as_deref().unwrap_or("")
+            ));
+        }
         if problems.len() == before {
+            // `port:` and `identity:` are ssh's `-p` and `-i`, before the user's own options.
+            let mut options = Vec::new();
+            if let Some(port) = h.port {
+                options.extend(["-p".to_string(), port.to_string()]);
+            }
+            if let Some(identity) = identity {
+                options.extend(["-i".to_string(), identity]);
+            }
+            options.extend(h.options.iter().cloned());
             out.insert(
                 name.clone(),
                 Host {
@@ -92,7 +111,7 @@ pub(super) fn hosts(
                     ssh,
                     dir,
                     fleet,
-                    options: h.options.clone(),
+                    options,
                 },
             );
         }

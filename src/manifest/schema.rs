@@ -57,6 +57,10 @@ pub(super) struct RawHost {
     pub(super) ssh: Option<String>,
     pub(super) dir: Option<String>,
     pub(super) fleet: Option<String>,
+    /// ssh's `-p`.
+    pub(super) port: Option<u16>,
+    /// ssh's `-i`: a key file here (`~/` is this machine's home).
+    pub(super) identity: Option<String>,
     #[serde(default)]
     pub(super) options: Vec<String>,
 }
