@@ -182,6 +182,34 @@ fn up_status_down_reach_every_host_and_a_silent_host_is_unreachable() {
     let table = fl(&["status"]);
     eprintln!("{}", table.stdout);
     table.success().stdout_has("HOST").stdout_has("host-a");
+    // One table for every host, as a one-machine fleet's: RUNTIME too, and each remote
+    // agent as its host's fleet labels it (`label`, `runtime_secs` in its --json).
+    let header: Vec<&str> = table
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["HOST", "AGENT", "STATE", "BRANCH", "AHEAD", "FILES", "+/-", "RUNTIME", "LAST", "LINE"]
+    );
+    let b1: Vec<&str> = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("host-b"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        b1[..7],
+        ["host-b", "b1", "done", "fleet/b1", "1", "1", "+1/-0"],
+        "{b1:?}"
+    );
+    assert!(b1[7].ends_with('s'), "a runtime: {b1:?}");
+    assert_eq!(agents["b1"]["label"], "done");
+    assert!(agents["b1"]["runtime_secs"].is_u64(), "{:?}", agents["b1"]);
 
     // The hosts stop answering: their agents are unreachable, the local one still reported.
     sshd.stop();

@@ -93,6 +93,7 @@ fn placeholder(agent: &crate::manifest::Agent, state: &str, reason: Option<Strin
         "files_changed": 0, "insertions": 0, "deletions": 0, "last_line": "", "usage": null,
         "session_id": null, "permissions": null, "denials": 0, "verify_retry": 0,
         "retry_at": null, "retrying": null, "uncommitted": false, "after": agent.after,
+        "label": null, "runtime_secs": null,
     })
 }
 
@@ -117,62 +118,15 @@ pub fn table(plan: &Plan, names: &[String], width: usize) -> Result<String> {
     ))
 }
 
-/// An agent's STATE cell: its state, and why (a host's unreachability is said once, not
-/// in every row); its monitor pane's border says the same.
+/// An agent's STATE cell as its object of `status --json` tells it (`label`, its host's
+/// fleet's words); its monitor pane's border says the same.
 pub fn state_of(a: &Value) -> String {
-    let state = a["state"].as_str().unwrap_or_default();
-    match a["reason"].as_str() {
-        Some(r) if state != "unreachable" => format!("{state} ({r})"),
-        _ => state.to_string(),
-    }
+    super::show::Cells::of_json(a).label
 }
 
 /// The table of agents' objects (each with its `host`), cut to `width` columns: what
 /// `status` and `status --watch` of a fleet with hosts show.
 pub fn table_of(agents: &[Value], width: usize) -> String {
-    let header: Vec<String> = [
-        "HOST",
-        "AGENT",
-        "STATE",
-        "BRANCH",
-        "AHEAD",
-        "FILES",
-        "+/-",
-        "LAST LINE",
-    ]
-    .map(String::from)
-    .to_vec();
-    let text = |v: &Value| v.as_str().map(str::to_string).unwrap_or_default();
-    let mut rows = vec![header];
-    for a in agents {
-        rows.push(vec![
-            text(&a["host"]),
-            text(&a["name"]),
-            state_of(a),
-            text(&a["branch"]),
-            a["commits_ahead"].to_string(),
-            a["files_changed"].to_string(),
-            format!("+{}/-{}", a["insertions"], a["deletions"]),
-            crate::util::display_text(&text(&a["last_line"])).into_owned(),
-        ]);
-    }
-    let columns = rows[0].len();
-    let widths: Vec<usize> = (0..columns)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in &rows {
-        let mut line = String::new();
-        for (i, cell) in r.iter().enumerate() {
-            if i + 1 == columns {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
-            }
-        }
-        let line: String = line.trim_end().chars().take(width.max(20)).collect();
-        out.push_str(&line);
-        out.push('\n');
-    }
-    out
+    let cells: Vec<super::show::Cells> = agents.iter().map(super::show::Cells::of_json).collect();
+    super::show::table(&cells, width, crate::util::color_stdout())
 }

@@ -19,7 +19,7 @@ use crate::{tmux, util};
 mod hosts;
 mod show;
 
-pub use show::{label, table, to_json};
+pub use show::{label, table, to_json, Cells};
 
 /// Lines are cut to the terminal's width; unlimited when stdout is not a terminal.
 fn terminal_width() -> usize {
@@ -93,7 +93,8 @@ fn render(
         monitor_line(plan, owned.contains(&plan.monitor_session()))
     };
     let Some(heard) = heard else {
-        let table = table(&views, terminal_width(), util::color_stdout());
+        let cells: Vec<Cells> = views.iter().map(Cells::of_view).collect();
+        let table = table(&cells, terminal_width(), util::color_stdout());
         return Ok(format!("{table}{monitor}"));
     };
     let value = to_json(plan, &views, false);

@@ -44,6 +44,8 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "host": crate::manifest::LOCAL,
                 "uncommitted": v.uncommitted,
                 "after": v.agent.after,
+                "label": label(v),
+                "runtime_secs": v.runtime(),
             })
         })
         .collect();
@@ -131,21 +133,129 @@ fn state_color(state: State) -> &'static str {
     }
 }
 
-/// The status table, one line per agent, sized to `width` columns; the state coloured when
-/// `color`.
-pub fn table(views: &[View], width: usize, color: bool) -> String {
+/// One agent's line of the table, wherever it runs: from this machine's view of it
+/// ([`Cells::of_view`]) or from what its host's fleet said ([`Cells::of_json`]), so one
+/// table shows both alike.
+pub struct Cells {
+    /// Its host, in a fleet with hosts (a HOST column then).
+    pub host: Option<String>,
+    pub name: String,
+    /// Its state, for the colour (none for a state only this side knows: `unreachable`).
+    pub state: Option<State>,
+    pub label: String,
+    pub branch: String,
+    pub ahead: u64,
+    pub files: u64,
+    pub insertions: u64,
+    pub deletions: u64,
+    pub runtime: Option<u64>,
+    /// Tokens in and out, and the cost, when its CLI reports them.
+    pub usage: Option<(u64, Option<f64>)>,
+    pub last_line: String,
+}
+
+impl Cells {
+    pub fn of_view(v: &View) -> Cells {
+        let usage = v.record.as_ref().and_then(|r| r.usage);
+        Cells {
+            host: None,
+            name: v.agent.name.clone(),
+            state: Some(v.state),
+            label: label(v),
+            branch: v.agent.branch.clone(),
+            ahead: v.stats.commits_ahead,
+            files: v.stats.files_changed,
+            insertions: v.stats.insertions,
+            deletions: v.stats.deletions,
+            runtime: v.runtime(),
+            usage: usage.map(|u| (u.input_tokens + u.output_tokens, u.cost_usd)),
+            last_line: v.last_line.clone(),
+        }
+    }
+
+    /// An agent's object of `status --json` (with its `host`), as a host's fleet says it.
+    pub fn of_json(a: &serde_json::Value) -> Cells {
+        let text = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+        let n = |k: &str| a[k].as_u64().unwrap_or(0);
+        let usage = &a["usage"];
+        let label = match a["label"].as_str() {
+            Some(l) => l.to_string(),
+            None => match a["reason"].as_str() {
+                // (why a host does not answer is said once, under the table)
+                Some(r) if a["state"] != "unreachable" => format!("{} ({r})", text("state")),
+                _ => text("state"),
+            },
+        };
+        Cells {
+            host: Some(text("host")),
+            name: text("name"),
+            state: serde_json::from_value(a["state"].clone()).ok(),
+            label,
+            branch: text("branch"),
+            ahead: n("commits_ahead"),
+            files: n("files_changed"),
+            insertions: n("insertions"),
+            deletions: n("deletions"),
+            runtime: a["runtime_secs"].as_u64(),
+            usage: usage.is_object().then(|| {
+                (
+                    usage["input_tokens"].as_u64().unwrap_or(0)
+                        + usage["output_tokens"].as_u64().unwrap_or(0),
+                    usage["cost_usd"].as_f64(),
+                )
+            }),
+            last_line: util::display_text(&text("last_line")).into_owned(),
+        }
+    }
+
+    fn row(&self, with_host: bool, with_usage: bool) -> Vec<String> {
+        let mut row = Vec::new();
+        if with_host {
+            row.push(self.host.clone().unwrap_or_default());
+        }
+        row.extend([
+            self.name.clone(),
+            self.label.clone(),
+            self.branch.clone(),
+            self.ahead.to_string(),
+            self.files.to_string(),
+            format!("+{}/-{}", self.insertions, self.deletions),
+            self.runtime
+                .map(util::duration)
+                .unwrap_or_else(|| "-".into()),
+        ]);
+        if with_usage {
+            row.push(self.usage.map_or("-".into(), |u| tokens(u.0)));
+            row.push(self.usage.and_then(|u| u.1).map_or("-".into(), dollars));
+        }
+        row.push(self.last_line.clone());
+        row
+    }
+}
+
+/// The status table, one line per agent (a HOST column first when they have hosts), sized
+/// to `width` columns; the state coloured when `color`.
+pub fn table(agents: &[Cells], width: usize, color: bool) -> String {
+    let with_host = agents.iter().any(|c| c.host.is_some());
     // Tokens and cost only when some agent's CLI reports them.
-    let with_usage = views.iter().any(|v| usage(v).is_some());
-    let mut header = vec![
+    let with_usage = agents.iter().any(|c| c.usage.is_some());
+    let mut header = Vec::new();
+    if with_host {
+        header.push("HOST");
+    }
+    header.extend([
         "AGENT", "STATE", "BRANCH", "AHEAD", "FILES", "+/-", "RUNTIME",
-    ];
+    ]);
     if with_usage {
         header.extend(["TOKENS", "COST"]);
     }
     header.push("LAST LINE");
-    let mut rows: Vec<Vec<String>> = views.iter().map(|v| row(v, with_usage)).collect();
+    let mut rows: Vec<Vec<String>> = agents
+        .iter()
+        .map(|c| c.row(with_host, with_usage))
+        .collect();
     if with_usage {
-        rows.push(total_row(views, header.len()));
+        rows.push(total_row(agents, &header));
     }
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
@@ -153,60 +263,37 @@ pub fn table(views: &[View], width: usize, color: bool) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
+    let state_at = usize::from(with_host) + 1;
     let mut out = line(&header, &widths, width, None);
     for (i, row) in rows.iter().enumerate() {
-        let paint = views
+        let paint = agents
             .get(i)
-            .and_then(|v| color.then(|| state_color(v.state)));
+            .and_then(|c| color.then(|| c.state.map(state_color)).flatten())
+            .map(|code| (state_at, code));
         let cells: Vec<&str> = row.iter().map(String::as_str).collect();
         out.push_str(&line(&cells, &widths, width, paint));
     }
     out
 }
 
-fn usage(v: &View) -> Option<crate::transcript::Usage> {
-    v.record.as_ref().and_then(|r| r.usage)
-}
-
-/// An agent's cells in the table.
-fn row(v: &View, with_usage: bool) -> Vec<String> {
-    let mut row = vec![
-        v.agent.name.clone(),
-        label(v),
-        v.agent.branch.clone(),
-        v.stats.commits_ahead.to_string(),
-        v.stats.files_changed.to_string(),
-        format!("+{}/-{}", v.stats.insertions, v.stats.deletions),
-        v.runtime()
-            .map(util::duration)
-            .unwrap_or_else(|| "-".into()),
-    ];
-    if with_usage {
-        let u = usage(v);
-        row.push(u.map_or("-".into(), |u| tokens(u.input_tokens + u.output_tokens)));
-        row.push(u.and_then(|u| u.cost_usd).map_or("-".into(), dollars));
-    }
-    row.push(v.last_line.clone());
-    row
-}
-
 /// The `TOTAL` row under the agents: their tokens and cost.
-fn total_row(views: &[View], columns: usize) -> Vec<String> {
-    let total: Vec<_> = views.iter().filter_map(usage).collect();
-    let cost: Option<f64> = total
+fn total_row(agents: &[Cells], header: &[&str]) -> Vec<String> {
+    let used: Vec<(u64, Option<f64>)> = agents.iter().filter_map(|c| c.usage).collect();
+    let cost: Option<f64> = used
         .iter()
-        .filter_map(|u| u.cost_usd)
+        .filter_map(|u| u.1)
         .fold(None, |sum, c| Some(sum.unwrap_or(0.0) + c));
-    let mut row = vec![String::new(); columns];
+    let mut row = vec![String::new(); header.len()];
     row[0] = "TOTAL".into();
-    row[7] = tokens(total.iter().map(|u| u.input_tokens + u.output_tokens).sum());
-    row[8] = cost.map_or("-".into(), dollars);
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap_or(0);
+    row[at("TOKENS")] = tokens(used.iter().map(|u| u.0).sum());
+    row[at("COST")] = cost.map_or("-".into(), dollars);
     row
 }
 
 /// One line of the table: the cells padded to `widths`, cut to `width` columns, the state
-/// cell painted when `paint` and it is all on screen.
-fn line(cells: &[&str], widths: &[usize], width: usize, paint: Option<&str>) -> String {
+/// cell (`paint`: its column and colour) painted when it is all on screen.
+fn line(cells: &[&str], widths: &[usize], width: usize, paint: Option<(usize, &str)>) -> String {
     let mut l = String::new();
     for (i, c) in cells.iter().enumerate() {
         if i + 1 == cells.len() {
@@ -216,12 +303,13 @@ fn line(cells: &[&str], widths: &[usize], width: usize, paint: Option<&str>) -> 
         }
     }
     let mut l: Vec<char> = l.trim_end().chars().take(width.max(20)).collect();
-    // Colour the state cell (the second column) when it is all on screen.
-    let start = widths[0] + 2;
-    let end = start + cells[1].chars().count();
-    if let Some(code) = paint.filter(|_| end <= l.len()) {
-        l.splice(end..end, "\x1b[0m".chars());
-        l.splice(start..start, code.chars());
+    if let Some((column, code)) = paint {
+        let start: usize = widths[..column].iter().map(|w| w + 2).sum();
+        let end = start + cells[column].chars().count();
+        if end <= l.len() {
+            l.splice(end..end, "\x1b[0m".chars());
+            l.splice(start..start, code.chars());
+        }
     }
     let mut out: String = l.into_iter().collect();
     out.push('\n');
