@@ -220,23 +220,9 @@ fn help_and_man_page_name_only_files_that_exist() {
             f.fleet(&["man"]).success().output(),
         ),
     ];
-    let commands = [
-        "init",
-        "validate",
-        "up",
-        "attach",
-        "status",
-        "logs",
-        "diff",
-        "wait",
-        "merge",
-        "continue",
-        "down",
-        "doctor",
-        "completions",
-        "man",
-    ];
-    for cmd in commands {
+    let commands = f.commands();
+    assert!(commands.len() >= 15, "{commands:?}");
+    for cmd in &commands {
         let run = f.fleet(&[cmd, "--help"]);
         texts.push((format!("fleet {cmd} --help"), run.success().output()));
     }

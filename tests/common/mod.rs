@@ -287,6 +287,22 @@ impl Fleet {
             .join(format!("{name}.log"))
     }
 
+    /// fleet's commands as `fleet --help` lists them (not `help`): what the documentation
+    /// tests check, so a new command is checked without a list to keep.
+    pub fn commands(&self) -> Vec<String> {
+        let help = self.fleet(&["--help"]);
+        help.success()
+            .stdout
+            .lines()
+            .skip_while(|l| !l.starts_with("Commands:"))
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|c| *c != "help")
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The agent's log, or "" when it does not exist (yet).
     pub fn log(&self, name: &str) -> String {
         fs::read_to_string(self.log_path(name)).unwrap_or_default()
