@@ -40,17 +40,16 @@ impl<'p> Asker<'p> {
     /// when there is none, or its master ended). An error names the host; the link is
     /// dropped then, so the next ask connects again.
     pub fn ask(&mut self) -> Result<Vec<Value>> {
-        if !self.link.as_ref().is_some_and(Link::is_open) {
-            self.link = None;
-            self.link = Some(Link::open(self.host)?);
-        }
-        let link = self.link.as_ref().expect("a link, opened above");
+        let link = match self.link.take().filter(Link::is_open) {
+            Some(link) => link,
+            None => Link::open(self.host)?,
+        };
         let mut args = vec!["status".to_string(), "--json".into()];
         args.extend(self.extra.iter().cloned());
         args.extend(self.names.iter().cloned());
-        let answer = super::hosts::status_json(link, &args);
-        if answer.is_err() {
-            self.link = None;
+        let answer = super::hosts::status_json(&link, &args);
+        if answer.is_ok() {
+            self.link = Some(link);
         }
         answer
     }
