@@ -2,7 +2,7 @@
 //! host's (one ssh connection per host, all at once), merged: `host` in `--json` (`local`
 //! here), a HOST column in the table. A host that does not answer has its agents
 //! `unreachable`, the reason naming the host; the others are reported as usual. `--watch`
-//! merges and draws the same way what its board heard last ([`host_agents`], [`table_of`]).
+//! merges what its board heard last the same way ([`host_agents`]).
 use anyhow::Result;
 use serde_json::{json, Value};
 
@@ -118,15 +118,9 @@ pub fn table(plan: &Plan, names: &[String], width: usize) -> Result<String> {
     ))
 }
 
-/// An agent's STATE cell as its object of `status --json` tells it (`label`, its host's
-/// fleet's words); its monitor pane's border says the same.
-pub fn state_of(a: &Value) -> String {
-    super::show::Cells::of_json(a).label
-}
-
 /// The table of agents' objects (each with its `host`), cut to `width` columns: what
-/// `status` and `status --watch` of a fleet with hosts show.
-pub fn table_of(agents: &[Value], width: usize) -> String {
+/// `status` of a fleet with hosts shows.
+fn table_of(agents: &[Value], width: usize) -> String {
     let cells: Vec<super::show::Cells> = agents.iter().map(super::show::Cells::of_json).collect();
     super::show::table(&cells, width, crate::util::color_stdout())
 }

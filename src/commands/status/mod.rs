@@ -56,7 +56,7 @@ struct Kept {
 
 /// The status text of the whole fleet: table plus the monitor's line (not in the monitor
 /// itself, where LAST LINE skips fleet's footer too). With hosts (`heard`: what each
-/// answered last), the table of [`hosts::table_of`], their problems under it.
+/// answered last), in one table, their problems under it.
 fn render(
     plan: &Plan,
     names: &[String],
@@ -97,8 +97,14 @@ fn render(
         let table = table(&cells, terminal_width(), util::color_stdout());
         return Ok(format!("{table}{monitor}"));
     };
-    let value = to_json(plan, &views, false);
-    let mut all = value["agents"].as_array().cloned().unwrap_or_default();
+    // This machine's agents from their views, each host's from what it said: one table.
+    let mut cells: Vec<Cells> = views
+        .iter()
+        .map(|v| Cells {
+            host: Some(crate::manifest::LOCAL.to_string()),
+            ..Cells::of_view(v)
+        })
+        .collect();
     let mut problems = String::new();
     for (host, wanted) in &split.hosts {
         let answer = heard.get(host);
@@ -108,14 +114,14 @@ fn render(
             problems.push('\n');
         }
         for a in hosts::host_agents(plan, host, wanted, answer) {
+            let c = Cells::of_json(&a);
             if a["state"] != hosts::CONNECTING {
-                let name = a["name"].as_str().unwrap_or_default().to_string();
-                kept.labels.push((name, hosts::state_of(&a)));
+                kept.labels.push((c.name.clone(), c.label.clone()));
             }
-            all.push(a);
+            cells.push(c);
         }
     }
-    let table = hosts::table_of(&all, terminal_width());
+    let table = table(&cells, terminal_width(), util::color_stdout());
     Ok(format!("{table}{problems}{monitor}"))
 }
 
