@@ -84,10 +84,14 @@ pub(super) fn hosts(
                 "{at}options: {o:?} holds a line break or NUL; give each ssh option as one word"
             ));
         }
-        let identity = h.identity.as_deref().map(|i| match i.strip_prefix("~/") {
-            Some(rest) => format!("{}/{rest}", std::env::var("HOME").unwrap_or_default()),
-            None => i.to_string(),
-        });
+        // (without a HOME here, `~/` is left to ssh, which expands it itself)
+        let identity =
+            h.identity
+                .as_deref()
+                .map(|i| match (i.strip_prefix("~/"), std::env::var("HOME")) {
+                    (Some(rest), Ok(home)) if !home.is_empty() => format!("{home}/{rest}"),
+                    _ => i.to_string(),
+                });
         if identity.as_deref().is_some_and(bad_word) {
             problems.push(format!(
                 "{at}identity: {:?} is not a file name; give the path of the ssh key here, e.g. `identity: ~/.ssh/id_build1`",
