@@ -9,7 +9,7 @@ use crate::git;
 use crate::manifest::Plan;
 
 pub fn run(plan: &Plan, args: &DiffArgs) -> Result<i32> {
-    if let Some(r) = plan.remote.iter().find(|r| r.agent.name == args.name) {
+    if let Some(r) = plan.remote_agent(&args.name) {
         return remote(plan, r, args);
     }
     let agent = plan.agent(&args.name)?;

@@ -20,7 +20,7 @@ const POLL: Duration = Duration::from_millis(200);
 const SESSION_CHECK: Duration = Duration::from_secs(2);
 
 pub fn run(plan: &Plan, args: &LogsArgs) -> Result<i32> {
-    if let Some(r) = crate::launch::remote::find(plan, &args.name) {
+    if let Some(r) = plan.remote_agent(&args.name) {
         return crate::launch::remote::logs(plan, r, args.lines, args.follow, args.monitor);
     }
     let agent = plan.agent(&args.name)?;

@@ -11,7 +11,7 @@ use crate::state::Dir;
 use crate::usage;
 
 pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
-    if let Some(r) = crate::launch::remote::find(plan, &args.name) {
+    if let Some(r) = plan.remote_agent(&args.name) {
         let text = follow_up_text(&r.agent, args)?;
         return crate::launch::remote::resume(plan, r, &text);
     }

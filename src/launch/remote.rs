@@ -24,11 +24,6 @@ const RETRY: Duration = Duration::from_secs(5);
 /// The lines a monitor pane shows again after it connected again.
 const RECONNECT_LINES: usize = 20;
 
-/// The agent `name` when it is placed on another host.
-pub fn find<'p>(plan: &'p Plan, name: &str) -> Option<&'p Remote> {
-    plan.remote.iter().find(|r| r.agent.name == name)
-}
-
 fn host_of<'p>(plan: &'p Plan, r: &Remote) -> Result<&'p Host> {
     plan.hosts.get(&r.host).ok_or_else(|| {
         anyhow!(

@@ -225,7 +225,7 @@ impl Plan {
             .find(|r| unknown.contains(&r.agent.name.as_str()))
         {
             return UsageError(format!(
-                "agent `{}` runs on host `{}`, which this command does not reach yet (`up`, `status`, `diff`, `merge`, `logs`, `attach`, `continue`, `wait` and `down` do; `fleet status` fetches its branch as `fleet-{}/{}`); run it there: ssh {} and use fleet -f {} in {}",
+                "agent `{}` runs on host `{}`, which this command does not reach yet (`up`, `status`, `diff`, `merge`, `conflicts`, `logs`, `attach`, `continue`, `wait` and `down` do; `fleet status` fetches its branch as `fleet-{}/{}`); run it there: ssh {} and use fleet -f {} in {}",
                 r.agent.name,
                 r.host,
                 r.host,

@@ -107,7 +107,7 @@ impl Plan {
         let mut local = Vec::new();
         let mut unknown = Vec::new();
         for n in names {
-            if let Some(r) = self.remote.iter().find(|r| &r.agent.name == n) {
+            if let Some(r) = self.remote_agent(n) {
                 split
                     .hosts
                     .entry(r.host.clone())
@@ -135,7 +135,12 @@ impl Plan {
             .collect()
     }
 
-    /// The agents placed on `host`.
+    /// The agent `name` when it is placed on another host.
+    pub fn remote_agent(&self, name: &str) -> Option<&Remote> {
+        self.remote.iter().find(|r| r.agent.name == name)
+    }
+
+    /// The agents placed on `host`, in manifest order.
     pub fn remote_on(&self, host: &str) -> Vec<&Remote> {
         self.remote.iter().filter(|r| r.host == host).collect()
     }

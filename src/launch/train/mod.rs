@@ -342,7 +342,7 @@ fn hand_back(plan: &Plan, dir: &Dir, work: &Work, stop: &Stop, opts: &Options) -
     let text = report::follow_up(plan, agent, stop)?;
     if let Some(host) = work.host {
         // Its host's fleet continues it (what it says is printed, naming the host).
-        let r = crate::launch::remote::find(plan, &agent.name)?;
+        let r = plan.remote_agent(&agent.name)?;
         return Some(match crate::launch::remote::resume(plan, r, &text) {
             Ok(0) => format!("handed back to {} on host {host}", agent.name),
             Ok(code) => format!(
