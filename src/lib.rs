@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod commands;
 pub mod git;
+pub mod hosts;
 pub mod launch;
 pub mod manifest;
 pub mod monitor;
@@ -16,6 +17,7 @@ pub mod runner;
 pub mod safe_fs;
 pub mod state;
 pub mod template;
+pub mod train;
 pub mod tmux;
 pub mod transcript;
 pub mod util;

@@ -12,7 +12,7 @@ use crate::tmux;
 pub fn run(plan: &Plan, args: &AttachArgs) -> Result<i32> {
     if let Some(r) = args.name.as_deref().and_then(|n| plan.remote_agent(n)) {
         let exe = std::env::current_exe()?;
-        return crate::launch::remote::attach(plan, r, &exe, args.here);
+        return crate::hosts::remote::attach(plan, r, &exe, args.here);
     }
     let (session, what) = match &args.name {
         Some(name) => {

@@ -66,7 +66,7 @@ fn remote_branches<'a>(
     without: &mut Vec<&'a Agent>,
 ) -> Vec<&'a str> {
     let mut unreachable = Vec::new();
-    for (host, answer) in crate::launch::hosts::status(plan, hosts) {
+    for (host, answer) in crate::hosts::ops::status(plan, hosts) {
         let wanted = &hosts[&host];
         let agents = plan
             .remote_on(&host)
@@ -89,7 +89,7 @@ fn remote_branches<'a>(
                 .iter()
                 .any(|v| v["name"] == a.name.as_str() && !v["started_at"].is_null());
             if started {
-                with.push((a, crate::launch::hosts::fetched_ref(&host, &a.branch)));
+                with.push((a, crate::hosts::ops::fetched_ref(&host, &a.branch)));
             } else {
                 without.push(a);
             }

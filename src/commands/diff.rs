@@ -51,9 +51,9 @@ pub fn run(plan: &Plan, args: &DiffArgs) -> Result<i32> {
 /// ssh connection); when the host does not answer, the branch as fetched before, said so.
 fn remote(plan: &Plan, r: &crate::manifest::Remote, args: &DiffArgs) -> Result<i32> {
     let (name, host) = (&r.agent.name, &r.host);
-    let fetched = crate::launch::hosts::fetched_ref(host, &r.agent.branch);
+    let fetched = crate::hosts::ops::fetched_ref(host, &r.agent.branch);
     let mut as_of = "now";
-    match crate::launch::hosts::fetch_agents(plan, host, std::slice::from_ref(name)) {
+    match crate::hosts::ops::fetch_agents(plan, host, std::slice::from_ref(name)) {
         Ok(found) => match found.first() {
             Some(f) if f.fetched.is_some() => {
                 if f.status["uncommitted"] == true {

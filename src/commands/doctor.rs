@@ -1,5 +1,5 @@
 //! `fleet doctor`: checks the tools, each agent's program, each other host (through
-//! `launch::checkup`), and what fleet may have left behind (sessions no agent owns, stale
+//! `hosts::checkup`), and what fleet may have left behind (sessions no agent owns, stale
 //! worktrees, branches without a worktree, lost agents), and prints every problem with the
 //! command that fixes it. Changes nothing.
 //! Exit 0 when all is fine, 1 when it found a problem.
@@ -134,8 +134,8 @@ fn programs(r: &mut Report, plan: &Plan) {
 
 /// Each host of `hosts:`: answers over ssh, its fleet, tmux, git, its repository.
 fn hosts(r: &mut Report, plan: &Plan) {
-    use crate::launch::checkup::Finding;
-    for f in crate::launch::checkup::hosts(plan) {
+    use crate::hosts::checkup::Finding;
+    for f in crate::hosts::checkup::hosts(plan) {
         match f {
             Finding::Ok(what) => r.ok(what),
             Finding::Info(what) => r.info(what),

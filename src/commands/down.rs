@@ -40,7 +40,7 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     if args.names.is_empty() && names.local.is_none() {
         // No agent here, so the part above did not run: the monitor (of the remote agents)
         // closes with the fleet.
-        if let Some(monitor) = crate::launch::remote::monitor_down(plan)? {
+        if let Some(monitor) = crate::hosts::remote::monitor_down(plan)? {
             crate::info!("closed the monitor {monitor}");
         }
     }
@@ -51,7 +51,7 @@ pub fn run(plan: &Plan, args: &DownArgs) -> Result<i32> {
     if args.force {
         flags.push("--force");
     }
-    for (host, result) in crate::launch::hosts::down(plan, &names.hosts, &flags) {
+    for (host, result) in crate::hosts::ops::down(plan, &names.hosts, &flags) {
         match result {
             Ok(said) => {
                 for line in said.stdout.lines().chain(said.stderr.lines()) {

@@ -21,7 +21,7 @@ const SESSION_CHECK: Duration = Duration::from_secs(2);
 
 pub fn run(plan: &Plan, args: &LogsArgs) -> Result<i32> {
     if let Some(r) = plan.remote_agent(&args.name) {
-        return crate::launch::remote::logs(plan, r, args.lines, args.follow, args.monitor);
+        return crate::hosts::remote::logs(plan, r, args.lines, args.follow, args.monitor);
     }
     let agent = plan.agent(&args.name)?;
     let mut out = std::io::stdout().lock();

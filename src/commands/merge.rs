@@ -1,5 +1,5 @@
 //! `fleet merge NAME… | --all [--ff | --no-ff | --ff-only | --squash | --rebase]
-//! [--no-verify] [--force] [--resume-agent]`: the merge train of [`crate::launch::train`],
+//! [--no-verify] [--force] [--resume-agent]`: the merge train of [`crate::train`],
 //! which merges the agents' branches into `base` in the main checkout one after another,
 //! each verified, and stops at the first conflict or failed verify with base at the last
 //! good merge.
@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::cli::MergeArgs;
 use crate::git::How;
-use crate::launch::train::{self, Options, Strategy};
+use crate::train::{self, Options, Strategy};
 use crate::manifest::Plan;
 
 pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {

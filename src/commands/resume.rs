@@ -13,7 +13,7 @@ use crate::usage;
 pub fn run(plan: &Plan, args: &ContinueArgs) -> Result<i32> {
     if let Some(r) = plan.remote_agent(&args.name) {
         let text = follow_up_text(&r.agent, args)?;
-        return crate::launch::remote::resume(plan, r, &text);
+        return crate::hosts::remote::resume(plan, r, &text);
     }
     let agent = plan.agent(&args.name)?;
     let text = follow_up_text(agent, args)?;

@@ -11,7 +11,7 @@ use crate::cli::UpArgs;
 use crate::git;
 use crate::launch::choice::{self, Choice};
 use crate::launch::hints::plural;
-use crate::launch::hosts::Said;
+use crate::hosts::ops::Said;
 use crate::launch::view::{self, View};
 use crate::launch::worktrees::{self, Branches};
 use crate::launch::{pipeline, preflight, queue, sessions, LOCK_WAIT};
@@ -38,7 +38,7 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
     let links = if args.dry_run {
         Vec::new()
     } else {
-        crate::launch::hosts::connect(plan, &names.hosts)?
+        crate::hosts::ops::connect(plan, &names.hosts)?
     };
     let mut code = 0;
     if let Some(local) = &names.local {
@@ -54,7 +54,7 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
         return Ok(code);
     }
     let mut failed = Vec::new();
-    for (host, result) in crate::launch::hosts::up(plan, &links, &names.hosts, args.rerun) {
+    for (host, result) in crate::hosts::ops::up(plan, &links, &names.hosts, args.rerun) {
         match result {
             Ok(said) => report_host(plan, &names, &host, &said),
             Err(e) => {
@@ -65,7 +65,7 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
     }
     if names.local.is_none() {
         // Nothing started here, so nothing built the monitor yet: its remote agents' panes.
-        crate::launch::remote::monitor_up(plan)?;
+        crate::hosts::remote::monitor_up(plan)?;
     }
     if !failed.is_empty() {
         bail!(

@@ -2,7 +2,7 @@
 //! terminal (finished / total, the running ones named), plain lines otherwise. Exit 0 when all
 //! are done, 1 when any failed, was stopped, was lost, is blocked or never started, 124 on timeout.
 //! Agents on other hosts are asked through their host's fleet ([`Waiter`]); a host that
-//! stops answering has its agents `unreachable` (exit 1), see `launch::remote`.
+//! stops answering has its agents `unreachable` (exit 1), see `hosts::remote`.
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::WaitArgs;
-use crate::launch::remote::{Awaited, Waiter};
+use crate::hosts::remote::{Awaited, Waiter};
 use crate::launch::view::{collect, Detail, View};
 use crate::manifest::Plan;
 use crate::state::State;

@@ -5,22 +5,15 @@
 //! commands → launch → git/tmux/state.
 use std::time::Duration;
 
-pub mod asker;
-pub mod checkup;
 pub mod choice;
 pub mod exclude;
 pub mod hints;
-pub mod hosts;
-pub mod install;
 pub mod pipeline;
 pub mod preflight;
 pub mod queue;
-pub mod remote;
 pub mod resume;
 pub mod sessions;
 pub mod spec;
-pub mod ssh;
-pub mod train;
 pub mod view;
 pub mod worktrees;
 

@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use super::show::to_json;
-use crate::launch::asker::{Answer, Ask};
+use crate::hosts::asker::{Answer, Ask};
 use crate::launch::view::{collect, owned, Detail};
 use crate::manifest::Plan;
 use crate::tmux;
@@ -25,7 +25,7 @@ pub fn agents(plan: &Plan, names: &[String]) -> Result<(Vec<Value>, bool)> {
         let value = to_json(plan, &views, false);
         out.extend(value["agents"].as_array().cloned().unwrap_or_default());
     }
-    for (host, answer) in crate::launch::hosts::status(plan, &split.hosts) {
+    for (host, answer) in crate::hosts::ops::status(plan, &split.hosts) {
         match &answer {
             Err(e) => eprintln!("warning: {e:#}"),
             Ok(s) => s
@@ -74,7 +74,7 @@ pub fn host_agents(
 pub const CONNECTING: &str = "connecting";
 
 /// The hosts of `names` and the agents asked about there (empty: all), for a
-/// [`crate::launch::asker::Board`].
+/// [`crate::hosts::asker::Board`].
 pub fn asks(plan: &Plan, names: &[String]) -> Result<Vec<Ask>> {
     let split = plan.split_names(names)?;
     Ok(split

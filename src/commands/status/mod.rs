@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use crate::cli::StatusArgs;
 use crate::git::Stats;
-use crate::launch::asker::{Board, Heard};
+use crate::hosts::asker::{Board, Heard};
 use crate::launch::fleet_command;
 use crate::launch::view::{collect, last_line_but, owned, Detail, View};
 use crate::manifest::Plan;

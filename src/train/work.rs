@@ -1,13 +1,13 @@
 //! The agents the merge train takes, and what it knows of each: where its work is here (its
 //! branch, or for an agent on another host the branch just fetched from there) and its
 //! state (from its record and session here, or as its host's fleet says). One link per
-//! host ([`crate::launch::hosts::fetch_agents`]) answers for all of that host's agents.
+//! host ([`crate::hosts::ops::fetch_agents`]) answers for all of that host's agents.
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
 use crate::git;
-use crate::launch::hosts;
+use crate::hosts::ops;
 use crate::launch::view::{self, View};
 use crate::manifest::{Agent, Plan};
 use crate::state::State;
@@ -117,7 +117,7 @@ fn remote<'a>(plan: &'a Plan, host: &'a str, names: &[String], all: bool) -> Res
         .filter(|r| names.contains(&r.agent.name))
         .map(|r| &r.agent)
         .collect();
-    let fetched = match hosts::fetch_agents(plan, host, names) {
+    let fetched = match ops::fetch_agents(plan, host, names) {
         Ok(f) => f,
         Err(e) if !all => bail!(
             "not merging {}: {} on host {host}, which cannot be asked now: {e:#}",
@@ -152,7 +152,7 @@ fn remote<'a>(plan: &'a Plan, host: &'a str, names: &[String], all: bool) -> Res
             tip_ref: f
                 .fetched
                 .clone()
-                .unwrap_or_else(|| hosts::fetched_ref(host, &agent.branch)),
+                .unwrap_or_else(|| ops::fetched_ref(host, &agent.branch)),
             state: f.state,
             reason: text("reason"),
             exit_code: f.status["exit_code"]
@@ -178,7 +178,7 @@ fn remote<'a>(plan: &'a Plan, host: &'a str, names: &[String], all: bool) -> Res
 fn unreachable<'a>(agent: &'a Agent, host: &'a str, why: &str) -> Work<'a> {
     Work {
         agent,
-        tip_ref: hosts::fetched_ref(host, &agent.branch),
+        tip_ref: ops::fetched_ref(host, &agent.branch),
         state: State::Pending,
         reason: None,
         exit_code: None,

@@ -170,7 +170,7 @@ pub fn resume(plan: &Plan, r: &Remote, text: &str) -> Result<i32> {
     let code = out.status.code().unwrap_or(1);
     if code == 0 {
         crate::info!("continued {name} on host {}", host.name);
-        crate::info!("follow it: {} logs {name} -f", super::fleet_command(plan));
+        crate::info!("follow it: {} logs {name} -f", crate::launch::fleet_command(plan));
     }
     Ok(code)
 }
@@ -317,14 +317,14 @@ fn ended(name: &str, state: &str, reason: Option<&str>, host: &str) -> Awaited {
 /// shows other agents (closed when off); the part of `up` for this machine does it otherwise.
 pub fn monitor_up(plan: &Plan) -> Result<()> {
     let snap = crate::tmux::snapshot(&plan.monitor_session())?;
-    let owned = super::owned(plan, &snap.sessions);
+    let owned = crate::launch::owned(plan, &snap.sessions);
     let (alive, stale) = crate::monitor::verdict(plan, &owned, &snap);
     if alive {
         return Ok(());
     }
     let exe = std::env::current_exe()?;
     let dir = crate::state::Dir::new(&plan.state_dir);
-    super::sessions::sessions_batch(plan, &dir, &[], false, stale, &exe).run()?;
+    crate::launch::sessions::sessions_batch(plan, &dir, &[], false, stale, &exe).run()?;
     Ok(())
 }
 
@@ -332,7 +332,7 @@ pub fn monitor_up(plan: &Plan) -> Result<()> {
 /// name then.
 pub fn monitor_down(plan: &Plan) -> Result<Option<String>> {
     let monitor = plan.monitor_session();
-    let owned = super::owned(plan, &crate::tmux::sessions()?);
+    let owned = crate::launch::owned(plan, &crate::tmux::sessions()?);
     if !owned.contains(&monitor) {
         return Ok(None);
     }

@@ -343,7 +343,7 @@ fn hand_back(plan: &Plan, dir: &Dir, work: &Work, stop: &Stop, opts: &Options) -
     if let Some(host) = work.host {
         // Its host's fleet continues it (what it says is printed, naming the host).
         let r = plan.remote_agent(&agent.name)?;
-        return Some(match crate::launch::remote::resume(plan, r, &text) {
+        return Some(match crate::hosts::remote::resume(plan, r, &text) {
             Ok(0) => format!("handed back to {} on host {host}", agent.name),
             Ok(code) => format!(
                 "could not hand it back to {} on host {host} (its fleet exited {code})",

@@ -47,7 +47,7 @@ impl<'p> Asker<'p> {
         let mut args = vec!["status".to_string(), "--json".into()];
         args.extend(self.extra.iter().cloned());
         args.extend(self.names.iter().cloned());
-        let answer = super::hosts::status_json(&link, &args);
+        let answer = super::ops::status_json(&link, &args);
         if answer.is_ok() {
             self.link = Some(link);
         }
