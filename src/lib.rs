@@ -17,8 +17,8 @@ pub mod runner;
 pub mod safe_fs;
 pub mod state;
 pub mod template;
-pub mod train;
 pub mod tmux;
+pub mod train;
 pub mod transcript;
 pub mod util;
 

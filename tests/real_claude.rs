@@ -115,6 +115,7 @@ fn cli_env(
         .args(args)
         .current_dir(&f.repo)
         .env("HOME", &f.home)
+        .env("TMPDIR", f.tmp_dir())
         .env("XDG_CONFIG_HOME", f.home.join(".config"))
         .env_remove("IS_SANDBOX")
         .stdin(Stdio::piped())

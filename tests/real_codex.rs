@@ -77,6 +77,7 @@ fn codex_exec(
         .args(args)
         .current_dir(dir)
         .env("HOME", &f.home)
+        .env("TMPDIR", f.tmp_dir())
         .env_remove("CODEX_HOME")
         .env("OPENAI_API_KEY", "sk-fake")
         .env("PATH", path_with(codex))

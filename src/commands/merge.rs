@@ -7,8 +7,8 @@ use anyhow::Result;
 
 use crate::cli::MergeArgs;
 use crate::git::How;
-use crate::train::{self, Options, Strategy};
 use crate::manifest::Plan;
+use crate::train::{self, Options, Strategy};
 
 pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {
     let strategy = if args.rebase {

@@ -9,9 +9,9 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::UpArgs;
 use crate::git;
+use crate::hosts::ops::Said;
 use crate::launch::choice::{self, Choice};
 use crate::launch::hints::plural;
-use crate::hosts::ops::Said;
 use crate::launch::view::{self, View};
 use crate::launch::worktrees::{self, Branches};
 use crate::launch::{pipeline, preflight, queue, sessions, LOCK_WAIT};

@@ -245,6 +245,23 @@ pub fn current_branch(repo: &Path) -> Result<Option<String>> {
     Ok(answer(repo, &["symbolic-ref", "--short", "-q", "HEAD"])?.filter(|b| !b.is_empty()))
 }
 
+/// The author identity git would commit with in `dir` (`user.name`, `user.email` as the
+/// user's own config resolves them there), as the variables that carry it to a process that
+/// does not read that config: `GIT_AUTHOR_*` and `GIT_COMMITTER_*`. Empty when unset.
+pub fn identity(dir: &Path) -> Vec<(&'static str, String)> {
+    let get = |key: &str| answer(dir, &["config", "--get", key]).ok().flatten();
+    let mut vars = Vec::new();
+    if let Some(name) = get("user.name").filter(|n| !n.is_empty()) {
+        vars.push(("GIT_AUTHOR_NAME", name.clone()));
+        vars.push(("GIT_COMMITTER_NAME", name));
+    }
+    if let Some(email) = get("user.email").filter(|e| !e.is_empty()) {
+        vars.push(("GIT_AUTHOR_EMAIL", email.clone()));
+        vars.push(("GIT_COMMITTER_EMAIL", email));
+    }
+    vars
+}
+
 /// Does `rev` name a commit?
 pub fn commit_exists(repo: &Path, rev: &str) -> Result<bool> {
     Ok(commit_oid(repo, rev)?.is_some())

@@ -170,7 +170,10 @@ pub fn resume(plan: &Plan, r: &Remote, text: &str) -> Result<i32> {
     let code = out.status.code().unwrap_or(1);
     if code == 0 {
         crate::info!("continued {name} on host {}", host.name);
-        crate::info!("follow it: {} logs {name} -f", crate::launch::fleet_command(plan));
+        crate::info!(
+            "follow it: {} logs {name} -f",
+            crate::launch::fleet_command(plan)
+        );
     }
     Ok(code)
 }

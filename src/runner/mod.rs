@@ -27,7 +27,7 @@ mod tee;
 use agent::run_agent;
 use rate_limit::{last_words, retry_after_rate_limit};
 pub use step::AGENT_SESSION_VARS;
-use step::{step, Limits};
+use step::{learn_identity, step, Limits};
 use tee::Tee;
 
 /// The pane's first process: run the agent, then, in a pane, hold it open so its last output
@@ -62,6 +62,7 @@ pub fn run(spec_path: &Path) -> Result<i32> {
         record.usage = None;
     }
     record.pid = Some(std::process::id());
+    learn_identity(&spec.worktree);
     state::write_json(&spec.record, &record)?;
 
     let mut out = Tee {

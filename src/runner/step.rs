@@ -246,6 +246,17 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
+/// The user's git identity as the worktree resolves it ([`crate::git::identity`]), given to
+/// every step: an agent CLI may run its tools with the user's global git config hidden
+/// (gemini sets `GIT_CONFIG_GLOBAL=/dev/null`), and its commits would then fail for want of
+/// an author. Learnt once per run by [`learn_identity`].
+static IDENTITY: std::sync::OnceLock<Vec<(&'static str, String)>> = std::sync::OnceLock::new();
+
+/// Learn the identity the steps of this run get (see [`IDENTITY`]).
+pub(super) fn learn_identity(worktree: &std::path::Path) {
+    let _ = IDENTITY.get_or_init(|| crate::git::identity(worktree));
+}
+
 /// `sh -c script` in the worktree with the agent's environment.
 fn shell(spec: &Spec, script: &str, extra: &[(&str, String)]) -> Command {
     let mut cmd = Command::new("sh");
@@ -257,6 +268,12 @@ fn shell(spec: &Spec, script: &str, extra: &[(&str, String)]) -> Command {
     }
     if let Some(path) = &spec.path {
         cmd.env("PATH", path);
+    }
+    // The user's own GIT_AUTHOR_* (inherited) and the manifest's `env:` come first.
+    for (key, value) in IDENTITY.get().into_iter().flatten() {
+        if std::env::var_os(key).is_none() {
+            cmd.env(key, value);
+        }
     }
     cmd.envs(&spec.env)
         .env("FLEET_AGENT", &spec.agent)

@@ -208,6 +208,12 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
     }
 }
 
+/// The test user's `~/.gitconfig`: the identity lives here, not in each repository, with
+/// settings many users have that change what git does (fleet must pin what it relies on).
+pub const GLOBAL_GITCONFIG: &str = "[user]\n\tname = Fleet Test\n\temail = fleet-test@example.com\n\
+[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n\
+[rebase]\n\tupdateRefs = true\n\tautoStash = true\n[merge]\n\tautoStash = true\n[pull]\n\trebase = true\n";
+
 impl Fleet {
     /// A temp dir with a git repo `repo/` (branch `main`, one commit) and a private tmux env.
     pub fn new() -> Fleet {
@@ -237,14 +243,25 @@ impl Fleet {
             out_dir,
             counter: AtomicUsize::new(0),
         };
+        // As users live: the identity and common settings in the global config (an agent
+        // CLI that hides it, as gemini does for its shell, must still be able to commit).
+        fs::write(f.home.join(".gitconfig"), GLOBAL_GITCONFIG).unwrap();
         f.git(&["init", "-q", "-b", "main"]);
-        f.git(&["config", "user.name", "Fleet Test"]);
-        f.git(&["config", "user.email", "fleet-test@example.com"]);
-        f.git(&["config", "commit.gpgsign", "false"]);
         f.file("README.md", "# test repo\n");
-        f.git(&["add", "README.md"]);
+        f.file(".gitignore", "*.local\n");
+        f.git(&["add", "README.md", ".gitignore"]);
         f.git(&["commit", "-q", "-m", "initial"]);
+        // An ignored file of the user's in the checkout, as most checkouts have.
+        f.file("notes.local", "the user's own ignored notes\n");
         f
+    }
+
+    /// The private temp dir every process of the test gets as `TMPDIR` (outside `HOME`, as
+    /// a user's is: codex refuses to set up its sandbox helpers when `HOME` is inside it).
+    pub fn tmp_dir(&self) -> PathBuf {
+        let dir = self.root.join("tmp");
+        fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     // ---------------------------------------------------------------- files
@@ -330,6 +347,7 @@ impl Fleet {
             }
         }
         cmd.env("HOME", &self.home)
+            .env("TMPDIR", self.tmp_dir())
             .env("XDG_CONFIG_HOME", self.home.join(".config"))
             .env("TMUX_TMPDIR", &self.tmux_dir)
             .env("NO_COLOR", "1")
