@@ -33,6 +33,9 @@ pub struct View<'a> {
     pub stats: Stats,
     /// Its worktree has uncommitted changes or untracked files ([`Detail::Full`] only).
     pub uncommitted: bool,
+    /// What fleet merged of it as commits of its own (a squash, a rebased copy) that base
+    /// still holds ([`Detail::Full`] only): its work counts from there.
+    pub merged_as: Option<crate::state::MergedAs>,
     pub last_line: String,
 }
 
@@ -81,6 +84,7 @@ pub fn collect<'a>(
                 session_alive: alive,
                 stats: Stats::default(),
                 uncommitted: false,
+                merged_as: None,
                 last_line: String::new(),
             }
         })
@@ -122,10 +126,24 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
     let mut own_diff: Vec<usize> = Vec::new();
     let mut pairs: Vec<(String, String)> = Vec::new();
     let mut from_batch: Vec<(usize, String)> = Vec::new();
+    let dir = Dir::new(&plan.state_dir);
     for (i, (v, look)) in views.iter_mut().zip(looks).enumerate() {
         let tip = tips.get(&v.agent.branch);
         v.stats.commits_ahead = tip.map_or(0, |t| t.ahead);
         let tip_oid = tip.and_then(|t| t.oid.as_deref());
+        // A squash (or rebased copy) fleet merged: its work counts from what was merged.
+        if let (Some(oid), true) = (tip_oid, v.stats.commits_ahead > 0) {
+            v.merged_as = merged_as(plan, &dir, &v.agent.name, oid);
+            if let Some(r) = &v.merged_as {
+                v.stats.commits_ahead = git::count_commits(&plan.repo, &r.tip, oid).unwrap_or(0);
+            }
+        }
+        let tip = tip.map(|t| git::Tip {
+            ahead: v.stats.commits_ahead,
+            behind: t.behind.filter(|_| v.merged_as.is_none()),
+            oid: t.oid.clone(),
+        });
+        let tip = tip.as_ref();
         let look = match look.flatten() {
             Some(look) => look,
             // No answer from git, or no branch yet (never started): nothing to count.
@@ -152,17 +170,23 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
             _ => own_diff.push(i),
         }
     }
-    let own: Vec<(&Path, &str)> = own_diff
+    let own: Vec<(&Path, &str, &str)> = own_diff
         .iter()
-        .map(|&i| (worktrees[i], views[i].agent.branch.as_str()))
+        .map(|&i| {
+            let from = views[i]
+                .merged_as
+                .as_ref()
+                .map_or(plan.base.as_str(), |r| r.tip.as_str());
+            (worktrees[i], views[i].agent.branch.as_str(), from)
+        })
         .collect();
     let (diffs, batch) = std::thread::scope(|s| {
         let batch = s.spawn(|| git::commit_diffs(&plan.repo, &pairs));
-        let diffs = util::in_parallel(&own, |&(w, branch)| {
+        let diffs = util::in_parallel(&own, |&(w, branch, from)| {
             if w.exists() {
-                git::worktree_diff(w, &plan.base)
+                git::worktree_diff(w, from)
             } else {
-                git::branch_diff(&plan.repo, &plan.base, branch)
+                git::branch_diff(&plan.repo, from, branch)
             }
         });
         (diffs, batch.join().unwrap_or_default())
@@ -180,6 +204,18 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
     for v in views.iter_mut() {
         v.last_line = last_line(&v.agent.log);
     }
+}
+
+/// The record of what fleet merged of `agent` as commits of its own that still holds for its
+/// branch at `tip` (none for nearly every agent: no record, no git call).
+fn merged_as(plan: &Plan, dir: &Dir, agent: &str, tip: &str) -> Option<crate::state::MergedAs> {
+    let records = dir.merged_as(agent);
+    if records.is_empty() {
+        return None;
+    }
+    crate::state::holding(&plan.repo, &plan.base, tip, &records)
+        .ok()
+        .flatten()
 }
 
 /// One agent's state (records and sessions only) and the sessions this fleet owns, from one
