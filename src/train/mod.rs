@@ -15,7 +15,7 @@ use anyhow::{bail, Result};
 use crate::git::{self, How, Merged, Rebased};
 use crate::launch::LOCK_WAIT;
 use crate::manifest::{Agent, Plan};
-use crate::state::{Dir, State};
+use crate::state::Dir;
 use crate::util;
 
 pub mod checks;
@@ -160,11 +160,10 @@ fn decide(plan: &Plan, works: &[Work], opts: &Options) -> Result<Vec<Verdict>> {
 fn verdict(plan: &Plan, w: &Work, opts: &Options) -> Result<Verdict> {
     let asked = w.state.finished();
     if let Some(why) = &w.missing {
-        // (an agent of a host that did not answer may have finished: it counts)
-        let asked = w.host.is_some() && w.state == State::Pending;
+        // (no branch here, or its host did not answer: not known to have finished)
         return Ok(Verdict::Skip {
             why: vec![why.clone()],
-            asked,
+            asked: false,
         });
     }
     // `--all` takes the agents that finished their work; a name takes what the user says
