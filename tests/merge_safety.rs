@@ -342,3 +342,55 @@ fn a_stop_offers_resume_agent_only_to_an_agent_that_can_be_resumed() {
         run.stderr
     );
 }
+
+#[test]
+fn a_rebased_copy_is_remembered_too_and_a_later_conflict_says_how_to_bring_the_rest() {
+    let f = Fleet::new();
+    f.manifest(&format!(
+        r#"agents:
+  - name: r
+    prompt: "x"
+    command: "{}"
+"#,
+        commits("r.txt", "r\\n"),
+    ));
+    f.fleet(&["up"]).success();
+    f.fleet(&["wait", "--timeout", "20"]).success();
+    // main moves on, so the rebase makes a copy
+    f.file("main.txt", "main\n");
+    f.git(&["add", "main.txt"]);
+    f.git(&["commit", "-qm", "main moves on"]);
+    f.fleet(&["merge", "r", "--rebase"])
+        .success()
+        .stdout_has("rebased onto it");
+    let copy = rev(&f, "HEAD");
+    assert_ne!(copy, rev(&f, "fleet/r"));
+    let a = f.agent("r");
+    assert_eq!(a["commits_ahead"], 0, "{a}");
+    assert_eq!(a["merged_as"]["how"], "rebased", "{a}");
+    assert_eq!(a["merged_as"]["commit"], copy.as_str(), "{a}");
+    assert_eq!(
+        a["label"],
+        format!("done (rebased as {})", &copy[..12]),
+        "{a}"
+    );
+    f.fleet(&["merge", "r", "--no-ff"])
+        .success()
+        .stdout_has("is merged already (rebased as");
+    assert_eq!(rev(&f, "HEAD"), copy);
+
+    // main and the agent then both change r.txt: the hint never says to merge the branch
+    f.file("r.txt", "main's r\n");
+    f.git(&["commit", "-qam", "main edits r.txt"]);
+    let wt = f.worktree("r");
+    fs::write(wt.join("r.txt"), "the agent's r\n").unwrap();
+    f.git_in(&wt, &["commit", "-qam", "agent edits r.txt"]);
+    let before = rev(&f, "HEAD");
+    let run = f.fleet(&["merge", "r"]);
+    run.code(1)
+        .stderr_has("conflicts in r.txt")
+        .stderr_has("cherry-pick")
+        .stderr_has("would bring back the history");
+    assert!(!run.stderr.contains("merge fleet/r`"), "{}", run.stderr);
+    assert_eq!(rev(&f, "HEAD"), before);
+}

@@ -201,6 +201,9 @@ pub(super) fn stopped(
     // another host: its fleet says, when asked).
     let resumable = work.host.is_some() || crate::launch::resume::can_continue(plan, agent).is_ok();
     let wt = crate::util::shell_quote(&agent.worktree.display().to_string());
+    // What was merged of it before as a squash or rebased copy, if that still holds.
+    let records = crate::state::Dir::new(&plan.state_dir).merged_as(&agent.name);
+    let since = crate::state::holding(&plan.repo, "HEAD", &work.tip_ref, &records)?;
     let repo = crate::util::shell_quote(&plan.repo.display().to_string());
     let fleet = crate::launch::fleet_command(plan);
     // What happened, the lines that show it (if any), what to do.
@@ -216,7 +219,14 @@ pub(super) fn stopped(
                 files.join(", ")
             ),
             String::new(),
-            if resumable {
+            if let Some(r) = &since {
+                format!(
+                    "Its commits since it was {} as {} were replayed on {base}; bring them in by hand (`git -C {repo} cherry-pick {}..{branch}`): a merge of {branch} would bring back the history the squash left out.",
+                    r.how,
+                    git::short(&r.commit),
+                    git::short(&r.tip)
+                )
+            } else if resumable {
                 format!(
                     "Resolve it by hand (`git -C {repo} merge {branch}`), or have the agent bring {base} into its branch (`{fleet} merge {} --resume-agent` hands it the conflict).",
                     agent.name
