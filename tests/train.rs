@@ -424,6 +424,12 @@ fn resume_agent_hands_a_failed_verify_back_to_the_agent() {
     f.git(&["commit", "-qm", "main work"]);
     let before = rev(&f, "HEAD");
 
+    // without the option, the stop offers it: this agent can be continued
+    f.fleet_at(&f.repo, &env, &["merge", "talker"])
+        .code(1)
+        .stderr_has("merge talker --resume-agent` hands the agent verify's output");
+    assert_eq!(rev(&f, "HEAD"), before);
+
     f.fleet_at(&f.repo, &env, &["merge", "talker", "--resume-agent"])
         .code(1)
         .stderr_has("main.txt and agent.txt together")

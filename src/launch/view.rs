@@ -128,22 +128,12 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
     let mut from_batch: Vec<(usize, String)> = Vec::new();
     let dir = Dir::new(&plan.state_dir);
     for (i, (v, look)) in views.iter_mut().zip(looks).enumerate() {
-        let tip = tips.get(&v.agent.branch);
+        let tip = tips
+            .get(&v.agent.branch)
+            .map(|t| since_merged(plan, &dir, v, t));
+        let tip = tip.as_ref();
         v.stats.commits_ahead = tip.map_or(0, |t| t.ahead);
         let tip_oid = tip.and_then(|t| t.oid.as_deref());
-        // A squash (or rebased copy) fleet merged: its work counts from what was merged.
-        if let (Some(oid), true) = (tip_oid, v.stats.commits_ahead > 0) {
-            v.merged_as = merged_as(plan, &dir, &v.agent.name, oid);
-            if let Some(r) = &v.merged_as {
-                v.stats.commits_ahead = git::count_commits(&plan.repo, &r.tip, oid).unwrap_or(0);
-            }
-        }
-        let tip = tip.map(|t| git::Tip {
-            ahead: v.stats.commits_ahead,
-            behind: t.behind.filter(|_| v.merged_as.is_none()),
-            oid: t.oid.clone(),
-        });
-        let tip = tip.as_ref();
         let look = match look.flatten() {
             Some(look) => look,
             // No answer from git, or no branch yet (never started): nothing to count.
@@ -206,16 +196,30 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
     }
 }
 
-/// The record of what fleet merged of `agent` as commits of its own that still holds for its
-/// branch at `tip` (none for nearly every agent: no record, no git call).
-fn merged_as(plan: &Plan, dir: &Dir, agent: &str, tip: &str) -> Option<crate::state::MergedAs> {
-    let records = dir.merged_as(agent);
-    if records.is_empty() {
-        return None;
-    }
-    crate::state::holding(&plan.repo, &plan.base, tip, &records)
+/// An agent's branch `tip` as status counts it: from what fleet merged of it as commits of
+/// its own (a squash, a rebased copy) while base still holds that (noted in `v.merged_as`),
+/// else as git counts it. No git call for an agent without such a record (nearly all).
+fn since_merged(plan: &Plan, dir: &Dir, v: &mut View, tip: &git::Tip) -> git::Tip {
+    let records = dir.merged_as(&v.agent.name);
+    let Some(oid) = tip
+        .oid
+        .as_deref()
+        .filter(|_| tip.ahead > 0 && !records.is_empty())
+    else {
+        return tip.clone();
+    };
+    v.merged_as = crate::state::holding(&plan.repo, &plan.base, oid, &records)
         .ok()
-        .flatten()
+        .flatten();
+    match &v.merged_as {
+        Some(r) => git::Tip {
+            ahead: git::count_commits(&plan.repo, &r.tip, oid).unwrap_or(0),
+            // (base is no ancestor of it: its diff counts from the record's tip)
+            behind: None,
+            oid: tip.oid.clone(),
+        },
+        None => tip.clone(),
+    }
 }
 
 /// One agent's state (records and sessions only) and the sessions this fleet owns, from one

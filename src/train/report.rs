@@ -200,11 +200,6 @@ pub(super) fn stopped(
     // `--resume-agent` is offered only to an agent that can be continued (an agent on
     // another host: its fleet says, when asked).
     let resumable = work.host.is_some() || crate::launch::resume::can_continue(plan, agent).is_ok();
-    let wt = crate::util::shell_quote(&agent.worktree.display().to_string());
-    // What was merged of it before as a squash or rebased copy, if that still holds.
-    let records = crate::state::Dir::new(&plan.state_dir).merged_as(&agent.name);
-    let since = crate::state::holding(&plan.repo, "HEAD", &work.tip_ref, &records)?;
-    let repo = crate::util::shell_quote(&plan.repo.display().to_string());
     let fleet = crate::launch::fleet_command(plan);
     // What happened, the lines that show it (if any), what to do.
     let (what, detail, fix) = match stop {
@@ -219,23 +214,7 @@ pub(super) fn stopped(
                 files.join(", ")
             ),
             String::new(),
-            if let Some(r) = &since {
-                format!(
-                    "Its commits since it was {} as {} were replayed on {base}; bring them in by hand (`git -C {repo} cherry-pick {}..{branch}`): a merge of {branch} would bring back the history the squash left out.",
-                    r.how,
-                    git::short(&r.commit),
-                    git::short(&r.tip)
-                )
-            } else if resumable {
-                format!(
-                    "Resolve it by hand (`git -C {repo} merge {branch}`), or have the agent bring {base} into its branch (`{fleet} merge {} --resume-agent` hands it the conflict).",
-                    agent.name
-                )
-            } else {
-                format!(
-                    "Resolve it by hand (`git -C {repo} merge {branch}`), or bring {base} into its branch in its worktree (`git -C {wt} merge {base}`) and merge it again."
-                )
-            },
+            conflict_fix(plan, work, resumable)?,
         ),
         Stop::NotFastForward => (
             format!("{branch} is not a fast-forward of {base} (--ff-only); nothing was merged"),
@@ -268,6 +247,37 @@ pub(super) fn stopped(
         }
     }
     Ok(text)
+}
+
+/// What to do about a conflict: merge by hand, or have the agent bring base in (offered only
+/// when it can be continued); for an agent merged before as a squash or rebased copy (while
+/// that holds), pick its new commits by hand: a merge of its branch would bring back the
+/// history the squash left out.
+fn conflict_fix(plan: &Plan, work: &Work, resumable: bool) -> Result<String> {
+    let agent = work.agent;
+    let (branch, base) = (&agent.branch, &plan.base);
+    let repo = crate::util::shell_quote(&plan.repo.display().to_string());
+    let fleet = crate::launch::fleet_command(plan);
+    let wt = crate::util::shell_quote(&agent.worktree.display().to_string());
+    let records = crate::state::Dir::new(&plan.state_dir).merged_as(&agent.name);
+    let since = crate::state::holding(&plan.repo, "HEAD", &work.tip_ref, &records)?;
+    Ok(if let Some(r) = since {
+        format!(
+            "Its commits since it was {} as {} were replayed on {base}; bring them in by hand (`git -C {repo} cherry-pick {}..{branch}`): a merge of {branch} would bring back the history the squash left out.",
+            r.how,
+            git::short(&r.commit),
+            git::short(&r.tip)
+        )
+    } else if resumable {
+        format!(
+            "Resolve it by hand (`git -C {repo} merge {branch}`), or have the agent bring {base} into its branch (`{fleet} merge {} --resume-agent` hands it the conflict).",
+            agent.name
+        )
+    } else {
+        format!(
+            "Resolve it by hand (`git -C {repo} merge {branch}`), or bring {base} into its branch in its worktree (`git -C {wt} merge {base}`) and merge it again."
+        )
+    })
 }
 
 fn indent(text: &str) -> String {
