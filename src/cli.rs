@@ -238,9 +238,12 @@ pub struct MergeArgs {
 pub struct ConflictsArgs {
     /// Agents to compare (default: all)
     pub names: Vec<String>,
-    /// Print one JSON object (its shape is in `fleet man`, CONFLICTS JSON)
+    /// Print one JSON object (its shape is in `fleet man`, CONFLICTS JSON; every pair)
     #[arg(long)]
     pub json: bool,
+    /// List every pair, the clean ones too (default: only those that conflict)
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]

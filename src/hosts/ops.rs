@@ -13,6 +13,9 @@ use crate::manifest::{Host, Plan};
 pub struct Said {
     pub stdout: String,
     pub stderr: String,
+    /// After `up`: the objects of `status --json` there of the agents it was asked to start
+    /// (none when that ask failed); empty for other commands.
+    pub agents: Vec<serde_json::Value>,
 }
 
 /// The hosts of `names` (from [`Plan::split_names`]), in `hosts:` order.
@@ -28,6 +31,7 @@ fn said(host: &Host, what: &str, out: std::process::Output) -> Result<Said> {
     let said = Said {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        agents: Vec::new(),
     };
     if !out.status.success() {
         bail!(
@@ -106,7 +110,12 @@ fn up_on(plan: &Plan, link: &Link, names: &[String], rerun: bool) -> Result<Said
         script.push(' ');
         script.push_str(&crate::util::shell_quote(n));
     }
-    said(host, "fleet up", link.run(&script, None)?)
+    let mut said = said(host, "fleet up", link.run(&script, None)?)?;
+    // Their states now, for the lines `up` prints (over the same connection).
+    let mut args = vec!["status".to_string(), "--json".into()];
+    args.extend(names.iter().cloned());
+    said.agents = status_json(link, &args).unwrap_or_default();
+    Ok(said)
 }
 
 /// `fleet up` over every link (from [`connect`]), at once; each host's answer.
