@@ -8,10 +8,10 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::launch::choice::Choice;
-use crate::launch::view;
 use crate::manifest::{Agent, Plan};
 use crate::state::State;
 use crate::util;
+use crate::view;
 
 /// A line per agent, what waits or is blocked, then how to watch and attach.
 pub(super) fn summary(
