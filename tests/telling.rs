@@ -88,3 +88,21 @@ fn up_after_everything_finished_says_no_agent_started_and_hints_no_finished_agen
     assert!(!out.contains("attach:  fleet attach"), "{out}");
     assert!(!out.contains("worktree made once"), "{out}");
 }
+
+#[test]
+fn a_top_level_key_lost_to_own_commands_is_one_warning_naming_the_agents() {
+    let f = Fleet::new();
+    f.manifest(
+        "verify_retries: 2\ncommand: \"true\"\nagents:\n  - name: a\n    prompt: x\n  - name: b\n    prompt: x\n  - name: c\n    prompt: x\n    verify_retries: 1\n",
+    );
+    let run = f.fleet(&["validate"]);
+    run.success();
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("will not work"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", run.output());
+    run.stderr_has("the top-level verify_retries (fleet cannot resume its conversation) will not work for agents a, b, which run their own `command:`")
+        .stderr_has("(c)");
+}
