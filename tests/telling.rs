@@ -106,3 +106,21 @@ fn a_top_level_key_lost_to_own_commands_is_one_warning_naming_the_agents() {
     run.stderr_has("the top-level verify_retries (fleet cannot resume its conversation) will not work for agents a, b, which run their own `command:`")
         .stderr_has("(c)");
 }
+
+#[test]
+fn down_of_a_running_agent_ends_its_log_with_fleets_line() {
+    let f = Fleet::new();
+    f.manifest(
+        "agents:\n  - name: sleeper\n    prompt: x\n    command: \"echo working; sleep 60\"\n",
+    );
+    f.fleet(&["up"]).success();
+    f.wait_state("sleeper", "running");
+    f.wait_for("its output", 20, |f| f.log("sleeper").contains("working"));
+    f.fleet(&["down", "sleeper"]).success();
+    let log = f.log("sleeper");
+    let last = log.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("[fleet] sleeper stopped by fleet down at "),
+        "{log}"
+    );
+}
