@@ -56,8 +56,8 @@ enum Verdict {
     Merge,
     /// Its branch has nothing base lacks.
     Nothing(Nothing),
-    /// Leave it out, for these reasons; `asked`: it finished (or its host did not say), so
-    /// `--all` meant it (an agent still at work is not; it is named all the same).
+    /// Leave it out, for these reasons; `asked`: it finished (done or failed), so `--all`
+    /// meant it (an agent still at work or never started is named all the same).
     Skip { why: Vec<String>, asked: bool },
 }
 
