@@ -3,17 +3,36 @@
 //! main checkout), its output shown as it comes (not with `-q`) and its last lines kept for
 //! the report and for the agent. The runner runs an agent's verify in its worktree; this is
 //! the one place fleet runs it anywhere else.
+//!
+//! Verify is a process fleet owns: it runs in a process group of its own, past its
+//! `verify_timeout:` or on Ctrl-C, SIGTERM or SIGHUP to fleet the whole group gets SIGTERM,
+//! then SIGKILL after [`GRACE`] ([`util::Ender`], the runner's way of stopping a step), and
+//! nothing it started outlives it: what it left running in the background when it ended is
+//! ended too. A second Ctrl-C kills the group before fleet quits.
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
 use crate::manifest::{Agent, Plan};
+use crate::util;
 
 /// How many of verify's last lines the report and the agent get.
 pub const TAIL_LINES: usize = 40;
 /// How much of verify's output is kept (its end) to take the last lines from.
 const KEEP_BYTES: usize = 64 * 1024;
+/// After SIGTERM, verify has this long to end before SIGKILL.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Why fleet stopped verify before it ended by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// It ran past its `verify_timeout:` (seconds).
+    Timeout(u64),
+    /// Ctrl-C, SIGTERM or SIGHUP reached fleet.
+    Interrupt,
+}
 
 /// How verify ended.
 pub struct Verified {
@@ -21,9 +40,32 @@ pub struct Verified {
     pub code: i32,
     /// Its last [`TAIL_LINES`] lines of output (stdout and stderr as they came).
     pub tail: String,
+    /// Why fleet stopped it, if it did.
+    pub stopped: Option<Stopped>,
 }
 
-/// Run `script` (the agent's verify) in the main checkout, to its end.
+impl Verified {
+    /// It ran to its end and passed.
+    pub fn passed(&self) -> bool {
+        self.code == 0 && self.stopped.is_none()
+    }
+
+    /// How it did not pass: `failed (exit 1)`, `ran past its verify_timeout (30m) and was
+    /// stopped`.
+    pub fn failure(&self) -> String {
+        match self.stopped {
+            Some(Stopped::Timeout(secs)) => format!(
+                "ran past its verify_timeout ({}) and was stopped",
+                util::duration(secs)
+            ),
+            Some(Stopped::Interrupt) => "was stopped by an interrupt".to_string(),
+            None => format!("failed (exit {})", self.code),
+        }
+    }
+}
+
+/// Run `script` (the agent's verify) in the main checkout, to its end, its time limit or an
+/// interrupt; nothing of its process group is left when this returns.
 pub fn run(plan: &Plan, agent: &Agent, script: &str) -> Result<Verified> {
     let (reader, writer) = std::io::pipe().context("cannot create a pipe for verify")?;
     let mut cmd = Command::new("sh");
@@ -40,12 +82,17 @@ pub fn run(plan: &Plan, agent: &Agent, script: &str) -> Result<Verified> {
         .stdin(Stdio::null())
         .stderr(writer.try_clone()?)
         .stdout(writer);
-    if crate::util::verbose() {
-        crate::util::trace("sh", &["-c", script]);
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    if util::verbose() {
+        util::trace("sh", &["-c", script]);
     }
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start `sh -c {script}`"))?;
+    util::set_child_group(child.id());
     // The write ends must go before reading to the end.
     drop(cmd);
     let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -55,10 +102,35 @@ pub fn run(plan: &Plan, agent: &Agent, script: &str) -> Result<Verified> {
         pump(reader, &into);
         let _ = done.send(());
     });
-    let status = child.wait().context("cannot wait for verify")?;
-    // A process verify left in the background may hold the pipe: read on for two seconds
-    // after verify itself ended, no longer.
-    let _ = ended.recv_timeout(std::time::Duration::from_secs(2));
+    let limit = Duration::from_secs(agent.verify_timeout);
+    let started = Instant::now();
+    let mut ender = util::Ender::new(child.id(), GRACE);
+    let mut stopped = None;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) => {}
+            Err(e) => break Err(e),
+        }
+        if stopped.is_none() {
+            if util::interrupted() {
+                stopped = Some(Stopped::Interrupt);
+            } else if started.elapsed() >= limit {
+                stopped = Some(Stopped::Timeout(agent.verify_timeout));
+            }
+        }
+        if stopped.is_some() {
+            ender.push();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // What it left running (in its group) ends with it.
+    ender.finish(Duration::from_secs(5));
+    util::set_child_group(0);
+    let status = status.context("cannot wait for verify")?;
+    // A process verify left in the background in a group of its own may hold the pipe:
+    // read on for two seconds after verify itself ended, no longer.
+    let _ = ended.recv_timeout(Duration::from_secs(2));
     let kept = kept.lock().map(|k| k.clone()).unwrap_or_default();
     use std::os::unix::process::ExitStatusExt;
     let code = status
@@ -67,6 +139,7 @@ pub fn run(plan: &Plan, agent: &Agent, script: &str) -> Result<Verified> {
     Ok(Verified {
         code,
         tail: tail(&String::from_utf8_lossy(&kept), TAIL_LINES),
+        stopped,
     })
 }
 
