@@ -1,5 +1,5 @@
-//! Every file fleet writes, appends to, truncates or creates is opened here (issue 15, class 1:
-//! paths fleet writes through symlinks).
+//! Every file fleet writes, appends to, truncates or creates is opened here, so that no
+//! path fleet writes goes through a symlink it did not make.
 //!
 //! The rule: fleet resolves the user's symlinks once, at the top — the manifest's directory,
 //! the repository and `worktree_dir` are real paths when the manifest is loaded — and follows

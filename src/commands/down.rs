@@ -7,12 +7,13 @@ use anyhow::{bail, Result};
 
 use crate::cli::DownArgs;
 use crate::git;
-use crate::launch::view::{collect, Detail};
-use crate::launch::{owned, LOCK_WAIT};
+use crate::launch::LOCK_WAIT;
 use crate::manifest::{Agent, Plan};
 use crate::state::{Dir, State};
 use crate::tmux::{self, Batch};
 use crate::util;
+use crate::view::owned;
+use crate::view::{collect, Detail};
 
 /// How long an agent has to end after the hangup of its closed session before SIGKILL.
 const HANGUP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);

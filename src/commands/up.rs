@@ -12,13 +12,13 @@ use crate::git;
 use crate::hosts::ops::Said;
 use crate::launch::choice::{self, Choice};
 use crate::launch::hints::plural;
-use crate::launch::view::{self, View};
 use crate::launch::worktrees::{self, Branches};
 use crate::launch::{pipeline, preflight, queue, sessions, LOCK_WAIT};
 use crate::manifest::{Agent, Plan};
 use crate::state::Dir;
 use crate::tmux;
 use crate::util;
+use crate::view::{self, View};
 
 pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
     if args.attach && !plan.monitor_enabled {
@@ -170,7 +170,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     }
 
     if !args.dry_run {
-        pipeline::place_branches(plan, dir, &mut choice, &worktrees)?;
+        crate::launch::choice::place_branches(plan, dir, &mut choice, &worktrees)?;
     }
     let branches = worktrees::branches(plan, &choice.to_start, &worktrees)?;
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;
@@ -225,10 +225,16 @@ fn launch(
         return interrupted(ready.len(), total).map(Some);
     }
     for v in choice.wait.iter().chain(&choice.after_wait) {
-        dir.write_record(&v.agent.name, &queue::queued(v.record.as_ref()))?;
+        dir.write_record(
+            &v.agent.name,
+            &crate::state::Record::queued(v.record.as_ref()),
+        )?;
     }
     for (v, why) in &choice.blocked {
-        dir.write_record(&v.agent.name, &pipeline::blocked(v.record.as_ref(), why))?;
+        dir.write_record(
+            &v.agent.name,
+            &crate::state::Record::blocked(v.record.as_ref(), why),
+        )?;
     }
     let started = queue::start_now(
         plan,

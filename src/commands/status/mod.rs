@@ -12,8 +12,8 @@ use crate::cli::StatusArgs;
 use crate::git::Stats;
 use crate::hosts::asker::{Board, Heard};
 use crate::launch::fleet_command;
-use crate::launch::view::{collect, last_line_but, owned, Detail, View};
 use crate::manifest::Plan;
+use crate::view::{collect, last_line_but, owned, Detail, View};
 use crate::{tmux, util};
 
 mod hosts;
