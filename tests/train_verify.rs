@@ -231,9 +231,9 @@ fn a_verify_that_edits_tracked_files_is_named_not_the_next_agent() {
     assert!(!f.repo.join("next.txt").exists());
 }
 
-/// `slow`'s merge, its fleet SIGKILLed during verify (the orphaned verify then ended, as a
-/// reboot would). Returns base's commit before the merge.
-fn killed_during_verify(f: &Fleet) -> (String, PathBuf) {
+/// `slow`'s merge, its fleet SIGKILLed during verify (which runs on, orphaned). Returns
+/// base's commit before the merge, the release file, and the orphaned verify's pids.
+fn killed_during_verify(f: &Fleet) -> (String, PathBuf, [String; 2]) {
     let (pid, child, release) = hanging_verify(f, "");
     let before = rev(f, "HEAD");
     let mut merge = f.spawn_fleet(&["merge", "slow", "other"]);
@@ -242,19 +242,16 @@ fn killed_during_verify(f: &Fleet) -> (String, PathBuf) {
     });
     merge.child.kill().unwrap();
     merge.child.wait().unwrap();
-    for p in [read_pid(&child), read_pid(&pid)] {
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &p])
-            .status();
-    }
+    let orphans = [read_pid(&pid), read_pid(&child)];
+    assert!(!gone(&orphans[1]));
     assert_eq!(rev(f, "refs/heads/main"), rev(f, "fleet/slow"));
-    (before, release)
+    (before, release, orphans)
 }
 
 #[test]
 fn a_train_killed_during_verify_is_reported_and_its_merge_can_be_verified() {
     let f = Fleet::new();
-    let (_, release) = killed_during_verify(&f);
+    let (_, release, orphans) = killed_during_verify(&f);
     let merged = rev(&f, "fleet/slow");
 
     f.fleet(&["status"])
@@ -280,7 +277,10 @@ fn a_train_killed_during_verify_is_reported_and_its_merge_can_be_verified() {
     fs::write(&release, "").unwrap();
     f.fleet(&["merge", "--verify-pending"])
         .success()
+        .stdout_has("ending the verify")
         .stdout_has("verify passed: the merge of slow into main");
+    // the killed train's verify, orphaned, was ended first
+    assert!(orphans.iter().all(|p| gone(p)), "{orphans:?}");
     assert_eq!(rev(&f, "refs/heads/main"), merged);
     let status = f.fleet(&["status"]);
     assert!(
@@ -295,7 +295,7 @@ fn a_train_killed_during_verify_is_reported_and_its_merge_can_be_verified() {
 #[test]
 fn a_train_killed_during_verify_can_be_undone_but_never_under_the_users_commits() {
     let f = Fleet::new();
-    let (before, release) = killed_during_verify(&f);
+    let (before, release, orphans) = killed_during_verify(&f);
     let merged = rev(&f, "fleet/slow");
 
     // the user committed on top: undo is refused, nothing changes; verify still works
@@ -315,6 +315,7 @@ fn a_train_killed_during_verify_can_be_undone_but_never_under_the_users_commits(
     f.fleet(&["merge", "--undo-pending"])
         .success()
         .stdout_has("took back the merge of slow");
+    assert!(orphans.iter().all(|p| gone(p)), "{orphans:?}");
     assert_eq!(rev(&f, "refs/heads/main"), before);
     nothing_half_merged(&f);
     let status = f.fleet(&["status"]);

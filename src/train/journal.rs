@@ -35,6 +35,9 @@ pub struct Entry {
     pub verify: String,
     /// The `fleet merge` doing it.
     pub pid: u32,
+    /// Verify's process group, once it started (a killed fleet leaves it running).
+    #[serde(default)]
+    pub verify_pgid: Option<u32>,
     /// When the merge began (Unix seconds).
     pub at: u64,
 }

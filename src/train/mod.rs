@@ -312,6 +312,7 @@ fn step(plan: &Plan, dir: &Dir, work: &mut Work, opts: &Options) -> Result<Optio
         strategy: opts.strategy.name().to_string(),
         verify: script.to_string(),
         pid: std::process::id(),
+        verify_pgid: None,
         at: util::now(),
     });
     if let Some(e) = &entry {
@@ -331,9 +332,9 @@ fn step(plan: &Plan, dir: &Dir, work: &mut Work, opts: &Options) -> Result<Optio
         journal::write(plan, e)?;
     }
     report::merged(plan, work, opts.strategy, ahead, (&before, &after))?;
-    match script {
-        Some(script) => verify_merge(plan, agent, script, (&before, &after)),
-        None => Ok(None),
+    match (script, entry) {
+        (Some(script), Some(entry)) => verify_merge(plan, agent, script, entry, (&before, &after)),
+        _ => Ok(None),
     }
 }
 
@@ -373,10 +374,14 @@ fn verify_merge(
     plan: &Plan,
     agent: &Agent,
     script: &str,
+    mut entry: journal::Entry,
     made: (&str, &str),
 ) -> Result<Option<Stop>> {
     crate::info!("verify ({}): {script}", agent.name);
-    let verified = verify::run(plan, agent, script);
+    let verified = verify::run(plan, agent, script, &mut |pgid| {
+        entry.verify_pgid = Some(pgid);
+        journal::write(plan, &entry)
+    });
     let left = left_changes(plan);
     let verified = match verified {
         Ok(v) => v,

@@ -64,7 +64,8 @@ pub fn verify_pending(plan: &Plan) -> Result<i32> {
     let script = agent.verify.clone().unwrap_or_else(|| e.verify.clone());
     util::defer_interrupts();
     crate::info!("verify ({}): {script}", e.agent);
-    let verified = verify::run(plan, &agent, &script)?;
+    verify::end_orphan(plan, e.verify_pgid);
+    let verified = verify::run(plan, &agent, &script, &mut |_| Ok(()))?;
     if util::interrupted() {
         let _ = std::io::Write::write_all(
             &mut std::io::stderr(),
@@ -135,6 +136,7 @@ pub fn undo_pending(plan: &Plan) -> Result<i32> {
             journal::revert_hint(plan, &p)
         );
     }
+    verify::end_orphan(plan, e.verify_pgid);
     let undone = git::undo_merge(&plan.repo, &e.base, &p.merge, &e.before)?;
     journal::clear(plan)?;
     crate::info!(

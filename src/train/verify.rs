@@ -66,7 +66,13 @@ impl Verified {
 
 /// Run `script` (the agent's verify) in the main checkout, to its end, its time limit or an
 /// interrupt; nothing of its process group is left when this returns.
-pub fn run(plan: &Plan, agent: &Agent, script: &str) -> Result<Verified> {
+/// `started` is told verify's process group as soon as it runs.
+pub fn run(
+    plan: &Plan,
+    agent: &Agent,
+    script: &str,
+    started: &mut dyn FnMut(u32) -> Result<()>,
+) -> Result<Verified> {
     let (reader, writer) = std::io::pipe().context("cannot create a pipe for verify")?;
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
@@ -95,6 +101,12 @@ pub fn run(plan: &Plan, agent: &Agent, script: &str) -> Result<Verified> {
     util::set_child_group(child.id());
     // The write ends must go before reading to the end.
     drop(cmd);
+    if let Err(e) = started(child.id()) {
+        util::Ender::new(child.id(), Duration::ZERO).finish(Duration::from_secs(5));
+        util::set_child_group(0);
+        let _ = child.wait();
+        return Err(e);
+    }
     let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (done, ended) = std::sync::mpsc::channel();
     let into = kept.clone();
@@ -141,6 +153,23 @@ pub fn run(plan: &Plan, agent: &Agent, script: &str) -> Result<Verified> {
         tail: tail(&String::from_utf8_lossy(&kept), TAIL_LINES),
         stopped,
     })
+}
+
+/// What is left of the verify of a `fleet merge` that was killed (its process group,
+/// still working in the main checkout): ended (SIGTERM, SIGKILL after [`GRACE`]). Only
+/// processes of that group whose working directory is in the checkout count, so a process
+/// group id reused since is left alone.
+pub fn end_orphan(plan: &Plan, pgid: Option<u32>) {
+    let Some(pgid) = pgid else { return };
+    let orphans = util::processes_on(&plan.repo)
+        .into_iter()
+        .any(|p| p.pgid == pgid as i32);
+    if orphans {
+        crate::info!(
+            "ending the verify (process group {pgid}) the killed `fleet merge` left running"
+        );
+        util::Ender::new(pgid, GRACE).finish(Duration::from_secs(5));
+    }
 }
 
 /// Read verify's output to its end: shown on stdout as it comes (not with `-q`), its last
