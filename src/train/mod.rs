@@ -333,7 +333,7 @@ fn step(plan: &Plan, dir: &Dir, work: &mut Work, opts: &Options) -> Result<Optio
     }
     report::merged(plan, work, opts.strategy, ahead, (&before, &after))?;
     match (script, entry) {
-        (Some(script), Some(entry)) => verify_merge(plan, agent, script, entry, (&before, &after)),
+        (Some(script), Some(entry)) => verify::judge(plan, agent, script, entry, (&before, &after)),
         _ => Ok(None),
     }
 }
@@ -365,102 +365,6 @@ fn merge(
         );
     }
     Ok(Ok(after))
-}
-
-/// Run the agent's verify on the merge just made; when it fails (or is stopped: its time
-/// limit, an interrupt), the merge is taken back. Either way the journal goes: verify gave
-/// its verdict. Tracked files verify changed are named as its doing.
-fn verify_merge(
-    plan: &Plan,
-    agent: &Agent,
-    script: &str,
-    mut entry: journal::Entry,
-    made: (&str, &str),
-) -> Result<Option<Stop>> {
-    crate::info!("verify ({}): {script}", agent.name);
-    let verified = verify::run(plan, agent, script, &mut |pgid| {
-        entry.verify_pgid = Some(pgid);
-        journal::write(plan, &entry)
-    });
-    let left = left_changes(plan);
-    let verified = match verified {
-        Ok(v) => v,
-        Err(e) => {
-            undo(plan, agent, made, "verify could not run", &left)?;
-            journal::clear(plan)?;
-            return Err(e);
-        }
-    };
-    if verified.passed() {
-        journal::clear(plan)?;
-        crate::info!("verify passed");
-        if !left.is_empty() {
-            return Ok(Some(Stop::LeftChanges(left)));
-        }
-        return Ok(None);
-    }
-    let why = verified.failure();
-    let undone = undo(plan, agent, made, &format!("verify {why}"), &left);
-    journal::clear(plan)?;
-    let undone = undone?;
-    Ok(Some(Stop::Verify {
-        script: script.to_string(),
-        why,
-        tail: verified.tail,
-        left,
-        head: match undone {
-            git::Undone::Checkout => None,
-            git::Undone::BranchOnly(head) => Some(head),
-        },
-    }))
-}
-
-/// The tracked files changed in the main checkout (after verify: what it changed).
-fn left_changes(plan: &Plan) -> Vec<String> {
-    git::changes(&plan.repo, false)
-        .unwrap_or_default()
-        .iter()
-        .map(|l| l.get(3..).unwrap_or(l).to_string())
-        .collect()
-}
-
-/// Take the merge `(before, after)` back on base (the branch, wherever HEAD is), or say why
-/// not and how to by hand.
-fn undo(
-    plan: &Plan,
-    agent: &Agent,
-    (before, after): (&str, &str),
-    why: &str,
-    left: &[String],
-) -> Result<git::Undone> {
-    git::undo_merge(&plan.repo, &plan.base, after, before).map_err(|e| {
-        let repo = util::shell_quote(&plan.repo.display().to_string());
-        let cause = match left {
-            [] => String::new(),
-            _ => format!("{}'s verify left changes in {}; ", agent.name, left.join(", ")),
-        };
-        let now = git::rev_parse(&plan.repo, &format!("refs/heads/{}", plan.base))
-            .unwrap_or_default();
-        let hint = if now == after {
-            format!(
-                "`git -C {repo} reset --keep {}` goes back",
-                git::short(before)
-            )
-        } else {
-            format!(
-                "{} moved on since, and fleet resets no work that came after it: `git -C {repo} revert` takes the merge back by hand",
-                plan.base
-            )
-        };
-        e.context(format!(
-            "{why}, and fleet could not take the merge of {} back: {cause}{} is at {}, fleet's merge {}, the commit before it {} ({hint})",
-            agent.branch,
-            plan.base,
-            git::short(&now),
-            git::short(after),
-            git::short(before),
-        ))
-    })
 }
 
 /// With `--resume-agent`, hand a conflict or a failed verify back to the agent: Some(what

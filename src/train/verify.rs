@@ -8,15 +8,19 @@
 //! `verify_timeout:` or on Ctrl-C, SIGTERM or SIGHUP to fleet the whole group gets SIGTERM,
 //! then SIGKILL after [`GRACE`] ([`util::Ender`], the runner's way of stopping a step), and
 //! nothing it started outlives it: what it left running in the background when it ended is
-//! ended too. A second Ctrl-C kills the group before fleet quits.
+//! ended too. A second Ctrl-C kills the group before fleet quits. [`judge`] gives a merge its
+//! verdict: kept, or taken back on the base branch, the journal cleared either way.
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::git;
 use crate::manifest::{Agent, Plan};
 use crate::util;
+
+use super::{journal, Stop};
 
 /// How many of verify's last lines the report and the agent get.
 pub const TAIL_LINES: usize = 40;
@@ -152,6 +156,102 @@ pub fn run(
         code,
         tail: tail(&String::from_utf8_lossy(&kept), TAIL_LINES),
         stopped,
+    })
+}
+
+/// Run the agent's verify on the merge just made; when it fails (or is stopped: its time
+/// limit, an interrupt), the merge is taken back. Either way the journal goes: verify gave
+/// its verdict. Tracked files verify changed are named as its doing.
+pub(super) fn judge(
+    plan: &Plan,
+    agent: &Agent,
+    script: &str,
+    mut entry: journal::Entry,
+    made: (&str, &str),
+) -> Result<Option<Stop>> {
+    crate::info!("verify ({}): {script}", agent.name);
+    let verified = run(plan, agent, script, &mut |pgid| {
+        entry.verify_pgid = Some(pgid);
+        journal::write(plan, &entry)
+    });
+    let left = left_changes(plan);
+    let verified = match verified {
+        Ok(v) => v,
+        Err(e) => {
+            undo(plan, agent, made, "verify could not run", &left)?;
+            journal::clear(plan)?;
+            return Err(e);
+        }
+    };
+    if verified.passed() {
+        journal::clear(plan)?;
+        crate::info!("verify passed");
+        if !left.is_empty() {
+            return Ok(Some(Stop::LeftChanges(left)));
+        }
+        return Ok(None);
+    }
+    let why = verified.failure();
+    let undone = undo(plan, agent, made, &format!("verify {why}"), &left);
+    journal::clear(plan)?;
+    let undone = undone?;
+    Ok(Some(Stop::Verify {
+        script: script.to_string(),
+        why,
+        tail: verified.tail,
+        left,
+        head: match undone {
+            git::Undone::Checkout => None,
+            git::Undone::BranchOnly(head) => Some(head),
+        },
+    }))
+}
+
+/// The tracked files changed in the main checkout (after verify: what it changed).
+fn left_changes(plan: &Plan) -> Vec<String> {
+    git::changes(&plan.repo, false)
+        .unwrap_or_default()
+        .iter()
+        .map(|l| l.get(3..).unwrap_or(l).to_string())
+        .collect()
+}
+
+/// Take the merge `(before, after)` back on base (the branch, wherever HEAD is), or say why
+/// not and how to by hand.
+fn undo(
+    plan: &Plan,
+    agent: &Agent,
+    (before, after): (&str, &str),
+    why: &str,
+    left: &[String],
+) -> Result<git::Undone> {
+    git::undo_merge(&plan.repo, &plan.base, after, before).map_err(|e| {
+        let repo = util::shell_quote(&plan.repo.display().to_string());
+        let cause = match left {
+            [] => String::new(),
+            _ => format!("{}'s verify left changes in {}; ", agent.name, left.join(", ")),
+        };
+        let now = git::rev_parse(&plan.repo, &format!("refs/heads/{}", plan.base))
+            .unwrap_or_default();
+        let hint = if now == after {
+            format!(
+                "`git -C {repo} reset --keep {}` goes back",
+                git::short(before)
+            )
+        } else {
+            format!(
+                "{} moved on since, and fleet resets no work that came after it: `git -C {repo} revert` takes the merge back by hand",
+                plan.base
+            )
+        };
+        e.context(format!(
+            "{why}, and fleet could not take the merge of {} back: {cause}{} is at {}, fleet's merge {}, the commit before it {} ({hint})",
+            agent.branch,
+            plan.base,
+            git::short(&now),
+            git::short(after),
+            git::short(before),
+        ))
     })
 }
 
