@@ -26,7 +26,7 @@ mod worktrees;
 pub use diff::{diff_revs, diff_worktree};
 pub use merge::{
     merge, operation_in_progress, short, undo_merge, user_files_in_the_way, written_paths, How,
-    InTheWay, Merged,
+    InTheWay, Merged, Undone,
 };
 pub use merge_tree::{merge_trees, TreeMerge};
 pub use rebase::{rebased_copy, Rebased};

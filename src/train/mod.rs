@@ -19,12 +19,15 @@ use crate::state::Dir;
 use crate::util;
 
 pub mod checks;
+pub mod journal;
 mod new_work;
+mod pending;
 mod report;
 mod verify;
 mod work;
 
 use new_work::Nothing;
+pub use pending::{undo_pending, verify_pending};
 use work::Work;
 
 /// How each branch is brought into base.
@@ -34,6 +37,19 @@ pub enum Strategy {
     Git(How),
     /// The branch's commits replayed on base in a scratch copy, then fast-forwarded.
     Rebase,
+}
+
+impl Strategy {
+    /// Its name as the command line says it: `ff`, `no-ff`, `ff-only`, `squash`, `rebase`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Git(How::Merge) => "ff",
+            Strategy::Git(How::NoFf) => "no-ff",
+            Strategy::Git(How::FfOnly) => "ff-only",
+            Strategy::Git(How::Squash) => "squash",
+            Strategy::Rebase => "rebase",
+        }
+    }
 }
 
 /// The train's options, from the command line.
@@ -69,12 +85,21 @@ enum Stop {
     Conflict(Vec<String>),
     /// `--ff-only`, and base has commits the branch lacks.
     NotFastForward,
-    /// Verify failed on the merge's result; the merge was taken back.
+    /// Verify failed on the merge's result (or was stopped: `why`); the merge was taken
+    /// back.
     Verify {
         script: String,
-        code: i32,
+        /// `failed (exit 1)`, `ran past its verify_timeout (30m) and was stopped`.
+        why: String,
         tail: String,
+        /// The tracked files verify changed in the main checkout.
+        left: Vec<String>,
+        /// Where the checkout's HEAD is, when verify left it off base (only base was moved).
+        head: Option<String>,
     },
+    /// Verify passed but changed these tracked files in the main checkout: the merge stays,
+    /// the train stops (the next merge would find the checkout dirty).
+    LeftChanges(Vec<String>),
 }
 
 /// Run the train over the agents named (all with `opts.all`): the exit code, 0 when it ran
@@ -110,6 +135,10 @@ pub fn run(plan: &Plan, names: &[String], opts: &Options) -> Result<i32> {
             if util::interrupted() {
                 return report::interrupted(plan, agent, &merged, true);
             }
+            if matches!(stop, Stop::LeftChanges(_)) {
+                // (its verify passed: the merge stays)
+                merged.push(agent);
+            }
             let handed = hand_back(plan, &dir, &work, &stop, opts);
             bail!("{}", report::stopped(plan, &work, &stop, &merged, handed)?);
         }
@@ -130,6 +159,7 @@ fn decide(plan: &Plan, works: &[Work], opts: &Options) -> Result<Vec<Verdict>> {
     }
     skip_what_builds_on_skipped(plan, works, &mut verdicts)?;
     let mut refusals: Vec<String> = checks::checkout_refusals(plan)?;
+    refusals.extend(pending::refusal(plan)?);
     if !opts.all {
         for (work, verdict) in works.iter().zip(&verdicts) {
             if let Verdict::Skip { why, .. } = verdict {
@@ -258,6 +288,7 @@ fn step(plan: &Plan, dir: &Dir, work: &mut Work, opts: &Options) -> Result<Optio
     work.refresh(plan)?;
     refusals.extend(work.missing.clone());
     refusals.extend(checks::agent_refusals(plan, work, opts)?);
+    refusals.extend(pending::refusal(plan)?);
     if !refusals.is_empty() {
         return Ok(Some(Stop::Refused(refusals)));
     }
@@ -274,57 +305,92 @@ fn step(plan: &Plan, dir: &Dir, work: &mut Work, opts: &Options) -> Result<Optio
         Ok(r) => r,
         Err(stop) => return Ok(Some(stop)),
     };
-    // (a rebase whose every commit git dropped as already in base)
-    if rev == before {
-        return Ok(report::nothing_now(plan, agent, &Nothing::InBase));
-    }
-    // What it writes into the checkout, checked on the very commit merged, under the lock.
-    if let Some(from) = new_work::changes_from(plan, &before, &rev, None)? {
-        let writes = checks::writes(plan, &from, &rev)?;
-        if let Some(refusal) = writes.refusal {
-            return Ok(Some(Stop::Refused(vec![refusal])));
-        }
-        if writes.files == 0 {
-            return Ok(report::nothing_now(plan, agent, &Nothing::NoChange));
-        }
+    if let Some(stop) = writes_now(plan, work, &before, &rev)? {
+        return Ok(stop);
     }
     let message = report::message(plan, work, how, new.ahead, &rev)?;
-    match git::merge(repo, &rev, how, &message)? {
-        Merged::Ok(_) => {}
-        Merged::Conflict(files) => return Ok(Some(Stop::Conflict(files))),
-        Merged::NotFastForward => return Ok(Some(Stop::NotFastForward)),
+    // A merge that verify is to judge is journaled first: a fleet killed before the verdict
+    // leaves the journal for the next command to find.
+    let script = agent.verify.as_deref().filter(|_| !opts.no_verify);
+    let mut entry = script.map(|script| journal::Entry {
+        agent: agent.name.clone(),
+        branch: agent.branch.clone(),
+        base: plan.base.clone(),
+        before: before.clone(),
+        rev: git::rev_parse(repo, &rev).unwrap_or_else(|_| rev.clone()),
+        subject: message.lines().next().unwrap_or_default().to_string(),
+        merge: None,
+        strategy: opts.strategy.name().to_string(),
+        verify: script.to_string(),
+        pid: std::process::id(),
+        verify_pgid: None,
+        at: util::now(),
+    });
+    if let Some(e) = &entry {
+        journal::write(plan, e)?;
     }
-    let after = git::rev_parse(repo, "HEAD")?;
-    // Reported only once it is so: HEAD moved, and (unless squashed) holds what was merged.
-    if after == before || (how != How::Squash && !git::is_ancestor(repo, &rev, &after)?) {
-        bail!(
-            "git reported the merge of {} into {} as done, but {} is at {} and does not hold {}: not merged",
-            agent.branch,
-            plan.base,
-            plan.base,
-            git::short(&after),
-            git::short(&rev)
-        );
-    }
-    // Base now holds the agent's work as commits of its own: remembered, or git's history
-    // alone would call it unmerged (and a later merge bring back what the squash left out).
-    // (A record whose merge is taken back does not hold: its commit is not in base.)
-    if how == How::Squash || !git::is_ancestor(repo, &tip, &after)? {
-        let record = crate::state::MergedAs {
-            tip: tip.clone(),
-            commit: after.clone(),
-            how: if how == How::Squash {
-                "squashed"
-            } else {
-                "rebased"
+    let after = match merge(plan, work, (&before, &rev), how, &message) {
+        Ok(Ok(after)) => after,
+        other => {
+            if entry.is_some() {
+                journal::clear(plan)?;
             }
-            .to_string(),
-            at: util::now(),
-        };
-        dir.remember_merged_as(&agent.name, record)?;
+            return other.map(Result::err);
+        }
+    };
+    if let Some(e) = entry.as_mut() {
+        e.merge = Some(after.clone());
+        journal::write(plan, e)?;
     }
+    remember_merged_as(plan, work, how, (&tip, &after))?;
     report::merged(plan, work, (how, &rev, &new), (&before, &after))?;
-    verify_merge(plan, agent, opts, (&before, &after))
+    match (script, entry) {
+        (Some(script), Some(entry)) => verify::judge(plan, agent, script, entry, (&before, &after)),
+        _ => Ok(None),
+    }
+}
+
+/// What merging `rev` writes into the checkout, checked on the very commit merged, under the
+/// lock: Some(the stop, or None to go on with nothing merged) when a file of the user's is
+/// in the way or it has nothing to bring (a rebase that git found all in base, commits
+/// that change no file).
+fn writes_now(plan: &Plan, work: &Work, before: &str, rev: &str) -> Result<Option<Option<Stop>>> {
+    let agent = work.agent;
+    if rev == before {
+        return Ok(Some(report::nothing_now(plan, agent, &Nothing::InBase)));
+    }
+    let Some(from) = new_work::changes_from(plan, before, rev, None)? else {
+        return Ok(None);
+    };
+    let writes = checks::writes(plan, &from, rev)?;
+    Ok(match (writes.refusal, writes.files) {
+        (Some(refusal), _) => Some(Some(Stop::Refused(vec![refusal]))),
+        (None, 0) => Some(report::nothing_now(plan, agent, &Nothing::NoChange)),
+        (None, _) => None,
+    })
+}
+
+/// Base now holds the agent's work (its commit `tip`) as commits of its own (a squash, a
+/// rebased copy, `after`): remembered, or git's history alone would call it unmerged and a
+/// later merge bring back what the squash left out. (A record whose merge is taken back does
+/// not hold: its commit is not in base.)
+fn remember_merged_as(
+    plan: &Plan,
+    work: &Work,
+    how: How,
+    (tip, after): (&str, &str),
+) -> Result<()> {
+    let squashed = how == How::Squash;
+    if !squashed && git::is_ancestor(&plan.repo, tip, after)? {
+        return Ok(());
+    }
+    let record = crate::state::MergedAs {
+        tip: tip.to_string(),
+        commit: after.to_string(),
+        how: if squashed { "squashed" } else { "rebased" }.to_string(),
+        at: util::now(),
+    };
+    Dir::new(&plan.state_dir).remember_merged_as(&work.agent.name, record)
 }
 
 /// The commit to merge and how: the agent's tip as asked; a rebased copy of it (`--rebase`,
@@ -355,48 +421,33 @@ fn revision(
     )
 }
 
-/// Run the agent's verify on the merge just made (unless `--no-verify`, or it has none);
-/// when it fails, the merge is taken back.
-fn verify_merge(
+/// Merge `rev` into base (at `before`): base's new commit, or why it did not merge.
+fn merge(
     plan: &Plan,
-    agent: &Agent,
-    opts: &Options,
-    (before, after): (&str, &str),
-) -> Result<Option<Stop>> {
-    let Some(script) = agent.verify.as_deref().filter(|_| !opts.no_verify) else {
-        return Ok(None);
-    };
-    crate::info!("verify ({}): {script}", agent.name);
-    let undo = |why: &str| -> Result<()> {
-        git::undo_merge(&plan.repo, after, before).map_err(|e| {
-            e.context(format!(
-                "{why}, and fleet could not take the merge of {} back: {} is at {}, the commit before it is {} (`git -C {} reset --keep {}` goes back)",
-                agent.branch,
-                plan.base,
-                git::short(after),
-                git::short(before),
-                util::shell_quote(&plan.repo.display().to_string()),
-                git::short(before)
-            ))
-        })
-    };
-    let verified = match verify::run(plan, agent, script) {
-        Ok(v) => v,
-        Err(e) => {
-            undo("verify could not run")?;
-            return Err(e);
-        }
-    };
-    if verified.code == 0 {
-        crate::info!("verify passed");
-        return Ok(None);
+    work: &Work,
+    (before, rev): (&str, &str),
+    how: How,
+    message: &str,
+) -> Result<Result<String, Stop>> {
+    let (repo, agent) = (&plan.repo, work.agent);
+    match git::merge(repo, rev, how, message)? {
+        Merged::Ok(_) => {}
+        Merged::Conflict(files) => return Ok(Err(Stop::Conflict(files))),
+        Merged::NotFastForward => return Ok(Err(Stop::NotFastForward)),
     }
-    undo(&format!("verify failed (exit {})", verified.code))?;
-    Ok(Some(Stop::Verify {
-        script: script.to_string(),
-        code: verified.code,
-        tail: verified.tail,
-    }))
+    let after = git::rev_parse(repo, "HEAD")?;
+    // Reported only once it is so: HEAD moved, and (unless squashed) holds what was merged.
+    if after == before || (how != How::Squash && !git::is_ancestor(repo, rev, &after)?) {
+        bail!(
+            "git reported the merge of {} into {} as done, but {} is at {} and does not hold {}: not merged",
+            agent.branch,
+            plan.base,
+            plan.base,
+            git::short(&after),
+            git::short(rev)
+        );
+    }
+    Ok(Ok(after))
 }
 
 /// With `--resume-agent`, hand a conflict or a failed verify back to the agent: Some(what

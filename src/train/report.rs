@@ -200,6 +200,7 @@ pub(super) fn stopped(
     // `--resume-agent` is offered only to an agent that can be continued (an agent on
     // another host: its fleet says, when asked).
     let resumable = work.host.is_some() || crate::launch::resume::can_continue(plan, agent).is_ok();
+    let repo = crate::util::shell_quote(&plan.repo.display().to_string());
     let fleet = crate::launch::fleet_command(plan);
     // What happened, the lines that show it (if any), what to do.
     let (what, detail, fix) = match stop {
@@ -221,19 +222,55 @@ pub(super) fn stopped(
             String::new(),
             "Merge without --ff-only, or with --rebase.".to_string(),
         ),
-        Stop::Verify { script, code, tail } => (
-            format!(
-                "verify `{script}` failed (exit {code}) on {base} after merging {branch}, so that merge was taken back"
-            ),
-            format!("Its last lines:\n{}", indent(tail)),
-            if resumable {
-                format!(
-                    "Fix it on {branch} (`{fleet} merge {} --resume-agent` hands the agent verify's output), or merge it anyway with --no-verify.",
-                    agent.name
-                )
+        Stop::Verify {
+            script,
+            why,
+            tail,
+            left,
+            head,
+        } => {
+            let mut detail = if tail.trim().is_empty() {
+                "It printed nothing.".to_string()
             } else {
-                format!("Fix it on {branch}, or merge it anyway with --no-verify.")
-            },
+                format!("Its last lines:\n{}", indent(tail))
+            };
+            if !left.is_empty() {
+                detail.push_str(&format!(
+                    "\n{}'s verify left changes in {} (tracked files of the main checkout): they are its doing, not yours; `git -C {repo} diff` shows them",
+                    agent.name,
+                    left.join(", ")
+                ));
+            }
+            if let Some(head) = head {
+                detail.push_str(&format!(
+                    "\nVerify left the main checkout off {base}, at {head}: only {base} was taken back; `git -C {repo} switch {base}` goes back to it"
+                ));
+            }
+            (
+                format!(
+                    "verify `{script}` {why} on {base} after merging {branch}, so that merge was taken back"
+                ),
+                detail,
+                if resumable {
+                    format!(
+                        "Fix it on {branch} (`{fleet} merge {} --resume-agent` hands the agent verify's output), or merge it anyway with --no-verify.",
+                        agent.name
+                    )
+                } else {
+                    format!("Fix it on {branch}, or merge it anyway with --no-verify.")
+                },
+            )
+        }
+        Stop::LeftChanges(files) => (
+            format!(
+                "{}'s verify passed but left changes in {} (tracked files of the main checkout), so the merge of {branch} stays and the train stops here",
+                agent.name,
+                files.join(", ")
+            ),
+            String::new(),
+            format!(
+                "Look at them (`git -C {repo} diff`), commit or discard them (`git -C {repo} checkout -- .`), and merge the rest; a verify should leave the checkout as it found it."
+            ),
         ),
     };
     let mut text = format!(
@@ -357,8 +394,11 @@ pub(super) fn follow_up(plan: &Plan, agent: &Agent, stop: &Stop) -> Option<Strin
         Stop::NotFastForward => format!(
             "Your branch {branch} was to be fast-forwarded into {base}, but {base} has moved on.\n\n{how}\n"
         ),
-        Stop::Verify { script, code, tail } => format!(
-            "Your branch {branch} was merged into {base}, and the check `{script}` failed on the result (exit {code}), so the merge was taken back. The last lines of its output:\n\n```\n{tail}\n```\n\n{how}\n"
+        Stop::LeftChanges(_) => return None,
+        Stop::Verify {
+            script, why, tail, ..
+        } => format!(
+            "Your branch {branch} was merged into {base}, and the check `{script}` {why} on the result, so the merge was taken back. The last lines of its output:\n\n```\n{tail}\n```\n\n{how}\n"
         ),
     })
 }
