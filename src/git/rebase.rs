@@ -52,6 +52,7 @@ pub fn rebased_copy(repo: &Path, tip: &str, onto: &str, scratch: &Path) -> Resul
 /// `git rebase onto` in the scratch worktree; a conflict is aborted and its files returned.
 fn replay(scratch: &Path, onto: &str) -> Result<Rebased> {
     let out = git(scratch, &["rebase", "--no-autostash", onto])
+        .users_signing()
         .own_group()
         .output()?;
     if out.status.success() {
