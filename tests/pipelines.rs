@@ -18,10 +18,11 @@ fn yaml(s: impl AsRef<str>) -> String {
     serde_json::to_string(s.as_ref()).unwrap()
 }
 
-/// The files on a branch.
+/// The files on a branch (but the `.gitignore` every test repository starts with).
 fn files_on(f: &Fleet, branch: &str) -> Vec<String> {
     f.git(&["ls-tree", "--name-only", branch])
         .lines()
+        .filter(|l| *l != ".gitignore")
         .map(str::to_string)
         .collect()
 }
