@@ -14,7 +14,7 @@
 //! | `agent` | one agent resolved: name, task, branch, log, command and launch, limits, env |
 //! | `checks` | the value checks: names, durations, environment variables |
 //! | `paths` | paths: cleaning them, whether fleet can write there; asks `places` which path may be what |
-//! | `places` | the one judge of what a path may be: a log, a `worktree_dir` |
+//! | `places` | the one judge of what a path may be: a log, a `worktree_dir`, a `copy:` entry |
 //! | `hosts` | `hosts:` and `host:`: the other machines and where each agent runs |
 //! | `slice` | the manifest a host's fleet gets: its agents, paths made sense of there |
 //! | `graph` | `after:`: the checks (unknown names, cycles, hosts, `{{diff:NAME}}`), the order ([`Plan::in_order`]) |
