@@ -4,7 +4,7 @@
 //! without a worktree), made when it becomes ready; and the `{{diff:NAME}}` of its task.
 //! No daemon: `up` and the runner of each agent that ends ([`crate::launch::queue::advance`])
 //! ask here.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::Result;
 
