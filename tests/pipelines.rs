@@ -18,11 +18,10 @@ fn yaml(s: impl AsRef<str>) -> String {
     serde_json::to_string(s.as_ref()).unwrap()
 }
 
-/// The files on a branch (but the `.gitignore` every test repository starts with).
+/// The files on a branch.
 fn files_on(f: &Fleet, branch: &str) -> Vec<String> {
     f.git(&["ls-tree", "--name-only", branch])
         .lines()
-        .filter(|l| *l != ".gitignore")
         .map(str::to_string)
         .collect()
 }
@@ -253,31 +252,6 @@ fn a_review_task_gets_the_diff_it_names() {
     assert!(got.contains("+api\n"), "{got}");
     assert!(got.contains("\nThanks."), "{got}");
     assert!(!got.contains("{{diff"), "{got}");
-}
-
-/// `{{diff:NAME}}` is expanded once, over the task as written: a diff that holds the text
-/// `{{diff:other}}` is pasted as it is, never expanded again.
-#[test]
-fn text_inside_an_inserted_diff_is_never_expanded_again() {
-    let f = Fleet::new();
-    let api = "printf 'see {{diff:other}}\\n' > api.txt && git add api.txt && git commit -qm api";
-    let other = "printf 'other-secret\\n' > other.txt && git add other.txt && git commit -qm other";
-    let review = "cat > got.txt && git add got.txt && git commit -qm review";
-    f.manifest(&format!(
-        "agents:\n  - {{name: api, prompt: x, command: {}}}\n  - {{name: other, prompt: x, command: {}}}\n  - name: review\n    after: [api, other]\n    prompt: \"A:\\n{{{{diff:api}}}}\\nB:\\n{{{{diff:other}}}}\\n\"\n    command: {}\n",
-        yaml(api),
-        yaml(other),
-        yaml(review)
-    ));
-    f.fleet(&["up"]).success();
-    f.fleet(&["wait", "--timeout", "60"]).success();
-    let got = f.git(&["show", "fleet/review:got.txt"]);
-    assert!(got.contains("+see {{diff:other}}\n"), "{got}");
-    assert_eq!(got.matches("other-secret").count(), 1, "{got}");
-    assert!(
-        got.contains("B:\ndiff --git a/other.txt b/other.txt"),
-        "{got}"
-    );
 }
 
 #[test]
