@@ -78,15 +78,21 @@ pub fn merge(repo: &Path, rev: &str, how: How, message: &str) -> Result<Merged> 
         How::Squash => args.push("--squash"),
         How::Merge | How::NoFf | How::FfOnly => {
             args.extend(["-m", message]);
-            args.extend(match how {
-                How::NoFf => Some("--no-ff"),
-                How::FfOnly => Some("--ff-only"),
-                _ => None,
+            args.push(match how {
+                How::NoFf => "--no-ff",
+                How::FfOnly => "--ff-only",
+                _ => "--ff",
             });
         }
     }
     args.push(rev);
-    let out = git(repo, &args).output()?;
+    // `branch.<base>.mergeOptions` would add options of its own (`--no-commit`, `--squash`…).
+    let options = super::current_branch(repo)?.map(|b| format!("branch.{b}.mergeOptions"));
+    let mut merge = git(repo, &args).users_commit();
+    if let Some(key) = &options {
+        merge = merge.pin(key, "");
+    }
+    let out = merge.output()?;
     let mut said = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
         let conflicts = unmerged_files(repo);
@@ -104,7 +110,9 @@ pub fn merge(repo: &Path, rev: &str, how: How, message: &str) -> Result<Merged> 
         );
     }
     if how == How::Squash {
-        let out = git(repo, &["commit", "--no-edit", "-m", message]).output()?;
+        let out = git(repo, &["commit", "--no-edit", "-m", message])
+            .users_commit()
+            .output()?;
         if !out.status.success() {
             let _ = run(repo, &["reset", "--merge"]);
             bail!(

@@ -63,7 +63,7 @@ fn replay(scratch: &Path, onto: &str, upstream: Option<&str>) -> Result<Rebased>
         Some(upstream) => args.extend(["--onto", onto, upstream]),
         None => args.push(onto),
     }
-    let out = git(scratch, &args).own_group().output()?;
+    let out = git(scratch, &args).users_signing().own_group().output()?;
     if out.status.success() {
         return Ok(Rebased::Onto(
             run(scratch, &["rev-parse", "HEAD"])?.trim().to_string(),

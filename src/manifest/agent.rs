@@ -415,6 +415,19 @@ fn agent_command(
             ));
         }
     }
+    if let Some((p, flag)) = preset.and_then(|p| p.permission_flag(&launch.args).map(|f| (p, f))) {
+        let whose = if a.args.is_some() {
+            "args:"
+        } else {
+            "the top-level `args:`"
+        };
+        problems.push(format!(
+            "{at}{whose} `{}` sets what {} may do, which only `permissions:` says (read-only, edit or full; this agent: {}): remove it from `args:` and set `permissions:` instead",
+            crate::util::display(&flag),
+            p.name(),
+            launch.permissions.name()
+        ));
+    }
     (command, preset, launch)
 }
 

@@ -15,7 +15,7 @@
 //! `.env` when there is one, to an untracked `.gitignore` that `fleet merge` refuses; fleet
 //! puts `.aider*` in the repository's `info/exclude` instead). `--no-pretty` prints plain
 //! lines (no padding to the terminal width, no rules), which the transcript reads.
-use super::{Launch, Permissions};
+use super::{Guarded, Launch, Permissions};
 
 /// Flags of every run, headless or not.
 const QUIET: &str = " --no-check-update --no-show-release-notes --no-analytics --no-gitignore";
@@ -27,6 +27,26 @@ fn flags(p: Permissions) -> &'static str {
         Permissions::Edit | Permissions::Full => "",
     }
 }
+
+/// Its flags that set what the agent may do (aider 0.86.2 `--help`; argparse also takes an
+/// unambiguous prefix, `--yes`): answering yes to everything, applying edits or not, and
+/// running a test or lint command of the user's choosing after each edit.
+pub(super) const GUARDED: Guarded = Guarded {
+    long: &[
+        "--yes-always",
+        "--dry-run",
+        "--no-dry-run",
+        "--test-cmd",
+        "--auto-test",
+        "--test",
+        "--lint-cmd",
+    ],
+    short: &[],
+    clusters: false,
+    abbreviations: true,
+    config: &[],
+    config_keys: &[],
+};
 
 pub(super) fn command(launch: &Launch, args: &str) -> String {
     let flags = flags(launch.permissions);
