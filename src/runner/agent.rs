@@ -23,20 +23,22 @@ pub(super) fn run_agent(
 ) -> std::result::Result<i32, End> {
     let prior = record.usage.unwrap_or_default();
     let session = record.session_id.clone();
+    let env = |k: &str| spec.env.get(k).cloned().or_else(|| std::env::var(k).ok());
     let mut usage = spec.format.map(|format| Usage {
         transcript: Transcript::new(format)
             .with_model(model_arg(&spec.launch.args))
-            .with_baseline(session, prior),
+            .with_baseline(session, prior)
+            .with_env(env),
         prices: &spec.prices,
         prior,
         record,
         path: &spec.record,
         saved: Instant::now(),
+        polled: Instant::now(),
     });
     let (code, stopped) = step_with(spec, command, Some(input), &[], out, usage.as_mut(), limits);
     let mut cli_error = None;
     if let Some(u) = usage.as_mut() {
-        let env = |k: &str| spec.env.get(k).cloned().or_else(|| std::env::var(k).ok());
         u.transcript.after_exit(env);
         u.save();
         cli_error = u.transcript.error.take();
@@ -80,10 +82,15 @@ pub(super) struct Usage<'a> {
     pub(super) record: &'a mut Record,
     pub(super) path: &'a Path,
     pub(super) saved: Instant,
+    /// When the CLI's logs were last read.
+    pub(super) polled: Instant,
 }
 
 /// How often a running agent's usage is written to its record.
 const SAVE_USAGE: Duration = Duration::from_secs(2);
+/// How often the logs a CLI writes beside its stream are read while it runs (a budget
+/// stops it within about this long of a model request that went over).
+const POLL_LOGS: Duration = Duration::from_millis(250);
 
 impl Usage<'_> {
     pub(super) fn text(&mut self, bytes: &[u8]) -> Vec<u8> {
@@ -93,6 +100,19 @@ impl Usage<'_> {
             self.save();
         }
         text
+    }
+
+    /// Read the CLI's logs for the usage so far (every [`POLL_LOGS`]); saved when it grew.
+    pub(super) fn poll(&mut self) {
+        if self.polled.elapsed() < POLL_LOGS {
+            return;
+        }
+        self.polled = Instant::now();
+        let before = self.transcript.usage;
+        self.transcript.poll();
+        if self.transcript.usage != before {
+            self.save();
+        }
     }
 
     /// This run's usage added to the earlier runs'.

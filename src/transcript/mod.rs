@@ -15,6 +15,7 @@ mod aider;
 mod claude;
 mod codex;
 mod gemini;
+mod live;
 
 /// Which event stream a command prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +81,8 @@ pub struct Transcript {
     /// The session this run resumes and what the agent had used before it: Codex reports
     /// usage summed over its whole thread, so a resumed run's share is the difference.
     baseline: Option<(String, Usage)>,
+    /// The CLI's logs beside its stream, read while it runs ([`Transcript::poll`]).
+    logs: live::Live,
 }
 
 /// Tool calls are summarised to one line of at most this many characters.
@@ -101,6 +104,7 @@ impl Transcript {
             text: String::new(),
             aider_error: None,
             baseline: None,
+            logs: live::Live::default(),
         }
     }
 
@@ -122,6 +126,8 @@ impl Transcript {
     /// stream never names its model: its session log has both (the refusals of this run,
     /// when it resumed the thread).
     pub fn after_exit(&mut self, env: impl Fn(&str) -> Option<String>) {
+        // What the logs say it spent, when its final usage event never came.
+        self.poll();
         let Some(thread) = self.session_id.clone() else {
             return;
         };

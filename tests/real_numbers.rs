@@ -1,0 +1,137 @@
+//! Honest numbers with the real agent CLIs (pinned, `FLEET_REAL_*`; each missing one is
+//! skipped with a line saying so) against the scripted model servers of tests/fake: a budget
+//! stops a model that keeps working within one request of the cap, a gemini agent commits
+//! with the identity only in the global gitconfig, and the spend a CLI reports is what the
+//! server sent.
+mod common;
+mod fake;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::Fleet;
+use fake::{gemini, openai, Server};
+
+/// PATH with the real CLI (`var`) first, or None after a skip line.
+fn real(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(p) if !p.is_empty() => {
+            let dir = Path::new(&p).parent().unwrap().display().to_string();
+            Some(format!(
+                "{dir}:{}",
+                std::env::var("PATH").unwrap_or_default()
+            ))
+        }
+        _ => {
+            eprintln!("SKIP: {var} not set (scripts/test.sh installs it)");
+            None
+        }
+    }
+}
+
+/// `{ K: "v", ... }` on one line of YAML.
+fn yaml_map(pairs: Vec<(String, String)>) -> String {
+    let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}: {v:?}")).collect();
+    format!("{{ {} }}", pairs.join(", "))
+}
+
+/// The gemini agent's `env:` for `server`, everything else going to a proxy that answers
+/// nothing (kept alive by the caller).
+fn gemini_env(f: &Fleet, server: &Server, trap: &Server) -> String {
+    let mut env = gemini::env(server);
+    env.push(("HTTPS_PROXY".into(), trap.url()));
+    env.push(("NO_PROXY".into(), "127.0.0.1,localhost".into()));
+    env.push(("TMPDIR".into(), f.tmp_dir().display().to_string()));
+    yaml_map(env)
+}
+
+/// The cost recorded in status --json.
+fn cost(a: &serde_json::Value) -> f64 {
+    a["usage"]["cost_usd"].as_f64().unwrap_or(0.0)
+}
+
+/// Codex whose model keeps running commands, each request taking a second as a real one
+/// does: priced at $10 per million input tokens, one request (about 100 tokens) is about
+/// $0.001; the cap of $0.0035 stops it after its fourth, not at the end of its work.
+#[test]
+fn a_budget_stops_codex_within_one_request() {
+    let Some(path) = real("FLEET_REAL_CODEX") else {
+        return;
+    };
+    let f = Fleet::new();
+    let slow = |t: openai::Turn| openai::Turn::Slow(Duration::from_secs(1), Box::new(t));
+    let api = openai::Responses::start(vec![slow(openai::Turn::exec("echo working >> work.txt"))]);
+    let dir = f.home.join(".codex");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        openai::codex_config_toml(&api.base_url()),
+    )
+    .unwrap();
+    f.manifest(&format!(
+        "agent: codex\nmax_cost_usd: 0.0035\nprices: {{ {}: {{ input: 10, output: 0 }} }}\n\
+         env: {{ OPENAI_API_KEY: sk-fake }}\nagents:\n  - name: cx\n    prompt: keep working\n",
+        openai::MODEL
+    ));
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    f.fleet(&["wait", "--timeout", "120"]).code(1);
+    let a = f.agent("cx");
+    let log = f.log("cx");
+    assert_eq!(a["state"], "failed", "{a}\n{log}");
+    assert_eq!(a["reason"], "budget", "{a}\n{log}");
+    let one = 110.0 * 10.0 / 1e6;
+    let spent = cost(&a);
+    assert!(spent > 0.0035, "it went over: {a}\n{log}");
+    assert!(
+        spent <= 0.0035 + one,
+        "at most one request over: {a}\n{log}"
+    );
+    // what the server answered is what was recorded (the requests it was stopped in
+    // included)
+    let sent: u64 = (0..api.calls()).map(|n| openai::usage_of(n).0).sum();
+    assert!(api.calls() <= 6, "{} requests\n{log}", api.calls());
+    assert!(
+        a["usage"]["input_tokens"].as_u64().unwrap() + 110 >= sent,
+        "{a} against {sent} sent\n{log}"
+    );
+}
+
+/// Gemini whose model keeps writing files, each answer a second late: its chat log's tokens
+/// stop it within one request of the cap ($10 per million input tokens: request n costs
+/// about $0.01 n).
+#[test]
+fn a_budget_stops_gemini_within_one_request() {
+    let Some(path) = real("FLEET_REAL_GEMINI") else {
+        return;
+    };
+    let f = Fleet::new();
+    gemini::settings(&f.home, 1);
+    let slow = |t| gemini::Turn::Slow(Duration::from_secs(1), Box::new(t));
+    let turns: Vec<_> = (1..=12)
+        .map(|n| slow(gemini::write_file(&format!("f{n}.txt"), "more\n")))
+        .collect();
+    let (server, script) = gemini::start(turns);
+    let trap = Server::start(|_| fake::Reply::Json(403, "{}".into()));
+    f.manifest(&format!(
+        "agent: gemini\nmax_cost_usd: 0.05\nprices: {{ {}: {{ input: 10, output: 0 }} }}\n\
+         agents:\n  - name: ge\n    prompt: keep working\n    args: [--model, {}]\n    env: {}\n",
+        gemini::MODEL,
+        gemini::MODEL,
+        gemini_env(&f, &server, &trap)
+    ));
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    f.fleet(&["wait", "--timeout", "120"]).code(1);
+    let a = f.agent("ge");
+    let log = f.log("ge");
+    assert_eq!(a["state"], "failed", "{a}\n{log}");
+    assert_eq!(a["reason"], "budget", "{a}\n{log}");
+    let spent = cost(&a);
+    // requests 1..=3 cost 0.0606; the fourth (0.04) would be the one over
+    let n = script.answered();
+    let request = |n: u64| gemini::usage(n).0 as f64 * 10.0 / 1e6;
+    assert!(spent > 0.05, "{a}\n{log}");
+    assert!(spent <= 0.05 + request(n), "{a}\n{log}");
+    assert!(n <= 4, "{n} requests: not stopped in time\n{log}");
+}
