@@ -81,7 +81,13 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     ));
     out.script("command", &spec.command);
 
-    let (state, code, reason) = run_steps(&spec, &mut record, &mut out);
+    let head = crate::git::commit_oid(&spec.worktree, "HEAD")
+        .ok()
+        .flatten();
+    let (state, code, mut reason) = run_steps(&spec, &mut record, &mut out);
+    if state == State::Done && reason.is_none() {
+        reason = left_uncommitted(&spec, head.as_deref(), &mut out);
+    }
     let finished = util::now();
     let took = util::duration(finished.saturating_sub(record.started_at.unwrap_or(finished)));
     // One exit code: the reason's when it names one (`verify failed (exit 1)`), else the
@@ -300,6 +306,26 @@ fn denied_without_change(
         )),
     ))
 }
+
+/// A run that ended `done` without a new commit, its changes left in the worktree, did not
+/// quite finish (gemini's commit may fail while its stream says the tool succeeded): the
+/// reason `uncommitted changes` (the state stays `done`), and what to do about them.
+fn left_uncommitted(spec: &Spec, head: Option<&str>, out: &mut Tee) -> Option<String> {
+    let now = crate::git::commit_oid(&spec.worktree, "HEAD")
+        .ok()
+        .flatten();
+    if now.as_deref() != head || !crate::git::is_dirty(&spec.worktree).unwrap_or(false) {
+        return None;
+    }
+    out.line(&format!(
+        "[fleet] {} made no commit and left uncommitted changes in its worktree: `fleet diff {0}` shows them; commit them there, or hand them back with `fleet continue {0} -m \"Commit your changes.\"`",
+        spec.agent
+    ));
+    Some(UNCOMMITTED.into())
+}
+
+/// The reason of a `done` agent that left its changes uncommitted.
+pub const UNCOMMITTED: &str = "uncommitted changes";
 
 /// After the agent: its exit code decides, then verify.
 fn finish_steps(spec: &Spec, code: i32, out: &mut Tee) -> (State, i32, Option<String>) {
