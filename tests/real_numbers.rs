@@ -135,3 +135,61 @@ fn a_budget_stops_gemini_within_one_request() {
     assert!(spent <= 0.05 + request(n), "{a}\n{log}");
     assert!(n <= 4, "{n} requests: not stopped in time\n{log}");
 }
+
+/// Writes `$HOME/.codex/config.toml` pointing codex at `api`.
+fn codex_config(f: &Fleet, api: &openai::Responses) {
+    let dir = f.home.join(".codex");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        openai::codex_config_toml(&api.base_url()),
+    )
+    .unwrap();
+}
+
+/// Codex gives up on a rate limit after its first request did work: fleet waits, then
+/// resumes the same thread with a note that it was interrupted (not the task afresh in a
+/// new one), and the usage is every attempt's: the first attempt's request included.
+#[test]
+fn a_rate_limit_restart_resumes_the_codex_session_and_keeps_every_attempts_tokens() {
+    let Some(path) = real("FLEET_REAL_CODEX") else {
+        return;
+    };
+    let f = Fleet::new();
+    // request 0 works, 1..=6 are the 429s codex tries (one and 5 retries), then the
+    // resumed run commits and ends
+    let mut turns = vec![openai::Turn::exec("echo one > one.txt")];
+    turns.extend(std::iter::repeat_n(openai::Turn::Status(429), 6));
+    turns.push(openai::Turn::exec("git add -A && git commit -q -m one"));
+    turns.push(openai::Turn::say("Committed one.txt."));
+    let api = openai::Responses::start(turns);
+    codex_config(&f, &api);
+    f.manifest(
+        "agent: codex\nretries: 1\nenv: { OPENAI_API_KEY: sk-fake }\nagents:\n  - name: cx\n    prompt: write one.txt and commit it\n",
+    );
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    f.fleet(&["wait", "--timeout", "200"]);
+    let a = f.agent("cx");
+    let log = f.log("cx");
+    assert_eq!(a["state"], "done", "{a}\n{log}");
+    assert_eq!(a["commits_ahead"], 1, "{a}\n{log}");
+    assert_eq!(api.calls(), 9, "{log}");
+    // one session: both attempts name the same thread
+    let session = a["session_id"].as_str().expect("a session").to_string();
+    assert_eq!(
+        log.matches(&format!("[codex] session {session}")).count(),
+        2,
+        "{log}"
+    );
+    // the resumed request carried the first attempt's work and the note
+    let last = api.bodies().pop().unwrap()["input"].to_string();
+    assert!(last.contains("echo one > one.txt"), "{last}");
+    assert!(last.contains("was interrupted"), "{last}");
+    assert!(!log.contains("no retries left"), "{log}");
+    // every attempt's tokens: requests 0, 7 and 8 answered with usage
+    let sent: u64 = [0, 7, 8].iter().map(|&n| openai::usage_of(n).0).sum();
+    let out: u64 = [0, 7, 8].iter().map(|&n| openai::usage_of(n).2).sum();
+    assert_eq!(a["usage"]["input_tokens"], sent, "{a}\n{log}");
+    assert_eq!(a["usage"]["output_tokens"], out, "{a}\n{log}");
+}
