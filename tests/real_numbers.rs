@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::Fleet;
-use fake::{gemini, openai, Server};
+use fake::{anthropic, gemini, openai, Server};
 
 /// PATH with the real CLI (`var`) first, or None after a skip line.
 fn real(var: &str) -> Option<String> {
@@ -192,4 +192,154 @@ fn a_rate_limit_restart_resumes_the_codex_session_and_keeps_every_attempts_token
     let out: u64 = [0, 7, 8].iter().map(|&n| openai::usage_of(n).2).sum();
     assert_eq!(a["usage"]["input_tokens"], sent, "{a}\n{log}");
     assert_eq!(a["usage"]["output_tokens"], out, "{a}\n{log}");
+}
+
+/// The deepest process running in `dir` (the CLI doing the work, below the shell and any
+/// wrapper or relaunching parent): (pid, its command line).
+fn cli_process(dir: &Path) -> Option<(u32, String)> {
+    let mut found: Vec<(u32, u32, String)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if std::fs::read_link(entry.path().join("cwd")).ok().as_deref() != Some(dir) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        let cmd = std::fs::read_to_string(entry.path().join("cmdline"))
+            .unwrap_or_default()
+            .replace('\0', " ");
+        found.push((pid, ppid, cmd));
+    }
+    let parents: Vec<u32> = found.iter().map(|f| f.1).collect();
+    found
+        .into_iter()
+        .filter(|(pid, _, cmd)| !parents.contains(pid) && !cmd.starts_with("sh "))
+        .map(|(pid, _, cmd)| (pid, cmd))
+        .next()
+}
+
+/// Sends SIGSEGV to the CLI of agent `name` once `ready` says its model is mid-request.
+fn crash(f: &Fleet, name: &str, ready: impl Fn() -> bool) -> String {
+    f.wait_for("the CLI's second request", 60, |_| ready());
+    let (pid, cmd) = cli_process(&f.worktree(name)).expect("the CLI's process");
+    // Twice: a Rust program's stack-overflow handler takes the first SIGSEGV that is not a
+    // fault in its guard page, puts the default action back and returns.
+    for _ in 0..2 {
+        std::process::Command::new("kill")
+            .args(["-SEGV", &pid.to_string()])
+            .status()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    cmd
+}
+
+/// Codex segfaults while its second request is under way: the reason names the signal and
+/// the stream's missing end, the first request's tokens (from its rollout log) are kept.
+#[test]
+fn a_codex_crash_is_named_and_its_spend_kept() {
+    let Some(path) = real("FLEET_REAL_CODEX") else {
+        return;
+    };
+    let f = Fleet::new();
+    let api = openai::Responses::start(vec![
+        openai::Turn::exec("echo one > one.txt"),
+        openai::Turn::Slow(Duration::from_secs(60), Box::new(openai::Turn::say("late"))),
+    ]);
+    codex_config(&f, &api);
+    f.manifest(
+        "agent: codex\nretries: 0\nenv: { OPENAI_API_KEY: sk-fake }\nagents:\n  - name: cx\n    prompt: write one.txt\n",
+    );
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    let cmd = crash(&f, "cx", || api.calls() >= 2);
+    f.fleet(&["wait", "--timeout", "60"]).code(1);
+    let a = f.agent("cx");
+    let log = f.log("cx");
+    assert_eq!(a["state"], "failed", "{a}\n{log}");
+    assert_eq!(
+        a["reason"], "killed by SIGSEGV: the stream ended without its final result event",
+        "{cmd}\n{a}\n{log}"
+    );
+    let (input, _, output, _) = openai::usage_of(0);
+    assert_eq!(a["usage"]["input_tokens"], input, "{a}\n{log}");
+    assert_eq!(a["usage"]["output_tokens"], output, "{a}\n{log}");
+}
+
+/// Gemini's child segfaults while its second request is under way; its relaunching parent
+/// exits 1: the stream's missing end says it died, the first request's tokens (from its chat
+/// log) are kept.
+#[test]
+fn a_gemini_crash_is_named_and_its_spend_kept() {
+    let Some(path) = real("FLEET_REAL_GEMINI") else {
+        return;
+    };
+    let f = Fleet::new();
+    gemini::settings(&f.home, 1);
+    let (server, script) = gemini::start(vec![
+        gemini::write_file("one.txt", "one\n"),
+        gemini::Turn::Slow(Duration::from_secs(60), Box::new(gemini::text("late"))),
+    ]);
+    let trap = Server::start(|_| fake::Reply::Json(403, "{}".into()));
+    f.manifest(&format!(
+        "agent: gemini\nretries: 0\nagents:\n  - name: ge\n    prompt: write one.txt\n    env: {}\n",
+        gemini_env(&f, &server, &trap)
+    ));
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    let cmd = crash(&f, "ge", || script.answered() >= 2);
+    f.fleet(&["wait", "--timeout", "60"]).code(1);
+    let a = f.agent("ge");
+    let log = f.log("ge");
+    assert_eq!(a["state"], "failed", "{a}\n{log}");
+    let reason = a["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.ends_with(": the stream ended without its final result event"),
+        "{cmd}\n{a}\n{log}"
+    );
+    let (input, output) = gemini::usage(1);
+    assert_eq!(a["usage"]["input_tokens"], input, "{a}\n{log}");
+    assert_eq!(a["usage"]["output_tokens"], output, "{a}\n{log}");
+}
+
+/// Claude segfaults while its second request is under way: the signal is named, and the
+/// first message's tokens (its stream's events so far) are kept.
+#[test]
+fn a_claude_crash_is_named_and_its_spend_kept() {
+    let Some(path) = real("FLEET_REAL_CLAUDE") else {
+        return;
+    };
+    let f = Fleet::new();
+    let api = anthropic::Anthropic::start(vec![
+        anthropic::Turn::write("one.txt", "one\n"),
+        anthropic::Turn::text("late").slow(Duration::from_secs(60)),
+    ]);
+    f.manifest(&format!(
+        "agent: claude\nretries: 0\nagents:\n  - name: cl\n    prompt: write one.txt\n    env: {}\n",
+        yaml_map(api.env(0))
+    ));
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    let cmd = crash(&f, "cl", || api.answered() >= 2);
+    f.fleet(&["wait", "--timeout", "60"]).code(1);
+    let a = f.agent("cl");
+    let log = f.log("cl");
+    assert_eq!(a["state"], "failed", "{a}\n{log}");
+    assert_eq!(
+        a["reason"], "killed by SIGSEGV: the stream ended without its final result event",
+        "{cmd}\n{a}\n{log}"
+    );
+    let sent = api.usage;
+    assert_eq!(a["usage"]["output_tokens"], sent.output, "{a}\n{log}");
+    assert!(
+        a["usage"]["input_tokens"].as_u64().unwrap_or(0) >= sent.input,
+        "{a}\n{log}"
+    );
 }

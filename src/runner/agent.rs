@@ -38,10 +38,25 @@ pub(super) fn run_agent(
     });
     let (code, stopped) = step_with(spec, command, Some(input), &[], out, usage.as_mut(), limits);
     let mut cli_error = None;
+    let mut cut_short = false;
     if let Some(u) = usage.as_mut() {
         u.transcript.after_exit(env);
         u.save();
         cli_error = u.transcript.error.take();
+        // A CLI that died (a crash; gemini's relaunching parent turns the signal into
+        // exit 1) ends its stream without the final event it always gives.
+        cut_short = code != 0
+            && stopped.is_none()
+            && u.transcript.session_id.is_some()
+            && !u.transcript.ended
+            && cli_error.is_none()
+            && spec.format.is_some_and(|f| f.has_final_event());
+        if cut_short {
+            out.line(&format!(
+                "[fleet] the CLI's stream ended without its final result event ({}): the usage is what its stream and logs showed before",
+                exit_words(code)
+            ));
+        }
         // A CLI that enforces the budget itself (claude --max-budget-usd) says so.
         let over = limits
             .max_cost_usd
@@ -58,9 +73,34 @@ pub(super) fn run_agent(
     }
     let zero_fails = spec.format.is_some_and(|f| f.exits_zero_on_error());
     if let Some(why) = cli_error.filter(|_| code != 0 || zero_fails) {
-        return Err((State::Failed, code, Some(format!("exit {code}: {why}"))));
+        return Err((
+            State::Failed,
+            code,
+            Some(format!("{}: {why}", exit_words(code))),
+        ));
+    }
+    if cut_short {
+        let why = format!("{}: {CUT_SHORT}", exit_words(code));
+        return Err((State::Failed, code, Some(why)));
     }
     Ok(code)
+}
+
+/// Why a run whose CLI died says so.
+const CUT_SHORT: &str = "the stream ended without its final result event";
+
+/// `exit 3`, or `killed by SIGSEGV` for a shell's 128+N of a signal that ends a process
+/// (SIGHUP to SIGTERM; above, 128+N is more likely an exit code, as gemini's 173 for an
+/// HTTP 429).
+pub(super) fn exit_words(code: i32) -> String {
+    const NAMES: [&str; 15] = [
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+        "PIPE", "ALRM", "TERM",
+    ];
+    match usize::try_from(code - 129).ok().and_then(|i| NAMES.get(i)) {
+        Some(name) => format!("killed by SIG{name}"),
+        None => format!("exit {code}"),
+    }
 }
 
 /// The model named in a CLI's arguments (`--model X`, `--model=X`, `-m X`), if any.
@@ -138,5 +178,19 @@ impl Usage<'_> {
         }
         let _ = state::write_json(self.path, &*self.record);
         self.saved = Instant::now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn signals_are_named_and_exit_codes_kept() {
+        assert_eq!(super::exit_words(139), "killed by SIGSEGV");
+        assert_eq!(super::exit_words(137), "killed by SIGKILL");
+        assert_eq!(super::exit_words(129), "killed by SIGHUP");
+        assert_eq!(super::exit_words(1), "exit 1");
+        assert_eq!(super::exit_words(128), "exit 128");
+        // gemini's 429: an exit code, not a signal
+        assert_eq!(super::exit_words(173), "exit 173");
     }
 }

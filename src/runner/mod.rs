@@ -24,7 +24,7 @@ mod rate_limit;
 mod step;
 mod tee;
 
-use agent::run_agent;
+use agent::{exit_words, run_agent};
 use rate_limit::{last_words, retry_after_rate_limit};
 pub use step::AGENT_SESSION_VARS;
 use step::{learn_identity, step, Limits};
@@ -191,7 +191,7 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
             Err(end) => return end,
         };
         if code != 0 {
-            return (State::Failed, code, Some(format!("exit {code}")));
+            return (State::Failed, code, Some(exit_words(code)));
         }
         if let Some(end) = denied_without_change(spec, record, &before, out) {
             return end;
@@ -359,7 +359,7 @@ pub const UNCOMMITTED: &str = "uncommitted changes";
 /// After the agent: its exit code decides, then verify.
 fn finish_steps(spec: &Spec, code: i32, out: &mut Tee) -> (State, i32, Option<String>) {
     if code != 0 {
-        return (State::Failed, code, Some(format!("exit {code}")));
+        return (State::Failed, code, Some(exit_words(code)));
     }
     if let Some(verify) = &spec.verify {
         out.script("verify", verify);

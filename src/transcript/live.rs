@@ -13,6 +13,10 @@
 //!   calls (the model router's) are not in the log: its final `result` counts those too.
 //!   A resumed session appends to the same file: the messages there before the run are not
 //!   this run's.
+//! - Claude Code (2.1.197) writes its session to
+//!   `$CLAUDE_CONFIG_DIR|~/.claude/projects/<cwd, / as ->/<session>.jsonl`: each `assistant`
+//!   entry has its message's final `usage` (the stream's events may carry only the usage at
+//!   the message's start, output 1). A resumed session's earlier messages are not this run's.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -46,16 +50,49 @@ impl Transcript {
             Format::GeminiStreamJson => home("GEMINI_CLI_HOME")
                 .or_else(|| home("HOME"))
                 .map(|h| h.join(".gemini")),
-            _ => None,
+            Format::ClaudeStreamJson => {
+                home("CLAUDE_CONFIG_DIR").or_else(|| home("HOME").map(|h| h.join(".claude")))
+            }
+            Format::AiderText => None,
         };
-        if self.format == Format::GeminiStreamJson {
-            if let Some((id, _)) = self.baseline.clone() {
-                if let Some(log) = self.find_log(&id) {
-                    self.logs.before = gemini_messages(&log).into_keys().collect();
-                }
+        if let Some((id, _)) = self.baseline.clone() {
+            if let Some(log) = self.find_log(&id) {
+                self.logs.before = match self.format {
+                    Format::GeminiStreamJson => gemini_messages(&log).into_keys().collect(),
+                    Format::ClaudeStreamJson => claude_messages(&log).into_keys().collect(),
+                    _ => BTreeSet::new(),
+                };
             }
         }
         self
+    }
+
+    /// Claude: the final usage of each message in its session log, over what its stream
+    /// said so far (by message id).
+    fn poll_claude(&mut self, id: &str) {
+        let Some(log) = self.log_of(id) else {
+            return;
+        };
+        for (msg, (input, output)) in claude_messages(&log) {
+            if self.logs.before.contains(&msg) {
+                continue;
+            }
+            match self.live.iter_mut().find(|(i, _, _)| *i == msg) {
+                Some(e) => *e = (msg, e.1.max(input), e.2.max(output)),
+                None => self.live.push((msg, input, output)),
+            }
+        }
+        self.usage.input_tokens = self.live.iter().map(|l| l.1).sum();
+        self.usage.output_tokens = self.live.iter().map(|l| l.2).sum();
+        self.usage.turns = self.live.len() as u64;
+    }
+
+    /// The log of session `id`, found once.
+    fn log_of(&mut self, id: &str) -> Option<PathBuf> {
+        if self.logs.log.is_none() {
+            self.logs.log = self.find_log(id);
+        }
+        self.logs.log.clone()
     }
 
     /// The usage the CLI's log shows so far, while its final usage event has not come (the
@@ -64,6 +101,12 @@ impl Transcript {
         let Some(id) = self.session_id.clone() else {
             return;
         };
+        if self.format == Format::ClaudeStreamJson {
+            if !self.ended {
+                self.poll_claude(&id);
+            }
+            return;
+        }
         let Some((input, cached, output, model)) = self.logged(&id) else {
             return;
         };
@@ -82,14 +125,7 @@ impl Transcript {
 
     /// This run's tokens in the log of session `id`.
     fn logged(&mut self, id: &str) -> Option<Logged> {
-        let log = match self.logs.log.clone() {
-            Some(l) => l,
-            None => {
-                let l = self.find_log(id)?;
-                self.logs.log = Some(l.clone());
-                l
-            }
-        };
+        let log = self.log_of(id)?;
         match self.format {
             Format::CodexJson => {
                 let (input, cached, output, model) = codex_totals(&log)?;
@@ -135,7 +171,8 @@ impl Transcript {
                 codex::find_file(&home.join("sessions"), &format!("-{id}.jsonl"), 4)
             }
             Format::GeminiStreamJson => gemini_log(&home.join("tmp"), id),
-            _ => None,
+            Format::ClaudeStreamJson => claude_log(&home.join("projects"), id),
+            Format::AiderText => None,
         }
     }
 }
@@ -195,6 +232,38 @@ fn gemini_log(tmp: &Path, id: &str) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// Claude's session log `<projects>/<project>/<id>.jsonl`.
+fn claude_log(projects: &Path, id: &str) -> Option<PathBuf> {
+    let name = format!("{id}.jsonl");
+    std::fs::read_dir(projects)
+        .ok()?
+        .flatten()
+        .map(|p| p.path().join(&name))
+        .find(|p| p.is_file())
+}
+
+/// The assistant messages of a claude session log, by message id: (input, output) of
+/// their last entry.
+fn claude_messages(log: &Path) -> BTreeMap<String, (u64, u64)> {
+    let mut found = BTreeMap::new();
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    for line in text.lines().filter(|l| l.contains("\"usage\"")) {
+        let Ok(e) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let m = &e["message"];
+        let (Some(id), u) = (m["id"].as_str(), &m["usage"]) else {
+            continue;
+        };
+        if e["type"] != "assistant" || !u.is_object() {
+            continue;
+        }
+        let output = u["output_tokens"].as_u64().unwrap_or(0);
+        found.insert(id.to_string(), (super::claude::input_tokens(u), output));
+    }
+    found
 }
 
 /// The model messages of a gemini chat log that carry tokens, by message id (the last

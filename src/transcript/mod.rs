@@ -33,6 +33,12 @@ pub enum Format {
 }
 
 impl Format {
+    /// The stream always ends with a final event (claude's `result`, codex's
+    /// `turn.completed`/`turn.failed`, gemini's `result`): one missing means the CLI died.
+    pub fn has_final_event(self) -> bool {
+        self != Format::AiderText
+    }
+
     /// The CLI exits 0 after an API error it gave up on (aider, rate-limited included): its
     /// own error, not its exit code, says it failed.
     pub fn exits_zero_on_error(self) -> bool {
