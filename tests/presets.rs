@@ -102,7 +102,7 @@ agents:
     assert_eq!(
         wt("ai", "aider.args"),
         format!(
-            "--yes-always\n--no-pretty\n--no-check-update\n--no-show-release-notes\n--no-analytics\n--no-gitignore\n--message-file\n{}\n",
+            "--yes-always\n--no-pretty\n--no-stream\n--no-check-update\n--no-show-release-notes\n--no-analytics\n--no-gitignore\n--message-file\n{}\n",
             task_file.display()
         )
     );
