@@ -209,6 +209,9 @@ impl Transcript {
             .ok()
             .filter(|v: &Value| v.is_object());
         let Some(event) = event else {
+            if self.format == Format::GeminiStreamJson {
+                self.gemini_plain(&String::from_utf8_lossy(raw));
+            }
             out.extend_from_slice(raw);
             out.push(b'\n');
             return;
