@@ -138,8 +138,23 @@ agents:
     f.fleet(&["validate"])
         .success()
         .stderr_has("warning:")
+        .stderr_has("the top-level max_cost_usd does not work")
+        .stderr_has("(fleet reads no cost from it)")
+        .stderr_has("the top-level verify_retries does not work")
+        .stderr_has("(for own)");
+    // An agent's own keys are its own warning.
+    f.manifest(
+        r#"agents:
+  - name: own
+    command: "cat > /dev/null"
+    max_cost_usd: 1
+    prompt: hi
+"#,
+    );
+    f.fleet(&["validate"])
+        .success()
         .stderr_has("agents[0] (own)")
-        .stderr_has("max_cost_usd (fleet reads no cost from it) and verify_retries");
+        .stderr_has("so max_cost_usd will not work (fleet reads no cost from it)");
     f.manifest(
         r#"agents:
   - name: own
@@ -263,4 +278,44 @@ fn a_continue_is_judged_by_its_own_refusals_not_the_earlier_runs() {
     assert_eq!(agent["state"], "done", "{agent}");
     // the conversation's refusals still add up
     assert_eq!(agent["denials"], 1, "{agent}");
+}
+
+/// `verify_retries` on aider (which cannot resume its conversation) does nothing: said,
+/// once for a top-level key however many agents it concerns.
+#[test]
+fn verify_retries_on_aider_is_warned_once_per_key() {
+    let f = Fleet::new();
+    f.manifest(
+        r#"agent: aider
+verify: "true"
+verify_retries: 2
+agents:
+  - name: a1
+    prompt: hi
+  - name: a2
+    prompt: hi
+  - name: cl
+    agent: claude
+    prompt: hi
+"#,
+    );
+    f.stub("claude", "#!/bin/sh\n");
+    let path = f.stub("aider", "#!/bin/sh\n");
+    let env = [("PATH", path.as_str())];
+    let run = f.fleet_at(&f.repo, &env, &["validate"]);
+    run.success()
+        .stderr_has("the top-level verify_retries does nothing for the aider agents")
+        .stderr_has("aider cannot resume its conversation")
+        .stderr_has("(for a1, a2)");
+    assert_eq!(
+        run.output().matches("verify_retries does nothing").count(),
+        1
+    );
+    f.manifest(
+        "agents:\n  - name: a1\n    agent: aider\n    verify: \"true\"\n    verify_retries: 1\n    prompt: hi\n",
+    );
+    f.fleet_at(&f.repo, &env, &["validate"])
+        .success()
+        .stderr_has("agents[0] (a1)")
+        .stderr_has("verify_retries does nothing");
 }

@@ -62,8 +62,9 @@ impl<'a> Agents<'a> {
             Some(p) => p.command(&launch, max_cost_usd),
             None => command,
         };
-        if preset.is_none() {
-            lost_to_command(&a, raw, max_cost_usd, at, &mut self.warnings);
+        match preset {
+            None => lost_to_command(&a, raw, at, &mut self.warnings),
+            Some(p) => lost_to_preset(&a, raw, p, at, &mut self.warnings),
         }
         let verify = a.verify.or_else(|| raw.verify.clone());
         let on_exit = a.on_exit.or_else(|| raw.on_exit.clone());
@@ -375,29 +376,79 @@ fn agent_command(
 }
 
 /// Warnings for an agent run by its own `command:` whose manifest asks for what only a
-/// preset gives (fleet reads no usage, cost or session from a plain command).
-fn lost_to_command(
+/// preset gives (fleet reads no usage, cost or session from a plain command): an agent's own
+/// key for that agent, a top-level key once.
+fn lost_to_command(a: &RawAgent, raw: &RawManifest, at: &str, warnings: &mut Vec<String>) {
+    let keys = [
+        (
+            "max_cost_usd",
+            "fleet reads no cost from it",
+            a.max_cost_usd.is_some(),
+            a.max_cost_usd.is_none() && raw.max_cost_usd.is_some(),
+        ),
+        (
+            "verify_retries",
+            "fleet cannot resume its conversation",
+            a.verify_retries.is_some_and(|n| n > 0),
+            a.verify_retries.is_none() && raw.verify_retries.is_some_and(|n| n > 0),
+        ),
+    ];
+    for (key, why, own, top) in keys {
+        if own {
+            warn_once(warnings, format!(
+                "{at}`command:` replaces the preset, so {key} will not work ({why}), nor `fleet continue`; use `agent:` with `args:` to keep them"
+            ));
+        } else if top {
+            let w = format!(
+                "the top-level {key} does not work for agents with their own `command:` ({why}); use `agent:` with `args:` for them"
+            );
+            warn_top(warnings, &w, &a.name);
+        }
+    }
+}
+
+/// A preset that cannot resume a conversation (aider) makes `verify_retries` do nothing:
+/// said for the agent's own key, once for a top-level one.
+fn lost_to_preset(
     a: &RawAgent,
     raw: &RawManifest,
-    max_cost_usd: Option<f64>,
+    preset: Preset,
     at: &str,
     warnings: &mut Vec<String>,
 ) {
-    let mut lost = Vec::new();
-    if max_cost_usd.is_some() {
-        lost.push("max_cost_usd (fleet reads no cost from it)");
-    }
-    if a.verify_retries
-        .or(raw.verify_retries)
-        .is_some_and(|n| n > 0)
-    {
-        lost.push("verify_retries (fleet cannot resume its conversation)");
-    }
-    if lost.is_empty() {
+    if preset.can_resume() {
         return;
     }
-    warnings.push(format!(
-        "{at}`command:` replaces the preset, so {} will not work, nor `fleet continue`; use `agent:` with `args:` to keep them",
-        lost.join(" and ")
-    ));
+    let why = format!(
+        "{} cannot resume its conversation, so a failed verify ends the agent failed",
+        preset.name()
+    );
+    if a.verify_retries.is_some_and(|n| n > 0) {
+        warn_once(warnings, format!("{at}verify_retries does nothing: {why}"));
+    } else if a.verify_retries.is_none() && raw.verify_retries.is_some_and(|n| n > 0) {
+        let w = format!(
+            "the top-level verify_retries does nothing for the {} agents: {why}",
+            preset.name()
+        );
+        warn_top(warnings, &w, &a.name);
+    }
+}
+
+/// Add a warning unless it is there already.
+fn warn_once(warnings: &mut Vec<String>, warning: String) {
+    if !warnings.contains(&warning) {
+        warnings.push(warning);
+    }
+}
+
+/// A top-level key's warning, said once for all the agents it concerns: `… (for a, b)`.
+fn warn_top(warnings: &mut Vec<String>, warning: &str, agent: &str) {
+    let head = format!("{warning} (for ");
+    match warnings.iter_mut().find(|w| w.starts_with(&head)) {
+        Some(w) => {
+            w.pop();
+            w.push_str(&format!(", {agent})"));
+        }
+        None => warnings.push(format!("{head}{agent})")),
+    }
 }

@@ -51,7 +51,9 @@ impl Format {
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
-    /// Only where the CLI reports a cost (Claude Code does, Codex does not).
+    /// Only where the CLI reports a cost (Claude Code does, Codex does not); written rounded
+    /// to six decimals.
+    #[serde(serialize_with = "crate::prices::serialize_usd")]
     pub cost_usd: Option<f64>,
     pub turns: u64,
     /// Actions the CLI refused for want of permission (a denied edit, a sandbox refusal).
