@@ -332,4 +332,65 @@ mod tests {
         t.poll();
         assert_eq!((t.usage.input_tokens, t.usage.output_tokens), (203, 40));
     }
+
+    /// Gemini died mid-run (tests/fixtures/real/gemini-crash-chat-log.jsonl, its chat log
+    /// then): the model message written twice counts once, the stream's missing `result`
+    /// made up for; a resumed session's earlier messages are not the new run's.
+    #[test]
+    fn gemini_spend_is_read_from_its_chat_log() {
+        let home = tempfile::tempdir().unwrap();
+        let chats = home.path().join(".gemini/tmp/ge/chats");
+        std::fs::create_dir_all(&chats).unwrap();
+        let id = "37bffcc5-6f9c-4c2c-b8d2-32312df263ac";
+        std::fs::write(
+            chats.join("session-2026-12-07T19-30-37bffcc5.jsonl"),
+            include_str!("../../tests/fixtures/real/gemini-crash-chat-log.jsonl"),
+        )
+        .unwrap();
+        let init = format!("{{\"type\":\"init\",\"session_id\":\"{id}\",\"model\":\"auto\"}}\n");
+        let mut t = Transcript::new(Format::GeminiStreamJson).with_env(env(home.path()));
+        t.feed(init.as_bytes());
+        t.poll();
+        assert_eq!((t.usage.input_tokens, t.usage.output_tokens), (1011, 107));
+        // the log names the model the CLI asked for
+        assert!(t.model.is_some());
+        let mut t = Transcript::new(Format::GeminiStreamJson)
+            .with_baseline(Some(id.into()), Usage::default())
+            .with_env(env(home.path()));
+        t.feed(init.as_bytes());
+        t.poll();
+        assert_eq!((t.usage.input_tokens, t.usage.output_tokens), (0, 0));
+        // another session's log is not this one's
+        let mut t = Transcript::new(Format::GeminiStreamJson).with_env(env(home.path()));
+        t.feed(init.replace("37bffcc5-6f9c", "37bffcc5-0000").as_bytes());
+        t.poll();
+        assert_eq!(t.usage.input_tokens, 0);
+    }
+
+    /// Claude died mid-run: its stream had only the first message's start (output 1), its
+    /// session log (tests/fixtures/real/claude-crash-session-log.jsonl) the message's
+    /// final usage.
+    #[test]
+    fn claude_spend_is_read_from_its_session_log() {
+        let home = tempfile::tempdir().unwrap();
+        let project = home.path().join(".claude/projects/-tmp-repo-worktrees-cl");
+        std::fs::create_dir_all(&project).unwrap();
+        let id = "052fd7fc-0070-4ecf-884c-436533e78f22";
+        std::fs::write(
+            project.join(format!("{id}.jsonl")),
+            include_str!("../../tests/fixtures/real/claude-crash-session-log.jsonl"),
+        )
+        .unwrap();
+        let mut t = Transcript::new(Format::ClaudeStreamJson).with_env(env(home.path()));
+        t.feed(
+            format!("{{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"{id}\"}}\n")
+                .as_bytes(),
+        );
+        t.poll();
+        assert_eq!(
+            (t.usage.input_tokens, t.usage.output_tokens),
+            (1231 + 2001 + 3001, 457)
+        );
+        assert_eq!(t.usage.turns, 1);
+    }
 }
