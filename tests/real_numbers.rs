@@ -343,3 +343,80 @@ fn a_claude_crash_is_named_and_its_spend_kept() {
         "{a}\n{log}"
     );
 }
+
+/// Claude whose model keeps writing files: its own `--max-budget-usd` (fleet passes the cap)
+/// stops it within one request.
+#[test]
+fn a_budget_stops_claude_within_one_request() {
+    let Some(path) = real("FLEET_REAL_CLAUDE") else {
+        return;
+    };
+    let f = Fleet::new();
+    let turns = (1..=10)
+        .map(|n| anthropic::Turn::write(&format!("f{n}.txt"), "more\n"))
+        .collect();
+    let api = anthropic::Anthropic::start(turns);
+    f.manifest(&format!(
+        "agent: claude\nmax_cost_usd: 0.05\nagents:\n  - name: cl\n    prompt: keep working\n    env: {}\n",
+        yaml_map(api.env(0))
+    ));
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    f.fleet(&["wait", "--timeout", "120"]).code(1);
+    let a = f.agent("cl");
+    let log = f.log("cl");
+    assert_eq!(a["state"], "failed", "{a}\n{log}");
+    assert_eq!(a["reason"], "budget", "{a}\n{log}");
+    let spent = cost(&a);
+    let turns = a["usage"]["turns"].as_u64().unwrap_or(1).max(1);
+    let one = spent / turns as f64;
+    assert!(spent > 0.05, "{a}\n{log}");
+    assert!(spent <= 0.05 + one + 1e-9, "{a}\n{log}");
+    assert!(
+        api.answered() < 10,
+        "not stopped: {}\n{log}",
+        api.answered()
+    );
+}
+
+/// Aider whose tests keep failing, so it keeps asking the model for fixes: each reply's
+/// `Cost:` line (the API's usage with `--no-stream`) stops it within one request.
+#[test]
+fn a_budget_stops_aider_within_one_request() {
+    use fake::openai_chat::{self, Script, Turn};
+    let Some(path) = real("FLEET_REAL_AIDER") else {
+        return;
+    };
+    let f = Fleet::new();
+    let server = Script::new(vec![Turn::Text(openai_chat::whole_file(
+        "hello.txt",
+        "hello",
+    ))])
+    .serve();
+    let meta = f.root.join("model-metadata.json");
+    std::fs::write(
+        &meta,
+        r#"{"openai/fake": {"max_tokens": 4096, "max_input_tokens": 128000,
+ "max_output_tokens": 4096, "input_cost_per_token": 0.000003,
+ "output_cost_per_token": 0.000015, "litellm_provider": "openai", "mode": "chat"}}"#,
+    )
+    .unwrap();
+    f.manifest(&format!(
+        "agent: aider\nmax_cost_usd: 0.003\nagents:\n  - name: ai\n    prompt: write hello.txt\n    args: [--model, openai/fake, --openai-api-base, \"{}/v1\", --openai-api-key, sk-fake, --model-metadata-file, \"{}\", --auto-test, --test-cmd, \"sleep 1; false\"]\n    env: {{ LITELLM_LOCAL_MODEL_COST_MAP: \"True\" }}\n",
+        server.url(),
+        meta.display()
+    ));
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    f.fleet(&["wait", "--timeout", "120"]).code(1);
+    let a = f.agent("ai");
+    let log = f.log("ai");
+    assert_eq!(a["state"], "failed", "{a}\n{log}");
+    assert_eq!(a["reason"], "budget", "{a}\n{log}");
+    let one = (513.0 * 3.0 + 53.0 * 15.0) / 1e6;
+    let spent = cost(&a);
+    assert!(spent > 0.003, "{a}\n{log}");
+    assert!(spent <= 0.003 + one + 0.0001, "{a}\n{log}");
+    let asked = openai_chat::chat_requests(&server).len();
+    assert!(asked <= 3, "{asked} requests\n{log}");
+}
