@@ -69,6 +69,10 @@ pub enum Command {
     /// The manifest's agent names, one a line, for the completion scripts (internal)
     #[command(name = "_agents", hide = true)]
     Agents,
+    /// On a host: its repository made ready and the manifest slice on stdin written, by
+    /// the fleet that placed agents there (internal)
+    #[command(name = "_receive", hide = true)]
+    Receive(ReceiveArgs),
 }
 
 #[derive(Debug, Args)]
@@ -234,9 +238,12 @@ pub struct MergeArgs {
 pub struct ConflictsArgs {
     /// Agents to compare (default: all)
     pub names: Vec<String>,
-    /// Print one JSON object (its shape is in `fleet man`, CONFLICTS JSON)
+    /// Print one JSON object (its shape is in `fleet man`, CONFLICTS JSON; every pair)
     #[arg(long)]
     pub json: bool,
+    /// List every pair, the clean ones too (default: only those that conflict)
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +256,12 @@ pub struct DownArgs {
     /// With --rm-worktrees: remove worktrees even with uncommitted changes
     #[arg(long, requires = "rm_worktrees")]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReceiveArgs {
+    /// The repository's directory on this host (`hosts.NAME.dir`)
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

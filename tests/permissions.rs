@@ -138,23 +138,8 @@ agents:
     f.fleet(&["validate"])
         .success()
         .stderr_has("warning:")
-        .stderr_has("the top-level max_cost_usd does not work")
-        .stderr_has("(fleet reads no cost from it)")
-        .stderr_has("the top-level verify_retries does not work")
-        .stderr_has("(for own)");
-    // An agent's own keys are its own warning.
-    f.manifest(
-        r#"agents:
-  - name: own
-    command: "cat > /dev/null"
-    max_cost_usd: 1
-    prompt: hi
-"#,
-    );
-    f.fleet(&["validate"])
-        .success()
-        .stderr_has("agents[0] (own)")
-        .stderr_has("so max_cost_usd will not work (fleet reads no cost from it)");
+        .stderr_has("the top-level max_cost_usd (fleet reads no cost from it) and verify_retries")
+        .stderr_has("will not work for agent own");
     f.manifest(
         r#"agents:
   - name: own

@@ -149,7 +149,7 @@ fn hosts(r: &mut Report, plan: &Plan) {
 fn sessions(r: &mut Report, plan: &Plan) -> Result<()> {
     let all = tmux::sessions()?;
     let mut found = foreign_sessions(r, plan, &all);
-    let owned = crate::launch::owned(plan, &all);
+    let owned = crate::view::owned(plan, &all);
     found |= lost_agents(r, plan, &owned);
     found |= stuck_queue(r, plan, &owned);
     if !found {

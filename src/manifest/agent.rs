@@ -28,6 +28,9 @@ pub(super) struct Agents<'a> {
     pub(super) agents: Vec<Agent>,
     /// What is allowed but probably not meant.
     pub(super) warnings: Vec<String>,
+    /// Top-level keys lost to agents' own `command:`: the keys as said, the agents (one
+    /// warning for them all, from [`Agents::finish`]).
+    top_lost: Vec<(String, Vec<String>)>,
 }
 
 impl<'a> Agents<'a> {
@@ -41,6 +44,20 @@ impl<'a> Agents<'a> {
             log_ats: Vec::new(),
             agents: Vec::new(),
             warnings: Vec::new(),
+            top_lost: Vec::new(),
+        }
+    }
+
+    /// The warnings about top-level keys lost to agents' own `command:`, one per set of
+    /// keys naming every such agent (not one identical line per agent).
+    pub(super) fn finish(&mut self) {
+        for (lost, names) in std::mem::take(&mut self.top_lost) {
+            self.warnings.push(format!(
+                "the top-level {lost} will not work for {} {}, which {} (it replaces the preset), nor `fleet continue`; use `agent:` with `args:` to keep them",
+                if names.len() == 1 { "agent" } else { "agents" },
+                names.join(", "),
+                if names.len() == 1 { "runs its own `command:`" } else { "run their own `command:`" },
+            ));
         }
     }
 
@@ -62,9 +79,21 @@ impl<'a> Agents<'a> {
             Some(p) => p.command(&launch, max_cost_usd),
             None => command,
         };
-        match preset {
-            None => lost_to_command(&a, raw, at, &mut self.warnings),
-            Some(p) => lost_to_preset(&a, raw, p, at, &mut self.warnings),
+        if let Some(p) = preset {
+            lost_to_preset(&a, raw, p, at, &mut self.warnings);
+        } else {
+            let own = a.max_cost_usd.is_some() || a.verify_retries.is_some();
+            let lost = lost_to_command(&a, raw, max_cost_usd);
+            if own && !lost.is_empty() {
+                self.warnings.push(format!(
+                    "{at}`command:` replaces the preset, so {lost} will not work, nor `fleet continue`; use `agent:` with `args:` to keep them"
+                ));
+            } else if !lost.is_empty() {
+                match self.top_lost.iter_mut().find(|(l, _)| *l == lost) {
+                    Some((_, names)) => names.push(a.name.clone()),
+                    None => self.top_lost.push((lost, vec![a.name.clone()])),
+                }
+            }
         }
         let verify = a.verify.or_else(|| raw.verify.clone());
         let on_exit = a.on_exit.or_else(|| raw.on_exit.clone());
@@ -375,36 +404,20 @@ fn agent_command(
     (command, preset, launch)
 }
 
-/// Warnings for an agent run by its own `command:` whose manifest asks for what only a
-/// preset gives (fleet reads no usage, cost or session from a plain command): an agent's own
-/// key for that agent, a top-level key once.
-fn lost_to_command(a: &RawAgent, raw: &RawManifest, at: &str, warnings: &mut Vec<String>) {
-    let keys = [
-        (
-            "max_cost_usd",
-            "fleet reads no cost from it",
-            a.max_cost_usd.is_some(),
-            a.max_cost_usd.is_none() && raw.max_cost_usd.is_some(),
-        ),
-        (
-            "verify_retries",
-            "fleet cannot resume its conversation",
-            a.verify_retries.is_some_and(|n| n > 0),
-            a.verify_retries.is_none() && raw.verify_retries.is_some_and(|n| n > 0),
-        ),
-    ];
-    for (key, why, own, top) in keys {
-        if own {
-            warn_once(warnings, format!(
-                "{at}`command:` replaces the preset, so {key} will not work ({why}), nor `fleet continue`; use `agent:` with `args:` to keep them"
-            ));
-        } else if top {
-            let w = format!(
-                "the top-level {key} does not work for agents with their own `command:` ({why}); use `agent:` with `args:` for them"
-            );
-            warn_top(warnings, &w, &a.name);
-        }
+/// What an agent run by its own `command:` loses of what its manifest asks for, as said
+/// in a warning (only a preset gives usage, cost or a session); empty when nothing.
+fn lost_to_command(a: &RawAgent, raw: &RawManifest, max_cost_usd: Option<f64>) -> String {
+    let mut lost = Vec::new();
+    if max_cost_usd.is_some() {
+        lost.push("max_cost_usd (fleet reads no cost from it)");
     }
+    if a.verify_retries
+        .or(raw.verify_retries)
+        .is_some_and(|n| n > 0)
+    {
+        lost.push("verify_retries (fleet cannot resume its conversation)");
+    }
+    lost.join(" and ")
 }
 
 /// A preset that cannot resume a conversation (aider) makes `verify_retries` do nothing:

@@ -12,8 +12,8 @@ use crate::cli::StatusArgs;
 use crate::git::Stats;
 use crate::hosts::asker::{Board, Heard};
 use crate::launch::fleet_command;
-use crate::launch::view::{collect, last_line_but, owned, Detail, View};
 use crate::manifest::Plan;
+use crate::view::{collect, last_line_but, owned, Detail, View};
 use crate::{tmux, util};
 
 mod hosts;
@@ -276,7 +276,13 @@ fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
     // The terminal echoed `^C` on the line under the frame: the prompt goes below it.
     println!("{SHOW_CURSOR}");
     let _ = std::io::stdout().flush();
-    Ok(0)
+    // Ended by Ctrl-C (or SIGTERM, SIGHUP): 130, as every fleet command stopped so (the
+    // monitor's own pane ends only when its session goes).
+    Ok(if util::interrupted() && !args.monitor {
+        130
+    } else {
+        0
+    })
 }
 
 /// The board asking the hosts of `plan` (none without hosts), started again when the
