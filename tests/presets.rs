@@ -270,7 +270,7 @@ fn claude_stream_json_becomes_a_transcript_and_usage() {
         serde_json::json!({
             "input_tokens": 15 + 2450 + 39970,
             "output_tokens": 190,
-            "cost_usd": 0.0412375,
+            "cost_usd": 0.041238,
             "turns": 5
         })
     );
