@@ -139,7 +139,7 @@ agents:
         .success()
         .stderr_has("warning:")
         .stderr_has("the top-level max_cost_usd (fleet reads no cost from it) and verify_retries")
-        .stderr_has("will not work for agent own");
+        .stderr_has("for agent own, which runs its own `command:`");
     f.manifest(
         r#"agents:
   - name: own
