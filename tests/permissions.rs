@@ -319,3 +319,43 @@ fn args_that_set_permissions_are_refused_naming_the_flag() {
     f.fleet_at(&f.repo, &[("PATH", &path)], &["validate"])
         .success();
 }
+
+/// `verify_retries` on aider (which cannot resume its conversation) does nothing: said,
+/// once for a top-level key however many agents it concerns.
+#[test]
+fn verify_retries_on_aider_is_warned_once_per_key() {
+    let f = Fleet::new();
+    f.manifest(
+        r#"agent: aider
+verify: "true"
+verify_retries: 2
+agents:
+  - name: a1
+    prompt: hi
+  - name: a2
+    prompt: hi
+  - name: cl
+    agent: claude
+    prompt: hi
+"#,
+    );
+    f.stub("claude", "#!/bin/sh\n");
+    let path = f.stub("aider", "#!/bin/sh\n");
+    let env = [("PATH", path.as_str())];
+    let run = f.fleet_at(&f.repo, &env, &["validate"]);
+    run.success()
+        .stderr_has("the top-level verify_retries does nothing for the aider agents")
+        .stderr_has("aider cannot resume its conversation")
+        .stderr_has("(for a1, a2)");
+    assert_eq!(
+        run.output().matches("verify_retries does nothing").count(),
+        1
+    );
+    f.manifest(
+        "agents:\n  - name: a1\n    agent: aider\n    verify: \"true\"\n    verify_retries: 1\n    prompt: hi\n",
+    );
+    f.fleet_at(&f.repo, &env, &["validate"])
+        .success()
+        .stderr_has("agents[0] (a1)")
+        .stderr_has("verify_retries does nothing");
+}

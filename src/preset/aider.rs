@@ -14,7 +14,9 @@
 //! analytics opt-in (it would accept both), and `.gitignore` edits (it would add `.aider*`, and
 //! `.env` when there is one, to an untracked `.gitignore` that `fleet merge` refuses; fleet
 //! puts `.aider*` in the repository's `info/exclude` instead). `--no-pretty` prints plain
-//! lines (no padding to the terminal width, no rules), which the transcript reads.
+//! lines (no padding to the terminal width, no rules), which the transcript reads;
+//! `--no-stream` makes its `Tokens:` line the API's own usage (streamed, aider counts the
+//! tokens itself: 2.8k sent against the 513 the server said), so its budget uses that figure.
 use super::{Guarded, Launch, Permissions};
 
 /// Flags of every run, headless or not.
@@ -56,7 +58,7 @@ pub(super) fn command(launch: &Launch, args: &str) -> String {
         format!(r#"aider{QUIET}{flags}{args} --read "$FLEET_TASK""#)
     } else {
         format!(
-            r#"aider --yes-always --no-pretty{QUIET}{flags}{args} --message-file "$FLEET_TASK""#
+            r#"aider --yes-always --no-pretty --no-stream{QUIET}{flags}{args} --message-file "$FLEET_TASK""#
         )
     }
 }
@@ -87,7 +89,7 @@ mod tests {
         let edit = command(&at(Permissions::Edit, false), " --model x");
         assert_eq!(
             edit,
-            r#"aider --yes-always --no-pretty --no-check-update --no-show-release-notes --no-analytics --no-gitignore --model x --message-file "$FLEET_TASK""#
+            r#"aider --yes-always --no-pretty --no-stream --no-check-update --no-show-release-notes --no-analytics --no-gitignore --model x --message-file "$FLEET_TASK""#
         );
         assert_eq!(
             command(&at(Permissions::Full, false), ""),

@@ -166,6 +166,12 @@ impl Preset {
         guarded.find(args)
     }
 
+    /// Can fleet resume this CLI's conversation (a verify retry, `fleet continue`, a
+    /// rate-limit restart)?
+    pub fn can_resume(self) -> bool {
+        self.resume_command("s", &Launch::default(), None).is_some()
+    }
+
     /// What `permissions` lets this CLI do, in a few words (`validate` prints it).
     pub fn allows(self, permissions: Permissions) -> &'static str {
         match self {

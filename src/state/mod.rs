@@ -57,7 +57,12 @@ impl State {
     /// The state as people read it: `done`, or a failure with its reason, `failed (exit 3)`.
     pub fn label(self, reason: Option<&str>) -> String {
         match reason {
-            Some(r) if matches!(self, State::Failed | State::Damaged | State::Blocked) => {
+            Some(r)
+                if matches!(
+                    self,
+                    State::Failed | State::Damaged | State::Blocked | State::Done
+                ) =>
+            {
                 self.with_reason(r)
             }
             _ => self.to_string(),

@@ -106,10 +106,13 @@ fn worktree_refusals(plan: &Plan, agent: &Agent, args: &Options) -> Result<Vec<S
     };
     let dirty = git::changes(&agent.worktree, true)?;
     if !dirty.is_empty() {
+        let fleet = crate::launch::fleet_command(plan);
+        let wt = crate::util::shell_quote(&agent.worktree.display().to_string());
         refusals.push(format!(
-            "its worktree {} has uncommitted changes ({}): commit or discard them there first",
+            "its worktree {} has uncommitted changes ({}): `{fleet} diff {name}` shows them; commit them there (`git -C {wt} add -A && git -C {wt} commit`), hand them back to the agent (`{fleet} continue {name} -m \"Commit your changes.\"`), or discard them",
             agent.worktree.display(),
-            some_files(&dirty)
+            some_files(&dirty),
+            name = agent.name,
         ));
     }
     // The agent may have committed elsewhere than on its branch: merging the branch

@@ -32,7 +32,7 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "usage": r.and_then(|r| r.usage).map(|u| json!({
                     "input_tokens": u.input_tokens,
                     "output_tokens": u.output_tokens,
-                    "cost_usd": u.cost_usd,
+                    "cost_usd": u.cost_usd.map(crate::prices::round_usd),
                     "turns": u.turns,
                 })),
                 "session_id": r.and_then(|r| r.session_id.clone()),
