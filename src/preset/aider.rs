@@ -31,18 +31,11 @@ fn flags(p: Permissions) -> &'static str {
 }
 
 /// Its flags that set what the agent may do (aider 0.86.2 `--help`; argparse also takes an
-/// unambiguous prefix, `--yes`): answering yes to everything, applying edits or not, and
-/// running a test or lint command of the user's choosing after each edit.
+/// unambiguous prefix, `--yes`): answering yes to everything, and applying edits or not.
 pub(super) const GUARDED: Guarded = Guarded {
-    long: &[
-        "--yes-always",
-        "--dry-run",
-        "--no-dry-run",
-        "--test-cmd",
-        "--auto-test",
-        "--test",
-        "--lint-cmd",
-    ],
+    // `--test-cmd`, `--auto-test` and `--lint-cmd` run a command the user wrote, never one
+    // the model chose (as claude's allowed verify command): they stay the user's to pass.
+    long: &["--yes-always", "--dry-run", "--no-dry-run"],
     short: &[],
     clusters: false,
     abbreviations: true,
