@@ -74,12 +74,8 @@ fn built(f: &Fleet) {
     let a = f.agent("build");
     assert_eq!(a["state"], "done", "{a}\n{}", f.log("build"));
     assert_eq!(a["sandbox"], true);
-    assert_eq!(
-        f.git(&["show", "fleet/build:test-output.txt"]),
-        "PASS",
-        "{}",
-        f.log("build")
-    );
+    let shown = f.try_git_in(&f.repo, &["show", "fleet/build:test-output.txt"]);
+    assert_eq!(shown.stdout.trim(), "PASS", "{}", f.log("build"));
     assert_eq!(
         f.git(&["log", "-1", "--format=%s", "fleet/build"]),
         "build and test"
@@ -195,4 +191,47 @@ fn gemini_in_its_box_builds_tests_commits_and_cannot_escape() {
     up_and_wait(&f, &gemini_cli);
     built(&f);
     contained(&f, &mut targets);
+}
+
+/// Codex at `edit` and `read-only` in fleet's box: codex starts its own sandbox inside it
+/// (nested); the edit agent builds, tests and commits, the read-only one changes nothing.
+#[test]
+fn codex_below_full_keeps_its_own_sandbox_inside_the_box() {
+    use fake::openai::{codex_config, Responses, Turn};
+    let Some(codex) = real("FLEET_REAL_CODEX") else {
+        return;
+    };
+    // HOME not under the box's /tmp, as a user's is not (codex sets up no sandbox of its
+    // own with its home under the temp dir).
+    let f = Fleet::new_in(Path::new("/var/tmp"));
+    project(&f);
+    let build = Responses::start(vec![
+        Turn::exec(BUILD),
+        Turn::say("Built, tested, committed."),
+    ]);
+    let ro = Responses::start(vec![
+        Turn::exec("echo changed > ro.txt"),
+        Turn::say("Tried."),
+    ]);
+    let args = |api: &Responses| {
+        let mut args = Vec::new();
+        for c in codex_config(&api.base_url()) {
+            args.push("-c".to_string());
+            args.push(c);
+        }
+        serde_json::to_string(&args).unwrap()
+    };
+    f.manifest(&format!(
+        "agent: codex\nsandbox: true\nnetwork: all\nenv: {{ OPENAI_API_KEY: sk-fake }}\nagents:\n  - name: build\n    prompt: build it\n    args: {}\n  - name: ro\n    permissions: read-only\n    prompt: try\n    args: {}\n",
+        args(&build),
+        args(&ro)
+    ));
+    up_and_wait(&f, &codex);
+    built(&f);
+    assert!(
+        f.log("ro").contains("echo changed > ro.txt"),
+        "{}",
+        f.log("ro")
+    );
+    assert!(!f.worktree("ro").join("ro.txt").exists(), "{}", f.log("ro"));
 }
