@@ -67,7 +67,9 @@ pub fn writes(cli: Option<Preset>, name: &str) -> Vec<String> {
                 Ok(rest) => format!("~/{}", rest.display()),
                 Err(_) => state.dir.display().to_string(),
             };
-            writes.push(format!("{shown} (its sessions and credentials; its settings read-only)"));
+            writes.push(format!(
+                "{shown} (its sessions and credentials; its settings read-only)"
+            ));
         }
     }
     writes
