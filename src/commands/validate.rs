@@ -3,7 +3,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::launch::preflight::{find_program, missing_programs, program_of};
+use crate::launch::preflight::{find_program, missing_programs, program_of, unboxable};
 use crate::manifest::{Agent, Plan, Task};
 use crate::util::{display, display_path};
 use crate::{git, tmux, usage};
@@ -16,7 +16,8 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
     let tmux_v = tmux::version()?;
     let git_v = git::version()?;
     let missing = missing_programs(&agents);
-    if missing.is_empty() {
+    let unboxable = unboxable(&agents);
+    if missing.is_empty() && unboxable.is_empty() {
         println!("{} is valid", display_path(&plan.manifest));
     } else {
         println!("{}", display_path(&plan.manifest));
@@ -38,6 +39,13 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
     };
     plan.warnings.iter().for_each(|w| warn(w));
     template_tasks(&plan).iter().for_each(|w| warn(w));
+    if !unboxable.is_empty() {
+        return usage(format!(
+            "{}: nothing can start sandboxed here:\n  {}",
+            plan.manifest.display(),
+            unboxable.join("\n  ")
+        ));
+    }
     if !missing.is_empty() {
         let (n, s) = (missing.len(), if missing.len() == 1 { "" } else { "s" });
         return usage(format!(
@@ -103,7 +111,13 @@ fn print_agent(a: &Agent, with_hosts: bool) {
         };
         println!("  agent:    {} ({mode})", p.name());
         let level = a.launch.permissions;
-        println!("  permissions: {} — {}", level.name(), p.allows(level));
+        if a.sandbox && level == crate::preset::Permissions::Full {
+            println!(
+                "  permissions: full — anything inside its box, without asking (the CLI's own bypass mode)"
+            );
+        } else {
+            println!("  permissions: {} — {}", level.name(), p.allows(level));
+        }
         if !a.launch.args.is_empty() {
             println!("  args:     {}", display(&format!("{:?}", a.launch.args)));
         }
@@ -112,6 +126,7 @@ fn print_agent(a: &Agent, with_hosts: bool) {
     }
     println!("  command:  {}", indent(&a.command));
     print_program(a);
+    print_sandbox(a);
     for (k, v) in &a.env {
         println!("  env:      {}={}", display(k), display(v));
     }
@@ -121,6 +136,26 @@ fn print_agent(a: &Agent, with_hosts: bool) {
     if let Some(v) = &a.on_exit {
         println!("  on_exit:  {}", indent(v));
     }
+}
+
+/// Whether the agent runs in a box, and what it may write there.
+fn print_sandbox(a: &Agent) {
+    if !a.sandbox {
+        println!(
+            "  sandbox:  no (its commands run with all of your rights; `sandbox: true` boxes it)"
+        );
+        return;
+    }
+    let works = match crate::sandbox::works() {
+        Ok(()) => String::new(),
+        Err(m) => format!(" — cannot start here: {}", m.explain()),
+    };
+    println!(
+        "  sandbox:  yes (bubblewrap; network: {}){works}",
+        a.network.name()
+    );
+    let writes = crate::sandbox::writes(a.preset, &a.name);
+    println!("  writes:   {}", display(&writes.join(", ")));
 }
 
 /// An agent placed on another host: where, and what it is told; its fleet there resolves

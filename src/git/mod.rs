@@ -18,6 +18,7 @@ mod merge;
 mod merge_tree;
 mod pinned;
 mod rebase;
+mod refs;
 mod register;
 mod remote;
 mod removal;
@@ -32,6 +33,7 @@ pub use merge::{
 };
 pub use merge_tree::{merge_trees, TreeMerge};
 pub use rebase::{rebased_copy, Rebased};
+pub use refs::{refs_under, worktree_dirs};
 pub use register::{register_worktree, registrar, unmake_worktree, Registrar};
 pub use remote::{fetch, push, receiving};
 pub use removal::{

@@ -88,5 +88,15 @@ pub fn spec_for(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<Spec> {
         verify_retries: agent.verify_retries,
         retries: agent.retries,
         record: dir.record_path(&agent.name),
+        sandbox: agent.sandbox.then(|| crate::sandbox::Policy {
+            network: agent.network.clone(),
+            siblings: plan
+                .agents
+                .iter()
+                .filter(|a| a.name != agent.name)
+                .map(|a| a.branch.clone())
+                .collect(),
+            cli: agent.preset,
+        }),
     })
 }

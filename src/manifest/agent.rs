@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::checks::{env_map, parse_duration, valid_name};
 use super::paths::{line_break, normalize, unwritable};
 use super::resolve::Top;
-use super::schema::{RawAgent, RawManifest, Scalar};
+use super::schema::{RawAgent, RawManifest, RawNetwork, Scalar};
 use super::{Agent, Launch, Preset, Task, DEFAULT_RETRIES, MAX_TASK_BYTES, RESERVED_NAME};
 use crate::git;
 
@@ -103,6 +103,8 @@ impl<'a> Agents<'a> {
                 }
             }
         }
+        let sandbox = a.sandbox.or(raw.sandbox).unwrap_or(false);
+        let network = network(&a, raw, at, problems);
         let verify = a.verify.or_else(|| raw.verify.clone());
         let on_exit = a.on_exit.or_else(|| raw.on_exit.clone());
         check_shell_nul(
@@ -114,7 +116,9 @@ impl<'a> Agents<'a> {
         );
         let mut env = self.top.env.clone();
         env.extend(env_map(&a.env, at, problems));
-        if let Some(why) = crate::preset::claude_refuses(preset, &launch, &env) {
+        // In a box claude is told it runs in a sandbox, because it does.
+        if let Some(why) = crate::preset::claude_refuses(preset, &launch, &env).filter(|_| !sandbox)
+        {
             problems.push(format!("{at}{why}"));
         }
         let mut after: Vec<String> = Vec::new();
@@ -135,6 +139,8 @@ impl<'a> Agents<'a> {
             format: preset.and_then(|p| p.format(interactive)),
             interactive,
             launch,
+            sandbox,
+            network,
             timeout,
             max_cost_usd,
             verify_retries: a.verify_retries.or(raw.verify_retries).unwrap_or(0),
@@ -340,6 +346,36 @@ fn max_cost_usd(
         ));
     }
     max_cost_usd
+}
+
+/// The agent's `network:`, else the top-level one, else `all`.
+fn network(
+    a: &RawAgent,
+    raw: &RawManifest,
+    at: &str,
+    problems: &mut Vec<String>,
+) -> crate::sandbox::Network {
+    let (given, whose) = match (&a.network, &raw.network) {
+        (Some(n), _) => (Some(n), at),
+        (None, n) => (n.as_ref(), ""),
+    };
+    match given {
+        None => crate::sandbox::Network::All,
+        Some(RawNetwork::Word(w)) if w == "all" => crate::sandbox::Network::All,
+        Some(RawNetwork::Word(w)) => {
+            problems.push(format!(
+                "{whose}network: `{w}` is not `all` or a list of hosts; write `network: all`"
+            ));
+            crate::sandbox::Network::All
+        }
+        Some(RawNetwork::List(hosts)) => {
+            problems.push(format!(
+                "{whose}network: a list of hosts ({}) is not supported yet; write `network: all`",
+                hosts.join(", ")
+            ));
+            crate::sandbox::Network::All
+        }
+    }
 }
 
 /// `sh -c` takes no NUL byte (in YAML, "\0" in double quotes is one: "\033" is not ESC).

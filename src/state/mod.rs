@@ -257,6 +257,9 @@ pub struct Spec {
     pub prices: BTreeMap<String, crate::prices::Price>,
     /// The agent's record file.
     pub record: PathBuf,
+    /// `sandbox: true`: its box (absent: its steps run unconfined).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<crate::sandbox::Policy>,
 }
 
 fn default_retries() -> u32 {

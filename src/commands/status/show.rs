@@ -46,6 +46,7 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "after": v.agent.after,
                 "label": label(v),
                 "runtime_secs": v.runtime(),
+                "sandbox": v.agent.sandbox,
                 "merged_as": v.merged_as.as_ref().map(|m| json!({
                     "how": m.how,
                     "commit": m.commit,
