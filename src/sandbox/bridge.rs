@@ -1,0 +1,250 @@
+//! The bridge between a box's private network and the host: unix sockets in a directory
+//! bound into the box, one per allowed destination (`o0`, `o1`, …: the runner listens,
+//! connects to that destination itself, and copies bytes both ways) and one per port the
+//! agent serves (`p3000`: the box listens; the runner listens on the host's
+//! `127.0.0.1:3000` and carries each connection in). Inside, `fleet _net-inside` listens on
+//! each destination's loopback address and carries each connection out through its socket,
+//! serves the port sockets, and runs the step's command.
+//!
+//! The runner alone decides where bytes go: a socket leads to exactly one destination, so
+//! there is nothing to ask for and nothing to refuse; a destination not on the list has no
+//! socket. No protocol, no proxy settings: each CLI connects as it would to the real host.
+use std::ffi::OsString;
+use std::io;
+use std::net::{Shutdown, SocketAddrV4, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use super::net::{layout, Dest};
+
+/// How long the runner waits for a destination to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The runner's side of one step's bridge: its listeners run until it drops.
+pub struct Bridge {
+    /// The socket directory (removed on drop).
+    pub dir: PathBuf,
+    /// bwrap's arguments: the socket directory and `/etc/hosts` bound into the box, a
+    /// private network namespace.
+    pub bwrap_args: Vec<OsString>,
+    /// What runs inside the box before the step's own command: `fleet _net-inside …`, whose
+    /// last word `--` the command follows.
+    pub prefix: Vec<OsString>,
+    stop: Arc<AtomicBool>,
+    /// Where each accept loop listens, to wake it on drop.
+    wake: Vec<Wake>,
+}
+
+enum Wake {
+    Unix(PathBuf),
+    Tcp(u16),
+}
+
+/// Open the bridge for a box that may reach `dests` and serves `ports` to the host: the
+/// socket directory under `parent` (short: a unix socket's path has at most 107 bytes),
+/// its listeners started; `fleet` is the program that runs `_net-inside` in the box.
+pub fn open(fleet: &Path, parent: &Path, dests: &[Dest], ports: &[u16]) -> Result<Bridge> {
+    let dir = socket_dir(parent)?;
+    let mut bridge = Bridge {
+        dir: dir.clone(),
+        bwrap_args: Vec::new(),
+        prefix: Vec::new(),
+        stop: Arc::new(AtomicBool::new(false)),
+        wake: Vec::new(),
+    };
+    let plan = layout(dests);
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, &plan.hosts)
+        .with_context(|| format!("cannot write {}", hosts.display()))?;
+    bridge.prefix = vec![fleet.into(), "_net-inside".into(), dir.clone().into()];
+    for (i, (dest, addr)) in plan.listens.iter().enumerate() {
+        let path = dir.join(format!("o{i}"));
+        let listener = UnixListener::bind(&path)
+            .with_context(|| format!("cannot listen on {}", path.display()))?;
+        bridge.serve_out(listener, dest.clone());
+        bridge.wake.push(Wake::Unix(path));
+        bridge.prefix.push("--to".into());
+        bridge.prefix.push(addr.to_string().into());
+    }
+    for &port in ports {
+        let listener = TcpListener::bind(("127.0.0.1", port)).with_context(|| {
+            format!("cannot listen on 127.0.0.1:{port}, the agent's port, on this machine")
+        })?;
+        bridge.serve_in(listener, dir.join(format!("p{port}")));
+        bridge.wake.push(Wake::Tcp(port));
+        bridge.prefix.push("--port".into());
+        bridge.prefix.push(port.to_string().into());
+    }
+    bridge.prefix.push("--".into());
+    // bwrap sets up the new namespace's loopback itself.
+    bridge.bwrap_args = vec![
+        "--unshare-net".into(),
+        "--bind".into(),
+        dir.clone().into(),
+        dir.clone().into(),
+        "--ro-bind".into(),
+        hosts.into(),
+        "/etc/hosts".into(),
+    ];
+    if dests.iter().any(|d| d.port < 1024) || ports.iter().any(|&p| p < 1024) {
+        // Listening on 443 in the box's own namespace (its loopback only).
+        bridge.bwrap_args.push("--cap-add".into());
+        bridge.bwrap_args.push("CAP_NET_BIND_SERVICE".into());
+    }
+    Ok(bridge)
+}
+
+/// A new private directory for the sockets: `PARENT/fleet-net-PID-N`.
+fn socket_dir(parent: &Path) -> Result<PathBuf> {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let dir = parent.join(format!("fleet-net-{}-{n}", std::process::id()));
+    // Room for the longest socket name, `p65535`.
+    if dir.as_os_str().len() + 7 > 107 {
+        bail!(
+            "the sandbox's socket directory {} is too long for a unix socket; set TMPDIR to a shorter directory",
+            dir.display()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    crate::util::private_dir(&dir)?;
+    Ok(dir)
+}
+
+impl Bridge {
+    /// Each connection from the box on `listener` goes on to `dest`, resolved here.
+    fn serve_out(&self, listener: UnixListener, dest: Dest) {
+        let stop = self.stop.clone();
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(inside) = conn else { continue };
+                let dest = dest.clone();
+                thread::spawn(move || {
+                    if let Ok(outside) = connect(&dest) {
+                        splice_unix(inside, outside);
+                    }
+                });
+            }
+        });
+    }
+
+    /// Each connection to the host's port goes into the box through its socket `path`.
+    fn serve_in(&self, listener: TcpListener, path: PathBuf) {
+        let stop = self.stop.clone();
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(outside) = conn else { continue };
+                // Nothing listens in the box yet: the client sees the connection closed.
+                if let Ok(inside) = UnixStream::connect(&path) {
+                    splice_unix(inside, outside);
+                }
+            }
+        });
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for w in &self.wake {
+            let _ = match w {
+                Wake::Unix(p) => UnixStream::connect(p).map(drop),
+                Wake::Tcp(port) => TcpStream::connect(("127.0.0.1", *port)).map(drop),
+            };
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Connect to a destination, its name resolved on this machine.
+fn connect(dest: &Dest) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for addr in (dest.host.as_str(), dest.port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Copy both ways between a unix and a TCP stream, on their own threads, each direction's
+/// end passed on as a half close.
+fn splice_unix(unix: UnixStream, tcp: TcpStream) {
+    let (Ok(unix2), Ok(tcp2)) = (unix.try_clone(), tcp.try_clone()) else {
+        return;
+    };
+    thread::spawn(move || {
+        let (mut from, mut to) = (unix, tcp);
+        let _ = io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Write);
+    });
+    thread::spawn(move || {
+        let (mut from, mut to) = (tcp2, unix2);
+        let _ = io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Write);
+    });
+}
+
+/// `fleet _net-inside DIR [--to ADDR:PORT]… [--port N]… -- COMMAND…`, the first process in
+/// the box: listen on each `--to` address (the `N`th carried out through `DIR/oN`), serve
+/// each `--port` through `DIR/pN`, then run the command and end as it ends (its exit code,
+/// 128+N when signal N killed it; stop signals are passed on to it).
+pub fn inside(dir: &Path, to: &[SocketAddrV4], ports: &[u16], command: &[OsString]) -> Result<i32> {
+    for (i, addr) in to.iter().enumerate() {
+        let listener = TcpListener::bind(addr)
+            .with_context(|| format!("cannot listen on {addr} in the box"))?;
+        let path = dir.join(format!("o{i}"));
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(tcp) = conn else { continue };
+                if let Ok(unix) = UnixStream::connect(&path) {
+                    splice_unix(unix, tcp);
+                }
+            }
+        });
+    }
+    for &port in ports {
+        let path = dir.join(format!("p{port}"));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path)
+            .with_context(|| format!("cannot listen on {}", path.display()))?;
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(unix) = conn else { continue };
+                // The agent's server is not up (yet): the host's client sees it closed.
+                if let Ok(tcp) = TcpStream::connect(("127.0.0.1", port)) {
+                    splice_unix(unix, tcp);
+                }
+            }
+        });
+    }
+    let Some((program, args)) = command.split_first() else {
+        bail!("_net-inside: no command after --");
+    };
+    // From here a stop signal is not this process's end (the runner signals the whole
+    // group, the command included).
+    crate::util::pass_signals_to(0);
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .spawn()
+        .with_context(|| format!("cannot start {}", program.to_string_lossy()))?;
+    crate::util::pass_signals_to(child.id());
+    let status = child.wait()?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}

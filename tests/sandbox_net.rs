@@ -1,0 +1,198 @@
+//! The sandbox's network: a box (bwrap with a private network namespace) reaches the
+//! destinations on its list through the bridge and nothing else; a server in the box on an
+//! agent's port answers from the host. These tests call bwrap directly around the bridge;
+//! they skip, saying so, when bwrap is missing or cannot make namespaces here.
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fleet::sandbox::bridge;
+use fleet::sandbox::net::Dest;
+
+/// Whether bwrap can make a box with a private network here; says why not when it cannot.
+fn bwrap_works() -> bool {
+    let ok = Command::new("bwrap")
+        .args(["--ro-bind", "/", "/", "--unshare-net", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIPPED: bwrap is missing or cannot make a network namespace here");
+    }
+    ok
+}
+
+/// A TCP server on 127.0.0.1:random that answers each connection with `reply` and closes.
+fn service(reply: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in listener.incoming().flatten() {
+            let _ = c.write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
+fn dest(host: &str, port: u16) -> Dest {
+    Dest {
+        host: host.into(),
+        port,
+    }
+}
+
+/// Run `script` by `sh -c` in a box with the bridge: (exit code, stdout and stderr).
+fn in_box(b: &bridge::Bridge, script: &str) -> (i32, String) {
+    let out = box_command(b, script).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn box_command(b: &bridge::Bridge, script: &str) -> Command {
+    let mut cmd = Command::new("bwrap");
+    cmd.args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"])
+        .args(["--unshare-pid", "--die-with-parent"])
+        .args(&b.bwrap_args)
+        .args(&b.prefix)
+        .args(["sh", "-c", script]);
+    cmd
+}
+
+fn fleet() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_fleet"))
+}
+
+/// Python that connects to host:port and prints what it reads, or `refused: ERROR`.
+fn reach(host: &str, port: u16) -> String {
+    format!(
+        "python3 -c 'import socket,sys\ntry:\n s=socket.create_connection((\"{host}\",{port}),timeout=5); print(\"got:\"+s.recv(100).decode())\nexcept Exception as e: print(\"refused:\",e)'"
+    )
+}
+
+#[test]
+fn the_box_reaches_what_is_allowed_and_nothing_else() {
+    if !bwrap_works() {
+        return;
+    }
+    let allowed = service("allowed");
+    let other = service("other");
+    let tmp = tempfile::tempdir().unwrap();
+    let b = bridge::open(fleet(), tmp.path(), &[dest("127.0.0.1", allowed)], &[]).unwrap();
+    let script = format!(
+        "{}; {}; {}; {}; exit 7",
+        reach("127.0.0.1", allowed),
+        reach("127.0.0.1", other),
+        reach("localhost", allowed),
+        reach("example.com", 443),
+    );
+    let started = Instant::now();
+    let (code, out) = in_box(&b, &script);
+    assert_eq!(code, 7, "the command's exit code comes through: {out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "got:allowed", "{out}");
+    assert!(lines[1].starts_with("refused:"), "{out}");
+    assert_eq!(lines[2], "got:allowed", "{out}");
+    assert!(
+        lines[3].starts_with("refused:"),
+        "a name not on the list: {out}"
+    );
+    // The same connections from the host: the other service is there.
+    let mut s = TcpStream::connect(("127.0.0.1", other)).unwrap();
+    let mut got = String::new();
+    s.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "other");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "refusals fail fast, not on a timeout"
+    );
+}
+
+#[test]
+fn a_named_host_resolves_only_in_the_box_and_keeps_its_name() {
+    if !bwrap_works() {
+        return;
+    }
+    // `localhost.` resolves on the host; the box's own /etc/hosts gives it another address.
+    let port = service("named");
+    let tmp = tempfile::tempdir().unwrap();
+    let b = bridge::open(
+        fleet(),
+        tmp.path(),
+        &[dest("localhost.localdomain", port)],
+        &[],
+    );
+    let Ok(b) = b else { return };
+    let (_, out) = in_box(
+        &b,
+        &format!(
+            "getent hosts localhost.localdomain; {}",
+            reach("localhost.localdomain", port)
+        ),
+    );
+    assert!(out.contains("127.0.0.2"), "{out}");
+    // Reached only when the host resolves the name too.
+    if std::net::ToSocketAddrs::to_socket_addrs(&("localhost.localdomain", port)).is_ok() {
+        assert!(out.contains("got:named"), "{out}");
+    }
+}
+
+/// GET / on 127.0.0.1:port from the host, until it answers 200 or the deadline passes.
+fn answers(port: u16, deadline: Instant) -> bool {
+    while Instant::now() < deadline {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let mut line = String::new();
+            if BufReader::new(s).read_line(&mut line).is_ok() && line.contains(" 200 ") {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+#[test]
+fn a_server_on_the_agents_port_answers_from_the_host() {
+    if !bwrap_works() {
+        return;
+    }
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let b = bridge::open(fleet(), tmp.path(), &[], &[port]).unwrap();
+    let mut child = box_command(&b, &format!("exec python3 -m http.server {port}"))
+        .current_dir(tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ok = answers(port, Instant::now() + Duration::from_secs(30));
+    // SIGTERM to the box's first process reaches the server and ends the box.
+    unsafe_kill(child.id(), 15);
+    let status = child.wait().unwrap();
+    assert!(
+        ok,
+        "the server in the box answers on 127.0.0.1:{port} of the host"
+    );
+    assert!(!status.success());
+    drop(b);
+    // The host's port is free again once the step's bridge is gone.
+    TcpListener::bind(("127.0.0.1", port)).unwrap();
+}
+
+fn unsafe_kill(pid: u32, sig: i32) {
+    Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+}
