@@ -85,6 +85,19 @@ impl<'a> Agents<'a> {
                 after.push(n);
             }
         }
+        if let Some(n) = &a.network {
+            super::net::check_network(n, at, problems);
+        }
+        if let Some(p) = &a.ports {
+            super::net::check_ports(p, at, problems);
+        }
+        let network = super::net::resolve(a.network.as_ref(), raw.network.as_ref());
+        let ports = super::net::resolve(a.ports.as_ref(), raw.ports.as_ref());
+        for name in ports.iter().filter(|p| env.contains_key(*p)) {
+            problems.push(format!(
+                "{at}`{name}` is both in `ports:` and in `env:`; fleet gives the port as {name}: remove it from `env:`"
+            ));
+        }
         let Some(task) = task else { return };
         self.agents.push(Agent {
             session: format!("{}-{}", self.top.project, a.name),
@@ -105,6 +118,8 @@ impl<'a> Agents<'a> {
             verify,
             on_exit,
             after,
+            network,
+            ports,
             name: a.name,
         });
     }

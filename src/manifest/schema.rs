@@ -40,6 +40,10 @@ pub(super) struct RawManifest {
     pub(super) hosts: BTreeMap<String, RawHost>,
     /// `host:`: where agents without their own `host:` run (default: this machine).
     pub(super) host: Option<String>,
+    /// `network:`: more hosts a sandboxed agent may reach, or `all`.
+    pub(super) network: Option<crate::sandbox::net::Network>,
+    /// `ports:`: names of the TCP ports each agent gets.
+    pub(super) ports: Option<Vec<String>>,
     pub(super) agents: Vec<RawAgent>,
     /// The index in the file of each agent in `agents` (agents that did not parse are left
     /// out, so their neighbours keep their real index in messages).
@@ -98,6 +102,8 @@ pub(super) struct RawAgent {
     pub(super) host: Option<String>,
     /// `after: [a, b]` (or `after: a`): the agents whose work this one builds on.
     pub(super) after: Option<NameList>,
+    pub(super) network: Option<crate::sandbox::net::Network>,
+    pub(super) ports: Option<Vec<String>>,
 }
 
 /// `after:`: a list of agent names, or one name as a plain string.

@@ -179,6 +179,23 @@ fn hostname() -> Option<String> {
     (!name.is_empty() && check_host(name).is_ok()).then(|| name.to_string())
 }
 
+/// What a sandboxed agent's box may reach, as `host:port` (the run spec keeps them so):
+/// None for `network: all`, else its CLI's endpoints (`var` reads the agent's environment)
+/// and the manifest's `network:`.
+pub fn allowlist(
+    preset: Option<crate::preset::Preset>,
+    launch: &crate::preset::Launch,
+    network: &Network,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Option<Vec<String>> {
+    let Network::Only(extra) = network else {
+        return None;
+    };
+    let needs = preset.map(|p| p.endpoints(launch, var)).unwrap_or_default();
+    let all = dests(needs.iter().chain(extra).map(String::as_str));
+    Some(all.iter().map(Dest::to_string).collect())
+}
+
 /// Every destination of a list of entries, each once, in order (entries that do not parse
 /// are the manifest's to refuse; here they are left out).
 pub fn dests<'a>(entries: impl IntoIterator<Item = &'a str>) -> Vec<Dest> {
