@@ -2,12 +2,15 @@
 //! destinations on its list through the bridge and nothing else; a server in the box on an
 //! agent's port answers from the host. These tests call bwrap directly around the bridge;
 //! they skip, saying so, when bwrap is missing or cannot make namespaces here.
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::Fleet;
 use fleet::sandbox::bridge;
 use fleet::sandbox::net::Dest;
 
@@ -195,4 +198,76 @@ fn unsafe_kill(pid: u32, sig: i32) {
         .arg(pid.to_string())
         .status()
         .unwrap();
+}
+
+/// Each agent's ports from `status --json`.
+fn ports_of(f: &Fleet, name: &str) -> serde_json::Value {
+    f.agent(name)["ports"].clone()
+}
+
+#[test]
+fn ports_are_distinct_given_to_every_step_and_kept_across_reruns() {
+    let f = Fleet::new();
+    f.manifest(
+        "ports: [PORT, DB_PORT]\nsetup: echo \"setup $PORT\"\nverify: echo \"verify $PORT $DB_PORT\"\ncommand: \"cat >/dev/null; echo agent $PORT $DB_PORT\"\nagents:\n  - name: a\n    prompt: one\n  - name: b\n    prompt: two\n  - name: c\n    prompt: three\n    ports: [WEB]\n",
+    );
+    f.fleet(&["validate"])
+        .success()
+        .stdout_has("ports:    PORT (a free port chosen at `fleet up`)");
+    f.fleet(&["up"]).success();
+    for n in ["a", "b", "c"] {
+        f.wait_state(n, "done");
+    }
+    let (a, b, c) = (ports_of(&f, "a"), ports_of(&f, "b"), ports_of(&f, "c"));
+    let port =
+        |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"));
+    let mut all = vec![
+        port(&a, "PORT"),
+        port(&a, "DB_PORT"),
+        port(&b, "PORT"),
+        port(&b, "DB_PORT"),
+        port(&c, "WEB"),
+    ];
+    assert_eq!(
+        c.as_object().unwrap().len(),
+        1,
+        "the agent's own list replaces: {c}"
+    );
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 5, "distinct: {a} {b} {c}");
+    let log = f.log("a");
+    let (p, d) = (port(&a, "PORT"), port(&a, "DB_PORT"));
+    assert!(log.contains(&format!("setup {p}")), "{log}");
+    assert!(log.contains(&format!("agent {p} {d}")), "{log}");
+    assert!(log.contains(&format!("verify {p} {d}")), "{log}");
+    f.fleet(&["validate"])
+        .success()
+        .stdout_has(&format!("ports:    PORT={p}"));
+    f.fleet(&["up", "--rerun"]).success();
+    for n in ["a", "b", "c"] {
+        f.wait_state(n, "done");
+    }
+    assert_eq!(ports_of(&f, "a"), a);
+    assert_eq!(ports_of(&f, "b"), b);
+    assert_eq!(ports_of(&f, "c"), c);
+}
+
+#[test]
+fn bad_network_and_ports_are_refused_naming_agent_and_fix() {
+    let f = Fleet::new();
+    f.manifest(
+        "network: [\"ftp://x\"]\nports: [PORT, PORT]\nagents:\n  - name: a\n    prompt: one\n    network: [\"a b\", \"10.1.2.3:80\"]\n    ports: [1X]\n  - name: b\n    prompt: two\n    ports: [WEB]\n    env: {WEB: \"1\"}\n",
+    );
+    let run = f.fleet(&["up"]);
+    run.code(2)
+        .stderr_has("agents.yaml")
+        .stderr_has("network: `ftp://x`: scheme `ftp` is not http or https")
+        .stderr_has("ports: `PORT` is named twice")
+        .stderr_has("agents[0] (a)")
+        .stderr_has("`a b` is not a host name")
+        .stderr_has("`10.1.2.3` is an address outside this machine; name the host instead")
+        .stderr_has("ports: `1X` is not a variable name")
+        .stderr_has("`WEB` is both in `ports:` and in `env:`");
+    assert!(!f.repo.join(".fleet").exists(), "nothing created");
 }
