@@ -16,6 +16,7 @@ mod diff;
 mod merge;
 mod merge_tree;
 mod rebase;
+mod refs;
 mod register;
 mod remote;
 mod removal;
@@ -27,6 +28,7 @@ pub use diff::{diff_revs, diff_worktree};
 pub use merge::{merge, operation_in_progress, short, undo_merge, How, Merged};
 pub use merge_tree::{merge_trees, TreeMerge};
 pub use rebase::{rebased_copy, Rebased};
+pub use refs::{all_refs, git_dir};
 pub use register::{register_worktree, registrar, unmake_worktree, Registrar};
 pub use remote::{fetch, push};
 pub use removal::{

@@ -70,11 +70,15 @@ pub fn check_git_and_programs(plan: &Plan, agents: &[&Agent]) -> Result<String> 
     Ok(git_v)
 }
 
-/// One line for each agent whose program is not installed, naming the fix.
+/// One line for each agent whose program is not installed, or that asks for a sandbox this
+/// machine cannot build, naming the fix.
 pub fn missing_programs(agents: &[&Agent]) -> Vec<String> {
-    agents
-        .iter()
-        .filter_map(|a| {
+    let unboxable = agents.iter().filter(|a| a.sandbox).filter_map(|a| {
+        crate::sandbox::works()
+            .err()
+            .map(|m| format!("agent `{}`: sandbox: true, but {}", a.name, m.explain()))
+    });
+    let programs = agents.iter().filter_map(|a| {
             find_program(a).err().map(|p| {
                 format!(
                     "agent `{}`: program `{p}` not found{} (command: `{}`); install it or change `command:`",
@@ -83,8 +87,8 @@ pub fn missing_programs(agents: &[&Agent]) -> Vec<String> {
                     a.command
                 )
             })
-        })
-        .collect()
+        });
+    unboxable.chain(programs).collect()
 }
 
 #[cfg(test)]

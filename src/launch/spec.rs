@@ -102,7 +102,16 @@ pub fn spec_for(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<Spec> {
         verify_retries: agent.verify_retries,
         retries: agent.retries,
         record: dir.record_path(&agent.name),
-        ports,
-        network,
+        sandbox: agent.sandbox.then(|| crate::sandbox::Policy {
+            network,
+            ports: ports.values().copied().collect(),
+            siblings: plan
+                .agents
+                .iter()
+                .filter(|a| a.name != agent.name)
+                .map(|a| a.branch.clone())
+                .collect(),
+            cli: agent.preset,
+        }),
     })
 }

@@ -65,6 +65,7 @@ impl<'a> Agents<'a> {
         if preset.is_none() {
             lost_to_command(&a, raw, max_cost_usd, at, &mut self.warnings);
         }
+        let sandbox = a.sandbox.or(raw.sandbox).unwrap_or(false);
         let verify = a.verify.or_else(|| raw.verify.clone());
         let on_exit = a.on_exit.or_else(|| raw.on_exit.clone());
         check_shell_nul(
@@ -76,7 +77,9 @@ impl<'a> Agents<'a> {
         );
         let mut env = self.top.env.clone();
         env.extend(env_map(&a.env, at, problems));
-        if let Some(why) = crate::preset::claude_refuses(preset, &launch, &env) {
+        // In a box claude is told it runs in a sandbox, because it does.
+        if let Some(why) = crate::preset::claude_refuses(preset, &launch, &env).filter(|_| !sandbox)
+        {
             problems.push(format!("{at}{why}"));
         }
         let mut after: Vec<String> = Vec::new();
@@ -85,13 +88,10 @@ impl<'a> Agents<'a> {
                 after.push(n);
             }
         }
-        if let Some(n) = &a.network {
-            super::net::check_network(n, at, problems);
-        }
         if let Some(p) = &a.ports {
             super::net::check_ports(p, at, problems);
         }
-        let network = super::net::resolve(a.network.as_ref(), raw.network.as_ref());
+        let network = super::net::network(a.network.as_ref(), raw.network.as_ref(), at, problems);
         let ports = super::net::resolve(a.ports.as_ref(), raw.ports.as_ref());
         for name in ports.iter().filter(|p| env.contains_key(*p)) {
             problems.push(format!(
@@ -110,6 +110,7 @@ impl<'a> Agents<'a> {
             format: preset.and_then(|p| p.format(interactive)),
             interactive,
             launch,
+            sandbox,
             timeout,
             max_cost_usd,
             verify_retries: a.verify_retries.or(raw.verify_retries).unwrap_or(0),

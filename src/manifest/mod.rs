@@ -108,6 +108,8 @@ pub struct Agent {
     pub interactive: bool,
     /// How its preset's CLI is started: interactive, `permissions:`, `args:`.
     pub launch: Launch,
+    /// `sandbox: true`: its steps run in a box of their own (see [`crate::sandbox`]).
+    pub sandbox: bool,
     /// Stop the agent after this many seconds (`timeout: 45m`).
     pub timeout: Option<u64>,
     /// Stop the agent once its CLI reports spending more than this (`max_cost_usd: 2.50`).

@@ -2,12 +2,22 @@
 //! for `permissions:`): the hosts a sandboxed agent may reach besides its CLI's own, or
 //! `all`; the names of the TCP ports each agent gets. Each value is checked where it is
 //! written, so a top-level mistake is reported once.
+use super::schema::RawNetwork;
 use crate::sandbox::net::{Dest, Network};
 
-/// Problems of one `network:` value (`at` names the agent, or is empty at the top level).
-pub(super) fn check_network(network: &Network, at: &str, problems: &mut Vec<String>) {
-    let Network::Only(entries) = network else {
-        return;
+/// One `network:` value checked (`at` names the agent, or is empty at the top level).
+pub(super) fn check_network(network: &RawNetwork, at: &str, problems: &mut Vec<String>) -> Network {
+    let entries = match network {
+        RawNetwork::Word(w) if w == "all" => return Network::All,
+        RawNetwork::Word(w) => {
+            problems.push(format!(
+                "{at}network: `{}` is not `all` or a list of hosts; write `network: all` or `network: [{}]`",
+                w.escape_debug(),
+                w.escape_debug()
+            ));
+            return Network::default();
+        }
+        RawNetwork::List(entries) => entries,
     };
     for entry in entries {
         if let Err(why) = Dest::parse(entry) {
@@ -16,6 +26,22 @@ pub(super) fn check_network(network: &Network, at: &str, problems: &mut Vec<Stri
                 entry.escape_debug()
             ));
         }
+    }
+    Network::Only(entries.clone())
+}
+
+/// The agent's `network:` (checked here), else the top level's (checked once, by
+/// `resolve`), else only what its CLI needs.
+pub(super) fn network(
+    own: Option<&RawNetwork>,
+    top: Option<&RawNetwork>,
+    at: &str,
+    problems: &mut Vec<String>,
+) -> Network {
+    match (own, top) {
+        (Some(n), _) => check_network(n, at, problems),
+        (None, Some(n)) => check_network(n, "", &mut Vec::new()),
+        (None, None) => Network::default(),
     }
 }
 
@@ -66,13 +92,13 @@ mod tests {
     #[test]
     fn checks_network() {
         let mut p = Vec::new();
-        check_network(
-            &Network::Only(vec!["pypi.org".into(), "a b".into()]),
-            "",
-            &mut p,
-        );
+        let list = RawNetwork::List(vec!["pypi.org".into(), "a b".into()]);
+        assert!(matches!(check_network(&list, "", &mut p), Network::Only(_)));
         assert_eq!(p.len(), 1, "{p:?}");
-        check_network(&Network::All, "", &mut p);
+        let all = RawNetwork::Word("all".into());
+        assert_eq!(check_network(&all, "", &mut p), Network::All);
         assert_eq!(p.len(), 1);
+        check_network(&RawNetwork::Word("none".into()), "", &mut p);
+        assert_eq!(p.len(), 2);
     }
 }

@@ -20,6 +20,7 @@ use crate::state::{self, Record, Spec, State};
 use crate::util;
 
 mod agent;
+mod boxed;
 mod rate_limit;
 mod step;
 mod tee;
@@ -81,7 +82,13 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     ));
     out.script("command", &spec.command);
 
-    let (state, code, reason) = run_steps(&spec, &mut record, &mut out);
+    let (mut state, code, mut reason) = run_steps(&spec, &mut record, &mut out);
+    let moved = boxed::moved_refs();
+    if !moved.is_empty() {
+        // Refused before anything uses it: the merge train takes no failed agent.
+        state = State::Failed;
+        reason = Some(format!("moved {} outside its branch", moved.join(", ")));
+    }
     let finished = util::now();
     let took = util::duration(finished.saturating_sub(record.started_at.unwrap_or(finished)));
     // One exit code: the reason's when it names one (`verify failed (exit 1)`), else the
@@ -120,7 +127,12 @@ fn notify(spec: &Spec, state: State, code: i32, reason: Option<&str>, out: &mut 
             ("FLEET_STATE", state.to_string()),
             ("FLEET_EXIT_CODE", code.to_string()),
         ];
-        let c = step(spec, on_exit, None, &extra, out);
+        // The user's own hook, outside the agent's box.
+        let outside = Spec {
+            sandbox: None,
+            ..spec.clone()
+        };
+        let c = step(&outside, on_exit, None, &extra, out);
         if c != 0 {
             out.line(&format!("[fleet] on_exit failed (exit {c})"));
         }

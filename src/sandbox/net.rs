@@ -179,21 +179,21 @@ fn hostname() -> Option<String> {
     (!name.is_empty() && check_host(name).is_ok()).then(|| name.to_string())
 }
 
-/// What a sandboxed agent's box may reach, as `host:port` (the run spec keeps them so):
-/// None for `network: all`, else its CLI's endpoints (`var` reads the agent's environment)
-/// and the manifest's `network:`.
+/// What a sandboxed agent's box may reach, as its run spec keeps it: the host's network
+/// for `network: all`, else its CLI's endpoints (`var` reads the agent's environment) and
+/// the manifest's `network:`, each as `host:port`.
 pub fn allowlist(
     preset: Option<crate::preset::Preset>,
     launch: &crate::preset::Launch,
     network: &Network,
     var: &dyn Fn(&str) -> Option<String>,
-) -> Option<Vec<String>> {
+) -> super::Network {
     let Network::Only(extra) = network else {
-        return None;
+        return super::Network::All;
     };
     let needs = preset.map(|p| p.endpoints(launch, var)).unwrap_or_default();
     let all = dests(needs.iter().chain(extra).map(String::as_str));
-    Some(all.iter().map(Dest::to_string).collect())
+    super::Network::Allow(all.iter().map(Dest::to_string).collect())
 }
 
 /// Every destination of a list of entries, each once, in order (entries that do not parse

@@ -229,13 +229,9 @@ pub struct Spec {
     pub prices: BTreeMap<String, crate::prices::Price>,
     /// The agent's record file.
     pub record: PathBuf,
-    /// `ports:`: the agent's ports by name (also in `env`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub ports: BTreeMap<String, u16>,
-    /// What a sandboxed agent's box may reach (`host:port`, its CLI's endpoints and
-    /// `network:`); None: the host's network (`network: all`).
+    /// `sandbox: true`: its box (absent: its steps run unconfined).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network: Option<Vec<String>>,
+    pub sandbox: Option<crate::sandbox::Policy>,
 }
 
 fn default_retries() -> u32 {
