@@ -271,3 +271,89 @@ fn bad_network_and_ports_are_refused_naming_agent_and_fix() {
         .stderr_has("`WEB` is both in `ports:` and in `env:`");
     assert!(!f.repo.join(".fleet").exists(), "nothing created");
 }
+
+/// Python for an agent's shell: connect to 127.0.0.1:port, print `reached PORT: TEXT` or
+/// `refused PORT`.
+fn probe(port: u16) -> String {
+    format!(
+        "python3 -c \"import socket\ntry:\n s=socket.create_connection(('127.0.0.1',{port}),timeout=5); print('reached {port}:', s.recv(100).decode())\nexcept Exception as e: print('refused {port}:', e)\""
+    )
+}
+
+#[test]
+fn a_sandboxed_command_reaches_its_allowlist_and_no_other_loopback_service() {
+    if !bwrap_works() {
+        return;
+    }
+    let allowed = service("allowed");
+    let other = service("other");
+    let f = Fleet::new();
+    let script = format!(
+        "cat >/dev/null; {}; {}; exit 0",
+        probe(allowed),
+        probe(other)
+    );
+    f.file("probe.sh", &script);
+    f.git(&["add", "probe.sh"]);
+    f.git(&["commit", "-q", "-m", "probe"]);
+    f.manifest(&format!(
+        "sandbox: true\ncommand: sh probe.sh\nagents:\n  - name: a\n    prompt: probe\n    network: [\"127.0.0.1:{allowed}\"]\n  - name: open\n    prompt: probe\n    network: all\n"
+    ));
+    f.fleet(&["up"]).success();
+    f.wait_state("a", "done");
+    f.wait_state("open", "done");
+    let log = f.log("a");
+    assert!(
+        log.contains(&format!("reached {allowed}: allowed")),
+        "{log}"
+    );
+    assert!(log.contains(&format!("refused {other}:")), "{log}");
+    let log = f.log("open");
+    assert!(
+        log.contains(&format!("reached {other}: other")),
+        "network: all: {log}"
+    );
+}
+
+/// Both agents' servers answer on their ports from the host, then are told to stop.
+fn both_answer(f: &Fleet, names: &[&str]) -> Vec<u16> {
+    let mut ports = Vec::new();
+    for n in names {
+        f.wait_state(n, "running");
+        let port = f.agent(n)["ports"]["PORT"].as_u64().unwrap() as u16;
+        ports.push(port);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (n, port) in names.iter().zip(&ports) {
+        assert!(
+            answers(*port, deadline),
+            "{n}'s server on {port} answers from the host\n{}",
+            f.log(n)
+        );
+    }
+    for n in names {
+        std::fs::write(f.worktree(n).join("stop.local"), "").unwrap();
+    }
+    for n in names {
+        f.wait_state(n, "done");
+    }
+    ports
+}
+
+#[test]
+fn two_sandboxed_agents_serve_on_their_own_ports_side_by_side() {
+    if !bwrap_works() {
+        return;
+    }
+    let f = Fleet::new();
+    // Each serves its worktree on $PORT until the test says stop (at most 90 s).
+    f.manifest(
+        "sandbox: true\nports: [PORT]\ncommand: \"cat >/dev/null; python3 -m http.server $PORT >/dev/null 2>&1 & for i in $(seq 900); do [ -e stop.local ] && break; sleep 0.1; done; kill $!; rm -f stop.local\"\nagents:\n  - name: a\n    prompt: serve\n  - name: b\n    prompt: serve\n",
+    );
+    f.fleet(&["up"]).success();
+    let first = both_answer(&f, &["a", "b"]);
+    assert_ne!(first[0], first[1]);
+    f.fleet(&["up", "--rerun"]).success();
+    let again = both_answer(&f, &["a", "b"]);
+    assert_eq!(first, again, "kept across up --rerun");
+}
