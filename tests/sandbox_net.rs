@@ -3,6 +3,7 @@
 //! agent's port answers from the host. These tests call bwrap directly around the bridge;
 //! they skip, saying so, when bwrap is missing or cannot make namespaces here.
 mod common;
+mod fake;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -356,4 +357,105 @@ fn two_sandboxed_agents_serve_on_their_own_ports_side_by_side() {
     f.fleet(&["up", "--rerun"]).success();
     let again = both_answer(&f, &["a", "b"]);
     assert_eq!(first, again, "kept across up --rerun");
+}
+
+// ------------------------------------------------------------------ real CLIs in the box
+
+/// The real CLI named by `var`, or None (after saying so) when the test should skip.
+fn real(var: &str) -> Option<std::path::PathBuf> {
+    match std::env::var_os(var) {
+        Some(p) if !p.is_empty() => Some(p.into()),
+        _ => {
+            eprintln!("SKIP: {var} not set (scripts/test.sh installs the real CLIs)");
+            None
+        }
+    }
+}
+
+/// `fleet up` with `cli`'s directory first on PATH, then wait for agent `a` to end.
+fn up_with(f: &Fleet, cli: &Path) -> serde_json::Value {
+    let path = format!(
+        "{}:{}",
+        cli.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    f.fleet(&["wait", "--timeout", "150"]);
+    f.agent("a")
+}
+
+/// The model's shell command: probe a loopback service off the list, keep what it saw in
+/// probe.txt and commit it.
+fn probe_and_commit(other: u16) -> String {
+    format!(
+        "{} > probe.txt 2>&1; git add probe.txt && git commit -q -m probe",
+        probe(other)
+    )
+}
+
+/// What the agent's shell saw, from the commit on its branch.
+fn probed(f: &Fleet) -> String {
+    f.git(&["show", "fleet/a:probe.txt"])
+}
+
+#[test]
+fn real_claude_in_the_box_reaches_its_api_from_the_base_url_and_no_other_service() {
+    if !bwrap_works() {
+        return;
+    }
+    let Some(claude) = real("FLEET_REAL_CLAUDE") else {
+        return;
+    };
+    use fake::anthropic::{Anthropic, Turn};
+    let other = service("other");
+    let api = Anthropic::start(vec![
+        Turn::bash(&probe_and_commit(other)),
+        Turn::text("Probed."),
+    ]);
+    let env: String = api
+        .env(1)
+        .into_iter()
+        .map(|(k, v)| format!("  {k}: {v:?}\n"))
+        .collect();
+    let f = Fleet::new();
+    f.manifest(&format!(
+        "agent: claude\nsandbox: true\npermissions: full\nenv:\n{env}agents:\n  - name: a\n    prompt: probe\n"
+    ));
+    let a = up_with(&f, &claude);
+    assert_eq!(a["state"], "done", "{a}\n{}", f.log("a"));
+    let seen = probed(&f);
+    assert!(seen.starts_with(&format!("refused {other}:")), "{seen}");
+    assert!(api.answered() >= 2, "the model answered through the bridge");
+}
+
+#[test]
+fn real_codex_in_the_box_reaches_its_provider_from_its_config_and_no_other_service() {
+    if !bwrap_works() {
+        return;
+    }
+    let Some(codex) = real("FLEET_REAL_CODEX") else {
+        return;
+    };
+    use fake::openai::{codex_config, Responses, Turn};
+    let other = service("other");
+    let api = Responses::start(vec![
+        Turn::exec(&probe_and_commit(other)),
+        Turn::say("Probed."),
+    ]);
+    // The provider's base_url only in `-c` arguments: fleet finds it there.
+    let mut args = Vec::new();
+    for c in codex_config(&api.base_url()) {
+        args.push("\"-c\"".to_string());
+        args.push(format!("{c:?}"));
+    }
+    let f = Fleet::new();
+    f.manifest(&format!(
+        "agent: codex\nsandbox: true\npermissions: full\nargs: [{}]\nenv: {{ OPENAI_API_KEY: sk-fake }}\nagents:\n  - name: a\n    prompt: probe\n",
+        args.join(", ")
+    ));
+    let a = up_with(&f, &codex);
+    assert_eq!(a["state"], "done", "{a}\n{}", f.log("a"));
+    let seen = probed(&f);
+    assert!(seen.starts_with(&format!("refused {other}:")), "{seen}");
 }
