@@ -3,7 +3,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::launch::preflight::{find_program, missing_programs, program_of};
+use crate::launch::preflight::{find_program, missing_programs, program_of, unboxable};
 use crate::manifest::{Agent, Plan, Task};
 use crate::util::{display, display_path};
 use crate::{git, tmux, usage};
@@ -16,7 +16,8 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
     let tmux_v = tmux::version()?;
     let git_v = git::version()?;
     let missing = missing_programs(&agents);
-    if missing.is_empty() {
+    let unboxable = unboxable(&agents);
+    if missing.is_empty() && unboxable.is_empty() {
         println!("{} is valid", display_path(&plan.manifest));
     } else {
         println!("{}", display_path(&plan.manifest));
@@ -39,6 +40,13 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
     };
     plan.warnings.iter().for_each(|w| warn(w));
     template_tasks(&plan).iter().for_each(|w| warn(w));
+    if !unboxable.is_empty() {
+        return usage(format!(
+            "{}: nothing can start sandboxed here:\n  {}",
+            plan.manifest.display(),
+            unboxable.join("\n  ")
+        ));
+    }
     if !missing.is_empty() {
         let (n, s) = (missing.len(), if missing.len() == 1 { "" } else { "s" });
         return usage(format!(
@@ -104,7 +112,13 @@ fn print_agent(a: &Agent, with_hosts: bool, ports: &crate::sandbox::ports::Table
         };
         println!("  agent:    {} ({mode})", p.name());
         let level = a.launch.permissions;
-        println!("  permissions: {} — {}", level.name(), p.allows(level));
+        if a.sandbox && level == crate::preset::Permissions::Full {
+            println!(
+                "  permissions: full — anything inside its box, without asking (the CLI's own bypass mode)"
+            );
+        } else {
+            println!("  permissions: {} — {}", level.name(), p.allows(level));
+        }
         if !a.launch.args.is_empty() {
             println!("  args:     {}", display(&format!("{:?}", a.launch.args)));
         }
@@ -113,6 +127,7 @@ fn print_agent(a: &Agent, with_hosts: bool, ports: &crate::sandbox::ports::Table
     }
     println!("  command:  {}", indent(&a.command));
     print_program(a);
+    print_sandbox(a);
     for (k, v) in &a.env {
         println!("  env:      {}={}", display(k), display(v));
     }
@@ -134,16 +149,38 @@ fn print_net(a: &Agent, ports: &crate::sandbox::ports::Table) {
             None => println!("  ports:    {name} (a free port chosen at `fleet up`)"),
         }
     }
-    match &a.network {
-        crate::sandbox::net::Network::All => {
-            println!("  network:  all (a sandboxed agent shares this machine's network)")
-        }
-        crate::sandbox::net::Network::Only(extra) if !extra.is_empty() => println!(
-            "  network:  its CLI's endpoints and {} (in the sandbox)",
-            display(&extra.join(", "))
-        ),
-        crate::sandbox::net::Network::Only(_) => {}
+    if !a.sandbox {
+        return;
     }
+    let var = crate::sandbox::net::setting(&a.env);
+    match crate::sandbox::net::allowlist(a.preset, &a.launch, &a.network, &var) {
+        crate::sandbox::Network::All => {
+            println!("  network:  all (network: all: this machine's whole network)")
+        }
+        crate::sandbox::Network::Allow(dests) if dests.is_empty() => {
+            println!("  network:  none (loopback inside its box only)")
+        }
+        crate::sandbox::Network::Allow(dests) => {
+            println!("  network:  only {}", display(&dests.join(", ")))
+        }
+    }
+}
+
+/// Whether the agent runs in a box, and what it may write there.
+fn print_sandbox(a: &Agent) {
+    if !a.sandbox {
+        println!(
+            "  sandbox:  no (its commands run with all of your rights; `sandbox: true` boxes it)"
+        );
+        return;
+    }
+    let works = match crate::sandbox::works() {
+        Ok(()) => String::new(),
+        Err(m) => format!(" — cannot start here: {}", m.explain()),
+    };
+    println!("  sandbox:  yes (bubblewrap){works}");
+    let writes = crate::sandbox::writes(a.preset, &a.name);
+    println!("  writes:   {}", display(&writes.join(", ")));
 }
 
 /// An agent placed on another host: where, and what it is told; its fleet there resolves

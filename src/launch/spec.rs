@@ -68,14 +68,7 @@ pub fn spec_for(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<Spec> {
     let mut env = agent.env.clone();
     env.extend(ports.iter().map(|(k, v)| (k.clone(), v.to_string())));
     // A base URL from the agent's `env:`, else from the environment of this `fleet up`.
-    let var = |k: &str| {
-        agent
-            .env
-            .get(k)
-            .cloned()
-            .or_else(|| std::env::var(k).ok())
-            .filter(|v| !v.is_empty())
-    };
+    let var = crate::sandbox::net::setting(&agent.env);
     let network = crate::sandbox::net::allowlist(agent.preset, &agent.launch, &agent.network, &var);
     Ok(Spec {
         project: plan.project.clone(),

@@ -47,6 +47,26 @@ pub fn require() -> anyhow::Result<()> {
     works().map_err(|m| anyhow::anyhow!("{}", m.explain()))
 }
 
+/// What `fleet doctor` says of the sandbox here: Ok(what works) or Err((what is
+/// missing, the fix)).
+pub fn report() -> Result<String, String> {
+    match works() {
+        Ok(()) => {
+            let version = Command::new(BWRAP)
+                .arg("--version")
+                .output()
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| BWRAP.to_string());
+            Ok(format!(
+                "sandbox: {version} makes boxes here (`sandbox: true` works)"
+            ))
+        }
+        Err(m) => Err(format!("sandbox: {}", m.explain())),
+    }
+}
+
 fn try_bwrap() -> Result<(), Missing> {
     if !cfg!(target_os = "linux") {
         return Err(Missing::Platform);

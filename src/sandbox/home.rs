@@ -43,7 +43,7 @@ pub(super) fn home() -> Option<PathBuf> {
 }
 
 /// The files and directories a CLI keeps its state and credentials in.
-fn state_of(preset: Preset, home: &Path) -> Vec<PathBuf> {
+pub(super) fn state_of(preset: Preset, home: &Path) -> Vec<PathBuf> {
     let env_dir = |var: &str| {
         std::env::var_os(var)
             .map(PathBuf::from)

@@ -34,7 +34,7 @@ mod home;
 pub mod net;
 pub mod ports;
 
-pub use check::{require, works, Missing, BWRAP};
+pub use check::{report, require, works, Missing, BWRAP};
 
 /// `network:` — what a box may reach.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +46,37 @@ pub enum Network {
     /// A private network namespace with only these destinations (`host:port`) reachable,
     /// each through the bridge ([`bridge`]).
     Allow(Vec<String>),
+}
+
+impl Network {
+    /// As the manifest writes it: `all`, or the hosts.
+    pub fn name(&self) -> String {
+        match self {
+            Network::All => "all".to_string(),
+            Network::Allow(hosts) => hosts.join(", "),
+        }
+    }
+}
+
+/// What `name`'s box may write, in words (`validate` prints it): its worktree, its branch's
+/// git data, a private `/tmp`, its cache, and its CLI's own state.
+pub fn writes(cli: Option<Preset>, name: &str) -> Vec<String> {
+    let mut writes = vec![
+        "its worktree".to_string(),
+        "its branch and the git objects its commits make".to_string(),
+        "a private /tmp".to_string(),
+        format!(".fleet/boxes/{name}/cache (XDG_CACHE_HOME)"),
+    ];
+    if let Some(home) = home::home() {
+        for path in cli.map(|p| home::state_of(p, &home)).unwrap_or_default() {
+            let shown = match path.strip_prefix(&home) {
+                Ok(rest) => format!("~/{}", rest.display()),
+                Err(_) => path.display().to_string(),
+            };
+            writes.push(shown);
+        }
+    }
+    writes
 }
 
 /// What a sandboxed agent's run spec says of its box.

@@ -196,6 +196,17 @@ pub fn allowlist(
     super::Network::Allow(all.iter().map(Dest::to_string).collect())
 }
 
+/// How an agent's CLI finds a setting such as its base URL: in the agent's `env:`, else in
+/// the environment of this fleet command (`up` starts it with that environment).
+pub fn setting(env: &BTreeMap<String, String>) -> impl Fn(&str) -> Option<String> + '_ {
+    move |k| {
+        env.get(k)
+            .cloned()
+            .or_else(|| std::env::var(k).ok())
+            .filter(|v| !v.is_empty())
+    }
+}
+
 /// Every destination of a list of entries, each once, in order (entries that do not parse
 /// are the manifest's to refuse; here they are left out).
 pub fn dests<'a>(entries: impl IntoIterator<Item = &'a str>) -> Vec<Dest> {

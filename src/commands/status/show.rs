@@ -47,6 +47,7 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "after": v.agent.after,
                 "label": label(v),
                 "runtime_secs": v.runtime(),
+                "sandbox": v.agent.sandbox,
                 "ports": ports.get(&v.agent.name).cloned().unwrap_or_default(),
             })
         })
