@@ -347,9 +347,10 @@ fn two_sandboxed_agents_serve_on_their_own_ports_side_by_side() {
         return;
     }
     let f = Fleet::new();
-    // Each serves its worktree on $PORT until the test says stop (at most 90 s).
+    // Each serves its worktree on $PORT until the test says stop (at most 90 s); setup and
+    // verify are boxed steps too, each binding the host's side of the port in turn.
     f.manifest(
-        "sandbox: true\nports: [PORT]\ncommand: \"cat >/dev/null; python3 -m http.server $PORT >/dev/null 2>&1 & for i in $(seq 900); do [ -e stop.local ] && break; sleep 0.1; done; kill $!; rm -f stop.local\"\nagents:\n  - name: a\n    prompt: serve\n  - name: b\n    prompt: serve\n",
+        "sandbox: true\nports: [PORT]\nsetup: \"true\"\nverify: \"true\"\ncommand: \"cat >/dev/null; python3 -m http.server $PORT >/dev/null 2>&1 & for i in $(seq 900); do [ -e stop.local ] && break; sleep 0.1; done; kill $!; rm -f stop.local\"\nagents:\n  - name: a\n    prompt: serve\n  - name: b\n    prompt: serve\n",
     );
     f.fleet(&["up"]).success();
     let first = both_answer(&f, &["a", "b"]);

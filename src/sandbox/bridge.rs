@@ -37,53 +37,63 @@ pub struct Bridge {
     /// last word `--` the command follows.
     pub prefix: Vec<OsString>,
     stop: Arc<AtomicBool>,
-    /// Where each accept loop listens, to wake it on drop.
-    wake: Vec<Wake>,
+    /// The thread that accepts on every listener; joined on drop, so the host's ports are
+    /// free again when the step's bridge is gone (the next step binds them at once).
+    acceptor: Option<thread::JoinHandle<()>>,
 }
 
-enum Wake {
-    Unix(PathBuf),
-    Tcp(u16),
+/// One listener of the runner's side.
+enum Listener {
+    /// A socket the box connects to, for this destination.
+    Out(UnixListener, Dest),
+    /// The host's side of an agent's port, and the box's socket for it.
+    In(TcpListener, PathBuf),
 }
+
+/// How often the acceptor looks at its listeners when none had a connection.
+const ACCEPT_EVERY: Duration = Duration::from_millis(25);
 
 /// Open the bridge for a box that may reach `dests` and serves `ports` to the host: the
 /// socket directory under `parent` (short: a unix socket's path has at most 107 bytes),
 /// its listeners started; `fleet` is the program that runs `_net-inside` in the box.
 pub fn open(fleet: &Path, parent: &Path, dests: &[Dest], ports: &[u16]) -> Result<Bridge> {
     let dir = socket_dir(parent)?;
-    let mut bridge = Bridge {
-        dir: dir.clone(),
-        bwrap_args: Vec::new(),
-        prefix: Vec::new(),
-        stop: Arc::new(AtomicBool::new(false)),
-        wake: Vec::new(),
-    };
+    let opened = open_in(fleet, dir.clone(), dests, ports);
+    if opened.is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    opened
+}
+
+/// [`open`] in the socket directory `dir`, made already.
+fn open_in(fleet: &Path, dir: PathBuf, dests: &[Dest], ports: &[u16]) -> Result<Bridge> {
     let plan = layout(dests);
     let hosts = dir.join("hosts");
     std::fs::write(&hosts, &plan.hosts)
         .with_context(|| format!("cannot write {}", hosts.display()))?;
-    bridge.prefix = vec![fleet.into(), "_net-inside".into(), dir.clone().into()];
+    let mut prefix: Vec<OsString> = vec![fleet.into(), "_net-inside".into(), dir.clone().into()];
+    let mut listeners = Vec::new();
     for (i, (dest, addr)) in plan.listens.iter().enumerate() {
         let path = dir.join(format!("o{i}"));
         let listener = UnixListener::bind(&path)
             .with_context(|| format!("cannot listen on {}", path.display()))?;
-        bridge.serve_out(listener, dest.clone());
-        bridge.wake.push(Wake::Unix(path));
-        bridge.prefix.push("--to".into());
-        bridge.prefix.push(addr.to_string().into());
+        listener.set_nonblocking(true)?;
+        listeners.push(Listener::Out(listener, dest.clone()));
+        prefix.push("--to".into());
+        prefix.push(addr.to_string().into());
     }
     for &port in ports {
         let listener = TcpListener::bind(("127.0.0.1", port)).with_context(|| {
             format!("cannot listen on 127.0.0.1:{port}, the agent's port, on this machine")
         })?;
-        bridge.serve_in(listener, dir.join(format!("p{port}")));
-        bridge.wake.push(Wake::Tcp(port));
-        bridge.prefix.push("--port".into());
-        bridge.prefix.push(port.to_string().into());
+        listener.set_nonblocking(true)?;
+        listeners.push(Listener::In(listener, dir.join(format!("p{port}"))));
+        prefix.push("--port".into());
+        prefix.push(port.to_string().into());
     }
-    bridge.prefix.push("--".into());
+    prefix.push("--".into());
     // bwrap sets up the new namespace's loopback itself.
-    bridge.bwrap_args = vec![
+    let mut bwrap_args: Vec<OsString> = vec![
         "--unshare-net".into(),
         "--bind".into(),
         dir.clone().into(),
@@ -94,10 +104,60 @@ pub fn open(fleet: &Path, parent: &Path, dests: &[Dest], ports: &[u16]) -> Resul
     ];
     if dests.iter().any(|d| d.port < 1024) || ports.iter().any(|&p| p < 1024) {
         // Listening on 443 in the box's own namespace (its loopback only).
-        bridge.bwrap_args.push("--cap-add".into());
-        bridge.bwrap_args.push("CAP_NET_BIND_SERVICE".into());
+        bwrap_args.push("--cap-add".into());
+        bwrap_args.push("CAP_NET_BIND_SERVICE".into());
     }
-    Ok(bridge)
+    let stop = Arc::new(AtomicBool::new(false));
+    let acceptor = {
+        let stop = stop.clone();
+        Some(thread::spawn(move || accept(listeners, &stop)))
+    };
+    Ok(Bridge {
+        dir,
+        bwrap_args,
+        prefix,
+        stop,
+        acceptor,
+    })
+}
+
+/// Accept on every listener until `stop`: each connection from the box goes on to its
+/// destination (resolved here), each to an agent's port goes into the box.
+fn accept(listeners: Vec<Listener>, stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        let mut any = false;
+        for l in &listeners {
+            match l {
+                Listener::Out(listener, dest) => {
+                    if let Ok((inside, _)) = listener.accept() {
+                        any = true;
+                        let dest = dest.clone();
+                        thread::spawn(move || {
+                            if let (Ok(()), Ok(outside)) =
+                                (inside.set_nonblocking(false), connect(&dest))
+                            {
+                                splice_unix(inside, outside);
+                            }
+                        });
+                    }
+                }
+                Listener::In(listener, path) => {
+                    if let Ok((outside, _)) = listener.accept() {
+                        any = true;
+                        // Nothing listens in the box yet: the client sees it closed.
+                        if let (Ok(()), Ok(inside)) =
+                            (outside.set_nonblocking(false), UnixStream::connect(path))
+                        {
+                            splice_unix(inside, outside);
+                        }
+                    }
+                }
+            }
+        }
+        if !any {
+            thread::sleep(ACCEPT_EVERY);
+        }
+    }
 }
 
 /// A new private directory for the sockets: `PARENT/fleet-net-PID-N`.
@@ -117,52 +177,11 @@ fn socket_dir(parent: &Path) -> Result<PathBuf> {
     Ok(dir)
 }
 
-impl Bridge {
-    /// Each connection from the box on `listener` goes on to `dest`, resolved here.
-    fn serve_out(&self, listener: UnixListener, dest: Dest) {
-        let stop = self.stop.clone();
-        thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(inside) = conn else { continue };
-                let dest = dest.clone();
-                thread::spawn(move || {
-                    if let Ok(outside) = connect(&dest) {
-                        splice_unix(inside, outside);
-                    }
-                });
-            }
-        });
-    }
-
-    /// Each connection to the host's port goes into the box through its socket `path`.
-    fn serve_in(&self, listener: TcpListener, path: PathBuf) {
-        let stop = self.stop.clone();
-        thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(outside) = conn else { continue };
-                // Nothing listens in the box yet: the client sees the connection closed.
-                if let Ok(inside) = UnixStream::connect(&path) {
-                    splice_unix(inside, outside);
-                }
-            }
-        });
-    }
-}
-
 impl Drop for Bridge {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        for w in &self.wake {
-            let _ = match w {
-                Wake::Unix(p) => UnixStream::connect(p).map(drop),
-                Wake::Tcp(port) => TcpStream::connect(("127.0.0.1", *port)).map(drop),
-            };
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
