@@ -78,7 +78,6 @@ try ssh_key sh -c 'cp "$HOME/.ssh/id_ed25519" stolen_key && grep -q secret stole
 try base_ref git update-ref refs/heads/main HEAD
 try other_ref git update-ref refs/heads/{branch} HEAD
 try kill kill -9 {pid}
-rm -f stolen_key
 git add escapes.txt && git commit -qm escapes && echo escapes-committed"#,
             repo = q(repo),
             other = q(&self.other_worktree),
@@ -92,7 +91,14 @@ git add escapes.txt && git commit -qm escapes && echo escapes-committed"#,
     #[track_caller]
     pub fn check(&mut self, f: &Fleet, agent: &str) {
         let branch = format!("fleet/{agent}");
-        let escapes = f.git(&["show", &format!("{branch}:escapes.txt")]);
+        let shown = f.try_git_in(&f.repo, &["show", &format!("{branch}:escapes.txt")]);
+        assert_eq!(
+            shown.code,
+            0,
+            "no escapes.txt on {branch}:\n{}",
+            f.log(agent)
+        );
+        let escapes = shown.stdout;
         let names = [
             "bashrc",
             "checkout",
