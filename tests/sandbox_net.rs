@@ -460,3 +460,46 @@ fn real_codex_in_the_box_reaches_its_provider_from_its_config_and_no_other_servi
     let seen = probed(&f);
     assert!(seen.starts_with(&format!("refused {other}:")), "{seen}");
 }
+
+/// Python in the box: ask the box's proxy for `target` (CONNECT), print its status line and
+/// then what the destination says.
+fn via_proxy(target: &str) -> String {
+    format!(
+        "python3 -c 'import os,socket\nu=os.environ[\"HTTPS_PROXY\"].rsplit(\":\",1)\ns=socket.create_connection((\"127.0.0.1\",int(u[1])),timeout=5)\ns.sendall(b\"CONNECT {target} HTTP/1.1\\r\\nHost: {target}\\r\\n\\r\\n\")\nd=b\"\"\nwhile b\"\\r\\n\\r\\n\" not in d:\n  c=s.recv(1000)\n  if not c: break\n  d+=c\nhead,_,rest=d.partition(b\"\\r\\n\\r\\n\")\nprint(\"status:\",head.split(b\"\\r\\n\")[0].decode())\nif b\" 200 \" in head: print(\"got:\"+(rest or s.recv(100)).decode())'"
+    )
+}
+
+#[test]
+fn the_boxs_proxy_tunnels_to_allowed_destinations_and_refuses_others() {
+    if !bwrap_works() {
+        return;
+    }
+    let allowed = service("allowed");
+    let other = service("other");
+    let tmp = tempfile::tempdir().unwrap();
+    let b = bridge::open(fleet(), tmp.path(), &[dest("localhost", allowed)], &[]).unwrap();
+    let mut cmd = box_command(
+        &b,
+        &format!(
+            "{}; {}",
+            via_proxy(&format!("127.0.0.1:{allowed}")),
+            via_proxy(&format!("127.0.0.1:{other}"))
+        ),
+    );
+    cmd.envs(b.env.iter().map(|(k, v)| (k, v)));
+    let out = cmd.output().unwrap();
+    let out =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&"status: HTTP/1.1 200 Connection established"),
+        "{out}"
+    );
+    assert_eq!(lines.get(1), Some(&"got:allowed"), "{out}");
+    assert_eq!(
+        lines.get(2),
+        Some(&"status: HTTP/1.1 403 Forbidden"),
+        "{out}"
+    );
+}

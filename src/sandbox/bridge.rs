@@ -36,6 +36,8 @@ pub struct Bridge {
     /// What runs inside the box before the step's own command: `fleet _net-inside …`, whose
     /// last word `--` the command follows.
     pub prefix: Vec<OsString>,
+    /// The box's environment: its proxy ([`super::proxy`]) for the CLIs that use one.
+    pub env: Vec<(String, String)>,
     stop: Arc<AtomicBool>,
     /// The thread that accepts on every listener; joined on drop, so the host's ports are
     /// free again when the step's bridge is gone (the next step binds them at once).
@@ -48,7 +50,13 @@ enum Listener {
     Out(UnixListener, Dest),
     /// The host's side of an agent's port, and the box's socket for it.
     In(TcpListener, PathBuf),
+    /// The proxy's socket, and every destination it may connect to.
+    Proxy(UnixListener, Arc<Vec<Dest>>),
 }
+
+/// The port the box's proxy listens on inside it (the next free one when a destination or
+/// an agent's port has it).
+const PROXY_PORT: u16 = 3128;
 
 /// How often the acceptor looks at its listeners when none had a connection.
 const ACCEPT_EVERY: Duration = Duration::from_millis(25);
@@ -91,7 +99,25 @@ fn open_in(fleet: &Path, dir: PathBuf, dests: &[Dest], ports: &[u16]) -> Result<
         prefix.push("--port".into());
         prefix.push(port.to_string().into());
     }
+    let proxy_port = (PROXY_PORT..)
+        .find(|p| !ports.contains(p) && !plan.listens.iter().any(|(_, a)| a.port() == *p))
+        .unwrap_or(PROXY_PORT);
+    let path = dir.join(format!("o{}", plan.listens.len()));
+    let listener = UnixListener::bind(&path)
+        .with_context(|| format!("cannot listen on {}", path.display()))?;
+    listener.set_nonblocking(true)?;
+    listeners.push(Listener::Proxy(listener, Arc::new(dests.to_vec())));
+    prefix.push("--to".into());
+    prefix.push(format!("127.0.0.1:{proxy_port}").into());
     prefix.push("--".into());
+    let proxy = format!("http://127.0.0.1:{proxy_port}");
+    let mut env = Vec::new();
+    for key in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
+        env.push((key.to_string(), proxy.clone()));
+    }
+    for key in ["NO_PROXY", "no_proxy"] {
+        env.push((key.to_string(), "localhost,127.0.0.1,::1".to_string()));
+    }
     // bwrap sets up the new namespace's loopback itself.
     let mut bwrap_args: Vec<OsString> = vec![
         "--unshare-net".into(),
@@ -116,6 +142,7 @@ fn open_in(fleet: &Path, dir: PathBuf, dests: &[Dest], ports: &[u16]) -> Result<
         dir,
         bwrap_args,
         prefix,
+        env,
         stop,
         acceptor,
     })
@@ -137,6 +164,17 @@ fn accept(listeners: Vec<Listener>, stop: &AtomicBool) {
                                 (inside.set_nonblocking(false), connect(&dest))
                             {
                                 splice_unix(inside, outside);
+                            }
+                        });
+                    }
+                }
+                Listener::Proxy(listener, dests) => {
+                    if let Ok((inside, _)) = listener.accept() {
+                        any = true;
+                        let dests = dests.clone();
+                        thread::spawn(move || {
+                            if inside.set_nonblocking(false).is_ok() {
+                                super::proxy::serve(inside, &dests, connect);
                             }
                         });
                     }
@@ -201,7 +239,7 @@ fn connect(dest: &Dest) -> io::Result<TcpStream> {
 
 /// Copy both ways between a unix and a TCP stream, on their own threads, each direction's
 /// end passed on as a half close.
-fn splice_unix(unix: UnixStream, tcp: TcpStream) {
+pub(super) fn splice_unix(unix: UnixStream, tcp: TcpStream) {
     let (Ok(unix2), Ok(tcp2)) = (unix.try_clone(), tcp.try_clone()) else {
         return;
     };

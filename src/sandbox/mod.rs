@@ -10,7 +10,8 @@
 //! `home` knows each agent CLI's own state and the secrets hidden from the box; `check`
 //! whether bubblewrap works on this machine. `net` decides what a box's network may
 //! reach (each CLI's endpoints and `network:`), `bridge` carries the allowed connections
-//! between the box's private network and the host (and the agent's ports back), `ports`
+//! between the box's private network and the host (and the agent's ports back), `proxy` is
+//! the runner's HTTP proxy for named hosts, `ports`
 //! gives each agent its own TCP ports.
 //!
 //! The network's seam: [`network`] gets the box before it is used and may add bwrap
@@ -33,6 +34,7 @@ mod check;
 mod home;
 pub mod net;
 pub mod ports;
+mod proxy;
 
 pub use check::{report, require, works, Missing, BWRAP};
 
@@ -240,6 +242,9 @@ fn network(policy: &Policy, _agent: &Agent, sandbox: &mut Sandbox) -> Result<()>
     let bridge = bridge::open(&fleet, &std::env::temp_dir(), &dests, &policy.ports)?;
     sandbox.args(bridge.bwrap_args.clone());
     sandbox.prefix(bridge.prefix.clone());
+    for (key, value) in &bridge.env {
+        sandbox.env(key, value);
+    }
     sandbox.guard(bridge);
     Ok(())
 }

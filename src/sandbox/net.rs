@@ -7,6 +7,10 @@
 //! address in the box: a name not in its `/etc/hosts` does not resolve, an address has no
 //! route.
 //!
+//! A CLI that uses a proxy (`HTTPS_PROXY`, which the box sets) reaches named hosts through
+//! the runner's proxy instead ([`proxy`](super::proxy)): an unprivileged box cannot listen on
+//! port 443, and the proxy needs no listener per host.
+//!
 //! The destinations come from the agent's CLI (each preset's endpoints, its base URL from
 //! the agent's `env:` or fleet's own environment first, see [`crate::preset::Preset::endpoints`])
 //! and the manifest's `network:` list.
@@ -163,7 +167,7 @@ pub fn layout(dests: &[Dest]) -> Layout {
     }
     let mut hosts =
         String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    if let Some(name) = hostname() {
+    if let Some(name) = hostname().filter(|n| !named.contains_key(n.as_str())) {
         hosts.push_str(&format!("127.0.0.1\t{name}\n"));
     }
     for (name, ip) in &named {
