@@ -503,3 +503,48 @@ fn the_boxs_proxy_tunnels_to_allowed_destinations_and_refuses_others() {
         "{out}"
     );
 }
+
+/// This machine's name when it resolves to a loopback address here (a named host the tests
+/// can reach without leaving the machine), else None after saying so.
+fn loopback_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim().to_string();
+    let resolves = std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), 1))
+        .map(|mut a| a.all(|a| a.ip().is_loopback()))
+        .unwrap_or(false);
+    if !resolves || name.is_empty() {
+        eprintln!("SKIPPED: this machine's name does not resolve to loopback here");
+        return None;
+    }
+    Some(name)
+}
+
+#[test]
+fn real_claude_in_the_box_reaches_a_named_base_url_host() {
+    if !bwrap_works() {
+        return;
+    }
+    let Some(claude) = real("FLEET_REAL_CLAUDE") else {
+        return;
+    };
+    let Some(name) = loopback_name() else { return };
+    use fake::anthropic::{Anthropic, Turn};
+    let api = Anthropic::start(vec![Turn::text("Hello.")]);
+    let port = api.url().rsplit(':').next().unwrap().trim_end_matches('/').to_string();
+    let env: String = api
+        .env(1)
+        .into_iter()
+        .map(|(k, v)| match k.as_str() {
+            // The API by name: the box resolves it to an address of its own.
+            "ANTHROPIC_BASE_URL" => format!("  {k}: \"http://{name}:{port}\"\n"),
+            _ => format!("  {k}: {v:?}\n"),
+        })
+        .collect();
+    let f = Fleet::new();
+    f.manifest(&format!(
+        "agent: claude\nsandbox: true\npermissions: full\nenv:\n{env}agents:\n  - name: a\n    prompt: hello\n"
+    ));
+    let a = up_with(&f, &claude);
+    assert_eq!(a["state"], "done", "{a}\n{}", f.log("a"));
+    assert!(api.answered() >= 1);
+}
