@@ -10,7 +10,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use common::sandbox::{bwrap_works, Targets};
-use common::{sh_quote, Fleet};
+use common::Fleet;
 
 /// The two agents of the escape test: `boxed` runs the escapes, `other` is the neighbour
 /// whose worktree and branch they aim at (it commits on its own branch meanwhile).
@@ -123,7 +123,31 @@ fn a_sandbox_bubblewrap_cannot_make_is_an_error_before_anything_starts() {
         "{}",
         doctor.describe()
     );
-    let _ = sh_quote("");
+    // `fleet init` writes the key commented out here.
+    fs::create_dir_all(f.repo.join("new")).unwrap();
+    f.fleet_at(
+        &f.repo,
+        &[("PATH", &path)],
+        &["init", "-f", "new/agents.yaml"],
+    )
+    .success();
+    let written = fs::read_to_string(f.repo.join("new/agents.yaml")).unwrap();
+    assert!(written.contains("# sandbox: true"), "{written}");
+}
+
+#[test]
+fn init_writes_sandbox_true_where_the_box_works() {
+    if !bwrap_works() {
+        return;
+    }
+    let f = Fleet::new();
+    fs::create_dir_all(f.repo.join("new")).unwrap();
+    f.fleet(&["init", "-f", "new/agents.yaml"]).success();
+    let written = fs::read_to_string(f.repo.join("new/agents.yaml")).unwrap();
+    assert!(
+        written.lines().any(|l| l.starts_with("sandbox: true")),
+        "{written}"
+    );
 }
 
 #[test]

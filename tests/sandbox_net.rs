@@ -530,7 +530,13 @@ fn real_claude_in_the_box_reaches_a_named_base_url_host() {
     let Some(name) = loopback_name() else { return };
     use fake::anthropic::{Anthropic, Turn};
     let api = Anthropic::start(vec![Turn::text("Hello.")]);
-    let port = api.url().rsplit(':').next().unwrap().trim_end_matches('/').to_string();
+    let port = api
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
     let env: String = api
         .env(1)
         .into_iter()
