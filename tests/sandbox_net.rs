@@ -554,3 +554,170 @@ fn real_claude_in_the_box_reaches_a_named_base_url_host() {
     assert_eq!(a["state"], "done", "{a}\n{}", f.log("a"));
     assert!(api.answered() >= 1);
 }
+
+/// Run `program args` in a box with the bridge to `dests` whose `/etc/hosts` names nothing:
+/// a named destination is reachable through the box's proxy alone (as an unprivileged box
+/// reaches a named host on 443). HOME is a fresh writable directory.
+fn through_proxy_only(
+    dests: &[Dest],
+    env: &[(String, String)],
+    program: &Path,
+    args: &[&str],
+) -> (i32, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let b = bridge::open(fleet(), tmp.path(), dests, &[]).unwrap();
+    let mut cmd = Command::new("bwrap");
+    cmd.args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"])
+        .args(["--unshare-pid", "--die-with-parent"])
+        .args(&b.bwrap_args)
+        .args(["--ro-bind", "/dev/null", "/etc/hosts"])
+        .arg("--bind")
+        .arg(&home)
+        .arg(&home)
+        .args(&b.prefix)
+        .arg(program)
+        .args(args)
+        .current_dir(&home)
+        .env("HOME", &home)
+        .envs(b.env.iter().map(|(k, v)| (k, v)))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null());
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn real_claude_reaches_a_named_host_through_the_proxy_alone() {
+    if !bwrap_works() {
+        return;
+    }
+    let Some(claude) = real("FLEET_REAL_CLAUDE") else {
+        return;
+    };
+    let Some(name) = loopback_name() else { return };
+    use fake::anthropic::{Anthropic, Turn};
+    let api = Anthropic::start(vec![Turn::text("Hello through the proxy.")]);
+    let port: u16 = api
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let mut env = api.env(1);
+    for (k, v) in env.iter_mut() {
+        if k == "ANTHROPIC_BASE_URL" {
+            *v = format!("http://{name}:{port}");
+        }
+    }
+    let (code, out) = through_proxy_only(&[dest(&name, port)], &env, &claude, &["--print", "hi"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Hello through the proxy."), "{out}");
+}
+
+#[test]
+fn real_codex_reaches_a_named_host_through_the_proxy_alone() {
+    if !bwrap_works() {
+        return;
+    }
+    let Some(codex) = real("FLEET_REAL_CODEX") else {
+        return;
+    };
+    let Some(name) = loopback_name() else { return };
+    use fake::openai::{codex_config, Responses, Turn};
+    let api = Responses::start(vec![Turn::say("Hello through the proxy.")]);
+    let url = api.base_url();
+    let port: u16 = url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let named = url.replace("127.0.0.1", &name);
+    let mut args = vec!["exec", "--skip-git-repo-check", "--json"];
+    let config = codex_config(&named);
+    for c in &config {
+        args.push("-c");
+        args.push(c);
+    }
+    args.push("hi");
+    let env = [("OPENAI_API_KEY".to_string(), "sk-fake".to_string())];
+    let (code, out) = through_proxy_only(&[dest(&name, port)], &env, &codex, &args);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Hello through the proxy."), "{out}");
+}
+
+#[test]
+fn real_gemini_in_the_box_reaches_its_api_from_the_base_url_and_no_other_service() {
+    if !bwrap_works() {
+        return;
+    }
+    let Some(gemini_cli) = real("FLEET_REAL_GEMINI") else {
+        return;
+    };
+    use fake::gemini::{self, shell, text};
+    let other = service("other");
+    let (server, _script) = gemini::start(vec![shell(&probe_and_commit(other)), text("Probed.")]);
+    let f = Fleet::new();
+    gemini::settings(&f.home, 2);
+    let env: Vec<String> = gemini::env(&server)
+        .into_iter()
+        .map(|(k, v)| format!("{k}: {v:?}"))
+        .collect();
+    f.manifest(&format!(
+        "agent: gemini\nsandbox: true\npermissions: full\nenv: {{ {} }}\nagents:\n  - name: a\n    prompt: probe\n",
+        env.join(", ")
+    ));
+    let a = up_with(&f, &gemini_cli);
+    assert_eq!(a["state"], "done", "{a}\n{}", f.log("a"));
+    let seen = probed(&f);
+    assert!(seen.starts_with(&format!("refused {other}:")), "{seen}");
+}
+
+#[test]
+fn real_aider_in_the_box_reaches_its_model_from_its_api_base() {
+    if !bwrap_works() {
+        return;
+    }
+    let Some(aider) = real("FLEET_REAL_AIDER") else {
+        return;
+    };
+    use fake::openai_chat::{whole_file, Script, Turn};
+    let server = Script::new(vec![Turn::Text(whole_file(
+        "hello.txt",
+        "hello from aider",
+    ))])
+    .commit_message("Add hello.txt")
+    .serve();
+    let f = Fleet::new();
+    // Beside the manifest, which the box reads.
+    f.file(
+        "model-metadata.json",
+        r#"{"openai/fake": {"max_tokens": 4096, "max_input_tokens": 128000, "max_output_tokens": 4096, "input_cost_per_token": 0.000003, "output_cost_per_token": 0.000015, "litellm_provider": "openai", "mode": "chat"}}"#,
+    );
+    f.git(&["add", "model-metadata.json"]);
+    f.git(&["commit", "-q", "-m", "metadata"]);
+    let meta = f.repo.join("model-metadata.json");
+    f.manifest(&format!(
+        "agent: aider\nsandbox: true\npermissions: full\nagents:\n  - name: a\n    prompt: \"Create hello.txt containing 'hello from aider', then commit it.\"\n    args: [--model, openai/fake, --openai-api-base, \"{}/v1\", --openai-api-key, sk-fake, --model-metadata-file, \"{}\"]\n    env: {{LITELLM_LOCAL_MODEL_COST_MAP: \"True\"}}\n",
+        server.url(),
+        meta.display()
+    ));
+    let a = up_with(&f, &aider);
+    assert_eq!(a["state"], "done", "{a}\n{}", f.log("a"));
+    assert_eq!(
+        f.git(&["show", "fleet/a:hello.txt"]).trim(),
+        "hello from aider"
+    );
+}
