@@ -210,9 +210,36 @@ fn socket_dir(parent: &Path) -> Result<PathBuf> {
             dir.display()
         );
     }
+    remove_stale(parent);
     let _ = std::fs::remove_dir_all(&dir);
     crate::util::private_dir(&dir)?;
     Ok(dir)
+}
+
+/// Remove the socket directories of runners that are gone (a runner ended by a signal
+/// drops no bridge): `fleet-net-PID-N` whose PID does not run.
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("fleet-net-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let mine = e.metadata().is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.is_dir() && m.uid() == crate::util::uid()
+        });
+        if mine && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 impl Drop for Bridge {
@@ -304,4 +331,26 @@ pub fn inside(dir: &Path, to: &[SocketAddrV4], ports: &[u16], command: &[OsStrin
     Ok(status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_only_the_socket_directories_of_runners_gone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let gone = tmp.path().join("fleet-net-999999999-0");
+        let alive = tmp
+            .path()
+            .join(format!("fleet-net-{}-7", std::process::id()));
+        let other = tmp.path().join("fleet-net-notes");
+        for d in [&gone, &alive, &other] {
+            std::fs::create_dir(d).unwrap();
+        }
+        remove_stale(tmp.path());
+        assert!(!gone.exists());
+        assert!(alive.exists());
+        assert!(other.exists());
+    }
 }
