@@ -146,6 +146,58 @@ fn a_named_host_resolves_only_in_the_box_and_keeps_its_name() {
     }
 }
 
+#[test]
+fn an_unprivileged_box_skips_a_port_it_cannot_listen_on_and_runs_the_step() {
+    if !bwrap_works() {
+        return;
+    }
+    // As a user without privileges (nobody, when these tests run as root).
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    std::fs::create_dir(&dir).unwrap();
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "bwrap"]);
+        Command::new("chmod")
+            .args(["0777"])
+            .arg(tmp.path())
+            .arg(&dir)
+            .status()
+            .unwrap();
+        c
+    } else {
+        Command::new("bwrap")
+    };
+    cmd.args([
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--unshare-net",
+    ])
+    .arg("--bind")
+    .arg(&dir)
+    .arg(&dir)
+    .arg(fleet())
+    .arg("_net-inside")
+    .arg(&dir)
+    .args(["--to", "127.0.0.2:443", "--to", "127.0.0.2:8443", "--"])
+    .args(["sh", "-c", "echo ran; exit 3"]);
+    let out = cmd.output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    if root && text.contains("setpriv") {
+        eprintln!("SKIPPED: cannot become nobody here: {text}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert_eq!(text.trim(), "ran");
+}
+
 /// GET / on 127.0.0.1:port from the host, until it answers 200 or the deadline passes.
 fn answers(port: u16, deadline: Instant) -> bool {
     while Instant::now() < deadline {

@@ -288,8 +288,14 @@ pub(super) fn splice_unix(unix: UnixStream, tcp: TcpStream) {
 /// 128+N when signal N killed it; stop signals are passed on to it).
 pub fn inside(dir: &Path, to: &[SocketAddrV4], ports: &[u16], command: &[OsString]) -> Result<i32> {
     for (i, addr) in to.iter().enumerate() {
-        let listener = TcpListener::bind(addr)
-            .with_context(|| format!("cannot listen on {addr} in the box"))?;
+        let listener = match TcpListener::bind(addr) {
+            Ok(l) => l,
+            // A privileged port (443) an unprivileged box cannot take: its proxy reaches it.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied && addr.port() < 1024 => {
+                continue;
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot listen on {addr} in the box")),
+        };
         let path = dir.join(format!("o{i}"));
         thread::spawn(move || {
             for conn in listener.incoming() {
