@@ -22,6 +22,7 @@ pub mod tmux;
 pub mod train;
 pub mod transcript;
 pub mod util;
+pub mod view;
 
 use std::ffi::OsString;
 use std::fmt;

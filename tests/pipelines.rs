@@ -81,7 +81,7 @@ agents:
     assert!(contains(&f, "fleet/c", "fleet/b"));
     assert_eq!(
         files_on(&f, "fleet/c"),
-        ["README.md", "a.txt", "b.txt", "c.txt"]
+        [".gitignore", "README.md", "a.txt", "b.txt", "c.txt"]
     );
     let subjects = f.git(&["log", "--format=%s", "main..fleet/c"]);
     assert_eq!(subjects.lines().collect::<Vec<_>>(), ["c", "b", "a"]);
@@ -124,7 +124,7 @@ fn a_failed_dependency_blocks_the_chain_and_rerun_restarts_it() {
     f.fleet(&["wait", "--timeout", "60"]).success();
     assert_eq!(
         files_on(&f, "fleet/c"),
-        ["README.md", "a.txt", "b.txt", "c.txt"]
+        [".gitignore", "README.md", "a.txt", "b.txt", "c.txt"]
     );
 }
 
@@ -152,7 +152,14 @@ agents:
     assert!(contains(&f, "fleet/d", "fleet/c"));
     assert_eq!(
         files_on(&f, "fleet/d"),
-        ["README.md", "a.txt", "b.txt", "c.txt", "d.txt"]
+        [
+            ".gitignore",
+            "README.md",
+            "a.txt",
+            "b.txt",
+            "c.txt",
+            "d.txt"
+        ]
     );
     // d starts from one merge of b and c (made by fleet), then its own commit.
     let parents = f.git(&["log", "-1", "--format=%P", "fleet/d~1"]);

@@ -436,10 +436,19 @@ fn state_and_logs_are_user_only() {
         )
     };
     assert_eq!(names(&tmp), Vec::<String>::new(), "temp files left");
-    assert_eq!(names(&f.home), Vec::<String>::new(), "HOME untouched");
+    // The user's own ~/.gitconfig (the test wrote it) and nothing else.
+    assert_eq!(names(&f.home), [".gitconfig"], "HOME untouched");
     assert_eq!(
         names(&f.root),
-        sorted(["home", "out", "repo", "repo.worktrees", "tmpdir", "tmux"])
+        sorted([
+            "home",
+            "out",
+            "repo",
+            "repo.worktrees",
+            "tmp",
+            "tmpdir",
+            "tmux"
+        ])
     );
 }
 

@@ -23,7 +23,7 @@ pub fn run(plan: &Plan, args: &AttachArgs) -> Result<i32> {
         None => (plan.monitor_session(), "the monitor".to_string()),
     };
     let sessions = tmux::sessions()?;
-    if !crate::launch::owned(plan, &sessions).contains(&session) {
+    if !crate::view::owned(plan, &sessions).contains(&session) {
         let state = args.name.as_deref().map(|n| {
             let record = Dir::new(&plan.state_dir).record(n);
             Record::derive(record.as_ref(), false)

@@ -55,6 +55,7 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
             if tools_ok {
                 sessions(&mut r, &plan)?;
                 worktrees(&mut r, &plan)?;
+                pending_merge(&mut r, &plan);
             }
         }
         Err(e) => r.problem(
@@ -171,7 +172,7 @@ fn hosts(r: &mut Report, plan: &Plan) {
 fn sessions(r: &mut Report, plan: &Plan) -> Result<()> {
     let all = tmux::sessions()?;
     let mut found = foreign_sessions(r, plan, &all);
-    let owned = crate::launch::owned(plan, &all);
+    let owned = crate::view::owned(plan, &all);
     found |= lost_agents(r, plan, &owned);
     found |= stuck_queue(r, plan, &owned);
     if !found {
@@ -506,5 +507,13 @@ fn agent_session_vars(r: &mut Report) {
                 "{var} is set: this shell runs inside an agent CLI's session (Claude Code); fleet removes it from its agents' environment, so they start normally"
             ));
         }
+    }
+}
+
+/// A merge fleet made and never verified (the journal of a train killed during verify).
+fn pending_merge(r: &mut Report, plan: &Plan) {
+    if let Some(w) = crate::train::journal::warning(plan) {
+        let (what, fix) = w.split_once("\n  ").unwrap_or((&w, ""));
+        r.problem(what, fix);
     }
 }

@@ -7,12 +7,13 @@ use anyhow::{bail, Result};
 
 use crate::cli::DownArgs;
 use crate::git;
-use crate::launch::view::{collect, Detail};
-use crate::launch::{owned, LOCK_WAIT};
+use crate::launch::LOCK_WAIT;
 use crate::manifest::{Agent, Plan};
 use crate::state::{Dir, State};
 use crate::tmux::{self, Batch};
 use crate::util;
+use crate::view::owned;
+use crate::view::{collect, Detail};
 
 /// How long an agent has to end after the hangup of its closed session before SIGKILL.
 const HANGUP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
@@ -112,6 +113,18 @@ fn run_here(plan: &Plan, args: &DownArgs) -> Result<i32> {
             groups.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
         );
     }
+    // The log says how it ended: its last line is fleet's, not the agent's last words.
+    for (name, log) in &down.ended_logs {
+        let line = format!(
+            "[fleet] {name} stopped by fleet down at {}\n",
+            util::rfc3339(util::now())
+        );
+        if let Err(e) = util::append_private(log).and_then(|mut f| {
+            std::io::Write::write_all(&mut f, line.as_bytes()).map_err(Into::into)
+        }) {
+            eprintln!("warning: cannot note the stop in {}: {e:#}", log.display());
+        }
+    }
     report(&down, kill_monitor.then_some(monitor.as_str()));
     if !args.rm_worktrees {
         crate::info!(
@@ -133,6 +146,8 @@ struct Down {
     groups: Vec<i32>,
     /// Agents stopped (running, waiting or queued).
     stopped: Vec<String>,
+    /// The logs of the running or waiting agents stopped, for their closing line.
+    ended_logs: Vec<(String, std::path::PathBuf)>,
     /// Finished agents whose sessions are closed.
     closed: Vec<String>,
     /// Sessions of agents no longer in the manifest.
@@ -160,6 +175,10 @@ fn stop_agents(
             record.reason = Some("stopped by fleet down".into());
             dir.write_record(&v.agent.name, &record)?;
             down.stopped.push(v.agent.name.clone());
+            if v.state != State::Queued {
+                down.ended_logs
+                    .push((v.agent.name.clone(), v.agent.log.clone()));
+            }
         } else {
             down.closed.push(v.agent.name.clone());
         }

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::cli::LogsArgs;
-use crate::launch::view::state_of;
 use crate::manifest::{Agent, Plan};
 use crate::state::State;
 use crate::util;
+use crate::view::state_of;
 
 /// How often `-f` looks for new output, and how often it asks tmux whether a running agent's
 /// session is still there (a vanished session means the agent is lost: stop following).

@@ -14,6 +14,7 @@ pub mod init;
 pub mod logs;
 pub mod man;
 pub mod merge;
+pub mod receive;
 pub mod resume;
 pub mod status;
 pub mod up;
@@ -44,5 +45,6 @@ pub fn run(cli: Cli) -> Result<i32> {
             crate::sandbox::bridge::inside(&a.dir, &a.to, &a.ports, &a.command)
         }
         Command::Agents => completions::agents(file),
+        Command::Receive(args) => receive::run(&args),
     }
 }

@@ -12,9 +12,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::WaitArgs;
 use crate::hosts::remote::{Awaited, Waiter};
-use crate::launch::view::{collect, Detail, View};
 use crate::manifest::Plan;
 use crate::state::State;
+use crate::view::{collect, Detail, View};
 use crate::{tmux, util};
 
 const POLL: Duration = Duration::from_millis(500);
@@ -69,7 +69,7 @@ pub fn run(plan: &Plan, args: &WaitArgs) -> Result<i32> {
         let mut all: Vec<Awaited> = Vec::new();
         if !agents.is_empty() {
             let sessions = tmux::sessions()?;
-            let owned = crate::launch::owned(plan, &sessions);
+            let owned = crate::view::owned(plan, &sessions);
             let views = collect(plan, &agents, &owned, Detail::States);
             all.extend(views.iter().map(awaited));
         }

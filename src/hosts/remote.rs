@@ -320,7 +320,7 @@ fn ended(name: &str, state: &str, reason: Option<&str>, host: &str) -> Awaited {
 /// shows other agents (closed when off); the part of `up` for this machine does it otherwise.
 pub fn monitor_up(plan: &Plan) -> Result<()> {
     let snap = crate::tmux::snapshot(&plan.monitor_session())?;
-    let owned = crate::launch::owned(plan, &snap.sessions);
+    let owned = crate::view::owned(plan, &snap.sessions);
     let (alive, stale) = crate::monitor::verdict(plan, &owned, &snap);
     if alive {
         return Ok(());
@@ -335,7 +335,7 @@ pub fn monitor_up(plan: &Plan) -> Result<()> {
 /// name then.
 pub fn monitor_down(plan: &Plan) -> Result<Option<String>> {
     let monitor = plan.monitor_session();
-    let owned = crate::launch::owned(plan, &crate::tmux::sessions()?);
+    let owned = crate::view::owned(plan, &crate::tmux::sessions()?);
     if !owned.contains(&monitor) {
         return Ok(None);
     }

@@ -6,10 +6,10 @@ use std::collections::HashSet;
 use anyhow::Result;
 
 use crate::launch::hints::plural;
-use crate::launch::view::View;
 use crate::launch::{pipeline, queue, worktrees};
 use crate::manifest::Plan;
 use crate::state::{Dir, State};
+use crate::view::View;
 use crate::{git, monitor, tmux, usage, util};
 
 /// What `up` is to do, worked out before anything changes.
@@ -183,4 +183,28 @@ fn check_no_runner_left(dir: &Dir, to_start: &[&View]) -> Result<()> {
             alive.join("\n  ")
         ))
     }
+}
+
+/// Make the branch of each agent of `choice` that starts from its dependencies' work (see
+/// [`start_point`]); one that cannot start moves to the blocked.
+pub fn place_branches(
+    plan: &Plan,
+    dir: &Dir,
+    choice: &mut Choice,
+    worktrees: &[git::Worktree],
+) -> Result<()> {
+    let mut refused = Vec::new();
+    for v in choice.to_start.iter().filter(|v| !v.agent.after.is_empty()) {
+        if let Err(why) = pipeline::start_point(plan, dir, v.agent, worktrees)? {
+            refused.push((*v, why));
+        }
+    }
+    for (v, why) in refused {
+        let name = &v.agent.name;
+        choice.to_start.retain(|x| &x.agent.name != name);
+        choice.now.retain(|x| &x.agent.name != name);
+        choice.wait.retain(|x| &x.agent.name != name);
+        choice.blocked.push((v, why));
+    }
+    Ok(())
 }

@@ -14,11 +14,9 @@ pub mod queue;
 pub mod resume;
 pub mod sessions;
 pub mod spec;
-pub mod view;
 pub mod worktrees;
 
 pub use hints::{fleet_command, up_hint};
-pub use view::owned;
 
 /// How long a second `up`/`down` (or `merge`, `continue`) waits for the `.fleet` lock the
 /// first one holds.

@@ -4,95 +4,18 @@
 //! without a worktree), made when it becomes ready; and the `{{diff:NAME}}` of its task.
 //! No daemon: `up` and the runner of each agent that ends ([`crate::launch::queue::advance`])
 //! ask here.
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use anyhow::Result;
 
 use crate::git;
-use crate::launch::view::View;
 use crate::manifest::{Agent, Plan, DIFF_OPEN};
-use crate::state::{Dir, Record, State};
+use crate::state::{Dir, State};
+use crate::view::gates::{gate, settled, Gate};
+use crate::view::View;
 
 /// The most of one agent's diff a task gets for `{{diff:NAME}}`.
 pub const DIFF_CAP: usize = 256 * 1024;
-
-/// Each agent's state and reason, by name.
-pub type States = HashMap<String, (State, Option<String>)>;
-
-/// Where an agent stands with the agents of its `after:`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Gate {
-    /// All of them are done (or it has none).
-    Ready,
-    /// Some are still to run or running.
-    Wait,
-    /// One cannot bring its work: the reason names it (`api failed`).
-    Blocked(String),
-}
-
-/// The gate of `agent` given the states of the others.
-pub fn gate(agent: &Agent, states: &States) -> Gate {
-    let mut wait = false;
-    for dep in &agent.after {
-        match states.get(dep).map(|s| s.0) {
-            Some(State::Done) => {}
-            Some(
-                s
-                @ (State::Failed | State::Stopped | State::Lost | State::Blocked | State::Damaged),
-            ) => return Gate::Blocked(format!("{dep} {s}")),
-            _ => wait = true,
-        }
-    }
-    if wait {
-        Gate::Wait
-    } else {
-        Gate::Ready
-    }
-}
-
-/// The state of each of this machine's agents as its record and session tell it, a queued
-/// agent whose dependency cannot come counted `blocked` (with the reason) even before a
-/// runner wrote so (a dependency lost with its session writes nothing).
-pub fn settled(plan: &Plan, owned: &HashSet<String>) -> States {
-    let dir = Dir::new(&plan.state_dir);
-    let mut states = States::new();
-    for a in plan.in_order() {
-        let record = dir.record(&a.name);
-        let state = Record::derive(record.as_ref(), owned.contains(&a.session));
-        let reason = record.and_then(|r| r.reason);
-        let entry = match gate(a, &states) {
-            Gate::Blocked(why) if state == State::Queued => (State::Blocked, Some(why)),
-            _ => (state, reason),
-        };
-        states.insert(a.name.clone(), entry);
-    }
-    states
-}
-
-/// Show queued agents whose dependency cannot come as `blocked` (see [`settled`]).
-pub fn settle_views(plan: &Plan, views: &mut [View], owned: &HashSet<String>) {
-    let waits = |v: &View| v.state == State::Queued && !v.agent.after.is_empty();
-    if !views.iter().any(waits) {
-        return;
-    }
-    let states = settled(plan, owned);
-    for v in views.iter_mut().filter(|v| waits(v)) {
-        if let Some((State::Blocked, why)) = states.get(&v.agent.name) {
-            v.state = State::Blocked;
-            let mut r = v.record.clone().unwrap_or_default();
-            r.reason = why.clone();
-            v.record = Some(r);
-        }
-    }
-}
-
-/// The record of an agent that cannot start: `blocked`, with why.
-pub fn blocked(record: Option<&Record>, why: &str) -> Record {
-    let mut r = crate::launch::queue::queued(record);
-    r.state = Some(State::Blocked);
-    r.reason = Some(why.to_string());
-    r
-}
 
 /// The agents `up` is to start, sorted by their `after:` (in dependency order): those that
 /// may start, those that wait for their dependencies (queued, nothing made for them yet)
@@ -320,28 +243,4 @@ pub fn with_dependencies<'a>(
         );
     }
     agents
-}
-
-/// Make the branch of each agent of `choice` that starts from its dependencies' work (see
-/// [`start_point`]); one that cannot start moves to the blocked.
-pub fn place_branches(
-    plan: &Plan,
-    dir: &Dir,
-    choice: &mut crate::launch::choice::Choice,
-    worktrees: &[git::Worktree],
-) -> Result<()> {
-    let mut refused = Vec::new();
-    for v in choice.to_start.iter().filter(|v| !v.agent.after.is_empty()) {
-        if let Err(why) = start_point(plan, dir, v.agent, worktrees)? {
-            refused.push((*v, why));
-        }
-    }
-    for (v, why) in refused {
-        let name = &v.agent.name;
-        choice.to_start.retain(|x| &x.agent.name != name);
-        choice.now.retain(|x| &x.agent.name != name);
-        choice.wait.retain(|x| &x.agent.name != name);
-        choice.blocked.push((v, why));
-    }
-    Ok(())
 }

@@ -10,11 +10,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::git;
-use crate::launch::view::{self, View};
 use crate::launch::{pipeline, sessions, worktrees};
 use crate::manifest::{Agent, Plan};
 use crate::state::{Dir, Record, Spec, State};
 use crate::tmux;
+use crate::view::{self, View};
 
 /// How long a finished agent's runner waits for the lock (it is not interactive: a long
 /// `up` may hold the lock while it creates many worktrees).
@@ -49,18 +49,6 @@ pub fn split<'v, 'a>(
     (order, wait)
 }
 
-/// The record of an agent that waits for a slot.
-pub fn queued(record: Option<&Record>) -> Record {
-    let mut r = record.cloned().unwrap_or_default();
-    r.state = Some(State::Queued);
-    r.started_at = None;
-    r.finished_at = None;
-    r.exit_code = None;
-    r.reason = None;
-    r.pid = None;
-    r
-}
-
 /// Called by the runner once its agent's final record is written: start the queued agents
 /// of its fleet while slots are free. Problems go to the agent's log, never stop the runner.
 pub fn advance(spec: &Spec) {
@@ -91,12 +79,15 @@ fn try_advance(spec: &Spec) -> Result<()> {
     }
     let order = plan.in_order();
     // Those whose dependency ended without their work are blocked (and so on down the chain).
-    let states = pipeline::settled(&plan, &owned);
+    let states = crate::view::gates::settled(&plan, &owned);
     for a in &order {
         if let Some((State::Blocked, Some(why))) = states.get(&a.name) {
             let record = dir.record(&a.name);
             if record.as_ref().and_then(|r| r.state) == Some(State::Queued) {
-                dir.write_record(&a.name, &pipeline::blocked(record.as_ref(), why))?;
+                dir.write_record(
+                    &a.name,
+                    &crate::state::Record::blocked(record.as_ref(), why),
+                )?;
             }
         }
     }
@@ -104,7 +95,7 @@ fn try_advance(spec: &Spec) -> Result<()> {
     let ready: Vec<&View> = views
         .iter()
         .filter(|v| v.state == State::Queued)
-        .filter(|v| pipeline::gate(v.agent, &states) == pipeline::Gate::Ready)
+        .filter(|v| crate::view::gates::gate(v.agent, &states) == crate::view::gates::Gate::Ready)
         .take(slots.unwrap_or(usize::MAX))
         .collect();
     if ready.is_empty() {
@@ -133,7 +124,10 @@ fn make_ready<'v, 'a>(
         if v.agent.after.is_empty() {
             start.push(v);
         } else if let Err(why) = pipeline::start_point(plan, dir, v.agent, &worktrees)? {
-            dir.write_record(&v.agent.name, &pipeline::blocked(v.record.as_ref(), &why))?;
+            dir.write_record(
+                &v.agent.name,
+                &crate::state::Record::blocked(v.record.as_ref(), &why),
+            )?;
         } else {
             build_on.push(v);
         }

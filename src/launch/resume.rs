@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::launch::spec;
-use crate::launch::view::{state_of, View};
 use crate::manifest::{Agent, Plan};
 use crate::state::{Dir, State};
 use crate::util;
+use crate::view::{state_of, View};
 
 /// What [`continue_agent`] started.
 pub struct Continued {

@@ -5,11 +5,11 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::launch::view::View;
 use crate::manifest::{Agent, Plan};
 use crate::monitor;
 use crate::state::Dir;
 use crate::tmux::{self, Batch};
+use crate::view::View;
 
 /// The commands that create one agent's session: the runner as the pane's first process
 /// (argv, no shell), which holds the pane open after the agent ends; the session tagged.

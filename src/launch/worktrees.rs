@@ -8,10 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::git;
-use crate::launch::view::View;
 use crate::launch::{exclude, spec};
 use crate::manifest::{Agent, Plan};
 use crate::state::Dir;
+use crate::view::View;
 use crate::{usage, util};
 
 /// How long `up` waits for a process still working on a half-made worktree to end once

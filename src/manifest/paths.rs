@@ -43,7 +43,7 @@ pub(crate) fn real_path(path: &Path) -> PathBuf {
     }
 }
 
-/// The problems of where things are (issue 15, class 2): logs in places that matter, a
+/// The problems of where things are: logs in places that matter, a
 /// `worktree_dir` that mixes with fleet's state. `at` of each log names its agent.
 pub(super) fn check_places(
     places: &Places,

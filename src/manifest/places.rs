@@ -1,4 +1,4 @@
-//! Paths that matter (issue 15, class 2): which path may be what.
+//! Paths that matter: which path may be what.
 //!
 //! fleet writes to three kinds of place — an agent's log, its own state under `.fleet/`, and
 //! the worktrees under `worktree_dir` — and reads the user's manifest, task files, `copy:`

@@ -128,6 +128,27 @@ pub struct Record {
 }
 
 impl Record {
+    /// The record of an agent that waits for a slot (or for the agents of its `after:`),
+    /// made from the one it had.
+    pub fn queued(record: Option<&Record>) -> Record {
+        let mut r = record.cloned().unwrap_or_default();
+        r.state = Some(State::Queued);
+        r.started_at = None;
+        r.finished_at = None;
+        r.exit_code = None;
+        r.reason = None;
+        r.pid = None;
+        r
+    }
+
+    /// The record of an agent that cannot start: `blocked`, with why.
+    pub fn blocked(record: Option<&Record>, why: &str) -> Record {
+        let mut r = Record::queued(record);
+        r.state = Some(State::Blocked);
+        r.reason = Some(why.to_string());
+        r
+    }
+
     /// Mark a new start now: running, nothing of the last run's end kept (its usage is the
     /// runner's to reset: a continued conversation adds to it).
     pub fn begin(&mut self) {

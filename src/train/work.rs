@@ -8,9 +8,9 @@ use anyhow::{bail, Result};
 
 use crate::git;
 use crate::hosts::ops;
-use crate::launch::view::{self, View};
 use crate::manifest::{Agent, Plan};
 use crate::state::State;
+use crate::view::{self, View};
 
 /// An agent as the train takes it.
 pub struct Work<'a> {

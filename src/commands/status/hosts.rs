@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 
 use super::show::to_json;
 use crate::hosts::asker::{Answer, Ask};
-use crate::launch::view::{collect, owned, Detail};
 use crate::manifest::Plan;
 use crate::tmux;
+use crate::view::{collect, owned, Detail};
 
 /// The agents' objects of `status --json`, each with its `host`, and whether the monitor
 /// runs here.

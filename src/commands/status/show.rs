@@ -1,10 +1,10 @@
 //! How `fleet status` shows the fleet: the `--json` object, the state labels and the table.
 use serde_json::json;
 
-use crate::launch::view::View;
 use crate::manifest::Plan;
 use crate::state::{Record, State};
 use crate::util;
+use crate::view::View;
 
 /// The `status --json` object (the man page's STATUS JSON section lists them); fields are only ever added.
 pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::Value {

@@ -13,6 +13,8 @@ use crate::manifest::{Agent, Plan};
 use crate::state::{Dir, Record, State};
 use crate::{tmux, util};
 
+pub mod gates;
+
 /// The names of the live sessions that this manifest's fleet owns (tagged with its path).
 pub fn owned(plan: &Plan, sessions: &[tmux::Session]) -> HashSet<String> {
     let tag = plan.tag();
@@ -85,7 +87,7 @@ pub fn collect<'a>(
             }
         })
         .collect();
-    crate::launch::pipeline::settle_views(plan, &mut views, owned);
+    gates::settle_views(plan, &mut views, owned);
     match detail {
         Detail::States => {}
         Detail::Logs => {
