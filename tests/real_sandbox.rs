@@ -235,3 +235,42 @@ fn codex_below_full_keeps_its_own_sandbox_inside_the_box() {
     );
     assert!(!f.worktree("ro").join("ro.txt").exists(), "{}", f.log("ro"));
 }
+
+/// A failed verify resumes claude's conversation in a new box: its session, written in
+/// the box before, is there (the CLI's sessions directory is kept writable).
+#[test]
+fn claude_in_its_box_resumes_its_session_after_a_failed_verify() {
+    use fake::anthropic::{write_and_commit, Anthropic, Turn};
+    let Some(claude) = real("FLEET_REAL_CLAUDE") else {
+        return;
+    };
+    let f = Fleet::new();
+    let mut script = write_and_commit();
+    script.push(Turn::write("fixed.txt", "fixed\n"));
+    script.push(Turn::bash(
+        "git add fixed.txt && git commit -m 'add fixed.txt'",
+    ));
+    script.push(Turn::text("Fixed."));
+    let api = Anthropic::start(script);
+    let env: Vec<String> = api
+        .env(1)
+        .into_iter()
+        .map(|(k, v)| format!("{k}: {v:?}"))
+        .collect();
+    f.manifest(&format!(
+        "agent: claude\nsandbox: true\npermissions: full\nnetwork: all\nverify: test -f fixed.txt\nverify_retries: 1\nenv: {{ {} }}\nagents:\n  - name: a\n    prompt: write hello.txt\n",
+        env.join(", ")
+    ));
+    up_and_wait(&f, &claude);
+    let a = f.agent("a");
+    assert_eq!(a["state"], "done", "{a}\n{}", f.log("a"));
+    assert_eq!(a["verify_retry"], 1);
+    assert_eq!(
+        f.git(&["log", "-1", "--format=%s", "fleet/a"]),
+        "add fixed.txt"
+    );
+    // The resumed run carried on the same conversation.
+    let reqs = api.turn_requests();
+    assert_eq!(reqs.len(), 6, "{}", f.log("a"));
+    assert!(reqs[3].json()["messages"].as_array().unwrap().len() > 6);
+}

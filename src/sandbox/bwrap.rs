@@ -105,8 +105,7 @@ struct Git {
 
 impl Git {
     fn of(agent: &Agent) -> Result<Git> {
-        let dir = crate::git::git_dir(agent.worktree)?;
-        let common = crate::git::common_dir(agent.worktree)?;
+        let (dir, common) = crate::git::worktree_dirs(agent.worktree)?;
         if dir == common {
             anyhow::bail!(
                 "{} is the repository's main checkout, not a worktree of its own: a box cannot keep the repository's settings from the agent there",

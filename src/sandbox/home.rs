@@ -42,42 +42,91 @@ pub(super) fn home() -> Option<PathBuf> {
         .filter(|h| h.is_absolute())
 }
 
-/// The files and directories a CLI keeps its state and credentials in.
-pub(super) fn state_of(preset: Preset, home: &Path) -> Vec<PathBuf> {
+/// Where a CLI keeps its state under `$HOME`.
+pub(super) struct CliState {
+    /// Its directory (`~/.claude`, `$CODEX_HOME` or `~/.codex`, `~/.gemini`, `~/.aider`).
+    pub(super) dir: PathBuf,
+    /// Where its sessions go, made when missing and kept writable: `continue` and verify
+    /// retries resume them.
+    sessions: &'static [&'static str],
+    /// Its settings and extensions: kept read-only in a box. They run commands in the
+    /// user's own sessions of the CLI later (hooks, MCP servers, `notify`), outside any box.
+    config: &'static [&'static str],
+}
+
+/// The state of `preset`'s CLI, if it keeps any under `home`.
+pub(super) fn state_of(preset: Preset, home: &Path) -> Option<CliState> {
     let env_dir = |var: &str| {
         std::env::var_os(var)
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
     };
-    match preset {
-        Preset::Claude => {
-            let mut paths = vec![home.join(".claude"), home.join(".claude.json")];
-            if let Some(dir) = env_dir("CLAUDE_CONFIG_DIR") {
-                paths.push(dir);
-            }
-            paths
-        }
-        Preset::Codex => vec![env_dir("CODEX_HOME").unwrap_or_else(|| home.join(".codex"))],
-        Preset::Gemini => vec![home.join(".gemini")],
-        Preset::Aider => aider_files(home),
-        Preset::Shell => Vec::new(),
-    }
+    Some(match preset {
+        Preset::Claude => CliState {
+            dir: env_dir("CLAUDE_CONFIG_DIR").unwrap_or_else(|| home.join(".claude")),
+            sessions: &["projects"],
+            config: &[
+                "settings.json",
+                "settings.local.json",
+                ".claude.json",
+                "CLAUDE.md",
+                "commands",
+                "agents",
+                "hooks",
+                "plugins",
+                "skills",
+                "output-styles",
+            ],
+        },
+        Preset::Codex => CliState {
+            dir: env_dir("CODEX_HOME").unwrap_or_else(|| home.join(".codex")),
+            sessions: &["sessions"],
+            config: &[
+                "config.toml",
+                "AGENTS.md",
+                "AGENTS.override.md",
+                "prompts",
+                "rules",
+                "skills",
+            ],
+        },
+        Preset::Gemini => CliState {
+            dir: home.join(".gemini"),
+            sessions: &["tmp"],
+            config: &[
+                "settings.json",
+                "GEMINI.md",
+                "extensions",
+                "commands",
+                "policies",
+            ],
+        },
+        Preset::Aider => CliState {
+            dir: home.join(".aider"),
+            sessions: &[],
+            config: &[],
+        },
+        Preset::Shell => return None,
+    })
 }
 
-/// `~/.aider*`: aider's settings, history and caches.
-fn aider_files(home: &Path) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(home)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".aider"))
-        .map(|e| e.path())
-        .collect();
-    found.sort();
-    if !found.iter().any(|p| p.ends_with(".aider")) {
-        found.push(home.join(".aider"));
+/// The files a CLI keeps directly in `$HOME` beside its directory (its credentials and
+/// settings): hidden from the other CLIs' boxes; in its own box read-only, as `$HOME` is.
+fn home_files(preset: Preset, home: &Path) -> Vec<PathBuf> {
+    let starts = |prefix: &str| -> Vec<PathBuf> {
+        std::fs::read_dir(home)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            .map(|e| e.path())
+            .collect()
+    };
+    match preset {
+        Preset::Claude => vec![home.join(".claude.json")],
+        Preset::Aider => starts(".aider"),
+        _ => Vec::new(),
     }
-    found
 }
 
 /// The environment variables holding a CLI's credentials.
@@ -94,31 +143,56 @@ fn keys_of(preset: Preset) -> &'static [&'static str] {
     }
 }
 
-/// Hide the secrets and the other CLIs' state; make the agent's own CLI's state writable
-/// (made first when missing, so the CLI can start its first session).
+/// Hide the secrets and the other CLIs' state; give the agent's own CLI its state.
 pub(super) fn hide_and_share(agent: &Agent, sandbox: &mut Sandbox) -> Result<()> {
     let Some(home) = home() else { return Ok(()) };
-    let own = agent.preset.map(|p| state_of(p, &home)).unwrap_or_default();
+    let own = agent.preset.and_then(|p| state_of(p, &home));
     let mut hidden: Vec<PathBuf> = SECRET_DIRS
         .iter()
         .chain(SECRET_FILES.iter())
         .map(|s| home.join(s))
         .collect();
     for cli in CLIS.iter().filter(|c| Some(**c) != agent.preset) {
-        hidden.extend(state_of(*cli, &home));
+        hidden.extend(state_of(*cli, &home).map(|s| s.dir));
+        hidden.extend(home_files(*cli, &home));
     }
-    for path in hidden.iter().filter(|p| !own.contains(p)) {
-        hide(sandbox, path);
-    }
-    for path in &own {
-        if !path.exists() {
-            if path.extension().is_some_and(|x| x == "json") {
-                continue; // a settings file the CLI writes itself, where it can
-            }
-            std::fs::create_dir_all(path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
+    for path in &hidden {
+        if own.as_ref().is_none_or(|o| !o.dir.starts_with(path)) {
+            hide(sandbox, path);
         }
-        rw(sandbox, path);
+    }
+    if let Some(own) = own {
+        share(&own, sandbox)?;
+    }
+    Ok(())
+}
+
+/// The CLI's own state in its box: a throwaway directory (what the CLI makes at its top
+/// is lost with the box) over which each entry that is there is bound writable (its
+/// credentials, caches, history), its settings and extensions read-only, and its sessions
+/// directory writable (made when missing).
+fn share(own: &CliState, sandbox: &mut Sandbox) -> Result<()> {
+    std::fs::create_dir_all(&own.dir)
+        .with_context(|| format!("cannot create {}", own.dir.display()))?;
+    for dir in own.sessions {
+        let path = own.dir.join(dir);
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&own.dir)
+        .with_context(|| format!("cannot read {}", own.dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    sandbox.args([std::ffi::OsString::from("--tmpfs"), own.dir.clone().into()]);
+    for path in entries {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if own.config.contains(&name) {
+            super::bwrap::ro(sandbox, &path);
+        } else {
+            rw(sandbox, &path);
+        }
     }
     Ok(())
 }

@@ -70,12 +70,14 @@ pub fn writes(cli: Option<Preset>, name: &str) -> Vec<String> {
         format!(".fleet/boxes/{name}/cache (XDG_CACHE_HOME)"),
     ];
     if let Some(home) = home::home() {
-        for path in cli.map(|p| home::state_of(p, &home)).unwrap_or_default() {
-            let shown = match path.strip_prefix(&home) {
+        if let Some(state) = cli.and_then(|p| home::state_of(p, &home)) {
+            let shown = match state.dir.strip_prefix(&home) {
                 Ok(rest) => format!("~/{}", rest.display()),
-                Err(_) => path.display().to_string(),
+                Err(_) => state.dir.display().to_string(),
             };
-            writes.push(shown);
+            writes.push(format!(
+                "{shown} (its sessions and credentials; its settings read-only)"
+            ));
         }
     }
     writes
