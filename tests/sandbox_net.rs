@@ -133,6 +133,26 @@ fn an_unprivileged_box_skips_a_port_it_cannot_listen_on_and_runs_the_step() {
     assert_eq!(text.trim(), "ran");
 }
 
+#[test]
+fn the_box_first_process_ends_as_its_command_ends_a_signal_to_the_group_included() {
+    use std::os::unix::process::CommandExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |script: &str| {
+        Command::new(fleet())
+            .arg("_net-inside")
+            .arg(tmp.path())
+            .args(["--", "sh", "-c", script])
+            .process_group(0)
+            .status()
+            .unwrap()
+            .code()
+    };
+    assert_eq!(run("exit 7"), Some(7));
+    // SIGTERM to the whole group (as the runner sends it): the command dies of it, and
+    // _net-inside outlives it to say so (128+15), as a shell would.
+    assert_eq!(run("kill -TERM 0; sleep 5"), Some(143));
+}
+
 /// GET / on 127.0.0.1:port from the host, until it answers 200 or the deadline passes.
 fn answers(port: u16, deadline: Instant) -> bool {
     while Instant::now() < deadline {

@@ -285,7 +285,8 @@ pub(super) fn splice_unix(unix: UnixStream, tcp: TcpStream) {
 /// `fleet _net-inside DIR [--to ADDR:PORT]… [--port N]… -- COMMAND…`, the first process in
 /// the box: listen on each `--to` address (the `N`th carried out through `DIR/oN`), serve
 /// each `--port` through `DIR/pN`, then run the command and end as it ends (its exit code,
-/// 128+N when signal N killed it; stop signals are passed on to it).
+/// 128+N when signal N killed it); stop signals reach the command from their sender, this
+/// process outlives them to report its end.
 pub fn inside(dir: &Path, to: &[SocketAddrV4], ports: &[u16], command: &[OsString]) -> Result<i32> {
     for (i, addr) in to.iter().enumerate() {
         let listener = match TcpListener::bind(addr) {
@@ -326,12 +327,11 @@ pub fn inside(dir: &Path, to: &[SocketAddrV4], ports: &[u16], command: &[OsStrin
     };
     // From here a stop signal is not this process's end (the runner signals the whole
     // group, the command included).
-    crate::util::pass_signals_to(0);
+    crate::util::outlive_stop_signals();
     let mut child = std::process::Command::new(program)
         .args(args)
         .spawn()
         .with_context(|| format!("cannot start {}", program.to_string_lossy()))?;
-    crate::util::pass_signals_to(child.id());
     let status = child.wait()?;
     use std::os::unix::process::ExitStatusExt;
     Ok(status

@@ -121,25 +121,16 @@ pub fn set_child_group(pgid: u32) {
     CHILD_GROUP.store(pgid as i32, std::sync::atomic::Ordering::SeqCst);
 }
 
-static CHILD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+extern "C" fn outlive(_signum: i32) {}
 
-extern "C" fn pass_on(signum: i32) {
-    let child = CHILD.load(std::sync::atomic::Ordering::SeqCst);
-    // SAFETY: kill is async-signal-safe.
-    unsafe {
-        if child > 0 {
-            kill(child, signum);
-        }
-    }
-}
-
-/// For a process that waits for one child and ends as it ends (`fleet _net-inside`):
-/// SIGHUP, SIGINT and SIGTERM go on to that child and no longer end this process (a handler,
-/// not an ignored signal, so the child does not inherit the disposition).
-pub fn pass_signals_to(pid: u32) {
-    CHILD.store(pid as i32, std::sync::atomic::Ordering::SeqCst);
-    // The handler only calls kill, which is async-signal-safe.
-    on_stop_signals(pass_on as extern "C" fn(i32) as usize);
+/// For a process that waits for its child and ends as it ends (`fleet _net-inside`): SIGHUP,
+/// SIGINT and SIGTERM no longer end this process. Whoever sends them reaches the child too
+/// (the runner signals the whole process group, the terminal's Ctrl-C its foreground
+/// group), so passing them on would deliver them twice (two Ctrl-C quit claude's TUI). A
+/// handler, not an ignored signal, so the child does not inherit the disposition.
+pub fn outlive_stop_signals() {
+    // The handler does nothing, which is async-signal-safe.
+    on_stop_signals(outlive as extern "C" fn(i32) as usize);
 }
 
 /// Send `sig` to every process of a process group.
