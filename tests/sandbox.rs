@@ -14,8 +14,7 @@ use common::Fleet;
 
 /// The two agents of the escape test: `boxed` runs the escapes, `other` is the neighbour
 /// whose worktree and branch they aim at (it commits on its own branch meanwhile).
-fn escape_manifest(f: &Fleet, script: &str) -> String {
-    let _ = f;
+fn escape_manifest(script: &str) -> String {
     format!(
         "sandbox: true\nagents:\n  - name: other\n    command: \"cat >/dev/null; echo b > b.txt && git add b.txt && git commit -qm other\"\n    prompt: x\n  - name: boxed\n    command: sh -s\n    prompt: {}\n",
         serde_json::to_string(script).unwrap()
@@ -30,7 +29,7 @@ fn every_escape_of_a_command_agent_fails_and_it_still_ends_done() {
     let f = Fleet::new();
     let mut targets = Targets::new(&f, "other");
     let script = targets.script(&f.repo);
-    f.manifest(&escape_manifest(&f, &script));
+    f.manifest(&escape_manifest(&script));
     targets.refs = f.git(&["for-each-ref"]);
     f.fleet(&["up"]).success();
     f.wait_state("other", "done");
@@ -40,6 +39,8 @@ fn every_escape_of_a_command_agent_fails_and_it_still_ends_done() {
     assert_eq!(f.git(&["log", "-1", "--format=%s", "fleet/other"]), "other");
     let status = f.agent("boxed");
     assert_eq!(status["sandbox"], true, "{status}");
+    assert!(f.log("boxed").contains("[fleet] sandboxed (bubblewrap)"));
+    assert_eq!(f.agent("other")["sandbox"], true);
 }
 
 #[test]
@@ -179,4 +180,29 @@ fn validate_says_which_agents_are_boxed_and_what_they_may_write() {
         .join("\n");
     assert!(open.contains("sandbox:  no"), "{out}");
     assert!(boxed.contains("inside its box"), "{out}");
+}
+
+#[test]
+fn down_ends_everything_a_box_started() {
+    if !bwrap_works() {
+        return;
+    }
+    let f = Fleet::new();
+    // A child that leaves its process group and ignores SIGHUP and SIGTERM, as a daemon
+    // an agent starts would.
+    f.manifest(
+        "sandbox: true\nagents:\n  - name: boxed\n    command: \"cat >/dev/null; setsid sh -c 'trap \\\"\\\" HUP TERM; exec sleep 3579' & echo started; sleep 300\"\n    prompt: x\n",
+    );
+    f.fleet(&["up"]).success();
+    let running = |f: &Fleet| {
+        let ps = std::process::Command::new("pgrep")
+            .args(["-f", "sleep 3579"])
+            .output()
+            .unwrap();
+        let _ = f;
+        !ps.stdout.is_empty()
+    };
+    f.wait_for("the box's daemon to start", common::DEADLINE, running);
+    f.fleet(&["down"]).success();
+    f.wait_for("the box's daemon to end", common::DEADLINE, |f| !running(f));
 }

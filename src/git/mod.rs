@@ -28,7 +28,7 @@ pub use diff::{diff_revs, diff_worktree};
 pub use merge::{merge, operation_in_progress, short, undo_merge, How, Merged, Undone};
 pub use merge_tree::{merge_trees, TreeMerge};
 pub use rebase::{rebased_copy, Rebased};
-pub use refs::{all_refs, worktree_dirs};
+pub use refs::{refs_under, worktree_dirs};
 pub use register::{register_worktree, registrar, unmake_worktree, Registrar};
 pub use remote::{fetch, push, receiving};
 pub use removal::{

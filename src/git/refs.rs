@@ -1,6 +1,6 @@
 //! What a sandboxed agent's box needs from git: where the worktree's own git data lives
-//! (its private git dir and the common dir) and every ref with its value, so the runner
-//! can tell which refs a step moved.
+//! (its private git dir and the common dir) and the refs of the directory the box may
+//! write in, with their values, so the runner can tell which refs a step moved.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -37,12 +37,83 @@ fn dirs_from_files(worktree: &Path) -> Option<(PathBuf, PathBuf)> {
     Some((dir, common))
 }
 
-/// Every ref of the repository (`refs/...`) with the object it points at.
-pub fn all_refs(repo: &Path) -> Result<BTreeMap<String, String>> {
-    let out = run(repo, &["for-each-ref", "--format=%(objectname) %(refname)"])?;
-    Ok(out
-        .lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(oid, name)| (name.to_string(), oid.to_string()))
-        .collect())
+/// The refs under `prefix` (`refs/heads/fleet/`) with the objects they point at, read from
+/// the files git keeps them in (`<common>/<prefix>…` and `packed-refs`, a loose file winning)
+/// without starting git: the runner asks before and after every boxed step. Symbolic refs
+/// are left out.
+pub fn refs_under(common: &Path, prefix: &str) -> BTreeMap<String, String> {
+    let mut refs = BTreeMap::new();
+    if let Ok(packed) = std::fs::read_to_string(common.join("packed-refs")) {
+        for line in packed.lines().filter(|l| !l.starts_with(['#', '^'])) {
+            if let Some((oid, name)) = line.split_once(' ') {
+                if name.starts_with(prefix) {
+                    refs.insert(name.to_string(), oid.to_string());
+                }
+            }
+        }
+    }
+    loose(common, prefix.trim_end_matches('/'), &mut refs);
+    refs
+}
+
+/// The loose refs at or under `name` (a file or a directory of them) into `refs`.
+fn loose(common: &Path, name: &str, refs: &mut BTreeMap<String, String>) {
+    let path = common.join(name);
+    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        return;
+    };
+    if meta.is_dir() {
+        let Ok(entries) = std::fs::read_dir(&path) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if let Some(child) = e.file_name().to_str() {
+                if !child.ends_with(".lock") {
+                    loose(common, &format!("{name}/{child}"), refs);
+                }
+            }
+        }
+    } else if meta.is_file() {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let oid = text.trim();
+            if !oid.is_empty() && oid.bytes().all(|b| b.is_ascii_hexdigit()) {
+                refs.insert(name.to_string(), oid.to_string());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_loose_and_packed_refs_under_a_prefix() {
+        let tmp = tempfile::tempdir().unwrap();
+        let common = tmp.path();
+        std::fs::create_dir_all(common.join("refs/heads/fleet/sub")).unwrap();
+        std::fs::write(
+            common.join("packed-refs"),
+            "# pack-refs with: peeled fully-peeled sorted\naaaa refs/heads/fleet/old\n^cccc\nbbbb refs/heads/main\ndddd refs/heads/fleet/a\n",
+        )
+        .unwrap();
+        std::fs::write(common.join("refs/heads/fleet/a"), "eeee\n").unwrap();
+        std::fs::write(common.join("refs/heads/fleet/sub/b"), "ffff\n").unwrap();
+        std::fs::write(common.join("refs/heads/fleet/a.lock"), "9999\n").unwrap();
+        std::fs::write(
+            common.join("refs/heads/fleet/sym"),
+            "ref: refs/heads/main\n",
+        )
+        .unwrap();
+        let refs = refs_under(common, "refs/heads/fleet/");
+        let want: BTreeMap<String, String> = [
+            ("refs/heads/fleet/a", "eeee"),
+            ("refs/heads/fleet/old", "aaaa"),
+            ("refs/heads/fleet/sub/b", "ffff"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(refs, want);
+    }
 }

@@ -49,17 +49,9 @@ static MOVED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// After a boxed step: the refs it moved that were not its own, said on `out` and kept
 /// for [`moved_refs`].
-pub(super) fn check_refs(spec: &Spec, sandbox: Option<&Sandbox>, out: &mut Tee) {
+pub(super) fn check_refs(sandbox: Option<&Sandbox>, out: &mut Tee) {
     let Some(sandbox) = sandbox else { return };
-    let after = match crate::git::all_refs(&spec.worktree) {
-        Ok(refs) => refs,
-        Err(e) => {
-            out.line(&format!(
-                "[fleet] cannot read the refs after the step: {e:#}"
-            ));
-            return;
-        }
-    };
+    let after = sandbox::refs_now(sandbox);
     let moved = sandbox::moved_refs(sandbox, &after);
     if moved.is_empty() {
         return;

@@ -81,6 +81,12 @@ pub fn run(spec_path: &Path) -> Result<i32> {
         spec.worktree.display()
     ));
     out.script("command", &spec.command);
+    if let Some(policy) = &spec.sandbox {
+        out.line(&format!(
+            "[fleet] sandboxed (bubblewrap): writes its worktree, its branch, /tmp and its CLI's sessions; network: {}",
+            policy.network.name()
+        ));
+    }
 
     let (mut state, code, mut reason) = run_steps(&spec, &mut record, &mut out);
     let moved = boxed::moved_refs();

@@ -95,7 +95,7 @@ pub(super) fn step_with(
         None => child.wait(),
     };
     util::set_child_group(0);
-    check_refs(spec, sandbox.as_ref(), out);
+    check_refs(sandbox.as_ref(), out);
     let code = match status {
         Ok(s) => exit_code(s),
         Err(e) => {
@@ -313,7 +313,7 @@ fn on_terminal(spec: &Spec, script: &str, extra: &[(&str, String)], out: &mut Te
         }
     };
     let status = cmd.status();
-    check_refs(spec, sandbox.as_ref(), out);
+    check_refs(sandbox.as_ref(), out);
     match status {
         Ok(s) => exit_code(s),
         Err(e) => {

@@ -106,6 +106,12 @@ struct Git {
 impl Git {
     fn of(agent: &Agent) -> Result<Git> {
         let (dir, common) = crate::git::worktree_dirs(agent.worktree)?;
+        if common.join("reftable").is_dir() {
+            anyhow::bail!(
+                "the repository {} keeps its refs in a reftable, which a box cannot split into the agent's branch and the rest: use `sandbox: false`, or a repository with the files backend",
+                common.display()
+            );
+        }
         if dir == common {
             anyhow::bail!(
                 "{} is the repository's main checkout, not a worktree of its own: a box cannot keep the repository's settings from the agent there",
@@ -147,7 +153,8 @@ impl Git {
             Some((dir, _)) => format!("{dir}/"),
             None => "refs/heads/".to_string(),
         };
-        sandbox.refs = crate::git::all_refs(agent.worktree)?;
+        sandbox.refs = crate::git::refs_under(&self.common, &dir_name);
+        sandbox.common = self.common.clone();
         sandbox.own_ref = own.clone();
         sandbox.writable_refs = dir_name.clone();
         for base in [self.common.clone(), self.common.join("logs")] {

@@ -135,8 +135,10 @@ pub struct Sandbox {
     env: Vec<(OsString, OsString)>,
     unset: Vec<String>,
     guards: Vec<Box<dyn std::any::Any + Send>>,
-    /// Every ref as it was when the box was built.
+    /// The refs of the directory the box may write in, as they were when it was built.
     refs: BTreeMap<String, String>,
+    /// The repository's common dir (where the refs are).
+    common: PathBuf,
     /// The refs bound read-only onto themselves (the box cannot move them).
     protected: Vec<String>,
     /// The refs directory the box may write in (`refs/heads/fleet/`), and its own ref.
@@ -249,6 +251,11 @@ fn network(policy: &Policy, _agent: &Agent, sandbox: &mut Sandbox) -> Result<()>
     }
     sandbox.guard(bridge);
     Ok(())
+}
+
+/// The refs of the directory the box may write in, as they are now (read without git).
+pub fn refs_now(sandbox: &Sandbox) -> BTreeMap<String, String> {
+    crate::git::refs_under(&sandbox.common, &sandbox.writable_refs)
 }
 
 /// The refs the step moved that were not the box's to move: created, moved or deleted in
