@@ -299,6 +299,10 @@ fn a_sandboxed_command_reaches_its_allowlist_and_no_other_loopback_service() {
     f.manifest(&format!(
         "sandbox: true\ncommand: sh probe.sh\nagents:\n  - name: a\n    prompt: probe\n    network: [\"127.0.0.1:{allowed}\"]\n  - name: open\n    prompt: probe\n    network: all\n"
     ));
+    f.fleet(&["validate"])
+        .success()
+        .stdout_has(&format!("network:  only 127.0.0.1:{allowed}\n"))
+        .stdout_has("network:  all");
     f.fleet(&["up"]).success();
     f.wait_state("a", "done");
     f.wait_state("open", "done");
