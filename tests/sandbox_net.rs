@@ -7,6 +7,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -404,4 +405,42 @@ fn the_boxs_proxy_tunnels_to_allowed_destinations_and_refuses_others() {
         Some(&"status: HTTP/1.1 403 Forbidden"),
         "{out}"
     );
+}
+
+#[test]
+fn the_hosts_daemon_sockets_under_run_are_out_of_reach_whatever_the_network() {
+    if !bwrap_works() {
+        return;
+    }
+    use std::os::unix::net::UnixListener;
+    let dir = Path::new("/run").join(format!("fleet-test-{}", std::process::id()));
+    if std::fs::create_dir_all(dir.join("user")).is_err() {
+        eprintln!("SKIPPED: cannot make a socket under /run here (not root)");
+        return;
+    }
+    let path = dir.join("user/bus");
+    let listener = UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        for mut c in listener.incoming().flatten() {
+            let _ = c.write_all(b"daemon");
+        }
+    });
+    let f = Fleet::new();
+    let probe = format!(
+        "cat >/dev/null; python3 -c \"import socket\ns=socket.socket(socket.AF_UNIX)\ntry:\n s.connect('{}'); print('reached', s.recv(10))\nexcept Exception as e: print('refused', e)\"",
+        path.display()
+    );
+    f.manifest(&format!(
+        "sandbox: true\ncommand: {probe:?}\nagents:\n  - name: a\n    prompt: p\n  - name: open\n    prompt: p\n    network: all\n"
+    ));
+    f.fleet(&["up"]).success();
+    f.wait_state("a", "done");
+    f.wait_state("open", "done");
+    let (a, open) = (f.log("a"), f.log("open"));
+    let _ = std::fs::remove_dir_all(&dir);
+    // (the command itself is in the log: look at what it printed)
+    for log in [&a, &open] {
+        assert!(log.contains("\nrefused "), "{log}");
+        assert!(!log.contains("reached b"), "{log}");
+    }
 }

@@ -228,8 +228,31 @@ pub fn build(policy: &Policy, agent: &Agent) -> Result<Sandbox> {
     };
     bwrap::build(agent, &mut sandbox)?;
     home::environment(agent, &mut sandbox);
+    hide_sockets(&mut sandbox);
     network(policy, agent, &mut sandbox)?;
     Ok(sandbox)
+}
+
+/// The host's daemons' unix sockets under `/run` (`/var/run` is a link to it; `/tmp` is the
+/// box's own) are covered, whatever `network:` says: a socket crosses any network namespace,
+/// and the user's systemd or D-Bus, docker or an ssh agent would run or sign things outside
+/// the box. Their variables go too.
+fn hide_sockets(sandbox: &mut Sandbox) {
+    // systemd-resolved's own socket stays: `network: all` resolves names through it.
+    let resolver = Path::new("/run/systemd/resolve");
+    for socket in net::sockets_under(Path::new("/run"), 4)
+        .into_iter()
+        .filter(|s| !s.starts_with(resolver))
+    {
+        sandbox.args([
+            OsString::from("--ro-bind"),
+            "/dev/null".into(),
+            socket.into_os_string(),
+        ]);
+    }
+    for var in ["SSH_AUTH_SOCK", "DBUS_SESSION_BUS_ADDRESS", "DOCKER_HOST"] {
+        sandbox.unset(var);
+    }
 }
 
 /// The network part of the box: [`Network::All`] shares the host's network; an allowlist

@@ -211,6 +211,27 @@ pub fn setting(env: &BTreeMap<String, String>) -> impl Fn(&str) -> Option<String
     }
 }
 
+/// The unix sockets under `dir` (at most `depth` directories down, symlinks not followed):
+/// the host's daemons listen there (the user's D-Bus and systemd, an ssh or gpg agent,
+/// docker), and a unix socket crosses any network namespace.
+pub fn sockets_under(dir: &std::path::Path, depth: u32) -> Vec<std::path::PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for e in entries.flatten() {
+        let Ok(kind) = e.file_type() else { continue };
+        if kind.is_socket() {
+            found.push(e.path());
+        } else if kind.is_dir() && depth > 0 {
+            found.extend(sockets_under(&e.path(), depth - 1));
+        }
+    }
+    found.sort();
+    found
+}
+
 /// Every destination of a list of entries, each once, in order (entries that do not parse
 /// are the manifest's to refuse; here they are left out).
 pub fn dests<'a>(entries: impl IntoIterator<Item = &'a str>) -> Vec<Dest> {
