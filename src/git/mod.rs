@@ -25,7 +25,10 @@ mod stats;
 mod worktrees;
 
 pub use diff::{diff_revs, diff_worktree};
-pub use merge::{merge, operation_in_progress, short, undo_merge, How, Merged, Undone};
+pub use merge::{
+    merge, operation_in_progress, short, undo_merge, user_files_in_the_way, written_paths, How,
+    InTheWay, Merged, Undone,
+};
 pub use merge_tree::{merge_trees, TreeMerge};
 pub use rebase::{rebased_copy, Rebased};
 pub use refs::{refs_under, worktree_dirs};

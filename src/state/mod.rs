@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::util;
 
 mod lock;
+mod merged;
 
 pub use lock::Lock;
+pub use merged::{holding, MergedAs};
 
 /// An agent's state as the contract names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

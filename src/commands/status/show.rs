@@ -49,6 +49,11 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "runtime_secs": v.runtime(),
                 "sandbox": v.agent.sandbox,
                 "ports": ports.get(&v.agent.name).cloned().unwrap_or_default(),
+                "merged_as": v.merged_as.as_ref().map(|m| json!({
+                    "how": m.how,
+                    "commit": m.commit,
+                    "tip": m.tip,
+                })),
             })
         })
         .collect();
@@ -105,6 +110,12 @@ fn state_label(v: &View) -> String {
         ) => format!("waiting (retry {rate_retry} at {})", util::rfc3339(*at)),
         (State::Queued | State::Pending, _) if !v.agent.after.is_empty() => {
             format!("{} (after {})", v.state, v.agent.after.join(", "))
+        }
+        (State::Done, _) if v.stats.commits_ahead == 0 && v.merged_as.is_some() => {
+            let m = v.merged_as.as_ref().map_or((String::new(), ""), |m| {
+                (m.how.clone(), crate::git::short(&m.commit))
+            });
+            format!("done ({} as {})", m.0, m.1)
         }
         _ => v.state.label(r.and_then(|r| r.reason.as_deref())),
     }
