@@ -201,9 +201,7 @@ fn codex_below_full_keeps_its_own_sandbox_inside_the_box() {
     let Some(codex) = real("FLEET_REAL_CODEX") else {
         return;
     };
-    // HOME not under the box's /tmp, as a user's is not (codex sets up no sandbox of its
-    // own with its home under the temp dir).
-    let f = Fleet::new_in(Path::new("/var/tmp"));
+    let f = Fleet::new();
     project(&f);
     let build = Responses::start(vec![
         Turn::exec(BUILD),

@@ -27,6 +27,14 @@ pub(super) fn build(agent: &Agent, sandbox: &mut Sandbox) -> Result<()> {
     for path in reads.iter().filter(|p| p.starts_with("/tmp") && p.exists()) {
         ro(sandbox, path);
     }
+    // The runner's own TMPDIR, when it has one elsewhere, is a fresh one too (and keeps its
+    // name: a CLI may refuse to work when its home is under the temp dir, as codex does).
+    let tmpdir = std::env::var_os("TMPDIR")
+        .map(PathBuf::from)
+        .filter(|t| t.is_absolute() && t.is_dir() && *t != Path::new("/tmp"));
+    if let Some(t) = &tmpdir {
+        sandbox.args([OsString::from("--tmpfs"), t.into()]);
+    }
     home::hide_and_share(agent, sandbox)?;
     // The worktree and the git data its commits need.
     rw(sandbox, agent.worktree);
@@ -49,7 +57,9 @@ pub(super) fn build(agent: &Agent, sandbox: &mut Sandbox) -> Result<()> {
     let cache = cache_dir(agent)?;
     rw(sandbox, &cache);
     sandbox.env("XDG_CACHE_HOME", &cache);
-    sandbox.env("TMPDIR", "/tmp");
+    if tmpdir.is_none() {
+        sandbox.env("TMPDIR", "/tmp");
+    }
     // No automatic gc: it would repack into the read-only refs and packed-refs.
     sandbox.env("GIT_CONFIG_COUNT", git_config_count(1));
     let n = git_config_count(0);

@@ -224,20 +224,9 @@ impl Fleet {
 
     /// Like [`Fleet::new`], with the repo in `<tmp>/<dir>` (e.g. a name tmux cannot use as is).
     pub fn with_repo_dir(dir: &str) -> Fleet {
-        Fleet::in_dir(dir, &std::env::temp_dir())
-    }
-
-    /// Like [`Fleet::new`], everything under `parent` instead of the temp dir: a sandboxed
-    /// agent's temp dir is a private `/tmp`, and codex sets up its own sandbox only when its
-    /// home is not under the temp dir (as a user's is not).
-    pub fn new_in(parent: &Path) -> Fleet {
-        Fleet::in_dir("repo", parent)
-    }
-
-    fn in_dir(dir: &str, parent: &Path) -> Fleet {
         let tmp = tempfile::Builder::new()
             .prefix("fleet-test-")
-            .tempdir_in(parent)
+            .tempdir()
             .expect("create temp dir");
         let root = canon(tmp.path());
         let repo = root.join(dir);
