@@ -66,6 +66,9 @@ pub enum Command {
     /// The runner that is each agent pane's first process (internal)
     #[command(name = "_run", hide = true)]
     Run(RunArgs),
+    /// The first process in a sandboxed step's box: its network bridge, then the step (internal)
+    #[command(name = "_net-inside", hide = true)]
+    NetInside(NetInsideArgs),
     /// The manifest's agent names, one a line, for the completion scripts (internal)
     #[command(name = "_agents", hide = true)]
     Agents,
@@ -277,6 +280,21 @@ pub struct ReceiveArgs {
 pub struct RunArgs {
     /// The agent's run spec written by `fleet up`
     pub spec: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct NetInsideArgs {
+    /// The bridge's socket directory, bound into the box
+    pub dir: PathBuf,
+    /// Listen on this loopback address and carry each connection out (the Nth through DIR/oN)
+    #[arg(long = "to", value_name = "ADDR:PORT")]
+    pub to: Vec<std::net::SocketAddrV4>,
+    /// Carry each connection from the host's side of this port to the box's 127.0.0.1:PORT
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+    /// The step's command
+    #[arg(last = true, required = true)]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// `-f` is the global `--file`, except after `logs`, where it means `--follow` as in

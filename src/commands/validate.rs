@@ -24,8 +24,9 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
     }
     println!("  tools:        {tmux_v}, git {git_v}");
     print_plan(&plan);
+    let ports = crate::sandbox::ports::table(&crate::state::Dir::new(&plan.state_dir));
     for a in &plan.agents {
-        print_agent(a, !plan.hosts.is_empty());
+        print_agent(a, !plan.hosts.is_empty(), &ports);
     }
     for r in &plan.remote {
         print_remote(plan.hosts.get(&r.host), &r.agent);
@@ -84,7 +85,7 @@ fn print_plan(plan: &Plan) {
 
 /// One agent as resolved: where it runs (said when the manifest has other hosts), what it
 /// is told, what runs it.
-fn print_agent(a: &Agent, with_hosts: bool) {
+fn print_agent(a: &Agent, with_hosts: bool, ports: &crate::sandbox::ports::Table) {
     println!("agent {}", a.name);
     if with_hosts {
         println!("  host:     {}", crate::manifest::LOCAL);
@@ -130,11 +131,38 @@ fn print_agent(a: &Agent, with_hosts: bool) {
     for (k, v) in &a.env {
         println!("  env:      {}={}", display(k), display(v));
     }
+    print_net(a, ports);
     if let Some(v) = &a.verify {
         println!("  verify:   {}", indent(v));
     }
     if let Some(v) = &a.on_exit {
         println!("  on_exit:  {}", indent(v));
+    }
+}
+
+/// `ports:` (each port kept from the last `up`, or chosen by the next) and `network:`.
+fn print_net(a: &Agent, ports: &crate::sandbox::ports::Table) {
+    let had = ports.get(&a.name);
+    for name in &a.ports {
+        match had.and_then(|m| m.get(name)) {
+            Some(port) => println!("  ports:    {name}={port}"),
+            None => println!("  ports:    {name} (a free port chosen at `fleet up`)"),
+        }
+    }
+    if !a.sandbox {
+        return;
+    }
+    let var = crate::sandbox::net::setting(&a.env);
+    match crate::sandbox::net::allowlist(a.preset, &a.launch, &a.network, &var) {
+        crate::sandbox::Network::All => {
+            println!("  network:  all (network: all: this machine's whole network)")
+        }
+        crate::sandbox::Network::Allow(dests) if dests.is_empty() => {
+            println!("  network:  none (loopback inside its box only)")
+        }
+        crate::sandbox::Network::Allow(dests) => {
+            println!("  network:  only {}", display(&dests.join(", ")))
+        }
     }
 }
 
@@ -150,10 +178,7 @@ fn print_sandbox(a: &Agent) {
         Ok(()) => String::new(),
         Err(m) => format!(" — cannot start here: {}", m.explain()),
     };
-    println!(
-        "  sandbox:  yes (bubblewrap; network: {}){works}",
-        a.network.name()
-    );
+    println!("  sandbox:  yes (bubblewrap){works}");
     let writes = crate::sandbox::writes(a.preset, &a.name);
     println!("  writes:   {}", display(&writes.join(", ")));
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::checks::{env_map, parse_duration, valid_name};
 use super::paths::{line_break, normalize, unwritable};
 use super::resolve::Top;
-use super::schema::{RawAgent, RawManifest, RawNetwork, Scalar};
+use super::schema::{RawAgent, RawManifest, Scalar};
 use super::{Agent, Launch, Preset, Task, DEFAULT_RETRIES, MAX_TASK_BYTES, RESERVED_NAME};
 use crate::git;
 
@@ -104,7 +104,6 @@ impl<'a> Agents<'a> {
             }
         }
         let sandbox = a.sandbox.or(raw.sandbox).unwrap_or(false);
-        let network = network(&a, raw, at, problems);
         let verify = a.verify.or_else(|| raw.verify.clone());
         let on_exit = a.on_exit.or_else(|| raw.on_exit.clone());
         check_shell_nul(
@@ -127,6 +126,16 @@ impl<'a> Agents<'a> {
                 after.push(n);
             }
         }
+        if let Some(p) = &a.ports {
+            super::net::check_ports(p, at, problems);
+        }
+        let network = super::net::network(a.network.as_ref(), raw.network.as_ref(), at, problems);
+        let ports = super::net::resolve(a.ports.as_ref(), raw.ports.as_ref());
+        for name in ports.iter().filter(|p| env.contains_key(*p)) {
+            problems.push(format!(
+                "{at}`{name}` is both in `ports:` and in `env:`; fleet gives the port as {name}: remove it from `env:`"
+            ));
+        }
         let Some(task) = task else { return };
         self.agents.push(Agent {
             session: format!("{}-{}", self.top.project, a.name),
@@ -140,7 +149,6 @@ impl<'a> Agents<'a> {
             interactive,
             launch,
             sandbox,
-            network,
             timeout,
             max_cost_usd,
             verify_retries: a.verify_retries.or(raw.verify_retries).unwrap_or(0),
@@ -150,6 +158,8 @@ impl<'a> Agents<'a> {
             verify_timeout,
             on_exit,
             after,
+            network,
+            ports,
             name: a.name,
         });
     }
@@ -346,36 +356,6 @@ fn max_cost_usd(
         ));
     }
     max_cost_usd
-}
-
-/// The agent's `network:`, else the top-level one, else `all`.
-fn network(
-    a: &RawAgent,
-    raw: &RawManifest,
-    at: &str,
-    problems: &mut Vec<String>,
-) -> crate::sandbox::Network {
-    let (given, whose) = match (&a.network, &raw.network) {
-        (Some(n), _) => (Some(n), at),
-        (None, n) => (n.as_ref(), ""),
-    };
-    match given {
-        None => crate::sandbox::Network::All,
-        Some(RawNetwork::Word(w)) if w == "all" => crate::sandbox::Network::All,
-        Some(RawNetwork::Word(w)) => {
-            problems.push(format!(
-                "{whose}network: `{w}` is not `all` or a list of hosts; write `network: all`"
-            ));
-            crate::sandbox::Network::All
-        }
-        Some(RawNetwork::List(hosts)) => {
-            problems.push(format!(
-                "{whose}network: a list of hosts ({}) is not supported yet; write `network: all`",
-                hosts.join(", ")
-            ));
-            crate::sandbox::Network::All
-        }
-    }
 }
 
 /// `sh -c` takes no NUL byte (in YAML, "\0" in double quotes is one: "\033" is not ESC).

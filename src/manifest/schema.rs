@@ -21,7 +21,7 @@ pub(super) struct RawManifest {
     pub(super) permissions: Option<Permissions>,
     /// `sandbox: true`: every agent's steps run in a box of their own.
     pub(super) sandbox: Option<bool>,
-    /// `network:` of a sandboxed agent's box.
+    /// `network:`: more hosts a sandboxed agent may reach, or `all`.
     pub(super) network: Option<RawNetwork>,
     pub(super) args: Option<Vec<String>>,
     pub(super) timeout: Option<Scalar>,
@@ -45,6 +45,8 @@ pub(super) struct RawManifest {
     pub(super) hosts: BTreeMap<String, RawHost>,
     /// `host:`: where agents without their own `host:` run (default: this machine).
     pub(super) host: Option<String>,
+    /// `ports:`: names of the TCP ports each agent gets.
+    pub(super) ports: Option<Vec<String>>,
     pub(super) agents: Vec<RawAgent>,
     /// The index in the file of each agent in `agents` (agents that did not parse are left
     /// out, so their neighbours keep their real index in messages).
@@ -106,6 +108,7 @@ pub(super) struct RawAgent {
     pub(super) host: Option<String>,
     /// `after: [a, b]` (or `after: a`): the agents whose work this one builds on.
     pub(super) after: Option<NameList>,
+    pub(super) ports: Option<Vec<String>>,
 }
 
 /// `network:`: `all` (the host's network), or a list of hosts a box may reach.

@@ -8,7 +8,11 @@
 //! environment, the guards that live as long as the step) and the refs a step may not
 //! move ([`moved_refs`]). `bwrap` builds the argument list (filesystem, processes, git);
 //! `home` knows each agent CLI's own state and the secrets hidden from the box; `check`
-//! whether bubblewrap works on this machine.
+//! whether bubblewrap works on this machine. `net` decides what a box's network may
+//! reach (each CLI's endpoints and `network:`), `bridge` carries the allowed connections
+//! between the box's private network and the host (and the agent's ports back), `proxy` is
+//! the runner's HTTP proxy for named hosts, `ports`
+//! gives each agent its own TCP ports.
 //!
 //! The network's seam: [`network`] gets the box before it is used and may add bwrap
 //! arguments (`--unshare-net` and what fills the private network), a prefix run inside the
@@ -24,9 +28,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::preset::{Permissions, Preset};
 
+pub mod bridge;
 mod bwrap;
 mod check;
 mod home;
+pub mod net;
+pub mod ports;
+mod proxy;
 
 pub use check::{report, require, works, Missing, BWRAP};
 
@@ -37,8 +45,8 @@ pub enum Network {
     /// The host's network, shared as is.
     #[default]
     All,
-    /// A private network namespace with only these hosts reachable (filled by the network
-    /// module).
+    /// A private network namespace with only these destinations (`host:port`) reachable,
+    /// each through the bridge ([`bridge`]).
     Allow(Vec<String>),
 }
 
@@ -80,6 +88,9 @@ pub fn writes(cli: Option<Preset>, name: &str) -> Vec<String> {
 pub struct Policy {
     #[serde(default)]
     pub network: Network,
+    /// Its ports (`ports:`): a server in the box on one answers on the host's 127.0.0.1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<u16>,
     /// The branches of the fleet's other agents: fleet itself may create one while a step
     /// runs (a queued agent starting), which is not the box's doing.
     #[serde(default)]
@@ -217,20 +228,52 @@ pub fn build(policy: &Policy, agent: &Agent) -> Result<Sandbox> {
     };
     bwrap::build(agent, &mut sandbox)?;
     home::environment(agent, &mut sandbox);
-    network(&policy.network, agent, &mut sandbox)?;
+    hide_sockets(&mut sandbox);
+    network(policy, agent, &mut sandbox)?;
     Ok(sandbox)
 }
 
-/// The network part of the box: [`Network::All`] shares the host's network; an allowlist
-/// is a private network namespace the network module fills (bwrap arguments, a proxy's
-/// address in the environment, the proxy itself as a guard).
-fn network(network: &Network, _agent: &Agent, _sandbox: &mut Sandbox) -> Result<()> {
-    match network {
-        Network::All => Ok(()),
-        Network::Allow(_) => {
-            anyhow::bail!("a network allowlist is not built yet: use `network: all`")
-        }
+/// The host's daemons' unix sockets under `/run` (`/var/run` is a link to it; `/tmp` is the
+/// box's own) are covered, whatever `network:` says: a socket crosses any network namespace,
+/// and the user's systemd or D-Bus, docker or an ssh agent would run or sign things outside
+/// the box. Their variables go too.
+fn hide_sockets(sandbox: &mut Sandbox) {
+    // systemd-resolved's own socket stays: `network: all` resolves names through it.
+    let resolver = Path::new("/run/systemd/resolve");
+    for socket in net::sockets_under(Path::new("/run"), 4)
+        .into_iter()
+        .filter(|s| !s.starts_with(resolver))
+    {
+        sandbox.args([
+            OsString::from("--ro-bind"),
+            "/dev/null".into(),
+            socket.into_os_string(),
+        ]);
     }
+    for var in ["SSH_AUTH_SOCK", "DBUS_SESSION_BUS_ADDRESS", "DOCKER_HOST"] {
+        sandbox.unset(var);
+    }
+}
+
+/// The network part of the box: [`Network::All`] shares the host's network; an allowlist
+/// is a private network namespace (loopback only) that [`bridge`] fills: a listener in the
+/// box for each destination, carried to the runner, which alone connects out; the agent's
+/// ports carried back in. The bridge's runner side is the step's guard.
+fn network(policy: &Policy, _agent: &Agent, sandbox: &mut Sandbox) -> Result<()> {
+    let Network::Allow(allowed) = &policy.network else {
+        return Ok(());
+    };
+    let dests = net::dests(allowed.iter().map(String::as_str));
+    let fleet = std::env::current_exe()
+        .map_err(|e| anyhow::anyhow!("cannot find fleet's own program: {e}"))?;
+    let bridge = bridge::open(&fleet, &std::env::temp_dir(), &dests, &policy.ports)?;
+    sandbox.args(bridge.bwrap_args.clone());
+    sandbox.prefix(bridge.prefix.clone());
+    for (key, value) in &bridge.env {
+        sandbox.env(key, value);
+    }
+    sandbox.guard(bridge);
+    Ok(())
 }
 
 /// The refs of the directory the box may write in, as they are now (read without git).

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod net;
 pub mod sandbox;
 pub mod sshd;
 pub mod status;

@@ -8,6 +8,7 @@ use crate::view::View;
 
 /// The `status --json` object (the man page's STATUS JSON section lists them); fields are only ever added.
 pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::Value {
+    let ports = crate::sandbox::ports::table(&crate::state::Dir::new(&plan.state_dir));
     let agents: Vec<serde_json::Value> = views
         .iter()
         .map(|v| {
@@ -47,6 +48,7 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "label": label(v),
                 "runtime_secs": v.runtime(),
                 "sandbox": v.agent.sandbox,
+                "ports": ports.get(&v.agent.name).cloned().unwrap_or_default(),
                 "merged_as": v.merged_as.as_ref().map(|m| json!({
                     "how": m.how,
                     "commit": m.commit,
