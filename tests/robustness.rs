@@ -440,7 +440,15 @@ fn state_and_logs_are_user_only() {
     assert_eq!(names(&f.home), [".gitconfig"], "HOME untouched");
     assert_eq!(
         names(&f.root),
-        sorted(["home", "out", "repo", "repo.worktrees", "tmp", "tmpdir", "tmux"])
+        sorted([
+            "home",
+            "out",
+            "repo",
+            "repo.worktrees",
+            "tmp",
+            "tmpdir",
+            "tmux"
+        ])
     );
 }
 

@@ -1,6 +1,6 @@
 //! `.fleet/` beside the manifest: its layout, the per-agent records (written atomically), the
-//! run specs the runner reads, and the lock that keeps fleet commands one at a time (in
-//! `lock`, re-exported here).
+//! run specs the runner reads, the lock that keeps fleet commands one at a time (in
+//! `lock`) and each agent's rounds (in `rounds`), re-exported here.
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::util;
 
 mod lock;
+mod rounds;
 
 pub use lock::Lock;
+pub use rounds::{digest, Comment, Kind, Review, Round};
 
 /// An agent's state as the contract names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
