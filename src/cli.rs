@@ -108,9 +108,16 @@ pub struct UpArgs {
     /// Attach to the monitor afterwards
     #[arg(long)]
     pub attach: bool,
-    /// Also restart finished (done or failed) agents
+    /// Also run finished (done or failed) agents again, as their next round: from base's
+    /// current tip when their work is all in base (merged, squash-merged, or no commits of
+    /// their own), else on their branch, keeping its work
     #[arg(long)]
     pub rerun: bool,
+    /// With --rerun (implied): start the named finished agents from base's current tip even
+    /// when their branch holds work base lacks; that work stays reachable under
+    /// refs/fleet/kept/NAME/N (named in the output). Refused over uncommitted changes
+    #[arg(long)]
+    pub fresh: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
-//! `fleet up [NAMES…] [--dry-run] [--attach] [--rerun]`: worktrees and sessions for the agents
-//! that are not running and not finished, then the monitor (unless `monitor: enabled:
-//! false`). Idempotent. What it starts and
+//! `fleet up [NAMES…] [--dry-run] [--attach] [--rerun [--fresh]]`: worktrees and sessions for
+//! the agents that are not running and not finished (finished ones too with `--rerun`, as
+//! their next round: see [`crate::launch::next_round`]), then the monitor (unless `monitor:
+//! enabled: false`). Idempotent. What it starts and
 //! how is the launch layer's ([`crate::launch`]); this file holds the order and the words.
 use std::collections::HashSet;
 use std::path::Path;
@@ -13,7 +14,7 @@ use crate::hosts::ops::Said;
 use crate::launch::choice::{self, Choice};
 use crate::launch::hints::plural;
 use crate::launch::worktrees::{self, Branches};
-use crate::launch::{pipeline, preflight, queue, sessions, LOCK_WAIT};
+use crate::launch::{next_round, pipeline, preflight, queue, sessions, LOCK_WAIT};
 use crate::manifest::{Agent, Plan};
 use crate::state::Dir;
 use crate::tmux;
@@ -31,6 +32,13 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
         return run_here(plan, args);
     }
     let names = plan.split_names(&args.names)?;
+    if args.fresh && !names.hosts.is_empty() {
+        return crate::usage(format!(
+            "--fresh reaches this machine's agents only; name them (not those on host{} {}), and run the others again with --rerun",
+            if names.hosts.len() == 1 { "" } else { "s" },
+            names.hosts.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
     if args.dry_run {
         dry_run_hosts(plan, &names);
     }
@@ -47,6 +55,7 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
             dry_run: args.dry_run,
             attach: false,
             rerun: args.rerun,
+            fresh: args.fresh,
         };
         code = run_here(plan, &here)?;
     }
@@ -149,7 +158,8 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     let owned = view::owned(plan, &snap.sessions);
     let worktrees = git::worktrees(&plan.repo)?;
     let views = view::collect(plan, agents, &owned, view::Detail::States);
-    let mut choice = choice::choose(plan, &views, &owned, &snap, args.rerun);
+    let rerun = args.rerun || args.fresh;
+    let mut choice = choice::choose(plan, &views, &owned, &snap, rerun);
     choice::check(
         plan,
         dir,
@@ -157,27 +167,45 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         &views,
         &snap.sessions,
         &worktrees,
-        args.rerun,
+        rerun,
     )?;
+    let again: Vec<&View> = choice
+        .to_start
+        .iter()
+        .chain(&choice.after_wait)
+        .copied()
+        .collect();
+    let mut next = next_round::plan(plan, &again, args.fresh)?;
+    for line in next_round::changed_tasks(plan, &views, &again) {
+        crate::info!("{line}");
+    }
 
     if choice.nothing_to_do() {
         crate::info!(
-            "nothing to do: {} already running, queued or finished (use --rerun to restart finished agents)",
-            plural(views.len(), "agent")
+            "nothing to do: {} already running, queued or finished (`fleet up --rerun NAME` runs a finished one again: from {}'s tip when its work is all in {}, else on its branch)",
+            plural(views.len(), "agent"),
+            plan.base,
+            plan.base
         );
         summary(plan, agents, &owned)?;
         return attach_after(plan, args);
     }
 
     if !args.dry_run {
+        for line in next_round::apply(plan, dir, &mut next, &worktrees)? {
+            crate::info!("{line}");
+        }
         crate::launch::choice::place_branches(plan, dir, &mut choice, &worktrees)?;
     }
     let branches = worktrees::branches(plan, &choice.to_start, &worktrees)?;
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;
     if args.dry_run {
+        for line in next_round::dry_lines(plan, dir, &next) {
+            println!("{line}");
+        }
         return dry_run(plan, dir, &choice, &worktrees, &branches, &exe);
     }
-    if let Some(code) = launch(plan, dir, &choice, &worktrees, branches, &exe)? {
+    if let Some(code) = launch(plan, dir, &choice, &worktrees, branches, &exe, &next)? {
         return Ok(code);
     }
     let mut owned = owned;
@@ -200,6 +228,7 @@ fn launch(
     worktrees: &[git::Worktree],
     mut branches: Branches,
     exe: &Path,
+    next: &[next_round::Next],
 ) -> Result<Option<i32>> {
     // Ctrl-C, SIGTERM and SIGHUP from here on finish the step at hand (the checkouts at
     // hand), then stop before any session starts: the next `up` carries on. (SIGKILL: the
@@ -224,6 +253,13 @@ fn launch(
     if util::interrupted() || ready.len() < total {
         return interrupted(ready.len(), total).map(Some);
     }
+    let starting: Vec<&View> = choice
+        .to_start
+        .iter()
+        .chain(&choice.after_wait)
+        .copied()
+        .collect();
+    next_round::record(plan, dir, &starting, next)?;
     for v in choice.wait.iter().chain(&choice.after_wait) {
         dir.write_record(
             &v.agent.name,
