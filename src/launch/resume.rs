@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::launch::spec;
+use crate::launch::{next_round, spec};
 use crate::manifest::{Agent, Plan};
 use crate::state::{Dir, State};
 use crate::util;
@@ -46,6 +46,12 @@ pub fn continue_agent(plan: &Plan, dir: &Dir, agent: &Agent, text: String) -> Re
     })
 }
 
+/// Whether `agent` (as `view` shows it) can be continued now: Err says why not and what to
+/// do instead. `fleet review` asks before it opens the editor.
+pub fn check_can_continue(plan: &Plan, agent: &Agent, view: &View) -> Result<()> {
+    resume_command(plan, agent, view).map(|_| ())
+}
+
 /// The command that resumes the agent's conversation, once it is sure the agent can be
 /// continued: ended, budget left, a preset that resumes, a session id, its worktree there.
 fn resume_command(plan: &Plan, agent: &Agent, view: &View) -> Result<String> {
@@ -71,7 +77,7 @@ fn resume_command(plan: &Plan, agent: &Agent, view: &View) -> Result<String> {
         .and_then(|(p, id)| p.resume_command(id, &agent.launch, left));
     let Some(resume) = resume else {
         anyhow::bail!(
-            "{} cannot be continued: {}; `fleet up --rerun {}` starts it over instead",
+            "{} cannot be continued: {}; {} instead",
             agent.name,
             if preset.is_none() {
                 format!(
@@ -81,15 +87,15 @@ fn resume_command(plan: &Plan, agent: &Agent, view: &View) -> Result<String> {
             } else {
                 "its CLI reported no session id".to_string()
             },
-            agent.name
+            next_round::rerun_hint(plan, agent)
         );
     };
     if !agent.worktree.is_dir() {
         anyhow::bail!(
-            "{}'s worktree {} is gone; `fleet up --rerun {}` makes a new one",
+            "{}'s worktree {} is gone; {}, in a new worktree",
             agent.name,
             agent.worktree.display(),
-            agent.name
+            next_round::rerun_hint(plan, agent)
         );
     }
     Ok(resume)
