@@ -55,6 +55,9 @@ pub enum Command {
     Conflicts(ConflictsArgs),
     /// Resume a finished, failed or lost agent's conversation with a follow-up instruction
     Continue(ContinueArgs),
+    /// Review an agent's work line by line in your editor and send the comments back to its
+    /// conversation (its next round); --show prints every round
+    Review(ReviewArgs),
     /// Stop the agents' sessions (and the monitor once none is left); keeps work
     Down(DownArgs),
     /// Check tools, programs, and leftovers (orphan sessions, stale worktrees, lone branches)
@@ -173,6 +176,10 @@ pub struct DiffArgs {
     /// Only the files changed and their line counts
     #[arg(long)]
     pub stat: bool,
+    /// Only what changed since the last review was sent (`fleet review`): the agent's
+    /// answer
+    #[arg(long)]
+    pub since_review: bool,
 }
 
 #[derive(Debug, Args)]
@@ -195,6 +202,21 @@ pub struct ContinueArgs {
     /// The follow-up instruction, from a file (`-f` after `continue` means this)
     #[arg(long, value_name = "FILE")]
     pub message_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The agent
+    pub name: String,
+    /// Send this review file (one `fleet review` wrote, edited) instead of opening an
+    /// editor; `--file` and `-f` after `review` mean this (the manifest then goes first:
+    /// `fleet -f PATH review NAME --file F`)
+    #[arg(long, value_name = "FILE", conflicts_with = "show")]
+    pub review_file: Option<PathBuf>,
+    /// Print every round of the agent: what each sent (the review's notes and comments)
+    /// and the commits the agent made in it
+    #[arg(long)]
+    pub show: bool,
 }
 
 #[derive(Debug, Args)]
@@ -282,18 +304,25 @@ pub fn follow_shorthand<T: Into<std::ffi::OsString>>(
             break;
         }
     }
-    // After `logs`, -f follows (tail -f); after `continue`, it names the message file.
-    let long = match args.get(i).and_then(|a| a.to_str()) {
-        Some("logs") => "--follow",
-        Some("continue") => "--message-file",
+    // After `logs`, -f follows (tail -f); after `continue`, it names the message file; after
+    // `review`, -f and --file name the review file.
+    let (long, also) = match args.get(i).and_then(|a| a.to_str()) {
+        Some("logs") => ("--follow", None),
+        Some("continue") => ("--message-file", None),
+        Some("review") => ("--review-file", Some("--file")),
         _ => return args,
     };
     for a in args.iter_mut().skip(i + 1) {
         if a == "--" {
             break;
         }
-        if a == "-f" {
+        if a == "-f" || also.is_some_and(|l| a == l) {
             *a = long.into();
+        } else if let Some(value) = also
+            .and_then(|l| a.to_str()?.strip_prefix(l)?.strip_prefix('='))
+            .map(str::to_string)
+        {
+            *a = format!("{long}={value}").into();
         }
     }
     args
@@ -326,6 +355,23 @@ mod tests {
             ["fleet", "status", "-f", "x.yaml"]
         );
         assert_eq!(words(&["fleet", "-f", "logs"]), ["fleet", "-f", "logs"]);
+        // after review, -f and --file name the review file
+        assert_eq!(
+            words(&["fleet", "-f", "m.yaml", "review", "a", "--file", "r.diff"]),
+            [
+                "fleet",
+                "-f",
+                "m.yaml",
+                "review",
+                "a",
+                "--review-file",
+                "r.diff"
+            ]
+        );
+        assert_eq!(
+            words(&["fleet", "review", "a", "--file=r.diff"]),
+            ["fleet", "review", "a", "--review-file=r.diff"]
+        );
         let cli = Cli::try_parse_from(follow_shorthand([
             "fleet", "-f", "m.yaml", "logs", "a", "-f", "-n", "3",
         ]))

@@ -336,8 +336,10 @@ fn kept_branch(plan: &Plan, b: &str) -> String {
     let kept = format!(
         "branch {b} is kept without its worktree (`fleet down --rm-worktrees` removes the worktree, not the branch)"
     );
-    let (Some(a), Some(again)) = (plan.agents.iter().find(|a| a.branch == b), work_again(plan, b))
-    else {
+    let (Some(a), Some(again)) = (
+        plan.agents.iter().find(|a| a.branch == b),
+        work_again(plan, b),
+    ) else {
         return kept;
     };
     let repo = shell_quote(&plan.repo.display().to_string());

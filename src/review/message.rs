@@ -33,10 +33,15 @@ pub fn follow_up(
         }
         out.push_str(&indent(&c.text, "  > "));
         out.push('\n');
-        if !c.hunk.is_empty() {
-            out.push_str("  the hunk:\n");
-            out.push_str(&indent(c.hunk.trim_end(), "    "));
-            out.push('\n');
+        // A hunk quoted once: later comments on it say so.
+        match comments[..i].iter().position(|p| p.hunk == c.hunk) {
+            _ if c.hunk.is_empty() => {}
+            Some(p) => out.push_str(&format!("  the hunk: as quoted under comment {}\n", p + 1)),
+            None => {
+                out.push_str("  the hunk:\n");
+                out.push_str(&indent(c.hunk.trim_end(), "    "));
+                out.push('\n');
+            }
         }
     }
     out
