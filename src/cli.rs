@@ -53,10 +53,29 @@ pub enum Command {
     /// Which agents' branches conflict, with base and with each other, and in which files;
     /// exit 1 when any does (nothing is changed)
     Conflicts(ConflictsArgs),
-    /// Resume a finished, failed or lost agent's conversation with a follow-up instruction
+    /// Resume a finished, failed, stopped or lost agent's conversation with a follow-up
+    /// instruction
     Continue(ContinueArgs),
     /// Review an agent's work line by line in your editor and send the comments back to its
     /// conversation (its next round); --show prints every round
+    ///
+    /// fleet writes the agent's committed diff against base into .fleet/reviews/NAME-ROUND-COMMIT.diff
+    /// and opens $VISUAL, else $EDITOR, else vi on it. The file: a header of # lines (ignored,
+    /// with the agent and the commit shown), room for general notes, then the diff as git
+    /// prints it. Write notes above the diff; write a comment on a new line starting with >
+    /// right under any line of any hunk (under a @@ line: about the hunk; under diff --git:
+    /// about the file); several > lines in a row are one comment. Leave the diff's own
+    /// lines as they are.
+    ///
+    /// On saving, the notes and comments go to the agent's conversation as `fleet continue`
+    /// sends a follow-up (claude, codex and gemini, headless; other agents are refused before
+    /// the editor opens, naming `fleet up --rerun`), each comment with its file, line, the
+    /// line itself and its hunk; the agent runs, and its verify after it, as after any run.
+    /// A comment on a line no longer in the agent's diff (it moved on since the file was
+    /// written) is refused with the line, and nothing is sent; a line found once elsewhere
+    /// in the same file is sent where it is now. No comments and no notes: nothing is sent.
+    /// The round (its number, the commit reviewed, the comments) is recorded in
+    /// .fleet/rounds/NAME.json; status shows `review N sent`, then the usual states.
     Review(ReviewArgs),
     /// Stop the agents' sessions (and the monitor once none is left); keeps work
     Down(DownArgs),
