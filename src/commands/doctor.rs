@@ -324,61 +324,18 @@ fn worktrees(r: &mut Report, plan: &Plan) -> Result<()> {
         ));
     }
     for b in &kept {
-        r.info(kept_branch(plan, b));
+        r.info(match plan.agents.iter().find(|a| &a.branch == b) {
+            Some(a) => crate::launch::next_round::kept_branch(plan, a),
+            None => format!("branch {b} is kept without its worktree"),
+        });
     }
     Ok(())
 }
 
-/// A branch kept without its worktree, and what to do with it: delete it once its work is
-/// in base, merge what base lacks, or work on it again (saying where the next round starts).
-fn kept_branch(plan: &Plan, b: &str) -> String {
-    use crate::launch::next_round::{judge, Start};
-    let kept = format!(
-        "branch {b} is kept without its worktree (`fleet down --rm-worktrees` removes the worktree, not the branch)"
-    );
-    let (Some(a), Some(again)) = (
-        plan.agents.iter().find(|a| a.branch == b),
-        work_again(plan, b),
-    ) else {
-        return kept;
-    };
-    let repo = shell_quote(&plan.repo.display().to_string());
-    match judge(plan, a) {
-        Ok(Start::FromBase { why, .. }) if why.contains("squash") => format!(
-            "branch {b} is kept without its worktree and {why}: `git -C {repo} branch -D {}` deletes it (-D: git does not see its commits in {}, but their changes are there); or {again}",
-            shell_quote(b),
-            plan.base
-        ),
-        Ok(Start::FromBase { .. }) => format!(
-            "branch {b} is merged into {} and kept without its worktree: `git -C {repo} branch -d {}` deletes it; or {again}",
-            plan.base,
-            shell_quote(b)
-        ),
-        Ok(Start::OnBranch { ahead, .. }) => format!(
-            "branch {b} is kept without its worktree and holds {} {} lacks: `{} merge {}` merges them; or {again}",
-            crate::launch::hints::plural(ahead as usize, "commit"),
-            plan.base,
-            crate::launch::fleet_command(plan),
-            a.name
-        ),
-        _ => format!("{kept}: {again}"),
-    }
-}
-
-/// How to work on agent branch `b` again: `fleet up NAME` for an agent that did not finish,
-/// else `fleet up --rerun NAME` saying where its next round starts.
+/// How to work on agent branch `b` again, when it is an agent's.
 fn work_again(plan: &Plan, b: &str) -> Option<String> {
     let a = plan.agents.iter().find(|a| a.branch == b)?;
-    let record = Dir::new(&plan.state_dir).record(&a.name);
-    let state = Record::derive(record.as_ref(), false);
-    Some(if state.finished() || state == State::Damaged {
-        crate::launch::next_round::rerun_hint(plan, a)
-    } else {
-        format!(
-            "`{}` works on it again",
-            crate::launch::up_hint(plan, &a.name, state)
-        )
-    })
+    Some(crate::launch::next_round::work_again(plan, a))
 }
 
 /// Registered worktrees whose directory is gone. True when it found one.

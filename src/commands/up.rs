@@ -33,11 +33,9 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
     }
     let names = plan.split_names(&args.names)?;
     if args.fresh && !names.hosts.is_empty() {
-        return crate::usage(format!(
-            "--fresh reaches this machine's agents only; name them (not those on host{} {}), and run the others again with --rerun",
-            if names.hosts.len() == 1 { "" } else { "s" },
-            names.hosts.keys().cloned().collect::<Vec<_>>().join(", ")
-        ));
+        let hosts: Vec<&str> = names.hosts.keys().map(String::as_str).collect();
+        let msg = "--fresh reaches this machine's agents only: name them, and run those on";
+        return crate::usage(format!("{msg} {} again with --rerun", hosts.join(", ")));
     }
     if args.dry_run {
         dry_run_hosts(plan, &names);
@@ -169,16 +167,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         &worktrees,
         rerun,
     )?;
-    let again: Vec<&View> = choice
-        .to_start
-        .iter()
-        .chain(&choice.after_wait)
-        .copied()
-        .collect();
-    let mut next = next_round::plan(plan, &again, args.fresh)?;
-    for line in next_round::changed_tasks(plan, &views, &again) {
-        crate::info!("{line}");
-    }
+    let mut next = next_round::plan(plan, &views, &choice.starting(), args.fresh)?;
 
     if choice.nothing_to_do() {
         crate::info!(
@@ -192,17 +181,13 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     }
 
     if !args.dry_run {
-        for line in next_round::apply(plan, dir, &mut next, &worktrees)? {
-            crate::info!("{line}");
-        }
+        next_round::apply(plan, dir, &mut next, &worktrees)?;
         crate::launch::choice::place_branches(plan, dir, &mut choice, &worktrees)?;
     }
     let branches = worktrees::branches(plan, &choice.to_start, &worktrees)?;
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;
     if args.dry_run {
-        for line in next_round::dry_lines(plan, dir, &next) {
-            println!("{line}");
-        }
+        next_round::print_dry(plan, dir, &next);
         return dry_run(plan, dir, &choice, &worktrees, &branches, &exe);
     }
     if let Some(code) = launch(plan, dir, &choice, &worktrees, branches, &exe, &next)? {
@@ -238,7 +223,7 @@ fn launch(
     // Worktrees first, then every session starts in one tmux call. An agent is recorded as
     // started only once all worktrees are ready.
     let total = choice.to_start.len();
-    let bar = progress(total);
+    let bar = worktrees::progress(total);
     let ready = worktrees::make(
         plan,
         dir,
@@ -253,13 +238,7 @@ fn launch(
     if util::interrupted() || ready.len() < total {
         return interrupted(ready.len(), total).map(Some);
     }
-    let starting: Vec<&View> = choice
-        .to_start
-        .iter()
-        .chain(&choice.after_wait)
-        .copied()
-        .collect();
-    next_round::record(plan, dir, &starting, next)?;
+    next_round::record(plan, dir, &choice.starting(), next)?;
     for v in choice.wait.iter().chain(&choice.after_wait) {
         dir.write_record(
             &v.agent.name,
@@ -341,26 +320,6 @@ fn interrupted(ready: usize, total: usize) -> Result<i32> {
     );
     Ok(130)
 }
-
-/// A bar for preparing the worktrees, on a terminal and when there are enough of them to
-/// wait for (git checks each one out in turn); hidden otherwise.
-fn progress(n: usize) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    // Not with -q (quiet), nor with -v, whose trace lines on stderr would tear it.
-    if n < PROGRESS_FROM || !std::io::stderr().is_terminal() || util::quiet() || util::verbose() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(n as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "preparing worktrees [{bar:24}] {pos}/{len}  {elapsed}  {wide_msg}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
-}
-
-/// From this many agents on, `up` shows a progress bar while it makes their worktrees.
-const PROGRESS_FROM: usize = 4;
 
 /// `up --dry-run`'s branches: those from dependencies' work, then one `update-ref` of the new
 /// ones from the base.

@@ -158,11 +158,17 @@ impl Next<'_, '_> {
 
 /// For each agent `up` is to run again (finished or damaged, among `to_start`): where its
 /// next round starts. Refused before anything changes: `--fresh` over uncommitted changes.
+/// The finished agents of `views` left alone whose task changed since their last round are
+/// named, with what `--rerun` would do.
 pub fn plan<'v, 'a>(
     plan: &Plan,
+    views: &[View],
     to_start: &[&'v View<'a>],
     fresh: bool,
 ) -> Result<Vec<Next<'v, 'a>>> {
+    for line in changed_tasks(plan, views, to_start) {
+        crate::info!("{line}");
+    }
     let mut next = Vec::new();
     let mut refused = Vec::new();
     for v in to_start
@@ -207,14 +213,9 @@ pub fn plan<'v, 'a>(
 }
 
 /// Move the branches of `next` that start from the base there, keeping first what only they
-/// reached; what was done, a line each. An agent with `after:` gets its record's
-/// `based_on` set there, so it then follows its dependencies' newer work.
-pub fn apply(
-    plan: &Plan,
-    dir: &Dir,
-    next: &mut [Next],
-    worktrees: &[git::Worktree],
-) -> Result<Vec<String>> {
+/// reached, and say so, a line each. An agent with `after:` gets its record's `based_on`
+/// set there, so it then follows its dependencies' newer work.
+pub fn apply(plan: &Plan, dir: &Dir, next: &mut [Next], worktrees: &[git::Worktree]) -> Result<()> {
     let mut said = Vec::new();
     for n in next.iter_mut() {
         let round = dir.next_round(&n.view.agent.name);
@@ -261,7 +262,10 @@ pub fn apply(
             dir.write_record(&agent.name, &record)?;
         }
     }
-    Ok(said)
+    for line in said {
+        crate::info!("{line}");
+    }
+    Ok(())
 }
 
 /// Record the round each agent of `starting` begins: the next one for those `up` runs
@@ -296,7 +300,7 @@ pub fn task_digest(agent: &Agent) -> Option<String> {
 
 /// The finished agents among `views` that `up` leaves alone though their task changed since
 /// their last run: a line each, saying what `--rerun` would do.
-pub fn changed_tasks(plan: &Plan, views: &[View], starting: &[&View]) -> Vec<String> {
+fn changed_tasks(plan: &Plan, views: &[View], starting: &[&View]) -> Vec<String> {
     let dir = Dir::new(&plan.state_dir);
     views
         .iter()
@@ -322,7 +326,13 @@ pub fn changed_tasks(plan: &Plan, views: &[View], starting: &[&View]) -> Vec<Str
 }
 
 /// `up --dry-run`: where each agent run again starts, and the git steps that move it.
-pub fn dry_lines(plan: &Plan, dir: &Dir, next: &[Next]) -> Vec<String> {
+pub fn print_dry(plan: &Plan, dir: &Dir, next: &[Next]) {
+    for line in dry_lines(plan, dir, next) {
+        println!("{line}");
+    }
+}
+
+fn dry_lines(plan: &Plan, dir: &Dir, next: &[Next]) -> Vec<String> {
     let mut lines = Vec::new();
     for n in next {
         let agent = n.view.agent;
@@ -362,4 +372,47 @@ pub fn dry_lines(plan: &Plan, dir: &Dir, next: &[Next]) -> Vec<String> {
         }
     }
     lines
+}
+
+/// How to work on a finished (or other) agent's branch again: `fleet up NAME` for one that
+/// did not finish, else its [`rerun_hint`].
+pub fn work_again(plan: &Plan, agent: &Agent) -> String {
+    let record = Dir::new(&plan.state_dir).record(&agent.name);
+    let state = state::Record::derive(record.as_ref(), false);
+    if state.finished() || state == State::Damaged {
+        rerun_hint(plan, agent)
+    } else {
+        let up = crate::launch::hints::up_hint(plan, &agent.name, state);
+        format!("`{up}` works on it again")
+    }
+}
+
+/// What to do with the agent's branch kept without its worktree (`fleet doctor`): delete it
+/// once its work is in the base (`-D` for a squash-merged one, saying why), merge what the
+/// base lacks, or work on it again.
+pub fn kept_branch(plan: &Plan, agent: &Agent) -> String {
+    let b = &agent.branch;
+    let again = work_again(plan, agent);
+    let repo = crate::util::shell_quote(&plan.repo.display().to_string());
+    let quoted = crate::util::shell_quote(b);
+    match judge(plan, agent) {
+        Ok(Start::FromBase { why, .. }) if why.contains("squash") => format!(
+            "branch {b} is kept without its worktree and {why}: `git -C {repo} branch -D {quoted}` deletes it (-D: git does not see its commits in {}, but their changes are there); or {again}",
+            plan.base
+        ),
+        Ok(Start::FromBase { .. }) => format!(
+            "branch {b} is merged into {} and kept without its worktree: `git -C {repo} branch -d {quoted}` deletes it; or {again}",
+            plan.base
+        ),
+        Ok(Start::OnBranch { ahead, .. }) => format!(
+            "branch {b} is kept without its worktree and holds {} {} lacks: `{} merge {}` merges them; or {again}",
+            crate::launch::hints::plural(ahead as usize, "commit"),
+            plan.base,
+            fleet_command(plan),
+            agent.name
+        ),
+        _ => format!(
+            "branch {b} is kept without its worktree (`fleet down --rm-worktrees` removes the worktree, not the branch): {again}"
+        ),
+    }
 }
