@@ -167,7 +167,7 @@ fn doctor_offers_to_delete_a_merged_branch() {
 const CLAUDE: &str = r#"#!/bin/sh
 { printf '%s\n' "$@"; cat; echo ---; } >> "$CALLS"
 case "$*" in
-  *--resume*) sed -i 's/^line four$/line 4/' src.txt; git commit -qam 'answer the review' ;;
+  *--resume*) sleep 2; sed -i 's/^line four$/line 4/' src.txt; git commit -qam 'answer the review' ;;
   *) printf 'line one\nline two\nline three\nline four\nline five\n' > src.txt; git add src.txt; git commit -qm 'add src.txt' ;;
 esac
 echo '{"type":"system","subtype":"init","session_id":"s-r","model":"m"}'
@@ -209,6 +209,9 @@ fn a_review_with_three_comments_reaches_the_same_session_and_verify_runs_again()
         .success()
         .stdout_has("sent review round 2 to a (3 comments and notes)")
         .stdout_has("resuming conversation s-r");
+    // while the agent answers, status says the review was sent
+    assert_eq!(f.agent("a")["review"]["answered"], false);
+    f.fleet(&["status"]).success().stdout_has("review 2 sent");
     f.wait_for("the review's answer", 20, |f| {
         f.agent("a")["attempt"] == 2 && f.state("a") == "done"
     });
