@@ -18,7 +18,15 @@ ensure_tools tmux git
 
 say "building fleet (cargo build --release)"
 (cd "$root" && cargo build --release --quiet)
-fleet="$root/target/release/fleet"
+# Where cargo put it: its own answer, so CARGO_TARGET_DIR (absolute, or relative to the
+# project as cargo takes it) and a target-dir of .cargo/config.toml are honoured.
+target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')" || target_dir=""
+if [ -z "$target_dir" ]; then
+    target_dir="${CARGO_TARGET_DIR:-target}"
+    case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
+fi
+fleet="$target_dir/release/fleet"
 
 # --- a throw-away repo -------------------------------------------------------
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/fleet-demo.XXXXXX")"

@@ -91,6 +91,10 @@ pub enum Command {
     /// The manifest's agent names, one a line, for the completion scripts (internal)
     #[command(name = "_agents", hide = true)]
     Agents,
+    /// On a host: its repository made ready and the manifest slice on stdin written, by
+    /// the fleet that placed agents there (internal)
+    #[command(name = "_receive", hide = true)]
+    Receive(ReceiveArgs),
 }
 
 #[derive(Debug, Args)]
@@ -239,7 +243,7 @@ pub struct ReviewArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("which").required(true).args(["names", "all"])))]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["names", "all", "verify_pending", "undo_pending"])))]
 #[command(group(clap::ArgGroup::new("strategy").args(["ff", "no_ff", "ff_only", "squash", "rebase"])))]
 pub struct MergeArgs {
     /// The agents whose branches to merge, one after another (in dependency, else manifest,
@@ -276,15 +280,25 @@ pub struct MergeArgs {
     /// does) with the conflicting files or verify's output
     #[arg(long)]
     pub resume_agent: bool,
+    /// Run the verify of a merge fleet made and never verified (it was killed during its
+    /// verify): the merge stays if it passes, is taken back if it fails
+    #[arg(long, conflicts_with_all = ["strategy", "no_verify", "force", "resume_agent"])]
+    pub verify_pending: bool,
+    /// Take back a merge fleet made and never verified (only while base is still at it)
+    #[arg(long, conflicts_with_all = ["strategy", "no_verify", "force", "resume_agent"])]
+    pub undo_pending: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ConflictsArgs {
     /// Agents to compare (default: all)
     pub names: Vec<String>,
-    /// Print one JSON object (its shape is in `fleet man`, CONFLICTS JSON)
+    /// Print one JSON object (its shape is in `fleet man`, CONFLICTS JSON; every pair)
     #[arg(long)]
     pub json: bool,
+    /// List every pair, the clean ones too (default: only those that conflict)
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -297,6 +311,12 @@ pub struct DownArgs {
     /// With --rm-worktrees: remove worktrees even with uncommitted changes
     #[arg(long, requires = "rm_worktrees")]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReceiveArgs {
+    /// The repository's directory on this host (`hosts.NAME.dir`)
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

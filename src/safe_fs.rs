@@ -285,6 +285,55 @@ pub fn create_dir(path: &Path, private: bool) -> Result<()> {
         .map_err(|e| explain(&dir, name.as_os_str(), path, e))
 }
 
+/// A directory only the user may enter, for secrets such as ssh's control sockets: made
+/// 0700 when missing (its parents as [`create_dir`] makes them); one that exists must be a
+/// real directory (not a symlink), owned by the user and closed to group and others, or it
+/// is refused, naming what is wrong and the fix (fleet does not repair a directory someone
+/// else may have made for it).
+pub fn owned_private_dir(path: &Path) -> Result<()> {
+    let (dir, name) = parent(path, Some(0o700))?;
+    let c = cstr(name.as_os_str())?;
+    // SAFETY: `c` lives across the call.
+    if unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o700) } < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::AlreadyExists {
+            return Err(e).with_context(|| format!("cannot create directory {}", path.display()));
+        }
+    }
+    let st = stat_at(&dir, name.as_os_str())
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let refuse = |what: String| -> Result<()> {
+        Err(UsageError(format!(
+            "{} {what}; fleet keeps its ssh connections' sockets there only when it is a directory of yours that nobody else may enter: remove it (rm -r {}) and fleet makes it anew",
+            path.display(),
+            path.display()
+        ))
+        .into())
+    };
+    if is_kind(&st, libc::S_IFLNK) {
+        let to = read_link_at(&dir, name.as_os_str()).unwrap_or_default();
+        return refuse(format!("is a symlink (to {})", to.display()));
+    }
+    if !is_kind(&st, libc::S_IFDIR) {
+        return refuse("is not a directory".into());
+    }
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if st.st_uid != me {
+        return refuse(format!(
+            "belongs to uid {}, not to you (uid {me})",
+            st.st_uid
+        ));
+    }
+    if perm(&st) & 0o077 != 0 {
+        return refuse(format!(
+            "has mode {:04o}, open to others (it must be 0700)",
+            perm(&st)
+        ));
+    }
+    Ok(())
+}
+
 /// The first symlink on the way to `path` (its parents or the file itself), with its target:
 /// what [`open`] would refuse. For validation, before anything is created.
 pub fn first_symlink(path: &Path) -> Option<(PathBuf, PathBuf)> {

@@ -241,3 +241,45 @@ fn help_and_man_page_name_only_files_that_exist() {
     }
     assert!(bad.is_empty(), "names of files that do not exist: {bad:#?}");
 }
+
+/// `scripts/demo.sh`, the README's first command, finds the fleet cargo built wherever
+/// `CARGO_TARGET_DIR` puts it, absolute or relative (it ran `target/release/fleet` and
+/// failed with 127). A `cargo` first on PATH stands in for the release build (it puts this
+/// test's fleet where cargo would); `cargo metadata` is the real one. The demo then runs
+/// through, on the test's private tmux server.
+#[test]
+fn the_demo_honours_cargo_target_dir() {
+    let f = Fleet::new();
+    let real_cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let stub = format!(
+        "#!/bin/sh\nif [ \"$1\" = build ]; then\n  case \"$CARGO_TARGET_DIR\" in /*) t=\"$CARGO_TARGET_DIR\";; *) t=\"$PWD/$CARGO_TARGET_DIR\";; esac\n  mkdir -p \"$t/release\" && cp {} \"$t/release/fleet\"; exit\nfi\nexec {} \"$@\"\n",
+        common::sh_quote(env!("CARGO_BIN_EXE_fleet")),
+        common::sh_quote(&real_cargo)
+    );
+    let path = f.stub("cargo", &stub);
+    let absolute = f.root.join("target-abs");
+    // The same place spelled from the project's root, as cargo resolves a relative one.
+    let up: String = root().components().skip(1).map(|_| "../").collect();
+    let relative = format!(
+        "{up}{}",
+        f.root
+            .join("target-rel")
+            .display()
+            .to_string()
+            .trim_start_matches('/')
+    );
+    for (dir, built) in [
+        (absolute.display().to_string(), absolute.clone()),
+        (relative, f.root.join("target-rel")),
+    ] {
+        let run = f.program_at(
+            root().join("scripts/demo.sh"),
+            &f.root,
+            &[("PATH", &path), ("CARGO_TARGET_DIR", &dir)],
+            &[],
+        );
+        assert_eq!(run.code, 0, "CARGO_TARGET_DIR={dir}\n{}", run.output());
+        run.stderr_has("demo: fleet merge writer");
+        assert!(built.join("release/fleet").is_file());
+    }
+}

@@ -103,7 +103,9 @@ fn a_monitor_left_from_before_is_closed_by_up_and_by_down() {
 
     // On again, then off: `down` still closes it.
     f.manifest(&on);
-    f.fleet(&["up"]).success().stdout_has("and the monitor");
+    f.fleet(&["up"])
+        .success()
+        .stdout_has("started the monitor (no agent to start)");
     assert!(!no_monitor(&f), "{:?}", f.sessions());
     f.manifest(OFF);
     f.fleet(&["down"])

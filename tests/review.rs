@@ -621,7 +621,8 @@ fn ctrl_c_leaves_the_terminal_whole_after_watch_and_wait() {
         f.screen(&pane, false).contains("Ctrl-C to quit")
     });
     f.tmux_ok(&["send-keys", "-t", &pane, "C-c"]);
-    assert_eq!(f.typed_exit_code(&rc), "0");
+    // 130, as README and `fleet man` (EXIT STATUS) say of Ctrl-C, and as `wait` gives.
+    assert_eq!(f.typed_exit_code(&rc), "130");
     assert_terminal_whole(&f, &pane, "after-watch");
 
     f.tmux_ok(&["send-keys", "-t", &pane, "clear", "Enter"]);

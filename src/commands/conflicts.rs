@@ -2,8 +2,9 @@
 //! each with `base` and every pair with each other, and in which files. Computed with `git
 //! merge-tree --write-tree` ([`git::merge_trees`]): no worktree, index or ref is touched, so
 //! it is safe while agents work. Agents on other hosts are compared on their branches fetched
-//! from there (as `status` fetches them). Exit 0 when every merge is clean, 1 when any
-//! conflicts.
+//! from there (as `status` fetches them). The table lists the pairs that conflict (every
+//! pair with `--all`), then one line for the rest and what to do next. Exit 0 when every
+//! merge is clean, 1 when any conflicts.
 use anyhow::Result;
 use serde_json::{json, Value};
 
@@ -49,8 +50,12 @@ pub fn run(plan: &Plan, args: &ConflictsArgs) -> Result<i32> {
         value["unreachable"] = json!(unreachable);
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        print!("{}", table(&rows));
-        report(&rows, &without, conflicts);
+        let shown: Vec<&Row> = rows
+            .iter()
+            .filter(|r| args.all || matches!(r.merge, TreeMerge::Conflict(_)))
+            .collect();
+        print!("{}", table(&shown));
+        report(plan, &rows, &without, conflicts, args.all);
     }
     Ok(i32::from(conflicts > 0))
 }
@@ -161,7 +166,7 @@ fn to_json(plan: &Plan, rows: &[Row], without: &[&Agent]) -> Value {
 }
 
 /// The table: one line per merge (PAIR, RESULT, FILES); empty without merges.
-fn table(rows: &[Row]) -> String {
+fn table(rows: &[&Row]) -> String {
     let cells: Vec<[String; 3]> = rows
         .iter()
         .map(|r| {
@@ -204,22 +209,71 @@ fn table(rows: &[Row]) -> String {
         .collect()
 }
 
-/// Under the table: the agents left out, and the count of conflicts.
-fn report(rows: &[Row], without: &[&Agent], conflicts: usize) {
+/// Under the table: the agents left out, the count of conflicts and of the clean rest, and
+/// what to do about the first conflict.
+fn report(plan: &Plan, rows: &[Row], without: &[&Agent], conflicts: usize, all: bool) {
     if !without.is_empty() {
         let names: Vec<&str> = without.iter().map(|a| a.name.as_str()).collect();
         crate::info!("not compared (no branch yet): {}", names.join(", "));
     }
+    let s = |n: usize| if n == 1 { "" } else { "s" };
     match (rows.len(), conflicts) {
         (0, _) => crate::info!("no agent has a branch yet: nothing to compare"),
         (n, 0) => crate::info!(
             "all {n} merge{} clean",
             if n == 1 { " is" } else { "s are" }
         ),
-        (n, c) => crate::info!(
-            "{c} of {n} merge{} conflict{}",
-            if n == 1 { "" } else { "s" },
-            if c == 1 { "s" } else { "" }
-        ),
+        (n, c) => {
+            let clean = n - c;
+            let rest = match (clean, all) {
+                (0, _) => String::new(),
+                (k, true) => format!("; {k} clean"),
+                (k, false) => format!(
+                    "; the other {k} {} clean (--all lists every pair)",
+                    if k == 1 { "is" } else { "are" }
+                ),
+            };
+            crate::info!(
+                "{c} of {n} merge{} conflict{}{rest}",
+                s(n),
+                if c == 1 { "s" } else { "" }
+            );
+        }
+    }
+    if let Some(first) = rows
+        .iter()
+        .find(|r| matches!(r.merge, TreeMerge::Conflict(_)))
+    {
+        crate::info!("{}", next_step(plan, first));
+    }
+}
+
+/// What to do about a conflicting pair: merge one, then hand the other the conflict (an
+/// agent fleet can resume) or resolve it by hand.
+fn next_step(plan: &Plan, row: &Row) -> String {
+    let other = row.right;
+    let resumable = other.preset.is_some() && other.format.is_some();
+    let fix = if resumable {
+        format!(
+            "`fleet merge {n} --resume-agent` hands {n} the conflict to resolve",
+            n = other.name
+        )
+    } else {
+        format!(
+            "resolve it by hand (git -C {} merge {})",
+            crate::util::shell_quote(&plan.repo.display().to_string()),
+            other.branch
+        )
+    };
+    if row.base {
+        format!(
+            "next: {} conflicts with {} already: {fix}",
+            other.name, plan.base
+        )
+    } else {
+        format!(
+            "next: `fleet merge {}` first; {} then conflicts with {}: {fix}",
+            row.left, other.name, plan.base
+        )
     }
 }

@@ -113,6 +113,18 @@ fn run_here(plan: &Plan, args: &DownArgs) -> Result<i32> {
             groups.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
         );
     }
+    // The log says how it ended: its last line is fleet's, not the agent's last words.
+    for (name, log) in &down.ended_logs {
+        let line = format!(
+            "[fleet] {name} stopped by fleet down at {}\n",
+            util::rfc3339(util::now())
+        );
+        if let Err(e) = util::append_private(log).and_then(|mut f| {
+            std::io::Write::write_all(&mut f, line.as_bytes()).map_err(Into::into)
+        }) {
+            eprintln!("warning: cannot note the stop in {}: {e:#}", log.display());
+        }
+    }
     report(&down, kill_monitor.then_some(monitor.as_str()));
     if !args.rm_worktrees {
         crate::info!(
@@ -134,6 +146,8 @@ struct Down {
     groups: Vec<i32>,
     /// Agents stopped (running, waiting or queued).
     stopped: Vec<String>,
+    /// The logs of the running or waiting agents stopped, for their closing line.
+    ended_logs: Vec<(String, std::path::PathBuf)>,
     /// Finished agents whose sessions are closed.
     closed: Vec<String>,
     /// Sessions of agents no longer in the manifest.
@@ -161,6 +175,10 @@ fn stop_agents(
             record.reason = Some("stopped by fleet down".into());
             dir.write_record(&v.agent.name, &record)?;
             down.stopped.push(v.agent.name.clone());
+            if v.state != State::Queued {
+                down.ended_logs
+                    .push((v.agent.name.clone(), v.agent.log.clone()));
+            }
         } else {
             down.closed.push(v.agent.name.clone());
         }

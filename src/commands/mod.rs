@@ -14,6 +14,7 @@ pub mod init;
 pub mod logs;
 pub mod man;
 pub mod merge;
+pub mod receive;
 pub mod resume;
 pub mod review;
 pub mod status;
@@ -43,5 +44,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Completions(args) => completions::run(args.shell),
         Command::Man(args) => man::run(&args),
         Command::Agents => completions::agents(file),
+        Command::Receive(args) => receive::run(&args),
     }
 }

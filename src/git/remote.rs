@@ -27,3 +27,19 @@ pub fn fetch(repo: &Path, url: &str, refspecs: &[String], ssh_command: &str) -> 
         .run()
         .map(|_| ())
 }
+
+/// The repository at `dir` (a directory that exists) ready to receive `push`es from another
+/// machine: made with `git init` when it is none, and its checked-out branch updated by a
+/// push (`receive.denyCurrentBranch updateInstead`). For the fleet of a host, on its own
+/// repository.
+pub fn receiving(dir: &Path) -> Result<()> {
+    if !dir.join(".git").exists() {
+        git(dir, &["init", "-q"]).run()?;
+    }
+    git(
+        dir,
+        &["config", "receive.denyCurrentBranch", "updateInstead"],
+    )
+    .run()
+    .map(|_| ())
+}

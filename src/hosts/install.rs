@@ -131,7 +131,9 @@ pub fn shown_copy() -> String {
 }
 
 /// This binary to [`fleet_copy`] there: a new temporary file (noclobber), 0755, renamed
-/// over the old copy.
+/// over the old copy. The one write fleet makes on a host with a shell rather than through
+/// the host's own fleet (there is none yet): only into fleet's own cache there, never into
+/// the repository, and a symlink in the copy's place is replaced, not followed.
 fn copy(link: &Link) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find this fleet's binary")?;
     let bytes = std::fs::read(&exe).with_context(|| format!("cannot read {}", exe.display()))?;

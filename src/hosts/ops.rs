@@ -13,6 +13,9 @@ use crate::manifest::{Host, Plan};
 pub struct Said {
     pub stdout: String,
     pub stderr: String,
+    /// After `up`: the objects of `status --json` there of the agents it was asked to start
+    /// (none when that ask failed); empty for other commands.
+    pub agents: Vec<serde_json::Value>,
 }
 
 /// The hosts of `names` (from [`Plan::split_names`]), in `hosts:` order.
@@ -28,6 +31,7 @@ fn said(host: &Host, what: &str, out: std::process::Output) -> Result<Said> {
     let said = Said {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        agents: Vec::new(),
     };
     if !out.status.success() {
         bail!(
@@ -40,19 +44,20 @@ fn said(host: &Host, what: &str, out: std::process::Output) -> Result<Said> {
     Ok(said)
 }
 
-/// The repository there, created when missing; pushes to its checked-out branch update its
-/// files; the manifest slice is kept out of its `git status`.
-fn prepare_repo(link: &Link) -> Result<()> {
-    let dir = super::ssh::remote_path(&link.host.dir);
+/// The repository there made ready for the push and the manifest slice written, both by
+/// the host's own fleet (`fleet _receive DIR`, the slice on its stdin), so every write there
+/// goes through its `safe_fs` as it would here: never a shell's `>` or `>>`, which would
+/// follow a symlink in the repository there.
+fn receive(link: &Link, slice: &str) -> Result<()> {
     let script = format!(
-        "set -e; mkdir -p {dir}; cd {dir}; [ -e .git ] || git init -q; \
-         git config receive.denyCurrentBranch updateInstead; mkdir -p .git/info; \
-         grep -qsxF {REMOTE_MANIFEST} .git/info/exclude || echo {REMOTE_MANIFEST} >> .git/info/exclude"
+        "exec {} _receive {}",
+        link.fleet_program(),
+        super::ssh::remote_path(&link.host.dir)
     );
     said(
         link.host,
         "preparing the repository",
-        link.run(&script, None)?,
+        link.run(&script, Some(slice.as_bytes()))?,
     )?;
     Ok(())
 }
@@ -84,7 +89,7 @@ pub fn connect<'p>(plan: &'p Plan, names: &BTreeMap<String, Vec<String>>) -> Res
 /// `fleet up` on one host: the repository, the base pushed, the slice sent, `up` run.
 fn up_on(plan: &Plan, link: &Link, names: &[String], rerun: bool) -> Result<Said> {
     let host = link.host;
-    prepare_repo(link)?;
+    receive(link, &plan.slice(&host.name)?)?;
     let refspec = format!("refs/heads/{b}:refs/heads/{b}", b = plan.base);
     crate::git::push(
         &plan.repo,
@@ -93,11 +98,8 @@ fn up_on(plan: &Plan, link: &Link, names: &[String], rerun: bool) -> Result<Said
         &link.git_ssh_command(),
     )
     .with_context(|| format!("cannot push {} to host {}", plan.base, host.name))?;
-    let slice = plan.slice(&host.name)?;
-    // Written as safe_fs writes here: a new file (noclobber opens it O_EXCL, so a symlink
-    // in its place is refused, not followed), then renamed over the old one.
     let mut script = format!(
-        "{}umask 077; rm -f {REMOTE_MANIFEST}.new && set -C && cat > {REMOTE_MANIFEST}.new && mv -f {REMOTE_MANIFEST}.new {REMOTE_MANIFEST} && exec {} -f {REMOTE_MANIFEST} -q up",
+        "{}exec {} -f {REMOTE_MANIFEST} -q up",
         link.cd(),
         link.fleet_program()
     );
@@ -108,7 +110,12 @@ fn up_on(plan: &Plan, link: &Link, names: &[String], rerun: bool) -> Result<Said
         script.push(' ');
         script.push_str(&crate::util::shell_quote(n));
     }
-    said(host, "fleet up", link.run(&script, Some(slice.as_bytes()))?)
+    let mut said = said(host, "fleet up", link.run(&script, None)?)?;
+    // Their states now, for the lines `up` prints (over the same connection).
+    let mut args = vec!["status".to_string(), "--json".into()];
+    args.extend(names.iter().cloned());
+    said.agents = status_json(link, &args).unwrap_or_default();
+    Ok(said)
 }
 
 /// `fleet up` over every link (from [`connect`]), at once; each host's answer.

@@ -62,11 +62,13 @@ pub struct Link<'a> {
 }
 
 /// The directory of the control sockets: short (a socket path holds at most 107 bytes),
-/// private to the user.
-fn control_dir() -> Result<PathBuf> {
+/// made by fleet, the user's own and mode 0700; one that exists with another owner, a wider
+/// mode or as a symlink is refused ([`crate::safe_fs::owned_private_dir`]): whoever can
+/// enter it can run commands on the hosts over the user's connections.
+pub fn control_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("fleet-ssh-{}", crate::util::uid()));
-    crate::util::private_dir(&dir)
-        .with_context(|| format!("cannot make the ssh control directory {}", dir.display()))?;
+    crate::safe_fs::owned_private_dir(&dir)
+        .with_context(|| format!("cannot use the ssh control directory {}", dir.display()))?;
     Ok(dir)
 }
 

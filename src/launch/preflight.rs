@@ -87,6 +87,46 @@ pub fn missing_programs(agents: &[&Agent]) -> Vec<String> {
         .collect()
 }
 
+/// The note `up` gives when the main checkout holds work not committed: the agents start
+/// from the last commit of the base and will not see it. Counted are tracked files with
+/// changes and untracked files git does not ignore, except fleet's own (the manifest, the
+/// task files, `.fleet/` and worktrees inside the checkout: untracked before the first
+/// commit of a new fleet, and the agents get them anyway). None when there is nothing.
+pub fn unseen_changes(plan: &Plan) -> Option<String> {
+    let lines = git::changes(&plan.repo, true).ok()?;
+    let tasks: Vec<&Path> = plan
+        .agents
+        .iter()
+        .chain(plan.remote.iter().map(|r| &r.agent))
+        .filter_map(|a| match &a.task {
+            crate::manifest::Task::File(p) => Some(p.as_path()),
+            crate::manifest::Task::Prompt(_) => None,
+        })
+        .collect();
+    let fleets_own = |rel: &str| {
+        let p = plan.repo.join(rel.trim_matches('"'));
+        p == plan.manifest
+            || tasks.contains(&p.as_path())
+            || p.starts_with(&plan.state_dir)
+            || p.starts_with(&plan.worktree_dir)
+    };
+    let n = lines
+        .iter()
+        .filter(|l| match l.strip_prefix("?? ") {
+            Some(rel) => !fleets_own(rel),
+            None => true,
+        })
+        .count();
+    (n > 0).then(|| {
+        format!(
+            "note: the main checkout has {n} file{s} not committed (git status); the agents start from the last commit of {base} and will not see {them}",
+            s = if n == 1 { "" } else { "s" },
+            base = plan.base,
+            them = if n == 1 { "it" } else { "them" },
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

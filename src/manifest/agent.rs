@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::checks::{env_map, parse_duration, valid_name};
 use super::paths::{line_break, normalize, unwritable};
 use super::resolve::Top;
-use super::schema::{RawAgent, RawManifest};
+use super::schema::{RawAgent, RawManifest, Scalar};
 use super::{Agent, Launch, Preset, Task, DEFAULT_RETRIES, MAX_TASK_BYTES, RESERVED_NAME};
 use crate::git;
 
@@ -28,6 +28,9 @@ pub(super) struct Agents<'a> {
     pub(super) agents: Vec<Agent>,
     /// What is allowed but probably not meant.
     pub(super) warnings: Vec<String>,
+    /// Top-level keys lost to agents' own `command:`: the keys as said, the agents (one
+    /// warning for them all, from [`Agents::finish`]).
+    top_lost: Vec<(String, Vec<String>)>,
 }
 
 impl<'a> Agents<'a> {
@@ -41,6 +44,20 @@ impl<'a> Agents<'a> {
             log_ats: Vec::new(),
             agents: Vec::new(),
             warnings: Vec::new(),
+            top_lost: Vec::new(),
+        }
+    }
+
+    /// The warnings about top-level keys lost to agents' own `command:`, one per set of
+    /// keys naming every such agent (not one identical line per agent).
+    pub(super) fn finish(&mut self) {
+        for (lost, names) in std::mem::take(&mut self.top_lost) {
+            self.warnings.push(format!(
+                "the top-level {lost} will not work for {} {}, which {} (it replaces the preset), nor `fleet continue`; use `agent:` with `args:` to keep them",
+                if names.len() == 1 { "agent" } else { "agents" },
+                names.join(", "),
+                if names.len() == 1 { "runs its own `command:`" } else { "run their own `command:`" },
+            ));
         }
     }
 
@@ -56,14 +73,33 @@ impl<'a> Agents<'a> {
         let interactive = a.interactive.or(raw.interactive).unwrap_or(false);
         let (command, preset, launch) =
             agent_command(&a, raw, interactive, at, problems, &mut self.warnings);
-        let timeout = timeout(&a, raw, at, problems);
+        let timeout = duration_key("timeout", &a.timeout, &raw.timeout, at, problems);
+        let verify_timeout = duration_key(
+            "verify_timeout",
+            &a.verify_timeout,
+            &raw.verify_timeout,
+            at,
+            problems,
+        )
+        .unwrap_or(super::DEFAULT_VERIFY_TIMEOUT);
         let max_cost_usd = max_cost_usd(&a, raw, at, problems);
         let command = match preset {
             Some(p) => p.command(&launch, max_cost_usd),
             None => command,
         };
         if preset.is_none() {
-            lost_to_command(&a, raw, max_cost_usd, at, &mut self.warnings);
+            let own = a.max_cost_usd.is_some() || a.verify_retries.is_some();
+            let lost = lost_to_command(&a, raw, max_cost_usd);
+            if own && !lost.is_empty() {
+                self.warnings.push(format!(
+                    "{at}`command:` replaces the preset, so {lost} will not work, nor `fleet continue`; use `agent:` with `args:` to keep them"
+                ));
+            } else if !lost.is_empty() {
+                match self.top_lost.iter_mut().find(|(l, _)| *l == lost) {
+                    Some((_, names)) => names.push(a.name.clone()),
+                    None => self.top_lost.push((lost, vec![a.name.clone()])),
+                }
+            }
         }
         let verify = a.verify.or_else(|| raw.verify.clone());
         let on_exit = a.on_exit.or_else(|| raw.on_exit.clone());
@@ -103,6 +139,7 @@ impl<'a> Agents<'a> {
             retries: a.retries.or(raw.retries).unwrap_or(DEFAULT_RETRIES),
             env,
             verify,
+            verify_timeout,
             on_exit,
             after,
             name: a.name,
@@ -265,14 +302,21 @@ fn check_task_file(t: &Path, abs: &Path, at: &str, problems: &mut Vec<String>) {
     }
 }
 
-/// The agent's `timeout:`, else the top-level one, in seconds.
-fn timeout(a: &RawAgent, raw: &RawManifest, at: &str, problems: &mut Vec<String>) -> Option<u64> {
-    let t = a.timeout.as_ref().or(raw.timeout.as_ref())?;
+/// A duration key (`timeout:`, `verify_timeout:`): the agent's, else the top-level one, in
+/// seconds.
+fn duration_key(
+    key: &str,
+    own: &Option<Scalar>,
+    top: &Option<Scalar>,
+    at: &str,
+    problems: &mut Vec<String>,
+) -> Option<u64> {
+    let t = own.as_ref().or(top.as_ref())?;
     let found = parse_duration(&t.0);
     if found.is_none() {
-        let whose = if a.timeout.is_some() { at } else { "" };
+        let whose = if own.is_some() { at } else { "" };
         problems.push(format!(
-            "{whose}timeout: `{}` is not a duration; write e.g. 90s, 45m, 2h or 1h30m",
+            "{whose}{key}: `{}` is not a duration; write e.g. 90s, 45m, 2h or 1h30m",
             t.0
         ));
     }
@@ -374,15 +418,9 @@ fn agent_command(
     (command, preset, launch)
 }
 
-/// Warnings for an agent run by its own `command:` whose manifest asks for what only a
-/// preset gives (fleet reads no usage, cost or session from a plain command).
-fn lost_to_command(
-    a: &RawAgent,
-    raw: &RawManifest,
-    max_cost_usd: Option<f64>,
-    at: &str,
-    warnings: &mut Vec<String>,
-) {
+/// What an agent run by its own `command:` loses of what its manifest asks for, as said
+/// in a warning (only a preset gives usage, cost or a session); empty when nothing.
+fn lost_to_command(a: &RawAgent, raw: &RawManifest, max_cost_usd: Option<f64>) -> String {
     let mut lost = Vec::new();
     if max_cost_usd.is_some() {
         lost.push("max_cost_usd (fleet reads no cost from it)");
@@ -393,11 +431,5 @@ fn lost_to_command(
     {
         lost.push("verify_retries (fleet cannot resume its conversation)");
     }
-    if lost.is_empty() {
-        return;
-    }
-    warnings.push(format!(
-        "{at}`command:` replaces the preset, so {} will not work, nor `fleet continue`; use `agent:` with `args:` to keep them",
-        lost.join(" and ")
-    ));
+    lost.join(" and ")
 }

@@ -120,7 +120,64 @@ pub(super) fn hosts(
             );
         }
     }
+    same_place(&out, problems);
     out
+}
+
+/// Two hosts that are one place: the same `dir:` on the same destination, as ssh itself
+/// resolves it (`ssh -G`: user, hostname and port after `~/.ssh/config`, `port:` and
+/// `options:`). Their fleets there would share one manifest slice and overwrite each other's
+/// agents. Only hosts with the same `dir:` are resolved (no ssh runs for the others); a
+/// destination ssh cannot resolve is left to `up` to report.
+fn same_place(hosts: &BTreeMap<String, Host>, problems: &mut Vec<String>) {
+    let mut by_dir: BTreeMap<String, Vec<&Host>> = BTreeMap::new();
+    for h in hosts.values() {
+        let dir = super::paths::normalize(std::path::Path::new(&h.dir));
+        by_dir
+            .entry(dir.to_string_lossy().into_owned())
+            .or_default()
+            .push(h);
+    }
+    for (dir, group) in by_dir.into_iter().filter(|(_, g)| g.len() > 1) {
+        let mut seen: Vec<(String, &Host)> = Vec::new();
+        for h in group {
+            let Some(dest) = destination(h) else { continue };
+            match seen.iter().find(|(d, _)| *d == dest) {
+                Some((_, first)) => problems.push(format!(
+                    "hosts.{} and hosts.{}: both are {dest} with `dir: {dir}`, one repository there; their fleets would overwrite each other's agents: give one of them another `dir:`, or place their agents on one host",
+                    first.name, h.name
+                )),
+                None => seen.push((dest, h)),
+            }
+        }
+    }
+}
+
+/// Where ssh takes `host` to, `user@hostname:port`, as `ssh -G` resolves it; None when ssh
+/// cannot say.
+fn destination(host: &Host) -> Option<String> {
+    let out = std::process::Command::new("ssh")
+        .arg("-G")
+        .args(&host.options)
+        .arg("--")
+        .arg(&host.ssh)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
+            .map(str::trim)
+    };
+    Some(format!(
+        "{}@{}:{}",
+        field("user")?,
+        field("hostname")?.to_lowercase(),
+        field("port")?
+    ))
 }
 
 /// Where an agent runs: None for this machine, else the name of its host. An unknown name is

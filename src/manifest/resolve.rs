@@ -76,6 +76,7 @@ pub(super) fn resolve(
         places.push((a.name.clone(), place));
         resolved.add(a, i, &at, problems);
     }
+    resolved.finish();
     let Agents {
         agents,
         warnings,

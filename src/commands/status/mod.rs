@@ -100,7 +100,7 @@ fn render(
     let Some(heard) = heard else {
         let cells: Vec<Cells> = views.iter().map(of_view).collect();
         let table = table(&cells, terminal_width(), util::color_stdout());
-        return Ok(format!("{table}{monitor}"));
+        return Ok(format!("{table}{monitor}{}", pending_line(plan)));
     };
     // This machine's agents from their views, each host's from what it said: one table.
     let mut cells: Vec<Cells> = views
@@ -127,7 +127,23 @@ fn render(
         }
     }
     let table = table(&cells, terminal_width(), util::color_stdout());
-    Ok(format!("{table}{problems}{monitor}"))
+    Ok(format!("{table}{problems}{monitor}{}", pending_line(plan)))
+}
+
+/// The warning under the table when base holds a merge fleet made and never verified (see
+/// [`crate::train::journal`]); empty otherwise.
+fn pending_line(plan: &Plan) -> String {
+    crate::train::journal::warning(plan)
+        .map(|w| format!("warning: {}\n", util::display_text(&w)))
+        .unwrap_or_default()
+}
+
+/// `status --json`'s `pending_merge`: the merge fleet made and never verified, or null.
+fn pending_json(plan: &Plan) -> serde_json::Value {
+    match crate::train::journal::pending(plan) {
+        Ok(Some(p)) => p.to_json(),
+        _ => serde_json::Value::Null,
+    }
 }
 
 /// The line under the table that says whether the monitor runs, and how to see it.
@@ -164,10 +180,12 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
     let plan = crate::launch::load(file)?;
     if !plan.remote.is_empty() && !args.watch {
         if args.json {
-            let value = hosts::json(&plan, &args.names)?;
+            let mut value = hosts::json(&plan, &args.names)?;
+            value["pending_merge"] = pending_json(&plan);
             println!("{}", serde_json::to_string_pretty(&value)?);
         } else {
             print!("{}", hosts::table(&plan, &args.names, terminal_width())?);
+            print!("{}", pending_line(&plan));
         }
         return Ok(0);
     }
@@ -202,7 +220,8 @@ fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
             v.last_line = last_line_in_monitor(v);
         }
     }
-    let value = to_json(plan, &views, owned.contains(&plan.monitor_session()));
+    let mut value = to_json(plan, &views, owned.contains(&plan.monitor_session()));
+    value["pending_merge"] = pending_json(plan);
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(0)
 }
@@ -281,7 +300,13 @@ fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
     // The terminal echoed `^C` on the line under the frame: the prompt goes below it.
     println!("{SHOW_CURSOR}");
     let _ = std::io::stdout().flush();
-    Ok(0)
+    // Ended by Ctrl-C (or SIGTERM, SIGHUP): 130, as every fleet command stopped so (the
+    // monitor's own pane ends only when its session goes).
+    Ok(if util::interrupted() && !args.monitor {
+        130
+    } else {
+        0
+    })
 }
 
 /// The board asking the hosts of `plan` (none without hosts), started again when the

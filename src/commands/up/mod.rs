@@ -21,6 +21,9 @@ use crate::tmux;
 use crate::util;
 use crate::view::{self, View};
 
+mod summary;
+use summary::summary;
+
 pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
     if args.attach && !plan.monitor_enabled {
         return crate::usage(format!(
@@ -60,10 +63,20 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
     if args.dry_run {
         return Ok(code);
     }
+    if names.local.is_none() {
+        if let Some(note) = crate::launch::preflight::unseen_changes(plan) {
+            crate::info!("{note}");
+        }
+    }
     let mut failed = Vec::new();
+    let mut running = None;
     for (host, result) in crate::hosts::ops::up(plan, &links, &names.hosts, args.rerun) {
         match result {
-            Ok(said) => report_host(plan, &names, &host, &said),
+            Ok(said) => {
+                report_host(plan, &names, &host, &said);
+                let first = summary::host_rows(&host, &said.agents).map(String::from);
+                running = running.or(first);
+            }
             Err(e) => {
                 eprintln!("error: {e:#}");
                 failed.push(host);
@@ -73,6 +86,11 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
     if names.local.is_none() {
         // Nothing started here, so nothing built the monitor yet: its remote agents' panes.
         crate::hosts::remote::monitor_up(plan)?;
+        if !util::quiet() {
+            let mut owned = HashSet::new();
+            owned.insert(plan.monitor_session());
+            summary::hints(plan, &owned, running.as_deref());
+        }
     }
     if !failed.is_empty() {
         bail!(
@@ -176,10 +194,15 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
             plan.base,
             plan.base
         );
-        summary(plan, agents, &owned)?;
+        summary(plan, agents, &owned, None)?;
         return attach_after(plan, args);
     }
 
+    if !args.dry_run && !choice.to_start.is_empty() {
+        if let Some(note) = crate::launch::preflight::unseen_changes(plan) {
+            crate::info!("{note}");
+        }
+    }
     if !args.dry_run {
         next_round::apply(plan, dir, &mut next, &worktrees)?;
         crate::launch::choice::place_branches(plan, dir, &mut choice, &worktrees)?;
@@ -200,7 +223,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     } else {
         owned.remove(&plan.monitor_session());
     }
-    summary(plan, agents, &owned)?;
+    summary(plan, agents, &owned, Some(&choice))?;
     attach_after(plan, args)
 }
 
@@ -262,17 +285,8 @@ fn launch(
     util::default_interrupts();
     started?;
     crate::info!(
-        "started {}{}{}",
-        plural(choice.now.len(), "agent"),
-        match (choice.monitor_alive, choice.monitor_stale) {
-            (true, _) => String::new(),
-            (false, true) if !plan.monitor_enabled => format!(
-                " and closed the monitor {} (monitor: enabled: false)",
-                plan.monitor_session()
-            ),
-            (false, true) => " and rebuilt the monitor".into(),
-            (false, false) => " and the monitor".into(),
-        },
+        "{}{}",
+        started_what(plan, choice),
         match (choice.wait.len(), plan.max_parallel) {
             (0, _) => String::new(),
             (n, k) => format!(
@@ -282,25 +296,30 @@ fn launch(
             ),
         }
     );
-    pipeline_lines(choice);
     Ok(None)
 }
 
-/// The agents that wait for their `after:`, and those blocked, each with why.
-fn pipeline_lines(choice: &Choice) {
-    if !choice.after_wait.is_empty() {
-        let waiting: Vec<String> = choice
-            .after_wait
-            .iter()
-            .map(|v| format!("{} (after {})", v.agent.name, v.agent.after.join(", ")))
-            .collect();
-        crate::info!(
-            "waiting for the agents they build on: {}",
-            waiting.join(", ")
-        );
-    }
-    for (v, why) in &choice.blocked {
-        crate::info!("{} is blocked: {why}", v.agent.name);
+/// `started 2 agents and the monitor`; without agents started (all finished, or all wait
+/// for others), only what happened to the monitor.
+fn started_what(plan: &Plan, choice: &Choice) -> String {
+    let monitor = match (choice.monitor_alive, choice.monitor_stale) {
+        (true, _) => None,
+        (false, true) if !plan.monitor_enabled => Some(format!(
+            "closed the monitor {} (monitor: enabled: false)",
+            plan.monitor_session()
+        )),
+        (false, true) => Some("rebuilt the monitor".to_string()),
+        (false, false) => Some("started the monitor".to_string()),
+    };
+    match (choice.now.len(), monitor) {
+        (0, Some(m)) => format!("{m} (no agent to start)"),
+        (0, None) => "no agent to start".to_string(),
+        (n, None) => format!("started {}", plural(n, "agent")),
+        (n, Some(m)) => format!(
+            "started {} and {}",
+            plural(n, "agent"),
+            m.strip_prefix("started ").unwrap_or(&m)
+        ),
     }
 }
 
@@ -414,71 +433,6 @@ fn dry_run(
         println!("not started, blocked: {} ({why})", v.agent.name);
     }
     Ok(0)
-}
-
-/// A line per agent, then how to watch and attach.
-fn summary(plan: &Plan, agents: &[&Agent], owned: &HashSet<String>) -> Result<()> {
-    if util::quiet() {
-        return Ok(());
-    }
-    let views = view::collect(plan, agents, owned, view::Detail::States);
-    let w = agents
-        .iter()
-        .map(|a| a.name.len())
-        .max()
-        .unwrap_or(5)
-        .max(5);
-    let bw = agents
-        .iter()
-        .map(|a| a.branch.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    // Only what is there: a worktree removed by `down --rm-worktrees`, or a session closed,
-    // is said to be gone, not listed as if it were.
-    for v in &views {
-        let worktree = if v.agent.worktree.is_dir() {
-            v.agent.worktree.display().to_string()
-        } else if !v.agent.after.is_empty() && v.record.is_some() {
-            format!(
-                "(worktree made once {} {} done)",
-                v.agent.after.join(" and "),
-                if v.agent.after.len() == 1 {
-                    "is"
-                } else {
-                    "are"
-                }
-            )
-        } else {
-            format!("(no worktree: {} gone)", v.agent.worktree.display())
-        };
-        let session = if v.session_alive {
-            format!("session {}", v.agent.session)
-        } else {
-            "no session".to_string()
-        };
-        println!(
-            "  {:<w$}  {:<8} {:<bw$}  {worktree}  ({session})",
-            v.agent.name,
-            v.state.as_str(),
-            v.agent.branch,
-        );
-    }
-    let fleet = crate::launch::fleet_command(plan);
-    if !plan.monitor_enabled {
-        println!("watch:   {fleet} status --watch  (no monitor: monitor: enabled: false)");
-    } else if owned.contains(&plan.monitor_session()) {
-        println!(
-            "watch:   {fleet} attach  (the monitor, {})",
-            plan.monitor_session()
-        );
-    }
-    if let Some(first) = views.iter().find(|v| v.session_alive) {
-        println!("attach:  {fleet} attach {}", first.agent.name);
-    }
-    println!("status:  {fleet} status");
-    println!("stop:    {fleet} down");
-    Ok(())
 }
 
 fn attach_after(plan: &Plan, args: &UpArgs) -> Result<i32> {

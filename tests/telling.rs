@@ -1,0 +1,126 @@
+//! fleet says what the user would want to know, and only what is true: `up` names work in
+//! the main checkout the agents will not see, `conflicts` lists the pairs that conflict
+//! (every pair with `--all`) with a next step, and `up`'s closing lines match its rows.
+mod common;
+
+use common::Fleet;
+
+fn commits(file: &str, text: &str) -> String {
+    format!("printf '{text}' > {file}; git add {file}; git commit -qm 'write {file}'")
+}
+
+#[test]
+fn up_says_the_agents_will_not_see_work_not_committed_in_the_main_checkout() {
+    let f = Fleet::new();
+    f.file("tasks/a.md", "do a\n");
+    f.manifest(
+        "command: \"true\"\nagents:\n  - name: a\n    task: tasks/a.md\n  - name: b\n    prompt: x\n",
+    );
+    // Before the first commit of a new fleet its manifest and task files are untracked,
+    // and the ignored notes.local is the user's own: nothing to say.
+    let run = f.fleet(&["up", "a"]);
+    run.success();
+    assert!(!run.output().contains("not committed"), "{}", run.output());
+    // A changed tracked file and a new one the agents will not see.
+    f.file("README.md", "# edited, not committed\n");
+    f.file("NOTE.txt", "new\n");
+    f.fleet(&["up", "b"]).success().stdout_has(
+        "note: the main checkout has 2 files not committed (git status); the agents start from the last commit of main and will not see them",
+    );
+}
+
+#[test]
+fn conflicts_lists_the_conflicting_pairs_a_summary_of_the_rest_and_a_next_step() {
+    let f = Fleet::new();
+    f.manifest(&format!(
+        "agents:\n  - name: one\n    prompt: x\n    command: \"{}\"\n  - name: two\n    prompt: x\n    command: \"{}\"\n  - name: left\n    prompt: x\n    command: \"{}\"\n  - name: right\n    prompt: x\n    command: \"{}\"\n",
+        commits("one.txt", "one\\n"),
+        commits("two.txt", "two\\n"),
+        commits("README.md", "# left\\n"),
+        commits("README.md", "# right\\n"),
+    ));
+    f.fleet(&["up"]).success();
+    f.fleet(&["wait", "--timeout", "20"]).success();
+    let run = f.fleet(&["conflicts"]);
+    run.code(1);
+    let rows: Vec<String> = run
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .take(2)
+        .collect();
+    assert_eq!(
+        rows,
+        ["PAIR RESULT FILES", "left, right conflict README.md"],
+        "{}",
+        run.output()
+    );
+    run.stdout_has("1 of 10 merges conflicts; the other 9 are clean (--all lists every pair)")
+        .stdout_has("next: `fleet merge left` first; right then conflicts with main: resolve it by hand (git -C ");
+    // --all: every pair, the clean ones too; --json unchanged (every pair).
+    let all = f.fleet(&["conflicts", "--all"]);
+    all.code(1).stdout_has("1 of 10 merges conflicts; 9 clean");
+    let rows = all
+        .stdout
+        .lines()
+        .filter(|l| !l.contains(" merges ") && (l.ends_with(" clean") || l.contains(" conflict ")));
+    assert_eq!(rows.count(), 10, "{}", all.output());
+    let json = f.fleet(&["conflicts", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["merges"].as_array().unwrap().len(), 10);
+}
+
+#[test]
+fn up_after_everything_finished_says_no_agent_started_and_hints_no_finished_agent() {
+    let f = Fleet::new();
+    f.manifest(&format!(
+        "agents:\n  - name: first\n    prompt: x\n    command: \"{}\"\n  - name: second\n    prompt: x\n    after: [first]\n    command: \"{}\"\n",
+        commits("one.txt", "one\\n"),
+        commits("two.txt", "two\\n"),
+    ));
+    f.fleet(&["up"]).success();
+    f.fleet(&["wait", "--timeout", "20"]).success();
+    f.fleet(&["down", "--rm-worktrees"]).success();
+    let run = f.fleet(&["up"]);
+    run.success();
+    let out = run.output();
+    assert!(!out.contains("started 0 agents"), "{out}");
+    assert!(!out.contains("attach:  fleet attach"), "{out}");
+    assert!(!out.contains("worktree made once"), "{out}");
+}
+
+#[test]
+fn a_top_level_key_lost_to_own_commands_is_one_warning_naming_the_agents() {
+    let f = Fleet::new();
+    f.manifest(
+        "verify_retries: 2\ncommand: \"true\"\nagents:\n  - name: a\n    prompt: x\n  - name: b\n    prompt: x\n  - name: c\n    prompt: x\n    verify_retries: 1\n",
+    );
+    let run = f.fleet(&["validate"]);
+    run.success();
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("will not work"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", run.output());
+    run.stderr_has("the top-level verify_retries (fleet cannot resume its conversation) will not work for agents a, b, which run their own `command:`")
+        .stderr_has("(c)");
+}
+
+#[test]
+fn down_of_a_running_agent_ends_its_log_with_fleets_line() {
+    let f = Fleet::new();
+    f.manifest(
+        "agents:\n  - name: sleeper\n    prompt: x\n    command: \"echo working; sleep 60\"\n",
+    );
+    f.fleet(&["up"]).success();
+    f.wait_state("sleeper", "running");
+    f.wait_for("its output", 20, |f| f.log("sleeper").contains("working"));
+    f.fleet(&["down", "sleeper"]).success();
+    let log = f.log("sleeper");
+    let last = log.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("[fleet] sleeper stopped by fleet down at "),
+        "{log}"
+    );
+}
