@@ -89,6 +89,7 @@ fn unmerged_work_stays_on_its_branch_unless_fresh_which_keeps_it() {
     // --fresh: from main's tip, the old work kept under a ref named in the output
     f.fleet(&["up", "--fresh", "a"])
         .success()
+        .stdout_has("a: starts round 3 from main's tip (--fresh: its work main lacks is kept)")
         .stdout_has("is kept as refs/fleet/kept/a/1");
     assert_eq!(tip(&f, "refs/fleet/kept/a/1"), second);
     f.wait_for("round 3 to end", 20, |f| {

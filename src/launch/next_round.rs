@@ -154,6 +154,20 @@ impl Next<'_, '_> {
             _ => Kind::Fresh,
         }
     }
+
+    /// What happens to it, in words (see [`Start::says`]): an agent with unmerged work
+    /// moved by `--fresh` starts from the base's tip, its work kept.
+    fn says(&self, plan: &Plan, round: u32) -> String {
+        match &self.start {
+            Start::OnBranch { .. } if self.moves => format!(
+                "starts round {round} from {}'s tip (--fresh: its work {} lacks is kept)",
+                plan.base, plan.base
+            ),
+            start => start
+                .says(plan, self.view.agent, round)
+                .replace(" (with --fresh: from", " (--fresh: from"),
+        }
+    }
 }
 
 /// For each agent `up` is to run again (finished or damaged, among `to_start`): where its
@@ -216,16 +230,9 @@ pub fn plan<'v, 'a>(
 /// reached, and say so, a line each. An agent with `after:` gets its record's `based_on`
 /// set there, so it then follows its dependencies' newer work.
 pub fn apply(plan: &Plan, dir: &Dir, next: &mut [Next], worktrees: &[git::Worktree]) -> Result<()> {
-    let mut said = Vec::new();
     for n in next.iter_mut() {
         let round = dir.next_round(&n.view.agent.name);
-        said.push(format!(
-            "{}: {}",
-            n.view.agent.name,
-            n.start
-                .says(plan, n.view.agent, round)
-                .replace(" (with --fresh: from", " (--fresh: from")
-        ));
+        crate::info!("{}: {}", n.view.agent.name, n.says(plan, round));
         if !n.moves {
             continue;
         }
@@ -236,34 +243,31 @@ pub fn apply(plan: &Plan, dir: &Dir, next: &mut [Next], worktrees: &[git::Worktr
         let agent = n.view.agent;
         if n.keep > 0 {
             let kept = git::keep(&plan.repo, &agent.name, tip)?;
-            said.push(format!(
+            crate::info!(
                 "{}: its old work ({} only its branch reached, {}) is kept as {kept} (`git log {kept}` shows it)",
                 agent.name,
                 crate::launch::hints::plural(n.keep as usize, "commit"),
                 git::short(tip)
-            ));
+            );
             n.kept = Some(kept);
         }
         let worktree = git::registered(worktrees, &agent.worktree)
             .filter(|w| !w.prunable)
             .map(|_| agent.worktree.as_path());
         git::move_branch(&plan.repo, worktree, &agent.branch, tip, base)?;
-        said.push(format!(
+        crate::info!(
             "{}: {} moved from {} to {}'s tip {}",
             agent.name,
             agent.branch,
             git::short(tip),
             plan.base,
             git::short(base)
-        ));
+        );
         if !agent.after.is_empty() {
             let mut record = dir.record(&agent.name).unwrap_or_default();
             record.based_on = Some(base.clone());
             dir.write_record(&agent.name, &record)?;
         }
-    }
-    for line in said {
-        crate::info!("{line}");
     }
     Ok(())
 }
