@@ -79,9 +79,12 @@ pub fn judge(plan: &Plan, agent: &Agent) -> Result<Start> {
 }
 
 /// Whether the base (at `base`) holds every change of the agent's branch (at `tip`) though
-/// not its commits: a squash merge, a rebased copy, a cherry-pick.
-// (The merge train's record of its squash merges, when it keeps one, is the first witness
-// to ask here; merge-tree finds them without it.)
+/// not its commits: a squash merge, a rebased copy, a cherry-pick. Asked of git: merging the
+/// branch into the base would change nothing (`git merge-tree`).
+// The merge train's record of what it squash-merged (`Dir::merged_as` of the agent,
+// `state::holding`: a record that holds with no commit of the agent's after its tip) is the
+// first witness to ask here once it is in (pass the agent's name); merge-tree alone misses a
+// squash whose lines the base changed again since.
 fn all_in_base(plan: &Plan, base: &str, tip: &str) -> Result<bool> {
     git::brings_nothing(&plan.repo, base, tip)
 }
