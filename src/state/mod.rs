@@ -177,7 +177,7 @@ impl Record {
         Record {
             state: Some(State::Damaged),
             reason: Some(format!(
-                "record {} cannot be read: {why}; fleet will not guess how the agent ended: look at its log and branch, then `fleet up --rerun NAME` to run it again",
+                "record {} cannot be read: {why}; fleet will not guess how the agent ended: look at its log and branch, then `fleet up --rerun NAME` runs it again (from the base's tip when its work is all in the base, else on its branch)",
                 path.display()
             )),
             ..Record::default()
