@@ -313,6 +313,11 @@ fn a_stale_comment_is_refused_and_an_empty_review_sends_nothing() {
         .code(2)
         .stderr_has("`fine` is not a line of the hunk");
 
+    // a review file that is not there: bad input, exit 2
+    f.fleet_at(&f.repo, &env, &["review", "a", "--file", "nope.diff"])
+        .code(2)
+        .stderr_has("cannot read the review file nope.diff");
+
     // an agent fleet cannot resume: refused before any editor, naming up --rerun
     f.fleet_at(&f.repo, &env, &["review", "plain"])
         .code(1)

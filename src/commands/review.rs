@@ -143,8 +143,16 @@ fn send(plan: &Plan, dir: &Dir, agent: &Agent, path: &Path) -> Result<i32> {
         fleet_command(plan),
         util::shell_quote(&path.display().to_string())
     );
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the review file {}", path.display()))?;
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            return usage(format!(
+                "cannot read the review file {}: {e}; nothing was sent to {name} (`{} review {name}` writes one)",
+                path.display(),
+                fleet_command(plan)
+            ))
+        }
+    };
     let parsed = match file::parse(&text) {
         Ok(p) => p,
         Err(problems) => {
