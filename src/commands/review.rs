@@ -138,46 +138,7 @@ fn edit(plan: &Plan, agent: &Agent, path: &Path) -> Result<()> {
 /// commented line is found in the agent's diff now.
 fn send(plan: &Plan, dir: &Dir, agent: &Agent, path: &Path) -> Result<i32> {
     let name = &agent.name;
-    let again = format!(
-        "`{} review {name} --file {}`",
-        fleet_command(plan),
-        util::shell_quote(&path.display().to_string())
-    );
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) => {
-            return usage(format!(
-                "cannot read the review file {}: {e}; nothing was sent to {name} (`{} review {name}` writes one)",
-                path.display(),
-                fleet_command(plan)
-            ))
-        }
-    };
-    let parsed = match file::parse(&text) {
-        Ok(p) => p,
-        Err(problems) => {
-            return usage(format!(
-                "{} is not a review fleet can read; nothing was sent to {name}:\n  {}\nfix it, then {again}",
-                path.display(),
-                problems.join("\n  ")
-            ))
-        }
-    };
-    match parsed.agent.as_deref() {
-        Some(a) if a == name => {}
-        Some(a) => {
-            return usage(format!(
-                "{} is a review of agent {a}, not {name}; nothing was sent",
-                path.display()
-            ))
-        }
-        None => {
-            return usage(format!(
-                "{} has no `# agent:` line (fleet review writes one); nothing was sent",
-                path.display()
-            ))
-        }
-    }
+    let parsed = read_review(plan, agent, path)?;
     if parsed.comments.is_empty() && parsed.notes.is_empty() {
         crate::info!(
             "no comments and no notes in {}: nothing was sent to {name}",
@@ -228,6 +189,45 @@ fn send(plan: &Plan, dir: &Dir, agent: &Agent, path: &Path) -> Result<i32> {
         "follow it: {fleet} logs {name} -f; its answer: {fleet} diff {name} --since-review; every round: {fleet} review {name} --show"
     );
     Ok(0)
+}
+
+/// The review file read back, of this agent: a file that cannot be read, is not a review,
+/// or is another agent's is bad input (exit 2), nothing sent.
+fn read_review(plan: &Plan, agent: &Agent, path: &Path) -> Result<file::Parsed> {
+    let name = &agent.name;
+    let shown = path.display();
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            let fleet = fleet_command(plan);
+            return usage(format!(
+                "cannot read the review file {shown}: {e}; nothing was sent to {name} (`{fleet} review {name}` writes one)"
+            ));
+        }
+    };
+    let parsed = match file::parse(&text) {
+        Ok(p) => p,
+        Err(problems) => {
+            let again = format!(
+                "`{} review {name} --file {}`",
+                fleet_command(plan),
+                util::shell_quote(&shown.to_string())
+            );
+            return usage(format!(
+                "{shown} is not a review fleet can read; nothing was sent to {name}:\n  {}\nfix it, then {again}",
+                problems.join("\n  ")
+            ));
+        }
+    };
+    match parsed.agent.as_deref() {
+        Some(a) if a == name => Ok(parsed),
+        Some(a) => usage(format!(
+            "{shown} is a review of agent {a}, not {name}; nothing was sent"
+        )),
+        None => usage(format!(
+            "{shown} has no `# agent:` line (fleet review writes one); nothing was sent"
+        )),
+    }
 }
 
 /// `--show`: every round of the agent, its comments and the commits made in it.
