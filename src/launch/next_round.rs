@@ -279,6 +279,9 @@ pub fn apply(plan: &Plan, dir: &Dir, next: &mut [Next], worktrees: &[git::Worktr
 /// again (`next`), round 1 for a first start; a restart of a lost, stopped or queued agent
 /// goes on with its round. Each with its task's digest and where its branch is.
 pub fn record(plan: &Plan, dir: &Dir, starting: &[&View], next: &[Next]) -> Result<()> {
+    // The base's commit, asked once (not a git process per agent): where new branches and
+    // moved ones start.
+    let mut base: Option<Option<String>> = None;
     for v in starting {
         let name = &v.agent.name;
         let n = next.iter().find(|n| &n.view.agent.name == name);
@@ -289,7 +292,20 @@ pub fn record(plan: &Plan, dir: &Dir, starting: &[&View], next: &[Next]) -> Resu
         };
         let mut round = Round::now(kind);
         round.task = task_digest(v.agent);
-        round.from = git::commit_oid(&plan.repo, &format!("refs/heads/{}", v.agent.branch))?;
+        round.from = match n.map(|n| (&n.start, n.moves)) {
+            Some((Start::OnBranch { tip, .. }, false)) => Some(tip.clone()),
+            Some((Start::FromBase { base, .. } | Start::OnBranch { base, .. }, _)) => {
+                Some(base.clone())
+            }
+            // (an agent with `after:` starts from its dependencies' work, made later)
+            _ if !v.agent.after.is_empty() => None,
+            _ => match &base {
+                Some(b) => b.clone(),
+                None => base
+                    .insert(git::commit_oid(&plan.repo, &plan.base)?)
+                    .clone(),
+            },
+        };
         round.kept = n.and_then(|n| n.kept.clone());
         dir.add_round(name, round)?;
     }
