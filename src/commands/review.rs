@@ -35,8 +35,7 @@ pub fn run(plan: &Plan, args: &ReviewArgs) -> Result<i32> {
         return show(plan, &dir, agent);
     }
     // Refused before anyone writes a review: an agent that cannot take one now.
-    let (view, _) = crate::view::state_of(plan, agent)?;
-    resume::check_can_continue(plan, agent, &view)?;
+    resume::can_continue(plan, agent)?;
     let path = match &args.review_file {
         Some(f) => f.clone(),
         None => {

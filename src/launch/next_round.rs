@@ -70,7 +70,7 @@ pub fn judge(plan: &Plan, agent: &Agent) -> Result<Start> {
         format!("its branch is at {}'s tip", plan.base)
     } else if ahead == 0 {
         format!("its work is all in {}", plan.base)
-    } else if all_in_base(plan, &base, &tip)? {
+    } else if all_in_base(plan, &agent.name, &base, &tip)? {
         format!("{} already holds its changes (squash-merged)", plan.base)
     } else {
         return Ok(on_branch(dirty));
@@ -79,13 +79,17 @@ pub fn judge(plan: &Plan, agent: &Agent) -> Result<Start> {
 }
 
 /// Whether the base (at `base`) holds every change of the agent's branch (at `tip`) though
-/// not its commits: a squash merge, a rebased copy, a cherry-pick. Asked of git: merging the
-/// branch into the base would change nothing (`git merge-tree`).
-// The merge train's record of what it squash-merged (`Dir::merged_as` of the agent,
-// `state::holding`: a record that holds with no commit of the agent's after its tip) is the
-// first witness to ask here once it is in (pass the agent's name); merge-tree alone misses a
-// squash whose lines the base changed again since.
-fn all_in_base(plan: &Plan, base: &str, tip: &str) -> Result<bool> {
+/// not its commits: the merge train's record of a squash or rebased copy of it that still
+/// holds with no commit of the agent's after it (`state::holding`), else git's word that
+/// merging the branch into the base would change nothing (`git merge-tree`: a squash,
+/// rebase or cherry-pick fleet did not record).
+fn all_in_base(plan: &Plan, name: &str, base: &str, tip: &str) -> Result<bool> {
+    let records = Dir::new(&plan.state_dir).merged_as(name);
+    if let Some(r) = state::holding(&plan.repo, base, tip, &records)? {
+        if git::count_commits(&plan.repo, &r.tip, tip)? == 0 {
+            return Ok(true);
+        }
+    }
     git::brings_nothing(&plan.repo, base, tip)
 }
 

@@ -46,10 +46,10 @@ pub fn continue_agent(plan: &Plan, dir: &Dir, agent: &Agent, text: String) -> Re
     })
 }
 
-/// Whether `agent` (as `view` shows it) can be continued now: Err says why not and what to
-/// do instead. `fleet review` asks before it opens the editor.
-pub fn check_can_continue(plan: &Plan, agent: &Agent, view: &View) -> Result<()> {
-    resume_command(plan, agent, view).map(|_| ())
+/// Can `agent` be continued now (`fleet continue`, `merge --resume-agent`)? Why not, if not.
+pub fn can_continue(plan: &Plan, agent: &Agent) -> Result<()> {
+    let (view, _) = state_of(plan, agent)?;
+    resume_command(plan, agent, &view).map(drop)
 }
 
 /// The command that resumes the agent's conversation, once it is sure the agent can be
@@ -82,7 +82,7 @@ fn resume_command(plan: &Plan, agent: &Agent, view: &View) -> Result<String> {
             if preset.is_none() {
                 format!(
                     "its command `{}` is not one fleet knows how to resume (the claude, codex and gemini presets, headless, are)",
-                    agent.command
+                    util::one_line(&agent.command, 60)
                 )
             } else {
                 "its CLI reported no session id".to_string()

@@ -12,9 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::util;
 
 mod lock;
+mod merged;
 mod rounds;
 
 pub use lock::Lock;
+pub use merged::{holding, MergedAs};
 pub use rounds::{digest, Comment, Kind, Review, Round};
 
 /// An agent's state as the contract names it.
@@ -57,7 +59,12 @@ impl State {
     /// The state as people read it: `done`, or a failure with its reason, `failed (exit 3)`.
     pub fn label(self, reason: Option<&str>) -> String {
         match reason {
-            Some(r) if matches!(self, State::Failed | State::Damaged | State::Blocked) => {
+            Some(r)
+                if matches!(
+                    self,
+                    State::Failed | State::Damaged | State::Blocked | State::Done
+                ) =>
+            {
                 self.with_reason(r)
             }
             _ => self.to_string(),
