@@ -1,7 +1,8 @@
 //! `max_parallel: k`: at most k agents run at once; the others wait as `queued`. There is no
 //! daemon: `up` starts the first k and records the rest as queued (their worktrees and run
 //! specs ready); the runner of each agent that finishes takes the `.fleet` lock and starts
-//! the next queued agents while slots are free ([`advance`]).
+//! the next queued agents while slots are free ([`advance`]). Once the fleet's spend reaches
+//! its `budget:` less the reserve, no slot is free.
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
@@ -12,7 +13,7 @@ use anyhow::{Context, Result};
 use crate::git;
 use crate::launch::{pipeline, sessions, worktrees};
 use crate::manifest::{Agent, Plan};
-use crate::state::{Dir, Record, Spec, State};
+use crate::state::{Dir, Level, Record, Spec, Spent, State};
 use crate::tmux;
 use crate::view::{self, View};
 
@@ -23,6 +24,10 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(600);
 /// How many more agents may start now: `max_parallel` less the agents running (all of the
 /// manifest's, not only `views`); None without a limit.
 pub fn free_slots(plan: &Plan, owned: &HashSet<String>) -> Option<usize> {
+    // In the fleet budget's reserve, nobody new starts.
+    if budget(plan).is_some_and(|(level, _)| level >= Level::Reserve) {
+        return Some(0);
+    }
     let k = plan.max_parallel? as usize;
     let all: Vec<&Agent> = plan.agents.iter().collect();
     let running = view::collect(plan, &all, owned, view::Detail::States)
@@ -30,6 +35,14 @@ pub fn free_slots(plan: &Plan, owned: &HashSet<String>) -> Option<usize> {
         .filter(|v| v.state.active())
         .count();
     Some(k.saturating_sub(running))
+}
+
+/// Where the fleet's spend (all its agents' records) stands against its `budget:`, if it
+/// has one.
+pub fn budget(plan: &Plan) -> Option<(Level, Spent)> {
+    let b = plan.budget?;
+    let spent = Spent::in_dir(&plan.state_dir.join("agents"), None);
+    Some((b.level(spent), spent))
 }
 
 /// Split the agents `up` is to start into those that start now and those that wait: the

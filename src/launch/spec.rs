@@ -93,6 +93,7 @@ pub fn spec_for(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<Spec> {
         prices: plan.prices.clone(),
         preset: agent.preset.filter(|_| agent.format.is_some()),
         verify_retries: agent.verify_retries,
+        budget: plan.budget,
         retries: agent.retries,
         record: dir.record_path(&agent.name),
         sandbox: agent.sandbox.then(|| crate::sandbox::Policy {

@@ -42,6 +42,7 @@ mod slice;
 mod suggest;
 mod yaml;
 
+pub use crate::state::{Budget, Level, Spent};
 pub use graph::{diff_refs, DIFF_OPEN};
 pub use hosts::{Host, DEFAULT_FLEET, LOCAL, REMOTE_MANIFEST};
 pub(crate) use paths::{normalize, real_path};
@@ -169,6 +170,8 @@ pub struct Plan {
     /// relative to the repository top.
     pub copy: Vec<(PathBuf, PathBuf)>,
     pub max_parallel: Option<u32>,
+    /// `budget:`: the fleet's budget (dollars and/or tokens) and its reserve.
+    pub budget: Option<Budget>,
     /// Panes per monitor window, the status pane included (`monitor.per_window`, default 9).
     pub per_window: usize,
     /// `monitor.enabled` (default true): false, fleet builds no monitor session (a host's

@@ -86,6 +86,10 @@ pub(super) fn resolve(
     check_where(path, &top, &agents, &log_ats, problems);
     super::graph::check(&agents, &entries, problems);
     let (agents, remote, slice_top) = super::slice::split(agents, &places, text, problems);
+    let budget = raw
+        .budget
+        .as_ref()
+        .and_then(|b| crate::state::Budget::check(b, problems));
     Ok(Plan {
         manifest: path.to_path_buf(),
         dir: dir.to_path_buf(),
@@ -97,6 +101,7 @@ pub(super) fn resolve(
         setup: raw.setup,
         copy: top.copy,
         max_parallel: raw.max_parallel,
+        budget,
         per_window: top.per_window.max(1) as usize,
         monitor_enabled: raw.monitor.as_ref().and_then(|m| m.enabled).unwrap_or(true),
         agents,

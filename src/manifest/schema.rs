@@ -37,6 +37,7 @@ pub(super) struct RawManifest {
     pub(super) verify: Option<String>,
     pub(super) on_exit: Option<String>,
     pub(super) max_parallel: Option<u32>,
+    pub(super) budget: Option<crate::state::RawBudget>,
     pub(super) monitor: Option<RawMonitor>,
     #[serde(default)]
     pub(super) prices: BTreeMap<String, crate::prices::Price>,

@@ -157,17 +157,7 @@ impl Usage<'_> {
 
     /// This run's usage added to the earlier runs'.
     pub(super) fn total(&self) -> crate::transcript::Usage {
-        let (a, b) = (self.prior, self.transcript.priced(self.prices));
-        crate::transcript::Usage {
-            input_tokens: a.input_tokens + b.input_tokens,
-            output_tokens: a.output_tokens + b.output_tokens,
-            cost_usd: match (a.cost_usd, b.cost_usd) {
-                (None, None) => None,
-                (x, y) => Some(x.unwrap_or(0.0) + y.unwrap_or(0.0)),
-            },
-            turns: a.turns + b.turns,
-            denials: a.denials + b.denials,
-        }
+        self.prior.plus(self.transcript.priced(self.prices))
     }
 
     fn save(&mut self) {

@@ -60,7 +60,13 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     let mut record: Record = state::read_json(&spec.record).unwrap_or_default();
     record.begin();
     if !spec.resumed {
-        record.usage = None;
+        // A fresh start: what the earlier ones used still counts against the fleet's budget.
+        if let Some(u) = record.usage.take() {
+            record.earlier = Some(match record.earlier {
+                Some(e) => e.plus(u),
+                None => u,
+            });
+        }
     }
     record.pid = Some(std::process::id());
     learn_identity(&spec.worktree);
@@ -180,6 +186,7 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
             .timeout
             .map(|t| Instant::now() + Duration::from_secs(t)),
         max_cost_usd: spec.max_cost_usd,
+        fleet: fleet_budget(spec),
     };
     let mut command = spec.command.clone();
     let mut input = task;
@@ -224,6 +231,24 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
     }
 }
 
+/// The fleet's `budget:` as this agent's runner checks it, if it has one.
+fn fleet_budget(spec: &Spec) -> Option<step::FleetBudget> {
+    Some(step::FleetBudget {
+        budget: spec.budget?,
+        agents: spec.record.parent()?.to_path_buf(),
+        agent: spec.agent.clone(),
+    })
+}
+
+/// Has the fleet's spend (every agent's record) reached its budget less the reserve?
+fn fleet_in_reserve(spec: &Spec) -> bool {
+    let Some(fleet) = fleet_budget(spec) else {
+        return false;
+    };
+    let spent = state::Spent::in_dir(&fleet.agents, None);
+    fleet.budget.level(spent) >= state::Level::Reserve
+}
+
 /// The manifest's `setup`, once per worktree: the end of the run when it fails.
 fn setup(spec: &Spec, record: &mut Record, out: &mut Tee) -> Option<End> {
     let setup = spec.setup.as_deref().filter(|_| !record.setup_done)?;
@@ -263,6 +288,14 @@ fn verify_or_resume(
     let Some(resume) = resume.filter(|_| record.verify_retry < spec.verify_retries) else {
         return Err((State::Failed, 0, Some(failed)));
     };
+    if fleet_in_reserve(spec) {
+        out.line("[fleet] no verify retry: the fleet's spend has reached its budget's reserve");
+        return Err((
+            State::Failed,
+            0,
+            Some(format!("{failed}, no retry: fleet budget")),
+        ));
+    }
     record.verify_retry += 1;
     let _ = state::write_json(&spec.record, record);
     out.line(&format!(

@@ -20,7 +20,20 @@ use crate::sandbox::{self, Sandbox};
 pub(super) struct Limits {
     pub(super) deadline: Option<Instant>,
     pub(super) max_cost_usd: Option<f64>,
+    /// The fleet's budget: stop the agent once the whole fleet has spent it.
+    pub(super) fleet: Option<FleetBudget>,
 }
+
+/// The fleet's budget as one runner checks it: the other agents' records (in `agents`,
+/// `.fleet/agents/`) read at most every [`FLEET_READ`], its own agent's usage as it runs.
+pub(super) struct FleetBudget {
+    pub(super) budget: crate::state::Budget,
+    pub(super) agents: std::path::PathBuf,
+    pub(super) agent: String,
+}
+
+/// How often a runner reads the other agents' records for the fleet's spend.
+const FLEET_READ: Duration = Duration::from_secs(3);
 
 /// After SIGTERM, an agent has this long to end before SIGKILL.
 const GRACE: Duration = Duration::from_secs(5);
@@ -191,6 +204,8 @@ struct Stopper {
     stopping: Option<(&'static str, util::Ender)>,
     /// Since when the agent has been over its budget.
     over_at: Option<Instant>,
+    /// What the other agents of the fleet had spent, and when their records were read.
+    others: Option<(Instant, crate::state::Spent)>,
 }
 
 impl Stopper {
@@ -205,10 +220,10 @@ impl Stopper {
         };
         out.line(&format!(
             "[fleet] stopping the agent: {}",
-            if why == "timeout" {
-                "it ran past its timeout"
-            } else {
-                "it spent more than max_cost_usd"
+            match why {
+                "timeout" => "it ran past its timeout",
+                FLEET_BUDGET => "the fleet has spent its budget",
+                _ => "it spent more than max_cost_usd",
             }
         ));
         let mut ender = util::Ender::new(pid, GRACE);
@@ -235,11 +250,40 @@ impl Stopper {
             Some("timeout")
         } else if over && (!ended || over_since.elapsed() > GRACE) {
             Some("budget")
+        } else if self.fleet_spent(usage, limits) {
+            Some(FLEET_BUDGET)
         } else {
             None
         }
     }
+
+    /// Has the whole fleet spent its budget (the others' records, this agent's live usage)?
+    fn fleet_spent(&mut self, usage: Option<&Usage>, limits: &Limits) -> bool {
+        use crate::state::{Level, Spent};
+        let Some(fleet) = &limits.fleet else {
+            return false;
+        };
+        // Without a stream of its own, the agent's record counts as the others' do.
+        let except = usage.map(|_| fleet.agent.as_str());
+        let others = match self.others {
+            Some((at, spent)) if at.elapsed() < FLEET_READ => spent,
+            _ => {
+                let spent = Spent::in_dir(&fleet.agents, except);
+                self.others = Some((Instant::now(), spent));
+                spent
+            }
+        };
+        let own = usage.map_or_else(Spent::default, |u| {
+            Spent::of_usage(Some(&u.total())).plus(Spent::of_usage(u.record.earlier.as_ref()))
+        });
+        fleet.budget.level(others.plus(own)) == Level::Spent
+    }
 }
+
+/// Why an agent stopped because the whole fleet spent its `budget:`.
+pub(super) const FLEET_BUDGET: &str = "fleet budget";
+
+impl Stopper {}
 
 /// Variables an agent CLI sets for the commands it runs (see `fleet doctor`).
 pub const AGENT_SESSION_VARS: [&str; 2] = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"];

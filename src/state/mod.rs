@@ -11,10 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::util;
 
+mod budget;
 mod lock;
 mod merged;
 mod rounds;
 
+pub use budget::{Budget, Level, RawBudget, Spent};
 pub use lock::Lock;
 pub use merged::{holding, MergedAs};
 pub use rounds::{digest, Comment, Kind, Review, Round};
@@ -114,6 +116,10 @@ pub struct Record {
     /// Tokens, cost and turns of the latest run, as the agent's CLI reported them.
     #[serde(default)]
     pub usage: Option<crate::transcript::Usage>,
+    /// What the agent's earlier starts used (their usage, reset at each fresh start), for
+    /// the fleet's budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earlier: Option<crate::transcript::Usage>,
     /// The agent CLI's own session (conversation) id, for resuming it.
     #[serde(default)]
     pub session_id: Option<String>,
@@ -248,6 +254,10 @@ pub struct Spec {
     /// How often a failed verify is fed back to the agent's session.
     #[serde(default)]
     pub verify_retries: u32,
+    /// The fleet's `budget:`: the runner stops its agent when the fleet has spent it, and
+    /// begins no verify retry in its reserve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
     /// How often an agent that ended on a rate limit is started again.
     #[serde(default = "default_retries")]
     pub retries: u32,

@@ -61,6 +61,22 @@ pub struct Usage {
     pub denials: u64,
 }
 
+impl Usage {
+    /// Two runs' usage added up (the cost known when either knows it).
+    pub fn plus(self, b: Usage) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens + b.input_tokens,
+            output_tokens: self.output_tokens + b.output_tokens,
+            cost_usd: match (self.cost_usd, b.cost_usd) {
+                (None, None) => None,
+                (x, y) => Some(x.unwrap_or(0.0) + y.unwrap_or(0.0)),
+            },
+            turns: self.turns + b.turns,
+            denials: self.denials + b.denials,
+        }
+    }
+}
+
 /// The state of one agent's event stream.
 #[derive(Debug)]
 pub struct Transcript {

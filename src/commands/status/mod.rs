@@ -16,6 +16,7 @@ use crate::manifest::Plan;
 use crate::view::{collect, last_line_but, owned, Detail, View};
 use crate::{tmux, util};
 
+mod budget;
 mod hosts;
 mod show;
 
@@ -93,14 +94,19 @@ fn render(
         monitor_line(plan, owned.contains(&plan.monitor_session()))
     };
     let dir = crate::state::Dir::new(&plan.state_dir);
-    let of_view = |v: &View| Cells {
-        round: round_cell(&dir, v),
-        ..Cells::of_view(v)
+    let of_view = |v: &View| {
+        let c = Cells::of_view(v);
+        Cells {
+            round: round_cell(&dir, v),
+            label: budget::label(plan, v.state, c.label.clone()),
+            ..c
+        }
     };
+    let budget = budget::line(plan);
     let Some(heard) = heard else {
         let cells: Vec<Cells> = views.iter().map(of_view).collect();
         let table = table(&cells, terminal_width(), util::color_stdout());
-        return Ok(format!("{table}{monitor}{}", pending_line(plan)));
+        return Ok(format!("{table}{budget}{monitor}{}", pending_line(plan)));
     };
     // This machine's agents from their views, each host's from what it said: one table.
     let mut cells: Vec<Cells> = views
@@ -127,7 +133,10 @@ fn render(
         }
     }
     let table = table(&cells, terminal_width(), util::color_stdout());
-    Ok(format!("{table}{problems}{monitor}{}", pending_line(plan)))
+    Ok(format!(
+        "{table}{budget}{problems}{monitor}{}",
+        pending_line(plan)
+    ))
 }
 
 /// The warning under the table when base holds a merge fleet made and never verified (see
@@ -182,6 +191,7 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
         if args.json {
             let mut value = hosts::json(&plan, &args.names)?;
             value["pending_merge"] = pending_json(&plan);
+            value["budget"] = budget::json(&plan);
             println!("{}", serde_json::to_string_pretty(&value)?);
         } else {
             print!("{}", hosts::table(&plan, &args.names, terminal_width())?);
@@ -222,6 +232,7 @@ fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
     }
     let mut value = to_json(plan, &views, owned.contains(&plan.monitor_session()));
     value["pending_merge"] = pending_json(plan);
+    value["budget"] = budget::json(plan);
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(0)
 }

@@ -289,6 +289,10 @@ fn launch(
         started_what(plan, choice),
         match (choice.wait.len(), plan.max_parallel) {
             (0, _) => String::new(),
+            (n, _) if let Some(spent) = budget_held(plan) => format!(
+                "; {n} queued (fleet budget: {spent}): {}",
+                names(&choice.wait)
+            ),
             (n, k) => format!(
                 "; {n} queued (max_parallel: {}): {}",
                 k.unwrap_or(0),
@@ -297,6 +301,12 @@ fn launch(
         }
     );
     Ok(None)
+}
+
+/// The fleet's spend against its budget when it is in the reserve (nobody new starts).
+fn budget_held(plan: &Plan) -> Option<String> {
+    let (level, spent) = queue::budget(plan)?;
+    (level >= crate::state::Level::Reserve).then(|| plan.budget.map(|b| b.describe(spent)))?
 }
 
 /// `started 2 agents and the monitor`; without agents started (all finished, or all wait
