@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::checks::{env_map, parse_duration, valid_name};
 use super::paths::{line_break, normalize, unwritable};
-use super::resolve::Top;
 use super::schema::{RawAgent, RawManifest, Scalar};
+use super::top::Top;
 use super::{Agent, Launch, Preset, Task, DEFAULT_RETRIES, MAX_TASK_BYTES, RESERVED_NAME};
 use crate::git;
 

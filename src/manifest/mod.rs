@@ -16,6 +16,7 @@
 //! | `paths` | paths: cleaning them, whether fleet can write there; asks `places` which path may be what |
 //! | `places` | the one judge of what a path may be: a log, a `worktree_dir`, a `copy:` entry |
 //! | `net` | `network:` and `ports:`: their checks, the more specific level winning |
+//! | `top` | the top-level settings once resolved, what each agent is resolved against |
 //! | `hosts` | `hosts:` and `host:`: the other machines and where each agent runs |
 //! | `slice` | the manifest a host's fleet gets: its agents, paths made sense of there |
 //! | `graph` | `after:`: the checks (unknown names, cycles, hosts, `{{diff:NAME}}`), the order ([`Plan::in_order`]) |
@@ -40,6 +41,7 @@ mod resolve;
 mod schema;
 mod slice;
 mod suggest;
+mod top;
 mod yaml;
 
 pub use crate::state::{Budget, Level, Spent};
