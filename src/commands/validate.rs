@@ -104,6 +104,9 @@ fn print_agent(a: &Agent, with_hosts: bool, ports: &crate::sandbox::ports::Table
         Task::File(p) => println!("  task:     {}", display_path(p)),
         Task::Prompt(p) => println!("  prompt:   {}", display(p.lines().next().unwrap_or(""))),
     }
+    if let Some(c) = crate::preset::credential::label(a.preset, &a.env) {
+        println!("  credential: {c}");
+    }
     if let Some(p) = a.preset {
         let mode = if a.interactive {
             "interactive: its TUI in the pane, the task as its first prompt"
@@ -129,7 +132,12 @@ fn print_agent(a: &Agent, with_hosts: bool, ports: &crate::sandbox::ports::Table
     print_program(a);
     print_sandbox(a);
     for (k, v) in &a.env {
-        println!("  env:      {}={}", display(k), display(v));
+        let v = if crate::preset::credential::is_secret(k) {
+            "(hidden)".to_string()
+        } else {
+            display(v).to_string()
+        };
+        println!("  env:      {}={v}", display(k));
     }
     print_net(a, ports);
     if let Some(v) = &a.verify {

@@ -11,6 +11,7 @@ mod aider;
 mod claude;
 pub use claude::refuses as claude_refuses;
 mod codex;
+pub mod credential;
 mod gemini;
 mod guarded;
 use guarded::Guarded;

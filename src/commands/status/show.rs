@@ -50,6 +50,7 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "label": label(v),
                 "runtime_secs": v.runtime(),
                 "sandbox": v.agent.sandbox,
+                "credential": crate::preset::credential::label(v.agent.preset, &v.agent.env),
                 "ports": ports.get(&v.agent.name).cloned().unwrap_or_default(),
                 "merged_as": v.merged_as.as_ref().map(|m| json!({
                     "how": m.how,
