@@ -37,3 +37,50 @@ fn credentials_are_labelled_without_showing_the_key() {
         assert!(!text.contains("SECRET"), "{text}");
     }
 }
+
+#[test]
+fn max_parallel_per_credential_is_respected() {
+    let f = Fleet::new();
+    let timeline = f.root.join("timeline");
+    let path = f.stub(
+        "claude",
+        r#"#!/bin/sh
+cat > /dev/null
+echo "start $FLEET_AGENT" >> "$TIMELINE"
+sleep 2
+echo "end $FLEET_AGENT" >> "$TIMELINE"
+echo '{"type":"result","subtype":"success","is_error":false,"num_turns":1,"result":"ok","session_id":"s","total_cost_usd":0,"usage":{"input_tokens":1,"output_tokens":1}}'
+"#,
+    );
+    let claude = |name: &str| format!("  - name: {name}\n    agent: claude\n    prompt: hi\n");
+    f.manifest(&format!(
+        "max_parallel: {{claude: 2}}\nenv: {{TIMELINE: \"{}\"}}\nagents:\n{}{}{}  - name: plain\n    prompt: hi\n    command: \"sleep 1\"\n",
+        timeline.display(),
+        claude("c1"),
+        claude("c2"),
+        claude("c3")
+    ));
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["validate"])
+        .success()
+        .stdout_has("max_parallel: 2 on claude");
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success()
+        .stdout_has("1 queued");
+    // the agent without a credential is not held back
+    assert_ne!(f.state("plain"), "queued");
+    assert_eq!(f.state("c3"), "queued");
+    f.wait_for("all three claude agents done", 60, |f| {
+        ["c1", "c2", "c3"].iter().all(|n| f.state(n) == "done")
+    });
+    let text = std::fs::read_to_string(&timeline).unwrap();
+    let (mut now, mut most) = (0, 0);
+    for line in text.lines() {
+        if line.starts_with("start") {
+            now += 1;
+            most = most.max(now);
+        } else {
+            now -= 1;
+        }
+    }
+    assert_eq!(most, 2, "{text}");
+}

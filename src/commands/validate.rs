@@ -73,6 +73,9 @@ fn print_plan(plan: &Plan) {
     if let Some(n) = plan.max_parallel {
         println!("  max_parallel: {n}");
     }
+    for (key, n) in &plan.max_parallel_per {
+        println!("  max_parallel: {n} on {key}");
+    }
     if plan.monitor_enabled {
         println!("  monitor:      session {}", plan.monitor_session());
     } else {

@@ -84,7 +84,7 @@ pub fn choose<'v, 'a>(
         })
         .collect();
     let (to_start, after_wait, blocked) = pipeline::sort(plan, owned, to_start);
-    let (now, wait) = queue::split(&to_start, queue::free_slots(plan, owned));
+    let (now, wait) = queue::split(plan, owned, &to_start, queue::free_slots(plan, owned));
     // A monitor built for another list of agents or `per_window` (the manifest changed), or
     // with a pane closed, added or ended by hand, is rebuilt; one turned off, closed.
     let (monitor_alive, monitor_stale) = monitor::verdict(plan, owned, snap);

@@ -48,18 +48,94 @@ pub fn budget(plan: &Plan) -> Option<(Level, Spent)> {
 /// Split the agents `up` is to start into those that start now and those that wait: the
 /// ones already queued first (they waited longest), then the others, in manifest order.
 pub fn split<'v, 'a>(
+    plan: &Plan,
+    owned: &HashSet<String>,
     candidates: &[&'v View<'a>],
     slots: Option<usize>,
 ) -> (Vec<&'v View<'a>>, Vec<&'v View<'a>>) {
-    let mut order: Vec<&View> = candidates
+    let order: Vec<&View> = candidates
         .iter()
         .filter(|v| v.state == State::Queued)
         .chain(candidates.iter().filter(|v| v.state != State::Queued))
         .copied()
         .collect();
-    let n = slots.unwrap_or(order.len()).min(order.len());
-    let wait = order.split_off(n);
-    (order, wait)
+    pick(plan, owned, order, slots)
+}
+
+/// Those of `order` that start now (within `slots` and each credential's `max_parallel`),
+/// and the others.
+pub fn pick<'v, 'a>(
+    plan: &Plan,
+    owned: &HashSet<String>,
+    order: Vec<&'v View<'a>>,
+    slots: Option<usize>,
+) -> (Vec<&'v View<'a>>, Vec<&'v View<'a>>) {
+    let mut left = slots.unwrap_or(usize::MAX);
+    let mut running = running_per_credential(plan, owned);
+    let (mut now, mut wait) = (Vec::new(), Vec::new());
+    for v in order {
+        let label = credential(v.agent);
+        let fits = label.as_deref().is_none_or(|l| {
+            plan.max_parallel_per.iter().all(|(key, cap)| {
+                !matches_credential(key, l)
+                    || running.get(key).copied().unwrap_or(0) < *cap as usize
+            })
+        });
+        if left > 0 && fits {
+            left -= 1;
+            if let Some(l) = &label {
+                for key in plan
+                    .max_parallel_per
+                    .keys()
+                    .filter(|k| matches_credential(k, l))
+                {
+                    *running.entry(key.clone()).or_default() += 1;
+                }
+            }
+            now.push(v);
+        } else {
+            wait.push(v);
+        }
+    }
+    (now, wait)
+}
+
+/// The credential label an agent runs with (see [`crate::preset::credential`]).
+fn credential(agent: &Agent) -> Option<String> {
+    crate::preset::credential::label(agent.preset, &agent.env)
+}
+
+/// Does a key of `max_parallel:` (a CLI name or a whole label) name this label?
+fn matches_credential(key: &str, label: &str) -> bool {
+    key == label || label.split(':').next() == Some(key)
+}
+
+/// How many running agents each key of `max_parallel:`'s map counts now.
+fn running_per_credential(
+    plan: &Plan,
+    owned: &HashSet<String>,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    if plan.max_parallel_per.is_empty() {
+        return counts;
+    }
+    let all: Vec<&Agent> = plan.agents.iter().collect();
+    for v in view::collect(plan, &all, owned, view::Detail::States) {
+        if !v.state.active() {
+            continue;
+        }
+        let Some(label) = credential(v.agent) else {
+            continue;
+        };
+        for key in plan
+            .max_parallel_per
+            .keys()
+            .filter(|k| matches_credential(k, &label))
+        {
+            *counts.entry(key.clone()).or_default() += 1;
+        }
+    }
+    counts
 }
 
 /// Called by the runner once its agent's final record is written: start the queued agents
@@ -86,7 +162,10 @@ fn try_advance(spec: &Spec) -> Result<()> {
     let sessions = tmux::sessions()?;
     let owned = view::owned(&plan, &sessions);
     let slots = free_slots(&plan, &owned);
-    if slots.is_none() && plan.agents.iter().all(|a| a.after.is_empty()) {
+    if slots.is_none()
+        && plan.max_parallel_per.is_empty()
+        && plan.agents.iter().all(|a| a.after.is_empty())
+    {
         // `max_parallel` was removed from the manifest: `up` starts the rest.
         return Ok(());
     }
@@ -109,8 +188,8 @@ fn try_advance(spec: &Spec) -> Result<()> {
         .iter()
         .filter(|v| v.state == State::Queued)
         .filter(|v| crate::view::gates::gate(v.agent, &states) == crate::view::gates::Gate::Ready)
-        .take(slots.unwrap_or(usize::MAX))
         .collect();
+    let (ready, _) = pick(&plan, &owned, ready, slots);
     if ready.is_empty() {
         return Ok(());
     }

@@ -172,6 +172,9 @@ pub struct Plan {
     /// relative to the repository top.
     pub copy: Vec<(PathBuf, PathBuf)>,
     pub max_parallel: Option<u32>,
+    /// `max_parallel:` as a map: at most this many agents at once per CLI name or
+    /// credential label.
+    pub max_parallel_per: BTreeMap<String, u32>,
     /// `budget:`: the fleet's budget (dollars and/or tokens) and its reserve.
     pub budget: Option<Budget>,
     /// Panes per monitor window, the status pane included (`monitor.per_window`, default 9).

@@ -79,7 +79,14 @@ pub(super) fn resolve(
         state_dir: top.state_dir,
         setup: raw.setup,
         copy: top.copy,
-        max_parallel: raw.max_parallel,
+        max_parallel: match &raw.max_parallel {
+            Some(super::schema::RawParallel::All(n)) => Some(*n),
+            _ => None,
+        },
+        max_parallel_per: match &raw.max_parallel {
+            Some(super::schema::RawParallel::Per(m)) => m.clone(),
+            _ => std::collections::BTreeMap::new(),
+        },
         budget,
         per_window: top.per_window.max(1) as usize,
         monitor_enabled: raw.monitor.as_ref().and_then(|m| m.enabled).unwrap_or(true),
@@ -246,7 +253,14 @@ fn check_state_dir(state_dir: &Path, problems: &mut Vec<String>) -> bool {
 /// The top-level numbers and `command:`: `max_parallel`, `monitor.per_window` (returned),
 /// an empty `command:`, `prices:`.
 fn check_settings(raw: &RawManifest, problems: &mut Vec<String>) -> u32 {
-    if let Some(0) = raw.max_parallel {
+    if let Some(super::schema::RawParallel::Per(m)) = &raw.max_parallel {
+        if let Some((k, _)) = m.iter().find(|(_, n)| **n == 0) {
+            problems.push(format!(
+                "max_parallel: {k}: must be at least 1; remove it to run all its agents at once"
+            ));
+        }
+    }
+    if let Some(super::schema::RawParallel::All(0)) = raw.max_parallel {
         problems
             .push("max_parallel: must be at least 1; remove it to run all agents at once".into());
     }

@@ -36,7 +36,7 @@ pub(super) struct RawManifest {
     pub(super) copy: Vec<PathBuf>,
     pub(super) verify: Option<String>,
     pub(super) on_exit: Option<String>,
-    pub(super) max_parallel: Option<u32>,
+    pub(super) max_parallel: Option<RawParallel>,
     pub(super) budget: Option<crate::state::RawBudget>,
     pub(super) monitor: Option<RawMonitor>,
     #[serde(default)]
@@ -208,4 +208,13 @@ impl<'de> Deserialize<'de> for Scalar {
         }
         d.deserialize_any(V)
     }
+}
+
+/// `max_parallel:`: a number for the whole fleet, or a map by CLI name or credential label
+/// (`{claude: 4, codex:key-3f9a: 2}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawParallel {
+    All(u32),
+    Per(BTreeMap<String, u32>),
 }

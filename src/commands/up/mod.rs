@@ -295,7 +295,7 @@ fn launch(
             ),
             (n, k) => format!(
                 "; {n} queued (max_parallel: {}): {}",
-                k.unwrap_or(0),
+                k.map_or_else(|| "per credential".to_string(), |k| k.to_string()),
                 names(&choice.wait)
             ),
         }
