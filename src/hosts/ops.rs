@@ -91,13 +91,9 @@ fn up_on(plan: &Plan, link: &Link, names: &[String], rerun: bool) -> Result<Said
     let host = link.host;
     receive(link, &plan.slice(&host.name)?)?;
     let refspec = format!("refs/heads/{b}:refs/heads/{b}", b = plan.base);
-    crate::git::push(
-        &plan.repo,
-        &link.git_url(),
-        &[refspec],
-        &link.git_ssh_command(),
-    )
-    .with_context(|| format!("cannot push {} to host {}", plan.base, host.name))?;
+    let (git_ssh, _slot) = link.git_ssh_command()?;
+    crate::git::push(&plan.repo, &link.git_url(), &[refspec], &git_ssh)
+        .with_context(|| format!("cannot push {} to host {}", plan.base, host.name))?;
     let mut script = format!(
         "{}exec {} -f {REMOTE_MANIFEST} -q up",
         link.cd(),
@@ -205,14 +201,10 @@ pub fn status(
         let fetch_problem = if refspecs.is_empty() {
             None
         } else {
-            crate::git::fetch(
-                &plan.repo,
-                &link.git_url(),
-                &refspecs,
-                &link.git_ssh_command(),
-            )
-            .err()
-            .map(|e| format!("host {}: cannot fetch its agents' branches: {e:#}", h.name))
+            let (git_ssh, _slot) = link.git_ssh_command()?;
+            crate::git::fetch(&plan.repo, &link.git_url(), &refspecs, &git_ssh)
+                .err()
+                .map(|e| format!("host {}: cannot fetch its agents' branches: {e:#}", h.name))
         };
         Ok(HostStatus {
             agents,
@@ -236,7 +228,10 @@ pub fn down(
             .map(String::from)
             .collect();
         all.extend(names[&h.name].iter().cloned());
-        said(h, "fleet down", fleet_if_up(&link, &all, "")?)
+        let answer = said(h, "fleet down", fleet_if_up(&link, &all, "")?);
+        // Its kept ssh connections end with it (each once its last session ended).
+        let _ = super::ssh::close(h);
+        answer
     });
     hosts.iter().map(|h| h.name.clone()).zip(results).collect()
 }

@@ -41,7 +41,7 @@ mod suggest;
 mod yaml;
 
 pub use graph::{diff_refs, DIFF_OPEN};
-pub use hosts::{Host, DEFAULT_FLEET, LOCAL, REMOTE_MANIFEST};
+pub use hosts::{Host, DEFAULT_FLEET, DEFAULT_SESSIONS, LOCAL, REMOTE_MANIFEST};
 pub(crate) use paths::{normalize, real_path};
 pub use slice::Names;
 pub use yaml::agent_names_loosely;

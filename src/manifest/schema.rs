@@ -63,6 +63,8 @@ pub(super) struct RawHost {
     pub(super) identity: Option<String>,
     #[serde(default)]
     pub(super) options: Vec<String>,
+    /// Sessions one ssh connection there may carry at once (sshd's `MaxSessions`).
+    pub(super) max_sessions: Option<u32>,
 }
 
 /// `monitor: {enabled: false, per_window: N}`.
