@@ -216,10 +216,22 @@ pub fn make<'v, 'a>(
         .collect())
 }
 
-/// The last of a worktree made ready: the `copy:` files in a new worktree, and in one an
-/// interrupted or failed `up` made for an agent that never started (files already there are
-/// kept); then it is marked made and the agent's run spec is written.
+/// The last of a worktree made ready: `seed:` and the `copy:` files in a new worktree (and
+/// the `copy:` files in one an interrupted or failed `up` made for an agent that never
+/// started: files already there are kept); then it is marked made and the agent's run spec
+/// is written.
 pub fn finish(plan: &Plan, dir: &Dir, ready: &[(&View, bool)]) -> Result<()> {
+    // `seed:` of the new worktrees, all at once (each a tree of many small files).
+    let seeded = util::in_parallel(ready, |(v, created)| {
+        if *created && !v.agent.seed.is_empty() {
+            super::seed::seed(plan, v.agent)
+        } else {
+            Vec::new()
+        }
+    });
+    for line in seeded.into_iter().flatten().flatten() {
+        crate::info!("{line}");
+    }
     for (v, created) in ready {
         if *created || v.record.is_none() {
             copy_files(plan, v.agent, *created)?;

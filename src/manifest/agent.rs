@@ -113,6 +113,10 @@ impl<'a> Agents<'a> {
                 after.push(n);
             }
         }
+        let seed = match &a.seed {
+            Some(own) => super::seed::seeds(own, self.top.dir, &self.top.repo_path, at, problems),
+            None => self.top.seed.clone(),
+        };
         let Some(task) = task else { return };
         self.agents.push(Agent {
             session: format!("{}-{}", self.top.project, a.name),
@@ -133,6 +137,7 @@ impl<'a> Agents<'a> {
             verify,
             on_exit,
             after,
+            seed,
             name: a.name,
         });
     }

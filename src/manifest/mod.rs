@@ -36,6 +36,7 @@ mod paths;
 mod places;
 mod resolve;
 mod schema;
+mod seed;
 mod slice;
 mod suggest;
 mod yaml;
@@ -43,6 +44,7 @@ mod yaml;
 pub use graph::{diff_refs, DIFF_OPEN};
 pub use hosts::{Host, DEFAULT_FLEET, DEFAULT_SESSIONS, LOCAL, REMOTE_MANIFEST};
 pub(crate) use paths::{normalize, real_path};
+pub use seed::{Seed, KNOWN as SEED_KEYS};
 pub use slice::Names;
 pub use yaml::agent_names_loosely;
 
@@ -122,6 +124,8 @@ pub struct Agent {
     /// `after:`: the agents (of the same host) whose work this one starts from, in the order
     /// written, each once.
     pub after: Vec<String>,
+    /// `seed:`: the directories of the checkout each new worktree of it gets a copy of.
+    pub seed: Vec<Seed>,
 }
 
 /// An agent placed on another host.

@@ -34,6 +34,8 @@ pub(super) struct Top<'a> {
     pub(super) env: BTreeMap<String, String>,
     /// (source, path relative to the repository) of each `copy:` file.
     pub(super) copy: Vec<(PathBuf, PathBuf)>,
+    /// The top-level `seed:`.
+    pub(super) seed: Vec<super::seed::Seed>,
 }
 
 /// The [`Plan`] of the manifest at `path` (in `dir`, inside `repo`), its problems noted in
@@ -138,6 +140,7 @@ fn top_level<'a>(
     let per_window = check_settings(raw, problems);
     let env = env_map(&raw.env, "", problems);
     let copy = copies(raw, dir, &repo_path, problems);
+    let seed = super::seed::seeds(&raw.seed, dir, &repo_path, "", problems);
     if raw.agents.is_empty()
         && raw.indices.as_ref().is_none_or(Vec::is_empty)
         && !raw.agents_unreadable
@@ -156,6 +159,7 @@ fn top_level<'a>(
         per_window,
         env,
         copy,
+        seed,
     }
 }
 

@@ -29,6 +29,9 @@ pub(super) struct RawManifest {
     pub(super) setup: Option<String>,
     #[serde(default)]
     pub(super) copy: Vec<PathBuf>,
+    /// `seed:`: ignored directories of the checkout copied into each new worktree.
+    #[serde(default)]
+    pub(super) seed: Vec<super::seed::RawSeed>,
     pub(super) verify: Option<String>,
     pub(super) on_exit: Option<String>,
     pub(super) max_parallel: Option<u32>,
@@ -98,6 +101,8 @@ pub(super) struct RawAgent {
     pub(super) verify: Option<String>,
     pub(super) on_exit: Option<String>,
     pub(super) host: Option<String>,
+    /// `seed:` of this agent (instead of the top-level one).
+    pub(super) seed: Option<Vec<super::seed::RawSeed>>,
     /// `after: [a, b]` (or `after: a`): the agents whose work this one builds on.
     pub(super) after: Option<NameList>,
 }
