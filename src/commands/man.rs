@@ -52,6 +52,9 @@ run in each new worktree before its agent; default: none
 \fBcopy\fR
 untracked files copied into each new worktree; default: none
 .TP
+\fBseed\fR
+ignored directories of the checkout (\fBnode_modules\fR, \fBtarget\fR, \fB.venv\fR…) copied into each new worktree: a clone where the file system shares blocks (btrfs, XFS), else a real copy, never a link; symlinks copied as symlinks. Only when the files it derives from are the same in the worktree as in the checkout (by name: node_modules: package\-lock.json, npm\-shrinkwrap.json, yarn.lock, pnpm\-lock.yaml, bun.lock(b); target: Cargo.lock; .venv, venv: poetry.lock, uv.lock, pdm.lock, Pipfile.lock, requirements*.txt; vendor: composer.lock, Gemfile.lock, go.sum; .bundle: Gemfile.lock; any other: \fB{path: DIR, key: FILE}\fR), else skipped with a line saying why; per agent too (replacing the top level); default: none
+.TP
 \fBverify\fR
 run after the agent exits 0; the agent is done only if it passes; default: none
 .TP
@@ -80,7 +83,7 @@ at most this many agents at once, the rest queued; default: no limit
 dollars per million tokens by model (\fBinput\fR, \fBcached_input\fR, \fBoutput\fR), for CLIs that report tokens only; default: a built\-in list
 .TP
 \fBhosts\fR
-other machines, by name: \fBssh\fR (the destination), \fBdir\fR (the repository there), \fBfleet\fR (the program there; default: fleet; when it is missing or another version on the same platform, \fBup\fR copies this fleet to \fI~/.cache/fleet/bin/fleet\-VERSION\-STAMP\fR there (one copy per build) and uses that), \fBport\fR (ssh's \fB\-p\fR), \fBidentity\fR (ssh's \fB\-i\fR: a key file here, \fI~/\fR this machine's home), \fBoptions\fR (more ssh options, a word each); default: none
+other machines, by name: \fBssh\fR (the destination), \fBdir\fR (the repository there), \fBfleet\fR (the program there; default: fleet; when it is missing or another version on the same platform, \fBup\fR copies this fleet to \fI~/.cache/fleet/bin/fleet\-VERSION\-STAMP\fR there (one copy per build) and uses that), \fBport\fR (ssh's \fB\-p\fR), \fBidentity\fR (ssh's \fB\-i\fR: a key file here, \fI~/\fR this machine's home), \fBoptions\fR (more ssh options, a word each), \fBmax_sessions\fR (sessions fleet opens at once on one ssh connection there, at most sshd's MaxSessions; default: 8); default: none
 .TP
 \fBhost\fR
 where agents run: \fIlocal\fR (this machine) or a name of \fBhosts\fR; default: local
