@@ -59,6 +59,16 @@ fn one_kept_master_serves_every_command_until_down_closes_it() {
     let status = fl(&["status", "--json"]);
     status.success().stdout_has("\"r1\"");
     fl(&["logs", "r1", "-n", "5"]).success();
+    // The branches are fetched once: a status whose agents did not move runs no git fetch.
+    let head = serde_json::from_str::<serde_json::Value>(&status.stdout).unwrap()["agents"][0]
+        ["head"]
+        .as_str()
+        .map(str::to_string);
+    let fetched = f.git(&["rev-parse", "refs/remotes/fleet-host-a/fleet/r1"]);
+    assert_eq!(head.as_deref(), Some(fetched.trim()), "{}", status.stdout);
+    let again = fl(&["-v", "status", "--json"]);
+    again.success();
+    assert!(!again.stderr.contains(" fetch "), "{}", again.stderr);
     assert_eq!(
         sshd.logins(&user),
         1,

@@ -58,6 +58,10 @@ fn seed_copies_never_links_and_keeps_symlinks_as_symlinks() {
     );
     assert_ne!((a.dev(), a.ino()), (b.dev(), b.ino()));
     assert_eq!(a.nlink(), 1);
+    // Its disk use: the checked-out files and the seeded ones, measured at creation.
+    let disk = f.agent("a1")["disk_bytes"].as_u64().unwrap();
+    let least = "original\n".len() + "node_modules/\n".len() + "{\"lockfileVersion\": 3}\n".len();
+    assert!(disk >= least as u64, "disk_bytes {disk}");
     // Symlinks are copied as symlinks: the one out of the repository is not followed.
     let escape = wt.join("escape");
     assert!(fs::symlink_metadata(&escape).unwrap().is_symlink());

@@ -165,6 +165,34 @@ pub fn status_json(link: &Link, args: &[String]) -> Result<Vec<serde_json::Value
     Ok(value["agents"].as_array().cloned().unwrap_or_default())
 }
 
+/// The refspecs of the branches of `host`'s agents that started and moved since the last
+/// fetch: an agent whose `head` there (in its `status --json`) is the commit already
+/// fetched here needs no fetch, so a warm `status` of agents that did not commit runs no
+/// git at all (a host whose fleet does not say `head` has every branch fetched).
+fn to_fetch(plan: &Plan, host: &str, agents: &[serde_json::Value]) -> Vec<String> {
+    let fetched = crate::git::ref_oids(&plan.repo, &format!("refs/remotes/fleet-{host}/"))
+        .unwrap_or_default();
+    plan.remote_on(host)
+        .iter()
+        .filter(|r| {
+            agents.iter().any(|a| {
+                a["name"] == r.agent.name.as_str()
+                    && !a["started_at"].is_null()
+                    && a["head"].as_str().is_none_or(|head| {
+                        fetched
+                            .get(&fetched_ref(host, &r.agent.branch))
+                            .map(String::as_str)
+                            != Some(head)
+                    })
+            })
+        })
+        .map(|r| {
+            let b = &r.agent.branch;
+            format!("+refs/heads/{b}:{}", fetched_ref(host, b))
+        })
+        .collect()
+}
+
 /// What a host's fleet said about its agents.
 pub struct HostStatus {
     /// Its agents' objects of `status --json`.
@@ -185,19 +213,7 @@ pub fn status(
         let mut args = vec!["status".to_string(), "--json".into()];
         args.extend(names[&h.name].iter().cloned());
         let agents = status_json(&link, &args)?;
-        let refspecs: Vec<String> = plan
-            .remote_on(&h.name)
-            .iter()
-            .filter(|r| {
-                agents
-                    .iter()
-                    .any(|a| a["name"] == r.agent.name.as_str() && !a["started_at"].is_null())
-            })
-            .map(|r| {
-                let b = &r.agent.branch;
-                format!("+refs/heads/{b}:{}", fetched_ref(&h.name, b))
-            })
-            .collect();
+        let refspecs = to_fetch(plan, &h.name, &agents);
         let fetch_problem = if refspecs.is_empty() {
             None
         } else {

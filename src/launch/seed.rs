@@ -82,9 +82,10 @@ fn keys_differ(plan: &Plan, worktree: &Path, seed: &Seed) -> Option<String> {
 }
 
 /// Seeds the new worktree of `agent`; the lines to say (one per directory, seeded or
-/// skipped, and why).
-pub fn seed(plan: &Plan, agent: &Agent) -> Vec<String> {
+/// skipped, and why) and the bytes copied.
+pub fn seed(plan: &Plan, agent: &Agent) -> (Vec<String>, u64) {
     let mut said = Vec::new();
+    let mut bytes = 0;
     for s in &agent.seed {
         let path = s.path.display();
         let name = &agent.name;
@@ -108,15 +109,18 @@ pub fn seed(plan: &Plan, agent: &Agent) -> Vec<String> {
             continue;
         }
         match crate::safe_fs::clone_tree(&plan.repo, &agent.worktree, &s.path) {
-            Ok(c) => said.push(format!(
-                "{name}: seeded {path} from the checkout ({} files, {})",
-                c.files,
-                if c.cloned == c.files && c.files > 0 {
-                    "cloned"
-                } else {
-                    "copied"
-                }
-            )),
+            Ok(c) => {
+                bytes += c.bytes;
+                said.push(format!(
+                    "{name}: seeded {path} from the checkout ({} files, {})",
+                    c.files,
+                    if c.cloned == c.files && c.files > 0 {
+                        "cloned"
+                    } else {
+                        "copied"
+                    }
+                ))
+            }
             Err(e) => {
                 // What was copied is fleet's own (the worktree is new, no agent ran in it);
                 // removed only through no symlink.
@@ -128,5 +132,5 @@ pub fn seed(plan: &Plan, agent: &Agent) -> Vec<String> {
             }
         }
     }
-    said
+    (said, bytes)
 }

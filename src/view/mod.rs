@@ -36,6 +36,8 @@ pub struct View<'a> {
     /// Its worktree has uncommitted changes or untracked files ([`Detail::Full`] only).
     pub uncommitted: bool,
     pub last_line: String,
+    /// The commit its branch points at ([`Detail::Full`] only, and git 2.41 or newer).
+    pub head: Option<String>,
 }
 
 impl View<'_> {
@@ -84,6 +86,7 @@ pub fn collect<'a>(
                 stats: Stats::default(),
                 uncommitted: false,
                 last_line: String::new(),
+                head: None,
             }
         })
         .collect();
@@ -128,6 +131,7 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
         let tip = tips.get(&v.agent.branch);
         v.stats.commits_ahead = tip.map_or(0, |t| t.ahead);
         let tip_oid = tip.and_then(|t| t.oid.as_deref());
+        v.head = tip_oid.map(str::to_string);
         let look = match look.flatten() {
             Some(look) => look,
             // No answer from git, or no branch yet (never started): nothing to count.

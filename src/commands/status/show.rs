@@ -8,6 +8,7 @@ use crate::view::View;
 
 /// The `status --json` object (the man page's STATUS JSON section lists them); fields are only ever added.
 pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::Value {
+    let dir = crate::state::Dir::new(&plan.state_dir);
     let agents: Vec<serde_json::Value> = views
         .iter()
         .map(|v| {
@@ -46,6 +47,8 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "after": v.agent.after,
                 "label": label(v),
                 "runtime_secs": v.runtime(),
+                "head": v.head,
+                "disk_bytes": dir.disk_bytes(&v.agent.name),
             })
         })
         .collect();
