@@ -24,6 +24,7 @@ SPEED_FILES=${SPEED_FILES:-50000}
 SPEED_SEED=${SPEED_SEED:-20000}
 SPEED_SIZES=${SPEED_SIZES:-"4 16"}
 SPEED_ROWS=()
+SPEED_MOUNTS=()
 
 # Times one command (a string run by bash): appends "wall cpu" in ms to FILE.
 speed_time() { # FILE CMD
@@ -59,6 +60,7 @@ speed_pairs() { # KEY FLEET_CMD FLOOR_CMD RESET CHECK_FLEET CHECK_FLOOR
         done
     done
     bash -c "$4" >/dev/null 2>&1 || true
+    say "$key: fleet $(speed_median "$WORK/times/$key.fleet" 1) ms (CPU $(speed_median "$WORK/times/$key.fleet" 2)), floor $(speed_median "$WORK/times/$key.floor" 1) ms (CPU $(speed_median "$WORK/times/$key.floor" 2))"
 }
 
 speed_row() { SPEED_ROWS+=("$1|$2|$3"); } # WHAT FLOOR KEY
@@ -168,15 +170,22 @@ speed_rows_on() { # DIR N LABEL COPY
     speed_row "$label, N=$n: up + seed: node_modules ($SPEED_SEED files)" "the floor above + $copy into each, 4 at a time" "$key-seed"
 }
 
-# An XFS image (reflink) loop-mounted under $WORK/xfs, or nothing (the reason on stderr).
-speed_xfs() {
-    [ "$(id -u)" -eq 0 ] || { say "XFS rows skipped: not root"; return 1; }
-    command -v mkfs.xfs >/dev/null || { say "XFS rows skipped: mkfs.xfs missing (apt-get install xfsprogs)"; return 1; }
-    truncate -s 6G "$WORK/xfs.img"
-    mkfs.xfs -q -m reflink=1 "$WORK/xfs.img" >/dev/null 2>&1 || { say "XFS rows skipped: mkfs.xfs failed"; return 1; }
-    mkdir -p "$WORK/xfs"
-    mount -o loop "$WORK/xfs.img" "$WORK/xfs" 2>/dev/null || { say "XFS rows skipped: cannot loop-mount"; return 1; }
-    SPEED_XFS_MOUNTED=1
+# A file system image of type $1 loop-mounted at $WORK/$1 (sparse, in memory as the page
+# cache holds it): the rows then measure the work of fleet and the floor, not this
+# machine's disk (its root ext4, mounted with `discard`, takes milliseconds a file
+# creation, and swings). Nothing (the reason on stderr) when it cannot be made.
+speed_mount() { # TYPE
+    local fs=$1
+    [ "$(id -u)" -eq 0 ] || { say "$fs rows skipped: not root"; return 1; }
+    command -v "mkfs.$fs" >/dev/null || { say "$fs rows skipped: mkfs.$fs missing (apt-get install xfsprogs / e2fsprogs)"; return 1; }
+    truncate -s 12G "$WORK/$fs.img"
+    case "$fs" in
+        xfs) mkfs.xfs -q -m reflink=1 "$WORK/$fs.img" >/dev/null 2>&1 ;;
+        ext4) mkfs.ext4 -q -F -N 3000000 "$WORK/$fs.img" >/dev/null 2>&1 ;;
+    esac || { say "$fs rows skipped: mkfs.$fs failed"; return 1; }
+    mkdir -p "$WORK/$fs"
+    mount -o loop "$WORK/$fs.img" "$WORK/$fs" 2>/dev/null || { say "$fs rows skipped: cannot loop-mount"; return 1; }
+    SPEED_MOUNTS+=("$WORK/$fs")
 }
 
 speed_hosts_rows() {
@@ -192,6 +201,10 @@ speed_hosts_rows() {
     printf 'Sleep; this is a benchmark.\n' > "$REPO/task.md"
     git -C "$REPO" add -A && git -C "$REPO" commit -q -m small
     N=16 make_manifest "$REPO/fleet-16.yaml"
+    # fleet's ssh control directory is under TMPDIR: the bench's own, so closing the masters
+    # for the cold runs touches no one else's.
+    export TMPDIR="$WORK/tmp"
+    mkdir -p "$TMPDIR"
     hosts_start
     mkdir -p "$REPO/hosts"
     HOSTS_YAML="$REPO/hosts/fleet.yaml"
@@ -207,7 +220,7 @@ speed_hosts_rows() {
     local all16="[ \$($remote_status | grep -o '\"state\": *\"running\"' | wc -l) = 16 ]"
     local all16_local="[ \$($local_status | grep -o '\"state\": *\"running\"' | wc -l) = 16 ]"
     # Cold: every kept master closed first (ssh -O exit on each socket), untimed.
-    local close="for s in \"\${TMPDIR:-/tmp}\"/fleet-ssh-\$(id -u)/*; do [ -S \"\$s\" ] && PATH='$HOSTS_PATH' ssh -o ControlPath=\"\$s\" -O exit host-a; done; true"
+    local close="for s in '$WORK/tmp'/fleet-ssh-\$(id -u)/*; do [ -S \"\$s\" ] && PATH='$HOSTS_PATH' ssh -o ControlPath=\"\$s\" -O exit host-a; done; true"
     say "hosts: status of 8+8 remote agents warm, against 16 local, $SPEED_PAIRS pairs"
     speed_pairs hosts-warm "$remote_status" "$local_status" "true" "$all16" "$all16_local"
     speed_row "hosts warm: status --json, 8+8 agents on 2 ssh hosts" "status --json of 16 local agents" hosts-warm
@@ -217,27 +230,38 @@ speed_hosts_rows() {
     PATH="$HOSTS_PATH" "$FLEET" -f "$HOSTS_YAML" down --rm-worktrees --force >/dev/null
     hosts_stop
     "$FLEET" -f "$REPO/fleet-16.yaml" down --rm-worktrees --force >/dev/null
+    unset TMPDIR
 }
 
 speed_main() {
-    local n fs
+    local n fs where places=()
     if [ "${SPEED_HOSTS:-1}" = 1 ]; then speed_hosts_rows; fi
-    fs=$(df -T "$WORK" | awk 'NR == 2 { print $2 }')
-    say "large repository: $SPEED_FILES files on $fs (generating)"
-    speed_setup_repo "$WORK/large" "$SPEED_FILES"
-    for n in $SPEED_SIZES; do
-        speed_rows_on "$WORK/large" "$n" "$fs, $SPEED_FILES files" "cp -a"
+    for fs in ext4 xfs; do
+        if speed_mount "$fs"; then where="$WORK/$fs"; else
+            [ "$fs" = ext4 ] || continue
+            where="$WORK"; fs=$(df -T "$WORK" | awk 'NR == 2 { print $2 }')" (this machine's disk)"
+        fi
+        say "$fs: a repository of $SPEED_FILES files and a node_modules of $SPEED_SEED (generating)"
+        speed_setup_repo "$where/large" "$SPEED_FILES"
+        places+=("$fs|$where")
     done
-    rm -rf "$WORK/large" "$WORK/large.wt"
-    if speed_xfs; then
-        say "XFS (reflink): $SPEED_FILES files (generating)"
-        speed_setup_repo "$WORK/xfs/large" "$SPEED_FILES"
-        speed_rows_on "$WORK/xfs/large" "${SPEED_SIZES%% *}" "xfs, $SPEED_FILES files" "cp -a --reflink=never"
-    fi
+    # The first size everywhere, then the others on the first file system alone (the
+    # second's point is seed:'s clone).
+    local first=${SPEED_SIZES%% *} p i=0
+    for n in $SPEED_SIZES; do
+        for p in "${places[@]}"; do
+            fs=${p%%|*} where=${p#*|}
+            [ "$n" = "$first" ] || [ "$p" = "${places[0]}" ] || continue
+            local copy="cp -a"
+            [[ "$fs" != xfs* ]] || copy="cp -a --reflink=never"
+            speed_rows_on "$where/large" "$n" "$fs, $SPEED_FILES files" "$copy"
+        done
+    done
 }
 
 speed_cleanup() {
-    [ -z "${SPEED_XFS_MOUNTED:-}" ] || umount "$WORK/xfs" 2>/dev/null || true
+    local m
+    for m in "${SPEED_MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
 }
 
 speed_table() {
@@ -254,5 +278,15 @@ speed_table() {
         fc=$(speed_median "$WORK/times/$key.fleet" 2); bc=$(speed_median "$WORK/times/$key.floor" 2)
         awk -v w="$what" -v fl="$floor" -v fw="$fw" -v bw="$bw" -v fc="$fc" -v bc="$bc" 'BEGIN {
             printf "| %s | %s | %d | %d | %.2f | %d | %d | %.2f |\n", w, fl, fw, bw, (bw ? fw / bw : 0), fc, bc, (bc ? fc / bc : 0) }'
+    done
+    echo
+    # seed:'s own cost: the seeded row less the plain one, for fleet and for the floor.
+    for r in "${SPEED_ROWS[@]}"; do
+        IFS='|' read -r what floor key <<< "$r"
+        [[ "$key" == *-seed ]] || continue
+        local plain=${key%-seed}-up
+        awk -v w="${what%%: up*}" -v a="$(speed_median "$WORK/times/$key.fleet" 1)" -v b="$(speed_median "$WORK/times/$plain.fleet" 1)" \
+            -v c="$(speed_median "$WORK/times/$key.floor" 1)" -v d="$(speed_median "$WORK/times/$plain.floor" 1)" -v fl="${floor##* + }" 'BEGIN {
+            printf "%s: seed: itself (seeded row less plain row) %d ms; the floor'"'"'s %s %d ms (%.2f)\n", w, a - b, fl, c - d, ((c - d) > 0 ? (a - b) / (c - d) : 0) }'
     done
 }
