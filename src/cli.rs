@@ -195,7 +195,7 @@ pub struct ContinueArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("which").required(true).args(["names", "all"])))]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["names", "all", "verify_pending", "undo_pending"])))]
 #[command(group(clap::ArgGroup::new("strategy").args(["ff", "no_ff", "ff_only", "squash", "rebase"])))]
 pub struct MergeArgs {
     /// The agents whose branches to merge, one after another (in dependency, else manifest,
@@ -232,6 +232,13 @@ pub struct MergeArgs {
     /// does) with the conflicting files or verify's output
     #[arg(long)]
     pub resume_agent: bool,
+    /// Run the verify of a merge fleet made and never verified (it was killed during its
+    /// verify): the merge stays if it passes, is taken back if it fails
+    #[arg(long, conflicts_with_all = ["strategy", "no_verify", "force", "resume_agent"])]
+    pub verify_pending: bool,
+    /// Take back a merge fleet made and never verified (only while base is still at it)
+    #[arg(long, conflicts_with_all = ["strategy", "no_verify", "force", "resume_agent"])]
+    pub undo_pending: bool,
 }
 
 #[derive(Debug, Args)]

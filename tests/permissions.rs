@@ -138,8 +138,8 @@ agents:
     f.fleet(&["validate"])
         .success()
         .stderr_has("warning:")
-        .stderr_has("agents[0] (own)")
-        .stderr_has("max_cost_usd (fleet reads no cost from it) and verify_retries");
+        .stderr_has("the top-level max_cost_usd (fleet reads no cost from it) and verify_retries")
+        .stderr_has("for agent own, which runs its own `command:`");
     f.manifest(
         r#"agents:
   - name: own

@@ -54,6 +54,7 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
             if tools_ok {
                 sessions(&mut r, &plan)?;
                 worktrees(&mut r, &plan)?;
+                pending_merge(&mut r, &plan);
             }
         }
         Err(e) => r.problem(
@@ -484,5 +485,13 @@ fn agent_session_vars(r: &mut Report) {
                 "{var} is set: this shell runs inside an agent CLI's session (Claude Code); fleet removes it from its agents' environment, so they start normally"
             ));
         }
+    }
+}
+
+/// A merge fleet made and never verified (the journal of a train killed during verify).
+fn pending_merge(r: &mut Report, plan: &Plan) {
+    if let Some(w) = crate::train::journal::warning(plan) {
+        let (what, fix) = w.split_once("\n  ").unwrap_or((&w, ""));
+        r.problem(what, fix);
     }
 }

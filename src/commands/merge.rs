@@ -2,7 +2,8 @@
 //! [--no-verify] [--force] [--resume-agent]`: the merge train of [`crate::train`],
 //! which merges the agents' branches into `base` in the main checkout one after another,
 //! each verified, and stops at the first conflict or failed verify with base at the last
-//! good merge.
+//! good merge. `--verify-pending` / `--undo-pending` settle a merge a killed train never
+//! verified.
 use anyhow::Result;
 
 use crate::cli::MergeArgs;
@@ -11,6 +12,12 @@ use crate::manifest::Plan;
 use crate::train::{self, Options, Strategy};
 
 pub fn run(plan: &Plan, args: &MergeArgs) -> Result<i32> {
+    if args.verify_pending {
+        return train::verify_pending(plan);
+    }
+    if args.undo_pending {
+        return train::undo_pending(plan);
+    }
     let strategy = if args.rebase {
         Strategy::Rebase
     } else if args.squash {

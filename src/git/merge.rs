@@ -117,22 +117,47 @@ pub fn merge(repo: &Path, rev: &str, how: How, message: &str) -> Result<Merged> 
     Ok(Merged::Ok(said))
 }
 
-/// Take back a merge fleet just made: the branch checked out in `repo` goes from `made` (the
-/// commit the merge made, which HEAD must still be) back to `before`, with `git reset
-/// --keep`, which keeps any change in the checkout that the reset does not have to touch and
-/// refuses rather than overwrite one. Refuses, changing nothing, when HEAD is not `made`
-/// (someone else moved it since).
-pub fn undo_merge(repo: &Path, made: &str, before: &str) -> Result<()> {
-    let head = super::rev_parse(repo, "HEAD")?;
-    if head != made {
+/// How [`undo_merge`] took a merge back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undone {
+    /// The branch and the checkout (HEAD was on the branch) are at the commit before.
+    Checkout,
+    /// Only the branch: the checkout's HEAD was elsewhere (this, e.g. `a detached HEAD at
+    /// 1234abcd`), and is left there.
+    BranchOnly(String),
+}
+
+/// Take back a merge fleet made on `branch` (of the checkout `repo`): the branch goes from
+/// `made` (the commit the merge made) back to `before`, only while it is still at `made`:
+/// a branch that moved on (someone committed on it) is refused, changing nothing. It acts
+/// on the branch, wherever HEAD is: with HEAD on the branch, `git reset --keep` (which
+/// keeps any change in the checkout that the reset does not have to touch, and refuses
+/// rather than overwrite one); with HEAD elsewhere (detached, another branch), `git
+/// update-ref BRANCH BEFORE MADE`, which moves the branch only if it still is `made`, and
+/// leaves the checkout as it is.
+pub fn undo_merge(repo: &Path, branch: &str, made: &str, before: &str) -> Result<Undone> {
+    let full = format!("refs/heads/{branch}");
+    let tip = super::rev_parse(repo, &full)?;
+    if tip != made {
         bail!(
-            "{} moved on since fleet's merge (HEAD is {}, not {}): not undoing it",
-            repo.display(),
-            short(&head),
+            "{branch} moved on since fleet's merge (it is at {}, not {}): not undoing it",
+            short(&tip),
             short(made)
         );
     }
-    run(repo, &["reset", "--quiet", "--keep", before]).map(drop)
+    if super::current_branch(repo)?.as_deref() == Some(branch) {
+        run(repo, &["reset", "--quiet", "--keep", before])?;
+        return Ok(Undone::Checkout);
+    }
+    let message = format!("fleet: take back the merge {}", short(made));
+    run(repo, &["update-ref", "-m", &message, &full, before, made])?;
+    let head = super::rev_parse(repo, "HEAD").unwrap_or_default();
+    Ok(Undone::BranchOnly(
+        match super::current_branch(repo).ok().flatten() {
+            Some(b) => format!("on branch {b} (at {})", short(&head)),
+            None => format!("a detached HEAD at {}", short(&head)),
+        },
+    ))
 }
 
 /// The files a stopped merge or rebase in `checkout` left unmerged (none when git cannot

@@ -24,7 +24,7 @@ mod stats;
 mod worktrees;
 
 pub use diff::{diff_revs, diff_worktree};
-pub use merge::{merge, operation_in_progress, short, undo_merge, How, Merged};
+pub use merge::{merge, operation_in_progress, short, undo_merge, How, Merged, Undone};
 pub use merge_tree::{merge_trees, TreeMerge};
 pub use rebase::{rebased_copy, Rebased};
 pub use register::{register_worktree, registrar, unmake_worktree, Registrar};

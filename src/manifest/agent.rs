@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::checks::{env_map, parse_duration, valid_name};
 use super::paths::{line_break, normalize, unwritable};
 use super::resolve::Top;
-use super::schema::{RawAgent, RawManifest};
+use super::schema::{RawAgent, RawManifest, Scalar};
 use super::{Agent, Launch, Preset, Task, DEFAULT_RETRIES, MAX_TASK_BYTES, RESERVED_NAME};
 use crate::git;
 
@@ -73,7 +73,15 @@ impl<'a> Agents<'a> {
         let interactive = a.interactive.or(raw.interactive).unwrap_or(false);
         let (command, preset, launch) =
             agent_command(&a, raw, interactive, at, problems, &mut self.warnings);
-        let timeout = timeout(&a, raw, at, problems);
+        let timeout = duration_key("timeout", &a.timeout, &raw.timeout, at, problems);
+        let verify_timeout = duration_key(
+            "verify_timeout",
+            &a.verify_timeout,
+            &raw.verify_timeout,
+            at,
+            problems,
+        )
+        .unwrap_or(super::DEFAULT_VERIFY_TIMEOUT);
         let max_cost_usd = max_cost_usd(&a, raw, at, problems);
         let command = match preset {
             Some(p) => p.command(&launch, max_cost_usd),
@@ -135,6 +143,7 @@ impl<'a> Agents<'a> {
             retries: a.retries.or(raw.retries).unwrap_or(DEFAULT_RETRIES),
             env,
             verify,
+            verify_timeout,
             on_exit,
             after,
             seed,
@@ -298,14 +307,21 @@ fn check_task_file(t: &Path, abs: &Path, at: &str, problems: &mut Vec<String>) {
     }
 }
 
-/// The agent's `timeout:`, else the top-level one, in seconds.
-fn timeout(a: &RawAgent, raw: &RawManifest, at: &str, problems: &mut Vec<String>) -> Option<u64> {
-    let t = a.timeout.as_ref().or(raw.timeout.as_ref())?;
+/// A duration key (`timeout:`, `verify_timeout:`): the agent's, else the top-level one, in
+/// seconds.
+fn duration_key(
+    key: &str,
+    own: &Option<Scalar>,
+    top: &Option<Scalar>,
+    at: &str,
+    problems: &mut Vec<String>,
+) -> Option<u64> {
+    let t = own.as_ref().or(top.as_ref())?;
     let found = parse_duration(&t.0);
     if found.is_none() {
-        let whose = if a.timeout.is_some() { at } else { "" };
+        let whose = if own.is_some() { at } else { "" };
         problems.push(format!(
-            "{whose}timeout: `{}` is not a duration; write e.g. 90s, 45m, 2h or 1h30m",
+            "{whose}{key}: `{}` is not a duration; write e.g. 90s, 45m, 2h or 1h30m",
             t.0
         ));
     }

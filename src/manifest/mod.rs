@@ -60,6 +60,10 @@ pub use crate::preset::{Launch, Permissions, Preset, DEFAULT_RETRIES};
 /// 3x3, readable on a 200x50 terminal.
 pub const DEFAULT_PER_WINDOW: usize = 9;
 
+/// How long the merge train lets a verify run when the manifest does not say
+/// (`verify_timeout:`): 30 minutes.
+pub const DEFAULT_VERIFY_TIMEOUT: u64 = 30 * 60;
+
 /// The name no agent may take: it is the monitor's.
 pub const RESERVED_NAME: &str = "monitor";
 
@@ -119,6 +123,9 @@ pub struct Agent {
     /// Top-level env with the agent's merged over it.
     pub env: BTreeMap<String, String>,
     pub verify: Option<String>,
+    /// The longest the merge train lets its verify run on the merged base, in seconds
+    /// (`verify_timeout: 10m`; default [`DEFAULT_VERIFY_TIMEOUT`]).
+    pub verify_timeout: u64,
     /// Run by `sh -c` when the agent ends, with FLEET_STATE and FLEET_EXIT_CODE set.
     pub on_exit: Option<String>,
     /// `after:`: the agents (of the same host) whose work this one starts from, in the order

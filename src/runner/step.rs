@@ -172,11 +172,11 @@ fn pump(reader: PipeReader) -> (mpsc::Receiver<Vec<u8>>, std::thread::JoinHandle
 }
 
 /// Stops a running step past its limits: SIGTERM to its process group, then SIGKILL after
-/// [`GRACE`].
+/// [`GRACE`] ([`util::Ender`], as the merge train stops its verify).
 #[derive(Default)]
 struct Stopper {
-    /// Why and since when it is being stopped.
-    stopping: Option<(&'static str, Instant)>,
+    /// Why it is being stopped, and the group's ender.
+    stopping: Option<(&'static str, util::Ender)>,
     /// Since when the agent has been over its budget.
     over_at: Option<Instant>,
 }
@@ -184,27 +184,24 @@ struct Stopper {
 impl Stopper {
     /// Look at the limits once (the child `pid` still running), and act.
     fn check(&mut self, pid: u32, usage: Option<&Usage>, limits: &Limits, out: &mut Tee) {
-        match self.stopping {
-            None => {
-                let Some(why) = self.past(usage, limits) else {
-                    return;
-                };
-                out.line(&format!(
-                    "[fleet] stopping the agent: {}",
-                    if why == "timeout" {
-                        "it ran past its timeout"
-                    } else {
-                        "it spent more than max_cost_usd"
-                    }
-                ));
-                util::signal_group(pid, SIGTERM);
-                self.stopping = Some((why, Instant::now()));
-            }
-            Some((_, at)) if at.elapsed() > GRACE => {
-                util::signal_group(pid, SIGKILL);
-            }
-            Some(_) => {}
+        if let Some((_, ender)) = self.stopping.as_mut() {
+            ender.push();
+            return;
         }
+        let Some(why) = self.past(usage, limits) else {
+            return;
+        };
+        out.line(&format!(
+            "[fleet] stopping the agent: {}",
+            if why == "timeout" {
+                "it ran past its timeout"
+            } else {
+                "it spent more than max_cost_usd"
+            }
+        ));
+        let mut ender = util::Ender::new(pid, GRACE);
+        ender.push();
+        self.stopping = Some((why, ender));
     }
 
     /// Which limit the step is past now (`timeout`, `budget`), if any.
@@ -234,9 +231,6 @@ impl Stopper {
 
 /// Variables an agent CLI sets for the commands it runs (see `fleet doctor`).
 pub const AGENT_SESSION_VARS: [&str; 2] = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"];
-
-const SIGTERM: i32 = 15;
-const SIGKILL: i32 = 9;
 
 /// A process's exit code as a shell gives it: 128+N when killed by signal N.
 fn exit_code(status: std::process::ExitStatus) -> i32 {

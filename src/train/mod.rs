@@ -19,10 +19,13 @@ use crate::state::{Dir, State};
 use crate::util;
 
 pub mod checks;
+pub mod journal;
+mod pending;
 mod report;
 mod verify;
 mod work;
 
+pub use pending::{undo_pending, verify_pending};
 use work::Work;
 
 /// How each branch is brought into base.
@@ -32,6 +35,19 @@ pub enum Strategy {
     Git(How),
     /// The branch's commits replayed on base in a scratch copy, then fast-forwarded.
     Rebase,
+}
+
+impl Strategy {
+    /// Its name as the command line says it: `ff`, `no-ff`, `ff-only`, `squash`, `rebase`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Git(How::Merge) => "ff",
+            Strategy::Git(How::NoFf) => "no-ff",
+            Strategy::Git(How::FfOnly) => "ff-only",
+            Strategy::Git(How::Squash) => "squash",
+            Strategy::Rebase => "rebase",
+        }
+    }
 }
 
 /// The train's options, from the command line.
@@ -66,12 +82,21 @@ enum Stop {
     Conflict(Vec<String>),
     /// `--ff-only`, and base has commits the branch lacks.
     NotFastForward,
-    /// Verify failed on the merge's result; the merge was taken back.
+    /// Verify failed on the merge's result (or was stopped: `why`); the merge was taken
+    /// back.
     Verify {
         script: String,
-        code: i32,
+        /// `failed (exit 1)`, `ran past its verify_timeout (30m) and was stopped`.
+        why: String,
         tail: String,
+        /// The tracked files verify changed in the main checkout.
+        left: Vec<String>,
+        /// Where the checkout's HEAD is, when verify left it off base (only base was moved).
+        head: Option<String>,
     },
+    /// Verify passed but changed these tracked files in the main checkout: the merge stays,
+    /// the train stops (the next merge would find the checkout dirty).
+    LeftChanges(Vec<String>),
 }
 
 /// Run the train over the agents named (all with `opts.all`): the exit code, 0 when it ran
@@ -108,6 +133,10 @@ pub fn run(plan: &Plan, names: &[String], opts: &Options) -> Result<i32> {
             if util::interrupted() {
                 return report::interrupted(plan, agent, &merged, true);
             }
+            if matches!(stop, Stop::LeftChanges(_)) {
+                // (its verify passed: the merge stays)
+                merged.push(agent);
+            }
             let handed = hand_back(plan, &dir, &work, &stop, opts);
             bail!("{}", report::stopped(plan, agent, &stop, &merged, handed)?);
         }
@@ -126,6 +155,7 @@ fn decide(plan: &Plan, works: &[Work], opts: &Options) -> Result<Vec<Verdict>> {
     }
     skip_what_builds_on_skipped(plan, works, &mut verdicts)?;
     let mut refusals: Vec<String> = checks::checkout_refusals(plan)?;
+    refusals.extend(pending::refusal(plan)?);
     if !opts.all {
         for (work, verdict) in works.iter().zip(&verdicts) {
             if let Verdict::Skip(why) = verdict {
@@ -231,6 +261,7 @@ fn step(plan: &Plan, dir: &Dir, work: &mut Work, opts: &Options) -> Result<Optio
     work.refresh(plan)?;
     refusals.extend(work.missing.clone());
     refusals.extend(checks::agent_refusals(plan, work, opts)?);
+    refusals.extend(pending::refusal(plan)?);
     if !refusals.is_empty() {
         return Ok(Some(Stop::Refused(refusals)));
     }
@@ -267,69 +298,73 @@ fn step(plan: &Plan, dir: &Dir, work: &mut Work, opts: &Options) -> Result<Optio
         return in_base_already();
     }
     let message = report::message(plan, work, how, ahead)?;
-    match git::merge(repo, &rev, how, &message)? {
+    // A merge that verify is to judge is journaled first: a fleet killed before the verdict
+    // leaves the journal for the next command to find.
+    let script = agent.verify.as_deref().filter(|_| !opts.no_verify);
+    let mut entry = script.map(|script| journal::Entry {
+        agent: agent.name.clone(),
+        branch: agent.branch.clone(),
+        base: plan.base.clone(),
+        before: before.clone(),
+        rev: git::rev_parse(repo, &rev).unwrap_or_else(|_| rev.clone()),
+        subject: message.lines().next().unwrap_or_default().to_string(),
+        merge: None,
+        strategy: opts.strategy.name().to_string(),
+        verify: script.to_string(),
+        pid: std::process::id(),
+        verify_pgid: None,
+        at: util::now(),
+    });
+    if let Some(e) = &entry {
+        journal::write(plan, e)?;
+    }
+    let after = match merge(plan, work, (&before, &rev), how, &message) {
+        Ok(Ok(after)) => after,
+        other => {
+            if entry.is_some() {
+                journal::clear(plan)?;
+            }
+            return other.map(Result::err);
+        }
+    };
+    if let Some(e) = entry.as_mut() {
+        e.merge = Some(after.clone());
+        journal::write(plan, e)?;
+    }
+    report::merged(plan, work, opts.strategy, ahead, (&before, &after))?;
+    match (script, entry) {
+        (Some(script), Some(entry)) => verify::judge(plan, agent, script, entry, (&before, &after)),
+        _ => Ok(None),
+    }
+}
+
+/// Merge `rev` into base (at `before`): base's new commit, or why it did not merge.
+fn merge(
+    plan: &Plan,
+    work: &Work,
+    (before, rev): (&str, &str),
+    how: How,
+    message: &str,
+) -> Result<Result<String, Stop>> {
+    let (repo, agent) = (&plan.repo, work.agent);
+    match git::merge(repo, rev, how, message)? {
         Merged::Ok(_) => {}
-        Merged::Conflict(files) => return Ok(Some(Stop::Conflict(files))),
-        Merged::NotFastForward => return Ok(Some(Stop::NotFastForward)),
+        Merged::Conflict(files) => return Ok(Err(Stop::Conflict(files))),
+        Merged::NotFastForward => return Ok(Err(Stop::NotFastForward)),
     }
     let after = git::rev_parse(repo, "HEAD")?;
     // Reported only once it is so: HEAD moved, and (unless squashed) holds what was merged.
-    if after == before || (how != How::Squash && !git::is_ancestor(repo, &rev, &after)?) {
+    if after == before || (how != How::Squash && !git::is_ancestor(repo, rev, &after)?) {
         bail!(
             "git reported the merge of {} into {} as done, but {} is at {} and does not hold {}: not merged",
             agent.branch,
             plan.base,
             plan.base,
             git::short(&after),
-            git::short(&rev)
+            git::short(rev)
         );
     }
-    report::merged(plan, work, opts.strategy, ahead, (&before, &after))?;
-    verify_merge(plan, agent, opts, (&before, &after))
-}
-
-/// Run the agent's verify on the merge just made (unless `--no-verify`, or it has none);
-/// when it fails, the merge is taken back.
-fn verify_merge(
-    plan: &Plan,
-    agent: &Agent,
-    opts: &Options,
-    (before, after): (&str, &str),
-) -> Result<Option<Stop>> {
-    let Some(script) = agent.verify.as_deref().filter(|_| !opts.no_verify) else {
-        return Ok(None);
-    };
-    crate::info!("verify ({}): {script}", agent.name);
-    let undo = |why: &str| -> Result<()> {
-        git::undo_merge(&plan.repo, after, before).map_err(|e| {
-            e.context(format!(
-                "{why}, and fleet could not take the merge of {} back: {} is at {}, the commit before it is {} (`git -C {} reset --keep {}` goes back)",
-                agent.branch,
-                plan.base,
-                git::short(after),
-                git::short(before),
-                util::shell_quote(&plan.repo.display().to_string()),
-                git::short(before)
-            ))
-        })
-    };
-    let verified = match verify::run(plan, agent, script) {
-        Ok(v) => v,
-        Err(e) => {
-            undo("verify could not run")?;
-            return Err(e);
-        }
-    };
-    if verified.code == 0 {
-        crate::info!("verify passed");
-        return Ok(None);
-    }
-    undo(&format!("verify failed (exit {})", verified.code))?;
-    Ok(Some(Stop::Verify {
-        script: script.to_string(),
-        code: verified.code,
-        tail: verified.tail,
-    }))
+    Ok(Ok(after))
 }
 
 /// With `--resume-agent`, hand a conflict or a failed verify back to the agent: Some(what

@@ -150,14 +150,50 @@ pub(super) fn stopped(
             String::new(),
             "Merge without --ff-only, or with --rebase.".to_string(),
         ),
-        Stop::Verify { script, code, tail } => (
+        Stop::Verify {
+            script,
+            why,
+            tail,
+            left,
+            head,
+        } => {
+            let mut detail = if tail.trim().is_empty() {
+                "It printed nothing.".to_string()
+            } else {
+                format!("Its last lines:\n{}", indent(tail))
+            };
+            if !left.is_empty() {
+                detail.push_str(&format!(
+                    "\n{}'s verify left changes in {} (tracked files of the main checkout): they are its doing, not yours; `git -C {repo} diff` shows them",
+                    agent.name,
+                    left.join(", ")
+                ));
+            }
+            if let Some(head) = head {
+                detail.push_str(&format!(
+                    "\nVerify left the main checkout off {base}, at {head}: only {base} was taken back; `git -C {repo} switch {base}` goes back to it"
+                ));
+            }
+            (
+                format!(
+                    "verify `{script}` {why} on {base} after merging {branch}, so that merge was taken back"
+                ),
+                detail,
+                format!(
+                    "Fix it on {branch} (`{fleet} merge {} --resume-agent` hands the agent verify's output), or merge it anyway with --no-verify.",
+                    agent.name
+                ),
+            )
+        }
+        Stop::LeftChanges(files) => (
             format!(
-                "verify `{script}` failed (exit {code}) on {base} after merging {branch}, so that merge was taken back"
+                "{}'s verify passed but left changes in {} (tracked files of the main checkout), so the merge of {branch} stays and the train stops here",
+                agent.name,
+                files.join(", ")
             ),
-            format!("Its last lines:\n{}", indent(tail)),
+            String::new(),
             format!(
-                "Fix it on {branch} (`{fleet} merge {} --resume-agent` hands the agent verify's output), or merge it anyway with --no-verify.",
-                agent.name
+                "Look at them (`git -C {repo} diff`), commit or discard them (`git -C {repo} checkout -- .`), and merge the rest; a verify should leave the checkout as it found it."
             ),
         ),
     };
@@ -228,8 +264,11 @@ pub(super) fn follow_up(plan: &Plan, agent: &Agent, stop: &Stop) -> Option<Strin
         Stop::NotFastForward => format!(
             "Your branch {branch} was to be fast-forwarded into {base}, but {base} has moved on.\n\n{how}\n"
         ),
-        Stop::Verify { script, code, tail } => format!(
-            "Your branch {branch} was merged into {base}, and the check `{script}` failed on the result (exit {code}), so the merge was taken back. The last lines of its output:\n\n```\n{tail}\n```\n\n{how}\n"
+        Stop::LeftChanges(_) => return None,
+        Stop::Verify {
+            script, why, tail, ..
+        } => format!(
+            "Your branch {branch} was merged into {base}, and the check `{script}` {why} on the result, so the merge was taken back. The last lines of its output:\n\n```\n{tail}\n```\n\n{how}\n"
         ),
     })
 }

@@ -11,7 +11,8 @@ mod processes;
 mod signals;
 
 pub use processes::{
-    end_groups, groups_alive, kill_and_wait, process_groups_of, processes_on, runner_alive, Proc,
+    alive_with_arg, end_groups, groups_alive, kill_and_wait, process_groups_of, processes_on,
+    runner_alive, Ender, Proc,
 };
 pub use signals::{
     default_interrupts, defer_interrupts, defer_interrupts_quietly, forward_signals, interrupted,

@@ -1,9 +1,70 @@
 //! Processes as `/proc` shows them: the only place that finds fleet's runners and the
-//! processes working in a directory, and ends process groups for good (waiting them out).
+//! processes working in a directory, and ends process groups for good (waiting them out,
+//! or, for a child fleet runs, SIGTERM first and SIGKILL after a grace: [`Ender`]).
 use std::fs;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use super::signals::{kill, SIGKILL};
+use super::signals::{kill, signal_group, SIGKILL, SIGTERM};
+
+/// Ends a process group fleet started (a runner's step past its limits, the merge train's
+/// verify past its time or on Ctrl-C): SIGTERM to the whole group, then SIGKILL once the
+/// grace has passed. [`Ender::push`] is called again and again while its leader runs.
+#[derive(Debug)]
+pub struct Ender {
+    pgid: u32,
+    grace: Duration,
+    since: Option<Instant>,
+}
+
+impl Ender {
+    /// For the group `pgid` (a child started with `process_group(0)`: its pid).
+    pub fn new(pgid: u32, grace: Duration) -> Self {
+        Ender {
+            pgid,
+            grace,
+            since: None,
+        }
+    }
+
+    /// SIGTERM to the group on the first call; SIGKILL on each call once the grace is over.
+    pub fn push(&mut self) {
+        match self.since {
+            None => {
+                signal_group(self.pgid, SIGTERM);
+                self.since = Some(Instant::now());
+            }
+            Some(at) if at.elapsed() > self.grace => signal_group(self.pgid, SIGKILL),
+            Some(_) => {}
+        }
+    }
+
+    /// Whatever is left of the group once its leader ended (what it started in the
+    /// background): SIGTERM, SIGKILL after the grace, waited out up to `wait` more. False
+    /// when some process is still there.
+    pub fn finish(&mut self, wait: Duration) -> bool {
+        let group = [self.pgid as i32];
+        if !groups_alive(&group) {
+            return true;
+        }
+        if self.since.is_none() {
+            self.push();
+        }
+        let grace = self
+            .since
+            .map_or(self.grace, |at| self.grace.saturating_sub(at.elapsed()));
+        end_groups(&group, grace, wait)
+    }
+}
+
+/// Is process `pid` alive, with `word` among its arguments (`merge` of a `fleet merge`)?
+/// Read from `/proc`; false where there is none.
+pub fn alive_with_arg(pid: u32, word: &str) -> bool {
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    cmdline.split(|b| *b == 0).any(|a| a == word.as_bytes())
+}
 
 /// Is process `pid` a fleet runner of this run spec (`fleet _run SPEC`), still alive?
 /// Read from `/proc`; false where there is none.

@@ -26,9 +26,15 @@ extern "C" fn on_interrupt(_signum: i32) {
         fn _exit(status: i32) -> !;
     }
     let first = b"\nfleet: stopping after the step at hand (Ctrl-C again to quit now)\n";
-    // SAFETY: write(2) and _exit(2) are async-signal-safe; the buffer is static.
+    // SAFETY: write(2), kill(2) and _exit(2) are async-signal-safe; the buffer is static.
     unsafe {
         if INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            // Quitting now: a child fleet runs in a group of its own (the merge train's
+            // verify) goes with it, not left running on.
+            let group = CHILD_GROUP.load(std::sync::atomic::Ordering::SeqCst);
+            if group > 0 {
+                kill(-group, SIGKILL);
+            }
             _exit(130);
         }
         if ANNOUNCE.load(std::sync::atomic::Ordering::SeqCst) {
@@ -40,7 +46,7 @@ extern "C" fn on_interrupt(_signum: i32) {
 const SIGHUP: i32 = 1;
 const SIGINT: i32 = 2;
 pub(super) const SIGKILL: i32 = 9;
-const SIGTERM: i32 = 15;
+pub(super) const SIGTERM: i32 = 15;
 
 /// From now on Ctrl-C (SIGINT), SIGTERM and SIGHUP (the terminal closed, the ssh connection
 /// dropped) only set a flag ([`interrupted`]) so the caller can finish its current step and
@@ -109,7 +115,8 @@ pub fn forward_signals() {
     on_stop_signals(forward_and_die as extern "C" fn(i32) as usize);
 }
 
-/// The process group [`forward_signals`] passes signals to (0: none).
+/// The process group [`forward_signals`] passes signals to, and that a second Ctrl-C after
+/// [`defer_interrupts`] kills before fleet quits (0: none).
 pub fn set_child_group(pgid: u32) {
     CHILD_GROUP.store(pgid as i32, std::sync::atomic::Ordering::SeqCst);
 }

@@ -95,7 +95,7 @@ fn render(
     let Some(heard) = heard else {
         let cells: Vec<Cells> = views.iter().map(Cells::of_view).collect();
         let table = table(&cells, terminal_width(), util::color_stdout());
-        return Ok(format!("{table}{monitor}"));
+        return Ok(format!("{table}{monitor}{}", pending_line(plan)));
     };
     // This machine's agents from their views, each host's from what it said: one table.
     let mut cells: Vec<Cells> = views
@@ -122,7 +122,23 @@ fn render(
         }
     }
     let table = table(&cells, terminal_width(), util::color_stdout());
-    Ok(format!("{table}{problems}{monitor}"))
+    Ok(format!("{table}{problems}{monitor}{}", pending_line(plan)))
+}
+
+/// The warning under the table when base holds a merge fleet made and never verified (see
+/// [`crate::train::journal`]); empty otherwise.
+fn pending_line(plan: &Plan) -> String {
+    crate::train::journal::warning(plan)
+        .map(|w| format!("warning: {}\n", util::display_text(&w)))
+        .unwrap_or_default()
+}
+
+/// `status --json`'s `pending_merge`: the merge fleet made and never verified, or null.
+fn pending_json(plan: &Plan) -> serde_json::Value {
+    match crate::train::journal::pending(plan) {
+        Ok(Some(p)) => p.to_json(),
+        _ => serde_json::Value::Null,
+    }
 }
 
 /// The line under the table that says whether the monitor runs, and how to see it.
@@ -159,10 +175,12 @@ pub fn run(file: Option<&Path>, args: &StatusArgs) -> Result<i32> {
     let plan = crate::launch::load(file)?;
     if !plan.remote.is_empty() && !args.watch {
         if args.json {
-            let value = hosts::json(&plan, &args.names)?;
+            let mut value = hosts::json(&plan, &args.names)?;
+            value["pending_merge"] = pending_json(&plan);
             println!("{}", serde_json::to_string_pretty(&value)?);
         } else {
             print!("{}", hosts::table(&plan, &args.names, terminal_width())?);
+            print!("{}", pending_line(&plan));
         }
         return Ok(0);
     }
@@ -197,7 +215,8 @@ fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
             v.last_line = last_line_in_monitor(v);
         }
     }
-    let value = to_json(plan, &views, owned.contains(&plan.monitor_session()));
+    let mut value = to_json(plan, &views, owned.contains(&plan.monitor_session()));
+    value["pending_merge"] = pending_json(plan);
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(0)
 }
