@@ -125,6 +125,8 @@ speed_setup_repo() { # DIR FILES
     printf '{"lockfileVersion": 3}\n' > "$repo/package-lock.json"
     printf 'Sleep; this is a benchmark.\n' > "$repo/task.md"
     git -C "$repo" add -A
+    # (no automatic gc in the background: it would hold gc's lock and the mount)
+    git -C "$repo" config gc.auto 0
     git -C "$repo" commit -q -m "generated repository of $2 files"
     git -C "$repo" gc -q
     speed_make_node_modules "$repo/node_modules" "$SPEED_SEED"
@@ -261,7 +263,7 @@ speed_main() {
 
 speed_cleanup() {
     local m
-    for m in "${SPEED_MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
+    for m in "${SPEED_MOUNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
 }
 
 speed_table() {
