@@ -2,7 +2,7 @@
 # fleet against the hand-made way, side by side, in one run (issue 7).
 #
 #   scripts/bench.sh [--quick] [--runs R] [--sizes "4 16"] [--status-sizes "4"] [--repos small]
-#                    [--no-hosts] [--speed | --no-speed]
+#                    [--no-hosts] [--no-sandbox] [--speed | --no-speed]
 #
 # (--quick: N = 4 and 16, 3 runs; BENCH_TIMER=date times with date even with hyperfine.)
 # Builds a release fleet, makes two throw-away repos (a small one and one of 5,000 files) and
@@ -29,7 +29,11 @@
 #   hosts    `fleet status --json` of 16 agents on 2 ssh hosts (8 + 8, `sleep 300`, through a
 #            private sshd on 127.0.0.1 into the accounts scripts/ssh-hosts.sh makes, as the
 #            tests do: scripts/bench_hosts.sh) against 16 local agents, interleaved (needs
-#            root, sshd and the accounts, else the row is skipped saying why; --no-hosts).
+#            root, sshd and the accounts, else the row is skipped saying why; --no-hosts);
+#   sandbox  `fleet up` of 16 agents in boxes (`sandbox: true`) against 16 without, until
+#            every agent's command runs, at least 7 interleaved pairs: medians of the wall
+#            time and of the CPU it took, and the memory of each box's bwrap processes
+#            (scripts/bench_sandbox.sh; skipped saying why without bubblewrap; --no-sandbox).
 # Every run starts clean (branches deleted, untimed). Runs are interleaved (each round runs
 # every variant once, the order rotating) and the table shows medians in milliseconds and
 # the ratio fleet / baseline. Times come from hyperfine (one run per call) when it is
@@ -139,6 +143,7 @@ fi
 # ------------------------------------------------------------------ options and tools
 QUICK=0
 HOSTS=1
+SANDBOX=1
 RUNS=
 REPOS=(small big)
 while [ $# -gt 0 ]; do
@@ -147,11 +152,12 @@ while [ $# -gt 0 ]; do
         --no-hosts) HOSTS=0 ;;
         --speed) SPEED_ONLY=1 ;;
         --no-speed) SPEED=0 ;;
+        --no-sandbox) SANDBOX=0 ;;
         --runs) RUNS="$2"; shift ;;
         --sizes) read -ra SIZES_ARG <<< "$2"; SIZES_SET=1; shift ;;
         --status-sizes) read -ra STATUS_ARG <<< "$2"; STATUS_SET=1; shift ;;
         --repos) read -ra REPOS <<< "$2"; shift ;;
-        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
         *) say "unknown option $1 (try --help)"; exit 2 ;;
     esac
     shift
@@ -187,6 +193,9 @@ WORK=$(cd "$WORK" && pwd -P)
 # shellcheck source=scripts/bench_speed.sh
 . scripts/bench_speed.sh
 [ -z "${SPEED_ONLY:-}" ] || { REPOS=(); HOSTS=0; }
+# shellcheck source=scripts/bench_sandbox.sh
+. scripts/bench_sandbox.sh
+SANDBOX_MEMORY=
 cleanup() {
     speed_cleanup
     if [ -n "$HOSTS_SSHD_PID" ]; then
@@ -404,6 +413,7 @@ hosts_row() {
     reset_repo
 }
 [ -n "${SPEED_ONLY:-}" ] || hosts_row
+[ -n "${SPEED_ONLY:-}" ] || sandbox_row
 [ "${SPEED:-1}" = 0 ] || speed_main
 
 # ------------------------------------------------------------------ the table
@@ -440,3 +450,4 @@ for repo in "${REPOS[@]}"; do
     awk -v a="$f_lo" -v b="$f_hi" -v lo="$lo" -v hi="$hi" -v repo="$repo" \
         'BEGIN { printf "%s repo: fleet up+down grows %.2fx from N=%d to N=%d (linear: %.2fx)\n", repo, b / a, lo, hi, hi / lo }'
 done
+[ -z "$SANDBOX_MEMORY" ] || echo "sandbox: $SANDBOX_MEMORY"

@@ -66,6 +66,9 @@ pub enum Command {
     /// The runner that is each agent pane's first process (internal)
     #[command(name = "_run", hide = true)]
     Run(RunArgs),
+    /// The first process in a sandboxed step's box: its network bridge, then the step (internal)
+    #[command(name = "_net-inside", hide = true)]
+    NetInside(NetInsideArgs),
     /// The manifest's agent names, one a line, for the completion scripts (internal)
     #[command(name = "_agents", hide = true)]
     Agents,
@@ -201,7 +204,8 @@ pub struct MergeArgs {
     /// The agents whose branches to merge, one after another (in dependency, else manifest,
     /// order), each verified; the train stops at the first conflict or failed verify
     pub names: Vec<String>,
-    /// Merge every agent that is done; the others are skipped, each with its reason
+    /// Merge every agent that is done; the others are skipped and named at the end, each
+    /// with its reason (exit 3 when one of them had finished)
     #[arg(long, conflicts_with = "names")]
     pub all: bool,
     /// git's default: a fast-forward when base has nothing the branch lacks, else a merge
@@ -214,7 +218,8 @@ pub struct MergeArgs {
     /// Only a fast-forward: stop when base has commits the branch lacks
     #[arg(long)]
     pub ff_only: bool,
-    /// Squash each agent's commits into one commit on base
+    /// Squash each agent's commits into one commit on base (remembered: the agent counts
+    /// as merged, and only commits it adds later are merged again)
     #[arg(long)]
     pub squash: bool,
     /// Replay each agent's commits on base (in a scratch copy: its branch stays as it is),
@@ -225,7 +230,7 @@ pub struct MergeArgs {
     #[arg(long)]
     pub no_verify: bool,
     /// Merge even though the agent failed (non-zero exit, timeout, …) or its worktree holds
-    /// commits its branch lacks
+    /// commits its branch lacks (never over a file of yours that git does not track)
     #[arg(long)]
     pub force: bool,
     /// On a conflict or a failed verify, hand it back to the agent (as `fleet continue`
@@ -275,6 +280,21 @@ pub struct ReceiveArgs {
 pub struct RunArgs {
     /// The agent's run spec written by `fleet up`
     pub spec: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct NetInsideArgs {
+    /// The bridge's socket directory, bound into the box
+    pub dir: PathBuf,
+    /// Listen on this loopback address and carry each connection out (the Nth through DIR/oN)
+    #[arg(long = "to", value_name = "ADDR:PORT")]
+    pub to: Vec<std::net::SocketAddrV4>,
+    /// Carry each connection from the host's side of this port to the box's 127.0.0.1:PORT
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+    /// The step's command
+    #[arg(last = true, required = true)]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// `-f` is the global `--file`, except after `logs`, where it means `--follow` as in

@@ -15,6 +15,7 @@ pub mod preset;
 pub mod prices;
 pub mod runner;
 pub mod safe_fs;
+pub mod sandbox;
 pub mod state;
 pub mod template;
 pub mod tmux;

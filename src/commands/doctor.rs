@@ -49,6 +49,7 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
         Ok(plan) => {
             println!("manifest {}", plan.manifest.display());
             programs(&mut r, &plan);
+            sandbox(&mut r, &plan);
             hosts(&mut r, &plan);
             agent_session_vars(&mut r);
             if tools_ok {
@@ -130,6 +131,27 @@ fn programs(r: &mut Report, plan: &Plan) {
                 ),
             ),
         }
+    }
+}
+
+/// Whether boxes can be made here: a problem when an agent asks for one.
+fn sandbox(r: &mut Report, plan: &Plan) {
+    let boxed: Vec<&str> = plan
+        .agents
+        .iter()
+        .filter(|a| a.sandbox)
+        .map(|a| a.name.as_str())
+        .collect();
+    match crate::sandbox::report() {
+        Ok(works) => r.ok(works),
+        Err(missing) if boxed.is_empty() => r.info(missing),
+        Err(missing) => r.problem(
+            format!("{missing} (sandboxed: {})", boxed.join(", ")),
+            format!(
+                "install bubblewrap, or set `sandbox: false` in {}",
+                plan.manifest.display()
+            ),
+        ),
     }
 }
 

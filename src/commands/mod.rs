@@ -41,6 +41,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Run(args) => crate::runner::main(&args.spec),
         Command::Completions(args) => completions::run(args.shell),
         Command::Man(args) => man::run(&args),
+        Command::NetInside(a) => {
+            crate::sandbox::bridge::inside(&a.dir, &a.to, &a.ports, &a.command)
+        }
         Command::Agents => completions::agents(file),
         Command::Receive(args) => receive::run(&args),
     }

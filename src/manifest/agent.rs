@@ -87,7 +87,9 @@ impl<'a> Agents<'a> {
             Some(p) => p.command(&launch, max_cost_usd),
             None => command,
         };
-        if preset.is_none() {
+        if let Some(p) = preset {
+            lost_to_preset(&a, raw, p, at, &mut self.warnings);
+        } else {
             let own = a.max_cost_usd.is_some() || a.verify_retries.is_some();
             let lost = lost_to_command(&a, raw, max_cost_usd);
             if own && !lost.is_empty() {
@@ -101,6 +103,7 @@ impl<'a> Agents<'a> {
                 }
             }
         }
+        let sandbox = a.sandbox.or(raw.sandbox).unwrap_or(false);
         let verify = a.verify.or_else(|| raw.verify.clone());
         let on_exit = a.on_exit.or_else(|| raw.on_exit.clone());
         check_shell_nul(
@@ -112,7 +115,9 @@ impl<'a> Agents<'a> {
         );
         let mut env = self.top.env.clone();
         env.extend(env_map(&a.env, at, problems));
-        if let Some(why) = crate::preset::claude_refuses(preset, &launch, &env) {
+        // In a box claude is told it runs in a sandbox, because it does.
+        if let Some(why) = crate::preset::claude_refuses(preset, &launch, &env).filter(|_| !sandbox)
+        {
             problems.push(format!("{at}{why}"));
         }
         let mut after: Vec<String> = Vec::new();
@@ -125,6 +130,16 @@ impl<'a> Agents<'a> {
             Some(own) => super::seed::seeds(own, self.top.dir, &self.top.repo_path, at, problems),
             None => self.top.seed.clone(),
         };
+        if let Some(p) = &a.ports {
+            super::net::check_ports(p, at, problems);
+        }
+        let network = super::net::network(a.network.as_ref(), raw.network.as_ref(), at, problems);
+        let ports = super::net::resolve(a.ports.as_ref(), raw.ports.as_ref());
+        for name in ports.iter().filter(|p| env.contains_key(*p)) {
+            problems.push(format!(
+                "{at}`{name}` is both in `ports:` and in `env:`; fleet gives the port as {name}: remove it from `env:`"
+            ));
+        }
         let Some(task) = task else { return };
         self.agents.push(Agent {
             session: format!("{}-{}", self.top.project, a.name),
@@ -137,6 +152,7 @@ impl<'a> Agents<'a> {
             format: preset.and_then(|p| p.format(interactive)),
             interactive,
             launch,
+            sandbox,
             timeout,
             max_cost_usd,
             verify_retries: a.verify_retries.or(raw.verify_retries).unwrap_or(0),
@@ -147,6 +163,8 @@ impl<'a> Agents<'a> {
             on_exit,
             after,
             seed,
+            network,
+            ports,
             name: a.name,
         });
     }
@@ -420,6 +438,19 @@ fn agent_command(
             ));
         }
     }
+    if let Some((p, flag)) = preset.and_then(|p| p.permission_flag(&launch.args).map(|f| (p, f))) {
+        let whose = if a.args.is_some() {
+            "args:"
+        } else {
+            "the top-level `args:`"
+        };
+        problems.push(format!(
+            "{at}{whose} `{}` sets what {} may do, which only `permissions:` says (read-only, edit or full; this agent: {}): remove it from `args:` and set `permissions:` instead",
+            crate::util::display(&flag),
+            p.name(),
+            launch.permissions.name()
+        ));
+    }
     (command, preset, launch)
 }
 
@@ -437,4 +468,50 @@ fn lost_to_command(a: &RawAgent, raw: &RawManifest, max_cost_usd: Option<f64>) -
         lost.push("verify_retries (fleet cannot resume its conversation)");
     }
     lost.join(" and ")
+}
+
+/// A preset that cannot resume a conversation (aider) makes `verify_retries` do nothing:
+/// said for the agent's own key, once for a top-level one.
+fn lost_to_preset(
+    a: &RawAgent,
+    raw: &RawManifest,
+    preset: Preset,
+    at: &str,
+    warnings: &mut Vec<String>,
+) {
+    if preset.can_resume() {
+        return;
+    }
+    let why = format!(
+        "{} cannot resume its conversation, so a failed verify ends the agent failed",
+        preset.name()
+    );
+    if a.verify_retries.is_some_and(|n| n > 0) {
+        warn_once(warnings, format!("{at}verify_retries does nothing: {why}"));
+    } else if a.verify_retries.is_none() && raw.verify_retries.is_some_and(|n| n > 0) {
+        let w = format!(
+            "the top-level verify_retries does nothing for the {} agents: {why}",
+            preset.name()
+        );
+        warn_top(warnings, &w, &a.name);
+    }
+}
+
+/// Add a warning unless it is there already.
+fn warn_once(warnings: &mut Vec<String>, warning: String) {
+    if !warnings.contains(&warning) {
+        warnings.push(warning);
+    }
+}
+
+/// A top-level key's warning, said once for all the agents it concerns: `… (for a, b)`.
+fn warn_top(warnings: &mut Vec<String>, warning: &str, agent: &str) {
+    let head = format!("{warning} (for ");
+    match warnings.iter_mut().find(|w| w.starts_with(&head)) {
+        Some(w) => {
+            w.pop();
+            w.push_str(&format!(", {agent})"));
+        }
+        None => warnings.push(format!("{head}{agent})")),
+    }
 }

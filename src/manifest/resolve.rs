@@ -139,6 +139,12 @@ fn top_level<'a>(
     let state_dir_bad = check_state_dir(&state_dir, problems);
     let per_window = check_settings(raw, problems);
     let env = env_map(&raw.env, "", problems);
+    if let Some(n) = &raw.network {
+        super::net::check_network(n, "", problems);
+    }
+    if let Some(p) = &raw.ports {
+        super::net::check_ports(p, "", problems);
+    }
     let copy = copies(raw, dir, &repo_path, problems);
     let seed = super::seed::seeds(&raw.seed, dir, &repo_path, "", problems);
     if raw.agents.is_empty()
@@ -297,7 +303,7 @@ fn check_settings(raw: &RawManifest, problems: &mut Vec<String>) -> u32 {
 }
 
 /// The `copy:` files: each there (a symlink, even a dangling one, is copied as one) and
-/// inside the repository.
+/// inside the repository, and no symlink among them leading out of it.
 fn copies(
     raw: &RawManifest,
     dir: &Path,
@@ -310,7 +316,12 @@ fn copies(
         let rel = src.strip_prefix(repo_path).map(Path::to_path_buf);
         match rel {
             // (a symlink is copied as one, even a dangling one)
-            Ok(rel) if src.symlink_metadata().is_ok() => copy.push((src, rel)),
+            Ok(rel) if src.symlink_metadata().is_ok() => {
+                match super::places::copy_link_problem(c, &src, repo_path) {
+                    Some(problem) => problems.push(problem),
+                    None => copy.push((src, rel)),
+                }
+            }
             Ok(_) => problems.push(format!(
                 "copy: {} not found (looked for {}); remove it from `copy:` or create it",
                 c.display(),

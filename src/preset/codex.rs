@@ -1,7 +1,7 @@
 //! OpenAI Codex CLI (`codex`): headless as `codex exec --json -`, the task on stdin. Its
 //! sandbox (`--sandbox`) decides what the commands it runs may change; `exec` never asks
 //! (its approval policy is `never`). Checked with codex-cli 0.171.0 (tests/real_codex.rs).
-use super::{Launch, Permissions};
+use super::{Guarded, Launch, Permissions};
 
 /// The flags of each level.
 ///
@@ -21,6 +21,28 @@ fn flags(p: Permissions) -> &'static str {
         Permissions::Full => " --dangerously-bypass-approvals-and-sandbox",
     }
 }
+
+/// Its flags that set what the agent may do (codex-cli 0.171.0 `--help`): the sandbox and
+/// its bypasses, the approval policy, more writable directories, another working root, and
+/// `-c` overrides of the sandbox, approval or permission settings (`-c sandbox_mode=…`).
+pub(super) const GUARDED: Guarded = Guarded {
+    long: &[
+        "--sandbox",
+        "--dangerously-bypass-approvals-and-sandbox",
+        "--yolo",
+        "--full-auto",
+        "--ask-for-approval",
+        "--approve-for-me",
+        "--dangerously-bypass-hook-trust",
+        "--add-dir",
+        "--cd",
+    ],
+    short: &['s', 'a', 'C'],
+    clusters: false,
+    abbreviations: false,
+    config: &["-c", "--config"],
+    config_keys: &["sandbox", "approval", "permissions"],
+};
 
 /// With the API unreachable codex retries "Reconnecting... waiting for network" forever
 /// (its `unbounded_connection_retries` feature, on by default); without it, it gives up
@@ -50,4 +72,35 @@ pub(super) fn allows(p: Permissions) -> &'static str {
         }
         Permissions::Full => "anything (no sandbox)",
     }
+}
+
+/// What codex reaches: the API of its model provider, as configured (`OPENAI_BASE_URL`, a
+/// `base_url` given with `-c` in `args:` or written in `$CODEX_HOME/config.toml`, default
+/// `~/.codex/config.toml`), else OpenAI's; for a ChatGPT login, chatgpt.com and the token
+/// refresh at auth.openai.com.
+pub(super) fn endpoints(launch: &Launch, var: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut found: Vec<String> = var("OPENAI_BASE_URL").into_iter().collect();
+    found.extend(launch.args.iter().filter_map(|a| base_url_in(a)));
+    let config = var("CODEX_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| var("HOME").map(|h| std::path::Path::new(&h).join(".codex")));
+    if let Some(text) = config.and_then(|d| std::fs::read_to_string(d.join("config.toml")).ok()) {
+        found.extend(text.lines().filter_map(base_url_in));
+    }
+    found.extend([
+        "https://api.openai.com".to_string(),
+        "https://chatgpt.com".into(),
+        "https://auth.openai.com".into(),
+    ]);
+    found
+}
+
+/// The URL of a `…base_url = "URL"` setting (a `-c` value or a line of config.toml).
+fn base_url_in(setting: &str) -> Option<String> {
+    let (key, value) = setting.split_once('=')?;
+    if !key.trim().ends_with("base_url") {
+        return None;
+    }
+    let value = value.trim().trim_matches(['"', '\'']);
+    value.contains("://").then(|| value.to_string())
 }

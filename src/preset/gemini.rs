@@ -12,7 +12,7 @@
 //!   warning on stderr) but works, and needs no file.
 //! - A resumed run (`--resume <id>`, the follow-up on stdin) needs the same trust and
 //!   approval flags: they are not part of the saved session.
-use super::{Launch, Permissions};
+use super::{Guarded, Launch, Permissions};
 use crate::util::shell_quote;
 
 const HEADLESS: &str = "gemini --output-format stream-json";
@@ -46,6 +46,31 @@ fn flags(launch: &Launch) -> String {
     }
 }
 
+/// Its flags that set what the agent may do (gemini 0.61.0 `--help`; yargs also takes the
+/// camelCase spelling and `-ys` clusters): the approval mode and yolo, tools allowed without
+/// asking, the sandbox, policy files, more workspace directories.
+pub(super) const GUARDED: Guarded = Guarded {
+    long: &[
+        "--approval-mode",
+        "--approvalMode",
+        "--yolo",
+        "--allowed-tools",
+        "--allowedTools",
+        "--sandbox",
+        "--no-sandbox",
+        "--policy",
+        "--admin-policy",
+        "--adminPolicy",
+        "--include-directories",
+        "--includeDirectories",
+    ],
+    short: &['y', 's'],
+    clusters: true,
+    abbreviations: false,
+    config: &[],
+    config_keys: &[],
+};
+
 pub(super) fn command(launch: &Launch, args: &str) -> String {
     let flags = flags(launch);
     if launch.interactive {
@@ -68,6 +93,17 @@ pub(super) fn allows(p: Permissions) -> &'static str {
         Permissions::Edit => "edit files in its worktree, run git and verify (auto_edit)",
         Permissions::Full => "anything (yolo)",
     }
+}
+
+/// What the CLI reaches: the Gemini API (`GOOGLE_GEMINI_BASE_URL` when set), Google's
+/// token refresh and, for a Google login, Code Assist.
+pub(super) fn endpoints(var: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    vec![
+        var("GOOGLE_GEMINI_BASE_URL")
+            .unwrap_or_else(|| "https://generativelanguage.googleapis.com".into()),
+        "https://oauth2.googleapis.com".into(),
+        "https://cloudcode-pa.googleapis.com".into(),
+    ]
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ mod claude;
 pub use claude::refuses as claude_refuses;
 mod codex;
 mod gemini;
+mod guarded;
+use guarded::Guarded;
 
 /// How often an agent that ended on its CLI's rate limit is started again, unless
 /// `retries:` says.
@@ -75,6 +77,19 @@ pub struct Launch {
     /// The agent's `verify:` command, which `edit` lets it run too (to check its work).
     #[serde(default)]
     pub verify: Option<String>,
+}
+
+/// The values of `--flag VALUE` and `--flag=VALUE` in `args`.
+fn flag_values(args: &[String], flag: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if a == flag {
+            found.extend(args.get(i + 1).cloned());
+        } else if let Some(v) = a.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
+            found.push(v.to_string());
+        }
+    }
+    found
 }
 
 impl Launch {
@@ -148,6 +163,37 @@ impl Preset {
             Preset::Codex => Some(codex::resume(&id, launch, &args)),
             Preset::Gemini => Some(gemini::resume(&id, launch, &args)),
             Preset::Aider | Preset::Shell => None,
+        }
+    }
+
+    /// The first of `args` that sets what the agent may do (a permission mode, a sandbox,
+    /// tools allowed without asking…), which is `permissions:`'s to say; None for `shell`.
+    pub fn permission_flag(self, args: &[String]) -> Option<String> {
+        let guarded = match self {
+            Preset::Claude => &claude::GUARDED,
+            Preset::Codex => &codex::GUARDED,
+            Preset::Aider => &aider::GUARDED,
+            Preset::Gemini => &gemini::GUARDED,
+            Preset::Shell => return None,
+        };
+        guarded.find(args)
+    }
+
+    /// Can fleet resume this CLI's conversation (a verify retry, `fleet continue`, a
+    /// rate-limit restart)?
+    pub fn can_resume(self) -> bool {
+        self.resume_command("s", &Launch::default(), None).is_some()
+    }
+
+    /// The API endpoints (URLs or hosts) this CLI needs, its base URL as configured: `var`
+    /// reads the agent's environment (its `env:`, else fleet's own).
+    pub fn endpoints(self, launch: &Launch, var: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+        match self {
+            Preset::Claude => claude::endpoints(var),
+            Preset::Codex => codex::endpoints(launch, var),
+            Preset::Aider => aider::endpoints(launch, var),
+            Preset::Gemini => gemini::endpoints(var),
+            Preset::Shell => Vec::new(),
         }
     }
 

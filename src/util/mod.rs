@@ -16,7 +16,7 @@ pub use processes::{
 };
 pub use signals::{
     default_interrupts, defer_interrupts, defer_interrupts_quietly, forward_signals, interrupted,
-    restore_sigpipe, set_child_group, signal_group, sleep_unless_interrupted,
+    outlive_stop_signals, restore_sigpipe, set_child_group, signal_group, sleep_unless_interrupted,
 };
 
 /// Whether to colour output on stdout: a terminal, and `NO_COLOR` unset or empty.
@@ -167,6 +167,20 @@ fn escape(s: &str, keep_lines: bool) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// A user's text (a multi-line `command:`, a prompt) on one line of at most `max`
+/// characters, as [`display`] shows it: its first non-empty line, trimmed, with ` …` when
+/// more lines or characters were left out.
+pub fn one_line(s: &str, max: usize) -> String {
+    let mut lines = s.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("");
+    let cut = first.chars().count() > max;
+    let mut line: String = first.chars().take(max).collect();
+    if cut || lines.next().is_some() {
+        line.push_str(" …");
+    }
+    display(&line).into_owned()
 }
 
 /// [`display`] for a path.

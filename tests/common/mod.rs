@@ -3,7 +3,7 @@
 //! Each test builds a [`Fleet`]: a temp dir holding
 //!
 //! ```text
-//! <tmp>/repo/            git repo on `main`, one commit (README.md), user.name/email set in the repo
+//! <tmp>/repo/            git repo on `main`, one commit (README.md); the identity only in ~/.gitconfig
 //! <tmp>/repo.worktrees/  where fleet puts worktrees by default
 //! <tmp>/home/            HOME (no user git or tmux config)
 //! <tmp>/tmux/            TMUX_TMPDIR: the private tmux server's socket lives here
@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod net;
+pub mod sandbox;
 pub mod sshd;
 pub mod status;
 
@@ -59,7 +61,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         format!(
             "command: {}\nexit code: {}\n--- stdout ---\n{}\n--- stderr ---\n{}\n",
             self.cmd, self.code, self.stdout, self.stderr

@@ -9,6 +9,7 @@ use crate::view::View;
 /// The `status --json` object (the man page's STATUS JSON section lists them); fields are only ever added.
 pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::Value {
     let dir = crate::state::Dir::new(&plan.state_dir);
+    let ports = crate::sandbox::ports::table(&dir);
     let agents: Vec<serde_json::Value> = views
         .iter()
         .map(|v| {
@@ -33,7 +34,7 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "usage": r.and_then(|r| r.usage).map(|u| json!({
                     "input_tokens": u.input_tokens,
                     "output_tokens": u.output_tokens,
-                    "cost_usd": u.cost_usd,
+                    "cost_usd": u.cost_usd.map(crate::prices::round_usd),
                     "turns": u.turns,
                 })),
                 "session_id": r.and_then(|r| r.session_id.clone()),
@@ -49,6 +50,13 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "runtime_secs": v.runtime(),
                 "head": v.head,
                 "disk_bytes": dir.disk_bytes(&v.agent.name),
+                "sandbox": v.agent.sandbox,
+                "ports": ports.get(&v.agent.name).cloned().unwrap_or_default(),
+                "merged_as": v.merged_as.as_ref().map(|m| json!({
+                    "how": m.how,
+                    "commit": m.commit,
+                    "tip": m.tip,
+                })),
             })
         })
         .collect();
@@ -105,6 +113,12 @@ fn state_label(v: &View) -> String {
         ) => format!("waiting (retry {rate_retry} at {})", util::rfc3339(*at)),
         (State::Queued | State::Pending, _) if !v.agent.after.is_empty() => {
             format!("{} (after {})", v.state, v.agent.after.join(", "))
+        }
+        (State::Done, _) if v.stats.commits_ahead == 0 && v.merged_as.is_some() => {
+            let m = v.merged_as.as_ref().map_or((String::new(), ""), |m| {
+                (m.how.clone(), crate::git::short(&m.commit))
+            });
+            format!("done ({} as {})", m.0, m.1)
         }
         _ => v.state.label(r.and_then(|r| r.reason.as_deref())),
     }
