@@ -13,6 +13,7 @@ pub mod monitor;
 
 pub mod preset;
 pub mod prices;
+pub mod review;
 pub mod runner;
 pub mod safe_fs;
 pub mod sandbox;

@@ -330,7 +330,7 @@ fn worktrees(r: &mut Report, plan: &Plan) -> Result<()> {
                 shell_quote(&plan.repo.display().to_string()),
                 shell_quote(b),
                 work_again(plan, b)
-                    .map(|up| format!("; or `{up}` to work on it again"))
+                    .map(|again| format!("; or {again}"))
                     .unwrap_or_default()
             ),
         );
@@ -347,25 +347,18 @@ fn worktrees(r: &mut Report, plan: &Plan) -> Result<()> {
         ));
     }
     for b in &kept {
-        r.info(format!(
-            "branch {b} is kept without its worktree (`fleet down --rm-worktrees` removes the worktree, not the branch){}",
-            work_again(plan, b)
-                .map(|up| format!(": `{up}` works on it again"))
-                .unwrap_or_default()
-        ));
+        r.info(match plan.agents.iter().find(|a| &a.branch == b) {
+            Some(a) => crate::launch::next_round::kept_branch(plan, a),
+            None => format!("branch {b} is kept without its worktree"),
+        });
     }
     Ok(())
 }
 
-/// The command that works on branch `b` again, when it is an agent's.
+/// How to work on agent branch `b` again, when it is an agent's.
 fn work_again(plan: &Plan, b: &str) -> Option<String> {
     let a = plan.agents.iter().find(|a| a.branch == b)?;
-    let record = Dir::new(&plan.state_dir).record(&a.name);
-    Some(crate::launch::up_hint(
-        plan,
-        &a.name,
-        Record::derive(record.as_ref(), false),
-    ))
+    Some(crate::launch::next_round::work_again(plan, a))
 }
 
 /// Registered worktrees whose directory is gone. True when it found one.

@@ -16,6 +16,7 @@ pub mod man;
 pub mod merge;
 pub mod receive;
 pub mod resume;
+pub mod review;
 pub mod status;
 pub mod up;
 pub mod validate;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Merge(args) => merge::run(&crate::launch::load(file)?.need_base()?, &args),
         Command::Conflicts(args) => conflicts::run(&crate::launch::load(file)?.need_base()?, &args),
         Command::Continue(args) => resume::run(&crate::launch::load(file)?, &args),
+        Command::Review(args) => review::run(&crate::launch::load(file)?.need_base()?, &args),
         Command::Down(args) => down::run(&crate::launch::load(file)?, &args),
         Command::Doctor => doctor::run(file),
         Command::Run(args) => crate::runner::main(&args.spec),
