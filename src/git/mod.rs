@@ -37,7 +37,7 @@ pub use merge_tree::{merge_trees, TreeMerge};
 pub use rebase::{rebased_copy, Rebased};
 pub use refs::{refs_under, worktree_dirs};
 pub use register::{register_worktree, registrar, unmake_worktree, Registrar};
-pub use remote::{fetch, push, receiving};
+pub use remote::{fetch, push, receiving, ref_oids, tree_bytes};
 pub use removal::{
     count_unreferenced, remove_worktrees, unreferenced_heads, worktree_remove, Removal,
 };

@@ -11,6 +11,9 @@ use super::suggest::closest;
 pub const LOCAL: &str = "local";
 /// The manifest fleet writes for a host's fleet, at the top of the repository there.
 pub const REMOTE_MANIFEST: &str = ".fleet-remote.yaml";
+/// Sessions fleet opens at once on one ssh connection unless `max_sessions:` says: below
+/// sshd's default `MaxSessions` (10).
+pub const DEFAULT_SESSIONS: usize = 8;
 /// The remote fleet's program when `hosts.NAME.fleet` does not say.
 pub const DEFAULT_FLEET: &str = "fleet";
 
@@ -26,6 +29,9 @@ pub struct Host {
     pub fleet: String,
     /// More ssh options, each one word (`-p`, `2222`, `-i`, `~/.ssh/key`, `-o`, `X=y`).
     pub options: Vec<String>,
+    /// Sessions fleet opens at once on one ssh connection there (at most sshd's
+    /// `MaxSessions` there; default [`DEFAULT_SESSIONS`]).
+    pub max_sessions: usize,
 }
 
 /// A word ssh or a remote shell could take for something else: empty, an option, a line break
@@ -98,6 +104,13 @@ pub(super) fn hosts(
                 h.identity.as_deref().unwrap_or("")
             ));
         }
+        let max_sessions = h.max_sessions.map_or(DEFAULT_SESSIONS, |n| n as usize);
+        if !(1..=64).contains(&max_sessions) {
+            problems.push(format!(
+                "{at}max_sessions: {max_sessions} is out of range; give 1-64, at most the `MaxSessions` of sshd there (default {})",
+                DEFAULT_SESSIONS
+            ));
+        }
         if problems.len() == before {
             // `port:` and `identity:` are ssh's `-p` and `-i`, before the user's own options.
             let mut options = Vec::new();
@@ -116,6 +129,7 @@ pub(super) fn hosts(
                     dir,
                     fleet,
                     options,
+                    max_sessions,
                 },
             );
         }

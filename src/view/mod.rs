@@ -39,6 +39,8 @@ pub struct View<'a> {
     /// still holds ([`Detail::Full`] only): its work counts from there.
     pub merged_as: Option<crate::state::MergedAs>,
     pub last_line: String,
+    /// The commit its branch points at ([`Detail::Full`] only, and git 2.41 or newer).
+    pub head: Option<String>,
 }
 
 impl View<'_> {
@@ -88,6 +90,7 @@ pub fn collect<'a>(
                 uncommitted: false,
                 merged_as: None,
                 last_line: String::new(),
+                head: None,
             }
         })
         .collect();
@@ -136,6 +139,7 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
         let tip = tip.as_ref();
         v.stats.commits_ahead = tip.map_or(0, |t| t.ahead);
         let tip_oid = tip.and_then(|t| t.oid.as_deref());
+        v.head = tip_oid.map(str::to_string);
         let look = match look.flatten() {
             Some(look) => look,
             // No answer from git, or no branch yet (never started): nothing to count.
