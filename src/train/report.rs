@@ -183,7 +183,7 @@ pub(super) fn interrupted(
         "fleet merge: interrupted {what}; {}",
         base_now(plan, merged)?
     );
-    Ok(130)
+    Ok(crate::util::interrupt_exit_code())
 }
 
 /// The error when the train stopped at `agent`: why, where base is, and what to do (or what
