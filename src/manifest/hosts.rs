@@ -90,14 +90,7 @@ pub(super) fn hosts(
                 "{at}options: {o:?} holds a line break or NUL; give each ssh option as one word"
             ));
         }
-        // (without a HOME here, `~/` is left to ssh, which expands it itself)
-        let identity =
-            h.identity
-                .as_deref()
-                .map(|i| match (i.strip_prefix("~/"), std::env::var("HOME")) {
-                    (Some(rest), Ok(home)) if !home.is_empty() => format!("{home}/{rest}"),
-                    _ => i.to_string(),
-                });
+        let identity = h.identity.as_deref().map(expand_home);
         if identity.as_deref().is_some_and(bad_word) {
             problems.push(format!(
                 "{at}identity: {:?} is not a file name; give the path of the ssh key here, e.g. `identity: ~/.ssh/id_build1`",
@@ -112,15 +105,7 @@ pub(super) fn hosts(
             ));
         }
         if problems.len() == before {
-            // `port:` and `identity:` are ssh's `-p` and `-i`, before the user's own options.
-            let mut options = Vec::new();
-            if let Some(port) = h.port {
-                options.extend(["-p".to_string(), port.to_string()]);
-            }
-            if let Some(identity) = identity {
-                options.extend(["-i".to_string(), identity]);
-            }
-            options.extend(h.options.iter().cloned());
+            let options = ssh_options(h, identity);
             out.insert(
                 name.clone(),
                 Host {
@@ -136,6 +121,29 @@ pub(super) fn hosts(
     }
     same_place(&out, problems);
     out
+}
+
+/// A key file's path with a leading `~/` made the home directory (without a HOME here, `~/`
+/// is left to ssh, which expands it itself).
+fn expand_home(path: &str) -> String {
+    match (path.strip_prefix("~/"), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) if !home.is_empty() => format!("{home}/{rest}"),
+        _ => path.to_string(),
+    }
+}
+
+/// The ssh options of a host: `port:` and `identity:` (expanded) as ssh's `-p` and `-i`,
+/// before the user's own `options:`.
+fn ssh_options(h: &RawHost, identity: Option<String>) -> Vec<String> {
+    let mut options = Vec::new();
+    if let Some(port) = h.port {
+        options.extend(["-p".to_string(), port.to_string()]);
+    }
+    if let Some(identity) = identity {
+        options.extend(["-i".to_string(), identity]);
+    }
+    options.extend(h.options.iter().cloned());
+    options
 }
 
 /// Two hosts that are one place: the same `dir:` on the same destination, as ssh itself

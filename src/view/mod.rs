@@ -166,6 +166,23 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
             _ => own_diff.push(i),
         }
     }
+    count_diffs(plan, views, &worktrees, &own_diff, &pairs, from_batch);
+    for v in views.iter_mut() {
+        v.last_line = last_line(&v.agent.log);
+    }
+}
+
+/// Fill in the diff counts of the views that need them: `own_diff` (view indexes) each from
+/// a diff of its own worktree (or, when that is gone, of its branch), `from_batch` (view
+/// index, head) from one `git diff-tree` of all `pairs` (head, base).
+fn count_diffs(
+    plan: &Plan,
+    views: &mut [View],
+    worktrees: &[&Path],
+    own_diff: &[usize],
+    pairs: &[(String, String)],
+    from_batch: Vec<(usize, String)>,
+) {
     let own: Vec<(&Path, &str, &str)> = own_diff
         .iter()
         .map(|&i| {
@@ -177,7 +194,7 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
         })
         .collect();
     let (diffs, batch) = std::thread::scope(|s| {
-        let batch = s.spawn(|| git::commit_diffs(&plan.repo, &pairs));
+        let batch = s.spawn(|| git::commit_diffs(&plan.repo, pairs));
         let diffs = util::in_parallel(&own, |&(w, branch, from)| {
             if w.exists() {
                 git::worktree_diff(w, from)
@@ -196,9 +213,6 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
         let (files, ins, del) = batch.get(&head).copied().unwrap_or_default();
         let st = &mut views[i].stats;
         (st.files_changed, st.insertions, st.deletions) = (st.files_changed + files, ins, del);
-    }
-    for v in views.iter_mut() {
-        v.last_line = last_line(&v.agent.log);
     }
 }
 
