@@ -126,6 +126,10 @@ impl<'a> Agents<'a> {
                 after.push(n);
             }
         }
+        let seed = match &a.seed {
+            Some(own) => super::seed::seeds(own, self.top.dir, &self.top.repo_path, at, problems),
+            None => self.top.seed.clone(),
+        };
         if let Some(p) = &a.ports {
             super::net::check_ports(p, at, problems);
         }
@@ -158,6 +162,7 @@ impl<'a> Agents<'a> {
             verify_timeout,
             on_exit,
             after,
+            seed,
             network,
             ports,
             name: a.name,

@@ -39,6 +39,7 @@ mod paths;
 mod places;
 mod resolve;
 mod schema;
+mod seed;
 mod slice;
 mod suggest;
 mod top;
@@ -46,8 +47,9 @@ mod yaml;
 
 pub use crate::state::{Budget, Level, Spent};
 pub use graph::{diff_refs, DIFF_OPEN};
-pub use hosts::{Host, DEFAULT_FLEET, LOCAL, REMOTE_MANIFEST};
+pub use hosts::{Host, DEFAULT_FLEET, DEFAULT_SESSIONS, LOCAL, REMOTE_MANIFEST};
 pub(crate) use paths::{normalize, real_path};
+pub use seed::{Seed, KNOWN as SEED_KEYS};
 pub use slice::Names;
 pub use yaml::agent_names_loosely;
 
@@ -136,6 +138,8 @@ pub struct Agent {
     /// `after:`: the agents (of the same host) whose work this one starts from, in the order
     /// written, each once.
     pub after: Vec<String>,
+    /// `seed:`: the directories of the checkout each new worktree of it gets a copy of.
+    pub seed: Vec<Seed>,
     /// `network:`: what a sandboxed agent may reach besides its CLI's own endpoints.
     pub network: crate::sandbox::net::Network,
     /// `ports:`: the names of the TCP ports it gets (NAME=port in its environment).

@@ -135,6 +135,7 @@ fn top_level<'a>(
         super::net::check_ports(p, "", problems);
     }
     let copy = copies(raw, dir, &repo_path, problems);
+    let seed = super::seed::seeds(&raw.seed, dir, &repo_path, "", problems);
     if raw.agents.is_empty()
         && raw.indices.as_ref().is_none_or(Vec::is_empty)
         && !raw.agents_unreadable
@@ -153,6 +154,7 @@ fn top_level<'a>(
         per_window,
         env,
         copy,
+        seed,
     }
 }
 

@@ -22,4 +22,6 @@ pub(super) struct Top<'a> {
     pub(super) env: BTreeMap<String, String>,
     /// (source, path relative to the repository) of each `copy:` file.
     pub(super) copy: Vec<(PathBuf, PathBuf)>,
+    /// The top-level `seed:`.
+    pub(super) seed: Vec<super::seed::Seed>,
 }

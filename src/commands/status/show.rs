@@ -49,6 +49,8 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "after": v.agent.after,
                 "label": label(v),
                 "runtime_secs": v.runtime(),
+                "head": v.head,
+                "disk_bytes": dir.disk_bytes(&v.agent.name),
                 "sandbox": v.agent.sandbox,
                 "credential": crate::preset::credential::label(v.agent.preset, &v.agent.env),
                 "ports": ports.get(&v.agent.name).cloned().unwrap_or_default(),
