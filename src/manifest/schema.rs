@@ -219,9 +219,38 @@ impl<'de> Deserialize<'de> for Scalar {
 
 /// `max_parallel:`: a number for the whole fleet, or a map by CLI name or credential label
 /// (`{claude: 4, codex:key-3f9a: 2}`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub(super) enum RawParallel {
     All(u32),
     Per(BTreeMap<String, u32>),
+}
+
+impl<'de> Deserialize<'de> for RawParallel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawParallel;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number, or a map of numbers by CLI or credential like {claude: 4}")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<RawParallel, E> {
+                u32::try_from(n)
+                    .map(RawParallel::All)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(n), &self))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<RawParallel, E> {
+                u64::try_from(n)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(n), &self))
+                    .and_then(|n| self.visit_u64(n))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                a: A,
+            ) -> Result<RawParallel, A::Error> {
+                let m = Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(a))?;
+                Ok(RawParallel::Per(m))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
