@@ -273,7 +273,12 @@ mod tests {
             lead: true,
             ..peer()
         };
-        assert!(plan_call("continue", &args(json!({"name": "web", "message": "go"})), &lead).is_ok());
+        assert!(plan_call(
+            "continue",
+            &args(json!({"name": "web", "message": "go"})),
+            &lead
+        )
+        .is_ok());
     }
 
     #[test]
