@@ -1,0 +1,180 @@
+//! The radar: which agents' work touches the same files while they work, and whether their
+//! committed work would conflict. An agent's files are those its commits changed since the
+//! merge-base with the base, with those its worktree changes and adds (uncommitted).
+//!
+//! It costs little: the uncommitted paths come from the `git status` that `status` already
+//! runs for every worktree ([`Work::paths`]); the committed files of a commit and the
+//! merge of two commits never change, so they are asked of git once and kept in
+//! `.fleet/radar.json`, keyed by the commit ids. When nothing was committed since the last
+//! look, the radar runs no git at all.
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::View;
+use crate::git;
+
+/// What the radar needs of one agent, gathered by `collect` with [`super::Detail::Full`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Work {
+    /// The commit checked out in its worktree (else its branch's tip).
+    pub head: Option<String>,
+    /// The base's commit.
+    pub base: Option<String>,
+    /// The paths its worktree changes, adds or leaves unmerged (not committed).
+    pub paths: Vec<String>,
+}
+
+/// Two agents whose work touches the same files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlap {
+    pub agents: [String; 2],
+    pub files: Vec<String>,
+    /// Their committed work would conflict (`git merge-tree`).
+    pub conflict: bool,
+}
+
+impl Overlap {
+    /// `status --json`'s form: `{"agents": [a, b], "files": [...], "conflict": bool}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({"agents": self.agents, "files": self.files, "conflict": self.conflict})
+    }
+
+    /// The line under status's table: `api and signup both change src/auth.rs (would conflict)`.
+    pub fn line(&self) -> String {
+        const SHOWN: usize = 3;
+        let mut files = self.files[..self.files.len().min(SHOWN)].join(", ");
+        if self.files.len() > SHOWN {
+            files.push_str(&format!(" and {} more", self.files.len() - SHOWN));
+        }
+        let conflict = if self.conflict {
+            " (would conflict)"
+        } else {
+            ""
+        };
+        format!(
+            "{} and {} both change {files}{conflict}",
+            self.agents[0], self.agents[1]
+        )
+    }
+}
+
+/// What git said before, by commit ids: never stale, since a commit never changes.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Cache {
+    /// `BASE...HEAD` → the files HEAD changed since the merge-base.
+    #[serde(default)]
+    committed: BTreeMap<String, Vec<String>>,
+    /// `A B` → whether merging the two commits conflicts.
+    #[serde(default)]
+    conflicts: BTreeMap<String, bool>,
+}
+
+const CACHE_FILE: &str = "radar.json";
+
+/// The overlaps among `views` (in the order given), each pair once.
+pub fn overlaps(repo: &Path, state_dir: &Path, views: &[View]) -> Vec<Overlap> {
+    let path = state_dir.join(CACHE_FILE);
+    let old: Cache = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let mut new = Cache::default();
+    let files: Vec<(String, BTreeSet<String>, Option<&str>)> = views
+        .iter()
+        .filter_map(|v| {
+            let w = &v.work;
+            let mut set: BTreeSet<String> = w.paths.iter().cloned().collect();
+            // Committed work: only a head that is not the base itself.
+            let ahead = match (&w.head, &w.base) {
+                (Some(h), Some(b)) if h != b => {
+                    set.extend(committed(repo, b, h, &old, &mut new));
+                    Some(h.as_str())
+                }
+                _ => None,
+            };
+            (!set.is_empty()).then(|| (v.agent.name.clone(), set, ahead))
+        })
+        .collect();
+    let mut found = Vec::new();
+    for (i, (a, fa, ha)) in files.iter().enumerate() {
+        for (b, fb, hb) in &files[i + 1..] {
+            let shared: Vec<String> = fa.intersection(fb).cloned().collect();
+            if shared.is_empty() {
+                continue;
+            }
+            let conflict = match (ha, hb) {
+                (Some(x), Some(y)) => conflicts(repo, x, y, &old, &mut new),
+                _ => false,
+            };
+            found.push(Overlap {
+                agents: [a.clone(), b.clone()],
+                files: shared,
+                conflict,
+            });
+        }
+    }
+    // Keep only what this look used, and write only when that changed.
+    if (new.committed != old.committed || new.conflicts != old.conflicts) && state_dir.is_dir() {
+        if let Ok(bytes) = serde_json::to_vec(&new) {
+            let _ = crate::safe_fs::write_atomic(&path, &bytes);
+        }
+    }
+    found
+}
+
+fn committed(repo: &Path, base: &str, head: &str, old: &Cache, new: &mut Cache) -> Vec<String> {
+    let key = format!("{base}...{head}");
+    let files = match old.committed.get(&key) {
+        Some(f) => f.clone(),
+        None => match git::committed_files(repo, base, head) {
+            Ok(f) => f,
+            // Not cached: git may answer next time.
+            Err(_) => return Vec::new(),
+        },
+    };
+    new.committed.insert(key, files.clone());
+    files
+}
+
+fn conflicts(repo: &Path, a: &str, b: &str, old: &Cache, new: &mut Cache) -> bool {
+    let key = format!("{a} {b}");
+    let conflict = match old.conflicts.get(&key) {
+        Some(c) => *c,
+        None => match git::merge_trees(repo, &[(a.to_string(), b.to_string())]) {
+            Ok(m) => m.iter().any(|m| matches!(m, git::TreeMerge::Conflict(_))),
+            Err(_) => return false,
+        },
+    };
+    new.conflicts.insert(key, conflict);
+    conflict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_names_both_agents_the_files_and_a_conflict() {
+        let o = Overlap {
+            agents: ["api".into(), "signup".into()],
+            files: vec!["src/auth.rs".into()],
+            conflict: true,
+        };
+        assert_eq!(
+            o.line(),
+            "api and signup both change src/auth.rs (would conflict)"
+        );
+        let many = Overlap {
+            files: (1..=5).map(|i| format!("f{i}")).collect(),
+            conflict: false,
+            ..o
+        };
+        assert_eq!(
+            many.line(),
+            "api and signup both change f1, f2, f3 and 2 more"
+        );
+    }
+}
