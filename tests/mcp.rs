@@ -269,3 +269,22 @@ fn an_agent_reads_its_peers_but_acts_only_on_itself_unless_lead() {
     assert!(!is_error(&up), "{up}");
     f.wait_state("later", "done");
 }
+
+#[test]
+fn mcp_on_an_agent_is_refused_for_a_cli_fleet_cannot_configure() {
+    let f = Fleet::new();
+    f.manifest("agents:\n  - name: g\n    agent: gemini\n    prompt: x\n    mcp: fleet\n");
+    f.fleet(&["validate"])
+        .code(2)
+        .stderr_has("mcp: fleet can hand `fleet mcp` to claude and codex, not to gemini");
+    f.manifest("agents:\n  - name: c\n    prompt: x\n    mcp: boss\n");
+    f.fleet(&["validate"]).code(2).stderr_has("mcp");
+    // claude: the server on this manifest, as this agent, its tools allowed.
+    f.manifest("agents:\n  - name: c\n    prompt: x\n    mcp: fleet\n");
+    let path = f.stub("claude", "#!/bin/sh\nexit 0\n");
+    let plan = f.fleet_at(&f.repo, &[("PATH", &path)], &["validate"]);
+    plan.success()
+        .stdout_has(r#"--mcp-config '{"mcpServers":{"fleet":{"args":["-f","#)
+        .stdout_has(r#""mcp","--as","c"]"#)
+        .stdout_has("--allowedTools 'Bash(git:*)' mcp__fleet");
+}

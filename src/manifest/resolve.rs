@@ -17,6 +17,8 @@ use super::Plan;
 
 /// The top-level settings, resolved: what every agent is resolved against.
 pub(super) struct Top<'a> {
+    /// The manifest's own path (absolute): what `mcp:` hands the agent's `fleet mcp`.
+    pub(super) manifest: PathBuf,
     /// The manifest's directory: relative paths are relative to it.
     pub(super) dir: &'a Path,
     /// The git repository holding the manifest, if one does (a problem otherwise).
@@ -145,6 +147,7 @@ fn top_level<'a>(
         problems.push("agents: the list is empty; add at least one agent with `name:` and `task:` or `prompt:`".into());
     }
     Top {
+        manifest: path.to_path_buf(),
         dir,
         repo,
         repo_path,

@@ -100,6 +100,8 @@ pub(super) struct RawAgent {
     pub(super) host: Option<String>,
     /// `after: [a, b]` (or `after: a`): the agents whose work this one builds on.
     pub(super) after: Option<NameList>,
+    /// `mcp: fleet` (or `lead`): the agent's CLI gets `fleet mcp` on this manifest.
+    pub(super) mcp: Option<super::McpRole>,
 }
 
 /// `after:`: a list of agent names, or one name as a plain string.
