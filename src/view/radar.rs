@@ -76,6 +76,7 @@ const CACHE_FILE: &str = "radar.json";
 
 /// The overlaps among `views` (in the order given), each pair once.
 pub fn overlaps(repo: &Path, state_dir: &Path, views: &[View]) -> Vec<Overlap> {
+    let started = std::time::Instant::now();
     let path = state_dir.join(CACHE_FILE);
     let old: Cache = std::fs::read(&path)
         .ok()
@@ -121,6 +122,24 @@ pub fn overlaps(repo: &Path, state_dir: &Path, views: &[View]) -> Vec<Overlap> {
         if let Ok(bytes) = serde_json::to_vec(&new) {
             let _ = crate::safe_fs::write_atomic(&path, &bytes);
         }
+    }
+    if crate::util::verbose() {
+        // What a refresh costs the radar (scripts/bench.sh reads this line).
+        let asked = new
+            .committed
+            .keys()
+            .filter(|k| !old.committed.contains_key(*k))
+            .count()
+            + new
+                .conflicts
+                .keys()
+                .filter(|k| !old.conflicts.contains_key(*k))
+                .count();
+        eprintln!(
+            "[fleet] radar: {} agents, {asked} asked of git, {:.1} ms",
+            views.len(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
     }
     found
 }
