@@ -204,7 +204,8 @@ pub struct MergeArgs {
     /// The agents whose branches to merge, one after another (in dependency, else manifest,
     /// order), each verified; the train stops at the first conflict or failed verify
     pub names: Vec<String>,
-    /// Merge every agent that is done; the others are skipped, each with its reason
+    /// Merge every agent that is done; the others are skipped and named at the end, each
+    /// with its reason (exit 3 when one of them had finished)
     #[arg(long, conflicts_with = "names")]
     pub all: bool,
     /// git's default: a fast-forward when base has nothing the branch lacks, else a merge
@@ -217,7 +218,8 @@ pub struct MergeArgs {
     /// Only a fast-forward: stop when base has commits the branch lacks
     #[arg(long)]
     pub ff_only: bool,
-    /// Squash each agent's commits into one commit on base
+    /// Squash each agent's commits into one commit on base (remembered: the agent counts
+    /// as merged, and only commits it adds later are merged again)
     #[arg(long)]
     pub squash: bool,
     /// Replay each agent's commits on base (in a scratch copy: its branch stays as it is),
@@ -228,7 +230,7 @@ pub struct MergeArgs {
     #[arg(long)]
     pub no_verify: bool,
     /// Merge even though the agent failed (non-zero exit, timeout, …) or its worktree holds
-    /// commits its branch lacks
+    /// commits its branch lacks (never over a file of yours that git does not track)
     #[arg(long)]
     pub force: bool,
     /// On a conflict or a failed verify, hand it back to the agent (as `fleet continue`

@@ -35,6 +35,21 @@ impl Price {
     }
 }
 
+/// Dollars as fleet writes them (records, `status --json`, a CLI's budget flag): rounded to
+/// six decimals, a millionth of a dollar, so sums print as `0.016844`, not
+/// `0.016843499999999997`.
+pub fn round_usd(usd: f64) -> f64 {
+    (usd * 1e6).round() / 1e6
+}
+
+/// [`round_usd`] for serde (`serialize_with`).
+pub fn serialize_usd<S: serde::Serializer>(usd: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match usd {
+        Some(c) => s.serialize_some(&round_usd(*c)),
+        None => s.serialize_none(),
+    }
+}
+
 /// List prices by model-name prefix (the longest matching prefix wins), 2026-11.
 const LIST: &[(&str, Price)] = &[
     ("gpt-5", Price::new(1.25, 0.125, 10.0)),
@@ -69,6 +84,18 @@ pub fn lookup(model: &str, overrides: &BTreeMap<String, Price>) -> Option<Price>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dollars_are_rounded_to_a_millionth() {
+        assert_eq!(round_usd(0.016843499999999997), 0.016843);
+        assert_eq!(round_usd(0.0000004), 0.0);
+        let json = serde_json::to_string(&crate::transcript::Usage {
+            cost_usd: Some(0.1 + 0.2),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(json.contains("\"cost_usd\":0.3,"), "{json}");
+    }
 
     #[test]
     fn longest_prefix_and_overrides() {

@@ -835,3 +835,51 @@ fn no_manifest_makes_fleet_panic() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     assert!(!f.repo.join(".fleet").exists());
 }
+
+/// A manifest nested deeper than any real one (100,000 levels of `[`, or of indentation) or
+/// larger than 4 MiB is refused before any YAML parser sees it (which took minutes): exit 2,
+/// naming the file and the line, nothing made. Text that only looks deep (brackets in quotes,
+/// comments, block scalars) is not.
+#[test]
+fn a_manifest_too_deep_or_too_large_is_refused_before_parsing() {
+    let f = Fleet::new();
+    let n = 100_000;
+    let flow = format!(
+        "agents:\n  - name: a\n    prompt: {}{}\n",
+        "[".repeat(n),
+        "]".repeat(n)
+    );
+    let mut block = "agents:\n  - name: a\n    prompt: x\nx:\n".to_string();
+    for i in 1..=100 {
+        block.push_str(&format!("{}k{i}:\n", "  ".repeat(i)));
+    }
+    let large = format!(
+        "agents:\n  - name: a\n    prompt: x\n# {}\n",
+        "x".repeat(5 << 20)
+    );
+    for (text, says) in [
+        (&flow, "nests deeper than 64 levels (at line 3)"),
+        (&block, "nests deeper than 64 levels (at line 68)"),
+        (&large, "larger than the 4 MiB fleet reads"),
+    ] {
+        f.manifest(text);
+        for cmd in ["validate", "up"] {
+            f.fleet(&[cmd])
+                .code(2)
+                .stderr_has("agents.yaml")
+                .stderr_has(says);
+        }
+        assert!(!f.repo.join(".fleet").exists());
+    }
+    let deep_looking = format!(
+        "agents:\n  - name: a # {open}\n    prompt: \"{open}\"\n  - name: b\n    prompt: |\n      {open}\n{lines}",
+        open = "[".repeat(100),
+        lines = (0..100)
+            .map(|i| format!("      {}x\n", " ".repeat(i)))
+            .collect::<String>()
+    );
+    f.manifest(&deep_looking);
+    let path = f.stub("claude", "#!/bin/sh\ncat > /dev/null\n");
+    f.fleet_at(&f.repo, &[("PATH", &path)], &["validate"])
+        .success();
+}

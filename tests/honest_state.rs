@@ -160,3 +160,38 @@ fn env_keys_no_shell_can_name_are_refused() {
         .stderr_has("`has space` is not a name a shell can use");
     assert!(!run.stderr.contains("OK_1"), "{}", run.stderr);
 }
+
+/// An agent that changed files but committed nothing (a CLI whose commit failed while it
+/// said the tool succeeded) is not plainly `done`: its label says its changes are
+/// uncommitted, and `fleet merge` says how to commit them or hand them back.
+#[test]
+fn done_with_uncommitted_changes_says_so_and_merge_says_what_to_do() {
+    let f = Fleet::new();
+    f.manifest(
+        "agents:\n  - name: a\n    command: 'echo hi > a.txt && git add a.txt'\n    prompt: go\n  - name: b\n    command: 'echo hi > b.txt && git add b.txt && git commit -qm b'\n    prompt: go\n",
+    );
+    f.fleet(&["up"]).success();
+    f.fleet(&["wait", "--timeout", "60"])
+        .success()
+        .stdout_has("a done (uncommitted changes)");
+    let a = f.agent("a");
+    assert_eq!(a["state"], "done", "{a}");
+    assert_eq!(a["reason"], "uncommitted changes", "{a}");
+    assert_eq!(a["label"], "done (uncommitted changes)", "{a}");
+    assert!(f.log("a").contains("made no commit"), "{}", f.log("a"));
+    // committed work is plainly done
+    let b = f.agent("b");
+    assert_eq!(
+        (b["label"].as_str(), b["reason"].is_null()),
+        (Some("done"), true),
+        "{b}"
+    );
+    f.fleet(&["status"])
+        .success()
+        .stdout_has("done (uncommitted changes)");
+    f.fleet(&["merge", "a"])
+        .code(1)
+        .stderr_has("has uncommitted changes")
+        .stderr_has("fleet continue a -m")
+        .stderr_has("commit");
+}

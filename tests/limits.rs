@@ -276,8 +276,26 @@ fn a_rate_limited_agent_waits_and_runs_again_within_max_parallel() {
             "echo \"start {name}\" >> \"$TIMELINE\"; {first} sleep 1; echo \"end {name}\" >> \"$TIMELINE\"; echo {name} worked"
         )
     };
-    // the first try of `limited` ends on a rate limit whose reset is 2 s away
-    let first = r#"if [ ! -f tried ]; then touch tried; echo "end limited" >> "$TIMELINE"; echo "Claude AI usage limit reached|$(( $(date +%s) + 2 ))"; exit 1; fi;"#;
+    // the first try of `limited` (a claude) ends on its CLI's rate limit, whose reset is 2 s
+    // away; then it works
+    let result = |error: bool, text: &str| {
+        format!(
+            r#"echo '{{"type":"result","subtype":"success","is_error":{error},"num_turns":1,"result":"{text}","session_id":"s-1","total_cost_usd":0,"usage":{{"input_tokens":1,"output_tokens":1}}}}'"#
+        )
+    };
+    let first = format!(
+        r#"if [ ! -f tried ]; then touch tried; echo "end limited" >> "$TIMELINE"; {}; exit 1; fi;"#,
+        result(
+            true,
+            "Claude AI usage limit reached|'$(( $(date +%s) + 2 ))'"
+        )
+    );
+    let claude = format!(
+        "#!/bin/sh\ncat > /dev/null\n{}; {}\n",
+        body("limited", &first),
+        result(false, "done")
+    );
+    let path = f.stub("claude", &claude);
     f.manifest(&format!(
         r#"max_parallel: 1
 env:
@@ -285,16 +303,16 @@ env:
 agents:
   - name: limited
     prompt: "x"
-    command: {limited}
+    agent: claude
   - name: other
     prompt: "x"
     command: {other}
 "#,
         timeline = sh_quote(timeline.to_string_lossy()),
-        limited = sh_quote(body("limited", first)),
         other = sh_quote(body("other", "")),
     ));
-    f.fleet(&["up"]).success();
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
     f.wait_for("limited to wait for its retry", 20, |f| {
         f.state("limited") == "waiting"
     });
@@ -415,4 +433,25 @@ fn a_429_in_the_agents_own_work_is_not_its_clis_rate_limit() {
     assert_eq!(agent["state"], "failed", "{agent}");
     assert_eq!(agent["reason"], "exit 1: the tests fail", "{agent}");
     assert!(agent["retry_at"].is_null(), "{agent}");
+}
+
+#[test]
+fn a_command_agents_output_is_never_taken_for_a_rate_limit() {
+    let f = Fleet::new();
+    // Its own work: a test run's count holds "429"; a log that quotes a CLI's rate limit.
+    f.manifest(&format!(
+        "agents:\n  - {{name: tests, prompt: x, command: {}}}\n  - {{name: quotes, prompt: x, command: {}}}\n",
+        serde_json::to_string("echo 'running the suite'; echo 'tests: 1429 passed, 1 failed'; exit 1").unwrap(),
+        serde_json::to_string("echo \"Claude AI usage limit reached|$(( $(date +%s) + 2 ))\"; exit 1").unwrap(),
+    ));
+    f.fleet(&["up"]).success();
+    f.fleet(&["wait", "--timeout", "20"]).code(1);
+    for name in ["tests", "quotes"] {
+        let agent = f.agent(name);
+        assert_eq!(agent["state"], "failed", "{agent}");
+        assert_eq!(agent["reason"], "exit 1", "{agent}");
+        assert_eq!(agent["attempt"], 1, "{agent}");
+        assert!(agent["retry_at"].is_null(), "{agent}");
+        assert!(!f.log(name).contains("rate-limited"), "{}", f.log(name));
+    }
 }

@@ -105,12 +105,33 @@ fn copy_reads_nothing_outside_the_repository_through_a_symlink() {
     f.manifest("copy: [conf/key]\nagents:\n  - name: a1\n    prompt: hi\n    command: sleep 300\n");
     refused(&f, &["copy", "conf/key", "symlink", "conf"]);
 
-    // The symlink itself: copied as a symlink, nothing read through it.
+    // The symlink itself, or a directory holding it: refused like the outside path itself
+    // (copied as a symlink, it would hand the agent the way out).
     f.manifest("copy: [conf]\nagents:\n  - name: a1\n    prompt: hi\n    command: sleep 300\n");
-    f.fleet(&["up"]).success();
-    let copied = f.worktree("a1").join("conf");
-    assert!(fs::symlink_metadata(&copied).unwrap().is_symlink());
-    assert_eq!(fs::read_link(&copied).unwrap(), secrets);
+    refused(
+        &f,
+        &[
+            "copy: conf is a symlink",
+            "secrets",
+            "outside the repository",
+        ],
+    );
+    f.file("cfg/a.txt", "a\n");
+    symlink("../../secrets/key", f.repo.join("cfg/key")).unwrap();
+    f.manifest("copy: [cfg]\nagents:\n  - name: a1\n    prompt: hi\n    command: sleep 300\n");
+    refused(
+        &f,
+        &[
+            "copy: cfg holds the symlink",
+            "cfg/key",
+            "outside the repository",
+        ],
+    );
+    // A symlink inside the repository to another that leads out: followed as the kernel would.
+    fs::remove_file(f.repo.join("cfg/key")).unwrap();
+    symlink("../conf/key", f.repo.join("cfg/key")).unwrap();
+    refused(&f, &["cfg/key", "outside the repository"]);
+    assert!(!f.worktree("a1").exists());
 }
 
 #[test]

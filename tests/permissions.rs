@@ -264,3 +264,98 @@ fn a_continue_is_judged_by_its_own_refusals_not_the_earlier_runs() {
     // the conversation's refusals still add up
     assert_eq!(agent["denials"], 1, "{agent}");
 }
+
+/// `args:` cannot raise an agent's permissions: a flag of the CLI's that sets what the agent
+/// may do (in any spelling its parser takes) is a manifest error naming the file, the agent
+/// and the flag, and nothing is made; flags that only take away stay allowed.
+#[test]
+fn args_that_set_permissions_are_refused_naming_the_flag() {
+    let f = Fleet::new();
+    let cases = [
+        (
+            "permissions: read-only\nagents:\n  - name: ro\n    agent: claude\n    args: [--permission-mode, bypassPermissions]\n    prompt: look\n",
+            "args: `--permission-mode` sets what claude may do",
+        ),
+        (
+            "agent: codex\nargs: [--model, o3, --sandbox=danger-full-access]\nagents:\n  - name: cx\n    prompt: look\n",
+            "the top-level `args:` `--sandbox` sets what codex may do",
+        ),
+        (
+            "agents:\n  - name: cx\n    agent: codex\n    args: [-c, 'sandbox_mode=\"danger-full-access\"']\n    prompt: look\n",
+            "args: `-c` sets what codex may do",
+        ),
+        (
+            "agents:\n  - name: ge\n    agent: gemini\n    args: [-dy]\n    prompt: look\n",
+            "args: `-y` sets what gemini may do",
+        ),
+        (
+            "agents:\n  - name: ai\n    agent: aider\n    permissions: read-only\n    args: [--no-dry-run]\n    prompt: look\n",
+            "args: `--no-dry-run` sets what aider may do",
+        ),
+    ];
+    for (manifest, says) in cases {
+        let agent = manifest
+            .split("name: ")
+            .nth(1)
+            .unwrap()
+            .split('\n')
+            .next()
+            .unwrap();
+        f.manifest(manifest);
+        for cmd in ["validate", "up"] {
+            f.fleet(&[cmd])
+                .code(2)
+                .stderr_has("agents.yaml")
+                .stderr_has(&format!("agents[0] ({agent}) at line"))
+                .stderr_has(says)
+                .stderr_has("set `permissions:` instead");
+        }
+        assert!(!f.repo.join(".fleet").exists(), "{manifest}");
+        assert!(f.fleet_branches().is_empty());
+    }
+    // Taking away is the user's to add.
+    f.manifest("agents:\n  - name: ro\n    agent: claude\n    permissions: read-only\n    args: [--disallowedTools, Bash, --model, opus]\n    prompt: look\n");
+    let path = f.stub("claude", &noting("claude"));
+    f.fleet_at(&f.repo, &[("PATH", &path)], &["validate"])
+        .success();
+}
+
+/// `verify_retries` on aider (which cannot resume its conversation) does nothing: said,
+/// once for a top-level key however many agents it concerns.
+#[test]
+fn verify_retries_on_aider_is_warned_once_per_key() {
+    let f = Fleet::new();
+    f.manifest(
+        r#"agent: aider
+verify: "true"
+verify_retries: 2
+agents:
+  - name: a1
+    prompt: hi
+  - name: a2
+    prompt: hi
+  - name: cl
+    agent: claude
+    prompt: hi
+"#,
+    );
+    f.stub("claude", "#!/bin/sh\n");
+    let path = f.stub("aider", "#!/bin/sh\n");
+    let env = [("PATH", path.as_str())];
+    let run = f.fleet_at(&f.repo, &env, &["validate"]);
+    run.success()
+        .stderr_has("the top-level verify_retries does nothing for the aider agents")
+        .stderr_has("aider cannot resume its conversation")
+        .stderr_has("(for a1, a2)");
+    assert_eq!(
+        run.output().matches("verify_retries does nothing").count(),
+        1
+    );
+    f.manifest(
+        "agents:\n  - name: a1\n    agent: aider\n    verify: \"true\"\n    verify_retries: 1\n    prompt: hi\n",
+    );
+    f.fleet_at(&f.repo, &env, &["validate"])
+        .success()
+        .stderr_has("agents[0] (a1)")
+        .stderr_has("verify_retries does nothing");
+}

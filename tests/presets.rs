@@ -102,7 +102,7 @@ agents:
     assert_eq!(
         wt("ai", "aider.args"),
         format!(
-            "--yes-always\n--no-pretty\n--no-check-update\n--no-show-release-notes\n--no-analytics\n--no-gitignore\n--message-file\n{}\n",
+            "--yes-always\n--no-pretty\n--no-stream\n--no-check-update\n--no-show-release-notes\n--no-analytics\n--no-gitignore\n--message-file\n{}\n",
             task_file.display()
         )
     );
@@ -270,7 +270,7 @@ fn claude_stream_json_becomes_a_transcript_and_usage() {
         serde_json::json!({
             "input_tokens": 15 + 2450 + 39970,
             "output_tokens": 190,
-            "cost_usd": 0.0412375,
+            "cost_usd": 0.041238,
             "turns": 5
         })
     );

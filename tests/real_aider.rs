@@ -112,15 +112,28 @@ fn real_aider_edits_commits_and_is_not_done_when_rate_limited() {
         log.contains("Tokens: ") && log.contains(" session."),
         "aider's usage line\n{log}"
     );
-    // Its usage, from its `Tokens: … Cost: …` line (aider counts the streamed turn itself).
+    // Its usage, from its `Tokens: … Cost: …` line: with `--no-stream`, exactly what the
+    // server said (not aider's own count), and the cost of those tokens.
     let usage = &f.agent("ok")["usage"];
     assert_eq!(usage["turns"], 1, "{usage}");
-    assert!(usage["input_tokens"].as_u64().unwrap() > 0, "{usage}");
-    assert_eq!(usage["output_tokens"], 17, "{usage}");
-    assert!(usage["cost_usd"].as_f64().unwrap() > 0.0, "{usage}");
-    // The chat turn streamed; the commit message was asked for on its own.
+    assert_eq!(
+        usage["input_tokens"],
+        fake::openai_chat::PROMPT_TOKENS,
+        "{usage}\n{log}"
+    );
+    assert_eq!(
+        usage["output_tokens"],
+        fake::openai_chat::COMPLETION_TOKENS,
+        "{usage}"
+    );
+    let cost = (513.0 * 3.0 + 53.0 * 15.0) / 1e6;
+    assert!(
+        (usage["cost_usd"].as_f64().unwrap() - cost).abs() < 0.00005,
+        "{usage}"
+    );
+    // The chat turn did not stream; the commit message was asked for on its own.
     let reqs = ok.requests();
-    assert!(reqs.iter().any(|r| r.json()["stream"] == true), "{reqs:?}");
+    assert!(reqs.iter().all(|r| r.json()["stream"] != true), "{reqs:?}");
     assert!(reqs
         .iter()
         .all(|r| r.header("authorization") == Some("Bearer sk-fake")));

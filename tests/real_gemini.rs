@@ -125,6 +125,15 @@ agents:
     assert_eq!(a["state"], "done", "{}", diag());
     assert_eq!(a["commits_ahead"], 1, "{}", diag());
     assert_eq!(f.git(&["show", "fleet/ed:hello.txt"]), "hello from gemini");
+    // The identity is only in the global ~/.gitconfig, which gemini's shell hides
+    // (GIT_CONFIG_GLOBAL=/dev/null): the commit is still the user's.
+    f.try_git_in(&f.repo, &["config", "--local", "user.name"])
+        .code(1);
+    assert_eq!(
+        f.git(&["log", "-1", "--format=%an <%ae> / %cn", "fleet/ed"]),
+        "Fleet Test <fleet-test@example.com> / Fleet Test"
+    );
+    assert_eq!(a["label"], "done", "{a}");
     assert_eq!(a["denials"], 0);
     assert_eq!(ed.left(), 0, "every scripted turn was used");
     let (input, output) = expected_tokens(&ed);

@@ -250,6 +250,28 @@ fn up_does_not_restart_a_lost_agent_whose_last_run_still_goes() {
 
 // ------------------------------------------------------------------------------------ Ctrl-C
 
+/// Every checkout runs `script` (sh, in the worktree) after README.md is written, through a
+/// smudge filter on a file checked out after it, as a slow or failing checkout: fleet runs
+/// no hook of the user's for its own checkouts, but a filter is part of checking files out.
+fn checkout_runs(f: &Fleet, script: &str) {
+    f.file(".gitattributes", "zz.txt filter=trap\n");
+    f.file("zz.txt", "last\n");
+    f.git(&["add", ".gitattributes", "zz.txt"]);
+    f.git(&["commit", "-qm", "trap the checkout of zz.txt"]);
+    let path = f.root.join("trap.sh");
+    fs::write(&path, format!("#!/bin/sh\n{script}\nexec cat\n")).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = path.to_string_lossy().to_string();
+    f.git(&["config", "filter.trap.smudge", &path]);
+    f.git(&["config", "filter.trap.clean", "cat"]);
+    f.git(&["config", "filter.trap.required", "true"]);
+}
+
+/// Checkouts as usual again.
+fn plain_checkout(f: &Fleet) {
+    f.git(&["config", "--remove-section", "filter.trap"]);
+}
+
 #[test]
 fn ctrl_c_during_up_stops_cleanly_and_the_next_up_completes_the_fleet() {
     let f = Fleet::new();
@@ -259,10 +281,8 @@ fn ctrl_c_during_up_stops_cleanly_and_the_next_up_completes_the_fleet() {
         yaml.push_str(&format!("  - name: {n}\n    prompt: x\n"));
     }
     f.manifest(&yaml);
-    // A slow checkout hook makes `up` take a while between agents.
-    let hook = f.repo.join(".git/hooks/post-checkout");
-    fs::write(&hook, "#!/bin/sh\nsleep 0.4\n").unwrap();
-    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
+    // A slow checkout makes `up` take a while between agents.
+    checkout_runs(&f, "sleep 0.4");
 
     let up = f.spawn_fleet(&["up"]);
     f.wait_for("the first worktree", DEADLINE, |f| {
@@ -288,7 +308,7 @@ fn ctrl_c_during_up_stops_cleanly_and_the_next_up_completes_the_fleet() {
         assert_eq!(f.state(n), "pending");
     }
 
-    fs::remove_file(&hook).unwrap();
+    plain_checkout(&f);
     f.fleet(&["up"]).success();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     assert_complete(&f, &names);
@@ -304,15 +324,13 @@ fn a_failure_at_agent_k_leaves_nothing_the_next_up_cannot_finish() {
     }
     f.manifest(&yaml);
     // The checkout of a3's worktree fails (git leaves the worktree behind).
-    let hook = f.repo.join(".git/hooks/post-checkout");
-    fs::write(&hook, "#!/bin/sh\ncase \"$PWD\" in */a3) exit 1;; esac\n").unwrap();
-    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
+    checkout_runs(&f, "case \"$(pwd)\" in */a3) exit 1;; esac");
 
     let run = f.fleet(&["up"]);
     run.code(1).stderr_has("agent `a3`");
     assert_eq!(f.sessions(), Vec::<String>::new(), "no session started");
 
-    fs::remove_file(&hook).unwrap();
+    plain_checkout(&f);
     f.fleet(&["up"]).success();
     assert_complete(&f, &["a1", "a2", "a3", "a4"]);
     for n in ["a1", "a2", "a3", "a4"] {
@@ -328,9 +346,7 @@ fn a_failure_at_agent_k_leaves_nothing_the_next_up_cannot_finish() {
 fn a_second_ctrl_c_quits_at_once_and_up_still_completes_later() {
     let f = Fleet::new();
     f.manifest(SLEEPERS);
-    let hook = f.repo.join(".git/hooks/post-checkout");
-    fs::write(&hook, "#!/bin/sh\nsleep 2\n").unwrap();
-    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
+    checkout_runs(&f, "sleep 2");
 
     let up = f.spawn_fleet(&["up"]);
     f.wait_for("the first worktree", DEADLINE, |f| {
@@ -344,7 +360,7 @@ fn a_second_ctrl_c_quits_at_once_and_up_still_completes_later() {
     assert_eq!(run.code, 130, "{run:?}");
     assert!(
         t.elapsed() < Duration::from_millis(1500),
-        "quit without waiting for the checkout hook"
+        "quit without waiting for the slow checkout"
     );
     assert!(run.stderr.contains("Ctrl-C again to quit now"), "{run:?}");
     // git, in its own process group, finishes the worktree it was making.
@@ -353,7 +369,7 @@ fn a_second_ctrl_c_quits_at_once_and_up_still_completes_later() {
             .contains("locked")
     });
 
-    fs::remove_file(&hook).unwrap();
+    plain_checkout(&f);
     f.fleet(&["up"]).success();
     assert_complete(&f, &["a1", "a2", "a3"]);
 }

@@ -288,7 +288,7 @@ agents:
     let good = rev(&f, "HEAD");
     f.fleet(&["merge", "one", "two", "four"])
         .success()
-        .stdout_has("one (fleet/one) has no commits that main lacks")
+        .stdout_has("nothing to merge for 2 agents: one, two (in main already)")
         .stdout_has("merged four (fleet/four, 1 commit) into main");
     assert_eq!(rev(&f, "HEAD^1"), good);
     assert_eq!(rev(&f, "HEAD^2"), rev(&f, "fleet/four"));
@@ -424,6 +424,12 @@ fn resume_agent_hands_a_failed_verify_back_to_the_agent() {
     f.git(&["commit", "-qm", "main work"]);
     let before = rev(&f, "HEAD");
 
+    // without the option, the stop offers it: this agent can be continued
+    f.fleet_at(&f.repo, &env, &["merge", "talker"])
+        .code(1)
+        .stderr_has("merge talker --resume-agent` hands the agent verify's output");
+    assert_eq!(rev(&f, "HEAD"), before);
+
     f.fleet_at(&f.repo, &env, &["merge", "talker", "--resume-agent"])
         .code(1)
         .stderr_has("main.txt and agent.txt together")
@@ -504,11 +510,13 @@ fn all_skips_what_is_not_done_and_what_holds_skipped_work() {
     f.fleet(&["wait", "broken", "built", "fine", "--timeout", "20"])
         .code(1);
     let run = f.fleet(&["merge", "--all"]);
-    run.success()
-        .stdout_has("skipping broken: it failed (exit 3)")
-        .stdout_has("skipping built: its branch holds work of broken")
-        .stdout_has("skipping busy: it is running, not done")
-        .stdout_has("merged fine (fleet/fine, 1 commit) into main");
+    // two finished agents left out: exit 3, naming them last
+    run.code(3)
+        .stdout_has("skipped broken: it failed (exit 3)")
+        .stdout_has("skipped built: its branch holds work of broken")
+        .stdout_has("skipped busy: it is running, not done")
+        .stdout_has("merged fine (fleet/fine, 1 commit) into main")
+        .stdout_has("not merged: broken, built (finished, but skipped as said above); exit 3");
     assert_eq!(rev(&f, "HEAD"), rev(&f, "fleet/fine"));
     nothing_half_merged(&f);
     // named, the same refusals stop the train before it starts

@@ -78,7 +78,7 @@ fn agent_names(file: Option<&Path>) -> Vec<String> {
     let Ok(path) = crate::manifest::locate(file) else {
         return Vec::new();
     };
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok(text) = crate::manifest::read_text(&path) else {
         return Vec::new();
     };
     crate::manifest::agent_names_loosely(&text)

@@ -30,7 +30,7 @@ fn ended(state: State) -> bool {
 /// How a finished agent is told: `agent1 failed (exit 3) after 12s`.
 fn describe(v: &View) -> String {
     let state = match v.record.as_ref().and_then(|r| r.reason.as_deref()) {
-        Some(r) if v.state != State::Done => v.state.with_reason(r),
+        Some(r) => v.state.with_reason(r),
         _ => v.state.to_string(),
     };
     let took = match v.state {

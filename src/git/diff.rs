@@ -69,9 +69,7 @@ pub fn diff_revs(repo: &Path, from: &str, to: &str, stat: bool) -> Result<bool> 
 fn show(dir: &Path, args: &[&str], index: Option<&Path>) -> Result<bool> {
     // On fleet's own stdout and stderr, with the index given.
     let shown = |args: &[&str]| -> Result<std::process::ExitStatus> {
-        let mut cmd = git(dir, args)
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit());
+        let mut cmd = git(dir, args).shown();
         if let Some(i) = index {
             cmd = cmd.env("GIT_INDEX_FILE", i);
         }

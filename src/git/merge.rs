@@ -72,20 +72,27 @@ pub fn merge(repo: &Path, rev: &str, how: How, message: &str) -> Result<Merged> 
     if how == How::FfOnly && !super::is_ancestor(repo, "HEAD", rev)? {
         return Ok(Merged::NotFastForward);
     }
-    let mut args = vec!["merge", "--no-edit"];
+    // (an ignored file in the way is refused by fleet's own check first; this is git's)
+    let mut args = vec!["merge", "--no-edit", "--no-overwrite-ignore"];
     match how {
         How::Squash => args.push("--squash"),
         How::Merge | How::NoFf | How::FfOnly => {
             args.extend(["-m", message]);
-            args.extend(match how {
-                How::NoFf => Some("--no-ff"),
-                How::FfOnly => Some("--ff-only"),
-                _ => None,
+            args.push(match how {
+                How::NoFf => "--no-ff",
+                How::FfOnly => "--ff-only",
+                _ => "--ff",
             });
         }
     }
     args.push(rev);
-    let out = git(repo, &args).output()?;
+    // `branch.<base>.mergeOptions` would add options of its own (`--no-commit`, `--squash`…).
+    let options = super::current_branch(repo)?.map(|b| format!("branch.{b}.mergeOptions"));
+    let mut merge = git(repo, &args).users_commit();
+    if let Some(key) = &options {
+        merge = merge.pin(key, "");
+    }
+    let out = merge.output()?;
     let mut said = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
         let conflicts = unmerged_files(repo);
@@ -99,22 +106,146 @@ pub fn merge(repo: &Path, rev: &str, how: How, message: &str) -> Result<Merged> 
         bail!(
             "`git merge {rev}` in {} failed: {}",
             repo.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
+            said_by(&out)
         );
     }
     if how == How::Squash {
-        let out = git(repo, &["commit", "--no-edit", "-m", message]).output()?;
+        let out = git(repo, &["commit", "--no-edit", "-m", message])
+            .users_commit()
+            .output()?;
         if !out.status.success() {
             let _ = run(repo, &["reset", "--merge"]);
             bail!(
                 "`git commit` of the squashed {rev} in {} failed (the squash was undone): {}",
                 repo.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
+                said_by(&out)
             );
         }
         said.push_str(&String::from_utf8_lossy(&out.stdout));
     }
     Ok(Merged::Ok(said))
+}
+
+/// What git said of a failure: its stderr, else its stdout (`git commit` says "nothing to
+/// commit" there), else its exit.
+fn said_by(out: &std::process::Output) -> String {
+    [&out.stderr, &out.stdout]
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        .find(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("it exited {} and said nothing", out.status))
+}
+
+/// The paths a merge of `rev` writes into the checkout: every file added or changed (not
+/// deleted) between `from` (the merge-base with HEAD, or the part of the branch already
+/// merged) and `rev`, renames as a deletion and an addition. NUL-separated, so any name.
+pub fn written_paths(repo: &Path, from: &str, rev: &str) -> Result<Vec<String>> {
+    let out = run(
+        repo,
+        &[
+            "diff-tree",
+            "-r",
+            "-z",
+            "--no-renames",
+            "--name-status",
+            from,
+            rev,
+        ],
+    )?;
+    let mut fields = out.split('\0').filter(|f| !f.is_empty());
+    let mut paths = Vec::new();
+    while let (Some(status), Some(path)) = (fields.next(), fields.next()) {
+        if !status.starts_with('D') {
+            paths.push(path.to_string());
+        }
+    }
+    Ok(paths)
+}
+
+/// A file of the user's in the checkout that a merge would overwrite or remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InTheWay {
+    pub path: String,
+    /// Ignored (git overwrites those silently), not only untracked.
+    pub ignored: bool,
+}
+
+/// The files in `checkout` that git does not track and writing `paths` would overwrite or
+/// remove: a file or symlink at one of them, a file or symlink where one needs a directory
+/// (a leading part of its path), and every file inside a directory where one of them is to
+/// be a file. Ignored files count as much as untracked ones.
+pub fn user_files_in_the_way(checkout: &Path, paths: &[String]) -> Result<Vec<InTheWay>> {
+    let mut files = std::collections::BTreeSet::new();
+    let mut dirs = std::collections::BTreeSet::new();
+    for path in paths {
+        let parts: Vec<&str> = path.split('/').collect();
+        for i in 1..=parts.len() {
+            let part = parts[..i].join("/");
+            match checkout.join(&part).symlink_metadata() {
+                Err(_) => break,
+                Ok(m) if m.is_dir() && i == parts.len() => {
+                    dirs.insert(part);
+                }
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    files.insert(part);
+                    break;
+                }
+            }
+        }
+    }
+    if files.is_empty() && dirs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tracked: std::collections::HashSet<String> = run(checkout, &["ls-files", "-z"])?
+        .split('\0')
+        .map(str::to_string)
+        .collect();
+    let mut found: Vec<String> = files.into_iter().filter(|f| !tracked.contains(f)).collect();
+    for dir in dirs {
+        let inside = format!("{dir}/");
+        let others = git(checkout, &["ls-files", "-z", "--others", "--", &inside])
+            .env("GIT_LITERAL_PATHSPECS", "1")
+            .run()?;
+        found.extend(
+            others
+                .split('\0')
+                .filter(|f| !f.is_empty())
+                .map(str::to_string),
+        );
+    }
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ignored = ignored_of(checkout, &found)?;
+    Ok(found
+        .into_iter()
+        .map(|path| InTheWay {
+            ignored: ignored.contains(&path),
+            path,
+        })
+        .collect())
+}
+
+/// Which of `paths` (untracked files of `checkout`) git ignores.
+fn ignored_of(checkout: &Path, paths: &[String]) -> Result<std::collections::HashSet<String>> {
+    let input: String = paths.iter().map(|p| format!("{p}\0")).collect();
+    let out = git(checkout, &["check-ignore", "-z", "--stdin"])
+        .input(input)
+        .output()?;
+    // 0: some are ignored, 1: none is; anything else is git's error
+    if !matches!(out.status.code(), Some(0 | 1)) {
+        bail!(
+            "`git check-ignore` in {} failed: {}",
+            checkout.display(),
+            said_by(&out)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split('\0')
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .collect())
 }
 
 /// How [`undo_merge`] took a merge back.

@@ -1,10 +1,11 @@
 //! Running git, and what fleet asks of a repository as a whole. This file is the one place
 //! fleet starts a git process ([`Git::output`]; everything in `git/` goes through [`git`]),
-//! and the only place for git's version, repository discovery, refs and branches, and
-//! questions about commits. Worktrees (`worktrees`, `removal`), the stats `status` shows
-//! (`stats`), diffs printed for the user (`diff`), merges (`merge`), merges computed without a
-//! checkout (`merge_tree`) and rebased copies of a branch (`rebase`) live beside it and
-//! are re-exported here, so callers say `git::…` whatever file holds it.
+//! each with the configuration fleet's logic relies on pinned whatever the user's config
+//! says (`pinned`), and the only place for git's version, repository discovery, refs and
+//! branches, and questions about commits. Worktrees (`worktrees`, `removal`), the stats
+//! `status` shows (`stats`), diffs printed for the user (`diff`), merges (`merge`), merges
+//! computed without a checkout (`merge_tree`) and rebased copies of a branch (`rebase`) live
+//! beside it and are re-exported here, so callers say `git::…` whatever file holds it.
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use anyhow::{bail, Result};
 mod diff;
 mod merge;
 mod merge_tree;
+mod pinned;
 mod radar;
 mod rebase;
 mod register;
@@ -25,7 +27,10 @@ mod stats;
 mod worktrees;
 
 pub use diff::{diff_revs, diff_worktree};
-pub use merge::{merge, operation_in_progress, short, undo_merge, How, Merged, Undone};
+pub use merge::{
+    merge, operation_in_progress, short, undo_merge, user_files_in_the_way, written_paths, How,
+    InTheWay, Merged, Undone,
+};
 pub use merge_tree::{merge_trees, TreeMerge};
 pub use radar::committed_files;
 pub use rebase::{rebased_copy, Rebased};
@@ -48,8 +53,9 @@ pub use worktrees::{
 pub const MIN_VERSION: (u32, u32) = (2, 30);
 
 /// One git process: its arguments and the directory it runs in (`git -C dir …`), plus what
-/// a caller adds (environment, its own process group, input, where its output goes). Made
-/// by [`git`], started only by [`Git::output`].
+/// a caller adds (environment, its own process group, input, where its output goes, whether
+/// it makes the user's own commits). Made by [`git`], started only by [`Git::output`], which
+/// pins the settings fleet relies on ([`pinned`]) on its command line.
 struct Git {
     cmd: Command,
     dir: PathBuf,
@@ -57,6 +63,14 @@ struct Git {
     input: Option<String>,
     stdout: Option<Stdio>,
     stderr: Option<Stdio>,
+    /// Its output goes to the user's terminal, not to fleet ([`Git::shown`]).
+    shown: bool,
+    /// It makes the user's own commit: the user's hooks and signing apply.
+    users_commit: bool,
+    /// It makes commits that land on the user's branch: the user's signing applies.
+    users_signing: bool,
+    /// Further pins for this process alone ([`Git::pin`]).
+    pins: Vec<(String, String)>,
 }
 
 /// The git process that runs `args` in `dir`, its stdin empty (traced under `--verbose`).
@@ -66,7 +80,7 @@ fn git(dir: &Path, args: &[&str]) -> Git {
         crate::util::trace("git", &[&["-C", dir.as_str()], args].concat());
     }
     let mut cmd = Command::new("git");
-    cmd.arg("-C").arg(dir).args(args).stdin(Stdio::null());
+    cmd.stdin(Stdio::null());
     Git {
         cmd,
         dir: dir.to_path_buf(),
@@ -74,6 +88,10 @@ fn git(dir: &Path, args: &[&str]) -> Git {
         input: None,
         stdout: None,
         stderr: None,
+        shown: false,
+        users_commit: false,
+        users_signing: false,
+        pins: Vec::new(),
     }
 }
 
@@ -110,8 +128,52 @@ impl Git {
         self
     }
 
-    /// Run it to its end: the one place fleet starts a git process.
+    /// Its stdout and stderr go to fleet's own (the user's terminal, git's pager): its
+    /// output looks as the user's config says (no [`pinned::PARSED`]).
+    fn shown(mut self) -> Self {
+        self.shown = true;
+        self.stdout(Stdio::inherit()).stderr(Stdio::inherit())
+    }
+
+    /// It makes the user's own commit on the user's branch (a merge, a squash's commit):
+    /// the user's hooks and signing apply (no [`pinned::BOOKKEEPING`]).
+    fn users_commit(mut self) -> Self {
+        self.users_commit = true;
+        self
+    }
+
+    /// Its commits land on the user's branch (a rebase's replayed commits): signed as the
+    /// user signs; still no hooks of the user's (it runs in fleet's scratch worktree).
+    fn users_signing(mut self) -> Self {
+        self.users_signing = true;
+        self
+    }
+
+    /// Pin `key` to `value` for this process too (after the shared pins).
+    fn pin(mut self, key: &str, value: &str) -> Self {
+        self.pins.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// The `-c KEY=VALUE` words of every pin that applies to this process.
+    fn pinned(&self) -> Vec<String> {
+        let mut pins = pinned::pins(self.shown, self.users_commit, self.users_signing);
+        pins.extend(self.pins.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        pins.into_iter()
+            .flat_map(|(k, v)| ["-c".to_string(), format!("{k}={v}")])
+            .collect()
+    }
+
+    /// Run it to its end: the one place fleet starts a git process, with the settings fleet
+    /// relies on pinned ([`pinned`]) and git's advice (`hint: …`) off.
     fn output(mut self) -> Result<Output> {
+        let pinned = self.pinned();
+        self.cmd
+            .args(pinned)
+            .arg("-C")
+            .arg(&self.dir)
+            .args(&self.args)
+            .env("GIT_ADVICE", "0");
         self.cmd
             .stdout(self.stdout.take().unwrap_or_else(Stdio::piped))
             .stderr(self.stderr.take().unwrap_or_else(Stdio::piped));

@@ -19,10 +19,17 @@ pub enum Rebased {
     Conflict(Vec<String>),
 }
 
-/// Replay the commits of `tip` that `onto` lacks onto `onto`, in a detached worktree at
+/// Replay the commits of `tip` that `onto` lacks (with `upstream`: those `upstream` lacks,
+/// the part of a branch not merged yet) onto `onto`, in a detached worktree at
 /// `scratch` (which must not exist; removed again however it ends). git runs in its own
 /// process group, so a Ctrl-C meant for fleet does not cut the rebase short.
-pub fn rebased_copy(repo: &Path, tip: &str, onto: &str, scratch: &Path) -> Result<Rebased> {
+pub fn rebased_copy(
+    repo: &Path,
+    tip: &str,
+    onto: &str,
+    upstream: Option<&str>,
+    scratch: &Path,
+) -> Result<Rebased> {
     if scratch.symlink_metadata().is_ok() {
         bail!(
             "{} is in the way of fleet's scratch worktree for the rebase; remove it (`git worktree remove {}` when git lists it)",
@@ -40,7 +47,7 @@ pub fn rebased_copy(repo: &Path, tip: &str, onto: &str, scratch: &Path) -> Resul
             String::from_utf8_lossy(&add.stderr).trim()
         );
     }
-    let result = replay(scratch, onto);
+    let result = replay(scratch, onto, upstream);
     let removed = worktree_remove(repo, scratch, true)?;
     let result = result?;
     if let Err(why) = removed {
@@ -50,10 +57,13 @@ pub fn rebased_copy(repo: &Path, tip: &str, onto: &str, scratch: &Path) -> Resul
 }
 
 /// `git rebase onto` in the scratch worktree; a conflict is aborted and its files returned.
-fn replay(scratch: &Path, onto: &str) -> Result<Rebased> {
-    let out = git(scratch, &["rebase", "--no-autostash", onto])
-        .own_group()
-        .output()?;
+fn replay(scratch: &Path, onto: &str, upstream: Option<&str>) -> Result<Rebased> {
+    let mut args = vec!["rebase", "--no-autostash"];
+    match upstream {
+        Some(upstream) => args.extend(["--onto", onto, upstream]),
+        None => args.push(onto),
+    }
+    let out = git(scratch, &args).users_signing().own_group().output()?;
     if out.status.success() {
         return Ok(Rebased::Onto(
             run(scratch, &["rev-parse", "HEAD"])?.trim().to_string(),

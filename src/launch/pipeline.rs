@@ -4,7 +4,7 @@
 //! without a worktree), made when it becomes ready; and the `{{diff:NAME}}` of its task.
 //! No daemon: `up` and the runner of each agent that ends ([`crate::launch::queue::advance`])
 //! ask here.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::Result;
 
@@ -151,45 +151,52 @@ fn own_work(agent: &Agent) -> String {
 }
 
 /// The task `text` with each `{{diff:NAME}}` replaced by what NAME's branch did since the
-/// base (`git diff BASE...BRANCH`), cut at [`DIFF_CAP`] with a line saying so.
+/// base (`git diff BASE...BRANCH`), cut at [`DIFF_CAP`] with a line saying so. One pass over
+/// the task as written: a diff is data, so a `{{diff:…}}` inside an inserted diff stays as
+/// it is (it is never expanded again).
 pub fn with_diffs(plan: &Plan, text: &str) -> Result<String> {
-    let mut out = text.to_string();
+    let mut bodies = HashMap::new();
     for name in crate::manifest::diff_refs(text) {
-        let branch = &plan.agent(&name)?.branch;
-        let (diff, total) = git::diff_since(&plan.repo, &plan.base, branch, DIFF_CAP)?;
-        let mut body = if total == 0 {
-            format!(
-                "(no changes: {branch} holds nothing beyond {})\n",
-                plan.base
-            )
-        } else {
-            diff
-        };
-        if total > DIFF_CAP {
-            body.push_str(&format!(
-                "[fleet: the diff of {name} is {total} bytes; only its first {} KiB are here: run `git diff {}...{branch}` for the rest]\n",
-                DIFF_CAP / 1024,
-                plan.base
-            ));
-        }
-        // Every spelling the scan accepted (`{{diff: api }}` too).
-        let mut rest = out.as_str();
-        let mut replaced = String::new();
-        while let Some(i) = rest.find(DIFF_OPEN) {
-            let after = &rest[i + DIFF_OPEN.len()..];
-            let Some(end) = after.find("}}") else { break };
-            replaced.push_str(&rest[..i]);
-            if after[..end].trim() == name {
-                replaced.push_str(&body);
-            } else {
-                replaced.push_str(&rest[i..i + DIFF_OPEN.len() + end + 2]);
-            }
-            rest = &after[end + 2..];
-        }
-        replaced.push_str(rest);
-        out = replaced;
+        let body = diff_body(plan, &name)?;
+        bodies.insert(name, body);
     }
+    // Every spelling the scan accepted (`{{diff: api }}` too).
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(DIFF_OPEN) {
+        let after = &rest[i + DIFF_OPEN.len()..];
+        let Some(end) = after.find("}}") else { break };
+        out.push_str(&rest[..i]);
+        match bodies.get(after[..end].trim()) {
+            Some(body) => out.push_str(body),
+            None => out.push_str(&rest[i..i + DIFF_OPEN.len() + end + 2]),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
     Ok(out)
+}
+
+/// What `{{diff:NAME}}` stands for: NAME's diff since the base, cut at [`DIFF_CAP`].
+fn diff_body(plan: &Plan, name: &str) -> Result<String> {
+    let branch = &plan.agent(name)?.branch;
+    let (diff, total) = git::diff_since(&plan.repo, &plan.base, branch, DIFF_CAP)?;
+    let mut body = if total == 0 {
+        format!(
+            "(no changes: {branch} holds nothing beyond {})\n",
+            plan.base
+        )
+    } else {
+        diff
+    };
+    if total > DIFF_CAP {
+        body.push_str(&format!(
+            "[fleet: the diff of {name} is {total} bytes; only its first {} KiB are here: run `git diff {}...{branch}` for the rest]\n",
+            DIFF_CAP / 1024,
+            plan.base
+        ));
+    }
+    Ok(body)
 }
 
 /// The agents named, and the agents recorded `blocked` that build on them (through any

@@ -46,6 +46,12 @@ pub fn continue_agent(plan: &Plan, dir: &Dir, agent: &Agent, text: String) -> Re
     })
 }
 
+/// Can `agent` be continued now (`fleet continue`, `merge --resume-agent`)? Why not, if not.
+pub fn can_continue(plan: &Plan, agent: &Agent) -> Result<()> {
+    let (view, _) = state_of(plan, agent)?;
+    resume_command(plan, agent, &view).map(drop)
+}
+
 /// The command that resumes the agent's conversation, once it is sure the agent can be
 /// continued: ended, budget left, a preset that resumes, a session id, its worktree there.
 fn resume_command(plan: &Plan, agent: &Agent, view: &View) -> Result<String> {
@@ -76,7 +82,7 @@ fn resume_command(plan: &Plan, agent: &Agent, view: &View) -> Result<String> {
             if preset.is_none() {
                 format!(
                     "its command `{}` is not one fleet knows how to resume (the claude, codex and gemini presets, headless, are)",
-                    agent.command
+                    util::one_line(&agent.command, 60)
                 )
             } else {
                 "its CLI reported no session id".to_string()

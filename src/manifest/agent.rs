@@ -88,7 +88,9 @@ impl<'a> Agents<'a> {
             Some(p) => p.command(&launch, max_cost_usd),
             None => command,
         };
-        if preset.is_none() {
+        if let Some(p) = preset {
+            lost_to_preset(&a, raw, p, at, &mut self.warnings);
+        } else {
             let own = a.max_cost_usd.is_some() || a.verify_retries.is_some();
             let lost = lost_to_command(&a, raw, max_cost_usd);
             if own && !lost.is_empty() {
@@ -417,6 +419,19 @@ fn agent_command(
             ));
         }
     }
+    if let Some((p, flag)) = preset.and_then(|p| p.permission_flag(&launch.args).map(|f| (p, f))) {
+        let whose = if a.args.is_some() {
+            "args:"
+        } else {
+            "the top-level `args:`"
+        };
+        problems.push(format!(
+            "{at}{whose} `{}` sets what {} may do, which only `permissions:` says (read-only, edit or full; this agent: {}): remove it from `args:` and set `permissions:` instead",
+            crate::util::display(&flag),
+            p.name(),
+            launch.permissions.name()
+        ));
+    }
     (command, preset, launch)
 }
 
@@ -462,4 +477,50 @@ fn lost_to_command(a: &RawAgent, raw: &RawManifest, max_cost_usd: Option<f64>) -
         lost.push("verify_retries (fleet cannot resume its conversation)");
     }
     lost.join(" and ")
+}
+
+/// A preset that cannot resume a conversation (aider) makes `verify_retries` do nothing:
+/// said for the agent's own key, once for a top-level one.
+fn lost_to_preset(
+    a: &RawAgent,
+    raw: &RawManifest,
+    preset: Preset,
+    at: &str,
+    warnings: &mut Vec<String>,
+) {
+    if preset.can_resume() {
+        return;
+    }
+    let why = format!(
+        "{} cannot resume its conversation, so a failed verify ends the agent failed",
+        preset.name()
+    );
+    if a.verify_retries.is_some_and(|n| n > 0) {
+        warn_once(warnings, format!("{at}verify_retries does nothing: {why}"));
+    } else if a.verify_retries.is_none() && raw.verify_retries.is_some_and(|n| n > 0) {
+        let w = format!(
+            "the top-level verify_retries does nothing for the {} agents: {why}",
+            preset.name()
+        );
+        warn_top(warnings, &w, &a.name);
+    }
+}
+
+/// Add a warning unless it is there already.
+fn warn_once(warnings: &mut Vec<String>, warning: String) {
+    if !warnings.contains(&warning) {
+        warnings.push(warning);
+    }
+}
+
+/// A top-level key's warning, said once for all the agents it concerns: `… (for a, b)`.
+fn warn_top(warnings: &mut Vec<String>, warning: &str, agent: &str) {
+    let head = format!("{warning} (for ");
+    match warnings.iter_mut().find(|w| w.starts_with(&head)) {
+        Some(w) => {
+            w.pop();
+            w.push_str(&format!(", {agent})"));
+        }
+        None => warnings.push(format!("{head}{agent})")),
+    }
 }

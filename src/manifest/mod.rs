@@ -14,7 +14,7 @@
 //! | `agent` | one agent resolved: name, task, branch, log, command and launch, limits, env |
 //! | `checks` | the value checks: names, durations, environment variables |
 //! | `paths` | paths: cleaning them, whether fleet can write there; asks `places` which path may be what |
-//! | `places` | the one judge of what a path may be: a log, a `worktree_dir` |
+//! | `places` | the one judge of what a path may be: a log, a `worktree_dir`, a `copy:` entry |
 //! | `hosts` | `hosts:` and `host:`: the other machines and where each agent runs |
 //! | `slice` | the manifest a host's fleet gets: its agents, paths made sense of there |
 //! | `graph` | `after:`: the checks (unknown names, cycles, hosts, `{{diff:NAME}}`), the order ([`Plan::in_order`]) |
@@ -343,13 +343,40 @@ pub fn locate(file: Option<&Path>) -> Result<PathBuf> {
 /// Locate, read, validate and resolve the manifest.
 pub fn load(file: Option<&Path>) -> Result<Plan> {
     let path = locate(file)?;
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        UsageError(format!(
+    let text = read_text(&path).map_err(|e| match e {
+        Unread::TooBig => UsageError::from(Invalid {
+            file: display_name(&path),
+            problems: vec![yaml::too_big()],
+        }),
+        Unread::Io(e) => UsageError(format!(
             "cannot read the manifest {}: {e}; it must be a readable UTF-8 text file",
             path.display()
-        ))
+        )),
     })?;
     parse(&path, &text)
+}
+
+/// Why [`read_text`] read no manifest.
+pub enum Unread {
+    /// More than [`yaml::MAX_BYTES`].
+    TooBig,
+    Io(std::io::Error),
+}
+
+/// The manifest's text, read only up to [`yaml::MAX_BYTES`] (a huge file, or one that never
+/// ends, is not read whole).
+pub fn read_text(path: &Path) -> std::result::Result<String, Unread> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(Unread::Io)?;
+    let mut bytes = Vec::new();
+    file.take(yaml::MAX_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Unread::Io)?;
+    if bytes.len() > yaml::MAX_BYTES {
+        return Err(Unread::TooBig);
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| Unread::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 /// Validate and resolve a manifest's text. `path` must be absolute.
@@ -366,6 +393,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Plan> {
         return Err(invalid(vec![
             "the file is empty; list your agents under `agents:` (see `fleet init`)".into(),
         ]));
+    }
+    if let Some(why) = yaml::beyond_bounds(text) {
+        return Err(invalid(vec![why]));
     }
     let (raw, mut problems) = yaml::read(text);
     let Some(raw) = raw else {

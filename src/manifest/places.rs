@@ -165,6 +165,48 @@ pub fn symlink_problems(
     problems
 }
 
+/// A `copy:` entry (`src`, inside `repo`) that is a symlink leading out of the repository, or
+/// a directory holding one, as a problem (`entry` as the manifest names it): `copy:` copies a
+/// symlink as a symlink, so the copy would hand the agent the way out that listing the
+/// outside path itself is refused for. The target is followed as the kernel would (through
+/// the repository's own symlinks too).
+pub fn copy_link_problem(entry: &Path, src: &Path, repo: &Path) -> Option<String> {
+    let (link, target) = outside_link(src, repo)?;
+    let what = if link == src {
+        format!("copy: {} is a symlink", entry.display())
+    } else {
+        format!(
+            "copy: {} holds the symlink {}",
+            entry.display(),
+            link.display()
+        )
+    };
+    Some(format!(
+        "{what} to {}, outside the repository {}; fleet copies a symlink as a symlink, so the agent would reach what it points to: list files inside the repository instead",
+        target.display(),
+        repo.display()
+    ))
+}
+
+/// The first symlink at or under `path` whose target leads out of `repo`, and its target.
+fn outside_link(path: &Path, repo: &Path) -> Option<(PathBuf, PathBuf)> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if meta.is_symlink() {
+        let target = std::fs::read_link(path).ok()?;
+        let inside = path
+            .parent()
+            .is_some_and(|dir| real_path(&dir.join(&target)).starts_with(repo));
+        return (!inside).then(|| (path.to_path_buf(), target));
+    }
+    if !meta.is_dir() {
+        return None;
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .find_map(|e| outside_link(&e.path(), repo))
+}
+
 /// `.fleet/` and what fleet writes in it: the lock, the base, and the entries of its
 /// subdirectories.
 fn state_files(state_dir: &Path) -> Vec<PathBuf> {

@@ -296,7 +296,7 @@ fn check_settings(raw: &RawManifest, problems: &mut Vec<String>) -> u32 {
 }
 
 /// The `copy:` files: each there (a symlink, even a dangling one, is copied as one) and
-/// inside the repository.
+/// inside the repository, and no symlink among them leading out of it.
 fn copies(
     raw: &RawManifest,
     dir: &Path,
@@ -309,7 +309,12 @@ fn copies(
         let rel = src.strip_prefix(repo_path).map(Path::to_path_buf);
         match rel {
             // (a symlink is copied as one, even a dangling one)
-            Ok(rel) if src.symlink_metadata().is_ok() => copy.push((src, rel)),
+            Ok(rel) if src.symlink_metadata().is_ok() => {
+                match super::places::copy_link_problem(c, &src, repo_path) {
+                    Some(problem) => problems.push(problem),
+                    None => copy.push((src, rel)),
+                }
+            }
             Ok(_) => problems.push(format!(
                 "copy: {} not found (looked for {}); remove it from `copy:` or create it",
                 c.display(),

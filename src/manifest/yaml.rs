@@ -6,6 +6,117 @@ use super::checks::valid_name;
 use super::schema::{RawAgent, RawManifest};
 use super::suggest::did_you_mean;
 
+/// The deepest nesting fleet parses (a real manifest nests 5 or 6 levels): deeper, a YAML
+/// parser works for minutes (100,000 levels of `[`), so fleet refuses it before parsing.
+pub const MAX_DEPTH: usize = 64;
+
+/// The largest manifest fleet reads (a real one is a few KiB; long tasks go in `task:` files).
+pub const MAX_BYTES: usize = 4 << 20;
+
+/// Why fleet will not parse `text` at all, if so: larger than [`MAX_BYTES`], or nested
+/// deeper than [`MAX_DEPTH`]. One pass over the text, before any YAML parser sees it.
+pub(super) fn beyond_bounds(text: &str) -> Option<String> {
+    if text.len() > MAX_BYTES {
+        return Some(too_big());
+    }
+    let line = deepest(text)?;
+    Some(format!(
+        "it nests deeper than {MAX_DEPTH} levels (at line {line}), deeper than any manifest fleet reads: list the agents with their settings, a few levels deep"
+    ))
+}
+
+/// The message for a manifest larger than [`MAX_BYTES`].
+pub(super) fn too_big() -> String {
+    format!(
+        "it is larger than the {} MiB fleet reads: a manifest lists agents; put long tasks in `task:` files",
+        MAX_BYTES >> 20
+    )
+}
+
+/// The 1-based line where the text first nests deeper than [`MAX_DEPTH`].
+/// Block nesting counts each deeper indentation and each `- ` of a compact sequence; flow
+/// nesting each `[` and `{` outside quotes and comments. Lines of a block scalar (`|`, `>`)
+/// are text, not nesting.
+fn deepest(text: &str) -> Option<usize> {
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    let mut scalar_at: Option<usize> = None;
+    for (n, line) in text.lines().enumerate() {
+        let body = line.trim_start_matches([' ', '\t']);
+        let indent = line.len() - body.len();
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        match scalar_at {
+            Some(at) if indent > at => continue,
+            _ => scalar_at = None,
+        }
+        let mut rest = body;
+        let mut dashes = 0;
+        if flow == 0 {
+            while indents.last().is_some_and(|&i| i > indent) {
+                indents.pop();
+            }
+            if indents.last() != Some(&indent) {
+                indents.push(indent);
+            }
+            while let Some(r) = rest
+                .strip_prefix('-')
+                .filter(|r| r.is_empty() || r.starts_with([' ', '\t']))
+            {
+                dashes += 1;
+                rest = r.trim_start_matches([' ', '\t']);
+            }
+        }
+        let block = indents.len() + dashes;
+        let (deepest_flow, content) = scan_flow(rest, &mut flow, MAX_DEPTH.saturating_sub(block));
+        if block + deepest_flow > MAX_DEPTH {
+            return Some(n + 1);
+        }
+        if flow == 0 && opens_block_scalar(content) {
+            scalar_at = Some(indent);
+        }
+    }
+    None
+}
+
+/// Walk one line's text, counting the flow collections opened (`flow`, carried over lines):
+/// the deepest it got on this line (the walk stops once beyond `room`), and the line without
+/// its comment.
+fn scan_flow<'a>(line: &'a str, flow: &mut usize, room: usize) -> (usize, &'a str) {
+    let mut deepest = *flow;
+    let mut quote: Option<char> = None;
+    let mut prev = ' ';
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') if prev == ' ' || "[{,:".contains(prev) => quote = Some(c),
+            (None, '#') if prev == ' ' || prev == '\t' => return (deepest, &line[..i]),
+            (None, '[' | '{') => {
+                *flow += 1;
+                deepest = deepest.max(*flow);
+                if deepest > room {
+                    return (deepest, line);
+                }
+            }
+            (None, ']' | '}') => *flow = flow.saturating_sub(1),
+            _ => {}
+        }
+        prev = c;
+    }
+    (deepest, line)
+}
+
+/// Does this line (without its comment) end with a block scalar's header (`key: |`, `- >-`)?
+fn opens_block_scalar(content: &str) -> bool {
+    let last = content.trim_end().rsplit([' ', '\t']).next().unwrap_or("");
+    last.starts_with(['|', '>'])
+        && last[1..]
+            .chars()
+            .all(|c| c == '+' || c == '-' || c.is_ascii_digit())
+}
+
 /// The manifest's text read into its schema, and the problems met reading it. serde stops at
 /// the first problem: then the text is parsed again piece by piece to list the rest, and the
 /// parts that do parse are resolved all the same (None when nothing does).
@@ -202,6 +313,9 @@ fn yaml_problem(e: &serde_yaml::Error) -> String {
 /// The valid names in `agents[].name` of a manifest's text, read loosely: other problems
 /// (unknown keys, missing tasks, no repository) do not matter (for shell completion).
 pub fn agent_names_loosely(text: &str) -> Vec<String> {
+    if beyond_bounds(text).is_some() {
+        return Vec::new();
+    }
     let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
         return Vec::new();
     };
@@ -241,6 +355,32 @@ pub(super) fn agent_lines(text: &str, agents: &[RawAgent]) -> Vec<Option<usize>>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn measures_nesting_before_parsing() {
+        let deep = |n: usize| {
+            format!(
+                "agents:\n  - name: a\n    prompt: {}{}\n",
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
+        assert_eq!(deepest(&deep(60)), None);
+        assert_eq!(deepest(&deep(100_000)), Some(3));
+        let mut block = String::new();
+        for i in 0..100 {
+            block.push_str(&format!("{}k{i}:\n", " ".repeat(i)));
+        }
+        assert_eq!(deepest(&block), Some(MAX_DEPTH + 1));
+        // brackets in quotes, comments and block scalars are text
+        let text = format!(
+            "agents:\n  - name: a # {open}\n    prompt: \"{open}\"\n    task_note: |\n      {open}\n{deep_text}  - name: b\n    prompt: '{open}'\n",
+            open = "[".repeat(100),
+            deep_text = (0..100).map(|i| format!("      {}x\n", " ".repeat(i))).collect::<String>()
+        );
+        assert_eq!(deepest(&text), None, "{text}");
+        assert!(deepest("a: - - - - b\n").is_none());
+    }
 
     #[test]
     fn finds_agent_lines() {

@@ -14,8 +14,10 @@
 //! analytics opt-in (it would accept both), and `.gitignore` edits (it would add `.aider*`, and
 //! `.env` when there is one, to an untracked `.gitignore` that `fleet merge` refuses; fleet
 //! puts `.aider*` in the repository's `info/exclude` instead). `--no-pretty` prints plain
-//! lines (no padding to the terminal width, no rules), which the transcript reads.
-use super::{Launch, Permissions};
+//! lines (no padding to the terminal width, no rules), which the transcript reads;
+//! `--no-stream` makes its `Tokens:` line the API's own usage (streamed, aider counts the
+//! tokens itself: 2.8k sent against the 513 the server said), so its budget uses that figure.
+use super::{Guarded, Launch, Permissions};
 
 /// Flags of every run, headless or not.
 const QUIET: &str = " --no-check-update --no-show-release-notes --no-analytics --no-gitignore";
@@ -28,6 +30,19 @@ fn flags(p: Permissions) -> &'static str {
     }
 }
 
+/// Its flags that set what the agent may do (aider 0.86.2 `--help`; argparse also takes an
+/// unambiguous prefix, `--yes`): answering yes to everything, and applying edits or not.
+pub(super) const GUARDED: Guarded = Guarded {
+    // `--test-cmd`, `--auto-test` and `--lint-cmd` run a command the user wrote, never one
+    // the model chose (as claude's allowed verify command): they stay the user's to pass.
+    long: &["--yes-always", "--dry-run", "--no-dry-run"],
+    short: &[],
+    clusters: false,
+    abbreviations: true,
+    config: &[],
+    config_keys: &[],
+};
+
 pub(super) fn command(launch: &Launch, args: &str) -> String {
     let flags = flags(launch.permissions);
     if launch.interactive {
@@ -36,7 +51,7 @@ pub(super) fn command(launch: &Launch, args: &str) -> String {
         format!(r#"aider{QUIET}{flags}{args} --read "$FLEET_TASK""#)
     } else {
         format!(
-            r#"aider --yes-always --no-pretty{QUIET}{flags}{args} --message-file "$FLEET_TASK""#
+            r#"aider --yes-always --no-pretty --no-stream{QUIET}{flags}{args} --message-file "$FLEET_TASK""#
         )
     }
 }
@@ -67,7 +82,7 @@ mod tests {
         let edit = command(&at(Permissions::Edit, false), " --model x");
         assert_eq!(
             edit,
-            r#"aider --yes-always --no-pretty --no-check-update --no-show-release-notes --no-analytics --no-gitignore --model x --message-file "$FLEET_TASK""#
+            r#"aider --yes-always --no-pretty --no-stream --no-check-update --no-show-release-notes --no-analytics --no-gitignore --model x --message-file "$FLEET_TASK""#
         );
         assert_eq!(
             command(&at(Permissions::Full, false), ""),

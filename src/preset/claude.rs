@@ -11,7 +11,7 @@
 //! exits 1 at once as root ("--dangerously-skip-permissions cannot be used with root/sudo
 //! privileges for security reasons") unless `IS_SANDBOX=1` (or `CLAUDE_CODE_BUBBLEWRAP`):
 //! that is the user's to say (in `env:`), never fleet's, and the manifest check asks for it.
-use super::{Launch, Permissions, Preset};
+use super::{Guarded, Launch, Permissions, Preset};
 use crate::util::shell_quote;
 
 const HEADLESS: &str = "claude --print --output-format stream-json --verbose";
@@ -71,6 +71,27 @@ fn permission_flags(launch: &Launch) -> String {
         Permissions::Full => " --permission-mode bypassPermissions".into(),
     }
 }
+
+/// Its flags that set what the agent may do (claude 2.1.197 `--help`): the permission mode
+/// and its bypasses, tools allowed without asking, more directories its tools may use, and
+/// settings (a file or JSON with `permissions` and `hooks`) or the sources they come from.
+pub(super) const GUARDED: Guarded = Guarded {
+    long: &[
+        "--permission-mode",
+        "--dangerously-skip-permissions",
+        "--allow-dangerously-skip-permissions",
+        "--allowedTools",
+        "--allowed-tools",
+        "--add-dir",
+        "--settings",
+        "--setting-sources",
+    ],
+    short: &[],
+    clusters: false,
+    abbreviations: false,
+    config: &[],
+    config_keys: &[],
+};
 
 /// `--max-budget-usd` with dollars to the hundredth of a cent (what is left of a budget is a
 /// difference of floats: 0.04999999999999999 reads as 0.05).

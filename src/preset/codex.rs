@@ -1,7 +1,7 @@
 //! OpenAI Codex CLI (`codex`): headless as `codex exec --json -`, the task on stdin. Its
 //! sandbox (`--sandbox`) decides what the commands it runs may change; `exec` never asks
 //! (its approval policy is `never`). Checked with codex-cli 0.171.0 (tests/real_codex.rs).
-use super::{Launch, Permissions};
+use super::{Guarded, Launch, Permissions};
 use crate::util::shell_quote;
 
 /// The flags of each level.
@@ -22,6 +22,28 @@ fn flags(p: Permissions) -> &'static str {
         Permissions::Full => " --dangerously-bypass-approvals-and-sandbox",
     }
 }
+
+/// Its flags that set what the agent may do (codex-cli 0.171.0 `--help`): the sandbox and
+/// its bypasses, the approval policy, more writable directories, another working root, and
+/// `-c` overrides of the sandbox, approval or permission settings (`-c sandbox_mode=…`).
+pub(super) const GUARDED: Guarded = Guarded {
+    long: &[
+        "--sandbox",
+        "--dangerously-bypass-approvals-and-sandbox",
+        "--yolo",
+        "--full-auto",
+        "--ask-for-approval",
+        "--approve-for-me",
+        "--dangerously-bypass-hook-trust",
+        "--add-dir",
+        "--cd",
+    ],
+    short: &['s', 'a', 'C'],
+    clusters: false,
+    abbreviations: false,
+    config: &["-c", "--config"],
+    config_keys: &["sandbox", "approval", "permissions"],
+};
 
 /// With the API unreachable codex retries "Reconnecting... waiting for network" forever
 /// (its `unbounded_connection_retries` feature, on by default); without it, it gives up

@@ -12,7 +12,7 @@
 //!   warning on stderr) but works, and needs no file.
 //! - A resumed run (`--resume <id>`, the follow-up on stdin) needs the same trust and
 //!   approval flags: they are not part of the saved session.
-use super::{Launch, Permissions};
+use super::{Guarded, Launch, Permissions};
 use crate::util::shell_quote;
 
 const HEADLESS: &str = "gemini --output-format stream-json";
@@ -45,6 +45,31 @@ fn flags(launch: &Launch) -> String {
         Permissions::Full => " --skip-trust --approval-mode yolo".into(),
     }
 }
+
+/// Its flags that set what the agent may do (gemini 0.61.0 `--help`; yargs also takes the
+/// camelCase spelling and `-ys` clusters): the approval mode and yolo, tools allowed without
+/// asking, the sandbox, policy files, more workspace directories.
+pub(super) const GUARDED: Guarded = Guarded {
+    long: &[
+        "--approval-mode",
+        "--approvalMode",
+        "--yolo",
+        "--allowed-tools",
+        "--allowedTools",
+        "--sandbox",
+        "--no-sandbox",
+        "--policy",
+        "--admin-policy",
+        "--adminPolicy",
+        "--include-directories",
+        "--includeDirectories",
+    ],
+    short: &['y', 's'],
+    clusters: true,
+    abbreviations: false,
+    config: &[],
+    config_keys: &[],
+};
 
 pub(super) fn command(launch: &Launch, args: &str) -> String {
     let flags = flags(launch);

@@ -12,6 +12,8 @@ mod claude;
 pub use claude::refuses as claude_refuses;
 mod codex;
 mod gemini;
+mod guarded;
+use guarded::Guarded;
 
 /// How often an agent that ended on its CLI's rate limit is started again, unless
 /// `retries:` says.
@@ -194,6 +196,25 @@ impl Preset {
             Preset::Gemini => Some(gemini::resume(&id, launch, &args)),
             Preset::Aider | Preset::Shell => None,
         }
+    }
+
+    /// The first of `args` that sets what the agent may do (a permission mode, a sandbox,
+    /// tools allowed without asking…), which is `permissions:`'s to say; None for `shell`.
+    pub fn permission_flag(self, args: &[String]) -> Option<String> {
+        let guarded = match self {
+            Preset::Claude => &claude::GUARDED,
+            Preset::Codex => &codex::GUARDED,
+            Preset::Aider => &aider::GUARDED,
+            Preset::Gemini => &gemini::GUARDED,
+            Preset::Shell => return None,
+        };
+        guarded.find(args)
+    }
+
+    /// Can fleet resume this CLI's conversation (a verify retry, `fleet continue`, a
+    /// rate-limit restart)?
+    pub fn can_resume(self) -> bool {
+        self.resume_command("s", &Launch::default(), None).is_some()
     }
 
     /// What `permissions` lets this CLI do, in a few words (`validate` prints it).

@@ -23,23 +23,40 @@ pub(super) fn run_agent(
 ) -> std::result::Result<i32, End> {
     let prior = record.usage.unwrap_or_default();
     let session = record.session_id.clone();
+    let env = |k: &str| spec.env.get(k).cloned().or_else(|| std::env::var(k).ok());
     let mut usage = spec.format.map(|format| Usage {
         transcript: Transcript::new(format)
             .with_model(model_arg(&spec.launch.args))
-            .with_baseline(session, prior),
+            .with_baseline(session, prior)
+            .with_env(env),
         prices: &spec.prices,
         prior,
         record,
         path: &spec.record,
         saved: Instant::now(),
+        polled: Instant::now(),
     });
     let (code, stopped) = step_with(spec, command, Some(input), &[], out, usage.as_mut(), limits);
     let mut cli_error = None;
+    let mut cut_short = false;
     if let Some(u) = usage.as_mut() {
-        let env = |k: &str| spec.env.get(k).cloned().or_else(|| std::env::var(k).ok());
         u.transcript.after_exit(env);
         u.save();
         cli_error = u.transcript.error.take();
+        // A CLI that died (a crash; gemini's relaunching parent turns the signal into
+        // exit 1) ends its stream without the final event it always gives.
+        cut_short = code != 0
+            && stopped.is_none()
+            && u.transcript.session_id.is_some()
+            && !u.transcript.ended
+            && cli_error.is_none()
+            && spec.format.is_some_and(|f| f.has_final_event());
+        if cut_short {
+            out.line(&format!(
+                "[fleet] the CLI's stream ended without its final result event ({}): the usage is what its stream and logs showed before",
+                exit_words(code)
+            ));
+        }
         // A CLI that enforces the budget itself (claude --max-budget-usd) says so.
         let over = limits
             .max_cost_usd
@@ -56,9 +73,34 @@ pub(super) fn run_agent(
     }
     let zero_fails = spec.format.is_some_and(|f| f.exits_zero_on_error());
     if let Some(why) = cli_error.filter(|_| code != 0 || zero_fails) {
-        return Err((State::Failed, code, Some(format!("exit {code}: {why}"))));
+        return Err((
+            State::Failed,
+            code,
+            Some(format!("{}: {why}", exit_words(code))),
+        ));
+    }
+    if cut_short {
+        let why = format!("{}: {CUT_SHORT}", exit_words(code));
+        return Err((State::Failed, code, Some(why)));
     }
     Ok(code)
+}
+
+/// Why a run whose CLI died says so.
+const CUT_SHORT: &str = "the stream ended without its final result event";
+
+/// `exit 3`, or `killed by SIGSEGV` for a shell's 128+N of a signal that ends a process
+/// (SIGHUP to SIGTERM; above, 128+N is more likely an exit code, as gemini's 173 for an
+/// HTTP 429).
+pub(super) fn exit_words(code: i32) -> String {
+    const NAMES: [&str; 15] = [
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+        "PIPE", "ALRM", "TERM",
+    ];
+    match usize::try_from(code - 129).ok().and_then(|i| NAMES.get(i)) {
+        Some(name) => format!("killed by SIG{name}"),
+        None => format!("exit {code}"),
+    }
 }
 
 /// The model named in a CLI's arguments (`--model X`, `--model=X`, `-m X`), if any.
@@ -80,10 +122,15 @@ pub(super) struct Usage<'a> {
     pub(super) record: &'a mut Record,
     pub(super) path: &'a Path,
     pub(super) saved: Instant,
+    /// When the CLI's logs were last read.
+    pub(super) polled: Instant,
 }
 
 /// How often a running agent's usage is written to its record.
 const SAVE_USAGE: Duration = Duration::from_secs(2);
+/// How often the logs a CLI writes beside its stream are read while it runs (a budget
+/// stops it within about this long of a model request that went over).
+const POLL_LOGS: Duration = Duration::from_millis(250);
 
 impl Usage<'_> {
     pub(super) fn text(&mut self, bytes: &[u8]) -> Vec<u8> {
@@ -93,6 +140,19 @@ impl Usage<'_> {
             self.save();
         }
         text
+    }
+
+    /// Read the CLI's logs for the usage so far (every [`POLL_LOGS`]); saved when it grew.
+    pub(super) fn poll(&mut self) {
+        if self.polled.elapsed() < POLL_LOGS {
+            return;
+        }
+        self.polled = Instant::now();
+        let before = self.transcript.usage;
+        self.transcript.poll();
+        if self.transcript.usage != before {
+            self.save();
+        }
     }
 
     /// This run's usage added to the earlier runs'.
@@ -118,5 +178,19 @@ impl Usage<'_> {
         }
         let _ = state::write_json(self.path, &*self.record);
         self.saved = Instant::now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn signals_are_named_and_exit_codes_kept() {
+        assert_eq!(super::exit_words(139), "killed by SIGSEGV");
+        assert_eq!(super::exit_words(137), "killed by SIGKILL");
+        assert_eq!(super::exit_words(129), "killed by SIGHUP");
+        assert_eq!(super::exit_words(1), "exit 1");
+        assert_eq!(super::exit_words(128), "exit 128");
+        // gemini's 429: an exit code, not a signal
+        assert_eq!(super::exit_words(173), "exit 173");
     }
 }

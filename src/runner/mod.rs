@@ -1,8 +1,8 @@
 //! The hidden `fleet _run SPEC`: each agent pane's first process. It runs the setup (once per
 //! worktree), feeds the task on stdin to `sh -c <command>` in the worktree, tees stdout and
 //! stderr to the pane and the log (as a readable transcript when the CLI prints an event
-//! stream), stops the agent past its timeout or budget, waits out rate limits and starts it
-//! again, runs verify after a clean exit (feeding a failure back to a resumable CLI), and
+//! stream), stops the agent past its timeout or budget, waits out rate limits and resumes
+//! its session (a CLI that can; else starts it again), runs verify after a clean exit (feeding a failure back to a resumable CLI), and
 //! records the end; then it tells the monitor's clients and runs `on_exit`.
 //!
 //! `mod.rs` owns the run and its steps in order (setup, the agent, verify and its retries,
@@ -24,7 +24,7 @@ mod rate_limit;
 mod step;
 mod tee;
 
-use agent::run_agent;
+use agent::{exit_words, run_agent};
 use rate_limit::{last_words, retry_after_rate_limit};
 pub use step::AGENT_SESSION_VARS;
 use step::{learn_identity, step, Limits};
@@ -81,7 +81,13 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     ));
     out.script("command", &spec.command);
 
-    let (state, code, reason) = run_steps(&spec, &mut record, &mut out);
+    let head = crate::git::commit_oid(&spec.worktree, "HEAD")
+        .ok()
+        .flatten();
+    let (state, code, mut reason) = run_steps(&spec, &mut record, &mut out);
+    if state == State::Done && reason.is_none() {
+        reason = left_uncommitted(&spec, head.as_deref(), &mut out);
+    }
     let finished = util::now();
     let took = util::duration(finished.saturating_sub(record.started_at.unwrap_or(finished)));
     // One exit code: the reason's when it names one (`verify failed (exit 1)`), else the
@@ -173,8 +179,8 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
         let tail = last_words(spec, out.tail.take().unwrap_or_default(), &result);
         match retry_after_rate_limit(spec, record, &result, &tail, out) {
             Some(Ok(task)) => {
-                command = spec.command.clone();
-                input = task;
+                (command, input) = resume_interrupted(spec, record, out)
+                    .unwrap_or_else(|| (spec.command.clone(), task));
                 continue;
             }
             Some(Err(end)) => return end,
@@ -185,7 +191,7 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
             Err(end) => return end,
         };
         if code != 0 {
-            return (State::Failed, code, Some(format!("exit {code}")));
+            return (State::Failed, code, Some(exit_words(code)));
         }
         if let Some(end) = denied_without_change(spec, record, &before, out) {
             return end;
@@ -246,7 +252,8 @@ fn verify_or_resume(
         record.verify_retry, spec.verify_retries
     ));
     let prompt = retry_prompt(verify, v, &said);
-    match prompt_file(spec, record.verify_retry, &prompt) {
+    let name = format!("{}.retry-{}.md", spec.agent, record.verify_retry);
+    match prompt_file(spec, &name, &prompt) {
         Ok(f) => Ok((resume, f)),
         Err(e) => {
             out.line(&format!("[fleet] cannot write the retry prompt: {e:#}"));
@@ -254,6 +261,34 @@ fn verify_or_resume(
         }
     }
 }
+
+/// After a rate limit the CLI gave up on: the same session resumed (a CLI that can, its
+/// session id known) with a note that the attempt was interrupted, so the model goes on
+/// from where it was instead of doing the task again; None to start the task afresh.
+fn resume_interrupted(spec: &Spec, record: &Record, out: &mut Tee) -> Option<(String, File)> {
+    let id = record.session_id.clone()?;
+    let resume =
+        spec.preset?
+            .resume_command(&id, &spec.launch, record.budget_left(spec.max_cost_usd))?;
+    let name = format!("{}.interrupted-{}.md", spec.agent, record.rate_retry);
+    match prompt_file(spec, &name, INTERRUPTED) {
+        Ok(f) => {
+            out.line(&format!("[fleet] resuming the agent's session {id}"));
+            Some((resume, f))
+        }
+        Err(e) => {
+            out.line(&format!(
+                "[fleet] cannot write the note for the resumed session ({e:#}): starting the task again"
+            ));
+            None
+        }
+    }
+}
+
+/// What a session resumed after a rate limit is told.
+const INTERRUPTED: &str = "Your previous attempt at this task was interrupted: the model's API \
+rate-limited it and it stopped. Go on with the task from where you were. Check what is already \
+done (files, commits) before repeating anything, then finish it.\n";
 
 /// What a start began from.
 struct Before {
@@ -301,10 +336,30 @@ fn denied_without_change(
     ))
 }
 
+/// A run that ended `done` without a new commit, its changes left in the worktree, did not
+/// quite finish (gemini's commit may fail while its stream says the tool succeeded): the
+/// reason `uncommitted changes` (the state stays `done`), and what to do about them.
+fn left_uncommitted(spec: &Spec, head: Option<&str>, out: &mut Tee) -> Option<String> {
+    let now = crate::git::commit_oid(&spec.worktree, "HEAD")
+        .ok()
+        .flatten();
+    if now.as_deref() != head || !crate::git::is_dirty(&spec.worktree).unwrap_or(false) {
+        return None;
+    }
+    out.line(&format!(
+        "[fleet] {} made no commit and left uncommitted changes in its worktree: `fleet diff {0}` shows them; commit them there, or hand them back with `fleet continue {0} -m \"Commit your changes.\"`",
+        spec.agent
+    ));
+    Some(UNCOMMITTED.into())
+}
+
+/// The reason of a `done` agent that left its changes uncommitted.
+pub const UNCOMMITTED: &str = "uncommitted changes";
+
 /// After the agent: its exit code decides, then verify.
 fn finish_steps(spec: &Spec, code: i32, out: &mut Tee) -> (State, i32, Option<String>) {
     if code != 0 {
-        return (State::Failed, code, Some(format!("exit {code}")));
+        return (State::Failed, code, Some(exit_words(code)));
     }
     if let Some(verify) = &spec.verify {
         out.script("verify", verify);
@@ -335,16 +390,16 @@ fn retry_prompt(verify: &str, code: i32, output: &[u8]) -> String {
 /// How many of verify's last output lines go back to the agent.
 const RETRY_TAIL: usize = 60;
 
-/// The retry prompt, written beside the run spec (`.fleet/tasks/<agent>.retry-N.md`), open
-/// for reading.
-fn prompt_file(spec: &Spec, n: u32, prompt: &str) -> Result<File> {
+/// A follow-up prompt (`<agent>.retry-N.md` after a failed verify, `<agent>.interrupted-N.md`
+/// after a rate limit), written beside the tasks in `.fleet/tasks/`, open for reading.
+fn prompt_file(spec: &Spec, name: &str, prompt: &str) -> Result<File> {
     let dir = spec
         .record
         .parent()
         .and_then(Path::parent)
         .map(|fleet| fleet.join("tasks"))
         .context("no .fleet directory")?;
-    let path = dir.join(format!("{}.retry-{n}.md", spec.agent));
+    let path = dir.join(name);
     util::private_dir(&dir)?;
     util::write_atomic(&path, prompt.as_bytes())?;
     File::open(&path).with_context(|| format!("cannot read {}", path.display()))

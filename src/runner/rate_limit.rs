@@ -1,9 +1,14 @@
 //! Rate limits: the only place that tells from an agent's last words whether its CLI hit a
 //! rate limit (or an overloaded service), how long to wait, and that waits it out (the agent
-//! shown `waiting`) before the next try.
+//! shown `waiting`) before the next try. Only an agent CLI fleet knows (a preset) can hit
+//! one, told by the CLI's own error (its event stream's error or result; for aider, its
+//! documented message): the output of a `command:` or `agent: shell` agent is its own work
+//! (a test suite's `1429 passed`, a log that mentions a rate limit), never taken for one. A
+//! `command:` that wraps an agent CLI gets no rate-limit retries: `agent:` with `args:` does.
 use std::fs::File;
 use std::time::Duration;
 
+use crate::preset::Preset;
 use crate::state::{self, Record, Spec, State};
 use crate::util;
 
@@ -19,6 +24,9 @@ pub(super) fn retry_after_rate_limit(
     tail: &[u8],
     out: &mut Tee,
 ) -> Option<std::result::Result<File, End>> {
+    if !spec.preset.is_some_and(|p| p != Preset::Shell) {
+        return None;
+    }
     let exit = match result {
         Ok(code) if *code != 0 => Some(*code),
         Err((_, code, Some(reason))) if reason.starts_with("exit") => Some(*code),
@@ -97,13 +105,14 @@ pub(super) fn last_words(
 /// How many of a plain-text agent's last lines are its last words.
 const LAST_LINES: usize = 5;
 
-/// Words agent CLIs use when they stop on a rate limit or an overloaded service.
-const RATE_LIMIT_SIGNS: [&str; 9] = [
+/// Words agent CLIs use when they stop on a rate limit or an overloaded service. (Not a bare
+/// `429`: digits inside other text, `1429 passed`, are no rate limit; the CLIs say "429 Too
+/// Many Requests", "rate limited (429)", "Request rejected (429) · … rate limit".)
+const RATE_LIMIT_SIGNS: [&str; 8] = [
     "rate limit",
     "rate_limit",
     "ratelimit",
     "too many requests",
-    "429",
     "overloaded",
     "usage limit",
     "quota exceeded",
@@ -155,6 +164,7 @@ mod tests {
     #[test]
     fn spots_rate_limits_and_their_reset() {
         assert_eq!(rate_limited(b"error: file not found", 0), None);
+        assert_eq!(rate_limited(b"tests: 1429 passed, 1 failed", 0), None);
         let at = util::now() + 120;
         let wait = rate_limited(format!("Claude AI usage limit reached|{at}").as_bytes(), 0);
         assert!(

@@ -59,6 +59,9 @@ pub(super) fn step_with(
     let mut wait = None;
     loop {
         if wait.is_none() {
+            if let Some(u) = usage.as_deref_mut() {
+                u.poll();
+            }
             stopper.check(child.id(), usage.as_deref(), limits, out);
         }
         match rx.recv_timeout(Duration::from_millis(200)) {

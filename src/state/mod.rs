@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::util;
 
 mod lock;
+mod merged;
 
 pub use lock::Lock;
+pub use merged::{holding, MergedAs};
 
 /// An agent's state as the contract names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +57,12 @@ impl State {
     /// The state as people read it: `done`, or a failure with its reason, `failed (exit 3)`.
     pub fn label(self, reason: Option<&str>) -> String {
         match reason {
-            Some(r) if matches!(self, State::Failed | State::Damaged | State::Blocked) => {
+            Some(r)
+                if matches!(
+                    self,
+                    State::Failed | State::Damaged | State::Blocked | State::Done
+                ) =>
+            {
                 self.with_reason(r)
             }
             _ => self.to_string(),

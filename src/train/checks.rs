@@ -106,10 +106,13 @@ fn worktree_refusals(plan: &Plan, agent: &Agent, args: &Options) -> Result<Vec<S
     };
     let dirty = git::changes(&agent.worktree, true)?;
     if !dirty.is_empty() {
+        let fleet = crate::launch::fleet_command(plan);
+        let wt = crate::util::shell_quote(&agent.worktree.display().to_string());
         refusals.push(format!(
-            "its worktree {} has uncommitted changes ({}): commit or discard them there first",
+            "its worktree {} has uncommitted changes ({}): `{fleet} diff {name}` shows them; commit them there (`git -C {wt} add -A && git -C {wt} commit`), hand them back to the agent (`{fleet} continue {name} -m \"Commit your changes.\"`), or discard them",
             agent.worktree.display(),
-            some_files(&dirty)
+            some_files(&dirty),
+            name = agent.name,
         ));
     }
     // The agent may have committed elsewhere than on its branch: merging the branch
@@ -178,4 +181,43 @@ pub fn checkout_refusals(plan: &Plan) -> Result<Vec<String>> {
         ));
     }
     Ok(refusals)
+}
+
+/// What a merge would write into the main checkout.
+pub struct Writes {
+    /// How many files it adds or changes (none: nothing to merge).
+    pub files: usize,
+    /// The refusal naming the user's files it would overwrite or remove, if any.
+    pub refusal: Option<String>,
+}
+
+/// The paths merging `rev` writes into the main checkout (its changes since `from`: the
+/// merge-base, or what was merged of it before), and the refusal when one of them is a file
+/// of the user's that git does not track, ignored ones included (git overwrites those
+/// silently). Every strategy writes these paths (a squash, a rebased copy, a fast-forward),
+/// so one check covers them all; `--force` does not lift it: the user moves the file.
+pub fn writes(plan: &Plan, from: &str, rev: &str) -> Result<Writes> {
+    let paths = git::written_paths(&plan.repo, from, rev)?;
+    let in_the_way = git::user_files_in_the_way(&plan.repo, &paths)?;
+    let refusal = (!in_the_way.is_empty()).then(|| {
+        let named: Vec<String> = in_the_way
+            .iter()
+            .map(|f| {
+                let what = if f.ignored { "ignored" } else { "untracked" };
+                format!("{} ({what})", crate::util::display(&f.path))
+            })
+            .collect();
+        let n = in_the_way.len();
+        format!(
+            "merging it would overwrite {} of yours in the main checkout {} that git does not track: {}: move {} out of the way first (fleet never overwrites them, --force included)",
+            if n == 1 { "a file" } else { "files" },
+            plan.repo.display(),
+            some_files(&named),
+            if n == 1 { "it" } else { "them" }
+        )
+    });
+    Ok(Writes {
+        files: paths.len(),
+        refusal,
+    })
 }

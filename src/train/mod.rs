@@ -15,16 +15,18 @@ use anyhow::{bail, Result};
 use crate::git::{self, How, Merged, Rebased};
 use crate::launch::LOCK_WAIT;
 use crate::manifest::{Agent, Plan};
-use crate::state::{Dir, State};
+use crate::state::Dir;
 use crate::util;
 
 pub mod checks;
 pub mod journal;
+mod new_work;
 mod pending;
 mod report;
 mod verify;
 mod work;
 
+use new_work::Nothing;
 pub use pending::{undo_pending, verify_pending};
 use work::Work;
 
@@ -66,12 +68,13 @@ pub struct Options {
 
 /// What the train does with an agent, decided before the first merge.
 enum Verdict {
-    /// Merge it: its branch has commits base lacks.
+    /// Merge it: its branch has work base lacks.
     Merge,
     /// Its branch has nothing base lacks.
-    Nothing,
-    /// Leave it out, for these reasons.
-    Skip(Vec<String>),
+    Nothing(Nothing),
+    /// Leave it out, for these reasons; `asked`: it finished (done or failed), so `--all`
+    /// meant it (an agent still at work or never started is named all the same).
+    Skip { why: Vec<String>, asked: bool },
 }
 
 /// Why the train stopped at an agent.
@@ -100,35 +103,34 @@ enum Stop {
 }
 
 /// Run the train over the agents named (all with `opts.all`): the exit code, 0 when it ran
-/// to its end, 130 when Ctrl-C (SIGTERM, SIGHUP) stopped it between merges or during one
-/// (then undone); an error (exit 1) when it refused to start or stopped.
+/// to its end, [`SKIPPED_EXIT`] when it did but `--all` left out a finished agent, 130 when
+/// Ctrl-C (SIGTERM, SIGHUP) stopped it between merges or during one (then undone); an error
+/// (exit 1) when it refused to start or stopped.
 pub fn run(plan: &Plan, names: &[String], opts: &Options) -> Result<i32> {
     let works = work::gather(plan, names, opts.all)?;
     let verdicts = decide(plan, &works, opts)?;
     let mut train = Vec::new();
     let mut skipped = Vec::new();
+    let mut nothing = Vec::new();
     for (work, verdict) in works.into_iter().zip(verdicts) {
         match verdict {
             Verdict::Merge => train.push(work),
-            Verdict::Nothing => crate::info!(
-                "{} ({}) has no commits that {} lacks: nothing to merge",
-                work.agent.name,
-                work.agent.branch,
-                plan.base
-            ),
-            Verdict::Skip(why) => skipped.push((work.agent, why)),
+            Verdict::Nothing(why) => nothing.push((work.agent, why)),
+            Verdict::Skip { why, asked } => skipped.push((work.agent, why, asked)),
         }
     }
-    report::skipped(&skipped);
+    report::nothing(plan, &nothing);
     let dir = Dir::new(&plan.state_dir);
     util::defer_interrupts();
     let mut merged: Vec<&Agent> = Vec::new();
     for mut work in train {
         let agent = work.agent;
         if util::interrupted() {
+            report::skipped(&skipped);
             return report::interrupted(plan, agent, &merged, false);
         }
         if let Some(stop) = step(plan, &dir, &mut work, opts)? {
+            report::skipped(&skipped);
             // Ctrl-C reaches verify too: its failure then is the interrupt's.
             if util::interrupted() {
                 return report::interrupted(plan, agent, &merged, true);
@@ -138,13 +140,15 @@ pub fn run(plan: &Plan, names: &[String], opts: &Options) -> Result<i32> {
                 merged.push(agent);
             }
             let handed = hand_back(plan, &dir, &work, &stop, opts);
-            bail!("{}", report::stopped(plan, agent, &stop, &merged, handed)?);
+            bail!("{}", report::stopped(plan, &work, &stop, &merged, handed)?);
         }
         merged.push(agent);
     }
-    report::done(plan, &merged)?;
-    Ok(0)
+    report::done(plan, &merged, &skipped)
 }
+
+/// `merge --all` went through but left out an agent that finished: its summary names them.
+pub const SKIPPED_EXIT: i32 = 3;
 
 /// What to do with each agent, all decided before anything changes: the main checkout's
 /// refusals and (for named agents) any agent's refusal stop the train before it starts.
@@ -158,7 +162,7 @@ fn decide(plan: &Plan, works: &[Work], opts: &Options) -> Result<Vec<Verdict>> {
     refusals.extend(pending::refusal(plan)?);
     if !opts.all {
         for (work, verdict) in works.iter().zip(&verdicts) {
-            if let Verdict::Skip(why) = verdict {
+            if let Verdict::Skip { why, .. } = verdict {
                 refusals.extend(why.iter().map(|w| match works.len() {
                     1 => w.clone(),
                     _ => format!("{}: {w}", work.agent.name),
@@ -184,28 +188,48 @@ fn decide(plan: &Plan, works: &[Work], opts: &Options) -> Result<Vec<Verdict>> {
 /// One agent's verdict: skipped when it has no work here, is not done (with `--all`), or is
 /// refused; nothing to do when its work adds nothing.
 fn verdict(plan: &Plan, w: &Work, opts: &Options) -> Result<Verdict> {
+    let asked = w.state.finished();
     if let Some(why) = &w.missing {
-        return Ok(Verdict::Skip(vec![why.clone()]));
+        // (no branch here, or its host did not answer: not known to have finished)
+        return Ok(Verdict::Skip {
+            why: vec![why.clone()],
+            asked: false,
+        });
     }
     // `--all` takes the agents that finished their work; a name takes what the user says
     // (a stopped agent's work too), within the refusals.
-    if opts.all && !matches!(w.state, State::Done | State::Failed) {
-        return Ok(Verdict::Skip(vec![format!(
-            "it is {}, not done",
-            w.state.label(w.reason.as_deref())
-        )]));
+    if opts.all && !asked {
+        let why = format!("it is {}, not done", w.state.label(w.reason.as_deref()));
+        return Ok(Verdict::Skip {
+            why: vec![why],
+            asked,
+        });
     }
     let refusals = checks::agent_refusals(plan, w, opts)?;
     if !refusals.is_empty() {
-        return Ok(Verdict::Skip(refusals));
+        return Ok(Verdict::Skip {
+            why: refusals,
+            asked,
+        });
     }
-    Ok(
-        if git::count_commits(&plan.repo, "HEAD", &w.tip_ref)? == 0 {
-            Verdict::Nothing
-        } else {
-            Verdict::Merge
+    let head = git::rev_parse(&plan.repo, "HEAD")?;
+    let tip = git::rev_parse(&plan.repo, &w.tip_ref)?;
+    let new = match new_work::of(plan, &w.agent.name, &head, &tip)? {
+        Ok(new) => new,
+        Err(nothing) => return Ok(Verdict::Nothing(nothing)),
+    };
+    let Some(from) = new_work::changes_from(plan, &head, &tip, new.since.as_ref())? else {
+        return Ok(Verdict::Merge);
+    };
+    let writes = checks::writes(plan, &from, &tip)?;
+    Ok(match writes.refusal {
+        Some(refusal) => Verdict::Skip {
+            why: vec![refusal],
+            asked,
         },
-    )
+        None if writes.files == 0 => Verdict::Nothing(Nothing::NoChange),
+        None => Verdict::Merge,
+    })
 }
 
 /// An agent whose branch holds commits that base lacks of a skipped agent's branch, or of
@@ -223,7 +247,7 @@ fn skip_what_builds_on_skipped(
         let mut left_out: Vec<(&str, &str)> = works
             .iter()
             .zip(verdicts.iter())
-            .filter(|(w, v)| matches!(v, Verdict::Skip(_)) && w.missing.is_none())
+            .filter(|(w, v)| matches!(v, Verdict::Skip { .. }) && w.missing.is_none())
             .map(|(w, _)| (w.agent.name.as_str(), w.tip_ref.as_str()))
             .collect();
         left_out.extend(others.iter().map(|(n, r)| (n.as_str(), r.as_str())));
@@ -239,10 +263,13 @@ fn skip_what_builds_on_skipped(
                 else {
                     continue;
                 };
-                *verdict = Verdict::Skip(vec![format!(
-                    "its branch holds work of {name} (commit {}), which is not merged: merge {name} first",
-                    git::short(&shared),
-                )]);
+                *verdict = Verdict::Skip {
+                    why: vec![format!(
+                        "its branch holds work of {name} (commit {}), which is not merged: merge {name} first",
+                        git::short(&shared),
+                    )],
+                    asked: work.state.finished(),
+                };
                 changed = true;
                 break;
             }
@@ -268,36 +295,20 @@ fn step(plan: &Plan, dir: &Dir, work: &mut Work, opts: &Options) -> Result<Optio
     let (repo, agent) = (&plan.repo, work.agent);
     let before = git::rev_parse(repo, "HEAD")?;
     let tip = git::rev_parse(repo, &work.tip_ref)?;
-    // Counted now, not when the train was planned: an earlier merge of the train may have
+    // Judged now, not when the train was planned: an earlier merge of the train may have
     // brought some of its commits already (an agent after another holds its commits).
-    let ahead = git::count_commits(repo, &before, &tip)?;
-    let in_base_already = || {
-        crate::info!(
-            "{} ({}): every commit of it is in {} already",
-            agent.name,
-            agent.branch,
-            plan.base
-        );
-        Ok(None)
+    let new = match new_work::of(plan, &agent.name, &before, &tip)? {
+        Ok(new) => new,
+        Err(nothing) => return Ok(report::nothing_now(plan, agent, &nothing)),
     };
-    if ahead == 0 {
-        return in_base_already();
-    }
-    let (rev, how) = match opts.strategy {
-        Strategy::Git(how) => (work.tip_ref.clone(), how),
-        Strategy::Rebase => {
-            let scratch = plan.worktree_dir.join(format!(".rebase-{}", agent.name));
-            match git::rebased_copy(repo, &tip, &before, &scratch)? {
-                Rebased::Onto(new) => (new, How::FfOnly),
-                Rebased::Conflict(files) => return Ok(Some(Stop::Conflict(files))),
-            }
-        }
+    let (rev, how) = match revision(plan, work, opts, (&before, &tip), &new)? {
+        Ok(r) => r,
+        Err(stop) => return Ok(Some(stop)),
     };
-    // (a rebase whose every commit git dropped as already in base)
-    if rev == before {
-        return in_base_already();
+    if let Some(stop) = writes_now(plan, work, &before, &rev)? {
+        return Ok(stop);
     }
-    let message = report::message(plan, work, how, ahead)?;
+    let message = report::message(plan, work, how, new.ahead, &rev)?;
     // A merge that verify is to judge is journaled first: a fleet killed before the verdict
     // leaves the journal for the next command to find.
     let script = agent.verify.as_deref().filter(|_| !opts.no_verify);
@@ -331,11 +342,83 @@ fn step(plan: &Plan, dir: &Dir, work: &mut Work, opts: &Options) -> Result<Optio
         e.merge = Some(after.clone());
         journal::write(plan, e)?;
     }
-    report::merged(plan, work, opts.strategy, ahead, (&before, &after))?;
+    remember_merged_as(plan, work, how, (&tip, &after))?;
+    report::merged(plan, work, (how, &rev, &new), (&before, &after))?;
     match (script, entry) {
         (Some(script), Some(entry)) => verify::judge(plan, agent, script, entry, (&before, &after)),
         _ => Ok(None),
     }
+}
+
+/// What merging `rev` writes into the checkout, checked on the very commit merged, under the
+/// lock: Some(the stop, or None to go on with nothing merged) when a file of the user's is
+/// in the way or it has nothing to bring (a rebase that git found all in base, commits
+/// that change no file).
+fn writes_now(plan: &Plan, work: &Work, before: &str, rev: &str) -> Result<Option<Option<Stop>>> {
+    let agent = work.agent;
+    if rev == before {
+        return Ok(Some(report::nothing_now(plan, agent, &Nothing::InBase)));
+    }
+    let Some(from) = new_work::changes_from(plan, before, rev, None)? else {
+        return Ok(None);
+    };
+    let writes = checks::writes(plan, &from, rev)?;
+    Ok(match (writes.refusal, writes.files) {
+        (Some(refusal), _) => Some(Some(Stop::Refused(vec![refusal]))),
+        (None, 0) => Some(report::nothing_now(plan, agent, &Nothing::NoChange)),
+        (None, _) => None,
+    })
+}
+
+/// Base now holds the agent's work (its commit `tip`) as commits of its own (a squash, a
+/// rebased copy, `after`): remembered, or git's history alone would call it unmerged and a
+/// later merge bring back what the squash left out. (A record whose merge is taken back does
+/// not hold: its commit is not in base.)
+fn remember_merged_as(
+    plan: &Plan,
+    work: &Work,
+    how: How,
+    (tip, after): (&str, &str),
+) -> Result<()> {
+    let squashed = how == How::Squash;
+    if !squashed && git::is_ancestor(&plan.repo, tip, after)? {
+        return Ok(());
+    }
+    let record = crate::state::MergedAs {
+        tip: tip.to_string(),
+        commit: after.to_string(),
+        how: if squashed { "squashed" } else { "rebased" }.to_string(),
+        at: util::now(),
+    };
+    Dir::new(&plan.state_dir).remember_merged_as(&work.agent.name, record)
+}
+
+/// The commit to merge and how: the agent's tip as asked; a rebased copy of it (`--rebase`,
+/// fast-forwarded); or, for an agent merged before as a squash or a rebased copy, its
+/// commits since then replayed on base and merged as asked (never its branch itself, which
+/// would bring back the history the squash left out).
+fn revision(
+    plan: &Plan,
+    work: &Work,
+    opts: &Options,
+    (before, tip): (&str, &str),
+    new: &new_work::New,
+) -> Result<Result<(String, How), Stop>> {
+    let upstream = new.since.as_ref().map(|r| r.tip.as_str());
+    let how = match (opts.strategy, upstream) {
+        (Strategy::Git(how), None) => return Ok(Ok((work.tip_ref.clone(), how))),
+        (Strategy::Git(how), Some(_)) => how,
+        (Strategy::Rebase, _) => How::FfOnly,
+    };
+    let scratch = plan
+        .worktree_dir
+        .join(format!(".rebase-{}", work.agent.name));
+    Ok(
+        match git::rebased_copy(&plan.repo, tip, before, upstream, &scratch)? {
+            Rebased::Onto(new) => Ok((new, how)),
+            Rebased::Conflict(files) => Err(Stop::Conflict(files)),
+        },
+    )
 }
 
 /// Merge `rev` into base (at `before`): base's new commit, or why it did not merge.

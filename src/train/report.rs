@@ -6,7 +6,8 @@ use anyhow::Result;
 use crate::git::{self, How};
 use crate::manifest::{Agent, Plan};
 
-use super::{Stop, Strategy, Work};
+use super::new_work::{New, Nothing};
+use super::{Stop, Work, SKIPPED_EXIT};
 
 fn plural(n: u64) -> &'static str {
     if n == 1 {
@@ -16,13 +17,14 @@ fn plural(n: u64) -> &'static str {
     }
 }
 
-/// The commit message: a merge's, or a squash's listing the `ahead` commits' subjects.
-pub(super) fn message(plan: &Plan, work: &Work, how: How, ahead: u64) -> Result<String> {
+/// The commit message: a merge's, or a squash's listing the subjects of the `ahead` commits
+/// of `rev` that base lacks.
+pub(super) fn message(plan: &Plan, work: &Work, how: How, ahead: u64, rev: &str) -> Result<String> {
     let (agent, branch) = (work.agent, &work.agent.branch);
     if how != How::Squash {
         return Ok(format!("Merge {branch} (fleet agent {})", agent.name));
     }
-    let subjects = git::subjects(&plan.repo, "HEAD", &work.tip_ref)?;
+    let subjects = git::subjects(&plan.repo, "HEAD", rev)?;
     let body: Vec<String> = subjects.iter().map(|s| format!("* {s}")).collect();
     Ok(format!(
         "{}: squashed {ahead} commit{} from {branch}\n\n{}",
@@ -32,27 +34,41 @@ pub(super) fn message(plan: &Plan, work: &Work, how: How, ahead: u64) -> Result<
     ))
 }
 
-/// The line for a merge made: `(before, after)` base's commit before and after it.
+/// The line for a merge made: of `rev` (the agent's tip, or a rebased copy), `how`, with
+/// `new` (its commits base lacked); `(before, after)` base's commit before and after it.
 pub(super) fn merged(
     plan: &Plan,
     work: &Work,
-    strategy: Strategy,
-    ahead: u64,
+    (how, rev, new): (How, &str, &New),
     (before, after): (&str, &str),
 ) -> Result<()> {
-    let how = match strategy {
-        Strategy::Git(How::Squash) => "squashed into one commit",
-        Strategy::Rebase => "rebased onto it, fast-forward",
+    let ahead = new.ahead;
+    let copied = git::rev_parse(&plan.repo, rev)? != git::rev_parse(&plan.repo, &work.tip_ref)?;
+    let kind = match how {
+        How::Squash => "squashed into one commit".to_string(),
         _ if git::count_commits(&plan.repo, before, after)? == ahead
-            && git::is_ancestor(&plan.repo, before, &work.tip_ref)? =>
+            && git::is_ancestor(&plan.repo, before, rev)? =>
         {
-            "fast-forward"
+            match copied {
+                true => "rebased onto it, fast-forward".to_string(),
+                false => "fast-forward".to_string(),
+            }
         }
-        _ => "merge commit",
+        _ => "merge commit".to_string(),
+    };
+    let since = match &new.since {
+        Some(r) => format!(
+            " (the commit{} since it was {} as {}, replayed on {})",
+            plural(ahead),
+            r.how,
+            git::short(&r.commit),
+            plan.base
+        ),
+        None => String::new(),
     };
     let agent = work.agent;
     crate::info!(
-        "merged {} ({}, {ahead} commit{}) into {}: {how}, now at {}",
+        "merged {} ({}, {ahead} commit{}{since}) into {}: {kind}, now at {}",
         agent.name,
         agent.branch,
         plural(ahead),
@@ -62,10 +78,65 @@ pub(super) fn merged(
     Ok(())
 }
 
-/// The agents the train leaves out, each with its reasons.
-pub(super) fn skipped(skipped: &[(&Agent, Vec<String>)]) {
-    for (agent, why) in skipped {
-        crate::info!("skipping {}: {}", agent.name, why.join("; "));
+/// The agents with nothing to merge, said before the train: one line for one, else one
+/// line for all of them (a repeated `--all` says so once, not once per agent).
+pub(super) fn nothing(plan: &Plan, nothing: &[(&Agent, Nothing)]) {
+    match nothing {
+        [] => {}
+        [(agent, why)] => crate::info!(
+            "{} ({}) {}: nothing to merge",
+            agent.name,
+            agent.branch,
+            why.says(&plan.base)
+        ),
+        _ => {
+            let in_base: Vec<&str> = nothing
+                .iter()
+                .filter(|(_, w)| matches!(w, Nothing::InBase))
+                .map(|(a, _)| a.name.as_str())
+                .collect();
+            let mut parts = Vec::new();
+            if !in_base.is_empty() {
+                parts.push(format!("{} (in {} already)", in_base.join(", "), plan.base));
+            }
+            for (agent, why) in nothing {
+                match why {
+                    Nothing::InBase => {}
+                    Nothing::MergedAs(r) => parts.push(format!(
+                        "{} ({} as {})",
+                        agent.name,
+                        r.how,
+                        git::short(&r.commit)
+                    )),
+                    Nothing::NoChange => {
+                        parts.push(format!("{} (its commits change no file)", agent.name))
+                    }
+                }
+            }
+            crate::info!(
+                "nothing to merge for {} agents: {}",
+                nothing.len(),
+                parts.join(", ")
+            );
+        }
+    }
+}
+
+/// An agent found, at its merge, to have nothing (left) to merge: said, and the train goes
+/// on (None: no stop).
+pub(super) fn nothing_now(plan: &Plan, agent: &Agent, why: &Nothing) -> Option<Stop> {
+    let why = match why {
+        Nothing::InBase => format!("every commit of it is in {} already", plan.base),
+        other => other.says(&plan.base),
+    };
+    crate::info!("{} ({}): {why}: nothing to merge", agent.name, agent.branch);
+    None
+}
+
+/// The agents the train left out, each with its reasons (said at its end).
+pub(super) fn skipped(skipped: &[(&Agent, Vec<String>, bool)]) {
+    for (agent, why, _) in skipped {
+        crate::info!("skipped {}: {}", agent.name, why.join("; "));
     }
 }
 
@@ -119,12 +190,16 @@ pub(super) fn interrupted(
 /// `--resume-agent` did: `handed`).
 pub(super) fn stopped(
     plan: &Plan,
-    agent: &Agent,
+    work: &Work,
     stop: &Stop,
     merged: &[&Agent],
     handed: Option<String>,
 ) -> Result<String> {
+    let agent = work.agent;
     let (branch, base) = (&agent.branch, &plan.base);
+    // `--resume-agent` is offered only to an agent that can be continued (an agent on
+    // another host: its fleet says, when asked).
+    let resumable = work.host.is_some() || crate::launch::resume::can_continue(plan, agent).is_ok();
     let repo = crate::util::shell_quote(&plan.repo.display().to_string());
     let fleet = crate::launch::fleet_command(plan);
     // What happened, the lines that show it (if any), what to do.
@@ -140,10 +215,7 @@ pub(super) fn stopped(
                 files.join(", ")
             ),
             String::new(),
-            format!(
-                "Resolve it by hand (`git -C {repo} merge {branch}`), or have the agent bring {base} into its branch (`{fleet} merge {} --resume-agent` hands it the conflict).",
-                agent.name
-            ),
+            conflict_fix(plan, work, resumable)?,
         ),
         Stop::NotFastForward => (
             format!("{branch} is not a fast-forward of {base} (--ff-only); nothing was merged"),
@@ -179,10 +251,14 @@ pub(super) fn stopped(
                     "verify `{script}` {why} on {base} after merging {branch}, so that merge was taken back"
                 ),
                 detail,
-                format!(
-                    "Fix it on {branch} (`{fleet} merge {} --resume-agent` hands the agent verify's output), or merge it anyway with --no-verify.",
-                    agent.name
-                ),
+                if resumable {
+                    format!(
+                        "Fix it on {branch} (`{fleet} merge {} --resume-agent` hands the agent verify's output), or merge it anyway with --no-verify.",
+                        agent.name
+                    )
+                } else {
+                    format!("Fix it on {branch}, or merge it anyway with --no-verify.")
+                },
             )
         }
         Stop::LeftChanges(files) => (
@@ -210,6 +286,37 @@ pub(super) fn stopped(
     Ok(text)
 }
 
+/// What to do about a conflict: merge by hand, or have the agent bring base in (offered only
+/// when it can be continued); for an agent merged before as a squash or rebased copy (while
+/// that holds), pick its new commits by hand: a merge of its branch would bring back the
+/// history the squash left out.
+fn conflict_fix(plan: &Plan, work: &Work, resumable: bool) -> Result<String> {
+    let agent = work.agent;
+    let (branch, base) = (&agent.branch, &plan.base);
+    let repo = crate::util::shell_quote(&plan.repo.display().to_string());
+    let fleet = crate::launch::fleet_command(plan);
+    let wt = crate::util::shell_quote(&agent.worktree.display().to_string());
+    let records = crate::state::Dir::new(&plan.state_dir).merged_as(&agent.name);
+    let since = crate::state::holding(&plan.repo, "HEAD", &work.tip_ref, &records)?;
+    Ok(if let Some(r) = since {
+        format!(
+            "Its commits since it was {} as {} were replayed on {base}; bring them in by hand (`git -C {repo} cherry-pick {}..{branch}`): a merge of {branch} would bring back the history the squash left out.",
+            r.how,
+            git::short(&r.commit),
+            git::short(&r.tip)
+        )
+    } else if resumable {
+        format!(
+            "Resolve it by hand (`git -C {repo} merge {branch}`), or have the agent bring {base} into its branch (`{fleet} merge {} --resume-agent` hands it the conflict).",
+            agent.name
+        )
+    } else {
+        format!(
+            "Resolve it by hand (`git -C {repo} merge {branch}`), or bring {base} into its branch in its worktree (`git -C {wt} merge {base}`) and merge it again."
+        )
+    })
+}
+
 fn indent(text: &str) -> String {
     text.lines()
         .map(|l| format!("    {l}"))
@@ -217,8 +324,31 @@ fn indent(text: &str) -> String {
         .join("\n")
 }
 
-/// The summary once every merge went through.
-pub(super) fn done(plan: &Plan, merged: &[&Agent]) -> Result<()> {
+/// The summary once every merge went through: what was merged, what was skipped and why;
+/// the exit code ([`SKIPPED_EXIT`] when a finished agent was left out).
+pub(super) fn done(
+    plan: &Plan,
+    merged: &[&Agent],
+    skipped_: &[(&Agent, Vec<String>, bool)],
+) -> Result<i32> {
+    merged_summary(plan, merged)?;
+    skipped(skipped_);
+    let left_out: Vec<&str> = skipped_
+        .iter()
+        .filter(|(_, _, asked)| *asked)
+        .map(|(a, _, _)| a.name.as_str())
+        .collect();
+    if left_out.is_empty() {
+        return Ok(0);
+    }
+    crate::info!(
+        "not merged: {} (finished, but skipped as said above); exit {SKIPPED_EXIT}",
+        left_out.join(", ")
+    );
+    Ok(SKIPPED_EXIT)
+}
+
+fn merged_summary(plan: &Plan, merged: &[&Agent]) -> Result<()> {
     if merged.is_empty() {
         crate::info!("nothing was merged");
         return Ok(());

@@ -1,11 +1,13 @@
-//! Aider's plain output (`--no-pretty`; aider-chat 0.86.2), which passes through as it is
-//! while these lines are read:
+//! Aider's plain output (`--no-pretty --no-stream`; aider-chat 0.86.2), which passes through
+//! as it is while these lines are read:
 //!
 //! - after each reply, `Tokens: 776 sent, 17 received. Cost: $0.0026 message, $0.0026
 //!   session.` (the cost only when aider knows the model's price; `, 1.2k cache write` and
 //!   `, 3.4k cache hit` before `received` when there are any, and then the cost on a line of
-//!   its own). Counts are rounded from 1000 on (`1.2k`, `12k`): the usage is as exact as aider
-//!   says it. Each line is one turn; the cost is the session's so far.
+//!   its own). Without streaming the counts are the API's own usage (streamed, aider counts
+//!   them itself); they are printed rounded from 1000 on (`1.2k`, `12k`) and the cost to
+//!   $0.0001: the usage is as exact as aider says it. Each line is one turn; the cost is the
+//!   session's so far.
 //! - `Did not apply edit to X (--dry-run)`: an edit refused (`permissions: read-only`).
 //! - an API error: `litellm.RateLimitError: …` (wrapped at 80 columns), then aider's word for
 //!   it, e.g. `The API provider has rate limited you. Try again later or check your quotas.`,
@@ -95,9 +97,10 @@ mod tests {
         let (text, t) = run(Format::AiderText, input);
         assert_eq!(text, input, "aider's output passes through as it is");
         assert_eq!(t.usage.turns, 1);
-        assert_eq!(t.usage.input_tokens, 778);
-        assert_eq!(t.usage.output_tokens, 17);
-        assert_eq!(t.usage.cost_usd, Some(0.0026));
+        // `--no-stream`: the API's own figures (what the fake server sent)
+        assert_eq!(t.usage.input_tokens, 513);
+        assert_eq!(t.usage.output_tokens, 53);
+        assert_eq!(t.usage.cost_usd, Some(0.0023));
         assert_eq!(t.usage.denials, 0);
         assert_eq!(t.error, None);
     }

@@ -143,7 +143,7 @@ fn model_usage(m: &Value) -> Option<(u64, u64)> {
 }
 
 /// Claude's input tokens: fresh plus cache writes plus cache reads, all of them sent.
-fn input_tokens(usage: &Value) -> u64 {
+pub(super) fn input_tokens(usage: &Value) -> u64 {
     [
         "input_tokens",
         "cache_creation_input_tokens",

@@ -73,7 +73,7 @@ fn refused(line: &str) -> bool {
 }
 
 /// The first file under `dir` (at most `depth` levels down) whose name ends with `suffix`.
-fn find_file(dir: &Path, suffix: &str, depth: u32) -> Option<PathBuf> {
+pub(super) fn find_file(dir: &Path, suffix: &str, depth: u32) -> Option<PathBuf> {
     let entries = std::fs::read_dir(dir).ok()?;
     for entry in entries.flatten() {
         let path = entry.path();

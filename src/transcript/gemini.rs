@@ -16,8 +16,36 @@ use serde_json::Value;
 use super::{first_line, one_line, tool_line, Transcript};
 
 impl Transcript {
+    /// A line that is not an event (its stderr): `Attempt 1 failed with status 429. Retrying
+    /// with backoff... <the error and its stack>` is a retry in progress.
+    pub(super) fn gemini_plain(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("Attempt ") else {
+            return;
+        };
+        let Some((attempt, why)) = rest.split_once(" failed") else {
+            return;
+        };
+        if !why.contains("Retrying with backoff") || attempt.parse::<u32>().is_err() {
+            return;
+        }
+        let status = why
+            .trim_start()
+            .strip_prefix("with status ")
+            .or_else(|| why.trim_start().strip_prefix("with "))
+            .and_then(|s| s.split([' ', '.']).next())
+            .filter(|s| !s.is_empty());
+        self.retrying = Some(match status {
+            Some(s) => format!("{s}, attempt {attempt} failed"),
+            None => format!("attempt {attempt} failed"),
+        });
+    }
+
     pub(super) fn gemini(&mut self, e: &Value) -> Vec<String> {
         let kind = e["type"].as_str().unwrap_or("");
+        // Any event after a retry: the model answers again (or the CLI gave up).
+        if kind != "message" || e["role"] == "assistant" {
+            self.retrying = None;
+        }
         if kind == "message" && e["role"] == "assistant" {
             return self.gemini_message(e);
         }
@@ -253,6 +281,20 @@ mod tests {
         // per run: the second run's own three calls (4011+5011+6011 and the router's 3)
         assert_eq!((a.usage.input_tokens, a.usage.output_tokens), (6036, 623));
         assert_eq!((b.usage.input_tokens, b.usage.output_tokens), (15036, 1523));
+    }
+
+    #[test]
+    fn real_retries_are_retrying_until_the_model_answers() {
+        let all = fixture("429-retry");
+        let cut = all
+            .find("{\"type\":\"message\",\"timestamp\":\"2026-12-07T19:25:45")
+            .unwrap();
+        let (_, t) = run(Format::GeminiStreamJson, &all[..cut]);
+        assert_eq!(t.retrying.as_deref(), Some("429, attempt 1 failed"));
+        let (text, t) = run(Format::GeminiStreamJson, &all);
+        assert_eq!(t.retrying, None);
+        assert!(text.contains("Attempt 1 failed with status 429"), "{text}");
+        assert!(t.error.is_none() && t.ended);
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod aider;
 mod claude;
 mod codex;
 mod gemini;
+mod live;
 
 /// Which event stream a command prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +33,12 @@ pub enum Format {
 }
 
 impl Format {
+    /// The stream always ends with a final event (claude's `result`, codex's
+    /// `turn.completed`/`turn.failed`, gemini's `result`): one missing means the CLI died.
+    pub fn has_final_event(self) -> bool {
+        self != Format::AiderText
+    }
+
     /// The CLI exits 0 after an API error it gave up on (aider, rate-limited included): its
     /// own error, not its exit code, says it failed.
     pub fn exits_zero_on_error(self) -> bool {
@@ -44,7 +51,9 @@ impl Format {
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
-    /// Only where the CLI reports a cost (Claude Code does, Codex does not).
+    /// Only where the CLI reports a cost (Claude Code does, Codex does not); written rounded
+    /// to six decimals.
+    #[serde(serialize_with = "crate::prices::serialize_usd")]
     pub cost_usd: Option<f64>,
     pub turns: u64,
     /// Actions the CLI refused for want of permission (a denied edit, a sandbox refusal).
@@ -80,6 +89,8 @@ pub struct Transcript {
     /// The session this run resumes and what the agent had used before it: Codex reports
     /// usage summed over its whole thread, so a resumed run's share is the difference.
     baseline: Option<(String, Usage)>,
+    /// The CLI's logs beside its stream, read while it runs ([`Transcript::poll`]).
+    logs: live::Live,
 }
 
 /// Tool calls are summarised to one line of at most this many characters.
@@ -101,6 +112,7 @@ impl Transcript {
             text: String::new(),
             aider_error: None,
             baseline: None,
+            logs: live::Live::default(),
         }
     }
 
@@ -122,6 +134,8 @@ impl Transcript {
     /// stream never names its model: its session log has both (the refusals of this run,
     /// when it resumed the thread).
     pub fn after_exit(&mut self, env: impl Fn(&str) -> Option<String>) {
+        // What the logs say it spent, when its final usage event never came.
+        self.poll();
         let Some(thread) = self.session_id.clone() else {
             return;
         };
@@ -197,6 +211,9 @@ impl Transcript {
             .ok()
             .filter(|v: &Value| v.is_object());
         let Some(event) = event else {
+            if self.format == Format::GeminiStreamJson {
+                self.gemini_plain(&String::from_utf8_lossy(raw));
+            }
             out.extend_from_slice(raw);
             out.push(b'\n');
             return;

@@ -169,6 +169,20 @@ fn escape(s: &str, keep_lines: bool) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// A user's text (a multi-line `command:`, a prompt) on one line of at most `max`
+/// characters, as [`display`] shows it: its first non-empty line, trimmed, with ` …` when
+/// more lines or characters were left out.
+pub fn one_line(s: &str, max: usize) -> String {
+    let mut lines = s.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("");
+    let cut = first.chars().count() > max;
+    let mut line: String = first.chars().take(max).collect();
+    if cut || lines.next().is_some() {
+        line.push_str(" …");
+    }
+    display(&line).into_owned()
+}
+
 /// [`display`] for a path.
 pub fn display_path(p: &Path) -> String {
     display(&p.display().to_string()).into_owned()

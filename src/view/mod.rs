@@ -36,6 +36,9 @@ pub struct View<'a> {
     pub stats: Stats,
     /// Its worktree has uncommitted changes or untracked files ([`Detail::Full`] only).
     pub uncommitted: bool,
+    /// What fleet merged of it as commits of its own (a squash, a rebased copy) that base
+    /// still holds ([`Detail::Full`] only): its work counts from there.
+    pub merged_as: Option<crate::state::MergedAs>,
     pub last_line: String,
     /// What the radar compares ([`Detail::Full`] only): the commit its worktree has checked
     /// out (else its branch's tip), the base's commit, and the paths changed in the worktree.
@@ -87,6 +90,7 @@ pub fn collect<'a>(
                 session_alive: alive,
                 stats: Stats::default(),
                 uncommitted: false,
+                merged_as: None,
                 last_line: String::new(),
                 work: radar::Work::default(),
             }
@@ -129,8 +133,12 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
     let mut own_diff: Vec<usize> = Vec::new();
     let mut pairs: Vec<(String, String)> = Vec::new();
     let mut from_batch: Vec<(usize, String)> = Vec::new();
+    let dir = Dir::new(&plan.state_dir);
     for (i, (v, look)) in views.iter_mut().zip(looks).enumerate() {
-        let tip = tips.get(&v.agent.branch);
+        let tip = tips
+            .get(&v.agent.branch)
+            .map(|t| since_merged(plan, &dir, v, t));
+        let tip = tip.as_ref();
         v.stats.commits_ahead = tip.map_or(0, |t| t.ahead);
         let tip_oid = tip.and_then(|t| t.oid.as_deref());
         let look = match look.flatten() {
@@ -165,17 +173,23 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
             _ => own_diff.push(i),
         }
     }
-    let own: Vec<(&Path, &str)> = own_diff
+    let own: Vec<(&Path, &str, &str)> = own_diff
         .iter()
-        .map(|&i| (worktrees[i], views[i].agent.branch.as_str()))
+        .map(|&i| {
+            let from = views[i]
+                .merged_as
+                .as_ref()
+                .map_or(plan.base.as_str(), |r| r.tip.as_str());
+            (worktrees[i], views[i].agent.branch.as_str(), from)
+        })
         .collect();
     let (diffs, batch) = std::thread::scope(|s| {
         let batch = s.spawn(|| git::commit_diffs(&plan.repo, &pairs));
-        let diffs = util::in_parallel(&own, |&(w, branch)| {
+        let diffs = util::in_parallel(&own, |&(w, branch, from)| {
             if w.exists() {
-                git::worktree_diff(w, &plan.base)
+                git::worktree_diff(w, from)
             } else {
-                git::branch_diff(&plan.repo, &plan.base, branch)
+                git::branch_diff(&plan.repo, from, branch)
             }
         });
         (diffs, batch.join().unwrap_or_default())
@@ -192,6 +206,32 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
     }
     for v in views.iter_mut() {
         v.last_line = last_line(&v.agent.log);
+    }
+}
+
+/// An agent's branch `tip` as status counts it: from what fleet merged of it as commits of
+/// its own (a squash, a rebased copy) while base still holds that (noted in `v.merged_as`),
+/// else as git counts it. No git call for an agent without such a record (nearly all).
+fn since_merged(plan: &Plan, dir: &Dir, v: &mut View, tip: &git::Tip) -> git::Tip {
+    let records = dir.merged_as(&v.agent.name);
+    let Some(oid) = tip
+        .oid
+        .as_deref()
+        .filter(|_| tip.ahead > 0 && !records.is_empty())
+    else {
+        return tip.clone();
+    };
+    v.merged_as = crate::state::holding(&plan.repo, &plan.base, oid, &records)
+        .ok()
+        .flatten();
+    match &v.merged_as {
+        Some(r) => git::Tip {
+            ahead: git::count_commits(&plan.repo, &r.tip, oid).unwrap_or(0),
+            // (base is no ancestor of it: its diff counts from the record's tip)
+            behind: None,
+            oid: tip.oid.clone(),
+        },
+        None => tip.clone(),
     }
 }
 

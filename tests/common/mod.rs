@@ -3,7 +3,7 @@
 //! Each test builds a [`Fleet`]: a temp dir holding
 //!
 //! ```text
-//! <tmp>/repo/            git repo on `main`, one commit (README.md), user.name/email set in the repo
+//! <tmp>/repo/            git repo on `main`, one commit (README.md); the identity only in ~/.gitconfig
 //! <tmp>/repo.worktrees/  where fleet puts worktrees by default
 //! <tmp>/home/            HOME (no user git or tmux config)
 //! <tmp>/tmux/            TMUX_TMPDIR: the private tmux server's socket lives here

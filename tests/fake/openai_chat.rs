@@ -52,9 +52,10 @@ pub fn search_replace(path: &str, search: &str, replace: &str) -> String {
     )
 }
 
-/// Token counts the fake reports (aider prints its own count for streamed turns).
-pub const PROMPT_TOKENS: u64 = 1234;
-pub const COMPLETION_TOKENS: u64 = 56;
+/// Token counts the fake reports (aider prints its own count for streamed turns, the API's
+/// with `--no-stream`; under 1000, as it prints them unrounded).
+pub const PROMPT_TOKENS: u64 = 513;
+pub const COMPLETION_TOKENS: u64 = 53;
 
 /// Is this aider's request for a commit message (its weak-model call after an edit)?
 pub fn is_commit_message(req: &Request) -> bool {

@@ -32,7 +32,7 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "usage": r.and_then(|r| r.usage).map(|u| json!({
                     "input_tokens": u.input_tokens,
                     "output_tokens": u.output_tokens,
-                    "cost_usd": u.cost_usd,
+                    "cost_usd": u.cost_usd.map(crate::prices::round_usd),
                     "turns": u.turns,
                 })),
                 "session_id": r.and_then(|r| r.session_id.clone()),
@@ -46,6 +46,11 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "after": v.agent.after,
                 "label": label(v),
                 "runtime_secs": v.runtime(),
+                "merged_as": v.merged_as.as_ref().map(|m| json!({
+                    "how": m.how,
+                    "commit": m.commit,
+                    "tip": m.tip,
+                })),
             })
         })
         .collect();
@@ -102,6 +107,12 @@ fn state_label(v: &View) -> String {
         ) => format!("waiting (retry {rate_retry} at {})", util::rfc3339(*at)),
         (State::Queued | State::Pending, _) if !v.agent.after.is_empty() => {
             format!("{} (after {})", v.state, v.agent.after.join(", "))
+        }
+        (State::Done, _) if v.stats.commits_ahead == 0 && v.merged_as.is_some() => {
+            let m = v.merged_as.as_ref().map_or((String::new(), ""), |m| {
+                (m.how.clone(), crate::git::short(&m.commit))
+            });
+            format!("done ({} as {})", m.0, m.1)
         }
         _ => v.state.label(r.and_then(|r| r.reason.as_deref())),
     }
