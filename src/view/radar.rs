@@ -83,40 +83,50 @@ pub fn overlaps(repo: &Path, state_dir: &Path, views: &[View]) -> Vec<Overlap> {
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     let mut new = Cache::default();
-    let files: Vec<(String, BTreeSet<String>, Option<&str>)> = views
-        .iter()
-        .filter_map(|v| {
-            let w = &v.work;
-            let mut set: BTreeSet<String> = w.paths.iter().cloned().collect();
-            // Committed work: only a head that is not the base itself.
-            let ahead = match (&w.head, &w.base) {
-                (Some(h), Some(b)) if h != b => {
-                    set.extend(committed(repo, b, h, &old, &mut new));
-                    Some(h.as_str())
-                }
-                _ => None,
-            };
-            (!set.is_empty()).then(|| (v.agent.name.clone(), set, ahead))
-        })
-        .collect();
-    let mut found = Vec::new();
+    let files = agent_files(repo, views, &old, &mut new);
+    // The pairs that share files, and the merges of their commits git has not judged yet.
+    let mut shared = Vec::new();
+    let mut unknown: Vec<(String, String)> = Vec::new();
     for (i, (a, fa, ha)) in files.iter().enumerate() {
         for (b, fb, hb) in &files[i + 1..] {
-            let shared: Vec<String> = fa.intersection(fb).cloned().collect();
-            if shared.is_empty() {
+            let both: Vec<String> = fa.intersection(fb).cloned().collect();
+            if both.is_empty() {
                 continue;
             }
-            let conflict = match (ha, hb) {
-                (Some(x), Some(y)) => conflicts(repo, x, y, &old, &mut new),
-                _ => false,
+            let key = match (ha, hb) {
+                (Some(x), Some(y)) => Some(format!("{x} {y}")),
+                _ => None,
             };
-            found.push(Overlap {
-                agents: [a.clone(), b.clone()],
-                files: shared,
-                conflict,
-            });
+            if let Some(k) = &key {
+                match old.conflicts.get(k) {
+                    Some(c) => {
+                        new.conflicts.insert(k.clone(), *c);
+                    }
+                    None => {
+                        unknown.push((ha.unwrap_or_default().into(), hb.unwrap_or_default().into()))
+                    }
+                }
+            }
+            shared.push(([a.clone(), b.clone()], both, key));
         }
     }
+    // Every new merge in one `git merge-tree` process.
+    if let Ok(merges) = git::merge_trees(repo, &unknown) {
+        for ((x, y), m) in unknown.iter().zip(merges) {
+            let conflict = matches!(m, git::TreeMerge::Conflict(_));
+            new.conflicts.insert(format!("{x} {y}"), conflict);
+        }
+    }
+    let found = shared
+        .into_iter()
+        .map(|(agents, files, key)| Overlap {
+            agents,
+            files,
+            conflict: key
+                .and_then(|k| new.conflicts.get(&k).copied())
+                .unwrap_or(false),
+        })
+        .collect();
     // Keep only what this look used, and write only when that changed.
     if (new.committed != old.committed || new.conflicts != old.conflicts) && state_dir.is_dir() {
         if let Ok(bytes) = serde_json::to_vec(&new) {
@@ -130,11 +140,7 @@ pub fn overlaps(repo: &Path, state_dir: &Path, views: &[View]) -> Vec<Overlap> {
             .keys()
             .filter(|k| !old.committed.contains_key(*k))
             .count()
-            + new
-                .conflicts
-                .keys()
-                .filter(|k| !old.conflicts.contains_key(*k))
-                .count();
+            + unknown.len();
         eprintln!(
             "[fleet] radar: {} agents, {asked} asked of git, {:.1} ms",
             views.len(),
@@ -144,31 +150,46 @@ pub fn overlaps(repo: &Path, state_dir: &Path, views: &[View]) -> Vec<Overlap> {
     found
 }
 
-fn committed(repo: &Path, base: &str, head: &str, old: &Cache, new: &mut Cache) -> Vec<String> {
-    let key = format!("{base}...{head}");
-    let files = match old.committed.get(&key) {
-        Some(f) => f.clone(),
-        None => match git::committed_files(repo, base, head) {
-            Ok(f) => f,
-            // Not cached: git may answer next time.
-            Err(_) => return Vec::new(),
-        },
+/// Each agent with work: its name, its files (committed and not), its commit when it has
+/// commits of its own. The committed files git has not listed yet are asked a few at once.
+fn agent_files<'v>(
+    repo: &Path,
+    views: &'v [View],
+    old: &Cache,
+    new: &mut Cache,
+) -> Vec<(String, BTreeSet<String>, Option<&'v str>)> {
+    // Committed work: only a head that is not the base itself.
+    let ahead = |v: &'v View| match (&v.work.head, &v.work.base) {
+        (Some(h), Some(b)) if h != b => Some((b.as_str(), h.as_str())),
+        _ => None,
     };
-    new.committed.insert(key, files.clone());
-    files
-}
-
-fn conflicts(repo: &Path, a: &str, b: &str, old: &Cache, new: &mut Cache) -> bool {
-    let key = format!("{a} {b}");
-    let conflict = match old.conflicts.get(&key) {
-        Some(c) => *c,
-        None => match git::merge_trees(repo, &[(a.to_string(), b.to_string())]) {
-            Ok(m) => m.iter().any(|m| matches!(m, git::TreeMerge::Conflict(_))),
-            Err(_) => return false,
-        },
-    };
-    new.conflicts.insert(key, conflict);
-    conflict
+    let missing: Vec<(&str, &str)> = views
+        .iter()
+        .filter_map(ahead)
+        .filter(|(b, h)| !old.committed.contains_key(&format!("{b}...{h}")))
+        .collect();
+    let asked = crate::util::in_parallel(&missing, |(b, h)| git::committed_files(repo, b, h));
+    for ((b, h), files) in missing.iter().zip(asked) {
+        // Not kept when git did not answer: it may next time.
+        if let Some(Ok(files)) = files {
+            new.committed.insert(format!("{b}...{h}"), files);
+        }
+    }
+    views
+        .iter()
+        .filter_map(|v| {
+            let mut set: BTreeSet<String> = v.work.paths.iter().cloned().collect();
+            let head = ahead(v).map(|(b, h)| {
+                let key = format!("{b}...{h}");
+                if let Some(files) = old.committed.get(&key) {
+                    new.committed.insert(key.clone(), files.clone());
+                }
+                set.extend(new.committed.get(&key).cloned().unwrap_or_default());
+                h
+            });
+            (!set.is_empty()).then(|| (v.agent.name.clone(), set, head))
+        })
+        .collect()
 }
 
 #[cfg(test)]
