@@ -2,7 +2,7 @@
 # fleet against the hand-made way, side by side, in one run (issue 7).
 #
 #   scripts/bench.sh [--quick] [--runs R] [--sizes "4 16"] [--status-sizes "4"] [--repos small]
-#                    [--no-hosts]
+#                    [--no-hosts] [--no-sandbox]
 #
 # (--quick: N = 4 and 16, 3 runs; BENCH_TIMER=date times with date even with hyperfine.)
 # Builds a release fleet, makes two throw-away repos (a small one and one of 5,000 files) and
@@ -29,7 +29,11 @@
 #   hosts    `fleet status --json` of 16 agents on 2 ssh hosts (8 + 8, `sleep 300`, through a
 #            private sshd on 127.0.0.1 into the accounts scripts/ssh-hosts.sh makes, as the
 #            tests do: scripts/bench_hosts.sh) against 16 local agents, interleaved (needs
-#            root, sshd and the accounts, else the row is skipped saying why; --no-hosts).
+#            root, sshd and the accounts, else the row is skipped saying why; --no-hosts);
+#   sandbox  `fleet up` of 16 agents in boxes (`sandbox: true`) against 16 without, until
+#            every agent's command runs, at least 7 interleaved pairs: medians of the wall
+#            time and of the CPU it took, and the memory of each box's bwrap processes
+#            (scripts/bench_sandbox.sh; skipped saying why without bubblewrap; --no-sandbox).
 # Every run starts clean (branches deleted, untimed). Runs are interleaved (each round runs
 # every variant once, the order rotating) and the table shows medians in milliseconds and
 # the ratio fleet / baseline. Times come from hyperfine (one run per call) when it is
@@ -139,17 +143,19 @@ fi
 # ------------------------------------------------------------------ options and tools
 QUICK=0
 HOSTS=1
+SANDBOX=1
 RUNS=
 REPOS=(small big)
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
         --no-hosts) HOSTS=0 ;;
+        --no-sandbox) SANDBOX=0 ;;
         --runs) RUNS="$2"; shift ;;
         --sizes) read -ra SIZES_ARG <<< "$2"; SIZES_SET=1; shift ;;
         --status-sizes) read -ra STATUS_ARG <<< "$2"; STATUS_SET=1; shift ;;
         --repos) read -ra REPOS <<< "$2"; shift ;;
-        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
         *) say "unknown option $1 (try --help)"; exit 2 ;;
     esac
     shift
@@ -182,6 +188,9 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/fleet-bench.XXXXXX")
 WORK=$(cd "$WORK" && pwd -P)
 # shellcheck source=scripts/bench_hosts.sh
 . scripts/bench_hosts.sh
+# shellcheck source=scripts/bench_sandbox.sh
+. scripts/bench_sandbox.sh
+SANDBOX_MEMORY=
 cleanup() {
     if [ -n "$HOSTS_SSHD_PID" ]; then
         PATH="$HOSTS_PATH" "$FLEET" -f "$HOSTS_YAML" down --rm-worktrees --force >/dev/null 2>&1 || true
@@ -398,6 +407,7 @@ hosts_row() {
     reset_repo
 }
 hosts_row
+sandbox_row
 
 # ------------------------------------------------------------------ the radar's cost
 # 16 running agents on a 2,000-file repository, each with a commit of its own file and an
@@ -471,3 +481,4 @@ for repo in "${REPOS[@]}"; do
     awk -v a="$f_lo" -v b="$f_hi" -v lo="$lo" -v hi="$hi" -v repo="$repo" \
         'BEGIN { printf "%s repo: fleet up+down grows %.2fx from N=%d to N=%d (linear: %.2fx)\n", repo, b / a, lo, hi, hi / lo }'
 done
+[ -z "$SANDBOX_MEMORY" ] || echo "sandbox: $SANDBOX_MEMORY"

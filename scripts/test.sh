@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The test command of fleet: installs what the tests need when it is missing (tmux, git,
+# bubblewrap for the sandbox,
 # the pinned agent CLIs, sshd and the ssh tests' accounts), then runs rustfmt, clippy and
 # the whole test suite.
 # Works non-interactively (CI): never prompts, never reads stdin.
@@ -11,7 +12,7 @@ say() { printf 'test.sh: %s\n' "$*" >&2; }
 
 # shellcheck source=scripts/tools.sh
 . scripts/tools.sh
-ensure_tools tmux git
+ensure_tools tmux git bwrap
 
 say "using $(tmux -V), $(git --version), $(cargo --version)"
 

@@ -1,6 +1,7 @@
 # Sourced by scripts/test.sh and scripts/demo.sh: `ensure_tools TOOL...` installs the
 # tools that are missing (apt-get on Debian/Ubuntu, brew on macOS), saying so through the
-# caller's `say`. Never prompts.
+# caller's `say`. Never prompts. `bwrap` (the sandbox) comes in the package `bubblewrap`,
+# on Linux only.
 # shellcheck shell=bash
 
 install_pkgs() {
@@ -22,7 +23,11 @@ install_pkgs() {
 ensure_tools() {
     local missing=() tool
     for tool in "$@"; do
-        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+        command -v "$tool" >/dev/null 2>&1 && continue
+        case "$tool" in
+            bwrap) [ "$(uname -s)" = Linux ] && missing+=(bubblewrap) ;;
+            *) missing+=("$tool") ;;
+        esac
     done
     if [ "${#missing[@]}" -gt 0 ]; then
         say "installing missing tools: ${missing[*]}"

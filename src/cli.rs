@@ -53,8 +53,30 @@ pub enum Command {
     /// Which agents' branches conflict, with base and with each other, and in which files;
     /// exit 1 when any does (nothing is changed)
     Conflicts(ConflictsArgs),
-    /// Resume a finished, failed or lost agent's conversation with a follow-up instruction
+    /// Resume a finished, failed, stopped or lost agent's conversation with a follow-up
+    /// instruction
     Continue(ContinueArgs),
+    /// Review an agent's work line by line in your editor and send the comments back to its
+    /// conversation (its next round); --show prints every round
+    ///
+    /// fleet writes the agent's committed diff against base into .fleet/reviews/NAME-ROUND-COMMIT.diff
+    /// and opens $VISUAL, else $EDITOR, else vi on it. The file: a header of # lines (ignored,
+    /// with the agent and the commit shown), room for general notes, then the diff as git
+    /// prints it. Write notes above the diff; write a comment on a new line starting with >
+    /// right under any line of any hunk (under a @@ line: about the hunk; under diff --git:
+    /// about the file); several > lines in a row are one comment. Leave the diff's own
+    /// lines as they are.
+    ///
+    /// On saving, the notes and comments go to the agent's conversation as `fleet continue`
+    /// sends a follow-up (claude, codex and gemini, headless; other agents are refused before
+    /// the editor opens, naming `fleet up --rerun`), each comment with its file, line, the
+    /// line itself and its hunk; the agent runs, and its verify after it, as after any run.
+    /// A comment on a line no longer in the agent's diff (it moved on since the file was
+    /// written) is refused with the line, and nothing is sent; a line found once elsewhere
+    /// in the same file is sent where it is now. No comments and no notes: nothing is sent.
+    /// The round (its number, the commit reviewed, the comments) is recorded in
+    /// .fleet/rounds/NAME.json; status shows `review N sent`, then the usual states.
+    Review(ReviewArgs),
     /// Stop the agents' sessions (and the monitor once none is left); keeps work
     Down(DownArgs),
     /// Serve fleet's commands (status, diff, logs, conflicts, wait, up, continue, merge) as
@@ -69,6 +91,9 @@ pub enum Command {
     /// The runner that is each agent pane's first process (internal)
     #[command(name = "_run", hide = true)]
     Run(RunArgs),
+    /// The first process in a sandboxed step's box: its network bridge, then the step (internal)
+    #[command(name = "_net-inside", hide = true)]
+    NetInside(NetInsideArgs),
     /// The manifest's agent names, one a line, for the completion scripts (internal)
     #[command(name = "_agents", hide = true)]
     Agents,
@@ -115,9 +140,16 @@ pub struct UpArgs {
     /// Attach to the monitor afterwards
     #[arg(long)]
     pub attach: bool,
-    /// Also restart finished (done or failed) agents
+    /// Also run finished (done or failed) agents again, as their next round: from base's
+    /// current tip when their work is all in base (merged, squash-merged, or no commits of
+    /// their own), else on their branch, keeping its work
     #[arg(long)]
     pub rerun: bool,
+    /// With --rerun (implied): start the named finished agents from base's current tip even
+    /// when their branch holds work base lacks; that work stays reachable under
+    /// refs/fleet/kept/NAME/N (named in the output). Refused over uncommitted changes
+    #[arg(long)]
+    pub fresh: bool,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +205,10 @@ pub struct DiffArgs {
     /// Only the files changed and their line counts
     #[arg(long)]
     pub stat: bool,
+    /// Only what changed since the last review was sent (`fleet review`): the agent's
+    /// answer
+    #[arg(long)]
+    pub since_review: bool,
 }
 
 #[derive(Debug, Args)]
@@ -195,6 +231,21 @@ pub struct ContinueArgs {
     /// The follow-up instruction, from a file (`-f` after `continue` means this)
     #[arg(long, value_name = "FILE")]
     pub message_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The agent
+    pub name: String,
+    /// Send this review file (one `fleet review` wrote, edited) instead of opening an
+    /// editor; `--file` and `-f` after `review` mean this (the manifest then goes first:
+    /// `fleet -f PATH review NAME --file F`)
+    #[arg(long, value_name = "FILE", conflicts_with = "show")]
+    pub review_file: Option<PathBuf>,
+    /// Print every round of the agent: what each sent (the review's notes and comments)
+    /// and the commits the agent made in it
+    #[arg(long)]
+    pub show: bool,
 }
 
 #[derive(Debug, Args)]
@@ -293,6 +344,21 @@ pub struct RunArgs {
     pub spec: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct NetInsideArgs {
+    /// The bridge's socket directory, bound into the box
+    pub dir: PathBuf,
+    /// Listen on this loopback address and carry each connection out (the Nth through DIR/oN)
+    #[arg(long = "to", value_name = "ADDR:PORT")]
+    pub to: Vec<std::net::SocketAddrV4>,
+    /// Carry each connection from the host's side of this port to the box's 127.0.0.1:PORT
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+    /// The step's command
+    #[arg(last = true, required = true)]
+    pub command: Vec<std::ffi::OsString>,
+}
+
 /// `-f` is the global `--file`, except after `logs`, where it means `--follow` as in
 /// `tail -f`: rewrite that one spelling before clap parses.
 pub fn follow_shorthand<T: Into<std::ffi::OsString>>(
@@ -311,18 +377,25 @@ pub fn follow_shorthand<T: Into<std::ffi::OsString>>(
             break;
         }
     }
-    // After `logs`, -f follows (tail -f); after `continue`, it names the message file.
-    let long = match args.get(i).and_then(|a| a.to_str()) {
-        Some("logs") => "--follow",
-        Some("continue") => "--message-file",
+    // After `logs`, -f follows (tail -f); after `continue`, it names the message file; after
+    // `review`, -f and --file name the review file.
+    let (long, also) = match args.get(i).and_then(|a| a.to_str()) {
+        Some("logs") => ("--follow", None),
+        Some("continue") => ("--message-file", None),
+        Some("review") => ("--review-file", Some("--file")),
         _ => return args,
     };
     for a in args.iter_mut().skip(i + 1) {
         if a == "--" {
             break;
         }
-        if a == "-f" {
+        if a == "-f" || also.is_some_and(|l| a == l) {
             *a = long.into();
+        } else if let Some(value) = also
+            .and_then(|l| a.to_str()?.strip_prefix(l)?.strip_prefix('='))
+            .map(str::to_string)
+        {
+            *a = format!("{long}={value}").into();
         }
     }
     args
@@ -355,6 +428,23 @@ mod tests {
             ["fleet", "status", "-f", "x.yaml"]
         );
         assert_eq!(words(&["fleet", "-f", "logs"]), ["fleet", "-f", "logs"]);
+        // after review, -f and --file name the review file
+        assert_eq!(
+            words(&["fleet", "-f", "m.yaml", "review", "a", "--file", "r.diff"]),
+            [
+                "fleet",
+                "-f",
+                "m.yaml",
+                "review",
+                "a",
+                "--review-file",
+                "r.diff"
+            ]
+        );
+        assert_eq!(
+            words(&["fleet", "review", "a", "--file=r.diff"]),
+            ["fleet", "review", "a", "--review-file=r.diff"]
+        );
         let cli = Cli::try_parse_from(follow_shorthand([
             "fleet", "-f", "m.yaml", "logs", "a", "-f", "-n", "3",
         ]))

@@ -14,8 +14,10 @@ pub mod monitor;
 
 pub mod preset;
 pub mod prices;
+pub mod review;
 pub mod runner;
 pub mod safe_fs;
+pub mod sandbox;
 pub mod state;
 pub mod template;
 pub mod tmux;

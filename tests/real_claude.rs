@@ -601,3 +601,67 @@ fn fleet_status_says_retrying_while_claude_waits_on_a_rate_limit() {
     assert_eq!(a["state"], "done");
     assert_eq!(a["retrying"], Value::Null);
 }
+
+/// An editor (for `fleet review`) that writes a comment under each of three lines.
+const REVIEW_EDITOR: &str = r#"#!/bin/sh
+awk '{ print }
+/^\+one$/ { print "> say one in capitals" }
+/^\+two$/ { print "> say two twice" }
+/^\+three$/ { print "> drop three" }' "$1" > "$1.new" && mv "$1.new" "$1"
+"#;
+
+#[test]
+fn fleet_review_round_reaches_the_same_session_and_verify_runs_again() {
+    let Some(claude) = real_claude() else { return };
+    let f = Fleet::new();
+    let api = Anthropic::start(vec![
+        Turn::write("notes.txt", "one\ntwo\nthree\n"),
+        Turn::bash("git add notes.txt && git commit -m 'add notes'"),
+        Turn::text("Added notes.txt."),
+        // the review's answer, in the same conversation
+        Turn::write("notes.txt", "ONE\ntwo two\n"),
+        Turn::bash("git commit -am 'answer the review'"),
+        Turn::text("Done as the review asked."),
+    ]);
+    manifest(&f, &api, "verify: test -f notes.txt\n", 1);
+    assert_eq!(up_and_wait(&f, &claude), 0, "{}", f.log("a"));
+    let session = f.agent("a")["session_id"].as_str().unwrap().to_string();
+
+    f.stub("editor", REVIEW_EDITOR);
+    let editor = f.root.join("stubs/editor").display().to_string();
+    let path = path_with(&claude);
+    let env = [
+        ("PATH", path.as_str()),
+        ("EDITOR", editor.as_str()),
+        ("VISUAL", ""),
+    ];
+    f.fleet_at(&f.repo, &env, &["review", "a"])
+        .success()
+        .stdout_has("sent review round 2 to a (3 comments)");
+    f.fleet_at(&f.repo, &env, &["wait", "--timeout", "90"]);
+    let (a, log) = report(&f);
+    assert_eq!(a["state"], "done", "{a}\n{log}");
+    assert_eq!(a["attempt"], 2, "{a}");
+    assert_eq!(a["session_id"], session.as_str(), "{a}");
+    assert_eq!(committed(&f, &f.worktree("a")), "answer the review");
+    assert_eq!(log.matches("[fleet] verify:").count(), 2, "{log}");
+    assert_eq!(a["round"], 2);
+    assert_eq!(a["review"]["comments"], 3);
+    // the resumed turn carries the first run's conversation and every comment
+    let reqs = api.turn_requests();
+    assert_eq!(reqs.len(), 6);
+    let resumed = &reqs[3];
+    assert!(resumed.json()["messages"].as_array().unwrap().len() > 6);
+    let body = String::from_utf8_lossy(&resumed.body);
+    for part in [
+        "notes.txt line 1:",
+        "say one in capitals",
+        "notes.txt line 2:",
+        "say two twice",
+        "notes.txt line 3:",
+        "drop three",
+        "@@ -0,0 +1,3 @@",
+    ] {
+        assert!(body.contains(part), "{part:?} not sent:\n{body}");
+    }
+}

@@ -468,3 +468,72 @@ fn fleet_codex_rate_limited_is_a_rate_limit() {
     assert_eq!(agent["reason"], "rate limited (exit 1)", "{agent}");
     assert_eq!(api.calls(), 6, "one request and 5 retries");
 }
+
+/// An editor (for `fleet review`) that writes a comment under each of three lines.
+const REVIEW_EDITOR: &str = r#"#!/bin/sh
+awk '{ print }
+/^\+one$/ { print "> say one in capitals" }
+/^\+two$/ { print "> say two twice" }
+/^\+three$/ { print "> drop three" }' "$1" > "$1.new" && mv "$1.new" "$1"
+"#;
+
+/// `fleet review` sends three line comments to the same codex thread: its answer commits,
+/// verify runs again, status shows the round.
+#[test]
+fn fleet_codex_review_round_resumes_the_thread() {
+    let Some(codex) = real_codex() else { return };
+    let api = Responses::start(vec![
+        Turn::exec("printf 'one\\ntwo\\nthree\\n' > notes.txt && git add -A && git commit -q -m 'add notes'"),
+        Turn::say("Added notes.txt."),
+        Turn::exec("printf 'ONE\\ntwo two\\n' > notes.txt && git commit -q -am 'answer the review'"),
+        Turn::say("Done as the review asked."),
+    ]);
+    let f = fleet_with(
+        &api.base_url(),
+        "  - name: co\n    prompt: \"Write notes.txt and commit it.\"\n    verify: test -f notes.txt\n",
+    );
+    up_and_wait(&f, &codex, 120);
+    let agent = f.agent("co");
+    assert_eq!(agent["state"], "done", "{agent}\n{}", f.log("co"));
+    let thread = agent["session_id"].as_str().unwrap_or("").to_string();
+
+    f.stub("editor", REVIEW_EDITOR);
+    let editor = f.root.join("stubs/editor").display().to_string();
+    let path = path_with(&codex);
+    let env = [
+        ("PATH", path.as_str()),
+        ("EDITOR", editor.as_str()),
+        ("VISUAL", ""),
+    ];
+    f.fleet_at(&f.repo, &env, &["review", "co"])
+        .success()
+        .stdout_has("sent review round 2 to co (3 comments)");
+    f.fleet(&["wait", "--timeout", "120"]);
+    let agent = f.agent("co");
+    assert_eq!(agent["state"], "done", "{agent}\n{}", f.log("co"));
+    assert_eq!(agent["session_id"], thread.as_str());
+    assert_eq!(branch_subject(&f, "co"), "answer the review");
+    assert_eq!(
+        f.log("co").matches("[fleet] verify:").count(),
+        2,
+        "{}",
+        f.log("co")
+    );
+    assert_eq!(agent["round"], 2);
+    assert_eq!(agent["review"]["comments"], 3);
+    // the thread's earlier turns went with the review, and every comment
+    let bodies = api.bodies();
+    assert_eq!(bodies.len(), 4, "{bodies:?}");
+    let resumed = bodies[2].to_string();
+    for part in [
+        "notes.txt line 1:",
+        "say one in capitals",
+        "notes.txt line 2:",
+        "say two twice",
+        "notes.txt line 3:",
+        "drop three",
+        "Write notes.txt and commit it.",
+    ] {
+        assert!(resumed.contains(part), "{part:?} not sent:\n{resumed}");
+    }
+}

@@ -195,13 +195,13 @@ fn zsh_and_fish_scripts_parse_and_complete_agent_names() {
     let zsh = f.fleet(&["completions", "zsh"]);
     zsh.success();
     assert!(zsh.stdout.starts_with("#compdef fleet"), "{}", zsh.stdout);
-    // the positional NAME(S) of the ten agent commands complete with _fleet_agents
-    assert_eq!(zsh.stdout.matches(":_fleet_agents' \\").count(), 10);
+    // the positional NAME(S) of the eleven agent commands complete with _fleet_agents
+    assert_eq!(zsh.stdout.matches(":_fleet_agents' \\").count(), 11);
     assert!(zsh.stdout.contains("_fleet_agents() {"));
     let fish = f.fleet(&["completions", "fish"]);
     fish.success();
     assert!(fish.stdout.contains(
-        "complete -c fleet -n \"__fish_fleet_using_subcommand up attach status logs diff wait merge conflicts continue down\" -f -a '(__fish_fleet_agents)'"
+        "complete -c fleet -n \"__fish_fleet_using_subcommand up attach status logs diff wait merge conflicts continue review down\" -f -a '(__fish_fleet_agents)'"
     ));
     for (sh, run) in [("zsh", &zsh), ("fish", &fish)] {
         if !installed(sh) {
@@ -246,7 +246,7 @@ fn man_page_has_every_command_and_renders() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     pages.sort();
-    assert_eq!(pages.len(), 16, "{pages:?}");
+    assert_eq!(pages.len(), 17, "{pages:?}");
     assert!(pages.contains(&"fleet-continue.1".to_string()));
     assert!(pages.contains(&"fleet.1".to_string()) && pages.contains(&"fleet-up.1".to_string()));
     assert_eq!(fs::read_to_string(dir.join("fleet.1")).unwrap(), *roff);

@@ -29,11 +29,17 @@ pub fn run(plan: &Plan, args: &AttachArgs) -> Result<i32> {
             Record::derive(record.as_ref(), false)
         });
         let up = match (args.name.as_deref(), state) {
-            (Some(n), Some(s)) => crate::launch::up_hint(plan, n, s),
-            _ => format!("{} up", crate::launch::fleet_command(plan)),
+            // A finished agent: its log tells what it did; --rerun is its next round.
+            (Some(n), Some(s)) if s.finished() => format!(
+                "`{} logs {n}` shows what it did; {}",
+                crate::launch::fleet_command(plan),
+                crate::launch::next_round::rerun_hint(plan, plan.agent(n)?)
+            ),
+            (Some(n), Some(s)) => format!("start it with `{}`", crate::launch::up_hint(plan, n, s)),
+            _ => format!("start it with `{} up`", crate::launch::fleet_command(plan)),
         };
         let state = state.map(|s| format!(" (state: {s})")).unwrap_or_default();
-        anyhow::bail!("{what} has no tmux session{state}; start it with `{up}`");
+        anyhow::bail!("{what} has no tmux session{state}; {up}");
     }
     crate::launch::sessions::attach(&session)?;
     Ok(0)

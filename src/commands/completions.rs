@@ -8,7 +8,7 @@ use clap::CommandFactory;
 use crate::cli::{Cli, CompletionShell};
 
 /// The subcommands whose positional arguments are agent names.
-pub const AGENT_COMMANDS: [&str; 10] = [
+pub const AGENT_COMMANDS: [&str; 11] = [
     "up",
     "attach",
     "status",
@@ -18,11 +18,12 @@ pub const AGENT_COMMANDS: [&str; 10] = [
     "merge",
     "conflicts",
     "continue",
+    "review",
     "down",
 ];
 
 /// The subcommands that take at most one agent name.
-const ONE_AGENT: [&str; 4] = ["attach", "logs", "diff", "continue"];
+const ONE_AGENT: [&str; 5] = ["attach", "logs", "diff", "continue", "review"];
 
 pub fn run(shell: CompletionShell) -> Result<i32> {
     print!("{}", script(shell));
@@ -103,13 +104,14 @@ _fleet_with_agents() {{
             continue
         fi
         case $w in
-            --file) want_file=1 ;;
-            --file=*) file=${{w#--file=}} ;;
+            --file)
+                if [[ $cmd == review ]]; then ((i++)); else want_file=1; fi ;;
+            --file=*) [[ $cmd == review ]] || file=${{w#--file=}} ;;
             -f)
-                if [[ $cmd == continue ]]; then ((i++))
+                if [[ $cmd == continue || $cmd == review ]]; then ((i++))
                 elif [[ $cmd != logs ]]; then want_file=1
                 fi ;;
-            -n|--lines|--timeout|-m|--message|--message-file) ((i++)) ;;
+            -n|--lines|--timeout|-m|--message|--message-file|--review-file) ((i++)) ;;
             -*) ;;
             *) if [[ -z $cmd ]]; then cmd=$w; else ((positionals++)); fi ;;
         esac

@@ -1,6 +1,7 @@
-//! `fleet diff NAME [--stat]`: the agent's work against the merge-base with `base` — its
-//! commits plus the uncommitted and untracked changes in its worktree — through git's pager
-//! when stdout is a terminal. An agent on another host: its commits, its branch fetched from
+//! `fleet diff NAME [--stat] [--since-review]`: the agent's work against the merge-base with
+//! `base` — its commits plus the uncommitted and untracked changes in its worktree — through
+//! git's pager when stdout is a terminal; `--since-review` only what it changed since its
+//! last review round was sent. An agent on another host: its commits, its branch fetched from
 //! there first (`fleet-HOST/BRANCH`; the one fetched before when the host does not answer).
 use anyhow::Result;
 
@@ -10,17 +11,35 @@ use crate::manifest::Plan;
 
 pub fn run(plan: &Plan, args: &DiffArgs) -> Result<i32> {
     if let Some(r) = plan.remote_agent(&args.name) {
+        if args.since_review {
+            anyhow::bail!(
+                "{} runs on host {}: reviews, and so --since-review, reach this machine's agents only",
+                args.name,
+                r.host
+            );
+        }
         return remote(plan, r, args);
     }
     let agent = plan.agent(&args.name)?;
     let branch = format!("refs/heads/{}", agent.branch);
     if !git::branch_exists(&plan.repo, &agent.branch)? {
+        let state = recorded_state(plan, &agent.name);
+        let start = if state.finished() {
+            crate::launch::next_round::rerun_hint(plan, agent)
+        } else {
+            format!(
+                "`{}` starts it",
+                crate::launch::up_hint(plan, &agent.name, state)
+            )
+        };
         anyhow::bail!(
-            "{} has no branch {}, so no work to show (`{}` starts it)",
+            "{} has no branch {}, so no work to show ({start})",
             agent.name,
-            agent.branch,
-            crate::launch::up_hint(plan, &agent.name, recorded_state(plan, &agent.name))
+            agent.branch
         );
+    }
+    if args.since_review {
+        return since_review(plan, agent, &branch, args.stat);
     }
     let Some(from) = git::merge_base(&plan.repo, &plan.base, &branch)? else {
         anyhow::bail!(
@@ -42,6 +61,42 @@ pub fn run(plan: &Plan, args: &DiffArgs) -> Result<i32> {
             agent.name,
             plan.base,
             &from[..from.len().min(12)]
+        );
+    }
+    Ok(0)
+}
+
+/// `--since-review`: what the agent changed since its last review round was sent (its
+/// commits since the commit reviewed, and its worktree's changes).
+fn since_review(
+    plan: &Plan,
+    agent: &crate::manifest::Agent,
+    branch: &str,
+    stat: bool,
+) -> Result<i32> {
+    let rounds = crate::state::Dir::new(&plan.state_dir).rounds(&agent.name);
+    let review = rounds
+        .iter()
+        .rev()
+        .find(|r| r.kind == crate::state::Kind::Review);
+    let Some((n, from)) = review.and_then(|r| Some((r.n, r.from.clone()?))) else {
+        anyhow::bail!(
+            "{} has had no review yet (`{} review {}` writes one)",
+            agent.name,
+            crate::launch::fleet_command(plan),
+            agent.name
+        );
+    };
+    let changed = if agent.worktree.is_dir() {
+        git::diff_worktree(&agent.worktree, &from, stat)?
+    } else {
+        git::diff_revs(&plan.repo, &from, branch, stat)?
+    };
+    if !changed {
+        eprintln!(
+            "{}: no changes since review round {n} was sent (at {})",
+            agent.name,
+            git::short(&from)
         );
     }
     Ok(0)

@@ -49,6 +49,7 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
         Ok(plan) => {
             println!("manifest {}", plan.manifest.display());
             programs(&mut r, &plan);
+            sandbox(&mut r, &plan);
             hosts(&mut r, &plan);
             agent_session_vars(&mut r);
             if tools_ok {
@@ -130,6 +131,27 @@ fn programs(r: &mut Report, plan: &Plan) {
                 ),
             ),
         }
+    }
+}
+
+/// Whether boxes can be made here: a problem when an agent asks for one.
+fn sandbox(r: &mut Report, plan: &Plan) {
+    let boxed: Vec<&str> = plan
+        .agents
+        .iter()
+        .filter(|a| a.sandbox)
+        .map(|a| a.name.as_str())
+        .collect();
+    match crate::sandbox::report() {
+        Ok(works) => r.ok(works),
+        Err(missing) if boxed.is_empty() => r.info(missing),
+        Err(missing) => r.problem(
+            format!("{missing} (sandboxed: {})", boxed.join(", ")),
+            format!(
+                "install bubblewrap, or set `sandbox: false` in {}",
+                plan.manifest.display()
+            ),
+        ),
     }
 }
 
@@ -308,7 +330,7 @@ fn worktrees(r: &mut Report, plan: &Plan) -> Result<()> {
                 shell_quote(&plan.repo.display().to_string()),
                 shell_quote(b),
                 work_again(plan, b)
-                    .map(|up| format!("; or `{up}` to work on it again"))
+                    .map(|again| format!("; or {again}"))
                     .unwrap_or_default()
             ),
         );
@@ -325,25 +347,18 @@ fn worktrees(r: &mut Report, plan: &Plan) -> Result<()> {
         ));
     }
     for b in &kept {
-        r.info(format!(
-            "branch {b} is kept without its worktree (`fleet down --rm-worktrees` removes the worktree, not the branch){}",
-            work_again(plan, b)
-                .map(|up| format!(": `{up}` works on it again"))
-                .unwrap_or_default()
-        ));
+        r.info(match plan.agents.iter().find(|a| &a.branch == b) {
+            Some(a) => crate::launch::next_round::kept_branch(plan, a),
+            None => format!("branch {b} is kept without its worktree"),
+        });
     }
     Ok(())
 }
 
-/// The command that works on branch `b` again, when it is an agent's.
+/// How to work on agent branch `b` again, when it is an agent's.
 fn work_again(plan: &Plan, b: &str) -> Option<String> {
     let a = plan.agents.iter().find(|a| a.branch == b)?;
-    let record = Dir::new(&plan.state_dir).record(&a.name);
-    Some(crate::launch::up_hint(
-        plan,
-        &a.name,
-        Record::derive(record.as_ref(), false),
-    ))
+    Some(crate::launch::next_round::work_again(plan, a))
 }
 
 /// Registered worktrees whose directory is gone. True when it found one.

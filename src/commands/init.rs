@@ -14,7 +14,7 @@ const HEADER: &str = r#"# fleet manifest: one git worktree + tmux session per ag
 # worktree_dir: ../repo.worktrees   # default: ../<repo>.worktrees
 agent: claude                 # claude | codex | aider | gemini | shell: fleet runs its headless mode
 permissions: edit             # read-only | edit | full: what the agent may do without asking
-# args: [--model, opus]       # extra arguments for the agent's CLI (the preset stays)
+{sandbox}# args: [--model, opus]       # extra arguments for the agent's CLI (the preset stays)
 # command: my-agent --flag    # or any command: run by `sh -c` in the worktree, the task on stdin
 # interactive: true           # its TUI in the pane instead; answer it after `fleet attach NAME`
 # env: { RUST_LOG: info }     # added to every agent's environment
@@ -28,9 +28,18 @@ const MORE: &str = r#"  # - name: agent2
   #   branch: feature/validation   # default: fleet/<name>
 "#;
 
+/// The `sandbox:` line of a new manifest: true where a box can be made here (`fleet
+/// doctor` says why not, otherwise).
+fn sandbox_line() -> &'static str {
+    match crate::sandbox::works() {
+        Ok(()) => "sandbox: true                 # each agent in its own box: it writes only its worktree and branch\n",
+        Err(_) => "# sandbox: true              # each agent in its own box (needs bubblewrap: see `fleet doctor`)\n",
+    }
+}
+
 /// The manifest for these agents, each with its task file `tasks/<name>.md`.
 fn manifest(names: &[String]) -> String {
-    let mut text = HEADER.to_string();
+    let mut text = HEADER.replace("{sandbox}", sandbox_line());
     for name in names {
         text.push_str(&format!("  - name: {name}\n    task: tasks/{name}.md\n"));
     }

@@ -17,6 +17,7 @@ pub mod mcp;
 pub mod merge;
 pub mod receive;
 pub mod resume;
+pub mod review;
 pub mod status;
 pub mod up;
 pub mod validate;
@@ -37,12 +38,16 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Merge(args) => merge::run(&crate::launch::load(file)?.need_base()?, &args),
         Command::Conflicts(args) => conflicts::run(&crate::launch::load(file)?.need_base()?, &args),
         Command::Continue(args) => resume::run(&crate::launch::load(file)?, &args),
+        Command::Review(args) => review::run(&crate::launch::load(file)?.need_base()?, &args),
         Command::Down(args) => down::run(&crate::launch::load(file)?, &args),
         Command::Mcp(args) => mcp::run(file, &args),
         Command::Doctor => doctor::run(file),
         Command::Run(args) => crate::runner::main(&args.spec),
         Command::Completions(args) => completions::run(args.shell),
         Command::Man(args) => man::run(&args),
+        Command::NetInside(a) => {
+            crate::sandbox::bridge::inside(&a.dir, &a.to, &a.ports, &a.command)
+        }
         Command::Agents => completions::agents(file),
         Command::Receive(args) => receive::run(&args),
     }

@@ -3,7 +3,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::launch::preflight::{find_program, missing_programs, program_of};
+use crate::launch::preflight::{find_program, missing_programs, program_of, unboxable};
 use crate::manifest::{Agent, Plan, Task};
 use crate::util::{display, display_path};
 use crate::{git, tmux, usage};
@@ -16,15 +16,17 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
     let tmux_v = tmux::version()?;
     let git_v = git::version()?;
     let missing = missing_programs(&agents);
-    if missing.is_empty() {
+    let unboxable = unboxable(&agents);
+    if missing.is_empty() && unboxable.is_empty() {
         println!("{} is valid", display_path(&plan.manifest));
     } else {
         println!("{}", display_path(&plan.manifest));
     }
     println!("  tools:        {tmux_v}, git {git_v}");
     print_plan(&plan);
+    let ports = crate::sandbox::ports::table(&crate::state::Dir::new(&plan.state_dir));
     for a in &plan.agents {
-        print_agent(a, !plan.hosts.is_empty());
+        print_agent(a, !plan.hosts.is_empty(), &ports);
     }
     for r in &plan.remote {
         print_remote(plan.hosts.get(&r.host), &r.agent);
@@ -38,6 +40,13 @@ pub fn run(file: Option<&Path>) -> Result<i32> {
     };
     plan.warnings.iter().for_each(|w| warn(w));
     template_tasks(&plan).iter().for_each(|w| warn(w));
+    if !unboxable.is_empty() {
+        return usage(format!(
+            "{}: nothing can start sandboxed here:\n  {}",
+            plan.manifest.display(),
+            unboxable.join("\n  ")
+        ));
+    }
     if !missing.is_empty() {
         let (n, s) = (missing.len(), if missing.len() == 1 { "" } else { "s" });
         return usage(format!(
@@ -76,7 +85,7 @@ fn print_plan(plan: &Plan) {
 
 /// One agent as resolved: where it runs (said when the manifest has other hosts), what it
 /// is told, what runs it.
-fn print_agent(a: &Agent, with_hosts: bool) {
+fn print_agent(a: &Agent, with_hosts: bool, ports: &crate::sandbox::ports::Table) {
     println!("agent {}", a.name);
     if with_hosts {
         println!("  host:     {}", crate::manifest::LOCAL);
@@ -103,7 +112,13 @@ fn print_agent(a: &Agent, with_hosts: bool) {
         };
         println!("  agent:    {} ({mode})", p.name());
         let level = a.launch.permissions;
-        println!("  permissions: {} — {}", level.name(), p.allows(level));
+        if a.sandbox && level == crate::preset::Permissions::Full {
+            println!(
+                "  permissions: full — anything inside its box, without asking (the CLI's own bypass mode)"
+            );
+        } else {
+            println!("  permissions: {} — {}", level.name(), p.allows(level));
+        }
         if !a.launch.args.is_empty() {
             println!("  args:     {}", display(&format!("{:?}", a.launch.args)));
         }
@@ -112,15 +127,60 @@ fn print_agent(a: &Agent, with_hosts: bool) {
     }
     println!("  command:  {}", indent(&a.command));
     print_program(a);
+    print_sandbox(a);
     for (k, v) in &a.env {
         println!("  env:      {}={}", display(k), display(v));
     }
+    print_net(a, ports);
     if let Some(v) = &a.verify {
         println!("  verify:   {}", indent(v));
     }
     if let Some(v) = &a.on_exit {
         println!("  on_exit:  {}", indent(v));
     }
+}
+
+/// `ports:` (each port kept from the last `up`, or chosen by the next) and `network:`.
+fn print_net(a: &Agent, ports: &crate::sandbox::ports::Table) {
+    let had = ports.get(&a.name);
+    for name in &a.ports {
+        match had.and_then(|m| m.get(name)) {
+            Some(port) => println!("  ports:    {name}={port}"),
+            None => println!("  ports:    {name} (a free port chosen at `fleet up`)"),
+        }
+    }
+    if !a.sandbox {
+        return;
+    }
+    let var = crate::sandbox::net::setting(&a.env);
+    match crate::sandbox::net::allowlist(a.preset, &a.launch, &a.network, &var) {
+        crate::sandbox::Network::All => {
+            println!("  network:  all (network: all: this machine's whole network)")
+        }
+        crate::sandbox::Network::Allow(dests) if dests.is_empty() => {
+            println!("  network:  none (loopback inside its box only)")
+        }
+        crate::sandbox::Network::Allow(dests) => {
+            println!("  network:  only {}", display(&dests.join(", ")))
+        }
+    }
+}
+
+/// Whether the agent runs in a box, and what it may write there.
+fn print_sandbox(a: &Agent) {
+    if !a.sandbox {
+        println!(
+            "  sandbox:  no (its commands run with all of your rights; `sandbox: true` boxes it)"
+        );
+        return;
+    }
+    let works = match crate::sandbox::works() {
+        Ok(()) => String::new(),
+        Err(m) => format!(" — cannot start here: {}", m.explain()),
+    };
+    println!("  sandbox:  yes (bubblewrap){works}");
+    let writes = crate::sandbox::writes(a.preset, &a.name);
+    println!("  writes:   {}", display(&writes.join(", ")));
 }
 
 /// An agent placed on another host: where, and what it is told; its fleet there resolves

@@ -4,8 +4,9 @@
 //! says (`pinned`), and the only place for git's version, repository discovery, refs and
 //! branches, and questions about commits. Worktrees (`worktrees`, `removal`), the stats
 //! `status` shows (`stats`), diffs printed for the user (`diff`), merges (`merge`), merges
-//! computed without a checkout (`merge_tree`) and rebased copies of a branch (`rebase`) live
-//! beside it and are re-exported here, so callers say `git::…` whatever file holds it.
+//! computed without a checkout (`merge_tree`), rebased copies of a branch (`rebase`) and what
+//! an agent's next round asks (`rounds`: its diff to review, kept refs, moving its branch)
+//! live beside it and are re-exported here, so callers say `git::…` whatever file holds it.
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -19,9 +20,11 @@ mod merge_tree;
 mod pinned;
 mod radar;
 mod rebase;
+mod refs;
 mod register;
 mod remote;
 mod removal;
+mod rounds;
 mod start_point;
 mod stats;
 mod worktrees;
@@ -34,11 +37,13 @@ pub use merge::{
 pub use merge_tree::{merge_trees, TreeMerge};
 pub use radar::committed_files;
 pub use rebase::{rebased_copy, Rebased};
+pub use refs::{refs_under, worktree_dirs};
 pub use register::{register_worktree, registrar, unmake_worktree, Registrar};
 pub use remote::{fetch, push, receiving};
 pub use removal::{
     count_unreferenced, remove_worktrees, unreferenced_heads, worktree_remove, Removal,
 };
+pub use rounds::{brings_nothing, diff_text, keep, log_lines, move_branch, only_on_branch, KEPT};
 pub use start_point::{diff_since, follow_branch, merge_tips, set_branch, Merge};
 pub use stats::{
     branch_diff, branch_tips, changes, commit_diffs, is_dirty, look, parse_shortstat,

@@ -32,7 +32,17 @@ pub struct Choice<'v, 'a> {
     pub monitor_stale: bool,
 }
 
-impl Choice<'_, '_> {
+impl<'v, 'a> Choice<'v, 'a> {
+    /// The agents this `up` starts or queues: those to start and those that wait for their
+    /// `after:`.
+    pub fn starting(&self) -> Vec<&'v View<'a>> {
+        self.to_start
+            .iter()
+            .chain(&self.after_wait)
+            .copied()
+            .collect()
+    }
+
     /// Nothing to start, queue or rebuild.
     pub fn nothing_to_do(&self) -> bool {
         let newly_queued = self

@@ -8,6 +8,7 @@ use std::time::Duration;
 pub mod choice;
 pub mod exclude;
 pub mod hints;
+pub mod next_round;
 pub mod pipeline;
 pub mod preflight;
 pub mod queue;

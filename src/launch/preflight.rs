@@ -59,7 +59,8 @@ pub fn check_tools(plan: &Plan, agents: &[&Agent]) -> Result<(String, String)> {
 /// ([`tmux::snapshot`]); git's version.
 pub fn check_git_and_programs(plan: &Plan, agents: &[&Agent]) -> Result<String> {
     let git_v = git::version()?;
-    let missing = missing_programs(agents);
+    let mut missing = unboxable(agents);
+    missing.extend(missing_programs(agents));
     if !missing.is_empty() {
         return usage(format!(
             "{}: nothing was started:\n  {}",
@@ -70,11 +71,23 @@ pub fn check_git_and_programs(plan: &Plan, agents: &[&Agent]) -> Result<String> 
     Ok(git_v)
 }
 
-/// One line for each agent whose program is not installed, naming the fix.
-pub fn missing_programs(agents: &[&Agent]) -> Vec<String> {
+/// One line for each agent that asks for a sandbox this machine cannot build, naming the
+/// fix: never an unsandboxed run instead.
+pub fn unboxable(agents: &[&Agent]) -> Vec<String> {
     agents
         .iter()
+        .filter(|a| a.sandbox)
         .filter_map(|a| {
+            crate::sandbox::works()
+                .err()
+                .map(|m| format!("agent `{}`: sandbox: true, but {}", a.name, m.explain()))
+        })
+        .collect()
+}
+
+/// One line for each agent whose program is not installed, naming the fix.
+pub fn missing_programs(agents: &[&Agent]) -> Vec<String> {
+    agents.iter().filter_map(|a| {
             find_program(a).err().map(|p| {
                 format!(
                     "agent `{}`: program `{p}` not found{} (command: `{}`); install it or change `command:`",
@@ -83,8 +96,7 @@ pub fn missing_programs(agents: &[&Agent]) -> Vec<String> {
                     a.command
                 )
             })
-        })
-        .collect()
+        }).collect()
 }
 
 /// The note `up` gives when the main checkout holds work not committed: the agents start

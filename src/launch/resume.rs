@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::launch::spec;
+use crate::launch::{next_round, spec};
 use crate::manifest::{Agent, Plan};
 use crate::state::{Dir, State};
 use crate::util;
@@ -55,7 +55,7 @@ pub fn can_continue(plan: &Plan, agent: &Agent) -> Result<()> {
 /// The command that resumes the agent's conversation, once it is sure the agent can be
 /// continued: ended, budget left, a preset that resumes, a session id, its worktree there.
 fn resume_command(plan: &Plan, agent: &Agent, view: &View) -> Result<String> {
-    check_ended(agent, view)?;
+    check_ended(plan, agent, view)?;
     // What is left of the budget after every run so far (the continued run adds to them).
     let left = view
         .record
@@ -77,7 +77,7 @@ fn resume_command(plan: &Plan, agent: &Agent, view: &View) -> Result<String> {
         .and_then(|(p, id)| p.resume_command(id, &agent.launch, left));
     let Some(resume) = resume else {
         anyhow::bail!(
-            "{} cannot be continued: {}; `fleet up --rerun {}` starts it over instead",
+            "{} cannot be continued: {}; {} instead",
             agent.name,
             if preset.is_none() {
                 format!(
@@ -87,22 +87,22 @@ fn resume_command(plan: &Plan, agent: &Agent, view: &View) -> Result<String> {
             } else {
                 "its CLI reported no session id".to_string()
             },
-            agent.name
+            next_round::rerun_hint(plan, agent)
         );
     };
     if !agent.worktree.is_dir() {
         anyhow::bail!(
-            "{}'s worktree {} is gone; `fleet up --rerun {}` makes a new one",
+            "{}'s worktree {} is gone; {}, in a new worktree",
             agent.name,
             agent.worktree.display(),
-            agent.name
+            next_round::rerun_hint(plan, agent)
         );
     }
     Ok(resume)
 }
 
 /// Only an agent that has ended (done, failed, stopped, lost) is continued.
-fn check_ended(agent: &Agent, view: &View) -> Result<()> {
+fn check_ended(plan: &Plan, agent: &Agent, view: &View) -> Result<()> {
     match view.state {
         State::Done | State::Failed | State::Stopped | State::Lost => Ok(()),
         State::Damaged => anyhow::bail!(
@@ -120,18 +120,34 @@ fn check_ended(agent: &Agent, view: &View) -> Result<()> {
             agent.name
         ),
         State::Blocked => anyhow::bail!(
-            "{} never started: it is blocked ({}); `fleet up --rerun` of what it waits for starts it",
+            "{} never started: it is blocked ({}); {}, and then it starts",
             agent.name,
             view.record
                 .as_ref()
                 .and_then(|r| r.reason.as_deref())
-                .unwrap_or("its dependencies cannot bring it their work")
+                .unwrap_or("its dependencies cannot bring it their work"),
+            rerun_deps(plan, agent)
         ),
         State::Pending => anyhow::bail!(
             "{} never started, so it has no conversation to continue (`fleet up {}` starts it)",
             agent.name,
             agent.name
         ),
+    }
+}
+
+/// The `fleet up --rerun` of what a blocked agent waits for, each saying where it starts.
+fn rerun_deps(plan: &Plan, agent: &Agent) -> String {
+    let hints: Vec<String> = agent
+        .after
+        .iter()
+        .filter_map(|d| plan.agent(d).ok())
+        .map(|d| next_round::rerun_hint(plan, d))
+        .collect();
+    if hints.is_empty() {
+        "`fleet up --rerun` of what it waits for starts it".to_string()
+    } else {
+        hints.join("; ")
     }
 }
 

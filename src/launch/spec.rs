@@ -61,14 +61,21 @@ pub fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<()> {
     dir.write_spec(&spec)
 }
 
-/// The run spec of an agent as the manifest describes it.
+/// The run spec of an agent as the manifest describes it, its ports chosen (the caller
+/// holds the `.fleet` lock).
 pub fn spec_for(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<Spec> {
+    let ports = crate::sandbox::ports::assign(dir, &agent.name, &agent.ports)?;
+    let mut env = agent.env.clone();
+    env.extend(ports.iter().map(|(k, v)| (k.clone(), v.to_string())));
+    // A base URL from the agent's `env:`, else from the environment of this `fleet up`.
+    let var = crate::sandbox::net::setting(&agent.env);
+    let network = crate::sandbox::net::allowlist(agent.preset, &agent.launch, &agent.network, &var);
     Ok(Spec {
         project: plan.project.clone(),
         agent: agent.name.clone(),
         manifest: plan.manifest.clone(),
         command: agent.command.clone(),
-        env: agent.env.clone(),
+        env,
         path: user_path(),
         worktree: agent.worktree.clone(),
         branch: agent.branch.clone(),
@@ -88,5 +95,16 @@ pub fn spec_for(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<Spec> {
         verify_retries: agent.verify_retries,
         retries: agent.retries,
         record: dir.record_path(&agent.name),
+        sandbox: agent.sandbox.then(|| crate::sandbox::Policy {
+            network,
+            ports: ports.values().copied().collect(),
+            siblings: plan
+                .agents
+                .iter()
+                .filter(|a| a.name != agent.name)
+                .map(|a| a.branch.clone())
+                .collect(),
+            cli: agent.preset,
+        }),
     })
 }

@@ -318,3 +318,23 @@ fn copy_files(plan: &Plan, agent: &Agent, overwrite: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// A bar for preparing the worktrees, on a terminal and when there are enough of them to
+/// wait for (git checks each one out in turn); hidden otherwise.
+pub fn progress(n: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    // Not with -q (quiet), nor with -v, whose trace lines on stderr would tear it.
+    if n < PROGRESS_FROM || !std::io::stderr().is_terminal() || util::quiet() || util::verbose() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(n as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "preparing worktrees [{bar:24}] {pos}/{len}  {elapsed}  {wide_msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// From this many agents on, `up` shows a progress bar while it makes their worktrees.
+const PROGRESS_FROM: usize = 4;

@@ -104,6 +104,7 @@ impl<'a> Agents<'a> {
                 }
             }
         }
+        let sandbox = a.sandbox.or(raw.sandbox).unwrap_or(false);
         let verify = a.verify.or_else(|| raw.verify.clone());
         let on_exit = a.on_exit.or_else(|| raw.on_exit.clone());
         check_shell_nul(
@@ -115,7 +116,9 @@ impl<'a> Agents<'a> {
         );
         let mut env = self.top.env.clone();
         env.extend(env_map(&a.env, at, problems));
-        if let Some(why) = crate::preset::claude_refuses(preset, &launch, &env) {
+        // In a box claude is told it runs in a sandbox, because it does.
+        if let Some(why) = crate::preset::claude_refuses(preset, &launch, &env).filter(|_| !sandbox)
+        {
             problems.push(format!("{at}{why}"));
         }
         let mut after: Vec<String> = Vec::new();
@@ -123,6 +126,16 @@ impl<'a> Agents<'a> {
             if !after.contains(&n) {
                 after.push(n);
             }
+        }
+        if let Some(p) = &a.ports {
+            super::net::check_ports(p, at, problems);
+        }
+        let network = super::net::network(a.network.as_ref(), raw.network.as_ref(), at, problems);
+        let ports = super::net::resolve(a.ports.as_ref(), raw.ports.as_ref());
+        for name in ports.iter().filter(|p| env.contains_key(*p)) {
+            problems.push(format!(
+                "{at}`{name}` is both in `ports:` and in `env:`; fleet gives the port as {name}: remove it from `env:`"
+            ));
         }
         let Some(task) = task else { return };
         self.agents.push(Agent {
@@ -136,6 +149,7 @@ impl<'a> Agents<'a> {
             format: preset.and_then(|p| p.format(interactive)),
             interactive,
             launch,
+            sandbox,
             timeout,
             max_cost_usd,
             verify_retries: a.verify_retries.or(raw.verify_retries).unwrap_or(0),
@@ -145,6 +159,8 @@ impl<'a> Agents<'a> {
             verify_timeout,
             on_exit,
             after,
+            network,
+            ports,
             name: a.name,
         });
     }

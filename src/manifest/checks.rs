@@ -61,7 +61,7 @@ pub(crate) fn sanitize(name: &str) -> String {
 
 /// A variable name every shell can use (POSIX): `^[A-Za-z_][A-Za-z0-9_]*$`. Other keys
 /// (`A-B`, `1X`, `A B`) reach the agent's process but no `$NAME` in `sh -c` can read them.
-fn env_name(k: &str) -> bool {
+pub(super) fn env_name(k: &str) -> bool {
     let mut chars = k.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -15,6 +15,7 @@
 //! | `checks` | the value checks: names, durations, environment variables |
 //! | `paths` | paths: cleaning them, whether fleet can write there; asks `places` which path may be what |
 //! | `places` | the one judge of what a path may be: a log, a `worktree_dir`, a `copy:` entry |
+//! | `net` | `network:` and `ports:`: their checks, the more specific level winning |
 //! | `hosts` | `hosts:` and `host:`: the other machines and where each agent runs |
 //! | `slice` | the manifest a host's fleet gets: its agents, paths made sense of there |
 //! | `graph` | `after:`: the checks (unknown names, cycles, hosts, `{{diff:NAME}}`), the order ([`Plan::in_order`]) |
@@ -32,6 +33,7 @@ mod base;
 mod checks;
 mod graph;
 mod hosts;
+mod net;
 mod paths;
 mod places;
 mod resolve;
@@ -110,6 +112,8 @@ pub struct Agent {
     pub interactive: bool,
     /// How its preset's CLI is started: interactive, `permissions:`, `args:`.
     pub launch: Launch,
+    /// `sandbox: true`: its steps run in a box of their own (see [`crate::sandbox`]).
+    pub sandbox: bool,
     /// Stop the agent after this many seconds (`timeout: 45m`).
     pub timeout: Option<u64>,
     /// Stop the agent once its CLI reports spending more than this (`max_cost_usd: 2.50`).
@@ -129,6 +133,10 @@ pub struct Agent {
     /// `after:`: the agents (of the same host) whose work this one starts from, in the order
     /// written, each once.
     pub after: Vec<String>,
+    /// `network:`: what a sandboxed agent may reach besides its CLI's own endpoints.
+    pub network: crate::sandbox::net::Network,
+    /// `ports:`: the names of the TCP ports it gets (NAME=port in its environment).
+    pub ports: Vec<String>,
 }
 
 /// An agent placed on another host.

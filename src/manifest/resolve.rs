@@ -139,6 +139,12 @@ fn top_level<'a>(
     let state_dir_bad = check_state_dir(&state_dir, problems);
     let per_window = check_settings(raw, problems);
     let env = env_map(&raw.env, "", problems);
+    if let Some(n) = &raw.network {
+        super::net::check_network(n, "", problems);
+    }
+    if let Some(p) = &raw.ports {
+        super::net::check_ports(p, "", problems);
+    }
     let copy = copies(raw, dir, &repo_path, problems);
     if raw.agents.is_empty()
         && raw.indices.as_ref().is_none_or(Vec::is_empty)

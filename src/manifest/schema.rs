@@ -19,6 +19,10 @@ pub(super) struct RawManifest {
     pub(super) agent: Option<Preset>,
     pub(super) interactive: Option<bool>,
     pub(super) permissions: Option<Permissions>,
+    /// `sandbox: true`: every agent's steps run in a box of their own.
+    pub(super) sandbox: Option<bool>,
+    /// `network:`: more hosts a sandboxed agent may reach, or `all`.
+    pub(super) network: Option<RawNetwork>,
     pub(super) args: Option<Vec<String>>,
     pub(super) timeout: Option<Scalar>,
     pub(super) verify_timeout: Option<Scalar>,
@@ -41,6 +45,8 @@ pub(super) struct RawManifest {
     pub(super) hosts: BTreeMap<String, RawHost>,
     /// `host:`: where agents without their own `host:` run (default: this machine).
     pub(super) host: Option<String>,
+    /// `ports:`: names of the TCP ports each agent gets.
+    pub(super) ports: Option<Vec<String>>,
     pub(super) agents: Vec<RawAgent>,
     /// The index in the file of each agent in `agents` (agents that did not parse are left
     /// out, so their neighbours keep their real index in messages).
@@ -87,6 +93,8 @@ pub(super) struct RawAgent {
     pub(super) agent: Option<Preset>,
     pub(super) interactive: Option<bool>,
     pub(super) permissions: Option<Permissions>,
+    pub(super) sandbox: Option<bool>,
+    pub(super) network: Option<RawNetwork>,
     pub(super) args: Option<Vec<String>>,
     pub(super) timeout: Option<Scalar>,
     pub(super) verify_timeout: Option<Scalar>,
@@ -102,6 +110,42 @@ pub(super) struct RawAgent {
     pub(super) after: Option<NameList>,
     /// `mcp: fleet` (or `lead`): the agent's CLI gets `fleet mcp` on this manifest.
     pub(super) mcp: Option<super::McpRole>,
+    pub(super) ports: Option<Vec<String>>,
+}
+
+/// `network:`: `all` (the host's network), or a list of hosts a box may reach.
+#[derive(Debug, Clone)]
+pub(super) enum RawNetwork {
+    /// A word: `all` (anything else is reported).
+    Word(String),
+    /// A list of hosts.
+    List(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for RawNetwork {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawNetwork;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`all` or a list of hosts (`network: [registry.npmjs.org]`)")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<RawNetwork, E> {
+                Ok(RawNetwork::Word(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawNetwork, A::Error> {
+                let mut hosts = Vec::new();
+                while let Some(h) = seq.next_element::<String>()? {
+                    hosts.push(h);
+                }
+                Ok(RawNetwork::List(hosts))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `after:`: a list of agent names, or one name as a plain string.

@@ -178,3 +178,35 @@ impl Plan {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// `sandbox:` and `network:` reach a host's manifest, top level and per agent: the
+    /// host's fleet builds each agent's box itself.
+    #[test]
+    fn the_sandbox_keys_reach_the_host() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(tmp.path()).unwrap();
+        let git = std::process::Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(&dir)
+            .status()
+            .unwrap();
+        assert!(git.success());
+        let text = "command: \"true\"\nsandbox: true\nnetwork: all\nhosts: {far: {ssh: me@far, dir: /r}}\nagents:\n  - {name: a, prompt: x, host: far}\n  - {name: b, prompt: x, host: far, sandbox: false}\n";
+        let plan = crate::manifest::parse(&dir.join("agents.yaml"), text).unwrap();
+        let slice = plan.slice("far").unwrap();
+        let host: serde_yaml::Value = serde_yaml::from_str(&slice).unwrap();
+        assert_eq!(host["sandbox"], serde_yaml::Value::Bool(true), "{slice}");
+        assert_eq!(host["network"], serde_yaml::Value::from("all"), "{slice}");
+        assert_eq!(
+            host["agents"][1]["sandbox"],
+            serde_yaml::Value::Bool(false),
+            "{slice}"
+        );
+        assert!(plan
+            .remote
+            .iter()
+            .all(|r| r.agent.sandbox == (r.agent.name == "a")));
+    }
+}

@@ -65,6 +65,25 @@ pub(super) fn allows(p: Permissions) -> &'static str {
     }
 }
 
+/// What aider reaches: its model's API, each provider's base URL as aider and litellm read
+/// it (`--openai-api-base` in `args:`, `OPENAI_API_BASE`/`OPENAI_BASE_URL`,
+/// `ANTHROPIC_BASE_URL`; else OpenAI's and Anthropic's own).
+pub(super) fn endpoints(launch: &Launch, var: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut found = super::flag_values(&launch.args, "--openai-api-base");
+    found.extend(
+        ["OPENAI_API_BASE", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"]
+            .iter()
+            .filter_map(|v| var(v)),
+    );
+    if found.is_empty() {
+        found = vec![
+            "https://api.openai.com".into(),
+            "https://api.anthropic.com".into(),
+        ];
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

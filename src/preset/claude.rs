@@ -152,3 +152,14 @@ pub fn refuses(
             "permissions: full runs claude with bypassPermissions, which claude refuses as root unless told it runs in a sandbox: if this machine is one (a container, a VM), add `IS_SANDBOX: \"1\"` to `env:`; else use `permissions: edit` or run fleet as another user",
         )
 }
+
+/// What the CLI reaches: the API (`ANTHROPIC_BASE_URL` when set) and, for a subscription
+/// login, the token refresh at platform.claude.com (2.1.197's `TOKEN_URL`). Telemetry
+/// (statsig, sentry) is left out: it fails at once when it cannot resolve, and the CLI
+/// works on.
+pub(super) fn endpoints(var: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    vec![
+        var("ANTHROPIC_BASE_URL").unwrap_or_else(|| "https://api.anthropic.com".into()),
+        "https://platform.claude.com".into(),
+    ]
+}

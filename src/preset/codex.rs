@@ -89,3 +89,34 @@ pub(super) fn allows(p: Permissions) -> &'static str {
         Permissions::Full => "anything (no sandbox)",
     }
 }
+
+/// What codex reaches: the API of its model provider, as configured (`OPENAI_BASE_URL`, a
+/// `base_url` given with `-c` in `args:` or written in `$CODEX_HOME/config.toml`, default
+/// `~/.codex/config.toml`), else OpenAI's; for a ChatGPT login, chatgpt.com and the token
+/// refresh at auth.openai.com.
+pub(super) fn endpoints(launch: &Launch, var: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut found: Vec<String> = var("OPENAI_BASE_URL").into_iter().collect();
+    found.extend(launch.args.iter().filter_map(|a| base_url_in(a)));
+    let config = var("CODEX_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| var("HOME").map(|h| std::path::Path::new(&h).join(".codex")));
+    if let Some(text) = config.and_then(|d| std::fs::read_to_string(d.join("config.toml")).ok()) {
+        found.extend(text.lines().filter_map(base_url_in));
+    }
+    found.extend([
+        "https://api.openai.com".to_string(),
+        "https://chatgpt.com".into(),
+        "https://auth.openai.com".into(),
+    ]);
+    found
+}
+
+/// The URL of a `…base_url = "URL"` setting (a `-c` value or a line of config.toml).
+fn base_url_in(setting: &str) -> Option<String> {
+    let (key, value) = setting.split_once('=')?;
+    if !key.trim().ends_with("base_url") {
+        return None;
+    }
+    let value = value.trim().trim_matches(['"', '\'']);
+    value.contains("://").then(|| value.to_string())
+}

@@ -95,6 +95,17 @@ pub(super) fn allows(p: Permissions) -> &'static str {
     }
 }
 
+/// What the CLI reaches: the Gemini API (`GOOGLE_GEMINI_BASE_URL` when set), Google's
+/// token refresh and, for a Google login, Code Assist.
+pub(super) fn endpoints(var: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    vec![
+        var("GOOGLE_GEMINI_BASE_URL")
+            .unwrap_or_else(|| "https://generativelanguage.googleapis.com".into()),
+        "https://oauth2.googleapis.com".into(),
+        "https://cloudcode-pa.googleapis.com".into(),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{Launch, Permissions};

@@ -124,6 +124,19 @@ impl McpServer {
     }
 }
 
+/// The values of `--flag VALUE` and `--flag=VALUE` in `args`.
+fn flag_values(args: &[String], flag: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if a == flag {
+            found.extend(args.get(i + 1).cloned());
+        } else if let Some(v) = a.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
+            found.push(v.to_string());
+        }
+    }
+    found
+}
+
 impl Launch {
     /// The extra arguments quoted for `sh -c`, each after a space ("" when none).
     fn args(&self) -> String {
@@ -215,6 +228,18 @@ impl Preset {
     /// rate-limit restart)?
     pub fn can_resume(self) -> bool {
         self.resume_command("s", &Launch::default(), None).is_some()
+    }
+
+    /// The API endpoints (URLs or hosts) this CLI needs, its base URL as configured: `var`
+    /// reads the agent's environment (its `env:`, else fleet's own).
+    pub fn endpoints(self, launch: &Launch, var: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+        match self {
+            Preset::Claude => claude::endpoints(var),
+            Preset::Codex => codex::endpoints(launch, var),
+            Preset::Aider => aider::endpoints(launch, var),
+            Preset::Gemini => gemini::endpoints(var),
+            Preset::Shell => Vec::new(),
+        }
     }
 
     /// What `permissions` lets this CLI do, in a few words (`validate` prints it).

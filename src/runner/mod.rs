@@ -20,6 +20,7 @@ use crate::state::{self, Record, Spec, State};
 use crate::util;
 
 mod agent;
+mod boxed;
 mod rate_limit;
 mod step;
 mod tee;
@@ -80,13 +81,25 @@ pub fn run(spec_path: &Path) -> Result<i32> {
         spec.worktree.display()
     ));
     out.script("command", &spec.command);
+    if let Some(policy) = &spec.sandbox {
+        out.line(&format!(
+            "[fleet] sandboxed (bubblewrap): writes its worktree, its branch, /tmp and its CLI's sessions; network: {}",
+            policy.network.name()
+        ));
+    }
 
     let head = crate::git::commit_oid(&spec.worktree, "HEAD")
         .ok()
         .flatten();
-    let (state, code, mut reason) = run_steps(&spec, &mut record, &mut out);
+    let (mut state, code, mut reason) = run_steps(&spec, &mut record, &mut out);
     if state == State::Done && reason.is_none() {
         reason = left_uncommitted(&spec, head.as_deref(), &mut out);
+    }
+    let moved = boxed::moved_refs();
+    if !moved.is_empty() {
+        // Refused before anything uses it: the merge train takes no failed agent.
+        state = State::Failed;
+        reason = Some(format!("moved {} outside its branch", moved.join(", ")));
     }
     let finished = util::now();
     let took = util::duration(finished.saturating_sub(record.started_at.unwrap_or(finished)));
@@ -126,7 +139,12 @@ fn notify(spec: &Spec, state: State, code: i32, reason: Option<&str>, out: &mut 
             ("FLEET_STATE", state.to_string()),
             ("FLEET_EXIT_CODE", code.to_string()),
         ];
-        let c = step(spec, on_exit, None, &extra, out);
+        // The user's own hook, outside the agent's box.
+        let outside = Spec {
+            sandbox: None,
+            ..spec.clone()
+        };
+        let c = step(&outside, on_exit, None, &extra, out);
         if c != 0 {
             out.line(&format!("[fleet] on_exit failed (exit {c})"));
         }

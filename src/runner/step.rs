@@ -11,7 +11,9 @@ use crate::state::Spec;
 use crate::util;
 
 use super::agent::Usage;
+use super::boxed::{box_agent, check_refs, Boxed};
 use super::Tee;
+use crate::sandbox::{self, Sandbox};
 
 /// When to stop an agent early.
 #[derive(Default)]
@@ -50,7 +52,7 @@ pub(super) fn step_with(
     if spec.interactive {
         return (on_terminal(spec, script, extra, out), None);
     }
-    let (mut child, reader) = match start(spec, script, stdin, extra, out) {
+    let (mut child, reader, sandbox) = match start(spec, script, stdin, extra, out) {
         Ok(started) => started,
         Err(code) => return (code, None),
     };
@@ -96,6 +98,7 @@ pub(super) fn step_with(
         None => child.wait(),
     };
     util::set_child_group(0);
+    check_refs(sandbox.as_ref(), out);
     let code = match status {
         Ok(s) => exit_code(s),
         Err(e) => {
@@ -114,7 +117,7 @@ fn start(
     stdin: Option<File>,
     extra: &[(&str, String)],
     out: &mut Tee,
-) -> std::result::Result<(Child, PipeReader), i32> {
+) -> std::result::Result<(Child, PipeReader, Option<Sandbox>), i32> {
     let (reader, writer) = match std::io::pipe() {
         Ok(p) => p,
         Err(e) => {
@@ -122,7 +125,13 @@ fn start(
             return Err(127);
         }
     };
-    let mut cmd = shell(spec, script, extra);
+    let Boxed { mut cmd, sandbox } = match shell(spec, script, extra) {
+        Ok(boxed) => boxed,
+        Err(e) => {
+            out.line(&format!("[fleet] cannot build the agent's sandbox: {e:#}"));
+            return Err(127);
+        }
+    };
     // Its own process group, so that it can be stopped as a whole; signals that end the
     // runner (`fleet down`, a dying tmux server) are passed on to it.
     {
@@ -150,7 +159,7 @@ fn start(
     util::set_child_group(child.id());
     // The Command (holding the pipe's write ends) must go before reading to the end.
     drop(cmd);
-    Ok((child, reader))
+    Ok((child, reader, sandbox))
 }
 
 /// Read the pipe on a thread of its own: its chunks arrive on the channel, which closes
@@ -254,10 +263,22 @@ pub(super) fn learn_identity(worktree: &std::path::Path) {
     let _ = IDENTITY.get_or_init(|| crate::git::identity(worktree));
 }
 
-/// `sh -c script` in the worktree with the agent's environment.
-fn shell(spec: &Spec, script: &str, extra: &[(&str, String)]) -> Command {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c").arg(script).current_dir(&spec.worktree);
+/// `sh -c script` in the worktree with the agent's environment; in its box (`bwrap ... --
+/// sh -c script`) when the agent is sandboxed.
+fn shell(spec: &Spec, script: &str, extra: &[(&str, String)]) -> anyhow::Result<Boxed> {
+    let sandbox = match &spec.sandbox {
+        Some(policy) => Some(sandbox::build(policy, &box_agent(spec, policy))?),
+        None => None,
+    };
+    let mut cmd = match &sandbox {
+        Some(b) => b.command(script),
+        None => {
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c").arg(script);
+            cmd
+        }
+    };
+    cmd.current_dir(&spec.worktree);
     // Set inside an agent CLI's own session; an agent CLI seeing them refuses to start (or
     // thinks it is nested). `env:` in the manifest can still set them on purpose.
     for var in AGENT_SESSION_VARS {
@@ -281,13 +302,22 @@ fn shell(spec: &Spec, script: &str, extra: &[(&str, String)]) -> Command {
         .env("FLEET_PROJECT", &spec.project)
         .env("FLEET_MANIFEST", &spec.manifest)
         .envs(extra.iter().map(|(k, v)| (k, v)));
-    cmd
+    Ok(Boxed { cmd, sandbox })
 }
 
 /// Run a step of an interactive agent on the pane's terminal (stdin, stdout and stderr are
 /// the pane's; tmux logs them); its exit code as [`step`] gives it.
 fn on_terminal(spec: &Spec, script: &str, extra: &[(&str, String)], out: &mut Tee) -> i32 {
-    match shell(spec, script, extra).status() {
+    let Boxed { mut cmd, sandbox } = match shell(spec, script, extra) {
+        Ok(boxed) => boxed,
+        Err(e) => {
+            out.line(&format!("[fleet] cannot build the agent's sandbox: {e:#}"));
+            return 127;
+        }
+    };
+    let status = cmd.status();
+    check_refs(sandbox.as_ref(), out);
+    match status {
         Ok(s) => exit_code(s),
         Err(e) => {
             out.line(&format!("[fleet] cannot start `sh -c {script}`: {e}"));

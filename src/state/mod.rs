@@ -1,6 +1,6 @@
 //! `.fleet/` beside the manifest: its layout, the per-agent records (written atomically), the
-//! run specs the runner reads, and the lock that keeps fleet commands one at a time (in
-//! `lock`, re-exported here).
+//! run specs the runner reads, the lock that keeps fleet commands one at a time (in
+//! `lock`) and each agent's rounds (in `rounds`), re-exported here.
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
@@ -13,9 +13,11 @@ use crate::util;
 
 mod lock;
 mod merged;
+mod rounds;
 
 pub use lock::Lock;
 pub use merged::{holding, MergedAs};
+pub use rounds::{digest, Comment, Kind, Review, Round};
 
 /// An agent's state as the contract names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,7 +184,7 @@ impl Record {
         Record {
             state: Some(State::Damaged),
             reason: Some(format!(
-                "record {} cannot be read: {why}; fleet will not guess how the agent ended: look at its log and branch, then `fleet up --rerun NAME` to run it again",
+                "record {} cannot be read: {why}; fleet will not guess how the agent ended: look at its log and branch, then `fleet up --rerun NAME` runs it again (from the base's tip when its work is all in the base, else on its branch)",
                 path.display()
             )),
             ..Record::default()
@@ -257,6 +259,9 @@ pub struct Spec {
     pub prices: BTreeMap<String, crate::prices::Price>,
     /// The agent's record file.
     pub record: PathBuf,
+    /// `sandbox: true`: its box (absent: its steps run unconfined).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<crate::sandbox::Policy>,
 }
 
 fn default_retries() -> u32 {

@@ -16,7 +16,7 @@ pub use processes::{
 };
 pub use signals::{
     default_interrupts, defer_interrupts, defer_interrupts_quietly, forward_signals, interrupted,
-    restore_sigpipe, set_child_group, signal_group, sleep_unless_interrupted,
+    outlive_stop_signals, restore_sigpipe, set_child_group, signal_group, sleep_unless_interrupted,
 };
 
 /// Whether to colour output on stdout: a terminal, and `NO_COLOR` unset or empty.

@@ -121,6 +121,18 @@ pub fn set_child_group(pgid: u32) {
     CHILD_GROUP.store(pgid as i32, std::sync::atomic::Ordering::SeqCst);
 }
 
+extern "C" fn outlive(_signum: i32) {}
+
+/// For a process that waits for its child and ends as it ends (`fleet _net-inside`): SIGHUP,
+/// SIGINT and SIGTERM no longer end this process. Whoever sends them reaches the child too
+/// (the runner signals the whole process group, the terminal's Ctrl-C its foreground
+/// group), so passing them on would deliver them twice (two Ctrl-C quit claude's TUI). A
+/// handler, not an ignored signal, so the child does not inherit the disposition.
+pub fn outlive_stop_signals() {
+    // The handler does nothing, which is async-signal-safe.
+    on_stop_signals(outlive as extern "C" fn(i32) as usize);
+}
+
 /// Send `sig` to every process of a process group.
 pub fn signal_group(pgid: u32, sig: i32) {
     // SAFETY: kill has no memory-safety preconditions.

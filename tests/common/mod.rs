@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod net;
+pub mod sandbox;
 pub mod sshd;
 pub mod status;
 
@@ -59,7 +61,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         format!(
             "command: {}\nexit code: {}\n--- stdout ---\n{}\n--- stderr ---\n{}\n",
             self.cmd, self.code, self.stdout, self.stderr

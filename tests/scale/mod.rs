@@ -23,7 +23,7 @@ impl Counter {
         for program in ["tmux", "git"] {
             let real = which::which(program).expect("tmux and git on PATH");
             let script = format!(
-                "#!/bin/sh\nprintf '{program}\\t%s\\t%s\\n' \"${{TMUX_COUNT_AS:-}}\" \"$*\" >> {}\nexec {} \"$@\"\n",
+                "#!/bin/sh\nparent=$(tr '\\0' ' ' < /proc/$PPID/cmdline 2>/dev/null)\nprintf '{program}\\t%s\\t%s\\t%s\\n' \"${{TMUX_COUNT_AS:-}}\" \"$parent\" \"$*\" >> {}\nexec {} \"$@\"\n",
                 sh_quote(file.to_string_lossy()),
                 sh_quote(real.to_string_lossy())
             );
@@ -42,13 +42,22 @@ impl Counter {
 
     /// Every tmux (or git) process so far: (tag, arguments).
     fn calls(&self, program: &str) -> Vec<(String, String)> {
+        self.calls_by(program)
+            .into_iter()
+            .map(|(tag, _, args)| (tag, args))
+            .collect()
+    }
+
+    /// Each call: its tag, the command line of the process that made it, its arguments.
+    fn calls_by(&self, program: &str) -> Vec<(String, String, String)> {
         fs::read_to_string(&self.file)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| {
-                let mut words = l.splitn(3, '\t');
-                let (p, tag, args) = (words.next()?, words.next()?, words.next()?);
-                (p == program).then(|| (tag.to_string(), args.to_string()))
+                let mut words = l.splitn(4, '\t');
+                let (p, tag, parent) = (words.next()?, words.next()?, words.next()?);
+                let args = words.next()?;
+                (p == program).then(|| (tag.to_string(), parent.to_string(), args.to_string()))
             })
             .collect()
     }
@@ -63,8 +72,14 @@ impl Counter {
             args,
         )
         .success();
-        let calls = self.calls("tmux");
-        let meanwhile = calls[before..].iter().map(|(_, a)| a.clone()).collect();
+        // The calls this fleet command made itself (not those of the monitor's status pane
+        // or of a runner, which go on meanwhile: under load they fell into the window).
+        let own_line = format!(" {} ", args.join(" "));
+        let meanwhile = self.calls_by("tmux")[before..]
+            .iter()
+            .filter(|(_, parent, _)| format!("{parent} ").contains(&own_line))
+            .map(|(_, _, a)| a.clone())
+            .collect();
         (meanwhile, self.own("tmux", tag))
     }
 
@@ -113,6 +128,7 @@ fn up_and_status_spawn_a_fixed_number_of_tmux_processes_whatever_the_agent_count
         let c = Counter::new(&f);
         let (up, _) = c.fleet(&f, "up", &["up"]);
         assert_budget(&format!("first up of {n} agents"), &up, 4);
+        assert!(up.iter().any(|a| a.contains("source-file")), "{up:?}");
         assert_eq!(f.sessions().len(), n + 1, "{n} agents and the monitor");
         let (again, _) = c.fleet(&f, "again", &["up"]);
         assert_budget(&format!("second up of {n} agents"), &again, 4);

@@ -19,7 +19,7 @@ use crate::{tmux, util};
 mod hosts;
 mod show;
 
-pub use show::{label, table, to_json, Cells};
+pub use show::{label, round_cell, table, to_json, Cells};
 
 /// Lines are cut to the terminal's width; unlimited when stdout is not a terminal.
 fn terminal_width() -> usize {
@@ -105,8 +105,13 @@ fn render(
     } else {
         monitor_line(plan, owned.contains(&plan.monitor_session()))
     };
+    let dir = crate::state::Dir::new(&plan.state_dir);
+    let of_view = |v: &View| Cells {
+        round: round_cell(&dir, v),
+        ..Cells::of_view(v)
+    };
     let Some(heard) = heard else {
-        let cells: Vec<Cells> = views.iter().map(Cells::of_view).collect();
+        let cells: Vec<Cells> = views.iter().map(of_view).collect();
         let table = table(&cells, terminal_width(), util::color_stdout());
         let overlaps = &kept.overlaps;
         return Ok(format!("{table}{overlaps}{monitor}{}", pending_line(plan)));
@@ -116,7 +121,7 @@ fn render(
         .iter()
         .map(|v| Cells {
             host: Some(crate::manifest::LOCAL.to_string()),
-            ..Cells::of_view(v)
+            ..of_view(v)
         })
         .collect();
     let mut problems = String::new();

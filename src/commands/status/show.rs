@@ -2,17 +2,20 @@
 use serde_json::json;
 
 use crate::manifest::Plan;
-use crate::state::{Record, State};
+use crate::state::{Dir, Kind, Record, State};
 use crate::util;
 use crate::view::View;
 
 /// The `status --json` object (the man page's STATUS JSON section lists them); fields are only ever added.
 pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::Value {
+    let dir = Dir::new(&plan.state_dir);
+    let ports = crate::sandbox::ports::table(&dir);
     let agents: Vec<serde_json::Value> = views
         .iter()
         .map(|v| {
             let r = v.record.as_ref();
-            json!({
+            let (round, review) = round_json(&dir, v);
+            let mut agent = json!({
                 "name": v.agent.name,
                 "state": v.state.as_str(),
                 "exit_code": r.and_then(|r| r.exit_code),
@@ -46,12 +49,17 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "after": v.agent.after,
                 "label": label(v),
                 "runtime_secs": v.runtime(),
+                "sandbox": v.agent.sandbox,
+                "ports": ports.get(&v.agent.name).cloned().unwrap_or_default(),
                 "merged_as": v.merged_as.as_ref().map(|m| json!({
                     "how": m.how,
                     "commit": m.commit,
                     "tip": m.tip,
                 })),
-            })
+            });
+            agent["round"] = round;
+            agent["review"] = review;
+            agent
         })
         .collect();
     json!({
@@ -60,6 +68,57 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
         "monitor": monitor_json(plan, monitor_alive),
         "agents": agents,
     })
+}
+
+/// `status --json`'s `round` (0 before the agent's first run) and `review` (its last review
+/// round while that is its latest round, else null).
+fn round_json(dir: &Dir, v: &View) -> (serde_json::Value, serde_json::Value) {
+    let rounds = dir.rounds(&v.agent.name);
+    let Some(last) = rounds.last() else {
+        return (
+            json!(u32::from(v.record.is_some())),
+            serde_json::Value::Null,
+        );
+    };
+    let review = last.review.as_ref().filter(|_| last.kind == Kind::Review);
+    let review = review.map_or(serde_json::Value::Null, |r| {
+        json!({
+            "round": last.n,
+            "sent_at": util::rfc3339(last.at),
+            "commit": last.from,
+            "comments": r.comments.len(),
+            "notes": !r.notes.is_empty(),
+            "file": r.file,
+            "answered": !answering(v.state),
+        })
+    });
+    (json!(last.n), review)
+}
+
+/// The agent is still at the round it was sent (not ended since).
+fn answering(state: State) -> bool {
+    matches!(state, State::Running | State::Waiting | State::Queued)
+}
+
+/// The ROUND cell: `2`, or `review 2 sent` while the agent answers that review and `review 2`
+/// once it ended; None before its first run.
+pub fn round_cell(dir: &Dir, v: &View) -> Option<(u32, String)> {
+    let rounds = dir.rounds(&v.agent.name);
+    let Some(last) = rounds.last() else {
+        return v.record.as_ref().map(|_| (1, "1".to_string()));
+    };
+    Some((
+        last.n,
+        round_text(last.n, last.kind == Kind::Review, answering(v.state)),
+    ))
+}
+
+fn round_text(n: u32, review: bool, answering: bool) -> String {
+    match (review, answering) {
+        (true, true) => format!("review {n} sent"),
+        (true, false) => format!("review {n}"),
+        _ => n.to_string(),
+    }
 }
 
 /// `status --json`'s `monitor`: its session, whether it runs, whether the manifest has one
@@ -163,6 +222,8 @@ pub struct Cells {
     /// Tokens in and out, and the cost, when its CLI reports them.
     pub usage: Option<(u64, Option<f64>)>,
     pub last_line: String,
+    /// Its round and how the ROUND column says it (shown once some agent is past round 1).
+    pub round: Option<(u32, String)>,
 }
 
 impl Cells {
@@ -181,6 +242,7 @@ impl Cells {
             runtime: v.runtime(),
             usage: usage.map(|u| (u.input_tokens + u.output_tokens, u.cost_usd)),
             last_line: v.last_line.clone(),
+            round: None,
         }
     }
 
@@ -216,17 +278,27 @@ impl Cells {
                 )
             }),
             last_line: util::display_text(&text("last_line")).into_owned(),
+            round: a["round"].as_u64().filter(|n| *n > 0).map(|n| {
+                let review = &a["review"];
+                let answering = review["answered"] == false;
+                (
+                    n as u32,
+                    round_text(n as u32, review.is_object(), answering),
+                )
+            }),
         }
     }
 
-    fn row(&self, with_host: bool, with_usage: bool) -> Vec<String> {
+    fn row(&self, with_host: bool, with_usage: bool, with_round: bool) -> Vec<String> {
         let mut row = Vec::new();
         if with_host {
             row.push(self.host.clone().unwrap_or_default());
         }
+        row.extend([self.name.clone(), self.label.clone()]);
+        if with_round {
+            row.push(self.round.as_ref().map_or("-".into(), |r| r.1.clone()));
+        }
         row.extend([
-            self.name.clone(),
-            self.label.clone(),
             self.branch.clone(),
             self.ahead.to_string(),
             self.files.to_string(),
@@ -250,20 +322,26 @@ pub fn table(agents: &[Cells], width: usize, color: bool) -> String {
     let with_host = agents.iter().any(|c| c.host.is_some());
     // Tokens and cost only when some agent's CLI reports them.
     let with_usage = agents.iter().any(|c| c.usage.is_some());
+    // Rounds only once some agent is past its first.
+    let with_round = agents
+        .iter()
+        .any(|c| c.round.as_ref().is_some_and(|r| r.0 > 1));
     let mut header = Vec::new();
     if with_host {
         header.push("HOST");
     }
-    header.extend([
-        "AGENT", "STATE", "BRANCH", "AHEAD", "FILES", "+/-", "RUNTIME",
-    ]);
+    header.extend(["AGENT", "STATE"]);
+    if with_round {
+        header.push("ROUND");
+    }
+    header.extend(["BRANCH", "AHEAD", "FILES", "+/-", "RUNTIME"]);
     if with_usage {
         header.extend(["TOKENS", "COST"]);
     }
     header.push("LAST LINE");
     let mut rows: Vec<Vec<String>> = agents
         .iter()
-        .map(|c| c.row(with_host, with_usage))
+        .map(|c| c.row(with_host, with_usage, with_round))
         .collect();
     if with_usage {
         rows.push(total_row(agents, &header));

@@ -1,6 +1,7 @@
-//! `fleet up [NAMES…] [--dry-run] [--attach] [--rerun]`: worktrees and sessions for the agents
-//! that are not running and not finished, then the monitor (unless `monitor: enabled:
-//! false`). Idempotent. What it starts and
+//! `fleet up [NAMES…] [--dry-run] [--attach] [--rerun [--fresh]]`: worktrees and sessions for
+//! the agents that are not running and not finished (finished ones too with `--rerun`, as
+//! their next round: see [`crate::launch::next_round`]), then the monitor (unless `monitor:
+//! enabled: false`). Idempotent. What it starts and
 //! how is the launch layer's ([`crate::launch`]); this file holds the order and the words.
 use std::collections::HashSet;
 use std::path::Path;
@@ -13,7 +14,7 @@ use crate::hosts::ops::Said;
 use crate::launch::choice::{self, Choice};
 use crate::launch::hints::plural;
 use crate::launch::worktrees::{self, Branches};
-use crate::launch::{pipeline, preflight, queue, sessions, LOCK_WAIT};
+use crate::launch::{next_round, pipeline, preflight, queue, sessions, LOCK_WAIT};
 use crate::manifest::{Agent, Plan};
 use crate::state::Dir;
 use crate::tmux;
@@ -34,6 +35,11 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
         return run_here(plan, args);
     }
     let names = plan.split_names(&args.names)?;
+    if args.fresh && !names.hosts.is_empty() {
+        let hosts: Vec<&str> = names.hosts.keys().map(String::as_str).collect();
+        let msg = "--fresh reaches this machine's agents only: name them, and run those on";
+        return crate::usage(format!("{msg} {} again with --rerun", hosts.join(", ")));
+    }
     if args.dry_run {
         dry_run_hosts(plan, &names);
     }
@@ -50,6 +56,7 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
             dry_run: args.dry_run,
             attach: false,
             rerun: args.rerun,
+            fresh: args.fresh,
         };
         code = run_here(plan, &here)?;
     }
@@ -167,7 +174,8 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     let owned = view::owned(plan, &snap.sessions);
     let worktrees = git::worktrees(&plan.repo)?;
     let views = view::collect(plan, agents, &owned, view::Detail::States);
-    let mut choice = choice::choose(plan, &views, &owned, &snap, args.rerun);
+    let rerun = args.rerun || args.fresh;
+    let mut choice = choice::choose(plan, &views, &owned, &snap, rerun);
     choice::check(
         plan,
         dir,
@@ -175,13 +183,16 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         &views,
         &snap.sessions,
         &worktrees,
-        args.rerun,
+        rerun,
     )?;
+    let mut next = next_round::plan(plan, &views, &choice.starting(), args.fresh)?;
 
     if choice.nothing_to_do() {
         crate::info!(
-            "nothing to do: {} already running, queued or finished (use --rerun to restart finished agents)",
-            plural(views.len(), "agent")
+            "nothing to do: {} already running, queued or finished (`fleet up --rerun NAME` runs a finished one again: from {}'s tip when its work is all in {}, else on its branch)",
+            plural(views.len(), "agent"),
+            plan.base,
+            plan.base
         );
         summary(plan, agents, &owned, None)?;
         return attach_after(plan, args);
@@ -193,14 +204,16 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
         }
     }
     if !args.dry_run {
+        next_round::apply(plan, dir, &mut next, &worktrees)?;
         crate::launch::choice::place_branches(plan, dir, &mut choice, &worktrees)?;
     }
     let branches = worktrees::branches(plan, &choice.to_start, &worktrees)?;
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;
     if args.dry_run {
+        next_round::print_dry(plan, dir, &next);
         return dry_run(plan, dir, &choice, &worktrees, &branches, &exe);
     }
-    if let Some(code) = launch(plan, dir, &choice, &worktrees, branches, &exe)? {
+    if let Some(code) = launch(plan, dir, &choice, &worktrees, branches, &exe, &next)? {
         return Ok(code);
     }
     let mut owned = owned;
@@ -223,6 +236,7 @@ fn launch(
     worktrees: &[git::Worktree],
     mut branches: Branches,
     exe: &Path,
+    next: &[next_round::Next],
 ) -> Result<Option<i32>> {
     // Ctrl-C, SIGTERM and SIGHUP from here on finish the step at hand (the checkouts at
     // hand), then stop before any session starts: the next `up` carries on. (SIGKILL: the
@@ -232,7 +246,7 @@ fn launch(
     // Worktrees first, then every session starts in one tmux call. An agent is recorded as
     // started only once all worktrees are ready.
     let total = choice.to_start.len();
-    let bar = progress(total);
+    let bar = worktrees::progress(total);
     let ready = worktrees::make(
         plan,
         dir,
@@ -247,6 +261,7 @@ fn launch(
     if util::interrupted() || ready.len() < total {
         return interrupted(ready.len(), total).map(Some);
     }
+    next_round::record(plan, dir, &choice.starting(), next)?;
     for v in choice.wait.iter().chain(&choice.after_wait) {
         dir.write_record(
             &v.agent.name,
@@ -324,26 +339,6 @@ fn interrupted(ready: usize, total: usize) -> Result<i32> {
     );
     Ok(130)
 }
-
-/// A bar for preparing the worktrees, on a terminal and when there are enough of them to
-/// wait for (git checks each one out in turn); hidden otherwise.
-fn progress(n: usize) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    // Not with -q (quiet), nor with -v, whose trace lines on stderr would tear it.
-    if n < PROGRESS_FROM || !std::io::stderr().is_terminal() || util::quiet() || util::verbose() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(n as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "preparing worktrees [{bar:24}] {pos}/{len}  {elapsed}  {wide_msg}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
-}
-
-/// From this many agents on, `up` shows a progress bar while it makes their worktrees.
-const PROGRESS_FROM: usize = 4;
 
 /// `up --dry-run`'s branches: those from dependencies' work, then one `update-ref` of the new
 /// ones from the base.
