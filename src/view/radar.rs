@@ -110,8 +110,13 @@ pub fn overlaps(repo: &Path, state_dir: &Path, views: &[View]) -> Vec<Overlap> {
             shared.push(([a.clone(), b.clone()], both, key));
         }
     }
-    // Every new merge in one `git merge-tree` process.
-    if let Ok(merges) = git::merge_trees(repo, &unknown) {
+    // Every new merge in one `git merge-tree` process (none, not even git's version, when
+    // there is no new one).
+    let merges = match unknown.is_empty() {
+        true => Ok(Vec::new()),
+        false => git::merge_trees(repo, &unknown),
+    };
+    if let Ok(merges) = merges {
         for ((x, y), m) in unknown.iter().zip(merges) {
             let conflict = matches!(m, git::TreeMerge::Conflict(_));
             new.conflicts.insert(format!("{x} {y}"), conflict);
