@@ -2,7 +2,7 @@
 # fleet against the hand-made way, side by side, in one run (issue 7).
 #
 #   scripts/bench.sh [--quick] [--runs R] [--sizes "4 16"] [--status-sizes "4"] [--repos small]
-#                    [--no-hosts] [--no-sandbox]
+#                    [--no-hosts] [--no-sandbox] [--speed | --no-speed]
 #
 # (--quick: N = 4 and 16, 3 runs; BENCH_TIMER=date times with date even with hyperfine.)
 # Builds a release fleet, makes two throw-away repos (a small one and one of 5,000 files) and
@@ -150,6 +150,8 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
         --no-hosts) HOSTS=0 ;;
+        --speed) SPEED_ONLY=1 ;;
+        --no-speed) SPEED=0 ;;
         --no-sandbox) SANDBOX=0 ;;
         --runs) RUNS="$2"; shift ;;
         --sizes) read -ra SIZES_ARG <<< "$2"; SIZES_SET=1; shift ;;
@@ -188,10 +190,14 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/fleet-bench.XXXXXX")
 WORK=$(cd "$WORK" && pwd -P)
 # shellcheck source=scripts/bench_hosts.sh
 . scripts/bench_hosts.sh
+# shellcheck source=scripts/bench_speed.sh
+. scripts/bench_speed.sh
+[ -z "${SPEED_ONLY:-}" ] || { REPOS=(); HOSTS=0; }
 # shellcheck source=scripts/bench_sandbox.sh
 . scripts/bench_sandbox.sh
 SANDBOX_MEMORY=
 cleanup() {
+    speed_cleanup
     if [ -n "$HOSTS_SSHD_PID" ]; then
         PATH="$HOSTS_PATH" "$FLEET" -f "$HOSTS_YAML" down --rm-worktrees --force >/dev/null 2>&1 || true
         hosts_stop
@@ -406,8 +412,9 @@ hosts_row() {
     "$FLEET" -f "$REPO/fleet-16.yaml" down --rm-worktrees --force >/dev/null
     reset_repo
 }
-hosts_row
-sandbox_row
+[ -n "${SPEED_ONLY:-}" ] || hosts_row
+[ -n "${SPEED_ONLY:-}" ] || sandbox_row
+[ "${SPEED:-1}" = 0 ] || speed_main
 
 # ------------------------------------------------------------------ the radar's cost
 # 16 running agents on a 2,000-file repository, each with a commit of its own file and an
@@ -455,8 +462,10 @@ echo
 echo "fleet $COMMIT, $(date -u +%Y-%m-%d), $(nproc) cores (${cpu:-unknown CPU}), $(tmux -V), $(git --version)"
 echo "medians of $RUNS interleaved runs, milliseconds; timer: $([ -n "$HYPERFINE" ] && "$HYPERFINE" --version || echo date)${TMUXP:+; $(tmuxp -V 2>/dev/null | head -1)}"
 echo
-echo "| repo | N | comparison | fleet ms | baseline ms | fleet / baseline |"
-echo "|---|---:|---|---:|---:|---:|"
+[ "${SPEED:-1}" = 0 ] || speed_table
+[ "${#ROWS[@]}" = 0 ] || echo
+[ "${#ROWS[@]}" = 0 ] || echo "| repo | N | comparison | fleet ms | baseline ms | fleet / baseline |"
+[ "${#ROWS[@]}" = 0 ] || echo "|---|---:|---|---:|---:|---:|"
 for r in "${ROWS[@]}"; do
     IFS='|' read -r repo n what fkey bkey <<< "$r"
     if [ -z "$fkey" ]; then

@@ -22,6 +22,9 @@ use anyhow::{anyhow, Context, Result};
 
 use crate::UsageError;
 
+mod tree;
+pub use tree::{clone_tree, Copied};
+
 /// How [`open`] opens a file. Files and the directories made for them are user-only, except
 /// for [`How::New`] (a file for the user, e.g. `fleet init`'s): those follow the umask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -153,14 +153,14 @@ fn up_status_down_reach_every_host_and_a_silent_host_is_unreachable() {
         assert!(slice.contains("monitor:\n  enabled: false\n"), "{slice}");
     }
     assert!(f.sessions().contains(&"repo-monitor".to_string()));
-    // One login per host for a status: one multiplexed connection each.
+    // No login for a status after up: each host's master is kept between commands.
     let logins = || sshd.log().matches("Accepted publickey").count();
     let before = logins();
     agents_by_name(&f, &path);
     assert_eq!(
         logins() - before,
-        2,
-        "one ssh connection per host\n{}",
+        0,
+        "the kept ssh connections serve the status\n{}",
         sshd.log()
     );
     // diff fetches a remote agent's branch itself (no status first) and shows its work here.

@@ -112,7 +112,8 @@ fn a_verify_past_its_timeout_fails_and_its_merge_is_taken_back() {
         .stderr_has("verify_timeout: `soon` is not a duration");
 }
 
-/// A signal to fleet while its verify hangs: fleet ends promptly (130), verify's whole
+/// A signal to fleet while its verify hangs: fleet ends promptly (128 + the signal: 130 for
+/// Ctrl-C, 143 for SIGTERM, 129 for SIGHUP), verify's whole
 /// group (its background `sleep` too) is gone, base is back where it was, no journal left.
 fn signal_during_verify(signal: &str, whole_group: bool) {
     let f = Fleet::new();
@@ -144,7 +145,13 @@ fn signal_during_verify(signal: &str, whole_group: bool) {
     });
     assert!(gone(&read_pid(&pid)));
     let run = merge.wait();
-    run.code(130)
+    let code = match signal {
+        "INT" => 130,
+        "TERM" => 143,
+        "HUP" => 129,
+        other => panic!("no exit code known for SIG{other}"),
+    };
+    run.code(code)
         .stderr_has("interrupted while merging slow (undone)");
     assert!(!run.stdout.contains("merged other"), "{}", run.stdout);
     assert_eq!(rev(&f, "refs/heads/main"), before);

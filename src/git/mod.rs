@@ -2,18 +2,18 @@
 //! fleet starts a git process ([`Git::output`]; everything in `git/` goes through [`git`]),
 //! each with the configuration fleet's logic relies on pinned whatever the user's config
 //! says (`pinned`), and the only place for git's version, repository discovery, refs and
-//! branches, and questions about commits. Worktrees (`worktrees`, `removal`), the stats
+//! questions about commits. Branches (`branches`), worktrees (`worktrees`, `removal`), the stats
 //! `status` shows (`stats`), diffs printed for the user (`diff`), merges (`merge`), merges
 //! computed without a checkout (`merge_tree`), rebased copies of a branch (`rebase`) and what
 //! an agent's next round asks (`rounds`: its diff to review, kept refs, moving its branch)
 //! live beside it and are re-exported here, so callers say `git::…` whatever file holds it.
-use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use anyhow::{bail, Result};
 
+mod branches;
 mod diff;
 mod merge;
 mod merge_tree;
@@ -29,6 +29,10 @@ mod start_point;
 mod stats;
 mod worktrees;
 
+pub use branches::{
+    branch_exists, branches, branches_matching, create_branches, existing_branches,
+    valid_branch_name,
+};
 pub use diff::{diff_revs, diff_worktree};
 pub use merge::{
     merge, operation_in_progress, short, undo_merge, user_files_in_the_way, written_paths, How,
@@ -39,7 +43,7 @@ pub use radar::committed_files;
 pub use rebase::{rebased_copy, Rebased};
 pub use refs::{refs_under, worktree_dirs};
 pub use register::{register_worktree, registrar, unmake_worktree, Registrar};
-pub use remote::{fetch, push, receiving};
+pub use remote::{fetch, push, receiving, ref_oids, tree_bytes};
 pub use removal::{
     count_unreferenced, remove_worktrees, unreferenced_heads, worktree_remove, Removal,
 };
@@ -336,116 +340,11 @@ pub fn commit_exists(repo: &Path, rev: &str) -> Result<bool> {
     Ok(commit_oid(repo, rev)?.is_some())
 }
 
-/// Does the local branch exist?
-pub fn branch_exists(repo: &Path, branch: &str) -> Result<bool> {
-    check(
-        repo,
-        &[
-            "show-ref",
-            "--verify",
-            "-q",
-            &format!("refs/heads/{branch}"),
-        ],
-    )
-}
-
-/// The local branches whose name starts with `prefix` (e.g. `fleet/`), in one git call.
-pub fn branches(repo: &Path, prefix: &str) -> Result<Vec<String>> {
-    let out = run(
-        repo,
-        &[
-            "for-each-ref",
-            "--format=%(refname:short)",
-            &format!("refs/heads/{prefix}"),
-        ],
-    )?;
-    Ok(out
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect())
-}
-
-/// The local branches matching these `refs/heads/…` patterns (a pattern matches the ref
-/// itself and every ref under it), in one git call.
-pub fn branches_matching(repo: &Path, patterns: &[String]) -> Result<Vec<String>> {
-    let mut args = vec!["for-each-ref", "--format=%(refname)"];
-    args.extend(patterns.iter().map(String::as_str));
-    Ok(run(repo, &args)?
-        .lines()
-        .filter_map(|l| l.strip_prefix("refs/heads/"))
-        .map(str::to_string)
-        .collect())
-}
-
-/// A cheap, offline check of git's branch-name rules (`git check-ref-format`).
-pub fn valid_branch_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with(['-', '/', '.'])
-        && !name.ends_with(['/', '.'])
-        && !name.ends_with(".lock")
-        && !name.contains("..")
-        && !name.contains("//")
-        && !name.contains("@{")
-        && !name.contains("/.")
-        && name != "@"
-        // `git branch HEAD` refuses it, and `HEAD` names the checkout, not a branch.
-        && name != "HEAD"
-        && !name
-            .chars()
-            .any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c))
-}
-
-/// Which of these local branches exist, in one `for-each-ref`.
-pub fn existing_branches(repo: &Path, branches: &[&str]) -> Result<HashSet<String>> {
-    if branches.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let patterns: Vec<String> = branches.iter().map(|b| format!("refs/heads/{b}")).collect();
-    let mut args = vec!["for-each-ref", "--format=%(refname)"];
-    args.extend(patterns.iter().map(String::as_str));
-    let out = run(repo, &args)?;
-    Ok(out
-        .lines()
-        .filter_map(|l| l.strip_prefix("refs/heads/"))
-        .filter(|b| branches.contains(b))
-        .map(str::to_string)
-        .collect())
-}
-
 /// The repository's common git directory (`.git` of the main worktree), absolute.
 pub fn common_dir(repo: &Path) -> Result<PathBuf> {
     let common = run(repo, &["rev-parse", "--git-common-dir"])?;
     let path = repo.join(common.trim_end_matches('\n'));
     Ok(std::fs::canonicalize(&path).unwrap_or(path))
-}
-
-/// Create these branches at `base` in one `git update-ref --stdin` (all or none), as `git
-/// branch` would, reflog message included.
-pub fn create_branches(repo: &Path, branches: &[&str], base: &str) -> Result<()> {
-    if branches.is_empty() {
-        return Ok(());
-    }
-    let message = format!("branch: Created from {base}");
-    let text: String = branches
-        .iter()
-        // `^{commit}`: a base that is an annotated tag gives its commit, as `git branch`.
-        .map(|b| format!("create refs/heads/{b} {base}^{{commit}}\n"))
-        .collect();
-    // In its own process group: the transaction is not cut short (leaving a ref's lock file).
-    let out = git(repo, &["update-ref", "-m", &message, "--stdin"])
-        .own_group()
-        .input(text)
-        .stdout(Stdio::null())
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "cannot create the branches {} from {base}: {}",
-            branches.join(", "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
 }
 
 /// The commit `rev` names, None when it names none.
@@ -526,15 +425,5 @@ mod tests {
         git(&repo, &["add", "f.txt"]);
         git(&repo, &["commit", "-q", "-m", "one"]);
         (tmp, repo, git)
-    }
-
-    #[test]
-    fn branch_names() {
-        assert!(valid_branch_name("fleet/agent1"));
-        assert!(valid_branch_name("feature/validation"));
-        assert!(!valid_branch_name("a..b"));
-        assert!(!valid_branch_name("a b"));
-        assert!(!valid_branch_name("-x"));
-        assert!(!valid_branch_name("x.lock"));
     }
 }

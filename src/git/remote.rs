@@ -18,6 +18,37 @@ pub fn push(repo: &Path, url: &str, refspecs: &[String], ssh_command: &str) -> R
         .map(|_| ())
 }
 
+/// The commit of each ref under `prefix` (`refs/remotes/fleet-HOST/`), by full ref name.
+pub fn ref_oids(repo: &Path, prefix: &str) -> Result<std::collections::HashMap<String, String>> {
+    let out = git(
+        repo,
+        &["for-each-ref", "--format=%(objectname) %(refname)", prefix],
+    )
+    .run()?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(oid, name)| (name.to_string(), oid.to_string()))
+        .collect())
+}
+
+/// The bytes of every file of the tree of `rev` (what a checkout of it writes), from one
+/// `ls-tree -r -l`.
+pub fn tree_bytes(repo: &Path, rev: &str) -> Result<u64> {
+    let out = git(repo, &["ls-tree", "-r", "-l", "--full-tree", rev]).run()?;
+    Ok(out
+        .lines()
+        .filter_map(|l| {
+            l.split('\t')
+                .next()?
+                .split_whitespace()
+                .nth(3)?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum())
+}
+
 /// Fetch `refspecs` from `url` into `repo`, ssh being `ssh_command`.
 pub fn fetch(repo: &Path, url: &str, refspecs: &[String], ssh_command: &str) -> Result<()> {
     let mut args = vec!["fetch", "--quiet", "--no-tags", url];

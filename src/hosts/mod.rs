@@ -8,5 +8,6 @@ pub mod asker;
 pub mod checkup;
 pub mod install;
 pub mod ops;
+pub mod pool;
 pub mod remote;
 pub mod ssh;

@@ -91,13 +91,9 @@ fn up_on(plan: &Plan, link: &Link, names: &[String], rerun: bool) -> Result<Said
     let host = link.host;
     receive(link, &plan.slice(&host.name)?)?;
     let refspec = format!("refs/heads/{b}:refs/heads/{b}", b = plan.base);
-    crate::git::push(
-        &plan.repo,
-        &link.git_url(),
-        &[refspec],
-        &link.git_ssh_command(),
-    )
-    .with_context(|| format!("cannot push {} to host {}", plan.base, host.name))?;
+    let (git_ssh, _slot) = link.git_ssh_command()?;
+    crate::git::push(&plan.repo, &link.git_url(), &[refspec], &git_ssh)
+        .with_context(|| format!("cannot push {} to host {}", plan.base, host.name))?;
     let mut script = format!(
         "{}exec {} -f {REMOTE_MANIFEST} -q up",
         link.cd(),
@@ -169,6 +165,34 @@ pub fn status_json(link: &Link, args: &[String]) -> Result<Vec<serde_json::Value
     Ok(value["agents"].as_array().cloned().unwrap_or_default())
 }
 
+/// The refspecs of the branches of `host`'s agents that started and moved since the last
+/// fetch: an agent whose `head` there (in its `status --json`) is the commit already
+/// fetched here needs no fetch, so a warm `status` of agents that did not commit runs no
+/// git at all (a host whose fleet does not say `head` has every branch fetched).
+fn to_fetch(plan: &Plan, host: &str, agents: &[serde_json::Value]) -> Vec<String> {
+    let fetched = crate::git::ref_oids(&plan.repo, &format!("refs/remotes/fleet-{host}/"))
+        .unwrap_or_default();
+    plan.remote_on(host)
+        .iter()
+        .filter(|r| {
+            agents.iter().any(|a| {
+                a["name"] == r.agent.name.as_str()
+                    && !a["started_at"].is_null()
+                    && a["head"].as_str().is_none_or(|head| {
+                        fetched
+                            .get(&fetched_ref(host, &r.agent.branch))
+                            .map(String::as_str)
+                            != Some(head)
+                    })
+            })
+        })
+        .map(|r| {
+            let b = &r.agent.branch;
+            format!("+refs/heads/{b}:{}", fetched_ref(host, b))
+        })
+        .collect()
+}
+
 /// What a host's fleet said about its agents.
 pub struct HostStatus {
     /// Its agents' objects of `status --json`.
@@ -189,30 +213,14 @@ pub fn status(
         let mut args = vec!["status".to_string(), "--json".into()];
         args.extend(names[&h.name].iter().cloned());
         let agents = status_json(&link, &args)?;
-        let refspecs: Vec<String> = plan
-            .remote_on(&h.name)
-            .iter()
-            .filter(|r| {
-                agents
-                    .iter()
-                    .any(|a| a["name"] == r.agent.name.as_str() && !a["started_at"].is_null())
-            })
-            .map(|r| {
-                let b = &r.agent.branch;
-                format!("+refs/heads/{b}:{}", fetched_ref(&h.name, b))
-            })
-            .collect();
+        let refspecs = to_fetch(plan, &h.name, &agents);
         let fetch_problem = if refspecs.is_empty() {
             None
         } else {
-            crate::git::fetch(
-                &plan.repo,
-                &link.git_url(),
-                &refspecs,
-                &link.git_ssh_command(),
-            )
-            .err()
-            .map(|e| format!("host {}: cannot fetch its agents' branches: {e:#}", h.name))
+            let (git_ssh, _slot) = link.git_ssh_command()?;
+            crate::git::fetch(&plan.repo, &link.git_url(), &refspecs, &git_ssh)
+                .err()
+                .map(|e| format!("host {}: cannot fetch its agents' branches: {e:#}", h.name))
         };
         Ok(HostStatus {
             agents,
@@ -236,7 +244,10 @@ pub fn down(
             .map(String::from)
             .collect();
         all.extend(names[&h.name].iter().cloned());
-        said(h, "fleet down", fleet_if_up(&link, &all, "")?)
+        let answer = said(h, "fleet down", fleet_if_up(&link, &all, "")?);
+        // Its kept ssh connections end with it (each once its last session ended).
+        let _ = super::ssh::close(h);
+        answer
     });
     hosts.iter().map(|h| h.name.clone()).zip(results).collect()
 }

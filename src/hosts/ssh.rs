@@ -1,21 +1,19 @@
-//! The one way fleet reaches another host: a [`Link`], one multiplexed ssh connection
-//! (`ControlMaster`) per host per command, that runs shell scripts and fleet's own commands
-//! there and gives git the `GIT_SSH_COMMAND` riding the same connection. git and tmux never
-//! run over it: the host's own fleet runs them there.
-//!
-//! A link carries at most [`MAX_CHANNELS`] sessions at once (sshd's default `MaxSessions` is
-//! 10, and ssh silently opens a second login for an 11th); fleet itself uses one or two.
+//! The one way fleet reaches another host: a [`Link`] over the multiplexed ssh connections
+//! (`ControlMaster`) fleet keeps per host between its commands ([`super::pool`]), that runs
+//! shell scripts and fleet's own commands there and gives git the `GIT_SSH_COMMAND` riding
+//! the same connection. git and tmux never run over it: the host's own fleet runs them
+//! there. Every session holds a slot of its master, so no connection carries more sessions
+//! than the host's `max_sessions:`.
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use super::pool::{self, Pool, Slot, PERSIST_SECS};
 use crate::manifest::Host;
 use crate::util::shell_quote;
 
-/// Sessions a link may carry at once: below sshd's default `MaxSessions` (10).
-pub const MAX_CHANNELS: usize = 8;
 /// How long ssh tries to connect before the host counts as not answering.
 const CONNECT_TIMEOUT_SECS: u32 = 10;
 pub use crate::manifest::REMOTE_MANIFEST;
@@ -55,10 +53,11 @@ const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// ssh's exit code when the connection itself failed.
 const SSH_FAILED: i32 = 255;
 
-/// A multiplexed ssh connection to one host; closed when dropped.
+/// One host reached over the ssh masters fleet keeps ([`Pool`]): each session it opens
+/// holds a slot on a master, started when none is alive.
 pub struct Link<'a> {
     pub host: &'a Host,
-    ctl: PathBuf,
+    pool: Pool,
 }
 
 /// The directory of the control sockets: short (a socket path holds at most 107 bytes),
@@ -88,73 +87,106 @@ fn base_args(host: &Host) -> Vec<String> {
     args
 }
 
+/// Starts the master of `host` on `ctl` (in the background, kept [`PERSIST_SECS`] after its
+/// last session; its output in a file so no pipe of ours waits on it). An error says the
+/// host does not answer, and why.
+fn start_master(host: &Host, ctl: &Path) -> Result<()> {
+    let err_path = ctl.with_extension("err");
+    let _ = std::fs::remove_file(&err_path);
+    let err = crate::safe_fs::open(&err_path, crate::safe_fs::How::New)?;
+    let mut cmd = Command::new("ssh");
+    cmd.args(["-M", "-N", "-f", "-o"])
+        .arg(format!("ControlPersist={PERSIST_SECS}"))
+        .arg("-o")
+        .arg(format!("ControlPath={}", ctl.display()))
+        .args(base_args(host))
+        .arg("--")
+        .arg(&host.ssh)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err);
+    trace(&cmd);
+    let status = cmd.status().context("cannot run ssh")?;
+    let said = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&err_path);
+    if !status.success() {
+        bail!(
+            "host {} (ssh {}) does not answer: {}",
+            host.name,
+            host.ssh,
+            last_words(&said, "ssh failed")
+        );
+    }
+    Ok(())
+}
+
+/// `ssh` over the master on `ctl` (never starting one of its own), ready for the rest.
+fn over(host: &Host, ctl: &Path) -> Command {
+    let mut cmd = Command::new("ssh");
+    cmd.args(["-o", "ControlMaster=no", "-o"])
+        .arg(format!("ControlPath={}", ctl.display()))
+        .args(base_args(host));
+    cmd
+}
+
+/// The masters of `host` in the control directory.
+fn pool_of(host: &Host) -> Result<Pool> {
+    Ok(Pool::new(control_dir()?, host, &base_args(host)))
+}
+
+/// Stops the kept masters of `host` (`fleet down`): no new session on them, each ends with
+/// its last one.
+pub fn close(host: &Host) -> Result<()> {
+    pool_of(host)?.stop(&|ctl| over(host, ctl), &host.ssh);
+    Ok(())
+}
+
 impl<'a> Link<'a> {
-    /// Connects to `host` (the master runs in the background, its output in a file so no
-    /// pipe of ours waits on it). An error says the host does not answer, and why.
+    /// Reaches `host` over a kept master, starting one when none is alive. An error says the
+    /// host does not answer, and why.
     pub fn open(host: &'a Host) -> Result<Link<'a>> {
-        let dir = control_dir()?;
-        // One socket per link, even for links to the same host in one process (a board of
-        // `status --watch` started again may still close its old link).
-        static LINKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = LINKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let ctl = dir.join(format!("{}-{n}-{}", std::process::id(), host.name));
-        let _ = std::fs::remove_file(&ctl);
-        let err_path = ctl.with_extension("err");
-        let err = crate::safe_fs::open(&err_path, crate::safe_fs::How::New)?;
-        let mut cmd = Command::new("ssh");
-        cmd.args(["-M", "-N", "-f", "-o", "ControlPersist=120", "-o"])
-            .arg(format!("ControlPath={}", ctl.display()))
-            .args(base_args(host))
-            .arg("--")
-            .arg(&host.ssh)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(err);
-        trace(&cmd);
-        let status = cmd.status().context("cannot run ssh")?;
-        let said = std::fs::read_to_string(&err_path).unwrap_or_default();
-        let _ = std::fs::remove_file(&err_path);
-        if !status.success() {
-            bail!(
-                "host {} (ssh {}) does not answer: {}",
-                host.name,
-                host.ssh,
-                last_words(&said, "ssh failed")
-            );
-        }
-        Ok(Link { host, ctl })
+        let link = Link {
+            host,
+            pool: pool_of(host)?,
+        };
+        drop(link.slot()?);
+        Ok(link)
     }
 
-    /// Its master still runs (it removes its socket when it ends, e.g. when the host
-    /// dropped): an ssh over a link whose master ended would log in anew by itself.
+    /// A slot for one session, on a master that is alive.
+    fn slot(&self) -> Result<Slot> {
+        self.pool.slot(&|ctl| start_master(self.host, ctl))
+    }
+
+    /// A master of it is alive (a master ends by itself when the host stopped answering).
     pub fn is_open(&self) -> bool {
-        self.ctl.exists()
+        !self.pool.masters().is_empty()
     }
 
-    /// `ssh` over the master, ready for the remote command.
-    fn ssh(&self) -> Command {
-        let mut cmd = Command::new("ssh");
-        cmd.args(["-o", "ControlMaster=no", "-o"])
-            .arg(format!("ControlPath={}", self.ctl.display()))
-            .args(base_args(self.host));
-        cmd
+    /// `ssh` over a master, ready for the remote command, with the slot it holds.
+    fn ssh(&self) -> Result<(Command, Slot)> {
+        let slot = self.slot()?;
+        Ok((over(self.host, &slot.ctl), slot))
     }
 
-    /// What git runs as ssh to reach this host over the same connection.
-    pub fn git_ssh_command(&self) -> String {
+    /// What git runs as ssh to reach this host over a kept master, with the slot its one
+    /// session holds (keep it until git is done).
+    pub fn git_ssh_command(&self) -> Result<(String, Slot)> {
+        let slot = self.slot()?;
         let mut words = vec![
             "ssh".to_string(),
             "-o".into(),
             "ControlMaster=no".into(),
             "-o".into(),
-            format!("ControlPath={}", self.ctl.display()),
+            format!("ControlPath={}", slot.ctl.display()),
         ];
         words.extend(base_args(self.host));
-        words
+        let command = words
             .iter()
             .map(|w| shell_quote(w))
             .collect::<Vec<_>>()
-            .join(" ")
+            .join(" ");
+        Ok((command, slot))
     }
 
     /// git's URL of the repository there.
@@ -165,7 +197,33 @@ impl<'a> Link<'a> {
     /// Runs `script` by the login shell there, `input` on its stdin; its output, whatever
     /// its exit code. An error when ssh itself failed (the host stopped answering).
     pub fn run(&self, script: &str, input: Option<&[u8]>) -> Result<Output> {
-        let mut cmd = self.ssh();
+        match self.run_once(script, input)? {
+            // Its master ended between the look and the session (its idle time was up):
+            // once more, on a master started anew.
+            (out, ctl) if out.status.code() == Some(SSH_FAILED) && !pool::alive(&ctl) => {
+                Ok(self.run_once(script, input)?.0)
+            }
+            (out, _) => Ok(out),
+        }
+        .and_then(|out| self.answered(out))
+    }
+
+    /// An error when ssh itself failed, naming the host and what ssh said.
+    fn answered(&self, out: Output) -> Result<Output> {
+        if out.status.code() == Some(SSH_FAILED) {
+            return Err(anyhow!(
+                "host {} (ssh {}) stopped answering: {}",
+                self.host.name,
+                self.host.ssh,
+                last_words(&String::from_utf8_lossy(&out.stderr), "ssh failed")
+            ));
+        }
+        Ok(out)
+    }
+
+    /// [`Link::run`] on one slot; its output and the master's socket.
+    fn run_once(&self, script: &str, input: Option<&[u8]>) -> Result<(Output, PathBuf)> {
+        let (mut cmd, slot) = self.ssh()?;
         cmd.arg("--")
             .arg(&self.host.ssh)
             .arg(script)
@@ -183,16 +241,10 @@ impl<'a> Link<'a> {
             _ => Ok(()),
         };
         let out = child.wait_with_output()?;
-        if out.status.code() == Some(SSH_FAILED) {
-            return Err(anyhow!(
-                "host {} (ssh {}) stopped answering: {}",
-                self.host.name,
-                self.host.ssh,
-                last_words(&String::from_utf8_lossy(&out.stderr), "ssh failed")
-            ));
+        if out.status.code() != Some(SSH_FAILED) {
+            written.context("cannot send the input")?;
         }
-        written.context("cannot send the input")?;
-        Ok(out)
+        Ok((out, slot.ctl.clone()))
     }
 
     /// `cd DIR && ` for a script there (`~/` in `dir:` is the remote home).
@@ -216,7 +268,7 @@ impl<'a> Link<'a> {
     /// process's stdout and stderr as it comes; its exit code. Ctrl-C (or SIGTERM, SIGHUP
     /// once interrupts are deferred) ends it there too. An error when ssh itself failed.
     pub fn stream(&self, script: &str) -> Result<i32> {
-        let mut cmd = self.ssh();
+        let (mut cmd, _slot) = self.ssh()?;
         cmd.arg("--")
             .arg(&self.host.ssh)
             .arg(bound(script))
@@ -291,19 +343,6 @@ pub fn on_terminal(host: &Host, script: &str) -> Result<i32> {
     trace(&cmd);
     let status = cmd.status().context("cannot run ssh")?;
     Ok(status.code().unwrap_or(130))
-}
-
-impl Drop for Link<'_> {
-    /// Ends the master (and so the connection).
-    fn drop(&mut self) {
-        let mut cmd = self.ssh();
-        cmd.args(["-O", "exit", "--", &self.host.ssh])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let _ = cmd.status();
-        let _ = std::fs::remove_file(&self.ctl);
-    }
 }
 
 /// The host's fleet program, one word of a script there (see [`Link::fleet_program`]).

@@ -13,6 +13,7 @@ pub mod pipeline;
 pub mod preflight;
 pub mod queue;
 pub mod resume;
+pub mod seed;
 pub mod sessions;
 pub mod spec;
 pub mod worktrees;

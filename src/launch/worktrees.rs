@@ -216,10 +216,39 @@ pub fn make<'v, 'a>(
         .collect())
 }
 
-/// The last of a worktree made ready: the `copy:` files in a new worktree, and in one an
-/// interrupted or failed `up` made for an agent that never started (files already there are
-/// kept); then it is marked made and the agent's run spec is written.
+/// The last of a worktree made ready: `seed:` and the `copy:` files in a new worktree (and
+/// the `copy:` files in one an interrupted or failed `up` made for an agent that never
+/// started: files already there are kept); then it is marked made and the agent's run spec
+/// is written.
 pub fn finish(plan: &Plan, dir: &Dir, ready: &[(&View, bool)]) -> Result<()> {
+    // `seed:` of the new worktrees, all at once (each a tree of many small files), while
+    // git measures the checked-out trees.
+    let (seeded, trees) = std::thread::scope(|s| {
+        let trees = s.spawn(|| tree_sizes(plan, ready));
+        let seeded = util::in_parallel(ready, |(v, created)| {
+            if *created && !v.agent.seed.is_empty() {
+                super::seed::seed(plan, v.agent)
+            } else {
+                (Vec::new(), 0)
+            }
+        });
+        (seeded, trees.join().unwrap_or_default())
+    });
+    let seeded: Vec<u64> = seeded
+        .into_iter()
+        .map(|s| {
+            let (said, bytes) = s.unwrap_or_default();
+            for line in said {
+                crate::info!("{line}");
+            }
+            bytes
+        })
+        .collect();
+    for (((v, created), tree), seeded) in ready.iter().zip(&trees).zip(&seeded) {
+        if let (true, Some(tree)) = (*created, tree) {
+            let _ = dir.remember_disk(&v.agent.name, tree + seeded);
+        }
+    }
     for (v, created) in ready {
         if *created || v.record.is_none() {
             copy_files(plan, v.agent, *created)?;
@@ -228,6 +257,27 @@ pub fn finish(plan: &Plan, dir: &Dir, ready: &[(&View, bool)]) -> Result<()> {
         spec::write_spec(plan, dir, v.agent)?;
     }
     Ok(())
+}
+
+/// The bytes of the files of each new worktree's branch (for `status --json`'s
+/// `disk_bytes`, with what `seed:` copied): one `ls-tree` for each distinct commit, usually
+/// the base's alone. None where git cannot tell, or the worktree is not new.
+fn tree_sizes(plan: &Plan, ready: &[(&View, bool)]) -> Vec<Option<u64>> {
+    if !ready.iter().any(|(_, created)| *created) {
+        return vec![None; ready.len()];
+    }
+    let oids = git::ref_oids(&plan.repo, "refs/heads/").unwrap_or_default();
+    let mut sizes: std::collections::HashMap<String, Option<u64>> = Default::default();
+    ready
+        .iter()
+        .map(|(v, created)| {
+            let oid = oids.get(&format!("refs/heads/{}", v.agent.branch))?;
+            let size = sizes
+                .entry(oid.clone())
+                .or_insert_with(|| git::tree_bytes(&plan.repo, oid).ok());
+            size.filter(|_| *created)
+        })
+        .collect()
 }
 
 /// Check out registered worktrees, a few at once (two a core), each as soon as a checkout

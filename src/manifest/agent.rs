@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::checks::{env_map, parse_duration, valid_name};
 use super::paths::{line_break, normalize, unwritable};
-use super::resolve::Top;
 use super::schema::{RawAgent, RawManifest, Scalar};
+use super::top::Top;
 use super::{Agent, Launch, Preset, Task, DEFAULT_RETRIES, MAX_TASK_BYTES, RESERVED_NAME};
 use crate::git;
 
@@ -127,6 +127,10 @@ impl<'a> Agents<'a> {
                 after.push(n);
             }
         }
+        let seed = match &a.seed {
+            Some(own) => super::seed::seeds(own, self.top.dir, &self.top.repo_path, at, problems),
+            None => self.top.seed.clone(),
+        };
         if let Some(p) = &a.ports {
             super::net::check_ports(p, at, problems);
         }
@@ -159,6 +163,7 @@ impl<'a> Agents<'a> {
             verify_timeout,
             on_exit,
             after,
+            seed,
             network,
             ports,
             name: a.name,

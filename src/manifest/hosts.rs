@@ -11,6 +11,9 @@ use super::suggest::closest;
 pub const LOCAL: &str = "local";
 /// The manifest fleet writes for a host's fleet, at the top of the repository there.
 pub const REMOTE_MANIFEST: &str = ".fleet-remote.yaml";
+/// Sessions fleet opens at once on one ssh connection unless `max_sessions:` says: below
+/// sshd's default `MaxSessions` (10).
+pub const DEFAULT_SESSIONS: usize = 8;
 /// The remote fleet's program when `hosts.NAME.fleet` does not say.
 pub const DEFAULT_FLEET: &str = "fleet";
 
@@ -26,6 +29,9 @@ pub struct Host {
     pub fleet: String,
     /// More ssh options, each one word (`-p`, `2222`, `-i`, `~/.ssh/key`, `-o`, `X=y`).
     pub options: Vec<String>,
+    /// Sessions fleet opens at once on one ssh connection there (at most sshd's
+    /// `MaxSessions` there; default [`DEFAULT_SESSIONS`]).
+    pub max_sessions: usize,
 }
 
 /// A word ssh or a remote shell could take for something else: empty, an option, a line break
@@ -84,30 +90,22 @@ pub(super) fn hosts(
                 "{at}options: {o:?} holds a line break or NUL; give each ssh option as one word"
             ));
         }
-        // (without a HOME here, `~/` is left to ssh, which expands it itself)
-        let identity =
-            h.identity
-                .as_deref()
-                .map(|i| match (i.strip_prefix("~/"), std::env::var("HOME")) {
-                    (Some(rest), Ok(home)) if !home.is_empty() => format!("{home}/{rest}"),
-                    _ => i.to_string(),
-                });
+        let identity = h.identity.as_deref().map(expand_home);
         if identity.as_deref().is_some_and(bad_word) {
             problems.push(format!(
                 "{at}identity: {:?} is not a file name; give the path of the ssh key here, e.g. `identity: ~/.ssh/id_build1`",
                 h.identity.as_deref().unwrap_or("")
             ));
         }
+        let max_sessions = h.max_sessions.map_or(DEFAULT_SESSIONS, |n| n as usize);
+        if !(1..=64).contains(&max_sessions) {
+            problems.push(format!(
+                "{at}max_sessions: {max_sessions} is out of range; give 1-64, at most the `MaxSessions` of sshd there (default {})",
+                DEFAULT_SESSIONS
+            ));
+        }
         if problems.len() == before {
-            // `port:` and `identity:` are ssh's `-p` and `-i`, before the user's own options.
-            let mut options = Vec::new();
-            if let Some(port) = h.port {
-                options.extend(["-p".to_string(), port.to_string()]);
-            }
-            if let Some(identity) = identity {
-                options.extend(["-i".to_string(), identity]);
-            }
-            options.extend(h.options.iter().cloned());
+            let options = ssh_options(h, identity);
             out.insert(
                 name.clone(),
                 Host {
@@ -116,12 +114,36 @@ pub(super) fn hosts(
                     dir,
                     fleet,
                     options,
+                    max_sessions,
                 },
             );
         }
     }
     same_place(&out, problems);
     out
+}
+
+/// A key file's path with a leading `~/` made the home directory (without a HOME here, `~/`
+/// is left to ssh, which expands it itself).
+fn expand_home(path: &str) -> String {
+    match (path.strip_prefix("~/"), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) if !home.is_empty() => format!("{home}/{rest}"),
+        _ => path.to_string(),
+    }
+}
+
+/// The ssh options of a host: `port:` and `identity:` (expanded) as ssh's `-p` and `-i`,
+/// before the user's own `options:`.
+fn ssh_options(h: &RawHost, identity: Option<String>) -> Vec<String> {
+    let mut options = Vec::new();
+    if let Some(port) = h.port {
+        options.extend(["-p".to_string(), port.to_string()]);
+    }
+    if let Some(identity) = identity {
+        options.extend(["-i".to_string(), identity]);
+    }
+    options.extend(h.options.iter().cloned());
+    options
 }
 
 /// Two hosts that are one place: the same `dir:` on the same destination, as ssh itself

@@ -16,6 +16,7 @@
 //! | `paths` | paths: cleaning them, whether fleet can write there; asks `places` which path may be what |
 //! | `places` | the one judge of what a path may be: a log, a `worktree_dir`, a `copy:` entry |
 //! | `net` | `network:` and `ports:`: their checks, the more specific level winning |
+//! | `top` | the top-level settings once resolved, what each agent is resolved against |
 //! | `hosts` | `hosts:` and `host:`: the other machines and where each agent runs |
 //! | `slice` | the manifest a host's fleet gets: its agents, paths made sense of there |
 //! | `graph` | `after:`: the checks (unknown names, cycles, hosts, `{{diff:NAME}}`), the order ([`Plan::in_order`]) |
@@ -38,13 +39,16 @@ mod paths;
 mod places;
 mod resolve;
 mod schema;
+mod seed;
 mod slice;
 mod suggest;
+mod top;
 mod yaml;
 
 pub use graph::{diff_refs, DIFF_OPEN};
-pub use hosts::{Host, DEFAULT_FLEET, LOCAL, REMOTE_MANIFEST};
+pub use hosts::{Host, DEFAULT_FLEET, DEFAULT_SESSIONS, LOCAL, REMOTE_MANIFEST};
 pub(crate) use paths::{normalize, real_path};
+pub use seed::{Seed, KNOWN as SEED_KEYS};
 pub use slice::Names;
 pub use yaml::agent_names_loosely;
 
@@ -133,6 +137,8 @@ pub struct Agent {
     /// `after:`: the agents (of the same host) whose work this one starts from, in the order
     /// written, each once.
     pub after: Vec<String>,
+    /// `seed:`: the directories of the checkout each new worktree of it gets a copy of.
+    pub seed: Vec<Seed>,
     /// `network:`: what a sandboxed agent may reach besides its CLI's own endpoints.
     pub network: crate::sandbox::net::Network,
     /// `ports:`: the names of the TCP ports it gets (NAME=port in its environment).

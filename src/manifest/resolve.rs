@@ -2,7 +2,6 @@
 //! `worktree_dir`, `.fleet/`, limits, prices, env, `copy:`), then each agent against them
 //! ([`Agents`]), then where everything is (logs, worktrees, state) as a whole. Every problem
 //! is collected; none stops the rest from being checked.
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -12,31 +11,9 @@ use super::checks::{env_map, sanitize, valid_name};
 use super::paths::{check_places, line_break, normalize, real_path, unusable_dir};
 use super::places::{symlink_problems, Places};
 use super::schema::RawManifest;
+use super::top::Top;
 use super::yaml::agent_lines;
 use super::Plan;
-
-/// The top-level settings, resolved: what every agent is resolved against.
-pub(super) struct Top<'a> {
-    /// The manifest's own path (absolute): what `mcp:` hands the agent's `fleet mcp`.
-    pub(super) manifest: PathBuf,
-    /// The manifest's directory: relative paths are relative to it.
-    pub(super) dir: &'a Path,
-    /// The git repository holding the manifest, if one does (a problem otherwise).
-    pub(super) repo: Option<&'a Path>,
-    /// The repository's top directory, or the manifest's directory outside one.
-    pub(super) repo_path: PathBuf,
-    pub(super) repo_name: String,
-    pub(super) project: String,
-    pub(super) worktree_dir: PathBuf,
-    pub(super) state_dir: PathBuf,
-    /// `.fleet/` is there but not a directory (reported once, not for each log in it).
-    pub(super) state_dir_bad: bool,
-    pub(super) per_window: u32,
-    /// The top-level `env:`.
-    pub(super) env: BTreeMap<String, String>,
-    /// (source, path relative to the repository) of each `copy:` file.
-    pub(super) copy: Vec<(PathBuf, PathBuf)>,
-}
 
 /// The [`Plan`] of the manifest at `path` (in `dir`, inside `repo`), its problems noted in
 /// `problems` (the plan is only used when there are none).
@@ -146,6 +123,7 @@ fn top_level<'a>(
         super::net::check_ports(p, "", problems);
     }
     let copy = copies(raw, dir, &repo_path, problems);
+    let seed = super::seed::seeds(&raw.seed, dir, &repo_path, "", problems);
     if raw.agents.is_empty()
         && raw.indices.as_ref().is_none_or(Vec::is_empty)
         && !raw.agents_unreadable
@@ -165,6 +143,7 @@ fn top_level<'a>(
         per_window,
         env,
         copy,
+        seed,
     }
 }
 

@@ -34,6 +34,9 @@ pub(super) struct RawManifest {
     pub(super) setup: Option<String>,
     #[serde(default)]
     pub(super) copy: Vec<PathBuf>,
+    /// `seed:`: ignored directories of the checkout copied into each new worktree.
+    #[serde(default)]
+    pub(super) seed: Vec<super::seed::RawSeed>,
     pub(super) verify: Option<String>,
     pub(super) on_exit: Option<String>,
     pub(super) max_parallel: Option<u32>,
@@ -70,6 +73,8 @@ pub(super) struct RawHost {
     pub(super) identity: Option<String>,
     #[serde(default)]
     pub(super) options: Vec<String>,
+    /// Sessions one ssh connection there may carry at once (sshd's `MaxSessions`).
+    pub(super) max_sessions: Option<u32>,
 }
 
 /// `monitor: {enabled: false, per_window: N}`.
@@ -106,6 +111,8 @@ pub(super) struct RawAgent {
     pub(super) verify: Option<String>,
     pub(super) on_exit: Option<String>,
     pub(super) host: Option<String>,
+    /// `seed:` of this agent (instead of the top-level one).
+    pub(super) seed: Option<Vec<super::seed::RawSeed>>,
     /// `after: [a, b]` (or `after: a`): the agents whose work this one builds on.
     pub(super) after: Option<NameList>,
     /// `mcp: fleet` (or `lead`): the agent's CLI gets `fleet mcp` on this manifest.

@@ -24,6 +24,7 @@ mod boxed;
 mod rate_limit;
 mod step;
 mod tee;
+mod usage;
 
 use agent::{exit_words, run_agent};
 use rate_limit::{last_words, retry_after_rate_limit};

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use crate::state::Spec;
 use crate::util;
 
-use super::agent::Usage;
 use super::boxed::{box_agent, check_refs, Boxed};
+use super::usage::Usage;
 use super::Tee;
 use crate::sandbox::{self, Sandbox};
 

@@ -11,7 +11,7 @@
 //! socket. No protocol, no proxy settings: each CLI connects as it would to the real host.
 use std::ffi::OsString;
 use std::io;
-use std::net::{Shutdown, SocketAddrV4, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddrV4, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -163,7 +163,7 @@ fn accept(listeners: Vec<Listener>, stop: &AtomicBool) {
                             if let (Ok(()), Ok(outside)) =
                                 (inside.set_nonblocking(false), connect(&dest))
                             {
-                                splice_unix(inside, outside);
+                                super::proxy::splice_unix(inside, outside);
                             }
                         });
                     }
@@ -186,7 +186,7 @@ fn accept(listeners: Vec<Listener>, stop: &AtomicBool) {
                         if let (Ok(()), Ok(inside)) =
                             (outside.set_nonblocking(false), UnixStream::connect(path))
                         {
-                            splice_unix(inside, outside);
+                            super::proxy::splice_unix(inside, outside);
                         }
                     }
                 }
@@ -264,24 +264,6 @@ fn connect(dest: &Dest) -> io::Result<TcpStream> {
     Err(last)
 }
 
-/// Copy both ways between a unix and a TCP stream, on their own threads, each direction's
-/// end passed on as a half close.
-pub(super) fn splice_unix(unix: UnixStream, tcp: TcpStream) {
-    let (Ok(unix2), Ok(tcp2)) = (unix.try_clone(), tcp.try_clone()) else {
-        return;
-    };
-    thread::spawn(move || {
-        let (mut from, mut to) = (unix, tcp);
-        let _ = io::copy(&mut from, &mut to);
-        let _ = to.shutdown(Shutdown::Write);
-    });
-    thread::spawn(move || {
-        let (mut from, mut to) = (tcp2, unix2);
-        let _ = io::copy(&mut from, &mut to);
-        let _ = to.shutdown(Shutdown::Write);
-    });
-}
-
 /// `fleet _net-inside DIR [--to ADDR:PORT]… [--port N]… -- COMMAND…`, the first process in
 /// the box: listen on each `--to` address (the `N`th carried out through `DIR/oN`), serve
 /// each `--port` through `DIR/pN`, then run the command and end as it ends (its exit code,
@@ -302,7 +284,7 @@ pub fn inside(dir: &Path, to: &[SocketAddrV4], ports: &[u16], command: &[OsStrin
             for conn in listener.incoming() {
                 let Ok(tcp) = conn else { continue };
                 if let Ok(unix) = UnixStream::connect(&path) {
-                    splice_unix(unix, tcp);
+                    super::proxy::splice_unix(unix, tcp);
                 }
             }
         });
@@ -317,7 +299,7 @@ pub fn inside(dir: &Path, to: &[SocketAddrV4], ports: &[u16], command: &[OsStrin
                 let Ok(unix) = conn else { continue };
                 // The agent's server is not up (yet): the host's client sees it closed.
                 if let Ok(tcp) = TcpStream::connect(("127.0.0.1", port)) {
-                    splice_unix(unix, tcp);
+                    super::proxy::splice_unix(unix, tcp);
                 }
             }
         });

@@ -5,9 +5,10 @@
 //! host:port`, or `GET http://host/…`), and only a destination on the list is connected to
 //! (resolved on this machine). Anything else is answered 403, naming the manifest key that
 //! would allow it. TLS passes through untouched (CONNECT is a tunnel).
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
+use std::thread;
 
 use super::net::Dest;
 
@@ -81,7 +82,7 @@ pub fn serve(
     if sent.is_err() || outside.write_all(&rest).is_err() {
         return;
     }
-    super::bridge::splice_unix(inside, outside);
+    splice_unix(inside, outside);
 }
 
 /// The request head (up to and with the blank line) and what came after it.
@@ -133,6 +134,24 @@ fn answer(s: &mut UnixStream, status: &str, body: &str) {
         "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
+}
+
+/// Copy both ways between a unix and a TCP stream, on their own threads, each direction's
+/// end passed on as a half close.
+pub(super) fn splice_unix(unix: UnixStream, tcp: TcpStream) {
+    let (Ok(unix2), Ok(tcp2)) = (unix.try_clone(), tcp.try_clone()) else {
+        return;
+    };
+    thread::spawn(move || {
+        let (mut from, mut to) = (unix, tcp);
+        let _ = io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Write);
+    });
+    thread::spawn(move || {
+        let (mut from, mut to) = (tcp2, unix2);
+        let _ = io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Write);
+    });
 }
 
 #[cfg(test)]

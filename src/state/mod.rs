@@ -327,6 +327,19 @@ impl Dir {
         }
     }
 
+    /// The disk use of `agent`'s worktree as `up` measured it when it made the worktree
+    /// (bytes of its checked-out files and its `seed:` copies).
+    pub fn disk_bytes(&self, agent: &str) -> Option<u64> {
+        let text = fs::read_to_string(self.root.join("disk").join(agent)).ok()?;
+        text.trim().parse().ok()
+    }
+
+    /// Remembers [`Dir::disk_bytes`] of `agent`.
+    pub fn remember_disk(&self, agent: &str, bytes: u64) -> Result<()> {
+        let path = self.root.join("disk").join(agent);
+        util::write_atomic(&path, bytes.to_string().as_bytes())
+    }
+
     /// The worktrees an earlier `up` began and did not complete: (agent, worktree).
     pub fn half_made(&self) -> Vec<(String, PathBuf)> {
         use std::os::unix::ffi::OsStrExt;

@@ -75,7 +75,7 @@ pub fn verify_pending(plan: &Plan) -> Result<i32> {
             )
             .as_bytes(),
         );
-        return Ok(130);
+        return Ok(crate::util::interrupt_exit_code());
     }
     if verified.passed() {
         journal::clear(plan)?;

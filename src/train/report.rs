@@ -183,7 +183,7 @@ pub(super) fn interrupted(
         "fleet merge: interrupted {what}; {}",
         base_now(plan, merged)?
     );
-    Ok(130)
+    Ok(crate::util::interrupt_exit_code())
 }
 
 /// The error when the train stopped at `agent`: why, where base is, and what to do (or what
@@ -201,7 +201,6 @@ pub(super) fn stopped(
     // another host: its fleet says, when asked).
     let resumable = work.host.is_some() || crate::launch::resume::can_continue(plan, agent).is_ok();
     let repo = crate::util::shell_quote(&plan.repo.display().to_string());
-    let fleet = crate::launch::fleet_command(plan);
     // What happened, the lines that show it (if any), what to do.
     let (what, detail, fix) = match stop {
         Stop::Refused(why) => (
@@ -228,39 +227,13 @@ pub(super) fn stopped(
             tail,
             left,
             head,
-        } => {
-            let mut detail = if tail.trim().is_empty() {
-                "It printed nothing.".to_string()
-            } else {
-                format!("Its last lines:\n{}", indent(tail))
-            };
-            if !left.is_empty() {
-                detail.push_str(&format!(
-                    "\n{}'s verify left changes in {} (tracked files of the main checkout): they are its doing, not yours; `git -C {repo} diff` shows them",
-                    agent.name,
-                    left.join(", ")
-                ));
-            }
-            if let Some(head) = head {
-                detail.push_str(&format!(
-                    "\nVerify left the main checkout off {base}, at {head}: only {base} was taken back; `git -C {repo} switch {base}` goes back to it"
-                ));
-            }
-            (
-                format!(
-                    "verify `{script}` {why} on {base} after merging {branch}, so that merge was taken back"
-                ),
-                detail,
-                if resumable {
-                    format!(
-                        "Fix it on {branch} (`{fleet} merge {} --resume-agent` hands the agent verify's output), or merge it anyway with --no-verify.",
-                        agent.name
-                    )
-                } else {
-                    format!("Fix it on {branch}, or merge it anyway with --no-verify.")
-                },
-            )
-        }
+        } => (
+            format!(
+                "verify `{script}` {why} on {base} after merging {branch}, so that merge was taken back"
+            ),
+            verify_detail(plan, agent, tail, left, head.as_deref()),
+            verify_fix(plan, agent, resumable),
+        ),
         Stop::LeftChanges(files) => (
             format!(
                 "{}'s verify passed but left changes in {} (tracked files of the main checkout), so the merge of {branch} stays and the train stops here",
@@ -284,6 +257,52 @@ pub(super) fn stopped(
         }
     }
     Ok(text)
+}
+
+/// Verify's last lines when it did not pass, and what it left behind: changed tracked files
+/// (`left`), the main checkout off base (`head`).
+fn verify_detail(
+    plan: &Plan,
+    agent: &Agent,
+    tail: &str,
+    left: &[String],
+    head: Option<&str>,
+) -> String {
+    let base = &plan.base;
+    let repo = crate::util::shell_quote(&plan.repo.display().to_string());
+    let mut detail = if tail.trim().is_empty() {
+        "It printed nothing.".to_string()
+    } else {
+        format!("Its last lines:\n{}", indent(tail))
+    };
+    if !left.is_empty() {
+        detail.push_str(&format!(
+            "\n{}'s verify left changes in {} (tracked files of the main checkout): they are its doing, not yours; `git -C {repo} diff` shows them",
+            agent.name,
+            left.join(", ")
+        ));
+    }
+    if let Some(head) = head {
+        detail.push_str(&format!(
+            "\nVerify left the main checkout off {base}, at {head}: only {base} was taken back; `git -C {repo} switch {base}` goes back to it"
+        ));
+    }
+    detail
+}
+
+/// What to do when verify did not pass: fix it on the branch (`--resume-agent` hands the
+/// agent verify's output, when it can be continued), or merge with `--no-verify`.
+fn verify_fix(plan: &Plan, agent: &Agent, resumable: bool) -> String {
+    let branch = &agent.branch;
+    if resumable {
+        format!(
+            "Fix it on {branch} (`{} merge {} --resume-agent` hands the agent verify's output), or merge it anyway with --no-verify.",
+            crate::launch::fleet_command(plan),
+            agent.name
+        )
+    } else {
+        format!("Fix it on {branch}, or merge it anyway with --no-verify.")
+    }
 }
 
 /// What to do about a conflict: merge by hand, or have the agent bring base in (offered only

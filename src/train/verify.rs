@@ -78,27 +78,7 @@ pub fn run(
     started: &mut dyn FnMut(u32) -> Result<()>,
 ) -> Result<Verified> {
     let (reader, writer) = std::io::pipe().context("cannot create a pipe for verify")?;
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(script)
-        .current_dir(&plan.repo)
-        .envs(&agent.env)
-        .env("FLEET_AGENT", &agent.name)
-        .env("FLEET_BRANCH", &agent.branch)
-        .env("FLEET_WORKTREE", &plan.repo)
-        .env("FLEET_LOG", &agent.log)
-        .env("FLEET_PROJECT", &plan.project)
-        .env("FLEET_MANIFEST", &plan.manifest)
-        .stdin(Stdio::null())
-        .stderr(writer.try_clone()?)
-        .stdout(writer);
-    {
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0);
-    }
-    if util::verbose() {
-        util::trace("sh", &["-c", script]);
-    }
+    let mut cmd = command(plan, agent, script, writer)?;
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start `sh -c {script}`"))?;
@@ -118,28 +98,8 @@ pub fn run(
         pump(reader, &into);
         let _ = done.send(());
     });
-    let limit = Duration::from_secs(agent.verify_timeout);
-    let started = Instant::now();
     let mut ender = util::Ender::new(child.id(), GRACE);
-    let mut stopped = None;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Ok(status),
-            Ok(None) => {}
-            Err(e) => break Err(e),
-        }
-        if stopped.is_none() {
-            if util::interrupted() {
-                stopped = Some(Stopped::Interrupt);
-            } else if started.elapsed() >= limit {
-                stopped = Some(Stopped::Timeout(agent.verify_timeout));
-            }
-        }
-        if stopped.is_some() {
-            ender.push();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (status, stopped) = wait_stopping(&mut child, &mut ender, agent.verify_timeout);
     // What it left running (in its group) ends with it.
     ender.finish(Duration::from_secs(5));
     util::set_child_group(0);
@@ -157,6 +117,66 @@ pub fn run(
         tail: tail(&String::from_utf8_lossy(&kept), TAIL_LINES),
         stopped,
     })
+}
+
+/// `sh -c script` in the main checkout with the agent's environment, its output (stdout
+/// and stderr) into `writer`, in a process group of its own.
+fn command(
+    plan: &Plan,
+    agent: &Agent,
+    script: &str,
+    writer: std::io::PipeWriter,
+) -> Result<Command> {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(script)
+        .current_dir(&plan.repo)
+        .envs(&agent.env)
+        .env("FLEET_AGENT", &agent.name)
+        .env("FLEET_BRANCH", &agent.branch)
+        .env("FLEET_WORKTREE", &plan.repo)
+        .env("FLEET_LOG", &agent.log)
+        .env("FLEET_PROJECT", &plan.project)
+        .env("FLEET_MANIFEST", &plan.manifest)
+        .stdin(Stdio::null())
+        .stderr(writer.try_clone()?)
+        .stdout(writer);
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    Ok(cmd)
+}
+
+/// Wait for verify to end; past `timeout_secs` or on an interrupt, `ender` stops its group
+/// (and says why in the second value).
+fn wait_stopping(
+    child: &mut std::process::Child,
+    ender: &mut util::Ender,
+    timeout_secs: u64,
+) -> (std::io::Result<std::process::ExitStatus>, Option<Stopped>) {
+    let limit = Duration::from_secs(timeout_secs);
+    let started = Instant::now();
+    let mut stopped = None;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) => {}
+            Err(e) => break Err(e),
+        }
+        if stopped.is_none() {
+            if util::interrupted() {
+                stopped = Some(Stopped::Interrupt);
+            } else if started.elapsed() >= limit {
+                stopped = Some(Stopped::Timeout(timeout_secs));
+            }
+        }
+        if stopped.is_some() {
+            ender.push();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, stopped)
 }
 
 /// Run the agent's verify on the merge just made; when it fails (or is stopped: its time

@@ -19,13 +19,28 @@ static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBoo
 /// Whether the first Ctrl-C says "stopping after the step at hand": only for a command that
 /// has steps to finish (`up`); [`defer_interrupts_quietly`] turns it off.
 static ANNOUNCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+/// The first stop signal that arrived (0: none yet), for the exit code 128+N.
+static FIRST_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
-extern "C" fn on_interrupt(_signum: i32) {
+/// The exit code of a command that stopped on a signal: 128 + the first signal that came
+/// (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP; 130 when none is known).
+pub fn interrupt_exit_code() -> i32 {
+    match FIRST_SIGNAL.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => 130,
+        n => 128 + n,
+    }
+}
+
+extern "C" fn on_interrupt(signum: i32) {
     extern "C" {
         fn write(fd: i32, buf: *const u8, count: usize) -> isize;
         fn _exit(status: i32) -> !;
     }
-    let first = b"\nfleet: stopping after the step at hand (Ctrl-C again to quit now)\n";
+    let first: &[u8] = if signum == SIGINT {
+        b"\nfleet: stopping after the step at hand (Ctrl-C again to quit now)\n"
+    } else {
+        b"\nfleet: stopping after the step at hand (the same signal again quits now)\n"
+    };
     // SAFETY: write(2), kill(2) and _exit(2) are async-signal-safe; the buffer is static.
     unsafe {
         if INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
@@ -35,8 +50,14 @@ extern "C" fn on_interrupt(_signum: i32) {
             if group > 0 {
                 kill(-group, SIGKILL);
             }
-            _exit(130);
+            _exit(interrupt_exit_code());
         }
+        let _ = FIRST_SIGNAL.compare_exchange(
+            0,
+            signum,
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+        );
         if ANNOUNCE.load(std::sync::atomic::Ordering::SeqCst) {
             write(2, first.as_ptr(), first.len());
         }

@@ -43,6 +43,8 @@ pub struct View<'a> {
     /// What the radar compares ([`Detail::Full`] only): the commit its worktree has checked
     /// out (else its branch's tip), the base's commit, and the paths changed in the worktree.
     pub work: radar::Work,
+    /// The commit its branch points at ([`Detail::Full`] only, and git 2.41 or newer).
+    pub head: Option<String>,
 }
 
 impl View<'_> {
@@ -93,6 +95,7 @@ pub fn collect<'a>(
                 merged_as: None,
                 last_line: String::new(),
                 work: radar::Work::default(),
+                head: None,
             }
         })
         .collect();
@@ -141,6 +144,7 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
         let tip = tip.as_ref();
         v.stats.commits_ahead = tip.map_or(0, |t| t.ahead);
         let tip_oid = tip.and_then(|t| t.oid.as_deref());
+        v.head = tip_oid.map(str::to_string);
         let look = match look.flatten() {
             Some(look) => look,
             // No answer from git, or no branch yet (never started): nothing to count.
@@ -173,6 +177,23 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
             _ => own_diff.push(i),
         }
     }
+    count_diffs(plan, views, &worktrees, &own_diff, &pairs, from_batch);
+    for v in views.iter_mut() {
+        v.last_line = last_line(&v.agent.log);
+    }
+}
+
+/// Fill in the diff counts of the views that need them: `own_diff` (view indexes) each from
+/// a diff of its own worktree (or, when that is gone, of its branch), `from_batch` (view
+/// index, head) from one `git diff-tree` of all `pairs` (head, base).
+fn count_diffs(
+    plan: &Plan,
+    views: &mut [View],
+    worktrees: &[&Path],
+    own_diff: &[usize],
+    pairs: &[(String, String)],
+    from_batch: Vec<(usize, String)>,
+) {
     let own: Vec<(&Path, &str, &str)> = own_diff
         .iter()
         .map(|&i| {
@@ -184,7 +205,7 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
         })
         .collect();
     let (diffs, batch) = std::thread::scope(|s| {
-        let batch = s.spawn(|| git::commit_diffs(&plan.repo, &pairs));
+        let batch = s.spawn(|| git::commit_diffs(&plan.repo, pairs));
         let diffs = util::in_parallel(&own, |&(w, branch, from)| {
             if w.exists() {
                 git::worktree_diff(w, from)
@@ -203,9 +224,6 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
         let (files, ins, del) = batch.get(&head).copied().unwrap_or_default();
         let st = &mut views[i].stats;
         (st.files_changed, st.insertions, st.deletions) = (st.files_changed + files, ins, del);
-    }
-    for v in views.iter_mut() {
-        v.last_line = last_line(&v.agent.log);
     }
 }
 

@@ -91,6 +91,8 @@ pub struct Sshd {
     host_pub: String,
     /// Hosts moved to an sshd of their own ([`Sshd::own_sshd`]): alias, port, process.
     own: Vec<(String, u16, Option<Child>)>,
+    /// sshd's `MaxSessions` ([`Sshd::limit_sessions`]; sshd's default 10 when None).
+    max_sessions: Option<u32>,
 }
 
 fn uid_of(user: &str) -> Option<(u32, PathBuf)> {
@@ -305,6 +307,7 @@ impl Sshd {
             child: None,
             host_pub,
             own: Vec::new(),
+            max_sessions: None,
         };
         // A port another test grabbed between free_port and sshd's bind: try another.
         let mut attempt = 0;
@@ -355,7 +358,11 @@ impl Sshd {
              SetEnv PATH={root}/remote-bin:/usr/local/bin:/usr/bin:/bin\n\
              PrintMotd no\n\
              X11Forwarding no\n\
-             LogLevel VERBOSE\n",
+             LogLevel VERBOSE\n{limit}",
+            limit = self
+                .max_sessions
+                .map(|n| format!("MaxSessions {n}\n"))
+                .unwrap_or_default(),
             server = server.display(),
             users = users.join(" "),
             root = self.root.display(),
@@ -625,6 +632,21 @@ impl Sshd {
             .spawn_server(&config, self.own[i].1)
             .unwrap_or_else(|e| panic!("{e}"));
         self.own[i].2 = Some(child);
+    }
+
+    /// Sets sshd's `MaxSessions` (sessions per connection) to `n` and starts it again.
+    #[track_caller]
+    pub fn limit_sessions(&mut self, n: u32) {
+        self.max_sessions = Some(n);
+        self.write_configs();
+        self.restart();
+    }
+
+    /// The logins of `user` so far (sshd's "Accepted publickey for USER" lines).
+    pub fn logins(&self, user: &str) -> usize {
+        self.log()
+            .matches(&format!("Accepted publickey for {user} "))
+            .count()
     }
 
     /// Starts sshd again on the same port with the same host key.

@@ -49,6 +49,8 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "after": v.agent.after,
                 "label": label(v),
                 "runtime_secs": v.runtime(),
+                "head": v.head,
+                "disk_bytes": dir.disk_bytes(&v.agent.name),
                 "sandbox": v.agent.sandbox,
                 "ports": ports.get(&v.agent.name).cloned().unwrap_or_default(),
                 "merged_as": v.merged_as.as_ref().map(|m| json!({

@@ -337,7 +337,7 @@ fn interrupted(ready: usize, total: usize) -> Result<i32> {
         "fleet up: interrupted; {ready} of {} ready, none started; run `fleet up` again to finish",
         plural(total, "worktree")
     );
-    Ok(130)
+    Ok(crate::util::interrupt_exit_code())
 }
 
 /// `up --dry-run`'s branches: those from dependencies' work, then one `update-ref` of the new

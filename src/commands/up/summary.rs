@@ -39,22 +39,7 @@ pub(super) fn summary(
     // Only what is there: a worktree removed by `down --rm-worktrees`, or a session closed,
     // is said to be gone, not listed as if it were.
     for v in &views {
-        let waits = matches!(v.state, State::Queued | State::Blocked | State::Pending);
-        let worktree = if v.agent.worktree.is_dir() {
-            v.agent.worktree.display().to_string()
-        } else if !v.agent.after.is_empty() && v.record.is_some() && waits {
-            format!(
-                "(worktree made once {} {} done)",
-                v.agent.after.join(" and "),
-                if v.agent.after.len() == 1 {
-                    "is"
-                } else {
-                    "are"
-                }
-            )
-        } else {
-            format!("(no worktree: {} gone)", v.agent.worktree.display())
-        };
+        let worktree = worktree_column(v);
         let session = if v.session_alive {
             format!("session {}", v.agent.session)
         } else {
@@ -97,6 +82,27 @@ pub(super) fn summary(
         .map(|v| v.agent.name.as_str());
     hints(plan, owned, running);
     Ok(())
+}
+
+/// Where an agent's worktree is, as `up` lists it: its path, when it is there; when it will
+/// be made, for an agent waiting for its `after:`; else that it is gone.
+fn worktree_column(v: &view::View) -> String {
+    let waits = matches!(v.state, State::Queued | State::Blocked | State::Pending);
+    if v.agent.worktree.is_dir() {
+        v.agent.worktree.display().to_string()
+    } else if !v.agent.after.is_empty() && v.record.is_some() && waits {
+        format!(
+            "(worktree made once {} {} done)",
+            v.agent.after.join(" and "),
+            if v.agent.after.len() == 1 {
+                "is"
+            } else {
+                "are"
+            }
+        )
+    } else {
+        format!("(no worktree: {} gone)", v.agent.worktree.display())
+    }
 }
 
 /// How to watch, attach (to `running`, an agent that runs), ask and stop.
