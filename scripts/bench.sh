@@ -416,6 +416,46 @@ hosts_row() {
 [ -n "${SPEED_ONLY:-}" ] || sandbox_row
 [ "${SPEED:-1}" = 0 ] || speed_main
 
+# ------------------------------------------------------------------ the radar's cost
+# 16 running agents on a 2,000-file repository, each with a commit of its own file and an
+# uncommitted edit of one file they all share: what the radar adds to a status refresh
+# (`fleet -v status --json` prints its own time) when nothing changed since the last look,
+# and with nothing kept (.fleet/radar.json removed: every commit and pair asked of git),
+# beside the whole `status --json`.
+radar_row() {
+    REPO="$WORK/radar" WT="$WORK/radar.worktrees" N=16
+    [ -d "$REPO" ] || make_repo radar 2000
+    {
+        printf 'project: radar\nagents:\n'
+        for a in $(agent_names); do
+            printf '  - name: %s\n    task: task.md\n    command: "printf %s > src/d1/f%s.txt; git add -A; git commit -qm %s; printf edit >> src/d0/f0.txt; sleep 300"\n' "$a" "$a" "${a#a}" "$a"
+        done
+    } > "$REPO/fleet-16.yaml"
+    say "radar: 16 agents on 2,000 files, $RUNS rounds"
+    reset_repo
+    "$FLEET" -f "$REPO/fleet-16.yaml" up >/dev/null
+    local tries=0
+    until [ "$("$FLEET" -f "$REPO/fleet-16.yaml" status --json | grep -c '"uncommitted": true')" = 16 ]; do
+        tries=$((tries + 1)); [ "$tries" -lt 100 ] || { say "radar: the agents did not edit"; exit 1; }
+        sleep 0.2
+    done
+    local r ms
+    for ((r = 0; r < RUNS; r++)); do
+        for state in warm cold; do
+            [ "$state" = warm ] || rm -f "$REPO/.fleet/radar.json"
+            ms=$("$FLEET" -v -f "$REPO/fleet-16.yaml" status --json 2>&1 >/dev/null |
+                sed -n 's/^\[fleet\] radar: .*, \([0-9.]*\) ms$/\1/p' | awk '{ printf "%d\n", $1 + 0.5 }')
+            echo "$ms" >> "$WORK/times/radar-$state"
+        done
+        timeit status >> "$WORK/times/radar-status"
+    done
+    row "radar 2,000 files|16|radar per refresh, nothing changed vs whole status --json" "radar-warm" "radar-status"
+    row "radar 2,000 files|16|radar per refresh, nothing kept vs whole status --json" "radar-cold" "radar-status"
+    "$FLEET" -f "$REPO/fleet-16.yaml" down --rm-worktrees --force >/dev/null
+    reset_repo
+}
+radar_row
+
 # ------------------------------------------------------------------ the table
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
 echo

@@ -79,6 +79,9 @@ pub enum Command {
     Review(ReviewArgs),
     /// Stop the agents' sessions (and the monitor once none is left); keeps work
     Down(DownArgs),
+    /// Serve fleet's commands (status, diff, logs, conflicts, wait, up, continue, merge) as
+    /// the tools of an MCP server on stdin/stdout, for a lead agent to drive this fleet
+    Mcp(McpArgs),
     /// Check tools, programs, and leftovers (orphan sessions, stale worktrees, lone branches)
     Doctor,
     /// Print the shell completion script (agent names complete from the manifest)
@@ -304,6 +307,17 @@ pub struct ConflictsArgs {
     /// List every pair, the clean ones too (default: only those that conflict)
     #[arg(long)]
     pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// The agent of the manifest this server is handed to: it may read every agent but
+    /// act (up, continue, merge) only on itself, unless --lead
+    #[arg(long = "as", value_name = "NAME")]
+    pub as_agent: Option<String>,
+    /// With --as: that agent is the fleet's lead and may act on every agent of the manifest
+    #[arg(long, requires = "as_agent")]
+    pub lead: bool,
 }
 
 #[derive(Debug, Args)]

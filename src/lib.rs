@@ -9,6 +9,7 @@ pub mod git;
 pub mod hosts;
 pub mod launch;
 pub mod manifest;
+pub mod mcp;
 pub mod monitor;
 
 pub mod preset;

@@ -13,6 +13,7 @@ pub mod down;
 pub mod init;
 pub mod logs;
 pub mod man;
+pub mod mcp;
 pub mod merge;
 pub mod receive;
 pub mod resume;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Continue(args) => resume::run(&crate::launch::load(file)?, &args),
         Command::Review(args) => review::run(&crate::launch::load(file)?.need_base()?, &args),
         Command::Down(args) => down::run(&crate::launch::load(file)?, &args),
+        Command::Mcp(args) => mcp::run(file, &args),
         Command::Doctor => doctor::run(file),
         Command::Run(args) => crate::runner::main(&args.spec),
         Command::Completions(args) => completions::run(args.shell),

@@ -18,6 +18,7 @@ mod diff;
 mod merge;
 mod merge_tree;
 mod pinned;
+mod radar;
 mod rebase;
 mod refs;
 mod register;
@@ -38,6 +39,7 @@ pub use merge::{
     InTheWay, Merged, Undone,
 };
 pub use merge_tree::{merge_trees, TreeMerge};
+pub use radar::committed_files;
 pub use rebase::{rebased_copy, Rebased};
 pub use refs::{refs_under, worktree_dirs};
 pub use register::{register_worktree, registrar, unmake_worktree, Registrar};

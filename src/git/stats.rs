@@ -104,6 +104,8 @@ pub struct Look {
     pub changed: bool,
     /// Untracked files (not ignored), each counted.
     pub untracked: u64,
+    /// The paths of the changed, unmerged and untracked files (what the radar compares).
+    pub paths: Vec<String>,
 }
 
 /// One `git status` of a worktree (None when it is missing or git fails). It does not write
@@ -133,10 +135,21 @@ fn parse_look(text: &str) -> Look {
                 .chars()
                 .all(|c| c.is_ascii_hexdigit())
                 .then(|| oid.to_string());
-        } else if entry.starts_with("? ") {
+        } else if let Some(path) = entry.strip_prefix("? ") {
             look.untracked += 1;
+            look.paths.push(path.to_string());
         } else if entry.starts_with(['1', '2', 'u']) && entry.as_bytes().get(1) == Some(&b' ') {
             look.changed = true;
+            // `1 XY sub mH mI mW hH hI path`; `2` has a score before the path; `u` 3 more
+            // modes and oids (renames are off, so no original path follows).
+            let fields = match entry.as_bytes()[0] {
+                b'1' => 9,
+                b'2' => 10,
+                _ => 11,
+            };
+            if let Some(path) = entry.splitn(fields, ' ').nth(fields - 1) {
+                look.paths.push(path.to_string());
+            }
         }
     }
     look
@@ -302,8 +315,10 @@ mod tests {
         let look = parse_look(&status);
         assert_eq!(look.head.as_deref(), Some(oid.as_str()));
         assert_eq!((look.changed, look.untracked), (false, 2));
-        let changed = "# branch.oid (initial)\x001 .M N... 100644 100644 100644 x y a\0";
+        assert_eq!(look.paths, ["new file", "dir/x"]);
+        let changed = "# branch.oid (initial)\x001 .M N... 100644 100644 100644 x y a b\0";
         let look = parse_look(changed);
+        assert_eq!(look.paths, ["a b"]);
         assert_eq!((look.head, look.changed, look.untracked), (None, true, 0));
 
         let (b, c) = ("b".repeat(40), "c".repeat(40));

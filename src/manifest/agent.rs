@@ -71,8 +71,9 @@ impl<'a> Agents<'a> {
         let worktree = self.worktree(&a, at, problems);
         let log = self.log(&a, at, problems);
         let interactive = a.interactive.or(raw.interactive).unwrap_or(false);
-        let (command, preset, launch) =
+        let (command, preset, mut launch) =
             agent_command(&a, raw, interactive, at, problems, &mut self.warnings);
+        launch.mcp = mcp_server(&a, preset, &self.top.manifest, at, problems);
         let timeout = duration_key("timeout", &a.timeout, &raw.timeout, at, problems);
         let verify_timeout = duration_key(
             "verify_timeout",
@@ -413,6 +414,7 @@ fn agent_command(
             .or_else(|| raw.args.clone())
             .unwrap_or_default(),
         verify: a.verify.clone().or_else(|| raw.verify.clone()),
+        mcp: None,
     };
     if preset.is_none() {
         if a.args.is_some() {
@@ -452,6 +454,34 @@ fn agent_command(
         ));
     }
     (command, preset, launch)
+}
+
+/// `mcp:`: the `fleet mcp` server for this agent's CLI, for the CLIs fleet can configure
+/// (claude, codex); any other is refused (exit 2) with what to do instead.
+fn mcp_server(
+    a: &RawAgent,
+    preset: Option<Preset>,
+    manifest: &Path,
+    at: &str,
+    problems: &mut Vec<String>,
+) -> Option<crate::preset::McpServer> {
+    let role = a.mcp?;
+    if !matches!(preset, Some(Preset::Claude | Preset::Codex)) {
+        let cli = preset.map_or("its own `command:`", Preset::name);
+        problems.push(format!(
+            "{at}mcp: fleet can hand `fleet mcp` to claude and codex, not to {cli}; use `agent: claude` or `agent: codex`, or register `fleet mcp -f {} --as {}` in that CLI's own MCP settings",
+            manifest.display(),
+            a.name
+        ));
+        return None;
+    }
+    // The fleet that reads the manifest is the one the agent's tools run.
+    let fleet = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "fleet".into());
+    Some(crate::preset::McpServer::new(
+        &fleet, manifest, &a.name, role,
+    ))
 }
 
 /// What an agent run by its own `command:` loses of what its manifest asks for, as said

@@ -59,7 +59,7 @@ pub const FILE_NAME: &str = "agents.yaml";
 /// `claude` preset runs it with `--output-format stream-json --verbose`).
 pub const DEFAULT_COMMAND: &str = "claude --print";
 
-pub use crate::preset::{Launch, Permissions, Preset, DEFAULT_RETRIES};
+pub use crate::preset::{Launch, McpRole, Permissions, Preset, DEFAULT_RETRIES};
 
 /// Panes per monitor window, its status pane included, unless `monitor.per_window` says:
 /// 3x3, readable on a 200x50 terminal.

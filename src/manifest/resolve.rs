@@ -143,6 +143,7 @@ fn top_level<'a>(
         problems.push("agents: the list is empty; add at least one agent with `name:` and `task:` or `prompt:`".into());
     }
     Top {
+        manifest: path.to_path_buf(),
         dir,
         repo,
         repo_path,

@@ -116,6 +116,8 @@ pub(super) struct RawAgent {
     pub(super) seed: Option<Vec<super::seed::RawSeed>>,
     /// `after: [a, b]` (or `after: a`): the agents whose work this one builds on.
     pub(super) after: Option<NameList>,
+    /// `mcp: fleet` (or `lead`): the agent's CLI gets `fleet mcp` on this manifest.
+    pub(super) mcp: Option<super::McpRole>,
     pub(super) ports: Option<Vec<String>>,
 }
 

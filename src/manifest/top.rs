@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 /// The top-level settings, resolved: what every agent is resolved against.
 pub(super) struct Top<'a> {
+    /// The manifest's own path (absolute): what `mcp:` hands the agent's `fleet mcp`.
+    pub(super) manifest: PathBuf,
     /// The manifest's directory: relative paths are relative to it.
     pub(super) dir: &'a Path,
     /// The git repository holding the manifest, if one does (a problem otherwise).

@@ -19,10 +19,43 @@ const HEADLESS: &str = "claude --print --output-format stream-json --verbose";
 /// The flags of each level: at `edit`, file edits are accepted and Bash may run git and
 /// the agent's `verify:` command (so it can commit and check its work).
 fn flags(launch: &Launch) -> String {
+    format!("{}{}", mcp_config(launch), permission_flags(launch))
+}
+
+/// `mcp:`: `fleet mcp` as the server `fleet` (`--mcp-config` takes the JSON itself).
+fn mcp_config(launch: &Launch) -> String {
+    let Some(m) = &launch.mcp else {
+        return String::new();
+    };
+    let config = serde_json::json!({"mcpServers": {"fleet": {
+        "type": "stdio", "command": m.command, "args": m.args,
+    }}});
+    format!(" --mcp-config {}", shell_quote(&config.to_string()))
+}
+
+/// The fleet tools an agent with `mcp:` may call without asking: all of them (`fleet mcp`
+/// itself refuses what its role does not allow), at `read-only` only those that read.
+fn mcp_tools(launch: &Launch) -> Vec<String> {
+    match (&launch.mcp, launch.permissions) {
+        (None, _) => Vec::new(),
+        (Some(_), Permissions::ReadOnly) => super::MCP_READ_TOOLS
+            .iter()
+            .map(|t| format!("mcp__fleet__{t}"))
+            .collect(),
+        (Some(_), _) => vec!["mcp__fleet".into()],
+    }
+}
+
+fn permission_flags(launch: &Launch) -> String {
     match launch.permissions {
+        Permissions::ReadOnly if launch.mcp.is_some() => format!(
+            " --permission-mode dontAsk --allowedTools {}",
+            mcp_tools(launch).join(" ")
+        ),
         Permissions::ReadOnly => " --permission-mode dontAsk".into(),
         Permissions::Edit => {
             let mut allowed = vec!["Bash(git:*)".to_string()];
+            allowed.extend(mcp_tools(launch));
             if let Some(v) = launch.verify.as_deref().map(str::trim) {
                 if !v.is_empty() && !v.contains('\n') {
                     allowed.push(format!("Bash({v})"));

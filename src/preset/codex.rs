@@ -2,6 +2,7 @@
 //! sandbox (`--sandbox`) decides what the commands it runs may change; `exec` never asks
 //! (its approval policy is `never`). Checked with codex-cli 0.171.0 (tests/real_codex.rs).
 use super::{Guarded, Launch, Permissions};
+use crate::util::shell_quote;
 
 /// The flags of each level.
 ///
@@ -49,8 +50,23 @@ pub(super) const GUARDED: Guarded = Guarded {
 /// after 5 tries (about 25 s) with `turn.failed` and exit 1.
 const BOUNDED: &str = " --disable unbounded_connection_retries";
 
+/// `mcp:`: `fleet mcp` as the server `fleet`, in codex's config overrides (`-c`, TOML
+/// values: a JSON string or array of strings is one).
+fn mcp_config(launch: &Launch) -> String {
+    let Some(m) = &launch.mcp else {
+        return String::new();
+    };
+    let command = serde_json::Value::from(m.command.as_str()).to_string();
+    let args = serde_json::Value::from(m.args.clone()).to_string();
+    format!(
+        " -c {} -c {}",
+        shell_quote(&format!("mcp_servers.fleet.command={command}")),
+        shell_quote(&format!("mcp_servers.fleet.args={args}"))
+    )
+}
+
 pub(super) fn command(launch: &Launch, args: &str) -> String {
-    let flags = flags(launch.permissions);
+    let flags = format!("{}{}", flags(launch.permissions), mcp_config(launch));
     if launch.interactive {
         format!(r#"codex{flags}{args} "$(cat "$FLEET_TASK")""#)
     } else {
@@ -60,7 +76,7 @@ pub(super) fn command(launch: &Launch, args: &str) -> String {
 
 /// `exec resume` takes no `--sandbox`/`--add-dir` of its own: they go before it, to `exec`.
 pub(super) fn resume(id: &str, launch: &Launch, args: &str) -> String {
-    let flags = flags(launch.permissions);
+    let flags = format!("{}{}", flags(launch.permissions), mcp_config(launch));
     format!("codex exec --json{BOUNDED}{flags}{args} resume {id} -")
 }
 

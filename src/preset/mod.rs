@@ -78,6 +78,51 @@ pub struct Launch {
     /// The agent's `verify:` command, which `edit` lets it run too (to check its work).
     #[serde(default)]
     pub verify: Option<String>,
+    /// `mcp:`: the `fleet mcp` server its CLI is given, scoped to this manifest.
+    #[serde(default)]
+    pub mcp: Option<McpServer>,
+}
+
+/// `mcp:` on an agent: `fleet` sees every agent and acts on itself; `lead` acts on all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum McpRole {
+    Fleet,
+    Lead,
+}
+
+/// The `fleet mcp` server an agent's CLI is configured with: the fleet binary and its
+/// arguments (`-f MANIFEST mcp --as NAME [--lead]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McpServer {
+    pub command: String,
+    pub args: Vec<String>,
+    /// A lead: it may call every tool; else the read tools and its own actions.
+    pub lead: bool,
+}
+
+/// The tools an agent that may not act on others is allowed without asking.
+pub const MCP_READ_TOOLS: [&str; 5] = ["status", "diff", "logs", "conflicts", "wait"];
+
+impl McpServer {
+    /// The server for agent `name` of the manifest at `manifest`, run by `fleet`.
+    pub fn new(fleet: &str, manifest: &std::path::Path, name: &str, role: McpRole) -> Self {
+        let mut args = vec![
+            "-f".to_string(),
+            manifest.display().to_string(),
+            "mcp".into(),
+            "--as".into(),
+            name.into(),
+        ];
+        if role == McpRole::Lead {
+            args.push("--lead".into());
+        }
+        McpServer {
+            command: fleet.to_string(),
+            args,
+            lead: role == McpRole::Lead,
+        }
+    }
 }
 
 /// The values of `--flag VALUE` and `--flag=VALUE` in `args`.

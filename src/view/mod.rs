@@ -14,6 +14,7 @@ use crate::state::{Dir, Record, State};
 use crate::{tmux, util};
 
 pub mod gates;
+pub mod radar;
 
 /// The names of the live sessions that this manifest's fleet owns (tagged with its path).
 pub fn owned(plan: &Plan, sessions: &[tmux::Session]) -> HashSet<String> {
@@ -39,6 +40,9 @@ pub struct View<'a> {
     /// still holds ([`Detail::Full`] only): its work counts from there.
     pub merged_as: Option<crate::state::MergedAs>,
     pub last_line: String,
+    /// What the radar compares ([`Detail::Full`] only): the commit its worktree has checked
+    /// out (else its branch's tip), the base's commit, and the paths changed in the worktree.
+    pub work: radar::Work,
     /// The commit its branch points at ([`Detail::Full`] only, and git 2.41 or newer).
     pub head: Option<String>,
 }
@@ -90,6 +94,7 @@ pub fn collect<'a>(
                 uncommitted: false,
                 merged_as: None,
                 last_line: String::new(),
+                work: radar::Work::default(),
                 head: None,
             }
         })
@@ -149,10 +154,16 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
                 head: tip_oid.map(str::to_string),
                 changed: false,
                 untracked: 0,
+                paths: Vec::new(),
             },
         };
         v.stats.files_changed = look.untracked;
         v.uncommitted = look.changed || look.untracked > 0;
+        v.work = radar::Work {
+            head: look.head.clone(),
+            base: base_oid.clone(),
+            paths: look.paths.clone(),
+        };
         // The worktree still has the agent's branch checked out, as git last said.
         let on_tip = tip_oid.is_some() && tip_oid == look.head.as_deref();
         match (look.changed, tip) {

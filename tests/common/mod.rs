@@ -800,3 +800,13 @@ impl Fleet {
         Spawned { child, out, err }
     }
 }
+
+impl Fleet {
+    /// `fleet ARGS…` in the repo with the test's environment, not started: for a test that
+    /// talks to it over stdin/stdout (`fleet mcp`).
+    pub fn fleet_command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_fleet"));
+        cmd.args(args);
+        cmd
+    }
+}

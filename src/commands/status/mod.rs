@@ -13,7 +13,7 @@ use crate::git::Stats;
 use crate::hosts::asker::{Board, Heard};
 use crate::launch::fleet_command;
 use crate::manifest::Plan;
-use crate::view::{collect, last_line_but, owned, Detail, View};
+use crate::view::{collect, last_line_but, owned, radar, Detail, View};
 use crate::{tmux, util};
 
 mod budget;
@@ -53,6 +53,16 @@ struct Kept {
     stats: HashMap<String, Stats>,
     /// Each agent's state as its monitor pane's border says it.
     labels: Vec<(String, String)>,
+    /// The radar's lines under the table: refreshed with the git work.
+    overlaps: String,
+}
+
+/// The radar's lines: one per pair of agents whose work touches the same files.
+fn overlap_lines(plan: &Plan, views: &[crate::view::View]) -> String {
+    radar::overlaps(&plan.repo, &plan.state_dir, views)
+        .iter()
+        .map(|o| format!("{}\n", util::display_text(&o.line())))
+        .collect()
 }
 
 /// The status text of the whole fleet: table plus the monitor's line (not in the monitor
@@ -74,6 +84,9 @@ fn render(
         None => Vec::new(),
     };
     let mut views = collect(plan, &agents, &owned, detail);
+    if detail == Detail::Full {
+        kept.overlaps = overlap_lines(plan, &views);
+    }
     for v in views.iter_mut() {
         if detail == Detail::Full {
             kept.stats.insert(v.agent.name.clone(), v.stats);
@@ -106,7 +119,11 @@ fn render(
     let Some(heard) = heard else {
         let cells: Vec<Cells> = views.iter().map(of_view).collect();
         let table = table(&cells, terminal_width(), util::color_stdout());
-        return Ok(format!("{table}{budget}{monitor}{}", pending_line(plan)));
+        let overlaps = &kept.overlaps;
+        return Ok(format!(
+            "{table}{budget}{overlaps}{monitor}{}",
+            pending_line(plan)
+        ));
     };
     // This machine's agents from their views, each host's from what it said: one table.
     let mut cells: Vec<Cells> = views
@@ -133,8 +150,9 @@ fn render(
         }
     }
     let table = table(&cells, terminal_width(), util::color_stdout());
+    let overlaps = &kept.overlaps;
     Ok(format!(
-        "{table}{budget}{problems}{monitor}{}",
+        "{table}{budget}{overlaps}{problems}{monitor}{}",
         pending_line(plan)
     ))
 }
@@ -233,6 +251,10 @@ fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
     let mut value = to_json(plan, &views, owned.contains(&plan.monitor_session()));
     value["pending_merge"] = pending_json(plan);
     value["budget"] = budget::json(plan);
+    value["overlaps"] = radar::overlaps(&plan.repo, &plan.state_dir, &views)
+        .iter()
+        .map(radar::Overlap::to_json)
+        .collect();
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(0)
 }

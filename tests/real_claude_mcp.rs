@@ -1,0 +1,145 @@
+//! `mcp: lead` with the real Claude Code CLI (pinned in scripts/agent-clis.sh) against the
+//! scripted Anthropic API: fleet configures claude with `fleet mcp` on the same manifest,
+//! the scripted model calls its tools (`status`, `up` of a second agent of the manifest,
+//! `wait`, and `up` of an agent the manifest does not have), and what came back is what
+//! fleet says. Runs only when `FLEET_REAL_CLAUDE` names the program; otherwise it skips.
+
+mod common;
+mod fake;
+
+use std::path::{Path, PathBuf};
+
+use common::Fleet;
+use fake::anthropic::{Anthropic, Turn};
+use serde_json::{json, Value};
+
+fn real_claude() -> Option<PathBuf> {
+    match std::env::var_os("FLEET_REAL_CLAUDE") {
+        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        _ => {
+            eprintln!("SKIP real claude: FLEET_REAL_CLAUDE not set (scripts/test.sh installs it)");
+            None
+        }
+    }
+}
+
+fn path_with(claude: &Path) -> String {
+    format!(
+        "{}:{}",
+        claude.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// Every tool result the model was sent, in order: (its text, whether it is an error).
+fn tool_results(api: &Anthropic) -> Vec<(String, bool)> {
+    let mut seen = Vec::new();
+    let Some(last) = api.turn_requests().pop() else {
+        return seen;
+    };
+    for m in last.json()["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        for block in m["content"].as_array().cloned().unwrap_or_default() {
+            if block["type"] != "tool_result" {
+                continue;
+            }
+            let text = match &block["content"] {
+                Value::String(s) => s.clone(),
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                _ => String::new(),
+            };
+            seen.push((text, block["is_error"] == true));
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_lead_agent_drives_the_fleet_through_fleet_mcp() {
+    let Some(claude) = real_claude() else { return };
+    let f = Fleet::new();
+    let api = Anthropic::start(vec![
+        Turn::tool("mcp__fleet__status", json!({})),
+        Turn::tool("mcp__fleet__up", json!({"names": ["worker"]})),
+        Turn::tool(
+            "mcp__fleet__wait",
+            json!({"names": ["worker"], "timeout_secs": 60}),
+        ),
+        Turn::tool("mcp__fleet__up", json!({"names": ["intruder"]})),
+        Turn::text("the worker is done; intruder is not ours to start"),
+    ]);
+    let env: String = api
+        .env(1)
+        .into_iter()
+        .map(|(k, v)| format!("  {k}: {v:?}\n"))
+        .collect();
+    f.manifest(&format!(
+        "agent: claude\nenv:\n{env}agents:\n  - name: lead\n    prompt: run the fleet\n    mcp: lead\n  - name: worker\n    prompt: x\n    command: \"printf 'w\\\\n' > w.txt; git add w.txt; git commit -qm w\"\n"
+    ));
+    let path = path_with(&claude);
+    let env = [("PATH", path.as_str())];
+    f.fleet_at(&f.repo, &env, &["up", "lead"]).success();
+    let code = f
+        .fleet_at(&f.repo, &env, &["wait", "--timeout", "120", "lead"])
+        .code;
+    let log = f.log("lead");
+    assert_eq!(code, 0, "{}\n{log}", f.diagnostics());
+
+    // claude was given fleet's tools.
+    let first = api.turn_requests().first().unwrap().json();
+    let tools: Vec<String> = first["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str().map(str::to_string))
+        .collect();
+    assert!(tools.contains(&"mcp__fleet__up".into()), "{tools:?}");
+
+    let results = tool_results(&api);
+    assert_eq!(results.len(), 4, "{results:#?}\n{log}");
+    // status: the status --json object, worker still pending.
+    let (status, err) = &results[0];
+    assert!(!err, "{status}");
+    let status: Value = serde_json::from_str(status).unwrap_or_else(|e| panic!("{e}: {status}"));
+    let worker = status["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "worker")
+        .unwrap();
+    assert_eq!(worker["state"], "pending", "{status}");
+    // up of worker, then wait: it ran and is done.
+    assert!(!results[1].1, "{:?}", results[1]);
+    // (Claude Code hands the model a tool's structured content when there is one.)
+    let wait: Value =
+        serde_json::from_str(&results[2].0).unwrap_or_else(|e| panic!("{e}: {results:?}"));
+    assert_eq!(wait["outcome"], "done", "{wait}");
+    assert_eq!(wait["status"]["agents"][0]["state"], "done", "{wait}");
+    assert_eq!(f.state("worker"), "done");
+    assert_eq!(
+        f.git(&["log", "-1", "--format=%s", "fleet/worker"]).trim(),
+        "w"
+    );
+    // up of an agent the manifest does not have: refused with fleet's message.
+    let (refusal, err) = &results[3];
+    assert!(err, "{refusal}");
+    assert!(refusal.contains("intruder"), "{refusal}");
+    assert!(!f.sessions().iter().any(|s| s.contains("intruder")));
+    // The lead's transcript shows the calls.
+    // The lead's transcript shows each call, and the refusal in fleet's words.
+    for call in [
+        "-> mcp__fleet__status: {}",
+        "-> mcp__fleet__up: {\"names\":[\"worker\"]}",
+        "-> mcp__fleet__wait:",
+        "! tool error: unknown agent `intruder`",
+    ] {
+        assert!(log.contains(call), "{call}\n{log}");
+    }
+}
