@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::checks::{env_map, parse_duration, valid_name};
+use super::command::{agent_command, lost_to_command, lost_to_preset, mcp_server};
 use super::paths::{line_break, normalize, unwritable};
 use super::schema::{RawAgent, RawManifest, Scalar};
 use super::top::Top;
-use super::{Agent, Launch, Preset, Task, DEFAULT_RETRIES, MAX_TASK_BYTES, RESERVED_NAME};
+use super::{Agent, Preset, Task, DEFAULT_RETRIES, MAX_TASK_BYTES, RESERVED_NAME};
 use crate::git;
 
 /// The agents resolved so far, and what they have taken.
@@ -88,22 +89,7 @@ impl<'a> Agents<'a> {
             Some(p) => p.command(&launch, max_cost_usd),
             None => command,
         };
-        if let Some(p) = preset {
-            lost_to_preset(&a, raw, p, at, &mut self.warnings);
-        } else {
-            let own = a.max_cost_usd.is_some() || a.verify_retries.is_some();
-            let lost = lost_to_command(&a, raw, max_cost_usd);
-            if own && !lost.is_empty() {
-                self.warnings.push(format!(
-                    "{at}`command:` replaces the preset, so {lost} will not work, nor `fleet continue`; use `agent:` with `args:` to keep them"
-                ));
-            } else if !lost.is_empty() {
-                match self.top_lost.iter_mut().find(|(l, _)| *l == lost) {
-                    Some((_, names)) => names.push(a.name.clone()),
-                    None => self.top_lost.push((lost, vec![a.name.clone()])),
-                }
-            }
-        }
+        self.warn_lost(&a, preset, max_cost_usd, at);
         let sandbox = a.sandbox.or(raw.sandbox).unwrap_or(false);
         let verify = a.verify.or_else(|| raw.verify.clone());
         let on_exit = a.on_exit.or_else(|| raw.on_exit.clone());
@@ -122,7 +108,7 @@ impl<'a> Agents<'a> {
             problems.push(format!("{at}{why}"));
         }
         let mut after: Vec<String> = Vec::new();
-        for n in a.after.map(|l| l.0).unwrap_or_default() {
+        for n in a.after.as_ref().map(|l| l.0.clone()).unwrap_or_default() {
             if !after.contains(&n) {
                 after.push(n);
             }
@@ -131,16 +117,7 @@ impl<'a> Agents<'a> {
             Some(own) => super::seed::seeds(own, self.top.dir, &self.top.repo_path, at, problems),
             None => self.top.seed.clone(),
         };
-        if let Some(p) = &a.ports {
-            super::net::check_ports(p, at, problems);
-        }
-        let network = super::net::network(a.network.as_ref(), raw.network.as_ref(), at, problems);
-        let ports = super::net::resolve(a.ports.as_ref(), raw.ports.as_ref());
-        for name in ports.iter().filter(|p| env.contains_key(*p)) {
-            problems.push(format!(
-                "{at}`{name}` is both in `ports:` and in `env:`; fleet gives the port as {name}: remove it from `env:`"
-            ));
-        }
+        let (network, ports) = network_and_ports(&a.network, &a.ports, raw, &env, at, problems);
         let Some(task) = task else { return };
         self.agents.push(Agent {
             session: format!("{}-{}", self.top.project, a.name),
@@ -168,6 +145,28 @@ impl<'a> Agents<'a> {
             ports,
             name: a.name,
         });
+    }
+
+    /// Warn when the agent's own `command:` drops what only a preset gives (its own limits
+    /// at once; a top-level one once for all the agents it concerns, in [`Agents::finish`]).
+    fn warn_lost(&mut self, a: &RawAgent, preset: Option<Preset>, max_cost: Option<f64>, at: &str) {
+        let raw = self.raw;
+        if let Some(p) = preset {
+            lost_to_preset(a, raw, p, at, &mut self.warnings);
+            return;
+        }
+        let own = a.max_cost_usd.is_some() || a.verify_retries.is_some();
+        let lost = lost_to_command(a, raw, max_cost);
+        if own && !lost.is_empty() {
+            self.warnings.push(format!(
+                "{at}`command:` replaces the preset, so {lost} will not work, nor `fleet continue`; use `agent:` with `args:` to keep them"
+            ));
+        } else if !lost.is_empty() {
+            match self.top_lost.iter_mut().find(|(l, _)| *l == lost) {
+                Some((_, names)) => names.push(a.name.clone()),
+                None => self.top_lost.push((lost, vec![a.name.clone()])),
+            }
+        }
     }
 
     /// A valid name, not the monitor's, not another agent's.
@@ -385,163 +384,25 @@ fn check_shell_nul(
     }
 }
 
-/// The agent's command and the preset it came from: the most specific wins (the agent's
-/// command, its preset, the top-level command, the top-level preset, then claude); for a
-/// preset, how to launch it (`permissions:`, `args:`, the more specific level winning).
-fn agent_command(
-    a: &RawAgent,
+/// The agent's `network:` (the more specific level winning) and `ports:`, checked: a port
+/// name may not also be in its `env:`.
+fn network_and_ports(
+    network: &Option<super::schema::RawNetwork>,
+    ports: &Option<Vec<String>>,
     raw: &RawManifest,
-    interactive: bool,
+    env: &std::collections::BTreeMap<String, String>,
     at: &str,
     problems: &mut Vec<String>,
-    warnings: &mut Vec<String>,
-) -> (String, Option<Preset>, Launch) {
-    let (command, preset) = match (&a.command, a.agent, &raw.command, raw.agent) {
-        (Some(c), _, _, _) => (c.clone(), None),
-        (None, Some(p), _, _) => (String::new(), Some(p)),
-        (None, None, Some(c), _) => (c.clone(), None),
-        (None, None, None, p) => (String::new(), Some(p.unwrap_or(Preset::Claude))),
-    };
-    if a.command.as_deref().is_some_and(|c| c.trim().is_empty()) {
-        problems.push(format!("{at}command is empty; give the agent's command"));
+) -> (crate::sandbox::net::Network, Vec<String>) {
+    if let Some(p) = ports {
+        super::net::check_ports(p, at, problems);
     }
-    let launch = Launch {
-        interactive,
-        permissions: a.permissions.or(raw.permissions).unwrap_or_default(),
-        args: a
-            .args
-            .clone()
-            .or_else(|| raw.args.clone())
-            .unwrap_or_default(),
-        verify: a.verify.clone().or_else(|| raw.verify.clone()),
-        mcp: None,
-    };
-    if preset.is_none() {
-        if a.args.is_some() {
-            problems.push(format!(
-                "{at}args: adds to a preset's command (`agent: claude`, ...), but this agent has its own `command:`; put the arguments in `command:` or drop `command:` for the preset"
-            ));
-        } else if raw.args.is_some() {
-            warnings.push(format!(
-                "{at}the top-level `args:` does not apply: the agent has its own `command:`"
-            ));
-        }
-        if a.permissions.is_some() || raw.permissions.is_some() {
-            warnings.push(format!(
-                "{at}`permissions:` does not apply to its own `command:`; fleet cannot know its flags (use `agent:` for a known CLI)"
-            ));
-        }
-    }
-    for arg in &launch.args {
-        if arg.contains('\0') {
-            problems.push(format!(
-                "{at}args: `{}` holds a NUL byte, which no program takes",
-                arg.escape_debug()
-            ));
-        }
-    }
-    if let Some((p, flag)) = preset.and_then(|p| p.permission_flag(&launch.args).map(|f| (p, f))) {
-        let whose = if a.args.is_some() {
-            "args:"
-        } else {
-            "the top-level `args:`"
-        };
+    let network = super::net::network(network.as_ref(), raw.network.as_ref(), at, problems);
+    let ports = super::net::resolve(ports.as_ref(), raw.ports.as_ref());
+    for name in ports.iter().filter(|p| env.contains_key(*p)) {
         problems.push(format!(
-            "{at}{whose} `{}` sets what {} may do, which only `permissions:` says (read-only, edit or full; this agent: {}): remove it from `args:` and set `permissions:` instead",
-            crate::util::display(&flag),
-            p.name(),
-            launch.permissions.name()
+            "{at}`{name}` is both in `ports:` and in `env:`; fleet gives the port as {name}: remove it from `env:`"
         ));
     }
-    (command, preset, launch)
-}
-
-/// `mcp:`: the `fleet mcp` server for this agent's CLI, for the CLIs fleet can configure
-/// (claude, codex); any other is refused (exit 2) with what to do instead.
-fn mcp_server(
-    a: &RawAgent,
-    preset: Option<Preset>,
-    manifest: &Path,
-    at: &str,
-    problems: &mut Vec<String>,
-) -> Option<crate::preset::McpServer> {
-    let role = a.mcp?;
-    if !matches!(preset, Some(Preset::Claude | Preset::Codex)) {
-        let cli = preset.map_or("its own `command:`", Preset::name);
-        problems.push(format!(
-            "{at}mcp: fleet can hand `fleet mcp` to claude and codex, not to {cli}; use `agent: claude` or `agent: codex`, or register `fleet mcp -f {} --as {}` in that CLI's own MCP settings",
-            manifest.display(),
-            a.name
-        ));
-        return None;
-    }
-    // The fleet that reads the manifest is the one the agent's tools run.
-    let fleet = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "fleet".into());
-    Some(crate::preset::McpServer::new(
-        &fleet, manifest, &a.name, role,
-    ))
-}
-
-/// What an agent run by its own `command:` loses of what its manifest asks for, as said
-/// in a warning (only a preset gives usage, cost or a session); empty when nothing.
-fn lost_to_command(a: &RawAgent, raw: &RawManifest, max_cost_usd: Option<f64>) -> String {
-    let mut lost = Vec::new();
-    if max_cost_usd.is_some() {
-        lost.push("max_cost_usd (fleet reads no cost from it)");
-    }
-    if a.verify_retries
-        .or(raw.verify_retries)
-        .is_some_and(|n| n > 0)
-    {
-        lost.push("verify_retries (fleet cannot resume its conversation)");
-    }
-    lost.join(" and ")
-}
-
-/// A preset that cannot resume a conversation (aider) makes `verify_retries` do nothing:
-/// said for the agent's own key, once for a top-level one.
-fn lost_to_preset(
-    a: &RawAgent,
-    raw: &RawManifest,
-    preset: Preset,
-    at: &str,
-    warnings: &mut Vec<String>,
-) {
-    if preset.can_resume() {
-        return;
-    }
-    let why = format!(
-        "{} cannot resume its conversation, so a failed verify ends the agent failed",
-        preset.name()
-    );
-    if a.verify_retries.is_some_and(|n| n > 0) {
-        warn_once(warnings, format!("{at}verify_retries does nothing: {why}"));
-    } else if a.verify_retries.is_none() && raw.verify_retries.is_some_and(|n| n > 0) {
-        let w = format!(
-            "the top-level verify_retries does nothing for the {} agents: {why}",
-            preset.name()
-        );
-        warn_top(warnings, &w, &a.name);
-    }
-}
-
-/// Add a warning unless it is there already.
-fn warn_once(warnings: &mut Vec<String>, warning: String) {
-    if !warnings.contains(&warning) {
-        warnings.push(warning);
-    }
-}
-
-/// A top-level key's warning, said once for all the agents it concerns: `… (for a, b)`.
-fn warn_top(warnings: &mut Vec<String>, warning: &str, agent: &str) {
-    let head = format!("{warning} (for ");
-    match warnings.iter_mut().find(|w| w.starts_with(&head)) {
-        Some(w) => {
-            w.pop();
-            w.push_str(&format!(", {agent})"));
-        }
-        None => warnings.push(format!("{head}{agent})")),
-    }
+    (network, ports)
 }

@@ -12,6 +12,7 @@
 //! | `suggest` | "did you mean" for a misspelt name |
 //! | `resolve` | the top-level settings, and turning the raw manifest into a [`Plan`] |
 //! | `agent` | one agent resolved: name, task, branch, log, command and launch, limits, env |
+//! | `command` | what an agent runs: its command line, its MCP server, what its own `command:` drops |
 //! | `checks` | the value checks: names, durations, environment variables |
 //! | `paths` | paths: cleaning them, whether fleet can write there; asks `places` which path may be what |
 //! | `places` | the one judge of what a path may be: a log, a `worktree_dir`, a `copy:` entry |
@@ -32,6 +33,7 @@ use crate::UsageError;
 mod agent;
 mod base;
 mod checks;
+mod command;
 mod graph;
 mod hosts;
 mod net;
