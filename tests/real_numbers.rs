@@ -420,3 +420,54 @@ fn a_budget_stops_aider_within_one_request() {
     let asked = openai_chat::chat_requests(&server).len();
     assert!(asked <= 3, "{asked} requests\n{log}");
 }
+
+/// Aider (one python process) segfaults while its second request is under way (its test
+/// failed, so it asks the model again): the signal is named, and the first reply's `Tokens:`
+/// line (what the server sent) is kept.
+#[test]
+fn an_aider_crash_is_named_and_its_spend_kept() {
+    use fake::openai_chat::{self, Script, Turn};
+    let Some(path) = real("FLEET_REAL_AIDER") else {
+        return;
+    };
+    let f = Fleet::new();
+    let server = Script::new(vec![
+        Turn::Text(openai_chat::whole_file("hello.txt", "hello")),
+        Turn::Slow(Duration::from_secs(60), Box::new(Turn::Text("late".into()))),
+    ])
+    .serve();
+    let meta = f.root.join("model-metadata.json");
+    std::fs::write(
+        &meta,
+        r#"{"openai/fake": {"max_tokens": 4096, "max_input_tokens": 128000,
+ "max_output_tokens": 4096, "input_cost_per_token": 0.000003,
+ "output_cost_per_token": 0.000015, "litellm_provider": "openai", "mode": "chat"}}"#,
+    )
+    .unwrap();
+    f.manifest(&format!(
+        "agent: aider\nretries: 0\nagents:\n  - name: ai\n    prompt: write hello.txt\n    args: [--model, openai/fake, --openai-api-base, \"{}/v1\", --openai-api-key, sk-fake, --model-metadata-file, \"{}\", --auto-test, --test-cmd, \"false\"]\n    env: {{ LITELLM_LOCAL_MODEL_COST_MAP: \"True\" }}\n",
+        server.url(),
+        meta.display()
+    ));
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    let cmd = crash(&f, "ai", || openai_chat::chat_requests(&server).len() >= 2);
+    f.fleet(&["wait", "--timeout", "60"]).code(1);
+    let a = f.agent("ai");
+    let log = f.log("ai");
+    assert!(log.contains("Tokens: 513 sent, 53 received."), "{log}");
+    assert_eq!(a["state"], "failed", "{a}\n{log}");
+    assert_eq!(a["reason"], "killed by SIGSEGV", "{cmd}\n{a}\n{log}");
+    assert_eq!(
+        a["usage"]["input_tokens"],
+        openai_chat::PROMPT_TOKENS,
+        "{a}\n{log}"
+    );
+    assert_eq!(
+        a["usage"]["output_tokens"],
+        openai_chat::COMPLETION_TOKENS,
+        "{a}\n{log}"
+    );
+    assert_eq!(a["usage"]["turns"], 1, "{a}\n{log}");
+    assert_eq!(cost(&a), 0.0023, "{a}\n{log}");
+}

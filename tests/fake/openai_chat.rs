@@ -27,6 +27,8 @@ pub enum Turn {
     RateLimit,
     /// Any other error status with OpenAI's error body (e.g. 500, 503).
     Error(u16, String),
+    /// This long, then the inner turn (a slow model).
+    Slow(std::time::Duration, Box<Turn>),
 }
 
 /// The reply text of aider's `whole` edit format that writes `content` to `path`.
@@ -216,9 +218,7 @@ impl Script {
             return answer(req, &self.commit_message);
         }
         match self.next() {
-            Some(Turn::Text(text)) => answer(req, &text),
-            Some(Turn::RateLimit) => rate_limited(),
-            Some(Turn::Error(status, message)) => error(status, &message),
+            Some(turn) => reply(req, turn),
             None => error(500, "the fake has no turn scripted"),
         }
     }
@@ -226,6 +226,16 @@ impl Script {
     /// Starts a server answering with this script.
     pub fn serve(self) -> super::Server {
         super::Server::start(move |req| self.reply(req))
+    }
+}
+
+/// The answer to one chat turn.
+fn reply(req: &Request, turn: Turn) -> Reply {
+    match turn {
+        Turn::Text(text) => answer(req, &text),
+        Turn::RateLimit => rate_limited(),
+        Turn::Error(status, message) => error(status, &message),
+        Turn::Slow(d, inner) => Reply::Delay(d, Box::new(reply(req, *inner))),
     }
 }
 
