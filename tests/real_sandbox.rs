@@ -226,8 +226,12 @@ fn codex_below_full_keeps_its_own_sandbox_inside_the_box() {
     ));
     up_and_wait(&f, &codex);
     built(&f);
+    // The command was tried (codex sent its result back to the model; codex's stream does
+    // not always show a refused command, so its log is no proof) and refused.
+    let outputs = ro.tool_outputs();
+    assert_eq!(outputs.len(), 1, "{outputs:?}\n{}", f.log("ro"));
     assert!(
-        f.log("ro").contains("echo changed > ro.txt"),
+        f.agent("ro")["denials"].as_u64().unwrap_or(0) >= 1,
         "{}",
         f.log("ro")
     );
