@@ -7,29 +7,9 @@
 mod common;
 mod fake;
 
-use std::path::{Path, PathBuf};
-
 use common::Fleet;
 use fake::anthropic::{Anthropic, Turn};
 use serde_json::{json, Value};
-
-fn real_claude() -> Option<PathBuf> {
-    match std::env::var_os("FLEET_REAL_CLAUDE") {
-        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
-        _ => {
-            eprintln!("SKIP real claude: FLEET_REAL_CLAUDE not set (scripts/test.sh installs it)");
-            None
-        }
-    }
-}
-
-fn path_with(claude: &Path) -> String {
-    format!(
-        "{}:{}",
-        claude.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
-}
 
 /// Every tool result the model was sent, in order: (its text, whether it is an error).
 fn tool_results(api: &Anthropic) -> Vec<(String, bool)> {
@@ -63,7 +43,9 @@ fn tool_results(api: &Anthropic) -> Vec<(String, bool)> {
 
 #[test]
 fn a_lead_agent_drives_the_fleet_through_fleet_mcp() {
-    let Some(claude) = real_claude() else { return };
+    let Some(claude) = common::real_cli("FLEET_REAL_CLAUDE") else {
+        return;
+    };
     let f = Fleet::new();
     let api = Anthropic::start(vec![
         Turn::tool("mcp__fleet__status", json!({})),
@@ -83,7 +65,7 @@ fn a_lead_agent_drives_the_fleet_through_fleet_mcp() {
     f.manifest(&format!(
         "agent: claude\nenv:\n{env}agents:\n  - name: lead\n    prompt: run the fleet\n    mcp: lead\n  - name: worker\n    prompt: x\n    command: \"printf 'w\\\\n' > w.txt; git add w.txt; git commit -qm w\"\n"
     ));
-    let path = path_with(&claude);
+    let path = common::path_with(&claude);
     let env = [("PATH", path.as_str())];
     f.fleet_at(&f.repo, &env, &["up", "lead"]).success();
     let code = f

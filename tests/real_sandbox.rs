@@ -20,22 +20,7 @@ fn real(var: &str) -> Option<PathBuf> {
     if !bwrap_works() {
         return None;
     }
-    match std::env::var_os(var) {
-        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
-        _ => {
-            eprintln!("SKIP real sandbox: {var} not set (scripts/test.sh installs it)");
-            None
-        }
-    }
-}
-
-/// `PATH` with the CLI's directory first.
-fn path_with(cli: &Path) -> String {
-    format!(
-        "{}:{}",
-        cli.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
+    common::real_cli(var)
 }
 
 /// A small C project in the repository: `make test` builds `build/hello` and runs it.
@@ -62,7 +47,7 @@ const OTHER: &str = "  - name: other\n    command: \"cat >/dev/null; echo b > b.
 
 /// Up with the CLI first on PATH; wait for every agent to end.
 fn up_and_wait(f: &Fleet, cli: &Path) {
-    let path = path_with(cli);
+    let path = common::path_with(cli);
     f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
         .success();
     f.fleet(&["wait", "--timeout", "150"]);

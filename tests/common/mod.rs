@@ -216,6 +216,27 @@ pub const GLOBAL_GITCONFIG: &str = "[user]\n\tname = Fleet Test\n\temail = fleet
 [init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n\
 [rebase]\n\tupdateRefs = true\n\tautoStash = true\n[merge]\n\tautoStash = true\n[pull]\n\trebase = true\n";
 
+/// The real CLI named by `var` (`FLEET_REAL_CLAUDE`…), or None (after saying so) when the
+/// test should skip.
+pub fn real_cli(var: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
+        Some(p) if !p.is_empty() => Some(p.into()),
+        _ => {
+            eprintln!("SKIP: {var} not set (scripts/test.sh installs the real CLIs)");
+            None
+        }
+    }
+}
+
+/// `PATH` with the directory of the CLI at `cli` first.
+pub fn path_with(cli: &Path) -> String {
+    format!(
+        "{}:{}",
+        cli.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
 impl Fleet {
     /// A temp dir with a git repo `repo/` (branch `main`, one commit) and a private tmux env.
     pub fn new() -> Fleet {

@@ -86,13 +86,7 @@ pub fn probe(port: u16) -> String {
 
 /// The real CLI named by `var`, or None (after saying so) when the test should skip.
 pub fn real(var: &str) -> Option<std::path::PathBuf> {
-    match std::env::var_os(var) {
-        Some(p) if !p.is_empty() => Some(p.into()),
-        _ => {
-            eprintln!("SKIP: {var} not set (scripts/test.sh installs the real CLIs)");
-            None
-        }
-    }
+    super::real_cli(var)
 }
 
 /// `fleet up` with `cli`'s directory first on PATH, then wait for agent `a` to end.
