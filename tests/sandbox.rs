@@ -167,7 +167,8 @@ fn validate_says_which_agents_are_boxed_and_what_they_may_write() {
     let boxed = out
         .lines()
         .skip_while(|l| *l != "agent boxed")
-        .take(12)
+        .skip(1)
+        .take_while(|l| !l.starts_with("agent "))
         .collect::<Vec<_>>()
         .join("\n");
     assert!(boxed.contains(".claude"), "{out}");
@@ -175,7 +176,8 @@ fn validate_says_which_agents_are_boxed_and_what_they_may_write() {
     let open = out
         .lines()
         .skip_while(|l| *l != "agent open")
-        .take(12)
+        .skip(1)
+        .take_while(|l| !l.starts_with("agent "))
         .collect::<Vec<_>>()
         .join("\n");
     assert!(open.contains("sandbox:  no"), "{out}");

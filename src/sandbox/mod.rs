@@ -51,10 +51,13 @@ pub enum Network {
 }
 
 impl Network {
-    /// As the manifest writes it: `all`, or the hosts.
+    /// In words for the log: `all`, the hosts it may reach, or none.
     pub fn name(&self) -> String {
         match self {
             Network::All => "all".to_string(),
+            Network::Allow(hosts) if hosts.is_empty() => {
+                "none (loopback inside its box only)".to_string()
+            }
             Network::Allow(hosts) => hosts.join(", "),
         }
     }
