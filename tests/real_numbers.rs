@@ -226,6 +226,21 @@ fn cli_process(dir: &Path) -> Option<(u32, String)> {
 }
 
 /// Sends SIGSEGV to the CLI of agent `name` once `ready` says its model is mid-request.
+/// Does some file below `dir` hold `text`?
+fn files_hold(dir: &std::path::Path, text: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let path = e.path();
+        if path.is_dir() {
+            files_hold(&path, text)
+        } else {
+            std::fs::read_to_string(&path).is_ok_and(|t| t.contains(text))
+        }
+    })
+}
+
 fn crash(f: &Fleet, name: &str, ready: impl Fn() -> bool) -> String {
     f.wait_for("the CLI's second request", 60, |_| ready());
     let (pid, cmd) = cli_process(&f.worktree(name)).expect("the CLI's process");
@@ -327,7 +342,12 @@ fn a_claude_crash_is_named_and_its_spend_kept() {
     ));
     f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
         .success();
-    let cmd = crash(&f, "cl", || api.answered() >= 2);
+    // The crash comes once claude has written the first message's final usage to its
+    // session log (it writes it a moment after the next request may already be out).
+    let logged = format!("\"output_tokens\":{}", api.usage.output);
+    let cmd = crash(&f, "cl", || {
+        api.answered() >= 2 && files_hold(&f.home.join(".claude/projects"), &logged)
+    });
     f.fleet(&["wait", "--timeout", "60"]).code(1);
     let a = f.agent("cl");
     let log = f.log("cl");
