@@ -246,7 +246,7 @@ fn man_page_has_every_command_and_renders() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     pages.sort();
-    assert_eq!(pages.len(), 17, "{pages:?}");
+    assert_eq!(pages.len(), 18, "{pages:?}");
     assert!(pages.contains(&"fleet-continue.1".to_string()));
     assert!(pages.contains(&"fleet.1".to_string()) && pages.contains(&"fleet-up.1".to_string()));
     assert_eq!(fs::read_to_string(dir.join("fleet.1")).unwrap(), *roff);
