@@ -419,8 +419,8 @@ hosts_row() {
     "$FLEET" -f "$REPO/fleet-16.yaml" down --rm-worktrees --force >/dev/null
     reset_repo
 }
-[ -n "${SPEED_ONLY:-}" ] || hosts_row
-[ -n "${SPEED_ONLY:-}" ] || sandbox_row
+[ -n "${SPEED_ONLY:-}${IDLE_ONLY:-}" ] || hosts_row
+[ -n "${SPEED_ONLY:-}${IDLE_ONLY:-}" ] || sandbox_row
 [ "${SPEED:-1}" = 0 ] || speed_main
 [ "${IDLE:-1}" = 0 ] || idle_row
 
