@@ -4,8 +4,9 @@
 # git and tmux processes it starts, the monitor's followers of the logs, the tmux server)
 # as % of a core, and their memory per agent (RSS and PSS), against the floor: the same 64
 # printing loops started by hand, each in a tmux session of its own writing to a log file
-# (its CPU: the tmux server's). The agents' own loops count for neither. IDLE_PAIRS (7)
-# interleaved pairs; with IDLE_BEFORE=<another fleet binary>, each round runs it too (the
+# (its CPU: the tmux server's), and against the same made by hand with a monitor to see
+# them: a session with a `tail -F` pane per log (its CPU: the tmux server's and the tails').
+# The agents' own loops count for none. IDLE_PAIRS (7) interleaved rounds; with IDLE_BEFORE=<another fleet binary>, each round runs it too (the
 # same row for an earlier fleet, against the same floor). Each run checks that every agent
 # printed through the window (its log grew by at least half the window's lines).
 # shellcheck shell=bash
@@ -71,12 +72,19 @@ idle_run() { # KIND
     local kind=$1 fleet=$FLEET logs a p k procs t0 t1 hz n lines0 lines1
     hz=$(getconf CLK_TCK)
     [ "$kind" != before ] || fleet=$IDLE_BEFORE
-    if [ "$kind" = floor ]; then
+    if [ "$kind" = floor ] || [ "$kind" = shell ]; then
         logs="$WORK/logs"
         for a in $(N=$IDLE_N agent_names); do
             tmux new-session -d -s "floor-$a" -x 200 -y 50 "sh -c '$IDLE_LOOP' > '$logs/$a.log' 2>&1"
         done
-    else
+    fi
+    if [ "$kind" = shell ]; then
+        # bench.sh's hand-made monitor: a pane following each log, tiled
+        tmux new-session -d -s floor-monitor -x 200 -y 50
+        for a in $(N=$IDLE_N agent_names); do
+            tmux split-window -t floor-monitor: "tail -F '$logs/$a.log'" \; select-layout -t floor-monitor: tiled
+        done
+    elif [ "$kind" != floor ]; then
         logs="$REPO/.fleet/logs"
         "$fleet" -q -f "$REPO/idle.yaml" up >/dev/null
     fi
@@ -98,7 +106,7 @@ idle_run() { # KIND
     n=$(paste <(tr ' ' '\n' <<< "$lines0") <(tr ' ' '\n' <<< "$lines1") |
         awk -v min=$((IDLE_SECONDS / 2)) '$2 - $1 >= min' | wc -l)
     [ "$n" -ge "$IDLE_N" ] || { say "idle row: only $n of the $kind agents printed through the window"; exit 1; }
-    [ "$kind" = floor ] || [ "$(grep -c ' runner$' <<< "$procs")" = "$IDLE_N" ] ||
+    [ "$kind" = floor ] || [ "$kind" = shell ] || [ "$(grep -c ' runner$' <<< "$procs")" = "$IDLE_N" ] ||
         { say "idle row: $(grep -c ' runner$' <<< "$procs") runners, not $IDLE_N"; exit 1; }
     # % of a core: all of fleet's processes, and each kind's
     paste "$WORK/idle.c0" "$WORK/idle.c1" | awk -v hz="$hz" -v s="$(((t1 - t0) / 1000000))" \
@@ -111,12 +119,13 @@ idle_run() { # KIND
         rss=$((rss + ${kb:-0}))
         kb=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
         pss=$((pss + ${kb:-0}))
-        [ "$k" = server ] || [ "$kind" = floor ] || echo "$k $(awk '/^Rss:/ { r = $2 } /^Pss:/ { p = $2 } END { print r, p }' "/proc/$p/smaps_rollup")" >> "$WORK/times/idle-$kind-procs"
+        [ "$k" = server ] || echo "$k $(awk '/^Rss:/ { r = $2 } /^Pss:/ { p = $2 } END { print r, p }' "/proc/$p/smaps_rollup")" >> "$WORK/times/idle-$kind-procs"
     done <<< "$procs"
     echo $((rss / IDLE_N)) >> "$WORK/times/idle-$kind-rss"
     echo $((pss / IDLE_N)) >> "$WORK/times/idle-$kind-pss"
-    if [ "$kind" = floor ]; then
+    if [ "$kind" = floor ] || [ "$kind" = shell ]; then
         for a in $(N=$IDLE_N agent_names); do tmux kill-session -t "=floor-$a"; done
+        [ "$kind" = floor ] || tmux kill-session -t "=floor-monitor"
     else
         "$fleet" -q -f "$REPO/idle.yaml" down --rm-worktrees --force >/dev/null
     fi
@@ -128,7 +137,7 @@ idle_kind_memory() { # KIND(fleet|before) PROC-KIND
     awk -v k="$2" '$1 == k { print $2 }' "$WORK/times/idle-$1-procs" > "$WORK/times/idle-m-rss"
     awk -v k="$2" '$1 == k { print $3 }' "$WORK/times/idle-$1-procs" > "$WORK/times/idle-m-pss"
     [ -s "$WORK/times/idle-m-rss" ] || return 0
-    printf '%s RSS %s kB, PSS %s kB' "$2" "$(median "$WORK/times/idle-m-rss")" "$(median "$WORK/times/idle-m-pss")"
+    printf '%s RSS %s kB, PSS %s kB; ' "$2" "$(median "$WORK/times/idle-m-rss")" "$(median "$WORK/times/idle-m-pss")"
 }
 
 # The median CPU (% of a core) of each kind of process, over every run.
@@ -145,8 +154,8 @@ idle_row() {
     [ -d "$WORK/small" ] || make_repo small 20
     REPO="$WORK/small" WT="$WORK/small.worktrees"
     idle_manifest "$REPO/idle.yaml"
-    kinds=(fleet floor)
-    [ -z "${IDLE_BEFORE:-}" ] || kinds=(fleet before floor)
+    kinds=(fleet shell floor)
+    [ -z "${IDLE_BEFORE:-}" ] || kinds=(fleet before shell floor)
     say "idle: $IDLE_N agents printing a line a second, ${IDLE_SECONDS}s windows, $IDLE_PAIRS rounds of ${kinds[*]}"
     for ((r = 0; r < IDLE_PAIRS; r++)); do
         for ((i = 0; i < ${#kinds[@]}; i++)); do
@@ -166,19 +175,20 @@ idle_table() {
     echo
     echo "| what | CPU, % of a core | RSS kB per agent | PSS kB per agent |"
     echo "|---|---:|---:|---:|"
-    for k in fleet before floor; do
+    for k in fleet before shell floor; do
         [ -f "$WORK/times/idle-$k-cpu" ] || continue
         case "$k" in
             fleet) what="fleet $COMMIT: runners, status pane, followers, tmux server" ;;
             before) what="fleet before ($IDLE_BEFORE): the same" ;;
+            shell) what="by hand with a monitor: the loops' sessions + a tail -F pane per log (tmux server, tails)" ;;
             floor) what="floor: the loops in tmux sessions by hand (the tmux server)" ;;
         esac
         echo "| $what | $(sort -n "$WORK/times/idle-$k-cpu" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }') | $(median "$WORK/times/idle-$k-rss") | $(median "$WORK/times/idle-$k-pss") |"
     done
-    for k in fleet before; do
-        [ -f "$WORK/times/idle-$k-procs" ] || continue
+    for k in fleet before shell; do
+        [ -f "$WORK/times/idle-$k-cpus" ] || continue
         echo
         echo "$k, CPU by kind (% of a core, all $IDLE_N together): $(idle_kind_cpu "$k")"
-        echo "$k, each process: $(idle_kind_memory "$k" runner); $(idle_kind_memory "$k" follower); $(idle_kind_memory "$k" status)"
+        echo "$k, each process: $(for p in runner follower status; do idle_kind_memory "$k" "$p"; done)"
     done
 }
