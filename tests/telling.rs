@@ -124,3 +124,41 @@ fn down_of_a_running_agent_ends_its_log_with_fleets_line() {
         "{log}"
     );
 }
+
+#[test]
+fn a_status_row_never_contradicts_its_state() {
+    let f = Fleet::new();
+    f.manifest(concat!(
+        "agents:\n",
+        // Its own output looks like the runner's closing line, as the log does in the
+        // moment between that line and the record: the row must not say `running` beside it.
+        "  - name: torn\n    prompt: x\n    command: \"echo working; echo '[fleet] torn failed: verify failed (exit 1) after 0s at now'; sleep 60\"\n",
+        // An interactive agent's pane is held open after it ends, with a note in its log.
+        "  - name: asker\n    prompt: x\n    interactive: true\n    command: \"echo hello there\"\n",
+        // Killed by hand after 3 s of work: lost, and it ran, so its runtime is not 0.
+        "  - name: victim\n    prompt: x\n    command: \"echo one; sleep 3; echo two; sleep 300\"\n",
+    ));
+    f.fleet(&["up"]).success();
+    f.wait_state("asker", "done");
+    // (the log's `[fleet] command:` line holds every word of the command: read the last)
+    f.wait_for("victim's second line", 30, |f| {
+        f.agent("victim")["last_line"] == "two"
+    });
+    f.wait_for("torn's line", 30, |f| f.log("torn").ends_with("at now\n"));
+    let project = f.status_json()["project"].as_str().unwrap().to_string();
+    f.tmux_ok(&["kill-session", "-t", &format!("={project}-victim")]);
+    f.wait_state("victim", "lost");
+    let torn = f.agent("torn");
+    assert_eq!(torn["state"], "running", "{torn}");
+    assert_eq!(torn["last_line"], "working", "{torn}");
+    let asker = f.agent("asker");
+    assert!(
+        asker["last_line"]
+            .as_str()
+            .unwrap()
+            .starts_with("[fleet] asker done (exit 0)"),
+        "{asker}"
+    );
+    let victim = f.agent("victim");
+    assert!(victim["runtime_secs"].as_u64().unwrap() >= 2, "{victim}");
+}

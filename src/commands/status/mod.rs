@@ -13,7 +13,7 @@ use crate::git::Stats;
 use crate::hosts::asker::{Board, Heard};
 use crate::launch::fleet_command;
 use crate::manifest::Plan;
-use crate::view::{collect, last_line_but, owned, radar, Detail, View};
+use crate::view::{agent_line, collect, is_footer, owned, radar, Detail, View};
 use crate::{tmux, util};
 
 mod budget;
@@ -30,17 +30,8 @@ fn terminal_width() -> usize {
 /// The monitor's LAST LINE: the log's last line but fleet's footer (`[fleet] agent1 failed
 /// (exit 3) after 2s at …`), which only repeats the STATE column beside it.
 fn last_line_in_monitor(v: &View) -> String {
-    let prefix = format!("[fleet] {} ", v.agent.name);
-    let footer = |l: &str| {
-        l.strip_prefix(&prefix).is_some_and(|rest| {
-            ["done", "failed", "stopped"]
-                .iter()
-                .any(|s| rest.starts_with(s))
-                && rest.contains(" after ")
-        })
-    };
-    if footer(&v.last_line) {
-        last_line_but(&v.agent.log, footer)
+    if is_footer(&v.agent.name, &v.last_line) {
+        agent_line(v, true)
     } else {
         v.last_line.clone()
     }
