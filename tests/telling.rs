@@ -162,3 +162,25 @@ fn a_status_row_never_contradicts_its_state() {
     let victim = f.agent("victim");
     assert!(victim["runtime_secs"].as_u64().unwrap() >= 2, "{victim}");
 }
+
+#[test]
+fn a_queued_agents_monitor_pane_shows_its_log_and_no_complaint_of_tail() {
+    let f = Fleet::new();
+    f.manifest(
+        "agents:\n  - name: first\n    prompt: x\n    command: \"sleep 2\"\n  - name: second\n    prompt: x\n    after: [first]\n    command: \"echo from-second\"\n",
+    );
+    f.fleet(&["up"]).success();
+    f.wait_state("second", "done");
+    let project = f.status_json()["project"].as_str().unwrap().to_string();
+    let pane = f
+        .panes(&format!("{project}-monitor"), "#{pane_id}\t#{@fleet_agent}")
+        .into_iter()
+        .find_map(|l| l.strip_suffix("\tsecond").map(String::from))
+        .expect("second's pane");
+    let mut screen = String::new();
+    f.wait_for("second's pane shows its end", 20, |f| {
+        screen = f.tmux_ok(&["capture-pane", "-p", "-J", "-t", &pane]);
+        screen.contains("second done")
+    });
+    assert!(!screen.contains("tail:"), "{screen}");
+}
