@@ -202,3 +202,25 @@ fn attach_in_a_pane_without_a_client_attaches_instead_of_failing() {
     f.tmux_ok(&["detach-client", "-s", "=repo-a1"]);
     assert_eq!(f.typed_exit_code(&rc), "0");
 }
+
+#[test]
+fn a_multi_line_command_or_prompt_is_shown_as_its_first_line_and_an_ellipsis() {
+    let f = Fleet::new();
+    f.manifest(concat!(
+        "agents:\n",
+        "  - name: script\n    prompt: |\n      line one\n      line two\n",
+        "    command: |\n      if true; then echo one; fi\n      echo two\n",
+        "  - name: missing\n    prompt: x\n    command: |\n      no-such-program-here --x\n      echo two\n",
+    ));
+    let doctor = f.fleet(&["doctor"]);
+    doctor
+        .stdout_has("agent script: `if true; then echo one; fi …` (a shell command, not checked)")
+        .stdout_has("(command: `no-such-program-here --x …`)");
+    let validate = f.fleet(&["validate"]);
+    validate
+        .stdout_has("  prompt:   line one …\n")
+        .stderr_has("(command: `no-such-program-here --x …`)");
+    for run in [&doctor, &validate] {
+        assert!(!run.output().contains("\necho two"), "{}", run.output());
+    }
+}
