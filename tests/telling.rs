@@ -87,6 +87,15 @@ fn up_after_everything_finished_says_no_agent_started_and_hints_no_finished_agen
     assert!(!out.contains("started 0 agents"), "{out}");
     assert!(!out.contains("attach:  fleet attach"), "{out}");
     assert!(!out.contains("worktree made once"), "{out}");
+    // Nothing runs: no monitor with nothing to watch (one is built when asked to attach).
+    run.stdout_has("nothing to do: 2 agents");
+    assert!(!out.contains("the monitor"), "{out}");
+    let project = f.status_json()["project"].as_str().unwrap().to_string();
+    assert!(
+        !f.sessions().contains(&format!("{project}-monitor")),
+        "{:?}",
+        f.sessions()
+    );
 }
 
 #[test]

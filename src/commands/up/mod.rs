@@ -187,7 +187,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     )?;
     let mut next = next_round::plan(plan, &views, &choice.starting(), args.fresh)?;
 
-    if choice.nothing_to_do() {
+    if choice.nothing_to_do() || (!args.attach && choice.nothing_new() && !live(plan, &owned)) {
         crate::info!(
             "nothing to do: {} already running, queued or finished (`fleet up --rerun NAME` runs a finished one again: from {}'s tip when its work is all in {}, else on its branch)",
             plural(views.len(), "agent"),
@@ -225,6 +225,18 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     }
     summary(plan, agents, &owned, Some(&choice))?;
     attach_after(plan, args)
+}
+
+/// Whether any agent of this fleet here runs, waits or is queued: else a monitor would have
+/// nothing to watch, and `up` that starts nobody builds none (`--attach` still does).
+fn live(plan: &Plan, owned: &HashSet<String>) -> bool {
+    let all: Vec<&Agent> = plan.agents.iter().collect();
+    view::collect(plan, &all, owned, view::Detail::States)
+        .iter()
+        .any(|v| {
+            use crate::state::State;
+            v.session_alive || matches!(v.state, State::Queued | State::Running | State::Waiting)
+        })
 }
 
 /// Make the worktrees, record the agents that wait as queued and start the others (and the
