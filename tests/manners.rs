@@ -66,6 +66,10 @@ fn an_unknown_agent_name_gets_a_did_you_mean() {
             .stderr_has("did you mean agent1?")
             .stderr_has("known agents: agent1, agent2");
     }
+    // Two names equally close: both.
+    f.fleet(&["logs", "agent3"])
+        .code(2)
+        .stderr_has("(did you mean agent1 or agent2?)");
     // Nothing close: no guess.
     let run = f.fleet(&["up", "zzzzzz"]);
     run.code(2).stderr_has("unknown agent `zzzzzz`");

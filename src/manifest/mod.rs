@@ -283,13 +283,13 @@ impl Plan {
     }
 }
 
-/// The known agent name closest to the one unknown name (`agnet1` → `agent1`), as for keys;
+/// The known agent names closest to the one unknown name (`agnet1` → `agent1`), as for keys;
 /// none for several unknown names or when none is close.
-fn closest_agent<'a>(unknown: &[&str], known: &[&'a str]) -> Option<&'a str> {
+fn closest_agent(unknown: &[&str], known: &[&str]) -> Option<String> {
     let [name] = unknown else {
         return None;
     };
-    suggest::closest(name, known.iter().copied())
+    suggest::closest(name, known.iter().copied(), "")
 }
 
 /// The problems found in a manifest: all of them, each on its own line. Exit code 2.
