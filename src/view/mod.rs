@@ -150,7 +150,10 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
         v.stats.commits_ahead = tip.map_or(0, |t| t.ahead);
         let tip_oid = tip.and_then(|t| t.oid.as_deref());
         v.head = tip_oid.map(str::to_string);
-        let look = match look.flatten() {
+        // A worktree an interrupted `up` registered and never checked out holds no files:
+        // git would count every file of the base as deleted.
+        let unfilled = v.record.is_none() && git::worktree_unfilled(&v.agent.worktree);
+        let look = match look.flatten().filter(|_| !unfilled) {
             Some(look) => look,
             // No answer from git, or no branch yet (never started): nothing to count.
             None if v.agent.worktree.exists() || tip_oid.is_none() => continue,

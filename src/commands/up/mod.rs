@@ -271,7 +271,7 @@ fn launch(
     bar.finish_and_clear();
     worktrees::finish(plan, dir, &ready)?;
     if util::interrupted() || ready.len() < total {
-        return interrupted(ready.len(), total).map(Some);
+        return interrupted(ready.len(), total, dir.half_made().len()).map(Some);
     }
     next_round::record(plan, dir, &choice.starting(), next)?;
     for v in choice.wait.iter().chain(&choice.after_wait) {
@@ -350,13 +350,20 @@ fn names(views: &[&View]) -> String {
     names.join(", ")
 }
 
-/// Stopped by Ctrl-C (or SIGTERM) while preparing worktrees: say what is ready; exit 130.
-fn interrupted(ready: usize, total: usize) -> Result<i32> {
+/// Stopped by Ctrl-C (or SIGTERM) while preparing worktrees: say what is ready and what was
+/// begun (`begun`: registered, not checked out); exit 130.
+fn interrupted(ready: usize, total: usize, begun: usize) -> Result<i32> {
     use std::io::Write;
+    let begun = match begun {
+        0 => String::new(),
+        n => {
+            format!(" ({n} more begun: the next `fleet up` takes them apart and makes them again)")
+        }
+    };
     // (not eprintln!: after a hangup the terminal is gone, and that is no reason to panic)
     let _ = writeln!(
         std::io::stderr(),
-        "fleet up: interrupted; {ready} of {} ready, none started; run `fleet up` again to finish",
+        "fleet up: interrupted; {ready} of {} ready{begun}, none started; run `fleet up` again to finish",
         plural(total, "worktree")
     );
     Ok(crate::util::interrupt_exit_code())
