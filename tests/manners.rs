@@ -228,3 +228,43 @@ fn a_multi_line_command_or_prompt_is_shown_as_its_first_line_and_an_ellipsis() {
         assert!(!run.output().contains("\necho two"), "{}", run.output());
     }
 }
+
+#[test]
+fn status_watch_in_a_short_pane_keeps_its_header_and_counts_what_does_not_fit() {
+    let f = Fleet::new();
+    let mut yaml = String::from("command: \"sleep 300\"\nagents:\n");
+    for i in 1..=11 {
+        yaml.push_str(&format!("  - name: a{i}\n    prompt: x\n"));
+    }
+    f.manifest(&yaml);
+    f.fleet(&["up"]).success();
+    let watch = format!(
+        "cd {} && exec {} status --watch",
+        common::sh_quote(f.manifest_path().parent().unwrap().display().to_string()),
+        common::sh_quote(env!("CARGO_BIN_EXE_fleet"))
+    );
+    f.tmux_ok(&[
+        "new-session",
+        "-d",
+        "-s",
+        "short",
+        "-x",
+        "80",
+        "-y",
+        "8",
+        "sh",
+        "-c",
+        &watch,
+    ]);
+    let mut screen = String::new();
+    f.wait_for("a full frame", DEADLINE, |f| {
+        screen = f.screen("=short:", false);
+        screen.contains("Ctrl-C to quit")
+    });
+    assert!(screen.starts_with("AGENT "), "{screen}");
+    assert!(
+        screen.contains("more (a taller window shows them)"),
+        "{screen}"
+    );
+    assert!(screen.contains("Ctrl-C to quit"), "{screen}");
+}

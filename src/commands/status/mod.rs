@@ -12,6 +12,7 @@ use crate::cli::StatusArgs;
 use crate::git::Stats;
 use crate::hosts::asker::{Board, Heard};
 use crate::launch::fleet_command;
+use crate::launch::hints::plural;
 use crate::manifest::Plan;
 use crate::view::{agent_line, collect, is_footer, owned, radar, Detail, View};
 use crate::{tmux, util};
@@ -188,6 +189,23 @@ fn monitor_line(plan: &Plan, running: bool) -> String {
     }
 }
 
+/// A frame of `text` for a terminal of `rows` lines, under which the clock line goes: a
+/// frame taller than that would scroll its header off, so the header stays and the lines
+/// that do not fit are counted on the last line instead.
+fn fit(text: &str, rows: Option<usize>) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let room = match rows {
+        Some(rows) if lines.len() + 1 > rows => rows.saturating_sub(2).clamp(1, lines.len()),
+        _ => return text.to_string(),
+    };
+    let mut out: String = lines[..room].iter().map(|l| format!("{l}\n")).collect();
+    out.push_str(&format!(
+        "… {} more (a taller window shows them)\n",
+        plural(lines.len() - room, "line")
+    ));
+    out
+}
+
 const HIDE_CURSOR: &str = "\x1b[?25l";
 const SHOW_CURSOR: &str = "\x1b[?25h";
 
@@ -355,10 +373,12 @@ fn ask_hosts(plan: &Plan, args: &StatusArgs, board: &mut Option<Board>) {
 
 /// One `--watch` frame over the last, with the time it was drawn.
 fn draw(text: &str) {
+    let text = fit(text, util::terminal_height());
     let mut stdout = std::io::stdout().lock();
     // Home, then clear to the end of the screen after the text: no flicker.
     let _ = write!(stdout, "\x1b[H{}\x1b[J", text.replace('\n', "\x1b[K\n"));
-    let _ = writeln!(
+    // (no newline after the clock: on the terminal's last line it would scroll the frame)
+    let _ = write!(
         stdout,
         "{}  (every 1s, Ctrl-C to quit)\x1b[K",
         util::rfc3339(util::now())
