@@ -193,3 +193,23 @@ fn a_queued_agents_monitor_pane_shows_its_log_and_no_complaint_of_tail() {
     });
     assert!(!screen.contains("tail:"), "{screen}");
 }
+
+#[test]
+fn up_lists_a_blocked_agent_as_blocked_not_as_waiting() {
+    let f = Fleet::new();
+    f.manifest(
+        "agents:\n  - name: first\n    prompt: x\n    command: \"exit 3\"\n  - name: second\n    prompt: x\n    after: [first]\n    command: \"true\"\n",
+    );
+    f.fleet(&["up"]).success();
+    f.wait_state("second", "blocked");
+    let run = f.fleet(&["up"]);
+    run.success()
+        .stdout_has("(no worktree: blocked)")
+        .stdout_has("second is blocked: first failed");
+    assert!(
+        !run.output().contains("worktree made once"),
+        "{}",
+        run.output()
+    );
+    assert!(!run.output().contains("waiting for"), "{}", run.output());
+}
