@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::state::{Record, Spec, State};
 use crate::transcript::Transcript;
 
+use super::quota::{Pause, QUOTA};
 use super::step::{step_with, Limits};
 use super::usage::Usage;
 use super::{End, Tee};
@@ -21,6 +22,7 @@ pub(super) fn run_agent(
     input: File,
     limits: &Limits,
     out: &mut Tee,
+    pause: &mut Option<Pause>,
 ) -> std::result::Result<i32, End> {
     let prior = record.usage.unwrap_or_default();
     let session = record.session_id.clone();
@@ -44,6 +46,11 @@ pub(super) fn run_agent(
         u.transcript.after_exit(env);
         u.save();
         cli_error = u.transcript.error.take();
+        // The account's quota: a pause for every agent on the credential, not a failure.
+        if let Some(hit) = u.transcript.quota.take().filter(|_| stopped.is_none()) {
+            *pause = Some(Pause::Hit(hit.resets_at));
+            return Err((State::Waiting, code, Some(QUOTA.into())));
+        }
         // A CLI that died (a crash; gemini's relaunching parent turns the signal into
         // exit 1) ends its stream without the final event it always gives.
         cut_short = code != 0
@@ -68,6 +75,10 @@ pub(super) fn run_agent(
             out.line("[fleet] stopped: the agent reached max_cost_usd");
             return Err((State::Failed, code, Some("budget".into())));
         }
+    }
+    if stopped == Some(QUOTA) {
+        *pause = Some(Pause::Held);
+        return Err((State::Waiting, code, Some(QUOTA.into())));
     }
     if let Some(why) = stopped {
         return Err((State::Failed, code, Some(why.into())));
