@@ -238,8 +238,20 @@ impl Stopper {
                 _ => "it spent more than max_cost_usd",
             }
         ));
-        let mut ender = util::Ender::new(pid, GRACE);
+        // A quota stops the CLI at once (SIGTERM, then SIGKILL): given a grace, claude ends
+        // its running tool and sends its next request, into the quota. It resumes from its
+        // session log, as after a crash.
+        let grace = if why == super::quota::QUOTA {
+            Duration::ZERO
+        } else {
+            GRACE
+        };
+        let mut ender = util::Ender::new(pid, grace);
         ender.push();
+        if why == super::quota::QUOTA {
+            std::thread::sleep(Duration::from_millis(1));
+            ender.push();
+        }
         self.stopping = Some((why, ender));
     }
 

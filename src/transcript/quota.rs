@@ -200,4 +200,53 @@ mod tests {
             "API Error: Request rejected (429) · rate limit"
         ));
     }
+
+    fn replay(format: crate::transcript::Format, input: &str) -> crate::transcript::Transcript {
+        let mut t = crate::transcript::Transcript::new(format);
+        t.feed(input.as_bytes());
+        t.finish();
+        t
+    }
+
+    #[test]
+    fn the_real_clis_quota_errors_are_quotas_with_their_reset() {
+        let t = replay(
+            crate::transcript::Format::ClaudeStreamJson,
+            include_str!("../../tests/fixtures/real/claude-quota.jsonl"),
+        );
+        assert_eq!(
+            t.quota,
+            Some(QuotaHit {
+                resets_at: Some(1_796_685_600)
+            })
+        );
+        assert!(t
+            .error
+            .unwrap()
+            .starts_with("You've hit your session limit"));
+        let t = replay(
+            crate::transcript::Format::CodexJson,
+            include_str!("../../tests/fixtures/real/codex-quota.jsonl"),
+        );
+        assert!(
+            t.quota.is_some_and(|q| q.resets_at.is_some()),
+            "{:?}",
+            t.quota
+        );
+        // A rate limit given up on is no quota.
+        for (format, text) in [
+            (
+                crate::transcript::Format::ClaudeStreamJson,
+                include_str!("../../tests/fixtures/real/claude-rate-limit-fails.jsonl"),
+            ),
+            (
+                crate::transcript::Format::CodexJson,
+                include_str!("../../tests/fixtures/real/codex-429.jsonl"),
+            ),
+        ] {
+            let t = replay(format, text);
+            assert!(t.error.is_some());
+            assert_eq!(t.quota, None);
+        }
+    }
 }
