@@ -172,9 +172,13 @@ fn try_advance(spec: &Spec) -> Result<()> {
     let sessions = tmux::sessions()?;
     let owned = view::owned(&plan, &sessions);
     let slots = free_slots(&plan, &owned);
+    // (an agent may also wait on its credential's quota, recorded until `up` clears it)
+    let quotas = std::fs::read_dir(crate::state::quota::dir(&dir.root))
+        .is_ok_and(|mut d| d.next().is_some());
     if slots.is_none()
         && plan.max_parallel_per.is_empty()
         && plan.agents.iter().all(|a| a.after.is_empty())
+        && !quotas
     {
         // `max_parallel` was removed from the manifest: `up` starts the rest.
         return Ok(());
