@@ -438,3 +438,90 @@ fn a_rate_limit_backs_off_only_the_agent_that_got_it() {
     assert!(!f.repo.join(".fleet/quota").exists());
     f.fleet(&["down"]);
 }
+
+/// Gemini on an API key whose daily quota on the model is used up: not retried; its
+/// `result` says the daily quota is exhausted.
+#[test]
+fn cli_gemini_daily_quota_is_a_terminal_error() {
+    let Some(gemini_cli) = real_cli("FLEET_REAL_GEMINI") else {
+        return;
+    };
+    let f = Fleet::new();
+    fake::gemini::settings(&f.home, 3);
+    let (server, script) = fake::gemini::start(vec![fake::gemini::Turn::DailyQuota(7200); 4]);
+    let mut env = fake::gemini::env(&server);
+    env.push(("NO_PROXY".into(), "127.0.0.1,localhost".into()));
+    let args = ["--output-format", "stream-json", "--skip-trust"];
+    let (code, stdout) = run_cli(&f, &gemini_cli, &args, &env);
+    record(&f, "gemini-quota.jsonl", &stdout);
+    assert_eq!(code, 173, "{stdout}");
+    assert_eq!(
+        script.answered(),
+        1,
+        "a daily quota is not retried\n{stdout}"
+    );
+    let result = events(&stdout)
+        .into_iter()
+        .find(|e| e["type"] == "result")
+        .unwrap_or_else(|| panic!("no result\n{stdout}"));
+    let why = result["error"]["message"].as_str().unwrap();
+    assert!(
+        why.starts_with("[API Error: You have exhausted your daily quota on this model.]"),
+        "{why}"
+    );
+}
+
+/// A gemini agent whose API key's daily quota is used up waits on it (its reset midnight
+/// Pacific, far off), shown so; removing `.fleet/quota/<label>.json` lifts the quota early:
+/// the agent resumes its session and finishes.
+#[test]
+fn a_gemini_daily_quota_pauses_and_a_record_removed_by_hand_lifts_it() {
+    let Some(gemini_cli) = real_cli("FLEET_REAL_GEMINI") else {
+        return;
+    };
+    use fake::gemini::{commit, start, text, write_file, Turn as G};
+    let f = Fleet::new();
+    fake::gemini::settings(&f.home, 2);
+    let (server, script) = start(vec![
+        write_file("one.txt", "one\n"),
+        G::DailyQuota(7200),
+        commit("add one.txt"),
+        text("Done."),
+    ]);
+    let mut env = fake::gemini::env(&server);
+    env.push(("NO_PROXY".into(), "127.0.0.1,localhost".into()));
+    env.push(("TMPDIR".into(), f.tmp_dir().display().to_string()));
+    f.manifest(&format!(
+        "agent: gemini\nagents:\n  - name: ge\n    prompt: write one.txt and commit it\n    env: {}\n",
+        yaml_map(env)
+    ));
+    let path = path_with(&gemini_cli);
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    f.wait_for("ge to pause on its quota", 90, |f| {
+        f.agent("ge")["state"] == "waiting"
+    });
+    let a = f.agent("ge");
+    let label = a["credential"].as_str().unwrap().to_string();
+    assert!(label.starts_with("gemini:key-"), "{a}");
+    assert_eq!(a["quota"]["label"], label.as_str(), "{a}");
+    assert!(
+        a["label"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("waiting (quota on {label}, resets ")),
+        "{a}"
+    );
+    let session = a["session_id"].as_str().unwrap().to_string();
+    let dir = f.repo.join(".fleet/quota");
+    let records: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(records.len(), 1);
+    std::fs::remove_file(records[0].path()).unwrap();
+    f.fleet(&["wait", "--timeout", "120"]);
+    let a = f.agent("ge");
+    let log = f.log("ge");
+    assert_eq!(a["state"], "done", "{a}\n{log}");
+    assert_eq!(a["commits_ahead"], 1, "{log}");
+    assert_eq!(a["session_id"], session.as_str(), "{log}");
+    assert_eq!(script.left(), 0, "{log}");
+}

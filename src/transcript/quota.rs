@@ -18,6 +18,10 @@
 //!   key's `insufficient_quota` is "Quota exceeded. Check your plan and billing details.".
 //!   Its session log's last `token_count` has the windows' `resets_at` from the
 //!   `x-codex-*-reset-at` headers.
+//! - gemini 0.61.0 on an API key: a 429 `RESOURCE_EXHAUSTED` whose `QuotaFailure` names a
+//!   per-day quota is not retried: its `result` error says "[API Error: You have exhausted
+//!   your daily quota on this model.]", exit 173; a 429 without it ("Resource has been
+//!   exhausted (e.g. check quota)") is retried, a rate limit.
 use serde_json::Value;
 
 /// The CLI stopped on its account's quota; when it resets, if the CLI said.
@@ -54,6 +58,22 @@ pub(super) fn codex_quota(message: &str) -> Option<QuotaHit> {
         .nth(1)
         .and_then(|t| local_time(t.trim_end_matches('.').trim(), crate::util::now()));
     Some(QuotaHit { resets_at })
+}
+
+/// Is this gemini error its API key's daily quota (a `TerminalQuotaError` it does not
+/// retry: "You have exhausted your daily quota on this model.")? Its message drops the
+/// API's `retryDelay`; the Gemini API's daily quotas reset at midnight Pacific time, taken
+/// as the next 08:00 UTC (midnight PST; an hour late in summer).
+pub(super) fn gemini_quota(message: &str) -> Option<QuotaHit> {
+    if !message.contains("exhausted your daily quota") {
+        return None;
+    }
+    let now = crate::util::now();
+    let day = now - now % 86_400;
+    let at = day + 8 * 3600;
+    Some(QuotaHit {
+        resets_at: Some(if at > now { at } else { at + 86_400 }),
+    })
 }
 
 /// The reset codex's session log has: the latest `token_count`'s windows used up (100%),
@@ -233,7 +253,21 @@ mod tests {
             "{:?}",
             t.quota
         );
+        let t = replay(
+            crate::transcript::Format::GeminiStreamJson,
+            include_str!("../../tests/fixtures/real/gemini-quota.jsonl"),
+        );
+        assert!(
+            t.quota.is_some_and(|q| q.resets_at.is_some()),
+            "{:?}",
+            t.quota
+        );
         // A rate limit given up on is no quota.
+        let t = replay(
+            crate::transcript::Format::GeminiStreamJson,
+            include_str!("../../tests/fixtures/real/gemini-429.jsonl"),
+        );
+        assert_eq!(t.quota, None);
         for (format, text) in [
             (
                 crate::transcript::Format::ClaudeStreamJson,
