@@ -89,7 +89,7 @@ names of TCP ports: each agent gets a free port of its own for each name, as \fI
 at most this many agents at once, the rest queued; or a map by CLI name or credential label (as \fBvalidate\fR shows it, e.g. \fIclaude:key\-3f9a\fR, \fIcodex:login\fR): at most this many agents on that credential at once, e.g. \fBmax_parallel: {claude: 4}\fR; default: no limit
 .TP
 \fBbudget\fR
-the whole fleet's budget: \fBusd\fR (dollars) and/or \fBtokens\fR (input and output), summed over every agent's runs, and \fBreserve\fR (in the budget's one unit; default 0). Once the spend reaches the budget less the reserve no agent starts (they stay \fIqueued (fleet budget)\fR) and no verify retry begins; at the budget the running agents are stopped (\fIfailed (fleet budget)\fR); default: none
+the whole fleet's budget: \fBusd\fR (dollars) and/or \fBtokens\fR (input and output), summed over every agent's runs, and \fBreserve\fR (in the budget's one unit; default 0). Once the spend reaches the budget less the reserve no agent starts (they stay \fIqueued (fleet budget)\fR) and no verify retry begins; at the budget the running agents are stopped (\fIfailed (fleet budget)\fR). With agents on \fBhosts\fR, this machine and each host enforce the share of their agents (the budget and reserve times their agents over all agents), so together they never spend more; a share one place leaves unspent does not move to another, and \fBstatus\fR shows this machine's share; default: none
 .TP
 \fBmonitor\fR
 \fBenabled\fR: \fIfalse\fR builds no monitor session (\fBup\fR closes one left from before, \fBattach\fR needs a NAME; a host's fleet always gets \fIfalse\fR); default: true. \fBper_window\fR: panes per monitor window; default: 9
