@@ -41,16 +41,13 @@ pub(super) fn run_agent(
     });
     let (code, stopped) = step_with(spec, command, Some(input), &[], out, usage.as_mut(), limits);
     let mut cli_error = None;
+    let mut quota_hit = None;
     let mut cut_short = false;
     if let Some(u) = usage.as_mut() {
         u.transcript.after_exit(env);
         u.save();
         cli_error = u.transcript.error.take();
-        // The account's quota: a pause for every agent on the credential, not a failure.
-        if let Some(hit) = u.transcript.quota.take().filter(|_| stopped.is_none()) {
-            *pause = Some(Pause::Hit(hit.resets_at));
-            return Err((State::Waiting, code, Some(QUOTA.into())));
-        }
+        quota_hit = u.transcript.quota.take();
         // A CLI that died (a crash; gemini's relaunching parent turns the signal into
         // exit 1) ends its stream without the final event it always gives.
         cut_short = code != 0
@@ -76,8 +73,8 @@ pub(super) fn run_agent(
             return Err((State::Failed, code, Some("budget".into())));
         }
     }
-    if stopped == Some(QUOTA) {
-        *pause = Some(Pause::Held);
+    *pause = Pause::of(stopped, quota_hit);
+    if pause.is_some() {
         return Err((State::Waiting, code, Some(QUOTA.into())));
     }
     if let Some(why) = stopped {

@@ -27,6 +27,21 @@ pub(super) enum Pause {
     Held,
 }
 
+impl Pause {
+    /// How a run of the agent ended, if on the account's quota: its CLI hit it (and was
+    /// not stopped for something else), or the Stopper stopped it for another's.
+    pub(super) fn of(
+        stopped: Option<&str>,
+        hit: Option<crate::transcript::QuotaHit>,
+    ) -> Option<Pause> {
+        match (stopped, hit) {
+            (None, Some(hit)) => Some(Pause::Hit(hit.resets_at)),
+            (Some(QUOTA), _) => Some(Pause::Held),
+            _ => None,
+        }
+    }
+}
+
 /// How long to wait for a quota whose CLI named no reset.
 const DEFAULT_WAIT: u64 = 3600;
 /// The longest pause (a weekly limit is at most a week away).
