@@ -96,6 +96,7 @@ pub fn spec_for(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<Spec> {
         budget: plan.budget,
         retries: agent.retries,
         record: dir.record_path(&agent.name),
+        credential: crate::preset::credential::label(agent.preset, &agent.env),
         sandbox: agent.sandbox.then(|| crate::sandbox::Policy {
             network,
             ports: ports.values().copied().collect(),

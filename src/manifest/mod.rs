@@ -181,8 +181,11 @@ pub struct Plan {
     /// `max_parallel:` as a map: at most this many agents at once per CLI name or
     /// credential label.
     pub max_parallel_per: BTreeMap<String, u32>,
-    /// `budget:`: the fleet's budget (dollars and/or tokens) and its reserve.
+    /// `budget:`: the fleet's budget (dollars and/or tokens) and its reserve; with agents on
+    /// hosts, this machine's share (by its number of agents: each host gets its own share).
     pub budget: Option<Budget>,
+    /// `budget:` as written, for the hosts' shares.
+    pub whole_budget: Option<Budget>,
     /// Panes per monitor window, the status pane included (`monitor.per_window`, default 9).
     pub per_window: usize,
     /// `monitor.enabled` (default true): false, fleet builds no monitor session (a host's

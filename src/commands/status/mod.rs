@@ -103,7 +103,7 @@ fn render(
         let c = Cells::of_view(v);
         Cells {
             round: round_cell(&dir, v),
-            label: budget::label(plan, v.state, c.label.clone()),
+            label: budget::label(plan, v.agent, v.state, c.label.clone()),
             ..c
         }
     };

@@ -158,6 +158,10 @@ fn run_here(plan: &Plan, args: &UpArgs) -> Result<i32> {
     }
     let fresh = !dir.exists();
     let lock = dir.lock(LOCK_WAIT)?;
+    // A credential's quota whose reset has passed holds nobody back any more.
+    for label in crate::state::quota::clear_past(&dir.root) {
+        crate::info!("the quota on {label} has reset: its agents may start");
+    }
     let result = worktrees::recover(plan, &dir).and_then(|()| start(plan, args, &agents, &dir));
     drop(lock);
     if result.is_err() && fresh {
