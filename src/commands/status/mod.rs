@@ -13,7 +13,7 @@ use crate::git::Stats;
 use crate::hosts::asker::{Board, Heard};
 use crate::launch::fleet_command;
 use crate::manifest::Plan;
-use crate::view::{collect, last_line_but, owned, radar, Detail, View};
+use crate::view::{collect, last_line_but, notice, owned, radar, Detail, View};
 use crate::{tmux, util};
 
 mod budget;
@@ -57,12 +57,26 @@ struct Kept {
     overlaps: String,
 }
 
-/// The radar's lines: one per pair of agents whose work touches the same files.
-fn overlap_lines(plan: &Plan, views: &[crate::view::View]) -> String {
-    radar::overlaps(&plan.repo, &plan.state_dir, views)
+/// The radar's overlaps among `views` (none with `radar: off`).
+fn overlaps(plan: &Plan, views: &[View]) -> Vec<radar::Overlap> {
+    match plan.radar {
+        crate::manifest::Radar::Off => Vec::new(),
+        _ => radar::overlaps(&plan.repo, &plan.state_dir, views),
+    }
+}
+
+/// The radar's lines: one per pair of agents whose work touches the same files, then (with
+/// `radar: tell`) the agents that ended before they heard of theirs.
+fn overlap_lines(plan: &Plan, views: &[View]) -> String {
+    let found = overlaps(plan, views);
+    let mut lines: String = found
         .iter()
         .map(|o| format!("{}\n", util::display_text(&o.line())))
-        .collect()
+        .collect();
+    lines.push_str(&util::display_text(&notice::unheard_lines(
+        plan, views, &found,
+    )));
+    lines
 }
 
 /// The status text of the whole fleet: table plus the monitor's line (not in the monitor
@@ -251,9 +265,10 @@ fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
     let mut value = to_json(plan, &views, owned.contains(&plan.monitor_session()));
     value["pending_merge"] = pending_json(plan);
     value["budget"] = budget::json(plan);
-    value["overlaps"] = radar::overlaps(&plan.repo, &plan.state_dir, &views)
+    let told = notice::Told::read(&plan.state_dir);
+    value["overlaps"] = overlaps(plan, &views)
         .iter()
-        .map(radar::Overlap::to_json)
+        .map(|o| notice::to_json(plan, &told, o))
         .collect();
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(0)
