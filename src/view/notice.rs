@@ -117,11 +117,11 @@ pub fn can_tell(agent: &Agent) -> bool {
             .is_some_and(crate::manifest::Preset::can_resume)
 }
 
-/// With `radar: tell`, the lines under status's table for agents that ended with news they
-/// have not heard (a running agent hears when its run ends; nothing starts one that ended).
-pub fn unheard_lines(plan: &Plan, views: &[super::View], overlaps: &[Overlap]) -> String {
+/// With `radar: tell`, the agents that ended with news they have not heard (a running agent
+/// hears when its run ends; nothing starts one that ended): `status` names them.
+pub fn unheard<'v>(plan: &Plan, views: &'v [super::View], overlaps: &[Overlap]) -> Vec<&'v str> {
     if plan.radar != Radar::Tell || overlaps.is_empty() {
-        return String::new();
+        return Vec::new();
     }
     let told = Told::read(&plan.state_dir);
     views
@@ -133,12 +133,7 @@ pub fn unheard_lines(plan: &Plan, views: &[super::View], overlaps: &[Overlap]) -
             ) && can_tell(v.agent)
         })
         .filter(|v| !told.news(&v.agent.name, overlaps).is_empty())
-        .map(|v| {
-            format!(
-                "radar: {0} ended before it heard of its overlaps; `fleet continue {0} -m …` tells it with the follow-up\n",
-                v.agent.name
-            )
-        })
+        .map(|v| v.agent.name.as_str())
         .collect()
 }
 

@@ -73,9 +73,12 @@ fn overlap_lines(plan: &Plan, views: &[View]) -> String {
         .iter()
         .map(|o| format!("{}\n", util::display_text(&o.line())))
         .collect();
-    lines.push_str(&util::display_text(&notice::unheard_lines(
-        plan, views, &found,
-    )));
+    for name in notice::unheard(plan, views, &found) {
+        lines.push_str(&format!(
+            "radar: {name} ended before it heard of its overlaps; `{} continue {name} -m …` tells it with the follow-up\n",
+            fleet_command(plan)
+        ));
+    }
     lines
 }
 
