@@ -57,23 +57,28 @@ struct Kept {
     overlaps: String,
 }
 
-/// The radar's overlaps among `views` (none with `radar: off`).
-fn overlaps(plan: &Plan, views: &[View]) -> Vec<radar::Overlap> {
-    match plan.radar {
-        crate::manifest::Radar::Off => Vec::new(),
-        _ => radar::overlaps(&plan.repo, &plan.state_dir, views),
+/// The radar's overlaps among `views` and the agents of other hosts (`remote`: name and
+/// work, see [`hosts::remote_works`]); none with `radar: off`.
+fn overlaps(plan: &Plan, views: &[View], remote: &[(String, radar::Work)]) -> Vec<radar::Overlap> {
+    if plan.radar == crate::manifest::Radar::Off {
+        return Vec::new();
     }
+    let mut works: Vec<(&str, &radar::Work)> = views
+        .iter()
+        .map(|v| (v.agent.name.as_str(), &v.work))
+        .collect();
+    works.extend(remote.iter().map(|(n, w)| (n.as_str(), w)));
+    radar::overlaps_of(&plan.repo, &plan.state_dir, &works)
 }
 
 /// The radar's lines: one per pair of agents whose work touches the same files, then (with
-/// `radar: tell`) the agents that ended before they heard of theirs.
-fn overlap_lines(plan: &Plan, views: &[View]) -> String {
-    let found = overlaps(plan, views);
+/// `radar: tell`) the agents of this machine that ended before they heard of theirs.
+fn overlap_lines(plan: &Plan, views: &[View], found: &[radar::Overlap]) -> String {
     let mut lines: String = found
         .iter()
         .map(|o| format!("{}\n", util::display_text(&o.line())))
         .collect();
-    for name in notice::unheard(plan, views, &found) {
+    for name in notice::unheard(plan, views, found) {
         lines.push_str(&format!(
             "radar: {name} ended before it heard of its overlaps; `{} continue {name} -m …` tells it with the follow-up\n",
             fleet_command(plan)
@@ -102,7 +107,22 @@ fn render(
     };
     let mut views = collect(plan, &agents, &owned, detail);
     if detail == Detail::Full {
-        kept.overlaps = overlap_lines(plan, &views);
+        // The hosts' agents as their fleets last answered (`--watch`'s board).
+        let answered: Vec<serde_json::Value> = heard
+            .into_iter()
+            .flat_map(|h| h.iter())
+            .filter_map(|(host, a)| Some((host, a.as_ref().ok()?)))
+            .flat_map(|(host, agents)| {
+                agents.iter().map(move |a| {
+                    let mut a = a.clone();
+                    a["host"] = host.as_str().into();
+                    a
+                })
+            })
+            .collect();
+        let remote = hosts::remote_works(plan, &answered);
+        let found = overlaps(plan, &views, &remote);
+        kept.overlaps = overlap_lines(plan, &views, &found);
     }
     for v in views.iter_mut() {
         if detail == Detail::Full {
@@ -269,7 +289,7 @@ fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
     value["pending_merge"] = pending_json(plan);
     value["budget"] = budget::json(plan);
     let told = notice::Told::read(&plan.state_dir);
-    value["overlaps"] = overlaps(plan, &views)
+    value["overlaps"] = overlaps(plan, &views, &[])
         .iter()
         .map(|o| notice::to_json(plan, &told, o))
         .collect();
