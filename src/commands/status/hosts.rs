@@ -63,8 +63,8 @@ pub fn agents(plan: &Plan, names: &[String]) -> Result<Fleet> {
 /// What the radar knows of the agents of other hosts among `agents` (objects of `status
 /// --json` with their `host`): the paths their fleets reported uncommitted, and their
 /// branch's commit when that is the one fetched here (what `status` fetched last; `status
-/// --watch` asks the hosts and fetches nothing). Nothing is asked of git when no host
-/// agent reported work.
+/// --watch` asks the hosts and fetches nothing). One `git for-each-ref`, none when no agent
+/// of a host has started.
 pub fn remote_works(plan: &Plan, agents: &[Value]) -> Vec<(String, Work)> {
     let remote: Vec<&Value> = agents
         .iter()
@@ -78,10 +78,14 @@ pub fn remote_works(plan: &Plan, agents: &[Value]) -> Vec<(String, Work)> {
     if remote.is_empty() {
         return Vec::new();
     }
-    let fetched = crate::git::ref_oids(&plan.repo, "refs/remotes/").unwrap_or_default();
-    let base = crate::git::commit_oid(&plan.repo, &plan.base)
-        .ok()
-        .flatten();
+    // One git process: the fetched branches and the base's commit.
+    let fetched = crate::git::ref_oids(&plan.repo, "refs/").unwrap_or_default();
+    let base = match fetched.get(&format!("refs/heads/{}", plan.base)) {
+        Some(oid) => Some(oid.clone()),
+        None => crate::git::commit_oid(&plan.repo, &plan.base)
+            .ok()
+            .flatten(),
+    };
     remote
         .into_iter()
         .filter_map(|a| {
