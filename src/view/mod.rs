@@ -14,6 +14,7 @@ use crate::state::{Dir, Record, State};
 use crate::{tmux, util};
 
 pub mod gates;
+pub mod notice;
 pub mod radar;
 
 /// The names of the live sessions that this manifest's fleet owns (tagged with its path).

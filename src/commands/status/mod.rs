@@ -14,7 +14,7 @@ use crate::hosts::asker::{Board, Heard};
 use crate::launch::fleet_command;
 use crate::launch::hints::plural;
 use crate::manifest::Plan;
-use crate::view::{agent_line, collect, is_footer, owned, radar, Detail, View};
+use crate::view::{agent_line, collect, is_footer, notice, owned, radar, Detail, View};
 use crate::{tmux, util};
 
 mod budget;
@@ -49,12 +49,34 @@ struct Kept {
     overlaps: String,
 }
 
-/// The radar's lines: one per pair of agents whose work touches the same files.
-fn overlap_lines(plan: &Plan, views: &[crate::view::View]) -> String {
-    radar::overlaps(&plan.repo, &plan.state_dir, views)
+/// The radar's overlaps among `views` and the agents of other hosts (`remote`: name and
+/// work, see [`hosts::remote_works`]); none with `radar: off`.
+fn overlaps(plan: &Plan, views: &[View], remote: &[(String, radar::Work)]) -> Vec<radar::Overlap> {
+    if plan.radar == crate::manifest::Radar::Off {
+        return Vec::new();
+    }
+    let mut works: Vec<(&str, &radar::Work)> = views
+        .iter()
+        .map(|v| (v.agent.name.as_str(), &v.work))
+        .collect();
+    works.extend(remote.iter().map(|(n, w)| (n.as_str(), w)));
+    radar::overlaps_of(&plan.repo, &plan.state_dir, &works)
+}
+
+/// The radar's lines: one per pair of agents whose work touches the same files, then (with
+/// `radar: tell`) the agents of this machine that ended before they heard of theirs.
+fn overlap_lines(plan: &Plan, views: &[View], found: &[radar::Overlap]) -> String {
+    let mut lines: String = found
         .iter()
         .map(|o| format!("{}\n", util::display_text(&o.line())))
-        .collect()
+        .collect();
+    for name in notice::unheard(plan, views, found) {
+        lines.push_str(&format!(
+            "radar: {name} ended before it heard of its overlaps; `{} continue {name} -m …` tells it with the follow-up\n",
+            fleet_command(plan)
+        ));
+    }
+    lines
 }
 
 /// The status text of the whole fleet: table plus the monitor's line (not in the monitor
@@ -77,7 +99,22 @@ fn render(
     };
     let mut views = collect(plan, &agents, &owned, detail);
     if detail == Detail::Full {
-        kept.overlaps = overlap_lines(plan, &views);
+        // The hosts' agents as their fleets last answered (`--watch`'s board).
+        let answered: Vec<serde_json::Value> = heard
+            .into_iter()
+            .flat_map(|h| h.iter())
+            .filter_map(|(host, a)| Some((host, a.as_ref().ok()?)))
+            .flat_map(|(host, agents)| {
+                agents.iter().map(move |a| {
+                    let mut a = a.clone();
+                    a["host"] = host.as_str().into();
+                    a
+                })
+            })
+            .collect();
+        let remote = hosts::remote_works(plan, &answered);
+        let found = overlaps(plan, &views, &remote);
+        kept.overlaps = overlap_lines(plan, &views, &found);
     }
     for v in views.iter_mut() {
         if detail == Detail::Full {
@@ -260,9 +297,10 @@ fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
     let mut value = to_json(plan, &views, owned.contains(&plan.monitor_session()));
     value["pending_merge"] = pending_json(plan);
     value["budget"] = budget::json(plan);
-    value["overlaps"] = radar::overlaps(&plan.repo, &plan.state_dir, &views)
+    let told = notice::Told::read(&plan.state_dir);
+    value["overlaps"] = overlaps(plan, &views, &[])
         .iter()
-        .map(radar::Overlap::to_json)
+        .map(|o| notice::to_json(plan, &told, o))
         .collect();
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(0)
