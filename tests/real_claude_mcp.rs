@@ -43,6 +43,20 @@ fn tool_results(api: &Anthropic) -> Vec<(String, bool)> {
 
 #[test]
 fn a_lead_agent_drives_the_fleet_through_fleet_mcp() {
+    lead(false);
+}
+
+/// In a box (`sandbox: true`) `.fleet/` and the tmux server are out of reach: the
+/// `fleet mcp` claude starts there relays to the one the runner serves outside.
+#[test]
+fn a_boxed_lead_agent_drives_the_fleet_through_fleet_mcp() {
+    if !common::sandbox::bwrap_works() {
+        return;
+    }
+    lead(true);
+}
+
+fn lead(sandbox: bool) {
     let Some(claude) = common::real_cli("FLEET_REAL_CLAUDE") else {
         return;
     };
@@ -63,7 +77,7 @@ fn a_lead_agent_drives_the_fleet_through_fleet_mcp() {
         .map(|(k, v)| format!("  {k}: {v:?}\n"))
         .collect();
     f.manifest(&format!(
-        "agent: claude\nenv:\n{env}agents:\n  - name: lead\n    prompt: run the fleet\n    mcp: lead\n  - name: worker\n    prompt: x\n    command: \"printf 'w\\\\n' > w.txt; git add w.txt; git commit -qm w\"\n"
+        "agent: claude\nsandbox: {sandbox}\nenv:\n{env}agents:\n  - name: lead\n    prompt: run the fleet\n    mcp: lead\n  - name: worker\n    prompt: x\n    command: \"printf 'w\\\\n' > w.txt; git add w.txt; git commit -qm w\"\n"
     ));
     let path = common::path_with(&claude);
     let env = [("PATH", path.as_str())];

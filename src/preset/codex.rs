@@ -60,6 +60,8 @@ const BOUNDED: &str = " --disable unbounded_connection_retries";
 ///   `read-only` only the tools that read are enabled at all (`enabled_tools`).
 /// - codex runs the server outside its own sandbox (a `read-only` codex's `up` starts
 ///   agents): what the agent may do through it is the tool list and the role check.
+/// - the server gets only a few of codex's variables (HOME, PATH, …) and those named in
+///   `env_vars`: `FLEET_MCP_SOCKET`, which points it at the runner in a fleet box.
 /// - a tool call is cut at `tool_timeout_sec` (default 300 s: "timed out awaiting
 ///   tools/call after 300s"), shorter than the longest `wait` (600 s); a server that fails
 ///   to start, or has not answered `initialize` within `startup_timeout_sec` (default
@@ -76,6 +78,10 @@ fn mcp_config(launch: &Launch) -> String {
         r#"mcp_servers.fleet.default_tools_approval_mode="approve""#.to_string(),
         format!("mcp_servers.fleet.tool_timeout_sec={MCP_TOOL_TIMEOUT_SECS}"),
         format!("mcp_servers.fleet.startup_timeout_sec={MCP_STARTUP_TIMEOUT_SECS}"),
+        format!(
+            r#"mcp_servers.fleet.env_vars=["{}"]"#,
+            super::MCP_SOCKET_VAR
+        ),
     ];
     if launch.permissions == Permissions::ReadOnly {
         let tools = serde_json::Value::from(super::MCP_READ_TOOLS.to_vec()).to_string();
