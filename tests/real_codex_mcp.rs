@@ -215,3 +215,69 @@ fn record(f: &Fleet, stream: &str) {
     )
     .unwrap();
 }
+
+/// README's registration (`codex mcp add fleet -- fleet mcp -f PATH`, in the test's HOME)
+/// and a headless `codex exec` whose model calls `up`: with docs/clis.md's
+/// `default_tools_approval_mode = "approve"` under the server it starts the agent; without,
+/// codex refuses the call itself ("requires approval").
+fn registered_and_called(approve: bool) -> Option<(Fleet, Vec<Value>)> {
+    let codex = common::real_cli("FLEET_REAL_CODEX")?;
+    let f = Fleet::new();
+    f.manifest("agents:\n  - name: a\n    prompt: x\n    command: \"true\"\n");
+    let api = Responses::start(vec![
+        Turn::tool_search("fleet up"),
+        Turn::fleet("up", json!({"names": ["a"]})),
+        Turn::say("started"),
+    ]);
+    // The test's environment (its HOME, its private tmux server's directory).
+    let path = common::path_with(&codex);
+    let run = |args: &[&str]| {
+        let run = f.program_at(
+            &codex,
+            &f.repo,
+            &[("OPENAI_API_KEY", "sk-fake"), ("PATH", path.as_str())],
+            args,
+        );
+        format!("{}{}", run.stdout, run.stderr)
+    };
+    let manifest = f.manifest_path().display().to_string();
+    let fleet = env!("CARGO_BIN_EXE_fleet");
+    let added = run(&["mcp", "add", "fleet", "--", fleet, "mcp", "-f", &manifest]);
+    assert!(added.contains("Added global MCP server 'fleet'"), "{added}");
+    // The fake's settings first: top-level keys cannot follow a table.
+    let config = f.home.join(".codex/config.toml");
+    let mut toml = openai::codex_config_toml(&api.base_url());
+    toml.push('\n');
+    toml.push_str(&fs::read_to_string(&config).unwrap());
+    // (codex hands a server only a few of its variables: the first `up` finds the test's
+    // tmux server through this one.)
+    toml.push_str("env_vars = [\"TMUX_TMPDIR\"]\n");
+    if approve {
+        toml.push_str("default_tools_approval_mode = \"approve\"\n");
+    }
+    fs::write(&config, toml).unwrap();
+    let out = run(&["exec", "--json", "start agent a"]);
+    Some((f, mcp_calls(&out)))
+}
+
+#[test]
+fn codex_registered_as_the_docs_say_calls_fleet_mcp_headless() {
+    let Some((f, calls)) = registered_and_called(true) else {
+        return;
+    };
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["status"], "completed", "{}", calls[0]);
+    assert!(f.try_wait_for(30, |f| f.state("a") == "done"));
+}
+
+#[test]
+fn without_approval_a_headless_codex_refuses_fleet_mcp_up() {
+    let Some((f, calls)) = registered_and_called(false) else {
+        return;
+    };
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["status"], "failed", "{}", calls[0]);
+    let why = calls[0]["error"]["message"].as_str().unwrap_or("");
+    assert!(why.contains("requires approval"), "{}", calls[0]);
+    assert_eq!(f.state("a"), "pending");
+}
