@@ -227,8 +227,10 @@ fn make_ready<'v, 'a>(
     let branches = worktrees::branches(plan, &build_on, &worktrees)?;
     let common = git::common_dir(&plan.repo)?;
     let bar = indicatif::ProgressBar::hidden();
-    let made = worktrees::make(plan, dir, &build_on, &worktrees, &branches, &common, &bar)?;
-    worktrees::finish(plan, dir, &made)?;
+    let mut later = |_: &[&View]| Ok(());
+    let made = worktrees::make(
+        plan, dir, &build_on, &worktrees, &branches, &common, &bar, &mut later,
+    )?;
     start.extend(made.into_iter().map(|(v, _)| v));
     Ok(start)
 }
