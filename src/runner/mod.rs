@@ -58,6 +58,8 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     } else {
         Some(util::append_private(&spec.log)?)
     };
+    // Once the starter has written the record (it holds this from before the session).
+    let hold = state::hold_start(spec_path)?;
     let mut record: Record = state::read_json(&spec.record).unwrap_or_default();
     record.begin();
     if !spec.resumed {
@@ -72,6 +74,7 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     record.pid = Some(std::process::id());
     learn_identity(&spec.worktree);
     state::write_json(&spec.record, &record)?;
+    drop(hold);
 
     let mut out = Tee {
         log: log.as_mut(),

@@ -316,8 +316,17 @@ fn launch(
         choice.monitor_stale,
         exe,
     );
+    // An agent that started early may have ended before anyone was recorded as waiting:
+    // its runner then found no queue. Its slot, or its work for an agent that builds on
+    // it, goes to the queue now.
+    let queued = if choice.wait.is_empty() && choice.after_wait.is_empty() {
+        Ok(())
+    } else {
+        queue::start_queued(plan, dir)
+    };
     util::default_interrupts();
     monitor?;
+    queued?;
     crate::info!(
         "{}{}",
         started_what(plan, choice),
