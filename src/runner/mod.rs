@@ -61,6 +61,8 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     } else {
         Some(util::append_private(&spec.log)?)
     };
+    // Once the starter has written the record (it holds this from before the session).
+    let hold = state::hold_start(spec_path)?;
     let mut record: Record = state::read_json(&spec.record).unwrap_or_default();
     record.begin();
     if !spec.resumed {
@@ -75,6 +77,7 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     record.pid = Some(std::process::id());
     learn_identity(&spec.worktree);
     state::write_json(&spec.record, &record)?;
+    drop(hold);
 
     let mut out = Tee {
         log: log.as_mut(),

@@ -13,6 +13,7 @@ use crate::util;
 
 mod budget;
 mod lock;
+pub use lock::hold_start;
 mod merged;
 pub mod quota;
 mod rounds;
