@@ -22,6 +22,14 @@ pub(super) struct Limits {
     pub(super) max_cost_usd: Option<f64>,
     /// The fleet's budget: stop the agent once the whole fleet has spent it.
     pub(super) fleet: Option<FleetBudget>,
+    /// The agent's credential: stop it (to resume after the reset) once it is under quota.
+    pub(super) quota: Option<QuotaCheck>,
+}
+
+/// Where a runner looks for its credential's quota: `.fleet/` and the label.
+pub(super) struct QuotaCheck {
+    pub(super) root: std::path::PathBuf,
+    pub(super) label: String,
 }
 
 /// The fleet's budget as one runner checks it: the other agents' records (in `agents`,
@@ -275,6 +283,8 @@ struct Stopper {
     over_at: Option<Instant>,
     /// What the other agents of the fleet had spent, and when their records were read.
     others: Option<(Instant, crate::state::Spent)>,
+    /// The credential's quota record, re-read only when its directory changed.
+    quota: crate::state::quota::Watch,
 }
 
 impl Stopper {
@@ -292,11 +302,25 @@ impl Stopper {
             match why {
                 "timeout" => "it ran past its timeout",
                 FLEET_BUDGET => "the fleet has spent its budget",
+                super::quota::QUOTA =>
+                    "its credential's usage limit is reached (it resumes after the reset)",
                 _ => "it spent more than max_cost_usd",
             }
         ));
-        let mut ender = util::Ender::new(pid, GRACE);
+        // A quota stops the CLI at once (SIGTERM, then SIGKILL): given a grace, claude ends
+        // its running tool and sends its next request, into the quota. It resumes from its
+        // session log, as after a crash.
+        let grace = if why == super::quota::QUOTA {
+            Duration::ZERO
+        } else {
+            GRACE
+        };
+        let mut ender = util::Ender::new(pid, grace);
         ender.push();
+        if why == super::quota::QUOTA {
+            std::thread::sleep(Duration::from_millis(1));
+            ender.push();
+        }
         self.stopping = Some((why, ender));
     }
 
@@ -343,6 +367,13 @@ impl Stopper {
             Some("budget")
         } else if self.fleet_spent(usage, limits) {
             Some(FLEET_BUDGET)
+        } else if !ended
+            && limits
+                .quota
+                .as_ref()
+                .is_some_and(|q| self.quota.check(&q.root, &q.label).is_some())
+        {
+            Some(super::quota::QUOTA)
         } else {
             None
         }

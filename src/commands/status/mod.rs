@@ -12,8 +12,9 @@ use crate::cli::StatusArgs;
 use crate::git::Stats;
 use crate::hosts::asker::{Board, Heard};
 use crate::launch::fleet_command;
+use crate::launch::hints::plural;
 use crate::manifest::Plan;
-use crate::view::{collect, last_line_but, owned, radar, Detail, View};
+use crate::view::{agent_line, collect, is_footer, notice, owned, radar, Detail, View};
 use crate::{tmux, util};
 
 mod budget;
@@ -31,17 +32,8 @@ fn terminal_width() -> usize {
 /// The monitor's LAST LINE: the log's last line but fleet's footer (`[fleet] agent1 failed
 /// (exit 3) after 2s at …`), which only repeats the STATE column beside it.
 fn last_line_in_monitor(v: &View) -> String {
-    let prefix = format!("[fleet] {} ", v.agent.name);
-    let footer = |l: &str| {
-        l.strip_prefix(&prefix).is_some_and(|rest| {
-            ["done", "failed", "stopped"]
-                .iter()
-                .any(|s| rest.starts_with(s))
-                && rest.contains(" after ")
-        })
-    };
-    if footer(&v.last_line) {
-        last_line_but(&v.agent.log, footer)
+    if is_footer(&v.agent.name, &v.last_line) {
+        agent_line(v, true)
     } else {
         v.last_line.clone()
     }
@@ -58,12 +50,34 @@ struct Kept {
     overlaps: String,
 }
 
-/// The radar's lines: one per pair of agents whose work touches the same files.
-fn overlap_lines(plan: &Plan, views: &[crate::view::View]) -> String {
-    radar::overlaps(&plan.repo, &plan.state_dir, views)
+/// The radar's overlaps among `views` and the agents of other hosts (`remote`: name and
+/// work, see [`hosts::remote_works`]); none with `radar: off`.
+fn overlaps(plan: &Plan, views: &[View], remote: &[(String, radar::Work)]) -> Vec<radar::Overlap> {
+    if plan.radar == crate::manifest::Radar::Off {
+        return Vec::new();
+    }
+    let mut works: Vec<(&str, &radar::Work)> = views
+        .iter()
+        .map(|v| (v.agent.name.as_str(), &v.work))
+        .collect();
+    works.extend(remote.iter().map(|(n, w)| (n.as_str(), w)));
+    radar::overlaps_of(&plan.repo, &plan.state_dir, &works)
+}
+
+/// The radar's lines: one per pair of agents whose work touches the same files, then (with
+/// `radar: tell`) the agents of this machine that ended before they heard of theirs.
+fn overlap_lines(plan: &Plan, views: &[View], found: &[radar::Overlap]) -> String {
+    let mut lines: String = found
         .iter()
         .map(|o| format!("{}\n", util::display_text(&o.line())))
-        .collect()
+        .collect();
+    for name in notice::unheard(plan, views, found) {
+        lines.push_str(&format!(
+            "radar: {name} ended before it heard of its overlaps; `{} continue {name} -m …` tells it with the follow-up\n",
+            fleet_command(plan)
+        ));
+    }
+    lines
 }
 
 /// The status text of the whole fleet: table plus the monitor's line (not in the monitor
@@ -86,7 +100,22 @@ fn render(
     };
     let mut views = collect(plan, &agents, &owned, detail);
     if detail == Detail::Full {
-        kept.overlaps = overlap_lines(plan, &views);
+        // The hosts' agents as their fleets last answered (`--watch`'s board).
+        let answered: Vec<serde_json::Value> = heard
+            .into_iter()
+            .flat_map(|h| h.iter())
+            .filter_map(|(host, a)| Some((host, a.as_ref().ok()?)))
+            .flat_map(|(host, agents)| {
+                agents.iter().map(move |a| {
+                    let mut a = a.clone();
+                    a["host"] = host.as_str().into();
+                    a
+                })
+            })
+            .collect();
+        let remote = hosts::remote_works(plan, &answered);
+        let found = overlaps(plan, &views, &remote);
+        kept.overlaps = overlap_lines(plan, &views, &found);
     }
     for v in views.iter_mut() {
         if detail == Detail::Full {
@@ -112,7 +141,7 @@ fn render(
         let c = Cells::of_view(v);
         Cells {
             round: round_cell(&dir, v),
-            label: budget::label(plan, v.state, c.label.clone()),
+            label: budget::label(plan, v.agent, v.state, c.label.clone()),
             ..c
         }
     };
@@ -198,6 +227,23 @@ fn monitor_line(plan: &Plan, running: bool) -> String {
     }
 }
 
+/// A frame of `text` for a terminal of `rows` lines, under which the clock line goes: a
+/// frame taller than that would scroll its header off, so the header stays and the lines
+/// that do not fit are counted on the last line instead.
+fn fit(text: &str, rows: Option<usize>) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let room = match rows {
+        Some(rows) if lines.len() + 1 > rows => rows.saturating_sub(2).clamp(1, lines.len()),
+        _ => return text.to_string(),
+    };
+    let mut out: String = lines[..room].iter().map(|l| format!("{l}\n")).collect();
+    out.push_str(&format!(
+        "… {} more (a taller window shows them)\n",
+        plural(lines.len() - room, "line")
+    ));
+    out
+}
+
 const HIDE_CURSOR: &str = "\x1b[?25l";
 const SHOW_CURSOR: &str = "\x1b[?25h";
 
@@ -252,9 +298,10 @@ fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
     let mut value = to_json(plan, &views, owned.contains(&plan.monitor_session()));
     value["pending_merge"] = pending_json(plan);
     value["budget"] = budget::json(plan);
-    value["overlaps"] = radar::overlaps(&plan.repo, &plan.state_dir, &views)
+    let told = notice::Told::read(&plan.state_dir);
+    value["overlaps"] = overlaps(plan, &views, &[])
         .iter()
-        .map(radar::Overlap::to_json)
+        .map(|o| notice::to_json(plan, &told, o))
         .collect();
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(0)
@@ -408,20 +455,23 @@ impl Frame {
         Ok(())
     }
 
-    /// One `--watch` frame over the last, with the time it was drawn; when the text is the
-    /// last frame's, only the time (the line above the cursor) is written again.
+    /// One `--watch` frame over the last, with the time it was drawn, fitted to the
+    /// terminal's height; when the text is the last frame's, only the time (the line the
+    /// cursor is on) is written again.
     fn draw(&mut self, text: &str) {
+        let text = fit(text, util::terminal_height());
+        // (no newline after the clock: on the terminal's last line it would scroll the frame)
         let clock = format!(
-            "{}  (every 1s, Ctrl-C to quit)\x1b[K\n",
+            "{}  (every 1s, Ctrl-C to quit)\x1b[K",
             util::rfc3339(util::now())
         );
         let out = if self.text == text {
-            format!("\x1b[1A\r{clock}")
+            format!("\r{clock}")
         } else {
             // Home, then clear to the end of the screen after the text: no flicker.
             format!("\x1b[H{}\x1b[J{clock}", text.replace('\n', "\x1b[K\n"))
         };
-        self.text = text.to_string();
+        self.text = text;
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(out.as_bytes());
         let _ = stdout.flush();
