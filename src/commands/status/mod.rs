@@ -289,9 +289,10 @@ fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
     value["pending_merge"] = pending_json(plan);
     value["budget"] = budget::json(plan);
     let told = notice::Told::read(&plan.state_dir);
+    let sessions = notice::sessions(&views);
     value["overlaps"] = overlaps(plan, &views, &[])
         .iter()
-        .map(|o| notice::to_json(plan, &told, o))
+        .map(|o| notice::to_json(plan, &told, &sessions, o))
         .collect();
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(0)
