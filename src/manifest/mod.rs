@@ -182,8 +182,11 @@ pub struct Plan {
     /// `max_parallel:` as a map: at most this many agents at once per CLI name or
     /// credential label.
     pub max_parallel_per: BTreeMap<String, u32>,
-    /// `budget:`: the fleet's budget (dollars and/or tokens) and its reserve.
+    /// `budget:`: the fleet's budget (dollars and/or tokens) and its reserve; with agents on
+    /// hosts, this machine's share (by its number of agents: each host gets its own share).
     pub budget: Option<Budget>,
+    /// `budget:` as written, for the hosts' shares.
+    pub whole_budget: Option<Budget>,
     /// Panes per monitor window, the status pane included (`monitor.per_window`, default 9).
     pub per_window: usize,
     /// `monitor.enabled` (default true): false, fleet builds no monitor session (a host's
@@ -286,13 +289,13 @@ impl Plan {
     }
 }
 
-/// The known agent name closest to the one unknown name (`agnet1` → `agent1`), as for keys;
+/// The known agent names closest to the one unknown name (`agnet1` → `agent1`), as for keys;
 /// none for several unknown names or when none is close.
-fn closest_agent<'a>(unknown: &[&str], known: &[&'a str]) -> Option<&'a str> {
+fn closest_agent(unknown: &[&str], known: &[&str]) -> Option<String> {
     let [name] = unknown else {
         return None;
     };
-    suggest::closest(name, known.iter().copied())
+    suggest::closest(name, known.iter().copied(), "")
 }
 
 /// The problems found in a manifest: all of them, each on its own line. Exit code 2.

@@ -68,10 +68,17 @@ pub(super) fn resolve(
     check_where(path, &top, &agents, &log_ats, problems);
     super::graph::check(&agents, &entries, problems);
     let (agents, remote, slice_top) = super::slice::split(agents, &places, text, problems);
+    // With hosts, each place (this machine, each host) enforces its agents' share.
+    let all = agents.len() + remote.len();
     let budget = raw
         .budget
         .as_ref()
-        .and_then(|b| crate::state::Budget::check(b, problems));
+        .and_then(|b| crate::state::Budget::check(b, problems))
+        .map(|b| b.share(agents.len(), all));
+    let whole_budget = raw
+        .budget
+        .as_ref()
+        .and_then(|b| crate::state::Budget::check(b, &mut Vec::new()));
     Ok(Plan {
         manifest: path.to_path_buf(),
         dir: dir.to_path_buf(),
@@ -91,6 +98,7 @@ pub(super) fn resolve(
             _ => std::collections::BTreeMap::new(),
         },
         budget,
+        whole_budget,
         per_window: top.per_window.max(1) as usize,
         monitor_enabled: raw.monitor.as_ref().and_then(|m| m.enabled).unwrap_or(true),
         radar: raw.radar.unwrap_or_default(),

@@ -284,7 +284,7 @@ fn tab_indented(text: &str, e: &serde_yaml::Error) -> Option<String> {
 fn yaml_problem(e: &serde_yaml::Error) -> String {
     let msg = e.to_string();
     if let Some(hint) = did_you_mean(&msg) {
-        format!("{msg} (did you mean `{hint}`?)")
+        format!("{msg} (did you mean {hint}?)")
     } else if msg.contains("missing field `agents`") {
         format!("{msg}; list the agents under `agents:` (see `fleet init`)")
     } else if msg.starts_with("radar: ") {

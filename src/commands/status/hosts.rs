@@ -175,7 +175,7 @@ fn placeholder(agent: &crate::manifest::Agent, state: &str, reason: Option<Strin
         "log": null, "started_at": null, "finished_at": null, "commits_ahead": 0,
         "files_changed": 0, "insertions": 0, "deletions": 0, "last_line": "", "usage": null,
         "session_id": null, "permissions": null, "denials": 0, "verify_retry": 0,
-        "retry_at": null, "retrying": null, "uncommitted": false, "uncommitted_paths": [],
+        "retry_at": null, "retrying": null, "quota": null, "uncommitted": false, "uncommitted_paths": [],
         "after": agent.after,
         "label": null, "runtime_secs": null, "sandbox": agent.sandbox, "ports": {},
     })
