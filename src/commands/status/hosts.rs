@@ -52,8 +52,8 @@ pub fn agents(plan: &Plan, names: &[String]) -> Result<Fleet> {
         out.extend(host_agents(plan, &host, &split.hosts[&host], Some(&answer)));
     }
     let remote = remote_works(plan, &out);
-    let overlaps = super::overlaps(plan, &views, &remote);
-    let lines = super::overlap_lines(plan, &views, &overlaps);
+    let overlaps = super::overlaps::overlaps(plan, &super::overlaps::works(&views), &remote);
+    let lines = super::overlaps::lines(plan, &views, &overlaps);
     let sessions = crate::view::notice::sessions(&views);
     Ok(Fleet {
         sessions,
