@@ -36,6 +36,8 @@ pub struct SessionLog {
     pub refusals: u64,
     /// The model of the thread's last turn.
     pub model: Option<String>,
+    /// When its used-up quota windows reset (unix seconds), as its last `token_count` says.
+    pub reset: Option<u64>,
 }
 
 /// The session log of the thread `thread` under `codex_home` (None when there is none).
@@ -52,6 +54,7 @@ pub fn session_log(codex_home: &Path, thread: &str) -> Option<SessionLog> {
     Some(SessionLog {
         refusals: text.lines().filter(|l| refused(l)).count() as u64,
         model,
+        reset: super::quota::codex_log_reset(&text),
     })
 }
 
@@ -129,6 +132,9 @@ impl Transcript {
                     .unwrap_or("error")
                     .to_string();
                 lines.push(format!("[codex] error: {why}"));
+                if let Some(hit) = super::quota::codex_quota(&why) {
+                    self.quota = Some(hit);
+                }
                 self.error = Some(why);
             }
             _ => {}
@@ -416,7 +422,8 @@ mod tests {
             super::session_log(home.path(), thread),
             Some(super::SessionLog {
                 refusals: 2,
-                model: Some("gpt-5.5".into())
+                model: Some("gpt-5.5".into()),
+                reset: None,
             })
         );
         assert_eq!(super::session_log(home.path(), "other"), None);

@@ -63,6 +63,11 @@ pub enum Turn {
     Status(u16),
     /// Wait, then answer with the inner turn (a slow model).
     Slow(Duration, Box<Turn>),
+    /// The ChatGPT plan's usage limit, resetting this many seconds after the answer: `429`
+    /// with `{"error":{"type":"usage_limit_reached", "plan_type", "resets_at",
+    /// "resets_in_seconds"}}` and the `x-codex-primary-*` headers at 100% (codex does not
+    /// retry it).
+    UsageLimit(u64),
 }
 
 impl Turn {
@@ -237,6 +242,35 @@ fn error_body(status: u16) -> String {
 fn reply(n: usize, turn: &Turn) -> Reply {
     match turn {
         Turn::Slow(d, inner) => Reply::Delay(*d, Box::new(reply(n, inner))),
+        Turn::UsageLimit(secs) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let at = now + secs;
+            let body = json!({"error": {
+                "type": "usage_limit_reached",
+                "message": "The usage limit has been reached",
+                "plan_type": "plus",
+                "resets_at": at,
+                "resets_in_seconds": secs,
+            }});
+            let headers = vec![
+                (
+                    "x-codex-primary-used-percent".to_string(),
+                    "100.0".to_string(),
+                ),
+                ("x-codex-primary-window-minutes".into(), "300".into()),
+                ("x-codex-primary-reset-at".into(), at.to_string()),
+                ("x-codex-secondary-used-percent".into(), "41.0".into()),
+                ("x-codex-secondary-window-minutes".into(), "10080".into()),
+                (
+                    "x-codex-secondary-reset-at".into(),
+                    (now + 400_000).to_string(),
+                ),
+            ];
+            Reply::Status(429, headers, body.to_string())
+        }
         Turn::Status(s) => {
             let extra = if *s == 429 {
                 vec![("retry-after".to_string(), "1".to_string())]
@@ -280,7 +314,9 @@ pub fn events(n: usize, turn: &Turn) -> Vec<(Option<String>, String)> {
             "status": "completed",
             "content": [{"type": "output_text", "text": text, "annotations": []}],
         }),
-        Turn::Status(_) | Turn::Slow(..) => unreachable!("not an SSE turn"),
+        Turn::Status(_) | Turn::Slow(..) | Turn::UsageLimit(_) => {
+            unreachable!("not an SSE turn")
+        }
     };
     let (input, cached, output, reasoning) = usage_of(n);
     let created = json!({
