@@ -14,6 +14,7 @@ use crate::state::{Dir, Record, State};
 use crate::{tmux, util};
 
 pub mod gates;
+pub mod notice;
 pub mod radar;
 
 /// The names of the live sessions that this manifest's fleet owns (tagged with its path).
@@ -104,7 +105,8 @@ pub fn collect<'a>(
             }
         })
         .collect();
-    gates::settle_views(plan, &mut views, owned);
+    let owned = confirm_lost(plan, &mut views, owned);
+    gates::settle_views(plan, &mut views, &owned);
     match detail {
         Detail::States => {}
         Detail::Logs => {
@@ -115,6 +117,32 @@ pub fn collect<'a>(
         Detail::Full => full_detail(plan, &mut views),
     }
     views
+}
+
+/// An agent is `lost` only when its session is gone after its record was read: a session
+/// listed before the record (as every caller lists them) may have been made in between, by
+/// a start that writes `running` once the session exists. So when a record says running and
+/// the earlier list has no session, the sessions are listed again (one tmux call, only
+/// then). The sessions owned as far as the views know.
+fn confirm_lost<'o>(
+    plan: &Plan,
+    views: &mut [View],
+    owned: &'o HashSet<String>,
+) -> std::borrow::Cow<'o, HashSet<String>> {
+    if !views.iter().any(|v| v.state == State::Lost) {
+        return std::borrow::Cow::Borrowed(owned);
+    }
+    let Ok(sessions) = tmux::sessions() else {
+        return std::borrow::Cow::Borrowed(owned);
+    };
+    let now = self::owned(plan, &sessions);
+    for v in views.iter_mut() {
+        if v.state == State::Lost && now.contains(&v.agent.session) {
+            v.session_alive = true;
+            v.state = Record::derive(v.record.as_ref(), true);
+        }
+    }
+    std::borrow::Cow::Owned(owned.union(&now).cloned().collect())
 }
 
 /// The git work and last log line of every agent, with about one git process per worktree:
