@@ -295,6 +295,7 @@ fn a_bad_radar_value_is_refused_and_agents_fleet_cannot_resume_are_named_once() 
     let path = f.stub("claude", TELLS);
     f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["validate"])
         .success()
+        .stdout_has("  radar:        tell (agents whose work touches the same files are told at their next turn)\n")
         .stderr_has(
         "radar: tell cannot tell agents b, c of overlaps, as fleet cannot resume their conversation",
     );

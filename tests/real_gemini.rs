@@ -321,8 +321,23 @@ agents:
     let a = f.agent("ge");
     assert_eq!(a["state"], "failed", "{}", f.log("ge"));
     assert_eq!(a["reason"], "timeout", "{}", f.log("ge"));
-    assert_eq!(script.answered(), 1);
-    // the session id is known before the first answer
-    assert!(a["session_id"].is_string(), "{a}");
+    assert!(
+        f.log("ge")
+            .contains("[fleet] stopping the agent: it ran past its timeout"),
+        "{}",
+        f.log("ge")
+    );
+    // The timeout counts from the agent's start, and gemini needs about 1.3 s of CPU before
+    // its first request (two node processes each load its bundle): on a machine loaded many
+    // times over its cores that takes past 8 s, and the timeout stops gemini still starting.
+    // Stopped it is either way; only once it asked is its session id known.
+    match script.answered() {
+        1 => assert!(
+            a["session_id"].is_string(),
+            "known before the first answer: {a}"
+        ),
+        0 => eprintln!("(gemini was still starting at its timeout: a loaded machine)"),
+        n => panic!("{n} requests: the one slow request should be the only one"),
+    }
     nothing_left(&trap);
 }

@@ -76,11 +76,11 @@ fn everything(f: &Fleet, names: &[&str]) -> Vec<String> {
             meta.modified().unwrap()
         ));
     }
-    out.extend(
-        f.files()
-            .into_iter()
-            .filter(|l| !l.starts_with("repo/.git/objects")),
-    );
+    // (the monitor's status pane, running meanwhile, writes the radar's cache of what it
+    // asked git: its own, whenever it refreshes)
+    out.extend(f.files().into_iter().filter(|l| {
+        !l.starts_with("repo/.git/objects") && !l.starts_with("repo/.fleet/radar.json")
+    }));
     out
 }
 

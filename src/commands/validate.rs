@@ -81,6 +81,13 @@ fn print_plan(plan: &Plan) {
     } else {
         println!("  monitor:      none (monitor: enabled: false)");
     }
+    match plan.radar {
+        crate::manifest::Radar::Show => {}
+        crate::manifest::Radar::Tell => println!(
+            "  radar:        tell (agents whose work touches the same files are told at their next turn)"
+        ),
+        crate::manifest::Radar::Off => println!("  radar:        off (no overlaps looked for)"),
+    }
     if plan.agents.iter().any(|a| !a.after.is_empty()) {
         println!("  order:        {}", plan.order_line());
     }

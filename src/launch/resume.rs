@@ -30,7 +30,7 @@ pub fn continue_agent(plan: &Plan, dir: &Dir, agent: &Agent, text: String) -> Re
     let resume = resume_command(plan, agent, &view)?;
 
     let attempt = view.record.as_ref().map_or(0, |r| r.attempt) + 1;
-    let text = with_radar_notice(plan, agent, text);
+    let text = with_radar_notice(plan, agent, session_id.as_deref(), text);
     let follow_up = write_follow_up(plan, agent, attempt, text)?;
     let mut spec = spec::spec_for(plan, dir, agent)?;
     spec.command = resume;
@@ -49,12 +49,12 @@ pub fn continue_agent(plan: &Plan, dir: &Dir, agent: &Agent, text: String) -> Re
 
 /// `radar: tell`: the follow-up carries the overlaps the agent has not heard of (noted as
 /// told), after the user's text.
-fn with_radar_notice(plan: &Plan, agent: &Agent, text: String) -> String {
+fn with_radar_notice(plan: &Plan, agent: &Agent, session: Option<&str>, text: String) -> String {
     if plan.radar != crate::manifest::Radar::Tell {
         return text;
     }
     let overlaps = crate::view::notice::look(plan);
-    match crate::view::notice::take(plan, &agent.name, &overlaps) {
+    match crate::view::notice::take(plan, &agent.name, session, &overlaps) {
         Ok(Some(notice)) => format!("{}\n\n{notice}", text.trim_end()),
         Ok(None) => text,
         Err(e) => {

@@ -32,7 +32,7 @@ pub(super) fn radar_notice(spec: &Spec, record: &Record, out: &mut Tee) -> Optio
     if super::fleet_in_reserve(spec) {
         return None;
     }
-    let text = match news(spec) {
+    let text = match news(spec, &id) {
         Ok(text) => text?,
         Err(e) => {
             out.line(&format!("[fleet] radar: cannot look for overlaps: {e:#}"));
@@ -59,10 +59,10 @@ pub(super) fn radar_notice(spec: &Spec, record: &Record, out: &mut Tee) -> Optio
 }
 
 /// The notice this agent has not heard yet (noted as told), under the `.fleet` lock.
-fn news(spec: &Spec) -> anyhow::Result<Option<String>> {
+fn news(spec: &Spec, session: &str) -> anyhow::Result<Option<String>> {
     let plan = crate::launch::load(Some(&spec.manifest))?;
     let dir = Dir::new(&plan.state_dir);
     let _lock = dir.lock(crate::launch::LOCK_WAIT)?;
     let overlaps = notice::look(&plan);
-    notice::take(&plan, &spec.agent, &overlaps)
+    notice::take(&plan, &spec.agent, Some(session), &overlaps)
 }

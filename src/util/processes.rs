@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::signals::{kill, signal_group, SIGKILL, SIGTERM};
+use super::signals::{foreign_group, kill, signal_group, SIGKILL, SIGTERM};
 
 /// Ends a process group fleet started (a runner's step past its limits, the merge train's
 /// verify past its time or on Ctrl-C): SIGTERM to the whole group, then SIGKILL once the
@@ -189,10 +189,18 @@ pub fn groups_alive(groups: &[i32]) -> bool {
 
 /// Stop these processes for good: SIGKILL to the process group of each that leads its own
 /// (a git fleet started in a group of its own, with its hooks), else to the process alone;
-/// then wait until they are gone, up to `wait`. False when some is still there.
+/// then wait until they are gone, up to `wait`. False when some is still there. Fleet itself
+/// and the processes it runs under (the user's shell, sitting in a worktree) are never
+/// among them, nor is its own group ([`foreign_group`]).
 pub fn kill_and_wait(procs: &[Proc], wait: std::time::Duration) -> bool {
-    for p in procs {
-        let target = if p.pgid == p.pid { -p.pid } else { p.pid };
+    let mine = own_line();
+    let procs: Vec<&Proc> = procs.iter().filter(|p| !mine.contains(&p.pid)).collect();
+    for p in &procs {
+        let target = if p.pgid == p.pid && foreign_group(p.pgid) {
+            -p.pid
+        } else {
+            p.pid
+        };
         // SAFETY: kill has no memory-safety preconditions.
         unsafe {
             kill(target, SIGKILL);
@@ -200,10 +208,15 @@ pub fn kill_and_wait(procs: &[Proc], wait: std::time::Duration) -> bool {
     }
     let deadline = std::time::Instant::now() + wait;
     let pids: Vec<i32> = procs.iter().map(|p| p.pid).collect();
+    let led: Vec<i32> = procs
+        .iter()
+        .filter(|q| q.pgid == q.pid && foreign_group(q.pgid))
+        .map(|q| q.pgid)
+        .collect();
     loop {
-        let left = processes(false).iter().any(|(p, _, _)| {
-            pids.contains(&p.pid) || procs.iter().any(|q| q.pgid == q.pid && p.pgid == q.pid)
-        });
+        let left = processes(false)
+            .iter()
+            .any(|(p, _, _)| pids.contains(&p.pid) || led.contains(&p.pgid));
         if !left {
             return true;
         }
@@ -214,6 +227,21 @@ pub fn kill_and_wait(procs: &[Proc], wait: std::time::Duration) -> bool {
     }
 }
 
+/// This process and its ancestors, by pid.
+fn own_line() -> Vec<i32> {
+    let all: Vec<Proc> = processes(false).into_iter().map(|(p, _, _)| p).collect();
+    let mut line = vec![std::process::id() as i32];
+    while let Some(parent) = all
+        .iter()
+        .find(|p| Some(&p.pid) == line.last())
+        .map(|p| p.ppid)
+        .filter(|pp| *pp > 1 && !line.contains(pp))
+    {
+        line.push(parent);
+    }
+    line
+}
+
 /// End every process of these groups: give them `grace` to end by themselves (they were
 /// sent SIGHUP), then SIGKILL each group and wait until it is gone (up to `wait`). False
 /// when some process is still there.
@@ -221,7 +249,7 @@ pub fn end_groups(groups: &[i32], grace: std::time::Duration, wait: std::time::D
     let deadline = std::time::Instant::now() + grace;
     while groups_alive(groups) {
         if std::time::Instant::now() > deadline {
-            for g in groups {
+            for g in groups.iter().filter(|g| foreign_group(**g)) {
                 // SAFETY: kill has no memory-safety preconditions.
                 unsafe {
                     kill(-g, SIGKILL);

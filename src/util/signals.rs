@@ -47,7 +47,7 @@ extern "C" fn on_interrupt(signum: i32) {
             // Quitting now: a child fleet runs in a group of its own (the merge train's
             // verify) goes with it, not left running on.
             let group = CHILD_GROUP.load(std::sync::atomic::Ordering::SeqCst);
-            if group > 0 {
+            if foreign_group(group) {
                 kill(-group, SIGKILL);
             }
             _exit(interrupt_exit_code());
@@ -120,7 +120,7 @@ extern "C" fn forward_and_die(signum: i32) {
     let group = CHILD_GROUP.load(std::sync::atomic::Ordering::SeqCst);
     // SAFETY: kill, signal and raise are async-signal-safe.
     unsafe {
-        if group > 0 {
+        if foreign_group(group) {
             kill(-group, signum);
         }
         signal(signum, 0);
@@ -154,12 +154,30 @@ pub fn outlive_stop_signals() {
     on_stop_signals(outlive as extern "C" fn(i32) as usize);
 }
 
-/// Send `sig` to every process of a process group.
+/// Send `sig` to every process of a process group, unless it is no group fleet may end
+/// ([`foreign_group`]).
 pub fn signal_group(pgid: u32, sig: i32) {
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe {
-        kill(-(pgid as i32), sig);
+    let Ok(group) = i32::try_from(pgid) else {
+        return;
+    };
+    if foreign_group(group) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            kill(-group, sig);
+        }
     }
+}
+
+/// Whether fleet may signal process group `group` as a whole: a real group other than
+/// fleet's own. kill(2) reads group 0 as the caller's own and -1 as every process it may
+/// signal, and fleet's own group holds whoever started it (a shell's job, a test harness):
+/// a stale or misread number must never reach them. Async-signal-safe.
+pub fn foreign_group(group: i32) -> bool {
+    extern "C" {
+        fn getpgrp() -> i32;
+    }
+    // SAFETY: getpgrp has no preconditions and is async-signal-safe.
+    group > 1 && group != unsafe { getpgrp() }
 }
 
 /// Did a SIGINT or SIGTERM arrive since [`defer_interrupts`]?
@@ -188,4 +206,25 @@ pub fn sleep_unless_interrupted(total: std::time::Duration) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use super::*;
+
+    #[test]
+    fn no_group_of_kills_own_is_foreign() {
+        extern "C" {
+            fn getpgrp() -> i32;
+        }
+        // SAFETY: getpgrp has no preconditions.
+        let own = unsafe { getpgrp() };
+        assert!(!foreign_group(0), "0: the caller's own group");
+        assert!(!foreign_group(1), "-1: every process");
+        assert!(!foreign_group(-5));
+        assert!(!foreign_group(own), "fleet's own group");
+        // A group fleet may not end is not signalled: this test survives SIGKILL to its own.
+        signal_group(own as u32, SIGKILL);
+        signal_group(0, SIGKILL);
+    }
 }

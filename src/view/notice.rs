@@ -1,9 +1,10 @@
 //! `radar: tell`: what each agent was told of the radar's overlaps, and the notice an agent
 //! has not heard yet. An agent is told of another once per pair, and again only when the
-//! files they both change grow by one it was not told of; what it was told is kept in
-//! `.fleet/radar-told.json` (agent → other agent → files), written through `safe_fs` by
-//! whoever delivers the notice (the agent's runner when its run ends, `fleet continue`),
-//! holding the `.fleet` lock.
+//! files they both change grow by one it was not told of, or when it talks in a new
+//! conversation (a new round starts one: what the old one heard is not known to it). What
+//! it was told is kept in `.fleet/radar-told.json` (agent → its conversation and, by other
+//! agent, the files), written through `safe_fs` by whoever delivers the notice (the agent's
+//! runner when its run ends, `fleet continue`), holding the `.fleet` lock.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -11,15 +12,24 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::radar::{self, Overlap};
-use super::{collect, owned, Detail};
+use super::{collect, owned, Detail, View};
 use crate::manifest::{Agent, Plan, Radar};
 use crate::state::State;
 
 const TOLD_FILE: &str = "radar-told.json";
 
-/// What each agent was told: agent → the other agent → the files it was told they share.
+/// What each agent was told, by agent name.
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Told(BTreeMap<String, BTreeMap<String, BTreeSet<String>>>);
+pub struct Told(BTreeMap<String, Heard>);
+
+/// What one agent heard, in which conversation.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Heard {
+    /// The session id of the conversation told.
+    session: Option<String>,
+    /// The other agent → the files it was told they share.
+    of: BTreeMap<String, BTreeSet<String>>,
+}
 
 /// One overlap as news to one agent: the other agent, the files, whether they'd conflict.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,20 +53,26 @@ impl Told {
         crate::safe_fs::write_atomic(&state_dir.join(TOLD_FILE), &serde_json::to_vec(self)?)
     }
 
-    /// Has `agent` been told of every file of `o` it shares with the other agent?
-    pub fn heard(&self, agent: &str, o: &Overlap) -> bool {
+    /// Has `agent`, in its conversation `session`, been told of every file of `o` it shares
+    /// with the other agent?
+    pub fn heard(&self, agent: &str, session: Option<&str>, o: &Overlap) -> bool {
         let Some(other) = o.agents.iter().find(|a| *a != agent) else {
             return true;
         };
-        let told = self.0.get(agent).and_then(|m| m.get(other));
+        let told = self
+            .0
+            .get(agent)
+            .filter(|h| h.session.as_deref() == session)
+            .and_then(|h| h.of.get(other));
         o.files.iter().all(|f| told.is_some_and(|t| t.contains(f)))
     }
 
-    /// The overlaps of `agent` it has not heard of (a new pair, or a file more).
-    pub fn news(&self, agent: &str, overlaps: &[Overlap]) -> Vec<News> {
+    /// The overlaps of `agent` it has not heard of in its conversation `session` (a new
+    /// pair, or a file more).
+    pub fn news(&self, agent: &str, session: Option<&str>, overlaps: &[Overlap]) -> Vec<News> {
         overlaps
             .iter()
-            .filter(|o| o.agents.iter().any(|a| a == agent) && !self.heard(agent, o))
+            .filter(|o| o.agents.iter().any(|a| a == agent) && !self.heard(agent, session, o))
             .filter_map(|o| {
                 let other = o.agents.iter().find(|a| *a != agent)?;
                 Some(News {
@@ -68,15 +84,34 @@ impl Told {
             .collect()
     }
 
-    /// Note that `agent` was told `news`.
-    pub fn note(&mut self, agent: &str, news: &[News]) {
+    /// Note that `agent` was told `news` in its conversation `session` (what an earlier
+    /// conversation heard is forgotten).
+    pub fn note(&mut self, agent: &str, session: Option<&str>, news: &[News]) {
         let mine = self.0.entry(agent.to_string()).or_default();
+        if mine.session.as_deref() != session {
+            *mine = Heard {
+                session: session.map(String::from),
+                of: BTreeMap::new(),
+            };
+        }
         for n in news {
-            mine.entry(n.other.clone())
+            mine.of
+                .entry(n.other.clone())
                 .or_default()
                 .extend(n.files.iter().cloned());
         }
     }
+}
+
+/// The conversation of each agent of `views` (its CLI's session id), by name.
+pub fn sessions(views: &[View]) -> BTreeMap<String, String> {
+    views
+        .iter()
+        .filter_map(|v| {
+            let id = v.record.as_ref()?.session_id.clone()?;
+            Some((v.agent.name.clone(), id))
+        })
+        .collect()
 }
 
 /// The radar's overlaps among this machine's agents of `plan`, as `status` finds them (none
@@ -92,18 +127,24 @@ pub fn look(plan: &Plan) -> Vec<Overlap> {
     radar::overlaps(&plan.repo, &plan.state_dir, &views)
 }
 
-/// The news of `agent` with `radar: tell` (none otherwise), noted as told: the caller
+/// The news of `agent` in its conversation `session` with `radar: tell` (none otherwise),
+/// noted as told: the caller
 /// holds the `.fleet` lock and delivers the returned notice.
-pub fn take(plan: &Plan, agent: &str, overlaps: &[Overlap]) -> Result<Option<String>> {
+pub fn take(
+    plan: &Plan,
+    agent: &str,
+    session: Option<&str>,
+    overlaps: &[Overlap],
+) -> Result<Option<String>> {
     if plan.radar != Radar::Tell {
         return Ok(None);
     }
     let mut told = Told::read(&plan.state_dir);
-    let news = told.news(agent, overlaps);
+    let news = told.news(agent, session, overlaps);
     if news.is_empty() {
         return Ok(None);
     }
-    told.note(agent, &news);
+    told.note(agent, session, &news);
     told.write(&plan.state_dir)?;
     Ok(Some(text(&news)))
 }
@@ -119,7 +160,7 @@ pub fn can_tell(agent: &Agent) -> bool {
 
 /// With `radar: tell`, the agents that ended with news they have not heard (a running agent
 /// hears when its run ends; nothing starts one that ended): `status` names them.
-pub fn unheard<'v>(plan: &Plan, views: &'v [super::View], overlaps: &[Overlap]) -> Vec<&'v str> {
+pub fn unheard<'v>(plan: &Plan, views: &'v [View], overlaps: &[Overlap]) -> Vec<&'v str> {
     if plan.radar != Radar::Tell || overlaps.is_empty() {
         return Vec::new();
     }
@@ -132,16 +173,29 @@ pub fn unheard<'v>(plan: &Plan, views: &'v [super::View], overlaps: &[Overlap]) 
                 State::Done | State::Failed | State::Stopped | State::Lost
             ) && can_tell(v.agent)
         })
-        .filter(|v| !told.news(&v.agent.name, overlaps).is_empty())
+        .filter(|v| {
+            let session = v.record.as_ref().and_then(|r| r.session_id.as_deref());
+            !told.news(&v.agent.name, session, overlaps).is_empty()
+        })
         .map(|v| v.agent.name.as_str())
         .collect()
 }
 
-/// `status --json`'s overlap with `radar: tell`: `told`, the agents told of all its files.
-pub fn to_json(plan: &Plan, told: &Told, o: &Overlap) -> serde_json::Value {
+/// `status --json`'s overlap with `radar: tell`: `told`, the agents told of all its files
+/// in their current conversation (`sessions`, from [`sessions`]).
+pub fn to_json(
+    plan: &Plan,
+    told: &Told,
+    sessions: &BTreeMap<String, String>,
+    o: &Overlap,
+) -> serde_json::Value {
     let mut v = o.to_json();
     if plan.radar == Radar::Tell {
-        let heard: Vec<&String> = o.agents.iter().filter(|a| told.heard(a, o)).collect();
+        let heard: Vec<&String> = o
+            .agents
+            .iter()
+            .filter(|a| told.heard(a, sessions.get(*a).map(String::as_str), o))
+            .collect();
         v["told"] = serde_json::json!(heard);
     }
     v
@@ -199,22 +253,28 @@ mod tests {
     #[test]
     fn each_agent_hears_once_and_again_only_of_a_file_more() {
         let mut told = Told::default();
+        let s1 = Some("s-1");
         let first = [pair("api", "signup", &["src/auth.rs"])];
-        let news = told.news("api", &first);
+        let news = told.news("api", s1, &first);
         assert_eq!(news.len(), 1);
         assert_eq!(
             line(&news[0]),
             "agent signup is also changing src/auth.rs; `fleet diff signup` shows its work"
         );
-        told.note("api", &news);
-        assert!(told.news("api", &first).is_empty());
+        told.note("api", s1, &news);
+        assert!(told.news("api", s1, &first).is_empty());
         // signup has not heard yet; an agent in no overlap never does
-        assert_eq!(told.news("signup", &first)[0].other, "api");
-        assert!(told.news("docs", &first).is_empty());
+        assert_eq!(told.news("signup", None, &first)[0].other, "api");
+        assert!(told.news("docs", None, &first).is_empty());
         // the same files again: nothing; one file more: news
         let grown = [pair("api", "signup", &["src/auth.rs", "src/db.rs"])];
-        assert_eq!(told.news("api", &grown).len(), 1);
+        assert_eq!(told.news("api", s1, &grown).len(), 1);
         let fewer = [pair("api", "signup", &[])];
-        assert!(told.news("api", &fewer).is_empty());
+        assert!(told.news("api", s1, &fewer).is_empty());
+        // a new conversation (a new round) has heard nothing; telling it forgets the old one
+        assert_eq!(told.news("api", Some("s-2"), &first).len(), 1);
+        told.note("api", Some("s-2"), &news);
+        assert!(told.news("api", Some("s-2"), &first).is_empty());
+        assert_eq!(told.news("api", s1, &first).len(), 1);
     }
 }

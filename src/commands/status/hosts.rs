@@ -21,6 +21,8 @@ pub struct Fleet {
     pub monitor: bool,
     pub overlaps: Vec<Overlap>,
     pub lines: String,
+    /// This machine's agents' conversations, by name (for `told`).
+    pub sessions: std::collections::BTreeMap<String, String>,
 }
 
 /// The whole fleet of `names` (all when empty): this machine's agents and each host's.
@@ -50,9 +52,11 @@ pub fn agents(plan: &Plan, names: &[String]) -> Result<Fleet> {
         out.extend(host_agents(plan, &host, &split.hosts[&host], Some(&answer)));
     }
     let remote = remote_works(plan, &out);
-    let overlaps = super::overlaps(plan, &views, &remote);
-    let lines = super::overlap_lines(plan, &views, &overlaps);
+    let overlaps = super::overlaps::overlaps(plan, &super::overlaps::works(&views), &remote);
+    let lines = super::overlaps::lines(plan, &views, &overlaps);
+    let sessions = crate::view::notice::sessions(&views);
     Ok(Fleet {
+        sessions,
         agents: out,
         monitor: owned.contains(&plan.monitor_session()),
         overlaps,
@@ -184,7 +188,7 @@ pub fn json(plan: &Plan, names: &[String]) -> Result<Value> {
     let overlaps: Vec<Value> = fleet
         .overlaps
         .iter()
-        .map(|o| crate::view::notice::to_json(plan, &told, o))
+        .map(|o| crate::view::notice::to_json(plan, &told, &fleet.sessions, o))
         .collect();
     Ok(json!({
         "project": plan.project,

@@ -14,12 +14,13 @@ use crate::hosts::asker::{Board, Heard};
 use crate::launch::fleet_command;
 use crate::launch::hints::plural;
 use crate::manifest::Plan;
-use crate::view::{agent_line, collect, is_footer, notice, owned, radar, Detail, View};
+use crate::view::{agent_line, collect, is_footer, notice, owned, Detail, View};
 use crate::{tmux, util};
 
 mod budget;
 mod changes;
 mod hosts;
+mod overlaps;
 mod show;
 
 pub use show::{label, round_cell, table, to_json, Cells};
@@ -46,38 +47,8 @@ struct Kept {
     stats: HashMap<String, Stats>,
     /// Each agent's state as its monitor pane's border says it.
     labels: Vec<(String, String)>,
-    /// The radar's lines under the table: refreshed with the git work.
-    overlaps: String,
-}
-
-/// The radar's overlaps among `views` and the agents of other hosts (`remote`: name and
-/// work, see [`hosts::remote_works`]); none with `radar: off`.
-fn overlaps(plan: &Plan, views: &[View], remote: &[(String, radar::Work)]) -> Vec<radar::Overlap> {
-    if plan.radar == crate::manifest::Radar::Off {
-        return Vec::new();
-    }
-    let mut works: Vec<(&str, &radar::Work)> = views
-        .iter()
-        .map(|v| (v.agent.name.as_str(), &v.work))
-        .collect();
-    works.extend(remote.iter().map(|(n, w)| (n.as_str(), w)));
-    radar::overlaps_of(&plan.repo, &plan.state_dir, &works)
-}
-
-/// The radar's lines: one per pair of agents whose work touches the same files, then (with
-/// `radar: tell`) the agents of this machine that ended before they heard of theirs.
-fn overlap_lines(plan: &Plan, views: &[View], found: &[radar::Overlap]) -> String {
-    let mut lines: String = found
-        .iter()
-        .map(|o| format!("{}\n", util::display_text(&o.line())))
-        .collect();
-    for name in notice::unheard(plan, views, found) {
-        lines.push_str(&format!(
-            "radar: {name} ended before it heard of its overlaps; `{} continue {name} -m …` tells it with the follow-up\n",
-            fleet_command(plan)
-        ));
-    }
-    lines
+    /// The radar's lines under the table and what they came from.
+    radar: overlaps::Kept,
 }
 
 /// The status text of the whole fleet: table plus the monitor's line (not in the monitor
@@ -99,24 +70,7 @@ fn render(
         None => Vec::new(),
     };
     let mut views = collect(plan, &agents, &owned, detail);
-    if detail == Detail::Full {
-        // The hosts' agents as their fleets last answered (`--watch`'s board).
-        let answered: Vec<serde_json::Value> = heard
-            .into_iter()
-            .flat_map(|h| h.iter())
-            .filter_map(|(host, a)| Some((host, a.as_ref().ok()?)))
-            .flat_map(|(host, agents)| {
-                agents.iter().map(move |a| {
-                    let mut a = a.clone();
-                    a["host"] = host.as_str().into();
-                    a
-                })
-            })
-            .collect();
-        let remote = hosts::remote_works(plan, &answered);
-        let found = overlaps(plan, &views, &remote);
-        kept.overlaps = overlap_lines(plan, &views, &found);
-    }
+    overlaps::refresh(plan, &views, detail == Detail::Full, heard, &mut kept.radar);
     for v in views.iter_mut() {
         if detail == Detail::Full {
             kept.stats.insert(v.agent.name.clone(), v.stats);
@@ -149,7 +103,7 @@ fn render(
     let Some(heard) = heard else {
         let cells: Vec<Cells> = views.iter().map(of_view).collect();
         let table = table(&cells, terminal_width(), util::color_stdout());
-        let overlaps = &kept.overlaps;
+        let overlaps = &kept.radar.lines;
         return Ok(format!(
             "{table}{budget}{overlaps}{monitor}{}",
             pending_line(plan)
@@ -180,7 +134,7 @@ fn render(
         }
     }
     let table = table(&cells, terminal_width(), util::color_stdout());
-    let overlaps = &kept.overlaps;
+    let overlaps = &kept.radar.lines;
     Ok(format!(
         "{table}{budget}{overlaps}{problems}{monitor}{}",
         pending_line(plan)
@@ -299,9 +253,10 @@ fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
     value["pending_merge"] = pending_json(plan);
     value["budget"] = budget::json(plan);
     let told = notice::Told::read(&plan.state_dir);
-    value["overlaps"] = overlaps(plan, &views, &[])
+    let sessions = notice::sessions(&views);
+    value["overlaps"] = overlaps::overlaps(plan, &overlaps::works(&views), &[])
         .iter()
-        .map(|o| notice::to_json(plan, &told, o))
+        .map(|o| notice::to_json(plan, &told, &sessions, o))
         .collect();
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(0)
