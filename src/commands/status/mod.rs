@@ -298,9 +298,7 @@ fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
         let first_git = u32::from(args.monitor);
         let slow = tick % WATCH_GIT_EVERY == first_git;
         let changed = changes.take();
-        // The agents on hosts change without a word here: their part of the radar is
-        // looked at again at every slow refresh.
-        git_due |= changed.git || !plan.remote.is_empty();
+        git_due |= changed.git;
         let detail = if slow && git_due {
             git_due = false;
             Detail::Full
