@@ -288,8 +288,7 @@ fn launch(
         Err(e) => return Err(e),
     };
     if util::interrupted() || ready.len() < total {
-        let begun = dir.half_made().len();
-        return interrupted(ready.len(), total, started, begun).map(Some);
+        return interrupted(ready.len(), total, started).map(Some);
     }
     let later: Vec<&View> = choice
         .starting()
@@ -384,21 +383,16 @@ fn names(views: &[&View]) -> String {
 
 /// Stopped by Ctrl-C (or SIGTERM) while preparing worktrees: say what is ready and how many
 /// agents started; exit 130.
-fn interrupted(ready: usize, total: usize, started: usize, begun: usize) -> Result<i32> {
+fn interrupted(ready: usize, total: usize, started: usize) -> Result<i32> {
     use std::io::Write;
     let started = match started {
         0 => "none started".to_string(),
         n => format!("{n} started"),
     };
-    // Worktrees on disk that are not ready: registered, or checked out in part.
-    let begun = match begun {
-        0 => String::new(),
-        n => format!(" ({n} more begun: the next `up` completes them)"),
-    };
     // (not eprintln!: after a hangup the terminal is gone, and that is no reason to panic)
     let _ = writeln!(
         std::io::stderr(),
-        "fleet up: interrupted; {ready} of {} ready{begun}, {started}; run `fleet up` again to finish",
+        "fleet up: interrupted; {ready} of {} ready, {started}; run `fleet up` again to finish",
         plural(total, "worktree")
     );
     Ok(crate::util::interrupt_exit_code())
