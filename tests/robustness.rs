@@ -317,14 +317,25 @@ fn ctrl_c_during_up_stops_cleanly_and_the_next_up_completes_the_fleet() {
     };
     assert!(run.stderr.contains(&said), "{said}: {run:?}");
     for n in &names {
-        let want = if started.contains(&n) {
+        let a = f.agent(n);
+        if started.contains(&n) {
             assert!(f.worktree(n).join("zz.txt").exists(), "{n} is complete");
-            "running"
+            assert_eq!(a["state"], "running", "{a}");
         } else {
-            "pending"
-        };
-        assert_eq!(f.state(n), want, "{n}");
+            assert_eq!(a["state"], "pending", "{a}");
+            // A worktree registered and not checked out is no deletion of every file.
+            assert_eq!(a["files_changed"], 0, "{a}");
+        }
     }
+    // What is on disk is said: the worktrees begun beside those ready, and doctor names
+    // the interrupted `up` as their cause, with the `up` that finishes them.
+    assert!(run.stderr.contains("more begun"), "{run:?}");
+    let doctor = f.fleet(&["doctor"]);
+    doctor
+        .success()
+        .stdout_has("a `fleet up` was interrupted before it started these agents")
+        .stdout_has("`fleet up` takes apart what it began and finishes them");
+    assert!(!doctor.stdout.contains("merged into"), "{}", doctor.stdout);
 
     plain_checkout(&f);
     f.fleet(&["up"]).success();

@@ -75,12 +75,17 @@ pub fn pick<'v, 'a>(
     let (mut now, mut wait) = (Vec::new(), Vec::new());
     for v in order {
         let label = credential(v.agent);
-        let fits = label.as_deref().is_none_or(|l| {
-            plan.max_parallel_per.iter().all(|(key, cap)| {
-                !matches_credential(key, l)
-                    || running.get(key).copied().unwrap_or(0) < *cap as usize
-            })
-        });
+        // Nobody starts on a credential under quota (the others go on).
+        let free = label
+            .as_deref()
+            .is_none_or(|l| crate::state::quota::active(&plan.state_dir, l).is_none());
+        let fits = free
+            && label.as_deref().is_none_or(|l| {
+                plan.max_parallel_per.iter().all(|(key, cap)| {
+                    !matches_credential(key, l)
+                        || running.get(key).copied().unwrap_or(0) < *cap as usize
+                })
+            });
         if left > 0 && fits {
             left -= 1;
             if let Some(l) = &label {
@@ -98,6 +103,11 @@ pub fn pick<'v, 'a>(
         }
     }
     (now, wait)
+}
+
+/// The quota its credential is under now, which holds the agent queued, if any.
+pub fn under_quota(plan: &Plan, agent: &Agent) -> Option<crate::state::quota::Quota> {
+    crate::state::quota::active(&plan.state_dir, &credential(agent)?)
 }
 
 /// The credential label an agent runs with (see [`crate::preset::credential`]).
@@ -170,9 +180,13 @@ pub fn start_queued(plan: &Plan, dir: &Dir) -> Result<()> {
     let sessions = tmux::sessions()?;
     let owned = view::owned(plan, &sessions);
     let slots = free_slots(plan, &owned);
+    // (an agent may also wait on its credential's quota, recorded until `up` clears it)
+    let quotas = std::fs::read_dir(crate::state::quota::dir(&dir.root))
+        .is_ok_and(|mut d| d.next().is_some());
     if slots.is_none()
         && plan.max_parallel_per.is_empty()
         && plan.agents.iter().all(|a| a.after.is_empty())
+        && !quotas
     {
         // `max_parallel` was removed from the manifest: `up` starts the rest.
         return Ok(());

@@ -158,6 +158,10 @@ fn run_here(plan: &Plan, args: &UpArgs) -> Result<i32> {
     }
     let fresh = !dir.exists();
     let lock = dir.lock(LOCK_WAIT)?;
+    // A credential's quota whose reset has passed holds nobody back any more.
+    for label in crate::state::quota::clear_past(&dir.root) {
+        crate::info!("the quota on {label} has reset: its agents may start");
+    }
     let result = worktrees::recover(plan, &dir).and_then(|()| start(plan, args, &agents, &dir));
     drop(lock);
     if result.is_err() && fresh {
@@ -187,7 +191,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     )?;
     let mut next = next_round::plan(plan, &views, &choice.starting(), args.fresh)?;
 
-    if choice.nothing_to_do() {
+    if choice.nothing_to_do() || (!args.attach && choice.nothing_new() && !live(plan, &owned)) {
         crate::info!(
             "nothing to do: {} already running, queued or finished (`fleet up --rerun NAME` runs a finished one again: from {}'s tip when its work is all in {}, else on its branch)",
             plural(views.len(), "agent"),
@@ -225,6 +229,18 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     }
     summary(plan, agents, &owned, Some(&choice))?;
     attach_after(plan, args)
+}
+
+/// Whether any agent of this fleet here runs, waits or is queued: else a monitor would have
+/// nothing to watch, and `up` that starts nobody builds none (`--attach` still does).
+fn live(plan: &Plan, owned: &HashSet<String>) -> bool {
+    let all: Vec<&Agent> = plan.agents.iter().collect();
+    view::collect(plan, &all, owned, view::Detail::States)
+        .iter()
+        .any(|v| {
+            use crate::state::State;
+            v.session_alive || matches!(v.state, State::Queued | State::Running | State::Waiting)
+        })
 }
 
 /// Make the worktrees and start each agent of `choice.now` as soon as its own worktree is
@@ -288,7 +304,7 @@ fn launch(
         Err(e) => return Err(e),
     };
     if util::interrupted() || ready.len() < total {
-        return interrupted(ready.len(), total, started).map(Some);
+        return interrupted(ready.len(), total, dir.half_made().len(), started).map(Some);
     }
     let later: Vec<&View> = choice
         .starting()
@@ -381,10 +397,16 @@ fn names(views: &[&View]) -> String {
     names.join(", ")
 }
 
-/// Stopped by Ctrl-C (or SIGTERM) while preparing worktrees: say what is ready and how many
-/// agents started; exit 130.
-fn interrupted(ready: usize, total: usize, started: usize) -> Result<i32> {
+/// Stopped by Ctrl-C (or SIGTERM) while preparing worktrees: say what is ready, what was
+/// begun (`begun`: registered, not checked out) and how many agents started; exit 130.
+fn interrupted(ready: usize, total: usize, begun: usize, started: usize) -> Result<i32> {
     use std::io::Write;
+    let begun = match begun {
+        0 => String::new(),
+        n => {
+            format!(" ({n} more begun: the next `fleet up` takes them apart and makes them again)")
+        }
+    };
     let started = match started {
         0 => "none started".to_string(),
         n => format!("{n} started"),
@@ -392,7 +414,7 @@ fn interrupted(ready: usize, total: usize, started: usize) -> Result<i32> {
     // (not eprintln!: after a hangup the terminal is gone, and that is no reason to panic)
     let _ = writeln!(
         std::io::stderr(),
-        "fleet up: interrupted; {ready} of {} ready, {started}; run `fleet up` again to finish",
+        "fleet up: interrupted; {ready} of {} ready{begun}, {started}; run `fleet up` again to finish",
         plural(total, "worktree")
     );
     Ok(crate::util::interrupt_exit_code())
