@@ -61,8 +61,9 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     } else {
         Some(util::append_private(&spec.log)?)
     };
-    // Once the starter has written the record (it holds this from before the session).
-    let hold = state::hold_start(spec_path)?;
+    // Once the starter has written the record (it holds this from before the session). A
+    // lock that cannot be had at all does not keep the agent from running.
+    let hold = state::hold_start(spec_path).ok();
     let mut record: Record = state::read_json(&spec.record).unwrap_or_default();
     record.begin();
     if !spec.resumed {
