@@ -51,6 +51,7 @@ pub use crate::state::{Budget, Level, Spent};
 pub use graph::{diff_refs, DIFF_OPEN};
 pub use hosts::{Host, DEFAULT_FLEET, DEFAULT_SESSIONS, LOCAL, REMOTE_MANIFEST};
 pub(crate) use paths::{normalize, real_path};
+pub use schema::Radar;
 pub use seed::{Seed, KNOWN as SEED_KEYS};
 pub use slice::Names;
 pub use yaml::agent_names_loosely;
@@ -191,6 +192,8 @@ pub struct Plan {
     /// `monitor.enabled` (default true): false, fleet builds no monitor session (a host's
     /// fleet: the monitor of the fleet that sent it its agents shows them).
     pub monitor_enabled: bool,
+    /// `radar:` (default `show`): `tell` also tells overlapping agents at their next turn.
+    pub radar: Radar,
     /// The agents that run on this machine.
     pub agents: Vec<Agent>,
     /// `hosts:`, by name.
@@ -286,13 +289,13 @@ impl Plan {
     }
 }
 
-/// The known agent name closest to the one unknown name (`agnet1` → `agent1`), as for keys;
+/// The known agent names closest to the one unknown name (`agnet1` → `agent1`), as for keys;
 /// none for several unknown names or when none is close.
-fn closest_agent<'a>(unknown: &[&str], known: &[&'a str]) -> Option<&'a str> {
+fn closest_agent(unknown: &[&str], known: &[&str]) -> Option<String> {
     let [name] = unknown else {
         return None;
     };
-    suggest::closest(name, known.iter().copied())
+    suggest::closest(name, known.iter().copied(), "")
 }
 
 /// The problems found in a manifest: all of them, each on its own line. Exit code 2.

@@ -38,6 +38,7 @@ pub(super) fn run_agent(
         path: &spec.record,
         saved: Instant::now(),
         polled: Instant::now(),
+        heard: false,
     });
     let (code, stopped) = step_with(spec, command, Some(input), &[], out, usage.as_mut(), limits);
     let mut cli_error = None;

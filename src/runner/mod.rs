@@ -8,7 +8,8 @@
 //! `mod.rs` owns the run and its steps in order (setup, the agent, verify and its retries,
 //! the record's end, `on_exit`); `step` one shell step with its limits; `agent` one run of
 //! the agent's command with its transcript and usage; `rate_limit` spotting and waiting out
-//! rate limits; `tee` the output on its way to the log and the pane.
+//! rate limits; `notice` the radar's notice (`radar: tell`) resumed into the session before
+//! verify; `tee` the output on its way to the log and the pane.
 use std::fs::File;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -21,6 +22,7 @@ use crate::util;
 
 mod agent;
 mod boxed;
+mod notice;
 mod quota;
 mod rate_limit;
 mod step;
@@ -59,6 +61,8 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     } else {
         Some(util::append_private(&spec.log)?)
     };
+    // Once the starter has written the record (it holds this from before the session).
+    let hold = state::hold_start(spec_path)?;
     let mut record: Record = state::read_json(&spec.record).unwrap_or_default();
     record.begin();
     if !spec.resumed {
@@ -73,6 +77,7 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     record.pid = Some(std::process::id());
     learn_identity(&spec.worktree);
     state::write_json(&spec.record, &record)?;
+    drop(hold);
 
     let mut out = Tee {
         log: log.as_mut(),
@@ -233,6 +238,10 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
         }
         if let Some(end) = denied_without_change(spec, record, &before, out) {
             return end;
+        }
+        if let Some(next) = notice::radar_notice(spec, record, out) {
+            (command, input) = next;
+            continue;
         }
         let Some(verify) = &spec.verify else {
             return (State::Done, 0, None);

@@ -13,6 +13,7 @@ use crate::util;
 
 mod budget;
 mod lock;
+pub use lock::hold_start;
 mod merged;
 pub mod quota;
 mod rounds;
@@ -280,6 +281,10 @@ pub struct Spec {
     /// `prices:` of the manifest, for a CLI that reports tokens only.
     #[serde(default)]
     pub prices: BTreeMap<String, crate::prices::Price>,
+    /// `radar: tell`: when a run ends, the runner tells the agent of overlaps it has not
+    /// heard of by resuming its session (see [`crate::view::notice`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub radar_tell: bool,
     /// The agent's record file.
     pub record: PathBuf,
     /// The label of the credential its CLI runs with, for quotas shared by every agent on it.

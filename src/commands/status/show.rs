@@ -6,6 +6,9 @@ use crate::state::{Dir, Kind, Record, State};
 use crate::util;
 use crate::view::View;
 
+/// The most `uncommitted_paths` one agent's object lists.
+const MAX_PATHS: usize = 1000;
+
 /// The `status --json` object (the man page's STATUS JSON section lists them); fields are only ever added.
 pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::Value {
     let dir = Dir::new(&plan.state_dir);
@@ -46,6 +49,8 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "retrying": r.and_then(|r| r.retrying.clone()),
                 "host": crate::manifest::LOCAL,
                 "uncommitted": v.uncommitted,
+                // What the radar of a fleet that sent this host its agents compares.
+                "uncommitted_paths": &v.work.paths[..v.work.paths.len().min(MAX_PATHS)],
                 "after": v.agent.after,
                 "label": label(v),
                 "runtime_secs": v.runtime(),
