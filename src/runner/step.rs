@@ -43,6 +43,9 @@ pub(super) struct FleetBudget {
 /// How often a runner reads the other agents' records for the fleet's spend.
 const FLEET_READ: Duration = Duration::from_secs(3);
 
+/// How often a runner looks whether its agent's credential came under quota.
+const QUOTA_LOOK: Duration = Duration::from_secs(2);
+
 /// After SIGTERM, an agent has this long to end before SIGKILL.
 const GRACE: Duration = Duration::from_secs(5);
 
@@ -283,8 +286,10 @@ struct Stopper {
     over_at: Option<Instant>,
     /// What the other agents of the fleet had spent, and when their records were read.
     others: Option<(Instant, crate::state::Spent)>,
-    /// The credential's quota record, re-read only when its directory changed.
+    /// The credential's quota record, re-read only when its directory changed, and when
+    /// the directory was last looked at.
     quota: crate::state::quota::Watch,
+    quota_at: Option<Instant>,
 }
 
 impl Stopper {
@@ -343,7 +348,14 @@ impl Stopper {
             Some((at, _)) => at + FLEET_READ,
             None => Instant::now(),
         });
-        [limits.deadline, grace, others].into_iter().flatten().min()
+        let quota = limits.quota.as_ref().map(|_| match self.quota_at {
+            Some(at) => at + QUOTA_LOOK,
+            None => Instant::now(),
+        });
+        [limits.deadline, grace, others, quota]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Which limit the step is past now (`timeout`, `budget`), if any.
@@ -367,16 +379,24 @@ impl Stopper {
             Some("budget")
         } else if self.fleet_spent(usage, limits) {
             Some(FLEET_BUDGET)
-        } else if !ended
-            && limits
-                .quota
-                .as_ref()
-                .is_some_and(|q| self.quota.check(&q.root, &q.label).is_some())
-        {
+        } else if !ended && self.under_quota(limits) {
             Some(super::quota::QUOTA)
         } else {
             None
         }
+    }
+
+    /// Is the agent's credential under quota now? (A stat of `.fleet/quota/` at most every
+    /// [`QUOTA_LOOK`]; its record read only when the directory changed.)
+    fn under_quota(&mut self, limits: &Limits) -> bool {
+        let Some(q) = &limits.quota else {
+            return false;
+        };
+        if self.quota_at.is_some_and(|at| at.elapsed() < QUOTA_LOOK) {
+            return false;
+        }
+        self.quota_at = Some(Instant::now());
+        self.quota.check(&q.root, &q.label).is_some()
     }
 
     /// Has the whole fleet spent its budget (the others' records, this agent's live usage)?

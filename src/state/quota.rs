@@ -122,7 +122,7 @@ impl Watch {
     /// the label's record only when the directory changed.
     pub fn check(&mut self, root: &Path, label: &str) -> Option<&Quota> {
         let modified = std::fs::metadata(dir(root)).and_then(|m| m.modified()).ok();
-        if modified != self.seen || modified.is_none() {
+        if modified != self.seen {
             self.seen = modified;
             self.known = modified.and_then(|_| active(root, label));
         }
