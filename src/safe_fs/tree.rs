@@ -13,17 +13,19 @@
 //! `futimens`; its mode given at creation, `fchmod` only where the umask would change it),
 //! and the tree is cut into jobs (its first levels of directories made first, then every
 //! entry below them a job) that all cores work through at once.
-use std::ffi::{CStr, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{anyhow, Context, Result};
 
-use super::{cstr, is_kind, last_error, open_at, parent, perm, read_link_at, stat_at};
+use super::{
+    cstr, is_kind, last_error, names, open_at, parent, perm, read_link_at, snapshot, stat_at,
+    READ_DIR,
+};
 
 /// What [`clone_tree`] made.
 #[derive(Debug, Default, Clone, Copy)]
@@ -33,6 +35,8 @@ pub struct Copied {
     pub bytes: u64,
     /// Files that share their blocks with the source (cloned, not copied).
     pub cloned: u64,
+    /// The whole tree is a snapshot of the source (a btrfs subvolume's).
+    pub snapshot: bool,
 }
 
 impl Copied {
@@ -42,8 +46,6 @@ impl Copied {
         self.cloned += o.cloned;
     }
 }
-
-const READ_DIR: i32 = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
 
 /// Directories opened ahead of the workers, at most (each holds two descriptors until its
 /// last entry is done).
@@ -73,6 +75,14 @@ pub fn clone_tree(from: &Path, to: &Path, rel: &Path) -> Result<Copied> {
         .with_context(|| format!("cannot read {}", from.join(rel).display()))?;
     if !is_kind(&st, libc::S_IFDIR) {
         return Err(anyhow!("{} is not a directory", from.join(rel).display()));
+    }
+    if let Some((files, bytes)) = snapshot::snapshot(&src_dir, &dst_dir, name.as_os_str()) {
+        return Ok(Copied {
+            files,
+            bytes,
+            cloned: files,
+            snapshot: true,
+        });
     }
     let root = Job {
         src: Arc::new(src_dir),
@@ -246,39 +256,6 @@ fn finish_dir(dir: &OwnedFd, st: &libc::stat) -> io::Result<()> {
         return last_error();
     }
     keep_times(dir, st)
-}
-
-/// The names in the directory `dir` (without `.` and `..`).
-fn names(dir: &OwnedFd) -> io::Result<Vec<OsString>> {
-    // SAFETY: dup of an open descriptor; fdopendir owns the copy, closedir closes it.
-    let fd = unsafe { libc::dup(dir.as_raw_fd()) };
-    if fd < 0 {
-        return last_error();
-    }
-    // SAFETY: `fd` is an open directory descriptor nobody else owns.
-    let d = unsafe { libc::fdopendir(fd) };
-    if d.is_null() {
-        // SAFETY: fdopendir failed, so `fd` is still ours to close.
-        unsafe { libc::close(fd) };
-        return last_error();
-    }
-    let mut names = Vec::new();
-    loop {
-        // SAFETY: `d` is an open DIR stream.
-        let e = unsafe { libc::readdir(d) };
-        if e.is_null() {
-            break;
-        }
-        // SAFETY: readdir gives a valid entry whose name is NUL-terminated.
-        let name = unsafe { CStr::from_ptr((*e).d_name.as_ptr()) };
-        let bytes = name.to_bytes();
-        if bytes != b"." && bytes != b".." {
-            names.push(OsStr::from_bytes(bytes).to_os_string());
-        }
-    }
-    // SAFETY: `d` is open; closedir closes it and its descriptor.
-    unsafe { libc::closedir(d) };
-    Ok(names)
 }
 
 /// The process's umask, read once (from /proc, without changing it); None where it cannot
