@@ -21,7 +21,9 @@
 #            against `fleet up` without, timed alone, then `cp -a --reflink=never` (a plain
 #            copy) into each worktree 4 at a time, and `cp -a --reflink=always` (cp's clone)
 #            beside; on loop-mounted ext4, XFS (reflink=1) and btrfs images, each made,
-#            used and deleted in turn (SPEED_UP=0 skips the up rows, SPEED_HOSTS=0 the hosts);
+#            used and deleted in turn (SPEED_SEED_FS names them), and on btrfs again with
+#            each tree a subvolume (seed: snapshots it); SPEED_UP=0 skips the up rows,
+#            SPEED_HOSTS=0 the hosts;
 #   hosts    `fleet status --json` of 16 agents on 2 ssh hosts (bench_hosts.sh) warm (the
 #            kept ssh masters alive) and cold (masters closed before each run) against 16
 #            local agents.
@@ -315,7 +317,7 @@ speed_setup_seed_repo() { # DIR
 # hold every file and symlink of the checkout's.
 speed_seed_pairs() { # DIR LABEL TREE
     local repo=$1 label=$2 tree=$3 r v want
-    local wt="$repo.wt" key="seed-$2-$3" names
+    local wt="$repo.wt" key="seed-${2//[^a-z0-9]/_}-$3" names
     names=$(seq -f 'a%g' 1 "$SPEED_SEED_N" | tr '\n' ' ')
     want=$(find "$repo/$tree" | wc -l)
     local reset="tmux list-sessions -F '#S' 2>/dev/null | grep -v '^keepalive\$' | xargs -r -n1 -I{} tmux kill-session -t ={}; \
@@ -353,13 +355,26 @@ speed_seed_pairs() { # DIR LABEL TREE
 speed_seed_rows() {
     local fs repo
     SPEED_SEED_KEYS=()
-    for fs in ext4 xfs btrfs; do
+    for fs in ${SPEED_SEED_FS:-ext4 xfs btrfs}; do
         speed_mount "$fs" "seed-$fs" || continue
         repo="$WORK/seed-$fs/repo"
         say "$fs: node_modules of $SPEED_SEED files and target/ of $SPEED_TARGET_MB MB (generating)"
         speed_setup_seed_repo "$repo"
         speed_seed_pairs "$repo" "$fs" node_modules
         speed_seed_pairs "$repo" "$fs" target
+        if [ "$fs" = btrfs ] && command -v btrfs >/dev/null; then
+            # The same trees made subvolumes (as a user would with `btrfs subvolume create`
+            # before the first install): seed: snapshots them.
+            local t
+            for t in node_modules target; do
+                mv "$repo/$t" "$repo/$t.dir"
+                btrfs subvolume create "$repo/$t" >/dev/null
+                cp -a --reflink=always "$repo/$t.dir/." "$repo/$t/"
+                rm -rf "$repo/$t.dir"
+            done
+            speed_seed_pairs "$repo" "btrfs, a subvolume" node_modules
+            speed_seed_pairs "$repo" "btrfs, a subvolume" target
+        fi
         speed_unmount "seed-$fs"
     done
 }
