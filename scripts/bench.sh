@@ -2,7 +2,7 @@
 # fleet against the hand-made way, side by side, in one run (issue 7).
 #
 #   scripts/bench.sh [--quick] [--runs R] [--sizes "4 16"] [--status-sizes "4"] [--repos small]
-#                    [--no-hosts] [--no-sandbox] [--speed | --no-speed]
+#                    [--no-hosts] [--no-sandbox] [--speed | --no-speed] [--idle | --no-idle]
 #
 # (--quick: N = 4 and 16, 3 runs; BENCH_TIMER=date times with date even with hyperfine.)
 # Builds a release fleet, makes two throw-away repos (a small one and one of 5,000 files) and
@@ -33,7 +33,9 @@
 #   sandbox  `fleet up` of 16 agents in boxes (`sandbox: true`) against 16 without, until
 #            every agent's command runs, at least 7 interleaved pairs: medians of the wall
 #            time and of the CPU it took, and the memory of each box's bwrap processes
-#            (scripts/bench_sandbox.sh; skipped saying why without bubblewrap; --no-sandbox).
+#            (scripts/bench_sandbox.sh; skipped saying why without bubblewrap; --no-sandbox);
+#   idle     64 agents printing a line a second: fleet's own CPU and memory per agent against
+#            the same loops in tmux sessions by hand (scripts/bench_idle.sh; --idle alone).
 # Every run starts clean (branches deleted, untimed). Runs are interleaved (each round runs
 # every variant once, the order rotating) and the table shows medians in milliseconds and
 # the ratio fleet / baseline. Times come from hyperfine (one run per call) when it is
@@ -151,6 +153,8 @@ while [ $# -gt 0 ]; do
         --quick) QUICK=1 ;;
         --no-hosts) HOSTS=0 ;;
         --speed) SPEED_ONLY=1 ;;
+        --idle) IDLE_ONLY=1 ;;
+        --no-idle) IDLE=0 ;;
         --no-speed) SPEED=0 ;;
         --no-sandbox) SANDBOX=0 ;;
         --runs) RUNS="$2"; shift ;;
@@ -193,6 +197,9 @@ WORK=$(cd "$WORK" && pwd -P)
 # shellcheck source=scripts/bench_speed.sh
 . scripts/bench_speed.sh
 [ -z "${SPEED_ONLY:-}" ] || { REPOS=(); HOSTS=0; }
+[ -z "${IDLE_ONLY:-}" ] || { REPOS=(); HOSTS=0; SANDBOX=0; SPEED=0; }
+# shellcheck source=scripts/bench_idle.sh
+. scripts/bench_idle.sh
 # shellcheck source=scripts/bench_sandbox.sh
 . scripts/bench_sandbox.sh
 SANDBOX_MEMORY=
@@ -412,9 +419,10 @@ hosts_row() {
     "$FLEET" -f "$REPO/fleet-16.yaml" down --rm-worktrees --force >/dev/null
     reset_repo
 }
-[ -n "${SPEED_ONLY:-}" ] || hosts_row
-[ -n "${SPEED_ONLY:-}" ] || sandbox_row
+[ -n "${SPEED_ONLY:-}${IDLE_ONLY:-}" ] || hosts_row
+[ -n "${SPEED_ONLY:-}${IDLE_ONLY:-}" ] || sandbox_row
 [ "${SPEED:-1}" = 0 ] || speed_main
+[ "${IDLE:-1}" = 0 ] || idle_row
 
 # ------------------------------------------------------------------ the radar's cost
 # 16 running agents on a 2,000-file repository, each with a commit of its own file and an
@@ -454,7 +462,7 @@ radar_row() {
     "$FLEET" -f "$REPO/fleet-16.yaml" down --rm-worktrees --force >/dev/null
     reset_repo
 }
-radar_row
+[ -n "${IDLE_ONLY:-}" ] || radar_row
 
 # ------------------------------------------------------------------ the table
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)
@@ -463,6 +471,7 @@ echo "fleet $COMMIT, $(date -u +%Y-%m-%d), $(nproc) cores (${cpu:-unknown CPU}),
 echo "medians of $RUNS interleaved runs, milliseconds; timer: $([ -n "$HYPERFINE" ] && "$HYPERFINE" --version || echo date)${TMUXP:+; $(tmuxp -V 2>/dev/null | head -1)}"
 echo
 [ "${SPEED:-1}" = 0 ] || speed_table
+[ "${IDLE:-1}" = 0 ] || idle_table
 [ "${#ROWS[@]}" = 0 ] || echo
 [ "${#ROWS[@]}" = 0 ] || echo "| repo | N | comparison | fleet ms | baseline ms | fleet / baseline |"
 [ "${#ROWS[@]}" = 0 ] || echo "|---|---:|---|---:|---:|---:|"

@@ -36,6 +36,11 @@ SPEED_TARGET_MB=${SPEED_TARGET_MB:-512}
 SPEED_SEED_N=${SPEED_SEED_N:-4}
 SPEED_SEED_KEYS=()
 SPEED_SIZES=${SPEED_SIZES:-"4 16"}
+# The file systems of the large rows (ext4 and xfs images; ext4 falls back to this
+# machine's disk), and whether the seed: rows run (SPEED_SEED_ROWS=0: the up rows alone;
+# SPEED_UP=0: no up rows).
+SPEED_FS=${SPEED_FS:-"ext4 xfs"}
+SPEED_SEED_ROWS=${SPEED_SEED_ROWS:-1}
 SPEED_ROWS=()
 SPEED_MOUNTS=()
 
@@ -273,6 +278,7 @@ speed_rows_on() { # DIR N LABEL COPY
     speed_pairs "$key-up" "'$FLEET' -f '$repo/speed-$n-plain.yaml' -q up" "$floor$floor_sessions" \
         "$reset" "$check_fleet" "$check_floor"
     speed_row "$label, N=$n: up" "worktree add one by one, checkout 4 at a time, a session each" "$key-up"
+    [ "$SPEED_SEED_ROWS" = 1 ] || return 0
     local seeded="for a in $names; do [ -f '$wt/'\$a/node_modules/pkg0/package.json ] || exit 1; done"
     say "$label, N=$n: fleet up with seed: against the floor and $copy, $SPEED_PAIRS pairs"
     speed_pairs "$key-seed" "'$FLEET' -f '$repo/speed-$n-seed.yaml' -q up" \
@@ -474,9 +480,9 @@ speed_hosts_rows() {
 speed_main() {
     local n fs where places=()
     if [ "${SPEED_HOSTS:-1}" = 1 ]; then speed_hosts_rows; fi
-    if [ "${SPEED_SEED_ROWS:-1}" = 1 ]; then speed_seed_rows; fi
+    if [ "$SPEED_SEED_ROWS" = 1 ]; then speed_seed_rows; fi
     [ "${SPEED_UP:-1}" = 1 ] || return 0
-    for fs in ext4 xfs; do
+    for fs in $SPEED_FS; do
         if speed_mount "$fs"; then where="$WORK/$fs"; else
             [ "$fs" = ext4 ] || continue
             where="$WORK"; fs=$(df -T "$WORK" | awk 'NR == 2 { print $2 }')" (this machine's disk)"

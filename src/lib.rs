@@ -64,6 +64,15 @@ where
     T: Into<OsString> + Clone,
 {
     util::restore_sigpipe();
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    // `fleet _run SPEC` (each agent's runner, as `up` starts it: one per agent, as long as
+    // the agent lives) goes straight to the runner: building the parser of every command
+    // would leave its code mapped in each of them.
+    if let [_, run, spec] = args.as_slice() {
+        if run == "_run" {
+            return finish(runner::main(std::path::Path::new(spec)));
+        }
+    }
     let cli = match cli::Cli::try_parse_from(cli::follow_shorthand(args)) {
         Ok(cli) => cli,
         Err(e) => {
@@ -72,7 +81,12 @@ where
         }
     };
     util::set_output_flags(cli.verbose, cli.quiet);
-    match commands::run(cli) {
+    finish(commands::run(cli))
+}
+
+/// The exit code of a command's result, its error printed.
+fn finish(result: anyhow::Result<i32>) -> i32 {
+    match result {
         Ok(code) => code,
         Err(err) => {
             // A manifest's strings end up in messages: none may reach the terminal as code.

@@ -92,16 +92,19 @@ pub fn mark(panes: &[tmux::Pane], labels: &[(String, String)]) {
 const LINES: &str = "200";
 
 /// The command of an agent's pane: `tail -F` of the log of an agent here (`-F` keeps
-/// following when the log is created late or rotated); for an agent on another host, this
-/// fleet following its log there (`logs NAME --follow --monitor`, which says when the host
-/// drops and follows again when it is back), its own words (no shell).
+/// following when the log is created late or rotated), its complaints (`cannot open` while
+/// a queued agent has no log yet, `has appeared`, `file truncated`) kept off the pane, which
+/// shows the log and nothing else; the path is the shell's `$1`, never part of its script.
+/// For an agent on another host, this fleet following its log there (`logs NAME --follow
+/// --monitor`, which says when the host drops and follows again when it is back), its own
+/// words (no shell).
 fn follow(plan: &Plan, fleet_exe: &Path, name: &str) -> Vec<String> {
     match plan.agents.iter().find(|a| a.name == name) {
         Some(agent) => vec![
-            "tail".into(),
-            "-n".into(),
-            LINES.into(),
-            "-F".into(),
+            "sh".into(),
+            "-c".into(),
+            format!("exec tail -n {LINES} -F -- \"$1\" 2>/dev/null"),
+            "fleet-follow".into(),
             agent.log.display().to_string(),
         ],
         None => [

@@ -87,12 +87,14 @@ fn logs_continue_and_wait_reach_agents_on_hosts() {
     fl(&["wait", "here", "a1", "b1", "--timeout", "40"])
         .code(1)
         .stdout_has("here done")
-        .stdout_has("a1 done on host host-a")
-        .stdout_has("b1 failed (exit 3) on host host-b")
+        .stdout_has("a1 done after ")
+        .stdout_has("s on host host-a")
+        .stdout_has("b1 failed (exit 3) after ")
+        .stdout_has("s on host host-b")
         .stdout_has("2 of 3 done; not done: b1");
     fl(&["wait", "here", "a1"])
         .success()
-        .stdout_has("all 2 done");
+        .stdout_has("2 of 2 done");
 
     // logs: what the agent printed there.
     fl(&["logs", "a1"])
@@ -109,7 +111,7 @@ fn logs_continue_and_wait_reach_agents_on_hosts() {
         .stdout_has("continued a1 on host host-a");
     fl(&["wait", "a1", "--timeout", "40"])
         .success()
-        .stdout_has("all 1 done");
+        .stdout_has("1 of 1 done");
     let status = fl(&["status", "--json", "a1"]);
     status.success();
     let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();

@@ -66,6 +66,10 @@ fn an_unknown_agent_name_gets_a_did_you_mean() {
             .stderr_has("did you mean agent1?")
             .stderr_has("known agents: agent1, agent2");
     }
+    // Two names equally close: both.
+    f.fleet(&["logs", "agent3"])
+        .code(2)
+        .stderr_has("(did you mean agent1 or agent2?)");
     // Nothing close: no guess.
     let run = f.fleet(&["up", "zzzzzz"]);
     run.code(2).stderr_has("unknown agent `zzzzzz`");
@@ -201,4 +205,66 @@ fn attach_in_a_pane_without_a_client_attaches_instead_of_failing() {
     // Detached again, the typed fleet attach ends well.
     f.tmux_ok(&["detach-client", "-s", "=repo-a1"]);
     assert_eq!(f.typed_exit_code(&rc), "0");
+}
+
+#[test]
+fn a_multi_line_command_or_prompt_is_shown_as_its_first_line_and_an_ellipsis() {
+    let f = Fleet::new();
+    f.manifest(concat!(
+        "agents:\n",
+        "  - name: script\n    prompt: |\n      line one\n      line two\n",
+        "    command: |\n      if true; then echo one; fi\n      echo two\n",
+        "  - name: missing\n    prompt: x\n    command: |\n      no-such-program-here --x\n      echo two\n",
+    ));
+    let doctor = f.fleet(&["doctor"]);
+    doctor
+        .stdout_has("agent script: `if true; then echo one; fi …` (a shell command, not checked)")
+        .stdout_has("(command: `no-such-program-here --x …`)");
+    let validate = f.fleet(&["validate"]);
+    validate
+        .stdout_has("  prompt:   line one …\n")
+        .stderr_has("(command: `no-such-program-here --x …`)");
+    for run in [&doctor, &validate] {
+        assert!(!run.output().contains("\necho two"), "{}", run.output());
+    }
+}
+
+#[test]
+fn status_watch_in_a_short_pane_keeps_its_header_and_counts_what_does_not_fit() {
+    let f = Fleet::new();
+    let mut yaml = String::from("command: \"sleep 300\"\nagents:\n");
+    for i in 1..=11 {
+        yaml.push_str(&format!("  - name: a{i}\n    prompt: x\n"));
+    }
+    f.manifest(&yaml);
+    f.fleet(&["up"]).success();
+    let watch = format!(
+        "cd {} && exec {} status --watch",
+        common::sh_quote(f.manifest_path().parent().unwrap().display().to_string()),
+        common::sh_quote(env!("CARGO_BIN_EXE_fleet"))
+    );
+    f.tmux_ok(&[
+        "new-session",
+        "-d",
+        "-s",
+        "short",
+        "-x",
+        "80",
+        "-y",
+        "8",
+        "sh",
+        "-c",
+        &watch,
+    ]);
+    let mut screen = String::new();
+    f.wait_for("a full frame", DEADLINE, |f| {
+        screen = f.screen("=short:", false);
+        screen.contains("Ctrl-C to quit")
+    });
+    assert!(screen.starts_with("AGENT "), "{screen}");
+    assert!(
+        screen.contains("more (a taller window shows them)"),
+        "{screen}"
+    );
+    assert!(screen.contains("Ctrl-C to quit"), "{screen}");
 }

@@ -43,6 +43,20 @@ fn tool_results(api: &Anthropic) -> Vec<(String, bool)> {
 
 #[test]
 fn a_lead_agent_drives_the_fleet_through_fleet_mcp() {
+    lead(false);
+}
+
+/// In a box (`sandbox: true`) `.fleet/` and the tmux server are out of reach: the
+/// `fleet mcp` claude starts there relays to the one the runner serves outside.
+#[test]
+fn a_boxed_lead_agent_drives_the_fleet_through_fleet_mcp() {
+    if !common::sandbox::bwrap_works() {
+        return;
+    }
+    lead(true);
+}
+
+fn lead(sandbox: bool) {
     let Some(claude) = common::real_cli("FLEET_REAL_CLAUDE") else {
         return;
     };
@@ -63,7 +77,7 @@ fn a_lead_agent_drives_the_fleet_through_fleet_mcp() {
         .map(|(k, v)| format!("  {k}: {v:?}\n"))
         .collect();
     f.manifest(&format!(
-        "agent: claude\nenv:\n{env}agents:\n  - name: lead\n    prompt: run the fleet\n    mcp: lead\n  - name: worker\n    prompt: x\n    command: \"printf 'w\\\\n' > w.txt; git add w.txt; git commit -qm w\"\n"
+        "agent: claude\nsandbox: {sandbox}\nenv:\n{env}agents:\n  - name: lead\n    prompt: run the fleet\n    mcp: lead\n  - name: worker\n    prompt: x\n    command: \"printf 'w\\\\n' > w.txt; git add w.txt; git commit -qm w\"\n"
     ));
     let path = common::path_with(&claude);
     let env = [("PATH", path.as_str())];
@@ -124,4 +138,85 @@ fn a_lead_agent_drives_the_fleet_through_fleet_mcp() {
     ] {
         assert!(log.contains(call), "{call}\n{log}");
     }
+}
+
+/// README's registration (`claude mcp add fleet -- fleet mcp -f PATH`, in the test's HOME),
+/// then a headless `claude -p` whose model calls `status`: allowed with `--allowedTools
+/// mcp__fleet` it gets fleet's `status --json`; without, print mode asks nobody and the
+/// call is denied.
+fn registered_and_called(allow: bool) -> Option<(String, bool)> {
+    let claude = common::real_cli("FLEET_REAL_CLAUDE")?;
+    let f = Fleet::new();
+    f.manifest("agents:\n  - name: a\n    prompt: x\n    command: \"true\"\n");
+    let run = |args: &[&str], env: &[(String, String)]| {
+        let mut cmd = std::process::Command::new(&claude);
+        cmd.args(args)
+            .current_dir(&f.repo)
+            .env("HOME", &f.home)
+            .env("TMPDIR", f.tmp_dir())
+            .env("XDG_CONFIG_HOME", f.home.join(".config"))
+            .env("PATH", common::path_with(&claude))
+            .stdin(std::process::Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let manifest = f.manifest_path().display().to_string();
+    let added = run(
+        &[
+            "mcp",
+            "add",
+            "fleet",
+            "--",
+            env!("CARGO_BIN_EXE_fleet"),
+            "mcp",
+            "-f",
+            &manifest,
+        ],
+        &[],
+    );
+    assert!(added.contains("Added stdio MCP server fleet"), "{added}");
+    let api = Anthropic::start(vec![
+        Turn::tool("mcp__fleet__status", json!({})),
+        Turn::text("seen"),
+    ]);
+    let mut args = vec![
+        "--print",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "-p",
+        "the fleet's status",
+    ];
+    if allow {
+        args.extend(["--allowedTools", "mcp__fleet"]);
+    }
+    let out = run(&args, &api.env(1));
+    let results = tool_results(&api);
+    assert_eq!(results.len(), 1, "{out}");
+    Some(results[0].clone())
+}
+
+#[test]
+fn claude_registered_as_the_readme_says_calls_fleet_mcp_headless() {
+    let Some((text, err)) = registered_and_called(true) else {
+        return;
+    };
+    assert!(!err, "{text}");
+    let status: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(status["agents"][0]["name"], "a", "{status}");
+}
+
+#[test]
+fn without_allowed_tools_a_headless_claude_is_denied_fleet_mcp() {
+    let Some((text, err)) = registered_and_called(false) else {
+        return;
+    };
+    assert!(err, "{text}");
 }

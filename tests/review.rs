@@ -244,7 +244,7 @@ fn wait_exits_0_when_done_1_when_failed_124_on_timeout() {
     f.fleet(&["wait", "quick", "--timeout", "20"])
         .success()
         .stdout_has("quick done")
-        .stdout_has("all 1 done");
+        .stdout_has("1 of 1 done");
     f.fleet(&["wait", "quick", "broken", "--timeout", "20"])
         .code(1)
         .stdout_has("broken failed (exit 3)")

@@ -303,10 +303,39 @@ fn ctrl_c_during_up_stops_cleanly_and_the_next_up_completes_the_fleet() {
         (1..names.len()).contains(&filled),
         "up stopped between checkouts ({filled} checked out)"
     );
-    assert_eq!(f.sessions(), Vec::<String>::new(), "no session started");
+    // An agent starts as soon as its worktree is ready: those that did before Ctrl-C run
+    // (with a complete worktree), the others wait for the next `up`; it says how many.
+    let sessions = f.sessions();
+    let started: Vec<&String> = names
+        .iter()
+        .filter(|n| sessions.contains(&format!("repo-{n}")))
+        .collect();
+    assert_eq!(sessions.len(), started.len(), "no monitor: {sessions:?}");
+    let said = match started.len() {
+        0 => "none started".to_string(),
+        n => format!("{n} started"),
+    };
+    assert!(run.stderr.contains(&said), "{said}: {run:?}");
     for n in &names {
-        assert_eq!(f.state(n), "pending");
+        let a = f.agent(n);
+        if started.contains(&n) {
+            assert!(f.worktree(n).join("zz.txt").exists(), "{n} is complete");
+            assert_eq!(a["state"], "running", "{a}");
+        } else {
+            assert_eq!(a["state"], "pending", "{a}");
+            // A worktree registered and not checked out is no deletion of every file.
+            assert_eq!(a["files_changed"], 0, "{a}");
+        }
     }
+    // What is on disk is said: the worktrees begun beside those ready, and doctor names
+    // the interrupted `up` as their cause, with the `up` that finishes them.
+    assert!(run.stderr.contains("more begun"), "{run:?}");
+    let doctor = f.fleet(&["doctor"]);
+    doctor
+        .success()
+        .stdout_has("a `fleet up` was interrupted before it started these agents")
+        .stdout_has("`fleet up` takes apart what it began and finishes them");
+    assert!(!doctor.stdout.contains("merged into"), "{}", doctor.stdout);
 
     plain_checkout(&f);
     f.fleet(&["up"]).success();
@@ -327,8 +356,12 @@ fn a_failure_at_agent_k_leaves_nothing_the_next_up_cannot_finish() {
     checkout_runs(&f, "case \"$(pwd)\" in */a3) exit 1;; esac");
 
     let run = f.fleet(&["up"]);
-    run.code(1).stderr_has("agent `a3`");
-    assert_eq!(f.sessions(), Vec::<String>::new(), "no session started");
+    run.code(1)
+        .stderr_has("agent `a3`")
+        .stderr_has("started 3 of 4 agents");
+    // The others started as soon as their worktrees were ready; no monitor yet.
+    assert_eq!(f.sessions(), sorted(["repo-a1", "repo-a2", "repo-a4"]));
+    assert_eq!(f.state("a3"), "pending");
 
     plain_checkout(&f);
     f.fleet(&["up"]).success();

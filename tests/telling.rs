@@ -87,6 +87,15 @@ fn up_after_everything_finished_says_no_agent_started_and_hints_no_finished_agen
     assert!(!out.contains("started 0 agents"), "{out}");
     assert!(!out.contains("attach:  fleet attach"), "{out}");
     assert!(!out.contains("worktree made once"), "{out}");
+    // Nothing runs: no monitor with nothing to watch (one is built when asked to attach).
+    run.stdout_has("nothing to do: 2 agents");
+    assert!(!out.contains("the monitor"), "{out}");
+    let project = f.status_json()["project"].as_str().unwrap().to_string();
+    assert!(
+        !f.sessions().contains(&format!("{project}-monitor")),
+        "{:?}",
+        f.sessions()
+    );
 }
 
 #[test]
@@ -123,4 +132,84 @@ fn down_of_a_running_agent_ends_its_log_with_fleets_line() {
         last.starts_with("[fleet] sleeper stopped by fleet down at "),
         "{log}"
     );
+}
+
+#[test]
+fn a_status_row_never_contradicts_its_state() {
+    let f = Fleet::new();
+    f.manifest(concat!(
+        "agents:\n",
+        // Its own output looks like the runner's closing line, as the log does in the
+        // moment between that line and the record: the row must not say `running` beside it.
+        "  - name: torn\n    prompt: x\n    command: \"echo working; echo '[fleet] torn failed: verify failed (exit 1) after 0s at now'; sleep 60\"\n",
+        // An interactive agent's pane is held open after it ends, with a note in its log.
+        "  - name: asker\n    prompt: x\n    interactive: true\n    command: \"echo hello there\"\n",
+        // Killed by hand after 3 s of work: lost, and it ran, so its runtime is not 0.
+        "  - name: victim\n    prompt: x\n    command: \"echo one; sleep 3; echo two; sleep 300\"\n",
+    ));
+    f.fleet(&["up"]).success();
+    f.wait_state("asker", "done");
+    // (the log's `[fleet] command:` line holds every word of the command: read the last)
+    f.wait_for("victim's second line", 30, |f| {
+        f.agent("victim")["last_line"] == "two"
+    });
+    f.wait_for("torn's line", 30, |f| f.log("torn").ends_with("at now\n"));
+    let project = f.status_json()["project"].as_str().unwrap().to_string();
+    f.tmux_ok(&["kill-session", "-t", &format!("={project}-victim")]);
+    f.wait_state("victim", "lost");
+    let torn = f.agent("torn");
+    assert_eq!(torn["state"], "running", "{torn}");
+    assert_eq!(torn["last_line"], "working", "{torn}");
+    let asker = f.agent("asker");
+    assert!(
+        asker["last_line"]
+            .as_str()
+            .unwrap()
+            .starts_with("[fleet] asker done (exit 0)"),
+        "{asker}"
+    );
+    let victim = f.agent("victim");
+    assert!(victim["runtime_secs"].as_u64().unwrap() >= 2, "{victim}");
+}
+
+#[test]
+fn a_queued_agents_monitor_pane_shows_its_log_and_no_complaint_of_tail() {
+    let f = Fleet::new();
+    f.manifest(
+        "agents:\n  - name: first\n    prompt: x\n    command: \"sleep 2\"\n  - name: second\n    prompt: x\n    after: [first]\n    command: \"echo from-second\"\n",
+    );
+    f.fleet(&["up"]).success();
+    f.wait_state("second", "done");
+    let project = f.status_json()["project"].as_str().unwrap().to_string();
+    let pane = f
+        .panes(&format!("{project}-monitor"), "#{pane_id}\t#{@fleet_agent}")
+        .into_iter()
+        .find_map(|l| l.strip_suffix("\tsecond").map(String::from))
+        .expect("second's pane");
+    let mut screen = String::new();
+    f.wait_for("second's pane shows its end", 20, |f| {
+        screen = f.tmux_ok(&["capture-pane", "-p", "-J", "-t", &pane]);
+        screen.contains("second done")
+    });
+    assert!(!screen.contains("tail:"), "{screen}");
+}
+
+#[test]
+fn up_lists_a_blocked_agent_as_blocked_not_as_waiting() {
+    let f = Fleet::new();
+    f.manifest(
+        "agents:\n  - name: first\n    prompt: x\n    command: \"exit 3\"\n  - name: second\n    prompt: x\n    after: [first]\n    command: \"true\"\n",
+    );
+    f.fleet(&["up"]).success();
+    f.wait_state("second", "blocked");
+    let run = f.fleet(&["up"]);
+    run.success()
+        .stdout_has("(no worktree: blocked)")
+        .stdout_has("second is blocked: first failed");
+    assert!(
+        !run.output().contains("worktree made once"),
+        "{}",
+        run.output()
+    );
+    assert!(!run.output().contains("waiting for"), "{}", run.output());
 }

@@ -105,7 +105,7 @@ fn print_agent(a: &Agent, with_hosts: bool, ports: &crate::sandbox::ports::Table
     println!("  log:      {}", display_path(&a.log));
     match &a.task {
         Task::File(p) => println!("  task:     {}", display_path(p)),
-        Task::Prompt(p) => println!("  prompt:   {}", display(p.lines().next().unwrap_or(""))),
+        Task::Prompt(p) => println!("  prompt:   {}", crate::util::one_line(p, 100)),
     }
     if let Some(c) = crate::preset::credential::label(a.preset, &a.env) {
         println!("  credential: {c}");
@@ -225,7 +225,7 @@ fn print_remote(host: Option<&crate::manifest::Host>, a: &Agent) {
     println!("  branch:   {}", display(&a.branch));
     match &a.task {
         Task::File(p) => println!("  task:     {} (sent as its prompt)", display_path(p)),
-        Task::Prompt(p) => println!("  prompt:   {}", display(p.lines().next().unwrap_or(""))),
+        Task::Prompt(p) => println!("  prompt:   {}", crate::util::one_line(p, 100)),
     }
     println!("  command:  {}", indent(&a.command));
     println!("  program:  (checked on its host)");

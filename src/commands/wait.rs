@@ -140,8 +140,8 @@ fn progress_bar(total: usize) -> Result<Option<ProgressBar>> {
     Ok(Some(bar))
 }
 
-/// All awaited agents ended: exit 0 and `all N done` when every one is done, else 1 naming
-/// those that are not.
+/// All awaited agents ended: exit 0 and `N of N done` when every one is done, else 1 naming
+/// those that are not (`N of M done; not done: …`).
 fn outcome(views: &[Awaited]) -> (i32, String) {
     let bad: Vec<&str> = views
         .iter()
@@ -149,7 +149,7 @@ fn outcome(views: &[Awaited]) -> (i32, String) {
         .map(|v| v.name.as_str())
         .collect();
     if bad.is_empty() {
-        return (0, format!("all {} done", views.len()));
+        return (0, format!("{n} of {n} done", n = views.len()));
     }
     let done = views.len() - bad.len();
     (

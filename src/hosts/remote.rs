@@ -185,7 +185,7 @@ pub struct Awaited {
     /// It will not change by itself any more (done, failed, never started, unreachable…).
     pub ended: bool,
     pub done: bool,
-    /// How it is told once ended: `a1 failed (exit 3) on host build1`.
+    /// How it is told once ended: `a1 failed (exit 3) after 2s on host build1`.
     pub told: String,
 }
 
@@ -295,7 +295,16 @@ impl Watched<'_> {
             let found = agents.iter().find(|v| v["name"] == a.name.as_str());
             let state = found.and_then(|v| v["state"].as_str()).unwrap_or("pending");
             let reason = found.and_then(|v| v["reason"].as_str());
+            let runtime = found.and_then(|v| v["runtime_secs"].as_u64());
             *a = ended(&a.name, state, reason, host);
+            if let (true, "done" | "failed" | "stopped", Some(secs)) = (a.ended, state, runtime) {
+                // `a1 done after 3s on host build1`, as this machine's agents are told.
+                a.told = a.told.replacen(
+                    " on host ",
+                    &format!(" after {} on host ", util::duration(secs)),
+                    1,
+                );
+            }
         }
     }
 }

@@ -45,6 +45,11 @@ impl<'v, 'a> Choice<'v, 'a> {
 
     /// Nothing to start, queue or rebuild.
     pub fn nothing_to_do(&self) -> bool {
+        self.nothing_new() && self.monitor_alive
+    }
+
+    /// Nothing to start or queue, and no monitor to close: at most a monitor to build.
+    pub fn nothing_new(&self) -> bool {
         let newly_queued = self
             .wait
             .iter()
@@ -59,7 +64,7 @@ impl<'v, 'a> Choice<'v, 'a> {
             && newly_queued == 0
             && !newly_waiting
             && !newly_blocked
-            && self.monitor_alive
+            && !self.monitor_stale
     }
 }
 

@@ -12,6 +12,7 @@ pub mod next_round;
 pub mod pipeline;
 pub mod preflight;
 pub mod queue;
+pub mod ready;
 pub mod resume;
 pub mod seed;
 pub mod sessions;

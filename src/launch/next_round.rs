@@ -283,9 +283,18 @@ pub fn apply(plan: &Plan, dir: &Dir, next: &mut [Next], worktrees: &[git::Worktr
 /// again (`next`), round 1 for a first start; a restart of a lost, stopped or queued agent
 /// goes on with its round. Each with its task's digest and where its branch is.
 pub fn record(plan: &Plan, dir: &Dir, starting: &[&View], next: &[Next]) -> Result<()> {
-    // The base's commit, asked once (not a git process per agent): where new branches and
-    // moved ones start.
-    let mut base: Option<Option<String>> = None;
+    record_with(plan, dir, starting, next, &mut None)
+}
+
+/// [`record`], with the base's commit asked once across calls (not a git process per
+/// agent, nor per call): `base` keeps it (None: not asked yet).
+pub fn record_with(
+    plan: &Plan,
+    dir: &Dir,
+    starting: &[&View],
+    next: &[Next],
+    base: &mut Option<Option<String>>,
+) -> Result<()> {
     for v in starting {
         let name = &v.agent.name;
         let n = next.iter().find(|n| &n.view.agent.name == name);
@@ -303,7 +312,7 @@ pub fn record(plan: &Plan, dir: &Dir, starting: &[&View], next: &[Next]) -> Resu
             }
             // (an agent with `after:` starts from its dependencies' work, made later)
             _ if !v.agent.after.is_empty() => None,
-            _ => match &base {
+            _ => match &*base {
                 Some(b) => b.clone(),
                 None => base
                     .insert(git::commit_oid(&plan.repo, &plan.base)?)

@@ -93,7 +93,7 @@ pub fn missing_programs(agents: &[&Agent]) -> Vec<String> {
                     "agent `{}`: program `{p}` not found{} (command: `{}`); install it or change `command:`",
                     a.name,
                     if p.contains('/') { "" } else { " on PATH" },
-                    a.command
+                    crate::util::one_line(&a.command, 80)
                 )
             })
         }).collect()

@@ -75,12 +75,17 @@ pub fn pick<'v, 'a>(
     let (mut now, mut wait) = (Vec::new(), Vec::new());
     for v in order {
         let label = credential(v.agent);
-        let fits = label.as_deref().is_none_or(|l| {
-            plan.max_parallel_per.iter().all(|(key, cap)| {
-                !matches_credential(key, l)
-                    || running.get(key).copied().unwrap_or(0) < *cap as usize
-            })
-        });
+        // Nobody starts on a credential under quota (the others go on).
+        let free = label
+            .as_deref()
+            .is_none_or(|l| crate::state::quota::active(&plan.state_dir, l).is_none());
+        let fits = free
+            && label.as_deref().is_none_or(|l| {
+                plan.max_parallel_per.iter().all(|(key, cap)| {
+                    !matches_credential(key, l)
+                        || running.get(key).copied().unwrap_or(0) < *cap as usize
+                })
+            });
         if left > 0 && fits {
             left -= 1;
             if let Some(l) = &label {
@@ -98,6 +103,11 @@ pub fn pick<'v, 'a>(
         }
     }
     (now, wait)
+}
+
+/// The quota its credential is under now, which holds the agent queued, if any.
+pub fn under_quota(plan: &Plan, agent: &Agent) -> Option<crate::state::quota::Quota> {
+    crate::state::quota::active(&plan.state_dir, &credential(agent)?)
 }
 
 /// The credential label an agent runs with (see [`crate::preset::credential`]).
@@ -159,19 +169,31 @@ fn try_advance(spec: &Spec) -> Result<()> {
     }
     let plan = crate::launch::load(Some(&spec.manifest))?;
     let _lock = dir.lock(LOCK_WAIT)?;
+    crate::launch::spec::pass_on_path(spec.path.clone());
+    start_queued(&plan, &dir)
+}
+
+/// Start the queued agents whose turn it is while slots are free (the caller holds the
+/// `.fleet` lock): the runner of each agent that ends, and `up` once it recorded who waits
+/// (an agent it started may have ended before that, when no record said queued yet).
+pub fn start_queued(plan: &Plan, dir: &Dir) -> Result<()> {
     let sessions = tmux::sessions()?;
-    let owned = view::owned(&plan, &sessions);
-    let slots = free_slots(&plan, &owned);
+    let owned = view::owned(plan, &sessions);
+    let slots = free_slots(plan, &owned);
+    // (an agent may also wait on its credential's quota, recorded until `up` clears it)
+    let quotas = std::fs::read_dir(crate::state::quota::dir(&dir.root))
+        .is_ok_and(|mut d| d.next().is_some());
     if slots.is_none()
         && plan.max_parallel_per.is_empty()
         && plan.agents.iter().all(|a| a.after.is_empty())
+        && !quotas
     {
         // `max_parallel` was removed from the manifest: `up` starts the rest.
         return Ok(());
     }
     let order = plan.in_order();
     // Those whose dependency ended without their work are blocked (and so on down the chain).
-    let states = crate::view::gates::settled(&plan, &owned);
+    let states = crate::view::gates::settled(plan, &owned);
     for a in &order {
         if let Some((State::Blocked, Some(why))) = states.get(&a.name) {
             let record = dir.record(&a.name);
@@ -183,20 +205,19 @@ fn try_advance(spec: &Spec) -> Result<()> {
             }
         }
     }
-    let views = view::collect(&plan, &order, &owned, view::Detail::States);
+    let views = view::collect(plan, &order, &owned, view::Detail::States);
     let ready: Vec<&View> = views
         .iter()
         .filter(|v| v.state == State::Queued)
         .filter(|v| crate::view::gates::gate(v.agent, &states) == crate::view::gates::Gate::Ready)
         .collect();
-    let (ready, _) = pick(&plan, &owned, ready, slots);
+    let (ready, _) = pick(plan, &owned, ready, slots);
     if ready.is_empty() {
         return Ok(());
     }
-    crate::launch::spec::pass_on_path(spec.path.clone());
-    let start = make_ready(&plan, &dir, ready)?;
+    let start = make_ready(plan, dir, ready)?;
     let exe = std::env::current_exe().context("cannot find the fleet executable")?;
-    start_now(&plan, &dir, &start, true, false, &exe)
+    start_now(plan, dir, &start, true, false, &exe)
 }
 
 /// The branches and worktrees of the agents about to start that build on others, made now
@@ -227,8 +248,10 @@ fn make_ready<'v, 'a>(
     let branches = worktrees::branches(plan, &build_on, &worktrees)?;
     let common = git::common_dir(&plan.repo)?;
     let bar = indicatif::ProgressBar::hidden();
-    let made = worktrees::make(plan, dir, &build_on, &worktrees, &branches, &common, &bar)?;
-    worktrees::finish(plan, dir, &made)?;
+    let mut later = |_: &[&View]| Ok(());
+    let made = worktrees::make(
+        plan, dir, &build_on, &worktrees, &branches, &common, &bar, &mut later,
+    )?;
     start.extend(made.into_iter().map(|(v, _)| v));
     Ok(start)
 }
@@ -243,9 +266,11 @@ fn any_queued(dir: &Dir) -> bool {
     })
 }
 
-/// Mark these agents started and create their sessions (and, unless `monitor_alive`, the
-/// monitor) in one tmux call; on failure the agents whose session did not come up get
-/// their old records back. Shared by `up` and [`advance`].
+/// Create these agents' sessions (and, unless `monitor_alive`, the monitor) in one tmux
+/// call, then mark them started: a record says `running` only once its session exists, so
+/// no reader sees a starting agent `lost` (each agent's start lock, [`Dir::hold_start`],
+/// keeps its runner from reading the record before it is written). On failure the agents
+/// whose session did not come up keep their records. Shared by `up` and [`advance`].
 pub fn start_now(
     plan: &Plan,
     dir: &Dir,
@@ -254,7 +279,24 @@ pub fn start_now(
     monitor_stale: bool,
     exe: &Path,
 ) -> Result<()> {
+    let holds = start
+        .iter()
+        .map(|v| dir.hold_start(&v.agent.name))
+        .collect::<Result<Vec<_>>>()?;
+    let batch = sessions::sessions_batch(plan, dir, start, monitor_alive, monitor_stale, exe);
+    let ran = batch.run();
+    let alive = ran
+        .is_err()
+        .then(|| view::owned(plan, &tmux::sessions().unwrap_or_default()));
+    let mut failed = Vec::new();
     for v in start {
+        if alive
+            .as_ref()
+            .is_some_and(|a| !a.contains(&v.agent.session))
+        {
+            failed.push(v.agent.name.as_str());
+            continue;
+        }
         // (read again: the branch of an agent that builds on others was just recorded)
         let mut record = dir
             .record(&v.agent.name)
@@ -265,14 +307,8 @@ pub fn start_now(
         record.attempt += 1;
         dir.write_record(&v.agent.name, &record)?;
     }
-    let batch = sessions::sessions_batch(plan, dir, start, monitor_alive, monitor_stale, exe);
-    if let Err(e) = batch.run() {
-        let alive = view::owned(plan, &tmux::sessions().unwrap_or_default());
-        let mut failed = Vec::new();
-        for v in start.iter().filter(|v| !alive.contains(&v.agent.session)) {
-            let _ = dir.write_record(&v.agent.name, &v.record.clone().unwrap_or_default());
-            failed.push(v.agent.name.as_str());
-        }
+    drop(holds);
+    if let Err(e) = ran {
         let what = if failed.is_empty() {
             "cannot create the monitor's tmux session".to_string()
         } else {

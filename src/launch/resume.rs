@@ -30,6 +30,7 @@ pub fn continue_agent(plan: &Plan, dir: &Dir, agent: &Agent, text: String) -> Re
     let resume = resume_command(plan, agent, &view)?;
 
     let attempt = view.record.as_ref().map_or(0, |r| r.attempt) + 1;
+    let text = with_radar_notice(plan, agent, text);
     let follow_up = write_follow_up(plan, agent, attempt, text)?;
     let mut spec = spec::spec_for(plan, dir, agent)?;
     spec.command = resume;
@@ -44,6 +45,26 @@ pub fn continue_agent(plan: &Plan, dir: &Dir, agent: &Agent, text: String) -> Re
         attempt,
         session_id,
     })
+}
+
+/// `radar: tell`: the follow-up carries the overlaps the agent has not heard of (noted as
+/// told), after the user's text.
+fn with_radar_notice(plan: &Plan, agent: &Agent, text: String) -> String {
+    if plan.radar != crate::manifest::Radar::Tell {
+        return text;
+    }
+    let overlaps = crate::view::notice::look(plan);
+    match crate::view::notice::take(plan, &agent.name, &overlaps) {
+        Ok(Some(notice)) => format!("{}\n\n{notice}", text.trim_end()),
+        Ok(None) => text,
+        Err(e) => {
+            eprintln!(
+                "warning: cannot note the radar's notice to {}: {e:#}",
+                agent.name
+            );
+            text
+        }
+    }
 }
 
 /// Can `agent` be continued now (`fleet continue`, `merge --resume-agent`)? Why not, if not.

@@ -95,7 +95,9 @@ pub fn spec_for(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<Spec> {
         verify_retries: agent.verify_retries,
         budget: plan.budget,
         retries: agent.retries,
+        radar_tell: plan.radar == crate::manifest::Radar::Tell,
         record: dir.record_path(&agent.name),
+        credential: crate::preset::credential::label(agent.preset, &agent.env),
         sandbox: agent.sandbox.then(|| crate::sandbox::Policy {
             network,
             ports: ports.values().copied().collect(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::git;
-use crate::launch::{exclude, spec};
+use crate::launch::{exclude, ready};
 use crate::manifest::{Agent, Plan};
 use crate::state::Dir;
 use crate::view::View;
@@ -21,8 +21,8 @@ const ORPHAN_WAIT: Duration = Duration::from_secs(10);
 /// Take apart the worktrees an earlier `up` began and did not complete (it was killed, or
 /// stopped before checking them out), so that this `up` makes them afresh: git's entry,
 /// the directory, and any git that killed `up` left running on it. No agent has run in such
-/// a worktree (agents start only once every worktree is complete), so nothing of anyone's
-/// work is in it.
+/// a worktree (an agent starts only once its own worktree is complete and marked made), so
+/// nothing of anyone's work is in it.
 pub fn recover(plan: &Plan, dir: &Dir) -> Result<()> {
     let half = dir.half_made();
     if half.is_empty() {
@@ -154,10 +154,11 @@ pub fn prepare(
     Ok(common)
 }
 
-/// Make the agents' worktrees: registered one after another, then checked out a few at
-/// once (each has its own index; checkouts of big repos take both cores); after Ctrl-C no
-/// new one starts. The agents whose worktree is ready, each with whether `up` made (or
-/// filled) it just now.
+/// Make the agents' worktrees: registered one after another (git's lock), then made ready
+/// a few at once ([`ready::make_ready`]), `start` called with the agents whose worktrees
+/// became ready as soon as they are; after Ctrl-C no new one starts. The agents whose
+/// worktree is ready, each with whether `up` made (or filled) it just now.
+#[allow(clippy::too_many_arguments)]
 pub fn make<'v, 'a>(
     plan: &Plan,
     dir: &Dir,
@@ -166,12 +167,13 @@ pub fn make<'v, 'a>(
     branches: &Branches,
     common: &Path,
     bar: &indicatif::ProgressBar,
+    start: &mut dyn FnMut(&[&'v View<'a>]) -> Result<()>,
 ) -> Result<Vec<(&'v View<'a>, bool)>> {
-    let steps: Vec<(&Agent, Option<Vec<String>>)> = to_start
+    let steps: Vec<(&'v View<'a>, Option<Vec<String>>)> = to_start
         .iter()
         .map(|v| {
             let step = worktree_step(plan, v.agent, worktrees, &branches.existing)?;
-            Ok((v.agent, step))
+            Ok((*v, step))
         })
         .collect::<Result<_>>()?;
     let registrar = if steps.iter().any(|(_, s)| s.is_some()) {
@@ -179,9 +181,10 @@ pub fn make<'v, 'a>(
     } else {
         git::Registrar::Git
     };
-    // (agent, registered just now)
-    let mut fill: Vec<(&Agent, bool)> = Vec::new();
-    for (agent, step) in &steps {
+    // (agent, None: ready already, Some(registered just now): to check out)
+    let mut jobs: Vec<ready::Job<'v, 'a>> = Vec::new();
+    for (v, step) in &steps {
+        let agent = v.agent;
         match step {
             Some(_) if util::interrupted() => break,
             Some(args) => {
@@ -193,148 +196,17 @@ pub fn make<'v, 'a>(
                     git::Registrar::Git => git::worktree_add(&plan.repo, args),
                 }
                 .with_context(|| format!("cannot create the worktree of agent `{}`", agent.name))?;
-                fill.push((agent, true));
+                jobs.push((*v, Some(true)));
             }
-            None if git::worktree_unfilled(&agent.worktree) => fill.push((agent, false)),
-            None => {}
+            None if git::worktree_unfilled(&agent.worktree) => jobs.push((*v, Some(false))),
+            None => jobs.push((*v, None)),
         }
     }
-    bar.inc((to_start.len() - fill.len()) as u64);
-    let filled = fill_worktrees(plan, &fill, bar)?;
-    // The worktrees ready now: those that needed nothing and those just checked out.
-    let made = |name: &str| fill.iter().position(|(a, _)| a.name == name);
-    Ok(to_start
-        .iter()
-        .copied()
-        .filter(|v| match made(&v.agent.name) {
-            Some(i) => filled[i],
-            None => steps
-                .iter()
-                .any(|(a, s)| a.name == v.agent.name && s.is_none()),
-        })
-        .map(|v| (v, made(&v.agent.name).is_some()))
-        .collect())
-}
-
-/// The last of a worktree made ready: `seed:` and the `copy:` files in a new worktree (and
-/// the `copy:` files in one an interrupted or failed `up` made for an agent that never
-/// started: files already there are kept); then it is marked made and the agent's run spec
-/// is written.
-pub fn finish(plan: &Plan, dir: &Dir, ready: &[(&View, bool)]) -> Result<()> {
-    // `seed:` of the new worktrees, all at once (each a tree of many small files), while
-    // git measures the checked-out trees.
-    let (seeded, trees) = std::thread::scope(|s| {
-        let trees = s.spawn(|| tree_sizes(plan, ready));
-        let seeded = util::in_parallel(ready, |(v, created)| {
-            if *created && !v.agent.seed.is_empty() {
-                super::seed::seed(plan, v.agent)
-            } else {
-                (Vec::new(), 0)
-            }
-        });
-        (seeded, trees.join().unwrap_or_default())
-    });
-    let seeded: Vec<u64> = seeded
-        .into_iter()
-        .map(|s| {
-            let (said, bytes) = s.unwrap_or_default();
-            for line in said {
-                crate::info!("{line}");
-            }
-            bytes
-        })
-        .collect();
-    for (((v, created), tree), seeded) in ready.iter().zip(&trees).zip(&seeded) {
-        if let (true, Some(tree)) = (*created, tree) {
-            let _ = dir.remember_disk(&v.agent.name, tree + seeded);
-        }
-    }
-    for (v, created) in ready {
-        if *created || v.record.is_none() {
-            copy_files(plan, v.agent, *created)?;
-        }
-        dir.made(&v.agent.name)?;
-        spec::write_spec(plan, dir, v.agent)?;
-    }
-    Ok(())
-}
-
-/// The bytes of the files of each new worktree's branch (for `status --json`'s
-/// `disk_bytes`, with what `seed:` copied): one `ls-tree` for each distinct commit, usually
-/// the base's alone. None where git cannot tell, or the worktree is not new.
-fn tree_sizes(plan: &Plan, ready: &[(&View, bool)]) -> Vec<Option<u64>> {
-    if !ready.iter().any(|(_, created)| *created) {
-        return vec![None; ready.len()];
-    }
-    let oids = git::ref_oids(&plan.repo, "refs/heads/").unwrap_or_default();
-    let mut sizes: std::collections::HashMap<String, Option<u64>> = Default::default();
-    ready
-        .iter()
-        .map(|(v, created)| {
-            let oid = oids.get(&format!("refs/heads/{}", v.agent.branch))?;
-            let size = sizes
-                .entry(oid.clone())
-                .or_insert_with(|| git::tree_bytes(&plan.repo, oid).ok());
-            size.filter(|_| *created)
-        })
-        .collect()
-}
-
-/// Check out registered worktrees, a few at once (two a core), each as soon as a checkout
-/// ends; after Ctrl-C no new one starts. Which were checked out, in order. One registered
-/// just now that fails is removed again (it holds nothing yet) so the next `up` creates it
-/// afresh; the first failure is the error.
-fn fill_worktrees(
-    plan: &Plan,
-    agents: &[(&Agent, bool)],
-    bar: &indicatif::ProgressBar,
-) -> Result<Vec<bool>> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
-    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<()>>>> = Mutex::new(agents.iter().map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..jobs.min(agents.len()) {
-            s.spawn(|| loop {
-                if util::interrupted() {
-                    break;
-                }
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some((agent, _)) = agents.get(i) else {
-                    break;
-                };
-                bar.set_message(agent.name.clone());
-                let result = git::worktree_fill(&agent.worktree);
-                bar.inc(1);
-                if let Ok(mut all) = results.lock() {
-                    all[i] = Some(result);
-                }
-            });
-        }
-    });
-    let results = results.into_inner().unwrap_or_default();
-    let mut first = None;
-    let mut filled = Vec::new();
-    for ((agent, registered_now), result) in agents.iter().zip(results) {
-        filled.push(matches!(result, Some(Ok(()))));
-        if let Some(Err(e)) = result {
-            if *registered_now {
-                let _ = git::worktree_remove(&plan.repo, &agent.worktree, true);
-            }
-            first.get_or_insert_with(|| {
-                e.context(format!(
-                    "cannot create the worktree of agent `{}`",
-                    agent.name
-                ))
-            });
-        }
-    }
-    first.map_or(Ok(filled), Err)
+    ready::make_ready(plan, dir, &jobs, bar, start)
 }
 
 /// The `git worktree add --no-checkout` the agent needs, if any (the same for the real run
-/// and --dry-run); [`fill_worktrees`] checks it out.
+/// and --dry-run); [`ready::make_ready`] checks it out.
 pub fn worktree_step(
     plan: &Plan,
     agent: &Agent,
@@ -352,21 +224,6 @@ pub fn worktree_step(
         args.insert(2, "--no-checkout".into());
         args
     }))
-}
-
-/// Copy the manifest's `copy:` files into the agent's worktree; files already there are
-/// replaced only when `overwrite`. No symlink is followed on either side ([`safe_fs::copy`]).
-fn copy_files(plan: &Plan, agent: &Agent, overwrite: bool) -> Result<()> {
-    for (src, rel) in &plan.copy {
-        crate::safe_fs::copy(&plan.repo, &agent.worktree, rel, overwrite).with_context(|| {
-            format!(
-                "cannot copy {} into the worktree of agent `{}`",
-                src.display(),
-                agent.name
-            )
-        })?;
-    }
-    Ok(())
 }
 
 /// A bar for preparing the worktrees, on a terminal and when there are enough of them to

@@ -51,8 +51,8 @@ pub(super) fn check(agents: &[Agent], entries: &[Entry], problems: &mut Vec<Stri
             let Some(other) = entry(dep) else {
                 problems.push(format!(
                     "{at}after: unknown agent `{dep}`{}; known agents: {}",
-                    closest(dep, known.iter().copied())
-                        .map(|k| format!(" (did you mean `{k}`?)"))
+                    closest(dep, known.iter().copied(), "`")
+                        .map(|k| format!(" (did you mean {k}?)"))
                         .unwrap_or_default(),
                     known.join(", ")
                 ));

@@ -217,7 +217,7 @@ pub(super) fn place(
     if raw.contains_key(name) {
         return Some(name.to_string());
     }
-    let close = closest(name, raw.keys().map(String::as_str))
+    let close = closest(name, raw.keys().map(String::as_str), "")
         .map(|k| format!(" (did you mean {k}?)"))
         .unwrap_or_default();
     let known: Vec<&str> = std::iter::once(LOCAL)

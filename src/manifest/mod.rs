@@ -51,6 +51,7 @@ pub use crate::state::{Budget, Level, Spent};
 pub use graph::{diff_refs, DIFF_OPEN};
 pub use hosts::{Host, DEFAULT_FLEET, DEFAULT_SESSIONS, LOCAL, REMOTE_MANIFEST};
 pub(crate) use paths::{normalize, real_path};
+pub use schema::Radar;
 pub use seed::{Seed, KNOWN as SEED_KEYS};
 pub use slice::Names;
 pub use yaml::agent_names_loosely;
@@ -181,13 +182,18 @@ pub struct Plan {
     /// `max_parallel:` as a map: at most this many agents at once per CLI name or
     /// credential label.
     pub max_parallel_per: BTreeMap<String, u32>,
-    /// `budget:`: the fleet's budget (dollars and/or tokens) and its reserve.
+    /// `budget:`: the fleet's budget (dollars and/or tokens) and its reserve; with agents on
+    /// hosts, this machine's share (by its number of agents: each host gets its own share).
     pub budget: Option<Budget>,
+    /// `budget:` as written, for the hosts' shares.
+    pub whole_budget: Option<Budget>,
     /// Panes per monitor window, the status pane included (`monitor.per_window`, default 9).
     pub per_window: usize,
     /// `monitor.enabled` (default true): false, fleet builds no monitor session (a host's
     /// fleet: the monitor of the fleet that sent it its agents shows them).
     pub monitor_enabled: bool,
+    /// `radar:` (default `show`): `tell` also tells overlapping agents at their next turn.
+    pub radar: Radar,
     /// The agents that run on this machine.
     pub agents: Vec<Agent>,
     /// `hosts:`, by name.
@@ -283,13 +289,13 @@ impl Plan {
     }
 }
 
-/// The known agent name closest to the one unknown name (`agnet1` → `agent1`), as for keys;
+/// The known agent names closest to the one unknown name (`agnet1` → `agent1`), as for keys;
 /// none for several unknown names or when none is close.
-fn closest_agent<'a>(unknown: &[&str], known: &[&'a str]) -> Option<&'a str> {
+fn closest_agent(unknown: &[&str], known: &[&str]) -> Option<String> {
     let [name] = unknown else {
         return None;
     };
-    suggest::closest(name, known.iter().copied())
+    suggest::closest(name, known.iter().copied(), "")
 }
 
 /// The problems found in a manifest: all of them, each on its own line. Exit code 2.

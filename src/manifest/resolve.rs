@@ -58,17 +58,27 @@ pub(super) fn resolve(
     resolved.finish();
     let Agents {
         agents,
-        warnings,
+        mut warnings,
         log_ats,
         ..
     } = resolved;
+    if raw.radar == Some(super::Radar::Tell) {
+        warnings.extend(untold(&agents));
+    }
     check_where(path, &top, &agents, &log_ats, problems);
     super::graph::check(&agents, &entries, problems);
     let (agents, remote, slice_top) = super::slice::split(agents, &places, text, problems);
+    // With hosts, each place (this machine, each host) enforces its agents' share.
+    let all = agents.len() + remote.len();
     let budget = raw
         .budget
         .as_ref()
-        .and_then(|b| crate::state::Budget::check(b, problems));
+        .and_then(|b| crate::state::Budget::check(b, problems))
+        .map(|b| b.share(agents.len(), all));
+    let whole_budget = raw
+        .budget
+        .as_ref()
+        .and_then(|b| crate::state::Budget::check(b, &mut Vec::new()));
     Ok(Plan {
         manifest: path.to_path_buf(),
         dir: dir.to_path_buf(),
@@ -88,8 +98,10 @@ pub(super) fn resolve(
             _ => std::collections::BTreeMap::new(),
         },
         budget,
+        whole_budget,
         per_window: top.per_window.max(1) as usize,
         monitor_enabled: raw.monitor.as_ref().and_then(|m| m.enabled).unwrap_or(true),
+        radar: raw.radar.unwrap_or_default(),
         agents,
         hosts,
         remote,
@@ -98,6 +110,29 @@ pub(super) fn resolve(
         warnings,
         base_problems: Vec::new(),
     })
+}
+
+/// `radar: tell` reaches only agents whose conversation fleet can resume: one warning
+/// naming the others (their own `command:`, an interactive one, aider, shell).
+fn untold(agents: &[super::Agent]) -> Option<String> {
+    let names: Vec<&str> = agents
+        .iter()
+        .filter(|a| {
+            a.interactive || a.format.is_none() || !a.preset.is_some_and(super::Preset::can_resume)
+        })
+        .map(|a| a.name.as_str())
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let one = names.len() == 1;
+    Some(format!(
+        "radar: tell cannot tell {} {} of overlaps, as fleet cannot resume {} conversation (its own `command:`, interactive, aider or shell); status still shows {} overlaps",
+        if one { "agent" } else { "agents" },
+        names.join(", "),
+        if one { "its" } else { "their" },
+        if one { "its" } else { "their" },
+    ))
 }
 
 /// The top-level settings resolved and checked, in the order their problems are reported.

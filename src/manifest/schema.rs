@@ -42,6 +42,8 @@ pub(super) struct RawManifest {
     pub(super) max_parallel: Option<RawParallel>,
     pub(super) budget: Option<crate::state::RawBudget>,
     pub(super) monitor: Option<RawMonitor>,
+    /// `radar:`: `show` (default), `tell` or `off`.
+    pub(super) radar: Option<Radar>,
     #[serde(default)]
     pub(super) prices: BTreeMap<String, crate::prices::Price>,
     /// `hosts:`: the other machines agents may run on, by name.
@@ -76,6 +78,20 @@ pub(super) struct RawHost {
     pub(super) options: Vec<String>,
     /// Sessions one ssh connection there may carry at once (sshd's `MaxSessions`).
     pub(super) max_sessions: Option<u32>,
+}
+
+/// `radar:`: what fleet does with the overlaps its radar finds (agents whose work touches
+/// the same files).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Radar {
+    /// Shown in `status` (the line under the table, `overlaps`) and the monitor.
+    #[default]
+    Show,
+    /// Shown, and told to both agents at their next turn (resumable CLIs).
+    Tell,
+    /// Not looked for.
+    Off,
 }
 
 /// `monitor: {enabled: false, per_window: N}`.

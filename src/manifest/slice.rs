@@ -155,6 +155,20 @@ impl Plan {
         let mut monitor = Mapping::new();
         monitor.insert("enabled".into(), false.into());
         top.insert("monitor".into(), Value::Mapping(monitor));
+        // The host's share of the fleet's budget (by its number of agents).
+        let all = self.agents.len() + self.remote.len();
+        if let Some(b) = self.whole_budget {
+            let b = b.share(self.remote_on(host).len(), all);
+            let mut budget = Mapping::new();
+            if let Some(usd) = b.usd {
+                budget.insert("usd".into(), usd.into());
+            }
+            if let Some(tokens) = b.tokens {
+                budget.insert("tokens".into(), tokens.into());
+            }
+            budget.insert("reserve".into(), b.reserve.into());
+            top.insert("budget".into(), Value::Mapping(budget));
+        }
         let mut agents = Vec::new();
         for r in self.remote_on(host) {
             let mut raw = r.raw.clone();
@@ -198,6 +212,7 @@ mod tests {
         let slice = plan.slice("far").unwrap();
         let host: serde_yaml::Value = serde_yaml::from_str(&slice).unwrap();
         assert_eq!(host["sandbox"], serde_yaml::Value::Bool(true), "{slice}");
+        assert!(host.get("budget").is_none(), "{slice}");
         assert_eq!(host["network"], serde_yaml::Value::from("all"), "{slice}");
         assert_eq!(
             host["agents"][1]["sandbox"],
@@ -208,5 +223,30 @@ mod tests {
             .remote
             .iter()
             .all(|r| r.agent.sandbox == (r.agent.name == "a")));
+    }
+
+    /// `budget:` with agents on hosts: this machine and each host enforce the share of
+    /// their agents, so the places together never spend more than the budget.
+    #[test]
+    fn the_budget_is_shared_by_the_places_agents() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(tmp.path()).unwrap();
+        let git = std::process::Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(&dir)
+            .status()
+            .unwrap();
+        assert!(git.success());
+        let text = "command: \"true\"\nbudget: {usd: 20, reserve: 4}\nhosts: {far: {ssh: me@far, dir: /r}}\nagents:\n  - {name: a, prompt: x}\n  - {name: b, prompt: x, host: far}\n  - {name: c, prompt: x, host: far}\n  - {name: d, prompt: x, host: far}\n";
+        let plan = crate::manifest::parse(&dir.join("agents.yaml"), text).unwrap();
+        let here = plan.budget.unwrap();
+        assert_eq!((here.usd, here.reserve), (Some(5.0), 1.0));
+        let slice = plan.slice("far").unwrap();
+        let host: serde_yaml::Value = serde_yaml::from_str(&slice).unwrap();
+        assert_eq!(host["budget"]["usd"].as_f64(), Some(15.0), "{slice}");
+        assert_eq!(host["budget"]["reserve"].as_f64(), Some(3.0), "{slice}");
+        // the host's fleet, with only its agents, keeps its share whole
+        let there = crate::manifest::parse(&dir.join("r.yaml"), &slice).unwrap();
+        assert_eq!(there.budget.unwrap().usd, Some(15.0));
     }
 }

@@ -2,23 +2,37 @@
 //! (a misspelt key: `comand` → `command`), and the edit distance it is measured by (also for
 //! agent names, in `Plan`'s unknown-agent error).
 
-/// For "unknown field `comand`, expected one of `a`, `b`": the closest expected name.
+/// For "unknown field `comand`, expected one of `a`, `b`": the closest expected names, each
+/// in backticks (`` `command` ``).
 pub(super) fn did_you_mean(msg: &str) -> Option<String> {
     let rest = msg.split("unknown field `").nth(1)?;
     let field = rest.split('`').next()?;
     let expected = rest.split("expected ").nth(1)?;
-    closest(field, expected.split('`').skip(1).step_by(2)).map(str::to_string)
+    closest(field, expected.split('`').skip(1).step_by(2), "`")
 }
 
-/// The one of `known` closest to `name`, when one is close enough to be a slip (at most 2
-/// edits, or a third of its length): the one rule of every "did you mean".
-pub(super) fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    known
+/// The ones of `known` closest to `name`, when close enough to be a slip (at most 2 edits,
+/// or a third of its length): all those equally close, in `known`'s order, each between
+/// `quote`s, joined by ` or ` (`clash or clash2`). The one rule of every "did you mean".
+pub(super) fn closest<'a>(
+    name: &str,
+    known: impl IntoIterator<Item = &'a str>,
+    quote: &str,
+) -> Option<String> {
+    let near: Vec<(usize, &str)> = known
         .into_iter()
         .map(|k| (edit_distance(name, k), k))
         .filter(|(d, k)| *d <= 2.max(k.len() / 3))
-        .min()
-        .map(|(_, k)| k)
+        .collect();
+    let best = near.iter().map(|(d, _)| *d).min()?;
+    let mut names: Vec<String> = Vec::new();
+    for (_, k) in near.iter().filter(|(d, _)| *d == best) {
+        let k = format!("{quote}{k}{quote}");
+        if !names.contains(&k) {
+            names.push(k);
+        }
+    }
+    Some(names.join(" or "))
 }
 
 /// The Levenshtein distance between `a` and `b`, in characters.
@@ -43,10 +57,21 @@ mod tests {
     #[test]
     fn suggests_a_key() {
         let msg = "agents[1]: unknown field `comand`, expected one of `name`, `task`, `command` at line 8 column 5";
-        assert_eq!(did_you_mean(msg).as_deref(), Some("command"));
+        assert_eq!(did_you_mean(msg).as_deref(), Some("`command`"));
         assert_eq!(
             did_you_mean("agents: unknown field `zzzzzz`, expected `name`"),
             None
         );
+    }
+
+    #[test]
+    fn names_every_name_equally_close() {
+        let known = ["docs", "clash", "clash2", "slow"];
+        assert_eq!(
+            closest("clash3", known, "").as_deref(),
+            Some("clash or clash2")
+        );
+        assert_eq!(closest("slo", known, "`").as_deref(), Some("`slow`"));
+        assert_eq!(closest("zzzzzz", known, ""), None);
     }
 }

@@ -284,9 +284,11 @@ fn tab_indented(text: &str, e: &serde_yaml::Error) -> Option<String> {
 fn yaml_problem(e: &serde_yaml::Error) -> String {
     let msg = e.to_string();
     if let Some(hint) = did_you_mean(&msg) {
-        format!("{msg} (did you mean `{hint}`?)")
+        format!("{msg} (did you mean {hint}?)")
     } else if msg.contains("missing field `agents`") {
         format!("{msg}; list the agents under `agents:` (see `fleet init`)")
+    } else if msg.starts_with("radar: ") {
+        format!("{msg}; write `radar: show` (the default: overlaps in status), `radar: tell` (also tell both agents at their next turn) or `radar: off`")
     } else if msg.contains("missing field `name`") {
         format!("{msg}; give every agent a `name:`")
     } else if msg.starts_with("agents: invalid type") {

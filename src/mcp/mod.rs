@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `tools` | the tools' names, descriptions and input schemas; a call turned into fleet's command line; the role check (`--as`, `--lead`) |
 //! | `run` | running that command line: this fleet binary as a child process, its output the answer, its stderr the error |
+//! | `relay` | inside a sandboxed agent's box: carrying stdio to the server the runner serves outside |
 //!
 //! Each tool runs this same fleet binary (`fleet -f MANIFEST status --json`, …), so the
 //! server never repeats a command's logic and never holds the `.fleet` lock itself. A call
@@ -20,6 +21,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 
+pub mod relay;
 pub mod run;
 pub mod tools;
 

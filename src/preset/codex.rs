@@ -51,19 +51,51 @@ pub(super) const GUARDED: Guarded = Guarded {
 const BOUNDED: &str = " --disable unbounded_connection_retries";
 
 /// `mcp:`: `fleet mcp` as the server `fleet`, in codex's config overrides (`-c`, TOML
-/// values: a JSON string or array of strings is one).
+/// values: a JSON string or array of strings is one), nothing written to `~/.codex`.
+/// Facts of codex-cli 0.171.0 (tests/real_codex_mcp.rs):
+/// - `exec` runs with the approval policy `never`, and a call of an MCP tool that is not
+///   marked read-only needs approval: it fails ("MCP tool call requires approval, but
+///   approval policy is never") unless the server's `default_tools_approval_mode` is
+///   `approve`. `fleet mcp` does its own role check, so fleet approves its tools; at
+///   `read-only` only the tools that read are enabled at all (`enabled_tools`).
+/// - codex runs the server outside its own sandbox (a `read-only` codex's `up` starts
+///   agents): what the agent may do through it is the tool list and the role check.
+/// - the server gets only a few of codex's variables (HOME, PATH, …) and those named in
+///   `env_vars`: `FLEET_MCP_SOCKET`, which points it at the runner in a fleet box.
+/// - a tool call is cut at `tool_timeout_sec` (default 300 s: "timed out awaiting
+///   tools/call after 300s"), shorter than the longest `wait` (600 s); a server that fails
+///   to start, or has not answered `initialize` within `startup_timeout_sec` (default
+///   10 s), is left out and the run goes on without its tools (the model finds none).
 fn mcp_config(launch: &Launch) -> String {
     let Some(m) = &launch.mcp else {
         return String::new();
     };
     let command = serde_json::Value::from(m.command.as_str()).to_string();
     let args = serde_json::Value::from(m.args.clone()).to_string();
-    format!(
-        " -c {} -c {}",
-        shell_quote(&format!("mcp_servers.fleet.command={command}")),
-        shell_quote(&format!("mcp_servers.fleet.args={args}"))
-    )
+    let mut set = vec![
+        format!("mcp_servers.fleet.command={command}"),
+        format!("mcp_servers.fleet.args={args}"),
+        r#"mcp_servers.fleet.default_tools_approval_mode="approve""#.to_string(),
+        format!("mcp_servers.fleet.tool_timeout_sec={MCP_TOOL_TIMEOUT_SECS}"),
+        format!("mcp_servers.fleet.startup_timeout_sec={MCP_STARTUP_TIMEOUT_SECS}"),
+        format!(
+            r#"mcp_servers.fleet.env_vars=["{}"]"#,
+            super::MCP_SOCKET_VAR
+        ),
+    ];
+    if launch.permissions == Permissions::ReadOnly {
+        let tools = serde_json::Value::from(super::MCP_READ_TOOLS.to_vec()).to_string();
+        set.push(format!("mcp_servers.fleet.enabled_tools={tools}"));
+    }
+    set.iter()
+        .map(|s| format!(" -c {}", shell_quote(s)))
+        .collect()
 }
+
+/// A tool call's limit: the longest `wait` `fleet mcp` takes, and a minute for its status.
+const MCP_TOOL_TIMEOUT_SECS: u64 = crate::mcp::tools::MAX_WAIT_SECS + 60;
+/// `fleet mcp` answers `initialize` at once; this is for a loaded machine.
+const MCP_STARTUP_TIMEOUT_SECS: u64 = 30;
 
 pub(super) fn command(launch: &Launch, args: &str) -> String {
     let flags = format!("{}{}", flags(launch.permissions), mcp_config(launch));
@@ -119,4 +151,45 @@ fn base_url_in(setting: &str) -> Option<String> {
     }
     let value = value.trim().trim_matches(['"', '\'']);
     value.contains("://").then(|| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Launch, McpRole, McpServer, Permissions};
+
+    fn launch(p: Permissions) -> Launch {
+        Launch {
+            permissions: p,
+            mcp: Some(McpServer::new(
+                "/bin/fleet",
+                std::path::Path::new("/r/agents.yaml"),
+                "lead",
+                McpRole::Lead,
+            )),
+            ..Launch::default()
+        }
+    }
+
+    /// fleet's tools are approved (exec never asks), a `wait` fits in a call, and at
+    /// `read-only` only the tools that read exist.
+    #[test]
+    fn mcp_is_configured_with_overrides() {
+        let edit = super::command(&launch(Permissions::Edit), "");
+        for set in [
+            r#"-c 'mcp_servers.fleet.command="/bin/fleet"'"#,
+            r#"-c 'mcp_servers.fleet.args=["-f","/r/agents.yaml","mcp","--as","lead","--lead"]'"#,
+            r#"-c 'mcp_servers.fleet.default_tools_approval_mode="approve"'"#,
+            "-c mcp_servers.fleet.tool_timeout_sec=660",
+            "-c mcp_servers.fleet.startup_timeout_sec=30",
+        ] {
+            assert!(edit.contains(set), "{set}\n{edit}");
+        }
+        assert!(!edit.contains("enabled_tools"), "{edit}");
+        let read = super::resume("'t'", &launch(Permissions::ReadOnly), "");
+        assert!(
+            read.contains(r#"-c 'mcp_servers.fleet.enabled_tools=["status","diff","logs","conflicts","wait"]'"#),
+            "{read}"
+        );
+        assert!(read.ends_with(" resume 't' -"), "{read}");
+    }
 }

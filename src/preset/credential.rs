@@ -11,7 +11,11 @@ use super::Preset;
 /// under the home directory.
 fn sources(preset: Preset) -> Option<(&'static [&'static str], &'static str)> {
     match preset {
-        Preset::Claude => Some((&["ANTHROPIC_API_KEY"], ".claude/.credentials.json")),
+        // A subscription's token (`claude setup-token`) before an API key, as claude takes it.
+        Preset::Claude => Some((
+            &["CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY"],
+            ".claude/.credentials.json",
+        )),
         Preset::Codex => Some((&["CODEX_API_KEY", "OPENAI_API_KEY"], ".codex/auth.json")),
         Preset::Gemini => Some((
             &["GEMINI_API_KEY", "GOOGLE_API_KEY"],

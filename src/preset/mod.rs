@@ -101,6 +101,10 @@ pub struct McpServer {
     pub lead: bool,
 }
 
+/// Set in a box whose agent has `mcp:`: the socket where the runner serves its `fleet mcp`
+/// (the `fleet mcp` started inside only relays to it).
+pub const MCP_SOCKET_VAR: &str = "FLEET_MCP_SOCKET";
+
 /// The tools an agent that may not act on others is allowed without asking.
 pub const MCP_READ_TOOLS: [&str; 5] = ["status", "diff", "logs", "conflicts", "wait"];
 

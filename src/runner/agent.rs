@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::state::{Record, Spec, State};
 use crate::transcript::Transcript;
 
+use super::quota::{Pause, QUOTA};
 use super::step::{step_with, Limits};
 use super::usage::Usage;
 use super::{End, Tee};
@@ -21,6 +22,7 @@ pub(super) fn run_agent(
     input: File,
     limits: &Limits,
     out: &mut Tee,
+    pause: &mut Option<Pause>,
 ) -> std::result::Result<i32, End> {
     let prior = record.usage.unwrap_or_default();
     let session = record.session_id.clone();
@@ -36,14 +38,17 @@ pub(super) fn run_agent(
         path: &spec.record,
         saved: Instant::now(),
         polled: Instant::now(),
+        heard: false,
     });
     let (code, stopped) = step_with(spec, command, Some(input), &[], out, usage.as_mut(), limits);
     let mut cli_error = None;
+    let mut quota_hit = None;
     let mut cut_short = false;
     if let Some(u) = usage.as_mut() {
         u.transcript.after_exit(env);
         u.save();
         cli_error = u.transcript.error.take();
+        quota_hit = u.transcript.quota.take();
         // A CLI that died (a crash; gemini's relaunching parent turns the signal into
         // exit 1) ends its stream without the final event it always gives.
         cut_short = code != 0
@@ -68,6 +73,10 @@ pub(super) fn run_agent(
             out.line("[fleet] stopped: the agent reached max_cost_usd");
             return Err((State::Failed, code, Some("budget".into())));
         }
+    }
+    *pause = Pause::of(stopped, quota_hit);
+    if pause.is_some() {
+        return Err((State::Waiting, code, Some(QUOTA.into())));
     }
     if let Some(why) = stopped {
         return Err((State::Failed, code, Some(why.into())));

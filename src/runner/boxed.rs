@@ -41,6 +41,7 @@ pub(super) fn box_agent<'a>(spec: &'a Spec, policy: &Policy) -> sandbox::Agent<'
         state_dir,
         reads,
         env: &spec.env,
+        mcp: spec.launch.mcp.as_ref(),
     }
 }
 

@@ -8,7 +8,8 @@
 //! `mod.rs` owns the run and its steps in order (setup, the agent, verify and its retries,
 //! the record's end, `on_exit`); `step` one shell step with its limits; `agent` one run of
 //! the agent's command with its transcript and usage; `rate_limit` spotting and waiting out
-//! rate limits; `tee` the output on its way to the log and the pane.
+//! rate limits; `notice` the radar's notice (`radar: tell`) resumed into the session before
+//! verify; `tee` the output on its way to the log and the pane.
 use std::fs::File;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -21,6 +22,8 @@ use crate::util;
 
 mod agent;
 mod boxed;
+mod notice;
+mod quota;
 mod rate_limit;
 mod step;
 mod tee;
@@ -58,6 +61,8 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     } else {
         Some(util::append_private(&spec.log)?)
     };
+    // Once the starter has written the record (it holds this from before the session).
+    let hold = state::hold_start(spec_path)?;
     let mut record: Record = state::read_json(&spec.record).unwrap_or_default();
     record.begin();
     if !spec.resumed {
@@ -72,6 +77,7 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     record.pid = Some(std::process::id());
     learn_identity(&spec.worktree);
     state::write_json(&spec.record, &record)?;
+    drop(hold);
 
     let mut out = Tee {
         log: log.as_mut(),
@@ -188,6 +194,7 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
             .map(|t| Instant::now() + Duration::from_secs(t)),
         max_cost_usd: spec.max_cost_usd,
         fleet: fleet_budget(spec),
+        quota: quota_watch(spec),
     };
     let mut command = spec.command.clone();
     let mut input = task;
@@ -200,8 +207,18 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
         denials: record.usage.map_or(0, |u| u.denials),
     };
     loop {
+        quota::wait_before_start(spec, record, out);
         out.tail = Some(Vec::new());
-        let result = run_agent(spec, record, &command, input, &limits, out);
+        let mut pause = None;
+        let result = run_agent(spec, record, &command, input, &limits, out, &mut pause);
+        if let Some(p) = pause {
+            out.tail = None;
+            match quota::pause_and_go_on(spec, record, p, out) {
+                Ok(next) => (command, input) = next,
+                Err(end) => return end,
+            }
+            continue;
+        }
         let tail = last_words(spec, out.tail.take().unwrap_or_default(), &result);
         match retry_after_rate_limit(spec, record, &result, &tail, out) {
             Some(Ok(task)) => {
@@ -222,6 +239,10 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
         if let Some(end) = denied_without_change(spec, record, &before, out) {
             return end;
         }
+        if let Some(next) = notice::radar_notice(spec, record, out) {
+            (command, input) = next;
+            continue;
+        }
         let Some(verify) = &spec.verify else {
             return (State::Done, 0, None);
         };
@@ -238,6 +259,16 @@ fn fleet_budget(spec: &Spec) -> Option<step::FleetBudget> {
         budget: spec.budget?,
         agents: spec.record.parent()?.to_path_buf(),
         agent: spec.agent.clone(),
+    })
+}
+
+/// The credential's quota as this agent's runner watches it: only a CLI fleet can resume
+/// (stopped now, its session resumed after the reset) is stopped by another's quota.
+fn quota_watch(spec: &Spec) -> Option<step::QuotaCheck> {
+    spec.preset.filter(|p| p.can_resume())?;
+    Some(step::QuotaCheck {
+        root: quota::root(spec)?,
+        label: spec.credential.clone()?,
     })
 }
 

@@ -66,8 +66,9 @@ fn wait_out_rate_limit(spec: &Spec, record: &mut Record, code: i32, delay: u64, 
         record.rate_retry,
         spec.retries
     ));
+    // Asleep until then (the clock read again after, in case the sleep came short).
     while util::now() < at {
-        std::thread::sleep(Duration::from_millis(250));
+        std::thread::sleep(Duration::from_secs(at.saturating_sub(util::now())).max(SHORT));
     }
     record.state = Some(State::Running);
     record.retry_at = None;
@@ -80,6 +81,9 @@ fn wait_out_rate_limit(spec: &Spec, record: &mut Record, code: i32, delay: u64, 
         record.attempt
     ));
 }
+
+/// The least a rate-limit wait sleeps at a time (the clock counts in seconds).
+const SHORT: Duration = Duration::from_millis(100);
 
 /// What the agent's CLI itself said last, where a rate limit shows: for an event stream,
 /// the CLI's own error (an agent's tool output that mentions a 429 is not the CLI's); for

@@ -3,7 +3,7 @@
 //! group, its output teed, and stopped past the run's timeout or budget.
 use std::fs::File;
 use std::io::{PipeReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,14 @@ pub(super) struct Limits {
     pub(super) max_cost_usd: Option<f64>,
     /// The fleet's budget: stop the agent once the whole fleet has spent it.
     pub(super) fleet: Option<FleetBudget>,
+    /// The agent's credential: stop it (to resume after the reset) once it is under quota.
+    pub(super) quota: Option<QuotaCheck>,
+}
+
+/// Where a runner looks for its credential's quota: `.fleet/` and the label.
+pub(super) struct QuotaCheck {
+    pub(super) root: std::path::PathBuf,
+    pub(super) label: String,
 }
 
 /// The fleet's budget as one runner checks it: the other agents' records (in `agents`,
@@ -65,51 +73,19 @@ pub(super) fn step_with(
     if spec.interactive {
         return (on_terminal(spec, script, extra, out), None);
     }
-    let (mut child, reader, sandbox) = match start(spec, script, stdin, extra, out) {
+    let (child, reader, sandbox) = match start(spec, script, stdin, extra, out) {
         Ok(started) => started,
         Err(code) => return (code, None),
     };
+    let pid = child.id();
+    let rx = events(reader, child);
     let mut stopper = Stopper::default();
-    let (rx, pump) = pump(reader);
-    let mut wait = None;
-    loop {
-        if wait.is_none() {
-            if let Some(u) = usage.as_deref_mut() {
-                u.poll();
-            }
-            stopper.check(child.id(), usage.as_deref(), limits, out);
-        }
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(chunk) => match usage.as_deref_mut() {
-                Some(u) => out.write(&u.text(&chunk)),
-                None => out.write(&chunk),
-            },
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                // A background process may hold the pipe after the agent exits: stop
-                // reading two seconds after the agent itself ended.
-                if wait.is_none() {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        wait = Some((status, std::time::Instant::now()));
-                    }
-                }
-                if let Some((_, at)) = wait {
-                    if at.elapsed() > Duration::from_secs(2) {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    drop(pump);
+    let (status, stopped) = follow(pid, &rx, out, usage.as_deref_mut(), &mut stopper, limits);
     if let Some(u) = usage {
         out.write(&u.transcript.finish());
     }
-    let stopped = stopper.stopping.map(|(why, _)| why);
-    let status = match wait {
-        Some((s, _)) => Ok(s),
-        None => child.wait(),
-    };
+    // (None: the channel closed with no word of the exit; the waiter always sends it.)
+    let status = status.unwrap_or_else(|| Err(std::io::Error::other("no exit status came")));
     util::set_child_group(0);
     check_refs(sandbox.as_ref(), out);
     let code = match status {
@@ -175,25 +151,126 @@ fn start(
     Ok((child, reader, sandbox))
 }
 
-/// Read the pipe on a thread of its own: its chunks arrive on the channel, which closes
-/// when every write end is gone.
-fn pump(reader: PipeReader) -> (mpsc::Receiver<Vec<u8>>, std::thread::JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    let pump = std::thread::spawn(move || {
+/// What wakes a runner while its step runs: output, the end of the output, the exit.
+enum Event {
+    Output(Vec<u8>),
+    /// Every write end of the pipe is closed.
+    End,
+    Exited(std::io::Result<ExitStatus>),
+}
+
+/// Read the pipe on a thread of its own and wait for the child on another: the chunks, the
+/// end of the output and the exit status all arrive on one channel, so the runner sleeps
+/// until one of them comes (or a deadline of its own), instead of polling.
+fn events(reader: PipeReader, mut child: Child) -> mpsc::Receiver<Event> {
+    let (tx, rx) = mpsc::channel::<Event>();
+    let exits = tx.clone();
+    let small = |name: &str| {
+        std::thread::Builder::new()
+            .name(name.into())
+            .stack_size(STACK)
+    };
+    let pump = small("pump").spawn(move || {
         let mut reader = reader;
-        let mut buf = [0u8; 8192];
+        let mut buf = vec![0u8; 8192];
         loop {
             match reader.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if tx.send(buf[..n].to_vec()).is_err() {
-                        break;
+                    if tx.send(Event::Output(buf[..n].to_vec())).is_err() {
+                        return;
                     }
                 }
             }
         }
+        let _ = tx.send(Event::End);
     });
-    (rx, pump)
+    if let Err(e) = pump {
+        // No reader: the output is lost, the exit still counts.
+        let _ = exits.send(Event::Output(
+            format!("[fleet] cannot read the agent's output: {e}\n").into_bytes(),
+        ));
+        let _ = exits.send(Event::End);
+    }
+    // The waiter owns the child: `wait` blocks until it exits (never a second reap).
+    let waiter = small("waiter").spawn({
+        let exits = exits.clone();
+        move || {
+            let _ = exits.send(Event::Exited(child.wait()));
+        }
+    });
+    if let Err(e) = waiter {
+        let _ = exits.send(Event::Exited(Err(e)));
+    }
+    rx
+}
+
+/// The stack of the pump and waiter threads: they hold a buffer on the heap and call `read`
+/// and `wait`, nothing deep (Rust's default is 2 MiB).
+const STACK: usize = 64 * 1024;
+
+/// After the agent exited, how long its output is still read: a background process it left
+/// may hold the pipe open.
+const AFTER_EXIT: Duration = Duration::from_secs(2);
+
+/// Follow a running step until it exited and its output ended (or [`AFTER_EXIT`] passed):
+/// its exit status (None if it never came) and, when it was stopped, why. Wakes only for
+/// the output, the exit, and the times the [`Stopper`] and the usage ask for.
+fn follow(
+    pid: u32,
+    rx: &mpsc::Receiver<Event>,
+    out: &mut Tee,
+    mut usage: Option<&mut Usage>,
+    stopper: &mut Stopper,
+    limits: &Limits,
+) -> (Option<std::io::Result<ExitStatus>>, Option<&'static str>) {
+    let mut exited: Option<(std::io::Result<ExitStatus>, Instant)> = None;
+    let mut ended = false;
+    loop {
+        if exited.is_none() {
+            if let Some(u) = usage.as_deref_mut() {
+                u.poll();
+            }
+            stopper.check(pid, usage.as_deref(), limits, out);
+        }
+        let wake = match &exited {
+            Some((_, at)) => Some(*at + AFTER_EXIT),
+            None => {
+                let poll = usage.as_deref().map(Usage::next_poll);
+                [stopper.next_check(usage.as_deref(), limits), poll]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            }
+        };
+        let event = match wake {
+            Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Ok(e) => Some(e),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            },
+            None => match rx.recv() {
+                Ok(e) => Some(e),
+                Err(_) => break,
+            },
+        };
+        match event {
+            Some(Event::Output(chunk)) => match usage.as_deref_mut() {
+                Some(u) => out.write(&u.text(&chunk)),
+                None => out.write(&chunk),
+            },
+            Some(Event::End) => ended = true,
+            Some(Event::Exited(status)) => exited = Some((status, Instant::now())),
+            None => {}
+        }
+        match &exited {
+            Some(_) if ended => break,
+            Some((_, at)) if at.elapsed() >= AFTER_EXIT => break,
+            _ => {}
+        }
+    }
+    let stopped = stopper.stopping.as_ref().map(|(why, _)| *why);
+    (exited.map(|(s, _)| s), stopped)
 }
 
 /// Stops a running step past its limits: SIGTERM to its process group, then SIGKILL after
@@ -206,6 +283,8 @@ struct Stopper {
     over_at: Option<Instant>,
     /// What the other agents of the fleet had spent, and when their records were read.
     others: Option<(Instant, crate::state::Spent)>,
+    /// The credential's quota record, re-read only when its directory changed.
+    quota: crate::state::quota::Watch,
 }
 
 impl Stopper {
@@ -223,12 +302,48 @@ impl Stopper {
             match why {
                 "timeout" => "it ran past its timeout",
                 FLEET_BUDGET => "the fleet has spent its budget",
+                super::quota::QUOTA =>
+                    "its credential's usage limit is reached (it resumes after the reset)",
                 _ => "it spent more than max_cost_usd",
             }
         ));
-        let mut ender = util::Ender::new(pid, GRACE);
+        // A quota stops the CLI at once (SIGTERM, then SIGKILL): given a grace, claude ends
+        // its running tool and sends its next request, into the quota. It resumes from its
+        // session log, as after a crash.
+        let grace = if why == super::quota::QUOTA {
+            Duration::ZERO
+        } else {
+            GRACE
+        };
+        let mut ender = util::Ender::new(pid, grace);
         ender.push();
+        if why == super::quota::QUOTA {
+            std::thread::sleep(Duration::from_millis(1));
+            ender.push();
+        }
         self.stopping = Some((why, ender));
+    }
+
+    /// When [`Stopper::check`] must look again though no output came (every output, and
+    /// the exit, wake the runner anyway): at the timeout, at the end of a grace (SIGKILL
+    /// after SIGTERM; a CLI over its budget that is ending by itself), and when what it
+    /// last read of things that change without a word to this runner is out of date (the
+    /// other agents' records). A check of something more of that kind adds its time here.
+    /// None: nothing but output or the exit needs a look.
+    fn next_check(&self, usage: Option<&Usage>, limits: &Limits) -> Option<Instant> {
+        if let Some((_, ender)) = &self.stopping {
+            return Some(ender.due());
+        }
+        // `past` acts once the grace has passed (`elapsed() > GRACE`).
+        let grace = self
+            .over_at
+            .filter(|_| usage.is_some_and(|u| u.transcript.ended))
+            .map(|at| at + GRACE + Duration::from_millis(1));
+        let others = limits.fleet.as_ref().map(|_| match self.others {
+            Some((at, _)) => at + FLEET_READ,
+            None => Instant::now(),
+        });
+        [limits.deadline, grace, others].into_iter().flatten().min()
     }
 
     /// Which limit the step is past now (`timeout`, `budget`), if any.
@@ -252,6 +367,13 @@ impl Stopper {
             Some("budget")
         } else if self.fleet_spent(usage, limits) {
             Some(FLEET_BUDGET)
+        } else if !ended
+            && limits
+                .quota
+                .as_ref()
+                .is_some_and(|q| self.quota.check(&q.root, &q.label).is_some())
+        {
+            Some(super::quota::QUOTA)
         } else {
             None
         }

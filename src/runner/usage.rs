@@ -21,16 +21,21 @@ pub(super) struct Usage<'a> {
     pub(super) saved: Instant,
     /// When the CLI's logs were last read.
     pub(super) polled: Instant,
+    /// Whether the CLI printed something since: it is at work, its logs may be growing.
+    pub(super) heard: bool,
 }
 
 /// How often a running agent's usage is written to its record.
 const SAVE_USAGE: Duration = Duration::from_secs(2);
-/// How often the logs a CLI writes beside its stream are read while it runs (a budget
-/// stops it within about this long of a model request that went over).
+/// How soon after the CLI printed something the logs it writes beside its stream are read
+/// (a budget stops it within about this long of a model request that went over).
 const POLL_LOGS: Duration = Duration::from_millis(250);
+/// How often they are read while the CLI prints nothing (a model request that takes long).
+const POLL_QUIET: Duration = Duration::from_secs(2);
 
 impl Usage<'_> {
     pub(super) fn text(&mut self, bytes: &[u8]) -> Vec<u8> {
+        self.heard = true;
         let text = self.transcript.feed(bytes);
         // A retry starting or ending shows at once.
         if self.saved.elapsed() >= SAVE_USAGE || self.transcript.retrying != self.record.retrying {
@@ -39,12 +44,20 @@ impl Usage<'_> {
         text
     }
 
-    /// Read the CLI's logs for the usage so far (every [`POLL_LOGS`]); saved when it grew.
+    /// When the CLI's logs are to be read next: [`POLL_LOGS`] after the last read when the
+    /// CLI printed something since, else [`POLL_QUIET`] after it.
+    pub(super) fn next_poll(&self) -> Instant {
+        self.polled + if self.heard { POLL_LOGS } else { POLL_QUIET }
+    }
+
+    /// Read the CLI's logs for the usage so far, when [`Usage::next_poll`] says so; saved
+    /// when it grew.
     pub(super) fn poll(&mut self) {
-        if self.polled.elapsed() < POLL_LOGS {
+        if Instant::now() < self.next_poll() {
             return;
         }
         self.polled = Instant::now();
+        self.heard = false;
         let before = self.transcript.usage;
         self.transcript.poll();
         if self.transcript.usage != before {

@@ -65,7 +65,7 @@ const ACCEPT_EVERY: Duration = Duration::from_millis(25);
 /// socket directory under `parent` (short: a unix socket's path has at most 107 bytes),
 /// its listeners started; `fleet` is the program that runs `_net-inside` in the box.
 pub fn open(fleet: &Path, parent: &Path, dests: &[Dest], ports: &[u16]) -> Result<Bridge> {
-    let dir = socket_dir(parent)?;
+    let dir = socket_dir(parent, "net")?;
     let opened = open_in(fleet, dir.clone(), dests, ports);
     if opened.is_err() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -198,11 +198,12 @@ fn accept(listeners: Vec<Listener>, stop: &AtomicBool) {
     }
 }
 
-/// A new private directory for the sockets: `PARENT/fleet-net-PID-N`.
-fn socket_dir(parent: &Path) -> Result<PathBuf> {
+/// A new private directory for the sockets: `PARENT/fleet-KIND-PID-N` (the network's,
+/// `net`, or the MCP relay's, `mcp`).
+pub(super) fn socket_dir(parent: &Path, kind: &str) -> Result<PathBuf> {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
-    let dir = parent.join(format!("fleet-net-{}-{n}", std::process::id()));
+    let dir = parent.join(format!("fleet-{kind}-{}-{n}", std::process::id()));
     // Room for the longest socket name, `p65535`.
     if dir.as_os_str().len() + 7 > 107 {
         bail!(
@@ -210,15 +211,16 @@ fn socket_dir(parent: &Path) -> Result<PathBuf> {
             dir.display()
         );
     }
-    remove_stale(parent);
+    remove_stale(parent, kind);
     let _ = std::fs::remove_dir_all(&dir);
     crate::util::private_dir(&dir)?;
     Ok(dir)
 }
 
 /// Remove the socket directories of runners that are gone (a runner ended by a signal
-/// drops no bridge): `fleet-net-PID-N` whose PID does not run.
-fn remove_stale(parent: &Path) {
+/// drops no bridge): `fleet-KIND-PID-N` whose PID does not run.
+fn remove_stale(parent: &Path, kind: &str) {
+    let prefix = format!("fleet-{kind}-");
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
@@ -226,7 +228,7 @@ fn remove_stale(parent: &Path) {
         let name = e.file_name();
         let Some(pid) = name
             .to_str()
-            .and_then(|n| n.strip_prefix("fleet-net-"))
+            .and_then(|n| n.strip_prefix(prefix.as_str()))
             .and_then(|rest| rest.split('-').next())
             .and_then(|pid| pid.parse::<u32>().ok())
         else {
@@ -336,7 +338,7 @@ mod tests {
         for d in [&gone, &alive, &other] {
             std::fs::create_dir(d).unwrap();
         }
-        remove_stale(tmp.path());
+        remove_stale(tmp.path(), "net");
         assert!(!gone.exists());
         assert!(alive.exists());
         assert!(other.exists());

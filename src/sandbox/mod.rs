@@ -12,7 +12,8 @@
 //! reach (each CLI's endpoints and `network:`), `bridge` carries the allowed connections
 //! between the box's private network and the host (and the agent's ports back), `proxy` is
 //! the runner's HTTP proxy for named hosts, `ports`
-//! gives each agent its own TCP ports.
+//! gives each agent its own TCP ports. `mcp` carries the agent's `fleet mcp` (`mcp:`) out
+//! of the box, to a server the runner starts.
 //!
 //! The network's seam: [`network`] gets the box before it is used and may add bwrap
 //! arguments (`--unshare-net` and what fills the private network), a prefix run inside the
@@ -32,6 +33,7 @@ pub mod bridge;
 mod bwrap;
 mod check;
 mod home;
+pub mod mcp;
 pub mod net;
 pub mod ports;
 mod proxy;
@@ -125,6 +127,8 @@ pub struct Agent<'a> {
     /// The agent's environment as the manifest gives it (`env:`): a credential set there
     /// is the user's choice and stays.
     pub env: &'a BTreeMap<String, String>,
+    /// `mcp:`: the `fleet mcp` its CLI is given, which the runner serves from outside.
+    pub mcp: Option<&'a crate::preset::McpServer>,
 }
 
 /// A box built for one step: bwrap's arguments, the environment inside, and the guards
@@ -233,6 +237,13 @@ pub fn build(policy: &Policy, agent: &Agent) -> Result<Sandbox> {
     home::environment(agent, &mut sandbox);
     hide_sockets(&mut sandbox);
     network(policy, agent, &mut sandbox)?;
+    if let Some(server) = agent.mcp {
+        let relay = mcp::open(server, &std::env::temp_dir())?;
+        sandbox.args(relay.bwrap_args());
+        let (key, value) = relay.env();
+        sandbox.env(key, value);
+        sandbox.guard(relay);
+    }
     Ok(sandbox)
 }
 

@@ -98,6 +98,20 @@ impl Spent {
 }
 
 impl Budget {
+    /// The share of `n` agents of `of` (this machine's, or one host's): the budget and its
+    /// reserve scaled by n/of, so that the places together never spend more than the whole.
+    pub fn share(self, n: usize, of: usize) -> Budget {
+        if of == 0 || n >= of {
+            return self;
+        }
+        let part = n as f64 / of as f64;
+        Budget {
+            usd: self.usd.map(|u| u * part),
+            tokens: self.tokens.map(|t| (t as f64 * part).floor() as u64),
+            reserve: self.reserve * part,
+        }
+    }
+
     /// Check `budget:` (problems pushed, naming the fix).
     pub fn check(raw: &RawBudget, problems: &mut Vec<String>) -> Option<Budget> {
         let bad = |x: f64| !x.is_finite() || x < 0.0;

@@ -35,6 +35,27 @@ impl Dir {
     }
 }
 
+/// The lock of one agent's start (`.fleet/run/<agent>.lock` beside its run spec at
+/// `spec`): the starter holds it from before the agent's session exists until its record
+/// says it runs, and the agent's runner takes it before it reads and rewrites that record.
+/// So a record says `running` only once its session exists (a reader never sees a starting
+/// agent `lost`), and the runner always reads what the starter wrote. Waits as long as it
+/// takes (the starter holds it for one tmux call and a few small writes).
+pub fn hold_start(spec: &Path) -> Result<Lock> {
+    let path = spec.with_extension("lock");
+    let file = crate::safe_fs::open(&path, crate::safe_fs::How::Lock)?;
+    file.lock()
+        .with_context(|| format!("cannot lock {}", path.display()))?;
+    Ok(Lock { _file: file })
+}
+
+impl Dir {
+    /// [`hold_start`] of `agent`.
+    pub fn hold_start(&self, agent: &str) -> Result<Lock> {
+        hold_start(&self.spec_path(agent))
+    }
+}
+
 /// Who holds the lock, as the kernel says (`/proc/locks`, matched by device and inode), not
 /// as the file says: a fleet command writes its pid there once it holds the lock, so a holder
 /// whose pid is not the one written is another program (the file then holds nothing, or the

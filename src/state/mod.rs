@@ -13,7 +13,9 @@ use crate::util;
 
 mod budget;
 mod lock;
+pub use lock::hold_start;
 mod merged;
+pub mod quota;
 mod rounds;
 
 pub use budget::{Budget, Level, RawBudget, Spent};
@@ -135,6 +137,9 @@ pub struct Record {
     /// While running: the API error the agent's CLI is retrying by itself, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retrying: Option<String>,
+    /// While `waiting` on its credential's quota: which, and when it resets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaWait>,
     /// The commit fleet started the agent's branch at from its `after:` agents' work: while
     /// the branch is still there, nothing is on it but theirs (fleet may move it to their
     /// newer work).
@@ -176,6 +181,7 @@ impl Record {
         self.rate_retry = 0;
         self.retry_at = None;
         self.retrying = None;
+        self.quota = None;
     }
 
     /// What is left of `max_cost_usd` after what the agent's runs so far cost (None: no
@@ -211,6 +217,14 @@ impl Record {
             Some(s) => s,
         }
     }
+}
+
+/// An agent paused on its credential's quota: the credential's label and the reset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaWait {
+    pub label: String,
+    /// Unix seconds.
+    pub resets_at: u64,
 }
 
 /// Everything the runner needs to start one agent (`.fleet/run/<name>.json`), written by `up`.
@@ -267,8 +281,15 @@ pub struct Spec {
     /// `prices:` of the manifest, for a CLI that reports tokens only.
     #[serde(default)]
     pub prices: BTreeMap<String, crate::prices::Price>,
+    /// `radar: tell`: when a run ends, the runner tells the agent of overlaps it has not
+    /// heard of by resuming its session (see [`crate::view::notice`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub radar_tell: bool,
     /// The agent's record file.
     pub record: PathBuf,
+    /// The label of the credential its CLI runs with, for quotas shared by every agent on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
     /// `sandbox: true`: its box (absent: its steps run unconfined).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<crate::sandbox::Policy>,

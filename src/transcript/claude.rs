@@ -36,6 +36,15 @@ impl Transcript {
                 }
             }
             "result" => self.claude_result(e, &mut lines),
+            "rate_limit_event" => {
+                if let Some(reset) = super::quota::claude_rejected(e) {
+                    self.rejected = Some(reset);
+                    let at = reset.map_or_else(String::new, |t| {
+                        format!(", resets {}", crate::util::rfc3339(t))
+                    });
+                    lines.push(format!("[claude] the account's usage limit is reached{at}"));
+                }
+            }
             _ => {}
         }
         lines
@@ -119,6 +128,13 @@ impl Transcript {
                 .as_str()
                 .map(str::to_string)
                 .unwrap_or_else(|| e["subtype"].as_str().unwrap_or("error").to_string());
+            let quota = self.rejected.is_some()
+                || (e["api_error_status"] == 429 && super::quota::claude_says_quota(&why));
+            if quota {
+                self.quota = Some(super::QuotaHit {
+                    resets_at: self.rejected.flatten(),
+                });
+            }
             self.error = Some(why.clone());
             lines.push(format!("[claude] error: {why}"));
         }

@@ -14,11 +14,15 @@
 //!   `function_call_output` or `custom_tool_call_output` saying so), which
 //!   [`session_log`] counts once the run is over. The stream never names the model; the
 //!   log's `turn_context` does (for the price of tokens).
+//! - A call of an MCP server's tool is an `mcp_tool_call` item (`server`, `tool`,
+//!   `arguments`); a failed one has `status: failed` and either `error.message` (codex
+//!   refused it: approval) or the server's tool error in `result.content`. It is shown
+//!   under the name the model calls it by in Claude Code too (`mcp__SERVER__TOOL`).
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{one_line, Transcript};
+use super::{first_line, one_line, tool_line, Transcript};
 
 /// What a refused write prints under codex's Linux sandbox (a read-only bind mount).
 const SANDBOX_REFUSAL: &str = "Read-only file system";
@@ -32,6 +36,8 @@ pub struct SessionLog {
     pub refusals: u64,
     /// The model of the thread's last turn.
     pub model: Option<String>,
+    /// When its used-up quota windows reset (unix seconds), as its last `token_count` says.
+    pub reset: Option<u64>,
 }
 
 /// The session log of the thread `thread` under `codex_home` (None when there is none).
@@ -48,6 +54,7 @@ pub fn session_log(codex_home: &Path, thread: &str) -> Option<SessionLog> {
     Some(SessionLog {
         refusals: text.lines().filter(|l| refused(l)).count() as u64,
         model,
+        reset: super::quota::codex_log_reset(&text),
     })
 }
 
@@ -125,6 +132,9 @@ impl Transcript {
                     .unwrap_or("error")
                     .to_string();
                 lines.push(format!("[codex] error: {why}"));
+                if let Some(hit) = super::quota::codex_quota(&why) {
+                    self.quota = Some(hit);
+                }
                 self.error = Some(why);
             }
             _ => {}
@@ -163,6 +173,7 @@ impl Transcript {
                     .collect();
                 lines.push(one_line(&format!("-> edit {}", paths.join(", "))));
             }
+            "mcp_tool_call" => mcp_call(item, lines),
             "error" => lines.push(format!(
                 "  ! {}",
                 item["message"].as_str().unwrap_or("error")
@@ -170,7 +181,26 @@ impl Transcript {
             _ => {}
         }
     }
+}
 
+/// `-> mcp__fleet__up: {"names":["a"]}`, and the error of a failed call.
+fn mcp_call(item: &Value, lines: &mut Vec<String>) {
+    let name = format!(
+        "mcp__{}__{}",
+        item["server"].as_str().unwrap_or("?"),
+        item["tool"].as_str().unwrap_or("?")
+    );
+    lines.push(tool_line(&name, &item["arguments"]));
+    if item["status"] == "failed" {
+        let why = match item["error"]["message"].as_str() {
+            Some(m) => one_line(m),
+            None => first_line(&item["result"]["content"]),
+        };
+        lines.push(format!("  ! tool error: {why}"));
+    }
+}
+
+impl Transcript {
     /// A `turn.completed`'s usage `u`: the thread's totals, less what a resumed thread's
     /// earlier runs used.
     fn codex_turn(&mut self, u: &Value) {
@@ -247,6 +277,39 @@ mod tests {
 
     const EDIT: &str = include_str!("../../tests/fixtures/real/codex-edit-commit.jsonl");
     const RESUME: &str = include_str!("../../tests/fixtures/real/codex-resume.jsonl");
+    const MCP: &str = include_str!("../../tests/fixtures/real/codex-mcp-lead.jsonl");
+
+    /// A lead's calls of `fleet mcp`: each on its line, fleet's refusal a tool error.
+    #[test]
+    fn real_mcp_calls() {
+        let (text, t) = run(Format::CodexJson, MCP);
+        for line in [
+            "-> mcp__fleet__status: {}",
+            "-> mcp__fleet__up: {\"names\":[\"worker\"]}",
+            "-> mcp__fleet__wait: {\"names\":[\"worker\"],\"timeout_secs\":60}",
+            "-> mcp__fleet__up: {\"names\":[\"intruder\"]}",
+            "  ! tool error: unknown agent `intruder` in /tmp/fleet-real/repo/agents.yaml; known agents: lead, worker",
+            "the worker is done; intruder is not ours to start",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        }
+        assert_eq!(text.matches("! tool error").count(), 1, "{text}");
+        assert!(t.ended && t.error.is_none());
+    }
+
+    /// codex's own refusal of a call (approval) is the error too.
+    #[test]
+    fn a_call_codex_refused_shows_its_reason() {
+        let (text, _) = run(
+            Format::CodexJson,
+            r#"{"type":"item.completed","item":{"id":"item_1","type":"mcp_tool_call","server":"fleet","tool":"up","arguments":{"names":["a"]},"result":null,"error":{"message":"MCP tool call requires approval, but approval policy is never"},"status":"failed"}}
+"#,
+        );
+        assert!(
+            text.contains("-> mcp__fleet__up: {\"names\":[\"a\"]}\n  ! tool error: MCP tool call requires approval"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn real_edit_and_commit_run() {
@@ -359,7 +422,8 @@ mod tests {
             super::session_log(home.path(), thread),
             Some(super::SessionLog {
                 refusals: 2,
-                model: Some("gpt-5.5".into())
+                model: Some("gpt-5.5".into()),
+                reset: None,
             })
         );
         assert_eq!(super::session_log(home.path(), "other"), None);

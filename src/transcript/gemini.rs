@@ -140,6 +140,9 @@ impl Transcript {
             if RATE_LIMIT_ADVICE.iter().any(|a| why.contains(a)) {
                 why = format!("rate limited (429): {why}");
             }
+            if let Some(hit) = super::quota::gemini_quota(&why) {
+                self.quota = Some(hit);
+            }
             lines.push(format!("[gemini] error: {why}"));
             self.error = Some(why);
         }

@@ -33,6 +33,19 @@ pub(super) struct Live {
     log: Option<PathBuf>,
     /// Gemini: the model messages in the log before this run (a resumed session's).
     before: BTreeSet<String>,
+    /// The log's length and time of change when it was last read, and what it said then
+    /// (codex, gemini; claude's is kept message by message): a log that did not change is
+    /// not read again.
+    read: Option<(Stamp, Option<Logged>)>,
+}
+
+/// A file's length and time of last change.
+type Stamp = (u64, Option<std::time::SystemTime>);
+
+/// The stamp of `path` now, None when it cannot be read.
+fn stamp(path: &Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()))
 }
 
 /// Tokens a log says were used: (input, cached input, output) and the model.
@@ -73,7 +86,12 @@ impl Transcript {
         let Some(log) = self.log_of(id) else {
             return;
         };
-        for (msg, (input, output)) in claude_messages(&log) {
+        let now = stamp(&log);
+        let changed = now.is_none() || self.logs.read.as_ref().map(|(s, _)| Some(*s)) != Some(now);
+        if changed {
+            self.logs.read = now.map(|s| (s, None));
+        }
+        for (msg, (input, output)) in changed.then(|| claude_messages(&log)).into_iter().flatten() {
             if self.logs.before.contains(&msg) {
                 continue;
             }
@@ -123,9 +141,23 @@ impl Transcript {
         }
     }
 
-    /// This run's tokens in the log of session `id`.
+    /// This run's tokens in the log of session `id` (as last time when it did not change).
     fn logged(&mut self, id: &str) -> Option<Logged> {
         let log = self.log_of(id)?;
+        let now = stamp(&log);
+        if let Some((at, said)) = &self.logs.read {
+            if Some(*at) == now {
+                return said.clone();
+            }
+        }
+        let said = self.read_logged(id, &log);
+        self.logs.read = now.map(|s| (s, said.clone()));
+        said
+    }
+
+    /// This run's tokens in `log`, the log of session `id`, read now.
+    fn read_logged(&self, id: &str, log: &Path) -> Option<Logged> {
+        let log = log.to_path_buf();
         match self.format {
             Format::CodexJson => {
                 let (input, cached, output, model) = codex_totals(&log)?;

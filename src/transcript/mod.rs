@@ -16,6 +16,8 @@ mod claude;
 mod codex;
 mod gemini;
 mod live;
+mod quota;
+pub use quota::{clock, QuotaHit};
 
 /// Which event stream a command prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +97,10 @@ pub struct Transcript {
     /// The CLI is retrying an API error by itself (`529 overloaded, attempt 1 of 10`);
     /// None once the model answers again.
     pub retrying: Option<String>,
+    /// The CLI stopped on its account's quota (not a transient rate limit).
+    pub quota: Option<QuotaHit>,
+    /// Claude said its quota rejects requests (`rate_limit_event`), with the reset if given.
+    rejected: Option<Option<u64>>,
     /// Per Claude message id, the latest usage seen (a message's events repeat it): live
     /// totals before the final `result` event gives the exact ones.
     live: Vec<(String, u64, u64)>,
@@ -124,6 +130,8 @@ impl Transcript {
             cached_input_tokens: 0,
             ended: false,
             retrying: None,
+            quota: None,
+            rejected: None,
             live: Vec::new(),
             text: String::new(),
             aider_error: None,
@@ -166,6 +174,9 @@ impl Transcript {
         };
         if self.model.is_none() {
             self.model = log.model;
+        }
+        if let (Some(q), Some(at)) = (self.quota.as_mut(), log.reset) {
+            q.resets_at = Some(at);
         }
         let all = log.refusals;
         let before = self

@@ -27,6 +27,16 @@ pub fn color_stdout() -> bool {
 }
 /// The width of the terminal on stdout, if it is one.
 pub fn terminal_width() -> Option<usize> {
+    terminal_size().map(|(cols, _)| cols)
+}
+
+/// The height of the terminal on stdout, in lines, if it is one.
+pub fn terminal_height() -> Option<usize> {
+    terminal_size().map(|(_, rows)| rows).filter(|r| *r > 0)
+}
+
+/// The terminal on stdout's (columns, rows), if it is one.
+fn terminal_size() -> Option<(usize, usize)> {
     #[repr(C)]
     struct WinSize {
         rows: u16,
@@ -49,7 +59,7 @@ pub fn terminal_width() -> Option<usize> {
     };
     // SAFETY: TIOCGWINSZ writes one `struct winsize` into the pointer given.
     let rc = unsafe { ioctl(1, TIOCGWINSZ, &mut ws as *mut WinSize) };
-    (rc == 0 && ws.cols > 0).then_some(usize::from(ws.cols))
+    (rc == 0 && ws.cols > 0).then_some((usize::from(ws.cols), usize::from(ws.rows)))
 }
 
 static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -39,6 +39,16 @@ impl Ender {
         }
     }
 
+    /// When [`Ender::push`] has something to do next: now before the first call, then at
+    /// the end of the grace (SIGKILL), then every second while the group lives on.
+    pub fn due(&self) -> Instant {
+        match self.since {
+            None => Instant::now(),
+            Some(at) if at.elapsed() > self.grace => Instant::now() + Duration::from_secs(1),
+            Some(at) => at + self.grace + Duration::from_millis(1),
+        }
+    }
+
     /// Whatever is left of the group once its leader ended (what it started in the
     /// background): SIGTERM, SIGKILL after the grace, waited out up to `wait` more. False
     /// when some process is still there.

@@ -167,7 +167,9 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
-/// Sleep up to `total`, waking early when interrupted; false when interrupted.
+/// Sleep up to `total`, waking early when interrupted; false when interrupted. Asleep to the
+/// deadline in one `nanosleep`, which a signal's handler cuts short (it is never restarted,
+/// `SA_RESTART` or not); a second at a time, for a signal taken by another thread.
 pub fn sleep_unless_interrupted(total: std::time::Duration) -> bool {
     let deadline = std::time::Instant::now() + total;
     while !interrupted() {
@@ -175,7 +177,15 @@ pub fn sleep_unless_interrupted(total: std::time::Duration) -> bool {
         if left.is_zero() {
             return true;
         }
-        std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
+        let slice = left.min(std::time::Duration::from_secs(1));
+        // SAFETY: an all-zero timespec is valid; nanosleep reads the one it is given and is
+        // asked for no remainder.
+        let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+        ts.tv_sec = slice.as_secs() as libc::time_t;
+        ts.tv_nsec = slice.subsec_nanos().into();
+        unsafe {
+            libc::nanosleep(&ts, std::ptr::null_mut());
+        }
     }
     false
 }

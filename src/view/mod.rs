@@ -14,6 +14,7 @@ use crate::state::{Dir, Record, State};
 use crate::{tmux, util};
 
 pub mod gates;
+pub mod notice;
 pub mod radar;
 
 /// The names of the live sessions that this manifest's fleet owns (tagged with its path).
@@ -48,12 +49,17 @@ pub struct View<'a> {
 }
 
 impl View<'_> {
-    /// Seconds the agent ran (so far, while running).
+    /// Seconds the agent ran (so far, while running). A lost agent left no end: it ran at
+    /// least until its log was last written.
     pub fn runtime(&self) -> Option<u64> {
         let r = self.record.as_ref()?;
         let start = r.started_at?;
         let end = match self.state {
             State::Running | State::Waiting => util::now(),
+            State::Lost => r
+                .finished_at
+                .or_else(|| modified(&self.agent.log))
+                .unwrap_or(start),
             _ => r.finished_at.unwrap_or(start),
         };
         Some(end.saturating_sub(start))
@@ -99,17 +105,44 @@ pub fn collect<'a>(
             }
         })
         .collect();
-    gates::settle_views(plan, &mut views, owned);
+    let owned = confirm_lost(plan, &mut views, owned);
+    gates::settle_views(plan, &mut views, &owned);
     match detail {
         Detail::States => {}
         Detail::Logs => {
             for v in views.iter_mut() {
-                v.last_line = last_line(&v.agent.log);
+                v.last_line = agent_last_line(v);
             }
         }
         Detail::Full => full_detail(plan, &mut views),
     }
     views
+}
+
+/// An agent is `lost` only when its session is gone after its record was read: a session
+/// listed before the record (as every caller lists them) may have been made in between, by
+/// a start that writes `running` once the session exists. So when a record says running and
+/// the earlier list has no session, the sessions are listed again (one tmux call, only
+/// then). The sessions owned as far as the views know.
+fn confirm_lost<'o>(
+    plan: &Plan,
+    views: &mut [View],
+    owned: &'o HashSet<String>,
+) -> std::borrow::Cow<'o, HashSet<String>> {
+    if !views.iter().any(|v| v.state == State::Lost) {
+        return std::borrow::Cow::Borrowed(owned);
+    }
+    let Ok(sessions) = tmux::sessions() else {
+        return std::borrow::Cow::Borrowed(owned);
+    };
+    let now = self::owned(plan, &sessions);
+    for v in views.iter_mut() {
+        if v.state == State::Lost && now.contains(&v.agent.session) {
+            v.session_alive = true;
+            v.state = Record::derive(v.record.as_ref(), true);
+        }
+    }
+    std::borrow::Cow::Owned(owned.union(&now).cloned().collect())
 }
 
 /// The git work and last log line of every agent, with about one git process per worktree:
@@ -145,7 +178,10 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
         v.stats.commits_ahead = tip.map_or(0, |t| t.ahead);
         let tip_oid = tip.and_then(|t| t.oid.as_deref());
         v.head = tip_oid.map(str::to_string);
-        let look = match look.flatten() {
+        // A worktree an interrupted `up` registered and never checked out holds no files:
+        // git would count every file of the base as deleted.
+        let unfilled = v.record.is_none() && git::worktree_unfilled(&v.agent.worktree);
+        let look = match look.flatten().filter(|_| !unfilled) {
             Some(look) => look,
             // No answer from git, or no branch yet (never started): nothing to count.
             None if v.agent.worktree.exists() || tip_oid.is_none() => continue,
@@ -179,7 +215,7 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
     }
     count_diffs(plan, views, &worktrees, &own_diff, &pairs, from_batch);
     for v in views.iter_mut() {
-        v.last_line = last_line(&v.agent.log);
+        v.last_line = agent_last_line(v);
     }
 }
 
@@ -264,9 +300,45 @@ pub fn state_of<'a>(plan: &Plan, agent: &'a Agent) -> Result<(View<'a>, HashSet<
     Ok((view, owned))
 }
 
-/// The last non-empty line of a log, control characters removed.
-pub fn last_line(log: &Path) -> String {
-    last_line_but(log, |_| false)
+/// The line the runner prints under an interactive agent's output while it holds the pane
+/// open (tmux copies the pane into the log): it says nothing about the agent.
+const PANE_HELD: &str = "[fleet] this pane stays open so its output can be read";
+
+/// An agent's LAST LINE: its log's last line but the note of a held pane; while it runs
+/// (its record says so), not its closing `[fleet] NAME failed … after …` line either: the
+/// runner writes that line just before the record, and a row that says `running` beside
+/// `failed` would contradict itself.
+fn agent_last_line(v: &View) -> String {
+    let running = matches!(v.state, State::Running | State::Waiting);
+    agent_line(v, running)
+}
+
+/// The last line of an agent's log but the note of a held pane and, with `footer`, its
+/// closing line.
+pub fn agent_line(v: &View, footer: bool) -> String {
+    last_line_but(&v.agent.log, |l| {
+        l.starts_with(PANE_HELD) || (footer && is_footer(&v.agent.name, l))
+    })
+}
+
+/// Whether `line` is the runner's closing line for agent `name`: `[fleet] NAME done (exit 0)
+/// after 2s at …` (or `failed…`, `stopped…`).
+pub fn is_footer(name: &str, line: &str) -> bool {
+    line.strip_prefix("[fleet] ")
+        .and_then(|l| l.strip_prefix(name))
+        .and_then(|l| l.strip_prefix(' '))
+        .is_some_and(|rest| {
+            ["done", "failed", "stopped"]
+                .iter()
+                .any(|s| rest.starts_with(s))
+                && rest.contains(" after ")
+        })
+}
+
+/// When a file was last written, in seconds since the epoch.
+fn modified(path: &Path) -> Option<u64> {
+    let t = std::fs::metadata(path).ok()?.modified().ok()?;
+    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs())
 }
 
 /// The last non-empty line of a log that is not `skip`, control characters removed.

@@ -76,6 +76,17 @@ const CACHE_FILE: &str = "radar.json";
 
 /// The overlaps among `views` (in the order given), each pair once.
 pub fn overlaps(repo: &Path, state_dir: &Path, views: &[View]) -> Vec<Overlap> {
+    let works: Vec<(&str, &Work)> = views
+        .iter()
+        .map(|v| (v.agent.name.as_str(), &v.work))
+        .collect();
+    overlaps_of(repo, state_dir, &works)
+}
+
+/// The overlaps among the agents' `works` (name, work; in the order given), each pair once:
+/// those of this machine from their views, those of other hosts from what their fleets said
+/// ([`Work`] of a fetched branch and the paths the host reported).
+pub fn overlaps_of(repo: &Path, state_dir: &Path, works: &[(&str, &Work)]) -> Vec<Overlap> {
     let started = std::time::Instant::now();
     let path = state_dir.join(CACHE_FILE);
     let old: Cache = std::fs::read(&path)
@@ -83,7 +94,7 @@ pub fn overlaps(repo: &Path, state_dir: &Path, views: &[View]) -> Vec<Overlap> {
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     let mut new = Cache::default();
-    let files = agent_files(repo, views, &old, &mut new);
+    let files = agent_files(repo, works, &old, &mut new);
     // The pairs that share files, and the merges of their commits git has not judged yet.
     let mut shared = Vec::new();
     let mut unknown: Vec<(String, String)> = Vec::new();
@@ -148,7 +159,7 @@ pub fn overlaps(repo: &Path, state_dir: &Path, views: &[View]) -> Vec<Overlap> {
             + unknown.len();
         eprintln!(
             "[fleet] radar: {} agents, {asked} asked of git, {:.1} ms",
-            views.len(),
+            works.len(),
             started.elapsed().as_secs_f64() * 1000.0
         );
     }
@@ -159,18 +170,18 @@ pub fn overlaps(repo: &Path, state_dir: &Path, views: &[View]) -> Vec<Overlap> {
 /// commits of its own. The committed files git has not listed yet are asked a few at once.
 fn agent_files<'v>(
     repo: &Path,
-    views: &'v [View],
+    works: &[(&'v str, &'v Work)],
     old: &Cache,
     new: &mut Cache,
 ) -> Vec<(String, BTreeSet<String>, Option<&'v str>)> {
     // Committed work: only a head that is not the base itself.
-    let ahead = |v: &'v View| match (&v.work.head, &v.work.base) {
+    let ahead = |w: &'v Work| match (&w.head, &w.base) {
         (Some(h), Some(b)) if h != b => Some((b.as_str(), h.as_str())),
         _ => None,
     };
-    let missing: Vec<(&str, &str)> = views
+    let missing: Vec<(&str, &str)> = works
         .iter()
-        .filter_map(ahead)
+        .filter_map(|(_, w)| ahead(w))
         .filter(|(b, h)| !old.committed.contains_key(&format!("{b}...{h}")))
         .collect();
     let asked = crate::util::in_parallel(&missing, |(b, h)| git::committed_files(repo, b, h));
@@ -180,11 +191,11 @@ fn agent_files<'v>(
             new.committed.insert(format!("{b}...{h}"), files);
         }
     }
-    views
+    works
         .iter()
-        .filter_map(|v| {
-            let mut set: BTreeSet<String> = v.work.paths.iter().cloned().collect();
-            let head = ahead(v).map(|(b, h)| {
+        .filter_map(|(name, w)| {
+            let mut set: BTreeSet<String> = w.paths.iter().cloned().collect();
+            let head = ahead(w).map(|(b, h)| {
                 let key = format!("{b}...{h}");
                 if let Some(files) = old.committed.get(&key) {
                     new.committed.insert(key.clone(), files.clone());
@@ -192,7 +203,7 @@ fn agent_files<'v>(
                 set.extend(new.committed.get(&key).cloned().unwrap_or_default());
                 h
             });
-            (!set.is_empty()).then(|| (v.agent.name.clone(), set, head))
+            (!set.is_empty()).then(|| (name.to_string(), set, head))
         })
         .collect()
 }

@@ -75,6 +75,11 @@ pub enum Turn {
     RateLimited { retry_after: u32 },
     /// `529 overloaded_error` (claude retries it, then gives up).
     Overloaded,
+    /// The subscription's usage limit (its five-hour window), resetting `resets_in` seconds
+    /// after the answer: `429 rate_limit_error` with the `anthropic-ratelimit-unified-*`
+    /// headers saying `rejected` and the reset, as the real API answers a claude.ai login
+    /// (claude does not retry it; with an API key it reads it as a rate limit).
+    Quota { resets_in: u64 },
     /// The inner turn, after a pause (a slow model).
     Slow(Duration, Box<Turn>),
     /// The inner turn, for this and every later request: the script never moves on.
@@ -193,6 +198,19 @@ impl Anthropic {
         ]
     }
 
+    /// [`Anthropic::env`] for a claude.ai subscription's token (`CLAUDE_CODE_OAUTH_TOKEN`,
+    /// as `claude setup-token` gives) instead of an API key: the login whose usage limits
+    /// claude reads from the API's `anthropic-ratelimit-unified-*` headers.
+    pub fn env_subscription(&self, retries: u32, token: &str) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .env(retries)
+            .into_iter()
+            .filter(|(k, _)| k != "ANTHROPIC_API_KEY")
+            .collect();
+        env.push(("CLAUDE_CODE_OAUTH_TOKEN".into(), token.into()));
+        env
+    }
+
     /// Scripted turns answered so far (errors included).
     pub fn answered(&self) -> u64 {
         self.state.lock().unwrap().answered
@@ -268,7 +286,7 @@ fn produces_message(turn: &Turn) -> bool {
     match turn {
         Turn::Tool { .. } | Turn::Text(_) => true,
         Turn::Slow(_, t) | Turn::Always(t) => produces_message(t),
-        Turn::RateLimited { .. } | Turn::Overloaded => false,
+        Turn::RateLimited { .. } | Turn::Overloaded | Turn::Quota { .. } => false,
     }
 }
 
@@ -321,6 +339,32 @@ fn reply(req: &Request, turn: Turn, usage: Usage) -> Reply {
             vec![("retry-after".into(), retry_after.to_string())],
         ),
         Turn::Overloaded => error(529, "overloaded_error", "Overloaded", Vec::new()),
+        Turn::Quota { resets_in } => {
+            let reset = (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                + resets_in)
+                .to_string();
+            let h = |k: &str, v: &str| (format!("anthropic-ratelimit-unified-{k}"), v.to_string());
+            error(
+                429,
+                "rate_limit_error",
+                "This request would exceed your account's rate limit. Please try again later.",
+                vec![
+                    h("status", "rejected"),
+                    h("reset", &reset),
+                    h("representative-claim", "five_hour"),
+                    h("5h-status", "rejected"),
+                    h("5h-reset", &reset),
+                    h("5h-utilization", "1.0"),
+                    h("fallback", "unavailable"),
+                    h("overage-status", "rejected"),
+                    h("overage-disabled-reason", "org_level_disabled"),
+                    ("request-id".into(), "req_fake_quota".into()),
+                ],
+            )
+        }
         Turn::Text(text) => Reply::Sse(message(req, vec![Block::Text(text)], "end_turn", usage)),
         Turn::Tool { text, name, input } => {
             let mut blocks = Vec::new();

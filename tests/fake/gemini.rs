@@ -35,6 +35,10 @@ pub enum Turn {
     RateLimited,
     /// This 5xx status with a Google error body.
     ServerError(u16),
+    /// The API key's daily quota on the model, as the Gemini API answers it: 429
+    /// `RESOURCE_EXHAUSTED` with a `QuotaFailure` whose `quotaId` is per day and a
+    /// `RetryInfo` of this many seconds (gemini does not retry it).
+    DailyQuota(u64),
     /// Wait, then answer with the inner turn.
     Slow(Duration, Box<Turn>),
 }
@@ -182,6 +186,29 @@ fn answer(turn: Turn, n: u64) -> Reply {
                 "RESOURCE_EXHAUSTED",
                 "Resource has been exhausted (e.g. check quota).",
             )
+            .to_string(),
+        ),
+        Turn::DailyQuota(secs) => Reply::Status(
+            429,
+            Vec::new(),
+            json!({"error": {
+                "code": 429,
+                "message": format!("You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.\n* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 250, model: gemini-2.5-flash\nPlease retry in {secs}s."),
+                "status": "RESOURCE_EXHAUSTED",
+                "details": [
+                    {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
+                        "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                        "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+                        "quotaDimensions": {"location": "global", "model": "gemini-2.5-flash"},
+                        "quotaValue": "250",
+                    }]},
+                    {"@type": "type.googleapis.com/google.rpc.Help", "links": [{
+                        "description": "Learn more about Gemini API quotas",
+                        "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                    }]},
+                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{secs}s")},
+                ],
+            }})
             .to_string(),
         ),
         Turn::ServerError(status) => Reply::Status(

@@ -16,6 +16,16 @@
 //! - a tool result comes back in the next request's `input` as `function_call_output` /
 //!   `custom_tool_call_output` with the same `call_id`.
 //!
+//! - MCP tools (codex-cli 0.171.0) are deferred: the first request lists no MCP tool, only
+//!   `tool_search` (`"execution": "client"`) and, in the instructions, "Deferred tool
+//!   namespaces: - mcp__fleet: <the server's instructions>". The model calls it with a
+//!   `tool_search_call` item (`arguments: {"query": …}`); codex answers in the next request
+//!   with a `tool_search_output` whose `tools` are namespaces (`{"type": "namespace", "name":
+//!   "mcp__fleet", "tools": [functions]}`), and from then on the model calls an MCP tool as a
+//!   `function_call` with `"namespace": "mcp__fleet"` and the tool's own `name`. Its result
+//!   comes back as a `function_call_output` whose `output` is a string or a list of
+//!   `input_text` parts ("Wall time: …\nOutput:" first).
+//!
 //! Chat Completions (for aider) may live beside this; this part is only Responses.
 #![allow(dead_code)]
 
@@ -41,10 +51,23 @@ pub enum Turn {
     Patch(String),
     /// A final assistant message: the turn ends.
     Say(String),
+    /// codex's client-side `tool_search` (how the model finds deferred MCP tools).
+    ToolSearch(String),
+    /// A call of a tool of a namespace (an MCP server's: `mcp__fleet`) with these arguments.
+    Call {
+        namespace: String,
+        name: String,
+        args: Value,
+    },
     /// An HTTP error status with an OpenAI error body (429 rate limit, 500, 503).
     Status(u16),
     /// Wait, then answer with the inner turn (a slow model).
     Slow(Duration, Box<Turn>),
+    /// The ChatGPT plan's usage limit, resetting this many seconds after the answer: `429`
+    /// with `{"error":{"type":"usage_limit_reached", "plan_type", "resets_at",
+    /// "resets_in_seconds"}}` and the `x-codex-primary-*` headers at 100% (codex does not
+    /// retry it).
+    UsageLimit(u64),
 }
 
 impl Turn {
@@ -53,6 +76,17 @@ impl Turn {
     }
     pub fn say(text: &str) -> Turn {
         Turn::Say(text.to_string())
+    }
+    pub fn tool_search(query: &str) -> Turn {
+        Turn::ToolSearch(query.to_string())
+    }
+    /// A call of `fleet mcp`'s tool `name` (server `fleet`, so namespace `mcp__fleet`).
+    pub fn fleet(name: &str, args: Value) -> Turn {
+        Turn::Call {
+            namespace: "mcp__fleet".into(),
+            name: name.into(),
+            args,
+        }
     }
     /// An `apply_patch` that adds a file with this content.
     pub fn add_file(path: &str, content: &str) -> Turn {
@@ -121,7 +155,8 @@ impl Responses {
     }
 
     /// The outputs codex sent back for its tool calls (`function_call_output` and
-    /// `custom_tool_call_output`), in order, from the last request (which holds them all).
+    /// `custom_tool_call_output`), in order, from the last request (which holds them all);
+    /// an output given as parts is their texts joined by newlines.
     pub fn tool_outputs(&self) -> Vec<String> {
         let bodies = self.bodies();
         let Some(last) = bodies.last() else {
@@ -137,8 +172,40 @@ impl Responses {
                     Some("function_call_output" | "custom_tool_call_output")
                 )
             })
-            .map(|i| i["output"].as_str().unwrap_or("").to_string())
+            .map(|i| match &i["output"] {
+                Value::String(s) => s.clone(),
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                _ => String::new(),
+            })
             .collect()
+    }
+
+    /// The tools each `tool_search_output` codex sent back found, as `namespace.name`.
+    pub fn searched_tools(&self) -> Vec<String> {
+        let bodies = self.bodies();
+        let Some(last) = bodies.last() else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for out in last["input"].as_array().into_iter().flatten() {
+            if out["type"] != "tool_search_output" {
+                continue;
+            }
+            for ns in out["tools"].as_array().into_iter().flatten() {
+                for t in ns["tools"].as_array().into_iter().flatten() {
+                    found.push(format!(
+                        "{}.{}",
+                        ns["name"].as_str().unwrap_or(""),
+                        t["name"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+        }
+        found
     }
 }
 
@@ -175,6 +242,35 @@ fn error_body(status: u16) -> String {
 fn reply(n: usize, turn: &Turn) -> Reply {
     match turn {
         Turn::Slow(d, inner) => Reply::Delay(*d, Box::new(reply(n, inner))),
+        Turn::UsageLimit(secs) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let at = now + secs;
+            let body = json!({"error": {
+                "type": "usage_limit_reached",
+                "message": "The usage limit has been reached",
+                "plan_type": "plus",
+                "resets_at": at,
+                "resets_in_seconds": secs,
+            }});
+            let headers = vec![
+                (
+                    "x-codex-primary-used-percent".to_string(),
+                    "100.0".to_string(),
+                ),
+                ("x-codex-primary-window-minutes".into(), "300".into()),
+                ("x-codex-primary-reset-at".into(), at.to_string()),
+                ("x-codex-secondary-used-percent".into(), "41.0".into()),
+                ("x-codex-secondary-window-minutes".into(), "10080".into()),
+                (
+                    "x-codex-secondary-reset-at".into(),
+                    (now + 400_000).to_string(),
+                ),
+            ];
+            Reply::Status(429, headers, body.to_string())
+        }
         Turn::Status(s) => {
             let extra = if *s == 429 {
                 vec![("retry-after".to_string(), "1".to_string())]
@@ -200,12 +296,27 @@ pub fn events(n: usize, turn: &Turn) -> Vec<(Option<String>, String)> {
             "type": "custom_tool_call", "id": format!("ctc_{n}"), "call_id": format!("call_{n}"),
             "name": "apply_patch", "input": patch, "status": "completed",
         }),
+        Turn::ToolSearch(query) => json!({
+            "type": "tool_search_call", "id": format!("ts_{n}"), "call_id": format!("call_{n}"),
+            "execution": "client", "arguments": {"query": query}, "status": "completed",
+        }),
+        Turn::Call {
+            namespace,
+            name,
+            args,
+        } => json!({
+            "type": "function_call", "id": format!("fc_{n}"), "call_id": format!("call_{n}"),
+            "namespace": namespace, "name": name, "arguments": args.to_string(),
+            "status": "completed",
+        }),
         Turn::Say(text) => json!({
             "type": "message", "id": format!("msg_{n}"), "role": "assistant",
             "status": "completed",
             "content": [{"type": "output_text", "text": text, "annotations": []}],
         }),
-        Turn::Status(_) | Turn::Slow(..) => unreachable!("not an SSE turn"),
+        Turn::Status(_) | Turn::Slow(..) | Turn::UsageLimit(_) => {
+            unreachable!("not an SSE turn")
+        }
     };
     let (input, cached, output, reasoning) = usage_of(n);
     let created = json!({
@@ -224,7 +335,7 @@ pub fn events(n: usize, turn: &Turn) -> Vec<(Option<String>, String)> {
                 "output_index": 0, "content_index": 0, "delta": text,
             }));
         }
-        Turn::Exec(_) => added_item["arguments"] = json!(""),
+        Turn::Exec(_) | Turn::Call { .. } => added_item["arguments"] = json!(""),
         Turn::Patch(_) => added_item["input"] = json!(""),
         _ => {}
     }

@@ -120,12 +120,14 @@ fn programs(r: &mut Report, plan: &Plan) {
             Ok(Some(p)) => r.ok(format!("agent {}: runs {}", a.name, p.display())),
             Ok(None) => r.ok(format!(
                 "agent {}: `{}` (a shell command, not checked)",
-                a.name, a.command
+                a.name,
+                crate::util::one_line(&a.command, 80)
             )),
             Err(p) => r.problem(
                 format!(
                     "agent {}: program `{p}` not found on PATH (command: `{}`)",
-                    a.name, a.command
+                    a.name,
+                    crate::util::one_line(&a.command, 80)
                 ),
                 format!(
                     "install `{}` or change the agent's `command:` in {}",

@@ -67,9 +67,17 @@ fn foreign_sessions(r: &mut Report, plan: &Plan, all: &[tmux::Session]) -> bool 
 fn lost_agents(r: &mut Report, plan: &Plan, owned: &HashSet<String>) -> bool {
     let dir = Dir::new(&plan.state_dir);
     let mut found = false;
+    // The sessions listed again after a record said running (see `view::collect`): one
+    // made meanwhile is a start, not a loss.
+    let mut now: Option<HashSet<String>> = None;
     for a in &plan.agents {
         let record = dir.record(&a.name);
         if Record::derive(record.as_ref(), owned.contains(&a.session)) != State::Lost {
+            continue;
+        }
+        let now = now
+            .get_or_insert_with(|| crate::view::owned(plan, &tmux::sessions().unwrap_or_default()));
+        if now.contains(&a.session) {
             continue;
         }
         found = true;

@@ -21,6 +21,7 @@ pub(super) fn worktrees(r: &mut Report, plan: &Plan) -> Result<()> {
     found |= stray_dirs(r, plan, &list);
     found |= odd_worktrees(r, plan, &list);
     let (orphans, kept) = branches_without_worktree(plan, &list)?;
+    let kept = interrupted_up(r, plan, kept);
     found |= !orphans.is_empty();
     for b in &orphans {
         r.problem(
@@ -53,6 +54,55 @@ pub(super) fn worktrees(r: &mut Report, plan: &Plan) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Agents an interrupted `fleet up` left half set up: a worktree begun but not finished (it
+/// marks each before it starts), or a branch made for an agent that never started (it makes
+/// all branches first). One line for them all, naming the cause and the `fleet up` that
+/// finishes them; the branches in `kept` that are not theirs are returned.
+fn interrupted_up(r: &mut Report, plan: &Plan, kept: Vec<String>) -> Vec<String> {
+    let dir = crate::state::Dir::new(&plan.state_dir);
+    let begun: Vec<String> = dir.half_made().into_iter().map(|(a, _)| a).collect();
+    let half: Vec<String> = plan
+        .agents
+        .iter()
+        .filter(|a| begun.contains(&a.name))
+        .map(|a| a.name.clone())
+        .collect();
+    let never_started = |b: &String| {
+        plan.agents
+            .iter()
+            .find(|a| &a.branch == b)
+            .is_some_and(|a| !half.contains(&a.name) && dir.record(&a.name).is_none())
+    };
+    let (unstarted, kept): (Vec<String>, Vec<String>) = kept.into_iter().partition(never_started);
+    if half.is_empty() && unstarted.is_empty() {
+        return kept;
+    }
+    let mut what = Vec::new();
+    if !half.is_empty() {
+        what.push(format!(
+            "{} begun, not finished ({})",
+            crate::launch::hints::plural(half.len(), "worktree"),
+            half.join(", ")
+        ));
+    }
+    if !unstarted.is_empty() {
+        what.push(format!(
+            "{} made for agents not started yet ({})",
+            match unstarted.len() {
+                1 => "1 branch".to_string(),
+                n => format!("{n} branches"),
+            },
+            unstarted.join(", ")
+        ));
+    }
+    r.info(format!(
+        "a `fleet up` was interrupted before it started these agents: {}; `{} up` takes apart what it began and finishes them",
+        what.join("; "),
+        crate::launch::fleet_command(plan)
+    ));
+    kept
 }
 
 /// How to work on agent branch `b` again, when it is an agent's.

@@ -20,14 +20,26 @@ pub(super) fn line(plan: &Plan) -> String {
     format!("budget: {}{what}\n", b.describe(spent))
 }
 
-/// The label of a queued agent that the fleet budget holds back.
-pub(super) fn label(plan: &Plan, state: State, label: String) -> String {
-    let held = state == State::Queued
-        && queue::budget(plan).is_some_and(|(level, _)| level >= Level::Reserve);
-    if held {
-        "queued (fleet budget)".into()
-    } else {
-        label
+/// The label of a queued agent that the fleet budget, or its credential's quota, holds back.
+pub(super) fn label(
+    plan: &Plan,
+    agent: &crate::manifest::Agent,
+    state: State,
+    label: String,
+) -> String {
+    if state != State::Queued {
+        return label;
+    }
+    if queue::budget(plan).is_some_and(|(level, _)| level >= Level::Reserve) {
+        return "queued (fleet budget)".into();
+    }
+    match queue::under_quota(plan, agent) {
+        Some(q) => format!(
+            "queued (quota on {}, resets {})",
+            q.label,
+            crate::transcript::clock(q.resets_at)
+        ),
+        None => label,
     }
 }
 

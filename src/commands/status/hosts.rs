@@ -10,18 +10,31 @@ use super::show::to_json;
 use crate::hosts::asker::{Answer, Ask};
 use crate::manifest::Plan;
 use crate::tmux;
+use crate::view::radar::{Overlap, Work};
 use crate::view::{collect, owned, Detail};
 
-/// The agents' objects of `status --json`, each with its `host`, and whether the monitor
-/// runs here.
-pub fn agents(plan: &Plan, names: &[String]) -> Result<(Vec<Value>, bool)> {
+/// What `status` of a fleet with hosts shows: the agents' objects of `status --json`, each
+/// with its `host`; whether the monitor runs here; the radar's overlaps among them all and
+/// its lines under the table.
+pub struct Fleet {
+    pub agents: Vec<Value>,
+    pub monitor: bool,
+    pub overlaps: Vec<Overlap>,
+    pub lines: String,
+}
+
+/// The whole fleet of `names` (all when empty): this machine's agents and each host's.
+pub fn agents(plan: &Plan, names: &[String]) -> Result<Fleet> {
     let split = plan.split_names(names)?;
     let sessions = tmux::sessions()?;
     let owned = owned(plan, &sessions);
     let mut out = Vec::new();
-    if let Some(local) = &split.local {
-        let agents = plan.select(local)?;
-        let views = collect(plan, &agents, &owned, Detail::Full);
+    let local = match &split.local {
+        Some(local) => plan.select(local)?,
+        None => Vec::new(),
+    };
+    let views = collect(plan, &local, &owned, Detail::Full);
+    if split.local.is_some() {
         let value = to_json(plan, &views, false);
         out.extend(value["agents"].as_array().cloned().unwrap_or_default());
     }
@@ -36,7 +49,73 @@ pub fn agents(plan: &Plan, names: &[String]) -> Result<(Vec<Value>, bool)> {
         let answer = answer.map(|s| s.agents).map_err(|e| format!("{e:#}"));
         out.extend(host_agents(plan, &host, &split.hosts[&host], Some(&answer)));
     }
-    Ok((out, owned.contains(&plan.monitor_session())))
+    let remote = remote_works(plan, &out);
+    let overlaps = super::overlaps(plan, &views, &remote);
+    let lines = super::overlap_lines(plan, &views, &overlaps);
+    Ok(Fleet {
+        agents: out,
+        monitor: owned.contains(&plan.monitor_session()),
+        overlaps,
+        lines,
+    })
+}
+
+/// What the radar knows of the agents of other hosts among `agents` (objects of `status
+/// --json` with their `host`): the paths their fleets reported uncommitted, and their
+/// branch's commit when that is the one fetched here (what `status` fetched last; `status
+/// --watch` asks the hosts and fetches nothing). One `git for-each-ref`, none when no agent
+/// of a host has started.
+pub fn remote_works(plan: &Plan, agents: &[Value]) -> Vec<(String, Work)> {
+    let remote: Vec<&Value> = agents
+        .iter()
+        .filter(|a| {
+            a["host"]
+                .as_str()
+                .is_some_and(|h| h != crate::manifest::LOCAL)
+        })
+        .filter(|a| !a["started_at"].is_null())
+        .collect();
+    if remote.is_empty() {
+        return Vec::new();
+    }
+    // One git process: the fetched branches and the base's commit.
+    let fetched = crate::git::ref_oids(&plan.repo, "refs/").unwrap_or_default();
+    let base = match fetched.get(&format!("refs/heads/{}", plan.base)) {
+        Some(oid) => Some(oid.clone()),
+        None => crate::git::commit_oid(&plan.repo, &plan.base)
+            .ok()
+            .flatten(),
+    };
+    remote
+        .into_iter()
+        .filter_map(|a| {
+            let name = a["name"].as_str()?;
+            let host = a["host"].as_str()?;
+            let r = plan.remote_agent(name)?;
+            let here = fetched.get(&crate::hosts::ops::fetched_ref(host, &r.agent.branch));
+            // A fleet that says no `head` (git older than 2.41) has its branch fetched each time.
+            let head = match a["head"].as_str() {
+                Some(h) => here.filter(|f| *f == h),
+                None => here,
+            };
+            let paths = a["uncommitted_paths"]
+                .as_array()
+                .map(|p| {
+                    p.iter()
+                        .filter_map(|p| p.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some((
+                name.to_string(),
+                Work {
+                    head: head.cloned(),
+                    base: base.clone(),
+                    paths,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// The objects of the agents of `host` (those of `wanted`, all when empty), each with its
@@ -92,29 +171,38 @@ fn placeholder(agent: &crate::manifest::Agent, state: &str, reason: Option<Strin
         "log": null, "started_at": null, "finished_at": null, "commits_ahead": 0,
         "files_changed": 0, "insertions": 0, "deletions": 0, "last_line": "", "usage": null,
         "session_id": null, "permissions": null, "denials": 0, "verify_retry": 0,
-        "retry_at": null, "retrying": null, "uncommitted": false, "after": agent.after,
+        "retry_at": null, "retrying": null, "quota": null, "uncommitted": false, "uncommitted_paths": [],
+        "after": agent.after,
         "label": null, "runtime_secs": null, "sandbox": agent.sandbox, "ports": {},
     })
 }
 
 /// `status --json` of the whole fleet.
 pub fn json(plan: &Plan, names: &[String]) -> Result<Value> {
-    let (agents, monitor) = agents(plan, names)?;
+    let fleet = agents(plan, names)?;
+    let told = crate::view::notice::Told::read(&plan.state_dir);
+    let overlaps: Vec<Value> = fleet
+        .overlaps
+        .iter()
+        .map(|o| crate::view::notice::to_json(plan, &told, o))
+        .collect();
     Ok(json!({
         "project": plan.project,
         "manifest": plan.manifest,
-        "monitor": super::show::monitor_json(plan, monitor),
-        "agents": agents,
+        "monitor": super::show::monitor_json(plan, fleet.monitor),
+        "agents": fleet.agents,
+        "overlaps": overlaps,
     }))
 }
 
-/// The table of the whole fleet, with a HOST column.
+/// The table of the whole fleet, with a HOST column, the radar's lines under it.
 pub fn table(plan: &Plan, names: &[String], width: usize) -> Result<String> {
-    let (agents, monitor) = agents(plan, names)?;
+    let fleet = agents(plan, names)?;
     Ok(format!(
-        "{}{}",
-        table_of(&agents, width),
-        super::monitor_line(plan, monitor)
+        "{}{}{}",
+        table_of(&fleet.agents, width),
+        fleet.lines,
+        super::monitor_line(plan, fleet.monitor)
     ))
 }
 

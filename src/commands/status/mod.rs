@@ -12,11 +12,13 @@ use crate::cli::StatusArgs;
 use crate::git::Stats;
 use crate::hosts::asker::{Board, Heard};
 use crate::launch::fleet_command;
+use crate::launch::hints::plural;
 use crate::manifest::Plan;
-use crate::view::{collect, last_line_but, owned, radar, Detail, View};
+use crate::view::{agent_line, collect, is_footer, notice, owned, radar, Detail, View};
 use crate::{tmux, util};
 
 mod budget;
+mod changes;
 mod hosts;
 mod show;
 
@@ -30,17 +32,8 @@ fn terminal_width() -> usize {
 /// The monitor's LAST LINE: the log's last line but fleet's footer (`[fleet] agent1 failed
 /// (exit 3) after 2s at …`), which only repeats the STATE column beside it.
 fn last_line_in_monitor(v: &View) -> String {
-    let prefix = format!("[fleet] {} ", v.agent.name);
-    let footer = |l: &str| {
-        l.strip_prefix(&prefix).is_some_and(|rest| {
-            ["done", "failed", "stopped"]
-                .iter()
-                .any(|s| rest.starts_with(s))
-                && rest.contains(" after ")
-        })
-    };
-    if footer(&v.last_line) {
-        last_line_but(&v.agent.log, footer)
+    if is_footer(&v.agent.name, &v.last_line) {
+        agent_line(v, true)
     } else {
         v.last_line.clone()
     }
@@ -57,12 +50,34 @@ struct Kept {
     overlaps: String,
 }
 
-/// The radar's lines: one per pair of agents whose work touches the same files.
-fn overlap_lines(plan: &Plan, views: &[crate::view::View]) -> String {
-    radar::overlaps(&plan.repo, &plan.state_dir, views)
+/// The radar's overlaps among `views` and the agents of other hosts (`remote`: name and
+/// work, see [`hosts::remote_works`]); none with `radar: off`.
+fn overlaps(plan: &Plan, views: &[View], remote: &[(String, radar::Work)]) -> Vec<radar::Overlap> {
+    if plan.radar == crate::manifest::Radar::Off {
+        return Vec::new();
+    }
+    let mut works: Vec<(&str, &radar::Work)> = views
+        .iter()
+        .map(|v| (v.agent.name.as_str(), &v.work))
+        .collect();
+    works.extend(remote.iter().map(|(n, w)| (n.as_str(), w)));
+    radar::overlaps_of(&plan.repo, &plan.state_dir, &works)
+}
+
+/// The radar's lines: one per pair of agents whose work touches the same files, then (with
+/// `radar: tell`) the agents of this machine that ended before they heard of theirs.
+fn overlap_lines(plan: &Plan, views: &[View], found: &[radar::Overlap]) -> String {
+    let mut lines: String = found
         .iter()
         .map(|o| format!("{}\n", util::display_text(&o.line())))
-        .collect()
+        .collect();
+    for name in notice::unheard(plan, views, found) {
+        lines.push_str(&format!(
+            "radar: {name} ended before it heard of its overlaps; `{} continue {name} -m …` tells it with the follow-up\n",
+            fleet_command(plan)
+        ));
+    }
+    lines
 }
 
 /// The status text of the whole fleet: table plus the monitor's line (not in the monitor
@@ -85,7 +100,22 @@ fn render(
     };
     let mut views = collect(plan, &agents, &owned, detail);
     if detail == Detail::Full {
-        kept.overlaps = overlap_lines(plan, &views);
+        // The hosts' agents as their fleets last answered (`--watch`'s board).
+        let answered: Vec<serde_json::Value> = heard
+            .into_iter()
+            .flat_map(|h| h.iter())
+            .filter_map(|(host, a)| Some((host, a.as_ref().ok()?)))
+            .flat_map(|(host, agents)| {
+                agents.iter().map(move |a| {
+                    let mut a = a.clone();
+                    a["host"] = host.as_str().into();
+                    a
+                })
+            })
+            .collect();
+        let remote = hosts::remote_works(plan, &answered);
+        let found = overlaps(plan, &views, &remote);
+        kept.overlaps = overlap_lines(plan, &views, &found);
     }
     for v in views.iter_mut() {
         if detail == Detail::Full {
@@ -111,7 +141,7 @@ fn render(
         let c = Cells::of_view(v);
         Cells {
             round: round_cell(&dir, v),
-            label: budget::label(plan, v.state, c.label.clone()),
+            label: budget::label(plan, v.agent, v.state, c.label.clone()),
             ..c
         }
     };
@@ -197,6 +227,23 @@ fn monitor_line(plan: &Plan, running: bool) -> String {
     }
 }
 
+/// A frame of `text` for a terminal of `rows` lines, under which the clock line goes: a
+/// frame taller than that would scroll its header off, so the header stays and the lines
+/// that do not fit are counted on the last line instead.
+fn fit(text: &str, rows: Option<usize>) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let room = match rows {
+        Some(rows) if lines.len() + 1 > rows => rows.saturating_sub(2).clamp(1, lines.len()),
+        _ => return text.to_string(),
+    };
+    let mut out: String = lines[..room].iter().map(|l| format!("{l}\n")).collect();
+    out.push_str(&format!(
+        "… {} more (a taller window shows them)\n",
+        plural(lines.len() - room, "line")
+    ));
+    out
+}
+
 const HIDE_CURSOR: &str = "\x1b[?25l";
 const SHOW_CURSOR: &str = "\x1b[?25h";
 
@@ -251,9 +298,10 @@ fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
     let mut value = to_json(plan, &views, owned.contains(&plan.monitor_session()));
     value["pending_merge"] = pending_json(plan);
     value["budget"] = budget::json(plan);
-    value["overlaps"] = radar::overlaps(&plan.repo, &plan.state_dir, &views)
+    let told = notice::Told::read(&plan.state_dir);
+    value["overlaps"] = overlaps(plan, &views, &[])
         .iter()
-        .map(radar::Overlap::to_json)
+        .map(|o| notice::to_json(plan, &told, o))
         .collect();
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(0)
@@ -261,9 +309,16 @@ fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
 
 /// `status --watch` (and the monitor's status pane with `--monitor`): a frame a second
 /// until Ctrl-C, following edits of the manifest. The agents on hosts are asked in the
-/// background every [`WATCH_GIT_EVERY`] seconds, over one link per host ([`Board`]).
+/// background every [`WATCH_GIT_EVERY`] seconds, over one link per host ([`Board`]). Git
+/// runs only when a worktree or a branch changed, tmux is asked only when a record changed
+/// or every [`WATCH_GIT_EVERY`] seconds ([`changes`]), and only the lines that changed are
+/// drawn again.
 fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
     let mut kept = Kept::default();
+    let mut changes = changes::Changes::new(&plan);
+    let mut frame = Frame::default();
+    // A worktree or a branch changed since the last git refresh.
+    let mut git_due = true;
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut seen = modified(&plan.manifest);
     let mut loaded: Result<()> = Ok(());
@@ -278,6 +333,7 @@ fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
         if now != seen {
             seen = now;
             loaded = crate::launch::load(Some(&plan.manifest)).map(|p| plan = p);
+            changes = changes::Changes::new(&plan);
         }
         if loaded.is_ok() {
             ask_hosts(&plan, args, &mut board);
@@ -285,43 +341,46 @@ fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
         // In the monitor the git work starts with the second refresh: its first frame, drawn
         // while `up` is still starting the agents, comes from the records and logs alone.
         let first_git = u32::from(args.monitor);
-        let detail = if tick % WATCH_GIT_EVERY == first_git {
+        let slow = tick % WATCH_GIT_EVERY == first_git;
+        let changed = changes.take();
+        git_due |= changed.git;
+        let detail = if slow && git_due {
+            git_due = false;
             Detail::Full
         } else {
             Detail::Logs
         };
+        // The sessions: asked of tmux at the slow refresh, or when a record changed.
+        frame.ask_tmux |= slow || changed.records || tick == 0;
         let heard = (!plan.remote.is_empty()).then(|| board.as_ref().map(Board::heard));
         let heard = heard.map(Option::unwrap_or_default);
-        // One tmux process a refresh: the sessions, and in the monitor its panes' borders.
-        let mut panes = Vec::new();
+        // One tmux process a refresh that asks: the sessions, in the monitor its panes' borders.
         let text = match loaded
             .as_ref()
             .map_err(|e| anyhow::anyhow!("{e:#}"))
             .and_then(|()| {
-                let sessions = if args.monitor {
-                    let snap = tmux::snapshot(&plan.monitor_session())?;
-                    panes = snap.panes;
-                    snap.sessions
-                } else {
-                    tmux::sessions()?
-                };
+                frame.sessions(&plan, args.monitor)?;
                 let names = &args.names;
                 render(
                     &plan,
                     names,
                     args.monitor,
-                    &sessions,
+                    &frame.sessions,
                     detail,
                     &mut kept,
                     heard.as_ref(),
                 )
             }) {
             Ok(t) => t,
-            Err(e) => format!("error: {e:#}\n"),
+            Err(e) => {
+                frame.ask_tmux = true;
+                format!("error: {e:#}\n")
+            }
         };
-        draw(&text);
-        if args.monitor {
-            crate::monitor::mark(&panes, &kept.labels);
+        frame.draw(&text);
+        if args.monitor && frame.labels != kept.labels {
+            crate::monitor::mark(&frame.panes, &kept.labels);
+            frame.labels = kept.labels.clone();
         }
         if !util::sleep_unless_interrupted(Duration::from_secs(1)) {
             break;
@@ -362,15 +421,59 @@ fn ask_hosts(plan: &Plan, args: &StatusArgs, board: &mut Option<Board>) {
     }
 }
 
-/// One `--watch` frame over the last, with the time it was drawn.
-fn draw(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    // Home, then clear to the end of the screen after the text: no flicker.
-    let _ = write!(stdout, "\x1b[H{}\x1b[J", text.replace('\n', "\x1b[K\n"));
-    let _ = writeln!(
-        stdout,
-        "{}  (every 1s, Ctrl-C to quit)\x1b[K",
-        util::rfc3339(util::now())
-    );
-    let _ = stdout.flush();
+/// What `--watch` keeps of the screen and of tmux from one frame to the next.
+#[derive(Default)]
+struct Frame {
+    /// The text on the screen now (above the time).
+    text: String,
+    /// The sessions and (in the monitor) its panes, as tmux last said.
+    sessions: Vec<tmux::Session>,
+    panes: Vec<tmux::Pane>,
+    /// Ask tmux again at the next frame.
+    ask_tmux: bool,
+    /// The states on the monitor panes' borders as last marked (`mark` compares them with
+    /// what tmux says: only after a new answer can it find something to change).
+    labels: Vec<(String, String)>,
+}
+
+impl Frame {
+    /// Ask tmux for the sessions (and the monitor's panes), when it is time to.
+    fn sessions(&mut self, plan: &Plan, monitor: bool) -> Result<()> {
+        if !self.ask_tmux {
+            return Ok(());
+        }
+        if monitor {
+            let snap = tmux::snapshot(&plan.monitor_session())?;
+            self.panes = snap.panes;
+            self.sessions = snap.sessions;
+        } else {
+            self.sessions = tmux::sessions()?;
+        }
+        self.ask_tmux = false;
+        // The borders are compared with tmux's fresh answer.
+        self.labels.clear();
+        Ok(())
+    }
+
+    /// One `--watch` frame over the last, with the time it was drawn, fitted to the
+    /// terminal's height; when the text is the last frame's, only the time (the line the
+    /// cursor is on) is written again.
+    fn draw(&mut self, text: &str) {
+        let text = fit(text, util::terminal_height());
+        // (no newline after the clock: on the terminal's last line it would scroll the frame)
+        let clock = format!(
+            "{}  (every 1s, Ctrl-C to quit)\x1b[K",
+            util::rfc3339(util::now())
+        );
+        let out = if self.text == text {
+            format!("\r{clock}")
+        } else {
+            // Home, then clear to the end of the screen after the text: no flicker.
+            format!("\x1b[H{}\x1b[J{clock}", text.replace('\n', "\x1b[K\n"))
+        };
+        self.text = text;
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(out.as_bytes());
+        let _ = stdout.flush();
+    }
 }

@@ -6,6 +6,9 @@ use crate::state::{Dir, Kind, Record, State};
 use crate::util;
 use crate::view::View;
 
+/// The most `uncommitted_paths` one agent's object lists.
+const MAX_PATHS: usize = 1000;
+
 /// The `status --json` object (the man page's STATUS JSON section lists them); fields are only ever added.
 pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::Value {
     let dir = Dir::new(&plan.state_dir);
@@ -46,6 +49,8 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "retrying": r.and_then(|r| r.retrying.clone()),
                 "host": crate::manifest::LOCAL,
                 "uncommitted": v.uncommitted,
+                // What the radar of a fleet that sent this host its agents compares.
+                "uncommitted_paths": &v.work.paths[..v.work.paths.len().min(MAX_PATHS)],
                 "after": v.agent.after,
                 "label": label(v),
                 "runtime_secs": v.runtime(),
@@ -53,6 +58,7 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                 "disk_bytes": dir.disk_bytes(&v.agent.name),
                 "sandbox": v.agent.sandbox,
                 "credential": crate::preset::credential::label(v.agent.preset, &v.agent.env),
+                "quota": quota_json(&plan.state_dir, v),
                 "ports": ports.get(&v.agent.name).cloned().unwrap_or_default(),
                 "merged_as": v.merged_as.as_ref().map(|m| json!({
                     "how": m.how,
@@ -60,6 +66,15 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
                     "tip": m.tip,
                 })),
             });
+            if v.state == State::Queued {
+                if let Some(q) = crate::launch::queue::under_quota(plan, v.agent) {
+                    agent["label"] = json!(format!(
+                        "queued (quota on {}, resets {})",
+                        q.label,
+                        crate::transcript::clock(q.resets_at)
+                    ));
+                }
+            }
             agent["round"] = round;
             agent["review"] = review;
             agent
@@ -71,6 +86,35 @@ pub fn to_json(plan: &Plan, views: &[View], monitor_alive: bool) -> serde_json::
         "monitor": monitor_json(plan, monitor_alive),
         "agents": agents,
     })
+}
+
+/// `status --json`'s `quota`: null, or the quota its credential is under while the agent
+/// waits on it or is held queued, {`label`, `resets_at`, `agent` (whose CLI hit it)}.
+fn quota_json(root: &std::path::Path, v: &View) -> serde_json::Value {
+    if !matches!(v.state, State::Waiting | State::Queued) {
+        return serde_json::Value::Null;
+    }
+    let waiting = v.record.as_ref().and_then(|r| r.quota.clone());
+    let label = waiting
+        .as_ref()
+        .map(|q| q.label.clone())
+        .or_else(|| crate::preset::credential::label(v.agent.preset, &v.agent.env));
+    let on_file = label
+        .as_deref()
+        .and_then(|l| crate::state::quota::active(root, l));
+    match (on_file, waiting) {
+        (Some(q), _) => json!({
+            "label": q.label,
+            "resets_at": util::rfc3339(q.resets_at),
+            "agent": q.agent,
+        }),
+        (None, Some(w)) => json!({
+            "label": w.label,
+            "resets_at": util::rfc3339(w.resets_at),
+            "agent": serde_json::Value::Null,
+        }),
+        (None, None) => serde_json::Value::Null,
+    }
 }
 
 /// `status --json`'s `round` (0 before the agent's first run) and `review` (its last review
@@ -159,6 +203,11 @@ fn state_label(v: &View) -> String {
         (State::Running, Some(r)) if r.verify_retry > 0 => {
             format!("running (verify retry {})", r.verify_retry)
         }
+        (State::Waiting, Some(Record { quota: Some(q), .. })) => format!(
+            "waiting (quota on {}, resets {})",
+            q.label,
+            crate::transcript::clock(q.resets_at)
+        ),
         (
             State::Waiting,
             Some(Record {

@@ -158,6 +158,10 @@ fn run_here(plan: &Plan, args: &UpArgs) -> Result<i32> {
     }
     let fresh = !dir.exists();
     let lock = dir.lock(LOCK_WAIT)?;
+    // A credential's quota whose reset has passed holds nobody back any more.
+    for label in crate::state::quota::clear_past(&dir.root) {
+        crate::info!("the quota on {label} has reset: its agents may start");
+    }
     let result = worktrees::recover(plan, &dir).and_then(|()| start(plan, args, &agents, &dir));
     drop(lock);
     if result.is_err() && fresh {
@@ -187,7 +191,7 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     )?;
     let mut next = next_round::plan(plan, &views, &choice.starting(), args.fresh)?;
 
-    if choice.nothing_to_do() {
+    if choice.nothing_to_do() || (!args.attach && choice.nothing_new() && !live(plan, &owned)) {
         crate::info!(
             "nothing to do: {} already running, queued or finished (`fleet up --rerun NAME` runs a finished one again: from {}'s tip when its work is all in {}, else on its branch)",
             plural(views.len(), "agent"),
@@ -227,8 +231,21 @@ fn start(plan: &Plan, args: &UpArgs, agents: &[&Agent], dir: &Dir) -> Result<i32
     attach_after(plan, args)
 }
 
-/// Make the worktrees, record the agents that wait as queued and start the others (and the
-/// monitor) in one tmux call; Some(exit code) when interrupted before any session started.
+/// Whether any agent of this fleet here runs, waits or is queued: else a monitor would have
+/// nothing to watch, and `up` that starts nobody builds none (`--attach` still does).
+fn live(plan: &Plan, owned: &HashSet<String>) -> bool {
+    let all: Vec<&Agent> = plan.agents.iter().collect();
+    view::collect(plan, &all, owned, view::Detail::States)
+        .iter()
+        .any(|v| {
+            use crate::state::State;
+            v.session_alive || matches!(v.state, State::Queued | State::Running | State::Waiting)
+        })
+}
+
+/// Make the worktrees and start each agent of `choice.now` as soon as its own worktree is
+/// ready; then record the agents that wait as queued and (re)build the monitor. Some(exit
+/// code) when interrupted before every worktree was ready.
 fn launch(
     plan: &Plan,
     dir: &Dir,
@@ -239,15 +256,32 @@ fn launch(
     next: &[next_round::Next],
 ) -> Result<Option<i32>> {
     // Ctrl-C, SIGTERM and SIGHUP from here on finish the step at hand (the checkouts at
-    // hand), then stop before any session starts: the next `up` carries on. (SIGKILL: the
-    // next `up` takes apart and makes again what this one began, see `recover`.)
+    // hand, the sessions being created), then stop: no new checkout, no new session; the
+    // next `up` carries on. (SIGKILL: the next `up` takes apart and makes again the
+    // worktrees this one began, see `recover`; no agent runs in one of those.)
     util::defer_interrupts();
     let common = worktrees::prepare(plan, dir, worktrees, &mut branches)?;
-    // Worktrees first, then every session starts in one tmux call. An agent is recorded as
-    // started only once all worktrees are ready.
     let total = choice.to_start.len();
     let bar = worktrees::progress(total);
-    let ready = worktrees::make(
+    let now: HashSet<&str> = choice.now.iter().map(|v| v.agent.name.as_str()).collect();
+    let mut started = 0;
+    let mut base = None;
+    // Each agent starts once its worktree is ready: its round recorded, its session made.
+    let mut start = |ready: &[&View]| -> Result<()> {
+        let batch: Vec<&View> = ready
+            .iter()
+            .copied()
+            .filter(|v| now.contains(v.agent.name.as_str()))
+            .collect();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        next_round::record_with(plan, dir, &batch, next, &mut base)?;
+        queue::start_now(plan, dir, &batch, true, false, exe)?;
+        started += batch.len();
+        Ok(())
+    };
+    let made = worktrees::make(
         plan,
         dir,
         &choice.to_start,
@@ -255,13 +289,29 @@ fn launch(
         &branches,
         &common,
         &bar,
-    )?;
+        &mut start,
+    );
     bar.finish_and_clear();
-    worktrees::finish(plan, dir, &ready)?;
+    let ready = match made {
+        Ok(ready) => ready,
+        Err(e) if started > 0 => {
+            util::default_interrupts();
+            let of = plural(choice.now.len(), "agent");
+            return Err(e.context(format!(
+                "started {started} of {of}; fix this, then `fleet up` starts the others"
+            )));
+        }
+        Err(e) => return Err(e),
+    };
     if util::interrupted() || ready.len() < total {
-        return interrupted(ready.len(), total).map(Some);
+        return interrupted(ready.len(), total, dir.half_made().len(), started).map(Some);
     }
-    next_round::record(plan, dir, &choice.starting(), next)?;
+    let later: Vec<&View> = choice
+        .starting()
+        .into_iter()
+        .filter(|v| !now.contains(v.agent.name.as_str()))
+        .collect();
+    next_round::record_with(plan, dir, &later, next, &mut base)?;
     for v in choice.wait.iter().chain(&choice.after_wait) {
         dir.write_record(
             &v.agent.name,
@@ -274,16 +324,25 @@ fn launch(
             &crate::state::Record::blocked(v.record.as_ref(), why),
         )?;
     }
-    let started = queue::start_now(
+    let monitor = queue::start_now(
         plan,
         dir,
-        &choice.now,
+        &[],
         choice.monitor_alive,
         choice.monitor_stale,
         exe,
     );
+    // An agent that started early may have ended before anyone was recorded as waiting:
+    // its runner then found no queue. Its slot, or its work for an agent that builds on
+    // it, goes to the queue now.
+    let queued = if choice.wait.is_empty() && choice.after_wait.is_empty() {
+        Ok(())
+    } else {
+        queue::start_queued(plan, dir)
+    };
     util::default_interrupts();
-    started?;
+    monitor?;
+    queued?;
     crate::info!(
         "{}{}",
         started_what(plan, choice),
@@ -338,13 +397,24 @@ fn names(views: &[&View]) -> String {
     names.join(", ")
 }
 
-/// Stopped by Ctrl-C (or SIGTERM) while preparing worktrees: say what is ready; exit 130.
-fn interrupted(ready: usize, total: usize) -> Result<i32> {
+/// Stopped by Ctrl-C (or SIGTERM) while preparing worktrees: say what is ready, what was
+/// begun (`begun`: registered, not checked out) and how many agents started; exit 130.
+fn interrupted(ready: usize, total: usize, begun: usize, started: usize) -> Result<i32> {
     use std::io::Write;
+    let begun = match begun {
+        0 => String::new(),
+        n => {
+            format!(" ({n} more begun: the next `fleet up` takes them apart and makes them again)")
+        }
+    };
+    let started = match started {
+        0 => "none started".to_string(),
+        n => format!("{n} started"),
+    };
     // (not eprintln!: after a hangup the terminal is gone, and that is no reason to panic)
     let _ = writeln!(
         std::io::stderr(),
-        "fleet up: interrupted; {ready} of {} ready, none started; run `fleet up` again to finish",
+        "fleet up: interrupted; {ready} of {} ready{begun}, {started}; run `fleet up` again to finish",
         plural(total, "worktree")
     );
     Ok(crate::util::interrupt_exit_code())

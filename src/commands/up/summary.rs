@@ -85,9 +85,9 @@ pub(super) fn summary(
 }
 
 /// Where an agent's worktree is, as `up` lists it: its path, when it is there; when it will
-/// be made, for an agent waiting for its `after:`; else that it is gone.
+/// be made, for an agent waiting for its `after:`; none while blocked; else that it is gone.
 fn worktree_column(v: &view::View) -> String {
-    let waits = matches!(v.state, State::Queued | State::Blocked | State::Pending);
+    let waits = matches!(v.state, State::Queued | State::Pending);
     if v.agent.worktree.is_dir() {
         v.agent.worktree.display().to_string()
     } else if !v.agent.after.is_empty() && v.record.is_some() && waits {
@@ -100,6 +100,8 @@ fn worktree_column(v: &view::View) -> String {
                 "are"
             }
         )
+    } else if v.state == State::Blocked && !v.agent.after.is_empty() {
+        "(no worktree: blocked)".to_string()
     } else {
         format!("(no worktree: {} gone)", v.agent.worktree.display())
     }

@@ -1,0 +1,89 @@
+//! Idle costs nothing: `status --watch` (the monitor's status pane) runs git only after
+//! something changed in a worktree or a branch, and still shows a change made while it was
+//! quiet.
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+
+/// The git calls the shim logged so far.
+fn git_calls(log: &std::path::Path) -> usize {
+    std::fs::read_to_string(log).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn the_watcher_runs_git_only_after_a_worktree_changed() {
+    let f = Fleet::new();
+    f.manifest(
+        "command: \"cat >/dev/null; sleep 300\"\nagents:\n  - name: a1\n    prompt: x\n  - name: a2\n    prompt: x\n",
+    );
+    f.fleet(&["up"]).success();
+    f.wait_state("a1", "running");
+    f.wait_state("a2", "running");
+    // git as the watcher finds it on its PATH: the real one, each call logged.
+    let bin = f.root.join("shim");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = f.root.join("git-calls.log");
+    let real = which::which("git").unwrap();
+    let shim = bin.join("git");
+    std::fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let screen = f.root.join("watch.out");
+    let mut watch = f.fleet_command(&["status", "--watch"]);
+    watch
+        .current_dir(&f.repo)
+        .env("PATH", path_with(&shim))
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&screen).unwrap())
+        .stderr(Stdio::null());
+    let mut child = watch.spawn().unwrap();
+    // The first frame looks at every worktree.
+    assert!(
+        f.try_wait_for(DEADLINE, |_| git_calls(&log) > 0),
+        "the first frame ran no git"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let first = git_calls(&log);
+    // Two git refreshes' time with nothing changed: no git at all.
+    std::thread::sleep(Duration::from_secs(11));
+    let quiet = git_calls(&log);
+    // A file made in a worktree is seen at the next refresh.
+    std::fs::write(f.worktree("a2").join("new.txt"), "new\n").unwrap();
+    let seen = f.try_wait_for(DEADLINE, |_| {
+        std::fs::read_to_string(&screen).is_ok_and(|t| {
+            let last = t.rsplit("\x1b[H").next().unwrap_or_default().to_string();
+            last.lines()
+                .any(|l| l.starts_with("a2 ") && l.split_whitespace().nth(4) == Some("1"))
+        })
+    });
+    let after = git_calls(&log);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        quiet,
+        first,
+        "git ran while nothing changed:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(after > quiet, "no git after a worktree changed");
+    assert!(
+        seen,
+        "the new file of a2 is not in the frame:\n{}",
+        std::fs::read_to_string(&screen)
+            .unwrap_or_default()
+            .rsplit("\x1b[H")
+            .next()
+            .unwrap_or_default()
+    );
+}

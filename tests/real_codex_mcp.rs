@@ -1,0 +1,283 @@
+//! `mcp: lead` with the real OpenAI Codex CLI (pinned in scripts/agent-clis.sh) against the
+//! scripted Responses API of tests/fake/openai.rs: fleet hands codex `fleet mcp` on the same
+//! manifest (`-c mcp_servers.fleet.…`, nothing written to `~/.codex`), the scripted model
+//! finds its tools with codex's `tool_search` and calls them (`status`, `up` of a second
+//! agent of the manifest, `wait`, and `up` of an agent the manifest does not have), and what
+//! came back is what fleet says. Runs only when `FLEET_REAL_CODEX` names the program;
+//! otherwise it skips.
+//!
+//! codex runs behind a wrapper on PATH that keeps its JSON stream (fleet's log has the
+//! transcript made of it); with `FLEET_RECORD_FIXTURES` set the stream is written to
+//! tests/fixtures/real/codex-mcp-lead.jsonl.
+mod common;
+mod fake;
+
+use std::fs;
+use std::path::Path;
+
+use common::Fleet;
+use fake::openai::{self, Responses, Turn};
+use serde_json::{json, Value};
+
+/// A `codex` for PATH that runs the real one and keeps a copy of what it printed in
+/// `stream` (appended: a resumed run adds to it).
+fn wrapper(f: &Fleet, codex: &Path, stream: &Path) -> std::path::PathBuf {
+    let dir = f.root.join("wrap");
+    fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("codex");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nout=$(mktemp)\n{} \"$@\" > \"$out\"\nrc=$?\ncat \"$out\" >> {}\ncat \"$out\"\nrm -f \"$out\"\nexit $rc\n",
+            common::sh_quote(codex.display().to_string()),
+            common::sh_quote(stream.display().to_string())
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// The JSON text after codex's "Wall time: …\nOutput:\n" header of a tool's output.
+fn body(output: &str) -> &str {
+    output
+        .split_once("Output:")
+        .map_or(output, |(_, rest)| rest.trim())
+}
+
+/// The `mcp_tool_call` items codex completed, in order.
+fn mcp_calls(stream: &str) -> Vec<Value> {
+    stream
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["type"] == "item.completed" && e["item"]["type"] == "mcp_tool_call")
+        .map(|e| e["item"].clone())
+        .collect()
+}
+
+#[test]
+fn a_codex_lead_drives_the_fleet_through_fleet_mcp() {
+    lead(false);
+}
+
+#[test]
+fn a_boxed_codex_lead_drives_the_fleet_through_fleet_mcp() {
+    if !common::sandbox::bwrap_works() {
+        return;
+    }
+    lead(true);
+}
+
+fn lead(sandbox: bool) {
+    let Some(codex) = common::real_cli("FLEET_REAL_CODEX") else {
+        return;
+    };
+    let f = Fleet::new();
+    let api = Responses::start(vec![
+        Turn::tool_search("fleet agents status up wait"),
+        Turn::fleet("status", json!({})),
+        Turn::fleet("up", json!({"names": ["worker"]})),
+        Turn::fleet("wait", json!({"names": ["worker"], "timeout_secs": 60})),
+        Turn::fleet("up", json!({"names": ["intruder"]})),
+        Turn::say("the worker is done; intruder is not ours to start"),
+    ]);
+    let dir = f.home.join(".codex");
+    fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.toml");
+    fs::write(&config, openai::codex_config_toml(&api.base_url())).unwrap();
+    f.manifest(&format!(
+        "agent: codex\nsandbox: {sandbox}\nenv: {{ OPENAI_API_KEY: sk-fake }}\nagents:\n  - name: lead\n    prompt: run the fleet\n    mcp: lead\n  - name: worker\n    prompt: x\n    command: \"printf 'w\\\\n' > w.txt; git add w.txt; git commit -qm w\"\n",
+    ));
+    // (A box cannot write the stream's copy outside it: its stream is not kept.)
+    let stream_path = f.root.join("codex-stream.jsonl");
+    let wrapped = if sandbox {
+        codex.clone()
+    } else {
+        wrapper(&f, &codex, &stream_path)
+    };
+    let path = common::path_with(&wrapped);
+    let env = [("PATH", path.as_str())];
+    f.fleet_at(&f.repo, &env, &["up", "lead"]).success();
+    let code = f
+        .fleet_at(&f.repo, &env, &["wait", "--timeout", "120", "lead"])
+        .code;
+    let log = f.log("lead");
+    let stream = fs::read_to_string(&stream_path).unwrap_or_default();
+    assert_eq!(code, 0, "{}\n{log}\n{stream}", f.diagnostics());
+    if !sandbox {
+        record(&f, &stream);
+    }
+
+    // codex found fleet's tools (deferred behind its tool_search) and nothing was written
+    // to its config.
+    let found = api.searched_tools();
+    assert!(found.contains(&"mcp__fleet.up".into()), "{found:?}");
+    assert_eq!(
+        fs::read_to_string(&config).unwrap(),
+        openai::codex_config_toml(&api.base_url())
+    );
+
+    let outputs = api.tool_outputs();
+    assert_eq!(outputs.len(), 4, "{outputs:#?}\n{log}");
+    // (codex, like Claude Code, hands the model a tool's structured content when there is
+    // one.)
+    let json =
+        |o: &str| -> Value { serde_json::from_str(body(o)).unwrap_or_else(|e| panic!("{e}: {o}")) };
+    // status: the status --json object, worker still pending.
+    let status = json(&outputs[0]);
+    let worker = status["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "worker")
+        .unwrap();
+    assert_eq!(worker["state"], "pending", "{status}");
+    // up of worker, then wait: it ran and is done.
+    let up = json(&outputs[1]);
+    assert_eq!(up["exit_code"], 0, "{up}");
+    assert!(
+        up["output"].as_str().unwrap().contains("started 1 agent"),
+        "{up}"
+    );
+    let wait = json(&outputs[2]);
+    assert_eq!(wait["outcome"], "done", "{wait}");
+    assert_eq!(wait["status"]["agents"][0]["state"], "done", "{wait}");
+    assert_eq!(f.state("worker"), "done");
+    assert_eq!(
+        f.git(&["log", "-1", "--format=%s", "fleet/worker"]).trim(),
+        "w"
+    );
+    // up of an agent the manifest does not have: refused with fleet's message.
+    assert!(
+        outputs[3].contains("unknown agent `intruder`"),
+        "{}",
+        outputs[3]
+    );
+    assert!(!f.sessions().iter().any(|s| s.contains("intruder")));
+
+    // The lead's transcript shows each call, and the refusal in fleet's words.
+    for call in [
+        "-> mcp__fleet__status: {}",
+        "-> mcp__fleet__up: {\"names\":[\"worker\"]}",
+        "-> mcp__fleet__wait:",
+        "! tool error: unknown agent `intruder`",
+    ] {
+        assert!(log.contains(call), "{call}\n{log}");
+    }
+    if sandbox {
+        return;
+    }
+    // codex's stream: each call, the refusal a failed call (a tool error, not codex's
+    // approval), the others completed.
+    let calls = mcp_calls(&stream);
+    let summary: Vec<(String, String)> = calls
+        .iter()
+        .map(|c| {
+            (
+                c["tool"].as_str().unwrap_or("").to_string(),
+                c["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("status", "completed"),
+        ("up", "completed"),
+        ("wait", "completed"),
+        ("up", "failed"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(t, s)| (t.to_string(), s.to_string()))
+        .collect();
+    assert_eq!(summary, expected, "{stream}");
+    assert!(calls[3]["error"].is_null(), "{}", calls[3]);
+    assert_eq!(
+        calls[2]["result"]["structured_content"]["outcome"], "done",
+        "{}",
+        calls[2]
+    );
+}
+
+/// Writes the stream to tests/fixtures/real/codex-mcp-lead.jsonl when recording, with the
+/// temp dir spelled `/tmp/fleet-real` and this checkout `/work/fleet`.
+fn record(f: &Fleet, stream: &str) {
+    if std::env::var_os("FLEET_RECORD_FIXTURES").is_none() {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real");
+    let root = f.root.display().to_string();
+    fs::write(
+        dir.join("codex-mcp-lead.jsonl"),
+        stream
+            .replace(&root, "/tmp/fleet-real")
+            .replace(env!("CARGO_MANIFEST_DIR"), "/work/fleet"),
+    )
+    .unwrap();
+}
+
+/// README's registration (`codex mcp add fleet -- fleet mcp -f PATH`, in the test's HOME)
+/// and a headless `codex exec` whose model calls `up`: with docs/clis.md's
+/// `default_tools_approval_mode = "approve"` under the server it starts the agent; without,
+/// codex refuses the call itself ("requires approval").
+fn registered_and_called(approve: bool) -> Option<(Fleet, Vec<Value>)> {
+    let codex = common::real_cli("FLEET_REAL_CODEX")?;
+    let f = Fleet::new();
+    f.manifest("agents:\n  - name: a\n    prompt: x\n    command: \"true\"\n");
+    let api = Responses::start(vec![
+        Turn::tool_search("fleet up"),
+        Turn::fleet("up", json!({"names": ["a"]})),
+        Turn::say("started"),
+    ]);
+    // The test's environment (its HOME, its private tmux server's directory).
+    let path = common::path_with(&codex);
+    let run = |args: &[&str]| {
+        let run = f.program_at(
+            &codex,
+            &f.repo,
+            &[("OPENAI_API_KEY", "sk-fake"), ("PATH", path.as_str())],
+            args,
+        );
+        format!("{}{}", run.stdout, run.stderr)
+    };
+    let manifest = f.manifest_path().display().to_string();
+    let fleet = env!("CARGO_BIN_EXE_fleet");
+    let added = run(&["mcp", "add", "fleet", "--", fleet, "mcp", "-f", &manifest]);
+    assert!(added.contains("Added global MCP server 'fleet'"), "{added}");
+    // The fake's settings first: top-level keys cannot follow a table.
+    let config = f.home.join(".codex/config.toml");
+    let mut toml = openai::codex_config_toml(&api.base_url());
+    toml.push('\n');
+    toml.push_str(&fs::read_to_string(&config).unwrap());
+    // (codex hands a server only a few of its variables: the first `up` finds the test's
+    // tmux server through this one.)
+    toml.push_str("env_vars = [\"TMUX_TMPDIR\"]\n");
+    if approve {
+        toml.push_str("default_tools_approval_mode = \"approve\"\n");
+    }
+    fs::write(&config, toml).unwrap();
+    let out = run(&["exec", "--json", "start agent a"]);
+    Some((f, mcp_calls(&out)))
+}
+
+#[test]
+fn codex_registered_as_the_docs_say_calls_fleet_mcp_headless() {
+    let Some((f, calls)) = registered_and_called(true) else {
+        return;
+    };
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["status"], "completed", "{}", calls[0]);
+    assert!(f.try_wait_for(30, |f| f.state("a") == "done"));
+}
+
+#[test]
+fn without_approval_a_headless_codex_refuses_fleet_mcp_up() {
+    let Some((f, calls)) = registered_and_called(false) else {
+        return;
+    };
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["status"], "failed", "{}", calls[0]);
+    let why = calls[0]["error"]["message"].as_str().unwrap_or("");
+    assert!(why.contains("requires approval"), "{}", calls[0]);
+    assert_eq!(f.state("a"), "pending");
+}
