@@ -321,8 +321,10 @@ speed_setup_seed_repo() { # DIR
 # clone of it beside (`cp -a --reflink=auto`: .cpclone, on file systems that share blocks:
 # what the kernel allows any tool). After every run each worktree's copy is checked to
 # hold every file and symlink of the checkout's.
-speed_seed_pairs() { # DIR LABEL TREE
-    local repo=$1 label=$2 tree=$3 r v want
+# (With COPIED, the key of a row whose floor made the same copies, the floor here is the
+# plain `up` alone, and the table takes the copies' times from that row.)
+speed_seed_pairs() { # DIR LABEL TREE [COPIED]
+    local repo=$1 label=$2 tree=$3 copied=${4:-} r v want
     local wt="$repo.wt" key="seed-${2//[^a-z0-9]/_}-$3" names
     names=$(seq -f 'a%g' 1 "$SPEED_SEED_N" | tr '\n' ' ')
     want=$(find "$repo/$tree" | wc -l)
@@ -344,6 +346,10 @@ speed_seed_pairs() { # DIR LABEL TREE
                 bash -c "$check" || { say "$key: fleet's run did not seed every worktree"; exit 1; }
             else
                 speed_time "$WORK/times/$key.base" "'$FLEET' -f '$repo/seed-plain.yaml' -q up"
+                if [ -n "$copied" ]; then
+                    tail -n 1 "$WORK/times/$key.base" >> "$WORK/times/$key.floor"
+                    continue
+                fi
                 speed_time "$WORK/times/$key.copy" "$each cp -a --reflink=never '$repo/$tree' '$wt/{}/$tree'"
                 bash -c "$check" || { say "$key: the plain copy did not copy everything"; exit 1; }
                 if [ "$label" != ext4 ]; then
@@ -355,31 +361,32 @@ speed_seed_pairs() { # DIR LABEL TREE
         done
     done
     bash -c "$reset" >/dev/null 2>&1 || true
-    SPEED_SEED_KEYS+=("$label|$tree|$key")
+    SPEED_SEED_KEYS+=("$label|$tree|$key|${copied:-$key}")
 }
 
 speed_seed_rows() {
-    local fs repo
+    local fs repo t
     SPEED_SEED_KEYS=()
     for fs in ${SPEED_SEED_FS:-ext4 xfs btrfs}; do
         speed_mount "$fs" "seed-$fs" || continue
         repo="$WORK/seed-$fs/repo"
         say "$fs: node_modules of $SPEED_SEED files and target/ of $SPEED_TARGET_MB MB (generating)"
         speed_setup_seed_repo "$repo"
-        speed_seed_pairs "$repo" "$fs" node_modules
-        speed_seed_pairs "$repo" "$fs" target
+        for t in ${SPEED_SEED_TREES:-node_modules target}; do
+            speed_seed_pairs "$repo" "$fs" "$t"
+        done
         if [ "$fs" = btrfs ] && command -v btrfs >/dev/null; then
             # The same trees made subvolumes (as a user would with `btrfs subvolume create`
             # before the first install): seed: snapshots them.
-            local t
             for t in node_modules target; do
                 mv "$repo/$t" "$repo/$t.dir"
                 btrfs subvolume create "$repo/$t" >/dev/null
                 cp -a --reflink=always "$repo/$t.dir/." "$repo/$t/"
                 rm -rf "$repo/$t.dir"
             done
-            speed_seed_pairs "$repo" "btrfs, a subvolume" node_modules
-            speed_seed_pairs "$repo" "btrfs, a subvolume" target
+            # (the floor's copies are those of the rows above: the same trees)
+            speed_seed_pairs "$repo" "btrfs, a subvolume" node_modules seed-btrfs-node_modules
+            speed_seed_pairs "$repo" "btrfs, a subvolume" target seed-btrfs-target
         fi
         speed_unmount "seed-$fs"
     done
@@ -394,10 +401,14 @@ speed_seed_table() {
     echo
     echo "| file system | tree | up + seed: wall | up wall | seed: wall | copy wall | seed: / copy (wall) | seed: CPU | copy CPU | seed: / copy (CPU) | cp clone wall | cp clone CPU |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    local r fs tree key
+    local r fs tree key copied
     for r in "${SPEED_SEED_KEYS[@]}"; do
-        IFS='|' read -r fs tree key <<< "$r"
-        m() { if [ -s "$WORK/times/$key.$1" ]; then speed_median "$WORK/times/$key.$1" "$2"; else echo -1; fi; }
+        IFS='|' read -r fs tree key copied <<< "$r"
+        m() {
+            local k=$key
+            [[ "$1" != copy && "$1" != cpclone ]] || k=$copied
+            if [ -s "$WORK/times/$k.$1" ]; then speed_median "$WORK/times/$k.$1" "$2"; else echo -1; fi
+        }
         awk -v fs="$fs" -v t="$tree" -v fw="$(m fleet 1)" -v bw="$(m base 1)" -v cw="$(m copy 1)" \
             -v fc="$(m fleet 2)" -v bc="$(m base 2)" -v cc="$(m copy 2)" -v kw="$(m cpclone 1)" -v kc="$(m cpclone 2)" 'BEGIN {
             sw = fw - bw; sc = fc - bc
