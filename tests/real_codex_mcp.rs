@@ -165,12 +165,15 @@ fn lead(sandbox: bool) {
     ] {
         assert!(log.contains(call), "{call}\n{log}");
     }
-    if sandbox {
-        return;
+    if !sandbox {
+        stream_shows_the_calls(&stream);
     }
-    // codex's stream: each call, the refusal a failed call (a tool error, not codex's
-    // approval), the others completed.
-    let calls = mcp_calls(&stream);
+}
+
+/// codex's stream: each call, the refusal a failed call (a tool error, not codex's
+/// approval), the others completed.
+fn stream_shows_the_calls(stream: &str) {
+    let calls = mcp_calls(stream);
     let summary: Vec<(String, String)> = calls
         .iter()
         .map(|c| {
