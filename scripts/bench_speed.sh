@@ -420,8 +420,9 @@ speed_seed_table() {
 # cache holds it): the rows then measure the work of fleet and the floor, not this
 # machine's disk (its root ext4, mounted with `discard`, takes milliseconds a file
 # creation, and swings). Nothing (the reason on stderr) when it cannot be made.
-# (NAME: the image's and mount's name in $WORK, the type by default. Mounted with
-# `discard`, so that removed files give their space back to this machine's disk.)
+# (NAME: the image's and mount's name in $WORK, the type by default. The seed: rows' images,
+# named, are mounted with `discard`, so that removed copies give their space back to this
+# machine's disk.)
 speed_mount() { # TYPE [NAME]
     local fs=$1 at=${2:-$1}
     [ "$(id -u)" -eq 0 ] || { say "$fs rows skipped: not root"; return 1; }
@@ -433,7 +434,7 @@ speed_mount() { # TYPE [NAME]
         ext4) mkfs.ext4 -q -F -N 3000000 "$WORK/$at.img" >/dev/null 2>&1 ;;
     esac || { say "$fs rows skipped: mkfs.$fs failed"; return 1; }
     mkdir -p "$WORK/$at"
-    mount -o loop,discard "$WORK/$at.img" "$WORK/$at" 2>/dev/null || { say "$fs rows skipped: cannot loop-mount"; return 1; }
+    mount -o "loop${2:+,discard}" "$WORK/$at.img" "$WORK/$at" 2>/dev/null || { say "$fs rows skipped: cannot loop-mount"; return 1; }
     SPEED_MOUNTS+=("$WORK/$at")
 }
 
