@@ -26,13 +26,15 @@ mod notice;
 mod quota;
 mod rate_limit;
 mod step;
+mod stop;
 mod tee;
 mod usage;
 
 use agent::{exit_words, run_agent};
 use rate_limit::{last_words, retry_after_rate_limit};
 pub use step::AGENT_SESSION_VARS;
-use step::{learn_identity, step, Limits};
+use step::{learn_identity, step};
+use stop::Limits;
 use tee::Tee;
 
 /// The pane's first process: run the agent, then, in a pane, hold it open so its last output
@@ -255,8 +257,8 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
 }
 
 /// The fleet's `budget:` as this agent's runner checks it, if it has one.
-fn fleet_budget(spec: &Spec) -> Option<step::FleetBudget> {
-    Some(step::FleetBudget {
+fn fleet_budget(spec: &Spec) -> Option<stop::FleetBudget> {
+    Some(stop::FleetBudget {
         budget: spec.budget?,
         agents: spec.record.parent()?.to_path_buf(),
         agent: spec.agent.clone(),
@@ -265,9 +267,9 @@ fn fleet_budget(spec: &Spec) -> Option<step::FleetBudget> {
 
 /// The credential's quota as this agent's runner watches it: only a CLI fleet can resume
 /// (stopped now, its session resumed after the reset) is stopped by another's quota.
-fn quota_watch(spec: &Spec) -> Option<step::QuotaCheck> {
+fn quota_watch(spec: &Spec) -> Option<stop::QuotaCheck> {
     spec.preset.filter(|p| p.can_resume())?;
-    Some(step::QuotaCheck {
+    Some(stop::QuotaCheck {
         root: quota::root(spec)?,
         label: spec.credential.clone()?,
     })
