@@ -284,12 +284,28 @@ fn launch(
     if util::interrupted() || ready.len() < total {
         return interrupted(ready.len(), total, dir.half_made().len(), started).map(Some);
     }
+    record_the_rest(plan, dir, choice, &now, next, &mut base)?;
+    start_monitor_and_queue(plan, dir, choice, exe)?;
+    report_started(plan, choice);
+    Ok(None)
+}
+
+/// Record the agents that start later: the next round of those that start with the monitor
+/// (not in `now`), `queued` for those that wait, `blocked` for the blocked.
+fn record_the_rest(
+    plan: &Plan,
+    dir: &Dir,
+    choice: &Choice,
+    now: &HashSet<&str>,
+    next: &[next_round::Next],
+    base: &mut Option<Option<String>>,
+) -> Result<()> {
     let later: Vec<&View> = choice
         .starting()
         .into_iter()
         .filter(|v| !now.contains(v.agent.name.as_str()))
         .collect();
-    next_round::record_with(plan, dir, &later, next, &mut base)?;
+    next_round::record_with(plan, dir, &later, next, base)?;
     for v in choice.wait.iter().chain(&choice.after_wait) {
         dir.write_record(
             &v.agent.name,
@@ -302,6 +318,12 @@ fn launch(
             &crate::state::Record::blocked(v.record.as_ref(), why),
         )?;
     }
+    Ok(())
+}
+
+/// (Re)build the monitor and hand free slots to the queue, then let interrupts stop `up`
+/// again.
+fn start_monitor_and_queue(plan: &Plan, dir: &Dir, choice: &Choice, exe: &Path) -> Result<()> {
     let monitor = queue::start_now(
         plan,
         dir,
@@ -321,6 +343,11 @@ fn launch(
     util::default_interrupts();
     monitor?;
     queued?;
+    Ok(())
+}
+
+/// The line saying what `up` started and what it queued, and why.
+fn report_started(plan: &Plan, choice: &Choice) {
     crate::info!(
         "{}{}",
         started_what(plan, choice),
@@ -337,7 +364,6 @@ fn launch(
             ),
         }
     );
-    Ok(None)
 }
 
 /// The fleet's spend against its budget when it is in the reserve (nobody new starts).
