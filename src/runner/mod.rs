@@ -63,24 +63,7 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     } else {
         Some(util::append_private(&spec.log)?)
     };
-    // Once the starter has written the record (it holds this from before the session). A
-    // lock that cannot be had at all does not keep the agent from running.
-    let hold = state::hold_start(spec_path).ok();
-    let mut record: Record = state::read_json(&spec.record).unwrap_or_default();
-    record.begin();
-    if !spec.resumed {
-        // A fresh start: what the earlier ones used still counts against the fleet's budget.
-        if let Some(u) = record.usage.take() {
-            record.earlier = Some(match record.earlier {
-                Some(e) => e.plus(u),
-                None => u,
-            });
-        }
-    }
-    record.pid = Some(std::process::id());
-    learn_identity(&spec.worktree);
-    state::write_json(&spec.record, &record)?;
-    drop(hold);
+    let mut record = begin(spec_path, &spec)?;
 
     let mut out = Tee {
         log: log.as_mut(),
@@ -88,21 +71,7 @@ pub fn run(spec_path: &Path) -> Result<i32> {
         capture: None,
         tail: None,
     };
-    out.line(&format!(
-        "[fleet] {} started at {} (attempt {}) on branch {} in {}",
-        spec.agent,
-        util::rfc3339(util::now()),
-        record.attempt,
-        spec.branch,
-        spec.worktree.display()
-    ));
-    out.script("command", &spec.command);
-    if let Some(policy) = &spec.sandbox {
-        out.line(&format!(
-            "[fleet] sandboxed (bubblewrap): writes its worktree, its branch, /tmp and its CLI's sessions; network: {}",
-            policy.network.name()
-        ));
-    }
+    announce(&spec, &record, &mut out);
 
     let head = crate::git::commit_oid(&spec.worktree, "HEAD")
         .ok()
@@ -180,25 +149,11 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
         let code = step(spec, &spec.command, None, &[], out);
         return finish_steps(spec, code, out);
     }
-    let task = match File::open(&spec.task) {
+    let task = match open_task(spec, out) {
         Ok(f) => f,
-        Err(e) => {
-            out.line(&format!(
-                "[fleet] cannot open the task {}: {e}",
-                spec.task.display()
-            ));
-            return (State::Failed, 127, Some("task unreadable".into()));
-        }
+        Err(end) => return end,
     };
-    // The timeout counts from the first start, across verify retries.
-    let limits = Limits {
-        deadline: spec
-            .timeout
-            .map(|t| Instant::now() + Duration::from_secs(t)),
-        max_cost_usd: spec.max_cost_usd,
-        fleet: fleet_budget(spec),
-        quota: quota_watch(spec),
-    };
+    let limits = limits(spec);
     let mut command = spec.command.clone();
     let mut input = task;
     // The worktree and the refusals before this start (a continued conversation carries
@@ -253,6 +208,73 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
             Ok(next) => (command, input) = next,
             Err(end) => return end,
         }
+    }
+}
+
+/// The agent's record as this run begins (its attempt counted, its pid, the earlier
+/// starts' usage set aside unless resumed), written once the starter has written it.
+fn begin(spec_path: &Path, spec: &Spec) -> Result<Record> {
+    // Once the starter has written the record (it holds this from before the session). A
+    // lock that cannot be had at all does not keep the agent from running.
+    let hold = state::hold_start(spec_path).ok();
+    let mut record: Record = state::read_json(&spec.record).unwrap_or_default();
+    record.begin();
+    if !spec.resumed {
+        // A fresh start: what the earlier ones used still counts against the fleet's budget.
+        if let Some(u) = record.usage.take() {
+            record.earlier = Some(match record.earlier {
+                Some(e) => e.plus(u),
+                None => u,
+            });
+        }
+    }
+    record.pid = Some(std::process::id());
+    learn_identity(&spec.worktree);
+    state::write_json(&spec.record, &record)?;
+    drop(hold);
+    Ok(record)
+}
+
+/// The run's first lines: who started where, its command, its sandbox.
+fn announce(spec: &Spec, record: &Record, out: &mut Tee) {
+    out.line(&format!(
+        "[fleet] {} started at {} (attempt {}) on branch {} in {}",
+        spec.agent,
+        util::rfc3339(util::now()),
+        record.attempt,
+        spec.branch,
+        spec.worktree.display()
+    ));
+    out.script("command", &spec.command);
+    if let Some(policy) = &spec.sandbox {
+        out.line(&format!(
+            "[fleet] sandboxed (bubblewrap): writes its worktree, its branch, /tmp and its CLI's sessions; network: {}",
+            policy.network.name()
+        ));
+    }
+}
+
+/// The agent's task file, open for its stdin; the end of the run when it cannot be read.
+fn open_task(spec: &Spec, out: &mut Tee) -> std::result::Result<File, End> {
+    File::open(&spec.task).map_err(|e| {
+        out.line(&format!(
+            "[fleet] cannot open the task {}: {e}",
+            spec.task.display()
+        ));
+        (State::Failed, 127, Some("task unreadable".into()))
+    })
+}
+
+/// When to stop the agent early; the timeout counts from the first start, across verify
+/// retries.
+fn limits(spec: &Spec) -> Limits {
+    Limits {
+        deadline: spec
+            .timeout
+            .map(|t| Instant::now() + Duration::from_secs(t)),
+        max_cost_usd: spec.max_cost_usd,
+        fleet: fleet_budget(spec),
+        quota: quota_watch(spec),
     }
 }
 
