@@ -13,7 +13,7 @@
 use std::fs::File;
 use std::io::IsTerminal;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -34,7 +34,6 @@ use agent::{exit_words, run_agent};
 use rate_limit::{last_words, retry_after_rate_limit};
 pub use step::AGENT_SESSION_VARS;
 use step::{learn_identity, step};
-use stop::Limits;
 use tee::Tee;
 
 /// The pane's first process: run the agent, then, in a pane, hold it open so its last output
@@ -153,7 +152,7 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
         Ok(f) => f,
         Err(end) => return end,
     };
-    let limits = limits(spec);
+    let limits = stop::limits(spec);
     let mut command = spec.command.clone();
     let mut input = task;
     // The worktree and the refusals before this start (a continued conversation carries
@@ -265,47 +264,6 @@ fn open_task(spec: &Spec, out: &mut Tee) -> std::result::Result<File, End> {
     })
 }
 
-/// When to stop the agent early; the timeout counts from the first start, across verify
-/// retries.
-fn limits(spec: &Spec) -> Limits {
-    Limits {
-        deadline: spec
-            .timeout
-            .map(|t| Instant::now() + Duration::from_secs(t)),
-        max_cost_usd: spec.max_cost_usd,
-        fleet: fleet_budget(spec),
-        quota: quota_watch(spec),
-    }
-}
-
-/// The fleet's `budget:` as this agent's runner checks it, if it has one.
-fn fleet_budget(spec: &Spec) -> Option<stop::FleetBudget> {
-    Some(stop::FleetBudget {
-        budget: spec.budget?,
-        agents: spec.record.parent()?.to_path_buf(),
-        agent: spec.agent.clone(),
-    })
-}
-
-/// The credential's quota as this agent's runner watches it: only a CLI fleet can resume
-/// (stopped now, its session resumed after the reset) is stopped by another's quota.
-fn quota_watch(spec: &Spec) -> Option<stop::QuotaCheck> {
-    spec.preset.filter(|p| p.can_resume())?;
-    Some(stop::QuotaCheck {
-        root: quota::root(spec)?,
-        label: spec.credential.clone()?,
-    })
-}
-
-/// Has the fleet's spend (every agent's record) reached its budget less the reserve?
-fn fleet_in_reserve(spec: &Spec) -> bool {
-    let Some(fleet) = fleet_budget(spec) else {
-        return false;
-    };
-    let spent = state::Spent::in_dir(&fleet.agents, None);
-    fleet.budget.level(spent) >= state::Level::Reserve
-}
-
 /// The manifest's `setup`, once per worktree: the end of the run when it fails.
 fn setup(spec: &Spec, record: &mut Record, out: &mut Tee) -> Option<End> {
     let setup = spec.setup.as_deref().filter(|_| !record.setup_done)?;
@@ -345,7 +303,7 @@ fn verify_or_resume(
     let Some(resume) = resume.filter(|_| record.verify_retry < spec.verify_retries) else {
         return Err((State::Failed, 0, Some(failed)));
     };
-    if fleet_in_reserve(spec) {
+    if stop::fleet_in_reserve(spec) {
         out.line("[fleet] no verify retry: the fleet's spend has reached its budget's reserve");
         return Err((
             State::Failed,

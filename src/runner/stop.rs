@@ -1,10 +1,12 @@
 //! The limits of a running step and the [`Stopper`] that enforces them: past its timeout,
 //! its own `max_cost_usd`, the fleet's `budget:` or its credential's quota, an agent's
-//! process group gets SIGTERM, then SIGKILL after [`GRACE`].
+//! process group gets SIGTERM, then SIGKILL after [`GRACE`]. [`limits`] reads them from the
+//! run spec.
 use std::time::{Duration, Instant};
 
 use super::usage::Usage;
 use super::Tee;
+use crate::state::Spec;
 use crate::util;
 
 /// When to stop an agent early.
@@ -40,6 +42,47 @@ const QUOTA_LOOK: Duration = Duration::from_secs(2);
 
 /// After SIGTERM, an agent has this long to end before SIGKILL.
 const GRACE: Duration = Duration::from_secs(5);
+
+/// When to stop the agent early; the timeout counts from the first start, across verify
+/// retries.
+pub(super) fn limits(spec: &Spec) -> Limits {
+    Limits {
+        deadline: spec
+            .timeout
+            .map(|t| Instant::now() + Duration::from_secs(t)),
+        max_cost_usd: spec.max_cost_usd,
+        fleet: fleet_budget(spec),
+        quota: quota_watch(spec),
+    }
+}
+
+/// The fleet's `budget:` as this agent's runner checks it, if it has one.
+pub(super) fn fleet_budget(spec: &Spec) -> Option<FleetBudget> {
+    Some(FleetBudget {
+        budget: spec.budget?,
+        agents: spec.record.parent()?.to_path_buf(),
+        agent: spec.agent.clone(),
+    })
+}
+
+/// The credential's quota as this agent's runner watches it: only a CLI fleet can resume
+/// (stopped now, its session resumed after the reset) is stopped by another's quota.
+fn quota_watch(spec: &Spec) -> Option<QuotaCheck> {
+    spec.preset.filter(|p| p.can_resume())?;
+    Some(QuotaCheck {
+        root: super::quota::root(spec)?,
+        label: spec.credential.clone()?,
+    })
+}
+
+/// Has the fleet's spend (every agent's record) reached its budget less the reserve?
+pub(super) fn fleet_in_reserve(spec: &Spec) -> bool {
+    let Some(fleet) = fleet_budget(spec) else {
+        return false;
+    };
+    let spent = crate::state::Spent::in_dir(&fleet.agents, None);
+    fleet.budget.level(spent) >= crate::state::Level::Reserve
+}
 
 /// Stops a running step past its limits: SIGTERM to its process group, then SIGKILL after
 /// [`GRACE`] ([`util::Ender`], as the merge train stops its verify).
