@@ -10,10 +10,20 @@
 #            --no-checkout` one after another, `git checkout` 4 at a time, a tmux session
 #            each; both without a monitor session;
 #   seed     the same with `seed: [node_modules]` (a generated node_modules of SPEED_SEED
-#            small files, 20,000 by default) against the floor plus `cp -a node_modules`
-#            into each worktree, 4 at a time; on this machine's file system (ext4 here) and,
-#            when mkfs.xfs and a loop mount work (root), on an XFS image (reflink=1) made by
-#            the bench, where the floor's copy is `cp -a --reflink=never` (a plain copy);
+#            files, 20,000 by default, sized like real ones) against the floor plus `cp -a
+#            node_modules` into each worktree, 4 at a time; on this machine's file system
+#            (ext4 here) and, when mkfs.xfs and a loop mount work (root), on an XFS image
+#            (reflink=1) made by the bench, where the floor's copy is `cp -a --reflink=never`
+#            (a plain copy);
+#   seed:    (SPEED_SEED_ROWS=0 skips them) seed:'s own cost, on a repository of 300 files:
+#            `fleet up` of SPEED_SEED_N (4) agents with `seed: [node_modules]` (SPEED_SEED
+#            files) and with `seed: [target]` (a cargo target/ of SPEED_TARGET_MB, 512)
+#            against `fleet up` without, timed alone, then `cp -a --reflink=never` (a plain
+#            copy) into each worktree 4 at a time, and `cp -a --reflink=always` (cp's clone)
+#            beside; on loop-mounted ext4, XFS (reflink=1) and btrfs images, each made,
+#            used and deleted in turn (SPEED_SEED_FS names them), and on btrfs again with
+#            each tree a subvolume (seed: snapshots it); SPEED_UP=0 skips the up rows,
+#            SPEED_HOSTS=0 the hosts;
 #   hosts    `fleet status --json` of 16 agents on 2 ssh hosts (bench_hosts.sh) warm (the
 #            kept ssh masters alive) and cold (masters closed before each run) against 16
 #            local agents.
@@ -22,9 +32,13 @@
 SPEED_PAIRS=${SPEED_PAIRS:-7}
 SPEED_FILES=${SPEED_FILES:-50000}
 SPEED_SEED=${SPEED_SEED:-20000}
+SPEED_TARGET_MB=${SPEED_TARGET_MB:-512}
+SPEED_SEED_N=${SPEED_SEED_N:-4}
+SPEED_SEED_KEYS=()
 SPEED_SIZES=${SPEED_SIZES:-"4 16"}
 # The file systems of the large rows (ext4 and xfs images; ext4 falls back to this
-# machine's disk), and whether the seed: rows run (SPEED_SEED_ROWS=0: the up rows alone).
+# machine's disk), and whether the seed: rows run (SPEED_SEED_ROWS=0: the up rows alone;
+# SPEED_UP=0: no up rows).
 SPEED_FS=${SPEED_FS:-"ext4 xfs"}
 SPEED_SEED_ROWS=${SPEED_SEED_ROWS:-1}
 SPEED_ROWS=()
@@ -93,29 +107,125 @@ while made < n:
 EOF
 }
 
-# A node_modules of $2 small files (packages of 5-40 files, a .bin of symlinks).
+# A node_modules of $2 files shaped like real ones (npm's own bundled tree measures a median
+# of 2 KB, a mean of 6 KB, 4 files a directory; an application's adds source maps, type
+# files, MB-size bundles and native binaries): about 600 packages of 1-400 files (Pareto)
+# in nested lib/ and dist/ directories, a package.json, README and LICENSE each, .js sizes
+# log-normal (median 2 KB, 90th percentile 14 KB), a .map beside each .js in 30% of the
+# packages and a .d.ts in 40%, a 1-9 MB bundle in one package of 60, a 1-8 MB .node addon
+# in one of 250, one 9 MB platform binary, a .bin of symlinks. At 20,000 files: 200 MB,
+# mean 10 KB, median 1.5 KB, 3,200 directories.
 speed_make_node_modules() { # DIR FILES
     python3 - "$1" "$2" <<'EOF'
-import os, random, sys
+import os, random, sys, math
 root, n = sys.argv[1], int(sys.argv[2])
 random.seed(11)
-made, pkg = 0, 0
 os.makedirs(os.path.join(root, ".bin"), exist_ok=True)
+LINE = b"  exports.fn = function (a, b) { return a + b; }; // generated\n"
+def put(path, size):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write((LINE * (size // len(LINE) + 1))[:size])
+def lognorm(median, p90):
+    return int(random.lognormvariate(math.log(median), math.log(p90 / median) / 1.2816))
+made, pkg = 0, 0
 while made < n:
-    p = os.path.join(root, "pkg%d" % pkg, "lib")
-    os.makedirs(p, exist_ok=True)
-    with open(os.path.join(root, "pkg%d" % pkg, "package.json"), "w") as f:
-        f.write('{"name": "pkg%d", "version": "1.0.%d"}\n' % (pkg, pkg))
-    made += 1
-    for i in range(random.randint(5, 40)):
+    name = "pkg%d" % pkg
+    if pkg % 7 == 3:
+        name = "@scope%d/pkg%d" % (pkg % 50, pkg)
+    p = os.path.join(root, name)
+    # metadata every package has
+    put(os.path.join(p, "package.json"), lognorm(1200, 3500)); made += 1
+    if random.random() < 0.7:
+        put(os.path.join(p, "README.md"), lognorm(4000, 20000)); made += 1
+    if random.random() < 0.8:
+        put(os.path.join(p, "LICENSE"), random.randint(1000, 1200)); made += 1
+    # sources: most packages small, a long tail of big ones (files per package)
+    files = min(int(random.paretovariate(1.3) * 5), 400)
+    maps = random.random() < 0.3
+    types = random.random() < 0.4
+    subdirs = ["lib", "lib/utils"] if files < 12 else ["lib", "lib/utils", "dist", "dist/esm", "dist/cjs", "src", "lib/internal", "dist/esm/internal"]
+    for i in range(files):
         if made >= n:
             break
-        with open(os.path.join(p, "m%d.js" % i), "w") as f:
-            f.write("module.exports = %d;\n" % i * random.randint(1, 60))
-        made += 1
+        d = os.path.join(p, subdirs[i % len(subdirs)])
+        size = min(lognorm(2000, 14000), 2 << 20)
+        put(os.path.join(d, "m%d.js" % i), size); made += 1
+        if maps and made < n:
+            put(os.path.join(d, "m%d.js.map" % i), int(size * 1.4)); made += 1
+        if types and made < n:
+            put(os.path.join(d, "m%d.d.ts" % i), lognorm(600, 4000)); made += 1
+    # the long tail in bytes: bundles of MBs, native addons, a platform binary
+    if pkg % 60 == 7 and made < n:
+        put(os.path.join(p, "dist", "bundle.js"), random.randint(1 << 20, 9 << 20)); made += 1
+    if pkg % 250 == 19 and made < n:
+        put(os.path.join(p, "build", "Release", "addon.node"), random.randint(1 << 20, 8 << 20)); made += 1
+    if pkg == 30 and made < n:
+        put(os.path.join(p, "bin", "esbuild"), 9 << 20); made += 1
     if pkg % 10 == 0:
-        os.symlink("../pkg%d/lib/m0.js" % pkg, os.path.join(root, ".bin", "pkg%d" % pkg))
+        os.symlink("../%s/lib/m0.js" % name, os.path.join(root, ".bin", "pkg%d" % pkg))
     pkg += 1
+EOF
+}
+
+# A cargo target/ of about $2 MB shaped like a real one (this project's own: 2,200 files,
+# 680 MB, half of them under 4 KB, the bytes in .rlib/.rmeta of 100 KB-40 MB): per crate a
+# .fingerprint directory of 4 small files, an .rlib (log-normal, median 250 KB, 90th
+# percentile 5 MB), its .rmeta and .d; a build script's binary and output in one crate of 8,
+# a proc-macro .so in one of 25; the project's binary (60 MB) and incremental directory
+# (object files of 40-300 KB, a dep graph and query cache). At 512: ~1,100 files, 540 MB.
+speed_make_target() { # DIR MB
+    python3 - "$1" "$2" <<'EOF'
+import os, random, sys, math
+root, mb = sys.argv[1], int(sys.argv[2])
+random.seed(13)
+BLOCK = bytes(random.getrandbits(8) for _ in range(65536))
+def put(path, size):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        while size > 0:
+            f.write(BLOCK[: min(size, len(BLOCK))])
+            size -= len(BLOCK)
+def lognorm(median, p90):
+    return int(random.lognormvariate(math.log(median), math.log(p90 / median) / 1.2816))
+d = os.path.join(root, "debug")
+total, c = 0, 0
+while total < (mb << 20) * 3 // 4:
+    h = "%016x" % random.getrandbits(64)
+    name = "crate%d" % c
+    fp = os.path.join(d, ".fingerprint", "%s-%s" % (name, h))
+    put(os.path.join(fp, "lib-" + name), 16)
+    put(os.path.join(fp, "lib-%s.json" % name), lognorm(700, 1500))
+    put(os.path.join(fp, "dep-lib-" + name), lognorm(300, 3000))
+    put(os.path.join(fp, "invoked.timestamp"), 48)
+    rlib = min(lognorm(250 << 10, 5 << 20), 40 << 20)
+    put(os.path.join(d, "deps", "lib%s-%s.rlib" % (name, h)), rlib)
+    put(os.path.join(d, "deps", "lib%s-%s.rmeta" % (name, h)), int(rlib * 0.6))
+    put(os.path.join(d, "deps", "%s-%s.d" % (name, h)), lognorm(1500, 8000))
+    total += int(rlib * 1.6)
+    if c % 8 == 3:  # a build script: its binary, its run's output
+        b = os.path.join(d, "build", "%s-%016x" % (name, random.getrandbits(64)))
+        size = lognorm(4 << 20, 9 << 20)
+        put(os.path.join(b, "build-script-build"), size)
+        put(os.path.join(b, "build_script_build-%016x" % random.getrandbits(64)), size)
+        put(os.path.join(b, "build_script_build-%016x.d" % random.getrandbits(64)), 800)
+        r = os.path.join(d, "build", "%s-%016x" % (name, random.getrandbits(64)))
+        for f, s in (("output", 300), ("root-output", 80), ("stderr", 0), ("invoked.timestamp", 48)):
+            put(os.path.join(r, f), s)
+        os.makedirs(os.path.join(r, "out"), exist_ok=True)
+        total += 2 * size
+    if c % 25 == 11:  # a proc-macro
+        size = lognorm(6 << 20, 15 << 20)
+        put(os.path.join(d, "deps", "lib%s_derive-%s.so" % (name, h)), size)
+        total += size
+    c += 1
+# the project's own crate: its binary and incremental state (many object files)
+put(os.path.join(d, "app"), 60 << 20)
+inc = os.path.join(d, "incremental", "app-%016x" % random.getrandbits(64), "s-h3k2-%016x" % random.getrandbits(64))
+for i in range(int(mb / 2)):
+    put(os.path.join(inc, "%02x" % (i % 256), "cgu%d.o" % i), lognorm(40 << 10, 300 << 10))
+put(os.path.join(inc, "dep-graph.bin"), 8 << 20)
+put(os.path.join(inc, "query-cache.bin"), 20 << 20)
 EOF
 }
 
@@ -177,22 +287,161 @@ speed_rows_on() { # DIR N LABEL COPY
     speed_row "$label, N=$n: up + seed: node_modules ($SPEED_SEED files)" "the floor above + $copy into each, 4 at a time" "$key-seed"
 }
 
+# The seed rows' repository at $1: a few hundred tracked files (so `up` itself is small
+# beside the copies), a committed package-lock.json and Cargo.lock, an ignored
+# node_modules of SPEED_SEED files and target/ of SPEED_TARGET_MB; manifests of
+# SPEED_SEED_N agents plain and with `seed: [node_modules]` or `seed: [target]`.
+speed_setup_seed_repo() { # DIR
+    local repo=$1 v
+    git init -q -b main "$repo"
+    speed_make_repo "$repo" 300
+    printf 'node_modules/\ntarget/\n' > "$repo/.gitignore"
+    printf '{"lockfileVersion": 3}\n' > "$repo/package-lock.json"
+    printf '# generated\nversion = 4\n' > "$repo/Cargo.lock"
+    printf 'Sleep; this is a benchmark.\n' > "$repo/task.md"
+    git -C "$repo" add -A
+    git -C "$repo" config gc.auto 0
+    git -C "$repo" commit -q -m "generated repository of 300 files"
+    speed_make_node_modules "$repo/node_modules" "$SPEED_SEED"
+    speed_make_target "$repo/target" "$SPEED_TARGET_MB"
+    for v in plain node_modules target; do
+        {
+            printf 'project: seed\ncommand: sleep 300\nmonitor: {enabled: false}\n'
+            printf 'worktree_dir: %s\n' "$repo.wt"
+            [ "$v" = plain ] || printf 'seed: [%s]\n' "$v"
+            printf 'agents:\n'
+            for ((i = 1; i <= SPEED_SEED_N; i++)); do printf '  - name: a%d\n    task: task.md\n' "$i"; done
+        } > "$repo/seed-$v.yaml"
+    done
+}
+
+# PAIRS interleaved pairs for `seed: [$3]` on the repository $1: fleet's run is `fleet up`
+# with the seed; the floor's is `fleet up` without it (timed alone: .base), then a plain
+# copy into every worktree, 4 at a time (`cp -a --reflink=never`: .copy), then cp's own
+# clone of it beside (`cp -a --reflink=auto`: .cpclone, on file systems that share blocks:
+# what the kernel allows any tool). After every run each worktree's copy is checked to
+# hold every file and symlink of the checkout's.
+# (With COPIED, the key of a row whose floor made the same copies, the floor here is the
+# plain `up` alone, and the table takes the copies' times from that row.)
+speed_seed_pairs() { # DIR LABEL TREE [COPIED]
+    local repo=$1 label=$2 tree=$3 copied=${4:-} r v want
+    local wt="$repo.wt" key="seed-${2//[^a-z0-9]/_}-$3" names
+    names=$(seq -f 'a%g' 1 "$SPEED_SEED_N" | tr '\n' ' ')
+    want=$(find "$repo/$tree" | wc -l)
+    local reset="tmux list-sessions -F '#S' 2>/dev/null | grep -v '^keepalive\$' | xargs -r -n1 -I{} tmux kill-session -t ={}; \
+        '$FLEET' -f '$repo/seed-plain.yaml' down --rm-worktrees --force; \
+        rm -rf '$wt' '$repo/.fleet'; git -C '$repo' worktree prune; \
+        git -C '$repo' for-each-ref --format='%(refname:short)' refs/heads/fleet | xargs -r git -C '$repo' branch -q -D; sync"
+    local check="for a in $names; do [ \$(find '$wt/'\$a/$tree | wc -l) = $want ] || exit 1; done"
+    local each="printf '%s\n' $names | xargs -P 4 -I{}"
+    for k in fleet floor base copy cpclone; do : > "$WORK/times/$key.$k"; done
+    say "$label: up + seed: [$tree] against up + a plain copy, $SPEED_PAIRS pairs"
+    for ((r = 0; r < SPEED_PAIRS; r++)); do
+        local order=(fleet floor)
+        [ $((r % 2)) = 0 ] || order=(floor fleet)
+        for v in "${order[@]}"; do
+            bash -c "$reset" >/dev/null 2>&1 || { say "reset failed"; exit 1; }
+            if [ "$v" = fleet ]; then
+                speed_time "$WORK/times/$key.fleet" "'$FLEET' -f '$repo/seed-$tree.yaml' -q up"
+                bash -c "$check" || { say "$key: fleet's run did not seed every worktree"; exit 1; }
+            else
+                speed_time "$WORK/times/$key.base" "'$FLEET' -f '$repo/seed-plain.yaml' -q up"
+                if [ -n "$copied" ]; then
+                    tail -n 1 "$WORK/times/$key.base" >> "$WORK/times/$key.floor"
+                    continue
+                fi
+                speed_time "$WORK/times/$key.copy" "$each cp -a --reflink=never '$repo/$tree' '$wt/{}/$tree'"
+                bash -c "$check" || { say "$key: the plain copy did not copy everything"; exit 1; }
+                if [ "$label" != ext4 ]; then
+                    speed_time "$WORK/times/$key.cpclone" "$each cp -a --reflink=always '$repo/$tree' '$wt/{}/$tree.clone'"
+                fi
+                paste -d' ' "$WORK/times/$key.base" "$WORK/times/$key.copy" | tail -1 |
+                    awk '{ print $1 + $3, $2 + $4 }' >> "$WORK/times/$key.floor"
+            fi
+        done
+    done
+    bash -c "$reset" >/dev/null 2>&1 || true
+    SPEED_SEED_KEYS+=("$label|$tree|$key|${copied:-$key}")
+}
+
+speed_seed_rows() {
+    local fs repo t
+    SPEED_SEED_KEYS=()
+    for fs in ${SPEED_SEED_FS:-ext4 xfs btrfs}; do
+        speed_mount "$fs" "seed-$fs" || continue
+        repo="$WORK/seed-$fs/repo"
+        say "$fs: node_modules of $SPEED_SEED files and target/ of $SPEED_TARGET_MB MB (generating)"
+        speed_setup_seed_repo "$repo"
+        for t in ${SPEED_SEED_TREES:-node_modules target}; do
+            speed_seed_pairs "$repo" "$fs" "$t"
+        done
+        if [ "$fs" = btrfs ] && command -v btrfs >/dev/null; then
+            # The same trees made subvolumes (as a user would with `btrfs subvolume create`
+            # before the first install): seed: snapshots them.
+            for t in node_modules target; do
+                mv "$repo/$t" "$repo/$t.dir"
+                btrfs subvolume create "$repo/$t" >/dev/null
+                cp -a --reflink=always "$repo/$t.dir/." "$repo/$t/"
+                rm -rf "$repo/$t.dir"
+            done
+            # (the floor's copies are those of the rows above: the same trees)
+            speed_seed_pairs "$repo" "btrfs, a subvolume" node_modules seed-btrfs-node_modules
+            speed_seed_pairs "$repo" "btrfs, a subvolume" target seed-btrfs-target
+        fi
+        speed_unmount "seed-$fs"
+    done
+}
+
+# seed:'s rows: its own cost (the seeded up less the plain up) beside the plain copy's and
+# cp's clone's, wall and CPU.
+speed_seed_table() {
+    [ "${#SPEED_SEED_KEYS[@]}" -gt 0 ] || return 0
+    echo
+    echo "seed: of N=$SPEED_SEED_N worktrees; medians of $SPEED_PAIRS interleaved pairs, ms; seed: = (up with seed:) - (up without); copy = cp -a --reflink=never into each, 4 at a time; clone = cp -a --reflink=always the same way"
+    echo
+    echo "| file system | tree | up + seed: wall | up wall | seed: wall | copy wall | seed: / copy (wall) | seed: CPU | copy CPU | seed: / copy (CPU) | cp clone wall | cp clone CPU |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    local r fs tree key copied
+    for r in "${SPEED_SEED_KEYS[@]}"; do
+        IFS='|' read -r fs tree key copied <<< "$r"
+        m() {
+            local k=$key
+            [[ "$1" != copy && "$1" != cpclone ]] || k=$copied
+            if [ -s "$WORK/times/$k.$1" ]; then speed_median "$WORK/times/$k.$1" "$2"; else echo -1; fi
+        }
+        awk -v fs="$fs" -v t="$tree" -v fw="$(m fleet 1)" -v bw="$(m base 1)" -v cw="$(m copy 1)" \
+            -v fc="$(m fleet 2)" -v bc="$(m base 2)" -v cc="$(m copy 2)" -v kw="$(m cpclone 1)" -v kc="$(m cpclone 2)" 'BEGIN {
+            sw = fw - bw; sc = fc - bc
+            printf "| %s | %s | %d | %d | %d | %d | %.2f | %d | %d | %.2f | %s | %s |\n", fs, t, fw, bw, sw, cw, (cw > 0 ? sw / cw : 0), sc, cc, (cc > 0 ? sc / cc : 0), (kw < 0 ? "-" : kw), (kc < 0 ? "-" : kc) }'
+    done
+}
+
 # A file system image of type $1 loop-mounted at $WORK/$1 (sparse, in memory as the page
 # cache holds it): the rows then measure the work of fleet and the floor, not this
 # machine's disk (its root ext4, mounted with `discard`, takes milliseconds a file
 # creation, and swings). Nothing (the reason on stderr) when it cannot be made.
-speed_mount() { # TYPE
-    local fs=$1
+# (NAME: the image's and mount's name in $WORK, the type by default. The seed: rows' images,
+# named, are mounted with `discard`, so that removed copies give their space back to this
+# machine's disk.)
+speed_mount() { # TYPE [NAME]
+    local fs=$1 at=${2:-$1}
     [ "$(id -u)" -eq 0 ] || { say "$fs rows skipped: not root"; return 1; }
-    command -v "mkfs.$fs" >/dev/null || { say "$fs rows skipped: mkfs.$fs missing (apt-get install xfsprogs / e2fsprogs)"; return 1; }
-    truncate -s 12G "$WORK/$fs.img"
+    command -v "mkfs.$fs" >/dev/null || { say "$fs rows skipped: mkfs.$fs missing (apt-get install xfsprogs / btrfs-progs / e2fsprogs)"; return 1; }
+    truncate -s 12G "$WORK/$at.img"
     case "$fs" in
-        xfs) mkfs.xfs -q -m reflink=1 "$WORK/$fs.img" >/dev/null 2>&1 ;;
-        ext4) mkfs.ext4 -q -F -N 3000000 "$WORK/$fs.img" >/dev/null 2>&1 ;;
+        xfs) mkfs.xfs -q -m reflink=1 "$WORK/$at.img" >/dev/null 2>&1 ;;
+        btrfs) mkfs.btrfs -q "$WORK/$at.img" >/dev/null 2>&1 ;;
+        ext4) mkfs.ext4 -q -F -N 3000000 "$WORK/$at.img" >/dev/null 2>&1 ;;
     esac || { say "$fs rows skipped: mkfs.$fs failed"; return 1; }
-    mkdir -p "$WORK/$fs"
-    mount -o loop "$WORK/$fs.img" "$WORK/$fs" 2>/dev/null || { say "$fs rows skipped: cannot loop-mount"; return 1; }
-    SPEED_MOUNTS+=("$WORK/$fs")
+    mkdir -p "$WORK/$at"
+    mount -o "loop${2:+,discard}" "$WORK/$at.img" "$WORK/$at" 2>/dev/null || { say "$fs rows skipped: cannot loop-mount"; return 1; }
+    SPEED_MOUNTS+=("$WORK/$at")
+}
+
+# The image NAME unmounted and deleted (the disk is small).
+speed_unmount() { # NAME
+    umount "$WORK/$1" 2>/dev/null || umount -l "$WORK/$1" 2>/dev/null || true
+    rm -f "$WORK/$1.img"
 }
 
 speed_hosts_rows() {
@@ -243,6 +492,8 @@ speed_hosts_rows() {
 speed_main() {
     local n fs where places=()
     if [ "${SPEED_HOSTS:-1}" = 1 ]; then speed_hosts_rows; fi
+    if [ "$SPEED_SEED_ROWS" = 1 ]; then speed_seed_rows; fi
+    [ "${SPEED_UP:-1}" = 1 ] || return 0
     for fs in $SPEED_FS; do
         if speed_mount "$fs"; then where="$WORK/$fs"; else
             [ "$fs" = ext4 ] || continue
@@ -272,6 +523,8 @@ speed_cleanup() {
 }
 
 speed_table() {
+    speed_seed_table
+    [ "${#SPEED_ROWS[@]}" -gt 0 ] || return 0
     echo
     echo "medians of $SPEED_PAIRS interleaved pairs, milliseconds; CPU = user+sys of every process"
     echo

@@ -11,7 +11,7 @@
 //! [`first_symlink`] is the same walk for validation (exit 2 before anything is created), and
 //! [`copy`] copies `copy:` entries without following any symlink: reads never leave the
 //! repository and a symlink is copied as a symlink.
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -22,6 +22,7 @@ use anyhow::{anyhow, Context, Result};
 
 use crate::UsageError;
 
+mod snapshot;
 mod tree;
 pub use tree::{clone_tree, Copied};
 
@@ -80,6 +81,42 @@ fn stat_at(dir: &OwnedFd, name: &OsStr) -> io::Result<libc::stat> {
         return last_error();
     }
     Ok(st)
+}
+
+/// Flags to open a directory to read its entries, through no symlink.
+const READ_DIR: i32 = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+
+/// The names in the directory `dir` (without `.` and `..`).
+fn names(dir: &OwnedFd) -> io::Result<Vec<OsString>> {
+    // SAFETY: dup of an open descriptor; fdopendir owns the copy, closedir closes it.
+    let fd = unsafe { libc::dup(dir.as_raw_fd()) };
+    if fd < 0 {
+        return last_error();
+    }
+    // SAFETY: `fd` is an open directory descriptor nobody else owns.
+    let d = unsafe { libc::fdopendir(fd) };
+    if d.is_null() {
+        // SAFETY: fdopendir failed, so `fd` is still ours to close.
+        unsafe { libc::close(fd) };
+        return last_error();
+    }
+    let mut names = Vec::new();
+    loop {
+        // SAFETY: `d` is an open DIR stream.
+        let e = unsafe { libc::readdir(d) };
+        if e.is_null() {
+            break;
+        }
+        // SAFETY: readdir gives a valid entry whose name is NUL-terminated.
+        let name = unsafe { CStr::from_ptr((*e).d_name.as_ptr()) };
+        let bytes = name.to_bytes();
+        if bytes != b"." && bytes != b".." {
+            names.push(OsStr::from_bytes(bytes).to_os_string());
+        }
+    }
+    // SAFETY: `d` is open; closedir closes it and its descriptor.
+    unsafe { libc::closedir(d) };
+    Ok(names)
 }
 
 /// The permission bits of a file (`mode_t` is 16 bits on some systems).

@@ -81,6 +81,9 @@ fn the_reserve_holds_new_starts_but_lets_running_agents_finish() {
     f.fleet(&["status"])
         .success()
         .stdout_has("queued (fleet budget)");
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["validate"])
+        .success()
+        .stdout_has("(reserve $2) for the whole fleet (no new start in the reserve");
     // a budget without a unit is refused
     f.manifest("budget: {reserve: 2}\nagents:\n  - name: x\n    prompt: hi\n");
     f.fleet(&["validate"])

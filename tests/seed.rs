@@ -103,3 +103,187 @@ fn a_seed_without_a_known_lockfile_is_a_manifest_error() {
     );
     f.fleet(&["validate"]).success();
 }
+
+/// A tree of more directories than the copy splits ahead of its workers (64), deep and
+/// wide, with read-only files and directories: copied exactly (every file's bytes, every
+/// mode and modification time).
+#[test]
+fn seed_copies_a_large_tree_exactly() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fleet::new();
+    let nm = checkout(&f);
+    fs::remove_file(nm.join("escape")).unwrap();
+    for p in 0..90 {
+        let dir = nm.join(format!("pkg{p}/lib/deep/er"));
+        fs::create_dir_all(&dir).unwrap();
+        for i in 0..(p % 7 + 1) {
+            fs::write(dir.join(format!("m{i}.js")), "x".repeat(p * 100 + i)).unwrap();
+        }
+        fs::write(
+            nm.join(format!("pkg{p}/package.json")),
+            format!("{{\"n\":{p}}}"),
+        )
+        .unwrap();
+    }
+    fs::set_permissions(
+        nm.join("pkg3/package.json"),
+        fs::Permissions::from_mode(0o444),
+    )
+    .unwrap();
+    fs::set_permissions(
+        nm.join("pkg4/lib/deep/er/m0.js"),
+        fs::Permissions::from_mode(0o750),
+    )
+    .unwrap();
+    fs::set_permissions(nm.join("pkg5/lib/deep"), fs::Permissions::from_mode(0o555)).unwrap();
+    f.manifest(
+        "seed: [node_modules]\nagents:\n  - name: a1\n    prompt: hi\n    command: \"true\"\n",
+    );
+    f.fleet(&["up"])
+        .success()
+        .stdout_has("a1: seeded node_modules from the checkout (");
+    let wt = f.worktree("a1").join("node_modules");
+    let listing = |root: &std::path::Path| {
+        let mut out = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                let m = fs::symlink_metadata(&p).unwrap();
+                let body = if m.is_file() {
+                    fs::read(&p).unwrap()
+                } else {
+                    Vec::new()
+                };
+                out.push((
+                    p.strip_prefix(root).unwrap().to_path_buf(),
+                    m.mode(),
+                    (m.mtime(), m.mtime_nsec()),
+                    if m.is_dir() { 0 } else { m.len() },
+                    body,
+                ));
+                if m.is_dir() {
+                    stack.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
+    };
+    let (want, got) = (listing(&nm), listing(&wt));
+    assert_eq!(want.len(), got.len());
+    for (w, g) in want.iter().zip(&got) {
+        assert_eq!(w, g, "{} differs", w.0.display());
+    }
+    // (the read-only directory, made writable again so the temp dir can go)
+    for root in [&nm, &wt] {
+        fs::set_permissions(
+            root.join("pkg5/lib/deep"),
+            fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    }
+}
+
+/// A btrfs image loop-mounted at a directory for one test, unmounted (lazily: a process may
+/// still be in it) and removed when dropped.
+struct Btrfs(std::path::PathBuf);
+
+impl Btrfs {
+    /// `dir` (made here) as the mount point; None (and why, on stderr) where this machine
+    /// cannot: not root, no btrfs tools, no loop device.
+    fn mount(dir: &std::path::Path) -> Option<Btrfs> {
+        let run = |cmd: &str, args: &[&str]| {
+            std::process::Command::new(cmd)
+                .args(args)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        let img = dir.with_extension("img");
+        let (i, d) = (img.to_str().unwrap(), dir.to_str().unwrap());
+        fs::create_dir_all(dir).unwrap();
+        let ok = // SAFETY: geteuid has no preconditions and cannot fail.
+            unsafe { libc::geteuid() } == 0
+            && run("truncate", &["-s", "300M", i])
+            && run("mkfs.btrfs", &["-q", i])
+            && run("mount", &["-o", "loop", i, d])
+            && run("btrfs", &["--version"]);
+        if !ok {
+            eprintln!("skipped: needs root, mkfs.btrfs, btrfs and a loop device");
+            let _ = fs::remove_file(&img);
+            return None;
+        }
+        Some(Btrfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Btrfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+        let _ = fs::remove_file(self.0.with_extension("img"));
+    }
+}
+
+/// On btrfs, a `node_modules` that is a subvolume of the user's is seeded as a snapshot of
+/// it (one step, whatever its size): a tree of its own, so the agent's write in place
+/// leaves the checkout's file unchanged.
+#[test]
+fn a_subvolume_is_seeded_as_a_snapshot_that_writes_cannot_cross() {
+    let f = Fleet::new();
+    let Some(_disk) = Btrfs::mount(&f.root.join("disk")) else {
+        return;
+    };
+    // The repository moved onto the btrfs image, its node_modules a subvolume.
+    let repo = f.root.join("disk/repo");
+    f.git_in(
+        &f.root,
+        &[
+            "clone",
+            "-q",
+            f.repo.to_str().unwrap(),
+            repo.to_str().unwrap(),
+        ],
+    );
+    let g = |args: &[&str]| f.git_in(&repo, args);
+    fs::write(repo.join(".gitignore"), "node_modules/\n").unwrap();
+    fs::write(repo.join("package-lock.json"), "{\"lockfileVersion\": 3}\n").unwrap();
+    g(&["add", ".gitignore", "package-lock.json"]);
+    g(&["commit", "-qm", "lockfile"]);
+    let nm = repo.join("node_modules");
+    let made = std::process::Command::new("btrfs")
+        .args(["subvolume", "create"])
+        .arg(&nm)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    fs::create_dir_all(nm.join("left-pad/lib")).unwrap();
+    fs::write(nm.join("left-pad/lib/index.js"), "original\n").unwrap();
+    fs::write(
+        repo.join("agents.yaml"),
+        "seed: [node_modules]\nagents:\n  - name: a1\n    prompt: hi\n    \
+         command: \"printf changed > node_modules/left-pad/lib/index.js; echo done\"\n",
+    )
+    .unwrap();
+    f.fleet_at(&repo, &[], &["up"])
+        .success()
+        .stdout_has("a1: seeded node_modules from the checkout (1 files, snapshot)");
+    let wt = f.root.join("disk/repo.worktrees/a1/node_modules");
+    // A subvolume of its own (the root inode of one), not the checkout's.
+    assert_eq!(fs::metadata(&wt).unwrap().ino(), 256);
+    f.wait_for("the agent's write", 20, |_| {
+        fs::read_to_string(wt.join("left-pad/lib/index.js")).is_ok_and(|s| s == "changed")
+    });
+    assert_eq!(
+        fs::read_to_string(wt.join("left-pad/lib/index.js")).unwrap(),
+        "changed"
+    );
+    assert_eq!(
+        fs::read_to_string(nm.join("left-pad/lib/index.js")).unwrap(),
+        "original\n"
+    );
+    f.fleet_at(&repo, &[], &["down", "--rm-worktrees", "--force"])
+        .success();
+}

@@ -59,7 +59,7 @@ run in each new worktree before its agent; default: none
 untracked files copied into each new worktree; default: none
 .TP
 \fBseed\fR
-ignored directories of the checkout (\fBnode_modules\fR, \fBtarget\fR, \fB.venv\fR…) copied into each new worktree: a clone where the file system shares blocks (btrfs, XFS), else a real copy, never a link; symlinks copied as symlinks. Only when the files it derives from are the same in the worktree as in the checkout (by name: node_modules: package\-lock.json, npm\-shrinkwrap.json, yarn.lock, pnpm\-lock.yaml, bun.lock(b); target: Cargo.lock; .venv, venv: poetry.lock, uv.lock, pdm.lock, Pipfile.lock, requirements*.txt; vendor: composer.lock, Gemfile.lock, go.sum; .bundle: Gemfile.lock; any other: \fB{path: DIR, key: FILE}\fR), else skipped with a line saying why; per agent too (replacing the top level); default: none
+ignored directories of the checkout (\fBnode_modules\fR, \fBtarget\fR, \fB.venv\fR…) copied into each new worktree: a clone where the file system shares blocks (btrfs, XFS; a btrfs subvolume of yours as one snapshot), else a real copy, never a link; symlinks copied as symlinks. Only when the files it derives from are the same in the worktree as in the checkout (by name: node_modules: package\-lock.json, npm\-shrinkwrap.json, yarn.lock, pnpm\-lock.yaml, bun.lock(b); target: Cargo.lock; .venv, venv: poetry.lock, uv.lock, pdm.lock, Pipfile.lock, requirements*.txt; vendor: composer.lock, Gemfile.lock, go.sum; .bundle: Gemfile.lock; any other: \fB{path: DIR, key: FILE}\fR), else skipped with a line saying why; per agent too (replacing the top level); default: none
 .TP
 \fBverify\fR
 run after the agent exits 0; the agent is done only if it passes; default: none

@@ -76,6 +76,25 @@ fn print_plan(plan: &Plan) {
     for (key, n) in &plan.max_parallel_per {
         println!("  max_parallel: {n} on {key}");
     }
+    if let Some(b) = &plan.budget {
+        let mut parts = Vec::new();
+        if let Some(usd) = b.usd {
+            parts.push(format!("${usd}"));
+        }
+        if let Some(t) = b.tokens {
+            parts.push(format!("{t} tokens"));
+        }
+        // (the reserve is in the budget's one unit: dollars when it has them)
+        let reserve = match (b.reserve, b.usd) {
+            (r, _) if r <= 0.0 => String::new(),
+            (r, Some(_)) => format!(" (reserve ${r})"),
+            (r, None) => format!(" (reserve {r} tokens)"),
+        };
+        println!(
+            "  budget:       {}{reserve} for the whole fleet (no new start in the reserve; running agents stopped at the budget)",
+            parts.join(" and ")
+        );
+    }
     if plan.monitor_enabled {
         println!("  monitor:      session {}", plan.monitor_session());
     } else {

@@ -114,7 +114,9 @@ pub fn seed(plan: &Plan, agent: &Agent) -> (Vec<String>, u64) {
                 said.push(format!(
                     "{name}: seeded {path} from the checkout ({} files, {})",
                     c.files,
-                    if c.cloned == c.files && c.files > 0 {
+                    if c.snapshot {
+                        "snapshot"
+                    } else if c.cloned == c.files && c.files > 0 {
                         "cloned"
                     } else {
                         "copied"
