@@ -72,20 +72,7 @@ pub fn make_ready<'v, 'a>(
             if failed.is_some() {
                 continue;
             }
-            let mut batch = Vec::new();
-            for i in ready {
-                let agent = jobs[i].0.agent;
-                match spec::write_spec(plan, dir, agent) {
-                    Ok(()) => {
-                        specs_written[i] = true;
-                        batch.push(jobs[i].0);
-                    }
-                    Err(e) => failed = Some(e),
-                }
-            }
-            if failed.is_none() && !util::interrupted() {
-                failed = start(&batch).err();
-            }
+            failed = start_ready(plan, dir, jobs, ready, &mut specs_written, start);
             if failed.is_some() {
                 stop.store(true, Ordering::SeqCst);
             }
@@ -94,6 +81,48 @@ pub fn make_ready<'v, 'a>(
     });
     let outcomes = outcomes.lock().map(|mut o| std::mem::take(&mut *o));
     let outcomes = outcomes.unwrap_or_default();
+    gather(plan, dir, jobs, outcomes, &specs_written, &sizes, failed)
+}
+
+/// Write the run specs of the jobs at `ready` (indexes into `jobs`), marking them in
+/// `specs_written`, and start those agents (not after Ctrl-C); the error, if any.
+fn start_ready<'v, 'a>(
+    plan: &Plan,
+    dir: &Dir,
+    jobs: &[Job<'v, 'a>],
+    ready: Vec<usize>,
+    specs_written: &mut [bool],
+    start: &mut dyn FnMut(&[&'v View<'a>]) -> Result<()>,
+) -> Option<anyhow::Error> {
+    let mut failed = None;
+    let mut batch = Vec::new();
+    for i in ready {
+        let agent = jobs[i].0.agent;
+        match spec::write_spec(plan, dir, agent) {
+            Ok(()) => {
+                specs_written[i] = true;
+                batch.push(jobs[i].0);
+            }
+            Err(e) => failed = Some(e),
+        }
+    }
+    if failed.is_none() && !util::interrupted() {
+        failed = start(&batch).err();
+    }
+    failed
+}
+
+/// Once every checkout ended: the `seed:` lines said, each new worktree's disk use
+/// remembered, a failed new checkout removed again; the ready agents, or the first error.
+fn gather<'v, 'a>(
+    plan: &Plan,
+    dir: &Dir,
+    jobs: &[Job<'v, 'a>],
+    outcomes: Vec<Option<Outcome>>,
+    specs_written: &[bool],
+    sizes: &[Option<u64>],
+    mut failed: Option<anyhow::Error>,
+) -> Result<Vec<(&'v View<'a>, bool)>> {
     let mut ready = Vec::new();
     for (i, ((view, fill), outcome)) in jobs.iter().zip(outcomes).enumerate() {
         match outcome {

@@ -107,16 +107,8 @@ impl<'a> Agents<'a> {
         {
             problems.push(format!("{at}{why}"));
         }
-        let mut after: Vec<String> = Vec::new();
-        for n in a.after.as_ref().map(|l| l.0.clone()).unwrap_or_default() {
-            if !after.contains(&n) {
-                after.push(n);
-            }
-        }
-        let seed = match &a.seed {
-            Some(own) => super::seed::seeds(own, self.top.dir, &self.top.repo_path, at, problems),
-            None => self.top.seed.clone(),
-        };
+        let after = unique(a.after.as_ref().map(|l| l.0.clone()).unwrap_or_default());
+        let seed = self.seed(a.seed.as_deref(), at, problems);
         let (network, ports) = network_and_ports(&a.network, &a.ports, raw, &env, at, problems);
         let Some(task) = task else { return };
         self.agents.push(Agent {
@@ -145,6 +137,19 @@ impl<'a> Agents<'a> {
             ports,
             name: a.name,
         });
+    }
+
+    /// The agent's `seed:` (its own, checked), else the top level's.
+    fn seed(
+        &self,
+        own: Option<&[super::seed::RawSeed]>,
+        at: &str,
+        problems: &mut Vec<String>,
+    ) -> Vec<super::Seed> {
+        match own {
+            Some(own) => super::seed::seeds(own, self.top.dir, &self.top.repo_path, at, problems),
+            None => self.top.seed.clone(),
+        }
     }
 
     /// Warn when the agent's own `command:` drops what only a preset gives (its own limits
@@ -405,4 +410,15 @@ fn network_and_ports(
         ));
     }
     (network, ports)
+}
+
+/// The agent's `after:` names, each once, in the order given.
+fn unique(names: Vec<String>) -> Vec<String> {
+    let mut after: Vec<String> = Vec::new();
+    for n in names {
+        if !after.contains(&n) {
+            after.push(n);
+        }
+    }
+    after
 }

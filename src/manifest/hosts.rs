@@ -47,80 +47,90 @@ pub(super) fn hosts(
 ) -> BTreeMap<String, Host> {
     let mut out = BTreeMap::new();
     for (name, h) in raw {
-        let at = format!("hosts.{name}: ");
-        let before = problems.len();
-        if !valid_name(name) {
-            problems.push(format!(
-                "{at}the name is not valid; use 1-64 letters, digits, `-` or `_`, starting with a letter or digit"
-            ));
-        }
-        if name == LOCAL {
-            problems.push(format!(
-                "{at}`{LOCAL}` is this machine's name; give the host another name"
-            ));
-        }
-        let ssh = h.ssh.clone().unwrap_or_default();
-        if h.ssh.is_none() {
-            problems.push(format!(
-                "{at}`ssh:` is missing; give the ssh destination, e.g. `ssh: me@build1`"
-            ));
-        } else if bad_word(&ssh) || ssh.starts_with('-') || ssh.contains(char::is_whitespace) {
-            problems.push(format!(
-                "{at}ssh: `{ssh}` is not an ssh destination; write `user@machine` or an alias of ~/.ssh/config (ssh options go in `options:`)"
-            ));
-        }
-        let dir = h.dir.clone().unwrap_or_default();
-        if h.dir.is_none() {
-            problems.push(format!(
-                "{at}`dir:` is missing; give the repository's path on that machine, e.g. `dir: /home/me/src/webapp`"
-            ));
-        } else if bad_word(&dir) {
-            problems.push(format!(
-                "{at}dir: `{dir}` is not a path; give the repository's path on that machine"
-            ));
-        }
-        let fleet = h.fleet.clone().unwrap_or_else(|| DEFAULT_FLEET.into());
-        if bad_word(&fleet) {
-            problems.push(format!(
-                "{at}fleet: `{fleet}` is not a program; give the path of fleet there or leave it out (default `{DEFAULT_FLEET}`)"
-            ));
-        }
-        if let Some(o) = h.options.iter().find(|o| o.contains(['\n', '\r', '\0'])) {
-            problems.push(format!(
-                "{at}options: {o:?} holds a line break or NUL; give each ssh option as one word"
-            ));
-        }
-        let identity = h.identity.as_deref().map(expand_home);
-        if identity.as_deref().is_some_and(bad_word) {
-            problems.push(format!(
-                "{at}identity: {:?} is not a file name; give the path of the ssh key here, e.g. `identity: ~/.ssh/id_build1`",
-                h.identity.as_deref().unwrap_or("")
-            ));
-        }
-        let max_sessions = h.max_sessions.map_or(DEFAULT_SESSIONS, |n| n as usize);
-        if !(1..=64).contains(&max_sessions) {
-            problems.push(format!(
-                "{at}max_sessions: {max_sessions} is out of range; give 1-64, at most the `MaxSessions` of sshd there (default {})",
-                DEFAULT_SESSIONS
-            ));
-        }
-        if problems.len() == before {
-            let options = ssh_options(h, identity);
-            out.insert(
-                name.clone(),
-                Host {
-                    name: name.clone(),
-                    ssh,
-                    dir,
-                    fleet,
-                    options,
-                    max_sessions,
-                },
-            );
+        if let Some(host) = host(name, h, problems) {
+            out.insert(name.clone(), host);
         }
     }
     same_place(&out, problems);
     out
+}
+
+/// One host of `hosts:` (`name`: `h`), checked; None when it has a problem (noted).
+fn host(name: &str, h: &RawHost, problems: &mut Vec<String>) -> Option<Host> {
+    let at = format!("hosts.{name}: ");
+    let before = problems.len();
+    check_name(name, &at, problems);
+    let ssh = h.ssh.clone().unwrap_or_default();
+    if h.ssh.is_none() {
+        problems.push(format!(
+            "{at}`ssh:` is missing; give the ssh destination, e.g. `ssh: me@build1`"
+        ));
+    } else if bad_word(&ssh) || ssh.starts_with('-') || ssh.contains(char::is_whitespace) {
+        problems.push(format!(
+            "{at}ssh: `{ssh}` is not an ssh destination; write `user@machine` or an alias of ~/.ssh/config (ssh options go in `options:`)"
+        ));
+    }
+    let dir = h.dir.clone().unwrap_or_default();
+    if h.dir.is_none() {
+        problems.push(format!(
+            "{at}`dir:` is missing; give the repository's path on that machine, e.g. `dir: /home/me/src/webapp`"
+        ));
+    } else if bad_word(&dir) {
+        problems.push(format!(
+            "{at}dir: `{dir}` is not a path; give the repository's path on that machine"
+        ));
+    }
+    let fleet = h.fleet.clone().unwrap_or_else(|| DEFAULT_FLEET.into());
+    if bad_word(&fleet) {
+        problems.push(format!(
+            "{at}fleet: `{fleet}` is not a program; give the path of fleet there or leave it out (default `{DEFAULT_FLEET}`)"
+        ));
+    }
+    if let Some(o) = h.options.iter().find(|o| o.contains(['\n', '\r', '\0'])) {
+        problems.push(format!(
+            "{at}options: {o:?} holds a line break or NUL; give each ssh option as one word"
+        ));
+    }
+    let identity = h.identity.as_deref().map(expand_home);
+    if identity.as_deref().is_some_and(bad_word) {
+        problems.push(format!(
+            "{at}identity: {:?} is not a file name; give the path of the ssh key here, e.g. `identity: ~/.ssh/id_build1`",
+            h.identity.as_deref().unwrap_or("")
+        ));
+    }
+    let max_sessions = h.max_sessions.map_or(DEFAULT_SESSIONS, |n| n as usize);
+    if !(1..=64).contains(&max_sessions) {
+        problems.push(format!(
+            "{at}max_sessions: {max_sessions} is out of range; give 1-64, at most the `MaxSessions` of sshd there (default {})",
+            DEFAULT_SESSIONS
+        ));
+    }
+    if problems.len() != before {
+        return None;
+    }
+    let options = ssh_options(h, identity);
+    Some(Host {
+        name: name.to_string(),
+        ssh,
+        dir,
+        fleet,
+        options,
+        max_sessions,
+    })
+}
+
+/// A host's name: valid, and not this machine's.
+fn check_name(name: &str, at: &str, problems: &mut Vec<String>) {
+    if !valid_name(name) {
+        problems.push(format!(
+            "{at}the name is not valid; use 1-64 letters, digits, `-` or `_`, starting with a letter or digit"
+        ));
+    }
+    if name == LOCAL {
+        problems.push(format!(
+            "{at}`{LOCAL}` is this machine's name; give the host another name"
+        ));
+    }
 }
 
 /// A key file's path with a leading `~/` made the home directory (without a HOME here, `~/`

@@ -10,7 +10,7 @@ use super::agent::Agents;
 use super::checks::{env_map, sanitize, valid_name};
 use super::paths::{check_places, line_break, normalize, real_path, unusable_dir};
 use super::places::{symlink_problems, Places};
-use super::schema::RawManifest;
+use super::schema::{RawAgent, RawManifest};
 use super::top::Top;
 use super::yaml::agent_lines;
 use super::Plan;
@@ -34,27 +34,16 @@ pub(super) fn resolve(
     let raw_agents = std::mem::take(&mut raw.agents);
     let hosts = super::hosts::hosts(&raw.hosts, problems);
     let top_host = super::hosts::place(raw.host.as_deref(), &raw.hosts, "host: ", problems);
-    let mut places = Vec::new();
-    let mut entries = Vec::new();
     let mut resolved = Agents::new(&raw, &top);
-    for (n, mut a) in raw_agents.into_iter().enumerate() {
-        let i = indices[n];
-        let at = match lines[n] {
-            Some(line) => format!("agents[{i}] ({}) at line {line}: ", a.name),
-            None => format!("agents[{i}] ({}): ", a.name),
-        };
-        let place = match a.host.take() {
-            Some(h) => super::hosts::place(Some(&h), &raw.hosts, &at, problems),
-            None => top_host.clone(),
-        };
-        entries.push(super::graph::Entry {
-            name: a.name.clone(),
-            at: at.clone(),
-            host: place.clone(),
-        });
-        places.push((a.name.clone(), place));
-        resolved.add(a, i, &at, problems);
-    }
+    let (places, entries) = add_agents(
+        &raw,
+        raw_agents,
+        &indices,
+        &lines,
+        top_host,
+        &mut resolved,
+        problems,
+    );
     resolved.finish();
     let Agents {
         agents,
@@ -70,15 +59,7 @@ pub(super) fn resolve(
     let (agents, remote, slice_top) = super::slice::split(agents, &places, text, problems);
     // With hosts, each place (this machine, each host) enforces its agents' share.
     let all = agents.len() + remote.len();
-    let budget = raw
-        .budget
-        .as_ref()
-        .and_then(|b| crate::state::Budget::check(b, problems))
-        .map(|b| b.share(agents.len(), all));
-    let whole_budget = raw
-        .budget
-        .as_ref()
-        .and_then(|b| crate::state::Budget::check(b, &mut Vec::new()));
+    let (budget, whole_budget) = budgets(&raw, agents.len(), all, problems);
     Ok(Plan {
         manifest: path.to_path_buf(),
         dir: dir.to_path_buf(),
@@ -110,6 +91,61 @@ pub(super) fn resolve(
         warnings,
         base_problems: Vec::new(),
     })
+}
+
+/// Each agent checked against the top level into `resolved` (`indices`: each one's index
+/// as written, `lines`: its line in the text), with where it runs (its `host:`, else `top_host`):
+/// (name, place) of each, and its entry in the dependency graph.
+fn add_agents(
+    raw: &RawManifest,
+    raw_agents: Vec<RawAgent>,
+    indices: &[usize],
+    lines: &[Option<usize>],
+    top_host: Option<String>,
+    resolved: &mut Agents,
+    problems: &mut Vec<String>,
+) -> (Vec<(String, Option<String>)>, Vec<super::graph::Entry>) {
+    let mut places = Vec::new();
+    let mut entries = Vec::new();
+    for (n, mut a) in raw_agents.into_iter().enumerate() {
+        let i = indices[n];
+        let at = match lines[n] {
+            Some(line) => format!("agents[{i}] ({}) at line {line}: ", a.name),
+            None => format!("agents[{i}] ({}): ", a.name),
+        };
+        let place = match a.host.take() {
+            Some(h) => super::hosts::place(Some(&h), &raw.hosts, &at, problems),
+            None => top_host.clone(),
+        };
+        entries.push(super::graph::Entry {
+            name: a.name.clone(),
+            at: at.clone(),
+            host: place.clone(),
+        });
+        places.push((a.name.clone(), place));
+        resolved.add(a, i, &at, problems);
+    }
+    (places, entries)
+}
+
+/// The `budget:` this machine enforces (its `here` agents' share of `all`; its problems
+/// noted) and the whole fleet's.
+fn budgets(
+    raw: &RawManifest,
+    here: usize,
+    all: usize,
+    problems: &mut Vec<String>,
+) -> (Option<crate::state::Budget>, Option<crate::state::Budget>) {
+    let budget = raw
+        .budget
+        .as_ref()
+        .and_then(|b| crate::state::Budget::check(b, problems))
+        .map(|b| b.share(here, all));
+    let whole_budget = raw
+        .budget
+        .as_ref()
+        .and_then(|b| crate::state::Budget::check(b, &mut Vec::new()));
+    (budget, whole_budget)
 }
 
 /// `radar: tell` reaches only agents whose conversation fleet can resume: one warning

@@ -9,7 +9,8 @@ use crate::state::{Record, Spec, State};
 use crate::transcript::Transcript;
 
 use super::quota::{Pause, QUOTA};
-use super::step::{step_with, Limits};
+use super::step::step_with;
+use super::stop::Limits;
 use super::usage::Usage;
 use super::{End, Tee};
 

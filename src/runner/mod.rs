@@ -13,7 +13,7 @@
 use std::fs::File;
 use std::io::IsTerminal;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -26,13 +26,14 @@ mod notice;
 mod quota;
 mod rate_limit;
 mod step;
+mod stop;
 mod tee;
 mod usage;
 
 use agent::{exit_words, run_agent};
 use rate_limit::{last_words, retry_after_rate_limit};
 pub use step::AGENT_SESSION_VARS;
-use step::{learn_identity, step, Limits};
+use step::{learn_identity, step};
 use tee::Tee;
 
 /// The pane's first process: run the agent, then, in a pane, hold it open so its last output
@@ -61,24 +62,7 @@ pub fn run(spec_path: &Path) -> Result<i32> {
     } else {
         Some(util::append_private(&spec.log)?)
     };
-    // Once the starter has written the record (it holds this from before the session). A
-    // lock that cannot be had at all does not keep the agent from running.
-    let hold = state::hold_start(spec_path).ok();
-    let mut record: Record = state::read_json(&spec.record).unwrap_or_default();
-    record.begin();
-    if !spec.resumed {
-        // A fresh start: what the earlier ones used still counts against the fleet's budget.
-        if let Some(u) = record.usage.take() {
-            record.earlier = Some(match record.earlier {
-                Some(e) => e.plus(u),
-                None => u,
-            });
-        }
-    }
-    record.pid = Some(std::process::id());
-    learn_identity(&spec.worktree);
-    state::write_json(&spec.record, &record)?;
-    drop(hold);
+    let mut record = begin(spec_path, &spec)?;
 
     let mut out = Tee {
         log: log.as_mut(),
@@ -86,21 +70,7 @@ pub fn run(spec_path: &Path) -> Result<i32> {
         capture: None,
         tail: None,
     };
-    out.line(&format!(
-        "[fleet] {} started at {} (attempt {}) on branch {} in {}",
-        spec.agent,
-        util::rfc3339(util::now()),
-        record.attempt,
-        spec.branch,
-        spec.worktree.display()
-    ));
-    out.script("command", &spec.command);
-    if let Some(policy) = &spec.sandbox {
-        out.line(&format!(
-            "[fleet] sandboxed (bubblewrap): writes its worktree, its branch, /tmp and its CLI's sessions; network: {}",
-            policy.network.name()
-        ));
-    }
+    announce(&spec, &record, &mut out);
 
     let head = crate::git::commit_oid(&spec.worktree, "HEAD")
         .ok()
@@ -178,25 +148,11 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
         let code = step(spec, &spec.command, None, &[], out);
         return finish_steps(spec, code, out);
     }
-    let task = match File::open(&spec.task) {
+    let task = match open_task(spec, out) {
         Ok(f) => f,
-        Err(e) => {
-            out.line(&format!(
-                "[fleet] cannot open the task {}: {e}",
-                spec.task.display()
-            ));
-            return (State::Failed, 127, Some("task unreadable".into()));
-        }
+        Err(end) => return end,
     };
-    // The timeout counts from the first start, across verify retries.
-    let limits = Limits {
-        deadline: spec
-            .timeout
-            .map(|t| Instant::now() + Duration::from_secs(t)),
-        max_cost_usd: spec.max_cost_usd,
-        fleet: fleet_budget(spec),
-        quota: quota_watch(spec),
-    };
+    let limits = stop::limits(spec);
     let mut command = spec.command.clone();
     let mut input = task;
     // The worktree and the refusals before this start (a continued conversation carries
@@ -254,32 +210,58 @@ fn run_steps(spec: &Spec, record: &mut Record, out: &mut Tee) -> End {
     }
 }
 
-/// The fleet's `budget:` as this agent's runner checks it, if it has one.
-fn fleet_budget(spec: &Spec) -> Option<step::FleetBudget> {
-    Some(step::FleetBudget {
-        budget: spec.budget?,
-        agents: spec.record.parent()?.to_path_buf(),
-        agent: spec.agent.clone(),
-    })
+/// The agent's record as this run begins (its attempt counted, its pid, the earlier
+/// starts' usage set aside unless resumed), written once the starter has written it.
+fn begin(spec_path: &Path, spec: &Spec) -> Result<Record> {
+    // Once the starter has written the record (it holds this from before the session). A
+    // lock that cannot be had at all does not keep the agent from running.
+    let hold = state::hold_start(spec_path).ok();
+    let mut record: Record = state::read_json(&spec.record).unwrap_or_default();
+    record.begin();
+    if !spec.resumed {
+        // A fresh start: what the earlier ones used still counts against the fleet's budget.
+        if let Some(u) = record.usage.take() {
+            record.earlier = Some(match record.earlier {
+                Some(e) => e.plus(u),
+                None => u,
+            });
+        }
+    }
+    record.pid = Some(std::process::id());
+    learn_identity(&spec.worktree);
+    state::write_json(&spec.record, &record)?;
+    drop(hold);
+    Ok(record)
 }
 
-/// The credential's quota as this agent's runner watches it: only a CLI fleet can resume
-/// (stopped now, its session resumed after the reset) is stopped by another's quota.
-fn quota_watch(spec: &Spec) -> Option<step::QuotaCheck> {
-    spec.preset.filter(|p| p.can_resume())?;
-    Some(step::QuotaCheck {
-        root: quota::root(spec)?,
-        label: spec.credential.clone()?,
-    })
+/// The run's first lines: who started where, its command, its sandbox.
+fn announce(spec: &Spec, record: &Record, out: &mut Tee) {
+    out.line(&format!(
+        "[fleet] {} started at {} (attempt {}) on branch {} in {}",
+        spec.agent,
+        util::rfc3339(util::now()),
+        record.attempt,
+        spec.branch,
+        spec.worktree.display()
+    ));
+    out.script("command", &spec.command);
+    if let Some(policy) = &spec.sandbox {
+        out.line(&format!(
+            "[fleet] sandboxed (bubblewrap): writes its worktree, its branch, /tmp and its CLI's sessions; network: {}",
+            policy.network.name()
+        ));
+    }
 }
 
-/// Has the fleet's spend (every agent's record) reached its budget less the reserve?
-fn fleet_in_reserve(spec: &Spec) -> bool {
-    let Some(fleet) = fleet_budget(spec) else {
-        return false;
-    };
-    let spent = state::Spent::in_dir(&fleet.agents, None);
-    fleet.budget.level(spent) >= state::Level::Reserve
+/// The agent's task file, open for its stdin; the end of the run when it cannot be read.
+fn open_task(spec: &Spec, out: &mut Tee) -> std::result::Result<File, End> {
+    File::open(&spec.task).map_err(|e| {
+        out.line(&format!(
+            "[fleet] cannot open the task {}: {e}",
+            spec.task.display()
+        ));
+        (State::Failed, 127, Some("task unreadable".into()))
+    })
 }
 
 /// The manifest's `setup`, once per worktree: the end of the run when it fails.
@@ -321,7 +303,7 @@ fn verify_or_resume(
     let Some(resume) = resume.filter(|_| record.verify_retry < spec.verify_retries) else {
         return Err((State::Failed, 0, Some(failed)));
     };
-    if fleet_in_reserve(spec) {
+    if stop::fleet_in_reserve(spec) {
         out.line("[fleet] no verify retry: the fleet's spend has reached its budget's reserve");
         return Err((
             State::Failed,

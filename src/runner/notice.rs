@@ -29,7 +29,7 @@ pub(super) fn radar_notice(spec: &Spec, record: &Record, out: &mut Tee) -> Optio
     }
     let id = record.session_id.clone()?;
     let resume = spec.preset?.resume_command(&id, &spec.launch, left)?;
-    if super::fleet_in_reserve(spec) {
+    if super::stop::fleet_in_reserve(spec) {
         return None;
     }
     let text = match news(spec, &id) {

@@ -5,7 +5,7 @@
 //! resets 19:00)` until the reset, then resumes the CLI's own session (the one `continue`
 //! resumes) with a short note to go on where it stopped; a CLI it cannot resume starts the
 //! task again. A pause is no failure and no rate-limit retry: it counts against neither.
-//! The [`super::step::Stopper`] stops a running agent whose credential comes under quota.
+//! The [`super::stop::Stopper`] stops a running agent whose credential comes under quota.
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -10,7 +10,7 @@ use super::show::to_json;
 use crate::hosts::asker::{Answer, Ask};
 use crate::manifest::Plan;
 use crate::tmux;
-use crate::view::radar::{Overlap, Work};
+use crate::view::radar::Overlap;
 use crate::view::{collect, owned, Detail};
 
 /// What `status` of a fleet with hosts shows: the agents' objects of `status --json`, each
@@ -51,7 +51,7 @@ pub fn agents(plan: &Plan, names: &[String]) -> Result<Fleet> {
         let answer = answer.map(|s| s.agents).map_err(|e| format!("{e:#}"));
         out.extend(host_agents(plan, &host, &split.hosts[&host], Some(&answer)));
     }
-    let remote = remote_works(plan, &out);
+    let remote = super::overlaps::remote_works(plan, &out);
     let overlaps = super::overlaps::overlaps(plan, &super::overlaps::works(&views), &remote);
     let lines = super::overlaps::lines(plan, &views, &overlaps);
     let sessions = crate::view::notice::sessions(&views);
@@ -62,64 +62,6 @@ pub fn agents(plan: &Plan, names: &[String]) -> Result<Fleet> {
         overlaps,
         lines,
     })
-}
-
-/// What the radar knows of the agents of other hosts among `agents` (objects of `status
-/// --json` with their `host`): the paths their fleets reported uncommitted, and their
-/// branch's commit when that is the one fetched here (what `status` fetched last; `status
-/// --watch` asks the hosts and fetches nothing). One `git for-each-ref`, none when no agent
-/// of a host has started.
-pub fn remote_works(plan: &Plan, agents: &[Value]) -> Vec<(String, Work)> {
-    let remote: Vec<&Value> = agents
-        .iter()
-        .filter(|a| {
-            a["host"]
-                .as_str()
-                .is_some_and(|h| h != crate::manifest::LOCAL)
-        })
-        .filter(|a| !a["started_at"].is_null())
-        .collect();
-    if remote.is_empty() {
-        return Vec::new();
-    }
-    // One git process: the fetched branches and the base's commit.
-    let fetched = crate::git::ref_oids(&plan.repo, "refs/").unwrap_or_default();
-    let base = match fetched.get(&format!("refs/heads/{}", plan.base)) {
-        Some(oid) => Some(oid.clone()),
-        None => crate::git::commit_oid(&plan.repo, &plan.base)
-            .ok()
-            .flatten(),
-    };
-    remote
-        .into_iter()
-        .filter_map(|a| {
-            let name = a["name"].as_str()?;
-            let host = a["host"].as_str()?;
-            let r = plan.remote_agent(name)?;
-            let here = fetched.get(&crate::hosts::ops::fetched_ref(host, &r.agent.branch));
-            // A fleet that says no `head` (git older than 2.41) has its branch fetched each time.
-            let head = match a["head"].as_str() {
-                Some(h) => here.filter(|f| *f == h),
-                None => here,
-            };
-            let paths = a["uncommitted_paths"]
-                .as_array()
-                .map(|p| {
-                    p.iter()
-                        .filter_map(|p| p.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default();
-            Some((
-                name.to_string(),
-                Work {
-                    head: head.cloned(),
-                    base: base.clone(),
-                    paths,
-                },
-            ))
-        })
-        .collect()
 }
 
 /// The objects of the agents of `host` (those of `wanted`, all when empty), each with its

@@ -71,20 +71,7 @@ fn render(
     };
     let mut views = collect(plan, &agents, &owned, detail);
     overlaps::refresh(plan, &views, detail == Detail::Full, heard, &mut kept.radar);
-    for v in views.iter_mut() {
-        if detail == Detail::Full {
-            kept.stats.insert(v.agent.name.clone(), v.stats);
-        } else if let Some(s) = kept.stats.get(&v.agent.name) {
-            v.stats = *s;
-        }
-        if in_monitor {
-            v.last_line = last_line_in_monitor(v);
-        }
-    }
-    kept.labels = views
-        .iter()
-        .map(|v| (v.agent.name.clone(), label(v)))
-        .collect();
+    keep_frame(&mut views, in_monitor, detail, kept);
     let monitor = if in_monitor {
         String::new()
     } else {
@@ -117,6 +104,43 @@ fn render(
             ..of_view(v)
         })
         .collect();
+    let problems = host_cells(plan, &split, heard, kept, &mut cells);
+    let table = table(&cells, terminal_width(), util::color_stdout());
+    let overlaps = &kept.radar.lines;
+    Ok(format!(
+        "{table}{budget}{overlaps}{problems}{monitor}{}",
+        pending_line(plan)
+    ))
+}
+
+/// Carry the git work between frames (kept when `detail` is Full, used otherwise), the
+/// monitor's LAST LINE (`in_monitor`), and keep each agent's state label.
+fn keep_frame(views: &mut [View], in_monitor: bool, detail: Detail, kept: &mut Kept) {
+    for v in views.iter_mut() {
+        if detail == Detail::Full {
+            kept.stats.insert(v.agent.name.clone(), v.stats);
+        } else if let Some(s) = kept.stats.get(&v.agent.name) {
+            v.stats = *s;
+        }
+        if in_monitor {
+            v.last_line = last_line_in_monitor(v);
+        }
+    }
+    kept.labels = views
+        .iter()
+        .map(|v| (v.agent.name.clone(), label(v)))
+        .collect();
+}
+
+/// Each host's agents as it answered last, appended to `cells` (their labels kept); the
+/// warnings of the hosts that did not answer, one line each.
+fn host_cells(
+    plan: &Plan,
+    split: &crate::manifest::Names,
+    heard: &Heard,
+    kept: &mut Kept,
+    cells: &mut Vec<Cells>,
+) -> String {
     let mut problems = String::new();
     for (host, wanted) in &split.hosts {
         let answer = heard.get(host);
@@ -133,12 +157,7 @@ fn render(
             cells.push(c);
         }
     }
-    let table = table(&cells, terminal_width(), util::color_stdout());
-    let overlaps = &kept.radar.lines;
-    Ok(format!(
-        "{table}{budget}{overlaps}{problems}{monitor}{}",
-        pending_line(plan)
-    ))
+    problems
 }
 
 /// The warning under the table when base holds a merge fleet made and never verified (see
@@ -309,29 +328,15 @@ fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
         frame.ask_tmux |= slow || changed.records || tick == 0;
         let heard = (!plan.remote.is_empty()).then(|| board.as_ref().map(Board::heard));
         let heard = heard.map(Option::unwrap_or_default);
-        // One tmux process a refresh that asks: the sessions, in the monitor its panes' borders.
-        let text = match loaded
-            .as_ref()
-            .map_err(|e| anyhow::anyhow!("{e:#}"))
-            .and_then(|()| {
-                frame.sessions(&plan, args.monitor)?;
-                let names = &args.names;
-                render(
-                    &plan,
-                    names,
-                    args.monitor,
-                    &frame.sessions,
-                    detail,
-                    &mut kept,
-                    heard.as_ref(),
-                )
-            }) {
-            Ok(t) => t,
-            Err(e) => {
-                frame.ask_tmux = true;
-                format!("error: {e:#}\n")
-            }
-        };
+        let text = frame_text(
+            &plan,
+            args,
+            &loaded,
+            &mut frame,
+            detail,
+            &mut kept,
+            heard.as_ref(),
+        );
         frame.draw(&text);
         if args.monitor && frame.labels != kept.labels {
             crate::monitor::mark(&frame.panes, &kept.labels);
@@ -341,6 +346,48 @@ fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
             break;
         }
     }
+    Ok(end_watch(board, args))
+}
+
+/// One frame's text: the table of the fleet (tmux asked for the sessions first when due,
+/// in one process; in the monitor its panes' borders too), or the manifest's or the
+/// frame's error in its place (tmux then asked again next frame).
+fn frame_text(
+    plan: &Plan,
+    args: &StatusArgs,
+    loaded: &Result<()>,
+    frame: &mut Frame,
+    detail: Detail,
+    kept: &mut Kept,
+    heard: Option<&Heard>,
+) -> String {
+    // One tmux process a refresh that asks: the sessions, in the monitor its panes' borders.
+    match loaded
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("{e:#}"))
+        .and_then(|()| {
+            frame.sessions(plan, args.monitor)?;
+            let names = &args.names;
+            render(
+                plan,
+                names,
+                args.monitor,
+                &frame.sessions,
+                detail,
+                kept,
+                heard,
+            )
+        }) {
+        Ok(t) => t,
+        Err(e) => {
+            frame.ask_tmux = true;
+            format!("error: {e:#}\n")
+        }
+    }
+}
+
+/// The end of `--watch`: the hosts' board stopped, the cursor shown again; the exit code.
+fn end_watch(board: Option<Board>, args: &StatusArgs) -> i32 {
     if let Some(board) = board {
         board.finish();
     }
@@ -349,11 +396,11 @@ fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
     let _ = std::io::stdout().flush();
     // Ended by Ctrl-C (or SIGTERM, SIGHUP): 130, as every fleet command stopped so (the
     // monitor's own pane ends only when its session goes).
-    Ok(if util::interrupted() && !args.monitor {
+    if util::interrupted() && !args.monitor {
         130
     } else {
         0
-    })
+    }
 }
 
 /// The board asking the hosts of `plan` (none without hosts), started again when the

@@ -1,10 +1,10 @@
-//! The radar in `status`: the overlaps among this machine's agents and those of other hosts,
+//! The radar in `status`: the overlaps among this machine's agents and those of other hosts
+//! (what it knows of the latter: [`remote_works`]),
 //! and the lines under the table. `--watch` (the monitor's status pane) looks again when this
 //! machine's git work is refreshed, or when a host's answer changed what the radar compares
 //! (an agent's commit or its uncommitted paths there), and keeps the lines in between.
 use serde_json::Value;
 
-use super::hosts;
 use crate::launch::fleet_command;
 use crate::manifest::Plan;
 use crate::util;
@@ -31,7 +31,7 @@ pub fn works(views: &[View]) -> Vec<(String, Work)> {
 }
 
 /// The radar's overlaps among this machine's agents (`local`) and the agents of other
-/// hosts (`remote`, see [`hosts::remote_works`]), names and work; none with `radar: off`.
+/// hosts (`remote`, see [`remote_works`]), names and work; none with `radar: off`.
 pub fn overlaps(plan: &Plan, local: &[(String, Work)], remote: &[(String, Work)]) -> Vec<Overlap> {
     if plan.radar == crate::manifest::Radar::Off {
         return Vec::new();
@@ -96,7 +96,65 @@ pub fn refresh(
         kept.local = works(views);
     }
     kept.said = said;
-    let remote = hosts::remote_works(plan, &answered);
+    let remote = remote_works(plan, &answered);
     let found = overlaps(plan, &kept.local, &remote);
     kept.lines = lines(plan, views, &found);
+}
+
+/// What the radar knows of the agents of other hosts among `agents` (objects of `status
+/// --json` with their `host`): the paths their fleets reported uncommitted, and their
+/// branch's commit when that is the one fetched here (what `status` fetched last; `status
+/// --watch` asks the hosts and fetches nothing). One `git for-each-ref`, none when no agent
+/// of a host has started.
+pub fn remote_works(plan: &Plan, agents: &[Value]) -> Vec<(String, Work)> {
+    let remote: Vec<&Value> = agents
+        .iter()
+        .filter(|a| {
+            a["host"]
+                .as_str()
+                .is_some_and(|h| h != crate::manifest::LOCAL)
+        })
+        .filter(|a| !a["started_at"].is_null())
+        .collect();
+    if remote.is_empty() {
+        return Vec::new();
+    }
+    // One git process: the fetched branches and the base's commit.
+    let fetched = crate::git::ref_oids(&plan.repo, "refs/").unwrap_or_default();
+    let base = match fetched.get(&format!("refs/heads/{}", plan.base)) {
+        Some(oid) => Some(oid.clone()),
+        None => crate::git::commit_oid(&plan.repo, &plan.base)
+            .ok()
+            .flatten(),
+    };
+    remote
+        .into_iter()
+        .filter_map(|a| {
+            let name = a["name"].as_str()?;
+            let host = a["host"].as_str()?;
+            let r = plan.remote_agent(name)?;
+            let here = fetched.get(&crate::hosts::ops::fetched_ref(host, &r.agent.branch));
+            // A fleet that says no `head` (git older than 2.41) has its branch fetched each time.
+            let head = match a["head"].as_str() {
+                Some(h) => here.filter(|f| *f == h),
+                None => here,
+            };
+            let paths = a["uncommitted_paths"]
+                .as_array()
+                .map(|p| {
+                    p.iter()
+                        .filter_map(|p| p.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some((
+                name.to_string(),
+                Work {
+                    head: head.cloned(),
+                    base: base.clone(),
+                    paths,
+                },
+            ))
+        })
+        .collect()
 }

@@ -21,7 +21,9 @@ use crate::tmux;
 use crate::util;
 use crate::view::{self, View};
 
+mod dry_run;
 mod summary;
+use dry_run::{dry_run, dry_run_hosts};
 use summary::summary;
 
 pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
@@ -103,30 +105,6 @@ pub fn run(plan: &Plan, args: &UpArgs) -> Result<i32> {
         return attach_after(plan, args);
     }
     Ok(code)
-}
-
-/// `--dry-run`: what `up` would do on each host.
-fn dry_run_hosts(plan: &Plan, names: &crate::manifest::Names) {
-    for (host, names) in &names.hosts {
-        let h = &plan.hosts[host];
-        let agents = if names.is_empty() {
-            plan.remote_on(host)
-                .iter()
-                .map(|r| r.agent.name.clone())
-                .collect()
-        } else {
-            names.clone()
-        };
-        println!(
-            "host {host}: push {} to {}:{}, send its fleet agents {}, run `{} -f {} up` there",
-            plan.base,
-            h.ssh,
-            h.dir,
-            agents.join(", "),
-            h.fleet,
-            crate::manifest::REMOTE_MANIFEST
-        );
-    }
 }
 
 /// What a host's `up` said (its warnings), and which of its agents are up.
@@ -306,12 +284,28 @@ fn launch(
     if util::interrupted() || ready.len() < total {
         return interrupted(ready.len(), total, dir.half_made().len(), started).map(Some);
     }
+    record_the_rest(plan, dir, choice, &now, next, &mut base)?;
+    start_monitor_and_queue(plan, dir, choice, exe)?;
+    report_started(plan, choice);
+    Ok(None)
+}
+
+/// Record the agents that start later: the next round of those that start with the monitor
+/// (not in `now`), `queued` for those that wait, `blocked` for the blocked.
+fn record_the_rest(
+    plan: &Plan,
+    dir: &Dir,
+    choice: &Choice,
+    now: &HashSet<&str>,
+    next: &[next_round::Next],
+    base: &mut Option<Option<String>>,
+) -> Result<()> {
     let later: Vec<&View> = choice
         .starting()
         .into_iter()
         .filter(|v| !now.contains(v.agent.name.as_str()))
         .collect();
-    next_round::record_with(plan, dir, &later, next, &mut base)?;
+    next_round::record_with(plan, dir, &later, next, base)?;
     for v in choice.wait.iter().chain(&choice.after_wait) {
         dir.write_record(
             &v.agent.name,
@@ -324,6 +318,12 @@ fn launch(
             &crate::state::Record::blocked(v.record.as_ref(), why),
         )?;
     }
+    Ok(())
+}
+
+/// (Re)build the monitor and hand free slots to the queue, then let interrupts stop `up`
+/// again.
+fn start_monitor_and_queue(plan: &Plan, dir: &Dir, choice: &Choice, exe: &Path) -> Result<()> {
     let monitor = queue::start_now(
         plan,
         dir,
@@ -343,6 +343,11 @@ fn launch(
     util::default_interrupts();
     monitor?;
     queued?;
+    Ok(())
+}
+
+/// The line saying what `up` started and what it queued, and why.
+fn report_started(plan: &Plan, choice: &Choice) {
     crate::info!(
         "{}{}",
         started_what(plan, choice),
@@ -359,7 +364,6 @@ fn launch(
             ),
         }
     );
-    Ok(None)
 }
 
 /// The fleet's spend against its budget when it is in the reserve (nobody new starts).
@@ -418,101 +422,6 @@ fn interrupted(ready: usize, total: usize, begun: usize, started: usize) -> Resu
         plural(total, "worktree")
     );
     Ok(crate::util::interrupt_exit_code())
-}
-
-/// `up --dry-run`'s branches: those from dependencies' work, then one `update-ref` of the new
-/// ones from the base.
-fn print_branch_steps(plan: &Plan, choice: &Choice, branches: &Branches) {
-    // (the branch of an agent with `after:` is made from its dependencies' work, not the base)
-    let from_deps = |b: &str| {
-        choice
-            .to_start
-            .iter()
-            .find(|v| v.agent.branch == b)
-            .filter(|v| !v.agent.after.is_empty())
-    };
-    let new_branches: Vec<&str> = branches
-        .new
-        .iter()
-        .copied()
-        .filter(|b| from_deps(b).is_none())
-        .collect();
-    for v in branches.new.iter().filter_map(|b| from_deps(b)) {
-        println!(
-            "branch {} from the work of {} (one: its tip; several: their merge)",
-            v.agent.branch,
-            v.agent.after.join(", ")
-        );
-    }
-    if !new_branches.is_empty() {
-        let lines: String = new_branches
-            .iter()
-            .map(|b| format!("create refs/heads/{b} {}\\n", plan.base))
-            .collect();
-        println!(
-            "printf {} | git -C {} update-ref -m {} --stdin",
-            util::shell_quote(&lines),
-            util::shell_quote(&plan.repo.display().to_string()),
-            util::shell_quote(&format!("branch: Created from {}", plan.base))
-        );
-    }
-}
-
-/// `up --dry-run`: the git and tmux steps `up` would take, nothing changed.
-fn dry_run(
-    plan: &Plan,
-    dir: &Dir,
-    choice: &Choice,
-    worktrees: &[git::Worktree],
-    branches: &Branches,
-    exe: &Path,
-) -> Result<i32> {
-    let batch = sessions::sessions_batch(
-        plan,
-        dir,
-        &choice.now,
-        choice.monitor_alive,
-        choice.monitor_stale,
-        exe,
-    );
-    println!("dry run: these steps would run (nothing was changed)");
-    print_branch_steps(plan, choice, branches);
-    let mut existing = branches.existing.clone();
-    existing.extend(branches.new.iter().map(|b| b.to_string()));
-    let existing = &existing;
-    for v in &choice.to_start {
-        if let Some(args) = worktrees::worktree_step(plan, v.agent, worktrees, existing)? {
-            let words: Vec<String> = args.iter().map(|w| util::shell_quote(w)).collect();
-            println!(
-                "git -C {} {}",
-                util::shell_quote(&plan.repo.display().to_string()),
-                words.join(" ")
-            );
-            println!(
-                "git -C {} checkout -f -q",
-                util::shell_quote(&v.agent.worktree.display().to_string())
-            );
-        }
-    }
-    for line in batch.lines() {
-        println!("{line}");
-    }
-    if !choice.wait.is_empty() {
-        println!(
-            "then queued (max_parallel), started as slots free: {}",
-            names(&choice.wait)
-        );
-    }
-    if !choice.after_wait.is_empty() {
-        println!(
-            "then, as the agents they build on are done, from their branches: {}",
-            names(&choice.after_wait)
-        );
-    }
-    for (v, why) in &choice.blocked {
-        println!("not started, blocked: {} ({why})", v.agent.name);
-    }
-    Ok(0)
 }
 
 fn attach_after(plan: &Plan, args: &UpArgs) -> Result<i32> {
