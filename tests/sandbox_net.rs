@@ -413,6 +413,18 @@ fn the_hosts_daemon_sockets_under_run_are_out_of_reach_whatever_the_network() {
         return;
     }
     use std::os::unix::net::UnixListener;
+    // The directory stays until this test binary is gone: the other tests' boxes, starting
+    // meanwhile, cover every socket they find under /run, and one removed between their look
+    // and bwrap's mount would fail them. Those of earlier runs go now.
+    for old in std::fs::read_dir("/run").into_iter().flatten().flatten() {
+        let name = old.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix("fleet-test-")
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+            let _ = std::fs::remove_dir_all(old.path());
+        }
+    }
     let dir = Path::new("/run").join(format!("fleet-test-{}", std::process::id()));
     if std::fs::create_dir_all(dir.join("user")).is_err() {
         eprintln!("SKIPPED: cannot make a socket under /run here (not root)");
@@ -437,7 +449,6 @@ fn the_hosts_daemon_sockets_under_run_are_out_of_reach_whatever_the_network() {
     f.wait_state("a", "done");
     f.wait_state("open", "done");
     let (a, open) = (f.log("a"), f.log("open"));
-    let _ = std::fs::remove_dir_all(&dir);
     // (the command itself is in the log: look at what it printed)
     for log in [&a, &open] {
         assert!(log.contains("\nrefused "), "{log}");
