@@ -275,18 +275,12 @@ mod tests {
 
     /// The plan of `agents:` (YAML lines) in a fresh repository, or its problems.
     fn plan(agents: &str) -> Result<Plan, String> {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = std::fs::canonicalize(tmp.path()).unwrap();
-        let git = std::process::Command::new("git")
-            .args(["init", "-q"])
-            .current_dir(&dir)
-            .status()
-            .unwrap();
-        assert!(git.success());
         let text = format!(
             "command: \"true\"\nhosts: {{far: {{ssh: me@far, dir: /r}}}}\nagents:\n{agents}"
         );
-        crate::manifest::parse(&dir.join("agents.yaml"), &text).map_err(|e| format!("{e:#}"))
+        crate::manifest::parse_in_new_repo(&text)
+            .1
+            .map_err(|e| format!("{e:#}"))
     }
 
     fn names(agents: Vec<&Agent>) -> Vec<&str> {

@@ -472,3 +472,19 @@ fn display_name(path: &Path) -> String {
         .display()
         .to_string()
 }
+
+/// The plan of a manifest's `text` as `agents.yaml` of a fresh repository (kept while the
+/// returned directory lives), or its problems: for tests.
+#[cfg(test)]
+pub(crate) fn parse_in_new_repo(text: &str) -> (tempfile::TempDir, Result<Plan>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::fs::canonicalize(tmp.path()).unwrap();
+    let git = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(&dir)
+        .status()
+        .unwrap();
+    assert!(git.success());
+    let plan = parse(&dir.join("agents.yaml"), text);
+    (tmp, plan)
+}

@@ -199,16 +199,9 @@ mod tests {
     /// host's fleet builds each agent's box itself.
     #[test]
     fn the_sandbox_keys_reach_the_host() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = std::fs::canonicalize(tmp.path()).unwrap();
-        let git = std::process::Command::new("git")
-            .args(["init", "-q"])
-            .current_dir(&dir)
-            .status()
-            .unwrap();
-        assert!(git.success());
         let text = "command: \"true\"\nsandbox: true\nnetwork: all\nhosts: {far: {ssh: me@far, dir: /r}}\nagents:\n  - {name: a, prompt: x, host: far}\n  - {name: b, prompt: x, host: far, sandbox: false}\n";
-        let plan = crate::manifest::parse(&dir.join("agents.yaml"), text).unwrap();
+        let (_repo, plan) = crate::manifest::parse_in_new_repo(text);
+        let plan = plan.unwrap();
         let slice = plan.slice("far").unwrap();
         let host: serde_yaml::Value = serde_yaml::from_str(&slice).unwrap();
         assert_eq!(host["sandbox"], serde_yaml::Value::Bool(true), "{slice}");
@@ -229,16 +222,9 @@ mod tests {
     /// their agents, so the places together never spend more than the budget.
     #[test]
     fn the_budget_is_shared_by_the_places_agents() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = std::fs::canonicalize(tmp.path()).unwrap();
-        let git = std::process::Command::new("git")
-            .args(["init", "-q"])
-            .current_dir(&dir)
-            .status()
-            .unwrap();
-        assert!(git.success());
         let text = "command: \"true\"\nbudget: {usd: 20, reserve: 4}\nhosts: {far: {ssh: me@far, dir: /r}}\nagents:\n  - {name: a, prompt: x}\n  - {name: b, prompt: x, host: far}\n  - {name: c, prompt: x, host: far}\n  - {name: d, prompt: x, host: far}\n";
-        let plan = crate::manifest::parse(&dir.join("agents.yaml"), text).unwrap();
+        let (repo, plan) = crate::manifest::parse_in_new_repo(text);
+        let plan = plan.unwrap();
         let here = plan.budget.unwrap();
         assert_eq!((here.usd, here.reserve), (Some(5.0), 1.0));
         let slice = plan.slice("far").unwrap();
@@ -246,6 +232,7 @@ mod tests {
         assert_eq!(host["budget"]["usd"].as_f64(), Some(15.0), "{slice}");
         assert_eq!(host["budget"]["reserve"].as_f64(), Some(3.0), "{slice}");
         // the host's fleet, with only its agents, keeps its share whole
+        let dir = std::fs::canonicalize(repo.path()).unwrap();
         let there = crate::manifest::parse(&dir.join("r.yaml"), &slice).unwrap();
         assert_eq!(there.budget.unwrap().usd, Some(15.0));
     }
