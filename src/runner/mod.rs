@@ -294,12 +294,7 @@ fn verify_or_resume(
         return Err((State::Done, 0, None));
     }
     let failed = format!("verify failed (exit {v})");
-    let resume = spec
-        .preset
-        .zip(record.session_id.clone())
-        .and_then(|(p, id)| {
-            p.resume_command(&id, &spec.launch, record.budget_left(spec.max_cost_usd))
-        });
+    let resume = resumed_session(spec, record).map(|(_, cmd)| cmd);
     let Some(resume) = resume.filter(|_| record.verify_retry < spec.verify_retries) else {
         return Err((State::Failed, 0, Some(failed)));
     };
@@ -328,14 +323,29 @@ fn verify_or_resume(
     }
 }
 
+/// The agent's conversation as it can go on: its session id and the command that resumes
+/// it with the budget it has left; None for a CLI fleet cannot resume or an unknown session.
+fn resumed_session(spec: &Spec, record: &Record) -> Option<(String, String)> {
+    let id = record.session_id.clone()?;
+    let left = record.budget_left(spec.max_cost_usd);
+    let cmd = spec.preset?.resume_command(&id, &spec.launch, left)?;
+    Some((id, cmd))
+}
+
+/// A new attempt of the agent begins after a wait (a rate limit's, a quota's): shown
+/// running again, its record written.
+fn next_attempt(spec: &Spec, record: &mut Record) {
+    record.state = Some(State::Running);
+    record.retry_at = None;
+    record.attempt += 1;
+    let _ = state::write_json(&spec.record, record);
+}
+
 /// After a rate limit the CLI gave up on: the same session resumed (a CLI that can, its
 /// session id known) with a note that the attempt was interrupted, so the model goes on
 /// from where it was instead of doing the task again; None to start the task afresh.
 fn resume_interrupted(spec: &Spec, record: &Record, out: &mut Tee) -> Option<(String, File)> {
-    let id = record.session_id.clone()?;
-    let resume =
-        spec.preset?
-            .resume_command(&id, &spec.launch, record.budget_left(spec.max_cost_usd))?;
+    let (id, resume) = resumed_session(spec, record)?;
     let name = format!("{}.interrupted-{}.md", spec.agent, record.rate_retry);
     match prompt_file(spec, &name, INTERRUPTED) {
         Ok(f) => {

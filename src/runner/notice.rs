@@ -23,12 +23,13 @@ pub(super) fn radar_notice(spec: &Spec, record: &Record, out: &mut Tee) -> Optio
     if !spec.radar_tell || DELIVERED.load(Ordering::Relaxed) >= MAX_NOTICES {
         return None;
     }
-    let left = record.budget_left(spec.max_cost_usd);
-    if left.is_some_and(|l| l <= 0.0) {
+    if record
+        .budget_left(spec.max_cost_usd)
+        .is_some_and(|l| l <= 0.0)
+    {
         return None;
     }
-    let id = record.session_id.clone()?;
-    let resume = spec.preset?.resume_command(&id, &spec.launch, left)?;
+    let (id, resume) = super::resumed_session(spec, record)?;
     if super::stop::fleet_in_reserve(spec) {
         return None;
     }

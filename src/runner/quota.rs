@@ -149,11 +149,8 @@ fn wait_out(spec: &Spec, record: &mut Record, mut resets_at: u64, out: &mut Tee)
             None => break,
         }
     }
-    record.state = Some(State::Running);
-    record.retry_at = None;
     record.quota = None;
-    record.attempt += 1;
-    let _ = state::write_json(&spec.record, record);
+    super::next_attempt(spec, record);
     out.line(&format!(
         "[fleet] the quota of {label} is reset: {} goes on at {} (attempt {})",
         spec.agent,
@@ -165,15 +162,7 @@ fn wait_out(spec: &Spec, record: &mut Record, mut resets_at: u64, out: &mut Tee)
 /// After the pause: the CLI's session resumed with [`PAUSED`] (a CLI that can, its session
 /// known), else the task from the start.
 fn go_on(spec: &Spec, record: &Record, out: &mut Tee) -> std::result::Result<(String, File), End> {
-    let resume = record.session_id.clone().and_then(|id| {
-        let cmd = spec.preset?.resume_command(
-            &id,
-            &spec.launch,
-            record.budget_left(spec.max_cost_usd),
-        )?;
-        Some((id, cmd))
-    });
-    if let Some((id, cmd)) = resume {
+    if let Some((id, cmd)) = super::resumed_session(spec, record) {
         let name = format!("{}.quota-{}.md", spec.agent, record.attempt);
         match super::prompt_file(spec, &name, PAUSED) {
             Ok(f) => {

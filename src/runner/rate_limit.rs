@@ -70,10 +70,7 @@ fn wait_out_rate_limit(spec: &Spec, record: &mut Record, code: i32, delay: u64, 
     while util::now() < at {
         std::thread::sleep(Duration::from_secs(at.saturating_sub(util::now())).max(SHORT));
     }
-    record.state = Some(State::Running);
-    record.retry_at = None;
-    record.attempt += 1;
-    let _ = state::write_json(&spec.record, record);
+    super::next_attempt(spec, record);
     out.line(&format!(
         "[fleet] {} started again at {} (attempt {})",
         spec.agent,
