@@ -13,7 +13,7 @@ use crate::util;
 
 mod budget;
 mod lock;
-pub use lock::hold_start;
+pub use lock::{hold_end, hold_start};
 mod merged;
 pub mod quota;
 mod rounds;
