@@ -410,7 +410,8 @@ impl Dir {
         util::write_atomic(&path, format!("{base}\n").as_bytes())
     }
 
-    /// The socket of the tmux server the last `up` used (see [`crate::tmux::use_server`]).
+    /// The socket of the tmux server this fleet's sessions were last made on (recorded by
+    /// [`crate::launch::sessions::create`], used by [`crate::tmux::use_server`]).
     pub fn server(&self) -> Option<PathBuf> {
         let text = fs::read_to_string(self.root.join("tmux-server")).ok()?;
         Some(PathBuf::from(text.trim_end_matches('\n'))).filter(|p| p.is_absolute())
