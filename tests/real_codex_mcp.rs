@@ -219,14 +219,17 @@ fn record(f: &Fleet, stream: &str) {
     .unwrap();
 }
 
-/// README's registration (`codex mcp add fleet -- fleet mcp -f PATH`, in the test's HOME)
-/// and a headless `codex exec` whose model calls `up`: with docs/clis.md's
+/// README's registration (`codex mcp add fleet -- fleet mcp -f PATH`, in the test's HOME,
+/// no `env_vars`: the server gets no TMUX_TMPDIR) beside a running fleet, and a headless
+/// `codex exec` whose model calls `up`: with docs/clis.md's
 /// `default_tools_approval_mode = "approve"` under the server it starts the agent; without,
 /// codex refuses the call itself ("requires approval").
 fn registered_and_called(approve: bool) -> Option<(Fleet, Vec<Value>)> {
     let codex = common::real_cli("FLEET_REAL_CODEX")?;
     let f = Fleet::new();
-    f.manifest("agents:\n  - name: a\n    prompt: x\n    command: \"true\"\n");
+    f.manifest("agents:\n  - name: a\n    prompt: x\n    command: \"true\"\n  - name: b\n    prompt: x\n    command: \"sleep 300\"\n");
+    // The fleet runs (b, on the test's private tmux server) before codex is asked.
+    f.fleet(&["up", "b"]).success();
     let api = Responses::start(vec![
         Turn::tool_search("fleet up"),
         Turn::fleet("up", json!({"names": ["a"]})),
@@ -252,9 +255,8 @@ fn registered_and_called(approve: bool) -> Option<(Fleet, Vec<Value>)> {
     let mut toml = openai::codex_config_toml(&api.base_url());
     toml.push('\n');
     toml.push_str(&fs::read_to_string(&config).unwrap());
-    // (codex hands a server only a few of its variables: the first `up` finds the test's
-    // tmux server through this one.)
-    toml.push_str("env_vars = [\"TMUX_TMPDIR\"]\n");
+    // (codex hands the server no TMUX_TMPDIR: it finds the fleet's server where the fleet
+    // recorded it.)
     if approve {
         toml.push_str("default_tools_approval_mode = \"approve\"\n");
     }
@@ -271,6 +273,12 @@ fn codex_registered_as_the_docs_say_calls_fleet_mcp_headless() {
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0]["status"], "completed", "{}", calls[0]);
     assert!(f.try_wait_for(30, |f| f.state("a") == "done"));
+    // a ran beside b, on the fleet's own server.
+    assert!(
+        f.sessions().contains(&"repo-a".to_string()),
+        "{:?}",
+        f.sessions()
+    );
 }
 
 #[test]
