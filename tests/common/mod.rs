@@ -15,7 +15,10 @@
 //! `FLEET_*` variables. Dropping the `Fleet` kills its tmux servers, pass or fail.
 //!
 //! [`sshd`] adds "remote hosts" for the ssh tests: a private sshd on 127.0.0.1 that logs
-//! into other local accounts (`ssh host-a …`).
+//! into other local accounts (`ssh host-a …`). [`real`] is what the tests with the real
+//! agent CLIs share (finding a CLI, running fleet or the CLI with it, reading what it
+//! printed); [`sandbox`] and [`net`] what the sandbox tests share; [`status`] reads
+//! `status --json` for the hosts tests.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -28,9 +31,13 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod net;
+pub mod real;
 pub mod sandbox;
 pub mod sshd;
 pub mod status;
+
+#[allow(unused_imports)]
+pub use real::{path_with, real_cli};
 
 /// How long a single command may run before the test gives up on it.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -215,27 +222,6 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
 pub const GLOBAL_GITCONFIG: &str = "[user]\n\tname = Fleet Test\n\temail = fleet-test@example.com\n\
 [init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n\
 [rebase]\n\tupdateRefs = true\n\tautoStash = true\n[merge]\n\tautoStash = true\n[pull]\n\trebase = true\n";
-
-/// The real CLI named by `var` (`FLEET_REAL_CLAUDE`…), or None (after saying so) when the
-/// test should skip.
-pub fn real_cli(var: &str) -> Option<PathBuf> {
-    match std::env::var_os(var) {
-        Some(p) if !p.is_empty() => Some(p.into()),
-        _ => {
-            eprintln!("SKIP: {var} not set (scripts/test.sh installs the real CLIs)");
-            None
-        }
-    }
-}
-
-/// `PATH` with the directory of the CLI at `cli` first.
-pub fn path_with(cli: &Path) -> String {
-    format!(
-        "{}:{}",
-        cli.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
-}
 
 impl Fleet {
     /// A temp dir with a git repo `repo/` (branch `main`, one commit) and a private tmux env.

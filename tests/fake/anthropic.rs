@@ -57,6 +57,11 @@ impl Usage {
             cache_read: self.cache_read * n,
         }
     }
+
+    /// Input tokens as fleet counts them for claude: fresh, cache writes and cache reads.
+    pub fn fleet_input(self) -> u64 {
+        self.input + self.cache_creation + self.cache_read
+    }
 }
 
 /// One answer to the agent's turn.

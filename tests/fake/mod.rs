@@ -106,6 +106,19 @@ impl Server {
     pub fn requests(&self) -> Vec<Request> {
         self.requests.lock().unwrap().clone()
     }
+
+    /// A proxy that answers nothing useful (403) and records who tried to leave 127.0.0.1
+    /// through it (a CLI's `HTTPS_PROXY`).
+    pub fn trap() -> Server {
+        Server::start(|_| Reply::Json(403, "{}".into()))
+    }
+
+    /// Asserts that no request came to this trap: nothing tried to leave 127.0.0.1.
+    #[track_caller]
+    pub fn nothing_left(&self) {
+        let tried: Vec<String> = self.requests().into_iter().map(|r| r.path).collect();
+        assert!(tried.is_empty(), "requests beyond 127.0.0.1: {tried:?}");
+    }
 }
 
 impl Drop for Server {

@@ -230,6 +230,14 @@ pub fn codex_config_toml(base_url: &str) -> String {
     )
 }
 
+/// Writes [`codex_config_toml`] to `<home>/.codex/config.toml`: codex run by fleet's preset
+/// (whose command line the test does not control) with that HOME talks to `base_url`.
+pub fn write_codex_config(home: &std::path::Path, base_url: &str) {
+    let dir = home.join(".codex");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), codex_config_toml(base_url)).unwrap();
+}
+
 fn error_body(status: u16) -> String {
     let (kind, msg) = match status {
         429 => ("rate_limit_exceeded", "Rate limit reached for requests"),
