@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::real::{json_lines, record_fixture, yaml_map, REVIEW_EDITOR};
+use common::real::{json_lines, record_fixture, yaml_map, REVIEW_COMMENTS};
 use common::Fleet;
-use fake::anthropic::{write_and_commit, Anthropic, Turn, Usage};
+use fake::anthropic::{write_and_commit, write_and_commit_then_fix, Anthropic, Turn, Usage};
 use serde_json::Value;
 
 /// The real claude program, or None (after saying so) when the tests should skip.
@@ -483,14 +483,8 @@ fn fleet_shows_api_retries_and_goes_on() {
 fn fleet_verify_retry_resumes_the_session_and_adds_its_usage() {
     let Some(claude) = real_claude() else { return };
     let f = Fleet::new();
-    let mut script = write_and_commit();
     // The resumed run: fix what verify said, commit, answer.
-    script.push(Turn::write("fixed.txt", "fixed\n"));
-    script.push(Turn::bash(
-        "git add fixed.txt && git commit -m 'add fixed.txt'",
-    ));
-    script.push(Turn::text("Fixed."));
-    let api = Anthropic::start(script);
+    let api = Anthropic::start(write_and_commit_then_fix());
     manifest(
         &f,
         "verify: test -f fixed.txt\nverify_retries: 1\n",
@@ -552,18 +546,8 @@ fn fleet_review_round_reaches_the_same_session_and_verify_runs_again() {
     assert_eq!(up_and_wait(&f, &claude), 0, "{}", f.log("a"));
     let session = f.agent("a")["session_id"].as_str().unwrap().to_string();
 
-    f.stub("editor", REVIEW_EDITOR);
-    let editor = f.root.join("stubs/editor").display().to_string();
-    let path = common::path_with(&claude);
-    let env = [
-        ("PATH", path.as_str()),
-        ("EDITOR", editor.as_str()),
-        ("VISUAL", ""),
-    ];
-    f.fleet_at(&f.repo, &env, &["review", "a"])
-        .success()
-        .stdout_has("sent review round 2 to a (3 comments)");
-    f.fleet_at(&f.repo, &env, &["wait", "--timeout", "90"]);
+    f.review_with(&claude, "a");
+    f.fleet_with(&claude, &["wait", "--timeout", "90"]);
     let (a, log) = report(&f);
     assert_eq!(a["state"], "done", "{a}\n{log}");
     assert_eq!(a["attempt"], 2, "{a}");
@@ -578,15 +562,7 @@ fn fleet_review_round_reaches_the_same_session_and_verify_runs_again() {
     let resumed = &reqs[3];
     assert!(resumed.json()["messages"].as_array().unwrap().len() > 6);
     let body = String::from_utf8_lossy(&resumed.body);
-    for part in [
-        "notes.txt line 1:",
-        "say one in capitals",
-        "notes.txt line 2:",
-        "say two twice",
-        "notes.txt line 3:",
-        "drop three",
-        "@@ -0,0 +1,3 @@",
-    ] {
+    for part in REVIEW_COMMENTS.iter().chain(&["@@ -0,0 +1,3 @@"]) {
         assert!(body.contains(part), "{part:?} not sent:\n{body}");
     }
 }

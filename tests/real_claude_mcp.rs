@@ -27,15 +27,7 @@ fn tool_results(api: &Anthropic) -> Vec<(String, bool)> {
             if block["type"] != "tool_result" {
                 continue;
             }
-            let text = match &block["content"] {
-                Value::String(s) => s.clone(),
-                Value::Array(parts) => parts
-                    .iter()
-                    .filter_map(|p| p["text"].as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                _ => String::new(),
-            };
+            let text = fake::content_text(&block["content"]);
             seen.push((text, block["is_error"] == true));
         }
     }

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::real::{json_lines, REVIEW_EDITOR};
-use common::{path_with, real_cli, Fleet};
+use common::real::{json_lines, REVIEW_COMMENTS};
+use common::{real_cli, Fleet};
 use fake::openai::{self, Responses, Turn};
 use serde_json::Value;
 
@@ -420,17 +420,7 @@ fn fleet_codex_review_round_resumes_the_thread() {
     assert_eq!(agent["state"], "done", "{agent}\n{}", f.log("co"));
     let thread = agent["session_id"].as_str().unwrap_or("").to_string();
 
-    f.stub("editor", REVIEW_EDITOR);
-    let editor = f.root.join("stubs/editor").display().to_string();
-    let path = path_with(&codex);
-    let env = [
-        ("PATH", path.as_str()),
-        ("EDITOR", editor.as_str()),
-        ("VISUAL", ""),
-    ];
-    f.fleet_at(&f.repo, &env, &["review", "co"])
-        .success()
-        .stdout_has("sent review round 2 to co (3 comments)");
+    f.review_with(&codex, "co");
     f.fleet(&["wait", "--timeout", "120"]);
     let agent = f.agent("co");
     assert_eq!(agent["state"], "done", "{agent}\n{}", f.log("co"));
@@ -448,15 +438,10 @@ fn fleet_codex_review_round_resumes_the_thread() {
     let bodies = api.bodies();
     assert_eq!(bodies.len(), 4, "{bodies:?}");
     let resumed = bodies[2].to_string();
-    for part in [
-        "notes.txt line 1:",
-        "say one in capitals",
-        "notes.txt line 2:",
-        "say two twice",
-        "notes.txt line 3:",
-        "drop three",
-        "Write notes.txt and commit it.",
-    ] {
+    for part in REVIEW_COMMENTS
+        .iter()
+        .chain(&["Write notes.txt and commit it."])
+    {
         assert!(resumed.contains(part), "{part:?} not sent:\n{resumed}");
     }
 }

@@ -148,8 +148,7 @@ agents:
 "#,
         env_of(&f, &server, &trap)
     ));
-    f.fleet_with(&cli, &["up"]).success();
-    f.fleet(&["wait", "--timeout", "120"]).success();
+    f.up_and_wait(&cli, 120).success();
     let a = f.agent("ge");
     assert_eq!(a["state"], "done", "{}", f.log("ge"));
     assert_eq!(a["commits_ahead"], 2, "{}", f.log("ge"));
@@ -226,8 +225,7 @@ agents:
         env_of(&f, &rl_server, &trap),
         env_of(&f, &five_server, &trap)
     ));
-    f.fleet_with(&cli, &["up"]).success();
-    f.fleet(&["wait", "--timeout", "120"]).code(1);
+    f.up_and_wait(&cli, 120).code(1);
     // gemini exits with the HTTP status modulo 256: 429 is 173
     let a = f.agent("rl");
     assert_eq!(a["state"], "failed", "{}", f.log("rl"));
@@ -268,8 +266,7 @@ agents:
 "#,
         env_of(&f, &server, &trap)
     ));
-    f.fleet_with(&cli, &["up"]).success();
-    f.fleet(&["wait", "--timeout", "60"]).code(1);
+    f.up_and_wait(&cli, 60).code(1);
     let a = f.agent("ge");
     assert_eq!(a["state"], "failed", "{}", f.log("ge"));
     assert_eq!(a["reason"], "timeout", "{}", f.log("ge"));

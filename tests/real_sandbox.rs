@@ -206,18 +206,12 @@ fn codex_below_full_keeps_its_own_sandbox_inside_the_box() {
 /// the box before, is there (the CLI's sessions directory is kept writable).
 #[test]
 fn claude_in_its_box_resumes_its_session_after_a_failed_verify() {
-    use fake::anthropic::{write_and_commit, Anthropic, Turn};
+    use fake::anthropic::{write_and_commit_then_fix, Anthropic};
     let Some(claude) = real("FLEET_REAL_CLAUDE") else {
         return;
     };
     let f = Fleet::new();
-    let mut script = write_and_commit();
-    script.push(Turn::write("fixed.txt", "fixed\n"));
-    script.push(Turn::bash(
-        "git add fixed.txt && git commit -m 'add fixed.txt'",
-    ));
-    script.push(Turn::text("Fixed."));
-    let api = Anthropic::start(script);
+    let api = Anthropic::start(write_and_commit_then_fix());
     f.manifest(&format!(
         "agent: claude\nsandbox: true\npermissions: full\nnetwork: all\nverify: test -f fixed.txt\nverify_retries: 1\nenv: {}\nagents:\n  - name: a\n    prompt: write hello.txt\n",
         yaml_map(&api.env(1))

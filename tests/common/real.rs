@@ -8,8 +8,10 @@
 //!   it) and [`Fleet::run_cli`] (with its task on stdin, under a deadline);
 //! - reading what it printed: [`json_lines`], [`text_below`] (a session store's files) and
 //!   [`record_fixture`] (tests/fixtures/real, with `FLEET_RECORD_FIXTURES=1`);
-//! - writing a manifest: [`yaml_map`] (an agent's `env:` on one line) and
-//!   [`REVIEW_EDITOR`] (an `$EDITOR` that comments on a review).
+//! - writing a manifest: [`yaml_map`] (an agent's `env:` on one line);
+//! - a review round: [`Fleet::review_with`] (`fleet review` whose editor comments on three
+//!   lines) and [`REVIEW_COMMENTS`] (what the CLI must be sent of them);
+//! - the `mcp: lead` tests: [`lead_manifest`] and [`assert_lead_drove_the_worker`].
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -92,14 +94,44 @@ pub fn record_fixture(f: &Fleet, name: &str, text: &str) {
 }
 
 /// An editor (for `fleet review`) that writes a comment under each of three lines.
-pub const REVIEW_EDITOR: &str = r#"#!/bin/sh
+const REVIEW_EDITOR: &str = r#"#!/bin/sh
 awk '{ print }
 /^\+one$/ { print "> say one in capitals" }
 /^\+two$/ { print "> say two twice" }
 /^\+three$/ { print "> drop three" }' "$1" > "$1.new" && mv "$1.new" "$1"
 "#;
 
+/// What the CLI's resumed run must be sent of [`Fleet::review_with`]'s comments: each line
+/// they are on and each comment.
+pub const REVIEW_COMMENTS: [&str; 6] = [
+    "notes.txt line 1:",
+    "say one in capitals",
+    "notes.txt line 2:",
+    "say two twice",
+    "notes.txt line 3:",
+    "drop three",
+];
+
 impl Fleet {
+    /// `fleet review AGENT` (which must succeed) with the real CLI at `cli` first on `PATH`
+    /// and an `$EDITOR` that comments on the lines `one`, `two` and `three` of the agent's
+    /// `notes.txt`: round 2, three comments, sent to the agent's session.
+    #[track_caller]
+    pub fn review_with(&self, cli: &Path, agent: &str) -> Run {
+        self.stub("editor", REVIEW_EDITOR);
+        let editor = self.root.join("stubs/editor").display().to_string();
+        let path = path_with(cli);
+        let env = [
+            ("PATH", path.as_str()),
+            ("EDITOR", editor.as_str()),
+            ("VISUAL", ""),
+        ];
+        let run = self.fleet_at(&self.repo, &env, &["review", agent]);
+        run.success()
+            .stdout_has(&format!("sent review round 2 to {agent} (3 comments)"));
+        run
+    }
+
     /// Runs `fleet ARGS…` in the repo with the real CLI at `cli` first on `PATH`.
     #[track_caller]
     pub fn fleet_with(&self, cli: &Path, args: &[&str]) -> Run {

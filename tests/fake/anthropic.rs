@@ -143,6 +143,18 @@ pub fn write_and_commit() -> Vec<Turn> {
     ]
 }
 
+/// [`write_and_commit`], then the run a failed `verify: test -f fixed.txt` resumes: write
+/// `fixed.txt`, commit it (`add fixed.txt`), say so.
+pub fn write_and_commit_then_fix() -> Vec<Turn> {
+    let mut script = write_and_commit();
+    script.push(Turn::write("fixed.txt", "fixed\n"));
+    script.push(Turn::bash(
+        "git add fixed.txt && git commit -m 'add fixed.txt'",
+    ));
+    script.push(Turn::text("Fixed."));
+    script
+}
+
 /// What a scripted server has done, for assertions.
 #[derive(Debug, Default)]
 struct State {

@@ -47,6 +47,20 @@ impl Request {
     }
 }
 
+/// A tool result's content as the model reads it: a string as it is, a list of parts
+/// (`{"text": …}`) their texts joined by newlines, anything else "".
+pub fn content_text(content: &serde_json::Value) -> String {
+    match content {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
 /// What the server answers.
 #[derive(Debug, Clone)]
 pub enum Reply {

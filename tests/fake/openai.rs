@@ -172,15 +172,7 @@ impl Responses {
                     Some("function_call_output" | "custom_tool_call_output")
                 )
             })
-            .map(|i| match &i["output"] {
-                Value::String(s) => s.clone(),
-                Value::Array(parts) => parts
-                    .iter()
-                    .filter_map(|p| p["text"].as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                _ => String::new(),
-            })
+            .map(|i| super::content_text(&i["output"]))
             .collect()
     }
 
