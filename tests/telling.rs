@@ -3,11 +3,7 @@
 //! (every pair with `--all`) with a next step, and `up`'s closing lines match its rows.
 mod common;
 
-use common::Fleet;
-
-fn commits(file: &str, text: &str) -> String {
-    format!("printf '{text}' > {file}; git add {file}; git commit -qm 'write {file}'")
-}
+use common::{commits, Fleet};
 
 #[test]
 fn up_says_the_agents_will_not_see_work_not_committed_in_the_main_checkout() {

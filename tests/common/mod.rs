@@ -17,7 +17,8 @@
 //! [`sshd`] adds "remote hosts" for the ssh tests: a private sshd on 127.0.0.1 that logs
 //! into other local accounts (`ssh host-a …`). [`real`] is what the tests with the real
 //! agent CLIs share (finding a CLI, running fleet or the CLI with it, reading what it
-//! printed); [`sandbox`] and [`net`] what the sandbox tests share; [`status`] reads
+//! printed); [`repo`] what the tests of `command:` agents share about the repository (a
+//! committing command, a trapped checkout); [`sandbox`] and [`net`] what the sandbox tests share; [`status`] reads
 //! `status --json` for the hosts tests.
 #![allow(dead_code)]
 
@@ -32,12 +33,15 @@ use serde_json::Value;
 
 pub mod net;
 pub mod real;
+pub mod repo;
 pub mod sandbox;
 pub mod sshd;
 pub mod status;
 
 #[allow(unused_imports)]
 pub use real::{path_with, real_cli};
+#[allow(unused_imports)]
+pub use repo::commits;
 
 /// How long a single command may run before the test gives up on it.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
