@@ -17,10 +17,14 @@ fn real_gemini() -> Option<PathBuf> {
     common::real_cli("FLEET_REAL_GEMINI")
 }
 
-/// The agent's `env:` (one line of YAML) that points its gemini at `server`, and every
-/// other request it might make at `trap`, so a test can assert that nothing left 127.0.0.1.
-fn env_of(f: &Fleet, server: &Server, trap: &Server) -> String {
-    yaml_map(&gemini::env_trapped(server, trap, &f.tmp_dir()))
+/// An agent `name` of the manifest (`extra` its own keys) told to write hello.txt and
+/// commit it, its gemini pointed at `server` and every other request it might make at
+/// `trap`, so a test can assert that nothing left 127.0.0.1.
+fn agent(f: &Fleet, name: &str, extra: &str, server: &Server, trap: &Server) -> String {
+    format!(
+        "  - name: {name}\n{extra}    prompt: \"Write hello.txt and commit it.\"\n    env: {}\n",
+        yaml_map(&gemini::env_trapped(server, trap, &f.tmp_dir()))
+    )
 }
 
 /// What the CLI's result stats say for what `script` answered: every turn's usage and the
@@ -57,23 +61,10 @@ fn each_permission_level_with_the_real_gemini() {
     let (full_server, full) = gemini::start(edit_and_commit("hello.txt"));
     let trap = Server::trap();
     f.manifest(&format!(
-        r#"agent: gemini
-agents:
-  - name: ed
-    prompt: "Write hello.txt and commit it."
-    env: {}
-  - name: ro
-    permissions: read-only
-    prompt: "Write hello.txt and commit it."
-    env: {}
-  - name: full
-    permissions: full
-    prompt: "Write hello.txt and commit it."
-    env: {}
-"#,
-        env_of(&f, &ed_server, &trap),
-        env_of(&f, &ro_server, &trap),
-        env_of(&f, &full_server, &trap)
+        "agent: gemini\nagents:\n{}{}{}",
+        agent(&f, "ed", "", &ed_server, &trap),
+        agent(&f, "ro", "    permissions: read-only\n", &ro_server, &trap),
+        agent(&f, "full", "    permissions: full\n", &full_server, &trap)
     ));
     f.fleet_with(&cli, &["up"]).success();
     let waited = f.fleet(&["wait", "--timeout", "120"]);
@@ -138,15 +129,8 @@ fn a_failed_verify_resumes_the_same_gemini_session() {
         text("Done."),
     ]);
     f.manifest(&format!(
-        r#"agent: gemini
-verify: test -f more.txt && git status --short
-verify_retries: 1
-agents:
-  - name: ge
-    prompt: "Write hello.txt and commit it."
-    env: {}
-"#,
-        env_of(&f, &server, &trap)
+        "agent: gemini\nverify: test -f more.txt && git status --short\nverify_retries: 1\nagents:\n{}",
+        agent(&f, "ge", "", &server, &trap)
     ));
     f.up_and_wait(&cli, 120).success();
     let a = f.agent("ge");
@@ -212,18 +196,9 @@ fn a_429_is_a_rate_limit_and_a_500_an_error() {
     let (five_server, five) = gemini::start(vec![Turn::ServerError(500); 4]);
     let trap = Server::trap();
     f.manifest(&format!(
-        r#"agent: gemini
-retries: 0
-agents:
-  - name: rl
-    prompt: "Write hello.txt and commit it."
-    env: {}
-  - name: five
-    prompt: "Write hello.txt and commit it."
-    env: {}
-"#,
-        env_of(&f, &rl_server, &trap),
-        env_of(&f, &five_server, &trap)
+        "agent: gemini\nretries: 0\nagents:\n{}{}",
+        agent(&f, "rl", "", &rl_server, &trap),
+        agent(&f, "five", "", &five_server, &trap)
     ));
     f.up_and_wait(&cli, 120).code(1);
     // gemini exits with the HTTP status modulo 256: 429 is 173
@@ -257,14 +232,8 @@ fn a_slow_gemini_is_stopped_at_its_timeout() {
     )]);
     let trap = Server::trap();
     f.manifest(&format!(
-        r#"agent: gemini
-timeout: 8s
-agents:
-  - name: ge
-    prompt: "Write hello.txt and commit it."
-    env: {}
-"#,
-        env_of(&f, &server, &trap)
+        "agent: gemini\ntimeout: 8s\nagents:\n{}",
+        agent(&f, "ge", "", &server, &trap)
     ));
     f.up_and_wait(&cli, 60).code(1);
     let a = f.agent("ge");

@@ -11,33 +11,6 @@ use std::path::PathBuf;
 use common::{commits, Fleet};
 use serde_json::Value;
 
-/// Four agents: `one` and `two` write files of their own, `left` and `right` both rewrite
-/// README.md's one line.
-fn four_agents(f: &Fleet) {
-    f.manifest(&format!(
-        r#"agents:
-  - name: one
-    prompt: "x"
-    command: "{}"
-  - name: two
-    prompt: "x"
-    command: "{}"
-  - name: left
-    prompt: "x"
-    command: "{}"
-  - name: right
-    prompt: "x"
-    command: "{}"
-"#,
-        commits("one.txt", "one\\n"),
-        commits("two.txt", "two\\n"),
-        commits("README.md", "# left\\n"),
-        commits("README.md", "# right\\n"),
-    ));
-    f.fleet(&["up"]).success();
-    f.fleet(&["wait", "--timeout", "20"]).success();
-}
-
 /// Everything a command could change: every ref, the status of the main checkout and of
 /// each worktree, each index's bytes and mtime, and every file under the temp dir (but git's
 /// object database, where `git merge-tree` may write objects no ref names).
@@ -93,7 +66,7 @@ fn json(run: &common::Run) -> Value {
 #[test]
 fn conflicts_names_exactly_the_clashing_pair_and_file_and_changes_nothing() {
     let f = Fleet::new();
-    four_agents(&f);
+    f.up_four_agents();
     let names = ["one", "two", "left", "right"];
     let before = everything(&f, &names);
 
@@ -289,7 +262,7 @@ agents:
 #[test]
 fn the_train_stops_at_a_conflict_naming_the_files() {
     let f = Fleet::new();
-    four_agents(&f);
+    f.up_four_agents();
     let run = f.fleet(&["merge", "--all", "--no-ff"]);
     run.code(1)
         .stdout_has("merged left (fleet/left, 1 commit) into main: merge commit")

@@ -1,5 +1,6 @@
 //! What the tests of `command:` agents share about the repository: [`commits`] (an agent's
-//! command that writes a file and commits it), [`Fleet::rev`] (a commit id), and
+//! command that writes a file and commits it), [`Fleet::up_four_agents`] (four of them, two
+//! in conflict, done), [`Fleet::rev`] (a commit id), and
 //! [`Fleet::checkout_runs`] / [`Fleet::plain_checkout`] (every checkout runs a script of the
 //! test's, as a slow or failing checkout would).
 use std::fs;
@@ -36,6 +37,20 @@ impl Fleet {
         self.git(&["config", "filter.trap.smudge", &path]);
         self.git(&["config", "filter.trap.clean", "cat"]);
         self.git(&["config", "filter.trap.required", "true"]);
+    }
+
+    /// Four agents: `one` and `two` write files of their own, `left` and `right` both rewrite
+    /// README.md's one line; up, and all done.
+    pub fn up_four_agents(&self) {
+        self.manifest(&format!(
+            "agents:\n  - name: one\n    prompt: x\n    command: \"{}\"\n  - name: two\n    prompt: x\n    command: \"{}\"\n  - name: left\n    prompt: x\n    command: \"{}\"\n  - name: right\n    prompt: x\n    command: \"{}\"\n",
+            commits("one.txt", "one\\n"),
+            commits("two.txt", "two\\n"),
+            commits("README.md", "# left\\n"),
+            commits("README.md", "# right\\n"),
+        ));
+        self.fleet(&["up"]).success();
+        self.fleet(&["wait", "--timeout", "20"]).success();
     }
 
     /// Checkouts as usual again (after [`Fleet::checkout_runs`]).
