@@ -9,7 +9,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::Fleet;
+use common::{commits, Fleet};
 use serde_json::{json, Value};
 
 /// An MCP client over a `fleet mcp` child.
@@ -123,10 +123,6 @@ fn states(v: &Value) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-fn commits(file: &str, text: &str) -> String {
-    format!("printf '{text}' > {file}; git add {file}; git commit -qm 'write {file}'")
 }
 
 fn three_agents(f: &Fleet) {
