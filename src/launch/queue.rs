@@ -289,6 +289,7 @@ pub fn start_now(
         .is_err()
         .then(|| view::owned(plan, &tmux::sessions().unwrap_or_default()));
     let mut failed = Vec::new();
+    let mut records = Vec::new();
     for v in start {
         if alive
             .as_ref()
@@ -305,8 +306,10 @@ pub fn start_now(
             .unwrap_or_default();
         record.begin();
         record.attempt += 1;
-        dir.write_record(&v.agent.name, &record)?;
+        records.push((v.agent.name.as_str(), record));
     }
+    // (flushed together: one wait for the disk for the set, not one an agent)
+    dir.write_records(&records)?;
     drop(holds);
     if let Err(e) = ran {
         let what = if failed.is_empty() {
