@@ -22,8 +22,10 @@ use anyhow::{anyhow, Context, Result};
 
 use crate::UsageError;
 
+mod base;
 mod snapshot;
 mod tree;
+pub use base::{base_name, remove_tree, snapshot_base, sync_base, Synced};
 pub use tree::{clone_tree, Copied};
 
 /// How [`open`] opens a file. Files and the directories made for them are user-only, except

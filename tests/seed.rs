@@ -287,3 +287,153 @@ fn a_subvolume_is_seeded_as_a_snapshot_that_writes_cannot_cross() {
     f.fleet_at(&repo, &[], &["down", "--rm-worktrees", "--force"])
         .success();
 }
+
+/// On btrfs, a plain `node_modules` (no subvolume of the user's) is seeded through fleet's
+/// own seed base in `.fleet/seed/`: made by the first `up`, brought up to date by the next
+/// (a changed file cloned anew, a removed one gone, a new one there), and each worktree's
+/// copy one snapshot of it. Writes through a seeded copy reach neither the checkout nor
+/// the base; `down --rm-worktrees` of the last worktree, run by a user who is not root,
+/// removes the snapshots and the base.
+#[test]
+fn a_plain_directory_on_btrfs_is_seeded_from_a_base_kept_in_step() {
+    let f = Fleet::new();
+    let Some(_disk) = Btrfs::mount(&f.root.join("disk")) else {
+        return;
+    };
+    let repo = f.root.join("disk/repo");
+    f.git_in(
+        &f.root,
+        &[
+            "clone",
+            "-q",
+            f.repo.to_str().unwrap(),
+            repo.to_str().unwrap(),
+        ],
+    );
+    let g = |args: &[&str]| f.git_in(&repo, args);
+    fs::write(repo.join(".gitignore"), "node_modules/\n").unwrap();
+    fs::write(repo.join("package-lock.json"), "{\"lockfileVersion\": 3}\n").unwrap();
+    g(&["add", ".gitignore", "package-lock.json"]);
+    g(&["commit", "-qm", "lockfile"]);
+    let nm = repo.join("node_modules");
+    fs::create_dir_all(nm.join("left-pad/lib")).unwrap();
+    fs::create_dir_all(nm.join(".bin")).unwrap();
+    fs::write(nm.join("left-pad/lib/index.js"), "original\n").unwrap();
+    fs::write(nm.join("left-pad/gone.js"), "gone\n").unwrap();
+    symlink("../left-pad/lib/index.js", nm.join(".bin/left-pad")).unwrap();
+    let agent = |name: &str| {
+        format!(
+            "  - name: {name}\n    prompt: hi\n    \
+             command: \"printf changed > node_modules/left-pad/lib/index.js; echo done\"\n"
+        )
+    };
+    let manifest = |names: &[&str]| {
+        let agents: String = names.iter().map(|n| agent(n)).collect();
+        fs::write(
+            repo.join("agents.yaml"),
+            format!("seed: [node_modules]\nagents:\n{agents}"),
+        )
+        .unwrap();
+    };
+    let done = |name: &str| {
+        f.wait_for(&format!("{name} to be done"), 30, |f| {
+            let out = f.fleet_at(&repo, &[], &["status", "--json"]).stdout.clone();
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+            v["agents"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|a| a["name"] == name && a["state"] == "done")
+        })
+    };
+    manifest(&["a1"]);
+    f.fleet_at(&repo, &[], &["up"])
+        .success()
+        .stdout_has("seed base .fleet/seed/node_modules: made from the checkout (2 files)")
+        .stdout_has(
+            "a1: seeded node_modules from the checkout (2 files, snapshot of its seed base)",
+        );
+    let base = repo.join(".fleet/seed/node_modules");
+    let wt1 = f.root.join("disk/repo.worktrees/a1/node_modules");
+    // The base and the copy are subvolumes (the root inode of one), the checkout's is not.
+    assert_eq!(fs::metadata(&base).unwrap().ino(), 256);
+    assert_eq!(fs::metadata(&wt1).unwrap().ino(), 256);
+    assert_ne!(fs::metadata(&nm).unwrap().ino(), 256);
+    f.wait_for("the agent's write", 20, |_| {
+        fs::read_to_string(wt1.join("left-pad/lib/index.js")).is_ok_and(|s| s == "changed")
+    });
+    done("a1");
+    // The write went through the copy alone.
+    for tree in [&nm, &base] {
+        assert_eq!(
+            fs::read_to_string(tree.join("left-pad/lib/index.js")).unwrap(),
+            "original\n",
+            "{}",
+            tree.display()
+        );
+    }
+    assert_eq!(
+        fs::read_link(wt1.join(".bin/left-pad")).unwrap(),
+        std::path::Path::new("../left-pad/lib/index.js")
+    );
+    // The checkout's directory changes: a file rewritten, one removed, one added.
+    fs::write(nm.join("left-pad/lib/index.js"), "version 2\n").unwrap();
+    fs::remove_file(nm.join("left-pad/gone.js")).unwrap();
+    fs::write(nm.join("left-pad/new.js"), "new\n").unwrap();
+    manifest(&["a1", "a2"]);
+    f.fleet_at(&repo, &[], &["up"])
+        .success()
+        .stdout_has("seed base .fleet/seed/node_modules: brought up to date (2 entries cloned anew, 1 removed) (2 files)")
+        .stdout_has("a2: seeded node_modules from the checkout (2 files, snapshot of its seed base)");
+    let wt2 = f.root.join("disk/repo.worktrees/a2/node_modules");
+    for tree in [&base, &wt2] {
+        assert!(
+            !tree.join("left-pad/gone.js").exists(),
+            "{}",
+            tree.display()
+        );
+        assert_eq!(
+            fs::read_to_string(tree.join("left-pad/new.js")).unwrap(),
+            "new\n"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(base.join("left-pad/lib/index.js")).unwrap(),
+        "version 2\n"
+    );
+    done("a2");
+    // a1's copy is its own: still what the agent wrote, with the file since removed.
+    assert_eq!(
+        fs::read_to_string(wt1.join("left-pad/lib/index.js")).unwrap(),
+        "changed"
+    );
+    assert!(wt1.join("left-pad/gone.js").exists());
+    assert_eq!(
+        fs::read_to_string(nm.join("left-pad/lib/index.js")).unwrap(),
+        "version 2\n"
+    );
+    // A user who is not root removes the seeded snapshots and the base (btrfs lets the
+    // owner rmdir an emptied subvolume).
+    f.fleet_at(&repo, &[], &["down"]).success();
+    let user = "1000";
+    let chown = std::process::Command::new("chown")
+        .args(["-R", &format!("{user}:{user}")])
+        .arg(&f.root)
+        .output()
+        .unwrap();
+    assert!(chown.status.success(), "{chown:?}");
+    let setpriv = [
+        &format!("--reuid={user}"),
+        &format!("--regid={user}"),
+        "--clear-groups",
+        env!("CARGO_BIN_EXE_fleet"),
+        "down",
+        "--rm-worktrees",
+        "--force",
+    ];
+    f.program_at("setpriv", &repo, &[], &setpriv)
+        .success()
+        .stdout_has("removed the seed bases in");
+    assert!(!wt1.exists() && !wt2.exists());
+    assert!(!repo.join(".fleet/seed").exists());
+}
