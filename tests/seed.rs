@@ -437,3 +437,52 @@ fn a_plain_directory_on_btrfs_is_seeded_from_a_base_kept_in_step() {
     assert!(!wt1.exists() && !wt2.exists());
     assert!(!repo.join(".fleet/seed").exists());
 }
+
+/// The seed base stays while the fleet has a worktree (a `down` that keeps them, or removes
+/// some) and goes with the `down --rm-worktrees` that leaves none (here as root: btrfs
+/// deletes the subvolume whole).
+#[test]
+fn the_seed_base_goes_with_the_last_worktree() {
+    let f = Fleet::new();
+    let Some(_disk) = Btrfs::mount(&f.root.join("disk")) else {
+        return;
+    };
+    let repo = f.root.join("disk/repo");
+    f.git_in(
+        &f.root,
+        &[
+            "clone",
+            "-q",
+            f.repo.to_str().unwrap(),
+            repo.to_str().unwrap(),
+        ],
+    );
+    fs::write(repo.join(".gitignore"), "target/\n").unwrap();
+    fs::write(repo.join("Cargo.lock"), "version = 3\n").unwrap();
+    f.git_in(&repo, &["add", ".gitignore", "Cargo.lock"]);
+    f.git_in(&repo, &["commit", "-qm", "lockfile"]);
+    fs::create_dir_all(repo.join("target/debug")).unwrap();
+    fs::write(repo.join("target/debug/app"), "binary\n").unwrap();
+    fs::write(
+        repo.join("agents.yaml"),
+        "seed: [target]\nagents:\n  - name: a1\n    prompt: hi\n    command: \"true\"\n  \
+         - name: a2\n    prompt: hi\n    command: \"true\"\n",
+    )
+    .unwrap();
+    f.fleet_at(&repo, &[], &["up"])
+        .success()
+        .stdout_has("a1: seeded target from the checkout (1 files, snapshot of its seed base)")
+        .stdout_has("a2: seeded target from the checkout (1 files, snapshot of its seed base)");
+    let base = repo.join(".fleet/seed/target");
+    assert_eq!(fs::metadata(&base).unwrap().ino(), 256);
+    f.fleet_at(&repo, &[], &["down"]).success();
+    assert!(base.exists());
+    f.fleet_at(&repo, &[], &["down", "a1", "--rm-worktrees", "--force"])
+        .success();
+    assert!(base.exists(), "a2's worktree is still there");
+    f.fleet_at(&repo, &[], &["down", "a2", "--rm-worktrees", "--force"])
+        .success()
+        .stdout_has("removed the seed bases in");
+    assert!(!repo.join(".fleet/seed").exists());
+    assert!(!f.root.join("disk/repo.worktrees/a2").exists());
+}

@@ -105,9 +105,10 @@ pub fn snapshot_base(base: &Path, to: &Path, rel: &Path) -> Result<()> {
         .with_context(|| format!("cannot snapshot {}", base.display()))
 }
 
-/// Removes the tree `path` (a seed base) without following a symlink: each directory made
-/// writable and emptied, then removed (a subvolume's root by `rmdir`, which btrfs allows
-/// its owner once it is empty, from Linux 4.18). Nothing when it is not there.
+/// Removes the tree `path` (the seed bases) without following a symlink: a subvolume in
+/// one step where btrfs lets this user delete it (root), else each directory made writable
+/// and emptied, then removed (a subvolume's root by `rmdir`, which btrfs allows its owner
+/// once it is empty, from Linux 4.18). Nothing when it is not there.
 pub fn remove_tree(path: &Path) -> Result<()> {
     let (dir, name) = match parent(path, None) {
         Ok(p) => p,
@@ -283,6 +284,10 @@ fn remove_at(dir: &OwnedFd, name: &OsStr, st: &libc::stat) -> io::Result<()> {
     let mut flags = 0;
     if is_kind(st, libc::S_IFDIR) {
         let sub = open_at(dir, name, READ_DIR, 0)?;
+        // A subvolume (a base) goes whole where btrfs lets this user delete one.
+        if snapshot::is_subvolume(&sub) && snapshot::destroy_subvolume(dir, name).is_ok() {
+            return Ok(());
+        }
         if perm(st) & 0o700 != 0o700 {
             chmod(&sub, 0o700)?;
         }

@@ -19,6 +19,8 @@ const SUBVOLUME_ROOT: u64 = 256;
 const BTRFS_IOC_SNAP_CREATE_V2: u64 = 0x5000_9417;
 /// `_IOW(0x94, 24, struct btrfs_ioctl_vol_args_v2)`.
 const BTRFS_IOC_SUBVOL_CREATE_V2: u64 = 0x5000_9418;
+/// `_IOW(0x94, 63, struct btrfs_ioctl_vol_args_v2)`.
+const BTRFS_IOC_SNAP_DESTROY_V2: u64 = 0x5000_943f;
 
 /// `struct btrfs_ioctl_vol_args_v2`, as the snapshot takes it.
 #[repr(C)]
@@ -67,6 +69,14 @@ pub(super) fn snapshot_as(from: &OwnedFd, dst: &OwnedFd, name: &OsStr) -> io::Re
 pub(super) fn create_subvolume(dst: &OwnedFd, name: &OsStr) -> io::Result<()> {
     let args = vol_args(name, 0)?;
     volume_ioctl(dst, BTRFS_IOC_SUBVOL_CREATE_V2, args)
+}
+
+/// The subvolume `name` in the directory `dst` deleted whole (`BTRFS_IOC_SNAP_DESTROY_V2`:
+/// btrfs frees its blocks in the background). Only root may, or its owner where the file
+/// system is mounted with `user_subvol_rm_allowed`; an error otherwise.
+pub(super) fn destroy_subvolume(dst: &OwnedFd, name: &OsStr) -> io::Result<()> {
+    let args = vol_args(name, 0)?;
+    volume_ioctl(dst, BTRFS_IOC_SNAP_DESTROY_V2, args)
 }
 
 /// The argument block naming `name` (with `fd`, a snapshot's source).
