@@ -292,8 +292,8 @@ fn a_subvolume_is_seeded_as_a_snapshot_that_writes_cannot_cross() {
 /// own seed base in `.fleet/seed/`: made by the first `up`, brought up to date by the next
 /// (a changed file cloned anew, a removed one gone, a new one there), and each worktree's
 /// copy one snapshot of it. Writes through a seeded copy reach neither the checkout nor
-/// the base; `down --rm-worktrees` of the last worktree, run by a user who is not root,
-/// removes the snapshots and the base.
+/// the base. A user who is not root does the same, and its `down --rm-worktrees` of the
+/// last worktree removes the snapshots and the base.
 #[test]
 fn a_plain_directory_on_btrfs_is_seeded_from_a_base_kept_in_step() {
     let f = Fleet::new();
@@ -383,7 +383,7 @@ fn a_plain_directory_on_btrfs_is_seeded_from_a_base_kept_in_step() {
     manifest(&["a1", "a2"]);
     f.fleet_at(&repo, &[], &["up"])
         .success()
-        .stdout_has("seed base .fleet/seed/node_modules: brought up to date (2 entries cloned anew, 1 removed) (2 files)")
+        .stdout_has("seed base .fleet/seed/node_modules: brought up to date (2 entries cloned anew, 1 entry removed) (2 files)")
         .stdout_has("a2: seeded node_modules from the checkout (2 files, snapshot of its seed base)");
     let wt2 = f.root.join("disk/repo.worktrees/a2/node_modules");
     for tree in [&base, &wt2] {
@@ -412,8 +412,9 @@ fn a_plain_directory_on_btrfs_is_seeded_from_a_base_kept_in_step() {
         fs::read_to_string(nm.join("left-pad/lib/index.js")).unwrap(),
         "version 2\n"
     );
-    // A user who is not root removes the seeded snapshots and the base (btrfs lets the
-    // owner rmdir an emptied subvolume).
+    // A user who is not root, owning the repository: its up syncs and snapshots the base,
+    // its down removes the seeded snapshots and the base (btrfs lets the owner rmdir an
+    // emptied subvolume).
     f.fleet_at(&repo, &[], &["down"]).success();
     let user = "1000";
     let chown = std::process::Command::new("chown")
@@ -422,18 +423,43 @@ fn a_plain_directory_on_btrfs_is_seeded_from_a_base_kept_in_step() {
         .output()
         .unwrap();
     assert!(chown.status.success(), "{chown:?}");
-    let setpriv = [
-        &format!("--reuid={user}"),
-        &format!("--regid={user}"),
-        "--clear-groups",
-        env!("CARGO_BIN_EXE_fleet"),
-        "down",
-        "--rm-worktrees",
-        "--force",
-    ];
-    f.program_at("setpriv", &repo, &[], &setpriv)
+    let as_user = |args: &[&str]| {
+        let (uid, gid) = (format!("--reuid={user}"), format!("--regid={user}"));
+        let mut all = vec![
+            &uid[..],
+            &gid[..],
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_fleet"),
+        ];
+        all.extend_from_slice(args);
+        f.program_at("setpriv", &repo, &[], &all)
+    };
+    // The user's own up brings the base (now the user's) up to date and snapshots it.
+    fs::write(
+        nm.join("left-pad/lib/index.js"),
+        "version 3
+",
+    )
+    .unwrap();
+    manifest(&["a1", "a2", "a3"]);
+    as_user(&["up"])
+        .success()
+        .stdout_has("seed base .fleet/seed/node_modules: brought up to date (1 entry cloned anew, 0 entries removed)")
+        .stdout_has("a3: seeded node_modules from the checkout (2 files, snapshot of its seed base)");
+    let wt3 = f.root.join("disk/repo.worktrees/a3/node_modules");
+    assert_eq!(fs::metadata(&wt3).unwrap().ino(), 256);
+    assert_eq!(fs::metadata(&wt3).unwrap().uid(), 1000);
+    f.wait_for("a3's write", 20, |_| {
+        fs::read_to_string(wt3.join("left-pad/lib/index.js")).is_ok_and(|s| s == "changed")
+    });
+    assert_eq!(
+        fs::read_to_string(base.join("left-pad/lib/index.js")).unwrap(),
+        "version 3\n"
+    );
+    as_user(&["down", "--rm-worktrees", "--force"])
         .success()
         .stdout_has("removed the seed bases in");
+    assert!(!wt3.exists());
     assert!(!wt1.exists() && !wt2.exists());
     assert!(!repo.join(".fleet/seed").exists());
 }

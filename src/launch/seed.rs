@@ -126,9 +126,12 @@ impl Bases {
                 } else if s.changed + s.removed == 0 {
                     "up to date with the checkout".to_string()
                 } else {
+                    let entries =
+                        |n: u64| format!("{n} {}", if n == 1 { "entry" } else { "entries" });
                     format!(
-                        "brought up to date ({} entries cloned anew, {} removed)",
-                        s.changed, s.removed
+                        "brought up to date ({} cloned anew, {} removed)",
+                        entries(s.changed),
+                        entries(s.removed)
                     )
                 };
                 let line = format!(
