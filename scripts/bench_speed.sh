@@ -21,8 +21,11 @@
 #            against `fleet up` without, timed alone, then `cp -a --reflink=never` (a plain
 #            copy) into each worktree 4 at a time, and `cp -a --reflink=always` (cp's clone)
 #            beside; on loop-mounted ext4, XFS (reflink=1) and btrfs images, each made,
-#            used and deleted in turn (SPEED_SEED_FS names them), and on btrfs again with
-#            each tree a subvolume (seed: snapshots it); SPEED_UP=0 skips the up rows,
+#            used and deleted in turn (SPEED_SEED_FS names them). On btrfs a plain tree is
+#            seeded through fleet's seed base (.fleet/seed/): rows "base made" (each run's
+#            up makes it) and "base current" (kept from an earlier up, as while the fleet
+#            has worktrees); then again with each tree a subvolume of the user's (seed:
+#            snapshots it; SPEED_SEED_SUBVOLUMES=0 skips those); SPEED_UP=0 skips the up rows,
 #            SPEED_HOSTS=0 the hosts;
 #   hosts    `fleet status --json` of 16 agents on 2 ssh hosts (bench_hosts.sh) warm (the
 #            kept ssh masters alive) and cold (masters closed before each run) against 16
