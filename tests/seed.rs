@@ -143,33 +143,6 @@ fn seed_copies_a_large_tree_exactly() {
         .success()
         .stdout_has("a1: seeded node_modules from the checkout (");
     let wt = f.worktree("a1").join("node_modules");
-    let listing = |root: &std::path::Path| {
-        let mut out = Vec::new();
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                let m = fs::symlink_metadata(&p).unwrap();
-                let body = if m.is_file() {
-                    fs::read(&p).unwrap()
-                } else {
-                    Vec::new()
-                };
-                out.push((
-                    p.strip_prefix(root).unwrap().to_path_buf(),
-                    m.mode(),
-                    (m.mtime(), m.mtime_nsec()),
-                    if m.is_dir() { 0 } else { m.len() },
-                    body,
-                ));
-                if m.is_dir() {
-                    stack.push(p);
-                }
-            }
-        }
-        out.sort();
-        out
-    };
     let (want, got) = (listing(&nm), listing(&wt));
     assert_eq!(want.len(), got.len());
     for (w, g) in want.iter().zip(&got) {
@@ -183,6 +156,36 @@ fn seed_copies_a_large_tree_exactly() {
         )
         .unwrap();
     }
+}
+
+/// Every entry under `root`, sorted: its path, mode, modification time, size and bytes.
+type Entry = (std::path::PathBuf, u32, (i64, i64), u64, Vec<u8>);
+fn listing(root: &std::path::Path) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            let body = if m.is_file() {
+                fs::read(&p).unwrap()
+            } else {
+                Vec::new()
+            };
+            out.push((
+                p.strip_prefix(root).unwrap().to_path_buf(),
+                m.mode(),
+                (m.mtime(), m.mtime_nsec()),
+                if m.is_dir() { 0 } else { m.len() },
+                body,
+            ));
+            if m.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// A btrfs image loop-mounted at a directory for one test, unmounted (lazily: a process may
@@ -380,12 +383,23 @@ fn a_plain_directory_on_btrfs_is_seeded_from_a_base_kept_in_step() {
     fs::write(nm.join("left-pad/lib/index.js"), "version 2\n").unwrap();
     fs::remove_file(nm.join("left-pad/gone.js")).unwrap();
     fs::write(nm.join("left-pad/new.js"), "new\n").unwrap();
+    fs::create_dir_all(nm.join("ro/lib")).unwrap();
+    fs::write(nm.join("ro/lib/x.js"), "x").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(nm.join("ro"), fs::Permissions::from_mode(0o555)).unwrap();
     manifest(&["a1", "a2"]);
     f.fleet_at(&repo, &[], &["up"])
         .success()
-        .stdout_has("seed base .fleet/seed/node_modules: brought up to date (2 entries cloned anew, 1 entry removed) (2 files)")
-        .stdout_has("a2: seeded node_modules from the checkout (2 files, snapshot of its seed base)");
+        .stdout_has("seed base .fleet/seed/node_modules: brought up to date (3 entries cloned anew, 1 entry removed) (3 files)")
+        .stdout_has("a2: seeded node_modules from the checkout (3 files, snapshot of its seed base)");
     let wt2 = f.root.join("disk/repo.worktrees/a2/node_modules");
+    // The base and the new copy are the checkout's tree exactly: every entry's bytes, mode
+    // and modification time, the read-only directory's too (but the file a2 rewrites).
+    let want = listing(&nm);
+    assert_eq!(listing(&base), want);
+    let written = std::path::Path::new("left-pad/lib/index.js");
+    let but = |l: Vec<Entry>| l.into_iter().filter(|e| e.0 != written).collect::<Vec<_>>();
+    assert_eq!(but(listing(&wt2)), but(want));
     for tree in [&base, &wt2] {
         assert!(
             !tree.join("left-pad/gone.js").exists(),
@@ -445,7 +459,7 @@ fn a_plain_directory_on_btrfs_is_seeded_from_a_base_kept_in_step() {
     as_user(&["up"])
         .success()
         .stdout_has("seed base .fleet/seed/node_modules: brought up to date (1 entry cloned anew, 0 entries removed)")
-        .stdout_has("a3: seeded node_modules from the checkout (2 files, snapshot of its seed base)");
+        .stdout_has("a3: seeded node_modules from the checkout (3 files, snapshot of its seed base)");
     let wt3 = f.root.join("disk/repo.worktrees/a3/node_modules");
     assert_eq!(fs::metadata(&wt3).unwrap().ino(), 256);
     assert_eq!(fs::metadata(&wt3).unwrap().uid(), 1000);

@@ -105,15 +105,19 @@ pub fn snapshot_base(base: &Path, to: &Path, rel: &Path) -> Result<()> {
         .with_context(|| format!("cannot snapshot {}", base.display()))
 }
 
-/// Removes the tree `path` (the seed bases) without following a symlink: a subvolume in
+/// Removes the tree `path` (the seed bases, a worktree) without following a symlink (a
+/// symlink on the way to it is refused, one inside removed as a symlink): a subvolume in
 /// one step where btrfs lets this user delete it (root), else each directory made writable
 /// and emptied, then removed (a subvolume's root by `rmdir`, which btrfs allows its owner
 /// once it is empty, from Linux 4.18). Nothing when it is not there.
 pub fn remove_tree(path: &Path) -> Result<()> {
-    let (dir, name) = match parent(path, None) {
-        Ok(p) => p,
-        Err(_) => return Ok(()),
-    };
+    if path
+        .symlink_metadata()
+        .is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+    {
+        return Ok(());
+    }
+    let (dir, name) = parent(path, None)?;
     match stat_at(&dir, name.as_os_str()) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
@@ -123,14 +127,18 @@ pub fn remove_tree(path: &Path) -> Result<()> {
 }
 
 /// The entries of the base's directory `dst` made those of the checkout's `src` (whose
-/// own stat is `st`), as the module doc says; then `dst`'s mode and times set to `st`'s.
+/// own stat is `st`), as the module doc says; then `dst`'s mode and times set to `st`'s
+/// where they differ or an entry was made or removed here. A directory where nothing
+/// changed is not written to at all (so the snapshots after it commit nothing new).
 fn sync_dir(src: &OwnedFd, dst: &OwnedFd, st: &libc::stat, synced: &mut Synced) -> Result<()> {
     // A read-only directory of the checkout is read-only in the base too: writable while
     // it is synced.
     let dst_st = stat_at(dst, OsStr::new("."))?;
-    if perm(&dst_st) & 0o700 != 0o700 {
+    let opened = perm(&dst_st) & 0o700 != 0o700;
+    if opened {
         chmod(dst, 0o700)?;
     }
+    let before = synced.changed + synced.removed;
     let mut seen = HashSet::new();
     for name in names(src)? {
         let sst = match stat_at(src, &name) {
@@ -152,7 +160,14 @@ fn sync_dir(src: &OwnedFd, dst: &OwnedFd, st: &libc::stat, synced: &mut Synced) 
             synced.removed += 1;
         }
     }
-    finish_dir(dst, st)?;
+    // (an entry of a subdirectory changed counts here too: one futimens more, no harm)
+    let differs = opened
+        || synced.changed + synced.removed != before
+        || perm(&dst_st) != perm(st)
+        || (dst_st.st_mtime, dst_st.st_mtime_nsec) != (st.st_mtime, st.st_mtime_nsec);
+    if differs {
+        finish_dir(dst, st)?;
+    }
     Ok(())
 }
 
@@ -292,14 +307,21 @@ fn remove_at(dir: &OwnedFd, name: &OsStr, st: &libc::stat) -> io::Result<()> {
             chmod(&sub, 0o700)?;
         }
         for entry in names(&sub)? {
-            let est = stat_at(&sub, &entry)?;
-            remove_at(&sub, &entry, &est)?;
+            match stat_at(&sub, &entry) {
+                Ok(est) => remove_at(&sub, &entry, &est)?,
+                // Gone meanwhile: nothing to remove.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
         }
         flags = libc::AT_REMOVEDIR;
     }
     // SAFETY: `c` lives across the call; `dir` is an open directory.
     if unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), flags) } < 0 {
-        return last_error();
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::NotFound {
+            return Err(e);
+        }
     }
     Ok(())
 }
