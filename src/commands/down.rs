@@ -133,7 +133,27 @@ fn run_here(plan: &Plan, args: &DownArgs) -> Result<i32> {
         );
         return Ok(0);
     }
-    remove_worktrees(plan, &agents, args.force)
+    let code = remove_worktrees(plan, &agents, args.force);
+    remove_seed_bases(plan);
+    code
+}
+
+/// The seed bases (`.fleet/seed/`, see [`crate::safe_fs::sync_base`]) removed once no
+/// worktree of this fleet is left: a new `up` makes them again. A removal that fails (a
+/// kernel older than 4.18 lets only root remove a subvolume) is said with the fix.
+fn remove_seed_bases(plan: &Plan) {
+    let seeds = plan.state_dir.join("seed");
+    if !seeds.exists() || plan.agents.iter().any(|a| a.worktree.exists()) {
+        return;
+    }
+    match crate::safe_fs::remove_tree(&seeds) {
+        Ok(()) => crate::info!("removed the seed bases in {}", seeds.display()),
+        Err(e) => eprintln!(
+            "warning: {e:#}; remove them with `btrfs subvolume delete {}/*` (as root), then `rmdir {}`",
+            seeds.display(),
+            seeds.display()
+        ),
+    }
 }
 
 /// What `down` does to the sessions, gathered before one tmux call.
