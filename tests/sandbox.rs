@@ -208,3 +208,110 @@ fn down_ends_everything_a_box_started() {
     f.fleet(&["down"]).success();
     f.wait_for("the box's daemon to end", common::DEADLINE, |f| !running(f));
 }
+
+/// A `bwrap` first on `PATH` that runs `before` (sh, with the real bwrap's arguments as
+/// `$@`) when it is given a box's refs to bind, then the real bwrap.
+fn bwrap_shim(f: &Fleet, before: &str) -> String {
+    let real = std::process::Command::new("sh")
+        .args(["-c", "command -v bwrap"])
+        .output()
+        .unwrap();
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_string();
+    let bin = f.root.join("shim-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let shim = bin.join("bwrap");
+    fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *'/.git/refs/heads/fleet/'*) {before} ;; esac\nexec {real} \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&shim, fs::Permissions::from_mode(0o755)).unwrap();
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// The agent `boxed` of these tests: commits, or exits 1 (`fail`), counting its runs.
+fn counting_manifest(fail: bool) -> String {
+    let end = if fail {
+        "exit 1"
+    } else {
+        "git add a.txt && git commit -qm a"
+    };
+    format!("sandbox: true\nagents:\n  - name: boxed\n    command: \"cat >/dev/null; echo ran >> a.txt; {end}\"\n    prompt: x\n")
+}
+
+fn ended(f: &Fleet) -> String {
+    f.wait_for("boxed to end", common::DEADLINE, |f| {
+        f.state("boxed") != "running"
+    });
+    f.state("boxed")
+}
+
+#[test]
+fn a_box_whose_setup_failed_as_the_repository_changed_is_built_again() {
+    if !bwrap_works() {
+        return;
+    }
+    let f = Fleet::new();
+    // Another ref in the box's ref directory, deleted (as another agent's git or the user
+    // may) after fleet listed it and before bwrap binds it: the first box's setup fails.
+    f.git(&["branch", "fleet/spare"]);
+    let fired = f.root.join("fired");
+    let path = bwrap_shim(
+        &f,
+        &format!(
+            "[ -e {0} ] || {{ : > {0}; git -C {1} branch -qD fleet/spare; }}",
+            fired.display(),
+            f.repo.display()
+        ),
+    );
+    f.manifest(&counting_manifest(false));
+    f.fleet_at(&f.repo, &[("PATH", &path)], &["up"]).success();
+    let log = || f.log("boxed");
+    assert_eq!(ended(&f), "done", "{}", log());
+    assert!(fired.exists(), "the shim never ran: {}", log());
+    assert!(log().contains("Can't find source path"), "{}", log());
+    assert_eq!(
+        log()
+            .matches("the repository changed while the box was built; building it again")
+            .count(),
+        1,
+        "{}",
+        log()
+    );
+    // The agent ran once, in the second box, and its commit landed.
+    let wt = f.worktree("boxed");
+    assert_eq!(fs::read_to_string(wt.join("a.txt")).unwrap(), "ran\n");
+    assert_eq!(f.git(&["log", "-1", "--format=%s", "fleet/boxed"]), "a");
+}
+
+#[test]
+fn a_boxed_agent_that_exits_1_runs_once_and_a_box_that_never_sets_up_is_given_up() {
+    if !bwrap_works() {
+        return;
+    }
+    // The agent ran and failed: no second box.
+    let f = Fleet::new();
+    let path = bwrap_shim(&f, ":");
+    f.manifest(&counting_manifest(true));
+    f.fleet_at(&f.repo, &[("PATH", &path)], &["up"]).success();
+    assert_eq!(ended(&f), "failed", "{}", f.log("boxed"));
+    assert!(!f.log("boxed").contains("building it again"));
+    let wt = f.worktree("boxed");
+    assert_eq!(fs::read_to_string(wt.join("a.txt")).unwrap(), "ran\n");
+    // A box that can never be set up: built a few times, then the agent fails.
+    let g = Fleet::new();
+    let path = bwrap_shim(&g, "set -- --ro-bind /nonexistent-fleet-test /mnt \"$@\"");
+    g.manifest(&counting_manifest(false));
+    g.fleet_at(&g.repo, &[("PATH", &path)], &["up"]).success();
+    assert_eq!(ended(&g), "failed", "{}", g.log("boxed"));
+    let log = g.log("boxed");
+    assert_eq!(log.matches("building it again").count(), 3, "{log}");
+    assert!(log.contains("given up after 4 tries"), "{log}");
+    assert!(!g.worktree("boxed").join("a.txt").exists(), "{log}");
+}

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 use crate::state::Spec;
 use crate::util;
 
-use super::boxed::{box_agent, check_refs, Boxed};
+use super::boxed::SETUP_TRIES;
+use super::boxed::{self, box_agent, check_refs, rebuilding, setup_failed, Boxed, Running};
 use super::stop::{Limits, Stopper};
 use super::usage::Usage;
 use super::Tee;
-use crate::sandbox::{self, Sandbox};
+use crate::sandbox;
 
 /// Run `sh -c script` in the worktree with the agent's environment, output teed; its exit
 /// code (128+N when killed by signal N, 127 when it could not start).
@@ -43,21 +44,43 @@ pub(super) fn step_with(
     if spec.interactive {
         return (on_terminal(spec, script, extra, out), None);
     }
-    let (child, reader, sandbox) = match start(spec, script, stdin, extra, out) {
-        Ok(started) => started,
-        Err(code) => return (code, None),
+    let mut attempt = 1;
+    let (status, stopped) = loop {
+        // The task again for a box built again (its command never read from it).
+        let input = match stdin.as_ref().map(File::try_clone).transpose() {
+            Ok(input) => input,
+            Err(e) => {
+                out.line(&format!("[fleet] cannot pass the task on: {e}"));
+                return (127, None);
+            }
+        };
+        let (child, reader, mut running) = match start(spec, script, input, extra, out) {
+            Ok(started) => started,
+            Err(code) => return (code, None),
+        };
+        let pid = child.id();
+        let rx = events(reader, child);
+        let mut stopper = Stopper::default();
+        let outer = out.own_tail();
+        let (status, stopped) = follow(pid, &rx, out, usage.as_deref_mut(), &mut stopper, limits);
+        let said = out.end_tail(outer);
+        util::set_child_group(0);
+        // (None: the channel closed with no word of the exit; the waiter always sends it.)
+        let status = status.unwrap_or_else(|| Err(std::io::Error::other("no exit status came")));
+        if setup_failed(&mut running, &status, stopped.is_some()) {
+            out.line(&rebuilding(&said, attempt));
+            if attempt < SETUP_TRIES {
+                attempt += 1;
+                continue;
+            }
+        } else {
+            check_refs(running.sandbox.as_ref(), out);
+        }
+        break (status, stopped);
     };
-    let pid = child.id();
-    let rx = events(reader, child);
-    let mut stopper = Stopper::default();
-    let (status, stopped) = follow(pid, &rx, out, usage.as_deref_mut(), &mut stopper, limits);
     if let Some(u) = usage {
         out.write(&u.transcript.finish());
     }
-    // (None: the channel closed with no word of the exit; the waiter always sends it.)
-    let status = status.unwrap_or_else(|| Err(std::io::Error::other("no exit status came")));
-    util::set_child_group(0);
-    check_refs(sandbox.as_ref(), out);
     let code = match status {
         Ok(s) => exit_code(s),
         Err(e) => {
@@ -76,7 +99,7 @@ fn start(
     stdin: Option<File>,
     extra: &[(&str, String)],
     out: &mut Tee,
-) -> std::result::Result<(Child, PipeReader, Option<Sandbox>), i32> {
+) -> std::result::Result<(Child, PipeReader, Running), i32> {
     let (reader, writer) = match std::io::pipe() {
         Ok(p) => p,
         Err(e) => {
@@ -84,7 +107,7 @@ fn start(
             return Err(127);
         }
     };
-    let Boxed { mut cmd, sandbox } = match shell(spec, script, extra) {
+    let Boxed { mut cmd, running } = match shell(spec, script, extra) {
         Ok(boxed) => boxed,
         Err(e) => {
             out.line(&format!("[fleet] cannot build the agent's sandbox: {e:#}"));
@@ -118,7 +141,7 @@ fn start(
     util::set_child_group(child.id());
     // The Command (holding the pipe's write ends) must go before reading to the end.
     drop(cmd);
-    Ok((child, reader, sandbox))
+    Ok((child, reader, running))
 }
 
 /// What wakes a runner while its step runs: output, the end of the output, the exit.
@@ -268,16 +291,15 @@ pub(super) fn learn_identity(worktree: &std::path::Path) {
 /// `sh -c script` in the worktree with the agent's environment; in its box (`bwrap ... --
 /// sh -c script`) when the agent is sandboxed.
 fn shell(spec: &Spec, script: &str, extra: &[(&str, String)]) -> anyhow::Result<Boxed> {
-    let sandbox = match &spec.sandbox {
-        Some(policy) => Some(sandbox::build(policy, &box_agent(spec, policy))?),
-        None => None,
-    };
-    let mut cmd = match &sandbox {
-        Some(b) => b.command(script),
+    let (mut cmd, running) = match &spec.sandbox {
+        Some(policy) => {
+            let sandbox = sandbox::build(policy, &box_agent(spec, policy))?;
+            boxed::command(sandbox, script)?
+        }
         None => {
             let mut cmd = Command::new("sh");
             cmd.arg("-c").arg(script);
-            cmd
+            (cmd, Running::default())
         }
     };
     cmd.current_dir(&spec.worktree);
@@ -304,26 +326,44 @@ fn shell(spec: &Spec, script: &str, extra: &[(&str, String)]) -> anyhow::Result<
         .env("FLEET_PROJECT", &spec.project)
         .env("FLEET_MANIFEST", &spec.manifest)
         .envs(extra.iter().map(|(k, v)| (k, v)));
-    Ok(Boxed { cmd, sandbox })
+    Ok(Boxed { cmd, running })
 }
 
 /// Run a step of an interactive agent on the pane's terminal (stdin, stdout and stderr are
-/// the pane's; tmux logs them); its exit code as [`step`] gives it.
+/// the pane's; tmux logs them); its exit code as [`step`] gives it. A box whose setup
+/// failed is built again, as for any step.
 fn on_terminal(spec: &Spec, script: &str, extra: &[(&str, String)], out: &mut Tee) -> i32 {
-    let Boxed { mut cmd, sandbox } = match shell(spec, script, extra) {
-        Ok(boxed) => boxed,
-        Err(e) => {
-            out.line(&format!("[fleet] cannot build the agent's sandbox: {e:#}"));
-            return 127;
+    let mut attempt = 1;
+    loop {
+        let Boxed {
+            mut cmd,
+            mut running,
+        } = match shell(spec, script, extra) {
+            Ok(boxed) => boxed,
+            Err(e) => {
+                out.line(&format!("[fleet] cannot build the agent's sandbox: {e:#}"));
+                return 127;
+            }
+        };
+        let status = cmd.status();
+        drop(cmd);
+        if setup_failed(&mut running, &status, false) {
+            // (bwrap's words went to the terminal, not through the runner)
+            let code = status.as_ref().map_or(1, |s| exit_code(*s));
+            out.line(&rebuilding(format!("exit {code}").as_bytes(), attempt));
+            if attempt < SETUP_TRIES {
+                attempt += 1;
+                continue;
+            }
+        } else {
+            check_refs(running.sandbox.as_ref(), out);
         }
-    };
-    let status = cmd.status();
-    check_refs(sandbox.as_ref(), out);
-    match status {
-        Ok(s) => exit_code(s),
-        Err(e) => {
-            out.line(&format!("[fleet] cannot start `sh -c {script}`: {e}"));
-            127
-        }
+        return match status {
+            Ok(s) => exit_code(s),
+            Err(e) => {
+                out.line(&format!("[fleet] cannot start `sh -c {script}`: {e}"));
+                127
+            }
+        };
     }
 }

@@ -33,6 +33,24 @@ impl Tee<'_> {
         let _ = self.pane.flush();
     }
 
+    /// Keep the last bytes written anew, for one step of its own: what a caller kept so far
+    /// is handed back, to give to [`Tee::end_tail`].
+    pub(super) fn own_tail(&mut self) -> Option<Vec<u8>> {
+        self.tail.replace(Vec::new())
+    }
+
+    /// The last bytes written since [`Tee::own_tail`]; the caller's tail (`outer`) goes on,
+    /// with them at its end.
+    pub(super) fn end_tail(&mut self, outer: Option<Vec<u8>>) -> Vec<u8> {
+        let mine = self.tail.take().unwrap_or_default();
+        self.tail = outer.map(|mut t| {
+            t.extend_from_slice(&mine);
+            t.drain(..t.len().saturating_sub(TAIL));
+            t
+        });
+        mine
+    }
+
     pub(super) fn line(&mut self, text: &str) {
         self.write(format!("{text}\n").as_bytes());
     }

@@ -200,11 +200,16 @@ impl Sandbox {
     }
 
     /// `bwrap <args> -- sh -c script`, with the box's environment; the caller sets the
-    /// agent's own environment on it after [`Sandbox::unset_vars`] were removed.
-    pub fn command(&self, script: &str) -> Command {
+    /// agent's own environment on it after [`Sandbox::unset_vars`] were removed. With
+    /// `status_fd`, bwrap writes its status there (`--json-status-fd`: whether the step's
+    /// command started, see the runner's `boxed::started`).
+    pub fn command(&self, script: &str, status_fd: Option<i32>) -> Command {
         let mut cmd = Command::new(BWRAP);
-        cmd.args(&self.args)
-            .arg("--")
+        cmd.args(&self.args);
+        if let Some(fd) = status_fd {
+            cmd.arg("--json-status-fd").arg(fd.to_string());
+        }
+        cmd.arg("--")
             .args(&self.prefix)
             .arg("sh")
             .arg("-c")
