@@ -1,6 +1,8 @@
 //! One shell step of a run (setup, the agent's command, verify, `on_exit`): the only place
 //! fleet starts `sh -c` for an agent, with the agent's environment, in its own process
-//! group, its output teed, and stopped past the run's timeout or budget.
+//! group, its output teed, and stopped past the run's timeout or budget. A boxed step whose
+//! box bwrap could not set up (its command never started) is started again in a box built
+//! anew, a few times ([`super::boxed::setup_failed`]).
 use std::fs::File;
 use std::io::{PipeReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
