@@ -23,9 +23,11 @@ use anyhow::{anyhow, Context, Result};
 use crate::UsageError;
 
 mod atomic;
+mod base;
 mod snapshot;
 mod tree;
 pub use atomic::{write_atomic, write_atomic_all, write_file};
+pub use base::{base_name, remove_tree, snapshot_base, sync_base, Synced};
 pub use tree::{clone_tree, Copied};
 
 /// How [`open`] opens a file. Files and the directories made for them are user-only, except

@@ -284,7 +284,7 @@ pub fn start_now(
         .map(|v| dir.hold_start(&v.agent.name))
         .collect::<Result<Vec<_>>>()?;
     let batch = sessions::sessions_batch(plan, dir, start, monitor_alive, monitor_stale, exe);
-    let ran = batch.run();
+    let ran = sessions::create(dir, &batch);
     let alive = ran
         .is_err()
         .then(|| view::owned(plan, &tmux::sessions().unwrap_or_default()));

@@ -42,6 +42,7 @@ pub fn make_ready<'v, 'a>(
     let outcomes: &Mutex<Vec<Option<Outcome>>> = &Mutex::new(jobs.iter().map(|_| None).collect());
     let mut failed: Option<anyhow::Error> = None;
     let mut specs_written = vec![false; jobs.len()];
+    let bases = &super::seed::Bases::default();
     let sizes = std::thread::scope(|s| {
         let sizes = s.spawn(|| tree_sizes(plan, jobs));
         let (tx, rx) = mpsc::channel::<usize>();
@@ -55,7 +56,7 @@ pub fn make_ready<'v, 'a>(
                 let Some(&(view, fill)) = jobs.get(i) else {
                     break;
                 };
-                let outcome = prepare(plan, dir, view, fill, bar);
+                let outcome = prepare(plan, dir, view, fill, bar, bases);
                 let ok = outcome.is_ok();
                 if let Ok(mut all) = outcomes.lock() {
                     all[i] = Some(outcome);
@@ -152,6 +153,7 @@ fn prepare(
     view: &View,
     fill: Option<bool>,
     bar: &indicatif::ProgressBar,
+    bases: &super::seed::Bases,
 ) -> Outcome {
     let agent = view.agent;
     let created = fill.is_some();
@@ -166,7 +168,7 @@ fn prepare(
         bar.inc(1);
     }
     let (said, bytes) = if created && !agent.seed.is_empty() {
-        super::seed::seed(plan, agent)
+        super::seed::seed(plan, agent, bases)
     } else {
         (Vec::new(), 0)
     };

@@ -14,7 +14,7 @@ use crate::util;
 mod batch;
 mod budget;
 mod lock;
-pub use lock::hold_start;
+pub use lock::{hold_end, hold_start};
 mod merged;
 pub mod quota;
 mod rounds;
@@ -405,7 +405,8 @@ impl Dir {
         util::write_atomic(&path, format!("{base}\n").as_bytes())
     }
 
-    /// The socket of the tmux server the last `up` used (see [`crate::tmux::use_server`]).
+    /// The socket of the tmux server this fleet's sessions were last made on (recorded by
+    /// [`crate::launch::sessions::create`], used by [`crate::tmux::use_server`]).
     pub fn server(&self) -> Option<PathBuf> {
         let text = fs::read_to_string(self.root.join("tmux-server")).ok()?;
         Some(PathBuf::from(text.trim_end_matches('\n'))).filter(|p| p.is_absolute())
