@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use crate::state::Spec;
 use crate::util;
 
-use super::boxed::SETUP_TRIES;
-use super::boxed::{self, box_agent, check_refs, rebuilding, setup_failed, Boxed, Running};
+use super::boxed::{self, box_agent, check_refs, rebuilding, setup_failed};
+use super::boxed::{Boxed, Running, SETUP_TRIES};
 use super::stop::{Limits, Stopper};
 use super::usage::Usage;
 use super::Tee;
@@ -47,7 +47,7 @@ pub(super) fn step_with(
         return (on_terminal(spec, script, extra, out), None);
     }
     let mut attempt = 1;
-    let (status, stopped) = loop {
+    let (status, stopped, running, ran) = loop {
         // The task again for a box built again (its command never read from it).
         let input = match stdin.as_ref().map(File::try_clone).transpose() {
             Ok(input) => input,
@@ -69,19 +69,21 @@ pub(super) fn step_with(
         util::set_child_group(0);
         // (None: the channel closed with no word of the exit; the waiter always sends it.)
         let status = status.unwrap_or_else(|| Err(std::io::Error::other("no exit status came")));
-        if setup_failed(&mut running, &status, stopped.is_some()) {
+        let ran = !setup_failed(&mut running, &status, stopped.is_some());
+        if !ran {
             out.line(&rebuilding(&said, attempt));
             if attempt < SETUP_TRIES {
                 attempt += 1;
                 continue;
             }
-        } else {
-            check_refs(running.sandbox.as_ref(), out);
         }
-        break (status, stopped);
+        break (status, stopped, running, ran);
     };
     if let Some(u) = usage {
         out.write(&u.transcript.finish());
+    }
+    if ran {
+        check_refs(running.sandbox.as_ref(), out);
     }
     let code = match status {
         Ok(s) => exit_code(s),
