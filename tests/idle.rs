@@ -87,3 +87,61 @@ fn the_watcher_runs_git_only_after_a_worktree_changed() {
             .unwrap_or_default()
     );
 }
+
+/// How many times the threads of process `pid` went to sleep so far (each wakeup of a
+/// sleeping thread follows one of these).
+fn sleeps(pid: u32) -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        total += status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    total
+}
+
+#[test]
+fn a_follower_sleeps_while_the_log_is_quiet_and_ends_with_its_agent() {
+    let f = Fleet::new();
+    f.manifest(
+        "agents:\n  - name: quiet\n    prompt: x\n    command: \"echo started; while [ ! -e go ]; do sleep 0.2; done; echo finished\"\n  - name: lost\n    prompt: x\n    command: \"echo started; sleep 300\"\n",
+    );
+    f.fleet(&["up"]).success();
+    f.wait_state("quiet", "running");
+    f.wait_state("lost", "running");
+    let quiet = f.spawn_fleet(&["logs", "quiet", "--follow"]);
+    let lost = f.spawn_fleet(&["logs", "lost", "--follow"]);
+    assert!(
+        f.try_wait_for(DEADLINE, |_| quiet.stdout_so_far().contains("started")
+            && lost.stdout_so_far().contains("started")),
+        "the followers did not print the logs so far"
+    );
+    // Settled (its first look at the session done): while the log, the record and the
+    // runner stay as they are, the followers never wake.
+    std::thread::sleep(Duration::from_secs(2));
+    let before = (sleeps(quiet.child.id()), sleeps(lost.child.id()));
+    std::thread::sleep(Duration::from_secs(3));
+    let after = (sleeps(quiet.child.id()), sleeps(lost.child.id()));
+    assert_eq!(after, before, "a follower woke while nothing changed");
+    // What the agent prints next is followed, and the follower ends with the agent.
+    std::fs::write(f.worktree("quiet").join("go"), "").unwrap();
+    let quiet = quiet.wait();
+    quiet.success();
+    assert!(quiet.stdout.contains("finished"), "{}", quiet.stdout);
+    assert!(
+        quiet.stdout.contains("[fleet] quiet done"),
+        "{}",
+        quiet.stdout
+    );
+    // A session killed under a running agent (no word in its record): lost, the end too.
+    f.tmux_ok(&["kill-session", "-t", "=repo-lost"]);
+    let lost = lost.wait();
+    lost.success();
+    assert_eq!(f.state("lost"), "lost");
+}

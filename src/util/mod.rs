@@ -15,9 +15,9 @@ pub use processes::{
     runner_alive, Ender, Proc,
 };
 pub use signals::{
-    default_interrupts, defer_interrupts, defer_interrupts_quietly, forward_signals,
-    interrupt_exit_code, interrupted, outlive_stop_signals, restore_sigpipe, set_child_group,
-    signal_group, sleep_unless_interrupted,
+    blocking_stop_signals, default_interrupts, defer_interrupts, defer_interrupts_quietly,
+    forward_signals, interrupt_exit_code, interrupted, outlive_stop_signals, restore_sigpipe,
+    set_child_group, signal_group, sleep_unless_interrupted,
 };
 
 /// Whether to colour output on stdout: a terminal, and `NO_COLOR` unset or empty.
