@@ -14,7 +14,9 @@ use crate::hosts::asker::{Board, Heard};
 use crate::launch::fleet_command;
 use crate::launch::hints::plural;
 use crate::manifest::Plan;
-use crate::view::{agent_line, collect, is_footer, notice, owned, Detail, View};
+use crate::view::{
+    agent_line, collect, collect_with, is_footer, notice, owned, Detail, Reads, View,
+};
 use crate::{tmux, util};
 
 mod budget;
@@ -23,7 +25,7 @@ mod hosts;
 mod overlaps;
 mod show;
 
-pub use show::{label, round_cell, table, to_json, Cells};
+pub use show::{label, round_cell, round_cell_of, table, to_json, Cells};
 
 /// Lines are cut to the terminal's width; unlimited when stdout is not a terminal.
 fn terminal_width() -> usize {
@@ -32,9 +34,9 @@ fn terminal_width() -> usize {
 
 /// The monitor's LAST LINE: the log's last line but fleet's footer (`[fleet] agent1 failed
 /// (exit 3) after 2s at …`), which only repeats the STATE column beside it.
-fn last_line_in_monitor(v: &View) -> String {
+fn last_line_in_monitor(v: &View, reads: &mut Reads) -> String {
     if is_footer(&v.agent.name, &v.last_line) {
-        agent_line(v, true)
+        agent_line(v, true, reads)
     } else {
         v.last_line.clone()
     }
@@ -49,6 +51,9 @@ struct Kept {
     labels: Vec<(String, String)>,
     /// The radar's lines under the table and what they came from.
     radar: overlaps::Kept,
+    /// The records, rounds and log tails as last read (`--watch`: until inotify says one
+    /// changed).
+    reads: Reads,
 }
 
 /// The status text of the whole fleet: table plus the monitor's line (not in the monitor
@@ -69,7 +74,7 @@ fn render(
         Some(local) => plan.select(local)?,
         None => Vec::new(),
     };
-    let mut views = collect(plan, &agents, &owned, detail);
+    let mut views = collect_with(plan, &agents, &owned, detail, &mut kept.reads);
     overlaps::refresh(plan, &views, detail == Detail::Full, heard, &mut kept.radar);
     keep_frame(&mut views, in_monitor, detail, kept);
     let monitor = if in_monitor {
@@ -78,10 +83,17 @@ fn render(
         monitor_line(plan, owned.contains(&plan.monitor_session()))
     };
     let dir = crate::state::Dir::new(&plan.state_dir);
+    let rounds: HashMap<&str, Option<(u32, String)>> = views
+        .iter()
+        .map(|v| {
+            let rounds = kept.reads.rounds(&dir, &v.agent.name);
+            (v.agent.name.as_str(), round_cell_of(&rounds, v))
+        })
+        .collect();
     let of_view = |v: &View| {
         let c = Cells::of_view(v);
         Cells {
-            round: round_cell(&dir, v),
+            round: rounds.get(v.agent.name.as_str()).cloned().flatten(),
             label: budget::label(plan, v.agent, v.state, c.label.clone()),
             ..c
         }
@@ -123,7 +135,7 @@ fn keep_frame(views: &mut [View], in_monitor: bool, detail: Detail, kept: &mut K
             v.stats = *s;
         }
         if in_monitor {
-            v.last_line = last_line_in_monitor(v);
+            v.last_line = last_line_in_monitor(v, &mut kept.reads);
         }
     }
     kept.labels = views
@@ -265,7 +277,7 @@ fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
     if args.monitor {
         // Asked by the monitor of a fleet whose agents this host runs: its LAST LINE.
         for v in views.iter_mut() {
-            v.last_line = last_line_in_monitor(v);
+            v.last_line = last_line_in_monitor(v, &mut Reads::default());
         }
     }
     let mut value = to_json(plan, &views, owned.contains(&plan.monitor_session()));
@@ -285,10 +297,13 @@ fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
 /// until Ctrl-C, following edits of the manifest. The agents on hosts are asked in the
 /// background every [`WATCH_GIT_EVERY`] seconds, over one link per host ([`Board`]). Git
 /// runs only when a worktree or a branch changed, tmux is asked only when a record changed
-/// or every [`WATCH_GIT_EVERY`] seconds ([`changes`]), and only the lines that changed are
-/// drawn again.
+/// or every [`WATCH_GIT_EVERY`] seconds, only the records, rounds and logs that changed are
+/// read again ([`changes`]), and only the lines that changed are drawn again.
 fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
-    let mut kept = Kept::default();
+    let mut kept = Kept {
+        reads: Reads::keeping(),
+        ..Kept::default()
+    };
     let mut changes = changes::Changes::new(&plan);
     let mut frame = Frame::default();
     // A worktree or a branch changed since the last git refresh.
@@ -317,6 +332,12 @@ fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
         let first_git = u32::from(args.monitor);
         let slow = tick % WATCH_GIT_EVERY == first_git;
         let changed = changes.take();
+        if changed.all_files {
+            kept.reads.forget();
+        }
+        for file in &changed.files {
+            kept.reads.changed(file);
+        }
         git_due |= changed.git;
         let detail = if slow && git_due {
             git_due = false;
