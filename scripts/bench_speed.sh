@@ -21,8 +21,11 @@
 #            against `fleet up` without, timed alone, then `cp -a --reflink=never` (a plain
 #            copy) into each worktree 4 at a time, and `cp -a --reflink=always` (cp's clone)
 #            beside; on loop-mounted ext4, XFS (reflink=1) and btrfs images, each made,
-#            used and deleted in turn (SPEED_SEED_FS names them), and on btrfs again with
-#            each tree a subvolume (seed: snapshots it); SPEED_UP=0 skips the up rows,
+#            used and deleted in turn (SPEED_SEED_FS names them). On btrfs a plain tree is
+#            seeded through fleet's seed base (.fleet/seed/): rows "base made" (each run's
+#            up makes it) and "base current" (kept from an earlier up, as while the fleet
+#            has worktrees); then again with each tree a subvolume of the user's (seed:
+#            snapshots it; SPEED_SEED_SUBVOLUMES=0 skips those); SPEED_UP=0 skips the up rows,
 #            SPEED_HOSTS=0 the hosts;
 #   hosts    `fleet status --json` of 16 agents on 2 ssh hosts (bench_hosts.sh) warm (the
 #            kept ssh masters alive) and cold (masters closed before each run) against 16
@@ -323,15 +326,29 @@ speed_setup_seed_repo() { # DIR
 # hold every file and symlink of the checkout's.
 # (With COPIED, the key of a row whose floor made the same copies, the floor here is the
 # plain `up` alone, and the table takes the copies' times from that row.)
-speed_seed_pairs() { # DIR LABEL TREE [COPIED]
-    local repo=$1 label=$2 tree=$3 copied=${4:-} r v want
+# (With WARM, on btrfs: the seed base in .fleet/seed/ is made once before the pairs and
+# kept by every reset, as an `up` finds it while the fleet has worktrees: fleet's run
+# brings it up to date, finds nothing changed, and snapshots it. Without, each reset
+# removes .fleet/ and fleet's run makes the base anew.)
+speed_seed_pairs() { # DIR LABEL TREE [COPIED] [WARM]
+    local repo=$1 label=$2 tree=$3 copied=${4:-} warm=${5:-} r v want
     local wt="$repo.wt" key="seed-${2//[^a-z0-9]/_}-$3" names
     names=$(seq -f 'a%g' 1 "$SPEED_SEED_N" | tr '\n' ' ')
     want=$(find "$repo/$tree" | wc -l)
-    local reset="tmux list-sessions -F '#S' 2>/dev/null | grep -v '^keepalive\$' | xargs -r -n1 -I{} tmux kill-session -t ={}; \
+    local keep="" restore=""
+    if [ -n "$warm" ]; then
+        keep="mv '$repo/.fleet/seed' '$repo.seed' 2>/dev/null;"
+        restore="; if [ -d '$repo.seed' ]; then mkdir -p '$repo/.fleet' && mv '$repo.seed' '$repo/.fleet/seed'; fi"
+    fi
+    local reset="$keep tmux list-sessions -F '#S' 2>/dev/null | grep -v '^keepalive\$' | xargs -r -n1 -I{} tmux kill-session -t ={}; \
         '$FLEET' -f '$repo/seed-plain.yaml' down --rm-worktrees --force; \
         rm -rf '$wt' '$repo/.fleet'; git -C '$repo' worktree prune; \
-        git -C '$repo' for-each-ref --format='%(refname:short)' refs/heads/fleet | xargs -r git -C '$repo' branch -q -D; sync"
+        git -C '$repo' for-each-ref --format='%(refname:short)' refs/heads/fleet | xargs -r git -C '$repo' branch -q -D $restore; sync"
+    if [ -n "$warm" ]; then
+        bash -c "$reset" >/dev/null 2>&1
+        "$FLEET" -f "$repo/seed-$tree.yaml" -q up >/dev/null 2>&1 || { say "$key: the base's first up failed"; exit 1; }
+        [ -d "$repo/.fleet/seed/$tree" ] || { say "$key: no seed base after the first up"; exit 1; }
+    fi
     local check="for a in $names; do [ \$(find '$wt/'\$a/$tree | wc -l) = $want ] || exit 1; done"
     local each="printf '%s\n' $names | xargs -P 4 -I{}"
     for k in fleet floor base copy cpclone; do : > "$WORK/times/$key.$k"; done
@@ -361,6 +378,7 @@ speed_seed_pairs() { # DIR LABEL TREE [COPIED]
         done
     done
     bash -c "$reset" >/dev/null 2>&1 || true
+    [ -z "$warm" ] || rm -rf "$repo/.fleet" "$repo.seed"
     SPEED_SEED_KEYS+=("$label|$tree|$key|${copied:-$key}")
 }
 
@@ -372,10 +390,19 @@ speed_seed_rows() {
         repo="$WORK/seed-$fs/repo"
         say "$fs: node_modules of $SPEED_SEED files and target/ of $SPEED_TARGET_MB MB (generating)"
         speed_setup_seed_repo "$repo"
+        # On btrfs a plain directory is seeded through fleet's seed base (a subvolume in
+        # .fleet/seed/): made by the first up, then current.
+        local label=$fs
+        [ "$fs" != btrfs ] || label="btrfs, base made"
         for t in ${SPEED_SEED_TREES:-node_modules target}; do
-            speed_seed_pairs "$repo" "$fs" "$t"
+            speed_seed_pairs "$repo" "$label" "$t"
         done
-        if [ "$fs" = btrfs ] && command -v btrfs >/dev/null; then
+        if [ "$fs" = btrfs ]; then
+            for t in ${SPEED_SEED_TREES:-node_modules target}; do
+                speed_seed_pairs "$repo" "btrfs, base current" "$t" "seed-btrfs__base_made-$t" warm
+            done
+        fi
+        if [ "$fs" = btrfs ] && [ "${SPEED_SEED_SUBVOLUMES:-1}" = 1 ] && command -v btrfs >/dev/null; then
             # The same trees made subvolumes (as a user would with `btrfs subvolume create`
             # before the first install): seed: snapshots them.
             for t in node_modules target; do
@@ -385,8 +412,8 @@ speed_seed_rows() {
                 rm -rf "$repo/$t.dir"
             done
             # (the floor's copies are those of the rows above: the same trees)
-            speed_seed_pairs "$repo" "btrfs, a subvolume" node_modules seed-btrfs-node_modules
-            speed_seed_pairs "$repo" "btrfs, a subvolume" target seed-btrfs-target
+            speed_seed_pairs "$repo" "btrfs, a subvolume" node_modules seed-btrfs__base_made-node_modules
+            speed_seed_pairs "$repo" "btrfs, a subvolume" target seed-btrfs__base_made-target
         fi
         speed_unmount "seed-$fs"
     done

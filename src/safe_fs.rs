@@ -22,8 +22,12 @@ use anyhow::{anyhow, Context, Result};
 
 use crate::UsageError;
 
+mod atomic;
+mod base;
 mod snapshot;
 mod tree;
+pub use atomic::{write_atomic, write_atomic_all, write_file};
+pub use base::{base_name, remove_tree, snapshot_base, sync_base, Synced};
 pub use tree::{clone_tree, Copied};
 
 /// How [`open`] opens a file. Files and the directories made for them are user-only, except
@@ -260,52 +264,6 @@ pub fn open(path: &Path, how: How) -> Result<File> {
         .into());
     }
     Ok(file)
-}
-
-/// Replace `path` with `bytes` atomically (a temp file beside it, then a rename), user-only.
-/// A symlink at `path` is replaced, never written through.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_file(path, bytes, true)
-}
-
-/// [`write_atomic`], for a file of the user's when not `private` (the umask decides).
-pub fn write_file(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
-    let (dir_mode, file_mode) = if private {
-        (0o700, 0o600)
-    } else {
-        (0o777, 0o666)
-    };
-    let (dir, name) = parent(path, Some(dir_mode))?;
-    let tmp = PathBuf::from(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let write = || -> io::Result<()> {
-        let ctmp = cstr(tmp.as_os_str())?;
-        // SAFETY: `ctmp` lives across the call. A leftover temp file of a killed run goes.
-        unsafe { libc::unlinkat(dir.as_raw_fd(), ctmp.as_ptr(), 0) };
-        let flags =
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        let mut f = File::from(open_at(&dir, tmp.as_os_str(), flags, file_mode)?);
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        let cname = cstr(name.as_os_str())?;
-        // SAFETY: both names live across the call; both are in the directory `dir`.
-        let rc = unsafe {
-            libc::renameat(
-                dir.as_raw_fd(),
-                ctmp.as_ptr(),
-                dir.as_raw_fd(),
-                cname.as_ptr(),
-            )
-        };
-        if rc < 0 {
-            return last_error();
-        }
-        Ok(())
-    };
-    write().with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Create the directory `path` (and its parents) through no symlink; user-only when `private`.

@@ -10,7 +10,8 @@ mod fake;
 use std::fs;
 use std::path::PathBuf;
 
-use common::Fleet;
+use common::real::yaml_map;
+use common::{real_cli, Fleet};
 use fake::{anthropic, gemini, openai, openai_chat, Server};
 
 const TASK: &str = "Write hello.txt and commit it.\n";
@@ -24,9 +25,8 @@ fn installed() -> Vec<(&'static str, PathBuf)> {
         ("gemini", "FLEET_REAL_GEMINI"),
         ("aider", "FLEET_REAL_AIDER"),
     ] {
-        match std::env::var_os(var).filter(|p| !p.is_empty()) {
-            Some(p) => found.push((cli, PathBuf::from(p).parent().unwrap().to_path_buf())),
-            None => eprintln!("SKIP real {cli}: {var} not set (scripts/test.sh installs it)"),
+        if let Some(p) = real_cli(var) {
+            found.push((cli, p.parent().unwrap().to_path_buf()));
         }
     }
     found
@@ -41,7 +41,7 @@ fn fake_for(f: &Fleet, cli: &str) -> (Fake, String) {
     match cli {
         "claude" => {
             let api = anthropic::Anthropic::start(anthropic::write_and_commit());
-            let env = yaml_map(api.env(1));
+            let env = yaml_map(&api.env(1));
             (Box::new(api), format!("    env: {env}\n"))
         }
         "codex" => {
@@ -50,13 +50,7 @@ fn fake_for(f: &Fleet, cli: &str) -> (Fake, String) {
                 openai::Turn::exec("git add -A && git commit -q -m 'add hello'"),
                 openai::Turn::say("Wrote hello.txt and committed it."),
             ]);
-            let dir = f.home.join(".codex");
-            fs::create_dir_all(&dir).unwrap();
-            fs::write(
-                dir.join("config.toml"),
-                openai::codex_config_toml(&api.base_url()),
-            )
-            .unwrap();
+            openai::write_codex_config(&f.home, &api.base_url());
             (
                 Box::new(api),
                 "    env: { OPENAI_API_KEY: sk-fake }\n".into(),
@@ -70,11 +64,8 @@ fn fake_for(f: &Fleet, cli: &str) -> (Fake, String) {
                 gemini::text("Wrote hello.txt and committed it."),
             ]);
             // Anything else it would ask goes to a proxy that answers nothing.
-            let trap = Server::start(|_| fake::Reply::Json(403, "{}".into()));
-            let mut env = gemini::env(&server);
-            env.push(("HTTPS_PROXY".into(), trap.url()));
-            env.push(("NO_PROXY".into(), "127.0.0.1,localhost".into()));
-            let env = yaml_map(env);
+            let trap = Server::trap();
+            let env = yaml_map(&gemini::env_trapped(&server, &trap, &f.tmp_dir()));
             (Box::new((server, trap)), format!("    env: {env}\n"))
         }
         _ => {
@@ -90,12 +81,6 @@ fn fake_for(f: &Fleet, cli: &str) -> (Fake, String) {
             (Box::new(server), lines)
         }
     }
-}
-
-/// `{ K: "v", ... }` on one line of YAML.
-fn yaml_map(pairs: Vec<(String, String)>) -> String {
-    let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}: {v:?}")).collect();
-    format!("{{ {} }}", pairs.join(", "))
 }
 
 /// `fleet init --agents N`, the tasks written, each agent given its CLI and its fake; the

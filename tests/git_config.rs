@@ -115,10 +115,6 @@ fn manifest(f: &Fleet) {
     f.manifest(&text);
 }
 
-fn rev(f: &Fleet, what: &str) -> String {
-    f.git(&["rev-parse", what])
-}
-
 /// The raw commit object (headers: tree, parents, `gpgsig` when signed).
 fn object(f: &Fleet, what: &str) -> String {
     f.git(&["cat-file", "commit", what])
@@ -147,7 +143,7 @@ fn agents_done(f: &Fleet) -> String {
     f.fleet(&["up"]).success();
     f.fleet(&["wait", "--timeout", "60"]).success();
     f.fleet(&["down", "--rm-worktrees"]).success();
-    rev(f, "HEAD")
+    f.rev("HEAD")
 }
 
 #[test]
@@ -155,7 +151,7 @@ fn every_merge_strategy_and_a_pipeline_start_work_as_documented_under_a_hostile_
     let f = Fleet::new();
     hostile_gitconfig(&f, false);
     let start = agents_done(&f);
-    let (a, b) = (rev(&f, "fleet/a"), rev(&f, "fleet/b"));
+    let (a, b) = (f.rev("fleet/a"), f.rev("fleet/b"));
 
     // c started from the merge of a and b that fleet made for itself: not signed.
     let c_start = object(&f, "fleet/c~1");
@@ -173,15 +169,15 @@ fn every_merge_strategy_and_a_pipeline_start_work_as_documented_under_a_hostile_
     // --ff: a fast-forward (not a merge commit for merge.ff=false, not a merge left
     // uncommitted for branch.main.mergeOptions=--no-commit).
     f.fleet(&["merge", "a", "--ff"]).success();
-    assert_eq!(rev(&f, "HEAD"), a);
+    assert_eq!(f.rev("HEAD"), a);
     nothing_half_merged(&f);
 
     // --no-ff: a merge commit, the user's own: their hooks run, their signing applies.
     again(&f);
     let _ = fs::remove_file(f.root.join("hooks.log"));
     f.fleet(&["merge", "a", "--no-ff"]).success();
-    assert_eq!(rev(&f, "HEAD^1"), start);
-    assert_eq!(rev(&f, "HEAD^2"), a);
+    assert_eq!(f.rev("HEAD^1"), start);
+    assert_eq!(f.rev("HEAD^2"), a);
     assert!(
         object(&f, "HEAD").contains("gpgsig"),
         "the user's merge unsigned"
@@ -195,7 +191,7 @@ fn every_merge_strategy_and_a_pipeline_start_work_as_documented_under_a_hostile_
     f.fleet(&["merge", "a", "b", "--ff-only"])
         .code(1)
         .stderr_has("fleet/b is not a fast-forward of main");
-    assert_eq!(rev(&f, "HEAD"), a);
+    assert_eq!(f.rev("HEAD"), a);
     nothing_half_merged(&f);
 
     // --squash (which merge.ff=false alone refuses in git): one signed commit per agent.
@@ -219,11 +215,8 @@ fn every_merge_strategy_and_a_pipeline_start_work_as_documented_under_a_hostile_
     // fixup stays a commit of its own (autoSquash).
     again(&f);
     f.fleet(&["merge", "a", "b", "--rebase"]).success();
-    assert_eq!(
-        (rev(&f, "fleet/a"), rev(&f, "fleet/b")),
-        (a.clone(), b.clone())
-    );
-    assert_eq!(rev(&f, "HEAD~1"), a);
+    assert_eq!((f.rev("fleet/a"), f.rev("fleet/b")), (a.clone(), b.clone()));
+    assert_eq!(f.rev("HEAD~1"), a);
     assert_eq!(
         f.git(&["rev-list", "--count", &format!("{start}..HEAD")]),
         "3"
@@ -247,7 +240,7 @@ fn every_merge_strategy_and_a_pipeline_start_work_as_documented_under_a_hostile_
         "colour codes: {}",
         run.stderr
     );
-    assert_eq!(rev(&f, "HEAD"), rev(&f, "fleet/left"));
+    assert_eq!(f.rev("HEAD"), f.rev("fleet/left"));
     nothing_half_merged(&f);
     // (the test's own `git reset` makes the directory: it must stay empty)
     let recorded = fs::read_dir(f.repo.join(".git/rr-cache")).map_or(0, |d| d.count());
@@ -260,14 +253,14 @@ fn failing_hooks_and_gpg_stop_only_the_users_own_commits_and_say_so() {
     hostile_gitconfig(&f, true);
     // Worktrees, branches and c's start commit are fleet's bookkeeping: no hook, no signing.
     let start = agents_done(&f);
-    let (a, b) = (rev(&f, "fleet/a"), rev(&f, "fleet/b"));
+    let (a, b) = (f.rev("fleet/a"), f.rev("fleet/b"));
     assert!(object(&f, "fleet/c~1").contains(&format!("parent {a}\nparent {b}\n")));
     // The merge commit is the user's: their failing hook refuses it, and fleet says so and
     // changes nothing.
     f.fleet(&["merge", "a", "--no-ff"])
         .code(1)
         .stderr_has("hook");
-    assert_eq!(rev(&f, "HEAD"), start);
-    assert_eq!(rev(&f, "fleet/a"), a);
+    assert_eq!(f.rev("HEAD"), start);
+    assert_eq!(f.rev("fleet/a"), a);
     nothing_half_merged(&f);
 }

@@ -1,7 +1,8 @@
 //! State that lies (issue 15, class 8): what fleet reports and acts on is what is true, or
 //! it says it cannot know. A damaged record is not "pending"; a deleted base does not lock
 //! out `down`; the user's tmux configuration does not kill the agents; another tmux server
-//! does not hide them; a task is a regular file of bounded size; env keys are names a
+//! does not hide them, nor does a `TMUX_TMPDIR` other than the one the sessions were made
+//! under; a task is a regular file of bounded size; env keys are names a
 //! shell can use.
 
 mod common;
@@ -109,6 +110,77 @@ fn from_inside_another_tmux_server_fleet_finds_its_own() {
     f.fleet_at(&f.repo, &[("TMUX", &tmux)], &["down"]).success();
     assert_eq!(f.state("a"), "stopped");
     assert!(f.sessions().is_empty(), "{:?}", f.sessions());
+}
+
+/// `up` under a relative `TMUX_TMPDIR` (tmux makes it absolute): the server it records is
+/// found from anywhere, by a command with another `TMUX_TMPDIR`.
+#[test]
+fn a_relative_tmux_tmpdir_is_recorded_as_the_server_it_names() {
+    let f = Fleet::new();
+    f.manifest("agents:\n  - name: a\n    command: 'sleep 30'\n    prompt: go\n");
+    fs::create_dir_all(f.root.join("own-tmux")).unwrap();
+    let _server = KillServer(f.root.join("own-tmux"));
+    let own = [("TMUX_TMPDIR", "../own-tmux")];
+    f.fleet_at(&f.repo, &own, &["up"]).success();
+    let status = f.fleet(&["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&status.success().stdout).unwrap();
+    assert_eq!(json["agents"][0]["state"], "running", "{json}");
+    f.fleet(&["down"]).success();
+    assert_eq!(f.state("a"), "stopped");
+}
+
+/// `continue` after the recorded server is gone (its socket too), from a shell with another `TMUX_TMPDIR`:
+/// its session is made on that shell's server, and the record says so, so a command run
+/// with yet another `TMUX_TMPDIR` still sees the agent running there.
+#[test]
+fn continue_on_another_server_records_it() {
+    let f = Fleet::new();
+    let path = f.stub(
+        "claude",
+        r#"#!/bin/sh
+cat > /dev/null
+echo '{"type":"system","subtype":"init","session_id":"s-c","model":"m"}'
+case "$*" in *--resume*) sleep 300;; esac
+echo '{"type":"result","subtype":"success","is_error":false,"num_turns":1,"result":"ok","session_id":"s-c","total_cost_usd":0.1,"usage":{"input_tokens":3,"output_tokens":2}}'
+"#,
+    );
+    f.manifest("agents:\n  - name: talker\n    agent: claude\n    prompt: go\n");
+    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
+        .success();
+    f.wait_state("talker", "done");
+    // The server is gone with its socket (as after a reboot that emptied /tmp).
+    f.tmux(&["kill-server"]);
+    for e in fs::read_dir(&f.tmux_dir).unwrap() {
+        let _ = fs::remove_dir_all(e.unwrap().path());
+    }
+    let other = f.root.join("other-tmux");
+    fs::create_dir_all(&other).unwrap();
+    let _server = KillServer(other.clone());
+    let other = other.display().to_string();
+    let env = [("PATH", path.as_str()), ("TMUX_TMPDIR", other.as_str())];
+    f.fleet_at(&f.repo, &env, &["continue", "talker", "-m", "more"])
+        .success();
+    let elsewhere = f.root.join("elsewhere").display().to_string();
+    let status = f.fleet_at(
+        &f.repo,
+        &[("TMUX_TMPDIR", &elsewhere)],
+        &["status", "--json"],
+    );
+    let json: serde_json::Value = serde_json::from_str(&status.success().stdout).unwrap();
+    assert_eq!(json["agents"][0]["state"], "running", "{json}");
+}
+
+/// Kills the tmux server in its `TMUX_TMPDIR` when dropped (also when a test fails).
+struct KillServer(std::path::PathBuf);
+
+impl Drop for KillServer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .env("TMUX_TMPDIR", &self.0)
+            .env_remove("TMUX")
+            .arg("kill-server")
+            .output();
+    }
 }
 
 #[test]

@@ -281,6 +281,10 @@ fn a_fleet_with_every_agent_on_hosts_has_its_monitor_until_down() {
     poll("b2's log in its pane", || {
         f.screen(&pane, false).contains("on b")
     });
+    // From a shell whose TMUX_TMPDIR names another place: the server the monitor was made
+    // on is recorded (as for local agents), and down finds it there.
+    let elsewhere = f.root.join("elsewhere").display().to_string();
+    let env = [("PATH", path.as_str()), ("TMUX_TMPDIR", elsewhere.as_str())];
     f.fleet_at(&f.repo, &env, &["down"])
         .success()
         .stdout_has("closed the monitor repo-monitor");

@@ -9,7 +9,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::Fleet;
+use common::{commits, Fleet};
 use serde_json::{json, Value};
 
 /// An MCP client over a `fleet mcp` child.
@@ -29,7 +29,11 @@ impl Drop for Client {
 
 impl Client {
     fn start(f: &Fleet, args: &[&str]) -> Client {
-        let mut cmd = f.fleet_command(args);
+        Client::spawn(f.fleet_command(args))
+    }
+
+    /// `fleet mcp` run by `cmd` (its environment the caller's choice), initialized.
+    fn spawn(mut cmd: std::process::Command) -> Client {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -119,10 +123,6 @@ fn states(v: &Value) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-fn commits(file: &str, text: &str) -> String {
-    format!("printf '{text}' > {file}; git add {file}; git commit -qm 'write {file}'")
 }
 
 fn three_agents(f: &Fleet) {
@@ -287,4 +287,30 @@ fn mcp_on_an_agent_is_refused_for_a_cli_fleet_cannot_configure() {
         .stdout_has(r#"--mcp-config '{"mcpServers":{"fleet":{"args":["-f","#)
         .stdout_has(r#""mcp","--as","c"]"#)
         .stdout_has("--allowedTools 'Bash(git:*)' mcp__fleet");
+}
+
+/// A `fleet mcp` the user registered with a CLI by hand gets few of the user's variables
+/// (codex hands its servers HOME, PATH and a few more): with no `TMUX_TMPDIR` it still
+/// finds the fleet's sessions on the server the fleet recorded when it made them.
+#[test]
+fn a_fleet_mcp_without_tmux_tmpdir_sees_the_fleets_running_agents() {
+    let f = Fleet::new();
+    f.manifest("agents:\n  - name: one\n    prompt: x\n    command: \"sleep 300\"\n  - name: two\n    prompt: x\n    command: \"sleep 300\"\n");
+    f.fleet(&["up"]).success();
+    f.wait_for("both to run", 20, |f| {
+        f.state("one") == "running" && f.state("two") == "running"
+    });
+    let mut cmd = f.fleet_command(&["mcp"]);
+    cmd.env_remove("TMUX_TMPDIR").env_remove("TMUX");
+    let mut c = Client::spawn(cmd);
+    let status = c.call("status", json!({}));
+    assert!(!is_error(&status), "{status}");
+    assert_eq!(
+        states(&status["structuredContent"]),
+        [
+            ("one".to_string(), "running".to_string()),
+            ("two".to_string(), "running".to_string())
+        ],
+        "{status}"
+    );
 }

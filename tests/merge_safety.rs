@@ -15,10 +15,6 @@ fn commits(file: &str, text: &str) -> String {
     format!("mkdir -p \\\"$(dirname {file})\\\"; printf '{text}' > {file}; git add -f {file}; git commit -qm 'write {file}'")
 }
 
-fn rev(f: &Fleet, what: &str) -> String {
-    f.git(&["rev-parse", what])
-}
-
 fn read(f: &Fleet, path: &str) -> String {
     fs::read_to_string(f.repo.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -44,7 +40,7 @@ fn no_strategy_overwrites_an_ignored_file_of_the_user() {
     f.fleet(&["up"]).success();
     f.fleet(&["wait", "--timeout", "20"]).success();
     f.file(".env", "SECRET=the user's own\n");
-    let before = rev(&f, "HEAD");
+    let before = f.rev("HEAD");
     let mut overwritten = Vec::new();
     for strategy in [
         &[][..],
@@ -63,7 +59,7 @@ fn no_strategy_overwrites_an_ignored_file_of_the_user() {
             && run.stderr.contains("nothing was changed")
             && run.stderr.contains(".env (ignored)")
             && run.stderr.contains("move it out of the way");
-        if !refused || read(&f, ".env") != "SECRET=the user's own\n" || rev(&f, "HEAD") != before {
+        if !refused || read(&f, ".env") != "SECRET=the user's own\n" || f.rev("HEAD") != before {
             overwritten.push(format!("{strategy:?}: {}", run.output()));
             // as it was, for the next strategy
             f.git(&["reset", "-q", "--hard", &before]);
@@ -116,7 +112,7 @@ fn renames_directories_and_ignored_directories_are_seen_too() {
     f.file("secrets/key", "the user's key\n");
     f.file("cache/blob.local", "the user's cache\n");
     f.file("build.local", "the user's build notes\n");
-    let before = rev(&f, "HEAD");
+    let before = f.rev("HEAD");
     let files = f.files();
     let run = f.fleet(&["merge", "--all"]);
     run.code(3)
@@ -129,7 +125,7 @@ fn renames_directories_and_ignored_directories_are_seen_too() {
         .stdout_has("skipped under: merging it would overwrite")
         .stdout_has("build.local (ignored)")
         .stdout_has("nothing was merged");
-    assert_eq!(rev(&f, "HEAD"), before);
+    assert_eq!(f.rev("HEAD"), before);
     assert_eq!(f.files(), files, "the user's files changed");
     assert_eq!(read(&f, "notes.local"), "the user's own ignored notes\n");
 }
@@ -152,14 +148,14 @@ fn a_train_refuses_before_its_first_merge_for_an_untracked_file_of_a_later_agent
     f.fleet(&["up"]).success();
     f.fleet(&["wait", "--timeout", "20"]).success();
     f.file("draft.txt", "the user's draft, not yet added\n");
-    let before = rev(&f, "HEAD");
+    let before = f.rev("HEAD");
     for strategy in ["--ff", "--no-ff", "--squash", "--rebase"] {
         f.fleet(&["merge", "first", "second", strategy])
             .code(1)
             .stderr_has("nothing was changed")
             .stderr_has("second: merging it would overwrite a file of yours")
             .stderr_has("draft.txt (untracked)");
-        assert_eq!(rev(&f, "HEAD"), before, "{strategy}");
+        assert_eq!(f.rev("HEAD"), before, "{strategy}");
         assert_eq!(read(&f, "draft.txt"), "the user's draft, not yet added\n");
     }
 }
@@ -179,7 +175,7 @@ fn a_squash_is_a_merge_and_later_commits_are_merged_without_the_dropped_history(
     f.fleet(&["merge", "w1", "--squash"])
         .success()
         .stdout_has("squashed into one commit");
-    let squash = rev(&f, "HEAD");
+    let squash = f.rev("HEAD");
     let a = f.agent("w1");
     assert_eq!(a["commits_ahead"], 0, "{a}");
     assert_eq!(a["files_changed"], 0, "{a}");
@@ -192,7 +188,7 @@ fn a_squash_is_a_merge_and_later_commits_are_merged_without_the_dropped_history(
                 "w1 (fleet/w1) is merged already (squashed as {})",
                 &squash[..12]
             ));
-        assert_eq!(rev(&f, "HEAD"), squash, "{strategy}");
+        assert_eq!(f.rev("HEAD"), squash, "{strategy}");
     }
     f.fleet(&["merge", "--all"])
         .success()
@@ -213,7 +209,7 @@ fn a_squash_is_a_merge_and_later_commits_are_merged_without_the_dropped_history(
         let run = f.try_git_in(&f.repo, &["merge-base", "--is-ancestor", old, "HEAD"]);
         assert_ne!(run.code, 0, "{old} came back into main's history");
     }
-    assert_eq!(rev(&f, "HEAD~1"), squash);
+    assert_eq!(f.rev("HEAD~1"), squash);
     assert_eq!(f.agent("w1")["commits_ahead"], 0);
     f.fleet(&["merge", "w1"])
         .success()
@@ -240,11 +236,11 @@ fn commits_that_cancel_out_are_nothing_to_merge_and_the_train_goes_on() {
     ));
     f.fleet(&["up"]).success();
     f.fleet(&["wait", "--timeout", "20"]).success();
-    let before = rev(&f, "HEAD");
+    let before = f.rev("HEAD");
     f.fleet(&["merge", "undo", "--squash"])
         .success()
         .stdout_has("undo (fleet/undo) has commits that change no file of main (they cancel out): nothing to merge");
-    assert_eq!(rev(&f, "HEAD"), before);
+    assert_eq!(f.rev("HEAD"), before);
     let run = f.fleet(&["merge", "--all", "--squash"]);
     run.success()
         .stdout_has("merged fine (fleet/fine, 1 commit)");
@@ -363,8 +359,8 @@ fn a_rebased_copy_is_remembered_too_and_a_later_conflict_says_how_to_bring_the_r
     f.fleet(&["merge", "r", "--rebase"])
         .success()
         .stdout_has("rebased onto it");
-    let copy = rev(&f, "HEAD");
-    assert_ne!(copy, rev(&f, "fleet/r"));
+    let copy = f.rev("HEAD");
+    assert_ne!(copy, f.rev("fleet/r"));
     let a = f.agent("r");
     assert_eq!(a["commits_ahead"], 0, "{a}");
     assert_eq!(a["merged_as"]["how"], "rebased", "{a}");
@@ -377,7 +373,7 @@ fn a_rebased_copy_is_remembered_too_and_a_later_conflict_says_how_to_bring_the_r
     f.fleet(&["merge", "r", "--no-ff"])
         .success()
         .stdout_has("is merged already (rebased as");
-    assert_eq!(rev(&f, "HEAD"), copy);
+    assert_eq!(f.rev("HEAD"), copy);
 
     // main and the agent then both change r.txt: the hint never says to merge the branch
     f.file("r.txt", "main's r\n");
@@ -385,12 +381,12 @@ fn a_rebased_copy_is_remembered_too_and_a_later_conflict_says_how_to_bring_the_r
     let wt = f.worktree("r");
     fs::write(wt.join("r.txt"), "the agent's r\n").unwrap();
     f.git_in(&wt, &["commit", "-qam", "agent edits r.txt"]);
-    let before = rev(&f, "HEAD");
+    let before = f.rev("HEAD");
     let run = f.fleet(&["merge", "r"]);
     run.code(1)
         .stderr_has("conflicts in r.txt")
         .stderr_has("cherry-pick")
         .stderr_has("would bring back the history");
     assert!(!run.stderr.contains("merge fleet/r`"), "{}", run.stderr);
-    assert_eq!(rev(&f, "HEAD"), before);
+    assert_eq!(f.rev("HEAD"), before);
 }

@@ -12,55 +12,28 @@
 mod common;
 mod fake;
 
-use std::path::PathBuf;
-
 use common::Fleet;
 use fake::openai_chat::{whole_file, Script, Turn};
-
-/// The real aider's directory, or None (and a skip line) when it is not installed.
-fn real_aider() -> Option<PathBuf> {
-    match std::env::var_os("FLEET_REAL_AIDER") {
-        Some(p) if !p.is_empty() => {
-            let p = PathBuf::from(p);
-            assert!(
-                p.is_file(),
-                "FLEET_REAL_AIDER={} is not a file",
-                p.display()
-            );
-            Some(p.parent().unwrap().to_path_buf())
-        }
-        _ => {
-            eprintln!("SKIP real aider: FLEET_REAL_AIDER not set (scripts/test.sh installs it)");
-            None
-        }
-    }
-}
-
-/// The model's prices, so aider prints a cost and fetches no price list.
-const METADATA: &str = r#"{"openai/fake": {"max_tokens": 4096, "max_input_tokens": 128000,
- "max_output_tokens": 4096, "input_cost_per_token": 0.000003,
- "output_cost_per_token": 0.000015, "litellm_provider": "openai", "mode": "chat"}}"#;
 
 /// An agent entry of the aider preset talking to `server`.
 fn agent(f: &Fleet, name: &str, server: &fake::Server, extra: &str) -> String {
     let meta = f.root.join("model-metadata.json");
-    std::fs::write(&meta, METADATA).unwrap();
     format!(
         r#"  - name: {name}
     agent: aider
     prompt: "Create hello.txt containing 'hello from aider', then commit it."
-    args: [--model, openai/fake, --openai-api-base, "{url}/v1", --openai-api-key, sk-fake,
-           --model-metadata-file, "{meta}"]
+    args: [{args}]
     env: {{LITELLM_LOCAL_MODEL_COST_MAP: "True"}}
 {extra}"#,
-        url = server.url(),
-        meta = meta.display()
+        args = fake::openai_chat::aider_args(server, Some(&meta)),
     )
 }
 
 #[test]
 fn real_aider_edits_commits_and_is_not_done_when_rate_limited() {
-    let Some(dir) = real_aider() else { return };
+    let Some(aider) = common::real_cli("FLEET_REAL_AIDER") else {
+        return;
+    };
     let f = Fleet::new();
     let ok = Script::new(vec![Turn::Text(whole_file(
         "hello.txt",
@@ -75,14 +48,8 @@ fn real_aider_edits_commits_and_is_not_done_when_rate_limited() {
         // aider retries for about 64 s itself; fleet must not start it again here.
         agent(&f, "limited", &limited, "    retries: 0\n"),
     ));
-    let path = format!(
-        "{}:{}",
-        dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let env = [("PATH", path.as_str())];
-    f.fleet_at(&f.repo, &env, &["validate"]).success();
-    f.fleet_at(&f.repo, &env, &["up"]).success();
+    f.fleet_with(&aider, &["validate"]).success();
+    f.fleet_with(&aider, &["up"]).success();
 
     f.wait_for("the aider agent `ok` to finish", 120, |f| {
         !matches!(f.state("ok").as_str(), "running" | "pending" | "queued")

@@ -3,40 +3,27 @@
 //! when `FLEET_REAL_CLAUDE` names the program (scripts/test.sh installs it and sets it);
 //! otherwise each test prints a skip line and passes.
 //!
-//! Two kinds of tests: `cli_*` run claude directly and pin the facts fleet relies on (the
-//! flags per permission level, the result event of a budget stop, of an API error, of a
-//! resume); `fleet_*` run it through fleet's `claude` preset. With `FLEET_RECORD_FIXTURES=1`
-//! the `cli_*` tests also write what claude printed to tests/fixtures/real/claude-*.jsonl.
+//! These run claude directly and pin the facts fleet relies on (the flags per permission
+//! level, the result event of a budget stop, of an API error, of a resume);
+//! tests/real_claude_fleet.rs runs it through fleet's `claude` preset. With
+//! `FLEET_RECORD_FIXTURES=1` they also write what claude printed to
+//! tests/fixtures/real/claude-*.jsonl.
 
 mod common;
 mod fake;
 
-use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
 
+use common::real::{json_lines, record_fixture};
 use common::Fleet;
 use fake::anthropic::{write_and_commit, Anthropic, Turn, Usage};
 use serde_json::Value;
 
 /// The real claude program, or None (after saying so) when the tests should skip.
 fn real_claude() -> Option<PathBuf> {
-    match std::env::var_os("FLEET_REAL_CLAUDE") {
-        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
-        _ => {
-            eprintln!("SKIP real claude: FLEET_REAL_CLAUDE not set (scripts/test.sh installs it)");
-            None
-        }
-    }
-}
-
-/// `PATH` with the real claude's directory first.
-fn path_with(claude: &Path) -> String {
-    format!(
-        "{}:{}",
-        claude.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
+    common::real_cli("FLEET_REAL_CLAUDE")
 }
 
 /// The flags of each permission level, as fleet's claude preset gives them.
@@ -77,22 +64,9 @@ impl CliRun {
             .collect()
     }
 
-    /// Writes the output to tests/fixtures/real/<name> when recording, with the temp dir
-    /// spelled `/tmp/fleet-real`.
+    /// Writes the output to tests/fixtures/real/<name> when recording.
     fn record(&self, name: &str, f: &Fleet) {
-        if std::env::var_os("FLEET_RECORD_FIXTURES").is_none() {
-            return;
-        }
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real");
-        fs::create_dir_all(&dir).unwrap();
-        let root = f.root.display().to_string();
-        // The project directory of the session store spells the path with dashes.
-        let dashed = root.replace(['/', '.'], "-");
-        let text = self
-            .stdout
-            .replace(&root, "/tmp/fleet-real")
-            .replace(&dashed, "-tmp-fleet-real");
-        fs::write(dir.join(name), text).unwrap();
+        record_fixture(f, name, &self.stdout);
     }
 }
 
@@ -109,42 +83,17 @@ fn cli_env(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> CliRun {
-    use std::io::Write;
-    let mut cmd = Command::new(claude);
+    let mut cmd = f.cli_command(claude);
     cmd.args(["--print", "--output-format", "stream-json", "--verbose"])
         .args(args)
-        .current_dir(&f.repo)
-        .env("HOME", &f.home)
-        .env("TMPDIR", f.tmp_dir())
-        .env("XDG_CONFIG_HOME", f.home.join(".config"))
-        .env_remove("IS_SANDBOX")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in api.env(1) {
-        cmd.env(k, v);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start claude");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(task.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let events = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+        .envs(api.env(1))
+        .envs(env.iter().copied());
+    let run = f.run_cli(cmd, task, Duration::from_secs(300));
     CliRun {
-        code: out.status.code().unwrap_or(-1),
-        stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
-        events,
+        code: run.code,
+        events: json_lines(&run.stdout),
+        stdout: run.stdout,
+        stderr: run.stderr,
     }
 }
 
@@ -415,253 +364,4 @@ fn cli_resume_reports_the_usage_of_its_own_run() {
     assert_eq!(r["num_turns"], 2);
     assert_eq!(usage_of(&r["usage"]), api.usage.times(2));
     assert_eq!(model_usage_of(r), api.usage.times(2));
-}
-
-// ------------------------------------------------------------------ through fleet
-
-/// A manifest for the `claude` preset pointed at `api`: `extra` top-level keys, one agent
-/// `a` with the task.
-fn manifest(f: &Fleet, api: &Anthropic, extra: &str, retries: u32) {
-    let env: String = api
-        .env(retries)
-        .into_iter()
-        .map(|(k, v)| format!("  {k}: {v:?}\n"))
-        .collect();
-    f.manifest(&format!(
-        "agent: claude\n{extra}env:\n{env}agents:\n  - name: a\n    prompt: {TASK:?}\n"
-    ));
-}
-
-/// `fleet up` and `fleet wait` with the real claude first on PATH; the wait's exit code.
-fn up_and_wait(f: &Fleet, claude: &Path) -> i32 {
-    let path = path_with(claude);
-    let env = [("PATH", path.as_str())];
-    f.fleet_at(&f.repo, &env, &["up"]).success();
-    f.fleet_at(&f.repo, &env, &["wait", "--timeout", "90"]).code
-}
-
-/// What fleet reports about agent `a`, with the log when an assertion fails.
-fn report(f: &Fleet) -> (Value, String) {
-    (f.agent("a"), f.log("a"))
-}
-
-/// Input tokens as fleet counts them for claude: fresh, cache writes and cache reads.
-fn input_of(u: Usage) -> u64 {
-    u.input + u.cache_creation + u.cache_read
-}
-
-#[test]
-fn fleet_default_permissions_edit_and_commit() {
-    let Some(claude) = real_claude() else { return };
-    let f = Fleet::new();
-    let api = Anthropic::start(write_and_commit());
-    manifest(&f, &api, "", 1);
-    let code = up_and_wait(&f, &claude);
-    let (a, log) = report(&f);
-    assert_eq!(code, 0, "{a}\n{log}");
-    assert_eq!(a["state"], "done", "{a}\n{log}");
-    assert_eq!(a["permissions"], "edit");
-    assert_eq!(a["denials"], 0, "{log}");
-    assert_eq!(committed(&f, &f.worktree("a")), "add hello.txt");
-    let want = api.usage.times(3);
-    assert_eq!(a["usage"]["input_tokens"], input_of(want), "{log}");
-    assert_eq!(a["usage"]["output_tokens"], want.output, "{log}");
-    assert_eq!(a["usage"]["turns"], 3);
-    assert!(a["usage"]["cost_usd"].as_f64().unwrap() > 0.0);
-    let id = a["session_id"].as_str().expect("a session id");
-    assert!(log.contains(&format!("[claude] session {id}")), "{log}");
-}
-
-#[test]
-fn fleet_read_only_ends_with_the_denials_shown() {
-    let Some(claude) = real_claude() else { return };
-    let f = Fleet::new();
-    let api = Anthropic::start(write_and_commit());
-    manifest(&f, &api, "permissions: read-only\n", 1);
-    let code = up_and_wait(&f, &claude);
-    let (a, log) = report(&f);
-    assert_eq!(code, 1, "{a}\n{log}");
-    assert_eq!(a["state"], "failed", "{a}\n{log}");
-    assert_eq!(a["denials"], 2, "{log}");
-    assert_eq!(a["reason"], "2 actions denied");
-    assert!(!f.worktree("a").join("hello.txt").exists());
-    f.fleet(&["status"])
-        .success()
-        .stdout_has("2 actions denied");
-}
-
-#[test]
-fn fleet_full_permissions_run_even_as_root() {
-    let Some(claude) = real_claude() else { return };
-    let f = Fleet::new();
-    let api = Anthropic::start(write_and_commit());
-    // as root claude wants the user's word that this is a sandbox (fleet asks for it)
-    manifest(&f, &api, "permissions: full\n", 1);
-    let yaml = fs::read_to_string(f.manifest_path()).unwrap();
-    f.manifest(&yaml.replace("env:\n", "env:\n  IS_SANDBOX: \"1\"\n"));
-    let code = up_and_wait(&f, &claude);
-    let (a, log) = report(&f);
-    assert_eq!(code, 0, "{a}\n{log}");
-    assert_eq!(a["state"], "done");
-    assert_eq!(committed(&f, &f.worktree("a")), "add hello.txt");
-}
-
-#[test]
-fn fleet_budget_stop_reports_real_tokens_exit_1_and_reason_budget() {
-    let Some(claude) = real_claude() else { return };
-    let f = Fleet::new();
-    let api = Anthropic::start(write_and_commit());
-    manifest(&f, &api, "max_cost_usd: 0.01\n", 1);
-    let code = up_and_wait(&f, &claude);
-    let (a, log) = report(&f);
-    assert_eq!(code, 1, "{a}\n{log}");
-    assert_eq!(a["state"], "failed");
-    assert_eq!(a["reason"], "budget", "{a}\n{log}");
-    assert_eq!(a["exit_code"], 1, "{a}\n{log}");
-    // claude's own figures for the one turn it paid for (its `usage` says zero).
-    let want = api.usage.times(1);
-    assert_eq!(a["usage"]["input_tokens"], input_of(want), "{log}");
-    assert_eq!(a["usage"]["output_tokens"], want.output, "{log}");
-}
-
-#[test]
-fn fleet_shows_api_retries_and_goes_on() {
-    let Some(claude) = real_claude() else { return };
-    let f = Fleet::new();
-    let mut script = vec![Turn::Overloaded];
-    script.extend(write_and_commit());
-    let api = Anthropic::start(script);
-    manifest(&f, &api, "", 2);
-    let code = up_and_wait(&f, &claude);
-    let (a, log) = report(&f);
-    assert_eq!(code, 0, "{a}\n{log}");
-    assert_eq!(a["state"], "done");
-    assert!(
-        log.contains("[claude] API error 529 (overloaded): retrying, attempt 1 of 2"),
-        "{log}"
-    );
-    assert_eq!(committed(&f, &f.worktree("a")), "add hello.txt");
-}
-
-#[test]
-fn fleet_verify_retry_resumes_the_session_and_adds_its_usage() {
-    let Some(claude) = real_claude() else { return };
-    let f = Fleet::new();
-    let mut script = write_and_commit();
-    // The resumed run: fix what verify said, commit, answer.
-    script.push(Turn::write("fixed.txt", "fixed\n"));
-    script.push(Turn::bash(
-        "git add fixed.txt && git commit -m 'add fixed.txt'",
-    ));
-    script.push(Turn::text("Fixed."));
-    let api = Anthropic::start(script);
-    manifest(
-        &f,
-        &api,
-        "verify: test -f fixed.txt\nverify_retries: 1\n",
-        1,
-    );
-    let code = up_and_wait(&f, &claude);
-    let (a, log) = report(&f);
-    assert_eq!(code, 0, "{a}\n{log}");
-    assert_eq!(a["state"], "done", "{a}\n{log}");
-    assert_eq!(a["verify_retry"], 1);
-    assert_eq!(committed(&f, &f.worktree("a")), "add fixed.txt");
-    // Each run's result counts that run only: the total is both runs'.
-    let want = api.usage.times(6);
-    assert_eq!(a["usage"]["input_tokens"], input_of(want), "{log}");
-    assert_eq!(a["usage"]["output_tokens"], want.output, "{log}");
-    assert_eq!(a["usage"]["turns"], 6);
-    // The resume carried on the same session.
-    let reqs = api.turn_requests();
-    assert_eq!(reqs.len(), 6);
-    assert!(reqs[3].json()["messages"].as_array().unwrap().len() > 6);
-}
-
-#[test]
-fn fleet_status_says_retrying_while_claude_waits_on_a_rate_limit() {
-    let Some(claude) = real_claude() else { return };
-    let f = Fleet::new();
-    let mut script = vec![Turn::RateLimited { retry_after: 6 }];
-    script.extend(write_and_commit());
-    let api = Anthropic::start(script);
-    manifest(&f, &api, "", 2);
-    let path = path_with(&claude);
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
-    f.wait_for("status to say retrying", 30, |f| {
-        f.agent("a")["retrying"] == "API error 429, attempt 1 of 2"
-    });
-    f.fleet(&["status"])
-        .success()
-        .stdout_has("running (retrying: API error 429, attempt 1 of 2)");
-    let wait = f.fleet(&["wait", "--timeout", "60"]);
-    let (a, log) = report(&f);
-    assert_eq!(wait.code, 0, "{a}\n{log}");
-    assert_eq!(a["state"], "done");
-    assert_eq!(a["retrying"], Value::Null);
-}
-
-/// An editor (for `fleet review`) that writes a comment under each of three lines.
-const REVIEW_EDITOR: &str = r#"#!/bin/sh
-awk '{ print }
-/^\+one$/ { print "> say one in capitals" }
-/^\+two$/ { print "> say two twice" }
-/^\+three$/ { print "> drop three" }' "$1" > "$1.new" && mv "$1.new" "$1"
-"#;
-
-#[test]
-fn fleet_review_round_reaches_the_same_session_and_verify_runs_again() {
-    let Some(claude) = real_claude() else { return };
-    let f = Fleet::new();
-    let api = Anthropic::start(vec![
-        Turn::write("notes.txt", "one\ntwo\nthree\n"),
-        Turn::bash("git add notes.txt && git commit -m 'add notes'"),
-        Turn::text("Added notes.txt."),
-        // the review's answer, in the same conversation
-        Turn::write("notes.txt", "ONE\ntwo two\n"),
-        Turn::bash("git commit -am 'answer the review'"),
-        Turn::text("Done as the review asked."),
-    ]);
-    manifest(&f, &api, "verify: test -f notes.txt\n", 1);
-    assert_eq!(up_and_wait(&f, &claude), 0, "{}", f.log("a"));
-    let session = f.agent("a")["session_id"].as_str().unwrap().to_string();
-
-    f.stub("editor", REVIEW_EDITOR);
-    let editor = f.root.join("stubs/editor").display().to_string();
-    let path = path_with(&claude);
-    let env = [
-        ("PATH", path.as_str()),
-        ("EDITOR", editor.as_str()),
-        ("VISUAL", ""),
-    ];
-    f.fleet_at(&f.repo, &env, &["review", "a"])
-        .success()
-        .stdout_has("sent review round 2 to a (3 comments)");
-    f.fleet_at(&f.repo, &env, &["wait", "--timeout", "90"]);
-    let (a, log) = report(&f);
-    assert_eq!(a["state"], "done", "{a}\n{log}");
-    assert_eq!(a["attempt"], 2, "{a}");
-    assert_eq!(a["session_id"], session.as_str(), "{a}");
-    assert_eq!(committed(&f, &f.worktree("a")), "answer the review");
-    assert_eq!(log.matches("[fleet] verify:").count(), 2, "{log}");
-    assert_eq!(a["round"], 2);
-    assert_eq!(a["review"]["comments"], 3);
-    // the resumed turn carries the first run's conversation and every comment
-    let reqs = api.turn_requests();
-    assert_eq!(reqs.len(), 6);
-    let resumed = &reqs[3];
-    assert!(resumed.json()["messages"].as_array().unwrap().len() > 6);
-    let body = String::from_utf8_lossy(&resumed.body);
-    for part in [
-        "notes.txt line 1:",
-        "say one in capitals",
-        "notes.txt line 2:",
-        "say two twice",
-        "notes.txt line 3:",
-        "drop three",
-        "@@ -0,0 +1,3 @@",
-    ] {
-        assert!(body.contains(part), "{part:?} not sent:\n{body}");
-    }
 }

@@ -7,6 +7,7 @@
 mod common;
 mod fake;
 
+use common::real::{assert_lead_drove_the_worker, lead_manifest, yaml_map};
 use common::Fleet;
 use fake::anthropic::{Anthropic, Turn};
 use serde_json::{json, Value};
@@ -26,15 +27,7 @@ fn tool_results(api: &Anthropic) -> Vec<(String, bool)> {
             if block["type"] != "tool_result" {
                 continue;
             }
-            let text = match &block["content"] {
-                Value::String(s) => s.clone(),
-                Value::Array(parts) => parts
-                    .iter()
-                    .filter_map(|p| p["text"].as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                _ => String::new(),
-            };
+            let text = fake::content_text(&block["content"]);
             seen.push((text, block["is_error"] == true));
         }
     }
@@ -71,19 +64,13 @@ fn lead(sandbox: bool) {
         Turn::tool("mcp__fleet__up", json!({"names": ["intruder"]})),
         Turn::text("the worker is done; intruder is not ours to start"),
     ]);
-    let env: String = api
-        .env(1)
-        .into_iter()
-        .map(|(k, v)| format!("  {k}: {v:?}\n"))
-        .collect();
-    f.manifest(&format!(
-        "agent: claude\nsandbox: {sandbox}\nenv:\n{env}agents:\n  - name: lead\n    prompt: run the fleet\n    mcp: lead\n  - name: worker\n    prompt: x\n    command: \"printf 'w\\\\n' > w.txt; git add w.txt; git commit -qm w\"\n"
-    ));
-    let path = common::path_with(&claude);
-    let env = [("PATH", path.as_str())];
-    f.fleet_at(&f.repo, &env, &["up", "lead"]).success();
+    f.manifest(&lead_manifest(&format!(
+        "agent: claude\nsandbox: {sandbox}\nenv: {}\n",
+        yaml_map(&api.env(1))
+    )));
+    f.fleet_with(&claude, &["up", "lead"]).success();
     let code = f
-        .fleet_at(&f.repo, &env, &["wait", "--timeout", "120", "lead"])
+        .fleet_with(&claude, &["wait", "--timeout", "120", "lead"])
         .code;
     let log = f.log("lead");
     assert_eq!(code, 0, "{}\n{log}", f.diagnostics());
@@ -100,44 +87,19 @@ fn lead(sandbox: bool) {
 
     let results = tool_results(&api);
     assert_eq!(results.len(), 4, "{results:#?}\n{log}");
-    // status: the status --json object, worker still pending.
+    // status: the status --json object; up of worker, then wait: it ran and is done.
     let (status, err) = &results[0];
     assert!(!err, "{status}");
     let status: Value = serde_json::from_str(status).unwrap_or_else(|e| panic!("{e}: {status}"));
-    let worker = status["agents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "worker")
-        .unwrap();
-    assert_eq!(worker["state"], "pending", "{status}");
-    // up of worker, then wait: it ran and is done.
     assert!(!results[1].1, "{:?}", results[1]);
     // (Claude Code hands the model a tool's structured content when there is one.)
     let wait: Value =
         serde_json::from_str(&results[2].0).unwrap_or_else(|e| panic!("{e}: {results:?}"));
-    assert_eq!(wait["outcome"], "done", "{wait}");
-    assert_eq!(wait["status"]["agents"][0]["state"], "done", "{wait}");
-    assert_eq!(f.state("worker"), "done");
-    assert_eq!(
-        f.git(&["log", "-1", "--format=%s", "fleet/worker"]).trim(),
-        "w"
-    );
     // up of an agent the manifest does not have: refused with fleet's message.
     let (refusal, err) = &results[3];
     assert!(err, "{refusal}");
     assert!(refusal.contains("intruder"), "{refusal}");
-    assert!(!f.sessions().iter().any(|s| s.contains("intruder")));
-    // The lead's transcript shows the calls.
-    // The lead's transcript shows each call, and the refusal in fleet's words.
-    for call in [
-        "-> mcp__fleet__status: {}",
-        "-> mcp__fleet__up: {\"names\":[\"worker\"]}",
-        "-> mcp__fleet__wait:",
-        "! tool error: unknown agent `intruder`",
-    ] {
-        assert!(log.contains(call), "{call}\n{log}");
-    }
+    assert_lead_drove_the_worker(&f, &status, &wait, &log);
 }
 
 /// README's registration (`claude mcp add fleet -- fleet mcp -f PATH`, in the test's HOME),
@@ -149,17 +111,8 @@ fn registered_and_called(allow: bool) -> Option<(String, bool)> {
     let f = Fleet::new();
     f.manifest("agents:\n  - name: a\n    prompt: x\n    command: \"true\"\n");
     let run = |args: &[&str], env: &[(String, String)]| {
-        let mut cmd = std::process::Command::new(&claude);
-        cmd.args(args)
-            .current_dir(&f.repo)
-            .env("HOME", &f.home)
-            .env("TMPDIR", f.tmp_dir())
-            .env("XDG_CONFIG_HOME", f.home.join(".config"))
-            .env("PATH", common::path_with(&claude))
-            .stdin(std::process::Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        let mut cmd = f.cli_command(&claude);
+        cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
         let out = cmd.output().unwrap();
         format!(
             "{}{}",

@@ -8,45 +8,18 @@
 mod common;
 mod fake;
 
-use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Fleet;
+use common::real::{json_lines, REVIEW_COMMENTS};
+use common::{real_cli, Fleet};
 use fake::openai::{self, Responses, Turn};
 use serde_json::Value;
 
 /// The real codex, or None after printing the skip line.
 fn real_codex() -> Option<PathBuf> {
-    match std::env::var_os("FLEET_REAL_CODEX") {
-        Some(p) if Path::new(&p).exists() => Some(PathBuf::from(p)),
-        _ => {
-            eprintln!("SKIP real codex: FLEET_REAL_CODEX not set (scripts/test.sh installs it)");
-            None
-        }
-    }
-}
-
-/// PATH with the real codex's directory first.
-fn path_with(codex: &Path) -> String {
-    let dir = codex.parent().unwrap().to_string_lossy().to_string();
-    format!("{dir}:{}", std::env::var("PATH").unwrap_or_default())
-}
-
-/// Points codex (HOME's `.codex`) at the fake.
-fn configure(f: &Fleet, base_url: &str) {
-    let dir = f.home.join(".codex");
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("config.toml"), openai::codex_config_toml(base_url)).unwrap();
-}
-
-/// The JSON events of a run's stdout.
-fn events(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    real_cli("FLEET_REAL_CODEX")
 }
 
 fn of_type<'a>(evs: &'a [Value], t: &str) -> Vec<&'a Value> {
@@ -69,50 +42,15 @@ fn codex_exec(
     task: &str,
     deadline: Duration,
 ) -> (Option<i32>, String, String) {
-    let out = f.root.join("codex.out");
-    let err = f.root.join("codex.err");
-    let mut cmd = Command::new(codex);
+    let mut cmd = f.cli_command(codex);
     cmd.arg("exec")
         .arg("--json")
         .args(args)
         .current_dir(dir)
-        .env("HOME", &f.home)
-        .env("TMPDIR", f.tmp_dir())
-        .env_remove("CODEX_HOME")
-        .env("OPENAI_API_KEY", "sk-fake")
-        .env("PATH", path_with(codex))
-        .stdin(Stdio::piped())
-        .stdout(fs::File::create(&out).unwrap())
-        .stderr(fs::File::create(&err).unwrap());
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy().to_string();
-        if k.starts_with("GIT_") {
-            cmd.env_remove(&k);
-        }
-    }
-    let mut child = cmd.spawn().expect("run codex");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(task.as_bytes()).unwrap();
-    }
-    let start = Instant::now();
-    let code = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s.code();
-        }
-        if start.elapsed() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (
-        code,
-        fs::read_to_string(&out).unwrap_or_default(),
-        fs::read_to_string(&err).unwrap_or_default(),
-    )
+        .env("OPENAI_API_KEY", "sk-fake");
+    let run = f.run_cli(cmd, task, deadline);
+    let code = (run.code != -1).then_some(run.code);
+    (code, run.stdout, run.stderr)
 }
 
 /// A linked worktree of the test repo (as fleet makes them), on a new branch.
@@ -162,7 +100,7 @@ fn codex_alone_edits_and_commits_at_workspace_write() {
     let Some(codex) = real_codex() else { return };
     let f = Fleet::new();
     let api = Responses::start(write_and_commit());
-    configure(&f, &api.base_url());
+    openai::write_codex_config(&f.home, &api.base_url());
     let wt = worktree(&f, "alone");
     let flags = edit_flags(&wt);
     let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
@@ -176,7 +114,7 @@ fn codex_alone_edits_and_commits_at_workspace_write() {
         Duration::from_secs(90),
     );
     assert_eq!(code, Some(0), "{out}\n{err}");
-    let evs = events(&out);
+    let evs = json_lines(&out);
     let cmds: Vec<&Value> = of_type(&evs, "item.completed")
         .into_iter()
         .filter(|e| e["item"]["type"] == "command_execution")
@@ -206,7 +144,7 @@ fn codex_alone_read_only_refusal_is_mostly_silent_in_the_stream() {
     let Some(codex) = real_codex() else { return };
     let f = Fleet::new();
     let api = Responses::start(write_and_commit());
-    configure(&f, &api.base_url());
+    openai::write_codex_config(&f.home, &api.base_url());
     let wt = worktree(&f, "ro");
     let (code, out, err) = codex_exec(
         &f,
@@ -224,7 +162,7 @@ fn codex_alone_read_only_refusal_is_mostly_silent_in_the_stream() {
         outputs.iter().all(|o| o.contains("Read-only file system")),
         "{outputs:?}"
     );
-    for e in events(&out) {
+    for e in json_lines(&out) {
         if e["item"]["type"] == "command_execution" && e["type"] == "item.completed" {
             assert_eq!(e["item"]["status"], "failed", "{out}");
             let text = e["item"]["aggregated_output"].as_str().unwrap_or("");
@@ -239,11 +177,11 @@ fn codex_alone_rate_limited_fails_after_five_retries() {
     let Some(codex) = real_codex() else { return };
     let f = Fleet::new();
     let api = Responses::start(vec![Turn::Status(429)]);
-    configure(&f, &api.base_url());
+    openai::write_codex_config(&f.home, &api.base_url());
     let wt = worktree(&f, "rl");
     let (code, out, err) = codex_exec(&f, &codex, &wt, &["-"], "hi\n", Duration::from_secs(120));
     assert_eq!(code, Some(1), "{out}\n{err}");
-    let evs = events(&out);
+    let evs = json_lines(&out);
     let retries = of_type(&evs, "error")
         .iter()
         .filter(|e| {
@@ -271,7 +209,7 @@ fn codex_alone_rate_limited_fails_after_five_retries() {
 fn codex_alone_unreachable_api_is_bounded_by_disabling_unbounded_retries() {
     let Some(codex) = real_codex() else { return };
     let f = Fleet::new();
-    configure(&f, &openai::unreachable_base_url());
+    openai::write_codex_config(&f.home, &openai::unreachable_base_url());
     let wt = worktree(&f, "down");
     let (code, out, err) = codex_exec(
         &f,
@@ -282,7 +220,7 @@ fn codex_alone_unreachable_api_is_bounded_by_disabling_unbounded_retries() {
         Duration::from_secs(120),
     );
     assert_eq!(code, Some(1), "{out}\n{err}");
-    let evs = events(&out);
+    let evs = json_lines(&out);
     assert!(
         out.contains("Reconnecting... 5/5 (Connection failed"),
         "{out}"
@@ -295,7 +233,7 @@ fn codex_alone_unreachable_api_is_bounded_by_disabling_unbounded_retries() {
 /// A fleet whose agents run the real codex (preset `agent: codex`) against `base_url`.
 fn fleet_with(base_url: &str, agents: &str) -> Fleet {
     let f = Fleet::new();
-    configure(&f, base_url);
+    openai::write_codex_config(&f.home, base_url);
     f.manifest(&format!(
         "agent: codex\nenv: {{ OPENAI_API_KEY: sk-fake }}\nagents:\n{agents}"
     ));
@@ -303,11 +241,8 @@ fn fleet_with(base_url: &str, agents: &str) -> Fleet {
 }
 
 fn up_and_wait(f: &Fleet, codex: &Path, secs: u32) {
-    let path = path_with(codex);
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
     // `wait` exits non-zero when an agent failed: the tests look at the state instead.
-    f.fleet(&["wait", "--timeout", &secs.to_string()]);
+    f.up_and_wait(codex, secs);
 }
 
 fn branch_subject(f: &Fleet, name: &str) -> String {
@@ -354,10 +289,8 @@ fn fleet_codex_at_edit_commits_and_a_continue_counts_the_thread_once() {
     assert!(log.contains(&format!("[codex] session {thread}")), "{log}");
     assert!(log.contains("Wrote hello.txt and committed it."), "{log}");
 
-    let path = path_with(&codex);
-    f.fleet_at(
-        &f.repo,
-        &[("PATH", path.as_str())],
+    f.fleet_with(
+        &codex,
         &["continue", "co", "-m", "Now add two.txt and commit it."],
     )
     .success();
@@ -428,9 +361,7 @@ fn fleet_codex_with_the_api_unreachable_fails_instead_of_hanging() {
         "  - name: dn\n    prompt: hi\n",
     );
     let start = Instant::now();
-    let path = path_with(&codex);
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
+    f.fleet_with(&codex, &["up"]).success();
     // While codex reconnects, status says it is retrying.
     f.wait_for("status --json retrying", 20, |f| {
         f.agent("dn")["retrying"]
@@ -469,14 +400,6 @@ fn fleet_codex_rate_limited_is_a_rate_limit() {
     assert_eq!(api.calls(), 6, "one request and 5 retries");
 }
 
-/// An editor (for `fleet review`) that writes a comment under each of three lines.
-const REVIEW_EDITOR: &str = r#"#!/bin/sh
-awk '{ print }
-/^\+one$/ { print "> say one in capitals" }
-/^\+two$/ { print "> say two twice" }
-/^\+three$/ { print "> drop three" }' "$1" > "$1.new" && mv "$1.new" "$1"
-"#;
-
 /// `fleet review` sends three line comments to the same codex thread: its answer commits,
 /// verify runs again, status shows the round.
 #[test]
@@ -497,17 +420,7 @@ fn fleet_codex_review_round_resumes_the_thread() {
     assert_eq!(agent["state"], "done", "{agent}\n{}", f.log("co"));
     let thread = agent["session_id"].as_str().unwrap_or("").to_string();
 
-    f.stub("editor", REVIEW_EDITOR);
-    let editor = f.root.join("stubs/editor").display().to_string();
-    let path = path_with(&codex);
-    let env = [
-        ("PATH", path.as_str()),
-        ("EDITOR", editor.as_str()),
-        ("VISUAL", ""),
-    ];
-    f.fleet_at(&f.repo, &env, &["review", "co"])
-        .success()
-        .stdout_has("sent review round 2 to co (3 comments)");
+    f.review_with(&codex, "co");
     f.fleet(&["wait", "--timeout", "120"]);
     let agent = f.agent("co");
     assert_eq!(agent["state"], "done", "{agent}\n{}", f.log("co"));
@@ -525,15 +438,10 @@ fn fleet_codex_review_round_resumes_the_thread() {
     let bodies = api.bodies();
     assert_eq!(bodies.len(), 4, "{bodies:?}");
     let resumed = bodies[2].to_string();
-    for part in [
-        "notes.txt line 1:",
-        "say one in capitals",
-        "notes.txt line 2:",
-        "say two twice",
-        "notes.txt line 3:",
-        "drop three",
-        "Write notes.txt and commit it.",
-    ] {
+    for part in REVIEW_COMMENTS
+        .iter()
+        .chain(&["Write notes.txt and commit it."])
+    {
         assert!(resumed.contains(part), "{part:?} not sent:\n{resumed}");
     }
 }

@@ -15,6 +15,7 @@ mod fake;
 use std::fs;
 use std::path::Path;
 
+use common::real::{assert_lead_drove_the_worker, json_lines, lead_manifest, record_fixture};
 use common::Fleet;
 use fake::openai::{self, Responses, Turn};
 use serde_json::{json, Value};
@@ -22,21 +23,15 @@ use serde_json::{json, Value};
 /// A `codex` for PATH that runs the real one and keeps a copy of what it printed in
 /// `stream` (appended: a resumed run adds to it).
 fn wrapper(f: &Fleet, codex: &Path, stream: &Path) -> std::path::PathBuf {
-    let dir = f.root.join("wrap");
-    fs::create_dir_all(&dir).unwrap();
-    let script = dir.join("codex");
-    fs::write(
-        &script,
-        format!(
+    f.stub(
+        "codex",
+        &format!(
             "#!/bin/sh\nout=$(mktemp)\n{} \"$@\" > \"$out\"\nrc=$?\ncat \"$out\" >> {}\ncat \"$out\"\nrm -f \"$out\"\nexit $rc\n",
             common::sh_quote(codex.display().to_string()),
             common::sh_quote(stream.display().to_string())
         ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    script
+    );
+    f.root.join("stubs/codex")
 }
 
 /// The JSON text after codex's "Wall time: …\nOutput:\n" header of a tool's output.
@@ -48,9 +43,8 @@ fn body(output: &str) -> &str {
 
 /// The `mcp_tool_call` items codex completed, in order.
 fn mcp_calls(stream: &str) -> Vec<Value> {
-    stream
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    json_lines(stream)
+        .into_iter()
         .filter(|e| e["type"] == "item.completed" && e["item"]["type"] == "mcp_tool_call")
         .map(|e| e["item"].clone())
         .collect()
@@ -82,13 +76,11 @@ fn lead(sandbox: bool) {
         Turn::fleet("up", json!({"names": ["intruder"]})),
         Turn::say("the worker is done; intruder is not ours to start"),
     ]);
-    let dir = f.home.join(".codex");
-    fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.toml");
-    fs::write(&config, openai::codex_config_toml(&api.base_url())).unwrap();
-    f.manifest(&format!(
-        "agent: codex\nsandbox: {sandbox}\nenv: {{ OPENAI_API_KEY: sk-fake }}\nagents:\n  - name: lead\n    prompt: run the fleet\n    mcp: lead\n  - name: worker\n    prompt: x\n    command: \"printf 'w\\\\n' > w.txt; git add w.txt; git commit -qm w\"\n",
-    ));
+    openai::write_codex_config(&f.home, &api.base_url());
+    let config = f.home.join(".codex/config.toml");
+    f.manifest(&lead_manifest(&format!(
+        "agent: codex\nsandbox: {sandbox}\nenv: {{ OPENAI_API_KEY: sk-fake }}\n"
+    )));
     // (A box cannot write the stream's copy outside it: its stream is not kept.)
     let stream_path = f.root.join("codex-stream.jsonl");
     let wrapped = if sandbox {
@@ -96,17 +88,15 @@ fn lead(sandbox: bool) {
     } else {
         wrapper(&f, &codex, &stream_path)
     };
-    let path = common::path_with(&wrapped);
-    let env = [("PATH", path.as_str())];
-    f.fleet_at(&f.repo, &env, &["up", "lead"]).success();
+    f.fleet_with(&wrapped, &["up", "lead"]).success();
     let code = f
-        .fleet_at(&f.repo, &env, &["wait", "--timeout", "120", "lead"])
+        .fleet_with(&wrapped, &["wait", "--timeout", "120", "lead"])
         .code;
     let log = f.log("lead");
     let stream = fs::read_to_string(&stream_path).unwrap_or_default();
     assert_eq!(code, 0, "{}\n{log}\n{stream}", f.diagnostics());
     if !sandbox {
-        record(&f, &stream);
+        record_fixture(&f, "codex-mcp-lead.jsonl", &stream);
     }
 
     // codex found fleet's tools (deferred behind its tool_search) and nothing was written
@@ -124,16 +114,8 @@ fn lead(sandbox: bool) {
     // one.)
     let json =
         |o: &str| -> Value { serde_json::from_str(body(o)).unwrap_or_else(|e| panic!("{e}: {o}")) };
-    // status: the status --json object, worker still pending.
+    // status: the status --json object; up of worker, then wait: it ran and is done.
     let status = json(&outputs[0]);
-    let worker = status["agents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "worker")
-        .unwrap();
-    assert_eq!(worker["state"], "pending", "{status}");
-    // up of worker, then wait: it ran and is done.
     let up = json(&outputs[1]);
     assert_eq!(up["exit_code"], 0, "{up}");
     assert!(
@@ -141,30 +123,13 @@ fn lead(sandbox: bool) {
         "{up}"
     );
     let wait = json(&outputs[2]);
-    assert_eq!(wait["outcome"], "done", "{wait}");
-    assert_eq!(wait["status"]["agents"][0]["state"], "done", "{wait}");
-    assert_eq!(f.state("worker"), "done");
-    assert_eq!(
-        f.git(&["log", "-1", "--format=%s", "fleet/worker"]).trim(),
-        "w"
-    );
     // up of an agent the manifest does not have: refused with fleet's message.
     assert!(
         outputs[3].contains("unknown agent `intruder`"),
         "{}",
         outputs[3]
     );
-    assert!(!f.sessions().iter().any(|s| s.contains("intruder")));
-
-    // The lead's transcript shows each call, and the refusal in fleet's words.
-    for call in [
-        "-> mcp__fleet__status: {}",
-        "-> mcp__fleet__up: {\"names\":[\"worker\"]}",
-        "-> mcp__fleet__wait:",
-        "! tool error: unknown agent `intruder`",
-    ] {
-        assert!(log.contains(call), "{call}\n{log}");
-    }
+    assert_lead_drove_the_worker(&f, &status, &wait, &log);
     if !sandbox {
         stream_shows_the_calls(&stream);
     }
@@ -202,31 +167,17 @@ fn stream_shows_the_calls(stream: &str) {
     );
 }
 
-/// Writes the stream to tests/fixtures/real/codex-mcp-lead.jsonl when recording, with the
-/// temp dir spelled `/tmp/fleet-real` and this checkout `/work/fleet`.
-fn record(f: &Fleet, stream: &str) {
-    if std::env::var_os("FLEET_RECORD_FIXTURES").is_none() {
-        return;
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real");
-    let root = f.root.display().to_string();
-    fs::write(
-        dir.join("codex-mcp-lead.jsonl"),
-        stream
-            .replace(&root, "/tmp/fleet-real")
-            .replace(env!("CARGO_MANIFEST_DIR"), "/work/fleet"),
-    )
-    .unwrap();
-}
-
-/// README's registration (`codex mcp add fleet -- fleet mcp -f PATH`, in the test's HOME)
-/// and a headless `codex exec` whose model calls `up`: with docs/clis.md's
+/// README's registration (`codex mcp add fleet -- fleet mcp -f PATH`, in the test's HOME,
+/// no `env_vars`: the server gets no TMUX_TMPDIR) beside a running fleet, and a headless
+/// `codex exec` whose model calls `up`: with docs/clis.md's
 /// `default_tools_approval_mode = "approve"` under the server it starts the agent; without,
 /// codex refuses the call itself ("requires approval").
 fn registered_and_called(approve: bool) -> Option<(Fleet, Vec<Value>)> {
     let codex = common::real_cli("FLEET_REAL_CODEX")?;
     let f = Fleet::new();
-    f.manifest("agents:\n  - name: a\n    prompt: x\n    command: \"true\"\n");
+    f.manifest("agents:\n  - name: a\n    prompt: x\n    command: \"true\"\n  - name: b\n    prompt: x\n    command: \"sleep 300\"\n");
+    // The fleet runs (b, on the test's private tmux server) before codex is asked.
+    f.fleet(&["up", "b"]).success();
     let api = Responses::start(vec![
         Turn::tool_search("fleet up"),
         Turn::fleet("up", json!({"names": ["a"]})),
@@ -252,9 +203,8 @@ fn registered_and_called(approve: bool) -> Option<(Fleet, Vec<Value>)> {
     let mut toml = openai::codex_config_toml(&api.base_url());
     toml.push('\n');
     toml.push_str(&fs::read_to_string(&config).unwrap());
-    // (codex hands a server only a few of its variables: the first `up` finds the test's
-    // tmux server through this one.)
-    toml.push_str("env_vars = [\"TMUX_TMPDIR\"]\n");
+    // (codex hands the server no TMUX_TMPDIR: it finds the fleet's server where the fleet
+    // recorded it.)
     if approve {
         toml.push_str("default_tools_approval_mode = \"approve\"\n");
     }
@@ -271,6 +221,12 @@ fn codex_registered_as_the_docs_say_calls_fleet_mcp_headless() {
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0]["status"], "completed", "{}", calls[0]);
     assert!(f.try_wait_for(30, |f| f.state("a") == "done"));
+    // a ran beside b, on the fleet's own server.
+    assert!(
+        f.sessions().contains(&"repo-a".to_string()),
+        "{:?}",
+        f.sessions()
+    );
 }
 
 #[test]

@@ -5,62 +5,26 @@
 mod common;
 mod fake;
 
-use std::path::Path;
+use std::path::PathBuf;
 
+use common::real::yaml_map;
 use common::Fleet;
 use fake::gemini::{self, commit, text, write_file, Script, Turn};
 use fake::Server;
 
-/// `PATH` with the real gemini's directory first, or None (and a skip line) without it.
-fn real_gemini() -> Option<String> {
-    match std::env::var("FLEET_REAL_GEMINI") {
-        Ok(p) if !p.is_empty() => {
-            let dir = Path::new(&p)
-                .parent()
-                .expect("a directory")
-                .display()
-                .to_string();
-            Some(format!(
-                "{dir}:{}",
-                std::env::var("PATH").unwrap_or_default()
-            ))
-        }
-        _ => {
-            eprintln!("SKIP real gemini: FLEET_REAL_GEMINI not set (scripts/test.sh installs it)");
-            None
-        }
-    }
+/// The real gemini, or None (and a skip line) without it.
+fn real_gemini() -> Option<PathBuf> {
+    common::real_cli("FLEET_REAL_GEMINI")
 }
 
-/// The agent's `env:` (one line of YAML) that points its gemini at `server`, and every
-/// other request it might make at `trap` (gemini honours `HTTPS_PROXY` and `NO_PROXY`), so
-/// a test can assert that nothing left 127.0.0.1.
-fn env_of(f: &Fleet, server: &Server, trap: &Server) -> String {
-    let tmp = f.root.join("tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
-    let mut pairs = gemini::env(server);
-    for k in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
-        pairs.push((k.into(), trap.url()));
-    }
-    pairs.push(("NO_PROXY".into(), "127.0.0.1,localhost".into()));
-    // its error reports go to $TMPDIR
-    pairs.push(("TMPDIR".into(), tmp.display().to_string()));
-    let pairs: Vec<String> = pairs
-        .into_iter()
-        .map(|(k, v)| format!("{k}: {v:?}"))
-        .collect();
-    format!("{{ {} }}", pairs.join(", "))
-}
-
-/// A proxy that answers nothing useful and records who tried to leave.
-fn trap() -> Server {
-    Server::start(|_| fake::Reply::Json(403, "{}".into()))
-}
-
-#[track_caller]
-fn nothing_left(trap: &Server) {
-    let tried: Vec<String> = trap.requests().into_iter().map(|r| r.path).collect();
-    assert!(tried.is_empty(), "requests beyond 127.0.0.1: {tried:?}");
+/// An agent `name` of the manifest (`extra` its own keys) told to write hello.txt and
+/// commit it, its gemini pointed at `server` and every other request it might make at
+/// `trap`, so a test can assert that nothing left 127.0.0.1.
+fn agent(f: &Fleet, name: &str, extra: &str, server: &Server, trap: &Server) -> String {
+    format!(
+        "  - name: {name}\n{extra}    prompt: \"Write hello.txt and commit it.\"\n    env: {}\n",
+        yaml_map(&gemini::env_trapped(server, trap, &f.tmp_dir()))
+    )
 }
 
 /// What the CLI's result stats say for what `script` answered: every turn's usage and the
@@ -89,34 +53,20 @@ fn edit_and_commit(file: &str) -> Vec<Turn> {
 
 #[test]
 fn each_permission_level_with_the_real_gemini() {
-    let Some(path) = real_gemini() else { return };
+    let Some(cli) = real_gemini() else { return };
     let f = Fleet::new();
     gemini::settings(&f.home, 2);
     let (ed_server, ed) = gemini::start(edit_and_commit("hello.txt"));
     let (ro_server, ro) = gemini::start(edit_and_commit("hello.txt"));
     let (full_server, full) = gemini::start(edit_and_commit("hello.txt"));
-    let trap = trap();
+    let trap = Server::trap();
     f.manifest(&format!(
-        r#"agent: gemini
-agents:
-  - name: ed
-    prompt: "Write hello.txt and commit it."
-    env: {}
-  - name: ro
-    permissions: read-only
-    prompt: "Write hello.txt and commit it."
-    env: {}
-  - name: full
-    permissions: full
-    prompt: "Write hello.txt and commit it."
-    env: {}
-"#,
-        env_of(&f, &ed_server, &trap),
-        env_of(&f, &ro_server, &trap),
-        env_of(&f, &full_server, &trap)
+        "agent: gemini\nagents:\n{}{}{}",
+        agent(&f, "ed", "", &ed_server, &trap),
+        agent(&f, "ro", "    permissions: read-only\n", &ro_server, &trap),
+        agent(&f, "full", "    permissions: full\n", &full_server, &trap)
     ));
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
+    f.fleet_with(&cli, &["up"]).success();
     let waited = f.fleet(&["wait", "--timeout", "120"]);
     let diag = || format!("{}\n{}", f.diagnostics(), f.log("ed"));
 
@@ -161,16 +111,16 @@ agents:
     assert_eq!(a["commits_ahead"], 1);
     assert_eq!(full.left(), 0);
     waited.code(1);
-    nothing_left(&trap);
+    trap.nothing_left();
 }
 
 #[test]
 fn a_failed_verify_resumes_the_same_gemini_session() {
-    let Some(path) = real_gemini() else { return };
+    let Some(cli) = real_gemini() else { return };
     let f = Fleet::new();
     gemini::settings(&f.home, 2);
     let (server, script) = gemini::start(edit_and_commit("hello.txt"));
-    let trap = trap();
+    let trap = Server::trap();
     // the resumed run's turns; at edit it may run the verify command (each part of it)
     script.push([
         write_file("more.txt", "more\n"),
@@ -179,19 +129,10 @@ fn a_failed_verify_resumes_the_same_gemini_session() {
         text("Done."),
     ]);
     f.manifest(&format!(
-        r#"agent: gemini
-verify: test -f more.txt && git status --short
-verify_retries: 1
-agents:
-  - name: ge
-    prompt: "Write hello.txt and commit it."
-    env: {}
-"#,
-        env_of(&f, &server, &trap)
+        "agent: gemini\nverify: test -f more.txt && git status --short\nverify_retries: 1\nagents:\n{}",
+        agent(&f, "ge", "", &server, &trap)
     ));
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
-    f.fleet(&["wait", "--timeout", "120"]).success();
+    f.up_and_wait(&cli, 120).success();
     let a = f.agent("ge");
     assert_eq!(a["state"], "done", "{}", f.log("ge"));
     assert_eq!(a["commits_ahead"], 2, "{}", f.log("ge"));
@@ -226,12 +167,8 @@ agents:
 
     // `fleet continue`: the same session once more, the usage still adding up
     script.push(edit_and_commit("third.txt"));
-    f.fleet_at(
-        &f.repo,
-        &[("PATH", path.as_str())],
-        &["continue", "ge", "-m", "Now add third.txt."],
-    )
-    .success();
+    f.fleet_with(&cli, &["continue", "ge", "-m", "Now add third.txt."])
+        .success();
     f.fleet(&["wait", "--timeout", "120"]).success();
     let a = f.agent("ge");
     assert_eq!(a["state"], "done", "{}", f.log("ge"));
@@ -246,35 +183,24 @@ agents:
             .count(),
         3
     );
-    nothing_left(&trap);
+    trap.nothing_left();
 }
 
 #[test]
 fn a_429_is_a_rate_limit_and_a_500_an_error() {
-    let Some(path) = real_gemini() else { return };
+    let Some(cli) = real_gemini() else { return };
     let f = Fleet::new();
     // one try per call: its default is 10, about four minutes of backoff
     gemini::settings(&f.home, 1);
     let (rl_server, rl) = gemini::start(vec![Turn::RateLimited; 4]);
     let (five_server, five) = gemini::start(vec![Turn::ServerError(500); 4]);
-    let trap = trap();
+    let trap = Server::trap();
     f.manifest(&format!(
-        r#"agent: gemini
-retries: 0
-agents:
-  - name: rl
-    prompt: "Write hello.txt and commit it."
-    env: {}
-  - name: five
-    prompt: "Write hello.txt and commit it."
-    env: {}
-"#,
-        env_of(&f, &rl_server, &trap),
-        env_of(&f, &five_server, &trap)
+        "agent: gemini\nretries: 0\nagents:\n{}{}",
+        agent(&f, "rl", "", &rl_server, &trap),
+        agent(&f, "five", "", &five_server, &trap)
     ));
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
-    f.fleet(&["wait", "--timeout", "120"]).code(1);
+    f.up_and_wait(&cli, 120).code(1);
     // gemini exits with the HTTP status modulo 256: 429 is 173
     let a = f.agent("rl");
     assert_eq!(a["state"], "failed", "{}", f.log("rl"));
@@ -292,32 +218,24 @@ agents:
         "{reason}"
     );
     assert_eq!(five.answered(), 1);
-    nothing_left(&trap);
+    trap.nothing_left();
 }
 
 #[test]
 fn a_slow_gemini_is_stopped_at_its_timeout() {
-    let Some(path) = real_gemini() else { return };
+    let Some(cli) = real_gemini() else { return };
     let f = Fleet::new();
     gemini::settings(&f.home, 1);
     let (server, script) = gemini::start(vec![Turn::Slow(
         std::time::Duration::from_secs(60),
         Box::new(text("too late")),
     )]);
-    let trap = trap();
+    let trap = Server::trap();
     f.manifest(&format!(
-        r#"agent: gemini
-timeout: 8s
-agents:
-  - name: ge
-    prompt: "Write hello.txt and commit it."
-    env: {}
-"#,
-        env_of(&f, &server, &trap)
+        "agent: gemini\ntimeout: 8s\nagents:\n{}",
+        agent(&f, "ge", "", &server, &trap)
     ));
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
-    f.fleet(&["wait", "--timeout", "60"]).code(1);
+    f.up_and_wait(&cli, 60).code(1);
     let a = f.agent("ge");
     assert_eq!(a["state"], "failed", "{}", f.log("ge"));
     assert_eq!(a["reason"], "timeout", "{}", f.log("ge"));
@@ -339,5 +257,5 @@ agents:
         0 => eprintln!("(gemini was still starting at its timeout: a loaded machine)"),
         n => panic!("{n} requests: the one slow request should be the only one"),
     }
-    nothing_left(&trap);
+    trap.nothing_left();
 }

@@ -9,7 +9,6 @@ mod common;
 mod fake;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use common::Fleet;
 use fake::gemini::{self, text, Turn};
@@ -17,16 +16,8 @@ use serde_json::{json, Value};
 
 /// Runs the real gemini in the test's repo with HOME the test's; (stdout, stderr).
 fn gemini(f: &Fleet, gem: &Path, env: &[(String, String)], args: &[&str]) -> (String, String) {
-    let mut cmd = Command::new(gem);
-    cmd.args(args)
-        .current_dir(&f.repo)
-        .env("HOME", &f.home)
-        .env("PATH", common::path_with(gem))
-        .env("TMPDIR", f.tmp_dir())
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    let mut cmd = f.cli_command(gem);
+    cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
     let out = cmd.output().unwrap();
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -36,9 +27,8 @@ fn gemini(f: &Fleet, gem: &Path, env: &[(String, String)], args: &[&str]) -> (St
 
 /// The `tool_result` events of a stream-json run.
 fn tool_results(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    common::real::json_lines(stdout)
+        .into_iter()
         .filter(|e| e["type"] == "tool_result")
         .collect()
 }

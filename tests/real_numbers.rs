@@ -9,40 +9,14 @@ mod fake;
 use std::path::Path;
 use std::time::Duration;
 
-use common::Fleet;
+use common::real::{text_below, yaml_map};
+use common::{real_cli, Fleet};
 use fake::{anthropic, gemini, openai, Server};
-
-/// PATH with the real CLI (`var`) first, or None after a skip line.
-fn real(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(p) if !p.is_empty() => {
-            let dir = Path::new(&p).parent().unwrap().display().to_string();
-            Some(format!(
-                "{dir}:{}",
-                std::env::var("PATH").unwrap_or_default()
-            ))
-        }
-        _ => {
-            eprintln!("SKIP: {var} not set (scripts/test.sh installs it)");
-            None
-        }
-    }
-}
-
-/// `{ K: "v", ... }` on one line of YAML.
-fn yaml_map(pairs: Vec<(String, String)>) -> String {
-    let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}: {v:?}")).collect();
-    format!("{{ {} }}", pairs.join(", "))
-}
 
 /// The gemini agent's `env:` for `server`, everything else going to a proxy that answers
 /// nothing (kept alive by the caller).
 fn gemini_env(f: &Fleet, server: &Server, trap: &Server) -> String {
-    let mut env = gemini::env(server);
-    env.push(("HTTPS_PROXY".into(), trap.url()));
-    env.push(("NO_PROXY".into(), "127.0.0.1,localhost".into()));
-    env.push(("TMPDIR".into(), f.tmp_dir().display().to_string()));
-    yaml_map(env)
+    yaml_map(&gemini::env_trapped(server, trap, &f.tmp_dir()))
 }
 
 /// The cost recorded in status --json.
@@ -55,27 +29,19 @@ fn cost(a: &serde_json::Value) -> f64 {
 /// $0.001; the cap of $0.0035 stops it after its fourth, not at the end of its work.
 #[test]
 fn a_budget_stops_codex_within_one_request() {
-    let Some(path) = real("FLEET_REAL_CODEX") else {
+    let Some(cli) = real_cli("FLEET_REAL_CODEX") else {
         return;
     };
     let f = Fleet::new();
     let slow = |t: openai::Turn| openai::Turn::Slow(Duration::from_secs(1), Box::new(t));
     let api = openai::Responses::start(vec![slow(openai::Turn::exec("echo working >> work.txt"))]);
-    let dir = f.home.join(".codex");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("config.toml"),
-        openai::codex_config_toml(&api.base_url()),
-    )
-    .unwrap();
+    openai::write_codex_config(&f.home, &api.base_url());
     f.manifest(&format!(
         "agent: codex\nmax_cost_usd: 0.0035\nprices: {{ {}: {{ input: 10, output: 0 }} }}\n\
          env: {{ OPENAI_API_KEY: sk-fake }}\nagents:\n  - name: cx\n    prompt: keep working\n",
         openai::MODEL
     ));
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
-    f.fleet(&["wait", "--timeout", "120"]).code(1);
+    f.up_and_wait(&cli, 120).code(1);
     let a = f.agent("cx");
     let log = f.log("cx");
     assert_eq!(a["state"], "failed", "{a}\n{log}");
@@ -102,7 +68,7 @@ fn a_budget_stops_codex_within_one_request() {
 /// about $0.01 n).
 #[test]
 fn a_budget_stops_gemini_within_one_request() {
-    let Some(path) = real("FLEET_REAL_GEMINI") else {
+    let Some(cli) = real_cli("FLEET_REAL_GEMINI") else {
         return;
     };
     let f = Fleet::new();
@@ -112,7 +78,7 @@ fn a_budget_stops_gemini_within_one_request() {
         .map(|n| slow(gemini::write_file(&format!("f{n}.txt"), "more\n")))
         .collect();
     let (server, script) = gemini::start(turns);
-    let trap = Server::start(|_| fake::Reply::Json(403, "{}".into()));
+    let trap = Server::trap();
     f.manifest(&format!(
         "agent: gemini\nmax_cost_usd: 0.05\nprices: {{ {}: {{ input: 10, output: 0 }} }}\n\
          agents:\n  - name: ge\n    prompt: keep working\n    args: [--model, {}]\n    env: {}\n",
@@ -120,9 +86,7 @@ fn a_budget_stops_gemini_within_one_request() {
         gemini::MODEL,
         gemini_env(&f, &server, &trap)
     ));
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
-    f.fleet(&["wait", "--timeout", "120"]).code(1);
+    f.up_and_wait(&cli, 120).code(1);
     let a = f.agent("ge");
     let log = f.log("ge");
     assert_eq!(a["state"], "failed", "{a}\n{log}");
@@ -136,23 +100,12 @@ fn a_budget_stops_gemini_within_one_request() {
     assert!(n <= 4, "{n} requests: not stopped in time\n{log}");
 }
 
-/// Writes `$HOME/.codex/config.toml` pointing codex at `api`.
-fn codex_config(f: &Fleet, api: &openai::Responses) {
-    let dir = f.home.join(".codex");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("config.toml"),
-        openai::codex_config_toml(&api.base_url()),
-    )
-    .unwrap();
-}
-
 /// Codex gives up on a rate limit after its first request did work: fleet waits, then
 /// resumes the same thread with a note that it was interrupted (not the task afresh in a
 /// new one), and the usage is every attempt's: the first attempt's request included.
 #[test]
 fn a_rate_limit_restart_resumes_the_codex_session_and_keeps_every_attempts_tokens() {
-    let Some(path) = real("FLEET_REAL_CODEX") else {
+    let Some(cli) = real_cli("FLEET_REAL_CODEX") else {
         return;
     };
     let f = Fleet::new();
@@ -163,13 +116,11 @@ fn a_rate_limit_restart_resumes_the_codex_session_and_keeps_every_attempts_token
     turns.push(openai::Turn::exec("git add -A && git commit -q -m one"));
     turns.push(openai::Turn::say("Committed one.txt."));
     let api = openai::Responses::start(turns);
-    codex_config(&f, &api);
+    openai::write_codex_config(&f.home, &api.base_url());
     f.manifest(
         "agent: codex\nretries: 1\nenv: { OPENAI_API_KEY: sk-fake }\nagents:\n  - name: cx\n    prompt: write one.txt and commit it\n",
     );
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
-    f.fleet(&["wait", "--timeout", "200"]);
+    f.up_and_wait(&cli, 200);
     let a = f.agent("cx");
     let log = f.log("cx");
     assert_eq!(a["state"], "done", "{a}\n{log}");
@@ -226,21 +177,6 @@ fn cli_process(dir: &Path) -> Option<(u32, String)> {
 }
 
 /// Sends SIGSEGV to the CLI of agent `name` once `ready` says its model is mid-request.
-/// Does some file below `dir` hold `text`?
-fn files_hold(dir: &std::path::Path, text: &str) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    entries.flatten().any(|e| {
-        let path = e.path();
-        if path.is_dir() {
-            files_hold(&path, text)
-        } else {
-            std::fs::read_to_string(&path).is_ok_and(|t| t.contains(text))
-        }
-    })
-}
-
 fn crash(f: &Fleet, name: &str, ready: impl Fn() -> bool) -> String {
     f.wait_for("the CLI's second request", 60, |_| ready());
     let (pid, cmd) = cli_process(&f.worktree(name)).expect("the CLI's process");
@@ -260,7 +196,7 @@ fn crash(f: &Fleet, name: &str, ready: impl Fn() -> bool) -> String {
 /// the stream's missing end, the first request's tokens (from its rollout log) are kept.
 #[test]
 fn a_codex_crash_is_named_and_its_spend_kept() {
-    let Some(path) = real("FLEET_REAL_CODEX") else {
+    let Some(cli) = real_cli("FLEET_REAL_CODEX") else {
         return;
     };
     let f = Fleet::new();
@@ -268,12 +204,11 @@ fn a_codex_crash_is_named_and_its_spend_kept() {
         openai::Turn::exec("echo one > one.txt"),
         openai::Turn::Slow(Duration::from_secs(60), Box::new(openai::Turn::say("late"))),
     ]);
-    codex_config(&f, &api);
+    openai::write_codex_config(&f.home, &api.base_url());
     f.manifest(
         "agent: codex\nretries: 0\nenv: { OPENAI_API_KEY: sk-fake }\nagents:\n  - name: cx\n    prompt: write one.txt\n",
     );
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
+    f.fleet_with(&cli, &["up"]).success();
     let cmd = crash(&f, "cx", || api.calls() >= 2);
     f.fleet(&["wait", "--timeout", "60"]).code(1);
     let a = f.agent("cx");
@@ -293,7 +228,7 @@ fn a_codex_crash_is_named_and_its_spend_kept() {
 /// log) are kept.
 #[test]
 fn a_gemini_crash_is_named_and_its_spend_kept() {
-    let Some(path) = real("FLEET_REAL_GEMINI") else {
+    let Some(cli) = real_cli("FLEET_REAL_GEMINI") else {
         return;
     };
     let f = Fleet::new();
@@ -302,13 +237,12 @@ fn a_gemini_crash_is_named_and_its_spend_kept() {
         gemini::write_file("one.txt", "one\n"),
         gemini::Turn::Slow(Duration::from_secs(60), Box::new(gemini::text("late"))),
     ]);
-    let trap = Server::start(|_| fake::Reply::Json(403, "{}".into()));
+    let trap = Server::trap();
     f.manifest(&format!(
         "agent: gemini\nretries: 0\nagents:\n  - name: ge\n    prompt: write one.txt\n    env: {}\n",
         gemini_env(&f, &server, &trap)
     ));
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
+    f.fleet_with(&cli, &["up"]).success();
     let cmd = crash(&f, "ge", || script.answered() >= 2);
     f.fleet(&["wait", "--timeout", "60"]).code(1);
     let a = f.agent("ge");
@@ -328,7 +262,7 @@ fn a_gemini_crash_is_named_and_its_spend_kept() {
 /// first message's tokens (its stream's events so far) are kept.
 #[test]
 fn a_claude_crash_is_named_and_its_spend_kept() {
-    let Some(path) = real("FLEET_REAL_CLAUDE") else {
+    let Some(cli) = real_cli("FLEET_REAL_CLAUDE") else {
         return;
     };
     let f = Fleet::new();
@@ -338,15 +272,14 @@ fn a_claude_crash_is_named_and_its_spend_kept() {
     ]);
     f.manifest(&format!(
         "agent: claude\nretries: 0\nagents:\n  - name: cl\n    prompt: write one.txt\n    env: {}\n",
-        yaml_map(api.env(0))
+        yaml_map(&api.env(0))
     ));
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
+    f.fleet_with(&cli, &["up"]).success();
     // The crash comes once claude has written the first message's final usage to its
     // session log (it writes it a moment after the next request may already be out).
     let logged = format!("\"output_tokens\":{}", api.usage.output);
     let cmd = crash(&f, "cl", || {
-        api.answered() >= 2 && files_hold(&f.home.join(".claude/projects"), &logged)
+        api.answered() >= 2 && text_below(&f.home.join(".claude/projects")).contains(&logged)
     });
     f.fleet(&["wait", "--timeout", "60"]).code(1);
     let a = f.agent("cl");
@@ -368,7 +301,7 @@ fn a_claude_crash_is_named_and_its_spend_kept() {
 /// stops it within one request.
 #[test]
 fn a_budget_stops_claude_within_one_request() {
-    let Some(path) = real("FLEET_REAL_CLAUDE") else {
+    let Some(cli) = real_cli("FLEET_REAL_CLAUDE") else {
         return;
     };
     let f = Fleet::new();
@@ -378,11 +311,9 @@ fn a_budget_stops_claude_within_one_request() {
     let api = anthropic::Anthropic::start(turns);
     f.manifest(&format!(
         "agent: claude\nmax_cost_usd: 0.05\nagents:\n  - name: cl\n    prompt: keep working\n    env: {}\n",
-        yaml_map(api.env(0))
+        yaml_map(&api.env(0))
     ));
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
-    f.fleet(&["wait", "--timeout", "120"]).code(1);
+    f.up_and_wait(&cli, 120).code(1);
     let a = f.agent("cl");
     let log = f.log("cl");
     assert_eq!(a["state"], "failed", "{a}\n{log}");
@@ -404,7 +335,7 @@ fn a_budget_stops_claude_within_one_request() {
 #[test]
 fn a_budget_stops_aider_within_one_request() {
     use fake::openai_chat::{self, Script, Turn};
-    let Some(path) = real("FLEET_REAL_AIDER") else {
+    let Some(cli) = real_cli("FLEET_REAL_AIDER") else {
         return;
     };
     let f = Fleet::new();
@@ -414,21 +345,11 @@ fn a_budget_stops_aider_within_one_request() {
     ))])
     .serve();
     let meta = f.root.join("model-metadata.json");
-    std::fs::write(
-        &meta,
-        r#"{"openai/fake": {"max_tokens": 4096, "max_input_tokens": 128000,
- "max_output_tokens": 4096, "input_cost_per_token": 0.000003,
- "output_cost_per_token": 0.000015, "litellm_provider": "openai", "mode": "chat"}}"#,
-    )
-    .unwrap();
+    let args = openai_chat::aider_args(&server, Some(&meta));
     f.manifest(&format!(
-        "agent: aider\nmax_cost_usd: 0.003\nagents:\n  - name: ai\n    prompt: write hello.txt\n    args: [--model, openai/fake, --openai-api-base, \"{}/v1\", --openai-api-key, sk-fake, --model-metadata-file, \"{}\", --auto-test, --test-cmd, \"sleep 1; false\"]\n    env: {{ LITELLM_LOCAL_MODEL_COST_MAP: \"True\" }}\n",
-        server.url(),
-        meta.display()
+        "agent: aider\nmax_cost_usd: 0.003\nagents:\n  - name: ai\n    prompt: write hello.txt\n    args: [{args}, --auto-test, --test-cmd, \"sleep 1; false\"]\n    env: {{ LITELLM_LOCAL_MODEL_COST_MAP: \"True\" }}\n"
     ));
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
-    f.fleet(&["wait", "--timeout", "120"]).code(1);
+    f.up_and_wait(&cli, 120).code(1);
     let a = f.agent("ai");
     let log = f.log("ai");
     assert_eq!(a["state"], "failed", "{a}\n{log}");
@@ -447,7 +368,7 @@ fn a_budget_stops_aider_within_one_request() {
 #[test]
 fn an_aider_crash_is_named_and_its_spend_kept() {
     use fake::openai_chat::{self, Script, Turn};
-    let Some(path) = real("FLEET_REAL_AIDER") else {
+    let Some(cli) = real_cli("FLEET_REAL_AIDER") else {
         return;
     };
     let f = Fleet::new();
@@ -457,20 +378,11 @@ fn an_aider_crash_is_named_and_its_spend_kept() {
     ])
     .serve();
     let meta = f.root.join("model-metadata.json");
-    std::fs::write(
-        &meta,
-        r#"{"openai/fake": {"max_tokens": 4096, "max_input_tokens": 128000,
- "max_output_tokens": 4096, "input_cost_per_token": 0.000003,
- "output_cost_per_token": 0.000015, "litellm_provider": "openai", "mode": "chat"}}"#,
-    )
-    .unwrap();
+    let args = openai_chat::aider_args(&server, Some(&meta));
     f.manifest(&format!(
-        "agent: aider\nretries: 0\nagents:\n  - name: ai\n    prompt: write hello.txt\n    args: [--model, openai/fake, --openai-api-base, \"{}/v1\", --openai-api-key, sk-fake, --model-metadata-file, \"{}\", --auto-test, --test-cmd, \"false\"]\n    env: {{ LITELLM_LOCAL_MODEL_COST_MAP: \"True\" }}\n",
-        server.url(),
-        meta.display()
+        "agent: aider\nretries: 0\nagents:\n  - name: ai\n    prompt: write hello.txt\n    args: [{args}, --auto-test, --test-cmd, \"false\"]\n    env: {{ LITELLM_LOCAL_MODEL_COST_MAP: \"True\" }}\n"
     ));
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
+    f.fleet_with(&cli, &["up"]).success();
     let cmd = crash(&f, "ai", || openai_chat::chat_requests(&server).len() >= 2);
     f.fleet(&["wait", "--timeout", "60"]).code(1);
     let a = f.agent("ai");

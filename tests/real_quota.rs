@@ -7,11 +7,11 @@
 mod common;
 mod fake;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use common::{path_with, real_cli, Fleet};
+use common::real::{json_lines, record_fixture, text_below, yaml_map};
+use common::{real_cli, Fleet};
 use fake::anthropic::{self, Anthropic, Turn};
 use fake::openai;
 use serde_json::Value;
@@ -23,54 +23,16 @@ fn now() -> u64 {
         .as_secs()
 }
 
-/// Writes a CLI's output to tests/fixtures/real/<name> when recording, the temp dir spelled
-/// `/tmp/fleet-real`.
-fn record(f: &Fleet, name: &str, stdout: &str) {
-    if std::env::var_os("FLEET_RECORD_FIXTURES").is_none() {
-        return;
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real");
-    let root = f.root.display().to_string();
-    let dashed = root.replace(['/', '.'], "-");
-    let text = stdout
-        .replace(&root, "/tmp/fleet-real")
-        .replace(&dashed, "-tmp-fleet-real");
-    std::fs::write(dir.join(name), text).unwrap();
-}
-
-/// Runs `program args` in the test's repo with `task` on stdin and `env`: exit code, stdout.
+/// Runs `program args` in the test's repo with a task on stdin and `env`: exit code, stdout.
 fn run_cli(f: &Fleet, program: &Path, args: &[&str], env: &[(String, String)]) -> (i32, String) {
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .current_dir(&f.repo)
-        .env("HOME", &f.home)
-        .env("TMPDIR", f.tmp_dir())
-        .env("XDG_CONFIG_HOME", f.home.join(".config"))
-        .env_remove("ANTHROPIC_API_KEY")
-        .env_remove("CLAUDE_CODE_OAUTH_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start the CLI");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"Write a.txt and commit it.\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    (out.status.code().unwrap_or(-1), stdout)
-}
-
-fn events(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    let mut cmd = f.cli_command(program);
+    cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+    let run = f.run_cli(
+        cmd,
+        "Write a.txt and commit it.\n",
+        Duration::from_secs(300),
+    );
+    (run.code, run.stdout)
 }
 
 /// Claude logged in to a subscription, its five-hour limit reached: one request, not
@@ -86,14 +48,14 @@ fn cli_claude_quota_is_a_rejected_rate_limit_event_with_its_reset() {
     let env = api.env_subscription(2, "sk-ant-oat01-fake-subscription");
     let args = ["--print", "--output-format", "stream-json", "--verbose"];
     let (code, stdout) = run_cli(&f, &claude, &args, &env);
-    record(&f, "claude-quota.jsonl", &stdout);
+    record_fixture(&f, "claude-quota.jsonl", &stdout);
     assert_eq!(code, 1, "{stdout}");
     assert_eq!(
         api.turn_requests().len(),
         1,
         "a quota is not retried\n{stdout}"
     );
-    let events = events(&stdout);
+    let events = json_lines(&stdout);
     let limit = events
         .iter()
         .find(|e| e["type"] == "rate_limit_event")
@@ -155,10 +117,10 @@ fn cli_codex_usage_limit_is_not_retried_and_names_the_reset() {
     args.push("-");
     let env = vec![("OPENAI_API_KEY".to_string(), "sk-fake".to_string())];
     let (code, stdout) = run_cli(&f, &codex, &args, &env);
-    record(&f, "codex-quota.jsonl", &stdout);
+    record_fixture(&f, "codex-quota.jsonl", &stdout);
     assert_eq!(code, 1, "{stdout}");
     assert_eq!(api.calls(), 1, "a usage limit is not retried\n{stdout}");
-    let failed = events(&stdout)
+    let failed = json_lines(&stdout)
         .into_iter()
         .find(|e| e["type"] == "turn.failed")
         .unwrap_or_else(|| panic!("no turn.failed\n{stdout}"));
@@ -168,40 +130,16 @@ fn cli_codex_usage_limit_is_not_retried_and_names_the_reset() {
         .replace('’', "'");
     assert!(why.starts_with("You've hit your usage limit."), "{why}");
     assert!(why.contains(" try again at "), "{why}");
-    let sessions = f.home.join(".codex/sessions");
-    let mut logs = String::new();
-    read_all(&sessions, &mut logs);
+    let logs = text_below(&f.home.join(".codex/sessions"));
     assert!(logs.contains("\"rate_limits\""), "{logs}");
-}
-
-/// Every file's text below `dir`, appended to `into`.
-fn read_all(dir: &Path, into: &mut String) {
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.path().is_dir() {
-            read_all(&e.path(), into);
-        } else {
-            into.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
-        }
-    }
-}
-
-/// `{ K: "v", ... }` on one line of YAML.
-fn yaml_map(pairs: Vec<(String, String)>) -> String {
-    let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}: {v:?}")).collect();
-    format!("{{ {} }}", pairs.join(", "))
 }
 
 /// A claude agent of the manifest on `api`, logged in with `token`.
 fn claude_agent(name: &str, api: &Anthropic, token: &str) -> String {
     format!(
         "  - name: {name}\n    prompt: do your part\n    env: {}\n",
-        yaml_map(api.env_subscription(1, token))
+        yaml_map(&api.env_subscription(1, token))
     )
-}
-
-/// Input tokens as fleet counts them for claude: fresh, cache writes and cache reads.
-fn input_of(u: anthropic::Usage) -> u64 {
-    u.input + u.cache_creation + u.cache_read
 }
 
 /// The acceptance: three claude agents on one subscription (A) and one on another (B),
@@ -250,9 +188,7 @@ fn a_quota_pauses_every_agent_on_the_credential_and_they_resume_their_sessions()
         claude_agent("b", &b, tb),
         claude_agent("q", &q, ta),
     ));
-    let path = path_with(&claude);
-    let env = [("PATH", path.as_str())];
-    f.fleet_at(&f.repo, &env, &["up"]).success();
+    f.fleet_with(&claude, &["up"]).success();
     assert_eq!(f.agent("q")["state"], "queued");
     let label = f.agent("a1")["credential"].as_str().unwrap().to_string();
     assert!(label.starts_with("claude:key-"), "{label}");
@@ -307,7 +243,7 @@ fn a_quota_pauses_every_agent_on_the_credential_and_they_resume_their_sessions()
     assert_eq!(asked(&q), 0);
 
     // after the reset: all resume their own sessions and finish, then q runs
-    let wait = f.fleet_at(&f.repo, &env, &["wait", "--timeout", "240"]);
+    let wait = f.fleet_with(&claude, &["wait", "--timeout", "240"]);
     for (i, (n, api)) in [("a1", &a1), ("a2", &a2), ("a3", &a3), ("b", &b), ("q", &q)]
         .iter()
         .enumerate()
@@ -327,7 +263,7 @@ fn a_quota_pauses_every_agent_on_the_credential_and_they_resume_their_sessions()
         let want = api.usage.times(api.messages());
         assert_eq!(
             a["usage"]["input_tokens"],
-            input_of(want),
+            want.fleet_input(),
             "{n}: {a}\n{log}"
         );
         assert_eq!(a["usage"]["output_tokens"], want.output, "{n}: {a}\n{log}");
@@ -355,19 +291,11 @@ fn a_codex_usage_limit_pauses_until_its_reset_and_resumes_the_thread() {
         openai::Turn::exec("git add -A && git commit -q -m one"),
         openai::Turn::say("Committed one.txt."),
     ]);
-    let dir = f.home.join(".codex");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("config.toml"),
-        openai::codex_config_toml(&api.base_url()),
-    )
-    .unwrap();
+    openai::write_codex_config(&f.home, &api.base_url());
     f.manifest(
         "agent: codex\nretries: 0\nenv: { OPENAI_API_KEY: sk-fake-plan }\nagents:\n  - name: cx\n    prompt: write one.txt and commit it\n",
     );
-    let path = path_with(&codex);
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
+    f.fleet_with(&codex, &["up"]).success();
     f.wait_for("cx to pause on its quota", 90, |f| {
         f.agent("cx")["state"] == "waiting"
     });
@@ -409,7 +337,7 @@ fn a_rate_limit_backs_off_only_the_agent_that_got_it() {
     let agent = |name: &str, api: &Anthropic| {
         format!(
             "  - name: {name}\n    prompt: do your part\n    env: {}\n",
-            yaml_map(api.env(1))
+            yaml_map(&api.env(1))
         )
     };
     f.manifest(&format!(
@@ -418,9 +346,7 @@ fn a_rate_limit_backs_off_only_the_agent_that_got_it() {
         agent("o", &other)
     ));
     assert_eq!(f.agent("r")["credential"], f.agent("o")["credential"]);
-    let path = path_with(&claude);
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
+    f.fleet_with(&claude, &["up"]).success();
     f.wait_for("r to back off", 60, |f| {
         f.agent("r")["state"] == "waiting" || f.agent("o")["state"] == "done"
     });
@@ -453,14 +379,14 @@ fn cli_gemini_daily_quota_is_a_terminal_error() {
     env.push(("NO_PROXY".into(), "127.0.0.1,localhost".into()));
     let args = ["--output-format", "stream-json", "--skip-trust"];
     let (code, stdout) = run_cli(&f, &gemini_cli, &args, &env);
-    record(&f, "gemini-quota.jsonl", &stdout);
+    record_fixture(&f, "gemini-quota.jsonl", &stdout);
     assert_eq!(code, 173, "{stdout}");
     assert_eq!(
         script.answered(),
         1,
         "a daily quota is not retried\n{stdout}"
     );
-    let result = events(&stdout)
+    let result = json_lines(&stdout)
         .into_iter()
         .find(|e| e["type"] == "result")
         .unwrap_or_else(|| panic!("no result\n{stdout}"));
@@ -493,11 +419,9 @@ fn a_gemini_daily_quota_pauses_and_a_record_removed_by_hand_lifts_it() {
     env.push(("TMPDIR".into(), f.tmp_dir().display().to_string()));
     f.manifest(&format!(
         "agent: gemini\nagents:\n  - name: ge\n    prompt: write one.txt and commit it\n    env: {}\n",
-        yaml_map(env)
+        yaml_map(&env)
     ));
-    let path = path_with(&gemini_cli);
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
+    f.fleet_with(&gemini_cli, &["up"]).success();
     f.wait_for("ge to pause on its quota", 90, |f| {
         f.agent("ge")["state"] == "waiting"
     });

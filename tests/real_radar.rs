@@ -24,19 +24,13 @@ fn a_real_claude_hears_of_an_overlap_in_its_own_session_when_its_run_ends() {
         // The resumed run: the notice is the new user message.
         Turn::text("Understood: I keep my change to shared.txt small."),
     ]);
-    let env: String = api
-        .env(1)
-        .into_iter()
-        .map(|(k, v)| format!("  {k}: {v:?}\n"))
-        .collect();
+    let env = common::real::yaml_map(&api.env(1));
     f.manifest(&format!(
-        "radar: tell\nagent: claude\nenv:\n{env}agents:\n  - name: a\n    prompt: Write shared.txt.\n  - name: other\n    prompt: x\n    command: \"printf 'from other\\\\n' > shared.txt; sleep 60\"\n"
+        "radar: tell\nagent: claude\nenv: {env}\nagents:\n  - name: a\n    prompt: Write shared.txt.\n  - name: other\n    prompt: x\n    command: \"printf 'from other\\\\n' > shared.txt; sleep 60\"\n"
     ));
-    let path = common::path_with(&claude);
-    let env = [("PATH", path.as_str())];
-    f.fleet_at(&f.repo, &env, &["up"]).success();
+    f.fleet_with(&claude, &["up"]).success();
     let code = f
-        .fleet_at(&f.repo, &env, &["wait", "a", "--timeout", "120"])
+        .fleet_with(&claude, &["wait", "a", "--timeout", "120"])
         .code;
     let log = f.log("a");
     assert_eq!(code, 0, "{}\n{log}", f.diagnostics());

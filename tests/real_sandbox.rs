@@ -12,6 +12,7 @@ mod fake;
 
 use std::path::{Path, PathBuf};
 
+use common::real::yaml_map;
 use common::sandbox::{bwrap_works, Targets};
 use common::Fleet;
 
@@ -47,10 +48,17 @@ const OTHER: &str = "  - name: other\n    command: \"cat >/dev/null; echo b > b.
 
 /// Up with the CLI first on PATH; wait for every agent to end.
 fn up_and_wait(f: &Fleet, cli: &Path) {
-    let path = common::path_with(cli);
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
-    f.fleet(&["wait", "--timeout", "150"]);
+    f.up_and_wait(cli, 150);
+}
+
+/// The `args:` (a JSON list, which is YAML) that point codex at `api`.
+fn codex_args(api: &fake::openai::Responses) -> String {
+    let mut args = Vec::new();
+    for c in fake::openai::codex_config(&api.base_url()) {
+        args.push("-c".to_string());
+        args.push(c);
+    }
+    serde_json::to_string(&args).unwrap()
 }
 
 /// `build` ended done with the test's output committed on its branch.
@@ -92,14 +100,7 @@ fn claude_in_its_box_builds_tests_commits_and_cannot_escape() {
         Turn::bash(&targets.script(&f.repo)),
         Turn::text("Tried them all."),
     ]);
-    let env = |api: &Anthropic| {
-        let pairs: Vec<String> = api
-            .env(1)
-            .into_iter()
-            .map(|(k, v)| format!("{k}: {v:?}"))
-            .collect();
-        format!("{{ {} }}", pairs.join(", "))
-    };
+    let env = |api: &Anthropic| yaml_map(&api.env(1));
     // No IS_SANDBOX from the user: in a box fleet says so itself.
     f.manifest(&format!(
         "agent: claude\nsandbox: true\npermissions: full\nnetwork: all\nagents:\n{OTHER}  - name: build\n    prompt: build it\n    env: {}\n  - name: boxed\n    prompt: try\n    env: {}\n",
@@ -113,7 +114,7 @@ fn claude_in_its_box_builds_tests_commits_and_cannot_escape() {
 
 #[test]
 fn codex_in_its_box_builds_tests_commits_and_cannot_escape() {
-    use fake::openai::{codex_config, Responses, Turn};
+    use fake::openai::{Responses, Turn};
     let Some(codex) = real("FLEET_REAL_CODEX") else {
         return;
     };
@@ -128,18 +129,10 @@ fn codex_in_its_box_builds_tests_commits_and_cannot_escape() {
         Turn::exec(&targets.script(&f.repo)),
         Turn::say("Tried them all."),
     ]);
-    let args = |api: &Responses| {
-        let mut args = Vec::new();
-        for c in codex_config(&api.base_url()) {
-            args.push("-c".to_string());
-            args.push(c);
-        }
-        serde_json::to_string(&args).unwrap()
-    };
     f.manifest(&format!(
         "agent: codex\nsandbox: true\npermissions: full\nnetwork: all\nenv: {{ OPENAI_API_KEY: sk-fake }}\nagents:\n{OTHER}  - name: build\n    prompt: build it\n    args: {}\n  - name: boxed\n    prompt: try\n    args: {}\n",
-        args(&build),
-        args(&boxed)
+        codex_args(&build),
+        codex_args(&boxed)
     ));
     up_and_wait(&f, &codex);
     built(&f);
@@ -161,13 +154,7 @@ fn gemini_in_its_box_builds_tests_commits_and_cannot_escape() {
         shell(&targets.script(&f.repo)),
         text("Tried them all."),
     ]);
-    let env = |server: &fake::Server| {
-        let pairs: Vec<String> = gemini::env(server)
-            .into_iter()
-            .map(|(k, v)| format!("{k}: {v:?}"))
-            .collect();
-        format!("{{ {} }}", pairs.join(", "))
-    };
+    let env = |server: &fake::Server| yaml_map(&gemini::env(server));
     f.manifest(&format!(
         "agent: gemini\nsandbox: true\npermissions: full\nnetwork: all\nagents:\n{OTHER}  - name: build\n    prompt: build it\n    env: {}\n  - name: boxed\n    prompt: try\n    env: {}\n",
         env(&build),
@@ -182,7 +169,7 @@ fn gemini_in_its_box_builds_tests_commits_and_cannot_escape() {
 /// (nested); the edit agent builds, tests and commits, the read-only one changes nothing.
 #[test]
 fn codex_below_full_keeps_its_own_sandbox_inside_the_box() {
-    use fake::openai::{codex_config, Responses, Turn};
+    use fake::openai::{Responses, Turn};
     let Some(codex) = real("FLEET_REAL_CODEX") else {
         return;
     };
@@ -196,18 +183,10 @@ fn codex_below_full_keeps_its_own_sandbox_inside_the_box() {
         Turn::exec("echo changed > ro.txt"),
         Turn::say("Tried."),
     ]);
-    let args = |api: &Responses| {
-        let mut args = Vec::new();
-        for c in codex_config(&api.base_url()) {
-            args.push("-c".to_string());
-            args.push(c);
-        }
-        serde_json::to_string(&args).unwrap()
-    };
     f.manifest(&format!(
         "agent: codex\nsandbox: true\nnetwork: all\nenv: {{ OPENAI_API_KEY: sk-fake }}\nagents:\n  - name: build\n    prompt: build it\n    args: {}\n  - name: ro\n    permissions: read-only\n    prompt: try\n    args: {}\n",
-        args(&build),
-        args(&ro)
+        codex_args(&build),
+        codex_args(&ro)
     ));
     up_and_wait(&f, &codex);
     built(&f);
@@ -227,26 +206,15 @@ fn codex_below_full_keeps_its_own_sandbox_inside_the_box() {
 /// the box before, is there (the CLI's sessions directory is kept writable).
 #[test]
 fn claude_in_its_box_resumes_its_session_after_a_failed_verify() {
-    use fake::anthropic::{write_and_commit, Anthropic, Turn};
+    use fake::anthropic::{write_and_commit_then_fix, Anthropic};
     let Some(claude) = real("FLEET_REAL_CLAUDE") else {
         return;
     };
     let f = Fleet::new();
-    let mut script = write_and_commit();
-    script.push(Turn::write("fixed.txt", "fixed\n"));
-    script.push(Turn::bash(
-        "git add fixed.txt && git commit -m 'add fixed.txt'",
-    ));
-    script.push(Turn::text("Fixed."));
-    let api = Anthropic::start(script);
-    let env: Vec<String> = api
-        .env(1)
-        .into_iter()
-        .map(|(k, v)| format!("{k}: {v:?}"))
-        .collect();
+    let api = Anthropic::start(write_and_commit_then_fix());
     f.manifest(&format!(
-        "agent: claude\nsandbox: true\npermissions: full\nnetwork: all\nverify: test -f fixed.txt\nverify_retries: 1\nenv: {{ {} }}\nagents:\n  - name: a\n    prompt: write hello.txt\n",
-        env.join(", ")
+        "agent: claude\nsandbox: true\npermissions: full\nnetwork: all\nverify: test -f fixed.txt\nverify_retries: 1\nenv: {}\nagents:\n  - name: a\n    prompt: write hello.txt\n",
+        yaml_map(&api.env(1))
     ));
     up_and_wait(&f, &claude);
     let a = f.agent("a");

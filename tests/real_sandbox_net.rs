@@ -8,14 +8,15 @@ mod common;
 mod fake;
 
 use common::net::*;
-use common::Fleet;
+use common::real::yaml_map;
+use common::{real_cli, Fleet};
 
 #[test]
 fn real_claude_in_the_box_reaches_its_api_from_the_base_url_and_no_other_service() {
     if !bwrap_works() {
         return;
     }
-    let Some(claude) = real("FLEET_REAL_CLAUDE") else {
+    let Some(claude) = real_cli("FLEET_REAL_CLAUDE") else {
         return;
     };
     use fake::anthropic::{Anthropic, Turn};
@@ -24,14 +25,10 @@ fn real_claude_in_the_box_reaches_its_api_from_the_base_url_and_no_other_service
         Turn::bash(&probe_and_commit(other)),
         Turn::text("Probed."),
     ]);
-    let env: String = api
-        .env(1)
-        .into_iter()
-        .map(|(k, v)| format!("  {k}: {v:?}\n"))
-        .collect();
     let f = Fleet::new();
     f.manifest(&format!(
-        "agent: claude\nsandbox: true\npermissions: full\nenv:\n{env}agents:\n  - name: a\n    prompt: probe\n"
+        "agent: claude\nsandbox: true\npermissions: full\nenv: {}\nagents:\n  - name: a\n    prompt: probe\n",
+        yaml_map(&api.env(1))
     ));
     let a = up_with(&f, &claude);
     assert_eq!(a["state"], "done", "{a}\n{}", f.log("a"));
@@ -45,7 +42,7 @@ fn real_codex_in_the_box_reaches_its_provider_from_its_config_and_no_other_servi
     if !bwrap_works() {
         return;
     }
-    let Some(codex) = real("FLEET_REAL_CODEX") else {
+    let Some(codex) = real_cli("FLEET_REAL_CODEX") else {
         return;
     };
     use fake::openai::{codex_config, Responses, Turn};
@@ -76,7 +73,7 @@ fn real_claude_in_the_box_reaches_a_named_base_url_host() {
     if !bwrap_works() {
         return;
     }
-    let Some(claude) = real("FLEET_REAL_CLAUDE") else {
+    let Some(claude) = real_cli("FLEET_REAL_CLAUDE") else {
         return;
     };
     let Some(name) = loopback_name() else { return };
@@ -89,18 +86,17 @@ fn real_claude_in_the_box_reaches_a_named_base_url_host() {
         .unwrap()
         .trim_end_matches('/')
         .to_string();
-    let env: String = api
-        .env(1)
-        .into_iter()
-        .map(|(k, v)| match k.as_str() {
+    let mut env = api.env(1);
+    for (k, v) in env.iter_mut() {
+        if k == "ANTHROPIC_BASE_URL" {
             // The API by name: the box resolves it to an address of its own.
-            "ANTHROPIC_BASE_URL" => format!("  {k}: \"http://{name}:{port}\"\n"),
-            _ => format!("  {k}: {v:?}\n"),
-        })
-        .collect();
+            *v = format!("http://{name}:{port}");
+        }
+    }
     let f = Fleet::new();
     f.manifest(&format!(
-        "agent: claude\nsandbox: true\npermissions: full\nenv:\n{env}agents:\n  - name: a\n    prompt: hello\n"
+        "agent: claude\nsandbox: true\npermissions: full\nenv: {}\nagents:\n  - name: a\n    prompt: hello\n",
+        yaml_map(&env)
     ));
     let a = up_with(&f, &claude);
     assert_eq!(a["state"], "done", "{a}\n{}", f.log("a"));
@@ -112,7 +108,7 @@ fn real_claude_reaches_a_named_host_through_the_proxy_alone() {
     if !bwrap_works() {
         return;
     }
-    let Some(claude) = real("FLEET_REAL_CLAUDE") else {
+    let Some(claude) = real_cli("FLEET_REAL_CLAUDE") else {
         return;
     };
     let Some(name) = loopback_name() else { return };
@@ -142,7 +138,7 @@ fn real_codex_reaches_a_named_host_through_the_proxy_alone() {
     if !bwrap_works() {
         return;
     }
-    let Some(codex) = real("FLEET_REAL_CODEX") else {
+    let Some(codex) = real_cli("FLEET_REAL_CODEX") else {
         return;
     };
     let Some(name) = loopback_name() else { return };
@@ -177,7 +173,7 @@ fn real_gemini_in_the_box_reaches_its_api_from_the_base_url_and_no_other_service
     if !bwrap_works() {
         return;
     }
-    let Some(gemini_cli) = real("FLEET_REAL_GEMINI") else {
+    let Some(gemini_cli) = real_cli("FLEET_REAL_GEMINI") else {
         return;
     };
     use fake::gemini::{self, shell, text};
@@ -185,13 +181,9 @@ fn real_gemini_in_the_box_reaches_its_api_from_the_base_url_and_no_other_service
     let (server, _script) = gemini::start(vec![shell(&probe_and_commit(other)), text("Probed.")]);
     let f = Fleet::new();
     gemini::settings(&f.home, 2);
-    let env: Vec<String> = gemini::env(&server)
-        .into_iter()
-        .map(|(k, v)| format!("{k}: {v:?}"))
-        .collect();
     f.manifest(&format!(
-        "agent: gemini\nsandbox: true\npermissions: full\nenv: {{ {} }}\nagents:\n  - name: a\n    prompt: probe\n",
-        env.join(", ")
+        "agent: gemini\nsandbox: true\npermissions: full\nenv: {}\nagents:\n  - name: a\n    prompt: probe\n",
+        yaml_map(&gemini::env(&server))
     ));
     let a = up_with(&f, &gemini_cli);
     assert_eq!(a["state"], "done", "{a}\n{}", f.log("a"));
@@ -204,10 +196,10 @@ fn real_aider_in_the_box_reaches_its_model_from_its_api_base() {
     if !bwrap_works() {
         return;
     }
-    let Some(aider) = real("FLEET_REAL_AIDER") else {
+    let Some(aider) = real_cli("FLEET_REAL_AIDER") else {
         return;
     };
-    use fake::openai_chat::{whole_file, Script, Turn};
+    use fake::openai_chat::{aider_args, whole_file, Script, Turn};
     let server = Script::new(vec![Turn::Text(whole_file(
         "hello.txt",
         "hello from aider",
@@ -216,17 +208,12 @@ fn real_aider_in_the_box_reaches_its_model_from_its_api_base() {
     .serve();
     let f = Fleet::new();
     // Beside the manifest, which the box reads.
-    f.file(
-        "model-metadata.json",
-        r#"{"openai/fake": {"max_tokens": 4096, "max_input_tokens": 128000, "max_output_tokens": 4096, "input_cost_per_token": 0.000003, "output_cost_per_token": 0.000015, "litellm_provider": "openai", "mode": "chat"}}"#,
-    );
+    let meta = f.repo.join("model-metadata.json");
+    let args = aider_args(&server, Some(&meta));
     f.git(&["add", "model-metadata.json"]);
     f.git(&["commit", "-q", "-m", "metadata"]);
-    let meta = f.repo.join("model-metadata.json");
     f.manifest(&format!(
-        "agent: aider\nsandbox: true\npermissions: full\nagents:\n  - name: a\n    prompt: \"Create hello.txt containing 'hello from aider', then commit it.\"\n    args: [--model, openai/fake, --openai-api-base, \"{}/v1\", --openai-api-key, sk-fake, --model-metadata-file, \"{}\"]\n    env: {{LITELLM_LOCAL_MODEL_COST_MAP: \"True\"}}\n",
-        server.url(),
-        meta.display()
+        "agent: aider\nsandbox: true\npermissions: full\nagents:\n  - name: a\n    prompt: \"Create hello.txt containing 'hello from aider', then commit it.\"\n    args: [{args}]\n    env: {{LITELLM_LOCAL_MODEL_COST_MAP: \"True\"}}\n"
     ));
     let a = up_with(&f, &aider);
     assert_eq!(a["state"], "done", "{a}\n{}", f.log("a"));

@@ -250,28 +250,6 @@ fn up_does_not_restart_a_lost_agent_whose_last_run_still_goes() {
 
 // ------------------------------------------------------------------------------------ Ctrl-C
 
-/// Every checkout runs `script` (sh, in the worktree) after README.md is written, through a
-/// smudge filter on a file checked out after it, as a slow or failing checkout: fleet runs
-/// no hook of the user's for its own checkouts, but a filter is part of checking files out.
-fn checkout_runs(f: &Fleet, script: &str) {
-    f.file(".gitattributes", "zz.txt filter=trap\n");
-    f.file("zz.txt", "last\n");
-    f.git(&["add", ".gitattributes", "zz.txt"]);
-    f.git(&["commit", "-qm", "trap the checkout of zz.txt"]);
-    let path = f.root.join("trap.sh");
-    fs::write(&path, format!("#!/bin/sh\n{script}\nexec cat\n")).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-    let path = path.to_string_lossy().to_string();
-    f.git(&["config", "filter.trap.smudge", &path]);
-    f.git(&["config", "filter.trap.clean", "cat"]);
-    f.git(&["config", "filter.trap.required", "true"]);
-}
-
-/// Checkouts as usual again.
-fn plain_checkout(f: &Fleet) {
-    f.git(&["config", "--remove-section", "filter.trap"]);
-}
-
 #[test]
 fn ctrl_c_during_up_stops_cleanly_and_the_next_up_completes_the_fleet() {
     let f = Fleet::new();
@@ -282,7 +260,7 @@ fn ctrl_c_during_up_stops_cleanly_and_the_next_up_completes_the_fleet() {
     }
     f.manifest(&yaml);
     // A slow checkout makes `up` take a while between agents.
-    checkout_runs(&f, "sleep 0.4");
+    f.checkout_runs("sleep 0.4");
 
     let up = f.spawn_fleet(&["up"]);
     f.wait_for("the first worktree", DEADLINE, |f| {
@@ -337,7 +315,7 @@ fn ctrl_c_during_up_stops_cleanly_and_the_next_up_completes_the_fleet() {
         .stdout_has("`fleet up` takes apart what it began and finishes them");
     assert!(!doctor.stdout.contains("merged into"), "{}", doctor.stdout);
 
-    plain_checkout(&f);
+    f.plain_checkout();
     f.fleet(&["up"]).success();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     assert_complete(&f, &names);
@@ -353,7 +331,7 @@ fn a_failure_at_agent_k_leaves_nothing_the_next_up_cannot_finish() {
     }
     f.manifest(&yaml);
     // The checkout of a3's worktree fails (git leaves the worktree behind).
-    checkout_runs(&f, "case \"$(pwd)\" in */a3) exit 1;; esac");
+    f.checkout_runs("case \"$(pwd)\" in */a3) exit 1;; esac");
 
     let run = f.fleet(&["up"]);
     run.code(1)
@@ -363,7 +341,7 @@ fn a_failure_at_agent_k_leaves_nothing_the_next_up_cannot_finish() {
     assert_eq!(f.sessions(), sorted(["repo-a1", "repo-a2", "repo-a4"]));
     assert_eq!(f.state("a3"), "pending");
 
-    plain_checkout(&f);
+    f.plain_checkout();
     f.fleet(&["up"]).success();
     assert_complete(&f, &["a1", "a2", "a3", "a4"]);
     for n in ["a1", "a2", "a3", "a4"] {
@@ -379,7 +357,7 @@ fn a_failure_at_agent_k_leaves_nothing_the_next_up_cannot_finish() {
 fn a_second_ctrl_c_quits_at_once_and_up_still_completes_later() {
     let f = Fleet::new();
     f.manifest(SLEEPERS);
-    checkout_runs(&f, "sleep 2");
+    f.checkout_runs("sleep 2");
 
     let up = f.spawn_fleet(&["up"]);
     f.wait_for("the first worktree", DEADLINE, |f| {
@@ -402,7 +380,7 @@ fn a_second_ctrl_c_quits_at_once_and_up_still_completes_later() {
             .contains("locked")
     });
 
-    plain_checkout(&f);
+    f.plain_checkout();
     f.fleet(&["up"]).success();
     assert_complete(&f, &["a1", "a2", "a3"]);
 }

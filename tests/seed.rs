@@ -143,33 +143,6 @@ fn seed_copies_a_large_tree_exactly() {
         .success()
         .stdout_has("a1: seeded node_modules from the checkout (");
     let wt = f.worktree("a1").join("node_modules");
-    let listing = |root: &std::path::Path| {
-        let mut out = Vec::new();
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                let m = fs::symlink_metadata(&p).unwrap();
-                let body = if m.is_file() {
-                    fs::read(&p).unwrap()
-                } else {
-                    Vec::new()
-                };
-                out.push((
-                    p.strip_prefix(root).unwrap().to_path_buf(),
-                    m.mode(),
-                    (m.mtime(), m.mtime_nsec()),
-                    if m.is_dir() { 0 } else { m.len() },
-                    body,
-                ));
-                if m.is_dir() {
-                    stack.push(p);
-                }
-            }
-        }
-        out.sort();
-        out
-    };
     let (want, got) = (listing(&nm), listing(&wt));
     assert_eq!(want.len(), got.len());
     for (w, g) in want.iter().zip(&got) {
@@ -183,6 +156,36 @@ fn seed_copies_a_large_tree_exactly() {
         )
         .unwrap();
     }
+}
+
+/// Every entry under `root`, sorted: its path, mode, modification time, size and bytes.
+type Entry = (std::path::PathBuf, u32, (i64, i64), u64, Vec<u8>);
+fn listing(root: &std::path::Path) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            let body = if m.is_file() {
+                fs::read(&p).unwrap()
+            } else {
+                Vec::new()
+            };
+            out.push((
+                p.strip_prefix(root).unwrap().to_path_buf(),
+                m.mode(),
+                (m.mtime(), m.mtime_nsec()),
+                if m.is_dir() { 0 } else { m.len() },
+                body,
+            ));
+            if m.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// A btrfs image loop-mounted at a directory for one test, unmounted (lazily: a process may
@@ -286,4 +289,240 @@ fn a_subvolume_is_seeded_as_a_snapshot_that_writes_cannot_cross() {
     );
     f.fleet_at(&repo, &[], &["down", "--rm-worktrees", "--force"])
         .success();
+}
+
+/// On btrfs, a plain `node_modules` (no subvolume of the user's) is seeded through fleet's
+/// own seed base in `.fleet/seed/`: made by the first `up`, brought up to date by the next
+/// (a changed file cloned anew, a removed one gone, a new one there), and each worktree's
+/// copy one snapshot of it. Writes through a seeded copy reach neither the checkout nor
+/// the base. A user who is not root does the same, and its `down --rm-worktrees` of the
+/// last worktree removes the snapshots and the base.
+#[test]
+fn a_plain_directory_on_btrfs_is_seeded_from_a_base_kept_in_step() {
+    let f = Fleet::new();
+    let Some(_disk) = Btrfs::mount(&f.root.join("disk")) else {
+        return;
+    };
+    let repo = f.root.join("disk/repo");
+    f.git_in(
+        &f.root,
+        &[
+            "clone",
+            "-q",
+            f.repo.to_str().unwrap(),
+            repo.to_str().unwrap(),
+        ],
+    );
+    let g = |args: &[&str]| f.git_in(&repo, args);
+    fs::write(repo.join(".gitignore"), "node_modules/\n").unwrap();
+    fs::write(repo.join("package-lock.json"), "{\"lockfileVersion\": 3}\n").unwrap();
+    g(&["add", ".gitignore", "package-lock.json"]);
+    g(&["commit", "-qm", "lockfile"]);
+    let nm = repo.join("node_modules");
+    fs::create_dir_all(nm.join("left-pad/lib")).unwrap();
+    fs::create_dir_all(nm.join(".bin")).unwrap();
+    fs::write(nm.join("left-pad/lib/index.js"), "original\n").unwrap();
+    fs::write(nm.join("left-pad/gone.js"), "gone\n").unwrap();
+    symlink("../left-pad/lib/index.js", nm.join(".bin/left-pad")).unwrap();
+    let agent = |name: &str| {
+        format!(
+            "  - name: {name}\n    prompt: hi\n    \
+             command: \"printf changed > node_modules/left-pad/lib/index.js; echo done\"\n"
+        )
+    };
+    let manifest = |names: &[&str]| {
+        let agents: String = names.iter().map(|n| agent(n)).collect();
+        fs::write(
+            repo.join("agents.yaml"),
+            format!("seed: [node_modules]\nagents:\n{agents}"),
+        )
+        .unwrap();
+    };
+    let done = |name: &str| {
+        f.wait_for(&format!("{name} to be done"), 30, |f| {
+            let out = f.fleet_at(&repo, &[], &["status", "--json"]).stdout.clone();
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+            v["agents"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|a| a["name"] == name && a["state"] == "done")
+        })
+    };
+    manifest(&["a1"]);
+    f.fleet_at(&repo, &[], &["up"])
+        .success()
+        .stdout_has("seed base .fleet/seed/node_modules: made from the checkout (2 files)")
+        .stdout_has(
+            "a1: seeded node_modules from the checkout (2 files, snapshot of its seed base)",
+        );
+    let base = repo.join(".fleet/seed/node_modules");
+    let wt1 = f.root.join("disk/repo.worktrees/a1/node_modules");
+    // The base and the copy are subvolumes (the root inode of one), the checkout's is not.
+    assert_eq!(fs::metadata(&base).unwrap().ino(), 256);
+    assert_eq!(fs::metadata(&wt1).unwrap().ino(), 256);
+    assert_ne!(fs::metadata(&nm).unwrap().ino(), 256);
+    f.wait_for("the agent's write", 20, |_| {
+        fs::read_to_string(wt1.join("left-pad/lib/index.js")).is_ok_and(|s| s == "changed")
+    });
+    done("a1");
+    // The write went through the copy alone.
+    for tree in [&nm, &base] {
+        assert_eq!(
+            fs::read_to_string(tree.join("left-pad/lib/index.js")).unwrap(),
+            "original\n",
+            "{}",
+            tree.display()
+        );
+    }
+    assert_eq!(
+        fs::read_link(wt1.join(".bin/left-pad")).unwrap(),
+        std::path::Path::new("../left-pad/lib/index.js")
+    );
+    // The checkout's directory changes: a file rewritten, one removed, one added.
+    fs::write(nm.join("left-pad/lib/index.js"), "version 2\n").unwrap();
+    fs::remove_file(nm.join("left-pad/gone.js")).unwrap();
+    fs::write(nm.join("left-pad/new.js"), "new\n").unwrap();
+    fs::create_dir_all(nm.join("ro/lib")).unwrap();
+    fs::write(nm.join("ro/lib/x.js"), "x").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(nm.join("ro"), fs::Permissions::from_mode(0o555)).unwrap();
+    manifest(&["a1", "a2"]);
+    f.fleet_at(&repo, &[], &["up"])
+        .success()
+        .stdout_has("seed base .fleet/seed/node_modules: brought up to date (3 entries cloned anew, 1 entry removed) (3 files)")
+        .stdout_has("a2: seeded node_modules from the checkout (3 files, snapshot of its seed base)");
+    let wt2 = f.root.join("disk/repo.worktrees/a2/node_modules");
+    // The base and the new copy are the checkout's tree exactly: every entry's bytes, mode
+    // and modification time, the read-only directory's too (but the file a2 rewrites).
+    let want = listing(&nm);
+    assert_eq!(listing(&base), want);
+    let written = std::path::Path::new("left-pad/lib/index.js");
+    let but = |l: Vec<Entry>| l.into_iter().filter(|e| e.0 != written).collect::<Vec<_>>();
+    assert_eq!(but(listing(&wt2)), but(want));
+    for tree in [&base, &wt2] {
+        assert!(
+            !tree.join("left-pad/gone.js").exists(),
+            "{}",
+            tree.display()
+        );
+        assert_eq!(
+            fs::read_to_string(tree.join("left-pad/new.js")).unwrap(),
+            "new\n"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(base.join("left-pad/lib/index.js")).unwrap(),
+        "version 2\n"
+    );
+    done("a2");
+    // a1's copy is its own: still what the agent wrote, with the file since removed.
+    assert_eq!(
+        fs::read_to_string(wt1.join("left-pad/lib/index.js")).unwrap(),
+        "changed"
+    );
+    assert!(wt1.join("left-pad/gone.js").exists());
+    assert_eq!(
+        fs::read_to_string(nm.join("left-pad/lib/index.js")).unwrap(),
+        "version 2\n"
+    );
+    // A user who is not root, owning the repository: its up syncs and snapshots the base,
+    // its down removes the seeded snapshots and the base (btrfs lets the owner rmdir an
+    // emptied subvolume).
+    f.fleet_at(&repo, &[], &["down"]).success();
+    let user = "1000";
+    let chown = std::process::Command::new("chown")
+        .args(["-R", &format!("{user}:{user}")])
+        .arg(&f.root)
+        .output()
+        .unwrap();
+    assert!(chown.status.success(), "{chown:?}");
+    let as_user = |args: &[&str]| {
+        let (uid, gid) = (format!("--reuid={user}"), format!("--regid={user}"));
+        let mut all = vec![
+            &uid[..],
+            &gid[..],
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_fleet"),
+        ];
+        all.extend_from_slice(args);
+        f.program_at("setpriv", &repo, &[], &all)
+    };
+    // The user's own up brings the base (now the user's) up to date and snapshots it.
+    fs::write(
+        nm.join("left-pad/lib/index.js"),
+        "version 3
+",
+    )
+    .unwrap();
+    manifest(&["a1", "a2", "a3"]);
+    as_user(&["up"])
+        .success()
+        .stdout_has("seed base .fleet/seed/node_modules: brought up to date (1 entry cloned anew, 0 entries removed)")
+        .stdout_has("a3: seeded node_modules from the checkout (3 files, snapshot of its seed base)");
+    let wt3 = f.root.join("disk/repo.worktrees/a3/node_modules");
+    assert_eq!(fs::metadata(&wt3).unwrap().ino(), 256);
+    assert_eq!(fs::metadata(&wt3).unwrap().uid(), 1000);
+    f.wait_for("a3's write", 20, |_| {
+        fs::read_to_string(wt3.join("left-pad/lib/index.js")).is_ok_and(|s| s == "changed")
+    });
+    assert_eq!(
+        fs::read_to_string(base.join("left-pad/lib/index.js")).unwrap(),
+        "version 3\n"
+    );
+    as_user(&["down", "--rm-worktrees", "--force"])
+        .success()
+        .stdout_has("removed the seed bases in");
+    assert!(!wt3.exists());
+    assert!(!wt1.exists() && !wt2.exists());
+    assert!(!repo.join(".fleet/seed").exists());
+}
+
+/// The seed base stays while the fleet has a worktree (a `down` that keeps them, or removes
+/// some) and goes with the `down --rm-worktrees` that leaves none (here as root: btrfs
+/// deletes the subvolume whole).
+#[test]
+fn the_seed_base_goes_with_the_last_worktree() {
+    let f = Fleet::new();
+    let Some(_disk) = Btrfs::mount(&f.root.join("disk")) else {
+        return;
+    };
+    let repo = f.root.join("disk/repo");
+    f.git_in(
+        &f.root,
+        &[
+            "clone",
+            "-q",
+            f.repo.to_str().unwrap(),
+            repo.to_str().unwrap(),
+        ],
+    );
+    fs::write(repo.join(".gitignore"), "target/\n").unwrap();
+    fs::write(repo.join("Cargo.lock"), "version = 3\n").unwrap();
+    f.git_in(&repo, &["add", ".gitignore", "Cargo.lock"]);
+    f.git_in(&repo, &["commit", "-qm", "lockfile"]);
+    fs::create_dir_all(repo.join("target/debug")).unwrap();
+    fs::write(repo.join("target/debug/app"), "binary\n").unwrap();
+    fs::write(
+        repo.join("agents.yaml"),
+        "seed: [target]\nagents:\n  - name: a1\n    prompt: hi\n    command: \"true\"\n  \
+         - name: a2\n    prompt: hi\n    command: \"true\"\n",
+    )
+    .unwrap();
+    f.fleet_at(&repo, &[], &["up"])
+        .success()
+        .stdout_has("a1: seeded target from the checkout (1 files, snapshot of its seed base)")
+        .stdout_has("a2: seeded target from the checkout (1 files, snapshot of its seed base)");
+    let base = repo.join(".fleet/seed/target");
+    assert_eq!(fs::metadata(&base).unwrap().ino(), 256);
+    f.fleet_at(&repo, &[], &["down"]).success();
+    assert!(base.exists());
+    f.fleet_at(&repo, &[], &["down", "a1", "--rm-worktrees", "--force"])
+        .success();
+    assert!(base.exists(), "a2's worktree is still there");
+    f.fleet_at(&repo, &[], &["down", "a2", "--rm-worktrees", "--force"])
+        .success()
+        .stdout_has("removed the seed bases in");
+    assert!(!repo.join(".fleet/seed").exists());
+    assert!(!f.root.join("disk/repo.worktrees/a2").exists());
 }

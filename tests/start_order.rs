@@ -5,25 +5,8 @@ mod common;
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 
 use common::{sorted, Fleet, DEADLINE};
-
-/// Every checkout runs `script` (sh, in the worktree) through a smudge filter on a file
-/// checked out after README.md: a checkout that waits for the test.
-fn checkout_runs(f: &Fleet, script: &str) {
-    f.file(".gitattributes", "zz.txt filter=trap\n");
-    f.file("zz.txt", "last\n");
-    f.git(&["add", ".gitattributes", "zz.txt"]);
-    f.git(&["commit", "-qm", "trap the checkout of zz.txt"]);
-    let path = f.root.join("trap.sh");
-    fs::write(&path, format!("#!/bin/sh\n{script}\nexec cat\n")).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-    let path = path.to_string_lossy().to_string();
-    f.git(&["config", "filter.trap.smudge", &path]);
-    f.git(&["config", "filter.trap.clean", "cat"]);
-    f.git(&["config", "filter.trap.required", "true"]);
-}
 
 /// A fifo nobody writes until the test does: a reader blocks on it until then.
 fn fifo(f: &Fleet, name: &str) -> std::path::PathBuf {
@@ -66,13 +49,10 @@ fn an_agent_runs_while_another_agents_checkout_is_still_going() {
     let f = Fleet::new();
     let gate = Gate(fifo(&f, "gate"));
     // a2's checkout waits for the gate; a1's and a3's do not.
-    checkout_runs(
-        &f,
-        &format!(
-            "case \"$(pwd)\" in */a2) read x < '{}';; esac",
-            gate.0.display()
-        ),
-    );
+    f.checkout_runs(&format!(
+        "case \"$(pwd)\" in */a2) read x < '{}';; esac",
+        gate.0.display()
+    ));
     f.manifest(
         "command: \"echo ran; sleep 300\"\nagents:\n  - name: a1\n    prompt: one\n  - name: a2\n    prompt: two\n  - name: a3\n    prompt: three\n",
     );
@@ -265,13 +245,10 @@ fn an_agent_that_ends_before_up_recorded_the_queue_still_passes_its_slot_on() {
     let f = Fleet::new();
     let gate = Gate(fifo(&f, "gate"));
     // a2 waits for a1's slot, and its checkout (made by this `up`) waits for the gate.
-    checkout_runs(
-        &f,
-        &format!(
-            "case \"$(pwd)\" in */a2) read x < '{}';; esac",
-            gate.0.display()
-        ),
-    );
+    f.checkout_runs(&format!(
+        "case \"$(pwd)\" in */a2) read x < '{}';; esac",
+        gate.0.display()
+    ));
     f.manifest(
         "max_parallel: 1\ncommand: \"echo ran\"\nagents:\n  - name: a1\n    prompt: one\n  - name: a2\n    prompt: two\n",
     );

@@ -3,11 +3,7 @@
 //! (every pair with `--all`) with a next step, and `up`'s closing lines match its rows.
 mod common;
 
-use common::Fleet;
-
-fn commits(file: &str, text: &str) -> String {
-    format!("printf '{text}' > {file}; git add {file}; git commit -qm 'write {file}'")
-}
+use common::{commits, Fleet};
 
 #[test]
 fn up_says_the_agents_will_not_see_work_not_committed_in_the_main_checkout() {
@@ -32,15 +28,7 @@ fn up_says_the_agents_will_not_see_work_not_committed_in_the_main_checkout() {
 #[test]
 fn conflicts_lists_the_conflicting_pairs_a_summary_of_the_rest_and_a_next_step() {
     let f = Fleet::new();
-    f.manifest(&format!(
-        "agents:\n  - name: one\n    prompt: x\n    command: \"{}\"\n  - name: two\n    prompt: x\n    command: \"{}\"\n  - name: left\n    prompt: x\n    command: \"{}\"\n  - name: right\n    prompt: x\n    command: \"{}\"\n",
-        commits("one.txt", "one\\n"),
-        commits("two.txt", "two\\n"),
-        commits("README.md", "# left\\n"),
-        commits("README.md", "# right\\n"),
-    ));
-    f.fleet(&["up"]).success();
-    f.fleet(&["wait", "--timeout", "20"]).success();
+    f.up_four_agents();
     let run = f.fleet(&["conflicts"]);
     run.code(1);
     let rows: Vec<String> = run

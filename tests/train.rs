@@ -8,40 +8,8 @@ mod common;
 use std::fs;
 use std::path::PathBuf;
 
-use common::Fleet;
+use common::{commits, Fleet};
 use serde_json::Value;
-
-/// An agent that commits `file` holding the text `text` (printf-escaped, so `\n` works).
-fn commits(file: &str, text: &str) -> String {
-    format!("printf '{text}' > {file}; git add {file}; git commit -qm 'write {file}'")
-}
-
-/// Four agents: `one` and `two` write files of their own, `left` and `right` both rewrite
-/// README.md's one line.
-fn four_agents(f: &Fleet) {
-    f.manifest(&format!(
-        r#"agents:
-  - name: one
-    prompt: "x"
-    command: "{}"
-  - name: two
-    prompt: "x"
-    command: "{}"
-  - name: left
-    prompt: "x"
-    command: "{}"
-  - name: right
-    prompt: "x"
-    command: "{}"
-"#,
-        commits("one.txt", "one\\n"),
-        commits("two.txt", "two\\n"),
-        commits("README.md", "# left\\n"),
-        commits("README.md", "# right\\n"),
-    ));
-    f.fleet(&["up"]).success();
-    f.fleet(&["wait", "--timeout", "20"]).success();
-}
 
 /// Everything a command could change: every ref, the status of the main checkout and of
 /// each worktree, each index's bytes and mtime, and every file under the temp dir (but git's
@@ -98,7 +66,7 @@ fn json(run: &common::Run) -> Value {
 #[test]
 fn conflicts_names_exactly_the_clashing_pair_and_file_and_changes_nothing() {
     let f = Fleet::new();
-    four_agents(&f);
+    f.up_four_agents();
     let names = ["one", "two", "left", "right"];
     let before = everything(&f, &names);
 
@@ -216,10 +184,6 @@ fn nothing_half_merged(f: &Fleet) {
     assert!(!worktrees.contains(".rebase-"), "{worktrees}");
 }
 
-fn rev(f: &Fleet, what: &str) -> String {
-    f.git(&["rev-parse", what])
-}
-
 #[test]
 fn the_train_stops_at_a_failed_verify_with_base_at_the_last_good_merge() {
     let f = Fleet::new();
@@ -266,12 +230,12 @@ agents:
     assert!(!run.stdout.contains("merged four"), "{}", run.stdout);
 
     // base: one fast-forwarded, then two's merge commit; three taken back, four never tried
-    assert_eq!(rev(&f, "HEAD^1"), rev(&f, "fleet/one"));
-    assert_eq!(rev(&f, "HEAD^2"), rev(&f, "fleet/two"));
-    assert_eq!(rev(&f, "main"), rev(&f, "HEAD"));
+    assert_eq!(f.rev("HEAD^1"), f.rev("fleet/one"));
+    assert_eq!(f.rev("HEAD^2"), f.rev("fleet/two"));
+    assert_eq!(f.rev("main"), f.rev("HEAD"));
     assert!(run
         .stderr
-        .contains(&format!("main is at {}", &rev(&f, "HEAD")[..12])));
+        .contains(&format!("main is at {}", &f.rev("HEAD")[..12])));
     assert!(!f.repo.join("three.txt").exists() && !f.repo.join("four.txt").exists());
     nothing_half_merged(&f);
     // the agents' branches are as they were
@@ -285,20 +249,20 @@ agents:
     );
 
     // without three, the rest goes through: one and two have nothing new, four merges
-    let good = rev(&f, "HEAD");
+    let good = f.rev("HEAD");
     f.fleet(&["merge", "one", "two", "four"])
         .success()
         .stdout_has("nothing to merge for 2 agents: one, two (in main already)")
         .stdout_has("merged four (fleet/four, 1 commit) into main");
-    assert_eq!(rev(&f, "HEAD^1"), good);
-    assert_eq!(rev(&f, "HEAD^2"), rev(&f, "fleet/four"));
+    assert_eq!(f.rev("HEAD^1"), good);
+    assert_eq!(f.rev("HEAD^2"), f.rev("fleet/four"));
     nothing_half_merged(&f);
 }
 
 #[test]
 fn the_train_stops_at_a_conflict_naming_the_files() {
     let f = Fleet::new();
-    four_agents(&f);
+    f.up_four_agents();
     let run = f.fleet(&["merge", "--all", "--no-ff"]);
     run.code(1)
         .stdout_has("merged left (fleet/left, 1 commit) into main: merge commit")
@@ -306,10 +270,10 @@ fn the_train_stops_at_a_conflict_naming_the_files() {
         .stderr_has("merging fleet/right into main conflicts in README.md")
         .stderr_has("the merge was aborted")
         .stderr_has("the last good merge (left");
-    assert_eq!(rev(&f, "HEAD^2"), rev(&f, "fleet/left"));
-    assert_eq!(rev(&f, "HEAD^1^2"), rev(&f, "fleet/two"));
-    assert_eq!(rev(&f, "HEAD^1^1^2"), rev(&f, "fleet/one"));
-    assert_eq!(rev(&f, "HEAD^1^1^1"), rev(&f, "fleet/one~1"));
+    assert_eq!(f.rev("HEAD^2"), f.rev("fleet/left"));
+    assert_eq!(f.rev("HEAD^1^2"), f.rev("fleet/two"));
+    assert_eq!(f.rev("HEAD^1^1^2"), f.rev("fleet/one"));
+    assert_eq!(f.rev("HEAD^1^1^1"), f.rev("fleet/one~1"));
     assert_eq!(
         fs::read_to_string(f.repo.join("README.md")).unwrap(),
         "# left\n"
@@ -332,8 +296,8 @@ fn squash_and_rebase_make_the_history_they_promise() {
     );
     f.fleet(&["up"]).success();
     f.fleet(&["wait", "--timeout", "20"]).success();
-    let start = rev(&f, "HEAD");
-    let tips = (rev(&f, "fleet/a"), rev(&f, "fleet/b"));
+    let start = f.rev("HEAD");
+    let tips = (f.rev("fleet/a"), f.rev("fleet/b"));
     let history = |f: &Fleet| {
         f.git(&["log", "--format=%p|%s", &format!("{start}..HEAD")])
             .lines()
@@ -369,10 +333,10 @@ fn squash_and_rebase_make_the_history_they_promise() {
             (1, "a 1".to_string())
         ]
     );
-    assert_eq!(rev(&f, "HEAD~1"), tips.0);
-    assert_ne!(rev(&f, "HEAD"), tips.1, "b's commit is a copy");
+    assert_eq!(f.rev("HEAD~1"), tips.0);
+    assert_ne!(f.rev("HEAD"), tips.1, "b's commit is a copy");
     // the agents' branches are untouched
-    assert_eq!((rev(&f, "fleet/a"), rev(&f, "fleet/b")), tips);
+    assert_eq!((f.rev("fleet/a"), f.rev("fleet/b")), tips);
     nothing_half_merged(&f);
 
     // --ff-only: b is no fast-forward once a is in
@@ -380,7 +344,7 @@ fn squash_and_rebase_make_the_history_they_promise() {
     f.fleet(&["merge", "a", "b", "--ff-only"])
         .code(1)
         .stderr_has("fleet/b is not a fast-forward of main");
-    assert_eq!(rev(&f, "HEAD"), tips.0);
+    assert_eq!(f.rev("HEAD"), tips.0);
     nothing_half_merged(&f);
 }
 
@@ -422,19 +386,19 @@ fn resume_agent_hands_a_failed_verify_back_to_the_agent() {
     f.file("main.txt", "main\n");
     f.git(&["add", "main.txt"]);
     f.git(&["commit", "-qm", "main work"]);
-    let before = rev(&f, "HEAD");
+    let before = f.rev("HEAD");
 
     // without the option, the stop offers it: this agent can be continued
     f.fleet_at(&f.repo, &env, &["merge", "talker"])
         .code(1)
         .stderr_has("merge talker --resume-agent` hands the agent verify's output");
-    assert_eq!(rev(&f, "HEAD"), before);
+    assert_eq!(f.rev("HEAD"), before);
 
     f.fleet_at(&f.repo, &env, &["merge", "talker", "--resume-agent"])
         .code(1)
         .stderr_has("main.txt and agent.txt together")
         .stderr_has("handed back to talker: it runs again (attempt 2) with verify's output");
-    assert_eq!(rev(&f, "HEAD"), before);
+    assert_eq!(f.rev("HEAD"), before);
     nothing_half_merged(&f);
     f.wait_for("the continued run to finish", 20, |f| {
         f.agent("talker")["attempt"] == 2 && f.state("talker") == "done"
@@ -468,7 +432,7 @@ fn ctrl_c_during_verify_undoes_that_merge_and_exits_130() {
     ));
     f.fleet(&["up"]).success();
     f.fleet(&["wait", "--timeout", "20"]).success();
-    let before = rev(&f, "HEAD");
+    let before = f.rev("HEAD");
 
     let merge = f.spawn_fleet(&["merge", "slow"]);
     f.wait_for("verify to start on main", common::DEADLINE, |_| {
@@ -478,7 +442,7 @@ fn ctrl_c_during_verify_undoes_that_merge_and_exits_130() {
     let run = merge.wait();
     run.code(130)
         .stderr_has("interrupted while merging slow (undone)");
-    assert_eq!(rev(&f, "HEAD"), before);
+    assert_eq!(f.rev("HEAD"), before);
     nothing_half_merged(&f);
 }
 
@@ -517,16 +481,16 @@ fn all_skips_what_is_not_done_and_what_holds_skipped_work() {
         .stdout_has("skipped busy: it is running, not done")
         .stdout_has("merged fine (fleet/fine, 1 commit) into main")
         .stdout_has("not merged: broken, built (finished, but skipped as said above); exit 3");
-    assert_eq!(rev(&f, "HEAD"), rev(&f, "fleet/fine"));
+    assert_eq!(f.rev("HEAD"), f.rev("fleet/fine"));
     nothing_half_merged(&f);
     // named, the same refusals stop the train before it starts
-    let before = rev(&f, "HEAD");
+    let before = f.rev("HEAD");
     f.fleet(&["merge", "built", "busy"])
         .code(1)
         .stderr_has("nothing was changed")
         .stderr_has("built: its branch holds work of broken")
         .stderr_has("busy: busy is still running");
-    assert_eq!(rev(&f, "HEAD"), before);
+    assert_eq!(f.rev("HEAD"), before);
 }
 
 #[test]
@@ -566,7 +530,7 @@ fn the_train_takes_agents_in_dependency_order() {
         let line = format!("merged {agent} (fleet/{agent}, 1 commit) into main: fast-forward");
         assert!(run.stdout.contains(&line), "no {line:?} in {}", run.stdout);
     }
-    assert_eq!(rev(&f, "HEAD"), rev(&f, "fleet/second"));
-    assert_eq!(rev(&f, "HEAD~1"), rev(&f, "fleet/first"));
+    assert_eq!(f.rev("HEAD"), f.rev("fleet/second"));
+    assert_eq!(f.rev("HEAD~1"), f.rev("fleet/first"));
     nothing_half_merged(&f);
 }

@@ -11,16 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{sh_quote, Fleet, Spawned};
-
-/// An agent that commits `file` holding `text`.
-fn commits(file: &str, text: &str) -> String {
-    format!("printf '{text}' > {file}; git add {file}; git commit -qm 'write {file}'")
-}
-
-fn rev(f: &Fleet, what: &str) -> String {
-    f.git(&["rev-parse", what])
-}
+use common::{commits, sh_quote, Fleet, Spawned};
 
 /// Nothing half-merged: no merge under way, the tracked files clean.
 #[track_caller]
@@ -91,13 +82,13 @@ fn read_pid(path: &Path) -> String {
 fn a_verify_past_its_timeout_fails_and_its_merge_is_taken_back() {
     let f = Fleet::new();
     let (_, child, _) = hanging_verify(&f, "verify_timeout: 2s\n");
-    let before = rev(&f, "HEAD");
+    let before = f.rev("HEAD");
     let run = f.fleet(&["merge", "slow"]);
     run.code(1)
         .stdout_has("merged slow (fleet/slow, 1 commit) into main")
         .stderr_has("ran past its verify_timeout (2s) and was stopped")
         .stderr_has("so that merge was taken back");
-    assert_eq!(rev(&f, "refs/heads/main"), before);
+    assert_eq!(f.rev("refs/heads/main"), before);
     assert!(
         gone(&read_pid(&child)),
         "verify's background sleep outlived it"
@@ -118,7 +109,7 @@ fn a_verify_past_its_timeout_fails_and_its_merge_is_taken_back() {
 fn signal_during_verify(signal: &str, whole_group: bool) {
     let f = Fleet::new();
     let (pid, child, _) = hanging_verify(&f, "");
-    let before = rev(&f, "HEAD");
+    let before = f.rev("HEAD");
     let mut merge = f.spawn_fleet(&["merge", "slow", "other"]);
     f.wait_for("verify to start on main", common::DEADLINE, |_| {
         pid.exists()
@@ -154,8 +145,8 @@ fn signal_during_verify(signal: &str, whole_group: bool) {
     run.code(code)
         .stderr_has("interrupted while merging slow (undone)");
     assert!(!run.stdout.contains("merged other"), "{}", run.stdout);
-    assert_eq!(rev(&f, "refs/heads/main"), before);
-    assert_eq!(rev(&f, "HEAD"), before);
+    assert_eq!(f.rev("refs/heads/main"), before);
+    assert_eq!(f.rev("HEAD"), before);
     nothing_half_merged(&f);
     let status = f.fleet(&["status"]);
     assert!(
@@ -194,7 +185,7 @@ fn a_verify_that_detaches_head_and_fails_leaves_base_where_it_was() {
     ));
     f.fleet(&["up"]).success();
     f.fleet(&["wait", "--timeout", "20"]).success();
-    let before = rev(&f, "HEAD");
+    let before = f.rev("HEAD");
     f.fleet(&["merge", "det"])
         .code(1)
         .stderr_has("failed (exit 1)")
@@ -202,8 +193,8 @@ fn a_verify_that_detaches_head_and_fails_leaves_base_where_it_was() {
         .stderr_has("left the main checkout off main")
         .stderr_has("switch main");
     // the branch is back; the checkout stays where verify put it (at the merge, detached)
-    assert_eq!(rev(&f, "refs/heads/main"), before);
-    assert_eq!(rev(&f, "HEAD"), rev(&f, "fleet/det"));
+    assert_eq!(f.rev("refs/heads/main"), before);
+    assert_eq!(f.rev("HEAD"), f.rev("fleet/det"));
     assert_eq!(
         f.try_git_in(&f.repo, &["symbolic-ref", "-q", "HEAD"]).code,
         1
@@ -234,7 +225,7 @@ fn a_verify_that_edits_tracked_files_is_named_not_the_next_agent() {
         .stderr_has("messy's verify passed but left changes in README.md");
     assert!(!run.stderr.contains("stopped at next"), "{}", run.stderr);
     // its verify passed: its merge stays; next was not tried
-    assert_eq!(rev(&f, "refs/heads/main"), rev(&f, "fleet/messy"));
+    assert_eq!(f.rev("refs/heads/main"), f.rev("fleet/messy"));
     assert!(!f.repo.join("next.txt").exists());
 }
 
@@ -242,7 +233,7 @@ fn a_verify_that_edits_tracked_files_is_named_not_the_next_agent() {
 /// base's commit before the merge, the release file, and the orphaned verify's pids.
 fn killed_during_verify(f: &Fleet) -> (String, PathBuf, [String; 2]) {
     let (pid, child, release) = hanging_verify(f, "");
-    let before = rev(f, "HEAD");
+    let before = f.rev("HEAD");
     let mut merge = f.spawn_fleet(&["merge", "slow", "other"]);
     f.wait_for("verify to start on main", common::DEADLINE, |_| {
         pid.exists()
@@ -251,7 +242,7 @@ fn killed_during_verify(f: &Fleet) -> (String, PathBuf, [String; 2]) {
     merge.child.wait().unwrap();
     let orphans = [read_pid(&pid), read_pid(&child)];
     assert!(!gone(&orphans[1]));
-    assert_eq!(rev(f, "refs/heads/main"), rev(f, "fleet/slow"));
+    assert_eq!(f.rev("refs/heads/main"), f.rev("fleet/slow"));
     (before, release, orphans)
 }
 
@@ -259,7 +250,7 @@ fn killed_during_verify(f: &Fleet) -> (String, PathBuf, [String; 2]) {
 fn a_train_killed_during_verify_is_reported_and_its_merge_can_be_verified() {
     let f = Fleet::new();
     let (_, release, orphans) = killed_during_verify(&f);
-    let merged = rev(&f, "fleet/slow");
+    let merged = f.rev("fleet/slow");
 
     f.fleet(&["status"])
         .success()
@@ -279,7 +270,7 @@ fn a_train_killed_during_verify_is_reported_and_its_merge_can_be_verified() {
         .code(1)
         .stderr_has("main holds the merge of slow")
         .stderr_has("nothing was changed");
-    assert_eq!(rev(&f, "refs/heads/main"), merged);
+    assert_eq!(f.rev("refs/heads/main"), merged);
 
     fs::write(&release, "").unwrap();
     f.fleet(&["merge", "--verify-pending"])
@@ -288,7 +279,7 @@ fn a_train_killed_during_verify_is_reported_and_its_merge_can_be_verified() {
         .stdout_has("verify passed: the merge of slow into main");
     // the killed train's verify, orphaned, was ended first
     assert!(orphans.iter().all(|p| gone(p)), "{orphans:?}");
-    assert_eq!(rev(&f, "refs/heads/main"), merged);
+    assert_eq!(f.rev("refs/heads/main"), merged);
     let status = f.fleet(&["status"]);
     assert!(
         !status.stdout.contains("never verified"),
@@ -303,18 +294,18 @@ fn a_train_killed_during_verify_is_reported_and_its_merge_can_be_verified() {
 fn a_train_killed_during_verify_can_be_undone_but_never_under_the_users_commits() {
     let f = Fleet::new();
     let (before, release, orphans) = killed_during_verify(&f);
-    let merged = rev(&f, "fleet/slow");
+    let merged = f.rev("fleet/slow");
 
     // the user committed on top: undo is refused, nothing changes; verify still works
     f.file("mine.txt", "mine\n");
     f.git(&["add", "mine.txt"]);
     f.git(&["commit", "-qm", "my own work"]);
-    let mine = rev(&f, "HEAD");
+    let mine = f.rev("HEAD");
     f.fleet(&["merge", "--undo-pending"])
         .code(1)
         .stderr_has("1 commit on top of it")
         .stderr_has("will not reset");
-    assert_eq!(rev(&f, "refs/heads/main"), mine);
+    assert_eq!(f.rev("refs/heads/main"), mine);
     f.fleet(&["status"]).success().stdout_has("never verified");
 
     // without it, undo takes the merge back
@@ -323,7 +314,7 @@ fn a_train_killed_during_verify_can_be_undone_but_never_under_the_users_commits(
         .success()
         .stdout_has("took back the merge of slow");
     assert!(orphans.iter().all(|p| gone(p)), "{orphans:?}");
-    assert_eq!(rev(&f, "refs/heads/main"), before);
+    assert_eq!(f.rev("refs/heads/main"), before);
     nothing_half_merged(&f);
     let status = f.fleet(&["status"]);
     assert!(

@@ -125,6 +125,7 @@ fn run_here(plan: &Plan, args: &DownArgs) -> Result<i32> {
             eprintln!("warning: cannot note the stop in {}: {e:#}", log.display());
         }
     }
+    down.ends.clear();
     report(&down, kill_monitor.then_some(monitor.as_str()));
     if !args.rm_worktrees {
         crate::info!(
@@ -132,7 +133,27 @@ fn run_here(plan: &Plan, args: &DownArgs) -> Result<i32> {
         );
         return Ok(0);
     }
-    remove_worktrees(plan, &agents, args.force)
+    let code = remove_worktrees(plan, &agents, args.force);
+    remove_seed_bases(plan);
+    code
+}
+
+/// The seed bases (`.fleet/seed/`, see [`crate::safe_fs::sync_base`]) removed once no
+/// worktree of this fleet is left: a new `up` makes them again. A removal that fails (a
+/// kernel older than 4.18 lets only root remove a subvolume) is said with the fix.
+fn remove_seed_bases(plan: &Plan) {
+    let seeds = plan.state_dir.join("seed");
+    if !seeds.exists() || plan.agents.iter().any(|a| a.worktree.exists()) {
+        return;
+    }
+    match crate::safe_fs::remove_tree(&seeds) {
+        Ok(()) => crate::info!("removed the seed bases in {}", seeds.display()),
+        Err(e) => eprintln!(
+            "warning: {e:#}; remove them with `btrfs subvolume delete {}/*` (as root), then `rmdir {}`",
+            seeds.display(),
+            seeds.display()
+        ),
+    }
 }
 
 /// What `down` does to the sessions, gathered before one tmux call.
@@ -148,6 +169,8 @@ struct Down {
     stopped: Vec<String>,
     /// The logs of the running or waiting agents stopped, for their closing line.
     ended_logs: Vec<(String, std::path::PathBuf)>,
+    /// Their end locks ([`crate::state::hold_end`]), held from their records to those lines.
+    ends: Vec<crate::state::Lock>,
     /// Finished agents whose sessions are closed.
     closed: Vec<String>,
     /// Sessions of agents no longer in the manifest.
@@ -169,6 +192,10 @@ fn stop_agents(
         }
         // A queued agent is stopped too, so no finishing agent starts it later.
         if matches!(v.state, State::Running | State::Waiting | State::Queued) {
+            if v.state != State::Queued {
+                // Held until its closing line is in the log, as a runner ending by itself.
+                down.ends.extend(dir.hold_end(&v.agent.name).ok());
+            }
             let mut record = v.record.clone().unwrap_or_default();
             record.state = Some(State::Stopped);
             record.finished_at = Some(util::now());

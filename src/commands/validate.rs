@@ -119,14 +119,7 @@ fn print_agent(a: &Agent, with_hosts: bool, ports: &crate::sandbox::ports::Table
     if with_hosts {
         println!("  host:     {}", crate::manifest::LOCAL);
     }
-    println!("  session:  {}", a.session);
-    if !a.after.is_empty() {
-        println!(
-            "  after:    {} (starts once they are done, from their branches)",
-            a.after.join(", ")
-        );
-    }
-    println!("  branch:   {}", display(&a.branch));
+    print_session(a);
     println!("  worktree: {}", display_path(&a.worktree));
     println!("  log:      {}", display_path(&a.log));
     match &a.task {
@@ -241,6 +234,18 @@ fn print_remote(host: Option<&crate::manifest::Host>, a: &Agent) {
             display(&h.fleet)
         );
     }
+    print_session(a);
+    match &a.task {
+        Task::File(p) => println!("  task:     {} (sent as its prompt)", display_path(p)),
+        Task::Prompt(p) => println!("  prompt:   {}", crate::util::one_line(p, 100)),
+    }
+    println!("  command:  {}", indent(&a.command));
+    println!("  program:  (checked on its host)");
+}
+
+/// Where an agent runs and when, local or remote: its session, the agents it starts after,
+/// its branch.
+fn print_session(a: &Agent) {
     println!("  session:  {}", a.session);
     if !a.after.is_empty() {
         println!(
@@ -249,12 +254,6 @@ fn print_remote(host: Option<&crate::manifest::Host>, a: &Agent) {
         );
     }
     println!("  branch:   {}", display(&a.branch));
-    match &a.task {
-        Task::File(p) => println!("  task:     {} (sent as its prompt)", display_path(p)),
-        Task::Prompt(p) => println!("  prompt:   {}", crate::util::one_line(p, 100)),
-    }
-    println!("  command:  {}", indent(&a.command));
-    println!("  program:  (checked on its host)");
 }
 
 /// The agent's program: where it is installed, that it is not, or that a script runs.

@@ -133,7 +133,9 @@ fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<Removal> {
             admin.display().to_string(),
         ],
     );
-    std::fs::remove_dir_all(path).with_context(|| format!("cannot remove {}", path.display()))?;
+    // Through safe_fs: read-only directories (a seeded tree's) made writable first, a
+    // seeded snapshot deleted whole where btrfs lets this user.
+    crate::safe_fs::remove_tree(path)?;
     std::fs::remove_dir_all(&admin)
         .with_context(|| format!("cannot remove {}", admin.display()))?;
     // The last one gone, `.git/worktrees` goes too, as git does (fails while others remain).

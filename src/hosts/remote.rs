@@ -336,7 +336,8 @@ pub fn monitor_up(plan: &Plan) -> Result<()> {
     }
     let exe = std::env::current_exe()?;
     let dir = crate::state::Dir::new(&plan.state_dir);
-    crate::launch::sessions::sessions_batch(plan, &dir, &[], false, stale, &exe).run()?;
+    let batch = crate::launch::sessions::sessions_batch(plan, &dir, &[], false, stale, &exe);
+    crate::launch::sessions::create(&dir, &batch)?;
     Ok(())
 }
 

@@ -327,12 +327,24 @@ pub fn bound(script: &str) -> String {
 
 /// The words of an ssh that runs `script` on `host` on a terminal there (`-t`), for a
 /// person at this terminal (`attach`): run here by [`on_terminal`], or by tmux in a window.
+/// [`QUIET_CLOSE`] after the host's own options, so leaving it is as quiet as leaving a
+/// local session while a failed connection still says why.
 pub fn terminal_words(host: &Host, script: &str) -> Vec<String> {
     let mut words = vec!["ssh".to_string(), "-t".into()];
     words.extend(base_args(host));
+    words.extend(["-o".to_string(), QUIET_CLOSE.into()]);
     words.extend(["--".to_string(), host.ssh.clone(), script.to_string()]);
     words
 }
+
+/// The log level of the terminal ssh of `attach`: with a terminal, ssh says `Connection to
+/// HOST closed.` (over a shared connection `Shared connection to HOST closed.`) at its
+/// default level (INFO) when the session ends, which a detach from a local session never
+/// says. At ERROR it keeps what a failed connection says (`Connection refused`, `Permission
+/// denied`, a changed host key), unlike `-q`, which hides those too. ssh takes an option's
+/// first value: placed after the host's `options:`, a `LogLevel` there wins (ssh's config
+/// file, read after the command line, does not).
+const QUIET_CLOSE: &str = "LogLevel=ERROR";
 
 /// Runs [`terminal_words`] on this terminal (stdin, stdout and stderr); ssh's exit code
 /// (the remote command's, or 255 when the connection failed).

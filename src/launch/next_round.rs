@@ -295,6 +295,7 @@ pub fn record_with(
     next: &[Next],
     base: &mut Option<Option<String>>,
 ) -> Result<()> {
+    let mut rounds = Vec::new();
     for v in starting {
         let name = &v.agent.name;
         let n = next.iter().find(|n| &n.view.agent.name == name);
@@ -320,9 +321,10 @@ pub fn record_with(
             },
         };
         round.kept = n.and_then(|n| n.kept.clone());
-        dir.add_round(name, round)?;
+        rounds.push((name.as_str(), round));
     }
-    Ok(())
+    // (flushed together: one wait for the disk for the set, not one an agent)
+    dir.add_rounds(rounds)
 }
 
 /// A digest of the agent's task as the manifest gives it now (None: its file cannot be

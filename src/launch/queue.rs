@@ -284,11 +284,12 @@ pub fn start_now(
         .map(|v| dir.hold_start(&v.agent.name))
         .collect::<Result<Vec<_>>>()?;
     let batch = sessions::sessions_batch(plan, dir, start, monitor_alive, monitor_stale, exe);
-    let ran = batch.run();
+    let ran = sessions::create(dir, &batch);
     let alive = ran
         .is_err()
         .then(|| view::owned(plan, &tmux::sessions().unwrap_or_default()));
     let mut failed = Vec::new();
+    let mut records = Vec::new();
     for v in start {
         if alive
             .as_ref()
@@ -305,8 +306,10 @@ pub fn start_now(
             .unwrap_or_default();
         record.begin();
         record.attempt += 1;
-        dir.write_record(&v.agent.name, &record)?;
+        records.push((v.agent.name.as_str(), record));
     }
+    // (flushed together: one wait for the disk for the set, not one an agent)
+    dir.write_records(&records)?;
     drop(holds);
     if let Err(e) = ran {
         let what = if failed.is_empty() {

@@ -42,6 +42,7 @@ pub fn make_ready<'v, 'a>(
     let outcomes: &Mutex<Vec<Option<Outcome>>> = &Mutex::new(jobs.iter().map(|_| None).collect());
     let mut failed: Option<anyhow::Error> = None;
     let mut specs_written = vec![false; jobs.len()];
+    let bases = &super::seed::Bases::default();
     let sizes = std::thread::scope(|s| {
         let sizes = s.spawn(|| tree_sizes(plan, jobs));
         let (tx, rx) = mpsc::channel::<usize>();
@@ -55,7 +56,7 @@ pub fn make_ready<'v, 'a>(
                 let Some(&(view, fill)) = jobs.get(i) else {
                     break;
                 };
-                let outcome = prepare(plan, dir, view, fill, bar);
+                let outcome = prepare(plan, dir, view, fill, bar, bases);
                 let ok = outcome.is_ok();
                 if let Ok(mut all) = outcomes.lock() {
                     all[i] = Some(outcome);
@@ -94,17 +95,11 @@ fn start_ready<'v, 'a>(
     specs_written: &mut [bool],
     start: &mut dyn FnMut(&[&'v View<'a>]) -> Result<()>,
 ) -> Option<anyhow::Error> {
-    let mut failed = None;
-    let mut batch = Vec::new();
-    for i in ready {
-        let agent = jobs[i].0.agent;
-        match spec::write_spec(plan, dir, agent) {
-            Ok(()) => {
-                specs_written[i] = true;
-                batch.push(jobs[i].0);
-            }
-            Err(e) => failed = Some(e),
-        }
+    let agents: Vec<&Agent> = ready.iter().map(|&i| jobs[i].0.agent).collect();
+    let (written, mut failed) = spec::write_specs(plan, dir, &agents);
+    let batch: Vec<&'v View<'a>> = ready[..written].iter().map(|&i| jobs[i].0).collect();
+    for &i in &ready[..written] {
+        specs_written[i] = true;
     }
     if failed.is_none() && !util::interrupted() {
         failed = start(&batch).err();
@@ -124,6 +119,7 @@ fn gather<'v, 'a>(
     mut failed: Option<anyhow::Error>,
 ) -> Result<Vec<(&'v View<'a>, bool)>> {
     let mut ready = Vec::new();
+    let mut disk = Vec::new();
     for (i, ((view, fill), outcome)) in jobs.iter().zip(outcomes).enumerate() {
         match outcome {
             Some(Ok((said, seeded))) if specs_written[i] => {
@@ -131,7 +127,7 @@ fn gather<'v, 'a>(
                     crate::info!("{line}");
                 }
                 if let (Some(_), Some(Some(tree))) = (fill, sizes.get(i)) {
-                    let _ = dir.remember_disk(&view.agent.name, tree + seeded);
+                    disk.push((view.agent.name.as_str(), tree + seeded));
                 }
                 ready.push((*view, fill.is_some()));
             }
@@ -144,6 +140,7 @@ fn gather<'v, 'a>(
             _ => {}
         }
     }
+    let _ = dir.remember_disk(&disk);
     failed.map_or(Ok(ready), Err)
 }
 
@@ -156,6 +153,7 @@ fn prepare(
     view: &View,
     fill: Option<bool>,
     bar: &indicatif::ProgressBar,
+    bases: &super::seed::Bases,
 ) -> Outcome {
     let agent = view.agent;
     let created = fill.is_some();
@@ -170,7 +168,7 @@ fn prepare(
         bar.inc(1);
     }
     let (said, bytes) = if created && !agent.seed.is_empty() {
-        super::seed::seed(plan, agent)
+        super::seed::seed(plan, agent, bases)
     } else {
         (Vec::new(), 0)
     };

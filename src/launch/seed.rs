@@ -4,7 +4,15 @@
 //! from (its keys: the lockfiles beside it, or `key:`) is the same in the worktree as in
 //! the checkout. Otherwise it is skipped with a line saying why; a directory already in
 //! the worktree (tracked by git) is never touched.
+//!
+//! On btrfs the copy is one snapshot of the directory's seed base instead
+//! ([`crate::safe_fs::sync_base`]: fleet's own subvolume in `.fleet/seed/`, made by the
+//! clone walk and brought up to date once per `up` before the first worktree takes its
+//! snapshot); where there can be none (another file system, another subvolume) or it
+//! fails, the walk as above.
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::manifest::{Agent, Plan, Seed};
 
@@ -81,9 +89,74 @@ fn keys_differ(plan: &Plan, worktree: &Path, seed: &Seed) -> Option<String> {
     None
 }
 
+/// The seed bases of one `up`: each brought up to date once, by the first worktree that
+/// needs it (the others wait for it); by the seeded directory, its files and bytes (None:
+/// no base, the walk seeds).
+#[derive(Default)]
+pub struct Bases(Mutex<HashMap<PathBuf, Option<(u64, u64)>>>);
+
+/// Where the base of the seeded directory `rel` lives.
+pub fn base_path(plan: &Plan, rel: &Path) -> PathBuf {
+    plan.state_dir
+        .join("seed")
+        .join(crate::safe_fs::base_name(rel))
+}
+
+impl Bases {
+    /// The base of `rel` brought up to date (by this call when it is the first), with its
+    /// files and bytes; the line saying what the sync did, when this call made it.
+    fn get(&self, plan: &Plan, rel: &Path, near: &Path) -> (Option<(u64, u64)>, Option<String>) {
+        let Ok(mut all) = self.0.lock() else {
+            return (None, None);
+        };
+        if let Some(known) = all.get(rel) {
+            return (*known, None);
+        }
+        let base = base_path(plan, rel);
+        let shown = base
+            .strip_prefix(&plan.dir)
+            .unwrap_or(&base)
+            .display()
+            .to_string();
+        let (known, line) = match crate::safe_fs::sync_base(&plan.repo, rel, &base, near) {
+            Ok(None) => (None, None),
+            Ok(Some(s)) => {
+                let what = if s.made {
+                    "made from the checkout".to_string()
+                } else if s.changed + s.removed == 0 {
+                    "up to date with the checkout".to_string()
+                } else {
+                    let entries =
+                        |n: u64| format!("{n} {}", if n == 1 { "entry" } else { "entries" });
+                    format!(
+                        "brought up to date ({} cloned anew, {} removed)",
+                        entries(s.changed),
+                        entries(s.removed)
+                    )
+                };
+                let line = format!(
+                    "seed base {shown}: {what} ({} files); each worktree's {} is a snapshot of it",
+                    s.files,
+                    rel.display()
+                );
+                (Some((s.files, s.bytes)), Some(line))
+            }
+            Err(e) => (
+                None,
+                Some(format!(
+                    "seed base {shown}: {e:#}; seeding {} file by file",
+                    rel.display()
+                )),
+            ),
+        };
+        all.insert(rel.to_path_buf(), known);
+        (known, line)
+    }
+}
+
 /// Seeds the new worktree of `agent`; the lines to say (one per directory, seeded or
 /// skipped, and why) and the bytes copied.
-pub fn seed(plan: &Plan, agent: &Agent) -> (Vec<String>, u64) {
+pub fn seed(plan: &Plan, agent: &Agent, bases: &Bases) -> (Vec<String>, u64) {
     let mut said = Vec::new();
     let mut bytes = 0;
     for s in &agent.seed {
@@ -107,6 +180,18 @@ pub fn seed(plan: &Plan, agent: &Agent) -> (Vec<String>, u64) {
         if let Some(why) = keys_differ(plan, &agent.worktree, s) {
             said.push(skip(why));
             continue;
+        }
+        let (base, line) = bases.get(plan, &s.path, &agent.worktree);
+        said.extend(line);
+        if let Some((files, b)) = base {
+            let at = base_path(plan, &s.path);
+            if crate::safe_fs::snapshot_base(&at, &agent.worktree, &s.path).is_ok() {
+                bytes += b;
+                said.push(format!(
+                    "{name}: seeded {path} from the checkout ({files} files, snapshot of its seed base)"
+                ));
+                continue;
+            }
         }
         match crate::safe_fs::clone_tree(&plan.repo, &agent.worktree, &s.path) {
             Ok(c) => {

@@ -95,6 +95,17 @@ pub fn sessions_batch(
     batch
 }
 
+/// Runs a batch of [`sessions_batch`] that creates sessions of this fleet, once the server
+/// it goes to is recorded in `.fleet/tmux-server` ([`Dir::remember_server`]): every way
+/// sessions are made (`up`, `continue`, the queue, the monitor of a fleet whose agents are
+/// all on hosts) records where, so a fleet command run later without the `TMUX_TMPDIR` (or
+/// `$TMUX`) that chose that server (a `fleet mcp` a user registered with a CLI, which hands
+/// its servers a few variables only) finds the sessions there ([`crate::launch::load`]).
+pub fn create(dir: &Dir, batch: &Batch) -> Result<String> {
+    dir.remember_server(&tmux::socket())?;
+    batch.run()
+}
+
 /// Attach to (or, inside tmux, switch to) a session; outside tmux this needs a terminal.
 pub fn attach(session: &str) -> Result<()> {
     if !tmux::inside() && !std::io::stdin().is_terminal() {

@@ -51,14 +51,33 @@ fn user_path() -> Option<String> {
     }
 }
 
-/// Write the agent's run spec (and, for an interactive agent, create its log user-only).
-pub fn write_spec(plan: &Plan, dir: &Dir, agent: &Agent) -> Result<()> {
-    let spec = spec_for(plan, dir, agent)?;
-    if agent.interactive {
-        // tmux's `pipe-pane` appends the pane's output to the log: create it user-only first.
-        crate::util::append_private(&agent.log)?;
+/// Write these agents' run specs, flushed to disk together (and, for an interactive agent,
+/// create its log user-only). The specs written before an agent whose spec fails, and the
+/// error.
+pub fn write_specs(plan: &Plan, dir: &Dir, agents: &[&Agent]) -> (usize, Option<anyhow::Error>) {
+    let mut specs = Vec::new();
+    let mut failed = None;
+    for agent in agents {
+        let spec = spec_for(plan, dir, agent).and_then(|spec| {
+            if agent.interactive {
+                // tmux's `pipe-pane` appends the pane's output to the log: create it
+                // user-only first.
+                crate::util::append_private(&agent.log)?;
+            }
+            Ok(spec)
+        });
+        match spec {
+            Ok(spec) => specs.push(spec),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
     }
-    dir.write_spec(&spec)
+    match dir.write_specs(&specs) {
+        Ok(()) => (specs.len(), failed),
+        Err(e) => (0, Some(e)),
+    }
 }
 
 /// The run spec of an agent as the manifest describes it, its ports chosen (the caller

@@ -120,9 +120,9 @@ pub fn branches<'a>(
     Ok(Branches { existing, new })
 }
 
-/// Everything before the worktrees: `.fleet/` made, the base and the tmux server
-/// remembered, fleet's files kept out of git, stale worktree entries pruned, the new
-/// branches created. The repository's common git directory.
+/// Everything before the worktrees: `.fleet/` made, the base remembered, fleet's files kept
+/// out of git, stale worktree entries pruned, the new branches created. The repository's
+/// common git directory.
 pub fn prepare(
     plan: &Plan,
     dir: &Dir,
@@ -131,7 +131,6 @@ pub fn prepare(
 ) -> Result<PathBuf> {
     dir.create()?;
     dir.remember_base(&plan.base)?;
-    dir.remember_server(&crate::tmux::socket())?;
     let common = git::common_dir(&plan.repo)?;
     exclude::exclude(&plan.repo, &common, &plan.state_dir)?;
     // aider keeps its chat history and tag cache (`.aider*`) in the worktree, and would put

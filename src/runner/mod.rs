@@ -94,19 +94,37 @@ pub fn run(spec_path: &Path) -> Result<i32> {
         Some(r) => format!(": {r} (exit {code})"),
         None => format!(" (exit {code})"),
     };
-    out.line(&format!(
+    let closing = format!(
         "[fleet] {} {state}{why} after {took} at {}",
         spec.agent,
         util::rfc3339(finished)
-    ));
+    );
     record.state = Some(state);
     record.exit_code = Some(code);
     record.reason = reason;
     record.finished_at = Some(finished);
-    state::write_json(&spec.record, &record)?;
+    finish(spec_path, &spec, &record, &closing, &mut out)?;
     crate::launch::queue::advance(&spec);
     notify(&spec, state, code, record.reason.as_deref(), &mut out);
     Ok(code)
+}
+
+/// The run's end in the order every reader relies on, under the agent's end lock
+/// ([`state::hold_end`]): the final record, then the closing line. So no reader sees that
+/// line beside a record that still says running, and `logs -f`, which stops once the record
+/// says the run ended, waits for the lock and shows the line. A lock that cannot be had
+/// does not keep the end from being written.
+fn finish(
+    spec_path: &Path,
+    spec: &Spec,
+    record: &Record,
+    closing: &str,
+    out: &mut Tee,
+) -> Result<()> {
+    let _end = state::hold_end(spec_path).ok();
+    let written = state::write_json(&spec.record, record);
+    out.line(closing);
+    written
 }
 
 /// Tell the people watching that the agent ended: a message on every attached tmux client,

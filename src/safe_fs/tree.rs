@@ -40,7 +40,7 @@ pub struct Copied {
 }
 
 impl Copied {
-    fn add(&mut self, o: Copied) {
+    pub(super) fn add(&mut self, o: Copied) {
         self.files += o.files;
         self.bytes += o.bytes;
         self.cloned += o.cloned;
@@ -52,11 +52,11 @@ impl Copied {
 const MAX_SPLIT: usize = 64;
 
 /// One entry to copy: `name` of the directory `src` into the directory `dst`.
-struct Job {
-    src: Arc<OwnedFd>,
-    dst: Arc<OwnedFd>,
-    name: OsString,
-    st: libc::stat,
+pub(super) struct Job {
+    pub(super) src: Arc<OwnedFd>,
+    pub(super) dst: Arc<OwnedFd>,
+    pub(super) name: OsString,
+    pub(super) st: libc::stat,
 }
 
 /// What every worker shares: whether clones still work here, and the first error.
@@ -102,10 +102,32 @@ pub fn clone_tree(from: &Path, to: &Path, rel: &Path) -> Result<Copied> {
 /// The tree of the directory `root`: its first levels split into jobs, the jobs done on
 /// every core, then the split directories' modes and times set (deepest first: filling a
 /// directory changes its time).
-fn copy_all(root: Job) -> io::Result<Copied> {
+pub(super) fn copy_all(root: Job) -> io::Result<Copied> {
+    run(vec![root])
+}
+
+/// The entries of the open directory `src` copied into the open, existing directory `dst`
+/// (as [`copy_all`] copies a tree; `dst`'s own mode and times left as they are).
+pub(super) fn clone_into(src: OwnedFd, dst: OwnedFd) -> io::Result<Copied> {
+    let (src, dst) = (Arc::new(src), Arc::new(dst));
+    let mut jobs = Vec::new();
+    for name in names(&src)? {
+        let st = stat_at(&src, &name)?;
+        jobs.push(Job {
+            src: src.clone(),
+            dst: dst.clone(),
+            name,
+            st,
+        });
+    }
+    run(jobs)
+}
+
+/// The jobs' entries copied: the directories among them split into jobs of their entries
+/// first, then all done on every core, then the split directories' modes and times set.
+fn run(mut jobs: Vec<Job>) -> io::Result<Copied> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
     let mut split = Vec::new();
-    let mut jobs = vec![root];
     while split.len() < MAX_SPLIT && jobs.iter().filter(|j| is_dir(j)).count() < 4 * threads {
         let Some(i) = jobs.iter().position(is_dir) else {
             break;
@@ -250,7 +272,7 @@ fn copy_dir(
 }
 
 /// The mode and times of `st` on the directory `dir`, once it is filled.
-fn finish_dir(dir: &OwnedFd, st: &libc::stat) -> io::Result<()> {
+pub(super) fn finish_dir(dir: &OwnedFd, st: &libc::stat) -> io::Result<()> {
     // SAFETY: `dir` is an open directory.
     if unsafe { libc::fchmod(dir.as_raw_fd(), perm(st) as libc::mode_t) } < 0 {
         return last_error();
@@ -270,7 +292,7 @@ fn umask() -> Option<u32> {
 }
 
 /// The regular file `name` of `src` cloned (or copied) into `dst`.
-fn copy_file(
+pub(super) fn copy_file(
     src: &OwnedFd,
     dst: &OwnedFd,
     name: &OsStr,
@@ -398,7 +420,7 @@ fn ficlone(_to: &OwnedFd, _from: &OwnedFd) -> io::Result<()> {
 }
 
 /// The access and modification times of `st`, as `futimens` takes them.
-fn times(st: &libc::stat) -> [libc::timespec; 2] {
+pub(super) fn times(st: &libc::stat) -> [libc::timespec; 2] {
     [
         libc::timespec {
             tv_sec: st.st_atime,
@@ -412,7 +434,7 @@ fn times(st: &libc::stat) -> [libc::timespec; 2] {
 }
 
 /// The access and modification times of `st` on `fd`.
-fn keep_times(fd: &OwnedFd, st: &libc::stat) -> io::Result<()> {
+pub(super) fn keep_times(fd: &OwnedFd, st: &libc::stat) -> io::Result<()> {
     let times = times(st);
     // SAFETY: `fd` is open and `times` holds two timespecs.
     if unsafe { libc::futimens(fd.as_raw_fd(), times.as_ptr()) } < 0 {

@@ -54,6 +54,37 @@ impl Dir {
     pub fn hold_start(&self, agent: &str) -> Result<Lock> {
         hold_start(&self.spec_path(agent))
     }
+
+    /// [`hold_end`] of `agent`.
+    pub fn hold_end(&self, agent: &str) -> Result<Lock> {
+        hold_end(&self.spec_path(agent))
+    }
+
+    /// Waits until whoever writes the end of `agent`'s run ([`hold_end`]) has written all
+    /// of it: once a reader has seen the record say the run ended, its closing line is in
+    /// the log when this returns. At once when nobody holds it, or it was never made (a
+    /// holder that died lets go with its last file). A shared lock: readers never wait
+    /// for each other.
+    pub fn await_end(&self, agent: &str) {
+        let path = self.spec_path(agent).with_extension("end");
+        if let Ok(file) = fs::File::open(&path) {
+            let _ = file.lock_shared();
+        }
+    }
+}
+
+/// The lock of one agent's end (`.fleet/run/<agent>.end` beside its run spec at `spec`),
+/// held by whoever ends its run (its runner, or `fleet down` stopping it) from before the
+/// record says how it ended until the closing line is in the log: the record first, so no
+/// reader sees a closing line beside a record that still says running; and a reader that
+/// saw the end in the record and must show that line (`logs -f`) waits for this lock
+/// ([`Dir::await_end`]) instead of stopping before the line is there.
+pub fn hold_end(spec: &Path) -> Result<Lock> {
+    let path = spec.with_extension("end");
+    let file = crate::safe_fs::open(&path, crate::safe_fs::How::Lock)?;
+    file.lock()
+        .with_context(|| format!("cannot lock {}", path.display()))?;
+    Ok(Lock { _file: file })
 }
 
 /// Who holds the lock, as the kernel says (`/proc/locks`, matched by device and inode), not

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::util;
 
+mod batch;
 mod budget;
 mod lock;
-pub use lock::hold_start;
+pub use lock::{hold_end, hold_start};
 mod merged;
 pub mod quota;
 mod rounds;
@@ -365,12 +366,6 @@ impl Dir {
         text.trim().parse().ok()
     }
 
-    /// Remembers [`Dir::disk_bytes`] of `agent`.
-    pub fn remember_disk(&self, agent: &str, bytes: u64) -> Result<()> {
-        let path = self.root.join("disk").join(agent);
-        util::write_atomic(&path, bytes.to_string().as_bytes())
-    }
-
     /// The worktrees an earlier `up` began and did not complete: (agent, worktree).
     pub fn half_made(&self) -> Vec<(String, PathBuf)> {
         use std::os::unix::ffi::OsStrExt;
@@ -410,7 +405,8 @@ impl Dir {
         util::write_atomic(&path, format!("{base}\n").as_bytes())
     }
 
-    /// The socket of the tmux server the last `up` used (see [`crate::tmux::use_server`]).
+    /// The socket of the tmux server this fleet's sessions were last made on (recorded by
+    /// [`crate::launch::sessions::create`], used by [`crate::tmux::use_server`]).
     pub fn server(&self) -> Option<PathBuf> {
         let text = fs::read_to_string(self.root.join("tmux-server")).ok()?;
         Some(PathBuf::from(text.trim_end_matches('\n'))).filter(|p| p.is_absolute())
@@ -445,10 +441,6 @@ impl Dir {
         write_json(&self.record_path(agent), record)
     }
 
-    pub fn write_spec(&self, spec: &Spec) -> Result<()> {
-        write_json(&self.spec_path(&spec.agent), spec)
-    }
-
     /// Remove `.fleet/` when it holds nothing but the lock (a refused first `up`).
     pub fn remove_if_unused(&self) {
         let only_lock = fs::read_dir(&self.root).is_ok_and(|entries| {
@@ -469,9 +461,14 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
 }
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    util::write_atomic(path, &json_bytes(value)?)
+}
+
+/// What [`write_json`] writes: the value as pretty JSON and a newline.
+pub(crate) fn json_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     let mut bytes = serde_json::to_vec_pretty(value)?;
     bytes.push(b'\n');
-    util::write_atomic(path, &bytes)
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -140,6 +140,20 @@ impl Dir {
         write_json(&self.rounds_path(agent), &all)?;
         Ok(all.last().map_or(1, |r| r.n))
     }
+
+    /// [`Dir::add_round`] for several agents (each once), flushed to disk together.
+    pub fn add_rounds(&self, rounds: Vec<(&str, Round)>) -> Result<()> {
+        let files = rounds
+            .into_iter()
+            .map(|(agent, mut round)| {
+                round.n = self.next_round(agent);
+                let mut all = self.rounds(agent);
+                all.push(round);
+                Ok((self.rounds_path(agent), super::json_bytes(&all)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        crate::safe_fs::write_atomic_all(&files)
+    }
 }
 
 impl Round {

@@ -37,8 +37,9 @@ pub fn use_server(recorded: Option<std::path::PathBuf>) {
     }
 }
 
-/// The socket of the server fleet talks to (for `up` to record): the one in use, else
-/// `$TMUX`'s when set, else `tmux-<uid>/default` in `$TMUX_TMPDIR` or /tmp.
+/// The socket of the server fleet talks to (to record where sessions are made): the one in
+/// use, else `$TMUX`'s when set, else `tmux-<uid>/default` in `$TMUX_TMPDIR` or /tmp (a
+/// relative `TMUX_TMPDIR` made absolute, as tmux does, so the record holds wherever read).
 pub fn socket() -> std::path::PathBuf {
     if let Some(s) = SOCKET.get() {
         return s.clone();
@@ -51,8 +52,8 @@ pub fn socket() -> std::path::PathBuf {
     let dir = std::env::var_os("TMUX_TMPDIR")
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| "/tmp".into());
-    std::path::Path::new(&dir)
-        .join(format!("tmux-{}", crate::util::uid()))
+    let dir = std::path::absolute(&dir).unwrap_or_else(|_| dir.into());
+    dir.join(format!("tmux-{}", crate::util::uid()))
         .join("default")
 }
 

@@ -317,9 +317,11 @@ pub fn state_of<'a>(plan: &Plan, agent: &'a Agent) -> Result<(View<'a>, HashSet<
 const PANE_HELD: &str = "[fleet] this pane stays open so its output can be read";
 
 /// An agent's LAST LINE: its log's last line but the note of a held pane; while it runs
-/// (its record says so), not its closing `[fleet] NAME failed … after …` line either: the
-/// runner writes that line just before the record, and a row that says `running` beside
-/// `failed` would contradict itself.
+/// (its record says so), not a closing `[fleet] NAME failed … after …` line either: the
+/// runner writes its own closing line only after the record (see
+/// [`crate::state::hold_end`]), but a rerun's record says running before its runner writes
+/// its first line, the last run's closing line still last in the log, and a row that says
+/// `running` beside `failed` would contradict itself.
 fn agent_last_line(v: &View, reads: &mut Reads) -> String {
     let running = matches!(v.state, State::Running | State::Waiting);
     agent_line(v, running, reads)

@@ -14,26 +14,45 @@
 //! `HOME` and `TMUX_TMPDIR` private, `NO_COLOR=1`, `RUST_BACKTRACE=1`, no inherited `GIT_*` or
 //! `FLEET_*` variables. Dropping the `Fleet` kills its tmux servers, pass or fail.
 //!
-//! [`sshd`] adds "remote hosts" for the ssh tests: a private sshd on 127.0.0.1 that logs
-//! into other local accounts (`ssh host-a …`).
+//! The `Fleet` itself (files, processes, git) is here; the rest, one file a concept:
+//! - [`wait`]: `status --json` read (an agent, its state) and polled with a deadline;
+//! - [`tmux`]: the private server as a user meets it (their shell, a typed fleet command, an
+//!   attached client) and what it shows;
+//! - [`spawned`]: a fleet command run in the background ([`Spawned`]) or not started;
+//! - [`repo`]: what the tests of `command:` agents share (a committing command, four agents
+//!   two of which conflict, a trapped checkout);
+//! - [`real`]: what the tests with the real agent CLIs share (finding a CLI, fleet with it
+//!   on `PATH`, running the CLI itself, reading what it printed, the `mcp: lead` checks);
+//! - [`sandbox`] and [`net`]: what the sandbox tests share;
+//! - [`sshd`]: "remote hosts" for the ssh tests, a private sshd on 127.0.0.1 that logs into
+//!   other local accounts (`ssh host-a …`), and [`status`] reading them with a `PATH`.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 pub mod net;
+pub mod real;
+pub mod repo;
 pub mod sandbox;
+mod spawned;
 pub mod sshd;
 pub mod status;
+mod tmux;
+mod wait;
+
+#[allow(unused_imports)]
+pub use real::{path_with, real_cli};
+#[allow(unused_imports)]
+pub use repo::commits;
+#[allow(unused_imports)]
+pub use spawned::Spawned;
 
 /// How long a single command may run before the test gives up on it.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default deadline for things that happen asynchronously (agents finishing, clients switching).
 pub const DEADLINE: u64 = 20;
 /// The socket name (`tmux -L`) of the second tmux server the attach test uses for a real client.
@@ -215,27 +234,6 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
 pub const GLOBAL_GITCONFIG: &str = "[user]\n\tname = Fleet Test\n\temail = fleet-test@example.com\n\
 [init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n\
 [rebase]\n\tupdateRefs = true\n\tautoStash = true\n[merge]\n\tautoStash = true\n[pull]\n\trebase = true\n";
-
-/// The real CLI named by `var` (`FLEET_REAL_CLAUDE`…), or None (after saying so) when the
-/// test should skip.
-pub fn real_cli(var: &str) -> Option<PathBuf> {
-    match std::env::var_os(var) {
-        Some(p) if !p.is_empty() => Some(p.into()),
-        _ => {
-            eprintln!("SKIP: {var} not set (scripts/test.sh installs the real CLIs)");
-            None
-        }
-    }
-}
-
-/// `PATH` with the directory of the CLI at `cli` first.
-pub fn path_with(cli: &Path) -> String {
-    format!(
-        "{}:{}",
-        cli.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
-}
 
 impl Fleet {
     /// A temp dir with a git repo `repo/` (branch `main`, one commit) and a private tmux env.
@@ -442,46 +440,6 @@ impl Fleet {
         self.run(cmd)
     }
 
-    /// Starts the user's own detached session `name` running a shell; returns its pane id.
-    pub fn user_shell(&self, name: &str) -> String {
-        self.tmux_ok(&[
-            "new-session",
-            "-d",
-            "-s",
-            name,
-            "-x",
-            "200",
-            "-y",
-            "50",
-            "sh",
-        ]);
-        self.panes(name, "#{pane_id}")[0].clone()
-    }
-
-    /// Types `fleet -f <manifest> ARGS; echo $? > <rc file>` into a pane, as a user would;
-    /// returns a closure-friendly path of the rc file (empty until the command exits).
-    pub fn type_fleet(&self, pane: &str, args: &str, rc_name: &str) -> PathBuf {
-        let rc = self.root.join(rc_name);
-        let line = format!(
-            "{} -f {} {args}; echo $? > {}",
-            sh_quote(env!("CARGO_BIN_EXE_fleet")),
-            sh_quote(self.manifest_path().to_string_lossy()),
-            sh_quote(rc.to_string_lossy())
-        );
-        self.tmux_ok(&["send-keys", "-t", pane, "-l", &line]);
-        self.tmux_ok(&["send-keys", "-t", pane, "Enter"]);
-        rc
-    }
-
-    /// Waits for a command typed by [`Fleet::type_fleet`] to exit; returns its exit code.
-    #[track_caller]
-    pub fn typed_exit_code(&self, rc: &Path) -> String {
-        self.wait_for("the typed fleet command to exit", DEADLINE, |_| {
-            fs::read_to_string(rc).is_ok_and(|s| !s.is_empty())
-        });
-        fs::read_to_string(rc).unwrap().trim().to_string()
-    }
-
     /// Runs `tmux ARGS…` and returns its stdout, panicking on failure.
     #[track_caller]
     pub fn tmux_ok(&self, args: &[&str]) -> String {
@@ -511,59 +469,6 @@ impl Fleet {
 
     // ---------------------------------------------------------------- observations
 
-    /// Names of all sessions on the private server (empty when no server runs).
-    pub fn sessions(&self) -> Vec<String> {
-        let run = self.tmux(&["list-sessions", "-F", "#{session_name}"]);
-        if run.code != 0 {
-            return vec![];
-        }
-        sorted(run.stdout.lines().filter(|l| !l.is_empty()))
-    }
-
-    /// `#{format}` of every pane of a session, all windows.
-    #[track_caller]
-    pub fn panes(&self, session: &str, format: &str) -> Vec<String> {
-        let out = self.tmux_ok(&[
-            "list-panes",
-            "-s",
-            "-t",
-            &format!("={session}"),
-            "-F",
-            format,
-        ]);
-        out.lines().map(str::to_string).collect()
-    }
-
-    /// `session_name session_id pane_id pane_pid` of every pane on the server: a fingerprint that
-    /// changes when anything is recreated or respawned.
-    pub fn pane_fingerprint(&self) -> Vec<String> {
-        let run = self.tmux(&[
-            "list-panes",
-            "-a",
-            "-F",
-            "#{session_name} #{session_id} #{pane_id} #{pane_pid}",
-        ]);
-        if run.code != 0 {
-            return vec![];
-        }
-        sorted(run.stdout.lines())
-    }
-
-    /// pane pid of a session's (first) pane.
-    #[track_caller]
-    pub fn pane_pid(&self, session: &str) -> String {
-        self.panes(session, "#{pane_pid}")[0].clone()
-    }
-
-    /// Sessions the clients of the private server are looking at.
-    pub fn clients(&self) -> Vec<String> {
-        let run = self.tmux(&["list-clients", "-F", "#{client_session}"]);
-        if run.code != 0 {
-            return vec![];
-        }
-        sorted(run.stdout.lines())
-    }
-
     /// Local branches under `fleet/`.
     pub fn fleet_branches(&self) -> Vec<String> {
         let out = self.git(&[
@@ -572,98 +477,6 @@ impl Fleet {
             "refs/heads/fleet/",
         ]);
         sorted(out.lines().filter(|l| !l.is_empty()))
-    }
-
-    /// `fleet status --json`, parsed. Panics when it fails or is not JSON.
-    #[track_caller]
-    pub fn status_json(&self) -> Value {
-        let run = self.fleet(&["status", "--json"]);
-        run.success();
-        serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
-            panic!("`fleet status --json` is not JSON: {e}\n{}", run.describe())
-        })
-    }
-
-    /// The agent's object from `fleet status --json`.
-    #[track_caller]
-    pub fn agent(&self, name: &str) -> Value {
-        let status = self.status_json();
-        status["agents"]
-            .as_array()
-            .unwrap_or_else(|| panic!("status has no agents array: {status}"))
-            .iter()
-            .find(|a| a["name"] == name)
-            .unwrap_or_else(|| panic!("no agent {name:?} in status: {status}"))
-            .clone()
-    }
-
-    /// The agent's state from `fleet status --json`.
-    #[track_caller]
-    pub fn state(&self, name: &str) -> String {
-        self.agent(name)["state"]
-            .as_str()
-            .unwrap_or("<not a string>")
-            .to_string()
-    }
-
-    /// Polls `cond` until it holds or `secs` pass; true when it held.
-    pub fn try_wait_for(&self, secs: u64, mut cond: impl FnMut(&Fleet) -> bool) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if cond(self) {
-                return true;
-            }
-            if Instant::now() > deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Polls `cond` until it holds; after `secs` panics with `what` and what fleet and tmux see.
-    #[track_caller]
-    pub fn wait_for(&self, what: &str, secs: u64, cond: impl FnMut(&Fleet) -> bool) {
-        if !self.try_wait_for(secs, cond) {
-            panic!(
-                "timed out after {secs}s waiting for {what}\n{}",
-                self.diagnostics()
-            );
-        }
-    }
-
-    /// Waits until the agent reaches `state`.
-    #[track_caller]
-    pub fn wait_state(&self, name: &str, state: &str) {
-        self.wait_for(&format!("agent {name} to be {state}"), DEADLINE, |f| {
-            f.state(name) == state
-        });
-    }
-
-    /// What a failing test wants to know: status, sessions, panes.
-    pub fn diagnostics(&self) -> String {
-        let status = self.fleet(&["status", "--json"]);
-        let panes = self.tmux(&[
-            "list-panes",
-            "-a",
-            "-F",
-            "#{session_name} #{pane_id} #{pane_title} dead=#{pane_dead} #{pane_current_command}",
-        ]);
-        let logs: BTreeMap<String, String> = fs::read_dir(self.repo.join(".fleet/logs"))
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| {
-                        (
-                            e.file_name().to_string_lossy().to_string(),
-                            fs::read_to_string(e.path()).unwrap_or_default(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        format!(
-            "--- fleet status --json (exit {}) ---\n{}{}\n--- tmux panes ---\n{}{}\n--- logs ---\n{logs:#?}",
-            status.code, status.stdout, status.stderr, panes.stdout, panes.stderr
-        )
     }
 }
 
@@ -683,50 +496,6 @@ impl Fleet {
             std::env::var("PATH").unwrap_or_default()
         )
     }
-
-    /// A person at a real terminal: a second tmux server ([`OUTER`]) whose 120x40 pane runs
-    /// `command` (e.g. `tmux attach …`) against the private server, then stays open.
-    pub fn outer_client(&self, command: &str) {
-        let line = format!(
-            "env -u TMUX TMUX_TMPDIR={} {command}; sleep 60",
-            sh_quote(self.tmux_dir.to_string_lossy())
-        );
-        self.tmux_ok(&[
-            "-L",
-            OUTER,
-            "new-session",
-            "-d",
-            "-s",
-            "outer",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            &line,
-        ]);
-    }
-
-    /// How many panes each window of the monitor session `repo-monitor` has, in order.
-    #[track_caller]
-    pub fn monitor_window_panes(&self) -> Vec<usize> {
-        let out = self.tmux_ok(&[
-            "list-windows",
-            "-t",
-            "=repo-monitor:",
-            "-F",
-            "#{window_panes}",
-        ]);
-        out.lines().filter_map(|l| l.parse().ok()).collect()
-    }
-
-    /// What a pane shows now (`-e`: with colour escapes).
-    pub fn screen(&self, pane: &str, escapes: bool) -> String {
-        let mut args = vec!["capture-pane", "-p", "-t", pane];
-        if escapes {
-            args.push("-e");
-        }
-        self.tmux(&args).stdout
-    }
 }
 
 impl Drop for Fleet {
@@ -734,100 +503,5 @@ impl Drop for Fleet {
         // Pass or fail: no tmux server outlives the test (the temp dir goes after this).
         let _ = self.tmux(&["-L", OUTER, "kill-server"]);
         let _ = self.tmux(&["kill-server"]);
-    }
-}
-
-/// A fleet command running in the background (for signals and races).
-pub struct Spawned {
-    pub child: std::process::Child,
-    out: PathBuf,
-    err: PathBuf,
-}
-
-impl Drop for Spawned {
-    /// A test that fails half-way leaves no fleet command running.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Spawned {
-    /// Sends `signal` (e.g. "INT") to the command's whole process group, as Ctrl-C in a
-    /// terminal does.
-    pub fn signal_group(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([
-                &format!("-{signal}"),
-                "--",
-                &format!("-{}", self.child.id()),
-            ])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} failed");
-    }
-
-    /// What the command printed on stdout so far.
-    pub fn stdout_so_far(&self) -> String {
-        fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    /// Waits (at most a minute) for the command to end; what it left behind.
-    pub fn wait(mut self) -> Run {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() > COMMAND_TIMEOUT {
-                let _ = self.child.kill();
-                panic!("a spawned fleet command did not finish within {COMMAND_TIMEOUT:?}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        use std::os::unix::process::ExitStatusExt;
-        Run {
-            cmd: "spawned fleet".into(),
-            code: status
-                .code()
-                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
-            stdout: fs::read_to_string(&self.out).unwrap_or_default(),
-            stderr: fs::read_to_string(&self.err).unwrap_or_default(),
-        }
-    }
-}
-
-impl Fleet {
-    /// Starts `fleet ARGS…` in the repo in its own process group, without waiting.
-    pub fn spawn_fleet(&self, args: &[&str]) -> Spawned {
-        self.spawn_fleet_env(&[], args)
-    }
-
-    /// [`Fleet::spawn_fleet`] with extra environment variables.
-    pub fn spawn_fleet_env(&self, env: &[(&str, &str)], args: &[&str]) -> Spawned {
-        use std::os::unix::process::CommandExt;
-        let n = self.counter.fetch_add(1, Ordering::SeqCst);
-        let out = self.out_dir.join(format!("{n}.out"));
-        let err = self.out_dir.join(format!("{n}.err"));
-        let mut cmd = self.command(env!("CARGO_BIN_EXE_fleet"));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.args(args)
-            .process_group(0)
-            .stdout(fs::File::create(&out).unwrap())
-            .stderr(fs::File::create(&err).unwrap());
-        let child = cmd.spawn().expect("spawn fleet");
-        Spawned { child, out, err }
-    }
-}
-
-impl Fleet {
-    /// `fleet ARGS…` in the repo with the test's environment, not started: for a test that
-    /// talks to it over stdin/stdout (`fleet mcp`).
-    pub fn fleet_command(&self, args: &[&str]) -> Command {
-        let mut cmd = self.command(env!("CARGO_BIN_EXE_fleet"));
-        cmd.args(args);
-        cmd
     }
 }

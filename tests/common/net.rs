@@ -1,6 +1,6 @@
 //! What the network tests of the sandbox share (tests/sandbox_net.rs, tests/real_sandbox_net.rs):
 //! whether a box with a private network can be made here, loopback services to reach or
-//! not, boxes around the bridge called by hand, the real CLIs, and the probes an agent's
+//! not, boxes around the bridge called by hand, and the probes an agent's
 //! shell runs.
 use std::io::Write;
 use std::net::TcpListener;
@@ -84,21 +84,9 @@ pub fn probe(port: u16) -> String {
     )
 }
 
-/// The real CLI named by `var`, or None (after saying so) when the test should skip.
-pub fn real(var: &str) -> Option<std::path::PathBuf> {
-    super::real_cli(var)
-}
-
 /// `fleet up` with `cli`'s directory first on PATH, then wait for agent `a` to end.
 pub fn up_with(f: &Fleet, cli: &Path) -> serde_json::Value {
-    let path = format!(
-        "{}:{}",
-        cli.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    f.fleet_at(&f.repo, &[("PATH", path.as_str())], &["up"])
-        .success();
-    f.fleet(&["wait", "--timeout", "150"]);
+    f.up_and_wait(cli, 150);
     f.agent("a")
 }
 

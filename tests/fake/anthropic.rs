@@ -57,6 +57,11 @@ impl Usage {
             cache_read: self.cache_read * n,
         }
     }
+
+    /// Input tokens as fleet counts them for claude: fresh, cache writes and cache reads.
+    pub fn fleet_input(self) -> u64 {
+        self.input + self.cache_creation + self.cache_read
+    }
 }
 
 /// One answer to the agent's turn.
@@ -136,6 +141,18 @@ pub fn write_and_commit() -> Vec<Turn> {
         Turn::bash("git add -A && git commit -m 'add hello.txt'"),
         Turn::text("Done: hello.txt is committed."),
     ]
+}
+
+/// [`write_and_commit`], then the run a failed `verify: test -f fixed.txt` resumes: write
+/// `fixed.txt`, commit it (`add fixed.txt`), say so.
+pub fn write_and_commit_then_fix() -> Vec<Turn> {
+    let mut script = write_and_commit();
+    script.push(Turn::write("fixed.txt", "fixed\n"));
+    script.push(Turn::bash(
+        "git add fixed.txt && git commit -m 'add fixed.txt'",
+    ));
+    script.push(Turn::text("Fixed."));
+    script
 }
 
 /// What a scripted server has done, for assertions.

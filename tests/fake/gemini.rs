@@ -127,6 +127,19 @@ pub fn env(server: &Server) -> Vec<(String, String)> {
     ]
 }
 
+/// [`env`] with every other request the CLI might make sent to `trap` (it honours
+/// `HTTPS_PROXY` and `NO_PROXY`; see [`super::trap`]) and its error reports written to `tmp`
+/// (`TMPDIR`), so a test can assert that nothing left 127.0.0.1.
+pub fn env_trapped(server: &Server, trap: &Server, tmp: &Path) -> Vec<(String, String)> {
+    let mut pairs = env(server);
+    for k in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
+        pairs.push((k.into(), trap.url()));
+    }
+    pairs.push(("NO_PROXY".into(), "127.0.0.1,localhost".into()));
+    pairs.push(("TMPDIR".into(), tmp.display().to_string()));
+    pairs
+}
+
 /// Writes `<home>/.gemini/settings.json`: API key auth, no telemetry, usage statistics or
 /// update checks, and at most `max_attempts` tries per model call (the CLI's default is 10,
 /// about four minutes of backoff on a 429).

@@ -47,6 +47,20 @@ impl Request {
     }
 }
 
+/// A tool result's content as the model reads it: a string as it is, a list of parts
+/// (`{"text": …}`) their texts joined by newlines, anything else "".
+pub fn content_text(content: &serde_json::Value) -> String {
+    match content {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
 /// What the server answers.
 #[derive(Debug, Clone)]
 pub enum Reply {
@@ -105,6 +119,19 @@ impl Server {
     /// Every request seen so far.
     pub fn requests(&self) -> Vec<Request> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// A proxy that answers nothing useful (403) and records who tried to leave 127.0.0.1
+    /// through it (a CLI's `HTTPS_PROXY`).
+    pub fn trap() -> Server {
+        Server::start(|_| Reply::Json(403, "{}".into()))
+    }
+
+    /// Asserts that no request came to this trap: nothing tried to leave 127.0.0.1.
+    #[track_caller]
+    pub fn nothing_left(&self) {
+        let tried: Vec<String> = self.requests().into_iter().map(|r| r.path).collect();
+        assert!(tried.is_empty(), "requests beyond 127.0.0.1: {tried:?}");
     }
 }
 

@@ -172,15 +172,7 @@ impl Responses {
                     Some("function_call_output" | "custom_tool_call_output")
                 )
             })
-            .map(|i| match &i["output"] {
-                Value::String(s) => s.clone(),
-                Value::Array(parts) => parts
-                    .iter()
-                    .filter_map(|p| p["text"].as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                _ => String::new(),
-            })
+            .map(|i| super::content_text(&i["output"]))
             .collect()
     }
 
@@ -228,6 +220,14 @@ pub fn codex_config_toml(base_url: &str) -> String {
     format!(
         "model = \"{MODEL}\"\nmodel_provider = \"fake\"\n\n[model_providers.fake]\nname = \"fake\"\nbase_url = \"{base_url}\"\nenv_key = \"OPENAI_API_KEY\"\n"
     )
+}
+
+/// Writes [`codex_config_toml`] to `<home>/.codex/config.toml`: codex run by fleet's preset
+/// (whose command line the test does not control) with that HOME talks to `base_url`.
+pub fn write_codex_config(home: &std::path::Path, base_url: &str) {
+    let dir = home.join(".codex");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), codex_config_toml(base_url)).unwrap();
 }
 
 fn error_body(status: u16) -> String {

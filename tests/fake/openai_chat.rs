@@ -59,6 +59,24 @@ pub fn search_replace(path: &str, search: &str, replace: &str) -> String {
 pub const PROMPT_TOKENS: u64 = 513;
 pub const COMPLETION_TOKENS: u64 = 53;
 
+/// The fake model's prices for aider's `--model-metadata-file`, so aider prints a cost and
+/// fetches no price list.
+pub const MODEL_METADATA: &str = r#"{"openai/fake": {"max_tokens": 4096, "max_input_tokens": 128000, "max_output_tokens": 4096, "input_cost_per_token": 0.000003, "output_cost_per_token": 0.000015, "litellm_provider": "openai", "mode": "chat"}}"#;
+
+/// The items of an aider agent's `args:` (YAML) that point it at `server` as model
+/// `openai/fake`, with [`MODEL_METADATA`] written to `meta` when there is one.
+pub fn aider_args(server: &super::Server, meta: Option<&std::path::Path>) -> String {
+    let mut args = format!(
+        "--model, openai/fake, --openai-api-base, \"{}/v1\", --openai-api-key, sk-fake",
+        server.url()
+    );
+    if let Some(meta) = meta {
+        std::fs::write(meta, MODEL_METADATA).unwrap();
+        args.push_str(&format!(", --model-metadata-file, \"{}\"", meta.display()));
+    }
+    args
+}
+
 /// Is this aider's request for a commit message (its weak-model call after an edit)?
 pub fn is_commit_message(req: &Request) -> bool {
     let body = req.json();

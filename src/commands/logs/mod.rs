@@ -59,9 +59,13 @@ pub fn run(plan: &Plan, args: &LogsArgs) -> Result<i32> {
     let mut wake = Wake::new(&agent.log, &record);
     let mut watch = Watch::new(plan, agent);
     loop {
-        // Read what is new first, then decide: the runner writes its last line before it
-        // records the end, so nothing is missed.
+        // Decide first, then read what is new: once the record says the run ended, its
+        // closing line (written after the record, under the end lock) is in the log when
+        // the lock is free, so nothing is missed.
         let ended = watch.ended(&mut wake);
+        if ended && !args.monitor {
+            crate::state::Dir::new(&plan.state_dir).await_end(&agent.name);
+        }
         offset = copy_new(&agent.log, offset, &mut out)?;
         // The monitor's pane follows on (a rerun or `continue` writes to the same log).
         if (ended && !args.monitor) || util::interrupted() {
