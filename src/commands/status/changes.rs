@@ -198,16 +198,19 @@ impl Changes {
             }
             return;
         }
-        if let Some((_, other, _)) = self.watches.get(&wd) {
-            if *other != place {
-                // One directory that is two places (logs kept in a worktree): its events
-                // count for the first, the files are read at every refresh.
-                self.blind(Place::Files);
-                return;
+        match self.watches.get(&wd) {
+            // One directory that is two places (logs kept in a worktree): its events count
+            // for the first; both count as changed at every refresh.
+            Some((_, other, _)) if *other != place => {
+                let other = *other;
+                self.blind(other);
+                self.blind(place);
+            }
+            _ => {
+                self.watches
+                    .insert(wd, (dir.to_path_buf(), place, recursive));
             }
         }
-        self.watches
-            .insert(wd, (dir.to_path_buf(), place, recursive));
         if !recursive {
             return;
         }
