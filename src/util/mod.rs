@@ -1,14 +1,17 @@
 //! Small helpers shared by the modules: time, quoting, file permissions, output flags,
-//! threads. Signals (`signals`) and processes (`processes`) are files of their own,
-//! re-exported here.
+//! threads. Signals (`signals`), processes (`processes`) and inotify's events (`inotify`) are
+//! files of their own, re-exported here.
 use std::fs;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
+mod inotify;
 mod processes;
 mod signals;
+
+pub use inotify::drain_inotify;
 
 pub use processes::{
     alive_with_arg, end_groups, groups_alive, kill_and_wait, process_groups_of, processes_on,

@@ -206,38 +206,15 @@ impl Wake {
         };
         let mut buf = [0u8; 4096];
         let mut renamed = false;
-        loop {
-            // SAFETY: reading into a buffer of its own length from a non-blocking fd.
-            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-            let Ok(n) = usize::try_from(n) else {
-                break; // EAGAIN: nothing more
-            };
-            if n == 0 {
-                break;
+        crate::util::drain_inotify(fd, &mut buf, |wd, mask, name| {
+            if mask & libc::IN_IGNORED != 0 && self.dirs.contains(&wd) {
+                // A directory went (`.fleet` removed): watched again once it is back.
+                self.dirs.clear();
             }
-            let mut at = 0;
-            while at + 16 <= n {
-                let word = |i: usize| {
-                    let b = &buf[at + i..at + i + 4];
-                    u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
-                };
-                let (wd, mask, len) = (word(0) as i32, word(4), word(12) as usize);
-                if mask & libc::IN_IGNORED != 0 && self.dirs.contains(&wd) {
-                    // A directory went (`.fleet` removed): watched again once it is back.
-                    self.dirs.clear();
-                }
-                let end = (at + 16 + len).min(n);
-                let name: Vec<u8> = buf[at + 16..end]
-                    .iter()
-                    .copied()
-                    .take_while(|b| *b != 0)
-                    .collect();
-                use std::os::unix::ffi::OsStrExt;
-                let named = self.names.iter().any(|m| m.as_bytes() == name);
-                renamed |= self.dirs.contains(&wd) && named;
-                at = end;
-            }
-        }
+            use std::os::unix::ffi::OsStrExt;
+            let named = self.names.iter().any(|m| m.as_bytes() == name);
+            renamed |= self.dirs.contains(&wd) && named;
+        });
         if renamed {
             self.watch_log();
         }

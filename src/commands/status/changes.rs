@@ -231,32 +231,7 @@ impl Changes {
             return;
         };
         let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            // SAFETY: reading into a buffer of its own length from a non-blocking fd.
-            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-            let Ok(n) = usize::try_from(n) else {
-                return; // EAGAIN: nothing more
-            };
-            if n == 0 {
-                return;
-            }
-            let mut at = 0;
-            while at + 16 <= n {
-                let word = |i: usize| {
-                    let b = &buf[at + i..at + i + 4];
-                    u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
-                };
-                let (wd, mask, len) = (word(0) as i32, word(4), word(12) as usize);
-                let name_end = (at + 16 + len).min(n);
-                let name: Vec<u8> = buf[at + 16..name_end]
-                    .iter()
-                    .copied()
-                    .take_while(|b| *b != 0)
-                    .collect();
-                self.event(wd, mask, &name);
-                at = name_end;
-            }
-        }
+        crate::util::drain_inotify(fd, &mut buf, |wd, mask, name| self.event(wd, mask, name));
     }
 
     /// One event of watch `wd`.
