@@ -154,6 +154,11 @@ impl Bases {
     }
 }
 
+/// `1 file`, `2 files`.
+fn count_files(n: u64) -> String {
+    format!("{n} file{}", if n == 1 { "" } else { "s" })
+}
+
 /// Seeds the new worktree of `agent`; the lines to say (one per directory, seeded or
 /// skipped, and why) and the bytes copied.
 pub fn seed(plan: &Plan, agent: &Agent, bases: &Bases) -> (Vec<String>, u64) {
@@ -188,7 +193,8 @@ pub fn seed(plan: &Plan, agent: &Agent, bases: &Bases) -> (Vec<String>, u64) {
             if crate::safe_fs::snapshot_base(&at, &agent.worktree, &s.path).is_ok() {
                 bytes += b;
                 said.push(format!(
-                    "{name}: seeded {path} from the checkout ({files} files, snapshot of its seed base)"
+                    "{name}: seeded {path} from the checkout ({}, snapshot of its seed base)",
+                    count_files(files)
                 ));
                 continue;
             }
@@ -197,8 +203,8 @@ pub fn seed(plan: &Plan, agent: &Agent, bases: &Bases) -> (Vec<String>, u64) {
             Ok(c) => {
                 bytes += c.bytes;
                 said.push(format!(
-                    "{name}: seeded {path} from the checkout ({} files, {})",
-                    c.files,
+                    "{name}: seeded {path} from the checkout ({}, {})",
+                    count_files(c.files),
                     if c.snapshot {
                         "snapshot"
                     } else if c.cloned == c.files && c.files > 0 {
