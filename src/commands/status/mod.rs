@@ -12,7 +12,6 @@ use crate::cli::StatusArgs;
 use crate::git::Stats;
 use crate::hosts::asker::{Board, Heard};
 use crate::launch::fleet_command;
-use crate::launch::hints::plural;
 use crate::manifest::Plan;
 use crate::view::{
     agent_line, collect, collect_with, is_footer, notice, owned, Detail, Reads, View,
@@ -21,10 +20,12 @@ use crate::{tmux, util};
 
 mod budget;
 mod changes;
+mod frame;
 mod hosts;
 mod overlaps;
 mod show;
 
+use frame::Frame;
 pub use show::{label, round_cell, round_cell_of, table, to_json, Cells};
 
 /// Lines are cut to the terminal's width; unlimited when stdout is not a terminal.
@@ -210,23 +211,6 @@ fn monitor_line(plan: &Plan, running: bool) -> String {
     } else {
         "monitor: not running (fleet up starts it)\n".to_string()
     }
-}
-
-/// A frame of `text` for a terminal of `rows` lines, under which the clock line goes: a
-/// frame taller than that would scroll its header off, so the header stays and the lines
-/// that do not fit are counted on the last line instead.
-fn fit(text: &str, rows: Option<usize>) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    let room = match rows {
-        Some(rows) if lines.len() + 1 > rows => rows.saturating_sub(2).clamp(1, lines.len()),
-        _ => return text.to_string(),
-    };
-    let mut out: String = lines[..room].iter().map(|l| format!("{l}\n")).collect();
-    out.push_str(&format!(
-        "… {} more (a taller window shows them)\n",
-        plural(lines.len() - room, "line")
-    ));
-    out
 }
 
 const HIDE_CURSOR: &str = "\x1b[?25l";
@@ -441,62 +425,5 @@ fn ask_hosts(plan: &Plan, args: &StatusArgs, board: &mut Option<Board>) {
             .collect();
         let every = Duration::from_secs(WATCH_GIT_EVERY.into());
         *board = Some(Board::start(asks, every, &extra));
-    }
-}
-
-/// What `--watch` keeps of the screen and of tmux from one frame to the next.
-#[derive(Default)]
-struct Frame {
-    /// The text on the screen now (above the time).
-    text: String,
-    /// The sessions and (in the monitor) its panes, as tmux last said.
-    sessions: Vec<tmux::Session>,
-    panes: Vec<tmux::Pane>,
-    /// Ask tmux again at the next frame.
-    ask_tmux: bool,
-    /// The states on the monitor panes' borders as last marked (`mark` compares them with
-    /// what tmux says: only after a new answer can it find something to change).
-    labels: Vec<(String, String)>,
-}
-
-impl Frame {
-    /// Ask tmux for the sessions (and the monitor's panes), when it is time to.
-    fn sessions(&mut self, plan: &Plan, monitor: bool) -> Result<()> {
-        if !self.ask_tmux {
-            return Ok(());
-        }
-        if monitor {
-            let snap = tmux::snapshot(&plan.monitor_session())?;
-            self.panes = snap.panes;
-            self.sessions = snap.sessions;
-        } else {
-            self.sessions = tmux::sessions()?;
-        }
-        self.ask_tmux = false;
-        // The borders are compared with tmux's fresh answer.
-        self.labels.clear();
-        Ok(())
-    }
-
-    /// One `--watch` frame over the last, with the time it was drawn, fitted to the
-    /// terminal's height; when the text is the last frame's, only the time (the line the
-    /// cursor is on) is written again.
-    fn draw(&mut self, text: &str) {
-        let text = fit(text, util::terminal_height());
-        // (no newline after the clock: on the terminal's last line it would scroll the frame)
-        let clock = format!(
-            "{}  (every 1s, Ctrl-C to quit)\x1b[K",
-            util::rfc3339(util::now())
-        );
-        let out = if self.text == text {
-            format!("\r{clock}")
-        } else {
-            // Home, then clear to the end of the screen after the text: no flicker.
-            format!("\x1b[H{}\x1b[J{clock}", text.replace('\n', "\x1b[K\n"))
-        };
-        self.text = text;
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(out.as_bytes());
-        let _ = stdout.flush();
     }
 }
