@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::launch::hints::plural;
 use crate::manifest::{Agent, Plan, Seed};
 
 /// The files a key pattern names in `root` (a `*` in its last part matches any part of a
@@ -154,11 +155,6 @@ impl Bases {
     }
 }
 
-/// `1 file`, `2 files`.
-fn count_files(n: u64) -> String {
-    format!("{n} file{}", if n == 1 { "" } else { "s" })
-}
-
 /// Seeds the new worktree of `agent`; the lines to say (one per directory, seeded or
 /// skipped, and why) and the bytes copied.
 pub fn seed(plan: &Plan, agent: &Agent, bases: &Bases) -> (Vec<String>, u64) {
@@ -194,7 +190,7 @@ pub fn seed(plan: &Plan, agent: &Agent, bases: &Bases) -> (Vec<String>, u64) {
                 bytes += b;
                 said.push(format!(
                     "{name}: seeded {path} from the checkout ({}, snapshot of its seed base)",
-                    count_files(files)
+                    plural(files as usize, "file")
                 ));
                 continue;
             }
@@ -204,7 +200,7 @@ pub fn seed(plan: &Plan, agent: &Agent, bases: &Bases) -> (Vec<String>, u64) {
                 bytes += c.bytes;
                 said.push(format!(
                     "{name}: seeded {path} from the checkout ({}, {})",
-                    count_files(c.files),
+                    plural(c.files as usize, "file"),
                     if c.snapshot {
                         "snapshot"
                     } else if c.cloned == c.files && c.files > 0 {
