@@ -24,15 +24,18 @@ idle_manifest() { # FILE
     } > "$1"
 }
 
-# utime+stime of PID in ticks (0 when gone); with `all`, its waited-for children's too.
-idle_ticks() { # PID [all]
-    local stat
+# CPU time of PID in nanoseconds (0 when gone): the run time of each of its threads
+# (/proc/PID/task/*/schedstat, exact; utime+stime in /proc/PID/stat are ticks sampled 100
+# times a second, which miss most of a process that wakes for a few microseconds at a time:
+# they gave 64 runners 0.00%); with `all`, its waited-for children's too (those only in ticks).
+idle_cpu_ns() { # PID [all]
+    local stat own children=0
     stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    own=$(cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }')
     if [ "${2:-}" = all ]; then
-        awk '{ print $12 + $13 + $14 + $15 }' <<< "${stat##*) }"
-    else
-        awk '{ print $12 + $13 }' <<< "${stat##*) }"
+        children=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f\n", ($14 + $15) * 1e9 / hz }' <<< "${stat##*) }")
     fi
+    echo $((${own:-0} + children))
 }
 
 # fleet's own processes under the tmux server, one "PID KIND" a line: runner (`fleet _run`),
@@ -57,20 +60,19 @@ idle_lines() { # LOGDIR
     for f in "$1"/*.log; do grep -c '^line ' "$f" || true; done
 }
 
-# Each process's kind and CPU ticks (utime+stime; the status pane's with its waited-for
-# children: the git and tmux processes it runs).
+# Each process's kind and CPU time in ns ([idle_cpu_ns]; the status pane's with its
+# waited-for children: the git and tmux processes it runs).
 idle_cpu_of() { # PROCS
     local p k
     while read -r p k; do
-        echo "$k $(idle_ticks "$p" "$([ "$k" = status ] && echo all)")"
+        echo "$k $(idle_cpu_ns "$p" "$([ "$k" = status ] && echo all)")"
     done <<< "$1"
 }
 
 # One run of KIND (fleet, before, floor): start, let it settle, measure IDLE_SECONDS, stop.
 # Appends % of a core to times/idle-KIND-cpu, kB per agent to times/idle-KIND-{rss,pss}.
 idle_run() { # KIND
-    local kind=$1 fleet=$FLEET logs a p k procs t0 t1 hz n lines0 lines1
-    hz=$(getconf CLK_TCK)
+    local kind=$1 fleet=$FLEET logs a p k procs t0 t1 n lines0 lines1
     [ "$kind" != before ] || fleet=$IDLE_BEFORE
     if [ "$kind" = floor ] || [ "$kind" = shell ]; then
         logs="$WORK/logs"
@@ -109,7 +111,7 @@ idle_run() { # KIND
     [ "$kind" = floor ] || [ "$kind" = shell ] || [ "$(grep -c ' runner$' <<< "$procs")" = "$IDLE_N" ] ||
         { say "idle row: $(grep -c ' runner$' <<< "$procs") runners, not $IDLE_N"; exit 1; }
     # % of a core: all of fleet's processes, and each kind's
-    paste "$WORK/idle.c0" "$WORK/idle.c1" | awk -v hz="$hz" -v s="$(((t1 - t0) / 1000000))" \
+    paste "$WORK/idle.c0" "$WORK/idle.c1" | awk -v hz=1e9 -v s="$(((t1 - t0) / 1000000))" \
         '{ d[$1] += $4 - $2; all += $4 - $2 } END { printf "all %.2f", all / hz / (s / 1000) * 100; for (k in d) printf " %s %.2f", k, d[k] / hz / (s / 1000) * 100; print "" }' \
         >> "$WORK/times/idle-$kind-cpus"
     awk '{ print $2 }' <<< "$(tail -1 "$WORK/times/idle-$kind-cpus")" >> "$WORK/times/idle-$kind-cpu"

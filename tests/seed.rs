@@ -40,7 +40,7 @@ fn seed_copies_never_links_and_keeps_symlinks_as_symlinks() {
     );
     f.fleet(&["up"])
         .success()
-        .stdout_has("a1: seeded node_modules from the checkout (1 files, ");
+        .stdout_has("a1: seeded node_modules from the checkout (1 file, ");
     f.wait_state("a1", "done");
     let wt = f.worktree("a1").join("node_modules");
     assert_eq!(
@@ -188,6 +188,21 @@ fn listing(root: &std::path::Path) -> Vec<Entry> {
     out
 }
 
+/// The test's repository cloned onto the mounted image at `disk/`: the clone's path.
+fn clone_onto_disk(f: &Fleet) -> std::path::PathBuf {
+    let repo = f.root.join("disk/repo");
+    f.git_in(
+        &f.root,
+        &[
+            "clone",
+            "-q",
+            f.repo.to_str().unwrap(),
+            repo.to_str().unwrap(),
+        ],
+    );
+    repo
+}
+
 /// A btrfs image loop-mounted at a directory for one test, unmounted (lazily: a process may
 /// still be in it) and removed when dropped.
 struct Btrfs(std::path::PathBuf);
@@ -240,16 +255,7 @@ fn a_subvolume_is_seeded_as_a_snapshot_that_writes_cannot_cross() {
         return;
     };
     // The repository moved onto the btrfs image, its node_modules a subvolume.
-    let repo = f.root.join("disk/repo");
-    f.git_in(
-        &f.root,
-        &[
-            "clone",
-            "-q",
-            f.repo.to_str().unwrap(),
-            repo.to_str().unwrap(),
-        ],
-    );
+    let repo = clone_onto_disk(&f);
     let g = |args: &[&str]| f.git_in(&repo, args);
     fs::write(repo.join(".gitignore"), "node_modules/\n").unwrap();
     fs::write(repo.join("package-lock.json"), "{\"lockfileVersion\": 3}\n").unwrap();
@@ -272,7 +278,7 @@ fn a_subvolume_is_seeded_as_a_snapshot_that_writes_cannot_cross() {
     .unwrap();
     f.fleet_at(&repo, &[], &["up"])
         .success()
-        .stdout_has("a1: seeded node_modules from the checkout (1 files, snapshot)");
+        .stdout_has("a1: seeded node_modules from the checkout (1 file, snapshot)");
     let wt = f.root.join("disk/repo.worktrees/a1/node_modules");
     // A subvolume of its own (the root inode of one), not the checkout's.
     assert_eq!(fs::metadata(&wt).unwrap().ino(), 256);
@@ -303,16 +309,7 @@ fn a_plain_directory_on_btrfs_is_seeded_from_a_base_kept_in_step() {
     let Some(_disk) = Btrfs::mount(&f.root.join("disk")) else {
         return;
     };
-    let repo = f.root.join("disk/repo");
-    f.git_in(
-        &f.root,
-        &[
-            "clone",
-            "-q",
-            f.repo.to_str().unwrap(),
-            repo.to_str().unwrap(),
-        ],
-    );
+    let repo = clone_onto_disk(&f);
     let g = |args: &[&str]| f.git_in(&repo, args);
     fs::write(repo.join(".gitignore"), "node_modules/\n").unwrap();
     fs::write(repo.join("package-lock.json"), "{\"lockfileVersion\": 3}\n").unwrap();
@@ -487,16 +484,7 @@ fn the_seed_base_goes_with_the_last_worktree() {
     let Some(_disk) = Btrfs::mount(&f.root.join("disk")) else {
         return;
     };
-    let repo = f.root.join("disk/repo");
-    f.git_in(
-        &f.root,
-        &[
-            "clone",
-            "-q",
-            f.repo.to_str().unwrap(),
-            repo.to_str().unwrap(),
-        ],
-    );
+    let repo = clone_onto_disk(&f);
     fs::write(repo.join(".gitignore"), "target/\n").unwrap();
     fs::write(repo.join("Cargo.lock"), "version = 3\n").unwrap();
     f.git_in(&repo, &["add", ".gitignore", "Cargo.lock"]);
@@ -511,8 +499,8 @@ fn the_seed_base_goes_with_the_last_worktree() {
     .unwrap();
     f.fleet_at(&repo, &[], &["up"])
         .success()
-        .stdout_has("a1: seeded target from the checkout (1 files, snapshot of its seed base)")
-        .stdout_has("a2: seeded target from the checkout (1 files, snapshot of its seed base)");
+        .stdout_has("a1: seeded target from the checkout (1 file, snapshot of its seed base)")
+        .stdout_has("a2: seeded target from the checkout (1 file, snapshot of its seed base)");
     let base = repo.join(".fleet/seed/target");
     assert_eq!(fs::metadata(&base).unwrap().ino(), 256);
     f.fleet_at(&repo, &[], &["down"]).success();

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::launch::hints::plural;
 use crate::manifest::{Agent, Plan, Seed};
 
 /// The files a key pattern names in `root` (a `*` in its last part matches any part of a
@@ -188,7 +189,8 @@ pub fn seed(plan: &Plan, agent: &Agent, bases: &Bases) -> (Vec<String>, u64) {
             if crate::safe_fs::snapshot_base(&at, &agent.worktree, &s.path).is_ok() {
                 bytes += b;
                 said.push(format!(
-                    "{name}: seeded {path} from the checkout ({files} files, snapshot of its seed base)"
+                    "{name}: seeded {path} from the checkout ({}, snapshot of its seed base)",
+                    plural(files as usize, "file")
                 ));
                 continue;
             }
@@ -197,8 +199,8 @@ pub fn seed(plan: &Plan, agent: &Agent, bases: &Bases) -> (Vec<String>, u64) {
             Ok(c) => {
                 bytes += c.bytes;
                 said.push(format!(
-                    "{name}: seeded {path} from the checkout ({} files, {})",
-                    c.files,
+                    "{name}: seeded {path} from the checkout ({}, {})",
+                    plural(c.files as usize, "file"),
                     if c.snapshot {
                         "snapshot"
                     } else if c.cloned == c.files && c.files > 0 {

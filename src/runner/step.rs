@@ -61,13 +61,20 @@ pub(super) fn step_with(
             Err(code) => return (code, None),
         };
         let pid = child.id();
-        let rx = events(reader, child);
+        let mut events = events(reader, child);
         let mut stopper = Stopper::default();
         let outer = out.own_tail();
-        let (status, stopped) = follow(pid, &rx, out, usage.as_deref_mut(), &mut stopper, limits);
+        let (status, stopped) = follow(
+            pid,
+            &mut events,
+            out,
+            usage.as_deref_mut(),
+            &mut stopper,
+            limits,
+        );
         let said = out.end_tail(outer);
         util::set_child_group(0);
-        // (None: the channel closed with no word of the exit; the waiter always sends it.)
+        // (None: never; the exit always comes, if only as an error.)
         let status = status.unwrap_or_else(|| Err(std::io::Error::other("no exit status came")));
         let ran = !setup_failed(&mut running, &status, stopped.is_some());
         if !ran {
@@ -156,54 +163,109 @@ enum Event {
     Exited(std::io::Result<ExitStatus>),
 }
 
-/// Read the pipe on a thread of its own and wait for the child on another: the chunks, the
-/// end of the output and the exit status all arrive on one channel, so the runner sleeps
-/// until one of them comes (or a deadline of its own), instead of polling.
-fn events(reader: PipeReader, mut child: Child) -> mpsc::Receiver<Event> {
-    let (tx, rx) = mpsc::channel::<Event>();
-    let exits = tx.clone();
-    let small = |name: &str| {
-        std::thread::Builder::new()
-            .name(name.into())
-            .stack_size(STACK)
-    };
-    let pump = small("pump").spawn(move || {
-        let mut reader = reader;
-        let mut buf = vec![0u8; 8192];
-        loop {
-            match reader.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if tx.send(Event::Output(buf[..n].to_vec())).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-        let _ = tx.send(Event::End);
-    });
-    if let Err(e) = pump {
-        // No reader: the output is lost, the exit still counts.
-        let _ = exits.send(Event::Output(
-            format!("[fleet] cannot read the agent's output: {e}\n").into_bytes(),
-        ));
-        let _ = exits.send(Event::End);
-    }
-    // The waiter owns the child: `wait` blocks until it exits (never a second reap).
-    let waiter = small("waiter").spawn({
-        let exits = exits.clone();
-        move || {
-            let _ = exits.send(Event::Exited(child.wait()));
-        }
-    });
-    if let Err(e) = waiter {
-        let _ = exits.send(Event::Exited(Err(e)));
-    }
-    rx
+/// The one place a running step's runner sleeps: in `poll` on the output pipe and on a
+/// doorbell pipe that the waiter thread closes once the child exited. A line the agent
+/// prints costs one wakeup of one thread (poll, read, the writes to the log and the pane),
+/// never a hand-over between threads.
+struct Events {
+    /// The output's read end, until it ended.
+    reader: Option<PipeReader>,
+    /// Closed (POLLHUP) by the waiter once the exit status is on `exits`; None once taken.
+    bell: Option<PipeReader>,
+    exits: mpsc::Receiver<std::io::Result<ExitStatus>>,
+    /// An exit known without waiting (no waiter could be started).
+    early: Option<std::io::Result<ExitStatus>>,
+    buf: Vec<u8>,
 }
 
-/// The stack of the pump and waiter threads: they hold a buffer on the heap and call `read`
-/// and `wait`, nothing deep (Rust's default is 2 MiB).
+/// Wait for the child on a thread of its own (`wait` blocks until it exits, never a second
+/// reap), which then rings the doorbell; the output is read where [`Events::next`] waits.
+fn events(reader: PipeReader, mut child: Child) -> Events {
+    let (tx, exits) = mpsc::channel();
+    let mut events = Events {
+        reader: Some(reader),
+        bell: None,
+        exits,
+        early: None,
+        buf: vec![0u8; 8192],
+    };
+    let (bell, ring) = match std::io::pipe() {
+        Ok(p) => p,
+        Err(e) => {
+            events.early = Some(Err(e));
+            return events;
+        }
+    };
+    let waiter = std::thread::Builder::new()
+        .name("waiter".into())
+        .stack_size(STACK)
+        .spawn(move || {
+            let _ = tx.send(child.wait());
+            drop(ring);
+        });
+    match waiter {
+        Ok(_) => events.bell = Some(bell),
+        Err(e) => events.early = Some(Err(e)),
+    }
+    events
+}
+
+impl Events {
+    /// The next event, or None when `until` passed first (or a signal came).
+    fn next(&mut self, until: Option<Instant>) -> Option<Event> {
+        if let Some(status) = self.early.take() {
+            return Some(Event::Exited(status));
+        }
+        use std::os::fd::AsRawFd;
+        let fd = |r: &Option<PipeReader>| r.as_ref().map_or(-1, |r| r.as_raw_fd());
+        // (a negative fd is skipped by poll)
+        let mut fds = [
+            libc::pollfd {
+                fd: fd(&self.reader),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: fd(&self.bell),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let timeout = until.map_or(-1, |at| {
+            let left = at.saturating_duration_since(Instant::now());
+            i32::try_from(left.as_millis() + u128::from(left.subsec_nanos() % 1_000_000 != 0))
+                .unwrap_or(i32::MAX)
+        });
+        // SAFETY: two pollfd structs of our own, their count given.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+        if n <= 0 {
+            return None;
+        }
+        if fds[0].revents != 0 {
+            if let Some(reader) = self.reader.as_mut() {
+                return Some(match reader.read(&mut self.buf) {
+                    Ok(n) if n > 0 => Event::Output(self.buf[..n].to_vec()),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return None,
+                    _ => {
+                        self.reader = None;
+                        Event::End
+                    }
+                });
+            }
+        }
+        if fds[1].revents != 0 {
+            self.bell = None;
+            let status = self
+                .exits
+                .try_recv()
+                .unwrap_or_else(|_| Err(std::io::Error::other("no exit status came")));
+            return Some(Event::Exited(status));
+        }
+        None
+    }
+}
+
+/// The stack of the waiter thread: it calls `wait`, nothing deep (Rust's default is 2 MiB).
 const STACK: usize = 64 * 1024;
 
 /// After the agent exited, how long its output is still read: a background process it left
@@ -215,7 +277,7 @@ const AFTER_EXIT: Duration = Duration::from_secs(2);
 /// the output, the exit, and the times the [`Stopper`] and the usage ask for.
 fn follow(
     pid: u32,
-    rx: &mpsc::Receiver<Event>,
+    events: &mut Events,
     out: &mut Tee,
     mut usage: Option<&mut Usage>,
     stopper: &mut Stopper,
@@ -240,17 +302,7 @@ fn follow(
                     .min()
             }
         };
-        let event = match wake {
-            Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                Ok(e) => Some(e),
-                Err(mpsc::RecvTimeoutError::Timeout) => None,
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            },
-            None => match rx.recv() {
-                Ok(e) => Some(e),
-                Err(_) => break,
-            },
-        };
+        let event = events.next(wake);
         match event {
             Some(Event::Output(chunk)) => match usage.as_deref_mut() {
                 Some(u) => out.write(&u.text(&chunk)),

@@ -106,7 +106,7 @@ impl Comment {
 }
 
 impl Dir {
-    fn rounds_path(&self, agent: &str) -> PathBuf {
+    pub fn rounds_path(&self, agent: &str) -> PathBuf {
         self.root.join("rounds").join(format!("{agent}.json"))
     }
 

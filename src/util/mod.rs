@@ -1,23 +1,26 @@
 //! Small helpers shared by the modules: time, quoting, file permissions, output flags,
-//! threads. Signals (`signals`) and processes (`processes`) are files of their own,
-//! re-exported here.
+//! threads. Signals (`signals`), processes (`processes`) and inotify's events (`inotify`) are
+//! files of their own, re-exported here.
 use std::fs;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
+mod inotify;
 mod processes;
 mod signals;
+
+pub use inotify::drain_inotify;
 
 pub use processes::{
     alive_with_arg, end_groups, groups_alive, kill_and_wait, process_groups_of, processes_on,
     runner_alive, Ender, Proc,
 };
 pub use signals::{
-    default_interrupts, defer_interrupts, defer_interrupts_quietly, forward_signals,
-    interrupt_exit_code, interrupted, outlive_stop_signals, restore_sigpipe, set_child_group,
-    signal_group, sleep_unless_interrupted,
+    blocking_stop_signals, default_interrupts, defer_interrupts, defer_interrupts_quietly,
+    forward_signals, interrupt_exit_code, interrupted, outlive_stop_signals, restore_sigpipe,
+    set_child_group, signal_group, sleep_unless_interrupted,
 };
 
 /// Whether to colour output on stdout: a terminal, and `NO_COLOR` unset or empty.

@@ -208,6 +208,32 @@ pub fn sleep_unless_interrupted(total: std::time::Duration) -> bool {
     false
 }
 
+/// Run a wait that takes the signal mask to wait with (`ppoll`, `pselect`) unless a stop
+/// signal already came ([`interrupted`]): SIGHUP, SIGINT and SIGTERM are blocked from the
+/// check to the wait, which unblocks them atomically, so one arriving in between still cuts
+/// the wait short instead of being missed until the next wakeup. The wait's result (-1 when
+/// interrupted, or not run).
+pub fn blocking_stop_signals(wait: impl FnOnce(*const libc::sigset_t) -> i32) -> i32 {
+    // SAFETY: sigset_t is plain data, set up by sigemptyset/sigaddset before any use; the
+    // old mask is restored before returning.
+    unsafe {
+        let mut stops: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut stops);
+        for signum in [SIGHUP, SIGINT, SIGTERM] {
+            libc::sigaddset(&mut stops, signum);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &stops, &mut old);
+        let mut unblocked = old;
+        for signum in [SIGHUP, SIGINT, SIGTERM] {
+            libc::sigdelset(&mut unblocked, signum);
+        }
+        let result = if interrupted() { -1 } else { wait(&unblocked) };
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        result
+    }
+}
+
 #[cfg(test)]
 mod guard_tests {
     use super::*;

@@ -3,7 +3,6 @@
 //! which sessions this fleet owns. `status`, `wait`, `up`, `down`, `merge`, `logs`,
 //! `continue` and the queue all read the fleet through here.
 use std::collections::HashSet;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use anyhow::Result;
@@ -16,6 +15,9 @@ use crate::{tmux, util};
 pub mod gates;
 pub mod notice;
 pub mod radar;
+mod reads;
+
+pub use reads::Reads;
 
 /// The names of the live sessions that this manifest's fleet owns (tagged with its path).
 pub fn owned(plan: &Plan, sessions: &[tmux::Session]) -> HashSet<String> {
@@ -85,11 +87,23 @@ pub fn collect<'a>(
     owned: &HashSet<String>,
     detail: Detail,
 ) -> Vec<View<'a>> {
+    collect_with(plan, agents, owned, detail, &mut Reads::default())
+}
+
+/// [`collect`], the records and logs read through `reads` (which may keep them from the
+/// last refresh).
+pub fn collect_with<'a>(
+    plan: &Plan,
+    agents: &[&'a Agent],
+    owned: &HashSet<String>,
+    detail: Detail,
+    reads: &mut Reads,
+) -> Vec<View<'a>> {
     let dir = Dir::new(&plan.state_dir);
     let mut views: Vec<View<'a>> = agents
         .iter()
         .map(|a| {
-            let record = dir.record(&a.name);
+            let record = reads.record(&dir, &a.name);
             let alive = owned.contains(&a.session);
             View {
                 agent: a,
@@ -109,12 +123,13 @@ pub fn collect<'a>(
     gates::settle_views(plan, &mut views, &owned);
     match detail {
         Detail::States => {}
-        Detail::Logs => {
-            for v in views.iter_mut() {
-                v.last_line = agent_last_line(v);
-            }
-        }
+        Detail::Logs => {}
         Detail::Full => full_detail(plan, &mut views),
+    }
+    if detail != Detail::States {
+        for v in views.iter_mut() {
+            v.last_line = agent_last_line(v, reads);
+        }
     }
     views
 }
@@ -214,9 +229,6 @@ fn full_detail(plan: &Plan, views: &mut [View]) {
         }
     }
     count_diffs(plan, views, &worktrees, &own_diff, &pairs, from_batch);
-    for v in views.iter_mut() {
-        v.last_line = agent_last_line(v);
-    }
 }
 
 /// Fill in the diff counts of the views that need them: `own_diff` (view indexes) each from
@@ -310,15 +322,15 @@ const PANE_HELD: &str = "[fleet] this pane stays open so its output can be read"
 /// [`crate::state::hold_end`]), but a rerun's record says running before its runner writes
 /// its first line, the last run's closing line still last in the log, and a row that says
 /// `running` beside `failed` would contradict itself.
-fn agent_last_line(v: &View) -> String {
+fn agent_last_line(v: &View, reads: &mut Reads) -> String {
     let running = matches!(v.state, State::Running | State::Waiting);
-    agent_line(v, running)
+    agent_line(v, running, reads)
 }
 
 /// The last line of an agent's log but the note of a held pane and, with `footer`, its
 /// closing line.
-pub fn agent_line(v: &View, footer: bool) -> String {
-    last_line_but(&v.agent.log, |l| {
+pub fn agent_line(v: &View, footer: bool, reads: &mut Reads) -> String {
+    last_line_in(&reads.tail(&v.agent.log), |l| {
         l.starts_with(PANE_HELD) || (footer && is_footer(&v.agent.name, l))
     })
 }
@@ -345,14 +357,12 @@ fn modified(path: &Path) -> Option<u64> {
 
 /// The last non-empty line of a log that is not `skip`, control characters removed.
 pub fn last_line_but(log: &Path, skip: impl Fn(&str) -> bool) -> String {
-    let Ok(mut f) = std::fs::File::open(log) else {
-        return String::new();
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = f.seek(SeekFrom::Start(len.saturating_sub(4096)));
-    let mut buf = Vec::new();
-    let _ = f.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf);
+    last_line_in(&reads::read_tail(log), skip)
+}
+
+/// The last non-empty line of `text` (a log's tail) that is not `skip`, control characters
+/// removed.
+fn last_line_in(text: &str, skip: impl Fn(&str) -> bool) -> String {
     text.split(['\n', '\r'])
         .map(strip_control)
         .rfind(|l| !l.trim().is_empty() && !skip(l))

@@ -1,11 +1,12 @@
 //! What `status --watch` (the monitor's status pane) is told by the kernel instead of asking
 //! git and tmux every second: inotify on every agent's worktree (each directory, added as
 //! new ones appear), on its git dir (index, HEAD), on the repository's git dir and its
-//! branches (`refs/heads`), and on the agents' records. A refresh runs git only after
-//! something changed in a worktree or a branch moved, and asks tmux for the sessions only
-//! after a record changed (or at the slow refresh). A place that cannot be watched (no
-//! inotify, the watch limit reached, a worktree of more than [`MAX_DIRS`] directories) makes
-//! every refresh count as changed: the refresh of before, never a stale frame.
+//! branches (`refs/heads`), on the agents' records, rounds and logs. A refresh runs git only
+//! after something changed in a worktree or a branch moved, asks tmux for the sessions only
+//! after a record changed (or at the slow refresh), and reads again only the records, rounds
+//! and logs that changed ([`Changed::files`]). A place that cannot be watched (no inotify,
+//! the watch limit reached, a worktree of more than [`MAX_DIRS`] directories) makes every
+//! refresh count as changed: the refresh of before, never a stale frame.
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -18,25 +19,45 @@ use crate::manifest::Plan;
 const MAX_DIRS: usize = 4096;
 
 /// What changed since it was last asked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changed {
     /// A worktree, a git dir or a branch: the git work may differ.
     pub git: bool,
     /// An agent's record: its state may differ (and with it, its session).
     pub records: bool,
+    /// The records, rounds and logs that changed (or went, or appeared).
+    pub files: Vec<PathBuf>,
+    /// Any record, round or log may have changed: read them all again.
+    pub all_files: bool,
+}
+
+/// What a watched directory holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// A worktree (or a directory in it), a git dir, the branches.
+    Git,
+    /// The agents' records.
+    Records,
+    /// The agents' rounds or logs.
+    Files,
 }
 
 /// The watches of one fleet (see the module doc).
 pub struct Changes {
     fd: Option<OwnedFd>,
-    /// Each watch: the directory, whether it is a record directory, and whether the
-    /// directories appearing under it are watched too.
-    watches: HashMap<i32, (PathBuf, bool, bool)>,
-    /// Places to watch that are not (yet) there: (path, recursive), tried again each time.
-    missing: Vec<(PathBuf, bool)>,
+    /// Each watch: the directory, what it holds, and whether the directories appearing
+    /// under it are watched too.
+    watches: HashMap<i32, (PathBuf, Place, bool)>,
+    /// Places to watch that are not (yet) there: (path, what, recursive), tried again each
+    /// time.
+    missing: Vec<(PathBuf, Place, bool)>,
     changed: Changed,
-    /// Some place could not be watched whole: git counts as changed at every refresh.
+    /// Some place could not be watched whole: git and the records count as changed at every
+    /// refresh.
     blind: bool,
+    /// A record, rounds or log directory could not be watched: every file counts as
+    /// changed at every refresh.
+    blind_files: bool,
 }
 
 const MASK: u32 = libc::IN_MODIFY
@@ -63,22 +84,35 @@ impl Changes {
             changed: Changed {
                 git: true,
                 records: true,
+                files: Vec::new(),
+                all_files: true,
             },
             blind: fd < 0,
+            blind_files: fd < 0,
         };
         let common = plan.repo.join(".git");
-        changes.missing.push((common.clone(), false));
-        changes
-            .missing
-            .push((common.join("refs").join("heads"), true));
+        let mut watch = |path: PathBuf, place: Place, recursive: bool| {
+            changes.missing.push((path, place, recursive));
+        };
+        watch(common.clone(), Place::Git, false);
+        watch(common.join("refs").join("heads"), Place::Git, true);
         for agent in &plan.agents {
-            changes.missing.push((agent.worktree.clone(), true));
-            changes.missing.push((
-                common.join("worktrees").join(worktree_id(&agent.worktree)),
-                false,
-            ));
+            watch(agent.worktree.clone(), Place::Git, true);
+            let id = worktree_id(&agent.worktree);
+            watch(common.join("worktrees").join(id), Place::Git, false);
         }
-        changes.missing.push((plan.state_dir.join("agents"), false));
+        watch(plan.state_dir.join("agents"), Place::Records, false);
+        watch(plan.state_dir.join("rounds"), Place::Files, false);
+        let mut logs: Vec<PathBuf> = plan
+            .agents
+            .iter()
+            .filter_map(|a| a.log.parent().map(Path::to_path_buf))
+            .collect();
+        logs.sort();
+        logs.dedup();
+        for dir in logs {
+            watch(dir, Place::Files, false);
+        }
         changes.look_again();
         changes
     }
@@ -88,11 +122,13 @@ impl Changes {
     pub fn take(&mut self) -> Changed {
         self.read_events();
         self.look_again();
-        let changed = Changed {
-            git: self.changed.git || self.blind,
-            records: self.changed.records || self.blind,
-        };
-        self.changed = Changed::default();
+        let mut changed = std::mem::take(&mut self.changed);
+        changed.git |= self.blind;
+        changed.records |= self.blind;
+        changed.all_files |= self.blind_files;
+        if changed.all_files {
+            changed.files.clear();
+        }
         changed
     }
 
@@ -100,40 +136,57 @@ impl Changes {
     /// monitor started): each counts as a change.
     fn look_again(&mut self) {
         let missing = std::mem::take(&mut self.missing);
-        for (path, recursive) in missing {
+        for (path, place, recursive) in missing {
             if path.is_dir() {
-                let records = path.ends_with("agents");
-                self.mark(records);
-                self.add(&path, records, recursive, &mut 0);
+                self.mark(place, None);
+                self.add(&path, place, recursive, &mut 0);
             } else {
-                self.missing.push((path, recursive));
+                self.missing.push((path, place, recursive));
             }
         }
     }
 
-    fn mark(&mut self, records: bool) {
-        if records {
-            self.changed.records = true;
-        } else {
-            self.changed.git = true;
+    /// Something changed in a place: the file `name` in it, or (None) anything in it.
+    fn mark(&mut self, place: Place, file: Option<PathBuf>) {
+        match place {
+            Place::Git => self.changed.git = true,
+            Place::Records | Place::Files => {
+                self.changed.records |= place == Place::Records;
+                match file {
+                    Some(f) => self.changed.files.push(f),
+                    None => self.changed.all_files = true,
+                }
+            }
+        }
+    }
+
+    /// A place could not be watched (whole): it counts as changed at every refresh.
+    fn blind(&mut self, place: Place) {
+        match place {
+            Place::Git => self.blind = true,
+            Place::Records => {
+                self.blind = true;
+                self.blind_files = true;
+            }
+            Place::Files => self.blind_files = true,
         }
     }
 
     /// Watch `dir` (and, `recursive`, every directory under it but `.git`), `count`ing the
     /// directories; blind past [`MAX_DIRS`] or when the kernel refuses a watch.
-    fn add(&mut self, dir: &Path, records: bool, recursive: bool, count: &mut usize) {
+    fn add(&mut self, dir: &Path, place: Place, recursive: bool, count: &mut usize) {
         let Some(fd) = self.fd.as_ref() else {
-            self.blind = true;
+            self.blind(place);
             return;
         };
         *count += 1;
         if *count > MAX_DIRS {
-            self.blind = true;
+            self.blind(place);
             return;
         }
         use std::os::unix::ffi::OsStrExt;
         let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-            self.blind = true;
+            self.blind(place);
             return;
         };
         // SAFETY: a valid inotify fd and a NUL-terminated path.
@@ -141,12 +194,23 @@ impl Changes {
         if wd < 0 {
             // Gone meanwhile: nothing to watch; else the watch limit or no right to read.
             if dir.exists() {
-                self.blind = true;
+                self.blind(place);
             }
             return;
         }
-        self.watches
-            .insert(wd, (dir.to_path_buf(), records, recursive));
+        match self.watches.get(&wd) {
+            // One directory that is two places (logs kept in a worktree): its events count
+            // for the first; both count as changed at every refresh.
+            Some((_, other, _)) if *other != place => {
+                let other = *other;
+                self.blind(other);
+                self.blind(place);
+            }
+            _ => {
+                self.watches
+                    .insert(wd, (dir.to_path_buf(), place, recursive));
+            }
+        }
         if !recursive {
             return;
         }
@@ -155,7 +219,7 @@ impl Changes {
         };
         for entry in entries.flatten() {
             if entry.file_type().is_ok_and(|t| t.is_dir()) && entry.file_name() != ".git" {
-                self.add(&entry.path(), records, true, count);
+                self.add(&entry.path(), place, true, count);
             }
         }
     }
@@ -167,60 +231,36 @@ impl Changes {
             return;
         };
         let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            // SAFETY: reading into a buffer of its own length from a non-blocking fd.
-            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-            let Ok(n) = usize::try_from(n) else {
-                return; // EAGAIN: nothing more
-            };
-            if n == 0 {
-                return;
-            }
-            let mut at = 0;
-            while at + 16 <= n {
-                let word = |i: usize| {
-                    let b = &buf[at + i..at + i + 4];
-                    u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
-                };
-                let (wd, mask, len) = (word(0) as i32, word(4), word(12) as usize);
-                let name_end = (at + 16 + len).min(n);
-                let name: Vec<u8> = buf[at + 16..name_end]
-                    .iter()
-                    .copied()
-                    .take_while(|b| *b != 0)
-                    .collect();
-                self.event(wd, mask, &name);
-                at = name_end;
-            }
-        }
+        crate::util::drain_inotify(fd, &mut buf, |wd, mask, name| self.event(wd, mask, name));
     }
 
     /// One event of watch `wd`.
     fn event(&mut self, wd: i32, mask: u32, name: &[u8]) {
         if mask & libc::IN_Q_OVERFLOW != 0 {
-            self.changed = Changed {
-                git: true,
-                records: true,
-            };
+            self.changed.git = true;
+            self.changed.records = true;
+            self.changed.all_files = true;
             return;
         }
-        let Some((dir, records, recursive)) = self.watches.get(&wd).cloned() else {
+        let Some((dir, place, recursive)) = self.watches.get(&wd).cloned() else {
             return;
         };
-        self.mark(records);
+        use std::os::unix::ffi::OsStrExt;
+        let file = (!name.is_empty()).then(|| dir.join(std::ffi::OsStr::from_bytes(name)));
+        self.mark(place, file);
         if mask & libc::IN_IGNORED != 0 {
             // The directory went (a worktree removed): watched again if it comes back.
             self.watches.remove(&wd);
-            self.missing.push((dir, recursive));
+            self.mark(place, None);
+            self.missing.push((dir, place, recursive));
             return;
         }
         let new_dir = mask & libc::IN_ISDIR != 0
             && mask & (libc::IN_CREATE | libc::IN_MOVED_TO) != 0
             && name != b".git";
         if recursive && new_dir {
-            use std::os::unix::ffi::OsStrExt;
             let path = dir.join(std::ffi::OsStr::from_bytes(name));
-            self.add(&path, records, true, &mut 0);
+            self.add(&path, place, true, &mut 0);
         }
     }
 }

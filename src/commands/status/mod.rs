@@ -12,18 +12,21 @@ use crate::cli::StatusArgs;
 use crate::git::Stats;
 use crate::hosts::asker::{Board, Heard};
 use crate::launch::fleet_command;
-use crate::launch::hints::plural;
 use crate::manifest::Plan;
-use crate::view::{agent_line, collect, is_footer, notice, owned, Detail, View};
+use crate::view::{
+    agent_line, collect, collect_with, is_footer, notice, owned, Detail, Reads, View,
+};
 use crate::{tmux, util};
 
 mod budget;
 mod changes;
+mod frame;
 mod hosts;
 mod overlaps;
 mod show;
 
-pub use show::{label, round_cell, table, to_json, Cells};
+use frame::Frame;
+pub use show::{label, round_cell, round_cell_of, table, to_json, Cells};
 
 /// Lines are cut to the terminal's width; unlimited when stdout is not a terminal.
 fn terminal_width() -> usize {
@@ -32,9 +35,9 @@ fn terminal_width() -> usize {
 
 /// The monitor's LAST LINE: the log's last line but fleet's footer (`[fleet] agent1 failed
 /// (exit 3) after 2s at …`), which only repeats the STATE column beside it.
-fn last_line_in_monitor(v: &View) -> String {
+fn last_line_in_monitor(v: &View, reads: &mut Reads) -> String {
     if is_footer(&v.agent.name, &v.last_line) {
-        agent_line(v, true)
+        agent_line(v, true, reads)
     } else {
         v.last_line.clone()
     }
@@ -49,6 +52,9 @@ struct Kept {
     labels: Vec<(String, String)>,
     /// The radar's lines under the table and what they came from.
     radar: overlaps::Kept,
+    /// The records, rounds and log tails as last read (`--watch`: until inotify says one
+    /// changed).
+    reads: Reads,
 }
 
 /// The status text of the whole fleet: table plus the monitor's line (not in the monitor
@@ -69,7 +75,7 @@ fn render(
         Some(local) => plan.select(local)?,
         None => Vec::new(),
     };
-    let mut views = collect(plan, &agents, &owned, detail);
+    let mut views = collect_with(plan, &agents, &owned, detail, &mut kept.reads);
     overlaps::refresh(plan, &views, detail == Detail::Full, heard, &mut kept.radar);
     keep_frame(&mut views, in_monitor, detail, kept);
     let monitor = if in_monitor {
@@ -78,10 +84,17 @@ fn render(
         monitor_line(plan, owned.contains(&plan.monitor_session()))
     };
     let dir = crate::state::Dir::new(&plan.state_dir);
+    let rounds: HashMap<&str, Option<(u32, String)>> = views
+        .iter()
+        .map(|v| {
+            let rounds = kept.reads.rounds(&dir, &v.agent.name);
+            (v.agent.name.as_str(), round_cell_of(&rounds, v))
+        })
+        .collect();
     let of_view = |v: &View| {
         let c = Cells::of_view(v);
         Cells {
-            round: round_cell(&dir, v),
+            round: rounds.get(v.agent.name.as_str()).cloned().flatten(),
             label: budget::label(plan, v.agent, v.state, c.label.clone()),
             ..c
         }
@@ -123,7 +136,7 @@ fn keep_frame(views: &mut [View], in_monitor: bool, detail: Detail, kept: &mut K
             v.stats = *s;
         }
         if in_monitor {
-            v.last_line = last_line_in_monitor(v);
+            v.last_line = last_line_in_monitor(v, &mut kept.reads);
         }
     }
     kept.labels = views
@@ -200,23 +213,6 @@ fn monitor_line(plan: &Plan, running: bool) -> String {
     }
 }
 
-/// A frame of `text` for a terminal of `rows` lines, under which the clock line goes: a
-/// frame taller than that would scroll its header off, so the header stays and the lines
-/// that do not fit are counted on the last line instead.
-fn fit(text: &str, rows: Option<usize>) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    let room = match rows {
-        Some(rows) if lines.len() + 1 > rows => rows.saturating_sub(2).clamp(1, lines.len()),
-        _ => return text.to_string(),
-    };
-    let mut out: String = lines[..room].iter().map(|l| format!("{l}\n")).collect();
-    out.push_str(&format!(
-        "… {} more (a taller window shows them)\n",
-        plural(lines.len() - room, "line")
-    ));
-    out
-}
-
 const HIDE_CURSOR: &str = "\x1b[?25l";
 const SHOW_CURSOR: &str = "\x1b[?25h";
 
@@ -265,7 +261,7 @@ fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
     if args.monitor {
         // Asked by the monitor of a fleet whose agents this host runs: its LAST LINE.
         for v in views.iter_mut() {
-            v.last_line = last_line_in_monitor(v);
+            v.last_line = last_line_in_monitor(v, &mut Reads::default());
         }
     }
     let mut value = to_json(plan, &views, owned.contains(&plan.monitor_session()));
@@ -285,10 +281,13 @@ fn json(plan: &Plan, args: &StatusArgs) -> Result<i32> {
 /// until Ctrl-C, following edits of the manifest. The agents on hosts are asked in the
 /// background every [`WATCH_GIT_EVERY`] seconds, over one link per host ([`Board`]). Git
 /// runs only when a worktree or a branch changed, tmux is asked only when a record changed
-/// or every [`WATCH_GIT_EVERY`] seconds ([`changes`]), and only the lines that changed are
-/// drawn again.
+/// or every [`WATCH_GIT_EVERY`] seconds, only the records, rounds and logs that changed are
+/// read again ([`changes`]), and only the lines that changed are drawn again.
 fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
-    let mut kept = Kept::default();
+    let mut kept = Kept {
+        reads: Reads::keeping(),
+        ..Kept::default()
+    };
     let mut changes = changes::Changes::new(&plan);
     let mut frame = Frame::default();
     // A worktree or a branch changed since the last git refresh.
@@ -317,6 +316,12 @@ fn watch(mut plan: Plan, args: &StatusArgs) -> Result<i32> {
         let first_git = u32::from(args.monitor);
         let slow = tick % WATCH_GIT_EVERY == first_git;
         let changed = changes.take();
+        if changed.all_files {
+            kept.reads.forget();
+        }
+        for file in &changed.files {
+            kept.reads.changed(file);
+        }
         git_due |= changed.git;
         let detail = if slow && git_due {
             git_due = false;
@@ -420,62 +425,5 @@ fn ask_hosts(plan: &Plan, args: &StatusArgs, board: &mut Option<Board>) {
             .collect();
         let every = Duration::from_secs(WATCH_GIT_EVERY.into());
         *board = Some(Board::start(asks, every, &extra));
-    }
-}
-
-/// What `--watch` keeps of the screen and of tmux from one frame to the next.
-#[derive(Default)]
-struct Frame {
-    /// The text on the screen now (above the time).
-    text: String,
-    /// The sessions and (in the monitor) its panes, as tmux last said.
-    sessions: Vec<tmux::Session>,
-    panes: Vec<tmux::Pane>,
-    /// Ask tmux again at the next frame.
-    ask_tmux: bool,
-    /// The states on the monitor panes' borders as last marked (`mark` compares them with
-    /// what tmux says: only after a new answer can it find something to change).
-    labels: Vec<(String, String)>,
-}
-
-impl Frame {
-    /// Ask tmux for the sessions (and the monitor's panes), when it is time to.
-    fn sessions(&mut self, plan: &Plan, monitor: bool) -> Result<()> {
-        if !self.ask_tmux {
-            return Ok(());
-        }
-        if monitor {
-            let snap = tmux::snapshot(&plan.monitor_session())?;
-            self.panes = snap.panes;
-            self.sessions = snap.sessions;
-        } else {
-            self.sessions = tmux::sessions()?;
-        }
-        self.ask_tmux = false;
-        // The borders are compared with tmux's fresh answer.
-        self.labels.clear();
-        Ok(())
-    }
-
-    /// One `--watch` frame over the last, with the time it was drawn, fitted to the
-    /// terminal's height; when the text is the last frame's, only the time (the line the
-    /// cursor is on) is written again.
-    fn draw(&mut self, text: &str) {
-        let text = fit(text, util::terminal_height());
-        // (no newline after the clock: on the terminal's last line it would scroll the frame)
-        let clock = format!(
-            "{}  (every 1s, Ctrl-C to quit)\x1b[K",
-            util::rfc3339(util::now())
-        );
-        let out = if self.text == text {
-            format!("\r{clock}")
-        } else {
-            // Home, then clear to the end of the screen after the text: no flicker.
-            format!("\x1b[H{}\x1b[J{clock}", text.replace('\n', "\x1b[K\n"))
-        };
-        self.text = text;
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(out.as_bytes());
-        let _ = stdout.flush();
     }
 }

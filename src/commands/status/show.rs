@@ -150,7 +150,11 @@ fn answering(state: State) -> bool {
 /// The ROUND cell: `2`, or `review 2 sent` while the agent answers that review and `review 2`
 /// once it ended; None before its first run.
 pub fn round_cell(dir: &Dir, v: &View) -> Option<(u32, String)> {
-    let rounds = dir.rounds(&v.agent.name);
+    round_cell_of(&dir.rounds(&v.agent.name), v)
+}
+
+/// [`round_cell`] of the agent's `rounds` as read.
+pub fn round_cell_of(rounds: &[crate::state::Round], v: &View) -> Option<(u32, String)> {
     let Some(last) = rounds.last() else {
         return v.record.as_ref().map(|_| (1, "1".to_string()));
     };

@@ -1,10 +1,11 @@
 //! `fleet logs NAME [-f] [-n N]`: the last lines of an agent's log; `-f` follows it until the
-//! agent exits (or Ctrl-C), waiting for a log that does not exist yet. An agent on another
-//! host: its fleet's `logs` there, over ssh.
+//! agent exits (or Ctrl-C), waiting for a log that does not exist yet, asleep until the log,
+//! the agent's record or its runner changes ([`wake`]). An agent on another host: its
+//! fleet's `logs` there, over ssh.
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 
@@ -14,10 +15,9 @@ use crate::state::State;
 use crate::util;
 use crate::view::state_of;
 
-/// How often `-f` looks for new output, and how often it asks tmux whether a running agent's
-/// session is still there (a vanished session means the agent is lost: stop following).
-const POLL: Duration = Duration::from_millis(200);
-const SESSION_CHECK: Duration = Duration::from_secs(2);
+mod wake;
+
+use wake::{Wake, SESSION_CHECK};
 
 pub fn run(plan: &Plan, args: &LogsArgs) -> Result<i32> {
     if let Some(r) = plan.remote_agent(&args.name) {
@@ -55,12 +55,14 @@ pub fn run(plan: &Plan, args: &LogsArgs) -> Result<i32> {
         return Ok(0);
     }
     util::defer_interrupts_quietly();
+    let record = crate::state::Dir::new(&plan.state_dir).record_path(&agent.name);
+    let mut wake = Wake::new(&agent.log, &record);
     let mut watch = Watch::new(plan, agent);
     loop {
         // Decide first, then read what is new: once the record says the run ended, its
         // closing line (written after the record, under the end lock) is in the log when
         // the lock is free, so nothing is missed.
-        let ended = watch.ended();
+        let ended = watch.ended(&mut wake);
         if ended && !args.monitor {
             crate::state::Dir::new(&plan.state_dir).await_end(&agent.name);
         }
@@ -69,7 +71,7 @@ pub fn run(plan: &Plan, args: &LogsArgs) -> Result<i32> {
         if (ended && !args.monitor) || util::interrupted() {
             return Ok(0);
         }
-        std::thread::sleep(POLL);
+        wake.wait(watch.timeout());
     }
 }
 
@@ -136,11 +138,15 @@ fn last_lines(f: &mut File, n: usize) -> std::io::Result<(Vec<u8>, u64)> {
 }
 
 /// Tells when a followed agent has ended: its record says it finished or was stopped, or
-/// its session is gone while the record still says running (lost).
+/// its session is gone while the record still says running (lost). tmux is asked about the
+/// session when following begins and when the runner exited; without a pidfd of the runner,
+/// every [`SESSION_CHECK`].
 struct Watch<'a> {
     plan: &'a Plan,
     agent: &'a Agent,
     checked: Option<Instant>,
+    /// The record says running and its runner cannot be waited on: look on a timer.
+    blind: bool,
 }
 
 impl<'a> Watch<'a> {
@@ -149,23 +155,45 @@ impl<'a> Watch<'a> {
             plan,
             agent,
             checked: None,
+            blind: false,
         }
     }
 
-    fn ended(&mut self) -> bool {
+    fn ended(&mut self, wake: &mut Wake) -> bool {
         let record = crate::state::Dir::new(&self.plan.state_dir).record(&self.agent.name);
+        self.blind = false;
         match record.as_ref().and_then(|r| r.state) {
             Some(State::Done | State::Failed | State::Stopped | State::Damaged) => true,
             Some(State::Running | State::Waiting) => {
-                if self.checked.is_some_and(|t| t.elapsed() < SESSION_CHECK) {
+                let gone = wake.runner_gone();
+                let followed = wake.runner(record.as_ref().and_then(|r| r.pid));
+                // A runner gone while the record says running: looked at on the timer until
+                // its session is gone too (or a new runner records itself).
+                self.blind = !followed;
+                let due = match self.checked {
+                    None => true,
+                    Some(t) => gone || (self.blind && t.elapsed() >= SESSION_CHECK),
+                };
+                if !due {
                     return false;
                 }
                 self.checked = Some(Instant::now());
                 state_of(self.plan, self.agent).is_ok_and(|(view, _)| view.state == State::Lost)
             }
             // Not started yet (or queued): keep waiting for it.
-            _ => false,
+            _ => {
+                wake.runner(None);
+                false
+            }
         }
+    }
+
+    /// How long to sleep at most before looking again (None: until something changes).
+    fn timeout(&self) -> Option<std::time::Duration> {
+        self.blind.then(|| {
+            let since = self.checked.map_or(SESSION_CHECK, |t| t.elapsed());
+            SESSION_CHECK.saturating_sub(since)
+        })
     }
 }
 
