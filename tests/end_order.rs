@@ -12,17 +12,6 @@ use std::path::Path;
 
 use common::{Fleet, DEADLINE};
 
-/// A fifo nobody writes until the test does: a reader blocks on it until then.
-fn fifo(f: &Fleet, name: &str) -> std::path::PathBuf {
-    let path = f.root.join(name);
-    let made = std::process::Command::new("mkfifo")
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(made.success());
-    path
-}
-
 /// An inotify instance (non-blocking) watching `path` for `mask`; its fd.
 fn watch(fd: Option<i32>, path: &Path, mask: u32) -> i32 {
     // SAFETY: plain syscalls; the path lives across the call.
@@ -59,7 +48,7 @@ fn events(fd: i32) -> Vec<(i32, String)> {
 #[test]
 fn the_runner_writes_the_record_before_the_closing_line() {
     let f = Fleet::new();
-    let gate = fifo(&f, "gate");
+    let gate = f.fifo("gate");
     f.manifest(&format!(
         "agents:\n  - name: a1\n    prompt: x\n    command: \"read x < '{}'; echo agent words\"\n",
         gate.display()

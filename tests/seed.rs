@@ -188,8 +188,9 @@ fn listing(root: &std::path::Path) -> Vec<Entry> {
     out
 }
 
-/// The test's repository cloned onto the mounted image at `disk/`: the clone's path.
-fn clone_onto_disk(f: &Fleet) -> std::path::PathBuf {
+/// The test's repository cloned onto the mounted image at `disk/`, with `ignored/` in its
+/// `.gitignore` and the lockfile `lockfile` committed: the clone's path.
+fn clone_onto_disk(f: &Fleet, ignored: &str, lockfile: &str) -> std::path::PathBuf {
     let repo = f.root.join("disk/repo");
     f.git_in(
         &f.root,
@@ -200,6 +201,15 @@ fn clone_onto_disk(f: &Fleet) -> std::path::PathBuf {
             repo.to_str().unwrap(),
         ],
     );
+    let text = if lockfile == "Cargo.lock" {
+        "version = 3\n"
+    } else {
+        "{\"lockfileVersion\": 3}\n"
+    };
+    fs::write(repo.join(".gitignore"), format!("{ignored}/\n")).unwrap();
+    fs::write(repo.join(lockfile), text).unwrap();
+    f.git_in(&repo, &["add", ".gitignore", lockfile]);
+    f.git_in(&repo, &["commit", "-qm", "lockfile"]);
     repo
 }
 
@@ -255,12 +265,7 @@ fn a_subvolume_is_seeded_as_a_snapshot_that_writes_cannot_cross() {
         return;
     };
     // The repository moved onto the btrfs image, its node_modules a subvolume.
-    let repo = clone_onto_disk(&f);
-    let g = |args: &[&str]| f.git_in(&repo, args);
-    fs::write(repo.join(".gitignore"), "node_modules/\n").unwrap();
-    fs::write(repo.join("package-lock.json"), "{\"lockfileVersion\": 3}\n").unwrap();
-    g(&["add", ".gitignore", "package-lock.json"]);
-    g(&["commit", "-qm", "lockfile"]);
+    let repo = clone_onto_disk(&f, "node_modules", "package-lock.json");
     let nm = repo.join("node_modules");
     let made = std::process::Command::new("btrfs")
         .args(["subvolume", "create"])
@@ -309,12 +314,7 @@ fn a_plain_directory_on_btrfs_is_seeded_from_a_base_kept_in_step() {
     let Some(_disk) = Btrfs::mount(&f.root.join("disk")) else {
         return;
     };
-    let repo = clone_onto_disk(&f);
-    let g = |args: &[&str]| f.git_in(&repo, args);
-    fs::write(repo.join(".gitignore"), "node_modules/\n").unwrap();
-    fs::write(repo.join("package-lock.json"), "{\"lockfileVersion\": 3}\n").unwrap();
-    g(&["add", ".gitignore", "package-lock.json"]);
-    g(&["commit", "-qm", "lockfile"]);
+    let repo = clone_onto_disk(&f, "node_modules", "package-lock.json");
     let nm = repo.join("node_modules");
     fs::create_dir_all(nm.join("left-pad/lib")).unwrap();
     fs::create_dir_all(nm.join(".bin")).unwrap();
@@ -484,11 +484,7 @@ fn the_seed_base_goes_with_the_last_worktree() {
     let Some(_disk) = Btrfs::mount(&f.root.join("disk")) else {
         return;
     };
-    let repo = clone_onto_disk(&f);
-    fs::write(repo.join(".gitignore"), "target/\n").unwrap();
-    fs::write(repo.join("Cargo.lock"), "version = 3\n").unwrap();
-    f.git_in(&repo, &["add", ".gitignore", "Cargo.lock"]);
-    f.git_in(&repo, &["commit", "-qm", "lockfile"]);
+    let repo = clone_onto_disk(&f, "target", "Cargo.lock");
     fs::create_dir_all(repo.join("target/debug")).unwrap();
     fs::write(repo.join("target/debug/app"), "binary\n").unwrap();
     fs::write(

@@ -8,17 +8,6 @@ use std::io::Write;
 
 use common::{sorted, Fleet, DEADLINE};
 
-/// A fifo nobody writes until the test does: a reader blocks on it until then.
-fn fifo(f: &Fleet, name: &str) -> std::path::PathBuf {
-    let path = f.root.join(name);
-    let made = std::process::Command::new("mkfifo")
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(made.success());
-    path
-}
-
 /// Opens the gate (a fifo) when dropped, also when the test fails: the checkout blocked on
 /// it goes on and ends.
 struct Gate(std::path::PathBuf);
@@ -47,7 +36,7 @@ impl Drop for Gate {
 #[test]
 fn an_agent_runs_while_another_agents_checkout_is_still_going() {
     let f = Fleet::new();
-    let gate = Gate(fifo(&f, "gate"));
+    let gate = Gate(f.fifo("gate"));
     // a2's checkout waits for the gate; a1's and a3's do not.
     f.checkout_runs(&format!(
         "case \"$(pwd)\" in */a2) read x < '{}';; esac",
@@ -159,8 +148,8 @@ fn record(f: &Fleet, name: &str) -> serde_json::Value {
 #[test]
 fn a_queued_agent_being_started_is_never_seen_lost() {
     let f = Fleet::new();
-    let gate = Gate(fifo(&f, "gate"));
-    let (end1, end2) = (fifo(&f, "end1"), fifo(&f, "end2"));
+    let gate = Gate(f.fifo("gate"));
+    let (end1, end2) = (f.fifo("end1"), f.fifo("end2"));
     let path = held_tmux(&f, &gate.0);
     f.manifest(&format!(
         "max_parallel: 1\nagents:\n  - name: a1\n    prompt: one\n    command: \"cat '{}' >/dev/null\"\n  - name: a2\n    prompt: two\n    command: \"cat '{}' >/dev/null\"\n  - name: a3\n    prompt: three\n    command: \"sleep 300\"\n",
@@ -183,7 +172,7 @@ fn a_queued_agent_being_started_is_never_seen_lost() {
         "queued",
         "a2 is not running before its session is"
     );
-    let after = Gate(fifo(&f, "gate.after"));
+    let after = Gate(f.fifo("gate.after"));
     gate.open();
     // The session exists, its start has not written the record yet: a2's runner either
     // waits for that (on its start lock) or, without one, reads the old record.
@@ -243,7 +232,7 @@ fn a_queued_agent_being_started_is_never_seen_lost() {
 #[test]
 fn an_agent_that_ends_before_up_recorded_the_queue_still_passes_its_slot_on() {
     let f = Fleet::new();
-    let gate = Gate(fifo(&f, "gate"));
+    let gate = Gate(f.fifo("gate"));
     // a2 waits for a1's slot, and its checkout (made by this `up`) waits for the gate.
     f.checkout_runs(&format!(
         "case \"$(pwd)\" in */a2) read x < '{}';; esac",

@@ -15,6 +15,18 @@ pub fn commits(file: &str, text: &str) -> String {
 }
 
 impl Fleet {
+    /// A fifo in the test's root that nobody writes until the test does: a reader blocks
+    /// on it until then.
+    pub fn fifo(&self, name: &str) -> std::path::PathBuf {
+        let path = self.root.join(name);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        path
+    }
+
     /// `git rev-parse WHAT` in the repo.
     #[track_caller]
     pub fn rev(&self, what: &str) -> String {
